@@ -1,0 +1,3 @@
+"""Hubao backend: API, domain services, chain client, persistence and CLI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,200 @@
+"""Settings: the one place that reads the environment (prefix ``HUBAO_``).
+
+Library code (``evidence_store``, services) takes explicit arguments; only the CLI and the app
+factory build a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.errors import ConfigError
+
+# anvil's well-known development accounts (mnemonic "test test ... junk"). Public knowledge: never
+# acceptable on any chain other than the local one (chain id 31337).
+ANVIL_CHAIN_ID = 31337
+ANVIL_DEV_KEYS: tuple[str, ...] = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every ``HUBAO_*`` setting. The README's configuration table lists the same fields."""
+
+    model_config = SettingsConfigDict(env_prefix="HUBAO_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` refuses development keys, anvil chain id, CORS *, /docs"
+    )
+    data_dir: Path = Field(Path(".data"), description="chain state, SQLite file, local evidence blocks")
+    rpc_url: str | None = Field(None, description="external JSON-RPC URL; unset = spawn anvil on loopback")
+    chain_port: int = Field(8545, description="port of the spawned anvil (127.0.0.1)")
+    chain_id: int = Field(ANVIL_CHAIN_ID, description="chain id of the spawned anvil")
+    block_time: float | None = Field(None, description="anvil block time in seconds; unset = automine")
+    deployer_key: SecretStr | None = Field(
+        None, description="private key that deploys and operates the contracts (anvil key 0 on 31337)"
+    )
+    notary_key: SecretStr | None = Field(
+        None, description="private key of the anchoring worker (NOTARY role; anvil key 1 on 31337)"
+    )
+    confirmations: int = Field(2, ge=0, description="blocks an anchor must be buried under to count")
+    batch_max_size: int = Field(1000, ge=1, description="max items per anchored batch")
+    batch_max_wait: float = Field(2.0, ge=0, description="seconds an item waits before a partial batch")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in the data dir")
+    ipfs_api: str | None = Field(
+        None, description="Kubo RPC endpoint (URL or multiaddr); unset = embedded local blockstore"
+    )
+    ipfs_timeout: float = Field(30.0, gt=0, description="Kubo RPC read timeout in seconds")
+    solc_binary: Path | None = Field(None, description="native solc to use instead of the npm build")
+    api_host: str = Field("127.0.0.1", description="address the API binds to")
+    api_port: int = Field(8000, description="port the API binds to")
+    upload_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="max evidence upload size")
+    jwt_secret: SecretStr | None = Field(None, description="JWT signing secret; unset = generated per data dir")
+    cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+    docs_enabled: bool = Field(True, description="serve OpenAPI docs at /docs")
+    log_level: str = Field("INFO", description="log level")
+    log_json: bool = Field(False, description="log as JSON lines")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"malformed database URL {value!r}: use e.g. sqlite:///path.db") from exc
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+        return value
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _check_rpc_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https", "ws", "wss"} or not parts.netloc:
+            raise ValueError(f"malformed RPC URL {value!r}: use e.g. http://127.0.0.1:8545")
+        return value
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir if self.data_dir.is_absolute() else (Path.cwd() / self.data_dir)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'hubao.db'}"
+
+    @property
+    def chain_url(self) -> str:
+        return self.rpc_url or f"http://127.0.0.1:{self.chain_port}"
+
+    def deployer_private_key(self) -> str:
+        return _key_or_dev_default(self.deployer_key, 0)
+
+    def notary_private_key(self) -> str:
+        return _key_or_dev_default(self.notary_key, 1)
+
+    def check_keys_for_chain(self, chain_id: int) -> None:
+        """Refuse anvil's public development keys on any chain but the local one."""
+        if chain_id == ANVIL_CHAIN_ID:
+            return
+        for name, key in (("HUBAO_DEPLOYER_KEY", self.deployer_private_key()),
+                          ("HUBAO_NOTARY_KEY", self.notary_private_key())):
+            if key.lower() in ANVIL_DEV_KEYS:
+                raise ConfigError(
+                    f"{name} is one of anvil's public development keys, refused on chain id {chain_id}: "
+                    f"set {name} to a private key of your own",
+                    code="DEV_KEY_ON_FOREIGN_CHAIN",
+                )
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory and prove it is writable, or stop with one clear line."""
+        path = self.resolved_data_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"data directory {path} is not writable ({exc.strerror}): set HUBAO_DATA_DIR to a writable path",
+                code="DATA_DIR_NOT_WRITABLE",
+            ) from exc
+        return path
+
+    def check_production_safety(self, chain_id: int) -> None:
+        """In production refuse the configurations RELIABILITY.md D14 lists."""
+        if self.env != "production":
+            return
+        problems: list[tuple[str, str]] = []
+        for name, key in (("deployer", self.deployer_key), ("notary", self.notary_key)):
+            if key is None or key.get_secret_value().lower() in ANVIL_DEV_KEYS:
+                problems.append(("PROD_DEV_KEY", f"production needs a private {name} key of your own"))
+        if chain_id == ANVIL_CHAIN_ID:
+            problems.append(("PROD_ANVIL_CHAIN", "production refuses chain id 31337 (anvil)"))
+        if self.ipfs_api and not _is_loopback_endpoint(self.ipfs_api):
+            problems.append(("PROD_REMOTE_KUBO_RPC", "Kubo RPC is admin-level: keep HUBAO_IPFS_API on loopback"))
+        if "*" in self.cors_origins:
+            problems.append(("PROD_CORS_WILDCARD", "production refuses CORS origin '*'"))
+        if self.docs_enabled:
+            problems.append(("PROD_DOCS_ENABLED", "set HUBAO_DOCS_ENABLED=false in production"))
+        if problems:
+            code, message = problems[0]
+            raise ConfigError(message, code=code)
+
+
+def _key_or_dev_default(key: SecretStr | None, index: int) -> str:
+    return key.get_secret_value() if key is not None else ANVIL_DEV_KEYS[index]
+
+
+def _is_loopback_endpoint(endpoint: str) -> bool:
+    if endpoint.startswith("/"):  # multiaddr /ip4/127.0.0.1/tcp/5001
+        parts = endpoint.split("/")
+        return len(parts) > 2 and parts[2] in {"127.0.0.1", "::1", "localhost"}
+    host = urlsplit(endpoint).hostname or ""
+    return host in {"127.0.0.1", "::1", "localhost"}
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment, turning validation errors into one ConfigError line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "HUBAO_" + str(first["loc"][0]).upper() if first["loc"] else "HUBAO_*"
+        raise ConfigError(f"{field}: {first['msg']}", code="INVALID_SETTING") from exc
+
+
+def known_setting_names() -> set[str]:
+    """Environment variable names the settings understand (docker-compose is checked against them)."""
+    return {"HUBAO_" + name.upper() for name in Settings.model_fields}
+
+
+__all__ = ["ANVIL_CHAIN_ID", "ANVIL_DEV_KEYS", "REPO_ROOT", "Settings", "known_setting_names", "load_settings"]

@@ -1,0 +1,1 @@
+"""Hubao evidence store: Kubo-compatible content addressing, blockstores, encryption, CAR, Kubo RPC."""
