@@ -6,8 +6,6 @@ factory build a :class:`Settings`.
 
 from __future__ import annotations
 
-
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -99,7 +97,7 @@ class Settings(BaseSettings):
             raise ValueError(f"malformed RPC URL {value!r}: use e.g. http://127.0.0.1:8545")
         return value
 
-    @cached_property
+    @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir if self.data_dir.is_absolute() else (Path.cwd() / self.data_dir)
 
@@ -123,8 +121,10 @@ class Settings(BaseSettings):
         """Refuse anvil's public development keys on any chain but the local one."""
         if chain_id == ANVIL_CHAIN_ID:
             return
-        for name, key in (("HUBAO_DEPLOYER_KEY", self.deployer_private_key()),
-                          ("HUBAO_NOTARY_KEY", self.notary_private_key())):
+        for name, key in (
+            ("HUBAO_DEPLOYER_KEY", self.deployer_private_key()),
+            ("HUBAO_NOTARY_KEY", self.notary_private_key()),
+        ):
             if key.lower() in ANVIL_DEV_KEYS:
                 raise ConfigError(
                     f"{name} is one of anvil's public development keys, refused on chain id {chain_id}: "
@@ -197,4 +197,11 @@ def known_setting_names() -> set[str]:
     return {"HUBAO_" + name.upper() for name in Settings.model_fields}
 
 
-__all__ = ["ANVIL_CHAIN_ID", "ANVIL_DEV_KEYS", "REPO_ROOT", "Settings", "known_setting_names", "load_settings"]
+__all__ = [
+    "ANVIL_CHAIN_ID",
+    "ANVIL_DEV_KEYS",
+    "REPO_ROOT",
+    "Settings",
+    "known_setting_names",
+    "load_settings",
+]

@@ -16,8 +16,13 @@ from rich.console import Console
 
 from backend.errors import HubaoError
 
-app = typer.Typer(name="hubao", help="Hubao: notarized, verifiable claims for a mutual-aid plan.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="hubao",
+    help="Hubao: notarized, verifiable claims for a mutual-aid plan.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 err_console = Console(stderr=True)
 

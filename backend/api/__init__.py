@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI app factory, dependencies, error mapping, thin routers."""

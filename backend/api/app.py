@@ -1,0 +1,53 @@
+"""FastAPI app factory. The lifespan builds the runtime once (unless one is passed in)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend import __version__
+from backend.api.errors import install_error_handlers
+from backend.api.routes import health
+from backend.config import Settings, load_settings
+from backend.runtime import Runtime, build_runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the API. With ``runtime`` given (tests), the caller owns its lifecycle."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or build_runtime(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Hubao",
+        version=__version__,
+        lifespan=lifespan,
+        description="Notarized, verifiable claims for a mutual-aid health plan.",
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

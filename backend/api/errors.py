@@ -1,0 +1,109 @@
+"""The one place where errors become HTTP responses.
+
+Every error body is ``{"code": ..., "message": ...}``. Domain errors keep their message; 5xx
+answers carry fixed public messages so internals never leak.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend import errors as e
+
+log = logging.getLogger(__name__)
+
+# Most specific first.
+STATUS: list[tuple[type[e.HubaoError], int]] = [
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.Forbidden, 403),
+    (e.Unauthorized, 401),
+    (e.InvalidInput, 422),
+    (e.DomainError, 400),
+    (e.ChainUnavailable, 503),
+    (e.ChainError, 502),
+    (e.DatabaseError, 503),
+]
+PUBLIC_5XX = {
+    500: "internal error",
+    502: "the chain rejected or lost the operation; retry later",
+    503: "a backing service is unavailable; retry later",
+    504: "a backing service timed out; retry later",
+}
+
+
+def extra_mappings() -> list[tuple[type[Exception], int]]:
+    """Errors from sibling packages (evidence store) mapped by class name to keep imports one-way."""
+    mapped: list[tuple[type[Exception], int]] = []
+    try:
+        import evidence_store.errors as store_errors
+    except ImportError:
+        return mapped
+    for name, status in (
+        ("NotFound", 404),
+        ("StoreUnavailable", 503),
+        ("StoreTimeout", 504),
+        ("IntegrityError", 502),
+        ("DecryptionError", 403),
+        ("EvidenceShredded", 410),
+    ):
+        cls = getattr(store_errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            mapped.append((cls, status))
+    return mapped
+
+
+def status_for(exc: Exception) -> int:
+    for cls, status in [*STATUS, *extra_mappings()]:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
+        status = status_for(exc)
+        code = str(getattr(exc, "code", "INTERNAL_ERROR"))
+        message = str(getattr(exc, "message", "") or exc) if status < 500 else PUBLIC_5XX.get(status, "error")
+        if status >= 500:
+            log.warning("request failed", extra={"code": code, "status": status})
+        headers = {"Retry-After": "5"} if status in (503, 504) else None
+        return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse(error_body("VALIDATION_ERROR", f"{where}: {first.get('msg')}".strip(": ")), status_code=422)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
+            exc.status_code, "HTTP_ERROR"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        status = status_for(exc)
+        if status == 500:
+            log.exception("unhandled error")
+            return JSONResponse(error_body("INTERNAL_ERROR", PUBLIC_5XX[500]), status_code=500)
+        return await on_domain(_request, exc)
+
+    app.add_exception_handler(e.HubaoError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

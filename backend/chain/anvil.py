@@ -1,0 +1,258 @@
+"""Supervision of a local anvil node (the embedded chain of ``make run`` and of the tests).
+
+anvil persists its chain with ``--state FILE``: it writes the file on SIGTERM/SIGINT and every
+``--state-interval`` seconds, *not* atomically, so a crash may leave a truncated file that anvil
+refuses to load, and ``kill -9`` loses every block since the last dump (RELIABILITY.md A1/A2).
+The supervisor therefore keeps the last state that loaded successfully as a separate "good
+generation" (written temp → fsync → rename) and falls back to it when the live file is unreadable.
+Callers must treat any anvil restart as a possible reorg of unknown depth.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from backend.config import REPO_ROOT
+from backend.errors import ChainError, ChainUnavailable
+
+log = logging.getLogger(__name__)
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def anvil_binary(root: Path = REPO_ROOT) -> Path:
+    """The anvil executable shipped by npm ``@foundry-rs/anvil`` (or one on PATH)."""
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    candidate = root / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+    if candidate.is_file():
+        return candidate
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise ChainError("anvil is not installed: run `npm ci` (make setup) first", code="ANVIL_MISSING")
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 5.0) -> object:
+    """One raw JSON-RPC call (used before web3 is set up, and for anvil_* methods)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    try:
+        response = httpx.post(url, json=body, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ChainUnavailable(f"cannot reach the chain at {url}: {exc.__class__.__name__}") from exc
+    payload = response.json()
+    if "error" in payload:
+        raise ChainError(f"{method} failed: {payload['error'].get('message')}", code="RPC_ERROR")
+    return payload.get("result")
+
+
+@dataclass
+class AnvilNode:
+    """One anvil process on 127.0.0.1, optionally persisting its state in ``state_path``."""
+
+    port: int = field(default_factory=free_port)
+    chain_id: int = 31337
+    state_path: Path | None = None
+    state_interval: int = 5
+    block_time: float | None = None
+    extra_args: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+    binary: Path = field(default_factory=anvil_binary)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log_file: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def good_state_path(self) -> Path | None:
+        return None if self.state_path is None else self.state_path.with_suffix(".good.json")
+
+    def command(self) -> list[str]:
+        cmd = [
+            str(self.binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--silent",
+        ]
+        if self.state_path is not None:
+            cmd += ["--state", str(self.state_path), "--state-interval", str(self.state_interval)]
+        if self.block_time is not None:
+            cmd += ["--block-time", str(self.block_time)]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> AnvilNode:
+        """Start anvil and wait until it answers JSON-RPC; fall back to the last good state."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        if _port_in_use(self.port):
+            raise ChainError(
+                f"port {self.port} on 127.0.0.1 is already in use: stop what runs there or set HUBAO_CHAIN_PORT",
+                code="CHAIN_PORT_IN_USE",
+            )
+        self._prepare_state()
+        self._spawn()
+        try:
+            self._wait_ready(timeout)
+        except ChainError:
+            if not self._restore_good_state():
+                raise
+            log.warning("anvil refused its state file; restarted from the last good generation")
+            self._spawn()
+            self._wait_ready(timeout)
+        self._remember_good_state()
+        return self
+
+    def _spawn(self) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = self.log_path.open("ab")
+        out = self._log_file if self._log_file is not None else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ChainError(
+                    f"anvil exited with code {self.process.returncode} during start-up",
+                    code="ANVIL_START_FAILED",
+                )
+            try:
+                rpc_call(self.url, "eth_chainId", timeout=1.0)
+                return
+            except ChainUnavailable:
+                time.sleep(0.05)
+        self.kill()
+        raise ChainError(f"anvil did not answer on {self.url} within {timeout:.0f} s", code="ANVIL_START_FAILED")
+
+    def _prepare_state(self) -> None:
+        """Replace an unreadable live state file by the last good generation before anvil sees it."""
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.state_path.exists() and not _is_json(self.state_path):
+            log.warning("chain state file %s is damaged (interrupted dump?)", self.state_path)
+            if not self._restore_good_state():
+                damaged = self.state_path.with_suffix(".damaged.json")
+                self.state_path.replace(damaged)
+                log.warning("no good state generation: starting a fresh chain (damaged file kept as %s)", damaged.name)
+
+    def _restore_good_state(self) -> bool:
+        good = self.good_state_path
+        if self.state_path is None or good is None or not good.exists():
+            return False
+        self.process = None
+        _atomic_copy(good, self.state_path)
+        return True
+
+    def _remember_good_state(self) -> None:
+        good = self.good_state_path
+        if self.state_path is not None and good is not None and self.state_path.exists() and _is_json(self.state_path):
+            _atomic_copy(self.state_path, good)
+
+    def dump_state(self) -> None:
+        """Ask anvil for its state now and store it as the good generation (temp → fsync → rename)."""
+        good = self.good_state_path
+        if good is None:
+            return
+        state = rpc_call(self.url, "anvil_dumpState", timeout=30.0)
+        if not isinstance(state, str):
+            raise ChainError("anvil_dumpState returned no state", code="RPC_ERROR")
+        raw = bytes.fromhex(state.removeprefix("0x"))
+        # anvil_dumpState returns gzip'd JSON; --state loads plain JSON.
+        _atomic_write(good, gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop: SIGTERM makes anvil write its state file; SIGKILL after ``timeout``."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close()
+        self._remember_good_state()
+
+    def kill(self) -> None:
+        """Crash: SIGKILL, losing everything since the last state dump."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self.process = None
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            json.load(handle)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    _atomic_write(dst, src.read_bytes())

@@ -1,0 +1,34 @@
+"""Web3 connection and contract handles, built once per process (app lifespan / CLI command)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import Web3Exception
+
+from backend.errors import ChainUnavailable
+
+
+def connect(url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 client for ``url`` that has answered ``eth_chainId``, or ChainUnavailable."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - the call is the reachability probe
+    except (OSError, Web3Exception, ValueError) as exc:
+        raise ChainUnavailable(
+            f"cannot reach the chain at {url} ({exc.__class__.__name__}): start it or fix HUBAO_RPC_URL",
+        ) from exc
+    return w3
+
+
+def account(private_key: str) -> LocalAccount:
+    acct: LocalAccount = Account.from_key(private_key)
+    return acct
+
+
+def contract_at(w3: Web3, address: str, artifact: dict[str, Any]) -> Contract:
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact["abi"])

@@ -1,0 +1,175 @@
+"""Deployment of the contract suite and the deployment record that lets restarts reuse it.
+
+The record (``<data dir>/deployment.json``) holds the chain id, the genesis block hash, and per
+contract its address, deployment block and transaction, and the sha256 of the artifact deployed.
+On start-up the record is reused only when the chain is the same one (chain id and genesis hash)
+and the code at every address equals the committed artifact's runtime code; otherwise the suite
+is deployed again and the log says why (a chain reset loses the contracts with the blocks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from backend.chain.compiler import artifact_json, load_artifact
+from backend.chain.transactions import TransactionSender
+from backend.errors import ContractMismatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SuiteRoles:
+    """Addresses the constructors need."""
+
+    admin: str
+    notary: str
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    name: str
+    constructor_args: Callable[[SuiteRoles], list[Any]]
+
+
+def _notary_args(roles: SuiteRoles) -> list[Any]:
+    return [roles.admin, roles.notary]
+
+
+# Deployment order matters when a constructor takes another contract's address.
+SUITE: tuple[ContractSpec, ...] = (ContractSpec("EvidenceNotary", _notary_args),)
+
+
+@dataclass
+class DeployedContract:
+    address: str
+    block: int
+    tx: str
+    artifact_sha256: str
+
+
+@dataclass
+class DeploymentRecord:
+    chain_id: int
+    genesis_hash: str
+    contracts: dict[str, DeployedContract] = field(default_factory=dict)
+    deployed_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> DeploymentRecord:
+        raw = json.loads(text)
+        contracts = {name: DeployedContract(**c) for name, c in raw.get("contracts", {}).items()}
+        return cls(
+            chain_id=raw["chain_id"],
+            genesis_hash=raw["genesis_hash"],
+            contracts=contracts,
+            deployed_at=raw.get("deployed_at", ""),
+        )
+
+    def address(self, name: str) -> str:
+        return self.contracts[name].address
+
+
+def artifact_sha256(artifact: dict[str, Any]) -> str:
+    return hashlib.sha256(artifact_json(artifact).encode()).hexdigest()
+
+
+def runtime_code_matches(w3: Web3, address: str, artifact: dict[str, Any]) -> bool:
+    """True when the code at ``address`` is the artifact's runtime code (immutables masked)."""
+    onchain = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
+    expected = bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x"))
+    if len(onchain) != len(expected):
+        return False
+    mask_on, mask_exp = bytearray(onchain), bytearray(expected)
+    for refs in artifact.get("immutableReferences", {}).values():
+        for ref in refs:
+            start, length = int(ref["start"]), int(ref["length"])
+            mask_on[start : start + length] = b"\0" * length
+            mask_exp[start : start + length] = b"\0" * length
+    return mask_on == mask_exp
+
+
+def genesis_hash(w3: Web3) -> str:
+    return "0x" + bytes(w3.eth.get_block(0)["hash"]).hex()
+
+
+def check_record(w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, ...] = SUITE) -> str | None:
+    """None when the record still describes this chain; otherwise the reason it does not."""
+    if record.chain_id != w3.eth.chain_id:
+        return f"chain id changed ({record.chain_id} → {w3.eth.chain_id})"
+    if record.genesis_hash != genesis_hash(w3):
+        return "the chain was reset (different genesis block)"
+    for spec in suite:
+        deployed = record.contracts.get(spec.name)
+        if deployed is None:
+            return f"{spec.name} is not in the deployment record"
+        artifact = load_artifact(spec.name)
+        if not runtime_code_matches(w3, deployed.address, artifact):
+            if len(w3.eth.get_code(Web3.to_checksum_address(deployed.address))) == 0:
+                return f"{spec.name} is gone from {deployed.address} (chain reset or lost blocks)"
+            return f"{spec.name} at {deployed.address} does not match the committed artifact"
+    return None
+
+
+def deploy_suite(
+    w3: Web3, sender: TransactionSender, roles: SuiteRoles, suite: tuple[ContractSpec, ...] = SUITE
+) -> DeploymentRecord:
+    """Deploy every contract of the suite and return the new record."""
+    record = DeploymentRecord(
+        chain_id=w3.eth.chain_id,
+        genesis_hash=genesis_hash(w3),
+        deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    for spec in suite:
+        artifact = load_artifact(spec.name)
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        tx = factory.constructor(*spec.constructor_args(roles)).build_transaction(
+            {"from": sender.address, "nonce": 0, "gas": 8_000_000}
+        )
+        tx.pop("nonce", None)
+        receipt = sender.transact(tx)
+        address = receipt["contractAddress"]
+        if address is None or not runtime_code_matches(w3, address, artifact):
+            raise ContractMismatch(f"{spec.name} deployed at {address} does not carry the artifact's code")
+        record.contracts[spec.name] = DeployedContract(
+            address=str(address),
+            block=int(receipt["blockNumber"]),
+            tx="0x" + bytes(receipt["transactionHash"]).hex(),
+            artifact_sha256=artifact_sha256(artifact),
+        )
+        log.info("deployed %s at %s (block %d)", spec.name, address, receipt["blockNumber"])
+    return record
+
+
+def ensure_deployed(
+    w3: Web3,
+    sender: TransactionSender,
+    roles: SuiteRoles,
+    record_path: Path,
+    suite: tuple[ContractSpec, ...] = SUITE,
+) -> tuple[DeploymentRecord, bool]:
+    """Reuse the record at ``record_path`` when it still holds; else deploy. Returns (record, deployed_now)."""
+    if record_path.exists():
+        record = DeploymentRecord.from_json(record_path.read_text(encoding="utf-8"))
+        reason = check_record(w3, record, suite)
+        if reason is None:
+            log.info("reusing deployment from %s", record.deployed_at)
+            return record, False
+        log.warning("redeploying contracts: %s", reason)
+    record = deploy_suite(w3, sender, roles, suite)
+    tmp = record_path.with_suffix(".tmp")
+    tmp.write_text(record.to_json(), encoding="utf-8")
+    tmp.replace(record_path)
+    return record, True

@@ -1,0 +1,214 @@
+"""Sending transactions from one local key: explicit nonces, typed errors, decoded reverts.
+
+Nonces are allocated under a lock from the node's *pending* count at send time, never from a
+long-lived cache: after an anvil crash the chain's nonce can go backwards (5 → 3, RELIABILITY.md
+A5), and a cached nonce would leave a silent gap that anvil queues forever.
+
+Exception tree (all :class:`~backend.errors.ChainError`):
+
+    ChainError
+    ├── ChainUnavailable          transport failure / timeout (retry with backoff)
+    └── TransactionFailed
+        ├── NonceTooLow           nonce already used (resync and re-send)
+        ├── ReplacementUnderpriced same nonce pending with a higher fee (bump ≥ 12.5 % or wait)
+        ├── NonceGap              nonce above the pending count (would stall: never sent)
+        ├── InsufficientFunds     sender cannot pay gas (operator must fund the key)
+        ├── TransactionDropped    no receipt: tx left the mempool or was reorged out (re-send)
+        └── ContractReverted      revert; ``error`` names the custom error, ``args`` its values
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    Web3Exception,
+    Web3RPCError,
+)
+from web3.types import TxParams, TxReceipt
+
+from backend.errors import ChainUnavailable, TransactionFailed
+
+
+class NonceTooLow(TransactionFailed):
+    code = "NONCE_TOO_LOW"
+
+
+class ReplacementUnderpriced(TransactionFailed):
+    code = "REPLACEMENT_UNDERPRICED"
+
+
+class NonceGap(TransactionFailed):
+    code = "NONCE_GAP"
+
+
+class InsufficientFunds(TransactionFailed):
+    code = "INSUFFICIENT_FUNDS"
+
+
+class TransactionDropped(TransactionFailed):
+    code = "TRANSACTION_DROPPED"
+
+
+class ContractReverted(TransactionFailed):
+    code = "CONTRACT_REVERTED"
+
+    @property
+    def error(self) -> str:
+        return str(self.fields.get("error", ""))
+
+    @property
+    def args_(self) -> tuple[Any, ...]:
+        return tuple(self.fields.get("args", ()))
+
+
+_ERROR_SELECTORS: dict[bytes, tuple[str, list[str]]] = {}
+# Panics and string reverts that can come from any contract.
+_ERROR_SELECTORS[keccak(text="Error(string)")[:4]] = ("Error", ["string"])
+_ERROR_SELECTORS[keccak(text="Panic(uint256)")[:4]] = ("Panic", ["uint256"])
+
+
+def register_errors(abis: Iterable[list[dict[str, Any]]]) -> None:
+    """Teach the revert decoder the custom errors of these ABIs."""
+    for abi in abis:
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = [_abi_type(inp) for inp in item.get("inputs", [])]
+            signature = f"{item['name']}({','.join(types)})"
+            _ERROR_SELECTORS[keccak(text=signature)[:4]] = (item["name"], types)
+
+
+def _abi_type(inp: dict[str, Any]) -> str:
+    kind = str(inp["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in inp["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def decode_revert(data: bytes | str | None) -> tuple[str, tuple[Any, ...]]:
+    """(error name, decoded args) for revert data; ("Unknown", (data,)) when not registered."""
+    if data is None:
+        return ("Unknown", ())
+    raw = HexBytes(data)
+    selector, payload = bytes(raw[:4]), bytes(raw[4:])
+    if selector not in _ERROR_SELECTORS:
+        return ("Unknown", (raw.hex(),))
+    name, types = _ERROR_SELECTORS[selector]
+    try:
+        return (name, tuple(abi_decode(types, payload)))
+    except Exception:  # malformed payload: keep the name
+        return (name, ())
+
+
+def classify(exc: BaseException) -> TransactionFailed | ChainUnavailable:
+    """Map a web3/transport exception to the typed tree above."""
+    if isinstance(exc, ContractCustomError | ContractLogicError):
+        data = exc.data if isinstance(exc.data, str | bytes) else None
+        name, args = decode_revert(data)
+        return ContractReverted(f"reverted with {name}{args}", error=name, args=args)
+    message = str(exc).lower()
+    if isinstance(exc, Web3RPCError) or "nonce" in message or "underpriced" in message:
+        if "nonce too low" in message or "already known" in message:
+            return NonceTooLow(f"nonce too low: {exc}")
+        if "underpriced" in message:
+            return ReplacementUnderpriced(f"replacement transaction underpriced: {exc}")
+        if "nonce too high" in message:
+            return NonceGap(f"nonce gap: {exc}")
+        if "insufficient funds" in message:
+            return InsufficientFunds(f"insufficient funds for gas: {exc}")
+        if "execution reverted" in message or "revert" in message:
+            return ContractReverted(f"reverted: {exc}", error="Unknown", args=())
+    if isinstance(exc, TimeExhausted):
+        return TransactionDropped(f"no receipt in time: {exc}")
+    if isinstance(exc, OSError | TimeoutError) or "connection" in message or "timed out" in message:
+        return ChainUnavailable(f"chain RPC unavailable: {exc.__class__.__name__}")
+    if isinstance(exc, Web3Exception):
+        return TransactionFailed(f"transaction failed: {exc}")
+    return ChainUnavailable(f"chain RPC failed: {exc.__class__.__name__}: {exc}")
+
+
+@dataclass
+class SentTransaction:
+    tx_hash: bytes
+    nonce: int
+
+
+class TransactionSender:
+    """Signs and sends transactions for one account; thread-safe nonce allocation."""
+
+    def __init__(self, w3: Web3, signer: LocalAccount, gas_margin: float = 1.25) -> None:
+        self.w3 = w3
+        self.signer = signer
+        self.gas_margin = gas_margin
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return str(self.signer.address)
+
+    def send(self, tx: TxParams, *, nonce: int | None = None) -> SentTransaction:
+        """Sign and broadcast; the nonce is the pending count unless given. Raises the typed tree."""
+        with self._lock:
+            try:
+                pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+                if nonce is not None and nonce > pending:
+                    raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
+                use_nonce = pending if nonce is None else nonce
+                full = self._complete(tx, use_nonce)
+                signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except (TransactionFailed, ChainUnavailable):
+                raise
+            except Exception as exc:
+                raise classify(exc) from exc
+            return SentTransaction(bytes(tx_hash), use_nonce)
+
+    def _complete(self, tx: TxParams, nonce: int) -> TxParams:
+        full: dict[str, Any] = dict(tx)
+        full["from"] = self.signer.address
+        full["nonce"] = nonce
+        full.setdefault("chainId", self.w3.eth.chain_id)
+        if "gas" not in full:
+            full["gas"] = int(self.w3.eth.estimate_gas(full) * self.gas_margin)  # type: ignore[arg-type]
+        if "maxFeePerGas" not in full and "gasPrice" not in full:
+            base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+            tip = self.w3.to_wei(1, "gwei")
+            full["maxPriorityFeePerGas"] = tip
+            full["maxFeePerGas"] = int(base) * 2 + tip
+        return full  # type: ignore[return-value]
+
+    def wait(self, sent: SentTransaction, timeout: float = 60.0, poll: float = 0.05) -> TxReceipt:
+        """Receipt of a sent transaction; ContractReverted if status 0, TransactionDropped on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(sent.tx_hash))
+            except Exception as exc:
+                if "not found" not in str(exc).lower():
+                    raise classify(exc) from exc
+                receipt = None
+            if receipt is not None:
+                if receipt["status"] != 1:
+                    raise ContractReverted(f"transaction {sent.tx_hash.hex()} reverted", error="Unknown", args=())
+                return receipt
+            if time.monotonic() > deadline:
+                raise TransactionDropped(f"no receipt for {sent.tx_hash.hex()} after {timeout:.0f} s")
+            time.sleep(poll)
+
+    def transact(self, tx: TxParams, timeout: float = 60.0) -> TxReceipt:
+        """Send and wait for the receipt."""
+        return self.wait(self.send(tx), timeout)

@@ -1,0 +1,57 @@
+"""``hubao run`` (everything, embedded defaults) and ``hubao serve`` (API against a configured chain)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from backend.cli import app, console
+from backend.config import Settings, load_settings
+from backend.logs import configure_logging
+
+
+def _serve(settings: Settings) -> None:
+    from backend.api.app import create_app
+    from backend.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    extras_seed = runtime.extras.get("seed")
+    if callable(extras_seed):
+        extras_seed()
+    console.print(
+        f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]  "
+        f"(API docs at /docs, status at /health; Ctrl-C stops everything)"
+    )
+    try:
+        uvicorn.run(
+            create_app(settings, runtime),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            timeout_keep_alive=5,
+            limit_concurrency=200,
+        )
+    finally:
+        runtime.close()
+
+
+@app.command("run")
+def run_cmd() -> None:
+    """Compile if needed, start anvil, deploy, migrate, seed the demo and serve the API."""
+    from backend.chain.compiler import compile_if_needed
+    from backend.runner import local_chain
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    settings.ensure_data_dir()
+    if compile_if_needed(native=settings.solc_binary):
+        console.print("contracts compiled")
+    with local_chain(settings) as url:
+        _serve(settings.model_copy(update={"rpc_url": url}))
+
+
+@app.command("serve")
+def serve_cmd() -> None:
+    """Serve the API against HUBAO_RPC_URL (no embedded chain)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _serve(settings)

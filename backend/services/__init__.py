@@ -1,0 +1,1 @@
+"""Domain services: no HTTP here; resources are passed in explicitly."""

@@ -1,0 +1,96 @@
+"""Shared fixtures: real anvil on a free loopback port, real SQLite / PostgreSQL, the ASGI app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from backend.chain.anvil import AnvilNode
+from backend.config import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("HUBAO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def anvil_factory(tmp_path: Path) -> Iterator[Callable[..., AnvilNode]]:
+    """Start anvil nodes (stopped at teardown). Keyword arguments go to :class:`AnvilNode`."""
+    nodes: list[AnvilNode] = []
+
+    def start(**kwargs: Any) -> AnvilNode:
+        kwargs.setdefault("log_path", tmp_path / f"anvil-{len(nodes)}.log")
+        node = AnvilNode(**kwargs).start()
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in nodes:
+        node.kill()
+
+
+@pytest.fixture
+def anvil(anvil_factory: Callable[..., AnvilNode]) -> AnvilNode:
+    """A fresh automining anvil for one test."""
+    return anvil_factory()
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"PostgreSQL at {make_url(POSTGRES_ADMIN_URL).render_as_string()} unreachable: {exc.__class__.__name__}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards (skipped loudly if no server)."""
+    reason = _postgres_available()
+    if reason is not None:
+        import warnings
+
+        warnings.warn(f"SKIPPING PostgreSQL tests: {reason}", stacklevel=1)
+        pytest.skip(reason)
+    name = f"hubao_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hubao.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Both database backends: every test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "log_level": "WARNING"}
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
