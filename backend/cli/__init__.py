@@ -50,5 +50,5 @@ def main() -> None:
     try:
         app()
     except HubaoError as exc:
-        err_console.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+        err_console.print(f"error [{exc.code}] {exc.message}", style="bold red", soft_wrap=True, markup=False)
         sys.exit(1)

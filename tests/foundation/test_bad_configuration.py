@@ -1,0 +1,81 @@
+"""Bad configuration stops start-up with one clear line (exit 1, no traceback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from backend.chain.anvil import AnvilNode, free_port
+
+
+def _hubao(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUBAO_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "backend", *args], env=full_env, cwd=cwd, text=True, capture_output=True, timeout=120
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: str, fragment: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in lines if line.startswith("error [")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error [{code}]")
+    assert fragment in errors[0]
+
+
+def test_unreachable_rpc_url_stops_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    result = _hubao(
+        ["deploy"], {"HUBAO_RPC_URL": f"http://127.0.0.1:{port}", "HUBAO_DATA_DIR": str(tmp_path)}, tmp_path
+    )
+    _one_line_error(result, "CHAIN_UNAVAILABLE", f"cannot reach the chain at http://127.0.0.1:{port}")
+
+
+def test_dev_key_on_foreign_chain_id_is_refused(tmp_path: Path, anvil_factory: Callable[..., AnvilNode]) -> None:
+    node = anvil_factory(chain_id=31338)
+    result = _hubao(["deploy"], {"HUBAO_RPC_URL": node.url, "HUBAO_DATA_DIR": str(tmp_path)}, tmp_path)
+    _one_line_error(result, "DEV_KEY_ON_FOREIGN_CHAIN", "refused on chain id 31338")
+
+
+def test_unwritable_data_dir_stops_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = _hubao(["migrate"], {"HUBAO_DATA_DIR": str(blocker / "data")}, tmp_path)
+    _one_line_error(result, "DATA_DIR_NOT_WRITABLE", "set HUBAO_DATA_DIR to a writable path")
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://x@127.0.0.1/db"])
+def test_malformed_database_url_stops_with_one_line(tmp_path: Path, url: str) -> None:
+    result = _hubao(["migrate"], {"HUBAO_DATABASE_URL": url, "HUBAO_DATA_DIR": str(tmp_path)}, tmp_path)
+    _one_line_error(result, "INVALID_SETTING", "HUBAO_DATABASE_URL")
+
+
+def test_malformed_rpc_url_stops_with_one_line(tmp_path: Path) -> None:
+    result = _hubao(["deploy"], {"HUBAO_RPC_URL": "127.0.0.1:8545", "HUBAO_DATA_DIR": str(tmp_path)}, tmp_path)
+    _one_line_error(result, "INVALID_SETTING", "HUBAO_RPC_URL")
+
+
+@pytest.mark.parametrize(
+    ("env", "code"),
+    [
+        ({}, "PROD_DEV_KEY"),
+        ({"HUBAO_DEPLOYER_KEY": "0x" + "11" * 32, "HUBAO_NOTARY_KEY": "0x" + "22" * 32}, "PROD_ANVIL_CHAIN"),
+    ],
+)
+def test_production_refuses_unsafe_configuration(
+    tmp_path: Path, anvil: AnvilNode, env: dict[str, str], code: str
+) -> None:
+    result = _hubao(
+        ["deploy"],
+        {"HUBAO_ENV": "production", "HUBAO_RPC_URL": anvil.url, "HUBAO_DATA_DIR": str(tmp_path), **env},
+        tmp_path,
+    )
+    _one_line_error(result, code, "production")
