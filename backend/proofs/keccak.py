@@ -1,0 +1,99 @@
+"""Keccak-256 (the Ethereum hash, *not* NIST SHA3-256) with the fastest backend installed.
+
+Verification-critical: every Merkle node, leaf hash and commitment goes through ``keccak256``.
+
+Backends, in order of preference (measured by ``benchmarks/bench_merkle.py``; a Merkle tree of
+10 M leaves costs about 30 M calls, so the per-call overhead decides):
+
+1. ``safe-pysha3`` (module ``sha3``): a hashlib-style C type, about 1.4 M calls/s here;
+2. ``pycryptodome`` (``Crypto.Hash.keccak``, the backend eth-hash uses): about 0.3 M calls/s;
+3. ``eth_hash.auto``: whatever eth-hash finds.
+
+Each candidate is checked against the empty-input vector before use, because an unrelated
+package also installs a module named ``sha3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["KECCAK_BACKEND", "keccak256"]
+
+# keccak256(b"") — the well-known Ethereum constant.
+_EMPTY_DIGEST = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+
+def _pysha3() -> Callable[[bytes], bytes]:
+    import sha3  # safe-pysha3
+
+    ctor = sha3.keccak_256
+
+    def digest(data: bytes) -> bytes:
+        return ctor(data).digest()  # type: ignore[no-any-return]
+
+    return digest
+
+
+def _pycryptodome() -> Callable[[bytes], bytes]:
+    from Crypto.Hash import keccak
+
+    def digest(data: bytes) -> bytes:
+        return keccak.new(data=data, digest_bits=256).digest()
+
+    return digest
+
+
+def _eth_hash() -> Callable[[bytes], bytes]:
+    from eth_hash.auto import keccak
+
+    def digest(data: bytes) -> bytes:
+        return keccak(data)
+
+    return digest
+
+
+_CANDIDATES: dict[str, Callable[[], Callable[[bytes], bytes]]] = {
+    "safe-pysha3": _pysha3,
+    "pycryptodome": _pycryptodome,
+    "eth-hash": _eth_hash,
+}
+
+
+def load_backend(name: str) -> Callable[[bytes], bytes]:
+    """Return the keccak256 function of backend ``name`` after checking it on a known vector.
+
+    Raises ``ImportError`` when the backend is not installed or computes something else.
+    """
+    fn = _CANDIDATES[name]()
+    if fn(b"") != _EMPTY_DIGEST:
+        raise ImportError(f"{name} does not compute keccak256")
+    return fn
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that are installed and correct, fastest first."""
+    names = []
+    for name in _CANDIDATES:
+        try:
+            load_backend(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def _select() -> tuple[str, Callable[[bytes], bytes]]:
+    for name in _CANDIDATES:
+        try:
+            return name, load_backend(name)
+        except ImportError:
+            continue
+    raise ImportError("no keccak256 backend: install safe-pysha3 or pycryptodome")
+
+
+KECCAK_BACKEND, _keccak = _select()
+
+
+def keccak256(data: bytes | bytearray | memoryview) -> bytes:
+    """Keccak-256 digest (32 bytes) of ``data``."""
+    return _keccak(bytes(data))
