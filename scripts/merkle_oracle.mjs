@@ -14,9 +14,16 @@
 //   verifyMultiProof  {root, leafTypes, leaves, proof, proofFlags} -> {valid, error}
 //   load              {dump}                                   -> {valid, error, root}
 //   bench             {leafTypes, values, repeat}              -> {seconds} (best of `repeat` builds)
+//   keccakAbi         {types, values}                           -> {encoded, hash}  keccak256(abi.encode(...))
+//   keccak            {data}                                    -> {hash}           keccak256(data)
+//   sha256            {data}                                    -> {hash}           node:crypto SHA-256
 // Values use the JSON form of backend/proofs/leaves.py (hex bytes, decimal-string integers).
 // A library exception in a verify* or load request is an answer (valid: false), not a crash.
+import { createHash } from "node:crypto";
+import { encode } from "@metamask/abi-utils";
 import { SimpleMerkleTree, StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { keccak256 } from "ethereum-cryptography/keccak.js";
+import { bytesToHex, hexToBytes } from "ethereum-cryptography/utils.js";
 
 function build(req) {
   const tree = StandardMerkleTree.of(req.values, req.leafTypes, { sortLeaves: req.sortLeaves ?? true });
@@ -70,6 +77,14 @@ function answer(req) {
       }
       return { seconds: best };
     }
+    case "keccakAbi": {
+      const encoded = encode(req.types, req.values);
+      return { encoded: "0x" + bytesToHex(encoded), hash: "0x" + bytesToHex(keccak256(encoded)) };
+    }
+    case "keccak":
+      return { hash: "0x" + bytesToHex(keccak256(hexToBytes(req.data))) };
+    case "sha256":
+      return { hash: "0x" + createHash("sha256").update(hexToBytes(req.data)).digest("hex") };
     default:
       throw new Error(`unknown op ${JSON.stringify(req.op)}`);
   }
