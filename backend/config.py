@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     rpc_url: str | None = Field(None, description="external JSON-RPC URL; unset = spawn anvil on loopback")
     chain_port: int = Field(8545, description="port of the spawned anvil (127.0.0.1)")
     chain_id: int = Field(ANVIL_CHAIN_ID, description="chain id of the spawned anvil")
-    block_time: float | None = Field(None, description="anvil block time in seconds; unset = automine")
+    block_time: float = Field(
+        1.0, ge=0, description="block time of the spawned anvil in seconds (0 = mine on every transaction)"
+    )
     deployer_key: SecretStr | None = Field(
         None, description="private key that deploys and operates the contracts (anvil key 0 on 31337)"
     )
@@ -56,6 +58,13 @@ class Settings(BaseSettings):
     confirmations: int = Field(2, ge=0, description="blocks an anchor must be buried under to count")
     batch_max_size: int = Field(1000, ge=1, description="max items per anchored batch")
     batch_max_wait: float = Field(2.0, ge=0, description="seconds an item waits before a partial batch")
+    anchoring: bool = Field(True, description="run the anchoring worker in this process (one leader is elected)")
+    reorg_policy: Literal["halt", "requeue"] = Field(
+        "halt", description="a confirmed anchor that leaves the chain: halt (DEEP_REORG) or re-send it"
+    )
+    fault_inject: Literal["after_sign", "after_send", "after_receipt"] | None = Field(
+        None, description="tests only: SIGKILL this process at that anchoring step (refused in production)"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in the data dir")
     ipfs_api: str | None = Field(
         None, description="Kubo RPC endpoint (URL or multiaddr); unset = embedded local blockstore"
@@ -161,6 +170,8 @@ class Settings(BaseSettings):
             problems.append(("PROD_REMOTE_KUBO_RPC", "Kubo RPC is admin-level: keep HUBAO_IPFS_API on loopback"))
         if "*" in self.cors_origins:
             problems.append(("PROD_CORS_WILDCARD", "production refuses CORS origin '*'"))
+        if self.fault_inject:
+            problems.append(("PROD_FAULT_INJECTION", "HUBAO_FAULT_INJECT is for tests only"))
         if self.docs_enabled:
             problems.append(("PROD_DOCS_ENABLED", "set HUBAO_DOCS_ENABLED=false in production"))
         if problems:

@@ -7,6 +7,11 @@ clients, engines, contract handles or the evidence store. Library code receives 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +23,23 @@ from web3.contract import Contract
 from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, DeploymentRecord, SuiteRoles, ensure_deployed
+from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.services.anchoring import AnchoringWorker
 
 log = logging.getLogger(__name__)
+
+
+def crash_at(point: str) -> Callable[[str], None]:
+    """Fault hook for crash tests (RELIABILITY.md A9): SIGKILL this process at ``point``."""
+
+    def hook(reached: str) -> None:
+        if reached == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 @dataclass
@@ -38,7 +55,48 @@ class Runtime:
     store: Any = None  # evidence_store.EvidenceStore
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
+        """The anchoring relay configured by the settings (one per process; the lease elects a leader)."""
+        s = self.settings
+        return AnchoringWorker(
+            self.sessions,
+            self.w3,
+            NotaryClient(self.w3, self.contracts["EvidenceNotary"]),
+            self.notary,
+            confirmations=s.confirmations,
+            max_batch=s.batch_max_size,
+            max_wait=s.batch_max_wait,
+            holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+            reorg_policy=s.reorg_policy,
+            fault=crash_at(s.fault_inject) if s.fault_inject else None,
+        )
+
+    def start_anchoring(self) -> None:
+        """Run the anchoring relay in a background thread until :meth:`close`."""
+        if "anchoring" in self.extras:
+            return
+        worker = self.anchoring_worker()
+        stop = threading.Event()
+
+        def loop() -> None:
+            try:
+                worker.run_forever(stop)
+            except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
+                log.exception("anchoring relay stopped")
+
+        thread = threading.Thread(target=loop, name="anchoring", daemon=True)
+        thread.start()
+        self.extras["anchoring"] = (thread, stop)
+
+    def stop_anchoring(self) -> None:
+        running = self.extras.pop("anchoring", None)
+        if running is not None:
+            thread, stop = running
+            stop.set()
+            thread.join(timeout=30)
+
     def close(self) -> None:
+        self.stop_anchoring()
         self.engine.dispose()
         closer = getattr(self.store, "close", None)
         if callable(closer):

@@ -23,6 +23,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
+        if owned and settings.anchoring:
+            app.state.runtime.start_anchoring()
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ from typing import Any
 
 from web3 import Web3
 
-from backend.chain.compiler import artifact_json, load_artifact
+from backend.chain.compiler import ContractsLayout, artifact_json, load_artifact
 from backend.chain.transactions import TransactionSender
 from backend.errors import ContractMismatch
 
@@ -105,7 +105,9 @@ def genesis_hash(w3: Web3) -> str:
     return "0x" + bytes(w3.eth.get_block(0)["hash"]).hex()
 
 
-def check_record(w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, ...] = SUITE) -> str | None:
+def check_record(
+    w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, ...] = SUITE, layout: ContractsLayout | None = None
+) -> str | None:
     """None when the record still describes this chain; otherwise the reason it does not."""
     if record.chain_id != w3.eth.chain_id:
         return f"chain id changed ({record.chain_id} → {w3.eth.chain_id})"
@@ -115,7 +117,7 @@ def check_record(w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, 
         deployed = record.contracts.get(spec.name)
         if deployed is None:
             return f"{spec.name} is not in the deployment record"
-        artifact = load_artifact(spec.name)
+        artifact = load_artifact(spec.name, layout)
         if not runtime_code_matches(w3, deployed.address, artifact):
             if len(w3.eth.get_code(Web3.to_checksum_address(deployed.address))) == 0:
                 return f"{spec.name} is gone from {deployed.address} (chain reset or lost blocks)"
@@ -124,7 +126,11 @@ def check_record(w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, 
 
 
 def deploy_suite(
-    w3: Web3, sender: TransactionSender, roles: SuiteRoles, suite: tuple[ContractSpec, ...] = SUITE
+    w3: Web3,
+    sender: TransactionSender,
+    roles: SuiteRoles,
+    suite: tuple[ContractSpec, ...] = SUITE,
+    layout: ContractsLayout | None = None,
 ) -> DeploymentRecord:
     """Deploy every contract of the suite and return the new record."""
     record = DeploymentRecord(
@@ -133,7 +139,7 @@ def deploy_suite(
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     for spec in suite:
-        artifact = load_artifact(spec.name)
+        artifact = load_artifact(spec.name, layout)
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         tx = factory.constructor(*spec.constructor_args(roles)).build_transaction(
             {"from": sender.address, "nonce": 0, "gas": 8_000_000}
@@ -159,16 +165,17 @@ def ensure_deployed(
     roles: SuiteRoles,
     record_path: Path,
     suite: tuple[ContractSpec, ...] = SUITE,
+    layout: ContractsLayout | None = None,
 ) -> tuple[DeploymentRecord, bool]:
     """Reuse the record at ``record_path`` when it still holds; else deploy. Returns (record, deployed_now)."""
     if record_path.exists():
         record = DeploymentRecord.from_json(record_path.read_text(encoding="utf-8"))
-        reason = check_record(w3, record, suite)
+        reason = check_record(w3, record, suite, layout)
         if reason is None:
             log.info("reusing deployment from %s", record.deployed_at)
             return record, False
         log.warning("redeploying contracts: %s", reason)
-    record = deploy_suite(w3, sender, roles, suite)
+    record = deploy_suite(w3, sender, roles, suite, layout)
     tmp = record_path.with_suffix(".tmp")
     tmp.write_text(record.to_json(), encoding="utf-8")
     tmp.replace(record_path)

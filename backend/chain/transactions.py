@@ -10,6 +10,7 @@ Exception tree (all :class:`~backend.errors.ChainError`):
     ├── ChainUnavailable          transport failure / timeout (retry with backoff)
     └── TransactionFailed
         ├── NonceTooLow           nonce already used (resync and re-send)
+        ├── AlreadyKnown          this exact transaction is already pending (nothing to do)
         ├── ReplacementUnderpriced same nonce pending with a higher fee (bump ≥ 12.5 % or wait)
         ├── NonceGap              nonce above the pending count (would stall: never sent)
         ├── InsufficientFunds     sender cannot pay gas (operator must fund the key)
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,10 @@ from backend.errors import ChainUnavailable, TransactionFailed
 
 class NonceTooLow(TransactionFailed):
     code = "NONCE_TOO_LOW"
+
+
+class AlreadyKnown(TransactionFailed):
+    code = "ALREADY_KNOWN"
 
 
 class ReplacementUnderpriced(TransactionFailed):
@@ -122,7 +127,9 @@ def classify(exc: BaseException) -> TransactionFailed | ChainUnavailable:
         return ContractReverted(f"reverted with {name}{args}", error=name, args=args)
     message = str(exc).lower()
     if isinstance(exc, Web3RPCError) or "nonce" in message or "underpriced" in message:
-        if "nonce too low" in message or "already known" in message:
+        if "already known" in message or "already imported" in message:
+            return AlreadyKnown(f"the same transaction is already in the pool: {exc}")
+        if "nonce too low" in message:
             return NonceTooLow(f"nonce too low: {exc}")
         if "underpriced" in message:
             return ReplacementUnderpriced(f"replacement transaction underpriced: {exc}")
@@ -160,8 +167,18 @@ class TransactionSender:
     def address(self) -> str:
         return str(self.signer.address)
 
-    def send(self, tx: TxParams, *, nonce: int | None = None) -> SentTransaction:
-        """Sign and broadcast; the nonce is the pending count unless given. Raises the typed tree."""
+    def send(
+        self,
+        tx: TxParams,
+        *,
+        nonce: int | None = None,
+        before_broadcast: Callable[[SentTransaction], None] | None = None,
+    ) -> SentTransaction:
+        """Sign and broadcast; the nonce is the pending count unless given. Raises the typed tree.
+
+        ``before_broadcast`` runs between signing and broadcasting (crash-injection point and
+        the place to persist the hash before the transaction can exist on chain).
+        """
         with self._lock:
             try:
                 pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
@@ -170,12 +187,15 @@ class TransactionSender:
                 use_nonce = pending if nonce is None else nonce
                 full = self._complete(tx, use_nonce)
                 signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                sent = SentTransaction(bytes(signed.hash), use_nonce)
+                if before_broadcast is not None:
+                    before_broadcast(sent)
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except (TransactionFailed, ChainUnavailable):
                 raise
             except Exception as exc:
                 raise classify(exc) from exc
-            return SentTransaction(bytes(tx_hash), use_nonce)
+            return sent
 
     def _complete(self, tx: TxParams, nonce: int) -> TxParams:
         full: dict[str, Any] = dict(tx)

@@ -14,9 +14,8 @@ def _serve(settings: Settings) -> None:
     from backend.runtime import build_runtime
 
     runtime = build_runtime(settings)
-    extras_seed = runtime.extras.get("seed")
-    if callable(extras_seed):
-        extras_seed()
+    if settings.anchoring:
+        runtime.start_anchoring()
     console.print(
         f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]  "
         f"(API docs at /docs, status at /health; Ctrl-C stops everything)"
@@ -46,7 +45,12 @@ def run_cmd() -> None:
     if compile_if_needed(native=settings.solc_binary):
         console.print("contracts compiled")
     with local_chain(settings) as url:
-        _serve(settings.model_copy(update={"rpc_url": url}))
+        # The embedded anvil loses the blocks since its last state dump when it crashes: a reorg of
+        # unknown depth by design, so lost anchors are re-sent rather than halting the relay.
+        updates: dict[str, object] = {"rpc_url": url}
+        if not settings.rpc_url:
+            updates["reorg_policy"] = "requeue"
+        _serve(settings.model_copy(update=updates))
 
 
 @app.command("serve")

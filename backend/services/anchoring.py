@@ -1,0 +1,392 @@
+"""The anchoring worker: transactional outbox → Merkle batch → ``EvidenceNotary.anchor`` → proofs.
+
+Promises (RELIABILITY.md A1–A9):
+
+* **Exactly once.** An item joins exactly one batch (its ``batch_id`` is written once, in the
+  same DB transaction that creates the batch). A batch is identified by its Merkle root; re-sending
+  it after a crash either anchors it (it was lost) or reverts ``EvidenceNotaryAlreadyAnchored``
+  (it was not), which counts as success only when the root on chain equals ours.
+* **Nothing is "done" from a hash alone.** A batch is ``confirmed`` only when the contract
+  returns its root at a block buried under ``confirmations`` blocks; proofs are stored then.
+* **Lost anchors are re-sent.** Each cycle reconciles every unconfirmed batch with the chain: a
+  transaction the node no longer knows (mempool dropped, anvil killed and restarted from an older
+  state) or an anchor that left the chain (reorg) sends the same batch again.
+* **Finality.** A reorg shallower than ``confirmations`` can only touch unconfirmed batches. If a
+  *confirmed* batch disappears (a reorg at least ``confirmations`` deep) the worker raises
+  :class:`DeepReorg` and stops (``reorg_policy="halt"``, the default), or — for the embedded
+  anvil, whose crash is a reorg of unknown depth by design — re-sends it (``"requeue"``).
+* **One leader.** Only the holder of the ``anchoring`` DB lease sends transactions; the lease's
+  fencing token is re-checked right before broadcasting.
+* **Yeti check.** Leaf hashes are recomputed from the evidence rows when a batch is formed; a
+  stored hash that disagrees is never anchored (the item is reported and left out).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from backend.chain.notary import NotaryClient
+from backend.chain.transactions import (
+    AlreadyKnown,
+    ContractReverted,
+    NonceTooLow,
+    ReplacementUnderpriced,
+    SentTransaction,
+    TransactionSender,
+    classify,
+)
+from backend.db.lease import Lease
+from backend.db.models import AnchorBatch, AnchorItem, EvidenceItem, utcnow
+from backend.errors import ChainError, ChainUnavailable, TransactionFailed
+from backend.proofs.leaves import evidence_leaf_hash
+from backend.proofs.merkle import MerkleTree
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "anchoring"
+FAULT_POINTS = ("after_sign", "after_send", "after_receipt")
+
+
+class DeepReorg(ChainError):
+    """A confirmed anchor left the chain: a reorg at least ``confirmations`` deep."""
+
+    code = "DEEP_REORG"
+
+
+@dataclass
+class CycleReport:
+    leader: bool = False
+    formed: int = 0
+    sent: int = 0
+    confirmed: int = 0
+    resent: int = 0
+    rejected_items: list[str] = field(default_factory=list)
+
+
+def pack_proof(proof: list[bytes]) -> bytes:
+    return b"".join(proof)
+
+
+def unpack_proof(packed: bytes | None) -> list[bytes]:
+    if not packed:
+        return []
+    return [packed[i : i + 32] for i in range(0, len(packed), 32)]
+
+
+class AnchoringWorker:
+    """One relay; call :meth:`run_once` in a loop (or :meth:`run_forever`)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        w3: Web3,
+        notary: NotaryClient,
+        sender: TransactionSender,
+        *,
+        confirmations: int = 2,
+        max_batch: int = 1000,
+        max_wait: float = 2.0,
+        holder: str = "worker",
+        reorg_policy: str = "halt",
+        fault: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if reorg_policy not in ("halt", "requeue"):
+            raise ValueError("reorg_policy is 'halt' or 'requeue'")
+        self.sessions = sessions
+        self.w3 = w3
+        self.notary = notary
+        self.sender = sender
+        self.confirmations = confirmations
+        self.max_batch = max_batch
+        self.max_wait = timedelta(seconds=max_wait)
+        self.reorg_policy = reorg_policy
+        self.fault = fault or (lambda _point: None)
+        self.clock = clock
+        self.lease = Lease(sessions, LEASE_NAME, holder)
+        self._in_flight = False
+
+    # -- the cycle ---------------------------------------------------------------------------
+
+    def run_once(self, *, force: bool = False) -> CycleReport:
+        """One relay cycle: reconcile with the chain, form a batch if due, send it.
+
+        ``force`` forms a partial batch without waiting ``max_wait``.
+        """
+        try:
+            return self._cycle(force)
+        except (ChainError, SQLAlchemyError):
+            raise
+        except Exception as exc:  # web3/requests transport errors → the typed tree
+            raise classify(exc) from exc
+
+    def _cycle(self, force: bool) -> CycleReport:
+        report = CycleReport()
+        if not self.lease.acquire(self.clock()):
+            return report
+        report.leader = True
+        self._reconcile(report)
+        if self._in_flight:
+            return report  # an anchor is still in the mempool: the next one must chain onto it
+        if self._has_unanchored_batch():
+            self._send_pending(report)
+        else:
+            batch_id = self._form_batch(report, force=force)
+            if batch_id is not None:
+                self._send_pending(report)
+        self._reconcile(report)
+        return report
+
+    def run_until_idle(self, max_cycles: int = 100, mine: Callable[[], None] | None = None) -> CycleReport:
+        """Cycle until nothing is queued or unconfirmed (tests, benchmarks, CLI ``--drain``)."""
+        total = CycleReport()
+        for _ in range(max_cycles):
+            report = self.run_once(force=True)
+            total.leader |= report.leader
+            total.formed += report.formed
+            total.sent += report.sent
+            total.confirmed += report.confirmed
+            total.resent += report.resent
+            total.rejected_items += report.rejected_items
+            if self.backlog() == 0 and not self._has_open_batch():
+                break
+            if mine is not None:
+                mine()
+        return total
+
+    def run_forever(self, stop: threading.Event, interval: float = 0.5, max_backoff: float = 30.0) -> None:
+        """Loop until ``stop`` is set; RPC outages back off exponentially, other chain errors too."""
+        delay = interval
+        while not stop.is_set():
+            try:
+                self.run_once()
+                delay = interval
+            except DeepReorg:
+                log.error("deep reorg: a confirmed anchor left the chain; anchoring stopped")
+                raise
+            except (ChainUnavailable, TransactionFailed) as exc:
+                delay = min(max_backoff, delay * 2)
+                log.warning("anchoring cycle failed; retrying", extra={"code": exc.code, "delay": delay})
+            stop.wait(delay)
+        self.lease.release()
+
+    # -- state queries -------------------------------------------------------------------------
+
+    def backlog(self) -> int:
+        with self.sessions() as session:
+            return int(
+                session.scalar(select(func.count()).select_from(AnchorItem).where(AnchorItem.batch_id.is_(None))) or 0
+            )
+
+    def _has_open_batch(self) -> bool:
+        with self.sessions() as session:
+            return session.scalar(select(AnchorBatch.id).where(AnchorBatch.status != "confirmed").limit(1)) is not None
+
+    def _has_unanchored_batch(self) -> bool:
+        with self.sessions() as session:
+            return session.scalar(select(AnchorBatch.id).where(AnchorBatch.status == "built").limit(1)) is not None
+
+    # -- forming batches -----------------------------------------------------------------------
+
+    def _form_batch(self, report: CycleReport, *, force: bool) -> int | None:
+        with self.sessions.begin() as session:
+            rows = session.execute(
+                select(
+                    AnchorItem.id,
+                    AnchorItem.leaf_hash,
+                    AnchorItem.enqueued_at,
+                    EvidenceItem.id,
+                    EvidenceItem.claim_ref,
+                    EvidenceItem.commitment,
+                    EvidenceItem.cid,
+                )
+                .join(EvidenceItem, EvidenceItem.id == AnchorItem.ref_id)
+                .where(AnchorItem.batch_id.is_(None))
+                .order_by(AnchorItem.id)
+                .limit(self.max_batch)
+            ).all()
+            if not rows:
+                return None
+            oldest = rows[0][2]
+            if not force and len(rows) < self.max_batch and self.clock() - oldest < self.max_wait:
+                return None
+            good: list[tuple[int, bytes]] = []
+            for item_id, stored_hash, _enq, evidence_id, claim_ref, commitment, cid in rows:
+                recomputed = evidence_leaf_hash(claim_ref, commitment, cid)
+                if recomputed != stored_hash:
+                    # Never anchor a hash that does not follow from the row (CT "Yeti" lesson).
+                    report.rejected_items.append(evidence_id)
+                    log.error(
+                        "queued leaf hash disagrees with its evidence row; not anchored",
+                        extra={"evidence_id": evidence_id},
+                    )
+                    continue
+                good.append((item_id, recomputed))
+            if not good:
+                return None
+            tree = MerkleTree.from_leaf_hashes([h for _, h in good])
+            batch = AnchorBatch(root=tree.root, prev_root=b"\0" * 32, leaf_count=len(good), status="built")
+            session.add(batch)
+            session.flush()
+            session.execute(
+                update(AnchorItem),
+                [
+                    {"id": item_id, "batch_id": batch.id, "leaf_index": index}
+                    for index, (item_id, _h) in enumerate(good)
+                ],
+            )
+            report.formed += 1
+            log.info("batch formed", extra={"batch": batch.id, "leaves": len(good)})
+            return int(batch.id)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _send_pending(self, report: CycleReport) -> None:
+        with self.sessions() as session:
+            batch = session.scalars(
+                select(AnchorBatch).where(AnchorBatch.status == "built").order_by(AnchorBatch.id).limit(1)
+            ).first()
+        if batch is None:
+            return
+        if self.notary.batch_id_of(batch.root):
+            self._set_status(batch.id, "sent")  # already on chain (crash after send): reconcile confirms
+            return
+        prev_root = self.notary.head_root()
+
+        def persist(sent: SentTransaction) -> None:
+            self.fault("after_sign")
+            if not self.lease.still_held():
+                raise _LostLease
+            with self.sessions.begin() as session:
+                session.execute(
+                    update(AnchorBatch)
+                    .where(AnchorBatch.id == batch.id)
+                    .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=prev_root)
+                )
+
+        try:
+            self.sender.send(self.notary.anchor_tx(batch.root, batch.leaf_count, prev_root), before_broadcast=persist)
+        except _LostLease:
+            log.warning("anchoring lease lost before broadcast; batch left for the new leader")
+            return
+        except ContractReverted as exc:
+            if exc.error == "EvidenceNotaryAlreadyAnchored" and self.notary.batch_id_of(batch.root):
+                self._set_status(batch.id, "sent")
+                return
+            raise
+        except (NonceTooLow, ReplacementUnderpriced, AlreadyKnown) as exc:
+            log.warning("anchor not accepted; will resync and retry", extra={"code": exc.code})
+            return
+        self.fault("after_send")
+        self._set_status(batch.id, "sent")
+        report.sent += 1
+
+    def _set_status(self, batch_id: int, status: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(status=status))
+
+    # -- reconciling with the chain --------------------------------------------------------------
+
+    def _reconcile(self, report: CycleReport) -> None:
+        self._in_flight = False
+        head = self.w3.eth.block_number
+        with self.sessions() as session:
+            batches = session.scalars(
+                select(AnchorBatch).where(AnchorBatch.status.in_(("sent", "confirmed"))).order_by(AnchorBatch.id)
+            ).all()
+        for batch in batches:
+            onchain_id = self.notary.batch_id_of(batch.root)
+            if onchain_id == 0:
+                self._lost(batch, report)
+                continue
+            onchain = self.notary.batch(onchain_id)
+            if onchain.leaf_count != batch.leaf_count:
+                raise ChainError(
+                    f"batch {batch.id}: chain records {onchain.leaf_count} leaves, we built {batch.leaf_count}",
+                    code="ANCHOR_MISMATCH",
+                )
+            block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
+            if batch.status == "confirmed":
+                if batch.block_hash != block_hash or batch.onchain_id != onchain_id:
+                    self._lost(batch, report)  # same root re-anchored elsewhere: the old record left
+                continue
+            if head - onchain.block_number >= self.confirmations:
+                self.fault("after_receipt")
+                self._confirm(batch.id, onchain_id, onchain.prev_root, onchain.block_number, block_hash)
+                report.confirmed += 1
+
+    def _lost(self, batch: AnchorBatch, report: CycleReport) -> None:
+        if batch.status == "confirmed":
+            if self.reorg_policy == "halt":
+                raise DeepReorg(
+                    f"confirmed batch {batch.onchain_id} (block {batch.block_number}) left the chain; "
+                    f"a reorg of at least {self.confirmations} blocks",
+                    batch=batch.id,
+                )
+            log.warning(
+                "confirmed anchor left the chain (node restarted from older state); re-sending",
+                extra={"batch": batch.id},
+            )
+        elif batch.tx_hash is not None and self._tx_pending(batch.tx_hash):
+            self._in_flight = True
+            return  # still in the mempool: wait
+        with self.sessions.begin() as session:
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch.id)
+                .values(status="built", onchain_id=None, block_number=None, block_hash=None, confirmed_at=None)
+            )
+            session.execute(update(AnchorItem).where(AnchorItem.batch_id == batch.id).values(proof=None))
+        report.resent += 1
+
+    def _tx_pending(self, tx_hash: bytes) -> bool:
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return tx.get("blockNumber") is None
+
+    def _confirm(self, batch_id: int, onchain_id: int, prev_root: bytes, block_number: int, block_hash: bytes) -> None:
+        with self.sessions.begin() as session:
+            items = session.execute(
+                select(AnchorItem.id, AnchorItem.leaf_hash)
+                .where(AnchorItem.batch_id == batch_id)
+                .order_by(AnchorItem.leaf_index)
+            ).all()
+            tree = MerkleTree.from_leaf_hashes([h for _, h in items])
+            session.execute(
+                update(AnchorItem),
+                [{"id": item_id, "proof": pack_proof(tree.proof(index))} for index, (item_id, _h) in enumerate(items)],
+            )
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch_id)
+                .values(
+                    status="confirmed",
+                    onchain_id=onchain_id,
+                    prev_root=prev_root,
+                    block_number=block_number,
+                    block_hash=block_hash,
+                    confirmed_at=utcnow(),
+                )
+            )
+        log.info("batch confirmed", extra={"batch": batch_id, "onchain_id": onchain_id, "block": block_number})
+
+
+class _LostLease(Exception):
+    pass
+
+
+def sleep_backoff(attempt: int, base: float = 0.25, cap: float = 8.0) -> None:
+    time.sleep(min(cap, base * 2**attempt))
