@@ -33,7 +33,7 @@ def local_chain(settings: Settings) -> Iterator[str]:
         chain_id=settings.chain_id,
         state_path=chain_state_path(settings),
         state_interval=5,
-        block_time=settings.block_time,
+        block_time=settings.block_time or None,
         log_path=settings.resolved_data_dir / "chain" / "anvil.log",
     )
     node.start()
