@@ -148,8 +148,14 @@ class AnchoringWorker:
         self._reconcile(report)
         return report
 
-    def run_until_idle(self, max_cycles: int = 100, mine: Callable[[], None] | None = None) -> CycleReport:
-        """Cycle until nothing is queued or unconfirmed (tests, benchmarks, CLI ``--drain``)."""
+    def run_until_idle(
+        self, max_cycles: int = 100, mine: Callable[[], None] | None = None, idle_wait: float = 0.0
+    ) -> CycleReport:
+        """Cycle until nothing is queued or unconfirmed (tests, benchmarks, ``hubao anchor run --until-idle``).
+
+        ``mine`` advances the chain between cycles (tests on an automining anvil); otherwise
+        ``idle_wait`` seconds pass between cycles while confirmations accrue.
+        """
         total = CycleReport()
         for _ in range(max_cycles):
             report = self.run_once(force=True)
@@ -163,6 +169,8 @@ class AnchoringWorker:
                 break
             if mine is not None:
                 mine()
+            elif idle_wait:
+                time.sleep(idle_wait)
         return total
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5, max_backoff: float = 30.0) -> None:
@@ -387,6 +395,3 @@ class AnchoringWorker:
 class _LostLease(Exception):
     pass
 
-
-def sleep_backoff(attempt: int, base: float = 0.25, cap: float = 8.0) -> None:
-    time.sleep(min(cap, base * 2**attempt))
