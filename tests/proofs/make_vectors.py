@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proofs_support import VECTORS, det_bytes, evidence_values, run_oracle  # noqa: E402
+from proofs_support import VECTORS, det_bytes, evidence_values, run_oracle
 
 LIBRARY = "@openzeppelin/merkle-tree 1.0.8 (npm), run by scripts/merkle_oracle.mjs under node"
 EVIDENCE_TYPES = ["bytes32", "bytes32", "bytes"]
@@ -117,7 +117,8 @@ def merkle_cases() -> list[dict[str, Any]]:
                 "leafHashes": res["leafHashes"],
                 "proofs": res["proofs"],
                 "multiproofs": [
-                    {"indices": idx, **mp} for idx, mp in zip(case.get("multiproofs", []), res["multiproofs"], strict=True)
+                    {"indices": idx, **mp}
+                    for idx, mp in zip(case.get("multiproofs", []), res["multiproofs"], strict=True)
                 ],
                 "dump": res["dump"],
             }
@@ -139,7 +140,10 @@ def commitment_vectors() -> dict[str, Any]:
     member_domain, claim_domain = domains[0]["hash"], domains[1]["hash"]
     shas = [r["hash"] for r in domains[2:]]
     second = run_oracle(
-        [{"op": "keccakAbi", "types": ["bytes32", "bytes32"], "values": [s, hx(salt)]} for s, salt in zip(shas, salts, strict=True)]
+        [
+            {"op": "keccakAbi", "types": ["bytes32", "bytes32"], "values": [s, hx(salt)]}
+            for s, salt in zip(shas, salts, strict=True)
+        ]
         + [
             {"op": "keccakAbi", "types": ["bytes32", "bytes32", "string"], "values": [member_domain, hx(salts[0]), m]}
             for m in member_ids
@@ -159,7 +163,8 @@ def commitment_vectors() -> dict[str, Any]:
             for p, s, salt, r in zip(plaintexts, shas, salts, content, strict=True)
         ],
         "memberCommitment": [
-            {"memberId": m, "salt": hx(salts[0]), "commitment": r["hash"]} for m, r in zip(member_ids, member, strict=True)
+            {"memberId": m, "salt": hx(salts[0]), "commitment": r["hash"]}
+            for m, r in zip(member_ids, member, strict=True)
         ],
         "claimRef": [
             {"claimId": c, "salt": hx(salts[1]), "claimRef": r["hash"]} for c, r in zip(claim_ids, claim, strict=True)
@@ -224,7 +229,13 @@ def receipt_vectors(commitments: dict[str, Any]) -> dict[str, Any]:
             {"batchId": 4, "root": cur["root"], "prevRoot": prev["root"], "leafCount": 7, "block": 42},
         ],
         "anchorTransactions": [
-            {"txHash": hx(det_bytes("anchor-tx/3")), "contract": CONTRACT, "batchId": 3, "root": prev["root"], "block": 40},
+            {
+                "txHash": hx(det_bytes("anchor-tx/3")),
+                "contract": CONTRACT,
+                "batchId": 3,
+                "root": prev["root"],
+                "block": 40,
+            },
             {"txHash": receipt["anchorTx"], "contract": CONTRACT, "batchId": 4, "root": cur["root"], "block": 42},
         ],
     }
@@ -236,26 +247,61 @@ def receipt_vectors(commitments: dict[str, Any]) -> dict[str, Any]:
         {"name": "kind", "set": {"kind": "decision"}, "offline": 1, "onchain": 1},
         {"name": "chainId", "set": {"chainId": 1}, "offline": None, "onchain": 6},
         {"name": "chainId-bool", "set": {"chainId": True}, "offline": 1, "onchain": 1},
-        {"name": "contract", "set": {"contract": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"}, "offline": None, "onchain": 6},
-        {"name": "contract-bad-checksum", "set": {"contract": "0x5fbDB2315678afecb367f032d93F642f64180aa3"}, "offline": 1, "onchain": 1},
+        {
+            "name": "contract",
+            "set": {"contract": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"},
+            "offline": None,
+            "onchain": 6,
+        },
+        {
+            "name": "contract-bad-checksum",
+            "set": {"contract": "0x5fbDB2315678afecb367f032d93F642f64180aa3"},
+            "offline": 1,
+            "onchain": 1,
+        },
         {"name": "batchId-missing-batch", "set": {"batchId": 5}, "offline": None, "onchain": 7},
         {"name": "batchId-other-batch", "set": {"batchId": 3}, "offline": None, "onchain": 8},
         {"name": "batchId-negative", "set": {"batchId": -1}, "offline": 1, "onchain": 1},
         {"name": "root-bit-flip", "set": {"root": flip(receipt["root"], 31, 7)}, "offline": 3, "onchain": 3},
         {"name": "root-previous-batch", "set": {"root": prev["root"]}, "offline": 3, "onchain": 3},
-        {"name": "root-upper-case-hex", "set": {"root": "0x" + receipt["root"][2:].upper()}, "offline": 1, "onchain": 1},
-        {"name": "prevRoot-bit-flip", "set": {"prevRoot": flip(receipt["prevRoot"], 0, 0)}, "offline": None, "onchain": 9},
+        {
+            "name": "root-upper-case-hex",
+            "set": {"root": "0x" + receipt["root"][2:].upper()},
+            "offline": 1,
+            "onchain": 1,
+        },
+        {
+            "name": "prevRoot-bit-flip",
+            "set": {"prevRoot": flip(receipt["prevRoot"], 0, 0)},
+            "offline": None,
+            "onchain": 9,
+        },
         {"name": "leafCount-in-range", "set": {"leafCount": 8}, "offline": None, "onchain": 10},
         {"name": "leafCount-out-of-range", "set": {"leafCount": 3}, "offline": 5, "onchain": 5},
         {"name": "leafCount-zero", "set": {"leafCount": 0}, "offline": 1, "onchain": 1},
         {"name": "leafIndex-other-depth", "set": {"leafIndex": 6}, "offline": 5, "onchain": 5},
         {"name": "leafIndex-out-of-range", "set": {"leafIndex": 13}, "offline": 5, "onchain": 5},
         {"name": "leaf.claimRef-bit-flip", "set": {"leaf.claimRef": flip(claim_ref, 5, 3)}, "offline": 2, "onchain": 2},
-        {"name": "leaf.contentCommitment-bit-flip", "set": {"leaf.contentCommitment": flip(commitment, 9, 1)}, "offline": 2, "onchain": 2},
-        {"name": "leaf.cid-digest-bit-flip", "set": {"leaf.cid": flip(cid, len(cid) // 2 - 2, 6)}, "offline": 2, "onchain": 2},
+        {
+            "name": "leaf.contentCommitment-bit-flip",
+            "set": {"leaf.contentCommitment": flip(commitment, 9, 1)},
+            "offline": 2,
+            "onchain": 2,
+        },
+        {
+            "name": "leaf.cid-digest-bit-flip",
+            "set": {"leaf.cid": flip(cid, len(cid) // 2 - 2, 6)},
+            "offline": 2,
+            "onchain": 2,
+        },
         {"name": "leaf.cid-not-a-cid", "set": {"leaf.cid": "0x" + "ff" * 20}, "offline": 1, "onchain": 1},
         {"name": "leaf.cid-empty", "set": {"leaf.cid": "0x"}, "offline": 1, "onchain": 1},
-        {"name": "leafHash-bit-flip", "set": {"leafHash": flip(receipt["leafHash"], 17, 4)}, "offline": 2, "onchain": 2},
+        {
+            "name": "leafHash-bit-flip",
+            "set": {"leafHash": flip(receipt["leafHash"], 17, 4)},
+            "offline": 2,
+            "onchain": 2,
+        },
         {"name": "inner-node-as-leaf", "set": {"leafHash": parent, "proof": p[1:]}, "offline": 2, "onchain": 2},
         {"name": "proof-bit-flip-first", "set": {"proof": [flip(p[0], 0, 0), *p[1:]]}, "offline": 3, "onchain": 3},
         {"name": "proof-bit-flip-last", "set": {"proof": [*p[:-1], flip(p[-1], 31, 7)]}, "offline": 3, "onchain": 3},
@@ -265,12 +311,32 @@ def receipt_vectors(commitments: dict[str, Any]) -> dict[str, Any]:
         {"name": "proof-reordered", "set": {"proof": [p[1], p[0], *p[2:]]}, "offline": 3, "onchain": 3},
         {"name": "proof-empty", "set": {"proof": []}, "offline": 3, "onchain": 3},
         {"name": "proof-node-garbage-after", "set": {"proof": [p[0] + "00", *p[1:]]}, "offline": 1, "onchain": 1},
-        {"name": "proof-node-garbage-before", "set": {"proof": ["0x00" + p[0][2:], *p[1:]]}, "offline": 1, "onchain": 1},
-        {"name": "anchorTx-bit-flip", "set": {"anchorTx": flip(receipt["anchorTx"], 3, 3)}, "offline": None, "onchain": 13},
-        {"name": "anchorTx-previous-batch", "set": {"anchorTx": chain["anchorTransactions"][0]["txHash"]}, "offline": None, "onchain": 13},
+        {
+            "name": "proof-node-garbage-before",
+            "set": {"proof": ["0x00" + p[0][2:], *p[1:]]},
+            "offline": 1,
+            "onchain": 1,
+        },
+        {
+            "name": "anchorTx-bit-flip",
+            "set": {"anchorTx": flip(receipt["anchorTx"], 3, 3)},
+            "offline": None,
+            "onchain": 13,
+        },
+        {
+            "name": "anchorTx-previous-batch",
+            "set": {"anchorTx": chain["anchorTransactions"][0]["txHash"]},
+            "offline": None,
+            "onchain": 13,
+        },
         {"name": "anchorBlock", "set": {"anchorBlock": 43}, "offline": None, "onchain": 11},
         {"name": "salt-bit-flip", "set": {"salt": flip(private["salt"], 0, 1)}, "offline": 4, "onchain": 4},
-        {"name": "plaintextSha256-bit-flip", "set": {"plaintextSha256": flip(private["plaintextSha256"], 31, 0)}, "offline": 4, "onchain": 4},
+        {
+            "name": "plaintextSha256-bit-flip",
+            "set": {"plaintextSha256": flip(private["plaintextSha256"], 31, 0)},
+            "offline": 4,
+            "onchain": 4,
+        },
         {"name": "salt-without-plaintextSha256", "delete": ["plaintextSha256"], "offline": 1, "onchain": 1},
         {"name": "unknown-field", "set": {"note": "hi"}, "offline": 1, "onchain": 1},
         {"name": "missing-proof", "delete": ["proof"], "offline": 1, "onchain": 1},
