@@ -31,8 +31,10 @@ def run_cmd(
     try:
         if until_idle:
             report = worker.run_until_idle(max_cycles=max_cycles, idle_wait=0.2)
-            console.print(f"formed {report.formed}, sent {report.sent}, confirmed {report.confirmed}, "
-                          f"re-sent {report.resent}; backlog {worker.backlog()}")
+            console.print(
+                f"formed {report.formed}, sent {report.sent}, confirmed {report.confirmed}, "
+                f"re-sent {report.resent}; backlog {worker.backlog()}"
+            )
             worker.lease.release()
             raise typer.Exit(0 if worker.backlog() == 0 else 1)
         stop = threading.Event()
@@ -57,8 +59,13 @@ def status_cmd() -> None:
     table = Table("batch", "on-chain id", "leaves", "status", "block")
     with runtime.sessions() as session:
         for batch in session.scalars(select(AnchorBatch).order_by(AnchorBatch.id.desc()).limit(10)):
-            table.add_row(str(batch.id), str(batch.onchain_id or "—"), str(batch.leaf_count), batch.status,
-                          str(batch.block_number or "—"))
+            table.add_row(
+                str(batch.id),
+                str(batch.onchain_id or "—"),
+                str(batch.leaf_count),
+                batch.status,
+                str(batch.block_number or "—"),
+            )
     console.print(f"backlog: {worker.backlog()} items")
     console.print(table)
     runtime.close()

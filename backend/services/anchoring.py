@@ -373,6 +373,9 @@ class AnchoringWorker:
                 .order_by(AnchorItem.leaf_index)
             ).all()
             tree = MerkleTree.from_leaf_hashes([h for _, h in items])
+            # The transaction that actually anchored the root: after crashes and re-sends it may
+            # differ from the last one this worker signed.
+            tx_hash = self.notary.anchoring_tx_hash(tree.root, block_number)
             session.execute(
                 update(AnchorItem),
                 [{"id": item_id, "proof": pack_proof(tree.proof(index))} for index, (item_id, _h) in enumerate(items)],
@@ -381,6 +384,7 @@ class AnchoringWorker:
                 update(AnchorBatch)
                 .where(AnchorBatch.id == batch_id)
                 .values(
+                    **({"tx_hash": tx_hash} if tx_hash is not None else {}),
                     status="confirmed",
                     onchain_id=onchain_id,
                     prev_root=prev_root,
@@ -394,4 +398,3 @@ class AnchoringWorker:
 
 class _LostLease(Exception):
     pass
-

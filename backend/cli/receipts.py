@@ -1,0 +1,67 @@
+"""``hubao receipt verify FILE [--rpc URL]``: check a receipt offline and, optionally, on chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from backend.cli import app, console
+from backend.proofs.receipts import VerificationReport, verify_receipt_offline, verify_receipt_onchain
+
+receipt_app = typer.Typer(help="Evidence receipts.", no_args_is_help=True)
+app.add_typer(receipt_app, name="receipt")
+
+_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+
+
+def _print_report(report: VerificationReport) -> None:
+    table = Table("#", "step", "result", "detail")
+    for step in report.steps:
+        status = str(step.status)
+        table.add_row(str(int(step.step)), step.step.name, f"[{_STYLE.get(status, '')}]{status}[/]", step.detail)
+    console.print(table)
+    if report.ok:
+        console.print("[bold green]receipt verified[/]")
+    else:
+        assert report.error is not None
+        console.print(
+            f"[bold red]receipt rejected at step {int(report.error.step)} "
+            f"({report.error.step.name}): {report.error.message}[/]",
+            soft_wrap=True,
+        )
+
+
+@receipt_app.command("verify")
+def verify_cmd(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="receipt JSON file"),
+    rpc: str | None = typer.Option(None, "--rpc", help="JSON-RPC URL: also verify against the chain"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Verify an evidence receipt; exit 0 when every step passes, 1 otherwise."""
+    text = file.read_bytes()
+    report = verify_receipt_offline(text) if rpc is None else _verify_against_chain(text, rpc)
+    if as_json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        _print_report(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _verify_against_chain(text: bytes, rpc: str) -> VerificationReport:
+    from backend.chain.client import connect, contract_at
+    from backend.chain.compiler import load_artifact
+    from backend.chain.notary import NotaryBatchLookup, NotaryClient
+    from backend.chain.transactions import register_errors
+
+    raw = json.loads(text)
+    address = raw.get("contract") if isinstance(raw, dict) else None
+    if not isinstance(address, str):
+        return verify_receipt_offline(text)  # schema step names the problem
+    w3 = connect(rpc)
+    artifact = load_artifact("EvidenceNotary")
+    register_errors([artifact["abi"]])
+    lookup = NotaryBatchLookup(NotaryClient(w3, contract_at(w3, address, artifact)))
+    return verify_receipt_onchain(text, lookup)
