@@ -1,7 +1,7 @@
 """Verification-critical proof code: Merkle trees, leaf encodings, commitments, receipts.
 
 Pure (no I/O, no settings), fully typed, pinned by golden vectors in ``tests/vectors/``
-(``merkle_standard.json``, ``commitments.json``, ``receipt_evidence.json``). Changing what any of
+(``merkle_standard.json``; ``receipt_evidence.json`` also pins the commitments). Changing what any of
 these functions returns is a protocol change.
 
 Modules: ``keccak`` (fastest keccak256 backend), ``leaves`` (ABI leaf encodings, leaf hash),

@@ -1,8 +1,8 @@
 """Salted commitments: what goes on chain instead of document hashes, member ids and claim ids.
 
-Verification-critical (DESIGN.md "Evidence: privacy first"), pinned by
-``tests/vectors/commitments.json``. All functions are pure; salts are 32 random bytes made by
-``new_salt`` and kept off chain.
+Verification-critical (DESIGN.md "Evidence: privacy first"), pinned by the "commitments" section
+of ``tests/vectors/receipt_evidence.json``. All functions are pure; salts are 32 random bytes made
+by ``new_salt`` and kept off chain.
 
 * **Content commitment** of an evidence file::
 
