@@ -57,13 +57,21 @@ class FileDagBuilder:
     compute the CID (``ipfs add --only-hash``).
     """
 
-    def __init__(self, cid_version: int = 0, sink: BlockSink | None = None, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        cid_version: int = 0,
+        sink: BlockSink | None = None,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        max_links: int = MAX_LINKS,
+    ) -> None:
         if cid_version not in (0, 1):
             raise ValueError("cid_version must be 0 or 1")
         self.cid_version = cid_version
         self.raw_leaves = cid_version == 1
         self._sink = sink
         self._chunk_size = chunk_size
+        self._max_links = max_links  # only tests change it (small trees with many levels)
         self._buffer = bytearray()
         self._levels: list[list[_Child]] = [[]]
         self._size = 0
@@ -109,7 +117,7 @@ class FileDagBuilder:
         if level == len(self._levels):
             self._levels.append([])
         pending = self._levels[level]
-        if len(pending) == MAX_LINKS:
+        if len(pending) == self._max_links:
             # A full node is closed only once a further sibling exists: if the file ended here
             # this node could still be the root, which must not get a one-link parent.
             self._levels[level] = []
