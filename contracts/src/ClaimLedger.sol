@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+
+import {IClaimLedger} from "./IClaimLedger.sol";
+
+/**
+ * @title ClaimLedger
+ * @notice The claim state machine of Hubao. See {IClaimLedger} for the lifecycle and the rules.
+ * @dev Storage: claims by id (4 slots of commitments + 2 packed slots), rule sets by hash (1 slot),
+ * one verdict digest per (claim, reviewer), one ballot per (claim, round, juror), and the conflict
+ * set keyed by `keccak256(abi.encode(account, memberCommitment))`. Juror lists live only in the
+ * `JuryDrawn` event; the per-ballot `drawn` flag is what voting checks.
+ */
+contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, Nonces {
+    /// @inheritdoc IClaimLedger
+    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
+    /// @inheritdoc IClaimLedger
+    bytes32 public constant REVIEWER_ROLE = keccak256("REVIEWER_ROLE");
+    /// @inheritdoc IClaimLedger
+    bytes32 public constant JUROR_ROLE = keccak256("JUROR_ROLE");
+    /// @inheritdoc IClaimLedger
+    bytes32 public constant VERDICT_TYPEHASH = keccak256(
+        "Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,bytes32 ruleSetHash,uint256 nonce,uint256 deadline)"
+    );
+
+    /// Delay between `beginDefaultAdminTransfer` and `acceptDefaultAdminTransfer`.
+    uint48 public constant INITIAL_ADMIN_DELAY = 1 days;
+
+    uint8 private constant _APPROVE = 1;
+    uint8 private constant _REJECT = 2;
+
+    // Indices for ClaimLedgerZeroArgument (documented in the interface).
+    uint8 private constant _ARG_MEMBER = 1;
+    uint8 private constant _ARG_EVIDENCE = 2;
+    uint8 private constant _ARG_RULE_SET = 3;
+    uint8 private constant _ARG_OBJECTOR = 4;
+    uint8 private constant _ARG_VOTE = 5;
+    uint8 private constant _ARG_PAYMENT = 6;
+
+    mapping(bytes32 claimId => Claim) private _claims;
+    mapping(bytes32 ruleSetHash => RuleSet) private _ruleSets;
+    mapping(bytes32 claimId => mapping(address reviewer => bytes32 digest)) private _verdictDigests;
+    mapping(bytes32 ballotKey => Ballot) private _ballots;
+    mapping(bytes32 conflictKey => bool) private _conflicts;
+
+    /**
+     * @param initialAdmin The single `DEFAULT_ADMIN_ROLE` holder (transferable in two delayed steps).
+     * @param initialOperator The first `OPERATOR_ROLE` holder (the backend's key).
+     */
+    constructor(address initialAdmin, address initialOperator)
+        AccessControlDefaultAdminRules(INITIAL_ADMIN_DELAY, initialAdmin)
+        EIP712("Hubao", "1")
+    {
+        if (initialOperator == address(0)) revert ClaimLedgerInvalidAccount(initialOperator);
+        // Operators keep the reviewer and juror rosters (DESIGN.md: the operator runs the rosters);
+        // every grant and revocation is a RoleGranted/RoleRevoked event the auditor replays.
+        _setRoleAdmin(REVIEWER_ROLE, OPERATOR_ROLE);
+        _setRoleAdmin(JUROR_ROLE, OPERATOR_ROLE);
+        _grantRole(OPERATOR_ROLE, initialOperator);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function version() external pure returns (string memory) {
+        return "1.0.0";
+    }
+
+    // ───────────────────────────── rule sets ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function anchorRuleSet(
+        bytes32 ruleSetHash,
+        uint32 noticeSeconds,
+        uint8 reviewQuorum,
+        uint8 jurySize,
+        uint8 minTurnout,
+        uint32 commitSeconds,
+        uint32 revealSeconds
+    ) external onlyRole(OPERATOR_ROLE) {
+        if (ruleSetHash == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_RULE_SET);
+        // reviewQuorum != 0 marks an anchored rule set.
+        if (_ruleSets[ruleSetHash].reviewQuorum != 0) revert ClaimLedgerRuleSetExists(ruleSetHash);
+        if (
+            noticeSeconds == 0 || commitSeconds == 0 || revealSeconds == 0 || reviewQuorum == 0 || jurySize == 0
+                || minTurnout == 0 || minTurnout > jurySize
+        ) revert ClaimLedgerInvalidRuleSet(ruleSetHash);
+        _ruleSets[ruleSetHash] = RuleSet({
+            noticeSeconds: noticeSeconds,
+            reviewQuorum: reviewQuorum,
+            jurySize: jurySize,
+            minTurnout: minTurnout,
+            commitSeconds: commitSeconds,
+            revealSeconds: revealSeconds,
+            retired: false
+        });
+        emit RuleSetAnchored(
+            ruleSetHash, noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds
+        );
+    }
+
+    /// @inheritdoc IClaimLedger
+    function retireRuleSet(bytes32 ruleSetHash) external onlyRole(OPERATOR_ROLE) {
+        RuleSet storage rules = _ruleSet(ruleSetHash);
+        if (rules.retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+        rules.retired = true;
+        emit RuleSetRetired(ruleSetHash);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function declareConflict(address account, bytes32 memberCommitment) external onlyRole(OPERATOR_ROLE) {
+        if (account == address(0)) revert ClaimLedgerInvalidAccount(account);
+        if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
+        bytes32 key = _conflictKey(account, memberCommitment);
+        if (_conflicts[key]) revert ClaimLedgerConflictExists(account, memberCommitment);
+        _conflicts[key] = true;
+        emit ConflictDeclared(account, memberCommitment);
+    }
+
+    // ───────────────────────────── filing and review ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function fileClaim(
+        bytes32 claimId,
+        bytes32 memberCommitment,
+        bytes32 evidenceRoot,
+        bytes32 ruleSetHash,
+        uint64 payoutFen
+    ) external onlyRole(OPERATOR_ROLE) returns (bytes32) {
+        if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
+        if (evidenceRoot == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_EVIDENCE);
+        if (payoutFen == 0) revert ClaimLedgerZeroPayout();
+        bytes32 expected = _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
+        if (claimId != expected) revert ClaimLedgerClaimIdMismatch(expected, claimId);
+        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+        Claim storage c = _claims[claimId];
+        if (c.state != ClaimState.NONE) revert ClaimLedgerClaimExists(claimId);
+
+        c.memberCommitment = memberCommitment;
+        c.evidenceRoot = evidenceRoot;
+        c.ruleSetHash = ruleSetHash;
+        c.payoutFen = payoutFen;
+        c.filedAt = uint64(block.timestamp);
+        c.state = ClaimState.FILED;
+        emit ClaimFiled(claimId, memberCommitment, ruleSetHash, evidenceRoot, payoutFen);
+        return claimId;
+    }
+
+    /// @inheritdoc IClaimLedger
+    function openReview(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
+        Claim storage c = _claim(claimId);
+        _move(c, claimId, ClaimState.FILED, ClaimState.UNDER_REVIEW);
+        emit ReviewOpened(claimId);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function submitVerdict(bytes32 claimId, Verdict calldata v, bytes calldata signature)
+        external
+        returns (ClaimState)
+    {
+        if (v.claimId != claimId) revert ClaimLedgerVerdictClaimMismatch(claimId, v.claimId);
+        if (v.verdict != _APPROVE && v.verdict != _REJECT) revert ClaimLedgerInvalidVerdict(v.verdict);
+        if (block.timestamp > v.deadline) revert ClaimLedgerVerdictExpired(v.deadline, block.timestamp);
+        bytes32 digest = _hashVerdict(v);
+        address reviewer = ECDSA.recover(digest, signature);
+        if (!hasRole(REVIEWER_ROLE, reviewer)) revert ClaimLedgerSignerNotReviewer(reviewer);
+        _useCheckedNonce(reviewer, v.nonce);
+
+        Claim storage c = _claim(claimId);
+        if (c.state != ClaimState.UNDER_REVIEW) {
+            revert ClaimLedgerWrongState(claimId, c.state, ClaimState.UNDER_REVIEW);
+        }
+        if (v.ruleSetHash != c.ruleSetHash) {
+            revert ClaimLedgerVerdictRuleSetMismatch(claimId, c.ruleSetHash, v.ruleSetHash);
+        }
+        if (_conflicts[_conflictKey(reviewer, c.memberCommitment)]) {
+            revert ClaimLedgerReviewerConflicted(claimId, reviewer);
+        }
+        if (_verdictDigests[claimId][reviewer] != bytes32(0)) revert ClaimLedgerAlreadyReviewed(claimId, reviewer);
+
+        _verdictDigests[claimId][reviewer] = digest;
+        if (v.verdict == _APPROVE) {
+            c.reviewApprovals += 1;
+        } else {
+            c.reviewRejections += 1;
+        }
+        emit VerdictRecorded(claimId, reviewer, v.verdict, v.reasonCode, v.reportHash, digest);
+
+        // Unanimity of the quorum: the first `reviewQuorum` verdicts decide, and only all-approve approves.
+        if (c.reviewApprovals + c.reviewRejections == _ruleSets[c.ruleSetHash].reviewQuorum) {
+            if (c.reviewRejections == 0) {
+                c.noticeEnds = uint64(block.timestamp) + _ruleSets[c.ruleSetHash].noticeSeconds;
+                c.state = ClaimState.IN_NOTICE;
+            } else {
+                c.state = ClaimState.REJECTED;
+            }
+            emit ReviewDecided(claimId, c.state, c.reviewApprovals, c.reviewRejections, c.noticeEnds);
+        }
+        return c.state;
+    }
+
+    // ───────────────────────────── notice and appeal ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function object(bytes32 claimId, bytes32 objectorCommitment) external onlyRole(OPERATOR_ROLE) {
+        if (objectorCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_OBJECTOR);
+        Claim storage c = _claim(claimId);
+        _move(c, claimId, ClaimState.IN_NOTICE, ClaimState.DISPUTED);
+        if (block.timestamp >= c.noticeEnds) revert ClaimLedgerNoticeClosed(claimId, c.noticeEnds, block.timestamp);
+        c.objectorCommitment = objectorCommitment;
+        emit ObjectionRecorded(claimId, objectorCommitment);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function finalizeNotice(bytes32 claimId) external {
+        Claim storage c = _claim(claimId);
+        _move(c, claimId, ClaimState.IN_NOTICE, ClaimState.APPROVED);
+        if (block.timestamp < c.noticeEnds) revert ClaimLedgerNoticeOpen(claimId, c.noticeEnds, block.timestamp);
+        emit NoticeFinalized(claimId);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function appeal(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
+        Claim storage c = _claim(claimId);
+        _move(c, claimId, ClaimState.REJECTED, ClaimState.DISPUTED);
+        // juryRound != 0: the rejection came from a jury, which is final.
+        if (c.appealed || c.juryRound != 0) revert ClaimLedgerAppealNotAllowed(claimId);
+        c.appealed = true;
+        emit ClaimAppealed(claimId);
+    }
+
+    // ───────────────────────────── jury ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function drawJury(bytes32 claimId, address[] calldata jurors)
+        external
+        onlyRole(OPERATOR_ROLE)
+        returns (uint32 round)
+    {
+        Claim storage c = _claim(claimId);
+        if (c.state != ClaimState.DISPUTED) revert ClaimLedgerWrongState(claimId, c.state, ClaimState.DISPUTED);
+        if (c.commitEnds != 0) revert ClaimLedgerJuryAlreadyDrawn(claimId, c.juryRound);
+        RuleSet storage rules = _ruleSets[c.ruleSetHash];
+        if (jurors.length != rules.jurySize) revert ClaimLedgerJurySizeMismatch(rules.jurySize, jurors.length);
+
+        round = c.juryRound + 1;
+        for (uint256 i = 0; i < jurors.length; ++i) {
+            address juror = jurors[i];
+            if (!hasRole(JUROR_ROLE, juror)) revert ClaimLedgerNotJuror(juror);
+            if (
+                _conflicts[_conflictKey(juror, c.memberCommitment)]
+                    || (c.objectorCommitment != bytes32(0) && _conflicts[_conflictKey(juror, c.objectorCommitment)])
+                    || _verdictDigests[claimId][juror] != bytes32(0)
+            ) revert ClaimLedgerJurorConflicted(claimId, juror);
+            Ballot storage b = _ballots[_ballotKey(claimId, round, juror)];
+            if (b.drawn) revert ClaimLedgerDuplicateJuror(juror);
+            b.drawn = true;
+        }
+        uint64 commitEnds = uint64(block.timestamp) + rules.commitSeconds;
+        uint64 revealEnds = commitEnds + rules.revealSeconds;
+        c.juryRound = round;
+        c.commitEnds = commitEnds;
+        c.revealEnds = revealEnds;
+        c.committedVotes = 0;
+        c.revealedVotes = 0;
+        c.juryApprovals = 0;
+        emit JuryDrawn(claimId, round, blockhash(block.number - 1), jurors, commitEnds, revealEnds);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function commitVote(bytes32 claimId, bytes32 commitment) external onlyRole(JUROR_ROLE) {
+        if (commitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_VOTE);
+        Claim storage c = _openRound(claimId);
+        Ballot storage b = _drawnBallot(claimId, c.juryRound);
+        if (block.timestamp >= c.commitEnds) revert ClaimLedgerCommitClosed(claimId, c.commitEnds, block.timestamp);
+        if (b.commitment != bytes32(0)) revert ClaimLedgerAlreadyCommitted(claimId, msg.sender);
+        b.commitment = commitment;
+        c.committedVotes += 1;
+        emit VoteCommitted(claimId, c.juryRound, msg.sender, commitment);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function revealVote(bytes32 claimId, bool approve, bytes32 salt) external onlyRole(JUROR_ROLE) {
+        Claim storage c = _openRound(claimId);
+        Ballot storage b = _drawnBallot(claimId, c.juryRound);
+        if (block.timestamp < c.commitEnds || block.timestamp >= c.revealEnds) {
+            revert ClaimLedgerRevealClosed(claimId, c.commitEnds, c.revealEnds, block.timestamp);
+        }
+        if (b.commitment == bytes32(0)) revert ClaimLedgerNoCommitment(claimId, msg.sender);
+        if (b.revealed) revert ClaimLedgerAlreadyRevealed(claimId, msg.sender);
+        // The commitment binds msg.sender: a copied commitment opens only for the juror who made it.
+        if (_voteCommitment(claimId, msg.sender, approve, salt) != b.commitment) {
+            revert ClaimLedgerCommitmentMismatch(claimId, msg.sender);
+        }
+        b.revealed = true;
+        b.approve = approve;
+        c.revealedVotes += 1;
+        if (approve) c.juryApprovals += 1;
+        emit VoteRevealed(claimId, c.juryRound, msg.sender, approve);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function tallyJury(bytes32 claimId) external returns (ClaimState) {
+        Claim storage c = _openRound(claimId);
+        if (block.timestamp < c.revealEnds) revert ClaimLedgerVotingOpen(claimId, c.revealEnds, block.timestamp);
+        RuleSet storage rules = _ruleSets[c.ruleSetHash];
+        uint8 revealed = c.revealedVotes;
+        uint32 round = c.juryRound;
+        c.commitEnds = 0;
+        c.revealEnds = 0;
+        if (revealed < rules.minTurnout) {
+            c.committedVotes = 0;
+            c.revealedVotes = 0;
+            c.juryApprovals = 0;
+            emit JuryRoundVoided(claimId, round, revealed, rules.minTurnout);
+            return ClaimState.DISPUTED;
+        }
+        uint8 approvals = c.juryApprovals;
+        // Strict majority of revealed votes approves; a tie rejects.
+        ClaimState outcome = uint256(approvals) * 2 > revealed ? ClaimState.APPROVED : ClaimState.REJECTED;
+        c.state = outcome;
+        emit JuryTallied(claimId, round, outcome, approvals, revealed - approvals, rules.jurySize);
+        return outcome;
+    }
+
+    // ───────────────────────────── withdrawal and payout ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function withdrawClaim(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
+        Claim storage c = _claim(claimId);
+        ClaimState from = c.state;
+        if (
+            from != ClaimState.FILED && from != ClaimState.UNDER_REVIEW && from != ClaimState.IN_NOTICE
+                && from != ClaimState.DISPUTED
+        ) revert ClaimLedgerInvalidTransition(claimId, from, ClaimState.WITHDRAWN);
+        c.state = ClaimState.WITHDRAWN;
+        c.commitEnds = 0; // closes an open jury round: no vote or tally may follow
+        c.revealEnds = 0;
+        emit ClaimWithdrawn(claimId, from);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function recordPayout(bytes32 claimId, bytes32 paymentRef) external onlyRole(OPERATOR_ROLE) {
+        if (paymentRef == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_PAYMENT);
+        Claim storage c = _claim(claimId);
+        _move(c, claimId, ClaimState.APPROVED, ClaimState.PAID);
+        c.paymentRef = paymentRef;
+        emit PayoutRecorded(claimId, paymentRef, c.payoutFen);
+    }
+
+    // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IClaimLedger
+    function claim(bytes32 claimId) external view returns (Claim memory) {
+        return _claim(claimId);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function state(bytes32 claimId) external view returns (ClaimState) {
+        return _claims[claimId].state;
+    }
+
+    /// @inheritdoc IClaimLedger
+    function ruleSet(bytes32 ruleSetHash) external view returns (RuleSet memory) {
+        return _ruleSet(ruleSetHash);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function hashVerdict(Verdict calldata v) external view returns (bytes32) {
+        return _hashVerdict(v);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function verdictDigest(bytes32 claimId, address reviewer) external view returns (bytes32) {
+        return _verdictDigests[claimId][reviewer];
+    }
+
+    /// @inheritdoc IClaimLedger
+    function ballot(bytes32 claimId, uint32 round, address juror) external view returns (Ballot memory) {
+        return _ballots[_ballotKey(claimId, round, juror)];
+    }
+
+    /// @inheritdoc IClaimLedger
+    function isConflicted(address account, bytes32 memberCommitment) external view returns (bool) {
+        return _conflicts[_conflictKey(account, memberCommitment)];
+    }
+
+    /// @inheritdoc IClaimLedger
+    function nonces(address signer) public view override(IClaimLedger, Nonces) returns (uint256) {
+        return super.nonces(signer);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
+        external
+        pure
+        returns (bytes32)
+    {
+        return _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
+        external
+        pure
+        returns (bytes32)
+    {
+        return _voteCommitment(claimId, juror, approve, salt);
+    }
+
+    /// @notice ERC-165: also answers for {IClaimLedger}.
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IClaimLedger).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ───────────────────────────── internals ─────────────────────────────
+
+    function _claim(bytes32 claimId) private view returns (Claim storage c) {
+        c = _claims[claimId];
+        if (c.state == ClaimState.NONE) revert ClaimLedgerUnknownClaim(claimId);
+    }
+
+    function _ruleSet(bytes32 ruleSetHash) private view returns (RuleSet storage rules) {
+        rules = _ruleSets[ruleSetHash];
+        if (rules.reviewQuorum == 0) revert ClaimLedgerUnknownRuleSet(ruleSetHash);
+    }
+
+    /// The single place where a transition is checked and applied (callers emit right after).
+    function _move(Claim storage c, bytes32 claimId, ClaimState from, ClaimState to) private {
+        if (c.state != from) revert ClaimLedgerInvalidTransition(claimId, c.state, to);
+        c.state = to;
+    }
+
+    function _openRound(bytes32 claimId) private view returns (Claim storage c) {
+        c = _claim(claimId);
+        if (c.state != ClaimState.DISPUTED) revert ClaimLedgerWrongState(claimId, c.state, ClaimState.DISPUTED);
+        if (c.commitEnds == 0) revert ClaimLedgerNoJury(claimId);
+    }
+
+    function _drawnBallot(bytes32 claimId, uint32 round) private view returns (Ballot storage b) {
+        b = _ballots[_ballotKey(claimId, round, msg.sender)];
+        if (!b.drawn) revert ClaimLedgerNotDrawn(claimId, msg.sender);
+    }
+
+    function _hashVerdict(Verdict calldata v) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    VERDICT_TYPEHASH, v.claimId, v.verdict, v.reasonCode, v.reportHash, v.ruleSetHash, v.nonce, v.deadline
+                )
+            )
+        );
+    }
+
+    function _claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen));
+    }
+
+    function _voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(claimId, juror, approve, salt));
+    }
+
+    function _ballotKey(bytes32 claimId, uint32 round, address juror) private pure returns (bytes32) {
+        return keccak256(abi.encode(claimId, round, juror));
+    }
+
+    function _conflictKey(address account, bytes32 memberCommitment) private pure returns (bytes32) {
+        return keccak256(abi.encode(account, memberCommitment));
+    }
+}

@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/**
+ * @title IClaimLedger
+ * @notice The on-chain state machine of Hubao claims: filing, review by signed verdicts, public
+ * notice, jury (commit-reveal) and payout, under versioned rule sets anchored by hash.
+ *
+ * Lifecycle (DESIGN.md "Plan rules"; every edge checks the current state, any other move reverts
+ * `ClaimLedgerInvalidTransition`):
+ *
+ *     NONE ──fileClaim──▶ FILED ──openReview──▶ UNDER_REVIEW ──(quorum verdicts)──▶ IN_NOTICE | REJECTED
+ *     IN_NOTICE ──object──▶ DISPUTED        IN_NOTICE ──finalizeNotice (after the window)──▶ APPROVED
+ *     REJECTED ──appeal (once, only a review rejection)──▶ DISPUTED
+ *     DISPUTED ──drawJury, commitVote, revealVote, tallyJury──▶ APPROVED | REJECTED (final)
+ *     APPROVED ──recordPayout──▶ PAID
+ *     FILED | UNDER_REVIEW | IN_NOTICE | DISPUTED ──withdrawClaim──▶ WITHDRAWN
+ *
+ * Decision rules:
+ * - Review: the claim is decided by the first `reviewQuorum` distinct reviewers' verdicts, by
+ *   unanimity: IN_NOTICE when all of them approve, REJECTED as soon as the quorum is reached with
+ *   at least one rejection. (Every member pays for an approved claim, so approval needs every
+ *   reviewer of the quorum; a rejection can be appealed to a jury.)
+ * - Jury: simple majority of *revealed* votes; a tie rejects (the claim has not convinced a
+ *   majority). Fewer than `minTurnout` revealed votes voids the round: the claim stays DISPUTED
+ *   and the operator draws a new jury (a new round), so a passive jury cannot strand a claim.
+ * - Withdrawal is operator-only: members have no on-chain key (they are salted commitments), so
+ *   the operator relays the claimant's request exactly as it relays the filing.
+ *
+ * Privacy: members, objectors, evidence, reports and payment references are `bytes32`
+ * commitments; nothing personal, no plaintext CID and no document hash is stored or emitted.
+ *
+ * Roles (OpenZeppelin AccessControlDefaultAdminRules: one default admin, changed in two delayed
+ * steps): the admin grants `OPERATOR_ROLE`; operators grant `REVIEWER_ROLE` and `JUROR_ROLE`
+ * (the rosters).
+ *
+ * EIP-712 domain: name "Hubao", version "1" (the major of `version()`), the chain id and this
+ * contract's address; it is rebuilt when the chain id changes (fork), so verdicts signed for
+ * another chain or another deployment never verify here.
+ */
+interface IClaimLedger {
+    /// @notice States of a claim; `NONE` means "never filed".
+    enum ClaimState {
+        NONE,
+        FILED,
+        UNDER_REVIEW,
+        REJECTED,
+        IN_NOTICE,
+        DISPUTED,
+        APPROVED,
+        PAID,
+        WITHDRAWN
+    }
+
+    /// @notice The claim parameters of one anchored rule set.
+    struct RuleSet {
+        /// Length of the public-notice window.
+        uint32 noticeSeconds;
+        /// Distinct reviewer verdicts that decide a review (at least 1).
+        uint8 reviewQuorum;
+        /// Jurors per draw (at least 1).
+        uint8 jurySize;
+        /// Revealed votes a jury round needs to decide (1..jurySize).
+        uint8 minTurnout;
+        /// Length of the jury commit window, from the draw.
+        uint32 commitSeconds;
+        /// Length of the jury reveal window, from the end of the commit window.
+        uint32 revealSeconds;
+        /// Retired rule sets accept no new claims; claims already filed keep them.
+        bool retired;
+    }
+
+    /// @notice One claim as stored on chain.
+    struct Claim {
+        /// Salted commitment of the claimant (never an id or a name).
+        bytes32 memberCommitment;
+        /// Commitment (Merkle root) of the claim's evidence.
+        bytes32 evidenceRoot;
+        /// Hash of the rule set the claim is decided under.
+        bytes32 ruleSetHash;
+        /// Salted commitment of the objector, zero unless an objection was recorded.
+        bytes32 objectorCommitment;
+        /// Commitment of the payment record, zero until paid.
+        bytes32 paymentRef;
+        /// Lump-sum payout in fen (RMB 0.01).
+        uint64 payoutFen;
+        /// Block timestamp of the filing.
+        uint64 filedAt;
+        /// End of the public-notice window (objections while `block.timestamp < noticeEnds`).
+        uint64 noticeEnds;
+        /// End of the current jury round's commit window, zero when no round is open.
+        uint64 commitEnds;
+        /// End of the current jury round's reveal window, zero when no round is open.
+        uint64 revealEnds;
+        /// Current state.
+        ClaimState state;
+        /// Approving review verdicts recorded.
+        uint8 reviewApprovals;
+        /// Rejecting review verdicts recorded.
+        uint8 reviewRejections;
+        /// Whether the claim has used its one appeal.
+        bool appealed;
+        /// Number of jury rounds drawn so far (the current or last round's number).
+        uint32 juryRound;
+        /// Votes committed in the current round.
+        uint8 committedVotes;
+        /// Votes revealed in the current round.
+        uint8 revealedVotes;
+        /// Approving votes among those revealed in the current round.
+        uint8 juryApprovals;
+    }
+
+    /**
+     * @notice A reviewer's signed verdict (EIP-712 type
+     * `Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,bytes32 ruleSetHash,uint256 nonce,uint256 deadline)`).
+     */
+    struct Verdict {
+        /// The claim reviewed.
+        bytes32 claimId;
+        /// 1 = APPROVE, 2 = REJECT.
+        uint8 verdict;
+        /// Reason code of the plan's enum (0 for approvals by convention; not interpreted on chain).
+        uint16 reasonCode;
+        /// Commitment of the review report (never a plaintext CID).
+        bytes32 reportHash;
+        /// The claim's rule set, so a verdict cannot be carried over to other rules.
+        bytes32 ruleSetHash;
+        /// The signer's next nonce (`nonces(signer)`): each signature is usable once.
+        uint256 nonce;
+        /// Last block timestamp at which the verdict may be recorded.
+        uint256 deadline;
+    }
+
+    /// @notice One juror's ballot in one jury round.
+    struct Ballot {
+        /// `voteCommitment(claimId, juror, approve, salt)`, zero until committed.
+        bytes32 commitment;
+        /// Whether the juror was drawn for the round.
+        bool drawn;
+        /// Whether the vote was revealed.
+        bool revealed;
+        /// The revealed vote (meaningful only when `revealed`).
+        bool approve;
+    }
+
+    // ───────────────────────────── events ─────────────────────────────
+
+    /// @notice Rule set `ruleSetHash` was anchored with these claim parameters.
+    event RuleSetAnchored(
+        bytes32 indexed ruleSetHash,
+        uint32 noticeSeconds,
+        uint8 reviewQuorum,
+        uint8 jurySize,
+        uint8 minTurnout,
+        uint32 commitSeconds,
+        uint32 revealSeconds
+    );
+
+    /// @notice Rule set `ruleSetHash` was retired: it accepts no new claims.
+    event RuleSetRetired(bytes32 indexed ruleSetHash);
+
+    /// @notice `account` was declared related to the member behind `memberCommitment`: it may
+    /// neither review nor judge that member's claims, nor judge claims that member objected to.
+    event ConflictDeclared(address indexed account, bytes32 indexed memberCommitment);
+
+    /// @notice Claim `claimId` was filed.
+    event ClaimFiled(
+        bytes32 indexed claimId,
+        bytes32 indexed memberCommitment,
+        bytes32 indexed ruleSetHash,
+        bytes32 evidenceRoot,
+        uint64 payoutFen
+    );
+
+    /// @notice Claim `claimId` moved FILED → UNDER_REVIEW.
+    event ReviewOpened(bytes32 indexed claimId);
+
+    /// @notice `reviewer`'s verdict on `claimId` was recorded; `digest` is its EIP-712 digest.
+    event VerdictRecorded(
+        bytes32 indexed claimId,
+        address indexed reviewer,
+        uint8 verdict,
+        uint16 reasonCode,
+        bytes32 reportHash,
+        bytes32 digest
+    );
+
+    /// @notice The review quorum decided `claimId`: `outcome` is IN_NOTICE (with `noticeEnds`) or
+    /// REJECTED (`noticeEnds` = 0).
+    event ReviewDecided(
+        bytes32 indexed claimId, ClaimState outcome, uint8 approvals, uint8 rejections, uint64 noticeEnds
+    );
+
+    /// @notice An objection moved `claimId` IN_NOTICE → DISPUTED.
+    event ObjectionRecorded(bytes32 indexed claimId, bytes32 objectorCommitment);
+
+    /// @notice The notice window of `claimId` passed without objection: IN_NOTICE → APPROVED.
+    event NoticeFinalized(bytes32 indexed claimId);
+
+    /// @notice The claimant appealed the review's rejection: REJECTED → DISPUTED.
+    event ClaimAppealed(bytes32 indexed claimId);
+
+    /**
+     * @notice Jury round `round` of `claimId` was drawn. `seed` is `blockhash(block.number - 1)`
+     * of the draw's block: the off-chain draw that chose `jurors` is reproducible from it.
+     */
+    event JuryDrawn(
+        bytes32 indexed claimId,
+        uint32 indexed round,
+        bytes32 seed,
+        address[] jurors,
+        uint64 commitEnds,
+        uint64 revealEnds
+    );
+
+    /// @notice `juror` committed a vote in round `round` of `claimId`.
+    event VoteCommitted(bytes32 indexed claimId, uint32 indexed round, address indexed juror, bytes32 commitment);
+
+    /// @notice `juror` revealed its vote in round `round` of `claimId`.
+    event VoteRevealed(bytes32 indexed claimId, uint32 indexed round, address indexed juror, bool approve);
+
+    /// @notice Round `round` decided `claimId` (final): `outcome` is APPROVED or REJECTED.
+    event JuryTallied(
+        bytes32 indexed claimId,
+        uint32 indexed round,
+        ClaimState outcome,
+        uint8 approvals,
+        uint8 rejections,
+        uint8 jurySize
+    );
+
+    /// @notice Round `round` of `claimId` had fewer than `minTurnout` revealed votes and was
+    /// voided; the claim stays DISPUTED until a new jury is drawn.
+    event JuryRoundVoided(bytes32 indexed claimId, uint32 indexed round, uint8 revealed, uint8 minTurnout);
+
+    /// @notice Claim `claimId` was withdrawn from state `from`.
+    event ClaimWithdrawn(bytes32 indexed claimId, ClaimState from);
+
+    /// @notice The payout of `claimId` was recorded: APPROVED → PAID.
+    event PayoutRecorded(bytes32 indexed claimId, bytes32 paymentRef, uint64 payoutFen);
+
+    // ───────────────────────────── errors ─────────────────────────────
+
+    /// @notice `claimId` cannot move from `from` to `to`.
+    error ClaimLedgerInvalidTransition(bytes32 claimId, ClaimState from, ClaimState to);
+
+    /// @notice The action needs `claimId` in state `required`; it is in `current`.
+    error ClaimLedgerWrongState(bytes32 claimId, ClaimState current, ClaimState required);
+
+    /// @notice No claim has id `claimId`.
+    error ClaimLedgerUnknownClaim(bytes32 claimId);
+
+    /// @notice A claim with id `claimId` already exists.
+    error ClaimLedgerClaimExists(bytes32 claimId);
+
+    /// @notice The given claim id is not `claimIdOf` the claim's inputs (`expected`).
+    error ClaimLedgerClaimIdMismatch(bytes32 expected, bytes32 given);
+
+    /// @notice A required commitment, root or reference was zero; `argument` names which
+    /// (1 member, 2 evidence root, 3 rule-set hash, 4 objector, 5 vote commitment, 6 payment ref).
+    error ClaimLedgerZeroArgument(uint8 argument);
+
+    /// @notice A claim was filed with a zero payout.
+    error ClaimLedgerZeroPayout();
+
+    /// @notice The zero address was given where an account is needed.
+    error ClaimLedgerInvalidAccount(address account);
+
+    /// @notice Rule set `ruleSetHash` is already anchored.
+    error ClaimLedgerRuleSetExists(bytes32 ruleSetHash);
+
+    /// @notice Rule set `ruleSetHash` was never anchored.
+    error ClaimLedgerUnknownRuleSet(bytes32 ruleSetHash);
+
+    /// @notice Rule set `ruleSetHash` is retired.
+    error ClaimLedgerRuleSetRetired(bytes32 ruleSetHash);
+
+    /// @notice The parameters of `ruleSetHash` are out of range (see `anchorRuleSet`).
+    error ClaimLedgerInvalidRuleSet(bytes32 ruleSetHash);
+
+    /// @notice `account` is already declared related to `memberCommitment`.
+    error ClaimLedgerConflictExists(address account, bytes32 memberCommitment);
+
+    /// @notice The verdict is about `verdictClaimId`, not about `claimId`.
+    error ClaimLedgerVerdictClaimMismatch(bytes32 claimId, bytes32 verdictClaimId);
+
+    /// @notice The verdict names rule set `given`; the claim is under `expected`.
+    error ClaimLedgerVerdictRuleSetMismatch(bytes32 claimId, bytes32 expected, bytes32 given);
+
+    /// @notice The verdict value is neither 1 (APPROVE) nor 2 (REJECT).
+    error ClaimLedgerInvalidVerdict(uint8 verdict);
+
+    /// @notice The verdict's `deadline` has passed (`timestamp` is the block's).
+    error ClaimLedgerVerdictExpired(uint256 deadline, uint256 timestamp);
+
+    /// @notice The verdict's signer `signer` does not hold `REVIEWER_ROLE` (also what a signature
+    /// made for another chain id or another verifying contract recovers to).
+    error ClaimLedgerSignerNotReviewer(address signer);
+
+    /// @notice `reviewer` is declared related to the claimant of `claimId`.
+    error ClaimLedgerReviewerConflicted(bytes32 claimId, address reviewer);
+
+    /// @notice `reviewer` already has a verdict on `claimId` (each reviewer counts once).
+    error ClaimLedgerAlreadyReviewed(bytes32 claimId, address reviewer);
+
+    /// @notice The notice window of `claimId` is still open until `noticeEnds`.
+    error ClaimLedgerNoticeOpen(bytes32 claimId, uint64 noticeEnds, uint256 timestamp);
+
+    /// @notice The notice window of `claimId` closed at `noticeEnds`.
+    error ClaimLedgerNoticeClosed(bytes32 claimId, uint64 noticeEnds, uint256 timestamp);
+
+    /// @notice `claimId` cannot be appealed: its one appeal is used, or a jury rejected it (final).
+    error ClaimLedgerAppealNotAllowed(bytes32 claimId);
+
+    /// @notice Round `round` of `claimId` is still open (tally it first).
+    error ClaimLedgerJuryAlreadyDrawn(bytes32 claimId, uint32 round);
+
+    /// @notice `claimId` has no open jury round.
+    error ClaimLedgerNoJury(bytes32 claimId);
+
+    /// @notice The rule set asks for `expected` jurors; `given` were drawn.
+    error ClaimLedgerJurySizeMismatch(uint256 expected, uint256 given);
+
+    /// @notice Drawn account `account` does not hold `JUROR_ROLE`.
+    error ClaimLedgerNotJuror(address account);
+
+    /// @notice `juror` appears twice in one draw.
+    error ClaimLedgerDuplicateJuror(address juror);
+
+    /// @notice `juror` is related to the claimant or the objector of `claimId`, or reviewed it.
+    error ClaimLedgerJurorConflicted(bytes32 claimId, address juror);
+
+    /// @notice `juror` was not drawn for the open round of `claimId`.
+    error ClaimLedgerNotDrawn(bytes32 claimId, address juror);
+
+    /// @notice The commit window of `claimId` closed at `commitEnds`.
+    error ClaimLedgerCommitClosed(bytes32 claimId, uint64 commitEnds, uint256 timestamp);
+
+    /// @notice Reveals of `claimId` are accepted only while `commitEnds <= timestamp < revealEnds`.
+    error ClaimLedgerRevealClosed(bytes32 claimId, uint64 commitEnds, uint64 revealEnds, uint256 timestamp);
+
+    /// @notice The jury round of `claimId` cannot be tallied before `revealEnds`.
+    error ClaimLedgerVotingOpen(bytes32 claimId, uint64 revealEnds, uint256 timestamp);
+
+    /// @notice `juror` already committed in this round of `claimId`.
+    error ClaimLedgerAlreadyCommitted(bytes32 claimId, address juror);
+
+    /// @notice `juror` has no commitment in this round of `claimId`.
+    error ClaimLedgerNoCommitment(bytes32 claimId, address juror);
+
+    /// @notice `juror` already revealed in this round of `claimId`.
+    error ClaimLedgerAlreadyRevealed(bytes32 claimId, address juror);
+
+    /// @notice The revealed vote and salt do not open `juror`'s commitment on `claimId`.
+    error ClaimLedgerCommitmentMismatch(bytes32 claimId, address juror);
+
+    // ─────────────────────────── functions ───────────────────────────
+
+    /// @notice Semantic version of this contract ("1.0.0"); its major is the EIP-712 domain version.
+    function version() external pure returns (string memory);
+
+    /// @notice The role that files claims, relays objections, appeals and withdrawals, draws
+    /// juries, records payouts, manages rule sets and the reviewer/juror rosters.
+    function OPERATOR_ROLE() external view returns (bytes32);
+
+    /// @notice The role whose EIP-712 signatures count as review verdicts.
+    function REVIEWER_ROLE() external view returns (bytes32);
+
+    /// @notice The role of accounts that may be drawn for juries and vote.
+    function JUROR_ROLE() external view returns (bytes32);
+
+    /// @notice keccak256 of the EIP-712 `Verdict` type string.
+    function VERDICT_TYPEHASH() external view returns (bytes32);
+
+    /**
+     * @notice Anchor a rule set's claim parameters under its hash (operator only).
+     * @dev Reverts `ClaimLedgerZeroArgument(3)` for a zero hash, `ClaimLedgerRuleSetExists` for a
+     * hash already anchored, `ClaimLedgerInvalidRuleSet` unless every window is > 0,
+     * `reviewQuorum >= 1`, `jurySize >= 1` and `1 <= minTurnout <= jurySize`. Emits `RuleSetAnchored`.
+     * @param ruleSetHash Hash of the full, versioned rule-set document.
+     */
+    function anchorRuleSet(
+        bytes32 ruleSetHash,
+        uint32 noticeSeconds,
+        uint8 reviewQuorum,
+        uint8 jurySize,
+        uint8 minTurnout,
+        uint32 commitSeconds,
+        uint32 revealSeconds
+    ) external;
+
+    /**
+     * @notice Retire an anchored rule set: no new claim may use it (operator only).
+     * @dev Reverts `ClaimLedgerUnknownRuleSet` / `ClaimLedgerRuleSetRetired`. Emits `RuleSetRetired`.
+     */
+    function retireRuleSet(bytes32 ruleSetHash) external;
+
+    /**
+     * @notice Declare `account` related to the member behind `memberCommitment` (operator only).
+     * @dev The account then cannot review that member's claims (`ClaimLedgerReviewerConflicted`)
+     * nor sit on a jury for them or for claims that member objected to (`ClaimLedgerJurorConflicted`).
+     * Declarations are permanent. Reverts `ClaimLedgerInvalidAccount` for the zero address,
+     * `ClaimLedgerZeroArgument(1)` for a zero commitment, `ClaimLedgerConflictExists` for a
+     * repeat. Emits `ConflictDeclared`.
+     */
+    function declareConflict(address account, bytes32 memberCommitment) external;
+
+    /**
+     * @notice File a claim on behalf of a member (operator only): NONE → FILED.
+     * @dev `claimId` must equal `claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)`
+     * (`ClaimLedgerClaimIdMismatch`); the rule set must be anchored and not retired; commitments
+     * non-zero (`ClaimLedgerZeroArgument`), `payoutFen > 0` (`ClaimLedgerZeroPayout`); a second
+     * filing of the same id reverts `ClaimLedgerClaimExists`. Emits `ClaimFiled`.
+     * @return The claim id.
+     */
+    function fileClaim(
+        bytes32 claimId,
+        bytes32 memberCommitment,
+        bytes32 evidenceRoot,
+        bytes32 ruleSetHash,
+        uint64 payoutFen
+    ) external returns (bytes32);
+
+    /**
+     * @notice Open the review of a filed claim (operator only): FILED → UNDER_REVIEW.
+     * @dev Emits `ReviewOpened`.
+     */
+    function openReview(bytes32 claimId) external;
+
+    /**
+     * @notice Record a reviewer's EIP-712-signed verdict; anyone may relay it.
+     * @dev Checks, in order: `v.claimId == claimId`, `v.verdict` is 1 or 2, `block.timestamp <=
+     * v.deadline`, the signature recovers (OpenZeppelin ECDSA: `ECDSAInvalidSignature`,
+     * `ECDSAInvalidSignatureLength`, `ECDSAInvalidSignatureS` for a high-s twin), the signer
+     * holds `REVIEWER_ROLE` (`ClaimLedgerSignerNotReviewer`), `v.nonce == nonces(signer)`
+     * (`InvalidAccountNonce`; consumed), the claim exists and is UNDER_REVIEW
+     * (`ClaimLedgerWrongState`), `v.ruleSetHash` is the claim's, the signer is not declared
+     * related to the claimant and has no verdict on the claim yet. Emits `VerdictRecorded`; when
+     * the verdict completes the quorum also moves the claim (see the decision rule above) and
+     * emits `ReviewDecided`. Whoever relays it, the same signed verdict yields the same state;
+     * a relayer that finds its verdict already recorded checks `verdictDigest`.
+     * @param signature 65-byte `r ‖ s ‖ v` ECDSA signature over `hashVerdict(v)`.
+     * @return The claim's state after the verdict.
+     */
+    function submitVerdict(bytes32 claimId, Verdict calldata v, bytes calldata signature)
+        external
+        returns (ClaimState);
+
+    /**
+     * @notice Relay a member's objection during the notice window (operator only): IN_NOTICE → DISPUTED.
+     * @dev Needs `block.timestamp < noticeEnds` (`ClaimLedgerNoticeClosed`) and a non-zero
+     * commitment (`ClaimLedgerZeroArgument(4)`). Emits `ObjectionRecorded`.
+     */
+    function object(bytes32 claimId, bytes32 objectorCommitment) external;
+
+    /**
+     * @notice Approve a claim whose notice window passed without objection; anyone may call:
+     * IN_NOTICE → APPROVED.
+     * @dev Needs `block.timestamp >= noticeEnds` (`ClaimLedgerNoticeOpen`). Emits `NoticeFinalized`.
+     */
+    function finalizeNotice(bytes32 claimId) external;
+
+    /**
+     * @notice Relay the claimant's appeal of a review rejection (operator only): REJECTED → DISPUTED.
+     * @dev Allowed once, and only when no jury has decided the claim (`ClaimLedgerAppealNotAllowed`).
+     * Emits `ClaimAppealed`.
+     */
+    function appeal(bytes32 claimId) external;
+
+    /**
+     * @notice Seat the jury drawn off chain for a disputed claim (operator only).
+     * @dev The claim must be DISPUTED (`ClaimLedgerWrongState`) with no open round
+     * (`ClaimLedgerJuryAlreadyDrawn`); exactly `jurySize` jurors (`ClaimLedgerJurySizeMismatch`),
+     * each holding `JUROR_ROLE` (`ClaimLedgerNotJuror`), distinct (`ClaimLedgerDuplicateJuror`),
+     * not related to the claimant or objector and not a reviewer of the claim
+     * (`ClaimLedgerJurorConflicted`). Opens the commit window (`commitSeconds`) followed by the
+     * reveal window (`revealSeconds`). Emits `JuryDrawn` with the seed.
+     * @return round The new round number (1 for the first draw).
+     */
+    function drawJury(bytes32 claimId, address[] calldata jurors) external returns (uint32 round);
+
+    /**
+     * @notice Commit a drawn juror's vote (juror only, the juror itself).
+     * @dev `commitment = voteCommitment(claimId, msg.sender, approve, salt)`: it binds the juror's
+     * address, so a copied commitment cannot be revealed by anyone else. Needs an open round in
+     * which the caller was drawn (`ClaimLedgerNoJury`, `ClaimLedgerNotDrawn`), `block.timestamp <
+     * commitEnds` (`ClaimLedgerCommitClosed`), a first commitment (`ClaimLedgerAlreadyCommitted`),
+     * non-zero (`ClaimLedgerZeroArgument(5)`). Emits `VoteCommitted`.
+     */
+    function commitVote(bytes32 claimId, bytes32 commitment) external;
+
+    /**
+     * @notice Reveal a committed vote (juror only) while `commitEnds <= block.timestamp < revealEnds`.
+     * @dev Reverts `ClaimLedgerRevealClosed`, `ClaimLedgerNoCommitment`, `ClaimLedgerAlreadyRevealed`,
+     * `ClaimLedgerCommitmentMismatch`. Emits `VoteRevealed`.
+     */
+    function revealVote(bytes32 claimId, bool approve, bytes32 salt) external;
+
+    /**
+     * @notice Close the open jury round after its reveal window; anyone may call.
+     * @dev Needs `block.timestamp >= revealEnds` (`ClaimLedgerVotingOpen`). With at least
+     * `minTurnout` revealed votes: APPROVED when approvals are a strict majority of revealed
+     * votes, REJECTED otherwise (ties reject), final, `JuryTallied`. With fewer: the round is
+     * voided, the claim stays DISPUTED for a new draw, `JuryRoundVoided`.
+     * @return The claim's state afterwards (APPROVED, REJECTED, or DISPUTED when voided).
+     */
+    function tallyJury(bytes32 claimId) external returns (ClaimState);
+
+    /**
+     * @notice Relay the claimant's withdrawal (operator only): FILED | UNDER_REVIEW | IN_NOTICE |
+     * DISPUTED → WITHDRAWN. A decided claim (REJECTED, APPROVED, PAID) cannot be withdrawn.
+     * @dev Emits `ClaimWithdrawn`.
+     */
+    function withdrawClaim(bytes32 claimId) external;
+
+    /**
+     * @notice Record the payout of an approved claim (operator only): APPROVED → PAID.
+     * @dev `paymentRef` is a non-zero commitment of the payment record (`ClaimLedgerZeroArgument(6)`).
+     * Emits `PayoutRecorded`.
+     */
+    function recordPayout(bytes32 claimId, bytes32 paymentRef) external;
+
+    /// @notice The stored claim; reverts `ClaimLedgerUnknownClaim` for an unknown id.
+    function claim(bytes32 claimId) external view returns (Claim memory);
+
+    /// @notice The claim's state, `NONE` for an unknown id.
+    function state(bytes32 claimId) external view returns (ClaimState);
+
+    /// @notice The anchored rule set; reverts `ClaimLedgerUnknownRuleSet` for an unknown hash.
+    function ruleSet(bytes32 ruleSetHash) external view returns (RuleSet memory);
+
+    /// @notice The EIP-712 digest of `v` under this contract's domain (what a reviewer signs).
+    function hashVerdict(Verdict calldata v) external view returns (bytes32);
+
+    /// @notice The digest of `reviewer`'s recorded verdict on `claimId`, zero when none.
+    function verdictDigest(bytes32 claimId, address reviewer) external view returns (bytes32);
+
+    /// @notice `juror`'s ballot in round `round` of `claimId` (all zero when not drawn).
+    function ballot(bytes32 claimId, uint32 round, address juror) external view returns (Ballot memory);
+
+    /// @notice Whether `account` is declared related to `memberCommitment`.
+    function isConflicted(address account, bytes32 memberCommitment) external view returns (bool);
+
+    /// @notice The next unused verdict nonce of `signer` (OpenZeppelin Nonces).
+    function nonces(address signer) external view returns (uint256);
+
+    /// @notice The deterministic claim id: `keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen))`.
+    function claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice A juror's vote commitment: `keccak256(abi.encode(claimId, juror, approve, salt))`.
+    function voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
+        external
+        pure
+        returns (bytes32);
+}
