@@ -25,7 +25,9 @@
 
 Every error carries structured ``fields`` (``HubaoError``); receipt errors always carry
 ``step`` (the number) and ``step_name``, and usually ``field`` (the JSON path of the offending
-receipt field). Messages never contain salts or plaintext hashes.
+receipt field; ``other_field`` names the second field of a disagreeing pair, e.g. ``leafCount``
+for a ``proof`` whose length no leaf of that tree has). Messages never contain salts or
+plaintext hashes.
 """
 
 from __future__ import annotations

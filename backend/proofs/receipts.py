@@ -15,11 +15,6 @@ Format, version 1 (JSON object, exactly these keys; hashes and bytes as lower-ca
       "prevRoot": "0x…32",                root of batch batchId − 1 as the contract recorded it
                                           (the anchors' hash chain, DESIGN.md format 4)
       "leafCount": 50,                    number of leaves in the batch's tree
-      "leafIndex": 60,                    TREE-ARRAY index of this leaf: tree[leafIndex] == leafHash
-                                          in the StandardMerkleTree layout, i.e. the ``treeIndex``
-                                          of the library's dump; always in
-                                          [leafCount − 1, 2·leafCount − 2]. (Not the position of
-                                          the item in the batch as submitted.)
       "leaf": {                           the evidence leaf (bytes32, bytes32, bytes)
         "claimRef": "0x…32",
         "contentCommitment": "0x…32",     keccak256(abi.encode(sha256(plaintext), salt))
@@ -43,8 +38,9 @@ the report the step's own error (``backend.proofs.errors``):
     3 PROOF         proof folds leafHash into root                                ProofInvalid
     4 COMMITMENT    keccak256(plaintextSha256 ‖ salt) == leaf.contentCommitment   CommitmentMismatch
                     (skipped when the receipt carries no salt)
-    5 POSITION      leafIndex in [leafCount − 1, 2·leafCount − 2] and
-                    len(proof) == floor(log2(leafIndex + 1))                     PositionInvalid
+    5 POSITION      len(proof) is the depth of a leaf in a tree of leafCount       PositionInvalid
+                    leaves: floor(log2(t + 1)) for some tree index t in
+                    [leafCount − 1, 2·leafCount − 2] — one or two depths
   on chain — ``verify_receipt_onchain(receipt, lookup)`` runs 1–5, then
     6 DEPLOYMENT    lookup's chain id and contract address are the receipt's      DeploymentMismatch
     7 BATCH         the contract has batch batchId                                BatchNotFound
@@ -58,11 +54,13 @@ the report the step's own error (``backend.proofs.errors``):
                     node has pruned that history)
 
 What the steps can and cannot see: inner nodes hash their children in sorted order, so a proof
-does not encode the leaf's position; offline, ``leafIndex`` is bound only through the proof
-length (its depth) and ``leafCount`` only through the ``leafIndex`` range. A change of either
-that keeps those consistent is caught on chain (``leafCount`` by step 10) or not at all
-(``leafIndex`` among leaves of equal depth — it is informational, as in MerkleProof.sol).
-``chainId``, ``contract``, ``prevRoot``, ``anchorTx`` and ``anchorBlock`` are checked on chain.
+does not encode the leaf's position, and the format carries none — a position nobody can check
+would be a claim, not evidence (as in MerkleProof.sol, only the leaf's membership is proven).
+Offline, ``leafCount`` is bound only through the depth (step 5): a value whose trees have
+leaves at the proof's depth passes offline and is caught on chain, fully, by step 10.
+``chainId``, ``contract``, ``prevRoot``, ``anchorTx`` and ``anchorBlock`` are checked on chain
+only. So every field is checked by some step, and altering any one of them fails
+``verify_receipt_onchain`` naming that step — ``anchorTx`` only where step 13 runs.
 """
 
 from __future__ import annotations
@@ -134,7 +132,6 @@ _REQUIRED_KEYS = (
     "root",
     "prevRoot",
     "leafCount",
-    "leafIndex",
     "leaf",
     "leafHash",
     "proof",
@@ -158,7 +155,6 @@ class EvidenceReceipt:
     root: bytes
     prev_root: bytes
     leaf_count: int
-    leaf_index: int
     leaf: EvidenceLeaf
     leaf_hash: bytes
     proof: tuple[bytes, ...]
@@ -187,7 +183,6 @@ class EvidenceReceipt:
             "root": to_hex(self.root),
             "prevRoot": to_hex(self.prev_root),
             "leafCount": self.leaf_count,
-            "leafIndex": self.leaf_index,
             "leaf": self.leaf.to_json(),
             "leafHash": to_hex(self.leaf_hash),
             "proof": [to_hex(p) for p in self.proof],
@@ -220,9 +215,10 @@ def make_evidence_receipt(
 ) -> EvidenceReceipt:
     """Receipt for the leaf given at input position ``index`` of ``tree`` (a batch's tree).
 
-    Checks that ``leaf`` is the leaf at that position and that the result verifies offline, so
-    a receipt that leaves here is one its holder can verify. Pass ``salt`` and
-    ``plaintext_sha256`` only for the claimant's private copy.
+    ``index`` only locates the leaf and its proof; the receipt does not record it (step 5 of
+    the module docstring). Checks that ``leaf`` is the leaf at that position and that the result
+    verifies offline, so a receipt that leaves here is one its holder can verify. Pass ``salt``
+    and ``plaintext_sha256`` only for the claimant's private copy.
     """
     tree_index = tree.tree_index(index)
     leaf_hash = leaf.leaf_hash()
@@ -235,7 +231,6 @@ def make_evidence_receipt(
         root=tree.root,
         prev_root=prev_root,
         leaf_count=tree.leaf_count,
-        leaf_index=tree_index,
         leaf=leaf,
         leaf_hash=leaf_hash,
         proof=tuple(tree.proof(index)),
@@ -355,7 +350,6 @@ def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> Evidence
     root = _bytes32_field(doc, "root", "root")
     prev_root = _bytes32_field(doc, "prevRoot", "prevRoot")
     leaf_count = _int_field(doc, "leafCount", 1, _UINT256_MAX)
-    leaf_index = _int_field(doc, "leafIndex", 0, _UINT256_MAX)
     raw_leaf = doc["leaf"]
     if not isinstance(raw_leaf, Mapping) or set(raw_leaf) != set(_LEAF_KEYS):
         raise SchemaError("leaf must be an object with exactly claimRef, contentCommitment, cid", field="leaf")
@@ -386,7 +380,6 @@ def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> Evidence
         root=root,
         prev_root=prev_root,
         leaf_count=leaf_count,
-        leaf_index=leaf_index,
         leaf=EvidenceLeaf(claim_ref, commitment, cid),
         leaf_hash=leaf_hash,
         proof=tuple(from_hex(p) for p in raw_proof),
@@ -526,12 +519,17 @@ def _run_offline(runner: _Runner, receipt: Mapping[str, Any] | str | bytes | Evi
 
     def position() -> None:
         rec = r()
-        if not rec.leaf_count - 1 <= rec.leaf_index <= 2 * rec.leaf_count - 2:
-            raise PositionInvalid("leafIndex is not a leaf position of a tree of leafCount leaves", field="leafIndex")
-        expected = proof_length_for_tree_index(rec.leaf_index)
-        if len(rec.proof) != expected:
+        # Leaves occupy tree indices [n − 1, 2n − 2]; depth is monotonic in the index, so the
+        # leaf depths are exactly the range between the depths of the two ends (at most two).
+        shallowest = proof_length_for_tree_index(rec.leaf_count - 1)
+        deepest = proof_length_for_tree_index(2 * rec.leaf_count - 2)
+        if not shallowest <= len(rec.proof) <= deepest:
+            depths = str(shallowest) if shallowest == deepest else f"{shallowest} or {deepest}"
             raise PositionInvalid(
-                f"proof has {len(rec.proof)} nodes, a leaf at leafIndex needs {expected}", field="proof"
+                f"proof has {len(rec.proof)} nodes, but the leaves of a tree of leafCount leaves "
+                f"have proofs of {depths}",
+                field="proof",
+                other_field="leafCount",
             )
 
     runner.run(ReceiptStep.LEAF_HASH, leaf_hash)

@@ -113,7 +113,7 @@ class LedgerLookup:
 
 def apply_mutation(receipt: dict[str, Any], mutation: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of ``receipt`` with ``mutation["set"]`` (dotted paths) and ``["delete"]`` applied."""
-    doc = json.loads(json.dumps(receipt))
+    doc: dict[str, Any] = json.loads(json.dumps(receipt))
     for path, value in mutation.get("set", {}).items():
         target = doc
         *parents, last = path.split(".")

@@ -4,8 +4,9 @@ Mutation classes after transparency-dev/merkle's inclusion-proof tests, adapted 
 format: bit flips in the proof, the leaf and the root; another leaf of the tree; truncated,
 extended, prepended, reordered and emptied proofs; another tree's root; and garbage bytes before
 or after a proof node, the root or the leaf hash. (A wrong leaf *index* or tree *size* are not
-inputs of ``MerkleProof.verify`` — commutative node hashing carries no position — so those two
-classes are covered where the position lives: ``leafIndex``/``leafCount`` in the receipt tests.)
+inputs of ``MerkleProof.verify`` — commutative node hashing carries no position — so the index
+class does not apply (receipts carry no index) and the size class is covered where the size
+lives: ``leafCount`` in the receipt tests.)
 
 Figure to reach: happy path 100 % accepted, 100 % of mutations rejected, by
 ``backend.proofs.merkle`` and by @openzeppelin/merkle-tree (``StandardMerkleTree.verify`` on

@@ -138,11 +138,53 @@ def test_every_receipt_field_has_a_failing_mutation() -> None:
     assert _paths(RECEIPT) - {"leaf"} <= touched
 
 
-def test_verify_receipt_does_not_bind_leaf_index_among_equal_depth_leaves() -> None:
-    # Documented limit of the format (receipts.py docstring): sorted-pair hashing carries no
-    # position, so another leaf index of the same depth passes every check, as in MerkleProof.sol.
-    altered = {**RECEIPT, "leafIndex": 10}
-    assert verify_receipt_onchain(altered, _lookup()).ok
+def test_verify_receipt_rejects_leaf_index_as_unknown_field_at_schema() -> None:
+    # leafIndex left the format before v1 shipped: sorted-pair hashing carries no position, so no
+    # step could check it. A receipt still carrying it is refused, not silently accepted.
+    altered = {**RECEIPT, "leafIndex": 9}
+    for report in (verify_receipt_offline(altered), verify_receipt_onchain(altered, _lookup())):
+        assert report.failed_step == ReceiptStep.SCHEMA
+        assert type(report.error) is errors.SchemaError
+        assert report.error.fields["field"] == "leafIndex"
+        assert "unknown field" in report.error.message
+
+
+def _depths_by_leaf_count(max_leaves: int) -> dict[int, set[int]]:
+    """Proof lengths that occur in real trees of 1…max_leaves leaves, read off their proofs."""
+    out = {}
+    for n in range(1, max_leaves + 1):
+        tree = MerkleTree.from_leaf_hashes([keccak256(b"depth/%d/%d" % (n, i)) for i in range(n)])
+        out[n] = {len(tree.proof(i)) for i in range(n)}
+    return out
+
+
+def test_verify_receipt_position_accepts_exactly_leaf_counts_with_a_leaf_at_the_proof_depth() -> None:
+    depths = _depths_by_leaf_count(40)
+    assert {len(d) for d in depths.values()} == {1, 2}  # the step's premise: one or two depths
+    for n in (1, 2, 5, 8, 13):
+        leaves = [EvidenceLeaf(keccak256(b"pos/%d/%d" % (n, i)), bytes(32), cid_v1_raw(f"pos/{i}")) for i in range(n)]
+        tree = MerkleTree.from_leaf_hashes([leaf.leaf_hash() for leaf in leaves])
+        for i in range(n):
+            receipt = make_evidence_receipt(
+                tree=tree,
+                index=i,
+                leaf=leaves[i],
+                chain_id=31337,
+                contract=RECEIPT["contract"],
+                batch_id=1,
+                prev_root=bytes(32),
+                anchor_tx=keccak256(b"tx"),
+                anchor_block=7,
+            ).to_json()
+            for m, found in depths.items():
+                report = verify_receipt_offline({**receipt, "leafCount": m})
+                if len(receipt["proof"]) in found:
+                    assert report.ok, (n, i, m)
+                else:
+                    assert report.failed_step == ReceiptStep.POSITION, (n, i, m)
+                    assert type(report.error) is errors.PositionInvalid
+                    assert report.error.fields["field"] == "proof"
+                    assert report.error.fields["other_field"] == "leafCount"
 
 
 @pytest.mark.parametrize(
@@ -266,4 +308,3 @@ def test_receipts_of_any_batch_verify_offline(contents: list[bytes], salt: bytes
         )
         report = verify_receipt_offline(receipt.to_json_text())
         assert report.ok
-        assert receipt.leaf_index == tree.tree_index(i)
