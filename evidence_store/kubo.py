@@ -64,19 +64,34 @@ def to_multiaddr(api: str) -> str:
     return f"/{proto}/{host}/tcp/{port}/{parts.scheme}"
 
 
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        pending.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+    return chain
+
+
 def _is_timeout(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(
-            current, ipfs_exc.TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError
-        ):
-            return True
-        if any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in getattr(current, "args", ())):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    """A read or connect timeout, as opposed to a refused or reset connection.
+
+    urllib3's NewConnectionError (connection refused) subclasses ConnectTimeoutError, so refusals
+    are recognised first.
+    """
+    chain = _exception_chain(exc)
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError | ConnectionRefusedError) for e in chain):
+        return False
+    return any(
+        isinstance(e, ipfs_exc.TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError)
+        for e in chain
+    )
 
 
 class _TeeReader(io.RawIOBase):

@@ -499,15 +499,21 @@ def serve(store: LocalBlockstore, port: int, *, host: str = "127.0.0.1", version
 
 @contextlib.contextmanager
 def running_server(
-    store: LocalBlockstore, *, version: str = KUBO_COMPAT_VERSION, host: str = "127.0.0.1"
+    store: LocalBlockstore,
+    *,
+    version: str = KUBO_COMPAT_VERSION,
+    host: str = "127.0.0.1",
+    app_class: type[KuboRpcApp] = KuboRpcApp,
 ) -> Iterator[str]:
-    """Serve on a free loopback port in a background thread; yield the API URL."""
+    """Serve on a free loopback port in a background thread; yield the API URL.
+
+    ``app_class`` lets tests serve a deliberately misbehaving node over real HTTP."""
     _check_loopback(host)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(store, version=version), log_level="warning", lifespan="off")
+    config = uvicorn.Config(app_class(store, version=version), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

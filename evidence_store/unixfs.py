@@ -18,6 +18,7 @@ of at most 174 pending links per level, so memory is O(depth) whatever the file 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -34,7 +35,7 @@ from evidence_store.dagpb import (
     encode_unixfs,
 )
 from evidence_store.errors import InvalidData
-from evidence_store.multiformats import CID, DAG_PB, RAW
+from evidence_store.multiformats import CID, DAG_PB, RAW, SHA2_256, encode_varint
 
 CHUNK_SIZE: Final = 262_144
 MAX_LINKS: Final = 174
@@ -85,14 +86,23 @@ class FileDagBuilder:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._root is not None:
             raise RuntimeError("builder already finished")
-        self._size += len(data)
-        self._buffer += data
-        while len(self._buffer) >= self._chunk_size:
-            # A full buffer is cut only when more bytes are known to exist or at finish,
-            # which gives the same chunks: the splitter's chunks depend only on offsets.
-            chunk = bytes(self._buffer[: self._chunk_size])
-            del self._buffer[: self._chunk_size]
-            self._push(0, self._leaf(chunk))
+        view = memoryview(data).cast("B")
+        self._size += len(view)
+        size = self._chunk_size
+        if self._buffer:
+            need = size - len(self._buffer)
+            self._buffer += view[:need]
+            view = view[need:]
+            if len(self._buffer) < size:
+                return
+            self._push(0, self._leaf(bytes(self._buffer)))
+            self._buffer = bytearray()
+        # Chunks depend only on offsets (Kubo's size splitter), so full chunks are cut straight
+        # out of the caller's buffer without copying.
+        while len(view) >= size:
+            self._push(0, self._leaf(view[:size]))
+            view = view[size:]
+        self._buffer += view
 
     def finish(self) -> CID:
         """Flush the last chunk and the pending parents; return the root CID."""
@@ -129,16 +139,25 @@ class FileDagBuilder:
         if self._sink is not None:
             self._sink(cid, block)
 
-    def _leaf(self, chunk: bytes) -> _Child:
+    def _leaf(self, chunk: bytes | memoryview) -> _Child:
+        size = len(chunk)
         if self.raw_leaves:
             cid = CID.for_block(chunk, RAW, 1)
-            self._emit(cid, chunk)
-            return _Child(cid, len(chunk), len(chunk))
-        unixfs = encode_unixfs(UnixFSData(UNIXFS_FILE, chunk if chunk else None, len(chunk)))
-        block = encode_pbnode(PBNode((), unixfs))
-        cid = CID.for_block(block, DAG_PB, self.cid_version)
-        self._emit(cid, block)
-        return _Child(cid, len(block), len(chunk))
+            if self._sink is not None:
+                self._sink(cid, bytes(chunk))
+            return _Child(cid, size, size)
+        # encode_pbnode(PBNode((), encode_unixfs(UnixFSData(FILE, chunk or None, size)))), laid out
+        # as head || chunk || tail so the chunk is hashed in place instead of copied twice.
+        inner_head = b"\x08\x02" + (b"\x12" + encode_varint(size) if size else b"")
+        tail = b"\x18" + encode_varint(size)
+        head = b"\x0a" + encode_varint(len(inner_head) + size + len(tail)) + inner_head
+        digest = hashlib.sha256(head)
+        digest.update(chunk)
+        digest.update(tail)
+        cid = CID(self.cid_version, DAG_PB, bytes((SHA2_256, 32)) + digest.digest())
+        if self._sink is not None:
+            self._sink(cid, b"".join((head, chunk, tail)))
+        return _Child(cid, len(head) + size + len(tail), size)
 
     def _parent(self, children: list[_Child]) -> _Child:
         filesize = sum(c.filesize for c in children)

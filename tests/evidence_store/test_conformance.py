@@ -154,7 +154,7 @@ def test_gc_aborts_without_removing_when_pinned_dag_broken(backend: Backend) -> 
     scratch = backend.store.block_put(b"unpinned scratch")
     leaves = [c for c in backend.store.pin_ls(PinType.INDIRECT) if c != root]
     block_path(leaves[0]).unlink()
-    with pytest.raises(GcAborted, match="nothing removed|gc"):
+    with pytest.raises(GcAborted, match=r"gc aborted, nothing removed"):
         backend.store.gc()
     assert backend.store.block_get(scratch) == b"unpinned scratch"
     assert backend.store.block_get(leaves[1])
@@ -198,12 +198,16 @@ def test_cat_stops_at_corrupt_leaf_before_its_bytes(backend: Backend) -> None:
     second = sorted(leaves, key=lambda c: str(c))[0]
     path = block_path(second)
     path.write_bytes(b"X" + path.read_bytes()[1:])
-    received = b""
-    with pytest.raises(IntegrityError, match="digest mismatch") as info:
+    received = bytearray()
+
+    def read_all() -> None:
         for chunk in backend.store.cat(root):
-            received += chunk
+            received.extend(chunk)
+
+    with pytest.raises(IntegrityError, match="digest mismatch") as info:
+        read_all()
     assert str(second) in str(info.value)
-    assert data.startswith(received)
+    assert data.startswith(bytes(received))
     assert len(received) < len(data)
 
 
