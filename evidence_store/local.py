@@ -245,7 +245,7 @@ class LocalBlockstore:
                         self._read_verified(root)
                         live.add(root.multihash)
                 except (NotFound, IntegrityError, InvalidData) as exc:
-                    log.error("gc aborted: pinned DAG broken", extra={"pin": text, "error": exc.code})
+                    log.error("gc aborted: a pinned DAG is broken", extra={"error": exc.code})  # no CIDs in logs
                     raise GcAborted(
                         f"gc aborted, nothing removed: pinned DAG {text} is broken ({exc.message})",
                         pin=text,

@@ -10,6 +10,7 @@ import pytest
 
 from evidence_store import (
     CID,
+    EvidenceStore,
     EvidenceStoreError,
     GcAborted,
     IntegrityError,
@@ -245,5 +246,6 @@ def test_seal_and_open_round_trip(backend: Backend) -> None:
     assert b"".join(open_evidence(backend.store, keyring, sealed, context=b"claim-7")) == plaintext
 
 
-def test_version_answers(backend: Backend) -> None:
+def test_version_answers_and_store_implements_protocol(backend: Backend) -> None:
+    assert isinstance(backend.store, EvidenceStore)
     assert backend.store.version()
