@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path(".data"), description="chain state, SQLite file, local evidence blocks")
     rpc_url: str | None = Field(None, description="external JSON-RPC URL; unset = spawn anvil on loopback")
+    rpc_timeout: float = Field(10.0, gt=0, description="JSON-RPC request timeout in seconds")
     chain_port: int = Field(8545, description="port of the spawned anvil (127.0.0.1)")
     chain_id: int = Field(ANVIL_CHAIN_ID, description="chain id of the spawned anvil")
     block_time: float = Field(

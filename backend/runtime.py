@@ -110,7 +110,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     check_database(engine)
     if migrate_db:
         migrate(settings.sqlalchemy_url)
-    w3 = connect(settings.chain_url)
+    w3 = connect(settings.chain_url, timeout=settings.rpc_timeout)
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
     settings.check_production_safety(chain_id)
@@ -142,6 +142,6 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
 
 def open_evidence_store(settings: Settings) -> Any:
     """The configured evidence store (embedded blockstore unless HUBAO_IPFS_API is set)."""
-    from evidence_store import open_store  # type: ignore[attr-defined]
+    from evidence_store import open_store
 
     return open_store(settings.ipfs_api, settings.resolved_data_dir, settings.ipfs_timeout)

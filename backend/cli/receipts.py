@@ -14,14 +14,14 @@ from backend.proofs.receipts import VerificationReport, verify_receipt_offline, 
 receipt_app = typer.Typer(help="Evidence receipts.", no_args_is_help=True)
 app.add_typer(receipt_app, name="receipt")
 
-_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "not_run": "dim"}
 
 
 def _print_report(report: VerificationReport) -> None:
     table = Table("#", "step", "result", "detail")
     for step in report.steps:
         status = str(step.status)
-        table.add_row(str(int(step.step)), step.step.name, f"[{_STYLE.get(status, '')}]{status}[/]", step.detail)
+        table.add_row(str(int(step.step)), step.step.name, f"[{_STYLE.get(status, 'dim')}]{status}[/]", step.detail)
     console.print(table)
     if report.ok:
         console.print("[bold green]receipt verified[/]")

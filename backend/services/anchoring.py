@@ -34,7 +34,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import (
@@ -309,11 +309,12 @@ class AnchoringWorker:
     def _reconcile(self, report: CycleReport) -> None:
         self._in_flight = False
         head = self.w3.eth.block_number
+        self._check_confirmed(report)
         with self.sessions() as session:
-            batches = session.scalars(
-                select(AnchorBatch).where(AnchorBatch.status.in_(("sent", "confirmed"))).order_by(AnchorBatch.id)
+            sent = session.scalars(
+                select(AnchorBatch).where(AnchorBatch.status == "sent").order_by(AnchorBatch.id)
             ).all()
-        for batch in batches:
+        for batch in sent:
             onchain_id = self.notary.batch_id_of(batch.root)
             if onchain_id == 0:
                 self._lost(batch, report)
@@ -324,15 +325,43 @@ class AnchoringWorker:
                     f"batch {batch.id}: chain records {onchain.leaf_count} leaves, we built {batch.leaf_count}",
                     code="ANCHOR_MISMATCH",
                 )
-            block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
-            if batch.status == "confirmed":
-                if batch.block_hash != block_hash or batch.onchain_id != onchain_id:
-                    self._lost(batch, report)  # same root re-anchored elsewhere: the old record left
-                continue
             if head - onchain.block_number >= self.confirmations:
+                block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
                 self.fault("after_receipt")
                 self._confirm(batch.id, onchain_id, onchain.prev_root, onchain.block_number, block_hash)
                 report.confirmed += 1
+
+    def _check_confirmed(self, report: CycleReport, page: int = 50) -> None:
+        """Walk confirmed batches from the newest back until one is still on chain unchanged.
+
+        Block hashes chain the whole history, so when the newest confirmed anchor is still in the
+        same block (same hash) every older one is too: a healthy cycle costs two RPC calls, not one
+        per batch. Anything newer than the first intact batch has left the chain.
+        """
+        while True:
+            with self.sessions() as session:
+                newest_first = session.scalars(
+                    select(AnchorBatch)
+                    .where(AnchorBatch.status == "confirmed")
+                    .order_by(AnchorBatch.block_number.desc(), AnchorBatch.id.desc())
+                    .limit(page)
+                ).all()
+            if not newest_first:
+                return
+            for batch in newest_first:
+                if self._intact(batch):
+                    return
+                self._lost(batch, report)  # DeepReorg under "halt"; re-queued under "requeue"
+
+    def _intact(self, batch: AnchorBatch) -> bool:
+        assert batch.block_number is not None
+        if self.notary.batch_id_of(batch.root) != batch.onchain_id:
+            return False
+        try:
+            block = self.w3.eth.get_block(batch.block_number)
+        except BlockNotFound:
+            return False
+        return bytes(block["hash"]) == batch.block_hash
 
     def _lost(self, batch: AnchorBatch, report: CycleReport) -> None:
         if batch.status == "confirmed":
