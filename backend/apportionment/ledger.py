@@ -490,8 +490,12 @@ class ShareLedgerReader:
     row count); it does not recompute anything — ``verify_share_ledger`` does.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
+        """Open a ledger file by path, or wrap a seekable binary file object (closed by ``close``)."""
+        if isinstance(source, str | os.PathLike):
+            self._fh: BinaryIO = open(source, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        else:
+            self._fh = source
         try:
             self._parse()
         except BaseException:
@@ -500,7 +504,8 @@ class ShareLedgerReader:
 
     def _parse(self) -> None:
         fh = self._fh
-        size = os.fstat(fh.fileno()).st_size
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(0)
         if size < HEADER_SIZE + TRAILER_SIZE:
             raise ShareLedgerInvalid("file is shorter than a header and a trailer", field="size")
         raw = fh.read(HEADER_SIZE)
