@@ -13,7 +13,9 @@
         ├── Conflict                 duplicate or out-of-order operation
         ├── Forbidden                caller's role may not do this
         ├── Unauthorized             missing or bad credentials
-        └── InvalidInput             well-formed but unacceptable input
+        ├── InvalidInput             well-formed but unacceptable input
+        ├── PayloadTooLarge          upload above the size limit
+        └── UnsupportedMediaType     upload whose bytes are not an allowed type
 
 HTTP mapping lives in ``backend.api.errors`` only.
 """
@@ -89,3 +91,11 @@ class Unauthorized(DomainError):
 
 class InvalidInput(DomainError):
     code = "INVALID_INPUT"
+
+
+class PayloadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "UNSUPPORTED_MEDIA_TYPE"

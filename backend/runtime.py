@@ -13,6 +13,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -53,6 +54,7 @@ class Runtime:
     operator: TransactionSender
     notary: TransactionSender
     store: Any = None  # evidence_store.EvidenceStore
+    keyring: Any = None  # evidence_store.Keyring
     extras: dict[str, Any] = field(default_factory=dict)
 
     def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
@@ -137,7 +139,23 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         operator=operator,
         notary=notary,
         store=store,
+        keyring=open_keyring(data_dir / "keys"),
     )
+
+
+def open_keyring(directory: Path) -> Any:
+    """The key-encryption keys (one file per key id); a first KEK is created on first use.
+
+    Production deployments replace this directory with a KMS-backed keyring behind the same
+    ``Keyring`` protocol.
+    """
+    from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
+
+    directory.mkdir(parents=True, exist_ok=True)
+    keyring = DirectoryKeyring(directory, counter=FileWrapCounter(directory))
+    if not keyring.kids():
+        keyring.create_kek()
+    return keyring
 
 
 def open_evidence_store(settings: Settings) -> Any:

@@ -18,8 +18,9 @@ from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SuiteRoles, deploy_suite
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
-from backend.config import ANVIL_DEV_KEYS
+from backend.config import ANVIL_DEV_KEYS, Settings
 from backend.db.engine import make_engine, migrate, session_factory
+from backend.runtime import Runtime, build_runtime
 from backend.services.anchoring import AnchoringWorker
 
 
@@ -89,3 +90,34 @@ def stack_factory(tmp_path: Path, anvil_factory: Callable[..., AnvilNode]) -> It
     yield build
     for built in stacks:
         built.engine.dispose()
+
+
+@pytest.fixture
+def runtime_factory(tmp_path: Path, anvil_factory: Callable[..., AnvilNode]) -> Iterator[Callable[..., Runtime]]:
+    """A full backend runtime (deployed contracts, migrated DB, evidence store) on a fresh anvil."""
+    runtimes: list[Runtime] = []
+
+    def build(node: AnvilNode | None = None, **overrides: Any) -> Runtime:
+        node = node or anvil_factory()
+        values: dict[str, Any] = {
+            "rpc_url": node.url,
+            "data_dir": tmp_path / f"data-{len(runtimes)}",
+            "confirmations": 0,
+            "batch_max_wait": 0,
+            "anchoring": False,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        runtime = build_runtime(Settings(**values))
+        runtime.extras["node"] = node
+        runtimes.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in runtimes:
+        runtime.close()
+
+
+@pytest.fixture
+def runtime(runtime_factory: Callable[..., Runtime]) -> Runtime:
+    return runtime_factory()

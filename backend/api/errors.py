@@ -24,6 +24,8 @@ STATUS: list[tuple[type[e.HubaoError], int]] = [
     (e.Forbidden, 403),
     (e.Unauthorized, 401),
     (e.InvalidInput, 422),
+    (e.PayloadTooLarge, 413),
+    (e.UnsupportedMediaType, 415),
     (e.DomainError, 400),
     (e.ChainUnavailable, 503),
     (e.ChainError, 502),

@@ -1,5 +1,5 @@
-"""Fixtures shared with the fault tests live in tests/stacks.py."""
+"""Fixtures shared across suites live in tests/stacks.py."""
 
-from tests.stacks import stack, stack_factory
+from tests.stacks import runtime, runtime_factory, stack, stack_factory
 
-__all__ = ["stack", "stack_factory"]
+__all__ = ["runtime", "runtime_factory", "stack", "stack_factory"]

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep
+from backend.errors import PayloadTooLarge
+from backend.services.evidence import MAGIC, accept_evidence
 from backend.services.receipts import evidence_receipt
+from evidence_store.multiformats import CID
 
 router = APIRouter(prefix="/evidence", tags=["evidence"])
 
@@ -23,3 +31,75 @@ def get_receipt(evidence_id: str, runtime: RuntimeDep, session: SessionDep) -> d
         contract=runtime.contracts["EvidenceNotary"].address,
     )
     return receipt.to_json()
+
+
+class EvidenceAccepted(BaseModel):
+    """Returned once, to the uploader: ``salt`` and ``plaintextSha256`` are private to the claimant."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    cid: str = Field(description="CID of the encrypted file in the evidence store")
+    commitment: str = Field(description="keccak256(abi.encode(sha256(plaintext), salt)) — the anchored value")
+    salt: str = Field(description="PRIVATE: lets the claimant prove the commitment; never published")
+    plaintext_sha256: str = Field(alias="plaintextSha256", description="PRIVATE: sha256 of the uploaded file")
+    size: int
+    media_type: str = Field(alias="mediaType")
+    receipt_url: str = Field(alias="receiptUrl")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EvidenceAccepted,
+    response_model_by_alias=True,
+    summary="Upload one evidence file (raw body, streamed, encrypted before it is stored)",
+    responses={413: {"description": "too large"}, 415: {"description": "not PDF, PNG or JPEG"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MAGIC},
+        }
+    },
+)
+async def upload_evidence(
+    request: Request,
+    runtime: RuntimeDep,
+    claim_ref: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="bytes32 claim reference")],
+) -> EvidenceAccepted:
+    limit = runtime.settings.upload_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"evidence is larger than the {limit}-byte limit")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = request.stream()
+
+    def chunks() -> Iterator[bytes]:
+        # Runs in a worker thread: pull the request body from the event loop chunk by chunk.
+        while True:
+            try:
+                yield anyio.from_thread.run(body.__anext__)
+            except StopAsyncIteration:
+                return
+
+    accepted = await anyio.to_thread.run_sync(
+        lambda: accept_evidence(
+            runtime.sessions,
+            runtime.store,
+            runtime.keyring,
+            claim_ref=bytes.fromhex(claim_ref[2:]),
+            chunks=chunks(),
+            media_type=media_type,
+            max_bytes=limit,
+        )
+    )
+    return EvidenceAccepted(
+        id=accepted.evidence_id,
+        cid=str(CID.from_bytes(accepted.cid)),
+        commitment="0x" + accepted.commitment.hex(),
+        salt="0x" + accepted.salt.hex(),
+        plaintext_sha256="0x" + accepted.plaintext_sha256.hex(),
+        size=accepted.size,
+        media_type=accepted.media_type,
+        receipt_url=f"/evidence/{accepted.evidence_id}/receipt",
+    )
