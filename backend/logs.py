@@ -39,5 +39,5 @@ def configure_logging(level: str = "INFO", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("web3", "urllib3", "httpx", "httpcore", "alembic.runtime.migration"):
+    for noisy in ("web3", "urllib3", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -18,7 +18,8 @@ def _serve(settings: Settings) -> None:
         runtime.start_anchoring()
     console.print(
         f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]  "
-        f"(API docs at /docs, status at /health; Ctrl-C stops everything)"
+        f"(API docs at /docs, status at /health; Ctrl-C stops everything)",
+        soft_wrap=True,
     )
     try:
         uvicorn.run(

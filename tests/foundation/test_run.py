@@ -1,0 +1,97 @@
+"""`hubao run` (what `make run` starts): serves /health, stops cleanly, resumes the same chain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from backend.chain.anvil import free_port
+
+
+def _start(data_dir: Path, api_port: int, chain_port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBAO_")}
+    env.update(
+        {
+            "HUBAO_DATA_DIR": str(data_dir),
+            "HUBAO_API_PORT": str(api_port),
+            "HUBAO_CHAIN_PORT": str(chain_port),
+            "HUBAO_BLOCK_TIME": "0.5",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", "run"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def _wait_health(port: int, proc: subprocess.Popen[str], timeout: float = 90) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if response.status_code == 200:
+                body: dict[str, object] = response.json()
+                return body
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError("hubao run did not become healthy")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode in (0, -signal.SIGINT, 130), out
+    return out
+
+
+def test_run_serves_health_and_resumes_same_chain_and_contracts(tmp_path: Path) -> None:
+    api_port, chain_port = free_port(), free_port()
+    first = _start(tmp_path, api_port, chain_port)
+    try:
+        health = _wait_health(api_port, first)
+    finally:
+        out = _stop(first)
+    assert health["status"] == "ok"
+    chain = health["chain"]
+    assert isinstance(chain, dict)
+    assert chain["chain_id"] == 31337
+    contracts = health["contracts"]
+    assert isinstance(contracts, dict)
+    address = contracts["EvidenceNotary"]["address"]
+    assert "Traceback" not in out
+    assert (tmp_path / "chain" / "state.json").exists()
+
+    second = _start(tmp_path, api_port, chain_port)
+    try:
+        again = _wait_health(api_port, second)
+    finally:
+        out2 = _stop(second)
+    assert again["contracts"]["EvidenceNotary"]["address"] == address  # type: ignore[index]
+    assert again["chain"]["head_block"] >= chain["head_block"]  # type: ignore[index]
+    assert "redeploying" not in out2
+    assert "reusing deployment" in out2 or "deployed EvidenceNotary" not in out2
+
+
+def test_run_redeploys_and_says_so_when_the_chain_was_reset(tmp_path: Path) -> None:
+    api_port, chain_port = free_port(), free_port()
+    first = _start(tmp_path, api_port, chain_port)
+    try:
+        _wait_health(api_port, first)
+    finally:
+        _stop(first)
+    for state in (tmp_path / "chain").glob("state*.json"):
+        state.unlink()
+    second = _start(tmp_path, api_port, chain_port)
+    try:
+        health = _wait_health(api_port, second)
+    finally:
+        out = _stop(second)
+    assert health["status"] == "ok"
+    assert "redeploying contracts: the chain was reset (different genesis block)" in out
