@@ -59,8 +59,8 @@ Share-ledger file, format ``hubao-share-ledger`` version 1 (all integers big-end
 
 A reader recomputes everything (``verify_share_ledger``): each row's share from the header and
 ``paid = yearToDate − share``, the totals, the root; any difference is ``ShareLedgerInvalid``
-naming the row or field. That a member's ``paid`` is right is a cross-period fact (the previous
-ledger of the same year), checked by the auditor, not by one file.
+naming the row or field. That a member's ``paid`` is right is a cross-period fact, checked
+against the previous ledger of the same year by ``check_year_to_date_continuity``.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ __all__ = [
     "ShareLedgerResult",
     "ShareRow",
     "build_share_ledger",
+    "check_year_to_date_continuity",
     "encode_share_leaf",
     "membership_leaf_hash",
     "membership_snapshot",
@@ -674,3 +675,40 @@ def verify_share_ledger(path: str | os.PathLike[str]) -> ShareLedgerResult:
         if writer.offset != size:
             raise ShareLedgerInvalid("recomputed ledger is shorter than the file", field="size")
         return result
+
+
+def check_year_to_date_continuity(previous: ShareLedgerReader | None, current: ShareLedgerReader) -> int:
+    """Check what each member of ``current`` paid before the period against ``previous``.
+
+    ``previous`` is the ledger of the period before, when it counts toward the same annual cap
+    (same ``Period.year``); pass None for the first period of a year. For every row of
+    ``current``, ``yearToDate − share`` must equal the member's ``yearToDate`` in ``previous``,
+    or 0 when the member is not in it (joined since). Both files must be in ascending order
+    (merge join, streamed). Returns the number of rows checked; raises ``ShareLedgerInvalid``
+    naming the first row of ``current`` whose carried-in amount is wrong.
+
+    Limit: a member who left and came back within the year under the same commitment is
+    carried from the last period only; an auditor following such a member looks further back.
+    """
+    if not current.ascending or (previous is not None and not previous.ascending):
+        raise ShareLedgerInvalid("continuity needs ledgers in ascending commitment order", field="flags")
+    earlier = iter(previous.rows()) if previous is not None else iter(())
+    prev_row = next(earlier, None)
+    checked = 0
+    for i, row in enumerate(current.rows()):
+        while prev_row is not None and prev_row.member_commitment < row.member_commitment:
+            prev_row = next(earlier, None)
+        carried = (
+            prev_row.year_to_date_fen
+            if prev_row is not None and prev_row.member_commitment == row.member_commitment
+            else 0
+        )
+        if row.year_to_date_fen - row.share_fen != carried:
+            raise ShareLedgerInvalid(
+                f"row {i}: paid this year before the period is {row.year_to_date_fen - row.share_fen}, "
+                f"the previous ledger carries {carried}",
+                field="yearToDateFen",
+                row=i,
+            )
+        checked += 1
+    return checked

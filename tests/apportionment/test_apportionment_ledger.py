@@ -46,6 +46,7 @@ from backend.apportionment.ledger import (
     ShareLedgerReader,
     ShareRow,
     build_share_ledger,
+    check_year_to_date_continuity,
     encode_share_leaf,
     membership_leaf_hash,
     membership_snapshot,
@@ -556,3 +557,54 @@ def test_share_and_membership_roots_equal_js_library_on_seeded_ledgers() -> None
         assert to_hex(result.share_root) == answers[2 * i]["root"]
         assert result.membership is not None
         assert to_hex(result.membership.root) == answers[2 * i + 1]["root"]
+
+
+# --- year-to-date continuity across periods ---------------------------------------------------
+
+
+def _period_file(tmp_path: Path, name: str, period_id: int, members: list[tuple[bytes, int]]) -> Path:
+    inputs = PeriodInputs.from_json(
+        inputs_json(periodId=period_id, claimCount=50, payoutsFen=50 * 30_000_000, memberCount=len(members))
+    )
+    path = tmp_path / name
+    write_share_ledger(path, inputs, members)
+    return path
+
+
+def test_year_to_date_carries_from_previous_ledger_with_joiners_and_leavers(tmp_path: Path) -> None:
+    people = sorted(member_commitment_of(i) for i in range(6))
+    first = _period_file(tmp_path, "p1.hsl", 20240307, [(c, 0) for c in people[:5]])
+    with ShareLedgerReader(first) as reader:
+        carried = {r.member_commitment: r.year_to_date_fen for r in reader.rows()}
+    assert set(carried.values()) == {500}  # case cap 10 × 50 claims
+    # people[0] left; people[5] joined (carries 0); the rest carry their year-to-date.
+    second = _period_file(tmp_path, "p2.hsl", 20240321, [(c, carried.get(c, 0)) for c in people[1:]])
+    with ShareLedgerReader(first) as prev, ShareLedgerReader(second) as cur:
+        assert check_year_to_date_continuity(prev, cur) == 5
+    with ShareLedgerReader(first) as cur:
+        assert check_year_to_date_continuity(None, cur) == 5  # first period of a year: everyone carries 0
+
+
+def test_year_to_date_continuity_names_member_whose_carry_was_dropped(tmp_path: Path) -> None:
+    people = sorted(member_commitment_of(i) for i in range(4))
+    first = _period_file(tmp_path, "p1.hsl", 20240307, [(c, 0) for c in people])
+    with ShareLedgerReader(first) as reader:
+        carried = [r.year_to_date_fen for r in reader.rows()]
+    # Period 2 forgets what people[2] paid in period 1.
+    second = _period_file(
+        tmp_path, "p2.hsl", 20240321, [(c, 0 if i == 2 else carried[i]) for i, c in enumerate(people)]
+    )
+    with (
+        ShareLedgerReader(first) as prev,
+        ShareLedgerReader(second) as cur,
+        pytest.raises(ShareLedgerInvalid, match="row 2: paid this year before the period is 0") as info,
+    ):
+        check_year_to_date_continuity(prev, cur)
+    assert info.value.fields["row"] == 2
+
+
+def test_year_to_date_continuity_refuses_first_period_with_carried_amount(tmp_path: Path) -> None:
+    people = sorted(member_commitment_of(i) for i in range(3))
+    first = _period_file(tmp_path, "p1.hsl", 20240107, [(c, 700 if i == 1 else 0) for i, c in enumerate(people)])
+    with ShareLedgerReader(first) as cur, pytest.raises(ShareLedgerInvalid, match=r"row 1:.*carries 0"):
+        check_year_to_date_continuity(None, cur)
