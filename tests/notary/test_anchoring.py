@@ -150,3 +150,20 @@ def test_reorg_beyond_finality_halts_with_deep_reorg(stack: NotaryStack) -> None
     with pytest.raises(DeepReorg, match="left the chain"):
         worker.run_once()
     assert _batches(stack)[0].status == "confirmed"  # nothing changed behind the operator's back
+
+
+def test_replayed_events_equal_contract_storage(stack: NotaryStack) -> None:
+    """C8: replaying every BatchAnchored event from block 0 gives exactly what the views return."""
+    queue_evidence(stack.sessions, 45, seed=31)
+    stack.worker(max_batch=10).run_until_idle()
+    events = stack.anchored_events()
+    assert len(events) == stack.notary.batch_count() == 5
+    for event in events:
+        stored = stack.notary.batch(int(event["batchId"]))
+        assert (stored.root, stored.prev_root, stored.leaf_count) == (
+            bytes(event["root"]),
+            bytes(event["prevRoot"]),
+            int(event["leafCount"]),
+        )
+        assert stack.notary.batch_id_of(stored.root) == int(event["batchId"])
+    assert stack.notary.head_root() == bytes(events[-1]["root"])
