@@ -45,8 +45,15 @@ def _notary_args(roles: SuiteRoles) -> list[Any]:
     return [roles.admin, roles.notary]
 
 
+def _ledger_args(roles: SuiteRoles) -> list[Any]:
+    return [roles.admin, roles.admin]  # the operator key also administers the plan's roster
+
+
 # Deployment order matters when a constructor takes another contract's address.
-SUITE: tuple[ContractSpec, ...] = (ContractSpec("EvidenceNotary", _notary_args),)
+SUITE: tuple[ContractSpec, ...] = (
+    ContractSpec("EvidenceNotary", _notary_args),
+    ContractSpec("ClaimLedger", _ledger_args),
+)
 
 
 @dataclass

@@ -7,7 +7,7 @@ strings so they cannot be enumerated. Times are timezone-aware UTC.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -75,6 +75,9 @@ class EvidenceItem(Base):
     kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     shredded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim_pk: Mapped[str | None] = mapped_column(ForeignKey("claims.id"), nullable=True, index=True)
+    uploader_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    original_name: Mapped[str | None] = mapped_column(String(255), nullable=True)  # escaped metadata only
 
     anchor: Mapped[AnchorItem | None] = relationship(back_populates="evidence", uselist=False)
 
@@ -132,3 +135,158 @@ class WorkerLease(Base):
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column()
     fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- accounts, membership, rule sets, claims (issue: membership and the claims workflow) ----------
+
+
+class Account(Base):
+    """A login. Roles: member, reviewer, juror, auditor, operator (one role per account)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    # Reviewers and jurors sign EIP-712 messages; their keys are encrypted at rest under a KEK.
+    signing_address: Mapped[str | None] = mapped_column(String(42), nullable=True, unique=True)
+    signing_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary(256), nullable=True)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)  # bump to revoke every token
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
+
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    birth_date: Mapped[date] = mapped_column()
+    credit_score: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column()
+    waiting_ends_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)  # active | ended
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rule_set_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    join_tx: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class RuleSetRecord(Base):
+    """A versioned rule set: canonical JSON, its keccak hash, and the anchoring transaction."""
+
+    __tablename__ = "rule_sets"
+
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    canonical_json: Mapped[str] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(default=True)
+    anchor_tx: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Claim(Base):
+    """A claim; ``claim_id`` is its id on chain (ClaimLedger), ``id`` the API's opaque id."""
+
+    __tablename__ = "claims"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    claim_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    illness_code: Mapped[str] = mapped_column(String(16))
+    diagnosis_date: Mapped[date] = mapped_column()
+    age_at_diagnosis: Mapped[int] = mapped_column(Integer)
+    payout_fen: Mapped[int] = mapped_column(BigInteger)
+    rule_set_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    evidence_root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    flags: Mapped[str] = mapped_column(String(256), default="")  # comma-separated, e.g. DUPLICATE_EVIDENCE
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    final_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ClaimEvent(Base):
+    """The claim timeline: one row per on-chain step (block, transaction) or off-chain note."""
+
+    __tablename__ = "claim_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tx_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    detail: Mapped[str] = mapped_column(String, default="{}")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewAssignment(Base):
+    __tablename__ = "review_assignments"
+    __table_args__ = (UniqueConstraint("claim_pk", "reviewer_id", name="uq_review_assignment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verdict: Mapped[str | None] = mapped_column(String(8), nullable=True)  # APPROVE | REJECT
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    report_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(65), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Relation(Base):
+    """A declared relation between a reviewer/juror account and a member (never assigned to them)."""
+
+    __tablename__ = "relations"
+    __table_args__ = (UniqueConstraint("account_id", "member_id", name="uq_relation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+
+
+class Objection(Base):
+    __tablename__ = "objections"
+    __table_args__ = (UniqueConstraint("claim_pk", "member_id", name="uq_objection_per_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JurySeat(Base):
+    __tablename__ = "jury_seats"
+    __table_args__ = (UniqueConstraint("claim_pk", "round", "juror_id", name="uq_jury_seat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    juror_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    commitment: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    # The juror's own vote and salt are kept (encrypted by the juror key holder) until reveal.
+    vote: Mapped[bool | None] = mapped_column(nullable=True)
+    vote_salt: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    revealed: Mapped[bool] = mapped_column(default=False)
+
+
+class EvidenceAccess(Base):
+    """Hash-chained log of every decryption of evidence (who, what, when): tamper-evident (E5)."""
+
+    __tablename__ = "evidence_access"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence_items.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
