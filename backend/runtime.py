@@ -29,6 +29,7 @@ from backend.chain.transactions import TransactionSender, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
 from backend.services.anchoring import AnchoringWorker
+from backend.services.auth import load_or_create_secret
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Runtime:
     notary: TransactionSender
     store: Any = None  # evidence_store.EvidenceStore
     keyring: Any = None  # evidence_store.Keyring
+    jwt_secret: bytes = b""
     extras: dict[str, Any] = field(default_factory=dict)
 
     def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
@@ -140,6 +142,11 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         notary=notary,
         store=store,
         keyring=open_keyring(data_dir / "keys"),
+        jwt_secret=(
+            settings.jwt_secret.get_secret_value().encode()
+            if settings.jwt_secret
+            else load_or_create_secret(data_dir / "keys" / "jwt.secret")
+        ),
     )
 
 

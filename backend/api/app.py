@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
-from backend.api.routes import evidence, health
+from backend.api.routes import auth, evidence, health
 from backend.config import Settings, load_settings
 from backend.runtime import Runtime, build_runtime
 
@@ -52,5 +52,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(evidence.router)
     return app

@@ -6,9 +6,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from backend.errors import Unauthorized
 from backend.runtime import Runtime
+from backend.services.auth import Principal, principal_from_token, require_role
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -23,3 +28,26 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_principal(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    session: Annotated[Session, Depends(get_session)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    if not token:
+        raise Unauthorized("sign in first: send Authorization: Bearer <token>")
+    return principal_from_token(session, token, runtime.jwt_secret)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def role_dependency(*roles: str) -> object:
+    """``Depends`` that admits only the given roles (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        require_role(principal, *roles)
+        return principal
+
+    return Depends(check)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.services.auth import authenticate, issue_token
+
+router = APIRouter(tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    role: str
+
+
+class Me(BaseModel):
+    id: str
+    username: str
+    role: str
+
+
+@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: a short-lived bearer token")
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], runtime: RuntimeDep, session: SessionDep) -> Token:
+    account = authenticate(session, form.username, form.password)
+    return Token(access_token=issue_token(account, runtime.jwt_secret), role=account.role)
+
+
+@router.get("/auth/me", response_model=Me, summary="The signed-in account")
+def me(principal: CurrentPrincipal) -> Me:
+    return Me(id=principal.account_id, username=principal.username, role=principal.role)
