@@ -15,7 +15,8 @@
         ├── Unauthorized             missing or bad credentials
         ├── InvalidInput             well-formed but unacceptable input
         ├── PayloadTooLarge          upload above the size limit
-        └── UnsupportedMediaType     upload whose bytes are not an allowed type
+        ├── UnsupportedMediaType     upload whose bytes are not an allowed type
+        └── TooManyRequests          a quota is used up (``retry_after`` seconds)
 
 HTTP mapping lives in ``backend.api.errors`` only.
 """
@@ -99,3 +100,9 @@ class PayloadTooLarge(DomainError):
 
 class UnsupportedMediaType(DomainError):
     code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class TooManyRequests(DomainError):
+    """A per-caller quota is used up; ``fields["retry_after"]`` says when to try again (seconds)."""
+
+    code = "RATE_LIMITED"

@@ -26,6 +26,7 @@ STATUS: list[tuple[type[e.HubaoError], int]] = [
     (e.InvalidInput, 422),
     (e.PayloadTooLarge, 413),
     (e.UnsupportedMediaType, 415),
+    (e.TooManyRequests, 429),
     (e.DomainError, 400),
     (e.ChainUnavailable, 503),
     (e.ChainError, 502),
@@ -79,6 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.warning("request failed", extra={"code": code, "status": status})
         headers = {"Retry-After": "5"} if status in (503, 504) else None
+        if status == 429:
+            headers = {"Retry-After": str(max(1, int(getattr(exc, "fields", {}).get("retry_after", 1))))}
         return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
