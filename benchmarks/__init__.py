@@ -1,0 +1,1 @@
+"""Reproducible benchmarks with same-run baselines (``python -m benchmarks``; see README.md)."""
