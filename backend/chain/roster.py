@@ -1,0 +1,161 @@
+"""ClaimLedger calls for the plan's configuration: rule sets, the reviewer/juror rosters, conflicts.
+
+Every write is idempotent in the way a retry after a crash needs: "already done" on chain
+(``ClaimLedgerRuleSetExists``, ``ClaimLedgerRuleSetRetired``, ``ClaimLedgerConflictExists``, a role
+already held) is reported as ``None`` instead of a transaction hash, never as an error. Reverts
+surface before anything is broadcast, because :class:`TransactionSender` estimates gas first.
+
+Only commitments and addresses are sent: no member id, name or document hash (DESIGN.md
+"Evidence: privacy first").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt, Wei
+
+from backend.chain.transactions import ContractReverted, TransactionSender, classify
+
+REVIEWER = "REVIEWER_ROLE"
+JUROR = "JUROR_ROLE"
+OPERATOR = "OPERATOR_ROLE"
+
+
+@dataclass(frozen=True)
+class RuleSetParams:
+    """The claim parameters ClaimLedger stores per rule set (the rest lives in the hashed JSON)."""
+
+    notice_seconds: int
+    review_quorum: int
+    jury_size: int
+    min_turnout: int
+    commit_seconds: int
+    reveal_seconds: int
+
+    def as_args(self) -> list[int]:
+        return [
+            self.notice_seconds,
+            self.review_quorum,
+            self.jury_size,
+            self.min_turnout,
+            self.commit_seconds,
+            self.reveal_seconds,
+        ]
+
+
+@dataclass(frozen=True)
+class OnchainRuleSet:
+    params: RuleSetParams
+    retired: bool
+
+
+class RosterClient:
+    """Rule-set, role and conflict calls on one ClaimLedger deployment, sent by the operator key."""
+
+    def __init__(self, w3: Web3, contract: Contract, operator: TransactionSender) -> None:
+        self.w3 = w3
+        self.contract = contract
+        self.operator = operator
+        self._roles: dict[str, bytes] = {}
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def _call(self, fn: str, *args: object) -> Any:
+        try:
+            return getattr(self.contract.functions, fn)(*args).call()
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def role_id(self, name: str) -> bytes:
+        """``keccak256(name)`` as the contract defines it (read once, then cached)."""
+        if name not in self._roles:
+            self._roles[name] = bytes(self._call(name))
+        return self._roles[name]
+
+    def has_role(self, name: str, address: str) -> bool:
+        return bool(self._call("hasRole", self.role_id(name), Web3.to_checksum_address(address)))
+
+    def rule_set(self, rule_set_hash: bytes) -> OnchainRuleSet | None:
+        """The anchored parameters of ``rule_set_hash``, or None when it was never anchored."""
+        try:
+            raw = tuple(self._call("ruleSet", rule_set_hash))
+        except ContractReverted as exc:
+            if exc.error == "ClaimLedgerUnknownRuleSet":
+                return None
+            raise
+        params = RuleSetParams(int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), int(raw[5]))
+        return OnchainRuleSet(params, bool(raw[6]))
+
+    def is_conflicted(self, address: str, member_commitment: bytes) -> bool:
+        return bool(self._call("isConflicted", Web3.to_checksum_address(address), member_commitment))
+
+    # --- writes (each returns the transaction hash, or None when already done) ---------------
+
+    def _transact(self, fn: str, args: list[Any], already_done: tuple[str, ...]) -> bytes | None:
+        tx: TxParams = {"to": self.contract.address, "data": self.contract.encode_abi(fn, args=args)}
+        try:
+            receipt: TxReceipt = self.operator.transact(tx)
+        except ContractReverted as exc:
+            if exc.error in already_done:
+                return None
+            raise
+        return bytes(receipt["transactionHash"])
+
+    def anchor_rule_set(self, rule_set_hash: bytes, params: RuleSetParams) -> bytes | None:
+        """``anchorRuleSet``; None when this hash is already anchored (``ClaimLedgerRuleSetExists``)."""
+        return self._transact("anchorRuleSet", [rule_set_hash, *params.as_args()], ("ClaimLedgerRuleSetExists",))
+
+    def retire_rule_set(self, rule_set_hash: bytes) -> bytes | None:
+        """``retireRuleSet``; None when it is already retired."""
+        return self._transact("retireRuleSet", [rule_set_hash], ("ClaimLedgerRuleSetRetired",))
+
+    def grant_role(self, name: str, address: str) -> bytes | None:
+        """``grantRole`` (REVIEWER_ROLE / JUROR_ROLE); None when the address already holds it."""
+        checksum = Web3.to_checksum_address(address)
+        if self.has_role(name, checksum):
+            return None
+        return self._transact("grantRole", [self.role_id(name), checksum], ())
+
+    def revoke_role(self, name: str, address: str) -> bytes | None:
+        """``revokeRole``; None when the address does not hold it."""
+        checksum = Web3.to_checksum_address(address)
+        if not self.has_role(name, checksum):
+            return None
+        return self._transact("revokeRole", [self.role_id(name), checksum], ())
+
+    def declare_conflict(self, address: str, member_commitment: bytes) -> bytes | None:
+        """``declareConflict``; None when this pair is already declared."""
+        return self._transact(
+            "declareConflict",
+            [Web3.to_checksum_address(address), member_commitment],
+            ("ClaimLedgerConflictExists",),
+        )
+
+    def fund(self, address: str, minimum_wei: int, top_up_wei: int) -> bytes | None:
+        """Send ``top_up_wei`` from the operator when ``address`` holds less than ``minimum_wei``.
+
+        Jurors send their own ``commitVote`` / ``revealVote`` transactions, so their keys need gas.
+        """
+        checksum = Web3.to_checksum_address(address)
+        try:
+            balance = int(self.w3.eth.get_balance(checksum))
+        except Exception as exc:
+            raise classify(exc) from exc
+        if balance >= minimum_wei:
+            return None
+        receipt = self.operator.transact({"to": checksum, "value": Wei(top_up_wei), "gas": 21_000})
+        return bytes(receipt["transactionHash"])
+
+    def anchoring_tx(self, rule_set_hash: bytes, from_block: int = 0) -> bytes | None:
+        """Hash of the transaction that anchored ``rule_set_hash`` (from its ``RuleSetAnchored`` log)."""
+        try:
+            logs = self.contract.events.RuleSetAnchored().get_logs(
+                from_block=from_block, argument_filters={"ruleSetHash": rule_set_hash}
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        return bytes(logs[0]["transactionHash"]) if logs else None

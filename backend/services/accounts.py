@@ -1,0 +1,287 @@
+"""Accounts (logins), the reviewer/juror signing keys, the on-chain rosters and declared relations.
+
+Roles: member, reviewer, juror, auditor, operator — one per account. Reviewers and jurors sign
+EIP-712 messages with a key generated here; the key never leaves this module in the clear
+except as the :class:`LocalAccount` returned by :func:`signing_account`, and is never logged.
+
+Signing keys at rest (``Account.signing_key_encrypted``), envelope encryption::
+
+    sealed = b"HBSK" || 0x01 || len(kid) (u8) || kid || wrapped_dek (60) || nonce (12) || AES-256-GCM(dek, key)
+    aad    = b"hubao/signing-key/v1" || 0x00 || account id || 0x00 || signing address
+
+The data key (DEK) is wrapped under the keyring's current KEK (``evidence_store.crypto``), so a
+KEK rotation re-wraps 60 bytes and never touches the sealed key. The associated data binds the
+sealed key to its account and address: a row copied onto another account does not open.
+
+    UsernameTaken (Conflict, 409)          USERNAME_TAKEN
+    InvalidInput (422)                     INVALID_USERNAME, WEAK_PASSWORD, INVALID_ROLE, NOT_A_SIGNER
+    NotFound (404)                         ACCOUNT_NOT_FOUND, MEMBER_NOT_FOUND
+    Conflict (409)                         RELATION_EXISTS
+    SigningKeyUnavailable (HubaoError, 500) the sealed key does not open (KEK missing, row altered)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eth_account import Account as EthAccount
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.chain.roster import JUROR, REVIEWER
+from backend.db.models import Account, Member, Relation, new_public_id
+from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
+from backend.services.auth import ROLES, hash_password
+from backend.services.rule_sets import roster_for
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+    from evidence_store.crypto import Keyring
+
+log = logging.getLogger(__name__)
+
+SIGNING_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER, "juror": JUROR}
+STAFF_ROLES: Final = ("reviewer", "juror", "auditor", "operator")
+USERNAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
+MIN_PASSWORD: Final = 10
+MAX_PASSWORD: Final = 256
+# Jurors send commitVote / revealVote themselves: keep enough gas on their keys.
+JUROR_MIN_BALANCE_WEI: Final = 10**16  # 0.01 ether
+JUROR_TOP_UP_WEI: Final = 5 * 10**16  # 0.05 ether
+
+_SEAL_MAGIC: Final = b"HBSK\x01"
+_SEAL_AAD: Final = b"hubao/signing-key/v1\x00"
+_WRAPPED_LEN: Final = 12 + 32 + 16
+
+
+class UsernameTaken(Conflict):
+    code = "USERNAME_TAKEN"
+
+
+class SigningKeyUnavailable(HubaoError):
+    code = "SIGNING_KEY_UNAVAILABLE"
+
+
+# --- signing keys at rest ------------------------------------------------------------------------
+
+
+def _aad(account_id: str, address: str) -> bytes:
+    return _SEAL_AAD + account_id.encode() + b"\x00" + address.encode()
+
+
+def seal_signing_key(keyring: Keyring, account_id: str, address: str, private_key: bytes) -> bytes:
+    """Encrypt ``private_key`` for ``account_id``/``address`` under a fresh DEK wrapped by ``keyring``."""
+    from evidence_store.crypto import new_data_key
+
+    dek = new_data_key()
+    wrapped = keyring.wrap(dek)
+    kid = wrapped.kid.encode()
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(dek).encrypt(nonce, private_key, _aad(account_id, address))
+    return _SEAL_MAGIC + struct.pack(">B", len(kid)) + kid + wrapped.blob + nonce + sealed
+
+
+def open_signing_key(keyring: Keyring, account: Account) -> LocalAccount:
+    """The account's signing key, checked against its stored address."""
+    from evidence_store.crypto import WrappedKey
+    from evidence_store.errors import EvidenceStoreError
+
+    sealed = account.signing_key_encrypted
+    if sealed is None or account.signing_address is None:
+        raise InvalidInput("this account has no signing key (reviewers and jurors only)", code="NOT_A_SIGNER")
+    blob = bytes(sealed)
+    try:
+        if not blob.startswith(_SEAL_MAGIC):
+            raise ValueError("unknown format")
+        kid_len = blob[len(_SEAL_MAGIC)]
+        offset = len(_SEAL_MAGIC) + 1
+        kid = blob[offset : offset + kid_len].decode()
+        offset += kid_len
+        wrapped = WrappedKey(kid, blob[offset : offset + _WRAPPED_LEN])
+        offset += _WRAPPED_LEN
+        nonce, ciphertext = blob[offset : offset + 12], blob[offset + 12 :]
+        dek = keyring.unwrap(wrapped)
+        key = AESGCM(dek).decrypt(nonce, ciphertext, _aad(account.id, account.signing_address))
+        signer: LocalAccount = EthAccount.from_key(key)
+    except (ValueError, IndexError, InvalidTag, EvidenceStoreError) as exc:
+        raise SigningKeyUnavailable(f"the signing key of account {account.id} does not open") from exc
+    if signer.address != account.signing_address:
+        raise SigningKeyUnavailable(f"the signing key of account {account.id} does not match its address")
+    return signer
+
+
+def signing_account(runtime: Runtime, account: Account) -> LocalAccount:
+    """The reviewer's or juror's EIP-712 signer (decrypted under ``runtime.keyring``).
+
+    Raises InvalidInput (``NOT_A_SIGNER``) for accounts without a key and
+    :class:`SigningKeyUnavailable` when the sealed key does not open.
+    """
+    return open_signing_key(runtime.keyring, account)
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def _check_credentials(username: str, password: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise InvalidInput(
+            "username: 3-64 characters of letters, digits and _ . @ -, starting with a letter or digit",
+            code="INVALID_USERNAME",
+        )
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="WEAK_PASSWORD")
+
+
+def create_account(
+    session: Session, username: str, password: str, role: str, *, keyring: Keyring | None = None
+) -> Account:
+    """Add an account to ``session`` (flushed, not committed). Reviewers and jurors get a signing key
+    sealed under ``keyring`` (required for them). The on-chain role is granted separately
+    (:func:`grant_signing_role`), after the row is committed."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="INVALID_ROLE")
+    _check_credentials(username, password)
+    if session.scalars(select(Account.id).where(Account.username == username)).first() is not None:
+        raise UsernameTaken("this username is taken")
+    account = Account(id=new_public_id(), username=username, password_hash=hash_password(password), role=role)
+    if role in SIGNING_ROLES:
+        if keyring is None:
+            raise ValueError("a keyring is needed to create reviewer and juror accounts")
+        signer: LocalAccount = EthAccount.create()
+        account.signing_address = str(signer.address)
+        account.signing_key_encrypted = seal_signing_key(keyring, account.id, account.signing_address, signer.key)
+    session.add(account)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent registration took the username (session must roll back)
+        raise UsernameTaken("this username is taken") from exc
+    return account
+
+
+def grant_signing_role(runtime: Runtime, account: Account) -> bytes | None:
+    """Grant REVIEWER_ROLE / JUROR_ROLE on ClaimLedger to the account's signing address (operator key).
+
+    Jurors' addresses are also topped up with gas. Returns the grant's transaction hash, or None
+    when the role was already held or the account signs nothing.
+    """
+    role = SIGNING_ROLES.get(account.role)
+    if role is None or account.signing_address is None or account.disabled:
+        return None
+    roster = roster_for(runtime)
+    tx = roster.grant_role(role, account.signing_address)
+    if role == JUROR:
+        roster.fund(account.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
+    return tx
+
+
+def create_staff_account(runtime: Runtime, username: str, password: str, role: str) -> Account:
+    """Create a staff account (committed), then grant its on-chain role. A failed grant leaves the
+    account in place; :func:`sync_roster` (run by ``rule_sets.bootstrap``) grants it later."""
+    if role not in STAFF_ROLES:
+        raise InvalidInput(f"staff role must be one of {', '.join(STAFF_ROLES)}", code="INVALID_ROLE")
+    with runtime.sessions.begin() as session:
+        account = create_account(session, username, password, role, keyring=runtime.keyring)
+    grant_signing_role(runtime, account)
+    return account
+
+
+def register_member(session: Session, username: str, password: str) -> Account:
+    """A self-service login with the member role (joining the plan is :func:`membership.join`)."""
+    return create_account(session, username, password, "member")
+
+
+def get_account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account", code="ACCOUNT_NOT_FOUND")
+    return account
+
+
+def revoke_tokens(session: Session, account_id: str) -> Account:
+    """Invalidate every token issued so far to the account (bumps ``token_version``)."""
+    account = get_account(session, account_id)
+    account.token_version += 1
+    session.flush()
+    return account
+
+
+def list_accounts(session: Session, *, role: str | None, limit: int, offset: int) -> list[Account]:
+    query = select(Account).order_by(Account.created_at, Account.id).limit(limit).offset(offset)
+    if role is not None:
+        query = query.where(Account.role == role)
+    return list(session.scalars(query))
+
+
+def sync_roster(runtime: Runtime) -> int:
+    """Grant on chain every reviewer/juror role an enabled account lacks; returns how many were sent."""
+    with runtime.sessions() as session:
+        signers = list(
+            session.scalars(
+                select(Account).where(
+                    Account.role.in_(tuple(SIGNING_ROLES)),
+                    Account.disabled.is_(False),
+                    Account.signing_address.is_not(None),
+                )
+            )
+        )
+    return sum(1 for account in signers if grant_signing_role(runtime, account) is not None)
+
+
+def signers_with_role(session: Session, role: str) -> Iterator[Account]:
+    """Enabled accounts of ``role`` ("reviewer" or "juror") that hold a signing key."""
+    yield from session.scalars(
+        select(Account)
+        .where(Account.role == role, Account.disabled.is_(False), Account.signing_address.is_not(None))
+        .order_by(Account.id)
+    )
+
+
+# --- relations (conflicts of interest) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclaredRelation:
+    account_id: str
+    member_id: str
+    tx_hash: bytes | None
+
+
+def declare_relation(runtime: Runtime, account_id: str, member_id: str) -> DeclaredRelation:
+    """Record that reviewer/juror ``account_id`` is related to member ``member_id``, in the database
+    and on chain (``declareConflict(address, memberCommitment)``): they never review or judge
+    that member's claims. Chain first, so a retry after a crash completes the row."""
+    with runtime.sessions() as session:
+        account = get_account(session, account_id)
+        if account.role not in SIGNING_ROLES or account.signing_address is None:
+            raise InvalidInput("relations are declared for reviewers and jurors only", code="NOT_A_SIGNER")
+        member = session.get(Member, member_id)
+        if member is None:
+            raise NotFound("no such member", code="MEMBER_NOT_FOUND")
+        exists = session.scalars(
+            select(Relation.id).where(Relation.account_id == account_id, Relation.member_id == member_id)
+        ).first()
+        if exists is not None:
+            raise Conflict("this relation is already declared", code="RELATION_EXISTS")
+        address, commitment = account.signing_address, bytes(member.commitment)
+    tx = roster_for(runtime).declare_conflict(address, commitment)
+    try:
+        with runtime.sessions.begin() as session:
+            session.add(Relation(account_id=account_id, member_id=member_id))
+    except IntegrityError as exc:
+        raise Conflict("this relation is already declared", code="RELATION_EXISTS") from exc
+    return DeclaredRelation(account_id, member_id, tx)
+
+
+def related_member_ids(session: Session, account_id: str) -> set[str]:
+    """Members the account is declared related to (for excluding it from their claims)."""
+    return set(session.scalars(select(Relation.member_id).where(Relation.account_id == account_id)))

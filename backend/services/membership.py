@@ -1,0 +1,273 @@
+"""Plan membership: eligibility at joining, the waiting period, and the ways a membership ends.
+
+Rules come from the rule set in force (DESIGN.md "Plan rules"): age from ``min_age_days`` (30 days)
+up to ``max_join_age_years`` (59 full years) at joining, credit score ≥ ``min_credit_score``, every
+health-declaration answer "no". Membership ends at the ``end_age_years`` (60th) birthday, on exit,
+or on termination. Dates are calendar dates and instants are UTC; a birthday on 29 February
+falls on 1 March in common years.
+
+Nothing of a member goes on chain at joining: the member's on-chain identity is the salted
+``member_commitment(member id, salt)`` kept here, which the apportionment snapshot and claims use.
+
+Errors (all carry a stable ``code``):
+
+    NotEligible (InvalidInput, 422)   NOT_ELIGIBLE_AGE | NOT_ELIGIBLE_CREDIT | NOT_ELIGIBLE_HEALTH
+    InvalidInput (422)                HEALTH_ANSWERS_MISMATCH, INVALID_END_REASON
+    Forbidden (403)                   NOT_A_MEMBER_ACCOUNT (only member-role accounts join)
+    AlreadyMember (Conflict, 409)     ALREADY_A_MEMBER
+    MembershipEnded (Conflict, 409)   MEMBERSHIP_ENDED (an ended membership cannot be resumed)
+    NotAMember (NotFound, 404)        NOT_A_MEMBER
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.db.models import Account, Member, new_public_id
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.proofs.commitments import member_commitment, new_salt
+from backend.services.rule_sets import current_rule_set
+from backend.services.rules import RuleSet
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+
+ACTIVE: Final = "active"
+ENDED: Final = "ended"
+EXIT: Final = "EXIT"
+AGE_LIMIT: Final = "AGE_LIMIT"
+_REASON_RE: Final = re.compile(r"^[A-Z][A-Z_]{1,31}$")
+
+
+class NotEligible(InvalidInput):
+    """Joining refused by a plan rule; ``code`` names the rule."""
+
+    code = "NOT_ELIGIBLE"
+
+
+class AlreadyMember(Conflict):
+    code = "ALREADY_A_MEMBER"
+
+
+class MembershipEnded(Conflict):
+    code = "MEMBERSHIP_ENDED"
+
+
+class NotAMember(NotFound):
+    code = "NOT_A_MEMBER"
+
+
+# --- calendar ------------------------------------------------------------------------------------
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day ``years`` later (29 February → 1 March in a common year)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a common year
+        return date(day.year + years, 3, 1)
+
+
+def age_in_years(birth_date: date, on: date) -> int:
+    """Full years of age on ``on`` (the birthday itself counts)."""
+    years = on.year - birth_date.year
+    return years if add_years(birth_date, years) <= on else years - 1
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def end_of_membership(birth_date: date, rules: RuleSet) -> datetime:
+    """00:00 UTC of the ``end_age_years`` birthday: the instant the membership ends by age."""
+    return start_of_day(add_years(birth_date, rules.end_age_years))
+
+
+def _instant(today: date | datetime) -> datetime:
+    if isinstance(today, datetime):
+        if today.tzinfo is None:
+            raise ValueError("naive datetime: use timezone-aware UTC")
+        return today.astimezone(UTC)
+    return start_of_day(today)
+
+
+# --- eligibility ---------------------------------------------------------------------------------
+
+
+def check_eligibility(
+    rules: RuleSet, birth_date: date, credit_score: int, health_answers: Sequence[bool], today: date
+) -> None:
+    """Raise :class:`NotEligible` (or InvalidInput) unless the applicant may join on ``today``."""
+    if len(health_answers) != len(rules.health_questions):
+        raise InvalidInput(
+            f"answer each of the {len(rules.health_questions)} health questions", code="HEALTH_ANSWERS_MISMATCH"
+        )
+    if (today - birth_date).days < rules.min_age_days:
+        raise NotEligible(
+            f"applicants must be at least {rules.min_age_days} days old", code="NOT_ELIGIBLE_AGE", rule="min_age_days"
+        )
+    if age_in_years(birth_date, today) > rules.max_join_age_years:
+        raise NotEligible(
+            f"applicants must be at most {rules.max_join_age_years} years old (full years) when joining",
+            code="NOT_ELIGIBLE_AGE",
+            rule="max_join_age_years",
+        )
+    if credit_score < rules.min_credit_score:
+        raise NotEligible(
+            f"a credit score of at least {rules.min_credit_score} is required",
+            code="NOT_ELIGIBLE_CREDIT",
+            rule="min_credit_score",
+        )
+    declared = [i + 1 for i, answer in enumerate(health_answers) if answer]
+    if declared:
+        raise NotEligible(
+            f"every health question must be answered 'no' (question {', '.join(map(str, declared))} was 'yes')",
+            code="NOT_ELIGIBLE_HEALTH",
+            rule="health_questions",
+        )
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+def join(
+    session: Session,
+    runtime: Runtime | None,
+    account: Account,
+    birth_date: date,
+    credit_score: int,
+    health_answers: Sequence[bool],
+    today: date | datetime,
+) -> Member:
+    """Make ``account`` a member under the rule set in force (added to ``session``, flushed).
+
+    ``today`` is the joining day (00:00 UTC) or the exact joining instant (aware datetime).
+    ``runtime`` is part of the workflow's common call shape and is not used: joining writes
+    nothing on chain. ``waiting_ends_at = joined_at + waiting_period_days``.
+    """
+    del runtime  # nothing is written on chain at joining (see the module docstring)
+    if account.role != "member":
+        raise Forbidden("only member accounts can join the plan", code="NOT_A_MEMBER_ACCOUNT")
+    existing = session.scalars(select(Member).where(Member.account_id == account.id)).first()
+    if existing is not None:
+        if existing.status == ACTIVE:
+            raise AlreadyMember("this account is already a member")
+        raise MembershipEnded("this account's membership has ended and cannot be resumed")
+    rules, rule_set_hash = current_rule_set(session)
+    joined_at = _instant(today)
+    check_eligibility(rules, birth_date, credit_score, health_answers, joined_at.date())
+    member_id = new_public_id()
+    salt = new_salt()
+    member = Member(
+        id=member_id,
+        account_id=account.id,
+        commitment=member_commitment(member_id, salt),
+        salt=salt,
+        birth_date=birth_date,
+        credit_score=credit_score,
+        joined_at=joined_at,
+        waiting_ends_at=joined_at + timedelta(days=rules.waiting_period_days),
+        status=ACTIVE,
+        rule_set_hash=rule_set_hash,
+    )
+    session.add(member)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent join of the same account (session must roll back)
+        raise AlreadyMember("this account is already a member") from exc
+    return member
+
+
+def member_of(session: Session, account_id: str) -> Member:
+    """The membership of an account (active or ended); NotAMember when it never joined."""
+    member = session.scalars(select(Member).where(Member.account_id == account_id)).first()
+    if member is None:
+        raise NotAMember("this account has not joined the plan")
+    return member
+
+
+def _end(member: Member, reason: str, at: datetime) -> Member:
+    if member.status != ACTIVE:
+        raise MembershipEnded("this membership has already ended")
+    member.status = ENDED
+    member.ended_at = at
+    member.end_reason = reason
+    return member
+
+
+def exit(session: Session, account: Account, now: datetime) -> Member:
+    """The member leaves the plan at ``now`` (reason ``EXIT``)."""
+    member = _end(member_of(session, account.id), EXIT, _instant(now))
+    session.flush()
+    return member
+
+
+def terminate(session: Session, member_id: str, reason: str, now: datetime) -> Member:
+    """End a membership for ``reason`` (an upper-case code, e.g. ``WAITING_PERIOD``, ``FRAUD``)."""
+    if not _REASON_RE.match(reason):
+        raise InvalidInput("reason must be an upper-case code such as WAITING_PERIOD", code="INVALID_END_REASON")
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotAMember("no such member")
+    _end(member, reason, _instant(now))
+    session.flush()
+    return member
+
+
+def end_at_sixty(session: Session, today: date) -> int:
+    """End every active membership whose ``end_age_years`` birthday is on or before ``today``.
+
+    Each ends at 00:00 UTC of that birthday (reason ``AGE_LIMIT``), even when this sweep runs
+    later. Returns how many memberships ended.
+    """
+    rules, _ = current_rule_set(session)
+    # Coarse SQL bound (one spare day for 29 February), exact check per row.
+    latest_birth = add_years(today, -rules.end_age_years) + timedelta(days=1)
+    candidates = session.scalars(
+        select(Member).where(Member.status == ACTIVE, Member.birth_date <= latest_birth).order_by(Member.id)
+    )
+    ended = 0
+    for member in candidates:
+        ends = end_of_membership(member.birth_date, rules)
+        if ends.date() <= today:
+            _end(member, AGE_LIMIT, ends)
+            ended += 1
+    session.flush()
+    return ended
+
+
+def protected_members_at(
+    session: Session, instant: datetime, *, include_waiting: bool = True, batch: int = 1000
+) -> Iterator[Member]:
+    """Members under protection at ``instant``, in id order, streamed in batches.
+
+    A member counts when ``joined_at <= instant``, the membership had not ended by ``instant``
+    (``ended_at`` unset or later) and the ``end_age_years`` birthday is later than ``instant``
+    (whether or not :func:`end_at_sixty` has run). With ``include_waiting=False`` members still
+    inside their waiting period are left out.
+    """
+    at = _instant(instant)
+    rules, _ = current_rule_set(session)
+    earliest_birth = add_years(at.date(), -rules.end_age_years) - timedelta(days=1)
+    query = (
+        select(Member)
+        .where(
+            Member.joined_at <= at,
+            or_(Member.ended_at.is_(None), Member.ended_at > at),
+            Member.birth_date >= earliest_birth,
+        )
+        .order_by(Member.id)
+        .execution_options(yield_per=batch)
+    )
+    if not include_waiting:
+        query = query.where(Member.waiting_ends_at <= at)
+    for member in session.scalars(query):
+        if end_of_membership(member.birth_date, rules) > at:
+            yield member
