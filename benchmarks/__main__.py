@@ -13,6 +13,7 @@ import argparse
 import importlib
 import inspect
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +70,7 @@ def table(module: str, figures: dict[str, Any], seconds: float) -> Table:
     """One module's figures as a two-column table."""
     out = Table(title=f"{module} ({seconds:.1f} s)", title_justify="left")
     out.add_column("figure", style="cyan", no_wrap=True)
-    out.add_column("value", justify="right")
+    out.add_column("value", justify="right", no_wrap=True)
     for key, value in flatten(figures):
         style = "red" if key.endswith(".met") and value is False else None
         out.add_row(key, _format(value), style=style)
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. notary merkle")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
     args = parser.parse_args(argv)
-    console = Console()
+    # Piped output (make bench | tee) would otherwise wrap at 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     try:
         modules = select(discover(), args.names)
     except ValueError as exc:
