@@ -28,6 +28,7 @@ err_console = Console(stderr=True)
 
 # Command modules, imported for their registration side effect. Each owns one topic.
 _COMMAND_MODULES = (
+    "backend.cli.accounts",
     "backend.cli.anchor",
     "backend.cli.chain",
     "backend.cli.evidence",

@@ -1,0 +1,93 @@
+"""Plan membership of the signed-in member: join, view, exit."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.deps import RuntimeDep, SessionDep, role_dependency
+from backend.db.models import Member
+from backend.services import membership
+from backend.services.accounts import get_account
+from backend.services.auth import Principal
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+MemberPrincipal = Annotated[Principal, role_dependency("member")]
+
+
+class JoinRequest(BaseModel):
+    """The applicant's declarations; everything else (status, dates, commitment) is the server's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    birth_date: date
+    credit_score: int = Field(ge=0, le=1000)
+    health_answers: list[bool] = Field(
+        min_length=1, max_length=50, description="one answer per question of GET /rules/current, true = 'yes'"
+    )
+
+
+class MemberOut(BaseModel):
+    """The member's own view: never the commitment's salt."""
+
+    id: str
+    status: str
+    joined_at: datetime
+    waiting_ends_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    rule_set_hash: str
+    commitment: str = Field(description="the member's salted identity on chain")
+
+    @classmethod
+    def of(cls, member: Member) -> MemberOut:
+        return cls(
+            id=member.id,
+            status=member.status,
+            joined_at=member.joined_at,
+            waiting_ends_at=member.waiting_ends_at,
+            ended_at=member.ended_at,
+            end_reason=member.end_reason,
+            rule_set_hash="0x" + bytes(member.rule_set_hash).hex(),
+            commitment="0x" + bytes(member.commitment).hex(),
+        )
+
+
+@router.post(
+    "/join",
+    status_code=201,
+    response_model=MemberOut,
+    summary="Join the plan under the rule set in force",
+    responses={
+        409: {"description": "ALREADY_A_MEMBER or MEMBERSHIP_ENDED"},
+        422: {"description": "NOT_ELIGIBLE_AGE, NOT_ELIGIBLE_CREDIT, NOT_ELIGIBLE_HEALTH, HEALTH_ANSWERS_MISMATCH"},
+    },
+)
+def join(body: JoinRequest, runtime: RuntimeDep, session: SessionDep, principal: MemberPrincipal) -> MemberOut:
+    member = membership.join(
+        session,
+        runtime,
+        get_account(session, principal.account_id),
+        body.birth_date,
+        body.credit_score,
+        body.health_answers,
+        datetime.now(UTC),
+    )
+    session.commit()
+    return MemberOut.of(member)
+
+
+@router.get("/me", response_model=MemberOut, summary="The signed-in member's membership")
+def me(session: SessionDep, principal: MemberPrincipal) -> MemberOut:
+    return MemberOut.of(membership.member_of(session, principal.account_id))
+
+
+@router.post("/me/exit", response_model=MemberOut, summary="Leave the plan now")
+def exit_plan(session: SessionDep, principal: MemberPrincipal) -> MemberOut:
+    member = membership.exit(session, get_account(session, principal.account_id), datetime.now(UTC))
+    session.commit()
+    return MemberOut.of(member)

@@ -1,0 +1,109 @@
+"""The rule set in force (public, with its hash and anchoring transaction), the catalog, publishing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.deps import RuntimeDep, SessionDep, role_dependency
+from backend.db.models import RuleSetRecord
+from backend.services import rule_sets
+from backend.services.auth import Principal
+
+router = APIRouter(prefix="/rules", tags=["rules"])
+
+Operator = Annotated[Principal, role_dependency("operator")]
+
+
+class RuleSetOut(BaseModel):
+    version: int
+    hash: str = Field(description="keccak256 of canonical_json, as anchored on ClaimLedger")
+    canonical_json: str = Field(description="the exact bytes hashed (sorted keys, no whitespace)")
+    rules: dict[str, Any]
+    anchor_tx: str | None = Field(description="anchorRuleSet transaction")
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: RuleSetRecord) -> RuleSetOut:
+        return cls(
+            version=record.version,
+            hash="0x" + bytes(record.hash).hex(),
+            canonical_json=record.canonical_json,
+            rules=json.loads(record.canonical_json),
+            anchor_tx="0x" + bytes(record.anchor_tx).hex() if record.anchor_tx else None,
+            active=record.active,
+            created_at=record.created_at,
+        )
+
+
+class IllnessOut(BaseModel):
+    code: str
+    name_en: str
+    name_zh: str
+
+
+class CatalogOut(BaseModel):
+    version: int
+    illnesses: list[IllnessOut]
+
+
+class AgeBandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_age_years: int = Field(ge=0, le=150)
+    payout_fen: int = Field(gt=0, lt=2**64)
+
+
+class RuleChanges(BaseModel):
+    """Parameters to change; the rest is carried over from the rule set in force. The version is
+    assigned by the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_age_days: int | None = Field(None, ge=0)
+    max_join_age_years: int | None = Field(None, ge=1, le=150)
+    end_age_years: int | None = Field(None, ge=1, le=150)
+    min_credit_score: int | None = Field(None, ge=0, le=1000)
+    waiting_period_days: int | None = Field(None, ge=0, le=3650)
+    catalog_version: int | None = Field(None, ge=1)
+    payout_bands: list[AgeBandIn] | None = Field(None, min_length=1, max_length=10)
+    review_quorum: int | None = Field(None, ge=1, le=255)
+    notice_seconds: int | None = Field(None, ge=1, lt=2**32)
+    jury_size: int | None = Field(None, ge=1, le=255)
+    min_turnout: int | None = Field(None, ge=1, le=255)
+    commit_seconds: int | None = Field(None, ge=1, lt=2**32)
+    reveal_seconds: int | None = Field(None, ge=1, lt=2**32)
+    fee_bps: int | None = Field(None, ge=0, le=10_000)
+    per_case_cap_fen: int | None = Field(None, ge=0)
+    annual_cap_fen: int | None = Field(None, ge=0)
+    late_filing_days_after_wind_down: int | None = Field(None, ge=0)
+    health_questions: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
+        None, min_length=1, max_length=50
+    )
+
+
+@router.get("/current", response_model=RuleSetOut, summary="The rule set in force, its hash and anchor")
+def current(session: SessionDep) -> RuleSetOut:
+    return RuleSetOut.of(rule_sets.current_rule_set_record(session))
+
+
+@router.get("/illnesses", response_model=CatalogOut, summary="The catalog of covered critical illnesses")
+def illnesses() -> CatalogOut:
+    return CatalogOut.model_validate(rule_sets.load_illness_catalog().to_json())
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RuleSetOut,
+    summary="Publish the next rule-set version (anchored on chain; the previous one is retired)",
+    responses={409: {"description": "RULE_SET_UNCHANGED or RULE_SET_CHANGED"}, 422: {"description": "out of range"}},
+)
+def publish(body: RuleChanges, runtime: RuntimeDep, _operator: Operator) -> RuleSetOut:
+    changes = body.model_dump(exclude_none=True)
+    return RuleSetOut.of(rule_sets.publish_rule_set(runtime, changes))
