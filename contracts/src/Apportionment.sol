@@ -134,7 +134,7 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
 
         int256 due = int256(uint256(r.payoutsFen)) + int256(uint256(r.feeFen)) - int256(uint256(r.surplusInFen));
         uint256 n = r.memberCount;
-        uint256 base;
+        uint256 base = 0; // D <= 0: nobody pays
         if (due > 0) {
             if (n == 0) revert ApportionmentNoSharingMembers(due);
             base = (uint256(due) + n - 1) / n; // ceil: a fraction of a fen is charged as a fen
@@ -149,7 +149,7 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
         uint256 paid = uint256(r.shareTotalFen) + r.subsidyTotalFen;
         if (paid != nBase) revert ApportionmentTotalsMismatch(nBase, paid);
 
-        uint256 limit;
+        uint256 limit = 0; // wind-down: members pay nothing
         if (!r.windDown) {
             uint256 caseCap = uint256(r.perCaseCapFen) * r.claimCount;
             limit = n * (base < caseCap ? base : caseCap);

@@ -1,0 +1,279 @@
+"""The inputs of a period, taken from where they are authoritative — not from the database alone.
+
+Unlike the pure core beside it, this module reads the outside world (the chain, the database, the
+evidence store's ledger files); it is the edge the publisher and the auditor share.
+
+* **Claims** — the claims that became *final-approved* in the period's window are read from the
+  ``ClaimLedger`` events, never from the database: ``NoticeFinalized(claimId)`` (notice window
+  passed without objection) and ``JuryTallied(claimId, …, outcome = APPROVED, …)`` (a jury's final
+  approval). "In the window" is by **block timestamp** ∈ ``[window_start, window_end)``: the block
+  range is found by binary search over block timestamps (monotone on every EVM chain), then the
+  logs of that range are read in chunks. Each claim's ``payoutFen`` and ``ruleSetHash`` come from
+  ``ClaimLedger.claim(claimId)`` storage (immutable after filing).
+* **Sharing members** — the members under protection at the notice instant, ascending by
+  commitment. The database is the only holder of membership dates; it is read through
+  ``backend.services.membership.protected_members_at`` when that service exists, else directly:
+  ``joined_at ≤ instant`` and (``ended_at`` is null or ``ended_at > instant``). The period's
+  membership-snapshot root goes on chain, so the set is committed to even though it is read here.
+* **Paid this year** — what each member paid earlier in the same calendar year comes from the
+  previous period's share ledger (``ShareLedgerReader``: its ``yearToDate`` carries every earlier
+  period of the year), merge-joined with the ascending member list. This is exactly what the
+  auditor's ``check_year_to_date_continuity`` checks, so publisher and auditor agree by construction.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from web3 import Web3
+from web3.contract import Contract
+
+from backend.apportionment.errors import MemberOrderError, ScheduleError
+from backend.apportionment.ledger import ShareLedgerReader
+from backend.chain.transactions import classify
+from backend.db.models import Member
+
+__all__ = [
+    "APPROVED_STATE",
+    "FinalApproval",
+    "block_at_or_after",
+    "count_sharing_members",
+    "final_approvals",
+    "paid_this_year",
+    "sharing_members",
+]
+
+APPROVED_STATE = 6  # IClaimLedger.ClaimState.APPROVED
+_LOG_CHUNK_BLOCKS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FinalApproval:
+    """A claim that became final-approved on chain, with its payout from ``claim()`` storage."""
+
+    claim_id: bytes
+    payout_fen: int
+    rule_set_hash: bytes
+    approved_at: datetime
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+    via: str  # "notice" (NoticeFinalized) or "jury" (JuryTallied, approved)
+
+
+def _block_timestamp(w3: Web3, number: int, cache: dict[int, int]) -> int:
+    if number not in cache:
+        try:
+            cache[number] = int(w3.eth.get_block(number)["timestamp"])
+        except Exception as exc:
+            raise classify(exc) from exc
+    return cache[number]
+
+
+def block_at_or_after(w3: Web3, timestamp: int, *, low: int = 0, high: int | None = None) -> int:
+    """The first block in ``[low, high]`` whose timestamp is ≥ ``timestamp``; ``high + 1`` when none is.
+
+    ``high`` defaults to the latest block. Binary search: O(log blocks) header reads.
+    """
+    cache: dict[int, int] = {}
+    if high is None:
+        try:
+            high = int(w3.eth.block_number)
+        except Exception as exc:
+            raise classify(exc) from exc
+    lo, hi = low, high + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _block_timestamp(w3, mid, cache) >= timestamp:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _logs(event: Any, from_block: int, to_block: int) -> list[Any]:
+    out: list[Any] = []
+    start = from_block
+    while start <= to_block:
+        end = min(start + _LOG_CHUNK_BLOCKS - 1, to_block)
+        try:
+            out.extend(event.get_logs(from_block=start, to_block=end))
+        except Exception as exc:
+            raise classify(exc) from exc
+        start = end + 1
+    return out
+
+
+def final_approvals(
+    w3: Web3, claim_ledger: Contract, window_start: datetime, window_end: datetime, *, from_block: int = 0
+) -> list[FinalApproval]:
+    """Claims final-approved by a block with timestamp in ``[window_start, window_end)``, in chain order.
+
+    ``from_block`` (e.g. the ClaimLedger's deployment block) bounds the search from below.
+    """
+    for name, instant in (("window_start", window_start), ("window_end", window_end)):
+        if instant.tzinfo is None:
+            raise ScheduleError(f"{name} must be timezone-aware", field=name)
+    start_ts, end_ts = int(window_start.timestamp()), int(window_end.timestamp())
+    if end_ts <= start_ts:
+        return []
+    try:
+        latest = int(w3.eth.block_number)
+    except Exception as exc:
+        raise classify(exc) from exc
+    first = block_at_or_after(w3, start_ts, low=from_block, high=latest)
+    last = block_at_or_after(w3, end_ts, low=first, high=latest) - 1
+    if last < first:
+        return []
+    found: list[tuple[int, int, bytes, bytes, str]] = []
+    for entry in _logs(claim_ledger.events.NoticeFinalized(), first, last):
+        found.append(
+            (
+                int(entry["blockNumber"]),
+                int(entry["logIndex"]),
+                bytes(entry["transactionHash"]),
+                bytes(entry["args"]["claimId"]),
+                "notice",
+            )
+        )
+    for entry in _logs(claim_ledger.events.JuryTallied(), first, last):
+        if int(entry["args"]["outcome"]) == APPROVED_STATE:
+            found.append(
+                (
+                    int(entry["blockNumber"]),
+                    int(entry["logIndex"]),
+                    bytes(entry["transactionHash"]),
+                    bytes(entry["args"]["claimId"]),
+                    "jury",
+                )
+            )
+    found.sort()
+    cache: dict[int, int] = {}
+    approvals: list[FinalApproval] = []
+    seen: set[bytes] = set()
+    for block, log_index, tx_hash, claim_id, via in found:
+        if claim_id in seen:  # the state machine allows one final approval; stay safe anyway
+            continue
+        seen.add(claim_id)
+        try:
+            stored = claim_ledger.functions.claim(claim_id).call()
+        except Exception as exc:
+            raise classify(exc) from exc
+        approvals.append(
+            FinalApproval(
+                claim_id=claim_id,
+                payout_fen=int(_field(stored, "payoutFen", 5)),
+                rule_set_hash=bytes(_field(stored, "ruleSetHash", 2)),
+                approved_at=datetime.fromtimestamp(_block_timestamp(w3, block, cache), UTC),
+                block_number=block,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                via=via,
+            )
+        )
+    return approvals
+
+
+def _field(stored: Any, name: str, index: int) -> Any:
+    """A field of the ``Claim`` tuple, by name when web3 returns a mapping, else by ABI position."""
+    if isinstance(stored, dict):
+        return stored[name]
+    return stored[index]
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+def _commitment_of(item: Any) -> bytes:
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    value = getattr(item, "commitment", None)
+    if value is None:
+        raise TypeError(f"cannot read a member commitment from {type(item).__name__}")
+    return bytes(value)
+
+
+def _service_members(session: Session, instant: datetime) -> list[bytes] | None:
+    """Commitments from ``membership.protected_members_at`` when that service exists, else None."""
+    try:
+        module = importlib.import_module("backend.services.membership")
+    except ModuleNotFoundError as exc:
+        if exc.name != "backend.services.membership":
+            raise
+        return None
+    fn = getattr(module, "protected_members_at", None)
+    if fn is None:
+        return None
+    return sorted(_commitment_of(item) for item in fn(session, instant))
+
+
+def count_sharing_members(session: Session, instant: datetime) -> int:
+    """N: how many commitments ``sharing_members(session, instant)`` yields (a COUNT on the direct path)."""
+    if instant.tzinfo is None:
+        raise ScheduleError("instant must be timezone-aware", field="instant")
+    listed = _service_members(session, instant)
+    if listed is not None:
+        return len(listed)
+    at = instant.astimezone(UTC)
+    stmt = select(func.count(Member.id)).where(
+        Member.joined_at <= at, or_(Member.ended_at.is_(None), Member.ended_at > at)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def sharing_members(session: Session, instant: datetime, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
+    """Commitments of the members under protection at ``instant``, strictly ascending.
+
+    Streamed from the database (``yield_per``) on the direct path; a repeated commitment raises
+    ``MemberOrderError`` (the ledger would refuse it too, but later and with less context).
+    """
+    if instant.tzinfo is None:
+        raise ScheduleError("instant must be timezone-aware", field="instant")
+    listed = _service_members(session, instant)
+    source: Iterable[bytes]
+    if listed is not None:
+        source = listed
+    else:
+        at = instant.astimezone(UTC)
+        stmt = (
+            select(Member.commitment)
+            .where(Member.joined_at <= at, or_(Member.ended_at.is_(None), Member.ended_at > at))
+            .order_by(Member.commitment)
+            .execution_options(yield_per=chunk_rows)
+        )
+        source = (bytes(c) for c in session.scalars(stmt))
+    prev = b""
+    for index, commitment in enumerate(source):
+        if commitment <= prev:
+            raise MemberOrderError("member commitments must be unique", index=index)
+        prev = commitment
+        yield commitment
+
+
+def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:
+    """``(commitment, paid this year before the period)`` for ascending ``members``.
+
+    ``previous`` is the ledger of the period just before, when it is of the same year (None for
+    the first period of a year): a member's amount is their ``yearToDate`` there, or 0 when absent.
+    """
+    if previous is None:
+        for commitment in members:
+            yield commitment, 0
+        return
+    if not previous.ascending:
+        raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
+    earlier = previous.rows()
+    row = next(earlier, None)
+    for commitment in members:
+        while row is not None and row.member_commitment < commitment:
+            row = next(earlier, None)
+        if row is not None and row.member_commitment == commitment:
+            yield commitment, row.year_to_date_fen
+        else:
+            yield commitment, 0

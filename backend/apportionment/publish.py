@@ -1,0 +1,237 @@
+"""Closing a period: compute every member's share from the chain's figures, store the ledger,
+record the period on chain.
+
+Service edge. ``compute_and_publish_period(runtime, period, now)``:
+
+1. The period must be closed: ``now`` and the chain's latest block time are both at or past
+   ``window_end`` (block times only grow, so no later block can still fall inside the window).
+2. Inputs (``chain_inputs``): final approvals in the window from ``ClaimLedger`` events, payouts
+   from ``claim()`` storage; the rule set (the active one in the database unless given); S_in =
+   the previous published period's S_out on chain; the wind-down flag from the contract; the
+   members under protection at the notice instant; what each paid this year from the previous
+   period's ledger (same year), fetched by the CID the chain recorded.
+3. The share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
+   membership snapshot in the same pass), added to the evidence store (pinned) → CID.
+4. ``publishPeriod`` on chain (the contract re-checks the arithmetic), then the local index.
+
+Idempotent: when the chain already holds the period (a re-run, a crash after sending, another
+replica), the recomputation must equal the chain's record field for field — then the local file
+and index are completed and the stored result returned — else ``PeriodRecordMismatch``. Periods are
+published in schedule order: a period whose predecessor is not on chain is refused
+(``PeriodOutOfOrder``), except the very first period of a deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.apportionment.arithmetic import PeriodInputs
+from backend.apportionment.chain_inputs import (
+    FinalApproval,
+    count_sharing_members,
+    final_approvals,
+    paid_this_year,
+    sharing_members,
+)
+from backend.apportionment.ledger import ShareLedgerReader, write_share_ledger
+from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
+from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule, Period
+from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
+from backend.chain.apportionment import ApportionmentClient, PeriodRecord
+from backend.chain.transactions import ContractReverted
+from backend.db.models import RuleSetRecord
+from backend.services.rules import DEFAULT_RULES, RuleSet
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+
+__all__ = [
+    "PublishedPeriod",
+    "active_rule_set",
+    "compute_and_publish_period",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPeriod:
+    """A period on chain and its ledger file; ``published_now`` is False when it already was."""
+
+    period: Period
+    record: PeriodRecord
+    ledger_path: Path
+    block_number: int
+    tx_hash: bytes | None
+    approvals: tuple[FinalApproval, ...]
+    published_now: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "periodId": self.period.period_id,
+            "noticeAt": self.period.notice_at.isoformat(),
+            "debitAt": self.period.debit_at.isoformat(),
+            "record": self.record.to_json(),
+            "block": self.block_number,
+            "tx": None if self.tx_hash is None else "0x" + self.tx_hash.hex(),
+            "claims": ["0x" + a.claim_id.hex() for a in self.approvals],
+            "publishedNow": self.published_now,
+        }
+
+
+def active_rule_set(session: Session) -> RuleSet:
+    """The active rule set of highest version in the database, else the defaults."""
+    row = session.scalars(
+        select(RuleSetRecord).where(RuleSetRecord.active.is_(True)).order_by(RuleSetRecord.version.desc()).limit(1)
+    ).first()
+    return RuleSet.from_json(row.canonical_json) if row is not None else DEFAULT_RULES
+
+
+def _chain_time(runtime: Runtime) -> int:
+    return int(runtime.w3.eth.get_block("latest")["timestamp"])
+
+
+def _require_closed(runtime: Runtime, period: Period, now: datetime) -> None:
+    if now < period.window_end:
+        raise PeriodNotClosed(
+            f"period {period.period_id} closes at {period.window_end.isoformat()}", period_id=period.period_id
+        )
+    if _chain_time(runtime) < int(period.window_end.timestamp()):
+        raise PeriodNotClosed(
+            f"the chain has not reached the end of period {period.period_id} yet", period_id=period.period_id
+        )
+
+
+def _surplus_in(client: ApportionmentClient, previous: Period, existing: PeriodRecord | None, pid: int) -> int:
+    """S_in: the previous scheduled period's S_out; refuses to skip an unpublished predecessor."""
+    before = client.period(previous.period_id)
+    if before is not None:
+        return before.surplus_out_fen
+    if existing is not None:
+        # On chain without its predecessor: it was the first period of the deployment, and the
+        # contract checked its S_in against the (absent) previous S_out when it accepted it.
+        return existing.surplus_in_fen
+    if client.last_period_id() == 0:
+        return 0  # the first period ever published
+    raise PeriodOutOfOrder(
+        f"publish period {previous.period_id} before {pid}", period_id=pid, previous_period_id=previous.period_id
+    )
+
+
+def _build_ledger(
+    runtime: Runtime,
+    files: PublishedLedgers,
+    inputs: PeriodInputs,
+    period: Period,
+    previous_ledger: Path | None,
+) -> tuple[Path, PeriodRecord]:
+    """Stream the ledger to a temp file in the ledger directory; add it to the store; the record."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{period.period_id}.", suffix=".build", dir=files.ledgers)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with runtime.sessions() as session:
+            members = sharing_members(session, period.snapshot_at)
+            if previous_ledger is not None:
+                with ShareLedgerReader(previous_ledger) as previous:
+                    result = write_share_ledger(tmp, inputs, paid_this_year(members, previous), snapshot=True)
+            else:
+                result = write_share_ledger(tmp, inputs, paid_this_year(members, None), snapshot=True)
+        cid = files.store_file(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, PeriodRecord.from_ledger(result, cid)
+
+
+def compute_and_publish_period(
+    runtime: Runtime,
+    period: Period,
+    now: datetime,
+    *,
+    rules: RuleSet | None = None,
+    schedule: ApportionmentSchedule = DEFAULT_SCHEDULE,
+) -> PublishedPeriod:
+    """Compute, store and publish ``period`` (see the module docstring); idempotent."""
+    _require_closed(runtime, period, now)
+    client = apportionment_client(runtime)
+    files = published_ledgers(runtime)
+    existing = client.period(period.period_id)
+    previous = schedule.previous_period(period)
+    surplus_in = _surplus_in(client, previous, existing, period.period_id)
+
+    claim_ledger = runtime.contracts["ClaimLedger"]
+    deployed = runtime.deployment.contracts.get("ClaimLedger")
+    approvals = final_approvals(
+        runtime.w3,
+        claim_ledger,
+        period.window_start,
+        period.window_end,
+        from_block=deployed.block if deployed is not None else 0,
+    )
+    with runtime.sessions() as session:
+        rule_set = rules if rules is not None else active_rule_set(session)
+        member_count = count_sharing_members(session, period.snapshot_at)
+    wind_down = existing.wind_down if existing is not None else client.wind_down()
+    inputs = PeriodInputs.from_payouts(
+        [a.payout_fen for a in approvals],
+        period_id=period.period_id,
+        rule_set_hash=rule_set.hash(),
+        fee_bps=rule_set.fee_bps,
+        surplus_in_fen=surplus_in,
+        member_count=member_count,
+        per_case_cap_fen=rule_set.per_case_cap_fen,
+        annual_cap_fen=rule_set.annual_cap_fen,
+        wind_down=wind_down,
+    )
+    previous_record = client.period(previous.period_id) if previous.year == period.year else None
+    previous_ledger = files.ledger_for(previous_record) if previous_record is not None else None
+
+    tmp, record = _build_ledger(runtime, files, inputs, period, previous_ledger)
+    try:
+        tx_hash: bytes | None = None
+        published_now = False
+        if existing is None:
+            try:
+                receipt = runtime.operator.transact(client.publish_tx(record))
+                tx_hash = bytes(receipt["transactionHash"])
+                published_now = True
+            except ContractReverted as exc:
+                if exc.error != "ApportionmentPeriodExists":
+                    raise
+            existing = client.period(period.period_id)
+        if existing != record:
+            raise PeriodRecordMismatch(
+                f"the chain's record of period {period.period_id} differs from its recomputation",
+                period_id=period.period_id,
+            )
+        path = files.path_of(period.period_id)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    block = client.published_block(period.period_id)
+    entry = files.entry(period.period_id) or {}
+    if tx_hash is None and entry.get("tx"):
+        tx_hash = bytes.fromhex(str(entry["tx"]).removeprefix("0x"))
+    result = PublishedPeriod(
+        period=period,
+        record=record,
+        ledger_path=path,
+        block_number=block,
+        tx_hash=tx_hash,
+        approvals=tuple(approvals),
+        published_now=published_now,
+    )
+    files.update_index(
+        "periods",
+        {**result.to_json(), "ledgerFile": path.name, "recordedAt": now.astimezone(UTC).isoformat()},
+        period_id=period.period_id,
+    )
+    return result

@@ -1,0 +1,101 @@
+"""Wind-down of the plan (DESIGN.md "Plan rules" → Wind-down): the operator stops sharing.
+
+Service edge. ``begin_wind_down(runtime, now)`` records the decision on chain
+(``Apportionment.beginWindDown``, irreversible: every period published afterwards must carry
+``windDown = true``, so members pay nothing and the operator pays every base) and locally in the
+apportionment index (``windDown``: since when, the last period shared by members, and until when
+claims diagnosed before the stop may still be filed). Idempotent: a second call returns the state
+recorded by the first. Joins stop too: the membership service reads ``wind_down_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from backend.apportionment.published import apportionment_client, published_ledgers
+from backend.chain.transactions import ContractReverted
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+    from backend.services.rules import RuleSet
+
+__all__ = ["WindDownState", "begin_wind_down", "wind_down_state"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindDownState:
+    """Whether the plan is winding down, and since when."""
+
+    active: bool
+    since: datetime | None = None
+    last_shared_period_id: int | None = None
+    late_filing_until: datetime | None = None
+    tx_hash: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "windDown": self.active,
+            "since": None if self.since is None else self.since.isoformat(),
+            "lastSharedPeriodId": self.last_shared_period_id,
+            "lateFilingUntil": None if self.late_filing_until is None else self.late_filing_until.isoformat(),
+            "tx": None if self.tx_hash is None else "0x" + self.tx_hash.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> WindDownState:
+        def when(key: str) -> datetime | None:
+            value = doc.get(key)
+            return None if value is None else datetime.fromisoformat(str(value))
+
+        tx = doc.get("tx")
+        return cls(
+            active=bool(doc.get("windDown")),
+            since=when("since"),
+            last_shared_period_id=doc.get("lastSharedPeriodId"),
+            late_filing_until=when("lateFilingUntil"),
+            tx_hash=None if tx is None else bytes.fromhex(str(tx).removeprefix("0x")),
+        )
+
+
+def wind_down_state(runtime: Runtime) -> WindDownState:
+    """The plan's state: the chain decides whether it is winding down; the index adds the details."""
+    active = apportionment_client(runtime).wind_down()
+    recorded = published_ledgers(runtime).read_index().get("windDown")
+    if isinstance(recorded, dict) and active:
+        return WindDownState.from_json(recorded)
+    return WindDownState(active=active)
+
+
+def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = None) -> WindDownState:
+    """Put the plan into wind-down (on chain, then locally); returns the recorded state."""
+    from backend.apportionment.publish import active_rule_set
+
+    client = apportionment_client(runtime)
+    files = published_ledgers(runtime)
+    recorded = files.read_index().get("windDown")
+    tx_hash: bytes | None = None
+    if not client.wind_down():
+        try:
+            receipt = runtime.operator.transact(client.begin_wind_down_tx())
+            tx_hash = bytes(receipt["transactionHash"])
+        except ContractReverted as exc:
+            if exc.error != "ApportionmentWindDownActive":  # another replica was first
+                raise
+    elif isinstance(recorded, dict):
+        return WindDownState.from_json(recorded)
+    if rules is None:
+        with runtime.sessions() as session:
+            rules = active_rule_set(session)
+    since = now.astimezone(UTC)
+    last = client.last_period_id()
+    state = WindDownState(
+        active=True,
+        since=since,
+        last_shared_period_id=last or None,
+        late_filing_until=since + timedelta(days=rules.late_filing_days_after_wind_down),
+        tx_hash=tx_hash,
+    )
+    files.update_index("windDown", state.to_json())
+    return state
