@@ -1,0 +1,57 @@
+"""The public notice (redacted) and objections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.routes.claims import ApiModel
+from backend.services import jury as service
+
+router = APIRouter(prefix="/notice", tags=["notice"])
+
+
+class NoticeOut(ApiModel):
+    notice_id: str = Field(description="the claim's id on ClaimLedger")
+    illness_code: str
+    age_band: str
+    payout_fen: int
+    report_hashes: list[str]
+    notice_ends: int = Field(description="block timestamp when the objection window closes")
+    rule_set_hash: str
+
+
+class ObjectionIn(ApiModel):
+    reason: str = Field(min_length=1, max_length=500, description="kept off chain")
+
+
+class ObjectionOut(ApiModel):
+    notice_id: str
+    status: str
+    at: datetime
+
+
+@router.get("", response_model=list[NoticeOut], summary="Claims in public notice (redacted)")
+def notice(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[NoticeOut]:
+    return [NoticeOut(**asdict(e)) for e in service.public_notice(session, principal, limit=limit, offset=offset)]
+
+
+@router.post(
+    "/{notice_id}/objections",
+    status_code=201,
+    response_model=ObjectionOut,
+    summary="Object to a claim in notice (once per member); the claim goes to a jury",
+    responses={409: {"description": "already objected, own claim, or window closed"}},
+)
+def object_(notice_id: str, body: ObjectionIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ObjectionOut:
+    return ObjectionOut(**asdict(service.object_to_claim(runtime, principal, notice_id, body.reason)))

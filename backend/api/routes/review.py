@@ -1,0 +1,123 @@
+"""Reviewer endpoints: the queue, claim detail, evidence verification and download, verdicts.
+
+Every per-claim endpoint answers an unassigned caller exactly as it answers a nonexistent id (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.routes.claims import ApiModel, ClaimOut, evidence_response
+from backend.services import review as service
+
+router = APIRouter(prefix="/review", tags=["review"])
+
+
+class QueueEntryOut(ApiModel):
+    id: str
+    claim_id: str
+    status: str
+    illness_code: str
+    flags: list[str]
+    assigned_at: datetime
+    verdict: str | None
+
+
+class ReviewDetailOut(ApiModel):
+    claim: ClaimOut
+    member_age_at_diagnosis: int
+    waiting_ends_at: datetime
+    joined_at: datetime
+    verdict: str | None
+    reason_code: str | None
+    report_hash: str | None
+
+
+class CheckOut(ApiModel):
+    name: str
+    status: Literal["pass", "fail", "pending"]
+    detail: str
+
+
+class VerificationOut(ApiModel):
+    evidence_id: str
+    verified: bool = Field(description="true only when all four checks pass")
+    checks: list[CheckOut]
+
+
+class VerdictIn(ApiModel):
+    verdict: Literal["APPROVE", "REJECT"]
+    reason_code: str | None = Field(None, description="one of the plan's reason codes; required to reject")
+    report: str = Field(
+        min_length=1, max_length=20_000, description="stored encrypted; only its salted hash goes on chain"
+    )
+
+
+class VerdictOut(ApiModel):
+    claim: ClaimOut
+    verdict: str
+    reason_code: str | None
+    report_hash: str
+    digest: str = Field(description="EIP-712 digest the reviewer's key signed")
+    tx_hash: str | None
+    block_number: int | None
+    relayed_by_other: bool = Field(description="someone else relayed this signed verdict first; it counts")
+
+
+@router.get("/queue", response_model=list[QueueEntryOut], summary="Claims assigned to me")
+def queue(
+    session: SessionDep, principal: CurrentPrincipal, pending: Annotated[bool, Query()] = False
+) -> list[QueueEntryOut]:
+    return [QueueEntryOut(**asdict(e)) for e in service.review_queue(session, principal, pending_only=pending)]
+
+
+@router.get("/claims/{claim_pk}", response_model=ReviewDetailOut, summary="An assigned claim")
+def detail(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> ReviewDetailOut:
+    found = service.review_detail(session, principal, claim_pk)
+    data = asdict(found)
+    data["claim"] = ClaimOut.of(found.claim)
+    return ReviewDetailOut(**data)
+
+
+@router.get(
+    "/claims/{claim_pk}/evidence/{evidence_id}/verification",
+    response_model=VerificationOut,
+    summary="Decrypt, re-hash, commitment and on-chain inclusion checks of one evidence file",
+)
+def verification(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> VerificationOut:
+    result = service.verify_claim_evidence(runtime, principal, claim_pk, evidence_id)
+    return VerificationOut(
+        evidence_id=result.evidence_id,
+        verified=result.verified,
+        checks=[CheckOut(name=c.name, status=c.status, detail=c.detail) for c in result.checks],
+    )
+
+
+@router.get(
+    "/claims/{claim_pk}/evidence/{evidence_id}/content",
+    response_class=StreamingResponse,
+    summary="The decrypted evidence file (assigned reviewers; every decryption is logged)",
+)
+def content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> StreamingResponse:
+    if principal.role != "reviewer":
+        from backend.errors import NotFound
+
+        raise NotFound("no such evidence")
+    return evidence_response(service.open_claim_evidence(runtime, principal, claim_pk, evidence_id))
+
+
+@router.post("/claims/{claim_pk}/verdict", response_model=VerdictOut, summary="Sign and relay my verdict")
+def verdict(claim_pk: str, body: VerdictIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> VerdictOut:
+    result = service.submit_verdict(
+        runtime, principal, claim_pk, service.VerdictRequest(body.verdict, body.reason_code, body.report)
+    )
+    data = asdict(result)
+    data["claim"] = ClaimOut.of(result.claim)
+    return VerdictOut(**data)

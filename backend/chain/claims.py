@@ -1,0 +1,354 @@
+"""Typed client of the deployed ``ClaimLedger``: one method per contract function, decoded events.
+
+Every transaction method sends through a :class:`~backend.chain.transactions.TransactionSender`
+(the operator's, or a reviewer's / juror's own) and returns a :class:`LedgerTx`: the transaction
+hash, its block and the ClaimLedger events it emitted, decoded. Gas is estimated before anything
+is broadcast, so a revert surfaces as :class:`~backend.chain.transactions.ContractReverted` whose
+``error`` is the custom error's name (``ClaimLedgerWrongState``, ``InvalidAccountNonce``, …) and
+whose ``args_`` are its decoded arguments; the ABI's errors are registered when the client is built.
+
+:meth:`ClaimLedgerClient.timeline` reads every event of one claim (``eth_getLogs`` on the indexed
+claim id) for the claimant's and the auditor's timelines. Nothing personal is ever passed in: all
+identities, evidence and reports are ``bytes32`` commitments made by the services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from backend.chain.eip712 import Eip712Domain, Verdict
+from backend.chain.transactions import TransactionSender, classify, register_errors
+
+OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
+REVIEWER_ROLE = keccak(text="REVIEWER_ROLE")
+JUROR_ROLE = keccak(text="JUROR_ROLE")
+
+# Events whose first indexed topic is the claim id (the claim's timeline).
+CLAIM_EVENTS = (
+    "ClaimFiled",
+    "ReviewOpened",
+    "VerdictRecorded",
+    "ReviewDecided",
+    "ObjectionRecorded",
+    "NoticeFinalized",
+    "ClaimAppealed",
+    "JuryDrawn",
+    "VoteCommitted",
+    "VoteRevealed",
+    "JuryTallied",
+    "JuryRoundVoided",
+    "ClaimWithdrawn",
+    "PayoutRecorded",
+)
+
+
+class ClaimState(IntEnum):
+    """``IClaimLedger.ClaimState``."""
+
+    NONE = 0
+    FILED = 1
+    UNDER_REVIEW = 2
+    REJECTED = 3
+    IN_NOTICE = 4
+    DISPUTED = 5
+    APPROVED = 6
+    PAID = 7
+    WITHDRAWN = 8
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """One decoded ClaimLedger event; ``args`` keep web3's decoded values (bytes, ints, addresses)."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Hex for bytes, plain ints for enums, lists for arrays."""
+        return {key: _jsonable(value) for key, value in self.args.items()}
+
+
+@dataclass(frozen=True)
+class LedgerTx:
+    """A mined ClaimLedger transaction and the events it emitted."""
+
+    tx_hash: bytes
+    block_number: int
+    events: tuple[LedgerEvent, ...]
+
+    def event(self, name: str) -> LedgerEvent | None:
+        return next((e for e in self.events if e.name == name), None)
+
+
+@dataclass(frozen=True)
+class OnchainClaim:
+    """``IClaimLedger.Claim`` as stored."""
+
+    member_commitment: bytes
+    evidence_root: bytes
+    rule_set_hash: bytes
+    objector_commitment: bytes
+    payment_ref: bytes
+    payout_fen: int
+    filed_at: int
+    notice_ends: int
+    commit_ends: int
+    reveal_ends: int
+    state: ClaimState
+    review_approvals: int
+    review_rejections: int
+    appealed: bool
+    jury_round: int
+    committed_votes: int
+    revealed_votes: int
+    jury_approvals: int
+
+
+@dataclass(frozen=True)
+class OnchainRuleSet:
+    notice_seconds: int
+    review_quorum: int
+    jury_size: int
+    min_turnout: int
+    commit_seconds: int
+    reveal_seconds: int
+    retired: bool
+
+
+@dataclass(frozen=True)
+class Ballot:
+    commitment: bytes
+    drawn: bool
+    revealed: bool
+    approve: bool
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | HexBytes):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
+
+
+class ClaimLedgerClient:
+    """Calls and transactions of one ClaimLedger deployment."""
+
+    def __init__(self, w3: Web3, contract: Contract, operator: TransactionSender) -> None:
+        self.w3 = w3
+        self.contract = contract
+        self.operator = operator
+        register_errors([[dict(item) for item in contract.abi]])
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def domain(self) -> Eip712Domain:
+        """The EIP-712 domain reviewers sign verdicts in."""
+        return Eip712Domain(int(self.w3.eth.chain_id), self.address)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _call(self, fn: str, *args: Any) -> Any:
+        try:
+            return getattr(self.contract.functions, fn)(*args).call()
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def _transact(self, fn: str, *args: Any, sender: TransactionSender | None = None) -> LedgerTx:
+        data = self.contract.encode_abi(fn, args=list(args))
+        receipt = (sender or self.operator).transact({"to": self.contract.address, "data": data})
+        return LedgerTx(bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), self.decode_receipt(receipt))
+
+    def decode_receipt(self, receipt: TxReceipt) -> tuple[LedgerEvent, ...]:
+        """The ClaimLedger events of ``receipt`` in log order."""
+        events: list[LedgerEvent] = []
+        for name in (*CLAIM_EVENTS, "RuleSetAnchored", "RuleSetRetired", "ConflictDeclared"):
+            for entry in getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD):
+                events.append(_event(name, entry))
+        return tuple(sorted(events, key=lambda e: e.log_index))
+
+    # -- rule sets and rosters (operator) ---------------------------------------------------------
+
+    def anchor_rule_set(
+        self,
+        rule_set_hash: bytes,
+        *,
+        notice_seconds: int,
+        review_quorum: int,
+        jury_size: int,
+        min_turnout: int,
+        commit_seconds: int,
+        reveal_seconds: int,
+    ) -> LedgerTx:
+        return self._transact(
+            "anchorRuleSet",
+            rule_set_hash,
+            notice_seconds,
+            review_quorum,
+            jury_size,
+            min_turnout,
+            commit_seconds,
+            reveal_seconds,
+        )
+
+    def retire_rule_set(self, rule_set_hash: bytes) -> LedgerTx:
+        return self._transact("retireRuleSet", rule_set_hash)
+
+    def declare_conflict(self, account: str, member_commitment: bytes) -> LedgerTx:
+        return self._transact("declareConflict", Web3.to_checksum_address(account), member_commitment)
+
+    def grant_role(self, role: bytes, account: str) -> LedgerTx:
+        return self._transact("grantRole", role, Web3.to_checksum_address(account))
+
+    def has_role(self, role: bytes, account: str) -> bool:
+        return bool(self._call("hasRole", role, Web3.to_checksum_address(account)))
+
+    # -- the claim state machine -----------------------------------------------------------------
+
+    def file_claim(
+        self, claim_id: bytes, member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int
+    ) -> LedgerTx:
+        return self._transact("fileClaim", claim_id, member_commitment, evidence_root, rule_set_hash, payout_fen)
+
+    def open_review(self, claim_id: bytes) -> LedgerTx:
+        return self._transact("openReview", claim_id)
+
+    def submit_verdict(
+        self, claim_id: bytes, verdict: Verdict, signature: bytes, *, sender: TransactionSender | None = None
+    ) -> LedgerTx:
+        """Relay a signed verdict (any sender may relay; the operator's by default)."""
+        return self._transact("submitVerdict", claim_id, verdict.as_abi_tuple(), signature, sender=sender)
+
+    def object(self, claim_id: bytes, objector_commitment: bytes) -> LedgerTx:
+        return self._transact("object", claim_id, objector_commitment)
+
+    def finalize_notice(self, claim_id: bytes) -> LedgerTx:
+        return self._transact("finalizeNotice", claim_id)
+
+    def appeal(self, claim_id: bytes) -> LedgerTx:
+        return self._transact("appeal", claim_id)
+
+    def draw_jury(self, claim_id: bytes, jurors: Sequence[str]) -> LedgerTx:
+        return self._transact("drawJury", claim_id, [Web3.to_checksum_address(j) for j in jurors])
+
+    def commit_vote(self, claim_id: bytes, commitment: bytes, *, juror: TransactionSender) -> LedgerTx:
+        """Sent by the juror's own key: the contract binds the commitment to ``msg.sender``."""
+        return self._transact("commitVote", claim_id, commitment, sender=juror)
+
+    def reveal_vote(self, claim_id: bytes, approve: bool, salt: bytes, *, juror: TransactionSender) -> LedgerTx:
+        return self._transact("revealVote", claim_id, approve, salt, sender=juror)
+
+    def tally_jury(self, claim_id: bytes) -> LedgerTx:
+        return self._transact("tallyJury", claim_id)
+
+    def withdraw_claim(self, claim_id: bytes) -> LedgerTx:
+        return self._transact("withdrawClaim", claim_id)
+
+    def record_payout(self, claim_id: bytes, payment_ref: bytes) -> LedgerTx:
+        return self._transact("recordPayout", claim_id, payment_ref)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def claim(self, claim_id: bytes) -> OnchainClaim:
+        raw = tuple(self._call("claim", claim_id))
+        return OnchainClaim(
+            bytes(raw[0]),
+            bytes(raw[1]),
+            bytes(raw[2]),
+            bytes(raw[3]),
+            bytes(raw[4]),
+            int(raw[5]),
+            int(raw[6]),
+            int(raw[7]),
+            int(raw[8]),
+            int(raw[9]),
+            ClaimState(int(raw[10])),
+            int(raw[11]),
+            int(raw[12]),
+            bool(raw[13]),
+            int(raw[14]),
+            int(raw[15]),
+            int(raw[16]),
+            int(raw[17]),
+        )
+
+    def state(self, claim_id: bytes) -> ClaimState:
+        return ClaimState(int(self._call("state", claim_id)))
+
+    def rule_set(self, rule_set_hash: bytes) -> OnchainRuleSet:
+        raw = tuple(self._call("ruleSet", rule_set_hash))
+        return OnchainRuleSet(
+            int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), int(raw[5]), bool(raw[6])
+        )
+
+    def hash_verdict(self, verdict: Verdict) -> bytes:
+        return bytes(self._call("hashVerdict", verdict.as_abi_tuple()))
+
+    def verdict_digest(self, claim_id: bytes, reviewer: str) -> bytes:
+        return bytes(self._call("verdictDigest", claim_id, Web3.to_checksum_address(reviewer)))
+
+    def ballot(self, claim_id: bytes, round_: int, juror: str) -> Ballot:
+        raw = tuple(self._call("ballot", claim_id, round_, Web3.to_checksum_address(juror)))
+        return Ballot(bytes(raw[0]), bool(raw[1]), bool(raw[2]), bool(raw[3]))
+
+    def is_conflicted(self, account: str, member_commitment: bytes) -> bool:
+        return bool(self._call("isConflicted", Web3.to_checksum_address(account), member_commitment))
+
+    def nonces(self, signer: str) -> int:
+        return int(self._call("nonces", Web3.to_checksum_address(signer)))
+
+    def claim_id_of(
+        self, member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int
+    ) -> bytes:
+        return bytes(self._call("claimIdOf", member_commitment, evidence_root, rule_set_hash, payout_fen))
+
+    def vote_commitment(self, claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
+        return bytes(self._call("voteCommitment", claim_id, Web3.to_checksum_address(juror), approve, salt))
+
+    def timeline(self, claim_id: bytes, from_block: int = 0) -> list[LedgerEvent]:
+        """Every event of ``claim_id`` since ``from_block``, in chain order."""
+        events: list[LedgerEvent] = []
+        for name in CLAIM_EVENTS:
+            try:
+                logs = getattr(self.contract.events, name)().get_logs(
+                    from_block=from_block, argument_filters={"claimId": claim_id}
+                )
+            except Exception as exc:
+                raise classify(exc) from exc
+            events.extend(_event(name, entry) for entry in logs)
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+
+def _event(name: str, entry: Any) -> LedgerEvent:
+    return LedgerEvent(
+        name=name,
+        args=dict(entry["args"]),
+        block_number=int(entry["blockNumber"]),
+        tx_hash=bytes(entry["transactionHash"]),
+        log_index=int(entry["logIndex"]),
+    )
+
+
+def juror_sender(w3: Web3, signer: LocalAccount) -> TransactionSender:
+    """A sender for a juror's (or reviewer's) own key."""
+    return TransactionSender(w3, signer)

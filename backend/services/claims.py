@@ -1,0 +1,670 @@
+"""Claims: filing (with streamed, encrypted evidence), the claimant's views, appeal, withdrawal, payout.
+
+The claim's on-chain identity is built from commitments only (DESIGN.md "Evidence: privacy first"):
+
+* **Evidence root** — the OpenZeppelin StandardMerkleTree root (sorted leaves, ``MerkleTree``) over
+  the claim's evidence *leaf hashes* ``keccak256(keccak256(abi.encode(claimRef, contentCommitment,
+  cid)))`` — the very leaves the anchoring worker notarizes in ``EvidenceNotary`` batches. Any
+  evidence item therefore proves its membership in the claim (proof against ``Claim.evidenceRoot``)
+  and its notarization (proof against the batch root) with the same leaf.
+* **Claim reference** (``claimRef`` of those leaves) — ``claim_ref(claim.id, random salt)``: one per
+  claim, unlinkable to the API id.
+* **Member commitment** — a fresh one per claim, so two claims of one member cannot be linked on
+  chain: ``member_commitment(member.id, salt_c)`` with ``salt_c = keccak256("hubao.claim-member-salt.v1"
+  ‖ member.salt ‖ claimRef)``. It is re-derivable from the database (the member's secret salt), so
+  the claimant — and only someone holding that salt — can prove the claim is theirs.
+* **Claim id** — ``claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)``.
+
+Integrity rules applied at filing: a diagnosis inside the waiting period rejects the claim
+(``WAITING_PERIOD``, decided by the rules, never sent to review or to the chain), ends the
+membership and records that the member's past shares are due for refund; the payout follows the
+age band at diagnosis; a plaintext already used as evidence of another claim flags both claims
+``DUPLICATE_EVIDENCE`` for the reviewers.
+
+Every on-chain step is recorded as a :class:`~backend.db.models.ClaimEvent` with its block and
+transaction. A filing interrupted between the database commit and the chain (RPC down) is
+completed by :func:`resume_filing`, which reads the claim's state on chain first, so a step is never
+sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx
+from backend.chain.eip712 import claim_id as claim_id_of
+from backend.db.models import (
+    AnchorItem,
+    Claim,
+    ClaimEvent,
+    EvidenceItem,
+    Member,
+    new_public_id,
+    utcnow,
+)
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
+from backend.proofs.commitments import claim_ref as make_claim_ref
+from backend.proofs.commitments import member_commitment, new_salt
+from backend.proofs.keccak import keccak256
+from backend.proofs.leaves import abi_encode, evidence_leaf_hash
+from backend.proofs.merkle import MerkleTree
+from backend.proofs.receipts import EvidenceReceipt
+from backend.runtime import Runtime
+from backend.services.auth import Principal
+from backend.services.evidence import AcceptedEvidence, accept_evidence
+from backend.services.receipts import evidence_receipt
+from backend.services.rule_sets import current_rule_set, load_illness_catalog
+from backend.services.rules import RuleSet
+
+log = logging.getLogger(__name__)
+
+CLAIM_MEMBER_SALT_DOMAIN = keccak256(b"hubao.claim-member-salt.v1")
+PAYMENT_REF_DOMAIN = keccak256(b"hubao.payment-ref.v1")
+DUPLICATE_EVIDENCE = "DUPLICATE_EVIDENCE"
+WAITING_PERIOD = "WAITING_PERIOD"
+# Claims a member may start per rolling day (RELIABILITY.md D13): a real claimant files one.
+CLAIMS_PER_DAY = 3
+MAX_FILES_PER_CLAIM = 20
+OPEN_STATES = ("FILED", "UNDER_REVIEW", "IN_NOTICE", "DISPUTED")
+
+
+# --- shared plumbing (also used by services.review and services.jury) ---------------------------
+
+
+def ledger(runtime: Runtime) -> ClaimLedgerClient:
+    """The ClaimLedger client of this runtime (built once, kept in ``runtime.extras``)."""
+    client = runtime.extras.get("claim_ledger")
+    if not isinstance(client, ClaimLedgerClient):
+        client = ClaimLedgerClient(runtime.w3, runtime.contracts["ClaimLedger"], runtime.operator)
+        runtime.extras["claim_ledger"] = client
+    return client
+
+
+def hex32(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + value.hex()
+
+
+def record_event(session: Session, claim: Claim, kind: str, tx: LedgerTx | None = None, **detail: Any) -> ClaimEvent:
+    """Append one timeline row; ``detail["private"]`` is kept out of every API view."""
+    event = ClaimEvent(
+        claim_pk=claim.id,
+        kind=kind,
+        block_number=tx.block_number if tx else None,
+        tx_hash=tx.tx_hash if tx else None,
+        detail=json.dumps(detail, sort_keys=True, default=str),
+    )
+    session.add(event)
+    claim.updated_at = utcnow()
+    return event
+
+
+def set_status(claim: Claim, state: ClaimState | str) -> None:
+    name = state.name if isinstance(state, ClaimState) else state
+    claim.status = name
+    if name in ("REJECTED", "APPROVED", "PAID", "WITHDRAWN") and claim.final_at is None:
+        claim.final_at = utcnow()
+
+
+def get_claim(session: Session, claim_pk: str, *, for_update: bool = False) -> Claim:
+    stmt = select(Claim).where(Claim.id == claim_pk)
+    if for_update:
+        stmt = stmt.with_for_update()
+    claim = session.scalars(stmt).first()
+    if claim is None:
+        raise NotFound("no such claim")
+    return claim
+
+
+def member_of(session: Session, principal: Principal) -> Member | None:
+    return session.scalars(select(Member).where(Member.account_id == principal.account_id)).first()
+
+
+def is_claimant(session: Session, principal: Principal, claim: Claim) -> bool:
+    if principal.role != "member":
+        return False
+    member = session.get(Member, claim.member_id)
+    return member is not None and member.account_id == principal.account_id
+
+
+def visible_claim(session: Session, principal: Principal, claim_pk: str) -> Claim:
+    """The claim if ``principal`` may read it (its claimant, an operator or an auditor).
+
+    Anyone else gets exactly the error of a nonexistent id (RELIABILITY.md D1).
+    """
+    claim = session.get(Claim, claim_pk)
+    if claim is None:
+        raise NotFound("no such claim")
+    if principal.role in ("operator", "auditor") or is_claimant(session, principal, claim):
+        return claim
+    raise NotFound("no such claim")
+
+
+def owned_claim(session: Session, principal: Principal, claim_pk: str) -> Claim:
+    """The claim if ``principal`` is its claimant (the only one who may act on it as claimant)."""
+    claim = session.get(Claim, claim_pk)
+    if claim is None or not is_claimant(session, principal, claim):
+        raise NotFound("no such claim")
+    return claim
+
+
+def claim_member_commitment(member: Member, claim_ref: bytes) -> bytes:
+    """The claim's own member commitment (see module docstring)."""
+    salt = keccak256(CLAIM_MEMBER_SALT_DOMAIN + member.salt + claim_ref)
+    return member_commitment(member.id, salt)
+
+
+def evidence_root_of(leaf_hashes: Iterable[bytes]) -> bytes:
+    """StandardMerkleTree root over the claim's evidence leaf hashes (order-independent)."""
+    leaves = list(leaf_hashes)
+    if not leaves:
+        raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
+    return MerkleTree.from_leaf_hashes(leaves).root
+
+
+def claim_leaf_hashes(session: Session, claim: Claim) -> list[bytes]:
+    items = session.scalars(select(EvidenceItem).where(EvidenceItem.claim_pk == claim.id)).all()
+    return [evidence_leaf_hash(e.claim_ref, e.commitment, e.cid) for e in items]
+
+
+def age_in_years(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def age_band_label(rules: RuleSet, age: int) -> str:
+    """The payout band containing ``age``, e.g. ``"0-39"`` or ``"40-59"``."""
+    low = 0
+    for band in sorted(rules.payout_bands, key=lambda b: b.max_age_years):
+        if age <= band.max_age_years:
+            return f"{low}-{band.max_age_years}"
+        low = band.max_age_years + 1
+    return f"{low}+"
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    id: str
+    media_type: str
+    size: int
+    commitment: str
+    cid: str
+    anchored: bool
+    duplicate: bool
+    original_name: str | None  # only for the claimant
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    id: str
+    claim_id: str
+    status: str
+    illness_code: str
+    diagnosis_date: date
+    age_at_diagnosis: int
+    payout_fen: int
+    rule_set_hash: str
+    evidence_root: str
+    reason_code: str | None
+    flags: list[str]
+    filed_at: datetime
+    updated_at: datetime
+    final_at: datetime | None
+    evidence: list[EvidenceView] = field(default_factory=list)
+
+
+def flags_of(claim: Claim) -> list[str]:
+    return [f for f in claim.flags.split(",") if f]
+
+
+def add_flag(claim: Claim, flag: str) -> None:
+    flags = flags_of(claim)
+    if flag not in flags:
+        claim.flags = ",".join([*flags, flag])
+
+
+def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[EvidenceView]:
+    from evidence_store.multiformats import CID
+
+    items = session.scalars(
+        select(EvidenceItem).where(EvidenceItem.claim_pk == claim.id).order_by(EvidenceItem.created_at)
+    ).all()
+    out = []
+    for item in items:
+        anchor = session.scalars(select(AnchorItem).where(AnchorItem.ref_id == item.id)).first()
+        out.append(
+            EvidenceView(
+                id=item.id,
+                media_type=item.media_type,
+                size=item.size,
+                commitment="0x" + item.commitment.hex(),
+                cid=str(CID.from_bytes(item.cid)),
+                anchored=anchor is not None and anchor.proof is not None,
+                duplicate=_is_duplicate(session, item),
+                original_name=item.original_name if with_names else None,
+            )
+        )
+    return out
+
+
+def _is_duplicate(session: Session, item: EvidenceItem) -> bool:
+    other = session.scalars(
+        select(EvidenceItem.id).where(
+            EvidenceItem.plaintext_sha256 == item.plaintext_sha256,
+            EvidenceItem.claim_pk.is_not(None),
+            EvidenceItem.claim_pk != item.claim_pk,
+        )
+    ).first()
+    return other is not None
+
+
+def claim_view(session: Session, claim: Claim, *, with_names: bool = False) -> ClaimView:
+    return ClaimView(
+        id=claim.id,
+        claim_id="0x" + claim.claim_id.hex(),
+        status=claim.status,
+        illness_code=claim.illness_code,
+        diagnosis_date=claim.diagnosis_date,
+        age_at_diagnosis=claim.age_at_diagnosis,
+        payout_fen=claim.payout_fen,
+        rule_set_hash="0x" + claim.rule_set_hash.hex(),
+        evidence_root="0x" + claim.evidence_root.hex(),
+        reason_code=claim.reason_code,
+        flags=flags_of(claim),
+        filed_at=claim.filed_at,
+        updated_at=claim.updated_at,
+        final_at=claim.final_at,
+        evidence=evidence_views(session, claim, with_names=with_names),
+    )
+
+
+def get_claim_view(session: Session, principal: Principal, claim_pk: str) -> ClaimView:
+    claim = visible_claim(session, principal, claim_pk)
+    return claim_view(session, claim, with_names=is_claimant(session, principal, claim))
+
+
+def list_claims(
+    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0, status: str | None = None
+) -> list[ClaimView]:
+    """The caller's own claims (members); every claim for operators and auditors (read-only)."""
+    stmt = select(Claim).order_by(Claim.filed_at.desc(), Claim.id)
+    if principal.role == "member":
+        stmt = stmt.join(Member, Member.id == Claim.member_id).where(Member.account_id == principal.account_id)
+    elif principal.role not in ("operator", "auditor"):
+        raise Forbidden("only members, operators and auditors list claims")
+    if status is not None:
+        stmt = stmt.where(Claim.status == status)
+    claims = session.scalars(stmt.limit(min(limit, 100)).offset(offset)).all()
+    own = principal.role == "member"
+    return [claim_view(session, c, with_names=own) for c in claims]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str
+    at: datetime
+    block_number: int | None
+    tx_hash: str | None
+    detail: dict[str, Any]
+
+
+def claim_timeline(session: Session, principal: Principal, claim_pk: str) -> list[TimelineEntry]:
+    """Every recorded step of the claim, oldest first (on-chain steps carry block and transaction)."""
+    claim = visible_claim(session, principal, claim_pk)
+    rows = session.scalars(select(ClaimEvent).where(ClaimEvent.claim_pk == claim.id).order_by(ClaimEvent.id)).all()
+    entries = []
+    for row in rows:
+        detail = json.loads(row.detail or "{}")
+        detail.pop("private", None)
+        entries.append(TimelineEntry(row.kind, row.at, row.block_number, hex32(row.tx_hash), detail))
+    return entries
+
+
+def claim_evidence_receipt(
+    runtime: Runtime, session: Session, principal: Principal, claim_pk: str, evidence_id: str
+) -> EvidenceReceipt:
+    """The claimant's PRIVATE receipt (with salt and digest); operators and auditors get the public one."""
+    claim = visible_claim(session, principal, claim_pk)
+    item = session.get(EvidenceItem, evidence_id)
+    if item is None or item.claim_pk != claim.id:
+        raise NotFound("no such evidence")
+    return evidence_receipt(
+        session,
+        evidence_id,
+        chain_id=runtime.deployment.chain_id,
+        contract=runtime.contracts["EvidenceNotary"].address,
+        private=is_claimant(session, principal, claim),
+    )
+
+
+# --- filing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    illness_code: str
+    diagnosis_date: date
+
+
+@dataclass
+class ClaimDraft:
+    """A claim being filed: validated form, then evidence streamed in, then :func:`file_claim`."""
+
+    claim_pk: str
+    member_id: str
+    account_id: str
+    claim_ref: bytes
+    request: ClaimRequest
+    age_at_diagnosis: int
+    payout_fen: int
+    rule_set_hash: bytes
+    waiting_period: bool
+    files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
+
+
+def begin_claim(
+    runtime: Runtime, principal: Principal, request: ClaimRequest, *, today: date | None = None
+) -> ClaimDraft:
+    """Check the form and the caller's membership; nothing is stored yet.
+
+    Raises ``Forbidden`` (not a member), ``Conflict`` ``MEMBERSHIP_NOT_ACTIVE``, ``InvalidInput``
+    (unknown illness code, future date, age outside every band), ``TooManyRequests`` (quota).
+    """
+    if principal.role != "member":
+        raise Forbidden("only members file claims")
+    today = today or datetime.now(UTC).date()
+    with runtime.sessions() as session:
+        member = member_of(session, principal)
+        if member is None:
+            raise Forbidden("only members file claims: join the plan first", code="NOT_A_MEMBER")
+        if member.status != "active":
+            raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
+        if not load_illness_catalog().covers(request.illness_code):
+            raise InvalidInput(
+                f"{request.illness_code!r} is not in the illness catalog", code="UNKNOWN_ILLNESS", field="illnessCode"
+            )
+        if request.diagnosis_date > today:
+            raise InvalidInput("the diagnosis date is in the future", code="INVALID_DATE", field="diagnosisDate")
+        if request.diagnosis_date < member.birth_date:
+            raise InvalidInput("the diagnosis date is before birth", code="INVALID_DATE", field="diagnosisDate")
+        since = datetime.now(UTC) - timedelta(days=1)
+        recent = session.scalars(
+            select(Claim.filed_at).where(Claim.member_id == member.id, Claim.filed_at >= since).order_by(Claim.filed_at)
+        ).all()
+        if len(recent) >= CLAIMS_PER_DAY:
+            retry = int((recent[0] + timedelta(days=1) - datetime.now(UTC)).total_seconds()) + 1
+            raise TooManyRequests(f"at most {CLAIMS_PER_DAY} claims a day; try again later", retry_after=max(1, retry))
+        rules, rule_hash = current_rule_set(session)
+        age = age_in_years(member.birth_date, request.diagnosis_date)
+        payout = rules.payout_for_age(age)
+        if payout is None:
+            raise InvalidInput(
+                f"no payout band covers an age of {age} at diagnosis", code="NOT_COVERED", field="diagnosisDate"
+            )
+        waiting = request.diagnosis_date < member.waiting_ends_at.date()
+        claim_pk = new_public_id()
+        return ClaimDraft(
+            claim_pk=claim_pk,
+            member_id=member.id,
+            account_id=principal.account_id,
+            claim_ref=make_claim_ref(claim_pk, new_salt()),
+            request=request,
+            age_at_diagnosis=age,
+            payout_fen=payout,
+            rule_set_hash=rule_hash,
+            waiting_period=waiting,
+        )
+
+
+def add_claim_file(
+    runtime: Runtime, draft: ClaimDraft, chunks: Iterable[bytes], media_type: str, filename: str | None
+) -> AcceptedEvidence:
+    """Stream one file through :func:`accept_evidence` (type check, size limit, encryption, outbox)."""
+    if len(draft.files) >= MAX_FILES_PER_CLAIM:
+        raise InvalidInput(f"at most {MAX_FILES_PER_CLAIM} files per claim", code="TOO_MANY_FILES")
+    accepted = accept_evidence(
+        runtime.sessions,
+        runtime.store,
+        runtime.keyring,
+        claim_ref=draft.claim_ref,
+        chunks=chunks,
+        media_type=media_type,
+        max_bytes=runtime.settings.upload_max_bytes,
+    )
+    draft.files.append((accepted, _safe_name(filename)))
+    return accepted
+
+
+def _safe_name(filename: str | None) -> str | None:
+    """Display metadata only (never a path): control characters dropped, length capped."""
+    if not filename:
+        return None
+    cleaned = "".join(ch for ch in filename.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
+    return cleaned[:255] or None
+
+
+def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:
+    """Forget the files of a filing that failed: rows not yet batched are removed, ciphertext unpinned.
+
+    Items already in an anchor batch stay (they are commitments only and the batch is immutable).
+    """
+    ids = [accepted.evidence_id for accepted, _ in draft.files]
+    if not ids:
+        return
+    removed: list[bytes] = []
+    with runtime.sessions.begin() as session:
+        for evidence_id in ids:
+            item = session.scalars(
+                select(AnchorItem).where(AnchorItem.ref_id == evidence_id, AnchorItem.batch_id.is_(None))
+            ).first()
+            if item is None:
+                continue
+            evidence = session.get(EvidenceItem, evidence_id)
+            session.delete(item)
+            if evidence is not None:
+                removed.append(evidence.cid)
+                session.delete(evidence)
+    for cid in removed:
+        try:
+            from evidence_store.multiformats import CID
+
+            runtime.store.pin_rm(CID.from_bytes(cid))
+        except Exception:  # best effort: GC keeps pinned data, an unpinned orphan is swept later
+            log.warning("could not unpin an abandoned evidence file")
+
+
+def file_claim(runtime: Runtime, draft: ClaimDraft) -> ClaimView:
+    """Record the claim with its evidence, apply the integrity rules, and file it on chain.
+
+    Returns the claim as stored; for a waiting-period claim the status is ``REJECTED``.
+    """
+    return resume_filing(runtime, record_claim(runtime, draft))
+
+
+def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
+    """Store the claim and link its evidence in one transaction; apply the integrity rules.
+
+    Returns the claim's API id. Nothing is sent to the chain here (:func:`resume_filing` does).
+    """
+    if not draft.files:
+        raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
+    leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
+    root = evidence_root_of(leaves)
+    with runtime.sessions.begin() as session:
+        member = session.get(Member, draft.member_id)
+        assert member is not None
+        if member.status != "active":
+            raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
+        commitment = claim_member_commitment(member, draft.claim_ref)
+        claim = Claim(
+            id=draft.claim_pk,
+            claim_id=claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen),
+            member_id=member.id,
+            illness_code=draft.request.illness_code,
+            diagnosis_date=draft.request.diagnosis_date,
+            age_at_diagnosis=draft.age_at_diagnosis,
+            payout_fen=draft.payout_fen,
+            rule_set_hash=draft.rule_set_hash,
+            evidence_root=root,
+            status="FILED",
+        )
+        session.add(claim)
+        session.flush()
+        for accepted, name in draft.files:
+            session.execute(
+                update(EvidenceItem)
+                .where(EvidenceItem.id == accepted.evidence_id)
+                .values(claim_pk=claim.id, uploader_id=draft.account_id, original_name=name)
+            )
+        session.flush()
+        record_event(session, claim, "submitted", files=len(draft.files), evidenceRoot=hex32(root))
+        _flag_duplicates(session, claim)
+        if draft.waiting_period:
+            _reject_for_waiting_period(session, claim, member)
+    return draft.claim_pk
+
+
+def _flag_duplicates(session: Session, claim: Claim) -> None:
+    digests = session.scalars(select(EvidenceItem.plaintext_sha256).where(EvidenceItem.claim_pk == claim.id)).all()
+    others = session.scalars(
+        select(Claim)
+        .join(EvidenceItem, EvidenceItem.claim_pk == Claim.id)
+        .where(EvidenceItem.plaintext_sha256.in_(list(digests)), Claim.id != claim.id)
+        .distinct()
+    ).all()
+    if not others:
+        return
+    add_flag(claim, DUPLICATE_EVIDENCE)
+    record_event(session, claim, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=len(others))
+    for other in others:
+        if DUPLICATE_EVIDENCE not in flags_of(other):
+            add_flag(other, DUPLICATE_EVIDENCE)
+            record_event(session, other, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=1)
+
+
+def _reject_for_waiting_period(session: Session, claim: Claim, member: Member) -> None:
+    now = utcnow()
+    set_status(claim, "REJECTED")
+    claim.reason_code = WAITING_PERIOD
+    record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")
+    member.status = "ended"
+    member.ended_at = now
+    member.end_reason = WAITING_PERIOD
+    record_event(session, claim, "membership_ended", reason=WAITING_PERIOD)
+    # Apportionment lands later: this row is the instruction to refund every share the member paid.
+    record_event(session, claim, "shares_refund_due", reason=WAITING_PERIOD, sharesPaidBefore=now.isoformat())
+
+
+def resume_filing(runtime: Runtime, claim_pk: str) -> ClaimView:
+    """Bring a FILED claim to UNDER_REVIEW on chain (idempotent: reads the chain state first),
+    then assign its reviewers."""
+    from backend.services.review import assign_reviewers
+
+    client = ledger(runtime)
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        if claim.status != "FILED":
+            return claim_view(session, claim, with_names=True)
+        member = session.get(Member, claim.member_id)
+        assert member is not None
+        anchor_ref = session.scalars(select(EvidenceItem.claim_ref).where(EvidenceItem.claim_pk == claim.id)).first()
+        assert anchor_ref is not None
+        commitment = claim_member_commitment(member, anchor_ref)
+        onchain = client.state(claim.claim_id)
+        if onchain == ClaimState.NONE:
+            tx = client.file_claim(
+                claim.claim_id, commitment, claim.evidence_root, claim.rule_set_hash, claim.payout_fen
+            )
+            record_event(session, claim, "ClaimFiled", tx, claimId=hex32(claim.claim_id), payoutFen=claim.payout_fen)
+            onchain = ClaimState.FILED
+        if onchain == ClaimState.FILED:
+            tx = client.open_review(claim.claim_id)
+            record_event(session, claim, "ReviewOpened", tx)
+            onchain = ClaimState.UNDER_REVIEW
+        set_status(claim, onchain)
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        if claim.status == "UNDER_REVIEW":
+            assign_reviewers(runtime, session, claim)
+        return claim_view(session, claim, with_names=True)
+
+
+# --- claimant and operator actions ----------------------------------------------------------------
+
+
+def appeal_claim(runtime: Runtime, principal: Principal, claim_pk: str) -> ClaimView:
+    """The claimant's one appeal of a review rejection: REJECTED → DISPUTED, then a jury is drawn."""
+    from backend.services.jury import draw_jury
+
+    with runtime.sessions.begin() as session:
+        claim = owned_claim(session, principal, claim_pk)
+        if claim.status != "REJECTED" or claim.reason_code == WAITING_PERIOD:
+            raise Conflict("only a claim rejected by its review can be appealed", code="APPEAL_NOT_ALLOWED")
+        if session.scalars(
+            select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ClaimAppealed")
+        ).first():
+            raise Conflict("this claim was already appealed", code="APPEAL_NOT_ALLOWED")
+        if session.scalars(
+            select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
+        ).first():
+            raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
+        tx = ledger(runtime).appeal(claim.claim_id)
+        record_event(session, claim, "ClaimAppealed", tx)
+        set_status(claim, ClaimState.DISPUTED)
+        claim.final_at = None
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        draw_jury(runtime, session, claim)
+        return claim_view(session, claim, with_names=True)
+
+
+def withdraw_claim(runtime: Runtime, principal: Principal, claim_pk: str) -> ClaimView:
+    """The claimant withdraws an undecided claim (relayed by the operator on chain)."""
+    with runtime.sessions.begin() as session:
+        claim = owned_claim(session, principal, claim_pk)
+        if claim.status not in OPEN_STATES:
+            raise Conflict(f"a {claim.status} claim cannot be withdrawn", code="INVALID_STATE")
+        tx = ledger(runtime).withdraw_claim(claim.claim_id)
+        record_event(session, claim, "ClaimWithdrawn", tx, fromState=claim.status)
+        set_status(claim, ClaimState.WITHDRAWN)
+        return claim_view(session, claim, with_names=True)
+
+
+def payment_ref(reference: str, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(PAYMENT_REF_DOMAIN, salt, reference))``: the payment record, salted."""
+    return keccak256(abi_encode(("bytes32", "bytes32", "string"), (PAYMENT_REF_DOMAIN, salt, reference)))
+
+
+def record_payout(runtime: Runtime, principal: Principal, claim_pk: str, reference: str) -> ClaimView:
+    """Operator: record the payout of an APPROVED claim (APPROVED → PAID) under a salted payment ref."""
+    if principal.role != "operator":
+        raise Forbidden("only operators record payouts")
+    if not reference.strip():
+        raise InvalidInput("a payment reference is required", code="INVALID_REFERENCE", field="reference")
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        if claim.status != "APPROVED":
+            raise Conflict(f"a {claim.status} claim cannot be paid", code="INVALID_STATE")
+        salt = new_salt()
+        ref = payment_ref(reference, salt)
+        tx = ledger(runtime).record_payout(claim.claim_id, ref)
+        record_event(
+            session,
+            claim,
+            "PayoutRecorded",
+            tx,
+            paymentRef=hex32(ref),
+            payoutFen=claim.payout_fen,
+            private={"reference": reference, "salt": hex32(salt)},
+        )
+        set_status(claim, ClaimState.PAID)
+        return claim_view(session, claim)

@@ -1,0 +1,557 @@
+"""Public notice, objections, and the jury (draw, commit-reveal, tally) of disputed claims.
+
+**Notice** — claims approved by review are listed redacted (illness code, age band, amount, report
+hashes, end of the window; never a name, a member id or a document) under their on-chain claim
+id, which anyone can look up on ClaimLedger. A member may object once per claim while the window
+is open (block time); the first objection sends the claim to a jury (``object`` → DISPUTED). The
+objector appears on chain only as ``member_commitment(member.id, keccak256("hubao.objector-salt.v1"
+‖ member.salt ‖ claimId))`` — a fresh commitment per claim. The objection's reason stays in the
+database.
+
+**Jury draw** (reproducible from chain data; :func:`jury_order` is the whole algorithm)::
+
+    seed      = hash of the latest block B before the draw (B's number and hash are recorded in
+                the timeline; when the draw is mined in B + 1 it equals JuryDrawn.seed)
+    eligible  = juror accounts, enabled, holding JUROR_ROLE on chain, minus the claimant, every
+                objector, the claim's reviewers, every account related (Relation) to the claimant
+                or an objector, and the jurors of the claim's earlier rounds
+    order     = eligible sorted by keccak256(seed ‖ address as 20 bytes), ascending (ties impossible)
+    jury      = the first jurySize of that order (jurySize from the claim's anchored rule set)
+
+**Votes** — the server keeps each juror's salt, computes ``voteCommitment(claimId, juror, approve,
+salt)`` (bound to the juror's address, RELIABILITY C3) and sends ``commitVote`` / ``revealVote``
+from the juror's own key (topped up with gas by the operator). ``tallyJury`` after the reveal
+window decides by simple majority of revealed votes (ties reject); a round below the minimum
+turnout is voided and :func:`advance` draws a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.chain.claims import ClaimState, LedgerTx
+from backend.chain.eip712 import vote_commitment
+from backend.chain.roster import JUROR
+from backend.chain.transactions import ContractReverted, TransactionSender
+from backend.db.models import (
+    Account,
+    Claim,
+    ClaimEvent,
+    JurySeat,
+    Member,
+    Objection,
+    ReviewAssignment,
+)
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.proofs.commitments import member_commitment, new_salt
+from backend.proofs.keccak import keccak256
+from backend.runtime import Runtime
+from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
+from backend.services.auth import Principal
+from backend.services.claims import (
+    age_band_label,
+    flags_of,
+    get_claim,
+    hex32,
+    ledger,
+    member_of,
+    record_event,
+    set_status,
+)
+from backend.services.review import read_report, related_account_ids
+from backend.services.rule_sets import roster_for, rule_set_by_hash
+
+OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
+MAX_REASON = 500
+
+
+def chain_now(runtime: Runtime) -> int:
+    """The latest block's timestamp: every window is judged in block time, as the contract does."""
+    return int(runtime.w3.eth.get_block("latest")["timestamp"])
+
+
+def jury_order(seed: bytes, addresses: Sequence[str]) -> list[str]:
+    """``addresses`` sorted by ``keccak256(seed ‖ address)`` (the draw's whole ordering rule)."""
+    return sorted(addresses, key=lambda a: keccak256(seed + bytes.fromhex(a[2:].lower())))
+
+
+def objector_commitment(member: Member, claim_id: bytes) -> bytes:
+    return member_commitment(member.id, keccak256(OBJECTOR_SALT_DOMAIN + member.salt + claim_id))
+
+
+# --- notice ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeEntry:
+    notice_id: str  # the on-chain claim id
+    illness_code: str
+    age_band: str
+    payout_fen: int
+    report_hashes: list[str]
+    notice_ends: int
+    rule_set_hash: str
+
+
+def _notice_ends(session: Session, claim: Claim) -> int:
+    import json
+
+    row = session.scalars(
+        select(ClaimEvent)
+        .where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ReviewDecided")
+        .order_by(ClaimEvent.id.desc())
+    ).first()
+    return int(json.loads(row.detail).get("noticeEnds", 0)) if row is not None else 0
+
+
+def _notice_entry(session: Session, claim: Claim) -> NoticeEntry:
+    hashes = session.scalars(
+        select(ReviewAssignment.report_hash).where(
+            ReviewAssignment.claim_pk == claim.id, ReviewAssignment.submitted_at.is_not(None)
+        )
+    ).all()
+    rules = rule_set_by_hash(session, claim.rule_set_hash)
+    return NoticeEntry(
+        notice_id="0x" + claim.claim_id.hex(),
+        illness_code=claim.illness_code,
+        age_band=age_band_label(rules, claim.age_at_diagnosis),
+        payout_fen=claim.payout_fen,
+        report_hashes=sorted("0x" + h.hex() for h in hashes if h is not None),
+        notice_ends=_notice_ends(session, claim),
+        rule_set_hash="0x" + claim.rule_set_hash.hex(),
+    )
+
+
+def public_notice(session: Session, principal: Principal, *, limit: int = 50, offset: int = 0) -> list[NoticeEntry]:
+    """Claims in their public-notice window, redacted, oldest first."""
+    if principal.role not in ("member", "operator", "auditor"):
+        raise Forbidden("the public notice is for members")
+    claims = session.scalars(
+        select(Claim)
+        .where(Claim.status == "IN_NOTICE")
+        .order_by(Claim.updated_at, Claim.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [_notice_entry(session, c) for c in claims]
+
+
+def _claim_by_notice_id(session: Session, notice_id: str) -> Claim:
+    try:
+        raw = bytes.fromhex(notice_id.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    claim = session.scalars(select(Claim).where(Claim.claim_id == raw)).first() if len(raw) == 32 else None
+    if claim is None or claim.status not in ("IN_NOTICE", "DISPUTED", "APPROVED", "REJECTED", "PAID"):
+        raise NotFound("no such notice")
+    if _notice_ends(session, claim) == 0:  # never published (e.g. rejected by review)
+        raise NotFound("no such notice")
+    return claim
+
+
+@dataclass(frozen=True)
+class ObjectionResult:
+    notice_id: str
+    status: str
+    at: datetime
+
+
+def object_to_claim(runtime: Runtime, principal: Principal, notice_id: str, reason: str) -> ObjectionResult:
+    """Record a member's objection (once per member and claim); the first one disputes the claim."""
+    if principal.role != "member":
+        raise Forbidden("only members object to claims")
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise InvalidInput(f"the reason must be 1 to {MAX_REASON} characters", code="INVALID_REASON", field="reason")
+    with runtime.sessions.begin() as session:
+        member = member_of(session, principal)
+        if member is None or member.status != "active":
+            raise Forbidden("only active members object to claims", code="NOT_A_MEMBER")
+        claim = _claim_by_notice_id(session, notice_id)
+        if claim.member_id == member.id:
+            raise Conflict("you cannot object to your own claim", code="OWN_CLAIM")
+        if session.scalars(
+            select(Objection.id).where(Objection.claim_pk == claim.id, Objection.member_id == member.id)
+        ).first():
+            raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
+        if claim.status != "IN_NOTICE" or chain_now(runtime) >= _notice_ends(session, claim):
+            raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
+        objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
+        session.add(objection)
+        session.flush()
+        try:
+            tx = ledger(runtime).object(claim.claim_id, objector_commitment(member, claim.claim_id))
+        except ContractReverted as exc:
+            if exc.error == "ClaimLedgerNoticeClosed":
+                raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED") from exc
+            raise
+        record_event(session, claim, "ObjectionRecorded", tx)
+        set_status(claim, ClaimState.DISPUTED)
+        at = objection.at
+    with runtime.sessions.begin() as session:
+        claim = _claim_by_notice_id(session, notice_id)
+        draw_jury(runtime, session, claim)
+        return ObjectionResult(notice_id, claim.status, at)
+
+
+def finalize_notice(runtime: Runtime, session: Session, claim: Claim) -> LedgerTx:
+    """IN_NOTICE → APPROVED once the window has passed without objection."""
+    if claim.status != "IN_NOTICE":
+        raise Conflict(f"the claim is {claim.status}, not in notice", code="INVALID_STATE")
+    ends = _notice_ends(session, claim)
+    if chain_now(runtime) < ends:
+        raise Conflict("the notice window is still open", code="NOTICE_OPEN", notice_ends=ends)
+    tx = ledger(runtime).finalize_notice(claim.claim_id)
+    record_event(session, claim, "NoticeFinalized", tx)
+    set_status(claim, ClaimState.APPROVED)
+    return tx
+
+
+# --- the draw --------------------------------------------------------------------------------------
+
+
+def _current_round(session: Session, claim: Claim) -> int:
+    return int(session.scalar(select(func.max(JurySeat.round)).where(JurySeat.claim_pk == claim.id)) or 0)
+
+
+def eligible_jurors(runtime: Runtime, session: Session, claim: Claim) -> list[Account]:
+    """Juror accounts that may sit on ``claim``'s jury (see the module docstring)."""
+    claimant = session.get(Member, claim.member_id)
+    assert claimant is not None
+    objectors = list(session.scalars(select(Objection.member_id).where(Objection.claim_pk == claim.id)))
+    objector_accounts = set(session.scalars(select(Member.account_id).where(Member.id.in_(objectors))))
+    reviewers = set(session.scalars(select(ReviewAssignment.reviewer_id).where(ReviewAssignment.claim_pk == claim.id)))
+    earlier = set(session.scalars(select(JurySeat.juror_id).where(JurySeat.claim_pk == claim.id)))
+    excluded = {
+        claimant.account_id,
+        *objector_accounts,
+        *reviewers,
+        *earlier,
+        *related_account_ids(session, [claimant.id, *objectors]),
+    }
+    roster = roster_for(runtime)
+    accounts = session.scalars(
+        select(Account).where(
+            Account.role == "juror", Account.disabled.is_(False), Account.signing_address.is_not(None)
+        )
+    ).all()
+    return [
+        a
+        for a in accounts
+        if a.id not in excluded and a.signing_address is not None and roster.has_role(JUROR, a.signing_address)
+    ]
+
+
+def draw_jury(runtime: Runtime, session: Session, claim: Claim) -> list[str]:
+    """Draw and seat a new jury round for a DISPUTED claim with no open round; returns addresses."""
+    if claim.status != "DISPUTED":
+        raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
+    client = ledger(runtime)
+    onchain = client.claim(claim.claim_id)
+    if onchain.commit_ends != 0:
+        raise Conflict("a jury round is open", code="JURY_ALREADY_DRAWN")
+    size = client.rule_set(claim.rule_set_hash).jury_size
+    by_address = {a.signing_address: a for a in eligible_jurors(runtime, session, claim) if a.signing_address}
+    seed_block = runtime.w3.eth.get_block("latest")
+    seed = bytes(seed_block["hash"])
+    jurors = jury_order(seed, list(by_address))[:size]
+    if len(jurors) < size:
+        record_event(session, claim, "jury_short", needed=size, eligible=len(jurors))
+        raise Conflict(f"only {len(jurors)} eligible jurors for a jury of {size}", code="NOT_ENOUGH_JURORS")
+    tx = client.draw_jury(claim.claim_id, jurors)
+    drawn = tx.event("JuryDrawn")
+    assert drawn is not None
+    round_ = int(drawn.args["round"])
+    for address in jurors:
+        session.add(JurySeat(claim_pk=claim.id, round=round_, juror_id=by_address[address].id))
+    record_event(
+        session,
+        claim,
+        "JuryDrawn",
+        tx,
+        round=round_,
+        seedBlock=int(seed_block["number"]),
+        seedHash=hex32(seed),
+        contractSeed=hex32(bytes(drawn.args["seed"])),
+        jurors=list(jurors),
+        commitEnds=int(drawn.args["commitEnds"]),
+        revealEnds=int(drawn.args["revealEnds"]),
+    )
+    session.flush()
+    return jurors
+
+
+# --- jurors ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JuryAssignment:
+    id: str
+    claim_id: str
+    round: int
+    status: str
+    illness_code: str
+    payout_fen: int
+    commit_ends: int
+    reveal_ends: int
+    committed: bool
+    revealed: bool
+    vote: bool | None
+
+
+def _seat(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim, JurySeat]:
+    """The claim and the caller's seat in its latest round; anything else is the nonexistent-id 404."""
+    if principal.role != "juror":
+        raise NotFound("no such claim")
+    claim = session.get(Claim, claim_pk)
+    if claim is None:
+        raise NotFound("no such claim")
+    seat = session.scalars(
+        select(JurySeat).where(
+            JurySeat.claim_pk == claim.id,
+            JurySeat.juror_id == principal.account_id,
+            JurySeat.round == _current_round(session, claim),
+        )
+    ).first()
+    if seat is None:
+        raise NotFound("no such claim")
+    return claim, seat
+
+
+def _round_windows(session: Session, claim: Claim, round_: int) -> tuple[int, int]:
+    import json
+
+    for row in session.scalars(
+        select(ClaimEvent).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryDrawn")
+    ):
+        detail = json.loads(row.detail)
+        if detail.get("round") == round_:
+            return int(detail["commitEnds"]), int(detail["revealEnds"])
+    return 0, 0
+
+
+def jury_assignments(session: Session, principal: Principal) -> list[JuryAssignment]:
+    """The calling juror's seats, newest first."""
+    if principal.role != "juror":
+        raise Forbidden("only jurors have jury assignments")
+    rows = session.execute(
+        select(JurySeat, Claim)
+        .join(Claim, Claim.id == JurySeat.claim_pk)
+        .where(JurySeat.juror_id == principal.account_id)
+        .order_by(JurySeat.id.desc())
+    ).all()
+    out = []
+    for seat, claim in rows:
+        commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
+        out.append(
+            JuryAssignment(
+                claim.id,
+                "0x" + claim.claim_id.hex(),
+                seat.round,
+                claim.status,
+                claim.illness_code,
+                claim.payout_fen,
+                commit_ends,
+                reveal_ends,
+                seat.commitment is not None,
+                seat.revealed,
+                seat.vote,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class JuryCase:
+    assignment: JuryAssignment
+    age_band: str
+    flags: list[str]
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    objections: list[str] = field(default_factory=list)
+    appealed: bool = False
+
+
+def jury_case(runtime: Runtime, session: Session, principal: Principal, claim_pk: str) -> JuryCase:
+    """What a seated juror decides on: redacted claim, the reviewers' verdicts and reports, objections."""
+    claim, seat = _seat(session, principal, claim_pk)
+    assignment = next(a for a in jury_assignments(session, principal) if a.id == claim.id and a.round == seat.round)
+    verdicts = []
+    for review in session.scalars(
+        select(ReviewAssignment).where(
+            ReviewAssignment.claim_pk == claim.id, ReviewAssignment.submitted_at.is_not(None)
+        )
+    ):
+        verdicts.append(
+            {
+                "verdict": review.verdict,
+                "reasonCode": review.reason_code,
+                "reportHash": hex32(review.report_hash),
+                "report": read_report(runtime, session, claim, review.reviewer_id),
+            }
+        )
+    objections = list(session.scalars(select(Objection.reason).where(Objection.claim_pk == claim.id)))
+    appealed = (
+        session.scalars(
+            select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ClaimAppealed")
+        ).first()
+        is not None
+    )
+    rules = rule_set_by_hash(session, claim.rule_set_hash)
+    return JuryCase(
+        assignment, age_band_label(rules, claim.age_at_diagnosis), flags_of(claim), verdicts, objections, appealed
+    )
+
+
+def _juror_sender(runtime: Runtime, juror: Account) -> TransactionSender:
+    assert juror.signing_address is not None
+    roster_for(runtime).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
+    return TransactionSender(runtime.w3, signing_account(runtime, juror))
+
+
+def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: str) -> Conflict | None:
+    return Conflict(message, code=code) if exc.error in names else None
+
+
+def commit_vote(runtime: Runtime, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
+    """Commit the calling juror's vote; the salt is generated and kept by the server."""
+    client = ledger(runtime)
+    with runtime.sessions.begin() as session:
+        claim, seat = _seat(session, principal, claim_pk)
+        juror = session.get(Account, principal.account_id)
+        assert juror is not None
+        assert juror.signing_address is not None
+        if claim.status != "DISPUTED":
+            raise Conflict(f"the claim is {claim.status}: voting is over", code="VOTING_CLOSED")
+        if (
+            seat.commitment is not None
+            and client.ballot(claim.claim_id, seat.round, juror.signing_address).commitment == seat.commitment
+        ):
+            raise Conflict("you already committed a vote in this round", code="ALREADY_COMMITTED")
+        commit_ends, _ = _round_windows(session, claim, seat.round)
+        if chain_now(runtime) >= commit_ends:
+            raise Conflict("the commit window is closed", code="COMMIT_CLOSED")
+        salt = new_salt()
+        seat.vote, seat.vote_salt = approve, salt
+        seat.commitment = vote_commitment(claim.claim_id, juror.signing_address, approve, salt)
+        round_, commitment = seat.round, seat.commitment
+        sender = _juror_sender(runtime, juror)
+    # The salt is committed to the database before the vote can exist on chain: it is never lost.
+    try:
+        tx = client.commit_vote(claim.claim_id, commitment, juror=sender)
+    except ContractReverted as exc:
+        raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        record_event(session, claim, "VoteCommitted", tx, round=round_)
+    with runtime.sessions() as session:
+        return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
+
+
+def reveal_vote(runtime: Runtime, principal: Principal, claim_pk: str) -> JuryAssignment:
+    """Reveal the calling juror's committed vote (during the reveal window)."""
+    client = ledger(runtime)
+    with runtime.sessions() as session:
+        claim, seat = _seat(session, principal, claim_pk)
+        juror = session.get(Account, principal.account_id)
+        assert juror is not None
+        if seat.commitment is None or seat.vote is None or seat.vote_salt is None:
+            raise Conflict("you have not committed a vote in this round", code="NOT_COMMITTED")
+        if seat.revealed:
+            raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
+        commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
+        now = chain_now(runtime)
+        if not commit_ends <= now < reveal_ends:
+            raise Conflict("votes are revealed only in the reveal window", code="REVEAL_CLOSED")
+        vote, salt, round_, seat_id, claim_id = seat.vote, seat.vote_salt, seat.round, seat.id, claim.claim_id
+        sender = _juror_sender(runtime, juror)
+    try:
+        tx = client.reveal_vote(claim_id, vote, salt, juror=sender)
+    except ContractReverted as exc:
+        raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
+    with runtime.sessions.begin() as session:
+        seat_row = session.get(JurySeat, seat_id)
+        assert seat_row is not None
+        seat_row.revealed = True
+        record_event(session, get_claim(session, claim_pk), "VoteRevealed", tx, round=round_)
+    with runtime.sessions() as session:
+        return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
+
+
+def tally_jury(runtime: Runtime, session: Session, claim: Claim) -> LedgerTx:
+    """Close the open round after its reveal window: APPROVED / REJECTED (final) or voided."""
+    if claim.status != "DISPUTED":
+        raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
+    round_ = _current_round(session, claim)
+    _, reveal_ends = _round_windows(session, claim, round_)
+    if round_ == 0 or chain_now(runtime) < reveal_ends:
+        raise Conflict("the jury is still voting", code="VOTING_OPEN", reveal_ends=reveal_ends)
+    tx = ledger(runtime).tally_jury(claim.claim_id)
+    tallied = tx.event("JuryTallied")
+    if tallied is not None:
+        outcome = ClaimState(int(tallied.args["outcome"]))
+        record_event(
+            session,
+            claim,
+            "JuryTallied",
+            tx,
+            round=round_,
+            outcome=outcome.name,
+            approvals=int(tallied.args["approvals"]),
+            rejections=int(tallied.args["rejections"]),
+            jurySize=int(tallied.args["jurySize"]),
+        )
+        set_status(claim, outcome)
+        claim.reason_code = None if outcome == ClaimState.APPROVED else "JURY_REJECTED"
+    else:
+        voided = tx.event("JuryRoundVoided")
+        assert voided is not None
+        record_event(
+            session,
+            claim,
+            "JuryRoundVoided",
+            tx,
+            round=round_,
+            revealed=int(voided.args["revealed"]),
+            minTurnout=int(voided.args["minTurnout"]),
+        )
+    return tx
+
+
+@dataclass
+class AdvanceReport:
+    finalized: list[str] = field(default_factory=list)
+    tallied: list[str] = field(default_factory=list)
+    drawn: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def advance(runtime: Runtime) -> AdvanceReport:
+    """Move every claim whose window has passed: finalize notices, tally juries, redraw voided rounds."""
+    report = AdvanceReport()
+    now = chain_now(runtime)
+    with runtime.sessions() as session:
+        ids = list(session.scalars(select(Claim.id).where(Claim.status.in_(("IN_NOTICE", "DISPUTED")))))
+    for claim_pk in ids:
+        try:
+            with runtime.sessions.begin() as session:
+                claim = get_claim(session, claim_pk)
+                if claim.status == "IN_NOTICE" and now >= _notice_ends(session, claim):
+                    finalize_notice(runtime, session, claim)
+                    report.finalized.append(claim_pk)
+                elif claim.status == "DISPUTED":
+                    onchain = ledger(runtime).claim(claim.claim_id)
+                    if onchain.commit_ends == 0:
+                        draw_jury(runtime, session, claim)
+                        report.drawn.append(claim_pk)
+                    elif now >= onchain.reveal_ends:
+                        tally_jury(runtime, session, claim)
+                        report.tallied.append(claim_pk)
+        except Conflict as exc:
+            report.failed[claim_pk] = exc.code
+    return report
