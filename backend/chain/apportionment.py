@@ -11,7 +11,7 @@ is broadcast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,28 @@ __all__ = [
     "PeriodRecord",
     "PublishedPeriodEvent",
 ]
+
+# Component names of IApportionment.PeriodRecord, in ABI order.
+_ABI_FIELDS = (
+    "periodId",
+    "claimCount",
+    "payoutsFen",
+    "feeFen",
+    "surplusInFen",
+    "memberCount",
+    "perCaseCapFen",
+    "annualCapFen",
+    "feeBps",
+    "windDown",
+    "ruleSetHash",
+    "membershipRoot",
+    "baseFen",
+    "shareTotalFen",
+    "subsidyTotalFen",
+    "surplusOutFen",
+    "ledgerRoot",
+    "ledgerCid",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +103,9 @@ class PeriodRecord:
         )
 
     @classmethod
-    def from_abi(cls, raw: Sequence[Any]) -> PeriodRecord:
-        """Decode the ABI tuple (as web3 returns it from ``period()`` or an event)."""
-        values = list(raw)
+    def from_abi(cls, raw: Sequence[Any] | Mapping[str, Any]) -> PeriodRecord:
+        """Decode the ABI tuple (web3 returns a tuple from ``period()``, a mapping inside events)."""
+        values = [raw[name] for name in _ABI_FIELDS] if isinstance(raw, Mapping) else list(raw)
         if len(values) != 18:
             raise ValueError(f"a PeriodRecord tuple has 18 fields, got {len(values)}")
         return cls(
