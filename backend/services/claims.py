@@ -60,6 +60,7 @@ from backend.proofs.receipts import EvidenceReceipt
 from backend.runtime import Runtime
 from backend.services.auth import Principal
 from backend.services.evidence import AcceptedEvidence, accept_evidence
+from backend.services.membership import age_in_years, terminate
 from backend.services.receipts import evidence_receipt
 from backend.services.rule_sets import current_rule_set, load_illness_catalog
 from backend.services.rules import RuleSet
@@ -172,10 +173,6 @@ def evidence_root_of(leaf_hashes: Iterable[bytes]) -> bytes:
 def claim_leaf_hashes(session: Session, claim: Claim) -> list[bytes]:
     items = session.scalars(select(EvidenceItem).where(EvidenceItem.claim_pk == claim.id)).all()
     return [evidence_leaf_hash(e.claim_ref, e.commitment, e.cid) for e in items]
-
-
-def age_in_years(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def age_band_label(rules: RuleSet, age: int) -> str:
@@ -371,6 +368,12 @@ class ClaimDraft:
     files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
 
 
+def require_claimant_role(principal: Principal) -> None:
+    """Only member accounts file claims (checked before the form is read)."""
+    if principal.role != "member":
+        raise Forbidden("only members file claims")
+
+
 def begin_claim(
     runtime: Runtime, principal: Principal, request: ClaimRequest, *, today: date | None = None
 ) -> ClaimDraft:
@@ -379,8 +382,7 @@ def begin_claim(
     Raises ``Forbidden`` (not a member), ``Conflict`` ``MEMBERSHIP_NOT_ACTIVE``, ``InvalidInput``
     (unknown illness code, future date, age outside every band), ``TooManyRequests`` (quota).
     """
-    if principal.role != "member":
-        raise Forbidden("only members file claims")
+    require_claimant_role(principal)
     today = today or datetime.now(UTC).date()
     with runtime.sessions() as session:
         member = member_of(session, principal)
@@ -556,9 +558,7 @@ def _reject_for_waiting_period(session: Session, claim: Claim, member: Member) -
     set_status(claim, "REJECTED")
     claim.reason_code = WAITING_PERIOD
     record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")
-    member.status = "ended"
-    member.ended_at = now
-    member.end_reason = WAITING_PERIOD
+    terminate(session, member.id, WAITING_PERIOD, now)
     record_event(session, claim, "membership_ended", reason=WAITING_PERIOD)
     # Apportionment lands later: this row is the instruction to refund every share the member paid.
     record_event(session, claim, "shares_refund_due", reason=WAITING_PERIOD, sharesPaidBefore=now.isoformat())
@@ -647,7 +647,7 @@ def payment_ref(reference: str, salt: bytes) -> bytes:
 def record_payout(runtime: Runtime, principal: Principal, claim_pk: str, reference: str) -> ClaimView:
     """Operator: record the payout of an APPROVED claim (APPROVED → PAID) under a salted payment ref."""
     if principal.role != "operator":
-        raise Forbidden("only operators record payouts")
+        raise NotFound("no such claim")  # as for a nonexistent id (D1)
     if not reference.strip():
         raise InvalidInput("a payment reference is required", code="INVALID_REFERENCE", field="reference")
     with runtime.sessions.begin() as session:

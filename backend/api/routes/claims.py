@@ -252,6 +252,8 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
             except StopAsyncIteration:
                 return
 
+    service.require_claimant_role(principal)
+
     def work() -> ClaimView:
         reader = _MultipartReader(chunks(), boundary)
         fields: dict[str, str] = {}

@@ -1,0 +1,222 @@
+"""Builders for the claims tests: a bootstrapped runtime with a small jury, people, files, clock moves.
+
+The rule set in force is the default with ``jury_size`` 3 and ``min_turnout`` 2 (published and
+anchored through ``rule_sets.publish_rule_set``), so a jury round is three jurors' transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from backend.api.app import create_app
+from backend.chain.anvil import AnvilNode, rpc_call
+from backend.config import Settings
+from backend.db.models import Account, Member
+from backend.runtime import Runtime, build_runtime
+from backend.services.accounts import create_staff_account, register_member
+from backend.services.auth import issue_token
+from backend.services.membership import join
+from backend.services.rule_sets import bootstrap, publish_rule_set
+
+PASSWORD = "correct horse battery"
+JURY_SIZE = 3
+MIN_TURNOUT = 2
+_names = itertools.count()
+
+
+def new_name(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+def pdf(text: str) -> bytes:
+    return b"%PDF-1.7\n" + text.encode() + b"\n" + b"%%EOF\n"
+
+
+def png(seed: bytes) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + seed * 40
+
+
+class Api:
+    """A synchronous client over the ASGI app (httpx ASGITransport, real HTTP semantics)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hubao.test") as client:
+                return await client.request(method, url, headers=headers, **kwargs)
+
+        return asyncio.run(call())
+
+    def get(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, token, **kwargs)
+
+    def post(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, token, **kwargs)
+
+
+@dataclass
+class Person:
+    account: Account
+    token: str
+    member: Member | None = None
+
+    @property
+    def id(self) -> str:
+        return self.account.id
+
+    @property
+    def address(self) -> str:
+        assert self.account.signing_address is not None
+        return self.account.signing_address
+
+
+@dataclass
+class World:
+    """A runtime with its API, an operator, an auditor, reviewers and jurors."""
+
+    runtime: Runtime
+    api: Api
+    operator: Person
+    auditor: Person
+    reviewers: list[Person] = field(default_factory=list)
+    jurors: list[Person] = field(default_factory=list)
+
+    def token(self, account: Account) -> str:
+        return issue_token(account, self.runtime.jwt_secret)
+
+    def staff(self, role: str) -> Person:
+        account = create_staff_account(self.runtime, new_name(role), PASSWORD, role)
+        return Person(account, self.token(account))
+
+    def member(self, *, joined_days_ago: int = 200, birth: date = date(1990, 5, 17), name: str | None = None) -> Person:
+        """A member who joined ``joined_days_ago`` days ago (waiting period over after 90)."""
+        with self.runtime.sessions.begin() as session:
+            account = register_member(session, name or new_name("member"), PASSWORD)
+            joined = datetime.now(UTC) - timedelta(days=joined_days_ago)
+            member = join(session, self.runtime, account, birth, 700, [False, False, False], joined)
+        return Person(account, self.token(account), member)
+
+    def file(
+        self,
+        person: Person,
+        files: list[tuple[str, bytes, str]],
+        *,
+        illness: str = "CI001",
+        diagnosed: date | None = None,
+    ) -> httpx.Response:
+        diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
+        return self.api.post(
+            "/claims",
+            person.token,
+            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()},
+            files=[("files", f) for f in files],
+        )
+
+    def anchor(self) -> None:
+        self.runtime.anchoring_worker().run_until_idle()
+
+    def advance(self, seconds: int) -> None:
+        url = self.runtime.settings.chain_url
+        rpc_call(url, "evm_increaseTime", [seconds])
+        rpc_call(url, "evm_mine")
+
+    def reviewers_of(self, claim_pk: str) -> list[Person]:
+        return [r for r in self.reviewers if any(q["id"] == claim_pk for q in self.queue(r))]
+
+    def queue(self, reviewer: Person) -> list[dict[str, Any]]:
+        response = self.api.get("/review/queue", reviewer.token)
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    def verdict(self, reviewer: Person, claim_pk: str, verdict: str, reason: str | None, report: str) -> httpx.Response:
+        body: dict[str, Any] = {"verdict": verdict, "report": report}
+        if reason is not None:
+            body["reasonCode"] = reason
+        return self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body)
+
+    def approve_by_review(self, claim_pk: str, report: str = "diagnosis confirmed by pathology") -> None:
+        for reviewer in self.reviewers_of(claim_pk):
+            response = self.verdict(reviewer, claim_pk, "APPROVE", None, report)
+            assert response.status_code == 200, response.text
+
+    def claim(self, person: Person, claim_pk: str) -> dict[str, Any]:
+        response = self.api.get(f"/claims/{claim_pk}", person.token)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def seated(self, claim_pk: str) -> list[Person]:
+        seats: dict[int, list[Person]] = {}
+        for juror in self.jurors:
+            for a in self.api.get("/jury/assignments", juror.token).json():
+                if a["id"] == claim_pk and a["status"] == "DISPUTED":
+                    seats.setdefault(int(a["round"]), []).append(juror)
+        return seats[max(seats)] if seats else []
+
+    def jury_votes(self, claim_pk: str, votes: list[bool]) -> list[Person]:
+        """Seated jurors commit ``votes`` (in seat order), then reveal after the commit window."""
+        rules = self.runtime.extras["test_rules"]
+        seated = self.seated(claim_pk)
+        assert len(seated) == JURY_SIZE
+        for juror, vote in zip(seated, votes, strict=False):
+            response = self.api.post(f"/jury/claims/{claim_pk}/commit", juror.token, json={"approve": vote})
+            assert response.status_code == 200, response.text
+        self.advance(rules.commit_seconds)
+        for juror in seated[: len(votes)]:
+            response = self.api.post(f"/jury/claims/{claim_pk}/reveal", juror.token)
+            assert response.status_code == 200, response.text
+        self.advance(rules.reveal_seconds)
+        return seated
+
+
+def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6) -> World:
+    node = AnvilNode(log_path=root / "anvil.log").start()
+    settings = Settings(
+        rpc_url=node.url,
+        data_dir=root / "data",
+        confirmations=0,
+        batch_max_wait=0,
+        anchoring=False,
+        log_level="WARNING",
+    )
+    runtime = build_runtime(settings)
+    runtime.extras["node"] = node
+    bootstrap(runtime)
+    record = publish_rule_set(runtime, {"jury_size": JURY_SIZE, "min_turnout": MIN_TURNOUT})
+    from backend.services.rules import RuleSet
+
+    runtime.extras["test_rules"] = RuleSet.from_json(record.canonical_json)
+    api = Api(create_app(runtime=runtime))
+    world = World(runtime, api, Person.__new__(Person), Person.__new__(Person))
+    world.operator = world.staff("operator")
+    world.auditor = world.staff("auditor")
+    world.reviewers = [world.staff("reviewer") for _ in range(reviewers)]
+    world.jurors = [world.staff("juror") for _ in range(jurors)]
+    return world
+
+
+def world_fixture(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[World]:
+    world = start_world(tmp_path_factory.mktemp(name))
+    try:
+        yield world
+    finally:
+        world.runtime.close()
+        node = world.runtime.extras["node"]
+        assert isinstance(node, AnvilNode)
+        node.kill()
