@@ -6,7 +6,8 @@ Service edge. ``compute_and_publish_period(runtime, period, now)``:
 1. The period must be closed: ``now`` and the chain's latest block time are both at or past
    ``window_end`` (block times only grow, so no later block can still fall inside the window).
 2. Inputs (``chain_inputs``): final approvals in the window from ``ClaimLedger`` events, payouts
-   from ``claim()`` storage; the rule set (the active one in the database unless given); S_in =
+   from ``claim()`` storage; the rule set (the one in force unless given; a re-verification uses
+   the rule set the chain's record names); S_in =
    the previous published period's S_out on chain; the wind-down flag from the contract; the
    members under protection at the notice instant; what each paid this year from the previous
    period's ledger (same year), fetched by the CID the chain recorded.
@@ -30,7 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.apportionment.arithmetic import PeriodInputs
@@ -47,8 +47,7 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedu
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from backend.chain.transactions import ContractReverted
-from backend.db.models import RuleSetRecord
-from backend.services.rules import DEFAULT_RULES, RuleSet
+from backend.services.rules import RuleSet
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -86,11 +85,20 @@ class PublishedPeriod:
 
 
 def active_rule_set(session: Session) -> RuleSet:
-    """The active rule set of highest version in the database, else the defaults."""
-    row = session.scalars(
-        select(RuleSetRecord).where(RuleSetRecord.active.is_(True)).order_by(RuleSetRecord.version.desc()).limit(1)
-    ).first()
-    return RuleSet.from_json(row.canonical_json) if row is not None else DEFAULT_RULES
+    """The rule set in force (``backend.services.rule_sets.current_rule_set``; ``NotFound`` if none)."""
+    from backend.services.rule_sets import current_rule_set
+
+    rules, _ = current_rule_set(session)
+    return rules
+
+
+def _period_rules(session: Session, existing: PeriodRecord | None) -> RuleSet:
+    """The rules to apportion under: the recorded period's own when re-verifying, else those in force."""
+    if existing is None:
+        return active_rule_set(session)
+    from backend.services.rule_sets import rule_set_by_hash
+
+    return rule_set_by_hash(session, existing.rule_set_hash)
 
 
 def _chain_time(runtime: Runtime) -> int:
@@ -176,7 +184,7 @@ def compute_and_publish_period(
         from_block=deployed.block if deployed is not None else 0,
     )
     with runtime.sessions() as session:
-        rule_set = rules if rules is not None else active_rule_set(session)
+        rule_set = rules if rules is not None else _period_rules(session, existing)
         member_count = count_sharing_members(session, period.snapshot_at)
     wind_down = existing.wind_down if existing is not None else client.wind_down()
     inputs = PeriodInputs.from_payouts(

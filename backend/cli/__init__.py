@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "backend.cli.evidence",
     "backend.cli.receipts",
     "backend.cli.serve",
+    "backend.cli.shares",
 )
 
 
