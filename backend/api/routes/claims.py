@@ -112,7 +112,7 @@ class _MultipartReader:
     def __init__(self, body: Iterator[bytes], boundary: bytes) -> None:
         self._body = body
         self._events: collections.deque[tuple[str, Any]] = collections.deque()
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}
         self._field = b""
         self._value = b""
         self._done = False
@@ -136,7 +136,7 @@ class _MultipartReader:
         self._headers = {}
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        self._headers[self._field.decode("latin-1").lower()] = self._value
         self._field = self._value = b""
 
     def _next(self) -> tuple[str, Any] | None:
@@ -168,12 +168,12 @@ class _MultipartReader:
                 return
             if event[0] != "headers":
                 continue
-            headers: dict[str, str] = event[1]
-            _, options = parse_options_header(headers.get("content-disposition", ""))
+            headers: dict[str, bytes] = event[1]
+            _, options = parse_options_header(headers.get("content-disposition", b""))
             name = options.get(b"name", b"").decode("utf-8", "replace")
             raw_filename = options.get(b"filename")
             filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
-            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            content_type = headers.get("content-type", b"").decode("latin-1").split(";")[0].strip().lower()
             data = self._data()
             yield _Part(name, filename, content_type, data)
             for _ in data:  # drain what the consumer left
