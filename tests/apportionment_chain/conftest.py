@@ -55,8 +55,8 @@ class Scenario:
     refusals: dict[str, HubaoError] = field(default_factory=dict)
 
 
-def _cst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=CST)  # type: ignore[misc]
+def _cst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=CST)
 
 
 def _try(scenario: Scenario, key: str, period: Period, now: datetime) -> None:
