@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "backend.cli.accounts",
     "backend.cli.anchor",
     "backend.cli.chain",
+    "backend.cli.claims",
     "backend.cli.evidence",
     "backend.cli.receipts",
     "backend.cli.serve",

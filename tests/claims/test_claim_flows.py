@@ -310,3 +310,28 @@ def test_claim_quota_answers_429_with_retry_after(world: World) -> None:
     listed = world.api.get("/claims", jim.token, params={"limit": 1000000})
     assert listed.status_code == 422
     assert len(world.api.get("/claims", jim.token).json()) == 3
+
+
+def test_cli_advance_finalizes_due_notices_and_verifies_the_access_log(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from backend.cli import _load_commands, app
+
+    kim = world.member()
+    claim = _file_ok(world, kim, "kim scan")
+    world.approve_by_review(str(claim["id"]))
+    world.advance(world.runtime.extras["test_rules"].notice_seconds)
+    _load_commands()
+    env = {
+        "HUBAO_RPC_URL": world.runtime.settings.chain_url,
+        "HUBAO_DATA_DIR": str(world.runtime.settings.data_dir),
+        "HUBAO_ANCHORING": "false",
+        "HUBAO_LOG_LEVEL": "WARNING",
+    }
+    result = CliRunner().invoke(app, ["claims", "advance"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "finalized" in result.output
+    assert world.claim(kim, str(claim["id"]))["status"] == "APPROVED"
+    audit = CliRunner().invoke(app, ["claims", "verify-access-log"], env=env)
+    assert audit.exit_code == 0, audit.output
+    assert "access log intact" in audit.output
