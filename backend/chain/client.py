@@ -15,7 +15,12 @@ from backend.errors import ChainUnavailable
 
 def connect(url: str, timeout: float = 10.0) -> Web3:
     """A Web3 client for ``url`` that has answered ``eth_chainId``, or ChainUnavailable."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    # Only eth_chainId is cached (web3 asks for it before every transaction); block and state
+    # reads must never be cached or reorg detection would stop seeing changes.
+    provider = Web3.HTTPProvider(
+        url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
+    )
+    w3 = Web3(provider)
     try:
         w3.eth.chain_id  # noqa: B018 - the call is the reachability probe
     except (OSError, Web3Exception, ValueError) as exc:

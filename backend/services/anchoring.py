@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -99,6 +100,7 @@ class AnchoringWorker:
         max_wait: float = 2.0,
         holder: str = "worker",
         reorg_policy: str = "halt",
+        pipeline: int = 4,
         fault: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -112,6 +114,7 @@ class AnchoringWorker:
         self.max_batch = max_batch
         self.max_wait = timedelta(seconds=max_wait)
         self.reorg_policy = reorg_policy
+        self.pipeline = max(1, pipeline)
         self.fault = fault or (lambda _point: None)
         self.clock = clock
         self.lease = Lease(sessions, LEASE_NAME, holder)
@@ -138,13 +141,17 @@ class AnchoringWorker:
         report.leader = True
         self._reconcile(report)
         if self._in_flight:
-            return report  # an anchor is still in the mempool: the next one must chain onto it
-        if self._has_unanchored_batch():
-            self._send_pending(report)
-        else:
-            batch_id = self._form_batch(report, force=force)
-            if batch_id is not None:
-                self._send_pending(report)
+            return report  # an anchor we cannot see yet is in the mempool: do not fork the chain
+        # Several batches per cycle, each chained onto the root sent just before it: the
+        # contract still rejects a wrong prevRoot, so a stale local view costs a retry, never
+        # a broken chain.
+        head: bytes | None = None
+        for _ in range(self.pipeline):
+            if not self._has_unanchored_batch() and self._form_batch(report, force=force) is None:
+                break
+            head = self._send_pending(report, head)
+            if head is None:
+                break
         self._reconcile(report)
         return report
 
@@ -234,7 +241,8 @@ class AnchoringWorker:
                 recomputed = evidence_leaf_hash(claim_ref, commitment, cid)
                 if recomputed != stored_hash:
                     # Never anchor a hash that does not follow from the row (CT "Yeti" lesson).
-                    report.rejected_items.append(evidence_id)
+                    if evidence_id not in report.rejected_items:
+                        report.rejected_items.append(evidence_id)
                     log.error(
                         "queued leaf hash disagrees with its evidence row; not anchored",
                         extra={"evidence_id": evidence_id},
@@ -248,9 +256,9 @@ class AnchoringWorker:
             session.add(batch)
             session.flush()
             session.execute(
-                update(AnchorItem),
+                _ASSIGN_BATCH,
                 [
-                    {"id": item_id, "batch_id": batch.id, "leaf_index": index}
+                    {"_id": item_id, "batch_id": batch.id, "leaf_index": index}
                     for index, (item_id, _h) in enumerate(good)
                 ],
             )
@@ -260,17 +268,18 @@ class AnchoringWorker:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _send_pending(self, report: CycleReport) -> None:
+    def _send_pending(self, report: CycleReport, prev_root: bytes | None) -> bytes | None:
+        """Send the oldest built batch chained onto ``prev_root`` (None: read the chain's head).
+
+        Returns the batch's root when it is on its way (or already on chain), None otherwise.
+        """
         with self.sessions() as session:
             batch = session.scalars(
                 select(AnchorBatch).where(AnchorBatch.status == "built").order_by(AnchorBatch.id).limit(1)
             ).first()
         if batch is None:
-            return
-        if self.notary.batch_id_of(batch.root):
-            self._set_status(batch.id, "sent")  # already on chain (crash after send): reconcile confirms
-            return
-        prev_root = self.notary.head_root()
+            return None
+        chained = prev_root if prev_root is not None else self.notary.head_root()
 
         def persist(sent: SentTransaction) -> None:
             self.fault("after_sign")
@@ -280,25 +289,30 @@ class AnchoringWorker:
                 session.execute(
                     update(AnchorBatch)
                     .where(AnchorBatch.id == batch.id)
-                    .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=prev_root)
+                    .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=chained)
                 )
 
         try:
-            self.sender.send(self.notary.anchor_tx(batch.root, batch.leaf_count, prev_root), before_broadcast=persist)
+            # Gas estimation runs the call first: a revert surfaces here, before broadcast.
+            self.sender.send(self.notary.anchor_tx(batch.root, batch.leaf_count, chained), before_broadcast=persist)
         except _LostLease:
             log.warning("anchoring lease lost before broadcast; batch left for the new leader")
-            return
+            return None
         except ContractReverted as exc:
             if exc.error == "EvidenceNotaryAlreadyAnchored" and self.notary.batch_id_of(batch.root):
-                self._set_status(batch.id, "sent")
-                return
+                self._set_status(batch.id, "sent")  # anchored before a crash: reconcile confirms it
+                return batch.root
+            if exc.error == "EvidenceNotaryPrevRootMismatch":
+                log.info("chain head moved; re-reading it next cycle", extra={"batch": batch.id})
+                return None
             raise
         except (NonceTooLow, ReplacementUnderpriced, AlreadyKnown) as exc:
             log.warning("anchor not accepted; will resync and retry", extra={"code": exc.code})
-            return
+            return None
         self.fault("after_send")
         self._set_status(batch.id, "sent")
         report.sent += 1
+        return batch.root
 
     def _set_status(self, batch_id: int, status: str) -> None:
         with self.sessions.begin() as session:
@@ -328,7 +342,7 @@ class AnchoringWorker:
             if head - onchain.block_number >= self.confirmations:
                 block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
                 self.fault("after_receipt")
-                self._confirm(batch.id, onchain_id, onchain.prev_root, onchain.block_number, block_hash)
+                self._confirm(batch.id, batch.root, onchain_id, onchain.prev_root, onchain.block_number, block_hash)
                 report.confirmed += 1
 
     def _check_confirmed(self, report: CycleReport, page: int = 50) -> None:
@@ -394,7 +408,9 @@ class AnchoringWorker:
             return False
         return tx.get("blockNumber") is None
 
-    def _confirm(self, batch_id: int, onchain_id: int, prev_root: bytes, block_number: int, block_hash: bytes) -> None:
+    def _confirm(
+        self, batch_id: int, root: bytes, onchain_id: int, prev_root: bytes, block_number: int, block_hash: bytes
+    ) -> None:
         with self.sessions.begin() as session:
             items = session.execute(
                 select(AnchorItem.id, AnchorItem.leaf_hash)
@@ -402,12 +418,19 @@ class AnchoringWorker:
                 .order_by(AnchorItem.leaf_index)
             ).all()
             tree = MerkleTree.from_leaf_hashes([h for _, h in items])
+            if tree.root != root:
+                raise ChainError(
+                    f"batch {batch_id}: stored leaves no longer give the anchored root", code="ANCHOR_MISMATCH"
+                )
             # The transaction that actually anchored the root: after crashes and re-sends it may
             # differ from the last one this worker signed.
             tx_hash = self.notary.anchoring_tx_hash(tree.root, block_number)
             session.execute(
-                update(AnchorItem),
-                [{"id": item_id, "proof": pack_proof(tree.proof(index))} for index, (item_id, _h) in enumerate(items)],
+                _STORE_PROOF,
+                [
+                    {"_id": item_id, "proof": pack_proof(tree.proof_at_tree_index(tree.tree_index(index)))}
+                    for index, (item_id, _h) in enumerate(items)
+                ],
             )
             session.execute(
                 update(AnchorBatch)
@@ -423,6 +446,16 @@ class AnchoringWorker:
                 )
             )
         log.info("batch confirmed", extra={"batch": batch_id, "onchain_id": onchain_id, "block": block_number})
+
+
+# Plain Core executemany by primary key: several times cheaper per row than ORM bulk updates.
+_ITEMS = cast(Table, AnchorItem.__table__)
+_ASSIGN_BATCH = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("_id"))
+    .values(batch_id=bindparam("batch_id"), leaf_index=bindparam("leaf_index"))
+)
+_STORE_PROOF = update(_ITEMS).where(_ITEMS.c.id == bindparam("_id")).values(proof=bindparam("proof"))
 
 
 class _LostLease(Exception):

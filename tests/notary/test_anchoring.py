@@ -112,7 +112,7 @@ def test_tampered_leaf_hash_is_never_anchored(stack: NotaryStack) -> None:
 def test_shallow_reorg_resends_lost_anchor_once(stack: NotaryStack, depth: int) -> None:
     """A7: a reorg removes an unconfirmed anchor; the worker sees it and anchors it again, once."""
     queue_evidence(stack.sessions, 30, seed=6)
-    worker = stack.worker(confirmations=8, max_batch=10)
+    worker = stack.worker(confirmations=8, max_batch=10, pipeline=1)
     worker.run_once(force=True)  # batch 1 sent
     stack.mine(depth - 1)
     stack.reorg(depth)
