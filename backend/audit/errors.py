@@ -1,0 +1,121 @@
+"""Errors of ``backend.audit``: one error type per checklist step, and the auditor's own failures.
+
+    HubaoError (backend.errors)
+    └── AuditError                    AUDIT_ERROR        base; ``step`` names the checklist step
+        ├── BytecodeMismatch          step 1  AUDIT_BYTECODE_MISMATCH     deployed code ≠ committed artifact
+        ├── AnchorChainBroken         step 2  AUDIT_ANCHOR_CHAIN_BROKEN   the anchor hash chain does not hold
+        ├── ClaimHistoryInvalid       step 3  AUDIT_CLAIM_HISTORY_INVALID (reserved: ClaimLedger replay)
+        ├── ClaimDecisionInvalid      step 4  AUDIT_CLAIM_DECISION_INVALID (reserved: verdicts, jury tallies)
+        ├── EvidenceNotProven         step 5  AUDIT_EVIDENCE_NOT_PROVEN   an evidence item is not what was anchored
+        ├── ApportionmentInvalid      step 6  AUDIT_APPORTIONMENT_INVALID (reserved: shares to the fen)
+        ├── DatabaseMismatch          step 7  AUDIT_DB_MISMATCH           a row disagrees with chain or evidence
+        └── CheckpointError                   AUDIT_CHECKPOINT_INVALID    a checkpoint file is malformed or
+                                                                          its signature does not verify
+
+A finding *is* an instance of its step's error type (sigstore-python style): it is collected into
+the report rather than raised, and it carries structured fields — always ``reason`` (a stable
+slug inside the step, e.g. ``prev_root``), and where a database row is concerned ``table``,
+``row`` and ``fields`` (the column or columns that disagree). Messages never contain salts,
+plaintext hashes or plaintext.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from backend.errors import HubaoError
+
+__all__ = [
+    "AnchorChainBroken",
+    "ApportionmentInvalid",
+    "AuditError",
+    "BytecodeMismatch",
+    "CheckpointError",
+    "ClaimDecisionInvalid",
+    "ClaimHistoryInvalid",
+    "DatabaseMismatch",
+    "EvidenceNotProven",
+]
+
+
+class AuditError(HubaoError):
+    """One thing that does not hold. ``step`` is the checklist step that found it (0: none)."""
+
+    code = "AUDIT_ERROR"
+    step: ClassVar[int] = 0
+
+    def __init__(self, message: str, *, reason: str, **fields: Any) -> None:
+        super().__init__(message, reason=reason, **fields)
+
+    @property
+    def reason(self) -> str:
+        return str(self.fields["reason"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as the report prints it (keys sorted by the report's serialiser)."""
+        doc: dict[str, Any] = {"code": self.code, "message": self.message, "step": self.step}
+        doc.update({k: v for k, v in self.fields.items() if v is not None})
+        return doc
+
+    def sort_key(self) -> tuple[Any, ...]:
+        f = self.fields
+        return (
+            self.step,
+            self.code,
+            str(f.get("table", "")),
+            _natural(str(f.get("row", ""))),
+            ",".join(f.get("fields", ()) or ()),
+            f.get("batch", -1) if isinstance(f.get("batch"), int) else -1,
+            str(f.get("reason", "")),
+            self.message,
+        )
+
+
+def _natural(text: str) -> tuple[int, str]:
+    """Rows named ``id=12`` sort after ``id=9``."""
+    head, _, tail = text.partition("=")
+    return (int(tail), head) if tail.isdigit() else (-1, text)
+
+
+class BytecodeMismatch(AuditError):
+    code = "AUDIT_BYTECODE_MISMATCH"
+    step = 1
+
+
+class AnchorChainBroken(AuditError):
+    code = "AUDIT_ANCHOR_CHAIN_BROKEN"
+    step = 2
+
+
+class ClaimHistoryInvalid(AuditError):
+    code = "AUDIT_CLAIM_HISTORY_INVALID"
+    step = 3
+
+
+class ClaimDecisionInvalid(AuditError):
+    code = "AUDIT_CLAIM_DECISION_INVALID"
+    step = 4
+
+
+class EvidenceNotProven(AuditError):
+    code = "AUDIT_EVIDENCE_NOT_PROVEN"
+    step = 5
+
+
+class ApportionmentInvalid(AuditError):
+    code = "AUDIT_APPORTIONMENT_INVALID"
+    step = 6
+
+
+class DatabaseMismatch(AuditError):
+    """A row that mirrors the chain (or the evidence) disagrees: ``table``, ``row``, ``fields``."""
+
+    code = "AUDIT_DB_MISMATCH"
+    step = 7
+
+    def __init__(self, message: str, *, reason: str, table: str, row: str, fields: list[str], **extra: Any) -> None:
+        super().__init__(message, reason=reason, table=table, row=row, fields=sorted(fields), **extra)
+
+
+class CheckpointError(AuditError):
+    code = "AUDIT_CHECKPOINT_INVALID"

@@ -1,0 +1,417 @@
+"""Running the checklist: read the chain once (pinned to the head block), run every registered step.
+
+Sources, and how far each is trusted:
+
+* the **chain** (JSON-RPC URL) — the only authority;
+* the **deployment record** (``deployment.json``: chain id, genesis hash, contract addresses and
+  deployment blocks) — published data, itself checked by step 1;
+* the **evidence store** — content-addressed, so every byte read is re-hashed against its CID;
+* optionally the operator's **database** — never trusted: it only says which items to look for,
+  and step 7 checks that it agrees with the chain and the store.
+
+A checkpoint makes the audit incremental (``since_checkpoint``): only blocks after it are read,
+and step 2 first checks that the chain still extends it. A passing audit proposes the next
+checkpoint (``AuditReport.checkpoint``), chained to the previous one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from backend.audit.anchors import AnchorHistory, check_anchor_chain
+from backend.audit.chain import ZERO32, AnchorEvent, ChainBatch, RpcReader
+from backend.audit.checkpoint import Checkpoint
+from backend.audit.database import DbBatch, load_batches, orphan_evidence_ids, stream_items
+from backend.audit.errors import BytecodeMismatch
+from backend.audit.evidence import ChainLookups, EvidenceVerdict, StoreCheck, check_evidence_and_mirror
+from backend.audit.report import AuditReport, StepResult, StepStatus
+from backend.audit.steps import STEPS, StepSpec, register_step, registered_steps
+from backend.chain.compiler import ContractsLayout, load_artifact
+from backend.chain.deploy import DeploymentRecord, runtime_code_matches
+from backend.errors import CompileError
+from backend.proofs.hexstr import to_hex
+
+__all__ = ["AuditSources", "Progress", "audit_runtime", "run_audit", "store_check_for"]
+
+NOTARY = "EvidenceNotary"
+
+Progress = Callable[[str, int, int | None], None]
+"""``progress(task, advance, total)``: ``advance`` units of ``task`` done (``total`` when known)."""
+
+
+@dataclass
+class AuditSources:
+    """What to audit and with what. ``sessions``/``store`` are optional (steps 5 and 7 need them)."""
+
+    rpc_url: str
+    deployment: DeploymentRecord
+    sessions: sessionmaker[Session] | None = None
+    store: Any = None  # evidence_store.EvidenceStore
+    checkpoint: Checkpoint | None = None
+    since_checkpoint: bool = False
+    layout: ContractsLayout | None = None
+    progress: Progress | None = None
+    rpc_timeout: float = 30.0
+
+
+@dataclass
+class AuditContext:
+    """Everything the steps share; chain reads are made once and pinned to ``head``."""
+
+    sources: AuditSources
+    rpc: RpcReader
+    head: int
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def progress(self, task: str, advance: int, total: int | None = None) -> None:
+        if self.sources.progress is not None:
+            self.sources.progress(task, advance, total)
+
+    @property
+    def notary(self) -> str:
+        return self.sources.deployment.address(NOTARY)
+
+    @property
+    def incremental(self) -> bool:
+        return self.sources.since_checkpoint and self.sources.checkpoint is not None
+
+    @cached_property
+    def start_id(self) -> int:
+        cp = self.sources.checkpoint
+        return cp.batch_count + 1 if self.incremental and cp is not None else 1
+
+    @cached_property
+    def from_block(self) -> int:
+        cp = self.sources.checkpoint
+        if self.incremental and cp is not None:
+            return cp.block_number + 1
+        return self.sources.deployment.contracts[NOTARY].block
+
+    @cached_property
+    def batch_count(self) -> int:
+        return self.rpc.batch_count(self.notary, self.head)
+
+    @cached_property
+    def head_root(self) -> bytes:
+        return self.rpc.head_root(self.notary, self.head)
+
+    @cached_property
+    def storage(self) -> dict[int, ChainBatch]:
+        """``batch(id)`` for the audited range, plus the batch just before it (the link's anchor)."""
+        first = max(1, self.start_id - 1)
+        ids = list(range(first, self.batch_count + 1))
+        out: dict[int, ChainBatch] = {}
+        for start in range(0, len(ids), 2000):
+            chunk = ids[start : start + 2000]
+            out.update({b.batch_id: b for b in self.rpc.batches(self.notary, chunk, self.head)})
+            self.progress("reading batches", len(chunk), len(ids))
+        return out
+
+    @cached_property
+    def events(self) -> list[AnchorEvent]:
+        return self.rpc.anchor_events(self.notary, self.from_block, self.head)
+
+    @cached_property
+    def history(self) -> AnchorHistory:
+        storage = self.storage
+        base = ZERO32
+        if self.start_id > 1:
+            before = storage.get(self.start_id - 1)
+            cp = self.sources.checkpoint
+            base = before.root if before is not None else (cp.head_root if cp is not None else ZERO32)
+        in_scope = {n: b for n, b in storage.items() if n >= self.start_id}
+        return AnchorHistory(self.batch_count, self.head_root, self.start_id, base, in_scope, self.events)
+
+    @cached_property
+    def db_batches(self) -> list[DbBatch] | None:
+        if self.sources.sessions is None:
+            return None
+        return load_batches(self.sources.sessions, after_batch=self.start_id - 1)
+
+    def batch_id_of(self, root: bytes) -> int:
+        known: dict[bytes, int] = self.cache.setdefault("batch_id_of", {})
+        if root not in known:
+            known[root] = self.rpc.batch_ids_of(self.notary, [root], self.head)[0]
+        return known[root]
+
+    def block_hash(self, number: int) -> bytes | None:
+        known: dict[int, bytes | None] = self.cache.setdefault("block_hash", {})
+        if number not in known:
+            known[number] = self.rpc.block_hashes([number])[number]
+        return known[number]
+
+    def evidence_verdict(self) -> EvidenceVerdict:
+        if "evidence" not in self.cache:
+            sessions = self.sources.sessions
+            assert sessions is not None
+            assert self.db_batches is not None
+            history = self.history
+            lookups = ChainLookups(
+                storage=dict(history.storage),
+                events={e.batch_id: e for e in history.events},
+                batch_id_of=self.batch_id_of,
+                block_hash=self.block_hash,
+                start_id=self.start_id,
+            )
+            batch_ids = None if not self.incremental else [b.id for b in self.db_batches]
+            total = sum(s.leaf_count for s in history.storage.values())
+            self.cache["evidence"] = check_evidence_and_mirror(
+                lookups,
+                self.db_batches,
+                stream_items(sessions, batch_ids),
+                store_check=None if self.sources.store is None else store_check_for(self.sources.store),
+                orphans=None if self.incremental else orphan_evidence_ids(sessions),
+                progress=lambda n: self.progress("checking evidence", n, total),
+            )
+        verdict: EvidenceVerdict = self.cache["evidence"]
+        return verdict
+
+
+def store_check_for(store: Any) -> StoreCheck:
+    """``StoreCheck`` over an evidence store: fetch every block of the file (each re-hashed by the store)."""
+    from evidence_store.errors import (
+        EvidenceStoreError,
+        IntegrityError,
+        InvalidCid,
+        InvalidData,
+        NotFound,
+    )
+    from evidence_store.multiformats import CID
+
+    def check(cid_bytes: bytes) -> tuple[str, str] | None:
+        try:
+            cid = CID.parse(cid_bytes)
+        except InvalidCid:
+            return ("invalid_cid", "its cid is not a valid binary CID")
+        try:
+            for _chunk in store.cat(cid):
+                pass
+        except NotFound:
+            return ("not_found", f"the evidence store does not have its ciphertext {cid} (or a block of it)")
+        except (IntegrityError, InvalidData):
+            return ("corrupt", f"a block of its ciphertext {cid} does not re-hash to its CID")
+        except EvidenceStoreError as exc:
+            return ("unavailable", f"the evidence store could not serve {cid} ({exc.code})")
+        return None
+
+    return check
+
+
+# -- step 1 --------------------------------------------------------------------------------------
+
+
+def _step_bytecode(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    record = ctx.sources.deployment
+    rpc = ctx.rpc
+    findings: list[BytecodeMismatch] = []
+    chain_id = rpc.chain_id()
+    if chain_id != record.chain_id:
+        findings.append(
+            BytecodeMismatch(
+                f"the chain's id is {chain_id}, the deployment record's {record.chain_id}", reason="chain_id"
+            )
+        )
+    genesis = rpc.block(0)
+    genesis_hash = to_hex(bytes.fromhex(genesis["hash"][2:])) if genesis else None
+    if genesis_hash is not None and genesis_hash != record.genesis_hash:
+        findings.append(
+            BytecodeMismatch(
+                f"the chain's genesis block is {genesis_hash[:10]}…, "
+                f"the deployment record's {record.genesis_hash[:10]}…: a different or reset chain",
+                reason="genesis",
+            )
+        )
+    w3 = Web3(Web3.HTTPProvider(ctx.sources.rpc_url, request_kwargs={"timeout": ctx.sources.rpc_timeout}))
+    unverified_tx = 0
+    for name in sorted(record.contracts):
+        deployed = record.contracts[name]
+        try:
+            artifact = load_artifact(name, ctx.sources.layout)
+        except CompileError:
+            findings.append(
+                BytecodeMismatch(
+                    f"{name}: no committed artifact to compare with", reason="artifact_missing", contract=name
+                )
+            )
+            continue
+        code = rpc.code(deployed.address, ctx.head)
+        if not code:
+            findings.append(
+                BytecodeMismatch(f"{name}: no code at {deployed.address.lower()}", reason="no_code", contract=name)
+            )
+            continue
+        if not runtime_code_matches(w3, deployed.address, artifact):
+            findings.append(
+                BytecodeMismatch(
+                    f"{name}: the code at {deployed.address.lower()} is not the committed artifact's runtime code",
+                    reason="code_mismatch",
+                    contract=name,
+                )
+            )
+        receipt = rpc.call("eth_getTransactionReceipt", [deployed.tx])
+        if receipt is None:
+            if rpc.history_available(deployed.block):
+                findings.append(
+                    BytecodeMismatch(
+                        f"{name}: the deployment transaction in the record is not in block {deployed.block}",
+                        reason="deployment_tx",
+                        contract=name,
+                    )
+                )
+            else:
+                unverified_tx += 1
+        elif (str(receipt.get("contractAddress") or "").lower(), int(receipt["blockNumber"], 16)) != (
+            deployed.address.lower(),
+            deployed.block,
+        ):
+            findings.append(
+                BytecodeMismatch(
+                    f"{name}: the record's deployment transaction did not create {deployed.address.lower()} in block "
+                    f"{deployed.block}",
+                    reason="deployment_tx",
+                    contract=name,
+                )
+            )
+    detail = f"{len(record.contracts)} contracts compared with contracts/artifacts"
+    if unverified_tx:
+        detail += f"; {unverified_tx} deployment transaction(s) pruned by the node (code checked from state)"
+    status = StepStatus.FAILED if findings else StepStatus.PASSED
+    return spec.result(status, detail, checked={"contracts": len(record.contracts)}, findings=list(findings))
+
+
+# -- step 2 --------------------------------------------------------------------------------------
+
+
+def _step_anchor_chain(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    cp = ctx.sources.checkpoint
+    cp_hash = ctx.block_hash(cp.block_number) if cp is not None and cp.block_number <= ctx.head else None
+    verdict = check_anchor_chain(
+        ctx.history,
+        history_available=ctx.rpc.history_available,
+        checkpoint=cp,
+        checkpoint_block_hash=cp_hash,
+        db_batches=ctx.db_batches,
+    )
+    first, last = ctx.start_id, ctx.batch_count
+    span = f"batches {first}..{last}" if last >= first else "no new batches"
+    if verdict.findings:
+        status, detail = StepStatus.FAILED, f"{span}: {len(verdict.findings)} broken link(s)"
+    elif verdict.history_unavailable:
+        status = StepStatus.HISTORY_UNAVAILABLE
+        detail = (
+            f"{span}: the node has pruned the events of {len(verdict.history_unavailable)} batch(es) "
+            f"({verdict.history_unavailable[0]}..{verdict.history_unavailable[-1]}); only the storage hash chain "
+            "could be checked — the replay did not run"
+        )
+    else:
+        status, detail = StepStatus.PASSED, f"{span}: replayed from block {ctx.from_block}, events = storage"
+    if ctx.db_batches is not None:
+        detail += "; operator's view checked"
+    return spec.result(status, detail, checked=verdict.checked, findings=list(verdict.findings))
+
+
+# -- steps 5 and 7 ---------------------------------------------------------------------------------
+
+
+def _step_evidence(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    if ctx.sources.sessions is None:
+        return spec.result(
+            StepStatus.SKIPPED, "no list of evidence items: give the operator's database (--database-url)"
+        )
+    verdict = ctx.evidence_verdict()
+    if ctx.sources.store is None:
+        return spec.result(
+            StepStatus.SKIPPED,
+            "no evidence store: leaves were checked against the chain but no item was fetched",
+            checked=verdict.evidence_checked,
+            findings=list(verdict.evidence),
+        )
+    status = StepStatus.FAILED if verdict.evidence else StepStatus.PASSED
+    c = verdict.evidence_checked
+    detail = f"{c['items']} items: {c['fetched']} fetched and re-hashed, {c['pending']} not anchored yet"
+    return spec.result(status, detail, checked=c, findings=list(verdict.evidence))
+
+
+def _step_mirror(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    if ctx.sources.sessions is None:
+        return spec.result(StepStatus.SKIPPED, "no database given (--database-url)")
+    verdict = ctx.evidence_verdict()
+    status = StepStatus.FAILED if verdict.mirror else StepStatus.PASSED
+    rows = ", ".join(f"{n} {t}" for t, n in sorted(verdict.mirror_checked.items()))
+    return spec.result(status, f"rows checked: {rows}", checked=verdict.mirror_checked, findings=list(verdict.mirror))
+
+
+for _number, _run in ((1, _step_bytecode), (2, _step_anchor_chain), (5, _step_evidence), (7, _step_mirror)):
+    _old = STEPS[_number]
+    register_step(StepSpec(_old.number, _old.name, _old.title, _old.error, _run, _old.pending_note))
+
+
+# -- the audit -------------------------------------------------------------------------------------
+
+
+def run_audit(sources: AuditSources) -> AuditReport:
+    """Run every registered step and return the report (``report.ok`` decides the exit code).
+
+    Raises ``ChainUnavailable`` / ``ChainError`` when the chain cannot be read at all.
+    """
+    with RpcReader(sources.rpc_url, timeout=sources.rpc_timeout) as rpc:
+        ctx = AuditContext(sources, rpc, rpc.block_number())
+        results: list[StepResult] = []
+        for spec in registered_steps():
+            if spec.run is None:
+                results.append(spec.result(StepStatus.NOT_IMPLEMENTED, spec.pending_note))
+                continue
+            ctx.progress(f"step {spec.number} {spec.name}", 0, None)
+            results.append(spec.run(spec, ctx))
+        report = AuditReport(subject=_subject(ctx), steps=results)
+        if report.ok:
+            head_hash = ctx.block_hash(ctx.head) or ZERO32
+            proposed = Checkpoint(
+                chain_id=sources.deployment.chain_id,
+                contract=ctx.notary.lower(),
+                block_number=ctx.head,
+                block_hash=head_hash,
+                batch_count=ctx.batch_count,
+                head_root=ctx.head_root,
+            )
+            if sources.checkpoint is not None:
+                proposed = sources.checkpoint.following(proposed)
+            report.checkpoint = proposed.to_json()
+        return report
+
+
+def _subject(ctx: AuditContext) -> dict[str, Any]:
+    record = ctx.sources.deployment
+    return {
+        "chainId": record.chain_id,
+        "genesisHash": record.genesis_hash,
+        "contracts": {name: record.contracts[name].address.lower() for name in sorted(record.contracts)},
+        "mode": "incremental" if ctx.incremental else "full",
+        "fromBlock": ctx.from_block,
+        "toBlock": ctx.head,
+        "fromBatch": ctx.start_id,
+        "batchCount": ctx.batch_count,
+        "headRoot": to_hex(ctx.head_root),
+        "database": ctx.sources.sessions is not None,
+        "evidenceStore": ctx.sources.store is not None,
+    }
+
+
+def audit_runtime(runtime: Any) -> AuditReport:
+    """A full audit with the backend's own resources (``backend.runtime.Runtime``): chain, DB, store."""
+    settings = runtime.settings
+    return run_audit(
+        AuditSources(
+            rpc_url=settings.chain_url,
+            deployment=runtime.deployment,
+            sessions=runtime.sessions,
+            store=runtime.store,
+            rpc_timeout=settings.rpc_timeout,
+        )
+    )
