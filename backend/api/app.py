@@ -59,4 +59,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(plan_router)
     app.include_router(claims_router)
     app.include_router(shares.router)
+    app.include_router(__import__("backend.api.routes.audit", fromlist=["router"]).router)
     return app

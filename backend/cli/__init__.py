@@ -30,6 +30,7 @@ err_console = Console(stderr=True)
 _COMMAND_MODULES = (
     "backend.cli.accounts",
     "backend.cli.anchor",
+    "backend.cli.audit",
     "backend.cli.chain",
     "backend.cli.claims",
     "backend.cli.evidence",
