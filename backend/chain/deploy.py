@@ -53,6 +53,7 @@ def _ledger_args(roles: SuiteRoles) -> list[Any]:
 SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("EvidenceNotary", _notary_args),
     ContractSpec("ClaimLedger", _ledger_args),
+    ContractSpec("Apportionment", _ledger_args),  # (admin, operator): the operator key publishes periods
 )
 
 
