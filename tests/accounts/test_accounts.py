@@ -11,6 +11,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy import func, select
 from typer.testing import CliRunner
+from web3 import Web3
 
 from backend.cli import app as cli_app
 from backend.db.models import Account, Member, Relation
@@ -68,7 +69,7 @@ def test_create_signer_grants_its_role_on_chain(plan_runtime: Runtime, role: str
     assert ledger.functions.hasRole(role_id, account.signing_address).call() is True
     granted = ledger.events.RoleGranted().get_logs(from_block=0, argument_filters={"account": account.signing_address})
     assert [(e["args"]["role"], e["args"]["sender"]) for e in granted] == [(role_id, plan_runtime.operator.address)]
-    balance = plan_runtime.w3.eth.get_balance(account.signing_address)
+    balance = plan_runtime.w3.eth.get_balance(Web3.to_checksum_address(account.signing_address))
     assert (balance >= JUROR_MIN_BALANCE_WEI) is (role == "juror")
 
 
@@ -215,7 +216,9 @@ def test_declare_relation_refuses_non_signers_and_unknown_members(plan_runtime: 
     unknown = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"member_id": "ab" * 16})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "MEMBER_NOT_FOUND")
     reviewer_token = token_for(plan_runtime, reviewer)
-    assert api.post(f"/accounts/{reviewer.id}/relations", reviewer_token, json={"member_id": member.id}).status_code == 403
+    assert (
+        api.post(f"/accounts/{reviewer.id}/relations", reviewer_token, json={"member_id": member.id}).status_code == 403
+    )
 
 
 # --- staff and self-service routes --------------------------------------------------------------

@@ -37,7 +37,7 @@ DEFAULT_RULE_SET_HASH = "614411433e2a695db1e155c106bb4ce614cc9ece4a951e95e2b2d73
 
 
 def _operator_nonce(runtime: Runtime) -> int:
-    return int(runtime.w3.eth.get_transaction_count(runtime.operator.address))
+    return int(runtime.w3.eth.get_transaction_count(runtime.operator.signer.address))
 
 
 def _anchored_events(runtime: Runtime, tx_hash: bytes) -> list[dict[str, Any]]:
@@ -136,8 +136,10 @@ def test_publish_retry_after_a_crash_reuses_the_anchor(fresh_runtime: Runtime) -
     record = publish_rule_set(fresh_runtime, changes)
     assert bytes(record.hash) == proposed.hash()
     assert record.anchor_tx == first_tx
-    logs = fresh_runtime.contracts["ClaimLedger"].events.RuleSetAnchored().get_logs(
-        from_block=0, argument_filters={"ruleSetHash": proposed.hash()}
+    logs = (
+        fresh_runtime.contracts["ClaimLedger"]
+        .events.RuleSetAnchored()
+        .get_logs(from_block=0, argument_filters={"ruleSetHash": proposed.hash()})
     )
     assert len(logs) == 1
 
@@ -209,7 +211,11 @@ def test_get_illness_catalog_is_public(plan_runtime: Runtime) -> None:
     body = Api(plan_runtime).get("/rules/illnesses").json()
     assert body["version"] == 1
     assert len(body["illnesses"]) == 100
-    assert body["illnesses"][0] == {"code": "CI001", "name_en": "Malignant tumour (severe)", "name_zh": "恶性肿瘤——重度"}
+    assert body["illnesses"][0] == {
+        "code": "CI001",
+        "name_en": "Malignant tumour (severe)",
+        "name_zh": "恶性肿瘤——重度",
+    }
 
 
 def test_publish_over_http_needs_the_operator_and_refuses_bad_bodies(fresh_runtime: Runtime) -> None:
