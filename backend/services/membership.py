@@ -34,7 +34,7 @@ from backend.db.models import Account, Member, new_public_id
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.proofs.commitments import member_commitment, new_salt
 from backend.services.rule_sets import current_rule_set
-from backend.services.rules import RuleSet
+from backend.services.rules import DEFAULT_RULES, RuleSet
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -251,10 +251,14 @@ def protected_members_at(
     A member counts when ``joined_at <= instant``, the membership had not ended by ``instant``
     (``ended_at`` unset or later) and the ``end_age_years`` birthday is later than ``instant``
     (whether or not :func:`end_at_sixty` has run). With ``include_waiting=False`` members still
-    inside their waiting period are left out.
+    inside their waiting period are left out. The age limit is the rule set in force (the
+    default rules while none is published).
     """
     at = _instant(instant)
-    rules, _ = current_rule_set(session)
+    try:
+        rules, _ = current_rule_set(session)
+    except NotFound:  # nothing published yet: no member can have joined through join()
+        rules = DEFAULT_RULES
     earliest_birth = add_years(at.date(), -rules.end_age_years) - timedelta(days=1)
     query = (
         select(Member)

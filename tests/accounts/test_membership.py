@@ -3,13 +3,14 @@ who is protected at an instant, and the member routes (incl. mass assignment and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from backend.db.models import Account, Member
-from backend.errors import Forbidden, InvalidInput
+from backend.errors import Forbidden, InvalidInput, NotFound
 from backend.proofs.commitments import member_commitment
 from backend.runtime import Runtime
 from backend.services import membership
@@ -313,3 +314,11 @@ def test_member_routes_refuse_other_roles(plan_runtime: Runtime) -> None:
     body = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO}
     assert api.post("/members/join", juror, json=body).status_code == 403
     assert api.get("/members/me", juror).status_code == 403
+
+
+def test_protected_members_before_any_rule_set_is_empty(runtime_factory: Callable[..., Runtime]) -> None:
+    unbootstrapped = runtime_factory()
+    with unbootstrapped.sessions() as session:
+        assert list(protected_members_at(session, datetime(2025, 1, 1, tzinfo=UTC))) == []
+        with pytest.raises(NotFound, match="no rule set"):
+            end_at_sixty(session, date(2025, 1, 1))
