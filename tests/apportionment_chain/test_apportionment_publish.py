@@ -10,6 +10,7 @@ import pytest
 from hexbytes import HexBytes
 from web3 import Web3
 
+from backend.apportionment.audit import audit_period
 from backend.apportionment.ledger import (
     ShareLedgerReader,
     check_year_to_date_continuity,
@@ -18,6 +19,7 @@ from backend.apportionment.ledger import (
 )
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.published import published_ledgers
+from backend.apportionment.schedule import ApportionmentSchedule, ScheduleConfig
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder
 from backend.chain.apportionment import ApportionmentClient
 from evidence_store.multiformats import CID
@@ -178,3 +180,40 @@ def test_membership_is_committed_by_root_without_listing_members_on_chain(scenar
     assert record.membership_root in calldata
     for member in scenario.members.values():
         assert member.commitment not in calldata, "no member commitment goes on chain"
+
+
+def test_audit_period_passes_for_every_published_period(scenario: Scenario) -> None:
+    runtime = scenario.runtime
+    for name in "ABC":
+        audit = audit_period(
+            runtime.w3,
+            runtime.contracts["ClaimLedger"],
+            _client(scenario),
+            runtime.store,
+            scenario.periods[name].period_id,
+        )
+        assert audit.ok, audit.to_json()
+        assert [c.name for c in audit.checks] == [
+            "record",
+            "claims",
+            "fee",
+            "ledger",
+            "membership",
+            "surplus",
+            "year_to_date",
+        ]
+
+
+def test_audit_period_reports_what_disagrees_with_the_chain(scenario: Scenario) -> None:
+    runtime = scenario.runtime
+    # Read under a UTC calendar, 20310307 closes 8 hours later: b1 (approved at 03-07 00:00 in
+    # Shanghai) falls inside, so the chain's approvals no longer match the record.
+    utc = ApportionmentSchedule(ScheduleConfig(timezone="UTC"))
+    audit = audit_period(
+        runtime.w3, runtime.contracts["ClaimLedger"], _client(scenario), runtime.store, 20310307, schedule=utc
+    )
+    assert audit.failed() == ["claims"]
+    assert "(3, 3001)" in audit.checks[1].detail
+    missing = audit_period(runtime.w3, runtime.contracts["ClaimLedger"], _client(scenario), runtime.store, 20310507)
+    assert missing.failed() == ["record"]
+    assert not missing.ok
