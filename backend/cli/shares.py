@@ -80,3 +80,33 @@ class _NoDeployment:
 
     def verify_share(self, period_id: int, leaf_hash: bytes, proof: object) -> bool:
         return False
+
+
+@shares_app.command("publish")
+def publish_cmd(
+    period_id: int = typer.Argument(..., help="YYYYMMDD of the period's notice day"),
+    now: str | None = typer.Option(None, "--now", help="ISO instant to act at (default: the current time)"),
+) -> None:
+    """Compute and publish one closed period (idempotent: a published period is re-verified)."""
+    from datetime import UTC, datetime
+
+    from backend.apportionment.publish import compute_and_publish_period
+    from backend.apportionment.schedule import DEFAULT_SCHEDULE
+    from backend.config import load_settings
+    from backend.runtime import build_runtime
+
+    period = DEFAULT_SCHEDULE.period(period_id)
+    runtime = build_runtime(load_settings())
+    try:
+        with console.status(f"apportioning period {period_id}…"):
+            at = datetime.fromisoformat(now) if now else datetime.now(UTC)
+            result = compute_and_publish_period(runtime, period, at if at.tzinfo else at.replace(tzinfo=UTC))
+    finally:
+        runtime.close()
+    record = result.record
+    table = Table("figure", "value")
+    for key, value in record.to_json().items():
+        table.add_row(key, str(value))
+    console.print(table)
+    verb = "published" if result.published_now else "already published; recomputation matches"
+    console.print(f"[bold green]period {period_id} {verb}[/] (block {result.block_number})")

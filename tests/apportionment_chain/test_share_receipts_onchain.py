@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from backend.api.app import create_app
 from backend.apportionment.arithmetic import PeriodInputs
-from backend.apportionment.ledger import ShareRow, build_share_ledger
+from backend.apportionment.ledger import ShareLedgerReader, ShareRow, build_share_ledger, share_leaf_hash
 from backend.apportionment.onchain import verify_share_receipt_onchain
 from backend.apportionment.receipts import make_share_receipt, parse_share_receipt, verify_share_receipt_offline
+from backend.apportionment.service_errors import PeriodNotClosed
 from backend.chain.apportionment import ApportionmentClient, ApportionmentLookup
 from backend.cli import _load_commands, app
 from backend.proofs.receipts import StepStatus
@@ -233,3 +234,27 @@ def test_self_consistent_forgery_verifies_offline_but_not_on_chain(
     report = verify_share_receipt_onchain(forged, _lookup(scenario))
     assert not report.ok
     assert report.failed_step == 9  # ledgerRoot is not the root the chain recorded
+
+
+def test_cli_publish_reverifies_a_published_period(scenario: Scenario) -> None:
+    _load_commands()
+    settings = scenario.runtime.settings
+    env = {
+        "HUBAO_RPC_URL": settings.chain_url,
+        "HUBAO_DATA_DIR": str(settings.resolved_data_dir),
+        "HUBAO_ANCHORING": "false",
+        "HUBAO_LOG_LEVEL": "WARNING",
+    }
+    result = CliRunner().invoke(app, ["shares", "publish", "20310321", "--now", "2031-04-07T00:00:00+08:00"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "already published; recomputation matches" in result.output
+    early = CliRunner().invoke(app, ["shares", "publish", "20310421", "--now", "2031-04-08T00:00:00+08:00"], env=env)
+    assert early.exit_code != 0
+    assert isinstance(early.exception, PeriodNotClosed)
+
+
+def test_contract_leaf_hash_equals_the_ledger_leaf_hash(scenario: Scenario) -> None:
+    client = ApportionmentClient(scenario.runtime.w3, scenario.runtime.contracts["Apportionment"])
+    with ShareLedgerReader(scenario.published["B"].ledger_path) as reader:
+        for row in reader.rows():
+            assert client.share_leaf_hash(*row) == share_leaf_hash(row)
