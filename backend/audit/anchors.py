@@ -31,8 +31,8 @@ __all__ = ["AnchorHistory", "AnchorVerdict", "check_anchor_chain", "short"]
 
 
 def short(value: bytes) -> str:
-    """``0x1234abcd…`` — enough of a hash to name it in a message."""
-    return to_hex(value)[:10] + "…"
+    """A hash as it appears in messages: all of it, since a flipped bit may sit anywhere."""
+    return to_hex(value)
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def _operator_view(history: AnchorHistory, rows: Sequence[DbBatch], verdict: Anc
 
         chain_root = history.root_of(n)
         if not found:
-            broken(f"the chain's batch {n} ({short(chain_root or ZERO32)}) has no row (removed)", None)
+            broken(f"the chain's batch {n} ({short(chain_root or ZERO32)}) has no confirmed row (removed)", None)
             return
         if len(found) > 1:
             broken(f"{len(found)} rows claim on-chain id {n} (inserted)", found[1])

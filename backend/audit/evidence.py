@@ -296,7 +296,12 @@ def _check_group(run: _Run, row: DbBatch | None, n: int | None, group: list[DbIt
     chain = run.chain
     stored = chain.storage.get(n) if n is not None else None
     root = stored.root if stored is not None else None
-    confirmed = row is not None and row.status == "confirmed" and stored is not None
+    # Items are proven against the chain whenever their batch row mirrors an anchored batch, even
+    # when the row's status is wrong; proofs are expected once the row says (or shows) it is final.
+    confirmed = row is not None and stored is not None
+    proofs_expected = row is not None and (
+        row.status == "confirmed" or row.onchain_id is not None or row.block_number is not None
+    )
     leaves = [_leaf(item) for item in group]
     tree: MerkleTree | None = None
     if confirmed and stored is not None and len(group) == stored.leaf_count and all(leaves):
@@ -313,7 +318,7 @@ def _check_group(run: _Run, row: DbBatch | None, n: int | None, group: list[DbIt
             f"batch_id={row.id}",
             ["batch_id"],
         )
-    if confirmed:
+    if confirmed and stored is not None and len(group) == stored.leaf_count:
         _leaf_indexes(run, group)
     group_leaves = {leaf for leaf in leaves if leaf is not None}
     for index, (item, leaf) in enumerate(zip(group, leaves, strict=True)):
@@ -329,11 +334,12 @@ def _check_group(run: _Run, row: DbBatch | None, n: int | None, group: list[DbIt
             )
         if item.evidence_id is None:
             run.mirror(
-                f"evidence_items row id={item.ref_id} is missing (anchor_items {label} refers to it)",
-                "missing_row",
-                "evidence_items",
-                f"id={item.ref_id}",
-                ["row"],
+                f"anchor_items {label}: ref_id points to evidence_items id={item.ref_id}, which does not exist "
+                "(the evidence row was deleted or ref_id altered)",
+                "dangling_ref",
+                "anchor_items",
+                label,
+                ["ref_id"],
             )
             continue
         run.rows_checked["evidence_items"] += 1
@@ -355,7 +361,9 @@ def _check_group(run: _Run, row: DbBatch | None, n: int | None, group: list[DbIt
         included_in: int | None = None
         if tree is not None:
             included_in = n
-            if item.leaf_hash == leaf and item.proof != b"".join(tree.proof(index)):
+            if item.proof is None and not proofs_expected:
+                pass  # anchored, awaiting confirmations: proofs are written when it is confirmed
+            elif item.leaf_hash == leaf and item.proof != b"".join(tree.proof(index)):
                 run.mirror(
                     f"anchor_items {label}: stored proof is not the proof of its leaf in batch {n}",
                     "field",
