@@ -129,10 +129,13 @@ def _storage_links(history: AnchorHistory, verdict: AnchorVerdict) -> None:
 
 
 def _replay(history: AnchorHistory, verdict: AnchorVerdict, history_available: Callable[[int], bool]) -> None:
+    pruned = _pruned(history, {e.batch_id for e in history.events}, verdict, history_available)
     expected = history.start_id
     order_broken = False
     by_id: dict[int, AnchorEvent] = {}
     for event in history.events:
+        if event.batch_id > expected and all(n in pruned for n in range(expected, event.batch_id)):
+            expected = event.batch_id  # the gap is history the node no longer serves, not a break
         if event.batch_id != expected and not order_broken:
             order_broken = True
             verdict.findings.append(
@@ -182,9 +185,15 @@ def _replay(history: AnchorHistory, verdict: AnchorVerdict, history_available: C
                     batch=event.batch_id,
                 )
             )
-    missing = [n for n in range(history.start_id, history.batch_count + 1) if n not in by_id]
+
+
+def _pruned(
+    history: AnchorHistory, announced: set[int], verdict: AnchorVerdict, history_available: Callable[[int], bool]
+) -> set[int]:
+    """Batches without an event: pruned history (returned) or a real gap (a finding each)."""
+    missing = [n for n in range(history.start_id, history.batch_count + 1) if n not in announced]
     if not missing:
-        return
+        return set()
     # Pruning removes a prefix of history: find the first missing batch whose block is still served.
     lo, hi = 0, len(missing)
     while lo < hi:
@@ -204,6 +213,7 @@ def _replay(history: AnchorHistory, verdict: AnchorVerdict, history_available: C
                 batch=n,
             )
         )
+    return set(missing[:lo])
 
 
 def _checkpoint(history: AnchorHistory, cp: Checkpoint, block_hash: bytes | None, verdict: AnchorVerdict) -> None:
