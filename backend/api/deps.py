@@ -32,12 +32,13 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def current_principal(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    session: Annotated[Session, Depends(get_session)],
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     if not token:
         raise Unauthorized("sign in first: send Authorization: Bearer <token>")
-    return principal_from_token(session, token, runtime.jwt_secret)
+    # A short session of its own: a long upload must not hold a pooled connection for its duration.
+    with runtime.sessions() as session:
+        return principal_from_token(session, token, runtime.jwt_secret)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -9,11 +9,23 @@ from backend.config import Settings, load_settings
 from backend.logs import configure_logging
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, *, demo: bool = False) -> None:
     from backend.api.app import create_app
     from backend.runtime import build_runtime
+    from backend.services.rule_sets import bootstrap
 
     runtime = build_runtime(settings)
+    bootstrap(runtime)  # the rule set in force is stored and anchored; on-chain roles match accounts
+    if demo:
+        from backend.services.demo import DEMO_PASSWORD, seed_demo
+
+        if seed_demo(runtime):
+            console.print("demo plan seeded")
+        console.print(
+            f"demo logins (password [bold]{DEMO_PASSWORD}[/]): operator, auditor, reviewer1-3, juror1-5, "
+            "alice, bob, carol, dave, erin, frank",
+            soft_wrap=True,
+        )
     if settings.anchoring:
         runtime.start_anchoring()
     console.print(
@@ -51,7 +63,7 @@ def run_cmd() -> None:
         updates: dict[str, object] = {"rpc_url": url}
         if not settings.rpc_url:
             updates["reorg_policy"] = "requeue"
-        _serve(settings.model_copy(update=updates))
+        _serve(settings.model_copy(update=updates), demo=not settings.rpc_url)
 
 
 @app.command("serve")

@@ -79,6 +79,9 @@ def accept_evidence(
     chunks: Iterable[bytes],
     media_type: str,
     max_bytes: int,
+    uploader_id: str | None = None,
+    claim_pk: str | None = None,
+    original_name: str | None = None,
 ) -> AcceptedEvidence:
     """Encrypt and store the upload, then record it and queue its commitment for anchoring."""
     sealed = seal_evidence(store, keyring, checked_stream(chunks, media_type, max_bytes))
@@ -94,6 +97,9 @@ def accept_evidence(
             media_type=media_type,
             wrapped_dek=sealed.wrapped_dek,
             kek_id=sealed.kid,
+            uploader_id=uploader_id,
+            claim_pk=claim_pk,
+            original_name=original_name,
         )
         session.add(item)
         session.flush()

@@ -19,14 +19,22 @@ from backend.chain.transactions import TransactionSender
 from backend.config import ANVIL_DEV_KEYS
 from backend.proofs.receipts import verify_receipt_offline, verify_receipt_onchain
 from backend.runtime import Runtime
+from backend.services.accounts import register_member
+from backend.services.auth import issue_token
 
 PDF = b"%PDF-1.7\n" + b"medical report\n" * 100
 CLAIM = "0x" + "ab" * 32
 
 
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
+    """An API client signed in as a (new) member: uploads need a member's token."""
+    with runtime.sessions.begin() as session:
+        account = register_member(session, f"uploader-{os.urandom(4).hex()}", "correct horse battery")
+    token = issue_token(account, runtime.jwt_secret)
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime=runtime)), base_url="http://hubao.test"
+        transport=httpx.ASGITransport(app=create_app(runtime=runtime)),
+        base_url="http://hubao.test",
+        headers={"Authorization": f"Bearer {token}"},
     )
 
 
@@ -109,6 +117,16 @@ def test_upload_over_limit_is_413_declared_and_streamed(runtime_factory: object)
     assert declared.json()["code"] == "PAYLOAD_TOO_LARGE"
     assert streamed.status_code == 413
     assert runtime.anchoring_worker().backlog() == 0
+
+
+def test_upload_needs_a_member_token(runtime: Runtime) -> None:
+    async def scenario() -> httpx.Response:
+        app = create_app(runtime=runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hubao.test") as client:
+            return await _upload(client, PDF)
+
+    response = asyncio.run(scenario())
+    assert (response.status_code, response.json()["code"]) == (401, "UNAUTHORIZED")
 
 
 def test_upload_rejects_malformed_claim_ref(runtime: Runtime) -> None:

@@ -6,7 +6,6 @@ anchored through ``rule_sets.publish_rule_set``), so a jury round is three juror
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from backend.api.app import create_app
+from backend.api.inprocess import InProcessClient
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.config import Settings
 from backend.db.models import Account, Member
@@ -46,29 +45,7 @@ def png(seed: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + seed * 40
 
 
-class Api:
-    """A synchronous client over the ASGI app (httpx ASGITransport, real HTTP semantics)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    def request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://hubao.test") as client:
-                return await client.request(method, url, headers=headers, **kwargs)
-
-        return asyncio.run(call())
-
-    def get(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, token, **kwargs)
-
-    def post(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, token, **kwargs)
+Api = InProcessClient
 
 
 @dataclass

@@ -9,8 +9,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.deps import RuntimeDep, SessionDep
+from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.errors import PayloadTooLarge
+from backend.services.auth import Principal
 from backend.services.evidence import MAGIC, accept_evidence
 from backend.services.receipts import evidence_receipt
 from evidence_store.multiformats import CID
@@ -65,6 +66,7 @@ class EvidenceAccepted(BaseModel):
 async def upload_evidence(
     request: Request,
     runtime: RuntimeDep,
+    principal: Annotated[Principal, role_dependency("member")],
     claim_ref: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="bytes32 claim reference")],
 ) -> EvidenceAccepted:
     limit = runtime.settings.upload_max_bytes
@@ -91,6 +93,7 @@ async def upload_evidence(
             chunks=chunks(),
             media_type=media_type,
             max_bytes=limit,
+            uploader_id=principal.account_id,
         )
     )
     return EvidenceAccepted(

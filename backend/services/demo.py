@@ -1,0 +1,158 @@
+"""The demo plan that ``make run`` seeds once: people, and claims in every state of the workflow.
+
+It drives the product through its own HTTP API (in process), as its users would. Moving through
+the public-notice and jury windows needs the chain's clock to move: that is done with anvil's
+``evm_increaseTime`` and therefore only on the embedded local chain (``hubao run``), never on a
+configured JSON-RPC endpoint.
+
+Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, ``juror1..5``,
+``alice`` … ``frank``, all with the password ``hubao-demo``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.api.app import create_app
+from backend.api.inprocess import InProcessClient
+from backend.chain.anvil import rpc_call
+from backend.db.models import Account
+from backend.runtime import Runtime
+from backend.services.accounts import create_staff_account, register_member
+from backend.services.auth import issue_token
+from backend.services.membership import join
+from backend.services.rule_sets import bootstrap, current_rule_set, publish_rule_set
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "hubao-demo"  # noqa: S105 - a published demo password on a local chain only
+DEMO_RULES = {"jury_size": 5, "min_turnout": 3}
+
+
+@dataclass
+class _Person:
+    account: Account
+    token: str
+
+
+def _pdf(text: str) -> bytes:
+    return b"%PDF-1.7\n% Hubao demo document\n" + text.encode() + b"\n%%EOF\n"
+
+
+class _Demo:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.api = InProcessClient(create_app(runtime=runtime))
+
+    def staff(self, username: str, role: str) -> _Person:
+        account = create_staff_account(self.runtime, username, DEMO_PASSWORD, role)
+        return _Person(account, issue_token(account, self.runtime.jwt_secret))
+
+    def member(self, username: str, birth: date, joined_days_ago: int) -> _Person:
+        with self.runtime.sessions.begin() as session:
+            account = register_member(session, username, DEMO_PASSWORD)
+            joined = datetime.now(UTC) - timedelta(days=joined_days_ago)
+            join(session, self.runtime, account, birth, 720, [False, False, False], joined)
+        return _Person(account, issue_token(account, self.runtime.jwt_secret))
+
+    def ok(self, response: Any, what: str) -> Any:
+        if response.status_code >= 400:
+            raise RuntimeError(f"demo seed: {what} failed: {response.status_code} {response.text}")
+        return response.json()
+
+    def file(self, person: _Person, illness: str, text: str, days_ago: int = 12) -> Any:
+        diagnosed = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+        response = self.api.post(
+            "/claims",
+            person.token,
+            data={"illnessCode": illness, "diagnosisDate": diagnosed},
+            files=[("files", ("report.pdf", _pdf(text), "application/pdf"))],
+        )
+        return self.ok(response, f"filing for {person.account.username}")
+
+    def queue_of(self, reviewer: _Person) -> set[str]:
+        return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
+
+    def review(self, reviewers: list[_Person], claim_pk: str, verdict: str, reason: str | None, report: str) -> None:
+        body: dict[str, Any] = {"verdict": verdict, "report": report}
+        if reason:
+            body["reasonCode"] = reason
+        for reviewer in reviewers:
+            if claim_pk in self.queue_of(reviewer):
+                self.ok(self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body), "verdict")
+
+    def advance(self, seconds: int) -> None:
+        url = self.runtime.settings.chain_url
+        rpc_call(url, "evm_increaseTime", [seconds])
+        rpc_call(url, "evm_mine")
+
+
+def demo_seeded(runtime: Runtime) -> bool:
+    with runtime.sessions() as session:
+        return session.scalar(select(Account.id).where(Account.username == "operator")) is not None
+
+
+def seed_demo(runtime: Runtime) -> bool:
+    """Seed the demo plan once (False when it is already there). Needs the embedded anvil."""
+    if demo_seeded(runtime):
+        return False
+    log.info("seeding the demo plan (first run only)")
+    bootstrap(runtime)
+    publish_rule_set(runtime, DEMO_RULES)
+    demo = _Demo(runtime)
+    operator = demo.staff("operator", "operator")
+    demo.staff("auditor", "auditor")
+    reviewers = [demo.staff(f"reviewer{i}", "reviewer") for i in range(1, 4)]
+    jurors = [demo.staff(f"juror{i}", "juror") for i in range(1, 6)]
+    alice = demo.member("alice", date(1988, 3, 2), 400)
+    bob = demo.member("bob", date(1979, 11, 20), 300)
+    carol = demo.member("carol", date(1992, 7, 9), 250)
+    dave = demo.member("dave", date(1985, 1, 30), 220)
+    erin = demo.member("erin", date(1990, 6, 15), 200)
+    frank = demo.member("frank", date(1995, 2, 11), 20)  # still in the waiting period
+
+    # Paid: reviewed, public notice passed without objection, payout recorded.
+    paid = demo.file(carol, "CI001", "carol: biopsy confirms malignant tumour")
+    demo.review(reviewers, paid["id"], "APPROVE", None, "pathology report consistent with CI001")
+    with runtime.sessions() as session:
+        rules, _hash = current_rule_set(session)
+    demo.advance(rules.notice_seconds + 60)
+    demo.ok(demo.api.post(f"/claims/{paid['id']}/finalize-notice", operator.token), "finalize notice")
+    demo.ok(
+        demo.api.post(f"/claims/{paid['id']}/payout", operator.token, json={"reference": "DEMO-PAY-0001"}), "payout"
+    )
+
+    # Rejected at review.
+    rejected = demo.file(dave, "CI017", "dave: discharge summary without diagnosis")
+    demo.review(reviewers, rejected["id"], "REJECT", "INSUFFICIENT_EVIDENCE", "no confirmed diagnosis in the file")
+
+    # In public notice now.
+    notice = demo.file(bob, "CI042", "bob: cardiology report, myocardial infarction")
+    demo.review(reviewers, notice["id"], "APPROVE", None, "ECG and troponin confirm CI042")
+
+    # Disputed: an objection sent it to a jury that is voting.
+    disputed = demo.file(erin, "CI005", "erin: stroke, MRI attached")
+    demo.review(reviewers, disputed["id"], "APPROVE", None, "MRI confirms ischaemic stroke")
+    demo.ok(
+        demo.api.post(
+            f"/notice/{disputed['claimId']}/objections",
+            alice.token,
+            json={"reason": "The diagnosis date looks earlier than the membership."},
+        ),
+        "objection",
+    )
+
+    # Under review: just filed.
+    demo.file(alice, "CI003", "alice: oncology consultation letter")
+
+    # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
+    demo.file(frank, "CI001", "frank: early diagnosis", days_ago=5)
+
+    runtime.anchoring_worker().run_until_idle(max_cycles=20, idle_wait=0.5)
+    log.info("demo plan seeded", extra={"jurors": len(jurors), "waiting_period_claimant": frank.account.username})
+    return True
