@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     confirmations: int = Field(2, ge=0, description="blocks an anchor must be buried under to count")
     batch_max_size: int = Field(1000, ge=1, description="max items per anchored batch")
     batch_max_wait: float = Field(2.0, ge=0, description="seconds an item waits before a partial batch")
-    anchoring: bool = Field(True, description="run the anchoring worker in this process (one leader is elected)")
+    anchoring: bool = Field(
+        True, description="run the anchoring relay and workflow clock in this process (one leader each)"
+    )
     reorg_policy: Literal["halt", "requeue"] = Field(
         "halt", description="a confirmed anchor that leaves the chain: halt (DEEP_REORG) or re-send it"
     )

@@ -28,6 +28,7 @@ from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.db.lease import Lease
 from backend.services.anchoring import AnchoringWorker
 from backend.services.auth import load_or_create_secret
 
@@ -75,32 +76,50 @@ class Runtime:
             fault=crash_at(s.fault_inject) if s.fault_inject else None,
         )
 
-    def start_anchoring(self) -> None:
-        """Run the anchoring relay in a background thread until :meth:`close`."""
-        if "anchoring" in self.extras:
-            return
-        worker = self.anchoring_worker()
-        stop = threading.Event()
+    def start_background(self) -> None:
+        """Run the singleton workers in background threads until :meth:`close`.
 
-        def loop() -> None:
+        Each runs in every replica; a database lease lets exactly one of them act at a time.
+        """
+        if "background" in self.extras:
+            return
+        stop = threading.Event()
+        worker = self.anchoring_worker()
+
+        def anchoring() -> None:
             try:
                 worker.run_forever(stop)
             except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
                 log.exception("anchoring relay stopped")
 
-        thread = threading.Thread(target=loop, name="anchoring", daemon=True)
-        thread.start()
-        self.extras["anchoring"] = (thread, stop)
+        def workflow_clock() -> None:
+            # Finalize notices, draw, tally and redraw juries as chain time passes their windows.
+            from backend.services.jury import advance
 
-    def stop_anchoring(self) -> None:
-        running = self.extras.pop("anchoring", None)
+            lease = Lease(self.sessions, "workflow", worker.lease.holder)
+            while not stop.wait(5.0):
+                try:
+                    if lease.acquire():
+                        advance(self)
+                except Exception:
+                    log.exception("workflow clock cycle failed; retrying")
+            lease.release()
+
+        threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True) for fn in (anchoring, workflow_clock)]
+        for thread in threads:
+            thread.start()
+        self.extras["background"] = (threads, stop)
+
+    def stop_background(self) -> None:
+        running = self.extras.pop("background", None)
         if running is not None:
-            thread, stop = running
+            threads, stop = running
             stop.set()
-            thread.join(timeout=30)
+            for thread in threads:
+                thread.join(timeout=30)
 
     def close(self) -> None:
-        self.stop_anchoring()
+        self.stop_background()
         self.engine.dispose()
         closer = getattr(self.store, "close", None)
         if callable(closer):

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
         if owned and settings.anchoring:
-            app.state.runtime.start_anchoring()
+            app.state.runtime.start_background()
         try:
             yield
         finally:

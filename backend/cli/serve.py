@@ -27,7 +27,7 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
             soft_wrap=True,
         )
     if settings.anchoring:
-        runtime.start_anchoring()
+        runtime.start_background()
     console.print(
         f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]  "
         f"(API docs at /docs, status at /health; Ctrl-C stops everything)",
