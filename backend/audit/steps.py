@@ -42,9 +42,7 @@ from backend.audit.errors import (
 )
 from backend.audit.report import StepResult, StepStatus
 
-__all__ = ["STEPS", "StepRunner", "StepSpec", "register_step", "registered_steps"]
-
-StepRunner = Callable[["object"], StepResult]
+__all__ = ["STEPS", "StepSpec", "register_step", "registered_steps"]
 
 
 @dataclass(frozen=True)
