@@ -1,0 +1,388 @@
+"""Claim filing under load: concurrent ``POST /claims`` against a running API, next to an upload floor.
+
+Everything is real and runs in one run per database backend (SQLite file; PostgreSQL too when
+``postgresql+psycopg://postgres@127.0.0.1:5432/test`` answers — a fresh database is created for the
+run and dropped after):
+
+* a fresh automining anvil with the suite deployed, the default rule set anchored, three reviewers
+  on the roster and ``claimants`` members who joined 200 days ago (waiting period over), each with
+  a bearer token — all built through the services, as ``tests/claims/builders.py`` does;
+* the API served by **uvicorn** in a child process on a free 127.0.0.1 port, the app built by
+  ``create_app`` over the same data directory, database and chain. Before serving, the benchmark
+  mounts one extra route on that app object (never on the product API), the **baseline**:
+  ``POST /_bench/discard`` reads the request body to the end and discards it, returning a tiny JSON;
+* a client process (this one) that sends ``claimants`` requests at once (httpx, one connection each):
+  first the baseline, each carrying exactly the multipart body of a claim (fields + one PDF of
+  ``file_bytes``), then the real filings, one per member, each with its own distinct PDF.
+
+``claims_per_s`` (and the baseline's ``uploads_per_s``) is requests over the wall time from the
+first send to the last response; ``p50_ms`` / ``p99_ms`` are per-request latencies (nearest rank).
+A filing is the whole product path: streamed multipart, AES-GCM encryption into the evidence
+store, the database rows, ``fileClaim`` and ``openReview`` on ClaimLedger (two operator
+transactions, serialized by the operator's nonce lock) and the reviewer assignment. After the
+clock stops every response must be ``201 UNDER_REVIEW`` and every claim ``UNDER_REVIEW`` on chain.
+Each endpoint gets one warm-up request first; the baseline is the better of two rounds.
+
+Target: ``claims_per_s`` ≥ 0.5 × the baseline's ``uploads_per_s`` (``ratio_vs_baseline``).
+
+``python -m benchmarks claims [--quick]`` runs it (``--quick``: 5 claimants, 100 KiB files — a smoke
+run, not a measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from backend.chain.anvil import AnvilNode
+from backend.chain.claims import ClaimState
+from backend.config import Settings
+from backend.runtime import Runtime, build_runtime
+from backend.services.accounts import create_staff_account, register_member
+from backend.services.auth import issue_token
+from backend.services.claims import ledger
+from backend.services.membership import join
+from backend.services.rule_sets import bootstrap
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TARGET_RATIO = 0.5
+BASELINE_PATH = "/_bench/discard"
+PASSWORD = "correct horse battery"
+REVIEWERS = 3
+
+
+@dataclass(frozen=True)
+class ClaimsBenchConfig:
+    """Sizes of one run."""
+
+    claimants: int
+    file_bytes: int
+    baseline_rounds: int = 2
+
+
+FULL = ClaimsBenchConfig(claimants=50, file_bytes=1024 * 1024)
+QUICK = ClaimsBenchConfig(claimants=5, file_bytes=100 * 1024, baseline_rounds=1)
+
+
+def pdf_of(size: int, seed: int) -> bytes:
+    """A ``size``-byte file that sniffs as PDF; distinct per seed (no duplicate-evidence flags)."""
+    head, tail = b"%PDF-1.7\n", b"\n%%EOF\n"
+    return head + random.Random(seed).randbytes(size - len(head) - len(tail)) + tail
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0…100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the server (child process) -------------------------------------------------------------------
+
+
+def _server_settings(values: dict[str, Any]) -> Settings:
+    return Settings(
+        rpc_url=values["rpc_url"],
+        data_dir=Path(values["data_dir"]),
+        database_url=values["database_url"],
+        confirmations=0,
+        batch_max_wait=0,
+        anchoring=False,
+        log_level="WARNING",
+    )
+
+
+def serve(config_path: Path) -> None:
+    """Child process: the product app over the run's data dir, database and chain, plus the baseline route."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from backend.api.app import create_app
+
+    values = json.loads(config_path.read_text(encoding="utf-8"))
+    runtime = build_runtime(_server_settings(values), migrate_db=False)
+    app = create_app(runtime=runtime)
+
+    async def discard(request: Request) -> JSONResponse:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+        return JSONResponse({"received": received}, status_code=201)
+
+    # Mounted on this app object only, for this run: the product API has no such route.
+    # A plain Starlette route: no dependency injection, no validation — only the body read.
+    app.add_route(BASELINE_PATH, discard, methods=["POST"], include_in_schema=False)
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=int(values["port"]), log_level="warning", access_log=False)
+    finally:
+        runtime.close()
+
+
+class ServerProcess:
+    """``serve`` in a child process; ``start`` returns once ``/health`` answers."""
+
+    def __init__(self, workdir: Path, values: dict[str, Any]) -> None:
+        self.config_path = workdir / "server.json"
+        self.config_path.write_text(json.dumps(values), encoding="utf-8")
+        self.url = f"http://127.0.0.1:{values['port']}"
+        self.log_path = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.bench_claims", "--serve", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the API server exited: {self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2.0).status_code < 500:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the API server did not come up")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# -- the plan (this process) ----------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    runtime: Runtime
+    tokens: list[str]
+    warmup_token: str
+
+
+def build_plan(settings: Settings, claimants: int) -> Plan:
+    """Deploy, bootstrap the rule set, add reviewers and ``claimants + 1`` members past their waiting period."""
+    runtime = build_runtime(settings)
+    bootstrap(runtime)
+    for i in range(REVIEWERS):
+        create_staff_account(runtime, f"bench-reviewer-{i}", PASSWORD, "reviewer")
+    joined = datetime.now(UTC) - timedelta(days=200)
+    tokens = []
+    for i in range(claimants + 1):
+        with runtime.sessions.begin() as session:
+            account = register_member(session, f"bench-member-{i}", PASSWORD)
+            join(session, runtime, account, date(1990, 5, 17), 700, [False, False, False], joined)
+            tokens.append(issue_token(account, runtime.jwt_secret))
+    return Plan(runtime, tokens[1:], tokens[0])
+
+
+# -- the load -------------------------------------------------------------------------------------
+
+Form = dict[str, str]
+DIAGNOSED = (date.today() - timedelta(days=10)).isoformat()
+
+
+def _form() -> Form:
+    return {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED}
+
+
+async def _send(
+    client: httpx.AsyncClient, path: str, token: str | None, body: bytes, name: str
+) -> tuple[float, httpx.Response]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    t0 = time.perf_counter()
+    response = await client.post(
+        path, headers=headers, data=_form(), files=[("files", (name, body, "application/pdf"))]
+    )
+    return time.perf_counter() - t0, response
+
+
+async def _burst(
+    url: str, path: str, tokens: list[str | None], bodies: list[bytes]
+) -> tuple[float, list[tuple[float, httpx.Response]]]:
+    limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600.0) as client:
+        t0 = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                _send(client, path, token, body, f"report-{i}.pdf")
+                for i, (token, body) in enumerate(zip(tokens, bodies, strict=True))
+            )
+        )
+        return time.perf_counter() - t0, list(results)
+
+
+def burst(url: str, path: str, tokens: list[str | None], bodies: list[bytes]) -> dict[str, Any]:
+    """Send every body at once; figures, and the responses under ``"_responses"``."""
+    seconds, results = asyncio.run(_burst(url, path, tokens, bodies))
+    latencies = [lat * 1000 for lat, _ in results]
+    return {
+        "requests": len(bodies),
+        "seconds": round(seconds, 3),
+        "per_s": round(len(bodies) / seconds, 2),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "_responses": [response for _, response in results],
+    }
+
+
+def _check_filed(plan: Plan, responses: list[httpx.Response]) -> None:
+    bad = [r for r in responses if r.status_code != 201 or r.json().get("status") != "UNDER_REVIEW"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} filings failed, e.g. {bad[0].status_code} {bad[0].text[:300]}")
+    client = ledger(plan.runtime)
+    for response in responses:
+        if client.state(bytes.fromhex(response.json()["claimId"][2:])) != ClaimState.UNDER_REVIEW:
+            raise RuntimeError("a filed claim is not UNDER_REVIEW on chain")
+
+
+def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConfig) -> dict[str, Any]:
+    """One full run (chain, plan, server, baseline, filings) against one database."""
+    node = AnvilNode(log_path=workdir / "anvil.log").start()
+    server: ServerProcess | None = None
+    plan: Plan | None = None
+    try:
+        values = {
+            "rpc_url": node.url,
+            "data_dir": str(workdir / "data"),
+            "database_url": database_url,
+            "port": free_port(),
+        }
+        plan = build_plan(_server_settings(values), config.claimants)
+        server = ServerProcess(workdir, values).start()
+        n = config.claimants
+        bodies = [pdf_of(config.file_bytes, seed) for seed in range(n + 1)]
+
+        # Warm-ups: first-request imports and connection set-up stay out of both measurements.
+        warm_base = burst(server.url, BASELINE_PATH, [None], [bodies[n]])
+        warm_claim = burst(server.url, "/claims", [plan.warmup_token], [bodies[n]])
+        if warm_base["_responses"][0].status_code != 201:
+            raise RuntimeError(f"the baseline route failed: {warm_base['_responses'][0].text[:300]}")
+        _check_filed(plan, warm_claim["_responses"])
+
+        rounds = []
+        for _ in range(config.baseline_rounds):
+            figures = burst(server.url, BASELINE_PATH, [None] * n, bodies[:n])
+            if any(r.status_code != 201 or r.json()["received"] < config.file_bytes for r in figures["_responses"]):
+                raise RuntimeError("a baseline upload was not read to the end")
+            rounds.append(figures)
+        baseline = max(rounds, key=lambda f: f["per_s"])
+
+        claims = burst(server.url, "/claims", list(plan.tokens), bodies[:n])
+        _check_filed(plan, claims["_responses"])
+    finally:
+        if server is not None:
+            server.stop()
+        if plan is not None:
+            plan.runtime.close()
+        node.stop()
+    baseline.pop("_responses")
+    claims.pop("_responses")
+    ratio = claims["per_s"] / baseline["per_s"]
+    return {
+        "baseline_discard": {
+            "uploads_per_s": baseline["per_s"],
+            "p50_ms": baseline["p50_ms"],
+            "p99_ms": baseline["p99_ms"],
+            "seconds": baseline["seconds"],
+            "rounds_per_s": [r["per_s"] for r in rounds],
+        },
+        "claims": {
+            "claims_per_s": claims["per_s"],
+            "p50_ms": claims["p50_ms"],
+            "p99_ms": claims["p99_ms"],
+            "seconds": claims["seconds"],
+        },
+        "ratio_vs_baseline": round(ratio, 3),
+        "target": {"value": round(ratio, 3), "minimum": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
+    }
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _with_postgres(workdir: Path, config: ClaimsBenchConfig) -> dict[str, Any]:
+    name = f"hubao_bench_claims_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        return run_backend(workdir, url, config)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """SQLite, then PostgreSQL when reachable; see the module docstring."""
+    config = QUICK if quick else FULL
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {
+        "command": "python -m benchmarks claims" + (" --quick" if quick else ""),
+        "quick": quick,
+        "claimants": config.claimants,
+        "file_bytes": config.file_bytes,
+    }
+    with tempfile.TemporaryDirectory(prefix="hubao-bench-claims-") as tmp:
+        (Path(tmp) / "sqlite").mkdir()
+        result["sqlite"] = run_backend(Path(tmp) / "sqlite", None, config)
+        if _postgres_reachable():
+            (Path(tmp) / "postgresql").mkdir()
+            result["postgresql"] = _with_postgres(Path(tmp) / "postgresql", config)
+        else:
+            result["postgresql"] = "skipped: unreachable"
+    result["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(Path(sys.argv[2]))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv[1:]), indent=2))
