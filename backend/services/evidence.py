@@ -4,6 +4,8 @@ The plaintext exists only in memory, chunk by chunk: it is encrypted as it strea
 store (RELIABILITY.md D6). The evidence row and its anchoring outbox row are written in one
 database transaction, so an accepted item is never lost to the anchoring worker; a failure
 before that commit leaves at most an orphaned ciphertext in the store (swept by GC once unpinned).
+A refused upload (too large, wrong type, client gone) does not even leave that: the blocks it
+had written are deleted at once (D5: a refused upload grows the disk by < 1 MiB).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +23,8 @@ from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
 from evidence_store.crypto import Keyring
 from evidence_store.interface import EvidenceStore
+from evidence_store.multiformats import CID
+from evidence_store.unixfs import FileDagBuilder
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,44 @@ def checked_stream(chunks: Iterable[bytes], media_type: str, max_bytes: int) -> 
         yield head
 
 
+class _BlockTrail:
+    """An :class:`EvidenceStore` proxy whose ``add`` remembers the blocks it writes, so a refused
+    upload's blocks can be deleted (``discard``) instead of waiting unpinned for GC.
+
+    The CIDs come from a second :class:`FileDagBuilder` fed the same bytes (same chunker, same
+    CIDs as the store's own add); it hashes but keeps no data. Stores without ``block_rm``
+    (Kubo) are left to their own GC.
+    """
+
+    def __init__(self, store: EvidenceStore) -> None:
+        self._store = store
+        self._cids: list[CID] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def add(self, chunks: Iterable[bytes], *, cid_version: int = 0, pin: bool = True) -> CID:
+        shadow = FileDagBuilder(cid_version, sink=lambda cid, _block: self._cids.append(cid))
+
+        def tee() -> Iterator[bytes]:
+            for chunk in chunks:
+                shadow.write(chunk)
+                yield chunk
+
+        return self._store.add(tee(), cid_version=cid_version, pin=pin)
+
+    def discard(self) -> None:
+        remove = getattr(self._store, "block_rm", None)
+        if remove is None:
+            return
+        for cid in self._cids:
+            try:
+                remove(cid)
+            except Exception:  # a leftover block is GC's business; never mask the refusal
+                log.warning("could not delete a refused upload's block")
+                return
+
+
 def accept_evidence(
     sessions: sessionmaker[Session],
     store: EvidenceStore,
@@ -84,7 +127,12 @@ def accept_evidence(
     original_name: str | None = None,
 ) -> AcceptedEvidence:
     """Encrypt and store the upload, then record it and queue its commitment for anchoring."""
-    sealed = seal_evidence(store, keyring, checked_stream(chunks, media_type, max_bytes))
+    trail = _BlockTrail(store)
+    try:
+        sealed = seal_evidence(trail, keyring, checked_stream(chunks, media_type, max_bytes))
+    except BaseException:
+        trail.discard()
+        raise
     cid = sealed.cid.to_bytes()
     with sessions.begin() as session:
         item = EvidenceItem(
