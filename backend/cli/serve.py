@@ -11,6 +11,7 @@ from backend.logs import configure_logging
 
 def _serve(settings: Settings, *, demo: bool = False) -> None:
     from backend.api.app import create_app
+    from backend.api.server import UVICORN_OPTIONS, HeadDeadlineH11Protocol
     from backend.runtime import build_runtime
     from backend.services.rule_sets import bootstrap
 
@@ -39,8 +40,8 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
-            timeout_keep_alive=5,
-            limit_concurrency=200,
+            http=HeadDeadlineH11Protocol,
+            **UVICORN_OPTIONS,
         )
     finally:
         runtime.close()
