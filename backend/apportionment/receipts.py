@@ -23,8 +23,6 @@ as JSON integers of fen)::
         "shareTotalFen": …, "subsidyTotalFen": …, "surplusOutFen": 0
       },
       "ledgerRoot": "0x…32",              share-ledger Merkle root
-      "leafIndex": 9999999,               TREE-ARRAY index of the leaf (as in evidence receipts),
-                                          in [memberCount − 1, 2·memberCount − 2]
       "leaf": {                           (bytes32, uint64, uint64, uint64)
         "memberCommitment": "0x…32",
         "shareFen": 648, "subsidyFen": 0, "yearToDateFen": 1296
@@ -42,7 +40,9 @@ Verification, offline — ``verify_share_receipt_offline(receipt)``; the first f
     1 SCHEMA         exact keys, types, ranges, canonical hex                       ShareSchemaError
     2 LEAF_HASH      leafHash == keccak256(keccak256(abi.encode(leaf)))              ShareLeafHashMismatch
     3 PROOF          proof folds leafHash into ledgerRoot                             ShareProofInvalid
-    4 POSITION       leafIndex in [N − 1, 2N − 2], len(proof) == depth of leafIndex  SharePositionInvalid
+    4 POSITION       len(proof) is the depth of a leaf in a tree of N = memberCount   SharePositionInvalid
+                     leaves: floor(log2(t + 1)) for some tree index t in
+                     [N − 1, 2N − 2] — one or two depths
     5 PERIOD_TOTALS  fee, D, base, S_out recompute from the period's inputs, and
                      Σshare + Σsubsidy = N × base = D + S_out                         PeriodTotalsMismatch
     6 SHARE          shareFen = max(0, min(base, perCaseCap × claims,
@@ -52,8 +52,14 @@ Verification, offline — ``verify_share_receipt_offline(receipt)``; the first f
 Steps 5–6 are what makes the receipt *the member's* check: from public period figures alone
 they re-derive what this member owed. What they cannot see: that ``yearToDate − share`` is
 really what the member paid before (the previous receipt of the same year shows it), and that
-the period figures are the ones recorded on chain (on-chain steps, numbered from 7, come with
-the period contract).
+the period figures are the ones recorded on chain (on-chain steps 7–12,
+``backend.apportionment.onchain``).
+
+Position: inner nodes hash their children in sorted order, so a proof does not encode the
+leaf's position, and the format carries none (as in evidence receipts, ``backend.proofs.receipts``)
+— a position nobody can check would be a claim, not evidence. Offline, ``memberCount`` is bound
+through the proof's depth (step 4) and through the period arithmetic (step 5), and fully on
+chain (step 11).
 """
 
 from __future__ import annotations
@@ -106,7 +112,6 @@ _KEYS = (
     "periodId",
     "period",
     "ledgerRoot",
-    "leafIndex",
     "leaf",
     "leafHash",
     "proof",
@@ -137,7 +142,6 @@ class ShareReceipt:
     period: PeriodInputs
     totals: PeriodTotals
     ledger_root: bytes
-    leaf_index: int
     leaf: ShareRow
     leaf_hash: bytes
     proof: tuple[bytes, ...]
@@ -167,7 +171,6 @@ class ShareReceipt:
             "periodId": self.period.period_id,
             "period": period,
             "ledgerRoot": to_hex(self.ledger_root),
-            "leafIndex": self.leaf_index,
             "leaf": {
                 "memberCommitment": to_hex(self.leaf.member_commitment),
                 "shareFen": self.leaf.share_fen,
@@ -197,8 +200,9 @@ def make_share_receipt(
     """Receipt for ledger row ``index`` of a period (``tree`` from ``ShareLedgerResult.tree`` or
     ``ShareLedgerReader.tree()``; input index = row index).
 
-    Checks that ``row`` is the leaf at that index and that the result verifies offline, so a
-    receipt that leaves here is one its holder can verify.
+    ``index`` only locates the leaf and its proof; the receipt does not record it (step 4 of the
+    module docstring). Checks that ``row`` is the leaf at that index and that the result verifies
+    offline, so a receipt that leaves here is one its holder can verify.
     """
     tree_index = tree.tree_index(index)
     leaf_hash = share_leaf_hash(row)
@@ -208,7 +212,6 @@ def make_share_receipt(
         period=inputs,
         totals=totals,
         ledger_root=tree.root,
-        leaf_index=tree_index,
         leaf=row,
         leaf_hash=leaf_hash,
         proof=tuple(tree.proof(index)),
@@ -340,7 +343,6 @@ def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceip
         surplus_out_fen=amounts["surplusOutFen"],
     )
     ledger_root = _bytes32(doc, "ledgerRoot", "ledgerRoot")
-    leaf_index = _int(doc, "leafIndex", "leafIndex", 0, _UINT256_MAX)
     raw_leaf = _object(doc["leaf"], _LEAF_KEYS, "leaf")
     leaf = ShareRow(
         _bytes32(raw_leaf, "memberCommitment", "leaf.memberCommitment"),
@@ -359,7 +361,6 @@ def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceip
         period=inputs,
         totals=totals,
         ledger_root=ledger_root,
-        leaf_index=leaf_index,
         leaf=leaf,
         leaf_hash=leaf_hash,
         proof=tuple(from_hex(p) for p in raw_proof),
@@ -472,14 +473,17 @@ def verify_share_receipt_offline(receipt: Mapping[str, Any] | str | bytes | Shar
     def position() -> None:
         rec = r()
         n = rec.period.member_count
-        if not n - 1 <= rec.leaf_index <= 2 * n - 2:
+        # Leaves occupy tree indices [n − 1, 2n − 2]; depth is monotonic in the index, so the
+        # leaf depths are exactly the range between the depths of the two ends (at most two).
+        shallowest = proof_length_for_tree_index(n - 1)
+        deepest = proof_length_for_tree_index(2 * n - 2)
+        if not shallowest <= len(rec.proof) <= deepest:
+            depths = str(shallowest) if shallowest == deepest else f"{shallowest} or {deepest}"
             raise SharePositionInvalid(
-                "leafIndex is not a leaf position of a tree of memberCount leaves", field="leafIndex"
-            )
-        expected = proof_length_for_tree_index(rec.leaf_index)
-        if len(rec.proof) != expected:
-            raise SharePositionInvalid(
-                f"proof has {len(rec.proof)} nodes, a leaf at leafIndex needs {expected}", field="proof"
+                f"proof has {len(rec.proof)} nodes, but the leaves of a tree of period.memberCount leaves "
+                f"have proofs of {depths}",
+                field="proof",
+                other_field="period.memberCount",
             )
 
     def period_totals() -> None:

@@ -351,7 +351,6 @@ def receipt_for(case: dict[str, Any], tree: dict[str, Any], index: int) -> dict[
             },
         },
         "ledgerRoot": tree["root"],
-        "leafIndex": row["treeIndex"],
         "leaf": {k: row[k] for k in ("memberCommitment", "shareFen", "subsidyFen", "yearToDateFen")},
         "leafHash": row["leafHash"],
         "proof": row["proof"],
@@ -363,11 +362,16 @@ def receipt_mutations(receipt: dict[str, Any]) -> list[dict[str, Any]]:
     other = "0x" + "42" * 32
     leaf = receipt["leaf"]
     period = receipt["period"]
-    n = period["memberCount"]
+    # The golden receipt is small-7's row 2, the leaf at tree index 6 (node's treeIndex): depth 2,
+    # a 2-node proof. Leaves of an N-leaf tree sit at tree indices [N − 1, 2N − 2], depths
+    # floor(log2(t + 1)): N = 7 → {2, 3}, N = 2 → {1}, N = 4 → {2}, N = 8 → {3}.
+    assert (period["memberCount"], len(receipt["proof"])) == (7, 2)
     return [
         {"why": "unsupported version", "set": {"version": 2}, "step": 1},
         {"why": "wrong kind", "set": {"kind": "evidence"}, "step": 1},
         {"why": "unknown key", "set": {"extra": 1}, "step": 1},
+        # leafIndex left the format before v1 shipped: no step could check it (receipts.py).
+        {"why": "leafIndex is not in the format", "set": {"leafIndex": 6}, "step": 1},
         {"why": "missing key", "delete": ["proof"], "step": 1},
         {"why": "chainId without contract", "set": {"chainId": 31337}, "step": 1},
         {"why": "amount as a string", "set": {"leaf.shareFen": str(leaf["shareFen"])}, "step": 1},
@@ -384,7 +388,21 @@ def receipt_mutations(receipt: dict[str, Any]) -> list[dict[str, Any]]:
         {"why": "a proof node altered", "set": {"proof.0": other}, "step": 3},
         {"why": "ledger root altered", "set": {"ledgerRoot": other}, "step": 3},
         {"why": "proof truncated", "set": {"proof": receipt["proof"][:-1]}, "step": 3},
-        {"why": "leafIndex outside the leaves of N members", "set": {"leafIndex": 2 * n - 1}, "step": 4},
+        {
+            "why": "memberCount too few: no leaf of 2 members has a 2-node proof",
+            "set": {"period.memberCount": 2},
+            "step": 4,
+        },
+        {
+            "why": "memberCount too many: no leaf of 8 members has a 2-node proof",
+            "set": {"period.memberCount": 8},
+            "step": 4,
+        },
+        {
+            "why": "memberCount 4 has leaves at depth 2: passes step 4, base no longer recomputes",
+            "set": {"period.memberCount": 4},
+            "step": 5,
+        },
         {"why": "baseFen altered", "set": {"period.baseFen": period["baseFen"] + 1}, "step": 5},
         {"why": "feeBps altered: fee no longer recomputes", "set": {"period.feeBps": period["feeBps"] + 1}, "step": 5},
         {
@@ -444,6 +462,7 @@ def main() -> None:
     assert big["expected"]["totals"]["surplusOutFen"] == 3_457
     receipt = receipt_for(small, small_tree, 2)  # the member at 18,771: pays 29
     assert receipt["leaf"]["shareFen"] == 29
+    assert small["expected"]["rows"][2]["treeIndex"] == 6  # depth 2 (receipt_mutations relies on it)
     doc = {
         "description": "Apportionment (backend/apportionment): schedule, arithmetic, share ledgers, share receipts.",
         "derivation": (
@@ -451,7 +470,8 @@ def main() -> None:
             "tests/apportionment/apportionment_support.py's reference (Fraction, floor/ceil from the formulas), the "
             "worked example also checked against the issue's numbers. Roots, proofs, tree indices, leaf hashes, "
             f"member commitments and file digests by {LIBRARY} and ethereum-cryptography. File bytes from the "
-            "format's spec (encode_ledger_file). Receipt mutation steps from the step order of receipts.py."
+            "format's spec (encode_ledger_file). The receipt carries no tree index (a sorted-pair proof has no "
+            "position). Receipt mutation steps from the step order of receipts.py."
         ),
         "schedule": schedule_cases(),
         "periods": period_cases(),

@@ -31,6 +31,8 @@ from backend.apportionment.receipts import (
     verify_share_receipt_offline,
 )
 from backend.proofs.hexstr import from_hex
+from backend.proofs.keccak import keccak256
+from backend.proofs.merkle import MerkleTree
 from backend.proofs.receipts import StepStatus
 
 VEC: dict[str, Any] = json.loads((VECTORS / "apportionment.json").read_text(encoding="utf-8"))
@@ -175,13 +177,66 @@ def test_receipt_with_absurd_period_fails_at_totals_without_raising() -> None:
         leaf={"memberCommitment": "0x" + "07" * 32, "shareFen": 0, "subsidyFen": 0, "yearToDateFen": 0},
         leafHash=leaf_hash,
         ledgerRoot=leaf_hash,
-        leafIndex=0,
         proof=[],
     )
     report = verify_share_receipt_offline(doc)
     assert report.failed_step == ShareReceiptStep.PERIOD_TOTALS
     assert report.error is not None
     assert "do not apportion" in report.error.message
+
+
+def test_verify_share_receipt_rejects_leaf_index_as_unknown_field_at_schema() -> None:
+    # leafIndex left the format before v1 shipped: sorted-pair hashing carries no position, so no
+    # step could check it. A receipt still carrying it is refused, not silently accepted.
+    report = verify_share_receipt_offline({**RECEIPT, "leafIndex": 6})
+    assert report.failed_step == ShareReceiptStep.SCHEMA
+    assert type(report.error) is errors.ShareSchemaError
+    assert report.error.fields["field"] == "$.leafIndex"
+    assert "unknown field" in report.error.message
+    assert "leafIndex" not in parse_share_receipt(RECEIPT).to_json()
+
+
+def _depths_by_leaf_count(max_leaves: int) -> dict[int, set[int]]:
+    """Proof lengths that occur in real trees of 1…max_leaves leaves, read off their proofs."""
+    out = {}
+    for n in range(1, max_leaves + 1):
+        tree = MerkleTree.from_leaf_hashes([keccak256(b"depth/%d/%d" % (n, i)) for i in range(n)])
+        out[n] = {len(tree.proof(i)) for i in range(n)}
+    return out
+
+
+def test_verify_share_receipt_position_accepts_exactly_member_counts_with_a_leaf_at_the_proof_depth() -> None:
+    depths = _depths_by_leaf_count(40)
+    assert {len(d) for d in depths.values()} == {1, 2}  # the step's premise: one or two depths
+    for n in (1, 2, 5, 8, 13):
+        members = [(keccak256(b"pos/%d/%d" % (n, i)), 0) for i in range(n)]
+        members.sort()
+        inputs = PeriodInputs.from_json(inputs_json(claimCount=1, payoutsFen=30_000_000, memberCount=n))
+        result = build_share_ledger(inputs, members, keep_tree=True)
+        assert result.tree is not None
+        base = result.totals.base_fen
+        share = min(base, 10)
+        for i, (c, _) in enumerate(members):
+            row = ShareRow(c, share, base - share, share)
+            receipt = make_share_receipt(
+                tree=result.tree, index=i, row=row, inputs=inputs, totals=result.totals
+            ).to_json()
+            for m, found in depths.items():
+                doc = copy.deepcopy(receipt)
+                doc["period"]["memberCount"] = m
+                report = verify_share_receipt_offline(doc)
+                if len(receipt["proof"]) in found:
+                    # Past step 4; the period arithmetic (step 5) is what refuses another N.
+                    assert report.status_of(ShareReceiptStep.POSITION) is StepStatus.PASSED, (n, i, m)
+                    if m == n:
+                        assert report.ok, (n, i, m)
+                    else:
+                        assert report.failed_step == ShareReceiptStep.PERIOD_TOTALS, (n, i, m)
+                else:
+                    assert report.failed_step == ShareReceiptStep.POSITION, (n, i, m)
+                    assert type(report.error) is errors.SharePositionInvalid
+                    assert report.error.fields["field"] == "proof"
+                    assert report.error.fields["other_field"] == "period.memberCount"
 
 
 def test_verify_share_receipt_offline_accepts_constructed_receipt_object() -> None:

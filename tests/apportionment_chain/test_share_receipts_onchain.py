@@ -129,6 +129,8 @@ def _flip_hex(value: str) -> str:
 
 # (JSON path, the step that must refuse it). Amounts move by one fen; hashes flip one bit.
 ALTERATIONS: list[tuple[str, set[int]]] = [
+    ("version", {1}),
+    ("kind", {1}),
     ("chainId", {7}),
     ("contract", {7}),
     ("ledgerCid", {10}),
@@ -138,7 +140,7 @@ ALTERATIONS: list[tuple[str, set[int]]] = [
     ("period.payoutsFen", {5}),
     ("period.feeBps", {11}),  # 801 bps still floors to the same fee: only the chain tells
     ("period.surplusInFen", {5}),
-    ("period.memberCount", {4, 5}),
+    ("period.memberCount", {5}),  # 6 members still have leaves at the proof's depth: step 4 passes
     ("period.perCaseCapFen", {6}),
     ("period.annualCapFen", {11}),
     ("period.windDown", {6}),
@@ -149,9 +151,6 @@ ALTERATIONS: list[tuple[str, set[int]]] = [
     ("period.subsidyTotalFen", {5}),
     ("period.surplusOutFen", {5}),
     ("ledgerRoot", {3}),
-    # Past the last leaf position. (Another position of the same depth passes every step: the
-    # sorted-pair proof does not encode positions, so nothing can check leafIndex within a level.)
-    ("leafIndex", {4}),
     ("leaf.memberCommitment", {2}),
     ("leaf.shareFen", {2}),
     ("leaf.subsidyFen", {2}),
@@ -172,8 +171,8 @@ def test_altered_receipt_fails_verification(
         doc["contract"] = "0x" + "11" * 20
     elif path == "periodId":
         doc["periodId"] = 20310307
-    elif path == "leafIndex":
-        doc["leafIndex"] = 2 * doc["period"]["memberCount"] - 1
+    elif path == "kind":
+        doc["kind"] = "evidence"
     else:
         parent = doc
         *outer, key = path.split(".")
@@ -193,6 +192,27 @@ def test_altered_receipt_fails_verification(
     # Whatever fails offline never reaches the chain's steps.
     if report.failed_step <= 6:
         assert all(s.status == StepStatus.NOT_RUN for s in report.steps)
+
+
+def _field_paths(doc: dict[str, Any]) -> set[str]:
+    """Every scalar field of a receipt as a path in ALTERATIONS' notation (a list: its first item)."""
+    out = set()
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out |= {f"{key}.{sub}" for sub in _field_paths(value)}
+        elif isinstance(value, list):
+            out.add(f"{key}[0]")
+        else:
+            out.add(key)
+    return out
+
+
+def test_alterations_cover_every_field_of_the_receipt(m5_receipt: dict[str, Any]) -> None:
+    # The format carries only what some step checks (leafIndex left it for that reason), so
+    # every field has an alteration above that fails at a named step.
+    paths = [a for a, _ in ALTERATIONS]
+    assert len(paths) == len(set(paths))
+    assert set(paths) == _field_paths(m5_receipt)
 
 
 def test_self_consistent_forgery_verifies_offline_but_not_on_chain(
