@@ -73,7 +73,7 @@ DUPLICATE_EVIDENCE = "DUPLICATE_EVIDENCE"
 WAITING_PERIOD = "WAITING_PERIOD"
 # Claims a member may start per rolling day (RELIABILITY.md D13): a real claimant files one.
 CLAIMS_PER_DAY = 3
-MAX_FILES_PER_CLAIM = 20
+MAX_FILES_PER_CLAIM = 10  # RELIABILITY.md D9
 OPEN_STATES = ("FILED", "UNDER_REVIEW", "IN_NOTICE", "DISPUTED")
 
 
@@ -451,7 +451,8 @@ def _safe_name(filename: str | None) -> str | None:
     if not filename:
         return None
     cleaned = "".join(ch for ch in filename.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
-    return cleaned[:255] or None
+    # The cap is 255 UTF-8 bytes (the column and D7), cut on a character boundary.
+    return cleaned.encode()[:255].decode("utf-8", "ignore") or None
 
 
 def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
@@ -144,11 +145,15 @@ class _MultipartReader:
             if self._done:
                 return None
             chunk = next(self._body, None)
-            if chunk is None:
-                self._parser.finalize()
-                self._done = True
-            elif chunk:
-                self._parser.write(chunk)
+            try:
+                if chunk is None:
+                    self._parser.finalize()
+                    self._done = True
+                elif chunk:
+                    self._parser.write(chunk)
+            except MultipartParseError as exc:
+                # Includes the parser's own bounds (header line size, headers per part): a 4xx, not a 500.
+                raise InvalidInput(f"malformed multipart body: {exc}", code="MALFORMED_MULTIPART") from exc
         return self._events.popleft()
 
     def _data(self) -> Iterator[bytes]:
