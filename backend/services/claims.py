@@ -39,8 +39,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx
+from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx, OnchainClaim
 from backend.chain.eip712 import claim_id as claim_id_of
+from backend.chain.transactions import ContractReverted
 from backend.db.models import (
     AnchorItem,
     Claim,
@@ -217,6 +218,10 @@ class ClaimView:
     updated_at: datetime
     final_at: datetime | None
     evidence: list[EvidenceView] = field(default_factory=list)
+    # Fields (``status``, ``payoutFen``) whose database copy disagrees with ClaimLedger; the view
+    # then carries the chain's values. Empty when the view was checked against the chain and agrees
+    # (or was not checked: views returned by a step that has just written both).
+    chain_mismatch: list[str] = field(default_factory=list)
 
 
 def flags_of(claim: Claim) -> list[str]:
@@ -264,15 +269,73 @@ def _is_duplicate(session: Session, item: EvidenceItem) -> bool:
     return other is not None
 
 
-def claim_view(session: Session, claim: Claim, *, with_names: bool = False) -> ClaimView:
+def offchain_only(claim: Claim) -> bool:
+    """Whether ClaimLedger legitimately has no record of ``claim``: a filing not relayed yet, or a
+    waiting-period rejection (decided by the rules, never sent to the chain)."""
+    return claim.status == "FILED" or (claim.status == "REJECTED" and claim.reason_code == WAITING_PERIOD)
+
+
+@dataclass(frozen=True)
+class ChainVersion:
+    """A claim's status and payout as ClaimLedger holds them, and where the database row disagrees."""
+
+    status: str
+    payout_fen: int
+    mismatch: list[str]
+
+
+def chain_version(chain: ClaimLedgerClient, claim: Claim) -> ChainVersion:
+    """Status and payout from ``ClaimLedger.claim(claimId)`` (one ``eth_call``), compared with the row.
+
+    The chain is authoritative: a row edited behind the API's back does not change what is shown.
+    Unknown on chain (``ClaimLedgerUnknownClaim``), a claim keeps its database status, flagged
+    unless :func:`offchain_only`. A disagreement is logged (claim ids and states only) and may be
+    transient while a step is in flight between its transaction and the database commit.
+    """
+    try:
+        onchain: OnchainClaim | None = chain.claim(claim.claim_id)
+    except ContractReverted as exc:
+        if exc.error != "ClaimLedgerUnknownClaim":
+            raise
+        onchain = None
+    if onchain is None:
+        mismatch = [] if offchain_only(claim) else ["status"]
+        version = ChainVersion(claim.status, claim.payout_fen, mismatch)
+    else:
+        mismatch = []
+        if onchain.state.name != claim.status:
+            mismatch.append("status")
+        if onchain.payout_fen != claim.payout_fen:
+            mismatch.append("payoutFen")
+        version = ChainVersion(onchain.state.name, onchain.payout_fen, mismatch)
+    if version.mismatch:
+        log.warning(
+            "claim row disagrees with ClaimLedger",
+            extra={
+                "claim_pk": claim.id,
+                "fields": version.mismatch,
+                "db_status": claim.status,
+                "chain_status": onchain.state.name if onchain else ClaimState.NONE.name,
+                "db_payout_fen": claim.payout_fen,
+                "chain_payout_fen": onchain.payout_fen if onchain else None,
+            },
+        )
+    return version
+
+
+def claim_view(
+    session: Session, claim: Claim, *, with_names: bool = False, chain: ClaimLedgerClient | None = None
+) -> ClaimView:
+    """The API's view of ``claim``; with ``chain``, status and payout are ClaimLedger's (see :func:`chain_version`)."""
+    version = chain_version(chain, claim) if chain is not None else ChainVersion(claim.status, claim.payout_fen, [])
     return ClaimView(
         id=claim.id,
         claim_id="0x" + claim.claim_id.hex(),
-        status=claim.status,
+        status=version.status,
         illness_code=claim.illness_code,
         diagnosis_date=claim.diagnosis_date,
         age_at_diagnosis=claim.age_at_diagnosis,
-        payout_fen=claim.payout_fen,
+        payout_fen=version.payout_fen,
         rule_set_hash="0x" + claim.rule_set_hash.hex(),
         evidence_root="0x" + claim.evidence_root.hex(),
         reason_code=claim.reason_code,
@@ -281,18 +344,32 @@ def claim_view(session: Session, claim: Claim, *, with_names: bool = False) -> C
         updated_at=claim.updated_at,
         final_at=claim.final_at,
         evidence=evidence_views(session, claim, with_names=with_names),
+        chain_mismatch=version.mismatch,
     )
 
 
-def get_claim_view(session: Session, principal: Principal, claim_pk: str) -> ClaimView:
+def get_claim_view(
+    session: Session, principal: Principal, claim_pk: str, *, chain: ClaimLedgerClient | None = None
+) -> ClaimView:
+    """One claim for its claimant, an operator or an auditor; checked against ``chain`` when given."""
     claim = visible_claim(session, principal, claim_pk)
-    return claim_view(session, claim, with_names=is_claimant(session, principal, claim))
+    return claim_view(session, claim, with_names=is_claimant(session, principal, claim), chain=chain)
 
 
 def list_claims(
-    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0, status: str | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
+    chain: ClaimLedgerClient | None = None,
 ) -> list[ClaimView]:
-    """The caller's own claims (members); every claim for operators and auditors (read-only)."""
+    """The caller's own claims (members); every claim for operators and auditors (read-only).
+
+    With ``chain``, each view is checked against ClaimLedger (one ``eth_call`` per claim); the
+    ``status`` filter applies to the database copy.
+    """
     stmt = select(Claim).order_by(Claim.filed_at.desc(), Claim.id)
     if principal.role == "member":
         stmt = stmt.join(Member, Member.id == Claim.member_id).where(Member.account_id == principal.account_id)
@@ -302,7 +379,7 @@ def list_claims(
         stmt = stmt.where(Claim.status == status)
     claims = session.scalars(stmt.limit(min(limit, 100)).offset(offset)).all()
     own = principal.role == "member"
-    return [claim_view(session, c, with_names=own) for c in claims]
+    return [claim_view(session, c, with_names=own, chain=chain) for c in claims]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimState, LedgerTx
+from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx
 from backend.chain.eip712 import vote_commitment
 from backend.chain.roster import JUROR
 from backend.chain.transactions import ContractReverted, TransactionSender
@@ -55,7 +55,9 @@ from backend.runtime import Runtime
 from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
 from backend.services.auth import Principal
 from backend.services.claims import (
+    ChainVersion,
     age_band_label,
+    chain_version,
     flags_of,
     get_claim,
     hex32,
@@ -97,6 +99,7 @@ class NoticeEntry:
     report_hashes: list[str]
     notice_ends: int
     rule_set_hash: str
+    chain_mismatch: list[str] = field(default_factory=list)  # as ``ClaimView.chain_mismatch``
 
 
 def _notice_ends(session: Session, claim: Claim) -> int:
@@ -110,7 +113,7 @@ def _notice_ends(session: Session, claim: Claim) -> int:
     return int(json.loads(row.detail).get("noticeEnds", 0)) if row is not None else 0
 
 
-def _notice_entry(session: Session, claim: Claim) -> NoticeEntry:
+def _notice_entry(session: Session, claim: Claim, version: ChainVersion | None = None) -> NoticeEntry:
     hashes = session.scalars(
         select(ReviewAssignment.report_hash).where(
             ReviewAssignment.claim_pk == claim.id, ReviewAssignment.submitted_at.is_not(None)
@@ -121,25 +124,52 @@ def _notice_entry(session: Session, claim: Claim) -> NoticeEntry:
         notice_id="0x" + claim.claim_id.hex(),
         illness_code=claim.illness_code,
         age_band=age_band_label(rules, claim.age_at_diagnosis),
-        payout_fen=claim.payout_fen,
+        payout_fen=version.payout_fen if version else claim.payout_fen,
         report_hashes=sorted("0x" + h.hex() for h in hashes if h is not None),
         notice_ends=_notice_ends(session, claim),
         rule_set_hash="0x" + claim.rule_set_hash.hex(),
+        chain_mismatch=version.mismatch if version else [],
     )
 
 
-def public_notice(session: Session, principal: Principal, *, limit: int = 50, offset: int = 0) -> list[NoticeEntry]:
-    """Claims in their public-notice window, redacted, oldest first."""
+def public_notice(
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    chain: ClaimLedgerClient | None = None,
+) -> list[NoticeEntry]:
+    """Claims in their public-notice window, redacted, oldest first.
+
+    With ``chain``, ClaimLedger decides (one ``eth_call`` per candidate): the candidates are the
+    claims whose row says IN_NOTICE *and* those whose recorded steps (ReviewDecided → IN_NOTICE
+    with no NoticeFinalized, ObjectionRecorded or ClaimWithdrawn after it) say so, so an edited
+    status neither hides nor adds a claim; only those IN_NOTICE on chain are listed, with the
+    chain's payout.
+    """
     if principal.role not in ("member", "operator", "auditor"):
         raise Forbidden("the public notice is for members")
+    in_notice = Claim.status == "IN_NOTICE"
+    if chain is not None:
+        published = select(ClaimEvent.claim_pk).where(
+            ClaimEvent.kind == "ReviewDecided", ClaimEvent.detail.contains('"IN_NOTICE"')
+        )
+        left = select(ClaimEvent.claim_pk).where(
+            ClaimEvent.kind.in_(("NoticeFinalized", "ObjectionRecorded", "ClaimWithdrawn"))
+        )
+        in_notice = in_notice | (Claim.id.in_(published) & Claim.id.not_in(left))
     claims = session.scalars(
-        select(Claim)
-        .where(Claim.status == "IN_NOTICE")
-        .order_by(Claim.updated_at, Claim.id)
-        .limit(limit)
-        .offset(offset)
+        select(Claim).where(in_notice).order_by(Claim.updated_at, Claim.id).limit(limit).offset(offset)
     ).all()
-    return [_notice_entry(session, c) for c in claims]
+    if chain is None:
+        return [_notice_entry(session, c) for c in claims]
+    entries = []
+    for claim in claims:
+        version = chain_version(chain, claim)
+        if version.status == "IN_NOTICE":
+            entries.append(_notice_entry(session, claim, version))
+    return entries
 
 
 def _claim_by_notice_id(session: Session, notice_id: str) -> Claim:

@@ -72,6 +72,11 @@ class ClaimOut(ApiModel):
     updated_at: datetime
     final_at: datetime | None
     evidence: list[EvidenceOut]
+    chain_mismatch: list[str] = Field(
+        default_factory=list,
+        description="fields (status, payoutFen) whose database copy disagrees with ClaimLedger; "
+        "status and payoutFen shown are the chain's",
+    )
 
     @classmethod
     def of(cls, view: ClaimView) -> ClaimOut:
@@ -295,19 +300,22 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
 
 @claims_router.get("", response_model=list[ClaimOut], summary="Own claims (members); all claims (operators, auditors)")
 def list_claims(
+    runtime: RuntimeDep,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     status: Annotated[str | None, Query(pattern=r"^[A-Z_]{2,16}$")] = None,
 ) -> list[ClaimOut]:
-    views = service.list_claims(session, principal, limit=limit, offset=offset, status=status)
+    views = service.list_claims(
+        session, principal, limit=limit, offset=offset, status=status, chain=service.ledger(runtime)
+    )
     return [ClaimOut.of(v) for v in views]
 
 
 @claims_router.get("/{claim_pk}", response_model=ClaimOut, summary="One claim: status, flags, amounts, evidence")
-def get_claim(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.get_claim_view(session, principal, claim_pk))
+def get_claim(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal) -> ClaimOut:
+    return ClaimOut.of(service.get_claim_view(session, principal, claim_pk, chain=service.ledger(runtime)))
 
 
 @claims_router.get(

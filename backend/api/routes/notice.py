@@ -12,6 +12,7 @@ from pydantic import Field
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.routes.claims import ApiModel
 from backend.services import jury as service
+from backend.services.claims import ledger
 
 router = APIRouter(prefix="/notice", tags=["notice"])
 
@@ -24,6 +25,9 @@ class NoticeOut(ApiModel):
     report_hashes: list[str]
     notice_ends: int = Field(description="block timestamp when the objection window closes")
     rule_set_hash: str
+    chain_mismatch: list[str] = Field(
+        default_factory=list, description="fields whose database copy disagrees with ClaimLedger (the chain's shown)"
+    )
 
 
 class ObjectionIn(ApiModel):
@@ -38,12 +42,14 @@ class ObjectionOut(ApiModel):
 
 @router.get("", response_model=list[NoticeOut], summary="Claims in public notice (redacted)")
 def notice(
+    runtime: RuntimeDep,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[NoticeOut]:
-    return [NoticeOut(**asdict(e)) for e in service.public_notice(session, principal, limit=limit, offset=offset)]
+    entries = service.public_notice(session, principal, limit=limit, offset=offset, chain=ledger(runtime))
+    return [NoticeOut(**asdict(e)) for e in entries]
 
 
 @router.post(
