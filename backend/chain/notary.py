@@ -30,6 +30,19 @@ class OnchainBatch:
     timestamp: int
 
 
+@dataclass(frozen=True)
+class AnchorEvent:
+    """A ``BatchAnchored`` event as found on chain (``tx_hash`` None when read from storage)."""
+
+    batch_id: int
+    root: bytes
+    prev_root: bytes
+    leaf_count: int
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes | None
+
+
 class NotaryClient:
     """Reads and anchor-transaction building for one EvidenceNotary deployment."""
 
@@ -59,6 +72,29 @@ class NotaryClient:
     def batch(self, batch_id: int) -> OnchainBatch:
         raw: tuple[Any, ...] = tuple(self._call("batch", batch_id))
         return OnchainBatch(batch_id, bytes(raw[0]), bytes(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
+
+    def anchored(self, roots: Sequence[bytes], from_block: int = 0) -> dict[bytes, AnchorEvent]:
+        """The ``BatchAnchored`` events of these roots from ``from_block`` on, by root (one query)."""
+        try:
+            logs = self.contract.events.BatchAnchored().get_logs(
+                from_block=from_block, argument_filters={"root": list(roots)}
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        found: dict[bytes, AnchorEvent] = {}
+        for entry in logs:
+            args = entry["args"]
+            event = AnchorEvent(
+                int(args["batchId"]),
+                bytes(args["root"]),
+                bytes(args["prevRoot"]),
+                int(args["leafCount"]),
+                int(entry["blockNumber"]),
+                bytes(entry["blockHash"]),
+                bytes(entry["transactionHash"]),
+            )
+            found[event.root] = event
+        return found
 
     def anchoring_tx_hash(self, root: bytes, block_number: int) -> bytes | None:
         """Hash of the transaction whose ``BatchAnchored`` event recorded ``root`` in that block."""

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
-from backend.chain.notary import NotaryClient
+from backend.chain.notary import AnchorEvent, NotaryClient
 from backend.chain.transactions import (
     AlreadyKnown,
     ContractReverted,
@@ -328,22 +328,42 @@ class AnchoringWorker:
             sent = session.scalars(
                 select(AnchorBatch).where(AnchorBatch.status == "sent").order_by(AnchorBatch.id)
             ).all()
+        # One log query finds every sent anchor that is on chain (id, prevRoot, block, hash, tx).
+        # A node that has pruned its logs returns nothing: those batches fall back to storage reads.
+        logged = self.notary.anchored([b.root for b in sent], from_block=self._log_floor()) if sent else {}
         for batch in sent:
-            onchain_id = self.notary.batch_id_of(batch.root)
-            if onchain_id == 0:
-                self._lost(batch, report)
-                continue
-            onchain = self.notary.batch(onchain_id)
-            if onchain.leaf_count != batch.leaf_count:
+            anchor = logged.get(batch.root)
+            if anchor is None:
+                onchain_id = self.notary.batch_id_of(batch.root)
+                if onchain_id == 0:
+                    self._lost(batch, report)
+                    continue
+                onchain = self.notary.batch(onchain_id)
+                block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
+                anchor = AnchorEvent(
+                    onchain_id,
+                    batch.root,
+                    onchain.prev_root,
+                    onchain.leaf_count,
+                    onchain.block_number,
+                    block_hash,
+                    None,
+                )
+            if anchor.leaf_count != batch.leaf_count:
                 raise ChainError(
-                    f"batch {batch.id}: chain records {onchain.leaf_count} leaves, we built {batch.leaf_count}",
+                    f"batch {batch.id}: chain records {anchor.leaf_count} leaves, we built {batch.leaf_count}",
                     code="ANCHOR_MISMATCH",
                 )
-            if head - onchain.block_number >= self.confirmations:
-                block_hash = bytes(self.w3.eth.get_block(onchain.block_number)["hash"])
+            if head - anchor.block_number >= self.confirmations:
                 self.fault("after_receipt")
-                self._confirm(batch.id, batch.root, onchain_id, onchain.prev_root, onchain.block_number, block_hash)
+                self._confirm(batch.id, anchor)
                 report.confirmed += 1
+
+    def _log_floor(self) -> int:
+        """Where to start looking for new anchors: the block of the newest confirmed batch."""
+        with self.sessions() as session:
+            newest = session.scalar(select(func.max(AnchorBatch.block_number)).where(AnchorBatch.status == "confirmed"))
+        return int(newest or 0)
 
     def _check_confirmed(self, report: CycleReport, page: int = 50) -> None:
         """Walk confirmed batches from the newest back until one is still on chain unchanged.
@@ -408,9 +428,7 @@ class AnchoringWorker:
             return False
         return tx.get("blockNumber") is None
 
-    def _confirm(
-        self, batch_id: int, root: bytes, onchain_id: int, prev_root: bytes, block_number: int, block_hash: bytes
-    ) -> None:
+    def _confirm(self, batch_id: int, anchor: AnchorEvent) -> None:
         with self.sessions.begin() as session:
             items = session.execute(
                 select(AnchorItem.id, AnchorItem.leaf_hash)
@@ -418,13 +436,13 @@ class AnchoringWorker:
                 .order_by(AnchorItem.leaf_index)
             ).all()
             tree = MerkleTree.from_leaf_hashes([h for _, h in items])
-            if tree.root != root:
+            if tree.root != anchor.root:
                 raise ChainError(
                     f"batch {batch_id}: stored leaves no longer give the anchored root", code="ANCHOR_MISMATCH"
                 )
             # The transaction that actually anchored the root: after crashes and re-sends it may
             # differ from the last one this worker signed.
-            tx_hash = self.notary.anchoring_tx_hash(tree.root, block_number)
+            tx_hash = anchor.tx_hash or self.notary.anchoring_tx_hash(anchor.root, anchor.block_number)
             session.execute(
                 _STORE_PROOF,
                 [
@@ -438,14 +456,16 @@ class AnchoringWorker:
                 .values(
                     **({"tx_hash": tx_hash} if tx_hash is not None else {}),
                     status="confirmed",
-                    onchain_id=onchain_id,
-                    prev_root=prev_root,
-                    block_number=block_number,
-                    block_hash=block_hash,
+                    onchain_id=anchor.batch_id,
+                    prev_root=anchor.prev_root,
+                    block_number=anchor.block_number,
+                    block_hash=anchor.block_hash,
                     confirmed_at=utcnow(),
                 )
             )
-        log.info("batch confirmed", extra={"batch": batch_id, "onchain_id": onchain_id, "block": block_number})
+        log.info(
+            "batch confirmed", extra={"batch": batch_id, "onchain_id": anchor.batch_id, "block": anchor.block_number}
+        )
 
 
 # Plain Core executemany by primary key: several times cheaper per row than ORM bulk updates.
