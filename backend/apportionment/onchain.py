@@ -33,15 +33,15 @@ Errors (all ``ShareReceiptError``'s sibling under ``ProofError``, each with ``st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 
 from backend.apportionment.errors import ShareReceiptError, ShareReceiptStep
 from backend.apportionment.receipts import ShareReceipt, ShareVerificationReport, verify_share_receipt_offline
 from backend.proofs.errors import ProofError
-from backend.proofs.receipts import StepStatus
+from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
 
 if TYPE_CHECKING:
     from backend.chain.apportionment import PeriodRecord
@@ -127,23 +127,24 @@ class PeriodLookup(Protocol):
     def verify_share(self, period_id: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OnchainStepResult:
-    step: ShareOnchainStep
-    status: StepStatus
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": int(self.step), "name": self.step.name, "status": str(self.status), "detail": self.detail}
+OnchainStepResult: TypeAlias = StepResult[ShareOnchainStep]
 
 
 @dataclass(slots=True)
 class OnchainShareReport:
-    """Steps 1–6 (``offline``) followed by steps 7–12; ``ok`` only when all twelve passed."""
+    """Steps 1–6 (``offline``) followed by steps 7–12 (``onchain``); ``ok`` only when all twelve passed."""
 
     offline: ShareVerificationReport
-    steps: list[OnchainStepResult] = field(default_factory=list)
-    onchain_error: ShareOnchainError | None = None
+    onchain: StepReport[ShareOnchainStep, ShareOnchainError, ShareReceipt] = field(default_factory=StepReport)
+
+    @property
+    def steps(self) -> list[OnchainStepResult]:
+        """Results of steps 7–12."""
+        return self.onchain.steps
+
+    @property
+    def onchain_error(self) -> ShareOnchainError | None:
+        return self.onchain.error
 
     @property
     def error(self) -> ShareReceiptError | ShareOnchainError | None:
@@ -284,25 +285,12 @@ def verify_share_receipt_onchain(
         if not lookup.verify_share(rec.period_id, rec.leaf_hash, rec.proof):
             raise ShareOnchainProofRejected("the contract's verifyShare rejected the proof", field="proof")
 
-    checks: list[tuple[ShareOnchainStep, Callable[[], None]]] = [
-        (ShareOnchainStep.DEPLOYMENT, deployment),
-        (ShareOnchainStep.PERIOD, period),
-        (ShareOnchainStep.LEDGER_ROOT, ledger_root),
-        (ShareOnchainStep.LEDGER_CID, ledger_cid),
-        (ShareOnchainStep.PERIOD_RECORD, period_record),
-        (ShareOnchainStep.CONTRACT_VERIFY, contract_verify),
-    ]
-    for step, check in checks:
-        if report.error is not None:
-            report.steps.append(OnchainStepResult(step, StepStatus.NOT_RUN))
-            continue
-        try:
-            check()
-        except ShareOnchainError as exc:
-            if exc.step != step:  # a check may only fail with its own step's error
-                raise
-            report.onchain_error = exc
-            report.steps.append(OnchainStepResult(step, StepStatus.FAILED, exc.message))
-            continue
-        report.steps.append(OnchainStepResult(step, StepStatus.PASSED))
+    # Whatever fails offline never reaches the chain: then every on-chain step is NOT_RUN.
+    runner = StepRunner(report.onchain, ShareOnchainError, blocked=not report.offline.ok)
+    runner.run(ShareOnchainStep.DEPLOYMENT, deployment)
+    runner.run(ShareOnchainStep.PERIOD, period)
+    runner.run(ShareOnchainStep.LEDGER_ROOT, ledger_root)
+    runner.run(ShareOnchainStep.LEDGER_CID, ledger_cid)
+    runner.run(ShareOnchainStep.PERIOD_RECORD, period_record)
+    runner.run(ShareOnchainStep.CONTRACT_VERIFY, contract_verify)
     return report

@@ -65,9 +65,9 @@ chain (step 11).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
 
 from eth_utils.address import is_checksum_address
 
@@ -87,7 +87,7 @@ from backend.apportionment.errors import (
 from backend.apportionment.ledger import ShareRow, share_leaf_hash
 from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
-from backend.proofs.receipts import StepStatus
+from backend.proofs.report import StepReport, StepResult, StepRunner
 
 __all__ = [
     "KIND_SHARE",
@@ -372,72 +372,18 @@ def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceip
 
 # --- the report ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class ShareStepResult:
-    step: ShareReceiptStep
-    status: StepStatus
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": int(self.step), "name": self.step.name, "status": str(self.status), "detail": self.detail}
+# backend.proofs.report's machinery, shared with evidence receipts; the old names stay.
+ShareStepResult: TypeAlias = StepResult[ShareReceiptStep]
 
 
-@dataclass(slots=True)
-class ShareVerificationReport:
-    """Outcome of verifying one share receipt: one ``ShareStepResult`` per step, in order.
+class ShareVerificationReport(StepReport[ShareReceiptStep, ShareReceiptError, ShareReceipt]):
+    """Outcome of verifying one share receipt: one ``StepResult`` per step, in order.
 
-    Same shape as ``backend.proofs.receipts.VerificationReport``: ``ok``, ``failed_step``,
-    ``status_of``, ``raise_for_failure``, ``to_json``.
+    Same shape as ``backend.proofs.receipts.VerificationReport`` (``backend.proofs.report``):
+    ``ok``, ``failed_step``, ``status_of``, ``raise_for_failure``, ``to_json``.
     """
 
-    steps: list[ShareStepResult] = field(default_factory=list)
-    error: ShareReceiptError | None = None
-    receipt: ShareReceipt | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def failed_step(self) -> ShareReceiptStep | None:
-        return self.error.step if self.error is not None else None
-
-    def status_of(self, step: ShareReceiptStep) -> StepStatus:
-        for result in self.steps:
-            if result.step == step:
-                return result.status
-        return StepStatus.NOT_RUN
-
-    def raise_for_failure(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def to_json(self) -> dict[str, Any]:
-        """Machine-readable summary."""
-        return {
-            "ok": self.ok,
-            "failedStep": None if self.error is None else int(self.error.step),
-            "code": None if self.error is None else self.error.code,
-            "message": None if self.error is None else self.error.message,
-            "steps": [s.to_json() for s in self.steps],
-        }
-
-
-def _run(report: ShareVerificationReport, step: ShareReceiptStep, check: Callable[[], None]) -> None:
-    """Run one step; after the first failure every later step is NOT_RUN."""
-    if report.error is not None:
-        report.steps.append(ShareStepResult(step, StepStatus.NOT_RUN))
-        return
-    try:
-        check()
-    except ShareReceiptError as exc:
-        if exc.step != step:  # a check may only fail with its own step's error
-            raise
-        report.error = exc
-        report.steps.append(ShareStepResult(step, StepStatus.FAILED, exc.message))
-        return
-    report.steps.append(ShareStepResult(step, StepStatus.PASSED))
+    __slots__ = ()
 
 
 def verify_share_receipt_offline(receipt: Mapping[str, Any] | str | bytes | ShareReceipt) -> ShareVerificationReport:
@@ -529,10 +475,11 @@ def verify_share_receipt_offline(receipt: Mapping[str, Any] | str | bytes | Shar
                 field="leaf.subsidyFen",
             )
 
-    _run(report, ShareReceiptStep.SCHEMA, schema)
-    _run(report, ShareReceiptStep.LEAF_HASH, leaf_hash)
-    _run(report, ShareReceiptStep.PROOF, proof)
-    _run(report, ShareReceiptStep.POSITION, position)
-    _run(report, ShareReceiptStep.PERIOD_TOTALS, period_totals)
-    _run(report, ShareReceiptStep.SHARE, share)
+    runner = StepRunner(report, ShareReceiptError)
+    runner.run(ShareReceiptStep.SCHEMA, schema)
+    runner.run(ShareReceiptStep.LEAF_HASH, leaf_hash)
+    runner.run(ShareReceiptStep.PROOF, proof)
+    runner.run(ShareReceiptStep.POSITION, position)
+    runner.run(ShareReceiptStep.PERIOD_TOTALS, period_totals)
+    runner.run(ShareReceiptStep.SHARE, share)
     return report

@@ -66,9 +66,8 @@ only. So every field is checked by some step, and altering any one of them fails
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from eth_utils.address import is_checksum_address
@@ -95,6 +94,7 @@ from backend.proofs.errors import (
 from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
+from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
 
 __all__ = [
     "OFFLINE_STEPS",
@@ -392,87 +392,24 @@ def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> Evidence
 
 # --- the report ------------------------------------------------------------------------------
 
-
-class StepStatus(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    NOT_RUN = "not_run"
+# StepStatus and StepResult are backend.proofs.report's, re-exported here.
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    step: ReceiptStep
-    status: StepStatus
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": int(self.step), "name": self.step.name, "status": str(self.status), "detail": self.detail}
-
-
-@dataclass(slots=True)
-class VerificationReport:
-    """Outcome of verifying one receipt: one ``StepResult`` per step, in order.
+class VerificationReport(StepReport[ReceiptStep, ReceiptError, EvidenceReceipt]):
+    """Outcome of verifying one evidence receipt: one ``StepResult`` per step, in order.
 
     ``ok`` is true when no step failed (skipped steps are listed with the reason). ``error`` is
     the failing step's ``ReceiptError``; ``raise_for_failure()`` raises it.
     """
 
-    steps: list[StepResult] = field(default_factory=list)
-    error: ReceiptError | None = None
-    receipt: EvidenceReceipt | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def failed_step(self) -> ReceiptStep | None:
-        return self.error.step if self.error is not None else None
-
-    def status_of(self, step: ReceiptStep) -> StepStatus:
-        for result in self.steps:
-            if result.step == step:
-                return result.status
-        return StepStatus.NOT_RUN
-
-    def raise_for_failure(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def to_json(self) -> dict[str, Any]:
-        """Machine-readable summary (no salts, no plaintext hashes)."""
-        return {
-            "ok": self.ok,
-            "failedStep": None if self.error is None else int(self.error.step),
-            "code": None if self.error is None else self.error.code,
-            "message": None if self.error is None else self.error.message,
-            "steps": [s.to_json() for s in self.steps],
-        }
+    __slots__ = ()
 
 
-class _Runner:
+class _Runner(StepRunner[ReceiptStep, ReceiptError, EvidenceReceipt]):
     """Runs steps in order; the first failure records the error and every later step is NOT_RUN."""
 
     def __init__(self, report: VerificationReport) -> None:
-        self.report = report
-
-    def run(self, step: ReceiptStep, check: Callable[[], str | None]) -> None:
-        if self.report.error is not None:
-            self.report.steps.append(StepResult(step, StepStatus.NOT_RUN))
-            return
-        try:
-            skipped_reason = check()
-        except ReceiptError as exc:
-            if exc.step != step:  # a check may only fail with its own step's error
-                raise
-            self.report.error = exc
-            self.report.steps.append(StepResult(step, StepStatus.FAILED, exc.message))
-            return
-        if skipped_reason is None:
-            self.report.steps.append(StepResult(step, StepStatus.PASSED))
-        else:
-            self.report.steps.append(StepResult(step, StepStatus.SKIPPED, skipped_reason))
+        super().__init__(report, ReceiptError)
 
 
 # --- offline steps ----------------------------------------------------------------------------
