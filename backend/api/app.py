@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
-from backend.api.errors import install_error_handlers
+from backend.api.errors import COMMON_RESPONSES, install_error_handlers
 from backend.api.routes import auth, evidence, health, shares
 from backend.api.routes.accounts import plan_router
 from backend.api.routes.claims import router as claims_router
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        responses=COMMON_RESPONSES,
     )
     if runtime is not None:
         app.state.runtime = runtime

@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import errors as e
@@ -37,6 +38,35 @@ PUBLIC_5XX = {
     502: "the chain rejected or lost the operation; retry later",
     503: "a backing service is unavailable; retry later",
     504: "a backing service timed out; retry later",
+}
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer."""
+
+    code: str
+    message: str
+
+
+# Declared on every operation (the app's ``responses``): any of them can answer with these, and
+# 422 is this envelope, not FastAPI's default ``HTTPValidationError``.
+COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "bad request"),
+        (401, "missing or bad credentials"),
+        (403, "not allowed for this role"),
+        (404, "not found"),
+        (409, "conflicts with the current state"),
+        (413, "too large"),
+        (415, "unsupported media type"),
+        (422, "invalid input"),
+        (429, "quota used up"),
+        (500, "internal error"),
+        (502, "the chain rejected or lost the operation"),
+        (503, "a backing service is unavailable"),
+        (504, "a backing service timed out"),
+    )
 }
 
 

@@ -15,6 +15,7 @@ from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.db.models import Account
 from backend.errors import TooManyRequests
 from backend.services import accounts as service
+from backend.services.accounts import MIN_PASSWORD, USERNAME_RE
 from backend.services.auth import Principal
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
@@ -68,16 +69,18 @@ def registration_quota(request: Request) -> SlidingWindowQuota:
 class StaffAccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=3, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=3, max_length=64, json_schema_extra={"pattern": USERNAME_RE.pattern})
+    # The schema shows the service's rules (INVALID_USERNAME, WEAK_PASSWORD); the service enforces them.
+    password: str = Field(min_length=1, max_length=256, json_schema_extra={"minLength": MIN_PASSWORD})
     role: Literal["reviewer", "juror", "auditor", "operator"]
 
 
 class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=3, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=3, max_length=64, json_schema_extra={"pattern": USERNAME_RE.pattern})
+    # The schema shows the service's rules (INVALID_USERNAME, WEAK_PASSWORD); the service enforces them.
+    password: str = Field(min_length=1, max_length=256, json_schema_extra={"minLength": MIN_PASSWORD})
 
 
 class AccountOut(BaseModel):

@@ -304,7 +304,7 @@ def list_claims(
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # beyond SQLite INTEGER: a 500
     status: Annotated[str | None, Query(pattern=r"^[A-Z_]{2,16}$")] = None,
 ) -> list[ClaimOut]:
     views = service.list_claims(

@@ -46,7 +46,7 @@ def notice(
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # beyond SQLite INTEGER: a 500
 ) -> list[NoticeOut]:
     entries = service.public_notice(session, principal, limit=limit, offset=offset, chain=ledger(runtime))
     return [NoticeOut(**asdict(e)) for e in entries]

@@ -65,7 +65,7 @@ class RuleChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_age_days: int | None = Field(None, ge=0)
+    min_age_days: int | None = Field(None, ge=0, le=150 * 366)  # unbounded, timedelta() overflowed: a 500
     max_join_age_years: int | None = Field(None, ge=1, le=150)
     end_age_years: int | None = Field(None, ge=1, le=150)
     min_credit_score: int | None = Field(None, ge=0, le=1000)
@@ -81,7 +81,7 @@ class RuleChanges(BaseModel):
     fee_bps: int | None = Field(None, ge=0, le=10_000)
     per_case_cap_fen: int | None = Field(None, ge=0)
     annual_cap_fen: int | None = Field(None, ge=0)
-    late_filing_days_after_wind_down: int | None = Field(None, ge=0)
+    late_filing_days_after_wind_down: int | None = Field(None, ge=0, le=36_500)  # as min_age_days
     health_questions: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
         None, min_length=1, max_length=50
     )
