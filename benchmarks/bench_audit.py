@@ -17,7 +17,8 @@ Ratios: ``ratio_vs_logs`` = audit / logs (the issue's target is ≤ 3×) and ``r
 audit / bare input reads. Claims (the 10,000-claim target) are not audited yet: steps 3, 4 and
 6 are not implemented, so no claim figure is reported.
 
-``python -m benchmarks audit [--quick]`` (quick: 10,000 items; full: ``FULL_ITEMS``).
+``python -m benchmarks audit [--quick]`` (quick: 10,000 items; full: ``FULL_ITEMS``);
+``python -c "from benchmarks.bench_audit import run; print(run(items=1_000_000))"`` for the target size.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ from evidence_store import LocalBlockstore
 from evidence_store.multiformats import CID, RAW
 
 QUICK_ITEMS = 10_000
-FULL_ITEMS = 1_000_000
+# 1,000,000 items (the target spec) measured once: audit 59.9 s, bare input reads 38.6 s (1.55x), bare
+# log fetch 0.01 s; but setting up and deleting 1 M block files takes ~17 minutes on this disk, so the
+# default full run stays near five minutes with a quarter of that. ``run(items=1_000_000)`` repeats it.
+FULL_ITEMS = 250_000
 BATCH = 1_000
 
 
@@ -152,8 +156,9 @@ def _bare_inputs(rpc: RpcReader, setup: dict[str, Any]) -> tuple[float, float]:
     return min(logs), inputs
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    items = QUICK_ITEMS if quick else FULL_ITEMS
+def run(quick: bool = False, items: int | None = None) -> dict[str, Any]:
+    """Figures for ``items`` evidence items (default: 10,000 quick, ``FULL_ITEMS`` full)."""
+    items = items or (QUICK_ITEMS if quick else FULL_ITEMS)
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
