@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
-from backend.api.routes import auth, evidence, health, shares
+from backend.api.routes import audit, auth, evidence, health, shares
 from backend.api.routes.accounts import plan_router
 from backend.api.routes.claims import router as claims_router
 from backend.config import Settings, load_settings
@@ -60,5 +60,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(plan_router)
     app.include_router(claims_router)
     app.include_router(shares.router)
-    app.include_router(__import__("backend.api.routes.audit", fromlist=["router"]).router)
+    app.include_router(audit.router)
     return app
