@@ -88,6 +88,7 @@ from backend.apportionment.ledger import ShareRow, share_leaf_hash
 from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner
+from backend.proofs.strict_json import loads_strict
 
 __all__ = [
     "KIND_SHARE",
@@ -226,22 +227,8 @@ def make_share_receipt(
 # --- step 1: schema --------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key in JSON object")
-    return dict(pairs)
-
-
 def _loads_strict(text: str | bytes) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ShareSchemaError(f"receipt is not valid JSON: {exc}", field="$") from exc
+    return loads_strict(text, ShareSchemaError)
 
 
 def _int(doc: Mapping[str, Any], key: str, path: str, lo: int, hi: int) -> int:

@@ -95,6 +95,7 @@ from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
+from backend.proofs.strict_json import loads_strict
 
 __all__ = [
     "OFFLINE_STEPS",
@@ -246,22 +247,8 @@ def make_evidence_receipt(
 # --- step 1: schema --------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key in JSON object")
-    return dict(pairs)
-
-
 def _loads_strict(text: str | bytes) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise SchemaError(f"receipt is not valid JSON: {exc}", field="$") from exc
+    return loads_strict(text, SchemaError)
 
 
 def _int_field(doc: Mapping[str, Any], key: str, lo: int, hi: int) -> int:
