@@ -162,6 +162,7 @@ class TransactionSender:
         self.signer = signer
         self.gas_margin = gas_margin
         self._lock = threading.Lock()
+        self._fee_cache: tuple[float, int, int] | None = None
 
     @property
     def address(self) -> str:
@@ -197,6 +198,19 @@ class TransactionSender:
                 raise classify(exc) from exc
             return sent
 
+    def _fees(self) -> tuple[int, int]:
+        """(tip, max fee): twice the latest base fee plus the tip, re-read at most once a second.
+
+        Twice the base fee survives several full blocks of base-fee growth, so a second-old
+        reading is as good as a fresh one and saves a round trip per transaction.
+        """
+        now = time.monotonic()
+        if self._fee_cache is None or now - self._fee_cache[0] > 1.0:
+            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+            tip = int(self.w3.to_wei(1, "gwei"))
+            self._fee_cache = (now, tip, base * 2 + tip)
+        return self._fee_cache[1], self._fee_cache[2]
+
     def _complete(self, tx: TxParams, nonce: int) -> TxParams:
         full: dict[str, Any] = dict(tx)
         full["from"] = self.signer.address
@@ -205,10 +219,7 @@ class TransactionSender:
         if "gas" not in full:
             full["gas"] = int(self.w3.eth.estimate_gas(full) * self.gas_margin)  # type: ignore[arg-type]
         if "maxFeePerGas" not in full and "gasPrice" not in full:
-            base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
-            tip = self.w3.to_wei(1, "gwei")
-            full["maxPriorityFeePerGas"] = tip
-            full["maxFeePerGas"] = int(base) * 2 + tip
+            full["maxPriorityFeePerGas"], full["maxFeePerGas"] = self._fees()
         return full  # type: ignore[return-value]
 
     def wait(self, sent: SentTransaction, timeout: float = 60.0, poll: float = 0.05) -> TxReceipt:

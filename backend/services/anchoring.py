@@ -216,28 +216,33 @@ class AnchoringWorker:
 
     def _form_batch(self, report: CycleReport, *, force: bool) -> int | None:
         with self.sessions.begin() as session:
-            rows = session.execute(
-                select(
-                    AnchorItem.id,
-                    AnchorItem.leaf_hash,
-                    AnchorItem.enqueued_at,
-                    EvidenceItem.id,
-                    EvidenceItem.claim_ref,
-                    EvidenceItem.commitment,
-                    EvidenceItem.cid,
+            # Core select over the tables: plain tuples, no per-row ORM or type processing.
+            rows = (
+                session.connection()
+                .execute(
+                    select(
+                        _ITEMS.c.id,
+                        _ITEMS.c.leaf_hash,
+                        _EVIDENCE.c.id,
+                        _EVIDENCE.c.claim_ref,
+                        _EVIDENCE.c.commitment,
+                        _EVIDENCE.c.cid,
+                    )
+                    .join(_EVIDENCE, _EVIDENCE.c.id == _ITEMS.c.ref_id)
+                    .where(_ITEMS.c.batch_id.is_(None))
+                    .order_by(_ITEMS.c.id)
+                    .limit(self.max_batch)
                 )
-                .join(EvidenceItem, EvidenceItem.id == AnchorItem.ref_id)
-                .where(AnchorItem.batch_id.is_(None))
-                .order_by(AnchorItem.id)
-                .limit(self.max_batch)
-            ).all()
+                .all()
+            )
             if not rows:
                 return None
-            oldest = rows[0][2]
-            if not force and len(rows) < self.max_batch and self.clock() - oldest < self.max_wait:
-                return None
+            if not force and len(rows) < self.max_batch:
+                oldest = session.scalar(select(AnchorItem.enqueued_at).where(AnchorItem.id == rows[0][0]))
+                if oldest is not None and self.clock() - oldest < self.max_wait:
+                    return None
             good: list[tuple[int, bytes]] = []
-            for item_id, stored_hash, _enq, evidence_id, claim_ref, commitment, cid in rows:
+            for item_id, stored_hash, evidence_id, claim_ref, commitment, cid in rows:
                 recomputed = evidence_leaf_hash(claim_ref, commitment, cid)
                 if recomputed != stored_hash:
                     # Never anchor a hash that does not follow from the row (CT "Yeti" lesson).
@@ -289,7 +294,9 @@ class AnchoringWorker:
                 session.execute(
                     update(AnchorBatch)
                     .where(AnchorBatch.id == batch.id)
-                    .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=chained)
+                    # "sent" before broadcast: a crash here leaves a batch whose tx the node does
+                    # not know, which reconcile re-sends (never "done" from a hash alone).
+                    .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=chained, status="sent")
                 )
 
         try:
@@ -310,7 +317,6 @@ class AnchoringWorker:
             log.warning("anchor not accepted; will resync and retry", extra={"code": exc.code})
             return None
         self.fault("after_send")
-        self._set_status(batch.id, "sent")
         report.sent += 1
         return batch.root
 
@@ -470,6 +476,7 @@ class AnchoringWorker:
 
 # Plain Core executemany by primary key: several times cheaper per row than ORM bulk updates.
 _ITEMS = cast(Table, AnchorItem.__table__)
+_EVIDENCE = cast(Table, EvidenceItem.__table__)
 _ASSIGN_BATCH = (
     update(_ITEMS)
     .where(_ITEMS.c.id == bindparam("_id"))
