@@ -120,6 +120,7 @@ class AnchoringWorker:
         self.clock = clock
         self.lease = Lease(sessions, LEASE_NAME, holder)
         self._in_flight = False
+        self._trees: dict[int, tuple[list[int], MerkleTree]] = {}
 
     # -- the cycle ---------------------------------------------------------------------------
 
@@ -261,6 +262,8 @@ class AnchoringWorker:
             batch = AnchorBatch(root=tree.root, prev_root=b"\0" * 32, leaf_count=len(good), status="built")
             session.add(batch)
             session.flush()
+            # Kept until the batch is confirmed, so proofs need no second read and rebuild.
+            self._trees[batch.id] = ([item_id for item_id, _ in good], tree)
             _executemany(
                 session,
                 "UPDATE anchor_items SET batch_id = {p}, leaf_index = {p} WHERE id = {p}",
@@ -441,12 +444,17 @@ class AnchoringWorker:
 
     def _confirm(self, batch_id: int, anchor: AnchorEvent) -> None:
         with self.sessions.begin() as session:
-            items = session.execute(
-                select(AnchorItem.id, AnchorItem.leaf_hash)
-                .where(AnchorItem.batch_id == batch_id)
-                .order_by(AnchorItem.leaf_index)
-            ).all()
-            tree = MerkleTree.from_leaf_hashes([h for _, h in items])
+            cached = self._trees.pop(batch_id, None)
+            if cached is not None and cached[1].root == anchor.root:
+                item_ids, tree = cached  # built by this worker from the recomputed leaves
+            else:  # another worker formed it, or this one restarted: rebuild from the rows
+                items = session.execute(
+                    select(AnchorItem.id, AnchorItem.leaf_hash)
+                    .where(AnchorItem.batch_id == batch_id)
+                    .order_by(AnchorItem.leaf_index)
+                ).all()
+                item_ids = [item_id for item_id, _ in items]
+                tree = MerkleTree.from_leaf_hashes([h for _, h in items])
             if tree.root != anchor.root:
                 raise ChainError(
                     f"batch {batch_id}: stored leaves no longer give the anchored root", code="ANCHOR_MISMATCH"
@@ -459,7 +467,7 @@ class AnchoringWorker:
                 "UPDATE anchor_items SET proof = {p} WHERE id = {p}",
                 [
                     (pack_proof(tree.proof_at_tree_index(tree.tree_index(i))), item_id)
-                    for i, (item_id, _h) in enumerate(items)
+                    for i, item_id in enumerate(item_ids)
                 ],
             )
             session.execute(
