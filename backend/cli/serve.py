@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
 import uvicorn
 
 from backend.cli import app, console
 from backend.config import Settings, load_settings
 from backend.logs import configure_logging
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_cleanly_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops like Ctrl-C: cleanup runs (runtime closed, anvil's state saved).
+
+    uvicorn re-raises the signal it caught once it has shut down; with SIGTERM's default action
+    that would end the process before any ``finally`` and orphan the spawned anvil.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _serve(settings: Settings, *, demo: bool = False) -> None:
@@ -58,7 +83,7 @@ def run_cmd() -> None:
     settings.ensure_data_dir()
     if compile_if_needed(native=settings.solc_binary):
         console.print("contracts compiled")
-    with local_chain(settings) as url:
+    with _stop_cleanly_on_sigterm(), local_chain(settings) as url:
         # The embedded anvil loses the blocks since its last state dump when it crashes: a reorg of
         # unknown depth by design, so lost anchors are re-sent rather than halting the relay.
         updates: dict[str, object] = {"rpc_url": url}
@@ -72,4 +97,5 @@ def serve_cmd() -> None:
     """Serve the API against HUBAO_RPC_URL (no embedded chain)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
-    _serve(settings)
+    with _stop_cleanly_on_sigterm():
+        _serve(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,3 +96,18 @@ def test_run_redeploys_and_says_so_when_the_chain_was_reset(tmp_path: Path) -> N
         out = _stop(second)
     assert health["status"] == "ok"
     assert "redeploying contracts: the chain was reset (different genesis block)" in out
+
+
+def test_sigterm_stops_run_cleanly_and_saves_the_chain(tmp_path: Path) -> None:
+    """A service manager's SIGTERM must not orphan the spawned anvil (uvicorn re-raises it)."""
+    api_port, chain_port = free_port(), free_port()
+    proc = _start(tmp_path, api_port, chain_port)
+    try:
+        _wait_health(api_port, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert "anvil stopped; chain state saved" in out
+    assert "Traceback" not in out
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", chain_port)) != 0, "anvil is still listening"
