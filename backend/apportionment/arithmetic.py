@@ -72,6 +72,21 @@ def _uint64(value: Any, name: str) -> int:
     return value
 
 
+# JSON keys of PeriodInputs, in their documented order (share receipts embed them too).
+PERIOD_INPUT_KEYS: tuple[str, ...] = (
+    "periodId",
+    "ruleSetHash",
+    "claimCount",
+    "payoutsFen",
+    "feeBps",
+    "surplusInFen",
+    "memberCount",
+    "perCaseCapFen",
+    "annualCapFen",
+    "windDown",
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeriodInputs:
     """Everything the arithmetic of one period depends on, apart from the members' rows.
@@ -140,19 +155,7 @@ class PeriodInputs:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> PeriodInputs:
         """Parse ``to_json()`` output; ``PeriodInputsInvalid`` naming the first bad field."""
-        keys = {
-            "periodId",
-            "ruleSetHash",
-            "claimCount",
-            "payoutsFen",
-            "feeBps",
-            "surplusInFen",
-            "memberCount",
-            "perCaseCapFen",
-            "annualCapFen",
-            "windDown",
-        }
-        if not isinstance(doc, Mapping) or set(doc) != keys:
+        if not isinstance(doc, Mapping) or set(doc) != set(PERIOD_INPUT_KEYS):
             raise PeriodInputsInvalid("period inputs must have exactly the documented keys", field="$")
         if not is_canonical_hex(doc["ruleSetHash"], 32):
             raise PeriodInputsInvalid("ruleSetHash must be 32 bytes of lower-case 0x hex", field="ruleSetHash")

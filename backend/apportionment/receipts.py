@@ -71,7 +71,14 @@ from typing import Any, TypeAlias
 
 from eth_utils.address import is_checksum_address
 
-from backend.apportionment.arithmetic import UINT64_MAX, PeriodInputs, PeriodTotals, compute_base, share_of_member
+from backend.apportionment.arithmetic import (
+    PERIOD_INPUT_KEYS,
+    UINT64_MAX,
+    PeriodInputs,
+    PeriodTotals,
+    compute_base,
+    share_of_member,
+)
 from backend.apportionment.errors import (
     ApportionmentError,
     InvariantViolated,
@@ -117,17 +124,7 @@ _KEYS = (
     "leafHash",
     "proof",
 )
-_INPUT_KEYS = (
-    "ruleSetHash",
-    "claimCount",
-    "payoutsFen",
-    "feeBps",
-    "surplusInFen",
-    "memberCount",
-    "perCaseCapFen",
-    "annualCapFen",
-    "windDown",
-)
+_INPUT_KEYS = tuple(k for k in PERIOD_INPUT_KEYS if k != "periodId")
 _TOTAL_KEYS = ("feeFen", "dueFen", "baseFen", "shareTotalFen", "subsidyTotalFen", "surplusOutFen")
 _UINT_PERIOD_KEYS = tuple(k for k in _INPUT_KEYS + _TOTAL_KEYS if k not in ("ruleSetHash", "windDown", "dueFen"))
 _LEAF_KEYS = ("memberCommitment", "shareFen", "subsidyFen", "yearToDateFen")
