@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="address the API binds to")
     api_port: int = Field(8000, description="port the API binds to")
     upload_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="max evidence upload size")
+    head_timeout: float = Field(10.0, gt=0, description="seconds a connection gets to send a whole request head")
+    body_idle_timeout: float = Field(
+        10.0, gt=0, description="seconds a request body may stall (no byte) before 408 and close"
+    )
+    body_min_rate: float = Field(
+        1024.0, ge=0, description="bytes/s a request body must average once the grace period has passed"
+    )
+    body_min_rate_grace: float = Field(
+        10.0, ge=0, description="seconds of a request body before its average rate is checked"
+    )
     jwt_secret: SecretStr | None = Field(None, description="JWT signing secret; unset = generated per data dir")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
     docs_enabled: bool = Field(True, description="serve OpenAPI docs at /docs")

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from backend import errors as e
 
@@ -138,6 +139,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(error_body("INTERNAL_ERROR", PUBLIC_5XX[500]), status_code=500)
         return await on_domain(_request, exc)
 
+    async def on_client_gone(request: Request, _exc: Exception) -> JSONResponse:
+        # The client left (or the server's body deadline closed the connection): nobody reads this.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("CLIENT_DISCONNECTED", "the client went away"), status_code=400)
+
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(e.HubaoError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -36,7 +36,7 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
 
 def _serve(settings: Settings, *, demo: bool = False) -> None:
     from backend.api.app import create_app
-    from backend.api.server import UVICORN_OPTIONS, HeadDeadlineH11Protocol
+    from backend.api.server import UVICORN_OPTIONS, protocol_class
     from backend.runtime import build_runtime
     from backend.services.rule_sets import bootstrap
 
@@ -65,7 +65,7 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
-            http=HeadDeadlineH11Protocol,
+            http=protocol_class(settings),
             **UVICORN_OPTIONS,
         )
     finally:

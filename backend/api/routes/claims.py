@@ -17,9 +17,6 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +25,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.uploads import run_with_body
 from backend.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from backend.services import claims as service
 from backend.services import jury as jury_service
@@ -253,19 +251,10 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the claim is larger than the {limit}-byte limit")
-    body = request.stream()
-
-    def chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                yield anyio.from_thread.run(body.__anext__)
-            except StopAsyncIteration:
-                return
-
     service.require_claimant_role(principal)
 
-    def work() -> ClaimView:
-        reader = _MultipartReader(chunks(), boundary)
+    def work(chunks: Iterator[bytes]) -> ClaimView:
+        reader = _MultipartReader(chunks, boundary)
         fields: dict[str, str] = {}
         draft: service.ClaimDraft | None = None
         try:
@@ -292,7 +281,7 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
             raise
         return service.resume_filing(runtime, claim_pk)
 
-    return ClaimOut.of(await anyio.to_thread.run_sync(work))
+    return ClaimOut.of(await run_with_body(request, work))
 
 
 # --- the claimant's (and auditor's) views --------------------------------------------------------

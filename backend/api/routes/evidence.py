@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
+from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
 from backend.services.evidence import MAGIC, accept_evidence
@@ -74,27 +71,18 @@ async def upload_evidence(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"evidence is larger than the {limit}-byte limit")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = request.stream()
-
-    def chunks() -> Iterator[bytes]:
-        # Runs in a worker thread: pull the request body from the event loop chunk by chunk.
-        while True:
-            try:
-                yield anyio.from_thread.run(body.__anext__)
-            except StopAsyncIteration:
-                return
-
-    accepted = await anyio.to_thread.run_sync(
-        lambda: accept_evidence(
+    accepted = await run_with_body(
+        request,
+        lambda chunks: accept_evidence(
             runtime.sessions,
             runtime.store,
             runtime.keyring,
             claim_ref=bytes.fromhex(claim_ref[2:]),
-            chunks=chunks(),
+            chunks=chunks,
             media_type=media_type,
             max_bytes=limit,
             uploader_id=principal.account_id,
-        )
+        ),
     )
     return EvidenceAccepted(
         id=accepted.evidence_id,
