@@ -173,19 +173,26 @@ class TransactionSender:
         tx: TxParams,
         *,
         nonce: int | None = None,
+        trust_nonce: bool = False,
         before_broadcast: Callable[[SentTransaction], None] | None = None,
     ) -> SentTransaction:
         """Sign and broadcast; the nonce is the pending count unless given. Raises the typed tree.
 
+        A given nonce above the pending count raises :class:`NonceGap` (it would stall) — unless
+        ``trust_nonce``: the caller counted it locally right after its own previous send, and
+        the node's answer to a wrong one (NonceTooLow, a gap that never fills) is its to handle.
         ``before_broadcast`` runs between signing and broadcasting (crash-injection point and
         the place to persist the hash before the transaction can exist on chain).
         """
         with self._lock:
             try:
-                pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
-                if nonce is not None and nonce > pending:
-                    raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
-                use_nonce = pending if nonce is None else nonce
+                if nonce is not None and trust_nonce:
+                    use_nonce = nonce
+                else:
+                    pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+                    if nonce is not None and nonce > pending:
+                        raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
+                    use_nonce = pending if nonce is None else nonce
                 full = self._complete(tx, use_nonce)
                 signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
                 sent = SentTransaction(bytes(signed.hash), use_nonce)

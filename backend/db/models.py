@@ -110,7 +110,7 @@ class AnchorItem(Base):
     __tablename__ = "anchor_items"
     __table_args__ = (
         UniqueConstraint("kind", "ref_id", name="uq_anchor_items_kind_ref"),
-        Index("ix_anchor_items_pending", "batch_id", "enqueued_at"),
+        Index("ix_anchor_items_pending", "batch_id", "id"),  # formation order (migration 0003)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -48,7 +48,7 @@ from backend.chain.transactions import (
     classify,
 )
 from backend.db.lease import Lease
-from backend.db.models import AnchorBatch, AnchorItem, EvidenceItem, utcnow
+from backend.db.models import AnchorBatch, AnchorItem, utcnow
 from backend.errors import ChainError, ChainUnavailable, TransactionFailed
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree
@@ -74,10 +74,6 @@ class CycleReport:
     confirmed: int = 0
     resent: int = 0
     rejected_items: list[str] = field(default_factory=list)
-
-
-def pack_proof(proof: list[bytes]) -> bytes:
-    return b"".join(proof)
 
 
 def unpack_proof(packed: bytes | None) -> list[bytes]:
@@ -120,6 +116,7 @@ class AnchoringWorker:
         self.clock = clock
         self.lease = Lease(sessions, LEASE_NAME, holder)
         self._in_flight = False
+        self._next_nonce: int | None = None
         self._trees: dict[int, tuple[list[int], MerkleTree]] = {}
 
     # -- the cycle ---------------------------------------------------------------------------
@@ -218,24 +215,14 @@ class AnchoringWorker:
 
     def _form_batch(self, report: CycleReport, *, force: bool) -> int | None:
         with self.sessions.begin() as session:
-            # Core select over the tables: plain tuples, no per-row ORM or type processing.
-            rows = (
-                session.connection()
-                .execute(
-                    select(
-                        _ITEMS.c.id,
-                        _ITEMS.c.leaf_hash,
-                        _EVIDENCE.c.id,
-                        _EVIDENCE.c.claim_ref,
-                        _EVIDENCE.c.commitment,
-                        _EVIDENCE.c.cid,
-                    )
-                    .join(_EVIDENCE, _EVIDENCE.c.id == _ITEMS.c.ref_id)
-                    .where(_ITEMS.c.batch_id.is_(None))
-                    .order_by(_ITEMS.c.id)
-                    .limit(self.max_batch)
-                )
-                .all()
+            # Straight through the driver: plain tuples, no per-row Row objects (those cost more
+            # than the query at 1,000 rows a batch).
+            rows = _fetch_driver(
+                session,
+                "SELECT i.id, i.leaf_hash, e.id, e.claim_ref, e.commitment, e.cid"
+                " FROM anchor_items i JOIN evidence_items e ON e.id = i.ref_id"
+                " WHERE i.batch_id IS NULL ORDER BY i.id LIMIT {p}",
+                (self.max_batch,),
             )
             if not rows:
                 return None
@@ -244,8 +231,8 @@ class AnchoringWorker:
                 if oldest is not None and self.clock() - oldest < self.max_wait:
                     return None
             good: list[tuple[int, bytes]] = []
-            for item_id, stored_hash, evidence_id, claim_ref, commitment, cid in rows:
-                recomputed = evidence_leaf_hash(claim_ref, commitment, cid)
+            for item_id, stored_hash, evidence_id, claim_ref, commitment, cid in cast(list[_OutboxRow], rows):
+                recomputed = evidence_leaf_hash(bytes(claim_ref), bytes(commitment), bytes(cid))
                 if recomputed != stored_hash:
                     # Never anchor a hash that does not follow from the row (CT "Yeti" lesson).
                     if evidence_id not in report.rejected_items:
@@ -264,11 +251,27 @@ class AnchoringWorker:
             session.flush()
             # Kept until the batch is confirmed, so proofs need no second read and rebuild.
             self._trees[batch.id] = ([item_id for item_id, _ in good], tree)
-            _executemany(
-                session,
-                "UPDATE anchor_items SET batch_id = {p}, leaf_index = {p} WHERE id = {p}",
-                [(batch.id, index, item_id) for index, (item_id, _h) in enumerate(good)],
-            )
+            first, last = good[0][0], good[-1][0]
+            if last - first + 1 == len(good):
+                # The usual case, a contiguous run of ids: one statement instead of one per item.
+                assigned = session.execute(
+                    update(AnchorItem)
+                    .where(AnchorItem.id.between(first, last), AnchorItem.batch_id.is_(None))
+                    .values(batch_id=batch.id, leaf_index=AnchorItem.id - first)
+                    .execution_options(synchronize_session=False)
+                )
+                if assigned.rowcount != len(good):  # type: ignore[attr-defined]
+                    # Only the lease holder assigns items; anything else means another writer.
+                    raise ChainError(
+                        f"batch {batch.id}: {assigned.rowcount} of {len(good)} items assigned",  # type: ignore[attr-defined]
+                        code="OUTBOX_RACE",
+                    )
+            else:
+                _executemany(
+                    session,
+                    "UPDATE anchor_items SET batch_id = {p}, leaf_index = {p} WHERE id = {p}",
+                    [(batch.id, index, item_id) for index, (item_id, _h) in enumerate(good)],
+                )
             report.formed += 1
             log.info("batch formed", extra={"batch": batch.id, "leaves": len(good)})
             return int(batch.id)
@@ -302,14 +305,19 @@ class AnchoringWorker:
                 )
 
         tx = self.notary.anchor_tx(batch.root, batch.leaf_count, chained)
-        if batch.tx_hash is None and prev_root is not None:
+        nonce: int | None = None
+        if batch.tx_hash is None and prev_root is not None and self._next_nonce is not None:
             # A fresh batch chained onto the one just sent in this cycle: anchor() costs a fixed
-            # ~124k gas, so skip the simulation round trip. A re-send (possible duplicate after a
-            # crash) or the first batch of a cycle is simulated: a revert such as
-            # EvidenceNotaryAlreadyAnchored surfaces before anything is broadcast.
+            # ~124k gas, so skip the simulation round trip, and its nonce is the next one (the
+            # notary key sends nothing else; a wrong guess fails as NonceTooLow and the next
+            # cycle re-reads the count). A re-send (possible duplicate after a crash) or the
+            # first batch of a cycle is simulated and takes the node's pending count: a revert
+            # such as EvidenceNotaryAlreadyAnchored surfaces before anything is broadcast.
             tx = {**tx, "gas": ANCHOR_GAS_LIMIT}
+            nonce = self._next_nonce
+        self._next_nonce = None
         try:
-            self.sender.send(tx, before_broadcast=persist)
+            sent = self.sender.send(tx, nonce=nonce, trust_nonce=nonce is not None, before_broadcast=persist)
         except _LostLease:
             log.warning("anchoring lease lost before broadcast; batch left for the new leader")
             return None
@@ -325,6 +333,7 @@ class AnchoringWorker:
             log.warning("anchor not accepted; will resync and retry", extra={"code": exc.code})
             return None
         self.fault("after_send")
+        self._next_nonce = sent.nonce + 1
         report.sent += 1
         return batch.root
 
@@ -465,10 +474,7 @@ class AnchoringWorker:
             _executemany(
                 session,
                 "UPDATE anchor_items SET proof = {p} WHERE id = {p}",
-                [
-                    (pack_proof(tree.proof_at_tree_index(tree.tree_index(i))), item_id)
-                    for i, item_id in enumerate(item_ids)
-                ],
+                list(zip(tree.packed_proofs(), item_ids, strict=True)),
             )
             session.execute(
                 update(AnchorBatch)
@@ -488,8 +494,25 @@ class AnchoringWorker:
         )
 
 
-_ITEMS = cast(Table, AnchorItem.__table__)
-_EVIDENCE = cast(Table, EvidenceItem.__table__)
+# (outbox id, stored leaf hash, evidence id, claim ref, commitment, cid) as the driver returns them.
+_OutboxRow = tuple[int, bytes, str, bytes, bytes, bytes]
+
+
+def _placeholder(session: Session) -> str:
+    return "?" if session.connection().dialect.paramstyle == "qmark" else "%s"
+
+
+def _fetch_driver(session: Session, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    """Rows of a query as the DB driver's plain tuples (``{p}`` is the driver's placeholder).
+
+    Runs on the session's connection, so inside its transaction.
+    """
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql.format(p=_placeholder(session)), params)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def _executemany(session: Session, sql: str, rows: list[tuple[object, ...]]) -> None:
@@ -498,9 +521,7 @@ def _executemany(session: Session, sql: str, rows: list[tuple[object, ...]]) -> 
     The hot path of anchoring writes one row per item twice per batch; SQLAlchemy's per-row
     parameter processing cost more than the database work. ``{p}`` is the driver's placeholder.
     """
-    connection = session.connection()
-    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(sql.format(p=placeholder), rows)
+    session.connection().exec_driver_sql(sql.format(p=_placeholder(session)), rows)
 
 
 class _LostLease(Exception):

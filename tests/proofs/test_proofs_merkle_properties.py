@@ -24,6 +24,18 @@ _hashes = st.lists(_hash, min_size=1, max_size=200)
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(leaves=_hashes, sort_leaves=st.booleans())
+def test_packed_proofs_equal_each_leafs_proof_in_input_order(leaves: list[bytes], sort_leaves: bool) -> None:
+    tree = MerkleTree.from_leaf_hashes(leaves, sort_leaves=sort_leaves)
+    packed = tree.packed_proofs()
+    assert len(packed) == len(leaves)
+    for i, leaf in enumerate(leaves):
+        assert packed[i] == b"".join(tree.proof(i))
+        siblings = [packed[i][k : k + 32] for k in range(0, len(packed[i]), 32)]
+        assert verify_proof(tree.root, leaf, siblings)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(leaves=_hashes, sort_leaves=st.booleans())
 def test_every_proof_verifies_and_has_the_depth_of_its_node(leaves: list[bytes], sort_leaves: bool) -> None:
     tree = MerkleTree.from_leaf_hashes(leaves, sort_leaves=sort_leaves)
     assert tree.leaf_count == len(leaves)
