@@ -93,13 +93,16 @@ class Runtime:
                 log.exception("anchoring relay stopped")
 
         def workflow_clock() -> None:
-            # Finalize notices, draw, tally and redraw juries as chain time passes their windows.
+            # Finalize notices, draw, tally and redraw juries as chain time passes their windows;
+            # queue filings left FILED (a crash or an RPC outage between the database and the chain).
+            from backend.services.filing import resume_pending_filings
             from backend.services.jury import advance
 
             lease = Lease(self.sessions, "workflow", worker.lease.holder)
             while not stop.wait(5.0):
                 try:
                     if lease.acquire():
+                        resume_pending_filings(self)
                         advance(self)
                 except Exception:
                     log.exception("workflow clock cycle failed; retrying")
@@ -120,6 +123,9 @@ class Runtime:
 
     def close(self) -> None:
         self.stop_background()
+        relay = self.extras.pop("filing_relay", None)  # services.filing.FilingRelay
+        if relay is not None:
+            relay.close()
         self.engine.dispose()
         closer = getattr(self.store, "close", None)
         if callable(closer):

@@ -119,6 +119,20 @@ class OnchainClaim:
 
 
 @dataclass(frozen=True)
+class ClaimFiling:
+    """``IClaimLedger.ClaimFiling``: one claim of a :meth:`ClaimLedgerClient.file_for_review` batch."""
+
+    claim_id: bytes
+    member_commitment: bytes
+    evidence_root: bytes
+    rule_set_hash: bytes
+    payout_fen: int
+
+    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int]:
+        return (self.claim_id, self.member_commitment, self.evidence_root, self.rule_set_hash, self.payout_fen)
+
+
+@dataclass(frozen=True)
 class OnchainRuleSet:
     notice_seconds: int
     review_quorum: int
@@ -233,6 +247,11 @@ class ClaimLedgerClient:
     def open_review(self, claim_id: bytes) -> LedgerTx:
         return self._transact("openReview", claim_id)
 
+    def file_for_review(self, filings: Sequence[ClaimFiling]) -> LedgerTx:
+        """File and open the review of every claim in one transaction; claims already past FILED
+        are left as they are (no event). One bad item reverts the whole call."""
+        return self._transact("fileForReview", [f.as_abi_tuple() for f in filings])
+
     def submit_verdict(
         self, claim_id: bytes, verdict: Verdict, signature: bytes, *, sender: TransactionSender | None = None
     ) -> LedgerTx:
@@ -324,6 +343,22 @@ class ClaimLedgerClient:
 
     def vote_commitment(self, claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
         return bytes(self._call("voteCommitment", claim_id, Web3.to_checksum_address(juror), approve, salt))
+
+    def filing_events(self, claim_ids: Sequence[bytes], from_block: int = 0) -> list[LedgerEvent]:
+        """The ``ClaimFiled`` and ``ReviewOpened`` events of these claims (two ``eth_getLogs``), in
+        chain order: what a filing relay that stopped after its transaction has to record."""
+        if not claim_ids:
+            return []
+        events: list[LedgerEvent] = []
+        for name in ("ClaimFiled", "ReviewOpened"):
+            try:
+                logs = getattr(self.contract.events, name)().get_logs(
+                    from_block=from_block, argument_filters={"claimId": list(claim_ids)}
+                )
+            except Exception as exc:
+                raise classify(exc) from exc
+            events.extend(_event(name, entry) for entry in logs)
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
     def timeline(self, claim_id: bytes, from_block: int = 0) -> list[LedgerEvent]:
         """Every event of ``claim_id`` since ``from_block``, in chain order."""

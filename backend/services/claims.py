@@ -23,8 +23,9 @@ age band at diagnosis; a plaintext already used as evidence of another claim fla
 
 Every on-chain step is recorded as a :class:`~backend.db.models.ClaimEvent` with its block and
 transaction. A filing interrupted between the database commit and the chain (RPC down) is
-completed by :func:`resume_filing`, which reads the claim's state on chain first, so a step is never
-sent twice.
+completed by :func:`resume_filing` (or the workflow clock): the filing relay of
+:mod:`backend.services.filing` files and opens claims in shared, idempotent transactions, so a step
+is never applied twice.
 """
 
 from __future__ import annotations
@@ -643,37 +644,22 @@ def _reject_for_waiting_period(session: Session, claim: Claim, member: Member) -
 
 
 def resume_filing(runtime: Runtime, claim_pk: str) -> ClaimView:
-    """Bring a FILED claim to UNDER_REVIEW on chain (idempotent: reads the chain state first),
-    then assign its reviewers."""
-    from backend.services.review import assign_reviewers
+    """Bring a FILED claim to UNDER_REVIEW on chain and assign its reviewers, through this
+    process's filing relay (:mod:`backend.services.filing`: one transaction shared with every
+    filing waiting, idempotent). Any other claim is returned as it is."""
+    from backend.services.filing import filing_relay
 
-    client = ledger(runtime)
-    with runtime.sessions.begin() as session:
-        claim = get_claim(session, claim_pk)
-        if claim.status != "FILED":
-            return claim_view(session, claim, with_names=True)
-        member = session.get(Member, claim.member_id)
-        assert member is not None
-        anchor_ref = session.scalars(select(EvidenceItem.claim_ref).where(EvidenceItem.claim_pk == claim.id)).first()
-        assert anchor_ref is not None
-        commitment = claim_member_commitment(member, anchor_ref)
-        onchain = client.state(claim.claim_id)
-        if onchain == ClaimState.NONE:
-            tx = client.file_claim(
-                claim.claim_id, commitment, claim.evidence_root, claim.rule_set_hash, claim.payout_fen
-            )
-            record_event(session, claim, "ClaimFiled", tx, claimId=hex32(claim.claim_id), payoutFen=claim.payout_fen)
-            onchain = ClaimState.FILED
-        if onchain == ClaimState.FILED:
-            tx = client.open_review(claim.claim_id)
-            record_event(session, claim, "ReviewOpened", tx)
-            onchain = ClaimState.UNDER_REVIEW
-        set_status(claim, onchain)
-    with runtime.sessions.begin() as session:
-        claim = get_claim(session, claim_pk)
-        if claim.status == "UNDER_REVIEW":
-            assign_reviewers(runtime, session, claim)
-        return claim_view(session, claim, with_names=True)
+    with runtime.sessions() as session:
+        status = get_claim(session, claim_pk).status
+    if status == "FILED":
+        filing_relay(runtime).file(claim_pk)
+    return filed_claim_view(runtime, claim_pk)
+
+
+def filed_claim_view(runtime: Runtime, claim_pk: str) -> ClaimView:
+    """The claimant's view of a claim just filed (with the files' names)."""
+    with runtime.sessions() as session:
+        return claim_view(session, get_claim(session, claim_pk), with_names=True)
 
 
 # --- claimant and operator actions ----------------------------------------------------------------

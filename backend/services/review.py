@@ -106,14 +106,33 @@ def related_account_ids(session: Session, member_ids: list[str]) -> set[str]:
 
 def assign_reviewers(runtime: Runtime, session: Session, claim: Claim) -> list[str]:
     """Fill the claim's review panel up to the rule set's quorum; returns the assigned account ids."""
-    quorum = ledger(runtime).rule_set(claim.rule_set_hash).review_quorum
-    current = set(
-        session.scalars(select(ReviewAssignment.reviewer_id).where(ReviewAssignment.claim_pk == claim.id)).all()
-    )
-    member = session.get(Member, claim.member_id)
-    assert member is not None
-    excluded = {member.account_id, *current, *related_account_ids(session, [member.id])}
-    load = dict(
+    return assign_reviewers_many(runtime, session, [claim])[claim.id]
+
+
+def assign_reviewers_many(runtime: Runtime, session: Session, claims: list[Claim]) -> dict[str, list[str]]:
+    """:func:`assign_reviewers` for several claims at once (the filing relay's batch), with the
+    reviewer roster, open load and relations read once; each claim sees the load the ones before
+    it added. Never the claimant, never a related reviewer. Returns claim id → assigned account ids."""
+    if not claims:
+        return {}
+    chain = ledger(runtime)
+    quorums: dict[bytes, int] = {}
+    current: dict[str, set[str]] = {c.id: set() for c in claims}
+    for claim_pk, reviewer_id in session.execute(
+        select(ReviewAssignment.claim_pk, ReviewAssignment.reviewer_id).where(
+            ReviewAssignment.claim_pk.in_(list(current))
+        )
+    ).all():
+        current[claim_pk].add(reviewer_id)
+    members = {
+        m.id: m for m in session.scalars(select(Member).where(Member.id.in_({c.member_id for c in claims}))).all()
+    }
+    related: dict[str, set[str]] = {member_id: set() for member_id in members}
+    for member_id, account_id in session.execute(
+        select(Relation.member_id, Relation.account_id).where(Relation.member_id.in_(list(members)))
+    ).all():
+        related[member_id].add(account_id)
+    load: dict[str, int] = dict(
         session.execute(
             select(ReviewAssignment.reviewer_id, func.count())
             .where(ReviewAssignment.verdict.is_(None))
@@ -125,19 +144,29 @@ def assign_reviewers(runtime: Runtime, session: Session, claim: Claim) -> list[s
             Account.role == "reviewer", Account.disabled.is_(False), Account.signing_address.is_not(None)
         )
     ).all()
-    ranked = sorted(
-        (a for a in candidates if a.id not in excluded),
-        key=lambda a: (load.get(a.id, 0), keccak256(claim.claim_id + a.id.encode())),
-    )
-    chosen = ranked[: max(0, quorum - len(current))]
-    for account in chosen:
-        session.add(ReviewAssignment(claim_pk=claim.id, reviewer_id=account.id))
-    if chosen:
-        record_event(session, claim, "reviewers_assigned", count=len(current) + len(chosen), quorum=quorum)
-    if len(current) + len(chosen) < quorum:
-        record_event(session, claim, "reviewers_short", needed=quorum - len(current) - len(chosen))
+    assigned: dict[str, list[str]] = {}
+    for claim in claims:
+        if claim.rule_set_hash not in quorums:
+            quorums[claim.rule_set_hash] = chain.rule_set(claim.rule_set_hash).review_quorum
+        quorum = quorums[claim.rule_set_hash]
+        member = members[claim.member_id]
+        have = current[claim.id]
+        excluded = {member.account_id, *have, *related[member.id]}
+        ranked = sorted(
+            (a for a in candidates if a.id not in excluded),
+            key=lambda a: (load.get(a.id, 0), keccak256(claim.claim_id + a.id.encode())),
+        )
+        chosen = ranked[: max(0, quorum - len(have))]
+        for account in chosen:
+            session.add(ReviewAssignment(claim_pk=claim.id, reviewer_id=account.id))
+            load[account.id] = load.get(account.id, 0) + 1
+        if chosen:
+            record_event(session, claim, "reviewers_assigned", count=len(have) + len(chosen), quorum=quorum)
+        if len(have) + len(chosen) < quorum:
+            record_event(session, claim, "reviewers_short", needed=quorum - len(have) - len(chosen))
+        assigned[claim.id] = [a.id for a in chosen]
     session.flush()
-    return [a.id for a in chosen]
+    return assigned
 
 
 def _assignment(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim, ReviewAssignment]:

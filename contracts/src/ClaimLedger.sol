@@ -67,7 +67,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
 
     /// @inheritdoc IClaimLedger
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "1.1.0";
     }
 
     // ───────────────────────────── rule sets ─────────────────────────────
@@ -131,30 +131,31 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         bytes32 ruleSetHash,
         uint64 payoutFen
     ) external onlyRole(OPERATOR_ROLE) returns (bytes32) {
-        if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
-        if (evidenceRoot == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_EVIDENCE);
-        if (payoutFen == 0) revert ClaimLedgerZeroPayout();
-        bytes32 expected = _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
-        if (claimId != expected) revert ClaimLedgerClaimIdMismatch(expected, claimId);
-        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
-        Claim storage c = _claims[claimId];
+        Claim storage c = _checkedFiling(claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
         if (c.state != ClaimState.NONE) revert ClaimLedgerClaimExists(claimId);
-
-        c.memberCommitment = memberCommitment;
-        c.evidenceRoot = evidenceRoot;
-        c.ruleSetHash = ruleSetHash;
-        c.payoutFen = payoutFen;
-        c.filedAt = uint64(block.timestamp);
-        c.state = ClaimState.FILED;
-        emit ClaimFiled(claimId, memberCommitment, ruleSetHash, evidenceRoot, payoutFen);
+        _file(c, claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
         return claimId;
     }
 
     /// @inheritdoc IClaimLedger
     function openReview(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
-        Claim storage c = _claim(claimId);
-        _move(c, claimId, ClaimState.FILED, ClaimState.UNDER_REVIEW);
-        emit ReviewOpened(claimId);
+        _openReview(_claim(claimId), claimId);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function fileForReview(ClaimFiling[] calldata filings) external onlyRole(OPERATOR_ROLE) returns (uint256 opened) {
+        for (uint256 i = 0; i < filings.length; ++i) {
+            ClaimFiling calldata f = filings[i];
+            Claim storage c =
+                _checkedFiling(f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
+            if (c.state == ClaimState.NONE) {
+                _file(c, f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
+            }
+            if (c.state == ClaimState.FILED) {
+                _openReview(c, f.claimId);
+                ++opened;
+            }
+        }
     }
 
     /// @inheritdoc IClaimLedger
@@ -427,6 +428,46 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     function _ruleSet(bytes32 ruleSetHash) private view returns (RuleSet storage rules) {
         rules = _ruleSets[ruleSetHash];
         if (rules.reviewQuorum == 0) revert ClaimLedgerUnknownRuleSet(ruleSetHash);
+    }
+
+    /// The argument checks of a filing; the claim's storage slot (any state) when they pass.
+    function _checkedFiling(
+        bytes32 claimId,
+        bytes32 memberCommitment,
+        bytes32 evidenceRoot,
+        bytes32 ruleSetHash,
+        uint64 payoutFen
+    ) private view returns (Claim storage) {
+        if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
+        if (evidenceRoot == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_EVIDENCE);
+        if (payoutFen == 0) revert ClaimLedgerZeroPayout();
+        bytes32 expected = _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
+        if (claimId != expected) revert ClaimLedgerClaimIdMismatch(expected, claimId);
+        return _claims[claimId];
+    }
+
+    /// NONE → FILED for a claim whose arguments `_checkedFiling` accepted.
+    function _file(
+        Claim storage c,
+        bytes32 claimId,
+        bytes32 memberCommitment,
+        bytes32 evidenceRoot,
+        bytes32 ruleSetHash,
+        uint64 payoutFen
+    ) private {
+        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+        c.memberCommitment = memberCommitment;
+        c.evidenceRoot = evidenceRoot;
+        c.ruleSetHash = ruleSetHash;
+        c.payoutFen = payoutFen;
+        c.filedAt = uint64(block.timestamp);
+        c.state = ClaimState.FILED;
+        emit ClaimFiled(claimId, memberCommitment, ruleSetHash, evidenceRoot, payoutFen);
+    }
+
+    function _openReview(Claim storage c, bytes32 claimId) private {
+        _move(c, claimId, ClaimState.FILED, ClaimState.UNDER_REVIEW);
+        emit ReviewOpened(claimId);
     }
 
     /// The single place where a transition is checked and applied (callers emit right after).

@@ -131,6 +131,20 @@ interface IClaimLedger {
         uint256 deadline;
     }
 
+    /// @notice One claim of a `fileForReview` batch: the arguments of `fileClaim`.
+    struct ClaimFiling {
+        /// `claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)`.
+        bytes32 claimId;
+        /// Salted commitment of the claimant.
+        bytes32 memberCommitment;
+        /// Commitment (Merkle root) of the claim's evidence.
+        bytes32 evidenceRoot;
+        /// Hash of the rule set the claim is decided under.
+        bytes32 ruleSetHash;
+        /// Lump-sum payout in fen.
+        uint64 payoutFen;
+    }
+
     /// @notice One juror's ballot in one jury round.
     struct Ballot {
         /// `voteCommitment(claimId, juror, approve, salt)`, zero until committed.
@@ -356,7 +370,7 @@ interface IClaimLedger {
 
     // ─────────────────────────── functions ───────────────────────────
 
-    /// @notice Semantic version of this contract ("1.0.0"); its major is the EIP-712 domain version.
+    /// @notice Semantic version of this contract ("1.1.0"); its major is the EIP-712 domain version.
     function version() external pure returns (string memory);
 
     /// @notice The role that files claims, relays objections, appeals and withdrawals, draws
@@ -426,6 +440,19 @@ interface IClaimLedger {
      * @dev Emits `ReviewOpened`.
      */
     function openReview(bytes32 claimId) external;
+
+    /**
+     * @notice File many claims and open their reviews in one call (operator only): the backend's
+     * group commit of concurrent filings. Each claim ends UNDER_REVIEW or later.
+     * @dev Per item, in order: the checks of `fileClaim` on its arguments (`ClaimLedgerZeroArgument`,
+     * `ClaimLedgerZeroPayout`, `ClaimLedgerClaimIdMismatch`); then by the claim's state —
+     * NONE: filed (rule set anchored and not retired) and opened, `ClaimFiled` + `ReviewOpened`;
+     * FILED: opened, `ReviewOpened`; any later state: left as it is, no event (another relayer
+     * got there first — the claim id binds every argument, so it is the same claim). Any failing
+     * check reverts the whole call. An empty batch does nothing.
+     * @return opened How many claims this call moved to UNDER_REVIEW.
+     */
+    function fileForReview(ClaimFiling[] calldata filings) external returns (uint256 opened);
 
     /**
      * @notice Record a reviewer's EIP-712-signed verdict; anyone may relay it.

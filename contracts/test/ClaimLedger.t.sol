@@ -26,7 +26,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.assertEq(ledger.REVIEWER_ROLE(), keccak256("REVIEWER_ROLE"), "REVIEWER_ROLE");
         vm.assertEq(ledger.JUROR_ROLE(), keccak256("JUROR_ROLE"), "JUROR_ROLE");
         vm.assertEq(uint256(ledger.defaultAdminDelay()), 1 days, "admin delay");
-        vm.assertEq(ledger.version(), "1.0.0", "version");
+        vm.assertEq(ledger.version(), "1.1.0", "version");
     }
 
     function test_constructor_setsEip712DomainHubaoV1() public view {
@@ -235,6 +235,118 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerUnknownClaim.selector, id));
         ledger.claim(id);
         _assertState(id, IClaimLedger.ClaimState.NONE, "NONE");
+    }
+
+    // ───────────────────────── batch filing ─────────────────────────
+
+    function _filing(bytes32 member, bytes32 evidence, uint64 payout)
+        internal
+        pure
+        returns (IClaimLedger.ClaimFiling memory)
+    {
+        return IClaimLedger.ClaimFiling({
+            claimId: _claimId(member, evidence, payout),
+            memberCommitment: member,
+            evidenceRoot: evidence,
+            ruleSetHash: RULES,
+            payoutFen: payout
+        });
+    }
+
+    function _batch(uint256 n) internal pure returns (IClaimLedger.ClaimFiling[] memory filings) {
+        filings = new IClaimLedger.ClaimFiling[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            filings[i] = _filing(keccak256(abi.encode("member", i)), keccak256(abi.encode("evidence", i)), PAYOUT);
+        }
+    }
+
+    function test_fileForReview_filesAndOpensEveryClaimWithTheirEvents() public {
+        IClaimLedger.ClaimFiling[] memory filings = _batch(3);
+        for (uint256 i = 0; i < filings.length; ++i) {
+            IClaimLedger.ClaimFiling memory f = filings[i];
+            vm.expectEmit(true, true, true, true, address(ledger));
+            emit IClaimLedger.ClaimFiled(f.claimId, f.memberCommitment, RULES, f.evidenceRoot, PAYOUT);
+            vm.expectEmit(true, true, true, true, address(ledger));
+            emit IClaimLedger.ReviewOpened(f.claimId);
+        }
+        vm.prank(operator);
+        uint256 opened = ledger.fileForReview(filings);
+        vm.assertEq(opened, 3, "opened");
+        for (uint256 i = 0; i < filings.length; ++i) {
+            IClaimLedger.Claim memory c = ledger.claim(filings[i].claimId);
+            vm.assertEq(uint256(c.state), uint256(IClaimLedger.ClaimState.UNDER_REVIEW), "UNDER_REVIEW");
+            vm.assertEq(c.memberCommitment, filings[i].memberCommitment, "member");
+            vm.assertEq(c.evidenceRoot, filings[i].evidenceRoot, "evidence");
+            vm.assertEq(uint256(c.payoutFen), PAYOUT, "payout");
+            vm.assertEq(uint256(c.filedAt), block.timestamp, "filedAt");
+        }
+    }
+
+    function test_fileForReview_completesFiledAndLeavesLaterStatesAlone() public {
+        bytes32 filed = _fileDefault(); // FILED by an older relay that stopped before openReview
+        IClaimLedger.ClaimFiling[] memory filings = new IClaimLedger.ClaimFiling[](3);
+        filings[0] = _filing(MEMBER, EVIDENCE, PAYOUT);
+        filings[1] = _filing(keccak256("m2"), keccak256("e2"), PAYOUT);
+        filings[2] = filings[1]; // the same claim twice in one batch
+        vm.recordLogs();
+        vm.prank(operator);
+        vm.assertEq(ledger.fileForReview(filings), 2, "opened: the FILED one and the new one, once");
+        vm.assertEq(vm.getRecordedLogs().length, 3, "ReviewOpened, ClaimFiled + ReviewOpened");
+        _assertState(filed, IClaimLedger.ClaimState.UNDER_REVIEW, "resumed");
+        _review(filed, REVIEWER_A_KEY, APPROVE);
+        _review(filed, REVIEWER_B_KEY, APPROVE); // now IN_NOTICE
+
+        // A second relayer sending the same batch again: no change, no event, no revert.
+        uint64 filedAt = ledger.claim(filed).filedAt;
+        vm.warp(block.timestamp + 1 hours);
+        vm.recordLogs();
+        vm.prank(operator);
+        vm.assertEq(ledger.fileForReview(filings), 0, "nothing opened twice");
+        vm.assertEq(vm.getRecordedLogs().length, 0, "no event");
+        _assertState(filed, IClaimLedger.ClaimState.IN_NOTICE, "untouched");
+        vm.assertEq(uint256(ledger.claim(filed).filedAt), uint256(filedAt), "filedAt kept");
+        _assertState(filings[1].claimId, IClaimLedger.ClaimState.UNDER_REVIEW, "still UNDER_REVIEW");
+    }
+
+    function test_fileForReview_checksEveryItemAndRevertsWhole() public {
+        IClaimLedger.ClaimFiling[] memory filings = _batch(2);
+        bytes32 expected = filings[1].claimId;
+        filings[1].claimId = bytes32(uint256(expected) ^ 1);
+        vm.prank(operator);
+        vm.expectRevert(
+            abi.encodeWithSelector(IClaimLedger.ClaimLedgerClaimIdMismatch.selector, expected, filings[1].claimId)
+        );
+        ledger.fileForReview(filings);
+        _assertState(filings[0].claimId, IClaimLedger.ClaimState.NONE, "first item rolled back");
+
+        filings = _batch(1);
+        filings[0].payoutFen = 0;
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroPayout.selector));
+        ledger.fileForReview(filings);
+
+        filings = _batch(1);
+        filings[0].memberCommitment = bytes32(0);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroArgument.selector, uint8(1)));
+        ledger.fileForReview(filings);
+
+        filings = _batch(1);
+        vm.prank(operator);
+        ledger.retireRuleSet(RULES);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerRuleSetRetired.selector, RULES));
+        ledger.fileForReview(filings);
+    }
+
+    function test_fileForReview_operatorOnly() public {
+        IClaimLedger.ClaimFiling[] memory filings = _batch(1);
+        bytes32 role = ledger.OPERATOR_ROLE();
+        vm.prank(attacker);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, attacker, role));
+        ledger.fileForReview(filings);
+        vm.prank(operator);
+        vm.assertEq(ledger.fileForReview(new IClaimLedger.ClaimFiling[](0)), 0, "empty batch");
     }
 
     // ───────────────────────── review ─────────────────────────

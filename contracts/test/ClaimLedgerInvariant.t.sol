@@ -82,6 +82,38 @@ contract ClaimLedgerHandler {
         _observe(id);
     }
 
+    /// The operator's batch: a new claim plus a re-send of a known one (FILED is opened, later
+    /// states are left alone) — must never move a claim along anything but a legal edge.
+    function fileForReview(uint256 memberSeed, uint64 payout, uint256 idSeed) external {
+        if (ids.length >= MAX_CLAIMS) return;
+        bytes32 member = _members[memberSeed % 3];
+        bytes32 evidence = keccak256(abi.encode("evidence", ++_evidenceCounter));
+        payout = uint64(1 + payout % 30_000_000);
+        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout));
+        uint256 n = ids.length == 0 ? 1 : 2;
+        IClaimLedger.ClaimFiling[] memory filings = new IClaimLedger.ClaimFiling[](n);
+        filings[0] = IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout);
+        bytes32 known;
+        if (n == 2) {
+            known = ids[idSeed % ids.length];
+            IClaimLedger.Claim memory c = ledger.claim(known);
+            filings[1] = IClaimLedger.ClaimFiling(known, c.memberCommitment, c.evidenceRoot, c.ruleSetHash, c.payoutFen);
+        }
+        vm.prank(operator);
+        try ledger.fileForReview(filings) {
+            ids.push(id);
+            // One call, two edges: NONE → FILED (fileClaim's) → UNDER_REVIEW (openReview's).
+            if (ledger.state(id) == IClaimLedger.ClaimState.UNDER_REVIEW) {
+                ghostState[id] = IClaimLedger.ClaimState.FILED;
+                ghostTransitions += 1;
+            }
+        } catch {
+            ghostReverts += 1;
+        }
+        _observe(id);
+        if (n == 2) _observe(known);
+    }
+
     function openReview(uint256 idSeed) external {
         (bool found, bytes32 id) = _pick(idSeed, IClaimLedger.ClaimState.FILED);
         if (!found) return;
@@ -379,7 +411,7 @@ contract ClaimLedgerInvariantTest {
 
     /// The handler's actions (not its ghost getters).
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](19);
+        bytes4[] memory selectors = new bytes4[](20);
         selectors[0] = ClaimLedgerHandler.fileClaim.selector;
         selectors[1] = ClaimLedgerHandler.refileClaim.selector;
         selectors[2] = ClaimLedgerHandler.openReview.selector;
@@ -399,6 +431,7 @@ contract ClaimLedgerInvariantTest {
         selectors[16] = ClaimLedgerHandler.anyCallAnyClaim.selector;
         selectors[17] = ClaimLedgerHandler.warp.selector;
         selectors[18] = ClaimLedgerHandler.seizeAdmin.selector;
+        selectors[19] = ClaimLedgerHandler.fileForReview.selector;
         targets = new FuzzSelector[](2);
         targets[0] = FuzzSelector({addr: address(handler), selectors: selectors});
         bytes4[] memory rare = new bytes4[](1);

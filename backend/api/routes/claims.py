@@ -10,6 +10,7 @@ stored, and every file streams straight into the encrypting store (never spooled
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import urllib.parse
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +32,7 @@ from backend.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedM
 from backend.services import claims as service
 from backend.services import jury as jury_service
 from backend.services.claims import MAX_FILES_PER_CLAIM, ClaimRequest, ClaimView, TimelineEntry
+from backend.services.filing import filing_relay
 from backend.services.review import OpenedEvidence, open_claim_evidence
 
 router = APIRouter()
@@ -253,7 +256,7 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
         raise PayloadTooLarge(f"the claim is larger than the {limit}-byte limit")
     service.require_claimant_role(principal)
 
-    def work(chunks: Iterator[bytes]) -> ClaimView:
+    def work(chunks: Iterator[bytes]) -> tuple[str, bool]:
         reader = _MultipartReader(chunks, boundary)
         fields: dict[str, str] = {}
         draft: service.ClaimDraft | None = None
@@ -279,9 +282,14 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
             if draft is not None:
                 service.abandon_claim(runtime, draft)
             raise
-        return service.resume_filing(runtime, claim_pk)
+        return claim_pk, not draft.waiting_period
 
-    return ClaimOut.of(await run_with_body(request, work))
+    claim_pk, relay = await run_with_body(request, work)
+    if relay:
+        # The claim is committed; the filing relay files it on chain in a transaction shared with
+        # every filing waiting. Awaited on the event loop: waiting holds no thread.
+        await asyncio.wrap_future(filing_relay(runtime).submit(claim_pk))
+    return ClaimOut.of(await anyio.to_thread.run_sync(service.filed_claim_view, runtime, claim_pk))
 
 
 # --- the claimant's (and auditor's) views --------------------------------------------------------

@@ -1,0 +1,305 @@
+"""The filing relay: concurrent filings share ClaimLedger transactions (group commit).
+
+A filing is durable once :func:`~backend.services.claims.record_claim` has committed the claim
+(status ``FILED``) with its evidence; what is left is relaying it to the chain —
+``FILED → UNDER_REVIEW`` on ClaimLedger — and assigning its reviewers. Sent one by one, that is two
+operator transactions per claim (``fileClaim``, ``openReview``), serialized under the operator's
+nonce lock: the chain round trips bound the filing rate whatever the rest costs.
+
+One relay per process (:func:`filing_relay`), a thread that repeatedly:
+
+1. takes every claim waiting (at most :data:`MAX_BATCH`) — under load, the ones queued while the
+   previous transaction was in flight; there is no wait timer, so a lone filing goes at once and
+   batches grow with the load by themselves;
+2. loads those still ``FILED`` (one query; a claim another process finished is simply done);
+3. sends **one** ``fileForReview`` carrying all of them. If it reverts, one claim is bad (say its
+   rule set was retired meanwhile): each is then sent alone, so a bad claim fails only itself;
+4. in one database transaction moves the rows ``FILED →`` the chain's state, guarded by
+   ``status = 'FILED'`` (a row another process already moved is left alone), records
+   ``ClaimFiled`` / ``ReviewOpened`` with their block and transaction — from the receipt, or, for
+   a claim the contract found already opened (a process that stopped after its transaction),
+   from the chain's logs — and assigns the reviewers;
+5. wakes the requests waiting for those claims (each gets ``None`` or its claim's exception).
+
+Exactly once: ``fileForReview`` leaves a claim already past ``FILED`` alone (no event, no revert),
+and the guarded update records a claim once, so two processes relaying the same claim, or a
+process re-relaying after a crash, are harmless. A claim left ``FILED`` (the process stopped
+between the database commit and the chain, or the RPC was down) is queued again by
+:func:`resume_pending_filings`, which the workflow clock runs (see ``Runtime.start_background``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from backend.chain.claims import ClaimFiling, ClaimState, LedgerEvent, LedgerTx
+from backend.chain.transactions import AlreadyKnown, ContractReverted, NonceTooLow, ReplacementUnderpriced
+from backend.db.models import Claim, EvidenceItem, Member, utcnow
+from backend.runtime import Runtime
+from backend.services.claims import claim_member_commitment, hex32, ledger, record_event, set_status
+
+log = logging.getLogger(__name__)
+
+# Claims per transaction: ~150k gas each (a new claim's storage and two events), so a full batch
+# stays far below a 30M-gas block.
+MAX_BATCH = 64
+# A FILED claim older than this is taken for abandoned by its request and queued again.
+RESUME_AFTER = timedelta(seconds=30)
+# Sends retried when another sender of the operator key took the nonce in between.
+_NONCE_RETRIES = 3
+
+Outcome = LedgerTx | BaseException
+
+
+@dataclass(frozen=True)
+class PendingFiling:
+    """A ``FILED`` claim and what ``fileForReview`` needs for it."""
+
+    claim_pk: str
+    filing: ClaimFiling
+
+
+def load_filings(runtime: Runtime, claim_pks: Iterable[str]) -> list[PendingFiling]:
+    """The claims among ``claim_pks`` still ``FILED`` in the database, ready to send (two queries)."""
+    pks = list(dict.fromkeys(claim_pks))
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Claim, Member)
+            .join(Member, Member.id == Claim.member_id)
+            .where(Claim.id.in_(pks), Claim.status == "FILED")
+        ).all()
+        refs = dict(
+            session.execute(
+                select(EvidenceItem.claim_pk, EvidenceItem.claim_ref).where(
+                    EvidenceItem.claim_pk.in_([claim.id for claim, _ in rows])
+                )
+            ).all()
+        )
+    return [
+        PendingFiling(
+            claim.id,
+            ClaimFiling(
+                claim.claim_id,
+                claim_member_commitment(member, refs[claim.id]),
+                claim.evidence_root,
+                claim.rule_set_hash,
+                claim.payout_fen,
+            ),
+        )
+        for claim, member in rows
+    ]
+
+
+def send_filings(runtime: Runtime, pending: list[PendingFiling]) -> dict[str, Outcome]:
+    """One ``fileForReview`` for all of ``pending``; if it reverts, one per claim. Claim → its
+    transaction or the error that claim got."""
+    if not pending:
+        return {}
+    try:
+        tx = _send(runtime, pending)
+    except ContractReverted as exc:
+        if len(pending) == 1:
+            return {pending[0].claim_pk: exc}
+        log.warning("a filing batch reverted; sending its claims one by one", extra={"claims": len(pending)})
+        outcomes: dict[str, Outcome] = {}
+        for one in pending:
+            outcomes.update(send_filings(runtime, [one]))
+        return outcomes
+    except Exception as exc:  # chain down, dropped: every claim stays FILED for a later round
+        return {p.claim_pk: exc for p in pending}
+    return {p.claim_pk: tx for p in pending}
+
+
+def _send(runtime: Runtime, pending: list[PendingFiling]) -> LedgerTx:
+    for attempt in range(_NONCE_RETRIES + 1):
+        try:
+            return ledger(runtime).file_for_review([p.filing for p in pending])
+        except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced):
+            if attempt == _NONCE_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def record_filings(
+    runtime: Runtime, pending: list[PendingFiling], outcomes: dict[str, Outcome]
+) -> dict[str, BaseException]:
+    """Record what the chain did for the claims that were sent, in one database transaction.
+
+    Returns the claims that failed (their send's error, or this transaction's), to hand to the
+    waiting requests; every other claim is recorded, or was already recorded by another process.
+    """
+    failed: dict[str, BaseException] = {
+        p.claim_pk: o for p in pending if isinstance(o := outcomes[p.claim_pk], BaseException)
+    }
+    sent = [p for p in pending if p.claim_pk not in failed]
+    if not sent:
+        return failed
+    client = ledger(runtime)
+    events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]] = {p.filing.claim_id: [] for p in sent}
+    for tx in {id(t): t for p in sent if isinstance(t := outcomes[p.claim_pk], LedgerTx)}.values():
+        for event in tx.events:
+            claim_id = bytes(event.args.get("claimId", b""))
+            if event.name in ("ClaimFiled", "ReviewOpened") and claim_id in events:
+                events[claim_id].append((event, tx))
+    target: dict[str, ClaimState] = {}
+    earlier = [p for p in sent if not any(e.name == "ReviewOpened" for e, _ in events[p.filing.claim_id])]
+    try:
+        if earlier:  # opened by an earlier transaction (a crash after it, or another process)
+            for event in client.filing_events([p.filing.claim_id for p in earlier]):
+                events[bytes(event.args["claimId"])].append((event, LedgerTx(event.tx_hash, event.block_number, ())))
+            for p in earlier:
+                target[p.claim_pk] = client.state(p.filing.claim_id)
+        for p in sent:
+            target.setdefault(p.claim_pk, ClaimState.UNDER_REVIEW)
+        _commit(runtime, sent, events, target)
+    except Exception as exc:
+        failed.update({p.claim_pk: exc for p in sent})
+    return failed
+
+
+def _commit(
+    runtime: Runtime,
+    sent: list[PendingFiling],
+    events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]],
+    target: dict[str, ClaimState],
+) -> None:
+    from backend.services.review import assign_reviewers_many
+
+    by_state: dict[ClaimState, list[str]] = {}
+    for p in sent:
+        by_state.setdefault(target[p.claim_pk], []).append(p.claim_pk)
+    with runtime.sessions.begin() as session:
+        moved: set[str] = set()
+        for state, pks in by_state.items():
+            if state in (ClaimState.NONE, ClaimState.FILED):
+                continue  # not opened after all (cannot happen after a mined fileForReview): stays FILED
+            moved.update(
+                session.scalars(
+                    update(Claim)
+                    .where(Claim.id.in_(pks), Claim.status == "FILED")
+                    .values(status=state.name, updated_at=utcnow())
+                    .returning(Claim.id)
+                    .execution_options(synchronize_session=False)
+                ).all()
+            )
+        if not moved:
+            return
+        claims = session.scalars(select(Claim).where(Claim.id.in_(moved)).order_by(Claim.filed_at, Claim.id)).all()
+        for claim in claims:
+            seen: set[tuple[bytes, int]] = set()
+            for event, tx in sorted(events[claim.claim_id], key=lambda et: (et[0].block_number, et[0].log_index)):
+                if (event.tx_hash, event.log_index) in seen:
+                    continue
+                seen.add((event.tx_hash, event.log_index))
+                if event.name == "ClaimFiled":
+                    record_event(
+                        session, claim, "ClaimFiled", tx, claimId=hex32(claim.claim_id), payoutFen=claim.payout_fen
+                    )
+                else:
+                    record_event(session, claim, "ReviewOpened", tx)
+            set_status(claim, target[claim.id])
+        assign_reviewers_many(runtime, session, [c for c in claims if c.status == "UNDER_REVIEW"])
+
+
+def relay_filings(runtime: Runtime, claim_pks: Iterable[str]) -> dict[str, BaseException]:
+    """Steps 2–4 of the module docstring for ``claim_pks``, in the calling thread; the failures."""
+    pending = load_filings(runtime, claim_pks)
+    return record_filings(runtime, pending, send_filings(runtime, pending))
+
+
+class FilingRelay:
+    """The per-process relay thread (module docstring). :meth:`submit` queues a claim."""
+
+    def __init__(self, runtime: Runtime, *, max_batch: int = MAX_BATCH) -> None:
+        self._runtime = runtime
+        self._max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: dict[str, list[Future[None]]] = {}
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="filing-relay", daemon=True)
+        self._thread.start()
+
+    def submit(self, claim_pk: str) -> Future[None]:
+        """Queue ``claim_pk``; the future completes once the claim is recorded as relayed (or is
+        not ``FILED`` any more), or fails with the error its relaying met."""
+        future: Future[None] = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the filing relay is closed")
+            self._queue.setdefault(claim_pk, []).append(future)
+            self._cond.notify()
+        return future
+
+    def file(self, claim_pk: str, timeout: float | None = None) -> None:
+        """:meth:`submit` and wait."""
+        self.submit(claim_pk).result(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish the batch in flight, fail what is still queued, stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    left, self._queue = self._queue, {}
+                    for futures in left.values():
+                        for future in futures:
+                            future.set_exception(RuntimeError("the filing relay stopped"))
+                    return
+                batch = dict(list(self._queue.items())[: self._max_batch])
+                for claim_pk in batch:
+                    del self._queue[claim_pk]
+            try:
+                failed = relay_filings(self._runtime, batch)
+            except Exception as exc:  # the database is down, or a bug: the claims stay FILED
+                log.exception("filing relay round failed")
+                failed = dict.fromkeys(batch, exc)
+            for claim_pk, futures in batch.items():
+                error = failed.get(claim_pk)
+                for future in futures:
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+
+
+_relay_lock = threading.Lock()
+
+
+def filing_relay(runtime: Runtime) -> FilingRelay:
+    """This runtime's relay, started on first use and stopped by ``Runtime.close``."""
+    with _relay_lock:
+        relay = runtime.extras.get("filing_relay")
+        if not isinstance(relay, FilingRelay):
+            relay = FilingRelay(runtime)
+            runtime.extras["filing_relay"] = relay
+        return relay
+
+
+def resume_pending_filings(runtime: Runtime, older_than: timedelta = RESUME_AFTER) -> int:
+    """Queue every claim ``FILED`` for longer than ``older_than`` (its request is gone: a crash, an
+    RPC outage); returns how many. Does not wait for them."""
+    cutoff = utcnow() - older_than
+    with runtime.sessions() as session:
+        pks = session.scalars(
+            select(Claim.id).where(Claim.status == "FILED", Claim.filed_at < cutoff).order_by(Claim.filed_at)
+        ).all()
+    relay = filing_relay(runtime)
+    for claim_pk in pks:
+        relay.submit(claim_pk)
+    if pks:
+        log.info("pending filings queued again", extra={"claims": len(pks)})
+    return len(pks)
