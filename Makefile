@@ -7,7 +7,7 @@ PYSTAMP   := $(VENV)/.installed
 NODESTAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench compile clean
+.PHONY: help setup browser run test lint bench compile clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,17 @@ $(NODESTAMP): package.json package-lock.json
 
 setup: $(PYSTAMP) $(NODESTAMP) ## create the virtualenv and install python + node toolchains
 
+# Debian's chromium for the browser tests (tests/web): installed when missing and we are root;
+# otherwise those tests skip, saying why. Quiet and idempotent.
+CHROMIUM := /usr/bin/chromium
+browser: ## install Debian's chromium for the browser tests (root only; skipped tests say why otherwise)
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (Debian package) for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+			|| echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "chromium is missing and we are not root: the browser tests will be skipped"; fi
+
 compile: setup ## compile the Solidity contracts into contracts/artifacts (only when sources changed)
 	$(HUBAO) compile
 
@@ -36,7 +47,7 @@ lint: setup ## ruff (lint + format check), mypy --strict, slither
 	$(VENV)/bin/mypy
 	$(PY) scripts/slither_gate.py
 
-test: setup lint ## lint, then the full test suite (real anvil, SQLite and PostgreSQL)
+test: setup browser lint ## lint, then the full test suite (real anvil, SQLite and PostgreSQL)
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 bench: setup ## benchmarks with same-run baselines (see benchmarks/)

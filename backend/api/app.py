@@ -10,11 +10,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
-from backend.api.routes import audit, auth, evidence, health, shares
+from backend.api.routes import audit, auth, evidence, health, periods, shares
 from backend.api.routes.accounts import plan_router
 from backend.api.routes.claims import router as claims_router
 from backend.config import Settings, load_settings
 from backend.runtime import Runtime, build_runtime
+from backend.web import mount_web
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -61,4 +62,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(claims_router)
     app.include_router(shares.router)
     app.include_router(audit.router)
+    app.include_router(periods.router)
+    mount_web(app)
     return app

@@ -1,0 +1,138 @@
+// The single page: a hash router, the navigation of the signed-in role, and focus management.
+
+import { api, onUnauthorized, session } from "./api.js";
+import { clear, h } from "./ui.js";
+import { renderRegister, renderSignIn } from "./views/auth.js";
+import { renderAuditReport, renderPeriods, renderTimeline } from "./views/audit.js";
+import { renderCase, renderJury } from "./views/jury.js";
+import { renderClaim, renderFile, renderJoin, renderMember, renderShares } from "./views/member.js";
+import { renderNotice } from "./views/notice.js";
+import { renderQueue, renderReview } from "./views/review.js";
+
+const NAV = {
+  member: [["#/member", "My claims"], ["#/file", "File a claim"], ["#/shares", "My shares"], ["#/notice", "Public notice"]],
+  reviewer: [["#/review", "Review queue"]],
+  juror: [["#/jury", "Jury"]],
+  auditor: [["#/audit/timeline", "Chain history"], ["#/audit/periods", "Periods"], ["#/audit/report", "Audit"]],
+  operator: [["#/audit/timeline", "Chain history"], ["#/audit/periods", "Periods"]],
+};
+const HOME = { member: "#/member", reviewer: "#/review", juror: "#/jury", auditor: "#/audit/timeline", operator: "#/audit/timeline" };
+
+const ROUTES = [
+  [/^#\/signin$/, null, renderSignIn],
+  [/^#\/register$/, null, renderRegister],
+  [/^#\/member$/, ["member"], renderMember],
+  [/^#\/join$/, ["member"], renderJoin],
+  [/^#\/file$/, ["member"], renderFile],
+  [/^#\/claims\/([0-9a-zA-Z_-]+)$/, ["member", "auditor", "operator"], renderClaim],
+  [/^#\/shares$/, ["member"], renderShares],
+  [/^#\/notice$/, ["member", "operator", "auditor", "reviewer", "juror"], renderNotice],
+  [/^#\/review$/, ["reviewer"], renderQueue],
+  [/^#\/review\/([0-9a-zA-Z_-]+)$/, ["reviewer"], renderReview],
+  [/^#\/jury$/, ["juror"], renderJury],
+  [/^#\/jury\/([0-9a-zA-Z_-]+)$/, ["juror"], renderCase],
+  [/^#\/audit\/timeline$/, ["auditor", "operator"], renderTimeline],
+  [/^#\/audit\/periods$/, ["auditor", "operator"], renderPeriods],
+  [/^#\/audit\/report$/, ["auditor"], renderAuditReport],
+];
+
+const main = document.getElementById("main");
+const status = document.getElementById("status");
+
+export function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function renderNav() {
+  const nav = clear(document.getElementById("nav"));
+  const who = clear(document.getElementById("who"));
+  const s = session.get();
+  if (!s) return;
+  const here = location.hash.split("/").slice(0, 2).join("/");
+  nav.append(
+    h(
+      "ul",
+      {},
+      (NAV[s.role] || []).map(([href, label]) =>
+        h("li", {}, h("a", { href, "aria-current": href === location.hash || href === here ? "page" : null }, label)),
+      ),
+    ),
+  );
+  who.append(
+    h("span", {}, h("span", { class: "visually-hidden" }, "Signed in as "), `${s.username} (${s.role})`),
+    h("button", { type: "button", class: "secondary", id: "signout", onclick: signOut }, "Sign out"),
+  );
+}
+
+function signOut() {
+  session.clear();
+  status.textContent = "You are signed out.";
+  go("#/signin");
+}
+
+onUnauthorized(() => {
+  if (!session.get()) return;
+  session.clear();
+  status.textContent = "Your session ended: please sign in again.";
+  go("#/signin");
+});
+
+let generation = 0;
+
+export async function route() {
+  const mine = ++generation;
+  const s = session.get();
+  let hash = location.hash || "#/";
+  if (hash === "#/" || hash === "#") {
+    location.replace(s ? HOME[s.role] || "#/signin" : "#/signin");
+    return;
+  }
+  const found = ROUTES.map(([re, roles, render]) => [hash.match(re), roles, render]).find(([m]) => m);
+  renderNav();
+  clear(main);
+  if (!found) {
+    main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Go to your start page")));
+    main.focus();
+    return;
+  }
+  const [match, roles, render] = found;
+  if (roles && !s) {
+    status.textContent = "Please sign in first.";
+    location.replace("#/signin");
+    return;
+  }
+  if (roles && !roles.includes(s.role)) {
+    main.append(h("h1", {}, "Not available for your role"), h("p", {}, `Signed in as ${s.role}. `, h("a", { href: HOME[s.role] || "#/" }, "Go to your start page")));
+    main.focus();
+    return;
+  }
+  const ctx = { main, session: s, go, isCurrent: () => mine === generation, say: (text) => (status.textContent = text) };
+  try {
+    await render(ctx, ...match.slice(1));
+  } catch (err) {
+    if (mine !== generation) return;
+    clear(main);
+    main.append(h("h1", {}, "Something went wrong"), h("p", {}, err && err.message ? err.message : "the page could not be shown"));
+  }
+  if (mine !== generation) return;
+  const heading = main.querySelector("h1");
+  document.title = heading ? `${heading.textContent} · Hubao` : "Hubao";
+}
+
+window.addEventListener("hashchange", () => {
+  status.textContent = "";
+  route().then(() => main.focus({ preventScroll: false }));
+});
+
+document.getElementById("skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
+if (session.get()) {
+  // A stale token sends the user back to sign in (onUnauthorized) instead of failing page by page.
+  api("/auth/me").then(route, route);
+} else {
+  route();
+}

@@ -1,0 +1,146 @@
+// DOM helpers: elements built with createElement only (no innerHTML, nothing inline for the CSP).
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "value") el.value = v;
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  append(el, children);
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+/** The API's {code, message} as a readable alert; `hints` may map a code to a plain explanation. */
+export function errorBox(err, hints = {}) {
+  const code = err && err.code ? err.code : "ERROR";
+  const message = err && err.message ? err.message : "something went wrong";
+  return h(
+    "div",
+    { class: "error", role: "alert" },
+    h("strong", {}, hints[code] || "That did not work."),
+    " ",
+    h("span", {}, message),
+    " ",
+    h("span", { class: "code" }, `(${code})`),
+  );
+}
+
+export function success(text) {
+  return h("div", { class: "success", role: "status" }, text);
+}
+
+/** Show an error (or clear it) in a slot element and move focus there so screen readers hear it. */
+export function showError(slot, err, hints) {
+  clear(slot);
+  if (err) {
+    const box = errorBox(err, hints);
+    box.tabIndex = -1;
+    slot.append(box);
+    box.focus();
+  }
+}
+
+export function fen(amount) {
+  const n = Number(amount);
+  const yuan = Math.trunc(n / 100);
+  const rest = Math.abs(n % 100);
+  return `¥${yuan.toLocaleString("en-US")}.${String(rest).padStart(2, "0")}`;
+}
+
+export function when(value) {
+  if (value === null || value === undefined) return "—";
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC");
+}
+
+export function short(hex, keep = 10) {
+  if (!hex) return "—";
+  return hex.length > keep * 2 + 2 ? `${hex.slice(0, keep + 2)}…${hex.slice(-keep + 2)}` : hex;
+}
+
+export function badge(text) {
+  return h("span", { class: `badge ${text}` }, text.replaceAll("_", " "));
+}
+
+export function facts(pairs) {
+  return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+export function loading(text = "Loading…") {
+  return h("p", { class: "muted", role: "status" }, text);
+}
+
+/** Save bytes or text as a download (object URL, revoked after the click). */
+export function download(name, data, type = "application/json") {
+  const url = URL.createObjectURL(data instanceof Blob ? data : new Blob([data], { type }));
+  const a = h("a", { href: url, download: name, class: "visually-hidden" }, name);
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The result of a receipt verification as a list of ✓/✗ steps. */
+export function stepList(result, label) {
+  return h(
+    "div",
+    { class: result.ok ? "success" : "error", role: "status", "data-verified": result.ok ? "true" : "false" },
+    h("strong", {}, result.ok ? `✓ ${label}: verified` : `✗ ${label}: verification failed at step ${result.failedStep}`),
+    h(
+      "ul",
+      { class: "checks" },
+      result.steps.map((s) =>
+        h(
+          "li",
+          {},
+          h("span", { class: `mark ${s.status}`, "aria-hidden": "true" }, s.status === "pass" ? "✓" : "✗"),
+          h("span", {}, h("span", { class: "visually-hidden" }, s.status === "pass" ? "passed: " : "failed: "), `${s.step}. ${s.title}`, s.detail ? h("br") : null, s.detail ? h("span", { class: "hint mono" }, s.detail) : null),
+        ),
+      ),
+    ),
+  );
+}
+
+export const STEP_LABELS = {
+  ClaimFiled: "Claim filed on chain",
+  ReviewOpened: "Review opened",
+  VerdictRecorded: "Reviewer verdict recorded",
+  ReviewDecided: "Review decided",
+  NoticeOpened: "Public notice opened",
+  NoticeFinalized: "Notice passed: approved",
+  Objected: "Objection raised",
+  JuryDrawn: "Jury drawn",
+  VoteCommitted: "Juror vote committed",
+  VoteRevealed: "Juror vote revealed",
+  JuryTallied: "Jury tallied",
+  PayoutRecorded: "Payout recorded",
+  Appealed: "Appealed",
+  Withdrawn: "Withdrawn",
+  PeriodPublished: "Apportionment period published",
+};

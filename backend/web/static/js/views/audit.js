@@ -1,0 +1,200 @@
+// Auditor pages: the chain history of every claim and period, the apportionment periods with a
+// chart, and the audit report.
+
+import { api } from "../api.js";
+import { STEP_LABELS, badge, clear, fen, h, loading, short, svg, when } from "../ui.js";
+
+async function inBatches(items, size, fn) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
+}
+
+export async function renderTimeline(ctx) {
+  ctx.main.append(h("h1", {}, "Chain history"), loading("Reading every claim's on-chain steps…"));
+  const [claims, periods] = await Promise.all([api("/claims?limit=100"), api("/periods").catch(() => [])]);
+  const timelines = await inBatches(claims, 6, (c) => api(`/claims/${c.id}/timeline`).then((t) => [c, t]));
+  if (!ctx.isCurrent()) return;
+  const events = [];
+  for (const [claim, timeline] of timelines) {
+    for (const e of timeline) if (e.blockNumber) events.push({ block: e.blockNumber, at: e.at, kind: e.kind, tx: e.txHash, claim });
+  }
+  for (const p of periods) events.push({ block: p.blockNumber, at: p.noticeAt, kind: "PeriodPublished", tx: p.txHash, period: p });
+  events.sort((x, y) => y.block - x.block || String(y.at).localeCompare(String(x.at)));
+  clear(ctx.main);
+  const filter = h("input", { id: "history-filter", type: "text", "aria-describedby": "history-filter-hint" });
+  const body = h("tbody");
+  const count = h("p", { class: "hint", role: "status", id: "history-count" });
+  const draw = () => {
+    const q = filter.value.trim().toLowerCase();
+    const shown = events.filter(
+      (e) => !q || [e.kind, e.tx, e.claim?.claimId, e.claim?.id, e.claim?.illnessCode, e.period ? String(e.period.periodId) : ""].some((v) => v && String(v).toLowerCase().includes(q)),
+    );
+    clear(body).append(
+      ...shown.map((e) =>
+        h(
+          "tr",
+          { dataset: { kind: e.kind, claim: e.claim ? e.claim.claimId : "" } },
+          h("td", { class: "num" }, String(e.block)),
+          h("td", {}, STEP_LABELS[e.kind] || e.kind, h("br"), h("span", { class: "hint" }, when(e.at))),
+          h(
+            "td",
+            {},
+            e.claim ? [h("a", { href: `#/claims/${e.claim.id}`, class: "mono" }, short(e.claim.claimId, 6)), " ", e.claim.illnessCode, " ", badge(e.claim.status)] : `period ${e.period.periodId}`,
+          ),
+          h("td", { class: "mono" }, short(e.tx, 8)),
+        ),
+      ),
+    );
+    count.textContent = `${shown.length} of ${events.length} on-chain steps`;
+  };
+  filter.addEventListener("input", draw);
+  ctx.main.append(
+    h("h1", {}, "Chain history"),
+    h("div", { class: "field" }, h("label", { for: "history-filter" }, "Find a claim, step or transaction"), filter, h("span", { class: "hint", id: "history-filter-hint" }, "Claim id, illness code, step name, period or transaction hash.")),
+    count,
+    h("div", { class: "table-wrap" }, h("table", { id: "history-table" }, h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Block"), h("th", {}, "Step"), h("th", {}, "Subject"), h("th", {}, "Transaction"))), body)),
+  );
+  draw();
+}
+
+function chart(periods) {
+  const W = 640;
+  const H = 260;
+  const pad = { l: 64, r: 56, t: 16, b: 40 };
+  const iw = W - pad.l - pad.r;
+  const ih = H - pad.t - pad.b;
+  const maxDue = Math.max(1, ...periods.map((p) => p.payoutsFen + p.feeFen));
+  const maxBase = Math.max(1, ...periods.map((p) => p.baseFen));
+  const maxMembers = Math.max(1, ...periods.map((p) => p.memberCount));
+  const step = iw / periods.length;
+  const barW = Math.max(4, Math.min(48, step * 0.6));
+  const x = (i) => pad.l + step * i + step / 2;
+  const yDue = (v) => pad.t + ih - (v / maxDue) * ih;
+  const yBase = (v) => pad.t + ih - (v / maxBase) * ih;
+  const yMembers = (v) => pad.t + ih - (v / maxMembers) * ih;
+  const parts = [];
+  for (let k = 0; k <= 4; k++) {
+    const y = pad.t + (ih * k) / 4;
+    parts.push(svg("line", { class: "grid-line", x1: pad.l, x2: W - pad.r, y1: y, y2: y }));
+    parts.push(svg("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end" }, fen(Math.round((maxDue * (4 - k)) / 4)).replace(/\.\d\d$/, "")));
+    parts.push(svg("text", { x: W - pad.r + 6, y: y + 4 }, fen(Math.round((maxBase * (4 - k)) / 4))));
+  }
+  periods.forEach((p, i) => {
+    const top = yDue(p.payoutsFen + p.feeFen);
+    parts.push(svg("rect", { class: "bar-payouts", x: x(i) - barW / 2, y: yDue(p.payoutsFen), width: barW, height: pad.t + ih - yDue(p.payoutsFen) }, svg("title", {}, `${p.periodId}: payouts ${fen(p.payoutsFen)}`)));
+    parts.push(svg("rect", { class: "bar-fee", x: x(i) - barW / 2, y: top, width: barW, height: yDue(p.payoutsFen) - top }, svg("title", {}, `${p.periodId}: fee ${fen(p.feeFen)}`)));
+    parts.push(svg("text", { x: x(i), y: H - pad.b + 16, "text-anchor": "middle" }, String(p.periodId)));
+  });
+  const line = (fn, cls) => svg("polyline", { class: cls, points: periods.map((p, i) => `${x(i)},${fn(p)}`).join(" ") });
+  parts.push(line((p) => yMembers(p.memberCount), "line-members"));
+  parts.push(line((p) => yBase(p.baseFen), "line-base"));
+  periods.forEach((p, i) => parts.push(svg("circle", { class: "dot-base", cx: x(i), cy: yBase(p.baseFen), r: 3.5 }, svg("title", {}, `${p.periodId}: ${fen(p.baseFen)} per member, ${p.memberCount} members`))));
+  parts.push(svg("line", { class: "axis", x1: pad.l, x2: W - pad.r, y1: pad.t + ih, y2: pad.t + ih }));
+  const summary = periods.map((p) => `${p.periodId}: payouts ${fen(p.payoutsFen)}, fee ${fen(p.feeFen)}, ${p.memberCount} members, ${fen(p.baseFen)} each`).join("; ");
+  return svg(
+    "svg",
+    { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title chart-desc", id: "periods-chart" },
+    svg("title", { id: "chart-title" }, "Payouts, fee and share per member by period"),
+    svg("desc", { id: "chart-desc" }, summary),
+    ...parts,
+  );
+}
+
+export async function renderPeriods(ctx) {
+  ctx.main.append(h("h1", {}, "Apportionment periods"), loading());
+  const periods = await api("/periods");
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  ctx.main.append(h("h1", {}, "Apportionment periods"), h("p", { class: "hint" }, "As recorded on chain by the Apportionment contract: each period's approved payouts, the operator's fee, the members who share them and what each pays."));
+  if (!periods.length) {
+    ctx.main.append(h("p", { class: "muted" }, "No period has been published yet."));
+    return;
+  }
+  ctx.main.append(
+    h(
+      "ul",
+      { class: "legend", "aria-hidden": "true" },
+      h("li", {}, h("span", { class: "swatch payouts" }), "Payouts (left axis)"),
+      h("li", {}, h("span", { class: "swatch fee" }), "Fee (left axis)"),
+      h("li", {}, h("span", { class: "swatch base" }), "Share per member (right axis)"),
+      h("li", {}, h("span", { class: "swatch members" }), "Members (scaled)"),
+    ),
+    chart(periods),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { id: "periods-table" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", { class: "num" }, "Claims"), h("th", { class: "num" }, "Payouts"), h("th", { class: "num" }, "Fee"), h("th", { class: "num" }, "Members"), h("th", { class: "num" }, "Per member"), h("th", {}, "Ledger root · block"))),
+        h(
+          "tbody",
+          {},
+          periods.map((p) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, String(p.periodId), p.windDown ? " (wind-down)" : ""),
+              h("td", { class: "num" }, String(p.claimCount)),
+              h("td", { class: "num" }, fen(p.payoutsFen)),
+              h("td", { class: "num" }, fen(p.feeFen)),
+              h("td", { class: "num" }, String(p.memberCount)),
+              h("td", { class: "num" }, fen(p.baseFen)),
+              h("td", { class: "mono" }, `${short(p.ledgerRoot, 8)} · ${p.blockNumber}`),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function renderAuditReport(ctx) {
+  const out = h("section", { id: "audit-output", "aria-live": "polite" });
+  const run = h("button", { type: "button", id: "run-audit" }, "Run the audit");
+  run.addEventListener("click", async () => {
+    run.disabled = true;
+    clear(out).append(loading("Re-deriving the notarized history from the chain and the evidence store…"));
+    try {
+      const report = await api("/audit");
+      clear(out).append(auditReport(report));
+    } catch (err) {
+      clear(out).append(h("div", { class: "error", role: "alert" }, `${err.message} (${err.code})`));
+    } finally {
+      run.disabled = false;
+    }
+  });
+  ctx.main.append(
+    h("h1", {}, "Audit"),
+    h("p", { class: "hint" }, "The audit re-reads every anchor, claim and period from the chain, re-derives them from the evidence store and the database, and names every mismatch. The same report comes from `hubao audit --json` run anywhere with access to the chain."),
+    run,
+    out,
+  );
+}
+
+function auditReport(report) {
+  const subject = report.subject || {};
+  return h(
+    "div",
+    {},
+    h("div", { class: report.ok ? "success" : "error", role: "status", id: "audit-verdict" }, h("strong", {}, report.ok ? "✓ The audit passed" : "✗ The audit found problems"), ` · ${report.findingCount} finding(s)`, report.complete ? " · every step ran" : ""),
+    h("p", { class: "hint mono" }, Object.entries(subject).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ")),
+    h(
+      "ol",
+      { class: "grid", id: "audit-steps" },
+      report.steps.map((s) =>
+        h(
+          "li",
+          { class: "card", dataset: { step: s.name, status: s.status } },
+          h("h3", {}, badge(s.status === "passed" ? "pass" : s.status === "failed" ? "fail" : s.status), " ", s.title),
+          s.detail ? h("p", { class: "hint" }, s.detail) : null,
+          Object.keys(s.checked || {}).length ? h("p", { class: "hint mono" }, Object.entries(s.checked).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null,
+          s.findings.length
+            ? h("details", {}, h("summary", {}, `${s.findingCount} finding(s)`), s.findings.map((f) => h("div", { class: "finding mono" }, JSON.stringify(f))))
+            : null,
+        ),
+      ),
+    ),
+  );
+}

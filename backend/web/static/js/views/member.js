@@ -1,0 +1,418 @@
+// Claimant pages: membership and joining, filing with upload progress, a claim's timeline and
+// receipts, shares per period with in-browser verification.
+
+import { api, upload } from "../api.js";
+import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
+import { STEP_LABELS, badge, clear, download, facts, fen, h, loading, short, showError, stepList, when } from "../ui.js";
+
+const JOIN_HINTS = {
+  NOT_ELIGIBLE_AGE: "Not eligible: age.",
+  NOT_ELIGIBLE_CREDIT: "Not eligible: credit score.",
+  NOT_ELIGIBLE_HEALTH: "Not eligible: health declaration.",
+  HEALTH_ANSWERS_MISMATCH: "Please answer every health question.",
+  ALREADY_A_MEMBER: "You are already a member.",
+  MEMBERSHIP_ENDED: "Your membership has ended.",
+  VALIDATION_ERROR: "Please check the form.",
+};
+const FILE_HINTS = {
+  MEMBERSHIP_NOT_ACTIVE: "Your membership is not active.",
+  EVIDENCE_REQUIRED: "Add at least one document.",
+  PAYLOAD_TOO_LARGE: "A file is too large.",
+  UNSUPPORTED_MEDIA_TYPE: "Only PDF, PNG and JPEG files are accepted.",
+  VALIDATION_ERROR: "Please check the form.",
+};
+const ACCEPTED = ["application/pdf", "image/png", "image/jpeg"];
+
+async function membership() {
+  try {
+    return await api("/members/me");
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+}
+
+export async function renderMember(ctx) {
+  ctx.main.append(h("h1", {}, "My claims"), loading());
+  const [member, claims] = await Promise.all([membership(), api("/claims?limit=100")]);
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  ctx.main.append(h("h1", {}, "My claims"));
+  if (!member) {
+    ctx.main.append(h("div", { class: "card" }, h("p", {}, "You are not a member of the plan yet."), h("a", { class: "button", href: "#/join" }, "Join the plan")));
+    return;
+  }
+  ctx.main.append(
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "membership-h" },
+      h("h2", { id: "membership-h" }, "Membership"),
+      facts([
+        ["Status", badge(member.status.toUpperCase())],
+        ["Joined", when(member.joined_at)],
+        ["Waiting period ends", when(member.waiting_ends_at)],
+        ["On-chain identity", h("span", { class: "mono" }, short(member.commitment))],
+      ]),
+    ),
+    h("p", {}, h("a", { class: "button", href: "#/file" }, "File a claim")),
+  );
+  if (!claims.length) {
+    ctx.main.append(h("p", { class: "muted" }, "You have not filed a claim."));
+    return;
+  }
+  ctx.main.append(
+    h("h2", {}, "Claims"),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Filed"), h("th", {}, "Illness"), h("th", {}, "Status"), h("th", { class: "num" }, "Payout"))),
+        h(
+          "tbody",
+          {},
+          claims.map((c) =>
+            h("tr", {}, h("td", {}, h("a", { href: `#/claims/${c.id}` }, when(c.filedAt).slice(0, 10))), h("td", {}, c.illnessCode), h("td", {}, badge(c.status)), h("td", { class: "num" }, fen(c.payoutFen))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export async function renderJoin(ctx) {
+  ctx.main.append(h("h1", {}, "Join the plan"), loading());
+  const [rules, member] = await Promise.all([api("/rules/current"), membership()]);
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  ctx.main.append(h("h1", {}, "Join the plan"));
+  if (member) {
+    ctx.main.append(h("div", { class: "success" }, `You are a member (${member.status}).`), h("a", { href: "#/member" }, "Go to my claims"));
+    return;
+  }
+  const r = rules.rules;
+  const errors = h("div", { "aria-live": "assertive" });
+  const questions = (r.health_questions || []).map((q, i) =>
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, `${i + 1}. ${q}`),
+      h(
+        "div",
+        { class: "choice" },
+        h("label", {}, h("input", { type: "radio", name: `q${i}`, value: "yes", required: true }), "Yes"),
+        h("label", {}, h("input", { type: "radio", name: `q${i}`, value: "no", required: true }), "No"),
+      ),
+    ),
+  );
+  const form = h(
+    "form",
+    { class: "card", id: "join-form", novalidate: true },
+    errors,
+    h("p", { class: "hint" }, `Rule set version ${rules.version}: members are admitted from ${Math.ceil((r.min_age_days || 0) / 365)} to ${r.max_join_age_years} years of age with a credit score of at least ${r.min_credit_score}; claims are covered after a ${r.waiting_period_days}-day waiting period.`),
+    h("div", { class: "field" }, h("label", { for: "birth" }, "Date of birth"), h("input", { id: "birth", name: "birth", type: "date", required: true })),
+    h("div", { class: "field" }, h("label", { for: "credit" }, "Credit score"), h("input", { id: "credit", name: "credit", type: "number", min: 0, max: 1000, inputmode: "numeric", required: true, "aria-describedby": "credit-hint" }), h("span", { class: "hint", id: "credit-hint" }, "0 to 1000, as your credit service reports it.")),
+    h("h2", {}, "Health declaration"),
+    questions,
+    h("button", { type: "submit" }, "Join"),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const answers = (r.health_questions || []).map((_, i) => {
+      const picked = form.querySelector(`input[name="q${i}"]:checked`);
+      return picked ? picked.value === "yes" : null;
+    });
+    const missing = [];
+    if (!form.birth.value) missing.push("date of birth");
+    if (form.credit.value === "") missing.push("credit score");
+    if (answers.includes(null)) missing.push("every health question");
+    if (missing.length) {
+      showError(errors, { code: "VALIDATION_ERROR", message: `please fill in ${missing.join(", ")}` }, JOIN_HINTS);
+      return;
+    }
+    try {
+      const joined = await api("/members/join", { method: "POST", json: { birth_date: form.birth.value, credit_score: Number(form.credit.value), health_answers: answers } });
+      ctx.say(`Welcome to the plan. Your waiting period ends ${when(joined.waiting_ends_at)}.`);
+      ctx.go("#/member");
+    } catch (err) {
+      showError(errors, err, JOIN_HINTS);
+    }
+  });
+  ctx.main.append(form);
+}
+
+export async function renderFile(ctx) {
+  ctx.main.append(h("h1", {}, "File a claim"), loading());
+  const catalog = await api("/rules/illnesses");
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  const errors = h("div", { "aria-live": "assertive" });
+  const files = [];
+  const list = h("ul", { class: "files", id: "file-list", "aria-live": "polite" });
+  const progress = h("progress", { id: "upload-progress", max: 100, value: 0, "aria-label": "Upload progress", hidden: true });
+  const progressText = h("span", { class: "hint", id: "upload-progress-text", "aria-live": "polite" });
+  const picker = h("input", { type: "file", id: "files", name: "files", multiple: true, accept: ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg", class: "visually-hidden" });
+
+  function showFiles() {
+    clear(list);
+    files.forEach((f, i) =>
+      list.append(h("li", {}, `${f.name} (${Math.ceil(f.size / 1024)} KB) `, h("button", { type: "button", class: "secondary", "aria-label": `Remove ${f.name}`, onclick: () => { files.splice(i, 1); showFiles(); } }, "Remove"))),
+    );
+  }
+  function addFiles(incoming) {
+    for (const f of incoming) {
+      if (f.type && !ACCEPTED.includes(f.type)) {
+        showError(errors, { code: "UNSUPPORTED_MEDIA_TYPE", message: `${f.name} is not a PDF, PNG or JPEG file` }, FILE_HINTS);
+        continue;
+      }
+      files.push(f);
+    }
+    showFiles();
+  }
+  picker.addEventListener("change", () => {
+    addFiles(picker.files);
+    picker.value = "";
+  });
+  const drop = h(
+    "div",
+    { class: "drop", id: "drop-zone" },
+    h("p", {}, "Drag and drop your medical documents here (PDF, PNG or JPEG)"),
+    h("span", { class: "hint" }, "or "),
+    picker,
+    h("label", { for: "files", class: "button secondary", id: "choose-files" }, "Choose files"),
+  );
+  for (const type of ["dragenter", "dragover"]) drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  for (const type of ["dragleave", "drop"]) drop.addEventListener(type, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files) addFiles(e.dataTransfer.files);
+  });
+
+  const today = new Date().toISOString().slice(0, 10);
+  const form = h(
+    "form",
+    { class: "card", id: "file-form", novalidate: true },
+    errors,
+    h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.name_en} · ${i.name_zh} (${i.code})`)))),
+    h("div", { class: "field" }, h("label", { for: "diagnosis" }, "Date of diagnosis"), h("input", { id: "diagnosis", name: "diagnosis", type: "date", max: today, required: true })),
+    h("div", { class: "field" }, h("span", { class: "label", id: "docs-label" }, h("strong", {}, "Documents")), drop, list),
+    h("div", { class: "field" }, progress, progressText),
+    h("button", { type: "submit", id: "submit-claim" }, "Submit claim"),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const missing = [];
+    if (!form.illness.value) missing.push("the illness");
+    if (!form.diagnosis.value) missing.push("the date of diagnosis");
+    if (!files.length) missing.push("at least one document");
+    if (missing.length) {
+      showError(errors, { code: "VALIDATION_ERROR", message: `please add ${missing.join(", ")}` }, FILE_HINTS);
+      return;
+    }
+    showError(errors, null);
+    // The API reads the fields before any file: append them first.
+    const body = new FormData();
+    body.append("illnessCode", form.illness.value);
+    body.append("diagnosisDate", form.diagnosis.value);
+    for (const f of files) body.append("files", f, f.name);
+    const button = form.querySelector("#submit-claim");
+    button.disabled = true;
+    progress.hidden = false;
+    progress.value = 0;
+    try {
+      const claim = await upload("/claims", body, (loaded, total) => {
+        const pct = Math.round((loaded / total) * 100);
+        progress.value = pct;
+        progressText.textContent = pct < 100 ? `Uploading… ${pct}%` : "Uploaded; recording the claim on chain…";
+      });
+      progress.value = 100;
+      ctx.say("Your claim was filed and recorded on chain.");
+      ctx.go(`#/claims/${claim.id}`);
+    } catch (err) {
+      progressText.textContent = "";
+      progress.hidden = true;
+      showError(errors, err, FILE_HINTS);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  ctx.main.append(h("h1", {}, "File a claim"), form);
+}
+
+function timelineList(entries) {
+  return h(
+    "ol",
+    { class: "timeline", id: "claim-timeline" },
+    entries.map((e) =>
+      h(
+        "li",
+        { class: e.blockNumber ? "onchain" : "offchain", dataset: { kind: e.kind } },
+        h("span", { class: "kind" }, STEP_LABELS[e.kind] || e.kind),
+        h("br"),
+        h("span", { class: "hint" }, when(e.at)),
+        e.blockNumber ? h("br") : null,
+        e.blockNumber ? h("span", { class: "hint mono" }, `block ${e.blockNumber} · tx ${e.txHash}`) : null,
+      ),
+    ),
+  );
+}
+
+export async function renderClaim(ctx, claimPk) {
+  ctx.main.append(h("h1", {}, "Claim"), loading());
+  const [claim, timeline] = await Promise.all([api(`/claims/${claimPk}`), api(`/claims/${claimPk}/timeline`)]);
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  const isMember = ctx.session.role === "member";
+  const evidence = claim.evidence.map((ev) => {
+    const slot = h("div", { class: "verify-slot" });
+    const errors = h("div");
+    const receiptButton = h("button", { type: "button", class: "secondary" }, "Download receipt");
+    const verifyButton = h("button", { type: "button", class: "secondary" }, "Verify receipt here");
+    receiptButton.addEventListener("click", async () => {
+      try {
+        const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
+        download(`hubao-evidence-receipt-${ev.id}.json`, JSON.stringify(receipt, null, 2));
+      } catch (err) {
+        showError(errors, err, { NOT_ANCHORED: "Not anchored yet: try again in a minute." });
+      }
+    });
+    verifyButton.addEventListener("click", async () => {
+      try {
+        const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
+        clear(slot).append(stepList(verifyEvidenceReceipt(receipt), "Evidence receipt"));
+      } catch (err) {
+        showError(errors, err, { NOT_ANCHORED: "Not anchored yet: try again in a minute." });
+      }
+    });
+    return h(
+      "li",
+      { class: "card" },
+      facts([
+        ["File", ev.originalName || ev.id],
+        ["Type", `${ev.mediaType}, ${Math.ceil(ev.size / 1024)} KB`],
+        ["Anchored", ev.anchored ? "yes" : "not yet"],
+        ["Commitment", h("span", { class: "mono" }, short(ev.commitment))],
+      ]),
+      errors,
+      ev.anchored ? h("div", { class: "row" }, receiptButton, verifyButton) : h("p", { class: "hint" }, "The receipt is ready once the evidence is anchored (usually within a minute)."),
+      slot,
+    );
+  });
+  ctx.main.append(
+    h("h1", {}, `Claim ${claim.illnessCode}`),
+    h(
+      "section",
+      { class: "card" },
+      facts([
+        ["Status", badge(claim.status)],
+        ["Payout", fen(claim.payoutFen)],
+        ["Diagnosed", claim.diagnosisDate],
+        ["Filed", when(claim.filedAt)],
+        claim.reasonCode ? ["Reason", claim.reasonCode] : null,
+        ["Claim id on chain", h("span", { class: "mono" }, claim.claimId)],
+        claim.chainMismatch && claim.chainMismatch.length ? ["Note", `the chain's ${claim.chainMismatch.join(", ")} shown`] : null,
+      ]),
+    ),
+    h("h2", {}, "Timeline"),
+    timelineList(timeline),
+    h("h2", {}, isMember ? "Your documents" : "Evidence"),
+    h("ul", { class: "grid", id: "evidence-list" }, evidence),
+  );
+}
+
+async function chainPeriods() {
+  const periods = await api("/periods");
+  return new Map(periods.map((p) => [p.periodId, p]));
+}
+
+export async function renderShares(ctx) {
+  ctx.main.append(h("h1", {}, "My shares"), loading());
+  const history = await api("/me/shares").catch((err) => {
+    if (err.status === 404) return { shares: [] };
+    throw err;
+  });
+  if (!ctx.isCurrent()) return;
+  clear(ctx.main);
+  ctx.main.append(
+    h("h1", {}, "My shares"),
+    h("p", { class: "hint" }, "Each period, approved claims are shared among all members. Verify checks your row's Merkle proof against the ledger root recorded on chain, in this browser."),
+  );
+  if (!history.shares.length) {
+    ctx.main.append(h("p", { class: "muted" }, "No published period includes you yet."));
+    return;
+  }
+  const workspace = h("section", { id: "verify-workspace", "aria-live": "polite" });
+  const rows = history.shares.map((s) => {
+    const verify = h("button", { type: "button", "data-period": s.periodId, "aria-label": `Verify my share for period ${s.periodId}` }, "Verify");
+    verify.addEventListener("click", () => openReceipt(ctx, workspace, s.periodId));
+    return h(
+      "tr",
+      {},
+      h("td", {}, String(s.periodId)),
+      h("td", {}, when(s.debitAt).slice(0, 10)),
+      h("td", { class: "num" }, fen(s.shareFen)),
+      h("td", { class: "num" }, fen(s.subsidyFen)),
+      h("td", { class: "num" }, fen(s.yearToDateFen)),
+      h("td", {}, verify),
+    );
+  });
+  ctx.main.append(
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { id: "shares-table" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", {}, "Debit day"), h("th", { class: "num" }, "You pay"), h("th", { class: "num" }, "Subsidy"), h("th", { class: "num" }, "Year to date"), h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))),
+        h("tbody", {}, rows),
+      ),
+    ),
+    workspace,
+  );
+}
+
+async function openReceipt(ctx, workspace, periodId) {
+  clear(workspace).append(loading("Fetching the receipt and the chain's record…"));
+  let receipt;
+  let periods;
+  try {
+    [receipt, periods] = await Promise.all([api(`/me/shares/${periodId}/receipt`), chainPeriods()]);
+  } catch (err) {
+    showError(clear(workspace), err);
+    return;
+  }
+  const text = h("textarea", { id: "receipt-text", class: "receipt", spellcheck: "false", "aria-describedby": "receipt-hint" });
+  text.value = JSON.stringify(receipt, null, 2);
+  const result = h("div", { id: "verify-result" });
+  const run = () => {
+    let doc;
+    try {
+      doc = JSON.parse(text.value);
+    } catch {
+      clear(result).append(stepList({ ok: false, failedStep: 1, steps: [{ step: 1, title: "the receipt is JSON", status: "fail", detail: "the text is not valid JSON" }] }, "Share receipt"));
+      return;
+    }
+    const chain = periods.get(doc.periodId) || null;
+    const outcome = verifyShareReceipt(doc, chain);
+    if (outcome.ok && !chain) {
+      outcome.ok = false;
+      outcome.failedStep = 7;
+      outcome.steps.push({ step: 7, title: "the ledger root is the one recorded on chain", status: "fail", detail: `the chain has no published period ${doc.periodId}` });
+    }
+    clear(result).append(stepList(outcome, `Share for period ${doc.periodId}`));
+  };
+  const again = h("button", { type: "button", id: "verify-text", class: "secondary" }, "Verify the receipt text");
+  again.addEventListener("click", run);
+  const save = h("button", { type: "button", class: "secondary" }, "Download receipt");
+  save.addEventListener("click", () => download(`hubao-share-receipt-${periodId}.json`, text.value));
+  clear(workspace).append(
+    h("h2", { tabindex: -1, id: "verify-heading" }, `Period ${periodId}: your receipt`),
+    result,
+    h("div", { class: "field" }, h("label", { for: "receipt-text" }, "Receipt (JSON)"), text, h("span", { class: "hint", id: "receipt-hint" }, "Keep a copy. Anyone can check it against the chain; change any figure and the check fails.")),
+    h("div", { class: "row" }, again, save),
+  );
+  run();
+  workspace.querySelector("#verify-heading").focus();
+  void ctx;
+}

@@ -1,0 +1,379 @@
+"""The web UI in a real browser (Debian's chromium, headless, driven by Playwright).
+
+One story on a real anvil, database and evidence store, the app served by uvicorn on loopback:
+a claimant files a claim with two files (one dropped, one chosen) and sees each on-chain step;
+two reviewers see the four evidence checks pass, the document inline, and approve; the notice
+window passes on anvil's clock and the claim is finalized; the period is published; the member
+verifies the share in the browser (and an altered receipt fails); the auditor finds the claim in
+the chain history, sees the periods chart and runs the audit. Along the way: joining with a
+refusal shown as the API's {code, message}, an objection sending another claim to a jury, and a
+juror committing then revealing. Every main page is screenshotted at 1280 and 375 px; no
+console error may occur outside the steps that provoke an API refusal on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.api.app import create_app
+from backend.apportionment.publish import compute_and_publish_period
+from backend.apportionment.schedule import DEFAULT_SCHEDULE
+from backend.chain.anvil import AnvilNode, rpc_call
+from tests.claims.builders import PASSWORD, World, pdf, png, start_world
+from tests.web.browser import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DESKTOP,
+    ConsoleLog,
+    LoopbackClient,
+    require_browser,
+    serve,
+    shoot,
+)
+
+pytestmark = pytest.mark.xdist_group("web-ui")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    require_browser()
+    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3)
+    try:
+        yield world
+    finally:
+        world.runtime.close()
+        node = world.runtime.extras["node"]
+        assert isinstance(node, AnvilNode)
+        node.kill()
+
+
+@pytest.fixture(scope="module")
+def base_url(world: World) -> Iterator[str]:
+    with serve(create_app(runtime=world.runtime)) as url:
+        world.api = LoopbackClient(url)  # type: ignore[assignment]  # the browser's loop blocks asyncio.run
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport=DESKTOP,
+            accept_downloads=True,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class Ui:
+    """The page plus the steps every role repeats."""
+
+    def __init__(self, page: Any, base_url: str, log: ConsoleLog) -> None:
+        self.page = page
+        self.base = base_url
+        self.log = log
+        self.shots: list[Path] = []
+
+    def open(self, route: str) -> None:
+        self.page.goto(f"{self.base}/app/{route}")
+
+    def sign_in(self, username: str, password: str = PASSWORD) -> None:
+        self.page.evaluate("sessionStorage.clear()")
+        self.open("#/signin")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("#signin-form button[type=submit]")
+        self.page.wait_for_selector("#signout")
+
+    def shoot(self, name: str) -> None:
+        self.shots += shoot(self.page, name)
+
+
+def chain_time(world: World) -> int:
+    return int(world.runtime.w3.eth.get_block("latest")["timestamp"])
+
+
+def set_chain_time(world: World, instant: int) -> None:
+    url = world.runtime.settings.chain_url
+    rpc_call(url, "evm_setNextBlockTimestamp", [instant])
+    rpc_call(url, "evm_mine")
+
+
+def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, browser: Any) -> None:
+    log = ConsoleLog()
+    page = browser.new_page()
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    ui = Ui(page, base_url, log)
+    rules = world.runtime.extras["test_rules"]
+    claimant = world.member(name="web-claimant")
+    neighbour = world.member(name="web-neighbour")
+    username = claimant.account.username
+
+    # --- sign in by keyboard alone: skip link, then the form in tab order, Enter submits ----------
+    log.phase = "sign-in"
+    ui.open("#/signin")
+    page.wait_for_selector("#signin-form")
+    ui.shoot("signin")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip"
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "username":
+            break
+    assert page.evaluate("document.activeElement.id") == "username"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field has no visible focus ring"
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#signout")
+    assert page.url.endswith("#/member")
+    page.wait_for_selector("text=Membership")
+    ui.shoot("member-home")
+
+    # --- file a claim: one file dropped on the zone, one chosen; the upload progress reaches 100 --
+    log.phase = "file"
+    ui.open("#/file")
+    page.wait_for_selector("#file-form")
+    page.select_option("#illness", "CI001")
+    page.fill("#diagnosis", (datetime.now(UTC).date() - timedelta(days=10)).isoformat())
+    report = pdf("web pathology report " + "x" * 400_000)  # big enough for several progress events
+    page.evaluate(
+        """([name, text]) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([text], name, { type: "application/pdf" }));
+            const zone = document.getElementById("drop-zone");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+        }""",
+        ["pathology.pdf", report.decode()],
+    )
+    page.set_input_files("#files", files=[{"name": "scan.png", "mimeType": "image/png", "buffer": png(b"web-scan")}])
+    assert page.locator("#file-list li").count() == 2
+    ui.shoot("file-claim")
+    page.evaluate(
+        """() => {
+            window.__progress = [];
+            const bar = document.getElementById("upload-progress");
+            new MutationObserver(() => window.__progress.push(Number(bar.getAttribute("value") ?? bar.value)))
+                .observe(bar, { attributes: true });
+        }"""
+    )
+    page.click("#submit-claim")
+    page.wait_for_url("**/#/claims/*")
+    claim_pk = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("#claim-timeline li[data-kind=ClaimFiled]")
+    filed = page.locator("#claim-timeline li[data-kind=ClaimFiled]").inner_text()
+    assert "block" in filed
+    assert "tx 0x" in filed
+    claim = world.claim(claimant, claim_pk)
+    assert claim["status"] == "UNDER_REVIEW"
+    assert {e["originalName"] for e in claim["evidence"]} == {"pathology.pdf", "scan.png"}
+    assert claim["claimId"] in page.inner_text("main")
+    world.anchor()
+    page.reload()
+    page.wait_for_selector("#evidence-list button:has-text('Verify receipt here')")
+    page.locator("#evidence-list button:has-text('Verify receipt here')").first.click()
+    page.wait_for_selector("#evidence-list [data-verified=true]")
+    with page.expect_download() as download:
+        page.locator("#evidence-list button:has-text('Download receipt')").first.click()
+    receipt = json.loads(Path(download.value.path()).read_text())
+    assert receipt["kind"] == "evidence"
+    assert "salt" in receipt
+    ui.shoot("claim-timeline")
+
+    # --- reviewers: queue, four checks ✓, the document inline, approve --------------------------
+    reviewers = world.reviewers_of(claim_pk)
+    assert len(reviewers) == 2
+    for n, reviewer in enumerate(reviewers):
+        log.phase = f"review-{n}"
+        ui.sign_in(reviewer.account.username)
+        page.wait_for_selector("#queue-table")
+        if n == 0:
+            ui.shoot("review-queue")
+        page.click(f"#queue-table a[href='#/review/{claim_pk}']")
+        page.wait_for_selector("#evidence-review ul.checks")
+        page.wait_for_function("() => document.querySelectorAll('#evidence-review ul.checks').length === 2")
+        for checks in page.locator("#evidence-review ul.checks").all():
+            assert checks.get_attribute("data-verified") == "true"
+            marks = checks.locator("li").all()
+            assert [m.get_attribute("data-check") for m in marks] == ["decrypt", "rehash", "commitment", "inclusion"]
+            assert all(m.get_attribute("data-status") == "pass" for m in marks)
+        for item in page.locator("#evidence-review > li").all():
+            item.locator("button:has-text('Show document')").click()
+        page.wait_for_selector("#evidence-review iframe.doc-frame")
+        page.wait_for_selector("#evidence-review img.doc-image")
+        assert page.evaluate("document.querySelector('#evidence-review img.doc-image').src").startswith("blob:")
+        page.wait_for_function("() => document.querySelector('#evidence-review img.doc-image').complete")
+        if n == 0:
+            ui.shoot("review-claim")
+        page.focus("input[name=verdict][value=APPROVE]")  # by keyboard: focus the radio, Space picks it
+        page.keyboard.press("Space")
+        checked = page.evaluate("document.querySelector('input[name=verdict][value=APPROVE]').checked")
+        if not checked:
+            page.screenshot(path="/tmp/verdict-debug.png", full_page=True)
+        assert checked, f"reviewer {n}: {page.url}"
+        page.fill("#report", "pathology confirms the diagnosis")
+        page.click("#verdict-form button[type=submit]")
+        page.wait_for_selector("#verdict-done")
+    assert world.claim(claimant, claim_pk)["status"] == "IN_NOTICE"
+
+    # --- public notice: the claimant may not object to their own claim (readable 409) -----------
+    log.phase = "expected-4xx:own-objection"
+    ui.sign_in(username)
+    ui.open("#/notice")
+    page.wait_for_selector("#notice-list")
+    card = page.locator("#notice-list > li", has_text=claim["claimId"][:12])
+    card.locator("summary").click()
+    card.locator("textarea").fill("testing my own claim")
+    card.locator("button[type=submit]").click()
+    error = card.locator(".error")
+    error.wait_for()
+    assert "OWN_CLAIM" in error.inner_text()
+    assert "Traceback" not in page.inner_text("body")
+    ui.shoot("notice")
+
+    # --- the notice window passes on anvil's clock; the operator's finalize step approves --------
+    log.phase = "finalize"
+    world.advance(rules.notice_seconds)
+    done = world.api.post(f"/claims/{claim_pk}/finalize-notice", world.operator.token)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "APPROVED"
+    final_at = datetime.fromtimestamp(chain_time(world), UTC)
+    period = DEFAULT_SCHEDULE.period_for(final_at)
+    set_chain_time(world, int(period.window_end.timestamp()) + 60)
+    published = compute_and_publish_period(world.runtime, period, period.window_end + timedelta(minutes=1))
+    assert published.record.claim_count == 1
+    assert published.record.member_count >= 2
+
+    # --- the member's share for the period, verified in the browser ------------------------------
+    log.phase = "shares"
+    ui.sign_in(username)
+    ui.open("#/claims/" + claim_pk)
+    page.wait_for_selector("#claim-timeline li[data-kind=NoticeFinalized]")
+    ui.open("#/shares")
+    page.wait_for_selector("#shares-table")
+    page.click(f"#shares-table button[data-period='{period.period_id}']")
+    page.wait_for_selector("#verify-result [data-verified]")
+    result = page.locator("#verify-result [data-verified]")
+    assert result.get_attribute("data-verified") == "true", result.inner_text()
+    assert result.locator("li").count() == 7  # six offline steps and the chain's record
+    assert "recorded on chain" in result.inner_text()
+    ui.shoot("shares-verified")
+    altered = json.loads(page.input_value("#receipt-text"))
+    altered["leaf"]["shareFen"] += 1
+    page.fill("#receipt-text", json.dumps(altered, indent=2))
+    page.click("#verify-text")
+    page.wait_for_selector("#verify-result [data-verified=false]")
+    assert "failed at step 2" in page.inner_text("#verify-result")
+    forged = {**altered, "leaf": {**altered["leaf"], "shareFen": altered["leaf"]["shareFen"] - 1}}
+    forged["ledgerRoot"] = "0x" + "42" * 32
+    page.fill("#receipt-text", json.dumps(forged, indent=2))
+    page.click("#verify-text")
+    page.wait_for_selector("#verify-result [data-verified=false]")
+    assert "failed at step 3" in page.inner_text("#verify-result")
+    ui.shoot("shares-altered")
+
+    # --- an objection sends the neighbour's claim to a jury; a juror commits then reveals ---------
+    log.phase = "jury"
+    other = world.file(neighbour, [("n.pdf", pdf("neighbour biopsy"), "application/pdf")])
+    assert other.status_code == 201, other.text
+    other_pk, other_id = other.json()["id"], other.json()["claimId"]
+    world.anchor()
+    world.approve_by_review(other_pk)
+    ui.open("#/notice")
+    card = page.locator("#notice-list > li", has_text=other_id[:12])
+    card.locator("summary").click()
+    card.locator("textarea").fill("I saw the neighbour running a marathon last week")
+    card.locator("button[type=submit]").click()
+    card.locator(".success").wait_for()
+    assert "DISPUTED" in card.inner_text()
+    seated = world.seated(other_pk)
+    assert seated
+    juror = seated[0]
+    ui.sign_in(juror.account.username)
+    page.wait_for_selector("#jury-seats")
+    ui.shoot("jury-seats")
+    page.click(f"#jury-seats a[href='#/jury/{other_pk}']")
+    page.wait_for_selector("#commit-form")
+    assert "marathon" in page.inner_text("main"), page.inner_text("main")
+    page.check("input[name=vote][value=approve]")
+    page.click("#commit-form button[type=submit]")
+    page.wait_for_selector("#reveal")
+    stored = json.loads(page.evaluate("localStorage.getItem('hubao.jury.commits')"))
+    assert stored[f"{other_pk}:1"]["approve"] is True
+    ui.shoot("jury-committed")
+    world.advance(rules.commit_seconds)
+    page.click("#reveal")
+    page.wait_for_selector("#vote-panel .success")
+    assert "Revealed: approve" in page.inner_text("#vote-panel")
+
+    # --- the auditor: the claim in the chain history, the periods chart, the audit ----------------
+    log.phase = "auditor"
+    ui.sign_in(world.auditor.account.username)
+    page.wait_for_selector("#history-table")
+    page.fill("#history-filter", claim["claimId"])
+    rows = page.locator(f"#history-table tr[data-claim='{claim['claimId']}']")
+    kinds = {r.get_attribute("data-kind") for r in rows.all()}
+    assert {"ClaimFiled", "ReviewOpened", "NoticeFinalized"} <= kinds, kinds
+    assert "of" in page.inner_text("#history-count")
+    ui.shoot("auditor-history")
+    page.fill("#history-filter", "")
+    ui.open("#/audit/periods")
+    page.wait_for_selector("#periods-chart")
+    assert page.locator("#periods-chart rect.bar-payouts").count() == 1
+    assert str(period.period_id) in page.inner_text("#periods-table")
+    ui.shoot("auditor-periods")
+    ui.open("#/audit/report")
+    page.click("#run-audit")
+    page.wait_for_selector("#audit-verdict", timeout=60_000)
+    assert page.locator("#audit-steps > li").count() >= 3
+    ui.shoot("auditor-audit")
+
+    # --- joining: a refusal is the API's code and message; then a valid declaration joins --------
+    log.phase = "expected-4xx:join"
+    page.evaluate("sessionStorage.clear()")
+    ui.open("#/register")
+    page.fill("#reg-username", "web-newcomer")
+    page.fill("#reg-password", "a long enough password")
+    page.click("#register-form button[type=submit]")
+    page.wait_for_selector("#join-form")
+    page.fill("#birth", "1990-05-17")
+    page.fill("#credit", "10")
+    for radio in page.locator("#join-form input[value=no]").all():
+        radio.check()
+    page.click("#join-form button[type=submit]")
+    error = page.locator("#join-form .error")
+    error.wait_for()
+    assert "NOT_ELIGIBLE_CREDIT" in error.inner_text()
+    assert "Not eligible: credit score." in error.inner_text()
+    ui.shoot("join-refused")
+    log.phase = "join"
+    page.fill("#credit", "700")
+    page.click("#join-form button[type=submit]")
+    page.wait_for_selector("text=Membership")
+    assert "ACTIVE" in page.inner_text("main") or "WAITING" in page.inner_text("main").upper()
+
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
+    assert len(ui.shots) >= 26
+    assert all(p.stat().st_size > 1000 for p in ui.shots)
