@@ -2,8 +2,8 @@
 does not hold.
 
 Verification-critical. The checklist (``backend.audit.steps``) is a registry of numbered steps,
-each with one error type (``backend.audit.errors``); steps 1, 2, 5 and 7 are implemented, steps
-3, 4 and 6 (claims, decisions, apportionment) report ``not_implemented`` until plugged in.
+each with one error type (``backend.audit.errors``); all seven are implemented (a step registered
+without a ``run`` would report ``not_implemented``, never a pass).
 
 Entry points: :func:`run_audit` over :class:`AuditSources` → :class:`AuditReport`
 (deterministic JSON via ``to_json_text()``); checkpoints in ``backend.audit.checkpoint``.
@@ -16,8 +16,8 @@ from backend.audit.errors import (
     AuditError,
     BytecodeMismatch,
     CheckpointError,
-    ClaimDecisionInvalid,
     ClaimHistoryInvalid,
+    ClaimRuleViolated,
     DatabaseMismatch,
     EvidenceNotProven,
 )
@@ -35,8 +35,8 @@ __all__ = [
     "BytecodeMismatch",
     "Checkpoint",
     "CheckpointError",
-    "ClaimDecisionInvalid",
     "ClaimHistoryInvalid",
+    "ClaimRuleViolated",
     "DatabaseMismatch",
     "EvidenceNotProven",
     "Progress",

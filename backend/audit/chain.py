@@ -199,34 +199,53 @@ class RpcReader:
         calls = [("eth_call", [{"to": notary, "data": _hex(_SEL_BATCH_ID_OF + r)}, hex(at)]) for r in roots]
         return [_int(_bytes(raw)) for raw in self.batch(calls)]
 
-    def anchor_events(self, notary: str, from_block: int, to_block: int) -> list[AnchorEvent]:
-        """Every ``BatchAnchored`` log of ``notary`` in ``[from_block, to_block]``, in chain order."""
-        events: list[AnchorEvent] = []
+    def logs(
+        self, address: str, from_block: int, to_block: int, topics: Sequence[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw ``eth_getLogs`` entries of ``address`` in ``[from_block, to_block]`` (ranges halved on refusal)."""
+        out: list[dict[str, Any]] = []
         start = from_block
         span = self.log_range
         while start <= to_block:
             end = min(to_block, start + span - 1)
+            query: dict[str, Any] = {"address": address, "fromBlock": hex(start), "toBlock": hex(end)}
+            if topics is not None:
+                query["topics"] = list(topics)
             try:
-                logs = self.call(
-                    "eth_getLogs",
-                    [
-                        {
-                            "address": notary,
-                            "fromBlock": hex(start),
-                            "toBlock": hex(end),
-                            "topics": [_hex(BATCH_ANCHORED_TOPIC)],
-                        }
-                    ],
-                )
+                found = self.call("eth_getLogs", [query])
             except ChainError:
                 if span == 1:
                     raise
                 span = max(1, span // 2)  # the node refused the range: ask for less
                 continue
-            events.extend(_decode_event(entry) for entry in logs or [])
+            out.extend(found or [])
             start = end + 1
+        return out
+
+    def anchor_events(self, notary: str, from_block: int, to_block: int) -> list[AnchorEvent]:
+        """Every ``BatchAnchored`` log of ``notary`` in ``[from_block, to_block]``, in chain order."""
+        events = [
+            _decode_event(entry) for entry in self.logs(notary, from_block, to_block, [_hex(BATCH_ANCHORED_TOPIC)])
+        ]
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
+
+    def block_headers(self, numbers: Sequence[int]) -> dict[int, dict[str, Any] | None]:
+        """``eth_getBlockByNumber(n, false)`` for each number (``None`` where the node has pruned it)."""
+        unique = sorted(set(numbers))
+        found = self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in unique])
+        return {n: (b if isinstance(b, dict) else None) for n, b in zip(unique, found, strict=True)}
+
+    def transactions(self, hashes: Sequence[bytes]) -> dict[bytes, dict[str, Any] | None]:
+        """``eth_getTransactionByHash`` for each hash (``None`` where the node does not serve it)."""
+        unique = sorted(set(hashes))
+        found = self.batch([("eth_getTransactionByHash", [_hex(h)]) for h in unique])
+        return {h: (t if isinstance(t, dict) else None) for h, t in zip(unique, found, strict=True)}
+
+    def eth_calls(self, to: str, datas: Sequence[bytes], at: int) -> list[bytes]:
+        """``eth_call`` of each calldata on ``to`` at block ``at`` (JSON-RPC batches)."""
+        calls = [("eth_call", [{"to": to, "data": _hex(d)}, hex(at)]) for d in datas]
+        return [_bytes(raw) for raw in self.batch(calls)]
 
 
 def _decode_event(entry: dict[str, Any]) -> AnchorEvent:

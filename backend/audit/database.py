@@ -13,9 +13,33 @@ from dataclasses import dataclass
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import AnchorBatch, AnchorItem, EvidenceItem
+from backend.db.models import (
+    Account,
+    AnchorBatch,
+    AnchorItem,
+    Claim,
+    EvidenceItem,
+    JurySeat,
+    Member,
+    ReviewAssignment,
+    RuleSetRecord,
+)
 
-__all__ = ["DbBatch", "DbItem", "load_batches", "orphan_evidence_ids", "stream_items"]
+__all__ = [
+    "CLAIM_MIRRORED_COLUMNS",
+    "MIRRORED_COLUMNS",
+    "DbBatch",
+    "DbClaim",
+    "DbItem",
+    "DbReview",
+    "DbRuleSet",
+    "DbSeat",
+    "load_batches",
+    "load_claim_rows",
+    "load_rule_set_texts",
+    "orphan_evidence_ids",
+    "stream_items",
+]
 
 # Columns of each table that mirror chain state or anchored evidence, i.e. what step 7 checks.
 # Every other column (times, media type, wrapped keys, nonce, size, ...) is the operator's own.
@@ -32,6 +56,14 @@ MIRRORED_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "anchor_items": ("kind", "ref_id", "leaf_hash", "batch_id", "leaf_index", "proof"),
     "evidence_items": ("claim_ref", "commitment", "salt", "plaintext_sha256", "cid"),
+}
+
+# The claim mirror tables (checked against the ClaimLedger replay of step 3).
+CLAIM_MIRRORED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "claims": ("claim_id", "member_id", "payout_fen", "rule_set_hash", "evidence_root", "status"),
+    "review_assignments": ("verdict", "reason_code", "report_hash", "signature"),
+    "jury_seats": ("round", "juror_id", "commitment", "vote", "revealed"),
+    "rule_sets": ("hash", "canonical_json"),
 }
 
 
@@ -167,3 +199,162 @@ def orphan_evidence_ids(sessions: sessionmaker[Session]) -> list[str]:
     )
     with sessions() as session:
         return [str(r) for r in session.scalars(query)]
+
+
+# -- claims (step 7) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DbClaim:
+    """A ``claims`` row, with what re-derives its member commitment (the member's salt and id, the
+    claim's evidence ``claim_ref``)."""
+
+    id: str
+    claim_id: bytes
+    member_id: str
+    member_salt: bytes | None
+    claim_ref: bytes | None
+    payout_fen: int
+    rule_set_hash: bytes
+    evidence_root: bytes
+    status: str
+    reason_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DbReview:
+    id: int
+    claim_pk: str
+    reviewer: str | None  # the reviewer account's signing address
+    verdict: str | None
+    reason_code: str | None
+    report_hash: bytes | None
+    signature: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DbSeat:
+    id: int
+    claim_pk: str
+    round: int
+    juror: str | None  # the juror account's signing address
+    commitment: bytes | None
+    vote: bool | None
+    revealed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DbRuleSet:
+    hash: bytes
+    version: int
+    canonical_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class DbClaimRows:
+    claims: list[DbClaim]
+    reviews: list[DbReview]
+    seats: list[DbSeat]
+    rule_sets: list[DbRuleSet]
+
+
+def load_claim_rows(sessions: sessionmaker[Session]) -> DbClaimRows:
+    """Every row of the claim mirror tables (claims, review_assignments, jury_seats, rule_sets)."""
+    with sessions() as session:
+        refs: dict[str, bytes] = {}
+        for claim_pk, ref in session.execute(
+            select(EvidenceItem.claim_pk, EvidenceItem.claim_ref)
+            .where(EvidenceItem.claim_pk.is_not(None))
+            .order_by(EvidenceItem.claim_pk, EvidenceItem.id)
+        ):
+            refs.setdefault(str(claim_pk), bytes(ref))
+        salts = {str(i): bytes(s) for i, s in session.execute(select(Member.id, Member.salt))}
+        claims = [
+            DbClaim(
+                str(r[0]),
+                _b(r[1]),
+                str(r[2]),
+                salts.get(str(r[2])),
+                refs.get(str(r[0])),
+                int(r[3]),
+                _b(r[4]),
+                _b(r[5]),
+                str(r[6]),
+                None if r[7] is None else str(r[7]),
+            )
+            for r in session.execute(
+                select(
+                    Claim.id,
+                    Claim.claim_id,
+                    Claim.member_id,
+                    Claim.payout_fen,
+                    Claim.rule_set_hash,
+                    Claim.evidence_root,
+                    Claim.status,
+                    Claim.reason_code,
+                ).order_by(Claim.id)
+            )
+        ]
+        addresses = {
+            str(i): (None if a is None else str(a).lower())
+            for i, a in session.execute(select(Account.id, Account.signing_address))
+        }
+        reviews = [
+            DbReview(
+                int(r[0]),
+                str(r[1]),
+                addresses.get(str(r[2])),
+                None if r[3] is None else str(r[3]),
+                None if r[4] is None else str(r[4]),
+                None if r[5] is None else bytes(r[5]),
+                None if r[6] is None else bytes(r[6]),
+            )
+            for r in session.execute(
+                select(
+                    ReviewAssignment.id,
+                    ReviewAssignment.claim_pk,
+                    ReviewAssignment.reviewer_id,
+                    ReviewAssignment.verdict,
+                    ReviewAssignment.reason_code,
+                    ReviewAssignment.report_hash,
+                    ReviewAssignment.signature,
+                ).order_by(ReviewAssignment.id)
+            )
+        ]
+        seats = [
+            DbSeat(
+                int(r[0]),
+                str(r[1]),
+                int(r[2]),
+                addresses.get(str(r[3])),
+                None if r[4] is None else bytes(r[4]),
+                None if r[5] is None else bool(r[5]),
+                bool(r[6]),
+            )
+            for r in session.execute(
+                select(
+                    JurySeat.id,
+                    JurySeat.claim_pk,
+                    JurySeat.round,
+                    JurySeat.juror_id,
+                    JurySeat.commitment,
+                    JurySeat.vote,
+                    JurySeat.revealed,
+                ).order_by(JurySeat.id)
+            )
+        ]
+        rule_sets = [
+            DbRuleSet(bytes(h), int(v), str(j))
+            for h, v, j in session.execute(
+                select(RuleSetRecord.hash, RuleSetRecord.version, RuleSetRecord.canonical_json).order_by(
+                    RuleSetRecord.version
+                )
+            )
+        ]
+    return DbClaimRows(claims, reviews, seats, rule_sets)
+
+
+def load_rule_set_texts(sessions: sessionmaker[Session]) -> list[str]:
+    """The canonical JSON of every stored rule set (self-authenticating documents for step 4)."""
+    with sessions() as session:
+        return [str(t) for t in session.scalars(select(RuleSetRecord.canonical_json).order_by(RuleSetRecord.version))]

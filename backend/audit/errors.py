@@ -4,10 +4,13 @@
     └── AuditError                    AUDIT_ERROR        base; ``step`` names the checklist step
         ├── BytecodeMismatch          step 1  AUDIT_BYTECODE_MISMATCH     deployed code ≠ committed artifact
         ├── AnchorChainBroken         step 2  AUDIT_ANCHOR_CHAIN_BROKEN   the anchor hash chain does not hold
-        ├── ClaimHistoryInvalid       step 3  AUDIT_CLAIM_HISTORY_INVALID (reserved: ClaimLedger replay)
-        ├── ClaimDecisionInvalid      step 4  AUDIT_CLAIM_DECISION_INVALID (reserved: verdicts, jury tallies)
+        ├── ClaimHistoryInvalid       step 3  AUDIT_CLAIM_HISTORY_INVALID a claim's events break the state machine,
+        │                                                                 a signature, a roster, quorum, turnout or a
+        │                                                                 window; or events ≠ storage
+        ├── ClaimRuleViolated         step 4  AUDIT_CLAIM_RULE_VIOLATED   a claim breaks the plan's rules (rule set not
+        │                                                                 in force, payout not a band, reason code)
         ├── EvidenceNotProven         step 5  AUDIT_EVIDENCE_NOT_PROVEN   an evidence item is not what was anchored
-        ├── ApportionmentInvalid      step 6  AUDIT_APPORTIONMENT_INVALID (reserved: shares to the fen)
+        ├── ApportionmentInvalid      step 6  AUDIT_APPORTIONMENT_INVALID a published period does not re-derive
         ├── DatabaseMismatch          step 7  AUDIT_DB_MISMATCH           a row disagrees with chain or evidence
         └── CheckpointError                   AUDIT_CHECKPOINT_INVALID    a checkpoint file is malformed or
                                                                           its signature does not verify
@@ -15,7 +18,8 @@
 A finding *is* an instance of its step's error type (sigstore-python style): it is collected into
 the report rather than raised, and it carries structured fields — always ``reason`` (a stable
 slug inside the step, e.g. ``prev_root``), and where a database row is concerned ``table``,
-``row`` and ``fields`` (the column or columns that disagree). Messages never contain salts,
+``row`` and ``fields`` (the column or columns that disagree); claim findings carry ``claim`` (the
+on-chain claim id) and ``block``, period findings ``period``. Messages never contain salts,
 plaintext hashes or plaintext.
 """
 
@@ -31,8 +35,8 @@ __all__ = [
     "AuditError",
     "BytecodeMismatch",
     "CheckpointError",
-    "ClaimDecisionInvalid",
     "ClaimHistoryInvalid",
+    "ClaimRuleViolated",
     "DatabaseMismatch",
     "EvidenceNotProven",
 ]
@@ -64,6 +68,9 @@ class AuditError(HubaoError):
             self.code,
             str(f.get("table", "")),
             _natural(str(f.get("row", ""))),
+            str(f.get("claim", "")),
+            f.get("period", -1) if isinstance(f.get("period"), int) else -1,
+            f.get("block", -1) if isinstance(f.get("block"), int) else -1,
             ",".join(f.get("fields", ()) or ()),
             f.get("batch", -1) if isinstance(f.get("batch"), int) else -1,
             str(f.get("reason", "")),
@@ -92,8 +99,8 @@ class ClaimHistoryInvalid(AuditError):
     step = 3
 
 
-class ClaimDecisionInvalid(AuditError):
-    code = "AUDIT_CLAIM_DECISION_INVALID"
+class ClaimRuleViolated(AuditError):
+    code = "AUDIT_CLAIM_RULE_VIOLATED"
     step = 4
 
 

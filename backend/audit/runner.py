@@ -16,7 +16,7 @@ checkpoint (``AuditReport.checkpoint``), chained to the previous one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,19 +27,41 @@ from web3 import Web3
 from backend.audit.anchors import AnchorHistory, check_anchor_chain
 from backend.audit.chain import ZERO32, AnchorEvent, ChainBatch, RpcReader
 from backend.audit.checkpoint import Checkpoint
-from backend.audit.database import DbBatch, load_batches, orphan_evidence_ids, stream_items
-from backend.audit.errors import BytecodeMismatch
+from backend.audit.claim_mirror import check_claim_mirror
+from backend.audit.claims import (
+    BlockInfo,
+    ClaimsVerdict,
+    check_claims,
+    decode_stored_claim,
+    domain_separator,
+    rule_set_documents,
+    states_count,
+)
+from backend.audit.database import (
+    DbBatch,
+    load_batches,
+    load_rule_set_texts,
+    orphan_evidence_ids,
+    stream_items,
+)
+from backend.audit.errors import ApportionmentInvalid, BytecodeMismatch
 from backend.audit.evidence import ChainLookups, EvidenceVerdict, StoreCheck, check_evidence_and_mirror
+from backend.audit.ledger_events import CONFIG_EVENTS, TOPIC_OF, LedgerLog, decode_logs
 from backend.audit.report import AuditReport, StepResult, StepStatus
 from backend.audit.steps import STEPS, StepSpec, register_step, registered_steps
 from backend.chain.compiler import ContractsLayout, load_artifact
 from backend.chain.deploy import DeploymentRecord, runtime_code_matches
 from backend.errors import CompileError
 from backend.proofs.hexstr import to_hex
+from backend.proofs.keccak import keccak256
 
 __all__ = ["AuditSources", "Progress", "audit_runtime", "run_audit", "store_check_for"]
 
 NOTARY = "EvidenceNotary"
+LEDGER = "ClaimLedger"
+APPORTIONMENT = "Apportionment"
+_SEL_CLAIM = keccak256(b"claim(bytes32)")[:4]
+_CLAIM_ID_CHUNK = 100  # claim ids per eth_getLogs topic filter (incremental audits)
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(task, advance, total)``: ``advance`` units of ``task`` done (``total`` when known)."""
@@ -58,6 +80,11 @@ class AuditSources:
     layout: ContractsLayout | None = None
     progress: Progress | None = None
     rpc_timeout: float = 30.0
+    # Rule-set documents (canonical JSON). Self-authenticating: only a text whose keccak256 is an
+    # anchored rule-set hash is used, so they may come from anywhere; the database's rule_sets
+    # table is added when a database is given.
+    rule_sets: Sequence[str] = ()
+    schedule: Any = None  # backend.apportionment.schedule.ApportionmentSchedule (default schedule)
 
 
 @dataclass
@@ -170,6 +197,88 @@ class AuditContext:
                 progress=lambda n: self.progress("checking evidence", n, total),
             )
         verdict: EvidenceVerdict = self.cache["evidence"]
+        return verdict
+
+    # -- ClaimLedger (steps 3, 4, 7) ---------------------------------------------------------------
+
+    @property
+    def ledger(self) -> str | None:
+        contracts = self.sources.deployment.contracts
+        return contracts[LEDGER].address if LEDGER in contracts else None
+
+    @cached_property
+    def ledger_history_pruned(self) -> bool:
+        """True when the node no longer serves ClaimLedger's first block (its logs are gone)."""
+        return not self.rpc.history_available(self.sources.deployment.contracts[LEDGER].block)
+
+    @cached_property
+    def ledger_logs(self) -> tuple[list[LedgerLog], set[bytes] | None]:
+        """ClaimLedger logs to replay, and the claims in scope (None: all of them).
+
+        Full audit: every log since the deployment. Incremental: the logs after the checkpoint,
+        plus the earlier logs of the claims they touch and every roster, conflict and rule-set
+        log (few), so each touched claim is replayed from its filing.
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        first = self.sources.deployment.contracts[LEDGER].block
+        if not self.incremental or self.from_block <= first:
+            return decode_logs(self.rpc.logs(ledger, first, self.head)), None
+        new = decode_logs(self.rpc.logs(ledger, self.from_block, self.head))
+        touched = sorted({log.claim for log in new if log.claim is not None})
+        before = self.from_block - 1
+        config_topics = ["0x" + TOPIC_OF[name].hex() for name in sorted(CONFIG_EVENTS)]
+        raw = self.rpc.logs(ledger, first, before, [config_topics])
+        for start in range(0, len(touched), _CLAIM_ID_CHUNK):
+            chunk = ["0x" + c.hex() for c in touched[start : start + _CLAIM_ID_CHUNK]]
+            raw.extend(self.rpc.logs(ledger, first, before, [None, chunk]))
+        earlier = [log for log in decode_logs(raw) if log.claim is None or log.claim in set(touched)]
+        return sorted([*earlier, *new], key=lambda e: e.position), set(touched)
+
+    def claims_tx_inputs(self) -> dict[bytes, bytes | None]:
+        self.claims_verdict()
+        inputs: dict[bytes, bytes | None] = self.cache["claim_tx_inputs"]
+        return inputs
+
+    def rule_set_texts(self) -> list[str]:
+        texts = list(self.sources.rule_sets)
+        if self.sources.sessions is not None:
+            texts.extend(load_rule_set_texts(self.sources.sessions))
+        return texts
+
+    def claims_verdict(self) -> ClaimsVerdict:
+        if "claims" not in self.cache:
+            ledger = self.ledger
+            assert ledger is not None
+            logs, scope = self.ledger_logs
+            claim_logs = [log for log in logs if log.claim is not None]
+            self.progress("reading claim blocks", 0, None)
+            headers = self.rpc.block_headers([log.block for log in claim_logs])
+            blocks = {
+                n: (None if h is None else BlockInfo(int(h["timestamp"], 16), bytes.fromhex(h["parentHash"][2:])))
+                for n, h in headers.items()
+            }
+            wanted = [log.tx_hash for log in claim_logs if log.name in ("VerdictRecorded", "VoteRevealed")]
+            txs = self.rpc.transactions(wanted)
+            inputs = {h: (None if t is None else bytes.fromhex(str(t["input"])[2:])) for h, t in txs.items()}
+            self.cache["claim_tx_inputs"] = inputs
+            ids = sorted(
+                {log.claim for log in claim_logs if log.claim is not None and (scope is None or log.claim in scope)}
+            )
+            raw = self.rpc.eth_calls(ledger, [_SEL_CLAIM + cid for cid in ids], self.head) if ids else []
+            storage = {cid: decode_stored_claim(data) for cid, data in zip(ids, raw, strict=True)}
+            self.cache["claims"] = check_claims(
+                logs,
+                domain_separator=domain_separator(self.sources.deployment.chain_id, ledger),
+                blocks=blocks,
+                tx_inputs=inputs,
+                storage=storage,
+                documents=rule_set_documents(self.rule_set_texts()),
+                head=self.head,
+                full=scope is None,
+                in_scope=None if scope is None else scope.__contains__,
+            )
+        verdict: ClaimsVerdict = self.cache["claims"]
         return verdict
 
 
@@ -316,6 +425,138 @@ def _step_anchor_chain(spec: StepSpec, ctx: AuditContext) -> StepResult:
     return spec.result(status, detail, checked=verdict.checked, findings=list(verdict.findings))
 
 
+# -- steps 3 and 4 ---------------------------------------------------------------------------------
+
+_NOT_PUBLIC = (
+    "not checkable from public data: eligibility at joining, the waiting period and which age band applies "
+    "(birth, join and diagnosis dates are off chain; a claim's member commitment is unlinkable to a membership)"
+)
+
+
+def _claims_unavailable(spec: StepSpec, ctx: AuditContext) -> StepResult | None:
+    if ctx.ledger is None:
+        return spec.result(StepStatus.SKIPPED, "the deployment record has no ClaimLedger")
+    if ctx.ledger_history_pruned:
+        first = ctx.sources.deployment.contracts[LEDGER].block
+        return spec.result(
+            StepStatus.HISTORY_UNAVAILABLE,
+            f"the node has pruned ClaimLedger's history (block {first} and after): the claims cannot be replayed",
+        )
+    return None
+
+
+def _step_claim_history(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    blocked = _claims_unavailable(spec, ctx)
+    if blocked is not None:
+        return blocked
+    verdict = ctx.claims_verdict()
+    c = verdict.history_checked
+    states = ", ".join(f"{n} {s}" for s, n in sorted(states_count(verdict.states).items()))
+    detail = (
+        f"{c['claims']} claims replayed ({states or 'none'}): {c['events']} events, {c['signatures']} verdict "
+        f"signatures recovered, {c['reveals']} reveals opened"
+    )
+    if verdict.history:
+        status = StepStatus.FAILED
+    elif verdict.unverifiable:
+        status = StepStatus.HISTORY_UNAVAILABLE
+        detail += f"; {verdict.unverifiable} verdict/reveal transaction(s) no longer served by the node"
+    else:
+        status = StepStatus.PASSED
+    checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
+    return spec.result(status, detail, checked=checked, findings=list(verdict.history))
+
+
+def _step_claim_rules(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    blocked = _claims_unavailable(spec, ctx)
+    if blocked is not None:
+        return blocked
+    verdict = ctx.claims_verdict()
+    c = verdict.rules_checked
+    detail = f"{c['claims']} claims under {c['ruleSets']} rule set(s); {_NOT_PUBLIC}"
+    if verdict.rules:
+        status = StepStatus.FAILED
+    elif verdict.missing_documents:
+        status = StepStatus.SKIPPED
+        detail = (
+            f"{c['withoutDocument']} of {c['claims']} claims are under rule sets whose document was not given "
+            f"({', '.join(verdict.missing_documents)}): payout bands and parameters not checked; {_NOT_PUBLIC}"
+        )
+    else:
+        status = StepStatus.PASSED
+    return spec.result(status, detail, checked=c, findings=list(verdict.rules))
+
+
+# -- step 6 ----------------------------------------------------------------------------------------
+
+
+def _step_apportionment(spec: StepSpec, ctx: AuditContext) -> StepResult:
+    from backend.apportionment.audit import audit_period
+    from backend.apportionment.schedule import DEFAULT_SCHEDULE
+    from backend.chain.apportionment import ApportionmentClient
+    from backend.chain.client import contract_at
+    from evidence_store.errors import EvidenceStoreError
+
+    record = ctx.sources.deployment
+    if APPORTIONMENT not in record.contracts or LEDGER not in record.contracts:
+        return spec.result(StepStatus.SKIPPED, "the deployment record has no Apportionment")
+    if ctx.sources.store is None:
+        return spec.result(StepStatus.SKIPPED, "no evidence store: the period ledger files cannot be fetched")
+    w3 = Web3(Web3.HTTPProvider(ctx.sources.rpc_url, request_kwargs={"timeout": ctx.sources.rpc_timeout}))
+    layout = ctx.sources.layout
+    client = ApportionmentClient(
+        w3, contract_at(w3, record.address(APPORTIONMENT), load_artifact(APPORTIONMENT, layout))
+    )
+    ledger = contract_at(w3, record.address(LEDGER), load_artifact(LEDGER, layout))
+    first = record.contracts[APPORTIONMENT].block
+    if not ctx.rpc.history_available(first):
+        return spec.result(
+            StepStatus.HISTORY_UNAVAILABLE, f"the node has pruned Apportionment's history (block {first} and after)"
+        )
+    events = [e for e in client.published_events(from_block=first, to_block=ctx.head)]
+    if ctx.incremental:
+        events = [e for e in events if e.block_number >= ctx.from_block]
+    findings: list[ApportionmentInvalid] = []
+    schedule = ctx.sources.schedule or DEFAULT_SCHEDULE
+    for event in events:
+        pid = event.record.period_id
+        ctx.progress("re-deriving periods", 1, len(events))
+        try:
+            audit = audit_period(
+                w3,
+                ledger,
+                client,
+                ctx.sources.store,
+                pid,
+                schedule=schedule,
+                from_block=record.contracts[LEDGER].block,
+            )
+        except EvidenceStoreError as exc:
+            findings.append(
+                ApportionmentInvalid(
+                    f"period {pid} (block {event.block_number}): a ledger file could not be fetched and re-hashed "
+                    f"from the evidence store ({exc.code})",
+                    reason="ledger_file",
+                    period=pid,
+                    block=event.block_number,
+                )
+            )
+            continue
+        for check in audit.checks:
+            if not check.ok:
+                findings.append(
+                    ApportionmentInvalid(
+                        f"period {pid} (block {event.block_number}): {check.name}: {check.detail}",
+                        reason=check.name,
+                        period=pid,
+                        block=event.block_number,
+                    )
+                )
+    status = StepStatus.FAILED if findings else StepStatus.PASSED
+    detail = f"{len(events)} period(s) re-derived from ClaimLedger and their ledger files"
+    return spec.result(status, detail, checked={"periods": len(events)}, findings=list(findings))
+
+
 # -- steps 5 and 7 ---------------------------------------------------------------------------------
 
 
@@ -342,12 +583,33 @@ def _step_mirror(spec: StepSpec, ctx: AuditContext) -> StepResult:
     if ctx.sources.sessions is None:
         return spec.result(StepStatus.SKIPPED, "no database given (--database-url)")
     verdict = ctx.evidence_verdict()
-    status = StepStatus.FAILED if verdict.mirror else StepStatus.PASSED
-    rows = ", ".join(f"{n} {t}" for t, n in sorted(verdict.mirror_checked.items()))
-    return spec.result(status, f"rows checked: {rows}", checked=verdict.mirror_checked, findings=list(verdict.mirror))
+    findings: list[Any] = list(verdict.mirror)
+    checked = dict(verdict.mirror_checked)
+    if ctx.ledger is not None and not ctx.ledger_history_pruned:
+        logs, scope = ctx.ledger_logs
+        claims = check_claim_mirror(
+            ctx.sources.sessions,
+            logs,
+            ctx.claims_verdict().states,
+            tx_inputs=ctx.claims_tx_inputs(),
+            in_scope=scope,
+        )
+        findings.extend(claims.findings)
+        checked.update(claims.checked)
+    status = StepStatus.FAILED if findings else StepStatus.PASSED
+    rows = ", ".join(f"{n} {t}" for t, n in sorted(checked.items()))
+    return spec.result(status, f"rows checked: {rows}", checked=checked, findings=findings)
 
 
-for _number, _run in ((1, _step_bytecode), (2, _step_anchor_chain), (5, _step_evidence), (7, _step_mirror)):
+for _number, _run in (
+    (1, _step_bytecode),
+    (2, _step_anchor_chain),
+    (3, _step_claim_history),
+    (4, _step_claim_rules),
+    (5, _step_evidence),
+    (6, _step_apportionment),
+    (7, _step_mirror),
+):
     _old = STEPS[_number]
     register_step(StepSpec(_old.number, _old.name, _old.title, _old.error, _run, _old.pending_note))
 

@@ -10,19 +10,29 @@
                                  first batch to the head; events = storage;   (AUDIT_ANCHOR_CHAIN_BROKEN)
                                  checkpoint extended; operator's view links   status history_unavailable
                                                                               when logs are pruned
-  3      CLAIM_HISTORY           (not implemented yet) ClaimLedger replay      ClaimHistoryInvalid
-  4      CLAIM_DECISIONS         (not implemented yet) verdicts, jury tallies  ClaimDecisionInvalid
+  3      CLAIM_HISTORY           every claim's events follow the state        ClaimHistoryInvalid
+                                 machine; verdict signatures recover to       (AUDIT_CLAIM_HISTORY_INVALID)
+                                 reviewers and jurors held the role at that   status history_unavailable
+                                 block; quorum, turnout, windows; events =    when logs are pruned
+                                 storage
+  4      CLAIM_RULES             rule set anchored and in force at filing,    ClaimRuleViolated
+                                 its document's parameters, payout one of     (AUDIT_CLAIM_RULE_VIOLATED)
+                                 its age bands, the plan's reason codes;      skipped when no rule-set
+                                 eligibility/waiting period: not public       document is given
   5      EVIDENCE                every evidence item is fetchable, re-hashes  EvidenceNotProven
                                  to its CID, and its recomputed leaf is in    (AUDIT_EVIDENCE_NOT_PROVEN)
                                  its batch's on-chain root
-  6      APPORTIONMENT           (not implemented yet) shares to the fen       ApportionmentInvalid
+  6      APPORTIONMENT           every published period: ledger file by CID   ApportionmentInvalid
+                                 recomputes, claims and payouts = ClaimLedger (AUDIT_APPORTIONMENT_INVALID)
+                                 final approvals, roots, totals, surplus and
+                                 year-to-date chains equal the record
   7      DATABASE_MIRROR         every row that mirrors the chain or the      DatabaseMismatch
                                  evidence agrees, naming table, row, field    (AUDIT_DB_MISMATCH)
 ======  ======================  ===========================================  ==========================
 
-Steps 3, 4 and 6 are registered as placeholders: they report ``not_implemented`` (never a pass)
-until their owners call :func:`register_step` with a ``run`` function — the registry keys steps
-by number, so plugging one in replaces its placeholder and nothing else changes.
+A step registered without a ``run`` function reports ``not_implemented`` (never a pass); the
+runners are plugged in by ``backend.audit.runner`` with :func:`register_step` — the registry keys
+steps by number, so plugging one in replaces its placeholder and nothing else changes.
 """
 
 from __future__ import annotations
@@ -35,8 +45,8 @@ from backend.audit.errors import (
     ApportionmentInvalid,
     AuditError,
     BytecodeMismatch,
-    ClaimDecisionInvalid,
     ClaimHistoryInvalid,
+    ClaimRuleViolated,
     DatabaseMismatch,
     EvidenceNotProven,
 )
@@ -80,16 +90,14 @@ for _spec in (
     StepSpec(
         3,
         "CLAIM_HISTORY",
-        "ClaimLedger history replayed: events = storage, legal transitions only",
+        "every claim's events follow the state machine: signatures, rosters, quorum, turnout, windows",
         ClaimHistoryInvalid,
-        pending_note="not implemented yet: the ClaimLedger replay is being built with the claims workflow",
     ),
     StepSpec(
         4,
-        "CLAIM_DECISIONS",
-        "every decision re-derived: EIP-712 verdicts, review quorum, jury commit-reveal tallies",
-        ClaimDecisionInvalid,
-        pending_note="not implemented yet: verdict and jury checks arrive with the claims workflow",
+        "CLAIM_RULES",
+        "rule checks per claim: rule set anchored and in force, payout an age-band amount, reason codes",
+        ClaimRuleViolated,
     ),
     StepSpec(
         5,
@@ -100,9 +108,8 @@ for _spec in (
     StepSpec(
         6,
         "APPORTIONMENT",
-        "every period's shares re-derived to the fen and equal to the anchored share ledger",
+        "every period's ledger file re-derived from the chain and equal to the anchored record",
         ApportionmentInvalid,
-        pending_note="not implemented yet: the apportionment audit arrives with the share ledger service",
     ),
     StepSpec(
         7, "DATABASE_MIRROR", "every database row that mirrors the chain or the evidence agrees", DatabaseMismatch

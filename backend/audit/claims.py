@@ -1,0 +1,818 @@
+"""Steps 3 and 4: every claim's ClaimLedger history replayed from its events, and the plan's rules.
+
+Pure (verification-critical): takes what was read from the chain — ClaimLedger logs in chain
+order, the timestamp and parent hash of their blocks, the input of the transactions that carried
+verdicts and reveals, ``claim(id)`` storage at the audited head — and the rule-set documents, and
+returns findings. Nothing here trusts the contract to have enforced anything: every rule the
+contract is supposed to enforce is re-checked from the record it left.
+
+Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
+
+* the state machine (``IClaimLedger``): each event only from the states its edge starts from;
+  ``claimId = keccak256(abi.encode(member, evidenceRoot, ruleSetHash, payoutFen))``;
+* review: each ``VerdictRecorded`` is backed by a ``submitVerdict`` call in its transaction whose
+  EIP-712 digest (domain "Hubao"/"1", this chain, this ClaimLedger) equals the event's, whose
+  signature recovers to the event's reviewer, who held ``REVIEWER_ROLE`` at that log (replay of
+  ``RoleGranted``/``RoleRevoked``), was not declared related to the claimant, had not reviewed the
+  claim before, signed for the claim's rule set, with the signer's next nonce, before the deadline;
+  ``ReviewDecided`` exactly when ``reviewQuorum`` verdicts are in, unanimous approval → IN_NOTICE
+  with ``noticeEnds = block time + noticeSeconds``, else REJECTED;
+* notice: objections strictly before ``noticeEnds``, ``NoticeFinalized`` at or after it;
+* appeal: once, of a review rejection only;
+* jury: ``jurySize`` distinct jurors holding ``JUROR_ROLE`` at the draw, none a reviewer of the
+  claim or related to its claimant or objector, ``seed`` = the parent block's hash, windows from
+  the rule set; commits by drawn jurors before ``commitEnds``; reveals in ``[commitEnds,
+  revealEnds)`` that open the commitment (salt from the ``revealVote`` calldata); the tally after
+  ``revealEnds``: voided iff fewer than ``minTurnout`` reveals, else a strict majority approves;
+* payout only when APPROVED, of the amount filed;
+* events = storage: the replayed claim equals ``claim(id)`` at the audited head, field for field.
+
+Step 4 (``ClaimRuleViolated``), per claim, from public data only:
+
+* the rule set was anchored (``RuleSetAnchored``) before the filing and not retired then;
+* its published document (self-authenticating: ``keccak256`` of the canonical JSON is the
+  anchored hash) carries the anchored claim parameters;
+* ``payoutFen`` is one of the rule set's age-band amounts;
+* reason codes are the plan's (0 for approvals, 1 + the index of a ``REASON_CODES`` entry other
+  than ``APPROVED`` for rejections).
+
+What step 4 cannot check from public data, by design (DESIGN.md "privacy first"): eligibility at
+joining (age, credit score, health declaration), the waiting period and *which* age band applies —
+the member's birth date, join date and diagnosis date are off chain, and a claim's member
+commitment is fresh per claim, unlinkable to a membership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import coincurve
+
+from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
+from backend.audit.ledger_events import LedgerLog, RevealCall, VerdictCall, find_calls
+from backend.chain.eip712 import VERDICT_TYPEHASH
+from backend.proofs.keccak import keccak256
+from backend.services.rules import REASON_CODES, RuleSet
+
+__all__ = [
+    "STATE_NAMES",
+    "BlockInfo",
+    "ClaimsVerdict",
+    "StoredClaim",
+    "check_claims",
+    "decode_stored_claim",
+    "domain_separator",
+    "rule_set_documents",
+    "states_count",
+]
+
+REVIEWER_ROLE = keccak256(b"REVIEWER_ROLE")
+JUROR_ROLE = keccak256(b"JUROR_ROLE")
+ZERO = bytes(32)
+
+NONE, FILED, UNDER_REVIEW, REJECTED, IN_NOTICE, DISPUTED, APPROVED, PAID, WITHDRAWN = range(9)
+STATE_NAMES = ("NONE", "FILED", "UNDER_REVIEW", "REJECTED", "IN_NOTICE", "DISPUTED", "APPROVED", "PAID", "WITHDRAWN")
+_WITHDRAWABLE = (FILED, UNDER_REVIEW, IN_NOTICE, DISPUTED)
+_REJECT_CODES = frozenset(1 + i for i, code in enumerate(REASON_CODES) if code != "APPROVED")
+
+# The claim edges: event → states it may start from (the jury events need DISPUTED).
+_FROM: dict[str, tuple[int, ...]] = {
+    "ClaimFiled": (NONE,),
+    "ReviewOpened": (FILED,),
+    "VerdictRecorded": (UNDER_REVIEW,),
+    "ReviewDecided": (UNDER_REVIEW,),
+    "ObjectionRecorded": (IN_NOTICE,),
+    "NoticeFinalized": (IN_NOTICE,),
+    "ClaimAppealed": (REJECTED,),
+    "JuryDrawn": (DISPUTED,),
+    "VoteCommitted": (DISPUTED,),
+    "VoteRevealed": (DISPUTED,),
+    "JuryTallied": (DISPUTED,),
+    "JuryRoundVoided": (DISPUTED,),
+    "ClaimWithdrawn": _WITHDRAWABLE,
+    "PayoutRecorded": (APPROVED,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    timestamp: int
+    parent_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredClaim:
+    """``IClaimLedger.Claim`` as stored (ABI order)."""
+
+    member_commitment: bytes
+    evidence_root: bytes
+    rule_set_hash: bytes
+    objector_commitment: bytes
+    payment_ref: bytes
+    payout_fen: int
+    filed_at: int
+    notice_ends: int
+    commit_ends: int
+    reveal_ends: int
+    state: int
+    review_approvals: int
+    review_rejections: int
+    appealed: bool
+    jury_round: int
+    committed_votes: int
+    revealed_votes: int
+    jury_approvals: int
+
+
+def decode_stored_claim(data: bytes) -> StoredClaim | None:
+    """``claim(bytes32)`` return data (18 static words); None when it does not decode."""
+    if len(data) < 18 * 32:
+        return None
+    w = [data[32 * i : 32 * (i + 1)] for i in range(18)]
+    n = [int.from_bytes(x, "big") for x in w]
+    return StoredClaim(
+        w[0],
+        w[1],
+        w[2],
+        w[3],
+        w[4],
+        n[5],
+        n[6],
+        n[7],
+        n[8],
+        n[9],
+        n[10],
+        n[11],
+        n[12],
+        n[13] == 1,
+        n[14],
+        n[15],
+        n[16],
+        n[17],
+    )
+
+
+# Fields compared between the replay and storage, in the order of the struct.
+_STORED_FIELDS = (
+    "member_commitment",
+    "evidence_root",
+    "rule_set_hash",
+    "objector_commitment",
+    "payment_ref",
+    "payout_fen",
+    "filed_at",
+    "notice_ends",
+    "commit_ends",
+    "reveal_ends",
+    "state",
+    "review_approvals",
+    "review_rejections",
+    "appealed",
+    "jury_round",
+    "committed_votes",
+    "revealed_votes",
+    "jury_approvals",
+)
+
+
+@dataclass
+class _Claim:
+    """A claim as the replay knows it: exactly the stored fields, plus what storage keeps in maps."""
+
+    member_commitment: bytes = ZERO
+    evidence_root: bytes = ZERO
+    rule_set_hash: bytes = ZERO
+    objector_commitment: bytes = ZERO
+    payment_ref: bytes = ZERO
+    payout_fen: int = 0
+    filed_at: int = 0
+    notice_ends: int = 0
+    commit_ends: int = 0
+    reveal_ends: int = 0
+    state: int = NONE
+    review_approvals: int = 0
+    review_rejections: int = 0
+    appealed: bool = False
+    jury_round: int = 0
+    committed_votes: int = 0
+    revealed_votes: int = 0
+    jury_approvals: int = 0
+    filed_block: int = 0
+    reviewers: set[str] = field(default_factory=set)
+    drawn: set[str] = field(default_factory=set)
+    commitments: dict[str, bytes] = field(default_factory=dict)
+    revealed: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class ClaimsVerdict:
+    """Findings of steps 3 and 4 and what they covered."""
+
+    history: list[ClaimHistoryInvalid] = field(default_factory=list)
+    rules: list[ClaimRuleViolated] = field(default_factory=list)
+    history_checked: dict[str, int] = field(default_factory=dict)
+    rules_checked: dict[str, int] = field(default_factory=dict)
+    unverifiable: int = 0  # verdicts / reveals whose transaction the node no longer serves
+    missing_documents: list[str] = field(default_factory=list)  # rule-set hashes without a document
+    states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _claim_id_of(member: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int) -> bytes:
+    return keccak256(member + evidence_root + rule_set_hash + payout_fen.to_bytes(32, "big"))
+
+
+def _vote_commitment(claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
+    return keccak256(claim_id + bytes(12) + bytes.fromhex(juror[2:]) + int(approve).to_bytes(32, "big") + salt)
+
+
+def _recover(digest: bytes, signature: bytes) -> str | None:
+    """The address whose key made ``signature`` (r ‖ s ‖ v) over ``digest``; None if unrecoverable."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        return None
+    try:
+        key = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
+        )
+    except ValueError:
+        return None
+    return "0x" + keccak256(key.format(compressed=False)[1:])[12:].hex()
+
+
+class _Replay:
+    def __init__(
+        self,
+        *,
+        domain_separator: bytes,
+        blocks: Mapping[int, BlockInfo | None],
+        tx_inputs: Mapping[bytes, bytes | None],
+        documents: Mapping[bytes, RuleSet],
+        full: bool,
+        in_scope: Callable[[bytes], bool],
+    ) -> None:
+        self.separator = domain_separator
+        self.blocks = blocks
+        self.tx_inputs = tx_inputs
+        self.documents = documents
+        self.full = full
+        self.in_scope = in_scope
+        self.roles: dict[bytes, set[str]] = {REVIEWER_ROLE: set(), JUROR_ROLE: set()}
+        self.conflicts: set[tuple[str, bytes]] = set()
+        self.rule_sets: dict[bytes, tuple[int, ...]] = {}
+        self.anchored_at: dict[bytes, tuple[int, int]] = {}
+        self.retired: set[bytes] = set()
+        self.nonces: dict[str, int] = {}
+        self.claims: dict[bytes, _Claim] = {}
+        self.verdict = ClaimsVerdict()
+        self.calls: dict[bytes, tuple[list[VerdictCall], list[RevealCall]]] = {}
+        self.counts = {"events": 0, "verdicts": 0, "signatures": 0, "reveals": 0, "juryRounds": 0}
+
+    # -- findings ---------------------------------------------------------------------------
+
+    def bad(self, log: LedgerLog, reason: str, message: str, *, fields: Sequence[str] = ()) -> None:
+        cid = log.claim or ZERO
+        self.verdict.history.append(
+            ClaimHistoryInvalid(
+                f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
+                reason=reason,
+                claim=_hex(cid),
+                block=log.block,
+                event=log.name,
+                fields=list(fields) or None,
+            )
+        )
+
+    def rule(self, claim_id: bytes, block: int, reason: str, message: str) -> None:
+        self.verdict.rules.append(
+            ClaimRuleViolated(
+                f"claim {_hex(claim_id)} (filed in block {block}): {message}",
+                reason=reason,
+                claim=_hex(claim_id),
+                block=block,
+            )
+        )
+
+    def ts(self, log: LedgerLog) -> int | None:
+        info = self.blocks.get(log.block)
+        return None if info is None else info.timestamp
+
+    def rules_of(self, claim: _Claim) -> tuple[int, ...]:
+        # (noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds)
+        return self.rule_sets.get(claim.rule_set_hash, (0, 0, 0, 0, 0, 0))
+
+    # -- the replay ------------------------------------------------------------------------
+
+    def run(self, logs: Sequence[LedgerLog]) -> None:
+        for log in logs:
+            if log.malformed:
+                self.bad(log, "malformed", "the log does not decode as this ClaimLedger event")
+                continue
+            if log.claim is None:
+                self.config(log)
+                continue
+            self.counts["events"] += 1
+            claim = self.claims.get(log.claim)
+            if claim is None:
+                if log.name != "ClaimFiled":
+                    self.bad(log, "unknown_claim", "event for a claim that was never filed")
+                    continue
+                claim = self.claims[log.claim] = _Claim()
+            allowed = _FROM[log.name]
+            if claim.state not in allowed:
+                wanted = " or ".join(STATE_NAMES[s] for s in allowed)
+                self.bad(
+                    log,
+                    "transition",
+                    f"recorded while the claim was {STATE_NAMES[claim.state]}; the state machine allows it only "
+                    f"from {wanted}",
+                    fields=["state"],
+                )
+            getattr(self, "on_" + log.name)(log, claim)
+
+    def config(self, log: LedgerLog) -> None:
+        f = log.fields
+        if log.name == "RoleGranted":
+            self.roles.setdefault(f["role"], set()).add(f["account"])
+        elif log.name == "RoleRevoked":
+            self.roles.setdefault(f["role"], set()).discard(f["account"])
+        elif log.name == "ConflictDeclared":
+            self.conflicts.add((f["account"], f["memberCommitment"]))
+        elif log.name == "RuleSetAnchored":
+            self.rule_sets.setdefault(f["ruleSetHash"], f["params"])
+            self.anchored_at.setdefault(f["ruleSetHash"], log.position)
+        elif log.name == "RuleSetRetired":
+            self.retired.add(f["ruleSetHash"])
+
+    def on_ClaimFiled(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        assert log.claim is not None
+        c.state = FILED
+        c.member_commitment, c.evidence_root = f["memberCommitment"], f["evidenceRoot"]
+        c.rule_set_hash, c.payout_fen = f["ruleSetHash"], f["payoutFen"]
+        c.filed_block = log.block
+        c.filed_at = self.ts(log) or 0
+        if _claim_id_of(c.member_commitment, c.evidence_root, c.rule_set_hash, c.payout_fen) != log.claim:
+            self.bad(log, "claim_id", "the claim id is not claimIdOf(member, evidenceRoot, ruleSetHash, payoutFen)")
+        if ZERO in (c.member_commitment, c.evidence_root) or c.payout_fen == 0:
+            self.bad(log, "zero_argument", "filed with a zero commitment, evidence root or payout")
+        # Step 4: the rule set in force at the filing.
+        if c.rule_set_hash not in self.anchored_at:
+            self.rule(log.claim, log.block, "rule_set_unanchored", f"rule set {_hex(c.rule_set_hash)} was not anchored")
+        elif c.rule_set_hash in self.retired:
+            self.rule(log.claim, log.block, "rule_set_retired", f"rule set {_hex(c.rule_set_hash)} was already retired")
+        document = self.documents.get(c.rule_set_hash)
+        if document is None:
+            if _hex(c.rule_set_hash) not in self.verdict.missing_documents:
+                self.verdict.missing_documents.append(_hex(c.rule_set_hash))
+        elif c.payout_fen not in {b.payout_fen for b in document.payout_bands}:
+            bands = ", ".join(str(b.payout_fen) for b in document.payout_bands)
+            self.rule(
+                log.claim,
+                log.block,
+                "payout_band",
+                f"payoutFen {c.payout_fen} is not an age-band amount of its rule set (version {document.version}: "
+                f"{bands})",
+            )
+
+    def on_ReviewOpened(self, log: LedgerLog, c: _Claim) -> None:
+        c.state = UNDER_REVIEW
+
+    def _verdict_call(self, log: LedgerLog) -> VerdictCall | bool | None:
+        """The call behind a VerdictRecorded log: the call, False if absent, None if unavailable."""
+        tx_input = self.tx_inputs.get(log.tx_hash)
+        if tx_input is None:
+            return None
+        if log.tx_hash not in self.calls:
+            self.calls[log.tx_hash] = find_calls(tx_input)
+        digest = log.fields["digest"]
+        candidates = [v for v in self.calls[log.tx_hash][0] if v.claim_id == log.claim]
+        for call in candidates:
+            if self.digest(call) == digest:
+                return call
+        return False
+
+    def digest(self, v: VerdictCall) -> bytes:
+        struct = keccak256(
+            VERDICT_TYPEHASH
+            + v.verdict_claim_id
+            + v.verdict.to_bytes(32, "big")
+            + v.reason_code.to_bytes(32, "big")
+            + v.report_hash
+            + v.rule_set_hash
+            + v.nonce.to_bytes(32, "big")
+            + v.deadline.to_bytes(32, "big")
+        )
+        return keccak256(b"\x19\x01" + self.separator + struct)
+
+    def on_VerdictRecorded(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        assert log.claim is not None
+        reviewer = f["reviewer"]
+        self.counts["verdicts"] += 1
+        if reviewer not in self.roles[REVIEWER_ROLE]:
+            self.bad(log, "not_reviewer", f"{reviewer} did not hold REVIEWER_ROLE at this block", fields=["reviewer"])
+        if (reviewer, c.member_commitment) in self.conflicts:
+            self.bad(log, "conflicted", f"reviewer {reviewer} is declared related to the claimant", fields=["reviewer"])
+        if reviewer in c.reviewers:
+            self.bad(log, "duplicate_reviewer", f"reviewer {reviewer} already has a verdict on this claim")
+        if f["verdict"] not in (1, 2):
+            self.bad(log, "verdict_value", f"verdict {f['verdict']} is neither APPROVE (1) nor REJECT (2)")
+        call = self._verdict_call(log)
+        if call is None:
+            self.verdict.unverifiable += 1
+        elif call is False:
+            self.bad(
+                log,
+                "signature_missing",
+                "its transaction holds no submitVerdict call whose EIP-712 digest is the recorded one",
+                fields=["digest"],
+            )
+        else:
+            assert isinstance(call, VerdictCall)
+            self.counts["signatures"] += 1
+            signer = _recover(f["digest"], call.signature)
+            if signer != reviewer:
+                self.bad(
+                    log,
+                    "signer",
+                    f"the signature recovers to {signer}, not to the reviewer {reviewer}",
+                    fields=["reviewer"],
+                )
+            if (call.verdict, call.reason_code, call.report_hash) != (f["verdict"], f["reasonCode"], f["reportHash"]):
+                self.bad(log, "verdict_fields", "the event's verdict, reasonCode or reportHash is not what was signed")
+            if call.verdict_claim_id != log.claim:
+                self.bad(log, "verdict_claim", "the signed verdict is about another claim")
+            if call.rule_set_hash != c.rule_set_hash:
+                self.bad(log, "verdict_rule_set", "the verdict was signed for another rule set", fields=["ruleSetHash"])
+            ts = self.ts(log)
+            if ts is not None and ts > call.deadline:
+                self.bad(log, "deadline", f"recorded at {ts}, after the verdict's deadline {call.deadline}")
+            if self.full:
+                expected = self.nonces.get(reviewer, 0)
+                if call.nonce != expected:
+                    self.bad(log, "nonce", f"signed with nonce {call.nonce}; the reviewer's next nonce was {expected}")
+                self.nonces[reviewer] = max(expected, call.nonce) + 1
+        # Step 4: the reason code is one of the plan's.
+        if (f["verdict"] == 1 and f["reasonCode"] != 0) or (f["verdict"] == 2 and f["reasonCode"] not in _REJECT_CODES):
+            self.rule(
+                log.claim,
+                c.filed_block,
+                "reason_code",
+                f"verdict of {reviewer} in block {log.block} has reason code {f['reasonCode']}, not one of the plan's "
+                f"for a{'n approval' if f['verdict'] == 1 else ' rejection'}",
+            )
+        c.reviewers.add(reviewer)
+        if f["verdict"] == 1:
+            c.review_approvals += 1
+        else:
+            c.review_rejections += 1
+
+    def on_ReviewDecided(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        notice, quorum = self.rules_of(c)[:2]
+        count = c.review_approvals + c.review_rejections
+        if count != quorum:
+            self.bad(log, "quorum", f"decided after {count} verdict(s); the rule set's review quorum is {quorum}")
+        if (f["approvals"], f["rejections"]) != (c.review_approvals, c.review_rejections):
+            self.bad(
+                log,
+                "tally",
+                f"the event counts {f['approvals']} approval(s) and {f['rejections']} rejection(s); the verdicts "
+                f"recorded were {c.review_approvals} and {c.review_rejections}",
+            )
+        outcome = IN_NOTICE if c.review_rejections == 0 else REJECTED
+        if f["outcome"] != outcome:
+            self.bad(
+                log, "outcome", f"outcome {STATE_NAMES[f['outcome'] % 9]}, the verdicts give {STATE_NAMES[outcome]}"
+            )
+        ts = self.ts(log)
+        expected_end = (ts or 0) + notice if f["outcome"] == IN_NOTICE else 0
+        if ts is not None and f["noticeEnds"] != expected_end:
+            self.bad(log, "notice_ends", f"noticeEnds {f['noticeEnds']}, expected {expected_end}")
+        c.state = f["outcome"] if f["outcome"] in (IN_NOTICE, REJECTED) else outcome
+        c.notice_ends = f["noticeEnds"]
+
+    def on_ObjectionRecorded(self, log: LedgerLog, c: _Claim) -> None:
+        ts = self.ts(log)
+        if ts is not None and ts >= c.notice_ends:
+            self.bad(log, "notice_closed", f"objection at {ts}, after the notice ended at {c.notice_ends}")
+        if log.fields["objectorCommitment"] == ZERO:
+            self.bad(log, "zero_argument", "zero objector commitment")
+        c.objector_commitment = log.fields["objectorCommitment"]
+        c.state = DISPUTED
+
+    def on_NoticeFinalized(self, log: LedgerLog, c: _Claim) -> None:
+        ts = self.ts(log)
+        if ts is not None and ts < c.notice_ends:
+            self.bad(
+                log,
+                "notice_open",
+                f"finalized at block time {ts}, {c.notice_ends - ts} s before its notice ended at {c.notice_ends}",
+                fields=["noticeEnds"],
+            )
+        c.state = APPROVED
+
+    def on_ClaimAppealed(self, log: LedgerLog, c: _Claim) -> None:
+        if c.appealed or c.jury_round != 0:
+            self.bad(log, "appeal", "a second appeal, or an appeal of a jury's final rejection")
+        c.appealed = True
+        c.state = DISPUTED
+
+    def on_JuryDrawn(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        _notice, _quorum, size, _turnout, commit_s, reveal_s = self.rules_of(c)
+        self.counts["juryRounds"] += 1
+        if c.commit_ends != 0:
+            self.bad(log, "round_open", f"round {c.jury_round} was still open")
+        if f["round"] != c.jury_round + 1:
+            self.bad(log, "round", f"round {f['round']}, expected {c.jury_round + 1}")
+        jurors: list[str] = f["jurors"]
+        if len(jurors) != size:
+            self.bad(log, "jury_size", f"{len(jurors)} juror(s) drawn; the rule set's jury size is {size}")
+        if len(set(jurors)) != len(jurors):
+            self.bad(log, "duplicate_juror", "a juror appears twice in the draw")
+        for juror in sorted(set(jurors)):
+            if juror not in self.roles[JUROR_ROLE]:
+                self.bad(log, "not_juror", f"{juror} did not hold JUROR_ROLE at the draw", fields=["jurors"])
+            if juror in c.reviewers:
+                self.bad(log, "juror_reviewed", f"juror {juror} reviewed this claim", fields=["jurors"])
+            related = (juror, c.member_commitment) in self.conflicts or (
+                c.objector_commitment != ZERO and (juror, c.objector_commitment) in self.conflicts
+            )
+            if related:
+                self.bad(log, "juror_conflicted", f"juror {juror} is declared related to the claimant or objector")
+        ts = self.ts(log)
+        if ts is not None and (f["commitEnds"], f["revealEnds"]) != (ts + commit_s, ts + commit_s + reveal_s):
+            self.bad(
+                log,
+                "jury_windows",
+                f"windows end at {f['commitEnds']}/{f['revealEnds']}, the rule set gives "
+                f"{ts + commit_s}/{ts + commit_s + reveal_s}",
+            )
+        info = self.blocks.get(log.block)
+        if info is not None and f["seed"] != info.parent_hash:
+            self.bad(log, "seed", "the seed is not the hash of the block before the draw")
+        c.jury_round = f["round"]
+        c.commit_ends, c.reveal_ends = f["commitEnds"], f["revealEnds"]
+        c.committed_votes = c.revealed_votes = c.jury_approvals = 0
+        c.drawn, c.commitments, c.revealed = set(jurors), {}, {}
+
+    def _round(self, log: LedgerLog, c: _Claim) -> bool:
+        if c.commit_ends == 0 or log.fields["round"] != c.jury_round:
+            self.bad(log, "round", f"no open jury round {log.fields['round']} (current round {c.jury_round})")
+            return False
+        return True
+
+    def on_VoteCommitted(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        juror = f["juror"]
+        self._round(log, c)
+        if juror not in c.drawn:
+            self.bad(log, "not_drawn", f"{juror} was not drawn for this round")
+        if juror not in self.roles[JUROR_ROLE]:
+            self.bad(log, "not_juror", f"{juror} did not hold JUROR_ROLE when committing")
+        if juror in c.commitments:
+            self.bad(log, "double_commit", f"{juror} committed twice")
+        ts = self.ts(log)
+        if ts is not None and ts >= c.commit_ends:
+            self.bad(log, "commit_window", f"committed at {ts}, after the commit window ended at {c.commit_ends}")
+        if f["commitment"] == ZERO:
+            self.bad(log, "zero_argument", "zero vote commitment")
+        if juror not in c.commitments:
+            c.committed_votes += 1
+        c.commitments[juror] = f["commitment"]
+
+    def on_VoteRevealed(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        juror, approve = f["juror"], f["approve"]
+        assert log.claim is not None
+        self.counts["reveals"] += 1
+        self._round(log, c)
+        commitment = c.commitments.get(juror)
+        if commitment is None:
+            self.bad(log, "no_commitment", f"{juror} revealed without a commitment in this round")
+        if juror in c.revealed:
+            self.bad(log, "double_reveal", f"{juror} revealed twice")
+        ts = self.ts(log)
+        if ts is not None and not c.commit_ends <= ts < c.reveal_ends:
+            self.bad(log, "reveal_window", f"revealed at {ts}, outside [{c.commit_ends}, {c.reveal_ends})")
+        tx_input = self.tx_inputs.get(log.tx_hash)
+        if tx_input is None:
+            self.verdict.unverifiable += 1
+        elif commitment is not None:
+            if log.tx_hash not in self.calls:
+                self.calls[log.tx_hash] = find_calls(tx_input)
+            opens = any(
+                r.claim_id == log.claim
+                and r.approve == approve
+                and _vote_commitment(log.claim, juror, r.approve, r.salt) == commitment
+                for r in self.calls[log.tx_hash][1]
+            )
+            if not opens:
+                self.bad(log, "opening", f"no revealVote call in its transaction opens {juror}'s commitment")
+        if juror not in c.revealed:
+            c.revealed_votes += 1
+            c.jury_approvals += int(approve)
+        c.revealed[juror] = approve
+
+    def _tally(self, log: LedgerLog, c: _Claim) -> tuple[int, int, int] | None:
+        if not self._round(log, c):
+            return None
+        ts = self.ts(log)
+        if ts is not None and ts < c.reveal_ends:
+            self.bad(log, "voting_open", f"tallied at {ts}, before the reveal window ended at {c.reveal_ends}")
+        revealed = len(c.revealed)
+        approvals = sum(c.revealed.values())
+        c.commit_ends = c.reveal_ends = 0
+        return revealed, approvals, self.rules_of(c)[3]
+
+    def on_JuryRoundVoided(self, log: LedgerLog, c: _Claim) -> None:
+        tally = self._tally(log, c)
+        if tally is not None:
+            revealed, _approvals, turnout = tally
+            if revealed >= turnout:
+                self.bad(log, "turnout", f"voided with {revealed} reveal(s); the minimum turnout {turnout} was met")
+            if (log.fields["revealed"], log.fields["minTurnout"]) != (revealed, turnout):
+                self.bad(log, "tally", "the event's reveal count or minimum turnout is not the replayed one")
+        c.committed_votes = c.revealed_votes = c.jury_approvals = 0
+
+    def on_JuryTallied(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        tally = self._tally(log, c)
+        outcome = f["outcome"]
+        if tally is not None:
+            revealed, approvals, turnout = tally
+            if revealed < turnout:
+                self.bad(log, "turnout", f"decided with {revealed} reveal(s); the minimum turnout is {turnout}")
+            expected = APPROVED if approvals * 2 > revealed else REJECTED
+            if outcome != expected:
+                self.bad(
+                    log,
+                    "outcome",
+                    f"outcome {STATE_NAMES[outcome % 9]}, {approvals} of {revealed} reveals give "
+                    f"{STATE_NAMES[expected]}",
+                )
+            size = self.rules_of(c)[2]
+            if (f["approvals"], f["rejections"], f["jurySize"]) != (approvals, revealed - approvals, size):
+                self.bad(log, "tally", "the event's approvals, rejections or jury size are not the replayed ones")
+        c.state = outcome if outcome in (APPROVED, REJECTED) else c.state
+
+    def on_ClaimWithdrawn(self, log: LedgerLog, c: _Claim) -> None:
+        if log.fields["from"] != c.state:
+            self.bad(log, "withdrawn_from", f"the event says from {log.fields['from']}, the claim was {c.state}")
+        c.state = WITHDRAWN
+        c.commit_ends = c.reveal_ends = 0
+
+    def on_PayoutRecorded(self, log: LedgerLog, c: _Claim) -> None:
+        f = log.fields
+        if f["payoutFen"] != c.payout_fen:
+            self.bad(log, "payout", f"paid {f['payoutFen']} fen, filed for {c.payout_fen}", fields=["payoutFen"])
+        if f["paymentRef"] == ZERO:
+            self.bad(log, "zero_argument", "zero payment reference")
+        c.payment_ref = f["paymentRef"]
+        c.state = PAID
+
+    # -- after the replay --------------------------------------------------------------------
+
+    def finish(self, storage: Mapping[bytes, StoredClaim | None], head: int) -> None:
+        for claim_id in sorted(self.claims):
+            c = self.claims[claim_id]
+            if not self.in_scope(claim_id):
+                continue
+            quorum = self.rules_of(c)[1]
+            if c.state == UNDER_REVIEW and quorum and c.review_approvals + c.review_rejections >= quorum:
+                self.verdict.history.append(
+                    ClaimHistoryInvalid(
+                        f"claim {_hex(claim_id)}: {quorum} verdict(s) reached the quorum but no ReviewDecided followed",
+                        reason="undecided",
+                        claim=_hex(claim_id),
+                    )
+                )
+            stored = storage.get(claim_id)
+            if stored is None:
+                self.verdict.history.append(
+                    ClaimHistoryInvalid(
+                        f"claim {_hex(claim_id)}: claim() storage at block {head} does not decode",
+                        reason="storage",
+                        claim=_hex(claim_id),
+                        block=head,
+                    )
+                )
+                continue
+            diffs = [name for name in _STORED_FIELDS if getattr(stored, name) != getattr(c, name)]
+            if diffs:
+                self.verdict.history.append(
+                    ClaimHistoryInvalid(
+                        f"claim {_hex(claim_id)}: claim() storage at block {head} differs from the replayed events in "
+                        f"{', '.join(diffs)}",
+                        reason="event_storage",
+                        claim=_hex(claim_id),
+                        block=head,
+                        fields=diffs,
+                    )
+                )
+            self.verdict.states[_hex(claim_id)] = c.state
+        # Step 4: each anchored rule set in use carries its document's claim parameters.
+        used = sorted({c.rule_set_hash for cid, c in self.claims.items() if self.in_scope(cid)})
+        for rule_set_hash in used:
+            document = self.documents.get(rule_set_hash)
+            anchored = self.rule_sets.get(rule_set_hash)
+            if document is None or anchored is None:
+                continue
+            published = (
+                document.notice_seconds,
+                document.review_quorum,
+                document.jury_size,
+                document.min_turnout,
+                document.commit_seconds,
+                document.reveal_seconds,
+            )
+            if published != anchored:
+                self.verdict.rules.append(
+                    ClaimRuleViolated(
+                        f"rule set {_hex(rule_set_hash)} (version {document.version}) was anchored with claim "
+                        f"parameters {anchored}, its document says {published}",
+                        reason="rule_set_params",
+                        rule_set=_hex(rule_set_hash),
+                    )
+                )
+
+
+def check_claims(
+    logs: Sequence[LedgerLog],
+    *,
+    domain_separator: bytes,
+    blocks: Mapping[int, BlockInfo | None],
+    tx_inputs: Mapping[bytes, bytes | None],
+    storage: Mapping[bytes, StoredClaim | None],
+    documents: Mapping[bytes, RuleSet],
+    head: int,
+    full: bool = True,
+    in_scope: Callable[[bytes], bool] | None = None,
+) -> ClaimsVerdict:
+    """Steps 3 and 4 over ``logs`` (every ClaimLedger log of the claims replayed, in chain order).
+
+    ``full`` is False in an incremental audit (only the claims touched since the checkpoint are
+    replayed, so per-signer nonces cannot be followed); ``in_scope`` limits the storage comparison.
+    """
+    replay = _Replay(
+        domain_separator=domain_separator,
+        blocks=blocks,
+        tx_inputs=tx_inputs,
+        documents=documents,
+        full=full,
+        in_scope=in_scope or (lambda _cid: True),
+    )
+    replay.run(logs)
+    replay.finish(storage, head)
+    v = replay.verdict
+    claims_in_scope = [cid for cid in replay.claims if replay.in_scope(cid)]
+    v.history_checked = {
+        "claims": len(claims_in_scope),
+        **replay.counts,
+        "unverifiable": v.unverifiable,
+    }
+    v.rules_checked = {
+        "claims": len(claims_in_scope),
+        "ruleSets": len({replay.claims[c].rule_set_hash for c in claims_in_scope}),
+        "withoutDocument": sum(1 for c in claims_in_scope if replay.claims[c].rule_set_hash not in replay.documents),
+    }
+    return v
+
+
+def domain_separator(chain_id: int, ledger: str) -> bytes:
+    """``hashStruct(EIP712Domain)`` of ClaimLedger ("Hubao", "1", chain, contract)."""
+    type_hash = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    return keccak256(
+        type_hash
+        + keccak256(b"Hubao")
+        + keccak256(b"1")
+        + chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(ledger.removeprefix("0x"))
+    )
+
+
+def states_count(states: Mapping[str, int]) -> dict[str, int]:
+    """How many replayed claims end in each state (for the report's ``checked``)."""
+    out: dict[str, int] = {}
+    for state in states.values():
+        out[STATE_NAMES[state]] = out.get(STATE_NAMES[state], 0) + 1
+    return out
+
+
+def rule_set_documents(texts: Sequence[str]) -> dict[bytes, RuleSet]:
+    """Rule-set documents keyed by ``keccak256`` of their text; a text not in canonical form is dropped."""
+    out: dict[bytes, RuleSet] = {}
+    for text in texts:
+        try:
+            rules = RuleSet.from_json(text)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if rules.canonical_json() == text:
+            out[rules.hash()] = rules
+    return out

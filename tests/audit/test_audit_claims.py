@@ -1,0 +1,307 @@
+"""Steps 3, 4, 6 and 7 on a real claims history (anvil, SQLite, embedded store, the API's own flows):
+no alarm when untouched; each tamper named by the right step, claim, period or row.
+
+The chain tampers are made with a test-only ClaimLedger variant (compiled from a temporary copy of
+the sources with a check removed) swapped onto the deployed address for the duration of the
+tamper, inside an anvil snapshot that is reverted afterwards; database tampers edit a private copy
+of the SQLite file.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.apportionment.publish import compute_and_publish_period
+from backend.apportionment.published import PublishedLedgers
+from backend.apportionment.schedule import DEFAULT_SCHEDULE
+from backend.audit import AuditReport, StepStatus
+from backend.audit.database import CLAIM_MIRRORED_COLUMNS
+from backend.chain.claims import ClaimState
+from backend.services.claims import ledger
+from tests.audit.claims_history import (
+    NOTICE_CHECK,
+    REVIEWER_CHECK,
+    ClaimsHistory,
+    TamperedCode,
+    build_claims_history,
+    non_reviewer_verdict,
+    tampered_ledger_code,
+)
+
+pytestmark = pytest.mark.xdist_group("audit-claims")
+
+SEED = 20261129
+HEADER_BYTES = 116  # share-ledger file header; rows follow (backend/apportionment/ledger.py)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClaimsHistory]:
+    built = build_claims_history(tmp_path_factory.mktemp("audit-claims"))
+    try:
+        yield built
+    finally:
+        built.runtime.close()
+        built.runtime.extras["node"].kill()
+
+
+@pytest.fixture(scope="module")
+def tampered() -> dict[str, Any]:
+    return tampered_ledger_code(NOTICE_CHECK, REVIEWER_CHECK)
+
+
+def _findings(report: AuditReport, step: int, reason: str) -> list[dict[str, Any]]:
+    return [f.to_json() for f in report.step(step).findings if f.reason == reason]
+
+
+def test_untouched_claims_history_passes_every_step(history: ClaimsHistory) -> None:
+    report = history.audit()
+    assert report.findings == [], report.to_json_text()
+    assert {s.step: s.status for s in report.steps} == dict.fromkeys(range(1, 8), StepStatus.PASSED)
+    assert report.ok
+    assert report.complete
+    step3 = report.step(3).checked
+    assert {k: v for k, v in step3.items() if k.startswith("state")} == {
+        "stateApproved": 2,
+        "stateDisputed": 1,
+        "stateFiled": 1,
+        "stateInNotice": 1,
+        "statePaid": 1,
+        "stateRejected": 1,
+        "stateUnderReview": 1,
+        "stateWithdrawn": 1,
+    }
+    assert step3["claims"] == 9
+    assert step3["signatures"] == step3["verdicts"] == 13  # 6 claims × 2 + one of two on "review"
+    assert step3["juryRounds"] == 4  # "jury": voided + approving; "rejected": one; "disputed": one
+    assert step3["reveals"] == 1 + 3 + 3
+    assert report.step(4).checked == {"claims": 9, "ruleSets": 1, "withoutDocument": 0}
+    assert report.step(6).checked == {"periods": len(history.periods)}
+    assert history.periods
+    mirror = report.step(7).checked
+    assert mirror["claims"] == 8
+    assert mirror["review_assignments"] >= 13
+    assert mirror["jury_seats"] == 12
+    assert history.audit().to_json_text() == report.to_json_text()  # deterministic, byte for byte
+
+
+def test_claim_finalized_before_its_notice_ended_is_named_by_step_3(
+    history: ClaimsHistory, tampered: dict[str, Any]
+) -> None:
+    claim_id = bytes.fromhex(history.claim_id("notice")[2:])
+    client = ledger(history.runtime)
+    with history.snapshot():
+        onchain = client.claim(claim_id)
+        assert onchain.state is ClaimState.IN_NOTICE
+        assert history.chain_time() < onchain.notice_ends
+        with TamperedCode(history, tampered):
+            tx = client.finalize_notice(claim_id)  # the committed code reverts ClaimLedgerNoticeOpen here
+        assert client.state(claim_id) is ClaimState.APPROVED
+        report = history.audit()
+    found = _findings(report, 3, "notice_open")
+    assert [(f["claim"], f["block"], f["event"]) for f in found] == [
+        (history.claim_id("notice"), tx.block_number, "NoticeFinalized")
+    ]
+    assert "before its notice ended" in found[0]["message"]
+    assert report.step(3).status is StepStatus.FAILED
+    assert not report.ok
+    for step in (1, 2, 4, 5, 6):  # the code was restored: bytecode, anchors, rules, evidence, periods hold
+        assert report.step(step).status is StepStatus.PASSED, report.step(step).to_json()
+    # the operator's row still says IN_NOTICE: step 7 names it as well
+    assert any(f.fields.get("fields") == ["status"] for f in report.step(7).findings)
+
+
+def test_verdict_signed_by_a_non_reviewer_is_named_by_step_3(history: ClaimsHistory, tampered: dict[str, Any]) -> None:
+    claim_id = bytes.fromhex(history.claim_id("review")[2:])
+    with history.snapshot():
+        with TamperedCode(history, tampered):
+            non_reviewer_verdict(history, claim_id)  # the committed code reverts ClaimLedgerSignerNotReviewer
+        assert ledger(history.runtime).state(claim_id) is ClaimState.IN_NOTICE  # it completed the quorum
+        report = history.audit()
+    found = _findings(report, 3, "not_reviewer")
+    assert [(f["claim"], f["event"]) for f in found] == [(history.claim_id("review"), "VerdictRecorded")]
+    assert "did not hold REVIEWER_ROLE" in found[0]["message"]
+    assert _findings(report, 3, "signer") == []  # the signature itself is sound: it is the role that fails
+    assert report.step(1).status is StepStatus.PASSED
+
+
+def test_wrong_share_in_a_ledger_file_is_named_by_step_6(
+    history: ClaimsHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = PublishedLedgers.store_file
+
+    def store_with_wrong_share(self: PublishedLedgers, path: Path) -> bytes:
+        data = bytearray(path.read_bytes())
+        at = HEADER_BYTES + 32  # row 0: shareFen
+        share = int.from_bytes(data[at : at + 8], "big")
+        data[at : at + 8] = (share + 1).to_bytes(8, "big")
+        path.write_bytes(bytes(data))
+        return original(self, path)
+
+    period = DEFAULT_SCHEDULE.next_period(history.periods[-1].period)
+    with history.snapshot():
+        history.set_time(period.window_end)
+        monkeypatch.setattr(PublishedLedgers, "store_file", store_with_wrong_share)
+        published = compute_and_publish_period(history.runtime, period, period.window_end)
+        monkeypatch.undo()
+        report = history.audit()
+    found = _findings(report, 6, "ledger")
+    assert [(f["period"], f["block"]) for f in found] == [(period.period_id, published.block_number)]
+    assert "row 0" in found[0]["message"]
+    assert report.step(6).status is StepStatus.FAILED
+    assert [s.step for s in report.steps if s.status is StepStatus.FAILED] == [6]
+
+
+def _mutations(db: Path, rng: random.Random) -> list[tuple[str, str, str, Callable[[sqlite3.Connection], None]]]:
+    """One seeded single-field edit per mirrored claim column: (table, row, column, apply)."""
+    con = sqlite3.connect(db)
+    claims = list(con.execute("SELECT id, claim_id, member_id, status FROM claims ORDER BY id"))
+    members = [r[0] for r in con.execute("SELECT id FROM members ORDER BY id")]
+    reviews = list(con.execute("SELECT id, verdict FROM review_assignments WHERE verdict IS NOT NULL ORDER BY id"))
+    seats = list(
+        con.execute(
+            "SELECT s.id, s.claim_pk, s.round, s.juror_id FROM jury_seats s WHERE s.revealed = 1 AND s.claim_pk IN "
+            "(SELECT claim_pk FROM jury_seats GROUP BY claim_pk HAVING MAX(round) = 1) ORDER BY s.id"
+        )
+    )
+    staff = [r[0] for r in con.execute("SELECT id FROM accounts WHERE role = 'reviewer' ORDER BY id")]
+    rule_sets = list(con.execute("SELECT version FROM rule_sets ORDER BY version"))
+    con.close()
+    out: list[tuple[str, str, str, Callable[[sqlite3.Connection], None]]] = []
+
+    def sql(statement: str, *params: Any) -> Callable[[sqlite3.Connection], None]:
+        return lambda c: c.execute(statement, params)  # type: ignore[return-value]
+
+    def flip(column: str, table: str, key: str, row: Any) -> Callable[[sqlite3.Connection], None]:
+        byte, bit = rng.randrange(32), 1 << rng.randrange(8)
+        return lambda c: _flip_blob(c, table, column, key, row, byte, bit)
+
+    on_chain = [r for r in claims if r[3] != "FILED"]
+    c0 = rng.choice(on_chain)
+    other_member = next(m for m in members if m != c0[2])
+    row = f"id={c0[0]}"
+    out += [
+        ("claims", row, "claim_id", flip("claim_id", "claims", "id", c0[0])),
+        ("claims", row, "member_id", sql("UPDATE claims SET member_id = ? WHERE id = ?", other_member, c0[0])),
+        ("claims", row, "payout_fen", sql("UPDATE claims SET payout_fen = payout_fen + 1 WHERE id = ?", c0[0])),
+        ("claims", row, "rule_set_hash", flip("rule_set_hash", "claims", "id", c0[0])),
+        ("claims", row, "evidence_root", flip("evidence_root", "claims", "id", c0[0])),
+        (
+            "claims",
+            f"id={c0[0]}",
+            "status",
+            sql("UPDATE claims SET status = ? WHERE id = ?", "PAID" if c0[3] != "PAID" else "APPROVED", c0[0]),
+        ),
+    ]
+    r0 = rng.choice(reviews)
+    out += [
+        (
+            "review_assignments",
+            f"id={r0[0]}",
+            "verdict",
+            sql(
+                "UPDATE review_assignments SET verdict = ? WHERE id = ?",
+                "REJECT" if r0[1] == "APPROVE" else "APPROVE",
+                r0[0],
+            ),
+        ),
+        (
+            "review_assignments",
+            f"id={r0[0]}",
+            "reason_code",
+            sql("UPDATE review_assignments SET reason_code = 'FRAUD' WHERE id = ?", r0[0]),
+        ),
+        ("review_assignments", f"id={r0[0]}", "report_hash", flip("report_hash", "review_assignments", "id", r0[0])),
+        ("review_assignments", f"id={r0[0]}", "signature", flip("signature", "review_assignments", "id", r0[0])),
+    ]
+    s0 = rng.choice(seats)
+    seat = f"id={s0[0]}"
+    out += [
+        ("jury_seats", seat, "round", sql("UPDATE jury_seats SET round = round + 1 WHERE id = ?", s0[0])),
+        (
+            "jury_seats",
+            f"id={s0[0]}",
+            "juror_id",
+            sql("UPDATE jury_seats SET juror_id = ? WHERE id = ?", staff[0], s0[0]),
+        ),
+        ("jury_seats", f"id={s0[0]}", "commitment", flip("commitment", "jury_seats", "id", s0[0])),
+        ("jury_seats", f"id={s0[0]}", "vote", sql("UPDATE jury_seats SET vote = NOT vote WHERE id = ?", s0[0])),
+        ("jury_seats", f"id={s0[0]}", "revealed", sql("UPDATE jury_seats SET revealed = 0 WHERE id = ?", s0[0])),
+    ]
+    v0 = rng.choice(rule_sets)[0]
+    out += [
+        ("rule_sets", f"version={v0}", "hash", flip("hash", "rule_sets", "version", v0)),
+        (
+            "rule_sets",
+            f"version={v0}",
+            "canonical_json",
+            sql(
+                "UPDATE rule_sets SET canonical_json = replace(canonical_json, '\"fee_bps\":', '\"fee_bps\": ') "
+                "WHERE version = ?",
+                v0,
+            ),
+        ),
+    ]
+    return out
+
+
+def _flip_blob(con: sqlite3.Connection, table: str, column: str, key: str, row: Any, byte: int, bit: int) -> None:
+    (value,) = con.execute(f"SELECT {column} FROM {table} WHERE {key} = ?", (row,)).fetchone()
+    data = bytearray(value)
+    data[byte % len(data)] ^= bit
+    con.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (bytes(data), row))
+
+
+def test_db_row_edits_on_claim_tables_are_named_by_step_7(history: ClaimsHistory, tmp_path: Path) -> None:
+    base = tmp_path / "base.db"
+    source = sqlite3.connect(history.db_path)
+    copy = sqlite3.connect(base)
+    source.backup(copy)
+    copy.close()
+    source.close()
+    mutations = _mutations(base, random.Random(SEED))
+    assert {(t, c) for t, _r, c, _a in mutations} == {
+        (t, c) for t, columns in CLAIM_MIRRORED_COLUMNS.items() for c in columns
+    }
+    missed = []
+    for index, (table, row, column, apply) in enumerate(mutations):
+        db = tmp_path / f"m{index}.db"
+        db.write_bytes(base.read_bytes())
+        con = sqlite3.connect(db)
+        with con:
+            apply(con)
+        con.close()
+        report = history.audit(db)
+        named = [f for f in report.step(7).findings if (f.fields.get("table"), f.fields.get("row")) == (table, row)]
+        if report.ok or not any(column in (f.fields.get("fields") or []) for f in named):
+            missed.append(f"{table} {row} {column}: {[f.message for f in report.findings]}")
+        for step in (1, 2, 3, 5, 6):  # the chain and the store are untouched
+            assert report.step(step).status is StepStatus.PASSED
+    assert missed == []
+
+
+def test_incremental_audit_replays_only_claims_touched_since_the_checkpoint(history: ClaimsHistory) -> None:
+    full = history.audit()
+    assert full.ok
+    checkpoint = history.checkpoint(full)
+    quiet = history.audit(checkpoint=checkpoint, since_checkpoint=True)
+    assert quiet.ok
+    assert quiet.subject["mode"] == "incremental"
+    assert quiet.step(3).checked["claims"] == 0
+    w = history.world
+    pk = str(history.claims["review"]["id"])
+    second = w.reviewers_of(pk)[1]  # [0] gave the first verdict when the history was built
+    assert w.verdict(second, pk, "APPROVE", None, "confirmed").status_code == 200
+    report = history.audit(checkpoint=checkpoint, since_checkpoint=True)
+    assert report.findings == [], report.to_json_text()
+    assert report.ok
+    assert report.subject["mode"] == "incremental"
+    assert report.step(3).checked["claims"] == 1  # only "review", replayed from its filing
+    assert report.step(3).checked["stateInNotice"] == 1
+    assert report.checkpoint is not None
+    assert report.checkpoint["previous"] is not None
