@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     anchoring: bool = Field(
         True, description="run the anchoring relay and workflow clock in this process (one leader each)"
     )
+    apportionment_auto: bool = Field(
+        True,
+        description="publish each apportionment period on its own once the chain passes its notice instant "
+        "(part of the workflow clock, one leader)",
+    )
+    apportionment_notice_days: list[int] = Field(
+        default_factory=lambda: [7, 21], description="apportionment notice days of each month (1-28)"
+    )
+    apportionment_debit_days: list[int] = Field(
+        default_factory=lambda: [14, 28], description="debit day paired with each notice day (same month)"
+    )
+    apportionment_timezone: str = Field(
+        "Asia/Shanghai", description="time zone of the apportionment calendar (periods start at 00:00 there)"
+    )
     reorg_policy: Literal["halt", "requeue"] = Field(
         "halt", description="a confirmed anchor that leaves the chain: halt (DEEP_REORG) or re-send it"
     )

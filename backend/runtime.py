@@ -92,9 +92,17 @@ class Runtime:
             except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
                 log.exception("anchoring relay stopped")
 
+        schedule = None
+        if self.settings.apportionment_auto:
+            from backend.apportionment.scheduler import plan_schedule
+
+            schedule = plan_schedule(self.settings)  # a bad calendar stops start-up here
+
         def workflow_clock() -> None:
             # Finalize notices, draw, tally and redraw juries as chain time passes their windows;
-            # queue filings left FILED (a crash or an RPC outage between the database and the chain).
+            # queue filings left FILED (a crash or an RPC outage between the database and the chain);
+            # publish every apportionment period the chain's clock has closed (scheduler module).
+            from backend.apportionment.scheduler import publish_due_periods
             from backend.services.filing import resume_pending_filings
             from backend.services.jury import advance
 
@@ -104,6 +112,8 @@ class Runtime:
                     if lease.acquire():
                         resume_pending_filings(self)
                         advance(self)
+                        if schedule is not None:
+                            publish_due_periods(self, schedule=schedule, lease=lease)
                 except Exception:
                     log.exception("workflow clock cycle failed; retrying")
             lease.release()

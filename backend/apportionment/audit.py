@@ -16,7 +16,11 @@ stopping at the first difference, so a report lists everything that disagrees:
                   ledger of the same year (``check_year_to_date_continuity``)
 
 What it cannot see from public data: that the membership set is the right one (who was under
-protection is a database fact; the root commits to the set, the database mirror check compares it).
+protection is a database fact; the root commits to the set). ``check_membership_mirror`` is that
+check for whoever holds the database: the members under protection at the notice instant — by the
+publisher's own rule, ``chain_inputs.sharing_members``, **members in their waiting period
+included** (they share from joining, as in Xiang Hu Bao; they only cannot claim) — must give the
+recorded membership root and count.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.apportionment.chain_inputs import final_approvals
+from backend.apportionment.chain_inputs import final_approvals, sharing_members
 from backend.apportionment.errors import ApportionmentError
 from backend.apportionment.ledger import (
     ShareLedgerReader,
@@ -41,7 +46,7 @@ from backend.apportionment.ledger import (
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 
-__all__ = ["PeriodAudit", "PeriodCheck", "audit_period"]
+__all__ = ["PeriodAudit", "PeriodCheck", "audit_period", "check_membership_mirror"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +164,20 @@ def audit_period(
         check("surplus", surplus)
         check("year_to_date", year_to_date)
     return audit
+
+
+def check_membership_mirror(
+    session: Session, record: PeriodRecord, *, schedule: ApportionmentSchedule = DEFAULT_SCHEDULE
+) -> PeriodCheck:
+    """``membership_db``: the database's sharing members at the period's snapshot give the record's root."""
+    period = schedule.period(record.period_id)
+    snap = membership_snapshot(sharing_members(session, period.snapshot_at))
+    got, want = (snap.root, snap.member_count), (record.membership_root, record.member_count)
+    if got == want:
+        return PeriodCheck("membership_db", True)
+    return PeriodCheck(
+        "membership_db",
+        False,
+        f"the database gives {snap.member_count} sharing members with another root than the record's "
+        f"{record.member_count}",
+    )

@@ -11,10 +11,12 @@ evidence store's ledger files); it is the edge the publisher and the auditor sha
   logs of that range are read in chunks. Each claim's ``payoutFen`` and ``ruleSetHash`` come from
   ``ClaimLedger.claim(claimId)`` storage (immutable after filing).
 * **Sharing members** — the members under protection at the notice instant, ascending by
-  commitment. The database is the only holder of membership dates; it is read through
-  ``backend.services.membership.protected_members_at`` when that service exists, else directly:
-  ``joined_at ≤ instant`` and (``ended_at`` is null or ``ended_at > instant``). The period's
-  membership-snapshot root goes on chain, so the set is committed to even though it is read here.
+  commitment, **members in their waiting period included** (they pay from joining; they cannot
+  claim until it ends — DESIGN.md says "under protection", and Xiang Hu Bao charged them). The
+  database is the only holder of membership dates; it is read through
+  ``backend.services.membership.protected_commitments_at`` (``ORDER BY commitment``, streamed) and
+  written once to a packed snapshot file. The period's membership-snapshot root goes on chain, so
+  the set is committed to even though it is read here.
 * **Paid this year** — what each member paid earlier in the same calendar year comes from the
   previous period's share ledger (``ShareLedgerReader``: its ``yearToDate`` carries every earlier
   period of the year), merge-joined with the ascending member list. This is exactly what the
@@ -23,13 +25,12 @@ evidence store's ledger files); it is the edge the publisher and the auditor sha
 
 from __future__ import annotations
 
-import importlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
@@ -37,7 +38,6 @@ from web3.contract import Contract
 from backend.apportionment.errors import MemberOrderError, ScheduleError
 from backend.apportionment.ledger import ShareLedgerReader
 from backend.chain.transactions import classify
-from backend.db.models import Member
 
 __all__ = [
     "APPROVED_STATE",
@@ -45,12 +45,15 @@ __all__ = [
     "block_at_or_after",
     "count_sharing_members",
     "final_approvals",
+    "packed_members",
     "paid_this_year",
     "sharing_members",
+    "snapshot_sharing_members",
 ]
 
 APPROVED_STATE = 6  # IClaimLedger.ClaimState.APPROVED
 _LOG_CHUNK_BLOCKS = 10_000
+_PAGE_BYTES = 32 << 16  # 65,536 commitments
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,70 +193,62 @@ def _field(stored: Any, name: str, index: int) -> Any:
 # --- members ---------------------------------------------------------------------------------
 
 
-def _commitment_of(item: Any) -> bytes:
-    if isinstance(item, bytes | bytearray | memoryview):
-        return bytes(item)
-    value = getattr(item, "commitment", None)
-    if value is None:
-        raise TypeError(f"cannot read a member commitment from {type(item).__name__}")
-    return bytes(value)
-
-
-def _service_members(session: Session, instant: datetime) -> list[bytes] | None:
-    """Commitments from ``membership.protected_members_at`` when that service exists, else None."""
-    try:
-        module = importlib.import_module("backend.services.membership")
-    except ModuleNotFoundError as exc:
-        if exc.name != "backend.services.membership":
-            raise
-        return None
-    fn = getattr(module, "protected_members_at", None)
-    if fn is None:
-        return None
-    return sorted(_commitment_of(item) for item in fn(session, instant))
-
-
-def count_sharing_members(session: Session, instant: datetime) -> int:
-    """N: how many commitments ``sharing_members(session, instant)`` yields (a COUNT on the direct path)."""
-    if instant.tzinfo is None:
-        raise ScheduleError("instant must be timezone-aware", field="instant")
-    listed = _service_members(session, instant)
-    if listed is not None:
-        return len(listed)
-    at = instant.astimezone(UTC)
-    stmt = select(func.count(Member.id)).where(
-        Member.joined_at <= at, or_(Member.ended_at.is_(None), Member.ended_at > at)
-    )
-    return int(session.scalar(stmt) or 0)
-
-
 def sharing_members(session: Session, instant: datetime, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
-    """Commitments of the members under protection at ``instant``, strictly ascending.
+    """Commitments of the members sharing a period whose snapshot is ``instant``, strictly ascending.
 
-    Streamed from the database (``yield_per``) on the direct path; a repeated commitment raises
-    ``MemberOrderError`` (the ledger would refuse it too, but later and with less context).
+    ``backend.services.membership.protected_commitments_at``: under protection at ``instant``,
+    **including members still in their waiting period** (they share costs from the day they
+    join, as in Xiang Hu Bao, and only cannot claim until it ends). Streamed from the database in
+    ``ORDER BY commitment`` (server-side cursor, ``chunk_rows`` per page); a repeated commitment
+    raises ``MemberOrderError`` (the ledger would refuse it too, but later and with less context).
     """
+    from backend.services.membership import protected_commitments_at
+
     if instant.tzinfo is None:
         raise ScheduleError("instant must be timezone-aware", field="instant")
-    listed = _service_members(session, instant)
-    source: Iterable[bytes]
-    if listed is not None:
-        source = listed
-    else:
-        at = instant.astimezone(UTC)
-        stmt = (
-            select(Member.commitment)
-            .where(Member.joined_at <= at, or_(Member.ended_at.is_(None), Member.ended_at > at))
-            .order_by(Member.commitment)
-            .execution_options(yield_per=chunk_rows)
-        )
-        source = (bytes(c) for c in session.scalars(stmt))
     prev = b""
-    for index, commitment in enumerate(source):
+    for index, commitment in enumerate(protected_commitments_at(session, instant, batch=chunk_rows)):
         if commitment <= prev:
             raise MemberOrderError("member commitments must be unique", index=index)
         prev = commitment
         yield commitment
+
+
+def count_sharing_members(session: Session, instant: datetime) -> int:
+    """N: how many commitments ``sharing_members(session, instant)`` yields (streamed count)."""
+    return sum(1 for _ in sharing_members(session, instant))
+
+
+def snapshot_sharing_members(session: Session, instant: datetime, path: str | os.PathLike[str]) -> int:
+    """Write ``sharing_members`` to ``path`` as packed 32-byte commitments; returns their number.
+
+    The period's membership snapshot, read once: the count (needed before any share, for the
+    base) and the rows (``packed_members``) then come from the same set, and memory stays one
+    page of rows.
+    """
+    count = 0
+    page = bytearray()
+    with open(path, "wb") as fh:
+        for commitment in sharing_members(session, instant):
+            page += commitment
+            count += 1
+            if len(page) >= _PAGE_BYTES:
+                fh.write(page)
+                page.clear()
+        fh.write(page)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return count
+
+
+def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The commitments of a ``snapshot_sharing_members`` file, in file order, read a page at a time."""
+    with open(path, "rb") as fh:
+        while page := fh.read(_PAGE_BYTES):
+            if len(page) % 32:
+                raise MemberOrderError("a member snapshot file is not a whole number of commitments", index=0)
+            for off in range(0, len(page), 32):
+                yield page[off : off + 32]
 
 
 def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:

@@ -20,8 +20,10 @@ An empty population (N = 0, possible only when nothing is due) has the all-zero 
 
 Streaming: members arrive as ``(member_commitment: bytes32, paid_this_year_fen: int)`` rows in
 chunks (``ShareLedgerBuilder.add_chunk``); for each the builder computes the row, writes it, and
-keeps only its 32-byte leaf hash in one ``bytearray`` (320 MB at 10 M members; the tree is built
-from that buffer at the end). By default commitments must be **strictly ascending** (the
+keeps only its 32-byte leaf hash, appended to one of 256 flat buckets (``share_tree.LeafBuckets``:
+320 MB at 10 M members, no Python object per member); at the end the buckets are sorted one at a
+time and the tree is hashed level by level over flat buffers (``share_tree``), optionally into the
+period's node file for receipts. By default commitments must be **strictly ascending** (the
 caller's ``ORDER BY member_commitment``): a duplicate member is then caught in O(1) per row, the
 file is canonical (same inputs → same bytes → same CID, whoever builds it), and a member's row
 is found by binary search. The root itself does not depend on the order (the tree sorts its leaves).
@@ -89,9 +91,10 @@ from backend.apportionment.errors import (
     PeriodInputsInvalid,
     ShareLedgerInvalid,
 )
+from backend.apportionment.share_tree import EMPTY_ROOT, LeafBuckets, share_tree_root, write_tree_file
 from backend.proofs.errors import LeafEncodingError
 from backend.proofs.keccak import KECCAK_BACKEND, load_backend
-from backend.proofs.merkle import MerkleTree, root_from_leaf_hashes
+from backend.proofs.merkle import MerkleTree
 
 __all__ = [
     "EMPTY_ROOT",
@@ -118,7 +121,6 @@ __all__ = [
 
 SHARE_LEAF_TYPES: tuple[str, str, str, str] = ("bytes32", "uint64", "uint64", "uint64")
 MEMBERSHIP_LEAF_TYPES: tuple[str] = ("bytes32",)
-EMPTY_ROOT = bytes(32)
 
 FILE_VERSION = 1
 _MAGIC = b"HUBAO-SL"
@@ -177,10 +179,6 @@ def membership_leaf_hash(member_commitment: bytes) -> bytes:
     return _keccak(_keccak(member_commitment))
 
 
-def _root(leaf_hashes: bytearray) -> bytes:
-    return root_from_leaf_hashes(leaf_hashes) if leaf_hashes else EMPTY_ROOT
-
-
 # --- membership snapshot ---------------------------------------------------------------------
 
 
@@ -200,7 +198,8 @@ def _check_commitment(commitment: object, index: int) -> bytes:
 
 def membership_snapshot(commitments: Iterable[bytes], *, require_ascending: bool = True) -> MembershipSnapshot:
     """Snapshot root over these member commitments (streamed; 32 bytes kept per member)."""
-    leaves = bytearray()
+    leaves = LeafBuckets()
+    buckets = leaves.buckets
     k = _keccak
     prev = b""
     count = 0
@@ -210,9 +209,11 @@ def membership_snapshot(commitments: Iterable[bytes], *, require_ascending: bool
             if commitment <= prev:
                 raise MemberOrderError("member commitments must be strictly ascending", index=count)
             prev = commitment
-        leaves += k(k(commitment))
+        h = k(k(commitment))
+        buckets[h[0]] += h
         count += 1
-    return MembershipSnapshot(root=_root(leaves), member_count=count)
+    leaves.count = count
+    return MembershipSnapshot(root=share_tree_root(leaves), member_count=count)
 
 
 # --- building a ledger -----------------------------------------------------------------------
@@ -285,6 +286,7 @@ class ShareLedgerBuilder:
         "_base",
         "_failed",
         "_finished",
+        "_flat",
         "_inputs",
         "_leaves",
         "_members",
@@ -302,13 +304,15 @@ class ShareLedgerBuilder:
         *,
         require_ascending: bool = True,
         snapshot: bool = False,
+        keep_input_order: bool = False,
     ) -> None:
         self._inputs = inputs
         self._base: BaseCharge = compute_base(inputs)
         self._writer = writer
         self._ascending = require_ascending
-        self._leaves = bytearray()
-        self._members: bytearray | None = bytearray() if snapshot else None
+        self._leaves = LeafBuckets()
+        self._flat: bytearray | None = bytearray() if keep_input_order else None
+        self._members: LeafBuckets | None = LeafBuckets() if snapshot else None
         self._prev = b""
         self._rows = 0
         self._share_total = 0
@@ -349,8 +353,9 @@ class ShareLedgerBuilder:
         ascending = self._ascending
         k = _keccak
         pack = _ROW_AMOUNTS.pack
-        leaves = self._leaves
-        members_buf = self._members
+        leaves = self._leaves.buckets
+        flat = self._flat
+        members_buf = None if self._members is None else self._members.buckets
         prev = self._prev
         index = self._rows
         share_total = self._share_total
@@ -383,9 +388,13 @@ class ShareLedgerBuilder:
             ytd = paid + share
             if ytd > UINT64_MAX:
                 raise MemberRowInvalid("year-to-date does not fit uint64", index=index, field="paid_this_year_fen")
-            leaves += k(k(commitment + middle + ytd.to_bytes(32, "big")))
+            h = k(k(commitment + middle + ytd.to_bytes(32, "big")))
+            leaves[h[0]] += h
+            if flat is not None:
+                flat += h
             if members_buf is not None:
-                members_buf += k(k(commitment))
+                h = k(k(commitment))
+                members_buf[h[0]] += h
             out.append(commitment + pack(share, subsidy, ytd))
             share_total += share
             subsidy_total += subsidy
@@ -399,14 +408,18 @@ class ShareLedgerBuilder:
         self._failed = False
         return index
 
-    def finish(self, *, keep_tree: bool = False) -> ShareLedgerResult:
+    def finish(self, *, keep_tree: bool = False, tree_file: str | os.PathLike[str] | None = None) -> ShareLedgerResult:
         """Close the period: totals (invariant checked), roots, the trailer written.
 
         Raises ``MemberCountMismatch`` when the rows are not the declared member count.
-        ``keep_tree=True`` returns the full tree (for receipts; 64 bytes per member).
+        ``keep_tree=True`` (needs ``keep_input_order=True`` at construction) returns the full
+        in-memory tree (small ledgers, tests). ``tree_file`` writes the share tree's node file
+        there instead (``share_tree.write_tree_file``: 64 bytes per member on disk, none kept).
         """
         if self._failed or self._finished:
             raise ApportionmentError("the ledger builder is finished or failed; start a new one")
+        if keep_tree and self._flat is None:
+            raise ApportionmentError("keep_tree needs a builder made with keep_input_order=True")
         self._failed = True
         totals = PeriodTotals.close(
             self._inputs,
@@ -416,16 +429,22 @@ class ShareLedgerBuilder:
             subsidy_total_fen=self._subsidy_total,
         )
         leaves = self._leaves
+        leaves.count = self._rows
+        self._leaves = LeafBuckets()
         tree: MerkleTree | None = None
-        if keep_tree and leaves:
-            tree = MerkleTree.from_leaf_hashes(leaves)
+        if keep_tree and self._flat:
+            tree = MerkleTree.from_leaf_hashes(self._flat)
             root = tree.root
+        elif tree_file is not None and self._rows:
+            root = write_tree_file(tree_file, leaves, self._inputs.period_id)
         else:
-            root = _root(leaves)
-        self._leaves = bytearray()
+            root = share_tree_root(leaves)
+        del leaves
+        self._flat = None
         membership = None
         if self._members is not None:
-            membership = MembershipSnapshot(root=_root(self._members), member_count=self._rows)
+            self._members.count = self._rows
+            membership = MembershipSnapshot(root=share_tree_root(self._members), member_count=self._rows)
             self._members = None
         if self._writer is not None:
             self._writer.write(_trailer_bytes(totals, self._rows, root))
@@ -442,17 +461,20 @@ def build_share_ledger(
     require_ascending: bool = True,
     snapshot: bool = False,
     keep_tree: bool = False,
+    tree_file: str | os.PathLike[str] | None = None,
     chunk_rows: int = 65_536,
 ) -> ShareLedgerResult:
     """Build a whole ledger from an iterable of member rows (fed to the builder in chunks)."""
-    builder = ShareLedgerBuilder(inputs, writer, require_ascending=require_ascending, snapshot=snapshot)
+    builder = ShareLedgerBuilder(
+        inputs, writer, require_ascending=require_ascending, snapshot=snapshot, keep_input_order=keep_tree
+    )
     it = iter(members)
     while True:
         chunk = [row for _, row in zip(range(chunk_rows), it, strict=False)]
         if not chunk:
             break
         builder.add_chunk(chunk)
-    return builder.finish(keep_tree=keep_tree)
+    return builder.finish(keep_tree=keep_tree, tree_file=tree_file)
 
 
 def write_share_ledger(
@@ -463,14 +485,24 @@ def write_share_ledger(
     require_ascending: bool = True,
     snapshot: bool = False,
     keep_tree: bool = False,
+    tree_file: str | os.PathLike[str] | None = None,
 ) -> ShareLedgerResult:
-    """Write the ledger file at ``path`` atomically (temp file + fsync + rename); nothing on failure."""
+    """Write the ledger file at ``path`` atomically (temp file + fsync + rename); nothing on failure.
+
+    ``tree_file``: also write the share tree's node file there (itself atomic).
+    """
     target = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             result = build_share_ledger(
-                inputs, members, fh, require_ascending=require_ascending, snapshot=snapshot, keep_tree=keep_tree
+                inputs,
+                members,
+                fh,
+                require_ascending=require_ascending,
+                snapshot=snapshot,
+                keep_tree=keep_tree,
+                tree_file=tree_file,
             )
             fh.flush()
             os.fsync(fh.fileno())
@@ -608,6 +640,19 @@ class ShareLedgerReader:
             else:
                 return mid, row
         return None
+
+    def write_tree_file(self, path: str | os.PathLike[str]) -> bytes:
+        """Write this ledger's share-tree node file (``share_tree``) at ``path``; returns the root.
+
+        Streams the rows (one leaf hash kept per row, bucketed); for a ledger fetched by CID.
+        """
+        leaves = LeafBuckets()
+        buckets = leaves.buckets
+        for row in self.rows():
+            h = share_leaf_hash(row)
+            buckets[h[0]] += h
+        leaves.count = self.row_count
+        return write_tree_file(path, leaves, self.inputs.period_id)
 
     def tree(self) -> MerkleTree | None:
         """The share-ledger tree rebuilt from the rows (None when empty); input index = row index."""

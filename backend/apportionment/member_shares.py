@@ -7,8 +7,10 @@ or fetched by the CID the chain recorded); the member is found by their salted c
 the member's row and the chain fields (chainId, contract, ledgerCid) so that it verifies offline
 and on chain (``backend.apportionment.onchain``).
 
-Cost: a receipt rebuilds the period's tree from its ledger (O(N) hashing, 64 bytes per member);
-at tens of millions of members that belongs in a per-period cached tree file, not per request.
+Cost: a receipt is two binary searches (the member's row in the ledger, its leaf in the period's
+share-tree node file, ``share_tree.ShareTreeFile``) and one read per proof level: O(log N) reads,
+constant memory. The node file is written at publishing, or built once from the ledger on a
+replica that lacks it (``PublishedLedgers.tree_for``).
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.errors import ApportionmentError, ShareLeafHashMismatch
+from backend.apportionment.ledger import ShareLedgerReader, share_leaf_hash
 from backend.apportionment.published import (
     apportionment_client,
     published_events,
     published_ledgers,
 )
-from backend.apportionment.receipts import ShareReceipt, make_share_receipt
-from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule
-from backend.apportionment.service_errors import NotAMember, ShareNotFound
+from backend.apportionment.receipts import ShareReceipt, share_receipt_from_proof
+from backend.apportionment.schedule import ApportionmentSchedule
+from backend.apportionment.service_errors import NotAMember, PeriodRecordMismatch, ShareNotFound
+from backend.apportionment.share_tree import ShareTreeFile
 from backend.db.models import Member
+from backend.proofs.errors import ProofError
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -73,10 +78,16 @@ def member_of_account(session: Session, account_id: str) -> Member:
 
 
 def share_history(
-    runtime: Runtime, session: Session, account_id: str, *, schedule: ApportionmentSchedule = DEFAULT_SCHEDULE
+    runtime: Runtime, session: Session, account_id: str, *, schedule: ApportionmentSchedule | None = None
 ) -> list[MemberShare]:
-    """The member's share in every published period they were part of, oldest first."""
+    """The member's share in every published period they were part of, oldest first.
+
+    ``schedule`` defaults to the configured calendar (``scheduler.plan_schedule``).
+    """
+    from backend.apportionment.scheduler import plan_schedule
     from evidence_store.multiformats import CID
+
+    schedule = schedule or plan_schedule(runtime.settings)
 
     commitment = bytes(member_of_account(session, account_id).commitment)
     files = published_ledgers(runtime)
@@ -116,21 +127,33 @@ def share_receipt(runtime: Runtime, session: Session, account_id: str, period_id
         raise ShareNotFound(f"period {period_id} is not published", period_id=period_id)
     if record.member_count == 0:
         raise ShareNotFound(f"period {period_id} had no sharing members", period_id=period_id)
-    path = published_ledgers(runtime).ledger_for(record)
-    with ShareLedgerReader(path) as reader:
+    files = published_ledgers(runtime)
+    with ShareLedgerReader(files.ledger_for(record)) as reader:
         found = reader.find(commitment)
         if found is None:
             raise ShareNotFound(f"the member did not share in period {period_id}", period_id=period_id)
-        index, row = found
-        tree = reader.tree()
-        assert tree is not None  # member_count > 0
-        return make_share_receipt(
-            tree=tree,
-            index=index,
-            row=row,
-            inputs=reader.inputs,
-            totals=reader.totals,
-            chain_id=int(runtime.w3.eth.chain_id),
-            contract=client.address,
-            ledger_cid=record.ledger_cid,
-        )
+        _, row = found
+        inputs, totals = reader.inputs, reader.totals
+    for rebuild in (False, True):
+        with ShareTreeFile(files.tree_for(record, rebuild=rebuild)) as tree:
+            tree_index = tree.find_leaf(share_leaf_hash(row))
+            proof = None if tree_index is None else tree.proof(tree_index)
+        try:
+            if proof is None:
+                raise ShareLeafHashMismatch("the period's share tree lacks this row", field="leaf")
+            return share_receipt_from_proof(
+                ledger_root=record.ledger_root,
+                proof=proof,
+                row=row,
+                inputs=inputs,
+                totals=totals,
+                chain_id=int(runtime.w3.eth.chain_id),
+                contract=client.address,
+                ledger_cid=record.ledger_cid,
+            )
+        except (ApportionmentError, ProofError):  # a damaged node file: rebuild it once
+            if rebuild:
+                raise PeriodRecordMismatch(
+                    f"no valid proof for a row of period {period_id} from its ledger", period_id=period_id
+                ) from None
+    raise AssertionError("unreachable")

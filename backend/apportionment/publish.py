@@ -11,8 +11,10 @@ Service edge. ``compute_and_publish_period(runtime, period, now)``:
    the previous published period's S_out on chain; the wind-down flag from the contract; the
    members under protection at the notice instant; what each paid this year from the previous
    period's ledger (same year), fetched by the CID the chain recorded.
-3. The share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
-   membership snapshot in the same pass), added to the evidence store (pinned) → CID.
+3. The sharing members are read once into a packed snapshot file (N first, then the rows);
+   the share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
+   membership-snapshot root in the same pass) and its share-tree node file to ``<periodId>.tree``
+   (receipts read proofs from it), the ledger is added to the evidence store (pinned) → CID.
 4. ``publishPeriod`` on chain (the contract re-checks the arithmetic), then the local index.
 
 Idempotent: when the chain already holds the period (a re-run, a crash after sending, another
@@ -36,10 +38,10 @@ from sqlalchemy.orm import Session
 from backend.apportionment.arithmetic import PeriodInputs
 from backend.apportionment.chain_inputs import (
     FinalApproval,
-    count_sharing_members,
     final_approvals,
+    packed_members,
     paid_this_year,
-    sharing_members,
+    snapshot_sharing_members,
 )
 from backend.apportionment.ledger import ShareLedgerReader, write_share_ledger
 from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
@@ -132,30 +134,47 @@ def _surplus_in(client: ApportionmentClient, previous: Period, existing: PeriodR
     )
 
 
+def _snapshot(runtime: Runtime, files: PublishedLedgers, period: Period) -> tuple[Path, int]:
+    """The period's sharing members, written once to a packed temp file; (path, N)."""
+    fd, name = tempfile.mkstemp(prefix=f".{period.period_id}.", suffix=".members", dir=files.ledgers)
+    os.close(fd)
+    path = Path(name)
+    try:
+        with runtime.sessions() as session:
+            count = snapshot_sharing_members(session, period.snapshot_at, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, count
+
+
 def _build_ledger(
-    runtime: Runtime,
     files: PublishedLedgers,
     inputs: PeriodInputs,
     period: Period,
+    members: Path,
     previous_ledger: Path | None,
-) -> tuple[Path, PeriodRecord]:
-    """Stream the ledger to a temp file in the ledger directory; add it to the store; the record."""
+) -> tuple[Path, Path | None, PeriodRecord]:
+    """Stream the ledger (and its share-tree node file) to temp files; add the ledger to the store."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{period.period_id}.", suffix=".build", dir=files.ledgers)
     os.close(fd)
     tmp = Path(tmp_name)
+    tree = tmp.with_suffix(".tree-build") if inputs.member_count else None
     try:
-        with runtime.sessions() as session:
-            members = sharing_members(session, period.snapshot_at)
-            if previous_ledger is not None:
-                with ShareLedgerReader(previous_ledger) as previous:
-                    result = write_share_ledger(tmp, inputs, paid_this_year(members, previous), snapshot=True)
-            else:
-                result = write_share_ledger(tmp, inputs, paid_this_year(members, None), snapshot=True)
+        if previous_ledger is not None:
+            with ShareLedgerReader(previous_ledger) as previous:
+                rows = paid_this_year(packed_members(members), previous)
+                result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree)
+        else:
+            rows = paid_this_year(packed_members(members), None)
+            result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree)
         cid = files.store_file(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if tree is not None:
+            tree.unlink(missing_ok=True)
         raise
-    return tmp, PeriodRecord.from_ledger(result, cid)
+    return tmp, tree, PeriodRecord.from_ledger(result, cid)
 
 
 def compute_and_publish_period(
@@ -185,7 +204,40 @@ def compute_and_publish_period(
     )
     with runtime.sessions() as session:
         rule_set = rules if rules is not None else _period_rules(session, existing)
-        member_count = count_sharing_members(session, period.snapshot_at)
+    members, member_count = _snapshot(runtime, files, period)
+    try:
+        return _publish(
+            runtime,
+            client,
+            files,
+            period,
+            previous,
+            now,
+            rule_set,
+            existing,
+            surplus_in,
+            approvals,
+            members,
+            member_count,
+        )
+    finally:
+        members.unlink(missing_ok=True)
+
+
+def _publish(
+    runtime: Runtime,
+    client: ApportionmentClient,
+    files: PublishedLedgers,
+    period: Period,
+    previous: Period,
+    now: datetime,
+    rule_set: RuleSet,
+    existing: PeriodRecord | None,
+    surplus_in: int,
+    approvals: list[FinalApproval],
+    members: Path,
+    member_count: int,
+) -> PublishedPeriod:
     wind_down = existing.wind_down if existing is not None else client.wind_down()
     inputs = PeriodInputs.from_payouts(
         [a.payout_fen for a in approvals],
@@ -201,7 +253,7 @@ def compute_and_publish_period(
     previous_record = client.period(previous.period_id) if previous.year == period.year else None
     previous_ledger = files.ledger_for(previous_record) if previous_record is not None else None
 
-    tmp, record = _build_ledger(runtime, files, inputs, period, previous_ledger)
+    tmp, tree, record = _build_ledger(files, inputs, period, members, previous_ledger)
     try:
         tx_hash: bytes | None = None
         published_now = False
@@ -220,9 +272,13 @@ def compute_and_publish_period(
                 period_id=period.period_id,
             )
         path = files.path_of(period.period_id)
+        if tree is not None:
+            os.replace(tree, files.tree_path_of(period.period_id))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if tree is not None:
+            tree.unlink(missing_ok=True)
         raise
     block = client.published_block(period.period_id)
     entry = files.entry(period.period_id) or {}

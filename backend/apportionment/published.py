@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.ledger import ShareLedgerReader
 from backend.apportionment.service_errors import ApportionmentUnavailable
+from backend.apportionment.share_tree import ShareTreeFile
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord, PublishedPeriodEvent
 from backend.chain.transactions import register_errors
 
@@ -121,6 +123,41 @@ class PublishedLedgers:
         cid = self.store.add(chunks(), cid_version=1, pin=True)
         raw: bytes = cid.to_bytes()
         return raw
+
+    def tree_path_of(self, period_id: int) -> Path:
+        return self.ledgers / f"{period_id}.tree"
+
+    def tree_for(self, record: PeriodRecord, *, rebuild: bool = False) -> Path:
+        """The period's share-tree node file (``share_tree``), built from its ledger when missing.
+
+        A cached file is used when its root is the recorded ledger root (an O(1) read); otherwise
+        (absent, another period's, damaged root) it is rebuilt from the ledger the chain names —
+        one streamed pass, once per period and replica, not per receipt. ``rebuild=True`` rebuilds
+        regardless (a proof from the cached file failed to verify: a damaged inner node).
+        """
+        path = self.tree_path_of(record.period_id)
+        try:
+            with ShareTreeFile(path) as tree:
+                if not rebuild and tree.root == record.ledger_root and tree.leaf_count == record.member_count:
+                    return path
+        except (OSError, ShareLedgerInvalid):
+            pass
+        with ShareLedgerReader(self.ledger_for(record)) as reader:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.ledgers)
+            os.close(fd)
+            try:
+                root = reader.write_tree_file(tmp)
+                if root != record.ledger_root:
+                    from backend.apportionment.service_errors import PeriodRecordMismatch
+
+                    raise PeriodRecordMismatch(
+                        "the share tree of the ledger does not have the recorded root", period_id=record.period_id
+                    )
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return path
 
     def local_matches(self, record: PeriodRecord) -> bool:
         path = self.path_of(record.period_id)

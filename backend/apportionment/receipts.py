@@ -65,7 +65,7 @@ chain (step 11).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
@@ -105,6 +105,7 @@ __all__ = [
     "ShareVerificationReport",
     "make_share_receipt",
     "parse_share_receipt",
+    "share_receipt_from_proof",
     "verify_share_receipt_offline",
 ]
 
@@ -203,16 +204,42 @@ def make_share_receipt(
     offline, so a receipt that leaves here is one its holder can verify.
     """
     tree_index = tree.tree_index(index)
-    leaf_hash = share_leaf_hash(row)
-    if tree.node(tree_index) != leaf_hash:
+    if tree.node(tree_index) != share_leaf_hash(row):
         raise ShareLeafHashMismatch("row is not the leaf at this index of the tree", field="leaf", index=index)
+    return share_receipt_from_proof(
+        ledger_root=tree.root,
+        proof=tree.proof(index),
+        row=row,
+        inputs=inputs,
+        totals=totals,
+        chain_id=chain_id,
+        contract=contract,
+        ledger_cid=ledger_cid,
+    )
+
+
+def share_receipt_from_proof(
+    *,
+    ledger_root: bytes,
+    proof: Sequence[bytes],
+    row: ShareRow,
+    inputs: PeriodInputs,
+    totals: PeriodTotals,
+    chain_id: int | None = None,
+    contract: str | None = None,
+    ledger_cid: bytes | None = None,
+) -> ShareReceipt:
+    """Receipt for ``row`` with an already-extracted ``proof`` (e.g. from a period's node file).
+
+    Verified offline before it is returned, so a wrong proof or root raises instead of leaving.
+    """
     receipt = ShareReceipt(
         period=inputs,
         totals=totals,
-        ledger_root=tree.root,
+        ledger_root=ledger_root,
         leaf=row,
-        leaf_hash=leaf_hash,
-        proof=tuple(tree.proof(index)),
+        leaf_hash=share_leaf_hash(row),
+        proof=tuple(proof),
         chain_id=chain_id,
         contract=contract,
         ledger_cid=ledger_cid,

@@ -1,4 +1,4 @@
-"""``hubao shares verify FILE [--rpc URL]``: check a share receipt offline and, optionally, on chain."""
+"""``hubao shares verify|publish|periods``: share receipts checked offline and on chain; periods."""
 
 from __future__ import annotations
 
@@ -91,16 +91,20 @@ def publish_cmd(
     from datetime import UTC, datetime
 
     from backend.apportionment.publish import compute_and_publish_period
-    from backend.apportionment.schedule import DEFAULT_SCHEDULE
+    from backend.apportionment.scheduler import plan_schedule
     from backend.config import load_settings
     from backend.runtime import build_runtime
 
-    period = DEFAULT_SCHEDULE.period(period_id)
-    runtime = build_runtime(load_settings())
+    settings = load_settings()
+    schedule = plan_schedule(settings)
+    period = schedule.period(period_id)
+    runtime = build_runtime(settings)
     try:
         with console.status(f"apportioning period {period_id}…"):
             at = datetime.fromisoformat(now) if now else datetime.now(UTC)
-            result = compute_and_publish_period(runtime, period, at if at.tzinfo else at.replace(tzinfo=UTC))
+            result = compute_and_publish_period(
+                runtime, period, at if at.tzinfo else at.replace(tzinfo=UTC), schedule=schedule
+            )
     finally:
         runtime.close()
     record = result.record
@@ -110,3 +114,44 @@ def publish_cmd(
     console.print(table)
     verb = "published" if result.published_now else "already published; recomputation matches"
     console.print(f"[bold green]period {period_id} {verb}[/] (block {result.block_number})")
+
+
+@shares_app.command("periods")
+def periods_cmd(
+    count: int = typer.Option(6, "--count", min=1, max=240, help="how many periods before the open one"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Status of recent apportionment periods on the configured schedule (chain time).
+
+    published = on chain; due = closed, waiting for the publisher (the workflow clock or
+    ``hubao shares publish``); open = its notice instant is still ahead; skipped = before the first
+    period this deployment published.
+    """
+    from backend.apportionment.scheduler import period_statuses
+    from backend.config import load_settings
+    from backend.runtime import build_runtime
+
+    runtime = build_runtime(load_settings())
+    try:
+        statuses = period_statuses(runtime, count=count)
+    finally:
+        runtime.close()
+    docs = [s.to_json() for s in statuses]
+    if as_json:
+        console.print_json(json.dumps(docs))
+        return
+    table = Table("period", "notice (snapshot)", "debit", "status", "claims", "members", "base fen", "tx")
+    style = {"published": "green", "due": "bold yellow", "open": "dim", "skipped": "red"}
+    for doc in docs:
+        record = doc["record"] or {}
+        table.add_row(
+            str(doc["periodId"]),
+            doc["noticeAt"],
+            doc["debitAt"],
+            f"[{style[doc['status']]}]{doc['status']}[/]",
+            str(record.get("claimCount", "")),
+            str(record.get("memberCount", "")),
+            str(record.get("baseFen", "")),
+            doc["tx"] or "",
+        )
+    console.print(table)

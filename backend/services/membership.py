@@ -16,6 +16,7 @@ Errors (all carry a stable ``code``):
     Forbidden (403)                   NOT_A_MEMBER_ACCOUNT (only member-role accounts join)
     AlreadyMember (Conflict, 409)     ALREADY_A_MEMBER
     MembershipEnded (Conflict, 409)   MEMBERSHIP_ENDED (an ended membership cannot be resumed)
+    PlanWindingDown (Conflict, 409)   PLAN_WINDING_DOWN (the operator has begun wind-down: no new joins)
     NotAMember (NotFound, 404)        NOT_A_MEMBER
 """
 
@@ -24,9 +25,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,12 @@ class MembershipEnded(Conflict):
 
 class NotAMember(NotFound):
     code = "NOT_A_MEMBER"
+
+
+class PlanWindingDown(Conflict):
+    """Joining refused: the plan is winding down (DESIGN.md "Plan rules" → Wind-down)."""
+
+    code = "PLAN_WINDING_DOWN"
 
 
 # --- calendar ------------------------------------------------------------------------------------
@@ -149,12 +156,14 @@ def join(
     """Make ``account`` a member under the rule set in force (added to ``session``, flushed).
 
     ``today`` is the joining day (00:00 UTC) or the exact joining instant (aware datetime).
-    ``runtime`` is part of the workflow's common call shape and is not used: joining writes
-    nothing on chain. ``waiting_ends_at = joined_at + waiting_period_days``.
+    Joining writes nothing on chain; ``runtime`` (when given) is read for the wind-down flag the
+    ``Apportionment`` contract holds: once wind-down has begun every join is refused
+    (``PlanWindingDown``). ``waiting_ends_at = joined_at + waiting_period_days``.
     """
-    del runtime  # nothing is written on chain at joining (see the module docstring)
     if account.role != "member":
         raise Forbidden("only member accounts can join the plan", code="NOT_A_MEMBER_ACCOUNT")
+    if runtime is not None and plan_winding_down(runtime):
+        raise PlanWindingDown("the plan is winding down and accepts no new members")
     existing = session.scalars(select(Member).where(Member.account_id == account.id)).first()
     if existing is not None:
         if existing.status == ACTIVE:
@@ -183,6 +192,15 @@ def join(
     except IntegrityError as exc:  # a concurrent join of the same account (session must roll back)
         raise AlreadyMember("this account is already a member") from exc
     return member
+
+
+def plan_winding_down(runtime: Runtime) -> bool:
+    """True once the operator has begun wind-down (the chain's flag; False without Apportionment)."""
+    from backend.apportionment.published import CONTRACT_NAME, apportionment_client
+
+    if CONTRACT_NAME not in runtime.contracts:
+        return False
+    return apportionment_client(runtime).wind_down()
 
 
 def member_of(session: Session, account_id: str) -> Member:
@@ -243,6 +261,26 @@ def end_at_sixty(session: Session, today: date) -> int:
     return ended
 
 
+def _protected_query(
+    session: Session, columns: Sequence[Any], instant: datetime, include_waiting: bool
+) -> tuple[Select[Any], RuleSet, datetime]:
+    """``SELECT columns`` of the members under protection at ``instant`` (bar the exact age check)."""
+    at = _instant(instant)
+    try:
+        rules, _ = current_rule_set(session)
+    except NotFound:  # nothing published yet: no member can have joined through join()
+        rules = DEFAULT_RULES
+    earliest_birth = add_years(at.date(), -rules.end_age_years) - timedelta(days=1)
+    query = select(*columns).where(
+        Member.joined_at <= at,
+        or_(Member.ended_at.is_(None), Member.ended_at > at),
+        Member.birth_date >= earliest_birth,
+    )
+    if not include_waiting:
+        query = query.where(Member.waiting_ends_at <= at)
+    return query, rules, at
+
+
 def protected_members_at(
     session: Session, instant: datetime, *, include_waiting: bool = True, batch: int = 1000
 ) -> Iterator[Member]:
@@ -253,25 +291,30 @@ def protected_members_at(
     (whether or not :func:`end_at_sixty` has run). With ``include_waiting=False`` members still
     inside their waiting period are left out. The age limit is the rule set in force (the
     default rules while none is published).
+
+    Members in their waiting period are **protected for sharing**: they pay shares from the day
+    they join (as in Xiang Hu Bao) although they cannot claim until it ends, so the apportionment
+    keeps the default ``include_waiting=True`` (see :func:`protected_commitments_at`).
     """
-    at = _instant(instant)
-    try:
-        rules, _ = current_rule_set(session)
-    except NotFound:  # nothing published yet: no member can have joined through join()
-        rules = DEFAULT_RULES
-    earliest_birth = add_years(at.date(), -rules.end_age_years) - timedelta(days=1)
-    query = (
-        select(Member)
-        .where(
-            Member.joined_at <= at,
-            or_(Member.ended_at.is_(None), Member.ended_at > at),
-            Member.birth_date >= earliest_birth,
-        )
-        .order_by(Member.id)
-        .execution_options(yield_per=batch)
-    )
-    if not include_waiting:
-        query = query.where(Member.waiting_ends_at <= at)
-    for member in session.scalars(query):
+    query, rules, at = _protected_query(session, (Member,), instant, include_waiting)
+    for member in session.scalars(query.order_by(Member.id).execution_options(yield_per=batch)):
         if end_of_membership(member.birth_date, rules) > at:
             yield member
+
+
+def protected_commitments_at(
+    session: Session, instant: datetime, *, include_waiting: bool = True, batch: int = 65_536
+) -> Iterator[bytes]:
+    """The commitments of :func:`protected_members_at`, in ascending byte order, streamed.
+
+    The apportionment's sharing members (``include_waiting=True``: members in their waiting
+    period share costs from joining; they only cannot claim). Only two columns per row are read,
+    through a server-side cursor in ``batch``-row pages; the database returns them in
+    ``ORDER BY commitment`` (the unique index on ``members.commitment``), so nothing of the
+    whole population is held in this process.
+    """
+    query, rules, at = _protected_query(session, (Member.commitment, Member.birth_date), instant, include_waiting)
+    rows = session.execute(query.order_by(Member.commitment).execution_options(yield_per=batch))
+    for commitment, birth_date in rows:
+        if end_of_membership(birth_date, rules) > at:
+            yield bytes(commitment)

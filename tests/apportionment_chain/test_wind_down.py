@@ -15,7 +15,7 @@ from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.published import published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.apportionment import ApportionmentClient, ApportionmentLookup
-from backend.db.models import RuleSetRecord
+from backend.db.models import Member, RuleSetRecord
 from backend.runtime import Runtime
 from tests.apportionment_chain.conftest import CST, RULES
 from tests.apportionment_chain.support import ClaimDriver, add_account, add_member, set_time, with_apportionment
@@ -23,11 +23,11 @@ from tests.apportionment_chain.support import ClaimDriver, add_account, add_memb
 pytestmark = pytest.mark.xdist_group("apportionment-chain")
 
 
-def _call(runtime: Runtime, method: str, path: str, token: str) -> httpx.Response:
+def _call(runtime: Runtime, method: str, path: str, token: str, json: object = None) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(runtime=runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://hubao.test") as client:
-            return await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+            return await client.request(method, path, headers={"Authorization": f"Bearer {token}"}, json=json)
 
     return asyncio.run(go())
 
@@ -58,6 +58,12 @@ def test_wind_down_makes_the_operator_pay_every_base(runtime_factory: Callable[.
     assert state["tx"] is not None
     client = ApportionmentClient(runtime.w3, runtime.contracts["Apportionment"])
     assert client.wind_down() is True
+    applicant = add_account(runtime, "applicant-w", "member")
+    join = {"birth_date": "1990-01-01", "credit_score": 700, "health_answers": [False] * len(RULES.health_questions)}
+    refused_join = _call(runtime, "POST", "/members/join", applicant, json=join)
+    assert (refused_join.status_code, refused_join.json()["code"]) == (409, "PLAN_WINDING_DOWN"), refused_join.text
+    with runtime.sessions() as session:
+        assert session.query(Member).filter(Member.account_id.isnot(None)).count() == 3, "no membership was added"
     again = _call(runtime, "POST", "/plan/wind-down", operator)
     assert again.json() == state, "a second call returns the recorded state"
     assert _call(runtime, "GET", "/plan/wind-down", members[1][2]).json() == state

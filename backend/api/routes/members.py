@@ -63,7 +63,7 @@ class MemberOut(BaseModel):
     response_model=MemberOut,
     summary="Join the plan under the rule set in force",
     responses={
-        409: {"description": "ALREADY_A_MEMBER or MEMBERSHIP_ENDED"},
+        409: {"description": "ALREADY_A_MEMBER, MEMBERSHIP_ENDED or PLAN_WINDING_DOWN"},
         422: {"description": "NOT_ELIGIBLE_AGE, NOT_ELIGIBLE_CREDIT, NOT_ELIGIBLE_HEALTH, HEALTH_ANSWERS_MISMATCH"},
     },
 )
