@@ -14,6 +14,8 @@ console error may occur outside the steps that provoke an API refusal on purpose
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,7 @@ from backend.api.app import create_app
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import AnvilNode, rpc_call
-from tests.claims.builders import PASSWORD, World, pdf, png, start_world
+from tests.claims.builders import PASSWORD, World, pdf, start_world
 from tests.web.browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -104,6 +106,34 @@ class Ui:
         self.shots += shoot(self.page, name)
 
 
+def real_pdf(text: str, padding: int = 0) -> bytes:
+    """A one-page PDF the browser's viewer renders (no xref table: viewers rebuild it)."""
+    content = f"BT /F1 20 Tf 24 60 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 360 140] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    body = b"".join(b"%d 0 obj\n" % (i + 1) + o + b"\nendobj\n" for i, o in enumerate(objects))
+    return b"%PDF-1.4\n" + body + b"%" + b"x" * padding + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+def real_png(width: int = 48, height: int = 32) -> bytes:
+    """A small RGB PNG (a two-colour stripe) the browser decodes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + (b"\x0b\x5d\x57" * (width // 2) + b"\xd0\x8c\x00" * (width - width // 2)) for _ in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def chain_time(world: World) -> int:
     return int(world.runtime.w3.eth.get_block("latest")["timestamp"])
 
@@ -155,7 +185,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.wait_for_selector("#file-form")
     page.select_option("#illness", "CI001")
     page.fill("#diagnosis", (datetime.now(UTC).date() - timedelta(days=10)).isoformat())
-    report = pdf("web pathology report " + "x" * 400_000)  # big enough for several progress events
+    report = real_pdf("Pathology report: web claimant", padding=400_000)  # several upload progress events
     page.evaluate(
         """([name, text]) => {
             const dt = new DataTransfer();
@@ -167,7 +197,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
         }""",
         ["pathology.pdf", report.decode()],
     )
-    page.set_input_files("#files", files=[{"name": "scan.png", "mimeType": "image/png", "buffer": png(b"web-scan")}])
+    page.set_input_files("#files", files=[{"name": "scan.png", "mimeType": "image/png", "buffer": real_png()}])
     assert page.locator("#file-list li").count() == 2
     ui.shoot("file-claim")
     page.evaluate(
@@ -225,6 +255,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
         assert page.evaluate("document.querySelector('#evidence-review img.doc-image').src").startswith("blob:")
         page.wait_for_function("() => document.querySelector('#evidence-review img.doc-image').complete")
         if n == 0:
+            page.wait_for_timeout(1500)  # let the PDF viewer paint before the screenshot
             ui.shoot("review-claim")
         page.focus("input[name=verdict][value=APPROVE]")  # by keyboard: focus the radio, Space picks it
         page.keyboard.press("Space")

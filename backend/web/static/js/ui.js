@@ -128,19 +128,53 @@ export function stepList(result, label) {
 }
 
 export const STEP_LABELS = {
+  submitted: "Submitted",
   ClaimFiled: "Claim filed on chain",
-  ReviewOpened: "Review opened",
+  reviewers_assigned: "Reviewers assigned",
+  reviewers_short: "Waiting for enough reviewers",
+  flagged: "Flagged for the reviewers",
+  rejected_by_rules: "Rejected by the plan's rules",
+  membership_ended: "Membership ended",
+  ReviewOpened: "Review opened on chain",
   VerdictRecorded: "Reviewer verdict recorded",
   ReviewDecided: "Review decided",
-  NoticeOpened: "Public notice opened",
   NoticeFinalized: "Notice passed: approved",
-  Objected: "Objection raised",
+  ObjectionRecorded: "Objection recorded",
   JuryDrawn: "Jury drawn",
+  jury_short: "Waiting for enough jurors",
+  JuryRoundVoided: "Jury round voided",
   VoteCommitted: "Juror vote committed",
   VoteRevealed: "Juror vote revealed",
   JuryTallied: "Jury tallied",
   PayoutRecorded: "Payout recorded",
-  Appealed: "Appealed",
-  Withdrawn: "Withdrawn",
+  ClaimAppealed: "Appealed",
+  ClaimWithdrawn: "Withdrawn",
+  shares_refund_due: "Share refund due",
   PeriodPublished: "Apportionment period published",
 };
+
+/**
+ * A table that becomes one card per row on a phone (CSS: table.stack). `columns` are
+ * [label, {num, hidden}] pairs; each row is an array of cells, or {attrs, cells}.
+ */
+export function dataTable(id, columns, rows) {
+  const head = h("thead", {}, h("tr", {}, columns.map(([label, o = {}]) => h("th", { class: o.num ? "num" : null, scope: "col" }, o.hidden ? h("span", { class: "visually-hidden" }, label) : label))));
+  const body = h(
+    "tbody",
+    {},
+    rows.map((row) => {
+      const { attrs = {}, cells } = Array.isArray(row) ? { cells: row } : row;
+      return h("tr", attrs, cells.map((cell, i) => h("td", { class: columns[i][1]?.num ? "num" : null, "data-label": columns[i][1]?.hidden ? null : columns[i][0] }, h("span", {}, cell))));
+    }),
+  );
+  return h("div", { class: "table-wrap" }, h("table", { id, class: "stack" }, head, body));
+}
+
+/** Compact yuan for chart axes: ¥1.2M, ¥324k, ¥0.10. */
+export function fenCompact(amount) {
+  const yuan = Number(amount) / 100;
+  if (yuan >= 1e6) return `¥${(yuan / 1e6).toFixed(yuan >= 1e7 ? 0 : 1)}M`;
+  if (yuan >= 1e4) return `¥${Math.round(yuan / 1e3)}k`;
+  if (yuan >= 100) return `¥${Math.round(yuan)}`;
+  return `¥${yuan.toFixed(2)}`;
+}

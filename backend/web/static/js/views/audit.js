@@ -2,7 +2,7 @@
 // chart, and the audit report.
 
 import { api } from "../api.js";
-import { STEP_LABELS, badge, clear, fen, h, loading, short, svg, when } from "../ui.js";
+import { STEP_LABELS, badge, clear, dataTable, fen, fenCompact, h, loading, short, svg, when } from "../ui.js";
 
 async function inBatches(items, size, fn) {
   const out = [];
@@ -35,14 +35,14 @@ export async function renderTimeline(ctx) {
         h(
           "tr",
           { dataset: { kind: e.kind, claim: e.claim ? e.claim.claimId : "" } },
-          h("td", { class: "num" }, String(e.block)),
-          h("td", {}, STEP_LABELS[e.kind] || e.kind, h("br"), h("span", { class: "hint" }, when(e.at))),
+          h("td", { class: "num", "data-label": "Block" }, String(e.block)),
+          h("td", { "data-label": "Step" }, h("span", {}, STEP_LABELS[e.kind] || e.kind, h("br"), h("span", { class: "hint" }, when(e.at)))),
           h(
             "td",
-            {},
-            e.claim ? [h("a", { href: `#/claims/${e.claim.id}`, class: "mono" }, short(e.claim.claimId, 6)), " ", e.claim.illnessCode, " ", badge(e.claim.status)] : `period ${e.period.periodId}`,
+            { "data-label": "Subject" },
+            e.claim ? h("span", {}, h("a", { href: `#/claims/${e.claim.id}`, class: "mono" }, short(e.claim.claimId, 6)), " ", e.claim.illnessCode, " ", badge(e.claim.status)) : `period ${e.period.periodId}`,
           ),
-          h("td", { class: "mono" }, short(e.tx, 8)),
+          h("td", { class: "mono", "data-label": "Transaction" }, short(e.tx, 8)),
         ),
       ),
     );
@@ -53,7 +53,7 @@ export async function renderTimeline(ctx) {
     h("h1", {}, "Chain history"),
     h("div", { class: "field" }, h("label", { for: "history-filter" }, "Find a claim, step or transaction"), filter, h("span", { class: "hint", id: "history-filter-hint" }, "Claim id, illness code, step name, period or transaction hash.")),
     count,
-    h("div", { class: "table-wrap" }, h("table", { id: "history-table" }, h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Block"), h("th", {}, "Step"), h("th", {}, "Subject"), h("th", {}, "Transaction"))), body)),
+    h("div", { class: "table-wrap" }, h("table", { id: "history-table", class: "stack" }, h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Block"), h("th", {}, "Step"), h("th", {}, "Subject"), h("th", {}, "Transaction"))), body)),
   );
   draw();
 }
@@ -61,7 +61,7 @@ export async function renderTimeline(ctx) {
 function chart(periods) {
   const W = 640;
   const H = 260;
-  const pad = { l: 64, r: 56, t: 16, b: 40 };
+  const pad = { l: 64, r: 64, t: 16, b: 40 };
   const iw = W - pad.l - pad.r;
   const ih = H - pad.t - pad.b;
   const maxDue = Math.max(1, ...periods.map((p) => p.payoutsFen + p.feeFen));
@@ -77,8 +77,8 @@ function chart(periods) {
   for (let k = 0; k <= 4; k++) {
     const y = pad.t + (ih * k) / 4;
     parts.push(svg("line", { class: "grid-line", x1: pad.l, x2: W - pad.r, y1: y, y2: y }));
-    parts.push(svg("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end" }, fen(Math.round((maxDue * (4 - k)) / 4)).replace(/\.\d\d$/, "")));
-    parts.push(svg("text", { x: W - pad.r + 6, y: y + 4 }, fen(Math.round((maxBase * (4 - k)) / 4))));
+    parts.push(svg("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end" }, fenCompact(Math.round((maxDue * (4 - k)) / 4))));
+    parts.push(svg("text", { x: W - pad.r + 6, y: y + 4 }, fenCompact(Math.round((maxBase * (4 - k)) / 4))));
   }
   periods.forEach((p, i) => {
     const top = yDue(p.payoutsFen + p.feeFen);
@@ -121,31 +121,18 @@ export async function renderPeriods(ctx) {
       h("li", {}, h("span", { class: "swatch members" }), "Members (scaled)"),
     ),
     chart(periods),
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { id: "periods-table" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", { class: "num" }, "Claims"), h("th", { class: "num" }, "Payouts"), h("th", { class: "num" }, "Fee"), h("th", { class: "num" }, "Members"), h("th", { class: "num" }, "Per member"), h("th", {}, "Ledger root · block"))),
-        h(
-          "tbody",
-          {},
-          periods.map((p) =>
-            h(
-              "tr",
-              {},
-              h("td", {}, String(p.periodId), p.windDown ? " (wind-down)" : ""),
-              h("td", { class: "num" }, String(p.claimCount)),
-              h("td", { class: "num" }, fen(p.payoutsFen)),
-              h("td", { class: "num" }, fen(p.feeFen)),
-              h("td", { class: "num" }, String(p.memberCount)),
-              h("td", { class: "num" }, fen(p.baseFen)),
-              h("td", { class: "mono" }, `${short(p.ledgerRoot, 8)} · ${p.blockNumber}`),
-            ),
-          ),
-        ),
-      ),
+    dataTable(
+      "periods-table",
+      [["Period"], ["Claims", { num: true }], ["Payouts", { num: true }], ["Fee", { num: true }], ["Members", { num: true }], ["Per member", { num: true }], ["Ledger root · block"]],
+      periods.map((p) => [
+        `${p.periodId}${p.windDown ? " (wind-down)" : ""}`,
+        String(p.claimCount),
+        fen(p.payoutsFen),
+        fen(p.feeFen),
+        String(p.memberCount),
+        fen(p.baseFen),
+        h("span", { class: "mono" }, `${short(p.ledgerRoot, 8)} · ${p.blockNumber}`),
+      ]),
     ),
   );
 }

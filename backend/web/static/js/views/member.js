@@ -3,7 +3,7 @@
 
 import { api, upload } from "../api.js";
 import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
-import { STEP_LABELS, badge, clear, download, facts, fen, h, loading, short, showError, stepList, when } from "../ui.js";
+import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showError, stepList, when } from "../ui.js";
 
 const JOIN_HINTS = {
   NOT_ELIGIBLE_AGE: "Not eligible: age.",
@@ -62,21 +62,10 @@ export async function renderMember(ctx) {
   }
   ctx.main.append(
     h("h2", {}, "Claims"),
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        {},
-        h("thead", {}, h("tr", {}, h("th", {}, "Filed"), h("th", {}, "Illness"), h("th", {}, "Status"), h("th", { class: "num" }, "Payout"))),
-        h(
-          "tbody",
-          {},
-          claims.map((c) =>
-            h("tr", {}, h("td", {}, h("a", { href: `#/claims/${c.id}` }, when(c.filedAt).slice(0, 10))), h("td", {}, c.illnessCode), h("td", {}, badge(c.status)), h("td", { class: "num" }, fen(c.payoutFen))),
-          ),
-        ),
-      ),
+    dataTable(
+      "claims-table",
+      [["Filed"], ["Illness"], ["Status"], ["Payout", { num: true }]],
+      claims.map((c) => [h("a", { href: `#/claims/${c.id}` }, when(c.filedAt).slice(0, 10)), c.illnessCode, badge(c.status), fen(c.payoutFen)]),
     ),
   );
 }
@@ -345,34 +334,16 @@ export async function renderShares(ctx) {
   const workspace = h("section", { id: "verify-workspace", "aria-live": "polite" });
   const rows = history.shares.map((s) => {
     const verify = h("button", { type: "button", "data-period": s.periodId, "aria-label": `Verify my share for period ${s.periodId}` }, "Verify");
-    verify.addEventListener("click", () => openReceipt(ctx, workspace, s.periodId));
-    return h(
-      "tr",
-      {},
-      h("td", {}, String(s.periodId)),
-      h("td", {}, when(s.debitAt).slice(0, 10)),
-      h("td", { class: "num" }, fen(s.shareFen)),
-      h("td", { class: "num" }, fen(s.subsidyFen)),
-      h("td", { class: "num" }, fen(s.yearToDateFen)),
-      h("td", {}, verify),
-    );
+    verify.addEventListener("click", () => openReceipt(workspace, s.periodId));
+    return [String(s.periodId), when(s.debitAt).slice(0, 10), fen(s.shareFen), fen(s.subsidyFen), fen(s.yearToDateFen), verify];
   });
   ctx.main.append(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { id: "shares-table" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", {}, "Debit day"), h("th", { class: "num" }, "You pay"), h("th", { class: "num" }, "Subsidy"), h("th", { class: "num" }, "Year to date"), h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))),
-        h("tbody", {}, rows),
-      ),
-    ),
+    dataTable("shares-table", [["Period"], ["Debit day"], ["You pay", { num: true }], ["Subsidy", { num: true }], ["Year to date", { num: true }], ["Actions", { hidden: true }]], rows),
     workspace,
   );
 }
 
-async function openReceipt(ctx, workspace, periodId) {
+async function openReceipt(workspace, periodId) {
   clear(workspace).append(loading("Fetching the receipt and the chain's record…"));
   let receipt;
   let periods;
@@ -414,5 +385,4 @@ async function openReceipt(ctx, workspace, periodId) {
   );
   run();
   workspace.querySelector("#verify-heading").focus();
-  void ctx;
 }

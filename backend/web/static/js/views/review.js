@@ -2,7 +2,7 @@
 // shown inline, and the verdict form.
 
 import { api } from "../api.js";
-import { badge, clear, facts, fen, h, loading, short, showError, when } from "../ui.js";
+import { badge, clear, dataTable, facts, fen, h, loading, short, showError, when } from "../ui.js";
 
 export const REASON_CODES = [
   ["WAITING_PERIOD", "Diagnosed within the waiting period"],
@@ -32,29 +32,16 @@ export async function renderQueue(ctx) {
     return;
   }
   ctx.main.append(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { id: "queue-table" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Claim"), h("th", {}, "Illness"), h("th", {}, "Status"), h("th", {}, "Assigned"), h("th", {}, "My verdict"))),
-        h(
-          "tbody",
-          {},
-          queue.map((q) =>
-            h(
-              "tr",
-              {},
-              h("td", {}, h("a", { href: `#/review/${q.id}`, class: "mono" }, short(q.claimId, 6))),
-              h("td", {}, q.illnessCode, q.flags.length ? h("span", { class: "hint" }, ` (${q.flags.join(", ")})`) : null),
-              h("td", {}, badge(q.status)),
-              h("td", {}, when(q.assignedAt)),
-              h("td", {}, q.verdict ? badge(q.verdict) : h("span", { class: "muted" }, "pending")),
-            ),
-          ),
-        ),
-      ),
+    dataTable(
+      "queue-table",
+      [["Claim"], ["Illness"], ["Status"], ["Assigned"], ["My verdict"]],
+      queue.map((q) => [
+        h("a", { href: `#/review/${q.id}`, class: "mono" }, short(q.claimId, 6)),
+        [q.illnessCode, q.flags.length ? h("span", { class: "hint" }, ` (${q.flags.join(", ")})`) : null],
+        badge(q.status),
+        when(q.assignedAt),
+        q.verdict ? badge(q.verdict) : h("span", { class: "muted" }, "pending"),
+      ]),
     ),
   );
 }
