@@ -6,6 +6,7 @@ factory build a :class:`Settings`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -51,7 +52,13 @@ class Settings(BaseSettings):
         1.0, ge=0, description="block time of the spawned anvil in seconds (0 = mine on every transaction)"
     )
     deployer_key: SecretStr | None = Field(
-        None, description="private key that deploys and operates the contracts (anvil key 0 on 31337)"
+        None,
+        description="private key that deploys the contracts and operates them (OPERATOR role; anvil key 0 on 31337)",
+    )
+    admin_address: str | None = Field(
+        None,
+        description="address that administers the contracts (DEFAULT_ADMIN: grants OPERATOR/NOTARY roles); "
+        "its key never reaches the server (anvil account 9 on 31337)",
     )
     notary_key: SecretStr | None = Field(
         None, description="private key of the anchoring worker (NOTARY role; anvil key 1 on 31337)"
@@ -123,6 +130,22 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
         return value
 
+    @field_validator("admin_address")
+    @classmethod
+    def _check_admin_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
+
+        if not is_hex_address(value):
+            raise ValueError(f"not an address (0x and 40 hex digits): {value!r}")
+        digits = value[2:]
+        if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(value):
+            raise ValueError(f"bad EIP-55 checksum (a mistyped address?): {value!r}")
+        if int(value, 16) == 0:
+            raise ValueError("the zero address cannot administer the contracts")
+        return str(to_checksum_address(value))
+
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc_url(cls, value: str | None) -> str | None:
@@ -153,8 +176,12 @@ class Settings(BaseSettings):
     def notary_private_key(self) -> str:
         return _key_or_dev_default(self.notary_key, 1)
 
+    def admin_account(self) -> str:
+        """The contracts' admin (checksummed); anvil account 9 when HUBAO_ADMIN_ADDRESS is unset."""
+        return self.admin_address or _address_of(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX])
+
     def check_keys_for_chain(self, chain_id: int) -> None:
-        """Refuse anvil's public development keys on any chain but the local one."""
+        """Refuse anvil's public development keys (and accounts) on any chain but the local one."""
         if chain_id == ANVIL_CHAIN_ID:
             return
         for name, key in (
@@ -167,6 +194,12 @@ class Settings(BaseSettings):
                     f"set {name} to a private key of your own",
                     code="DEV_KEY_ON_FOREIGN_CHAIN",
                 )
+        if self.admin_account() in _anvil_dev_addresses():
+            raise ConfigError(
+                f"HUBAO_ADMIN_ADDRESS is one of anvil's public development accounts, refused on chain id "
+                f"{chain_id}: set HUBAO_ADMIN_ADDRESS to an account of your own (hardware wallet or multisig)",
+                code="DEV_KEY_ON_FOREIGN_CHAIN",
+            )
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory and prove it is writable, or stop with one clear line."""
@@ -191,6 +224,7 @@ class Settings(BaseSettings):
         for name, key in (("deployer", self.deployer_key), ("notary", self.notary_key)):
             if key is None or key.get_secret_value().lower() in ANVIL_DEV_KEYS:
                 problems.append(("PROD_DEV_KEY", f"production needs a private {name} key of your own"))
+        problems.extend(self._admin_problems())
         if chain_id == ANVIL_CHAIN_ID:
             problems.append(("PROD_ANVIL_CHAIN", "production refuses chain id 31337 (anvil)"))
         if self.ipfs_api and not _is_loopback_endpoint(self.ipfs_api):
@@ -204,6 +238,41 @@ class Settings(BaseSettings):
         if problems:
             code, message = problems[0]
             raise ConfigError(message, code=code)
+
+    def _admin_problems(self) -> list[tuple[str, str]]:
+        """Production: the admin is an account of its own, apart from the keys the server holds."""
+        if self.admin_address is None:
+            return [("PROD_ADMIN_UNSET", "production needs HUBAO_ADMIN_ADDRESS, an admin account of your own")]
+        if self.admin_address in _anvil_dev_addresses():
+            return [("PROD_DEV_KEY", "production refuses an anvil development account as HUBAO_ADMIN_ADDRESS")]
+        held = {
+            "PROD_ADMIN_IS_OPERATOR": (self.deployer_key, "the operator (HUBAO_DEPLOYER_KEY)"),
+            "PROD_ADMIN_IS_NOTARY": (self.notary_key, "the notary (HUBAO_NOTARY_KEY)"),
+        }
+        for code, (key, who) in held.items():
+            try:
+                holds_admin = key is not None and _address_of(key.get_secret_value()) == self.admin_address
+            except ValueError:  # not a private key at all: the runtime says so when it loads it
+                holds_admin = False
+            if holds_admin:
+                return [
+                    (code, f"production refuses an admin that is also {who}: the server must not hold the admin key")
+                ]
+        return []
+
+
+ANVIL_DEV_ADMIN_INDEX = 9  # dev default admin: an anvil account the server never signs with
+
+
+def _address_of(private_key: str) -> str:
+    from eth_account import Account
+
+    return str(Account.from_key(private_key).address)
+
+
+@functools.cache
+def _anvil_dev_addresses() -> frozenset[str]:
+    return frozenset(_address_of(key) for key in ANVIL_DEV_KEYS)
 
 
 def _key_or_dev_default(key: SecretStr | None, index: int) -> str:
@@ -237,6 +306,7 @@ def known_setting_names() -> set[str]:
 
 __all__ = [
     "ANVIL_CHAIN_ID",
+    "ANVIL_DEV_ADMIN_INDEX",
     "ANVIL_DEV_KEYS",
     "REPO_ROOT",
     "Settings",

@@ -23,12 +23,13 @@ from web3.contract import Contract
 
 from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
-from backend.chain.deploy import SUITE, DeploymentRecord, SuiteRoles, ensure_deployed
+from backend.chain.deploy import SUITE, DeploymentRecord, SuiteRoles, admin_mismatches, ensure_deployed
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
 from backend.db.lease import Lease
+from backend.errors import ConfigError
 from backend.services.anchoring import AnchoringWorker
 from backend.services.auth import load_or_create_secret
 
@@ -155,11 +156,17 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     settings.check_production_safety(chain_id)
     operator = TransactionSender(w3, account(settings.deployer_private_key()))
     notary = TransactionSender(w3, account(settings.notary_private_key()))
+    admin = settings.admin_account()
     record, fresh = ensure_deployed(
-        w3, operator, SuiteRoles(admin=operator.address, notary=notary.address), data_dir / "deployment.json"
+        w3,
+        operator,
+        SuiteRoles(admin=admin, operator=operator.address, notary=notary.address),
+        data_dir / "deployment.json",
     )
     if fresh:
         log.info("contracts deployed", extra={"chain_id": chain_id})
+    else:
+        _check_admin(settings, admin, admin_mismatches(w3, record, admin))
     contracts = {}
     for spec in SUITE:
         artifact = load_artifact(spec.name)
@@ -183,6 +190,19 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             else load_or_create_secret(data_dir / "keys" / "jwt.secret")
         ),
     )
+
+
+def _check_admin(settings: Settings, admin: str, mismatches: list[str]) -> None:
+    """A reused deployment whose admin is not the configured one: refused in production, a warning otherwise."""
+    if not mismatches:
+        return
+    message = (
+        f"the deployed contracts are administered by another account than HUBAO_ADMIN_ADDRESS ({admin}): "
+        f"{', '.join(mismatches)}; move the admin with beginDefaultAdminTransfer/acceptDefaultAdminTransfer"
+    )
+    if settings.env == "production":
+        raise ConfigError(message, code="PROD_ADMIN_MISMATCH")
+    log.warning(message)
 
 
 def open_keyring(directory: Path) -> Any:

@@ -57,7 +57,7 @@ from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, SuiteRoles, deploy_suite
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
-from backend.config import ANVIL_DEV_KEYS, REPO_ROOT
+from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, REPO_ROOT
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.db.models import AnchorBatch, AnchorItem, EvidenceItem
 from backend.proofs.commitments import content_commitment
@@ -340,7 +340,16 @@ def _deploy_notary(node: AnvilNode) -> _Chain:
     operator = TransactionSender(w3, account(ANVIL_DEV_KEYS[0]))
     notary_sender = TransactionSender(w3, account(ANVIL_DEV_KEYS[1]))
     only_notary = tuple(spec for spec in SUITE if spec.name == "EvidenceNotary")
-    record = deploy_suite(w3, operator, SuiteRoles(admin=operator.address, notary=notary_sender.address), only_notary)
+    record = deploy_suite(
+        w3,
+        operator,
+        SuiteRoles(
+            admin=account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address,
+            operator=operator.address,
+            notary=notary_sender.address,
+        ),
+        only_notary,
+    )
     artifact = load_artifact("EvidenceNotary")
     register_errors([artifact["abi"]])
     notary = NotaryClient(w3, contract_at(w3, record.address("EvidenceNotary"), artifact))

@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SuiteRoles:
-    """Addresses the constructors need."""
+    """Addresses the constructors need.
+
+    ``admin`` holds ``DEFAULT_ADMIN_ROLE`` on every contract (grants and revokes the working roles,
+    transfers the admin); ``operator`` (the deploying key) and ``notary`` hold the working roles.
+    Keeping the admin apart means a leaked server key cannot hand out ``OPERATOR_ROLE`` or
+    ``NOTARY_ROLE``, and the admin can revoke it.
+    """
 
     admin: str
+    operator: str
     notary: str
 
 
@@ -45,15 +52,15 @@ def _notary_args(roles: SuiteRoles) -> list[Any]:
     return [roles.admin, roles.notary]
 
 
-def _ledger_args(roles: SuiteRoles) -> list[Any]:
-    return [roles.admin, roles.admin]  # the operator key also administers the plan's roster
+def _operator_args(roles: SuiteRoles) -> list[Any]:
+    return [roles.admin, roles.operator]
 
 
 # Deployment order matters when a constructor takes another contract's address.
 SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("EvidenceNotary", _notary_args),
-    ContractSpec("ClaimLedger", _ledger_args),
-    ContractSpec("Apportionment", _ledger_args),  # (admin, operator): the operator key publishes periods
+    ContractSpec("ClaimLedger", _operator_args),  # the operator also keeps the reviewer and juror rosters
+    ContractSpec("Apportionment", _operator_args),  # the operator publishes periods
 )
 
 
@@ -131,6 +138,25 @@ def check_record(
                 return f"{spec.name} is gone from {deployed.address} (chain reset or lost blocks)"
             return f"{spec.name} at {deployed.address} does not match the committed artifact"
     return None
+
+
+def admin_mismatches(
+    w3: Web3,
+    record: DeploymentRecord,
+    admin: str,
+    suite: tuple[ContractSpec, ...] = SUITE,
+    layout: ContractsLayout | None = None,
+) -> list[str]:
+    """Contracts of the record whose on-chain ``defaultAdmin()`` is not ``admin``, each with its admin."""
+    found = []
+    for spec in suite:
+        contract = w3.eth.contract(
+            address=Web3.to_checksum_address(record.address(spec.name)), abi=load_artifact(spec.name, layout)["abi"]
+        )
+        onchain = str(contract.functions.defaultAdmin().call())
+        if onchain.lower() != admin.lower():
+            found.append(f"{spec.name} (admin {onchain})")
+    return found
 
 
 def deploy_suite(

@@ -12,6 +12,8 @@ import pytest
 
 from backend.chain.anvil import AnvilNode, free_port
 
+OWN_KEYS = {"HUBAO_DEPLOYER_KEY": "0x" + "11" * 32, "HUBAO_NOTARY_KEY": "0x" + "22" * 32}
+
 
 def _hubao(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUBAO_")}
@@ -67,7 +69,9 @@ def test_malformed_rpc_url_stops_with_one_line(tmp_path: Path) -> None:
     ("env", "code"),
     [
         ({}, "PROD_DEV_KEY"),
-        ({"HUBAO_DEPLOYER_KEY": "0x" + "11" * 32, "HUBAO_NOTARY_KEY": "0x" + "22" * 32}, "PROD_ANVIL_CHAIN"),
+        ({**OWN_KEYS, "HUBAO_ADMIN_ADDRESS": "0x" + "ab" * 20}, "PROD_ANVIL_CHAIN"),
+        # The admin is the operator (the address of key 0x11…): a leaked server key could hand out every role.
+        ({**OWN_KEYS, "HUBAO_ADMIN_ADDRESS": "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"}, "PROD_ADMIN_IS_OPERATOR"),
     ],
 )
 def test_production_refuses_unsafe_configuration(

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from backend.config import ANVIL_DEV_KEYS, Settings
+from backend.chain.client import account
+from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, Settings
 from backend.errors import ConfigError
 
-OWN_KEYS = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32}
+OWN_KEYS = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32, "admin_address": "0x" + "ab" * 20}
 SAFE_PROD = {"env": "production", "docs_enabled": False, **OWN_KEYS}
 
 
@@ -29,6 +31,31 @@ def test_dev_keys_accepted_only_on_anvil_chain(settings_factory: Callable[..., S
     with pytest.raises(ConfigError, match="refused on chain id 1"):
         settings.check_keys_for_chain(1)
     settings_factory(**OWN_KEYS).check_keys_for_chain(1)
+    # The default admin is anvil account 9: public, so refused off anvil like the dev keys.
+    with pytest.raises(ConfigError, match="HUBAO_ADMIN_ADDRESS is one of anvil's"):
+        settings_factory(**{**OWN_KEYS, "admin_address": None}).check_keys_for_chain(1)
+
+
+def test_admin_defaults_to_an_anvil_account_apart_from_the_server_keys(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory()
+    admin = settings.admin_account()
+    assert admin == account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address
+    server_keys = {settings.deployer_private_key(), settings.notary_private_key()}
+    assert admin not in {account(key).address for key in server_keys}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    # short, zero, an EIP-55 checksum broken by one letter's case, not hex
+    ["0x1234", "0x" + "00" * 20, "0x19e7E376E7C213B7E7e7e46cc70A5dD086DAff2A", "not an address"],
+)
+def test_admin_address_must_be_a_checksummed_nonzero_address(
+    settings_factory: Callable[..., Settings], bad: str
+) -> None:
+    with pytest.raises(ValidationError, match="admin_address"):
+        settings_factory(admin_address=bad)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +66,10 @@ def test_dev_keys_accepted_only_on_anvil_chain(settings_factory: Callable[..., S
         ({"ipfs_api": "http://10.0.0.5:5001"}, "PROD_REMOTE_KUBO_RPC"),
         ({"cors_origins": ["*"]}, "PROD_CORS_WILDCARD"),
         ({"docs_enabled": True}, "PROD_DOCS_ENABLED"),
+        ({"admin_address": None}, "PROD_ADMIN_UNSET"),
+        ({"admin_address": account(ANVIL_DEV_KEYS[9]).address}, "PROD_DEV_KEY"),
+        ({"admin_address": account("0x" + "11" * 32).address}, "PROD_ADMIN_IS_OPERATOR"),
+        ({"admin_address": account("0x" + "22" * 32).address.lower()}, "PROD_ADMIN_IS_NOTARY"),
     ],
 )
 def test_production_refuses_each_unsafe_setting(
