@@ -3,18 +3,23 @@
 For each population size (100 k, 1 M, and 10 M unless ``quick``), two fresh subprocesses, so
 that peak RSS is per size and per mode:
 
-* ``ledger`` — ``build_share_ledger``: every member's share, subsidy and year-to-date, the
-  leaf encoding and hash, the row written to a real ledger file, and the share-tree root;
+* ``ledger`` — ``build_share_ledger`` as the publisher runs it: members in ascending commitment
+  order (checked), every member's share, subsidy and year-to-date, the leaf encoding and hash,
+  the row written to a real ledger file, the share-tree root computed over flat buffers
+  (``share_tree``) and the tree's node file written for receipts; then ``receipt_ms``: mean time
+  of one member's row lookup + proof from the node file (ledger binary search, tree binary
+  search, one read per level), over 200 members;
 * ``bound`` — the work no share ledger can avoid: for each member the 128-byte leaf encoding
   (commitment + three fixed words), its two keccak256 calls, and the tree root from those
   hashes (``root_from_leaf_hashes``) — no share logic, no file.
 
 Members are generated before timing starts, identically in both modes: commitment
-``keccak256(uint256(i))`` held in one bytearray, ``paid_this_year = (i × 7,919) mod 19,000`` (so
-about 4 % of members meet the annual cap). The commitments are not sorted, so the ledger runs
-with ``require_ascending=False`` (the ascending check is one bytes comparison per row).
-``input_rss_mb`` is the process's RSS after generating the members, before the timed work;
-``peak_rss_mb`` includes it.
+``keccak256(uint256(i))``, sorted ascending as the database's ``ORDER BY commitment`` returns them
+(sorted bucket by bucket into one flat buffer, as the share tree sorts its leaves: no Python
+object per member), ``paid_this_year = (i × 7,919) mod 19,000`` by position (about 4 % of members
+meet the annual cap). ``input_rss_mb`` is the process's RSS after generating the members, before
+the timed work; ``peak_rss_mb`` includes it (the generation itself peaks lower), and
+``work_rss_mb`` = peak − input is what the timed work added.
 
 Times are CPU seconds of the measuring process (``process_time``; wall seconds listed too), best
 of ``repeat`` runs below 10 M members. Target: ``ratio_vs_bound`` ≤ 3 and per-member cost flat
@@ -52,25 +57,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _members(n: int, chunk: int = 1 << 20) -> tuple[list[bytes], Iterator[tuple[bytes, int]]]:
-    """Commitments in immutable 32 MiB chunks (no transient copy of the whole population)."""
+def _members(n: int) -> tuple[bytearray, Iterator[tuple[bytes, int]]]:
+    """Ascending commitments in one flat buffer (32 bytes each, no per-member object kept)."""
+    from backend.apportionment.share_tree import LeafBuckets, descending_leaves
     from backend.proofs.keccak import keccak256
 
-    chunks: list[bytes] = []
-    for start in range(0, n, chunk):
-        buf = bytearray()
-        for i in range(start, min(n, start + chunk)):
-            buf += keccak256(i.to_bytes(32, "big"))
-        chunks.append(bytes(buf))
+    buckets = LeafBuckets()
+    for i in range(n):
+        buckets.add(keccak256(i.to_bytes(32, "big")))
+    flat = descending_leaves(buckets)  # descending; read back to front below
 
     def rows() -> Iterator[tuple[bytes, int]]:
-        i = 0
-        for part in chunks:
-            for off in range(0, len(part), 32):
-                yield part[off : off + 32], (i * 7_919) % 19_000
-                i += 1
+        for i, off in enumerate(range(len(flat) - 32, -1, -32)):
+            yield bytes(flat[off : off + 32]), (i * 7_919) % 19_000
 
-    return chunks, rows()
+    return flat, rows()
 
 
 def _one(n: int, mode: str) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def _one(n: int, mode: str) -> dict[str, Any]:
     from backend.proofs.keccak import KECCAK_BACKEND, load_backend
     from backend.proofs.merkle import root_from_leaf_hashes
 
-    _, members = _members(n)
+    flat, members = _members(n)
     input_rss = _rss_mb()
     out: dict[str, Any] = {"members": n, "mode": mode, "input_rss_mb": round(input_rss, 1)}
     if mode == "ledger":
@@ -88,12 +89,14 @@ def _one(n: int, mode: str) -> dict[str, Any]:
             [30_000_000] * 100, period_id=20240307, member_count=n, rule_set_hash=bytes(32)
         )
         with tempfile.TemporaryDirectory(prefix="bench-apportionment-") as tmp:
-            path = Path(tmp) / "ledger.hsl"
+            path, tree_path = Path(tmp) / "ledger.hsl", Path(tmp) / "ledger.tree"
             t0, c0 = time.perf_counter(), time.process_time()
             with open(path, "wb", buffering=1 << 20) as fh:
-                result = build_share_ledger(inputs, members, fh, require_ascending=False)
+                result = build_share_ledger(inputs, members, fh, require_ascending=True, tree_file=tree_path)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             out["file_mb"] = round(path.stat().st_size / 2**20, 1)
+            out["tree_file_mb"] = round(tree_path.stat().st_size / 2**20, 1)
+            out["receipt_ms"] = _receipt_ms(path, tree_path, flat, result.share_root)
         out["root"] = "0x" + result.share_root.hex()
         out["base_fen"] = result.totals.base_fen
         out["share_total_fen"] = result.totals.share_total_fen
@@ -114,6 +117,27 @@ def _one(n: int, mode: str) -> dict[str, Any]:
     out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     out["keccak_backend"] = KECCAK_BACKEND
     return out
+
+
+def _receipt_ms(ledger: Path, tree_path: Path, flat: bytearray, root: bytes, samples: int = 200) -> float:
+    """Mean milliseconds to find a member's row and its proof from the node file (checked)."""
+    from backend.apportionment.ledger import ShareLedgerReader, share_leaf_hash
+    from backend.apportionment.share_tree import ShareTreeFile
+    from backend.proofs.merkle import process_proof
+
+    n = len(flat) // 32
+    picks = [bytes(flat[32 * k : 32 * k + 32]) for k in range(0, n, max(1, n // samples))][:samples]
+    with ShareLedgerReader(ledger) as reader, ShareTreeFile(tree_path) as tree:
+        t0 = time.perf_counter()
+        for commitment in picks:
+            found = reader.find(commitment)
+            assert found is not None
+            leaf = share_leaf_hash(found[1])
+            index = tree.find_leaf(leaf)
+            assert index is not None
+            proof = tree.proof(index)
+            assert process_proof(leaf, proof) == root
+        return round(1e3 * (time.perf_counter() - t0) / len(picks), 3)
 
 
 def _subprocess(n: int, mode: str) -> dict[str, Any]:
@@ -161,7 +185,11 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, Any]:
             "ledger_peak_rss_mb": ledger["peak_rss_mb"],
             "bound_peak_rss_mb": bound["peak_rss_mb"],
             "input_rss_mb": ledger["input_rss_mb"],
+            "ledger_work_rss_mb": round(ledger["peak_rss_mb"] - ledger["input_rss_mb"], 1),
+            "bound_work_rss_mb": round(bound["peak_rss_mb"] - bound["input_rss_mb"], 1),
             "ledger_file_mb": ledger["file_mb"],
+            "tree_file_mb": ledger["tree_file_mb"],
+            "receipt_ms": ledger["receipt_ms"],
             "base_fen": ledger["base_fen"],
             "share_root": ledger["root"],
         }

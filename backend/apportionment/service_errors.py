@@ -18,12 +18,19 @@ from backend.errors import ChainError, Conflict, NotFound
 
 __all__ = [
     "ApportionmentUnavailable",
+    "ClaimFilingClosed",
     "NotAMember",
     "PeriodNotClosed",
     "PeriodOutOfOrder",
     "PeriodRecordMismatch",
     "ShareNotFound",
 ]
+
+
+class ClaimFilingClosed(Conflict):
+    """A claim refused by the wind-down rule (``code`` says which part)."""
+
+    code = "WIND_DOWN_FILING_CLOSED"
 
 
 class PeriodNotClosed(Conflict):

@@ -5,23 +5,27 @@ Service edge. ``begin_wind_down(runtime, now)`` records the decision on chain
 ``windDown = true``, so members pay nothing and the operator pays every base) and locally in the
 apportionment index (``windDown``: since when, the last period shared by members, and until when
 claims diagnosed before the stop may still be filed). Idempotent: a second call returns the state
-recorded by the first. Joins stop too: the membership service reads ``wind_down_state``.
+recorded by the first. Joins stop too: ``membership.join`` refuses with ``PLAN_WINDING_DOWN``
+(it reads the chain's flag). Claims: ``check_claim_filing`` is the rule that a claim may still be
+filed during wind-down only when diagnosed before the stop and filed within
+``late_filing_days_after_wind_down`` (180) days of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from backend.apportionment.published import apportionment_client, published_ledgers
+from backend.apportionment.service_errors import ClaimFilingClosed
 from backend.chain.transactions import ContractReverted
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
     from backend.services.rules import RuleSet
 
-__all__ = ["WindDownState", "begin_wind_down", "wind_down_state"]
+__all__ = ["ClaimFilingClosed", "WindDownState", "begin_wind_down", "check_claim_filing", "wind_down_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +103,24 @@ def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = 
     )
     files.update_index("windDown", state.to_json())
     return state
+
+
+def check_claim_filing(state: WindDownState, diagnosis_date: date, now: datetime) -> None:
+    """DESIGN.md Wind-down: after the stop, only illnesses diagnosed before it, filed within the window.
+
+    No-op while the plan is not winding down. Raises ``ClaimFilingClosed`` with code
+    ``DIAGNOSED_AFTER_WIND_DOWN`` (diagnosis on or after the stop's calendar day, UTC) or
+    ``WIND_DOWN_FILING_CLOSED`` (``now`` past ``late_filing_until``).
+    """
+    if not state.active:
+        return
+    if state.since is not None and diagnosis_date >= state.since.astimezone(UTC).date():
+        raise ClaimFilingClosed(
+            "the plan is winding down: only illnesses diagnosed before the stop can be claimed",
+            code="DIAGNOSED_AFTER_WIND_DOWN",
+        )
+    if state.late_filing_until is not None and now >= state.late_filing_until:
+        raise ClaimFilingClosed(
+            f"the plan wound down; claims could be filed until {state.late_filing_until.isoformat()}",
+            code="WIND_DOWN_FILING_CLOSED",
+        )
