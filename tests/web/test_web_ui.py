@@ -211,6 +211,8 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.click("#submit-claim")
     page.wait_for_url("**/#/claims/*")
     claim_pk = page.url.rsplit("/", 1)[1]
+    assert "filed and recorded on chain" in page.inner_text("#status")
+    assert page.evaluate("window.__progress.at(-1)") == 100
     page.wait_for_selector("#claim-timeline li[data-kind=ClaimFiled]")
     filed = page.locator("#claim-timeline li[data-kind=ClaimFiled]").inner_text()
     assert "block" in filed

@@ -1,7 +1,7 @@
 // The single page: a hash router, the navigation of the signed-in role, and focus management.
 
 import { api, onUnauthorized, session } from "./api.js";
-import { clear, h } from "./ui.js";
+import { clear, errorBox, h } from "./ui.js";
 import { renderRegister, renderSignIn } from "./views/auth.js";
 import { renderAuditReport, renderPeriods, renderTimeline } from "./views/audit.js";
 import { renderCase, renderJury } from "./views/jury.js";
@@ -39,7 +39,11 @@ const ROUTES = [
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 
-export function go(hash) {
+let flash = null;
+
+/** Navigate; `message` is announced on the next page (the status line is per page otherwise). */
+export function go(hash, message = null) {
+  flash = message;
   if (location.hash === hash) route();
   else location.hash = hash;
 }
@@ -67,21 +71,21 @@ function renderNav() {
 
 function signOut() {
   session.clear();
-  status.textContent = "You are signed out.";
-  go("#/signin");
+  go("#/signin", "You are signed out.");
 }
 
 onUnauthorized(() => {
   if (!session.get()) return;
   session.clear();
-  status.textContent = "Your session ended: please sign in again.";
-  go("#/signin");
+  go("#/signin", "Your session ended: please sign in again.");
 });
 
 let generation = 0;
 
 export async function route() {
   const mine = ++generation;
+  status.textContent = flash || "";
+  flash = null;
   const s = session.get();
   let hash = location.hash || "#/";
   if (hash === "#/" || hash === "#") {
@@ -98,7 +102,7 @@ export async function route() {
   }
   const [match, roles, render] = found;
   if (roles && !s) {
-    status.textContent = "Please sign in first.";
+    flash = "Please sign in first.";
     location.replace("#/signin");
     return;
   }
@@ -113,7 +117,7 @@ export async function route() {
   } catch (err) {
     if (mine !== generation) return;
     clear(main);
-    main.append(h("h1", {}, "Something went wrong"), h("p", {}, err && err.message ? err.message : "the page could not be shown"));
+    main.append(h("h1", {}, err && err.status === 404 ? "Not found" : "Something went wrong"), errorBox(err));
   }
   if (mine !== generation) return;
   const heading = main.querySelector("h1");
@@ -121,7 +125,6 @@ export async function route() {
 }
 
 window.addEventListener("hashchange", () => {
-  status.textContent = "";
   route().then(() => main.focus({ preventScroll: false }));
 });
 

@@ -1,4 +1,4 @@
-// DOM helpers: elements built with createElement only (no innerHTML, nothing inline for the CSP).
+// DOM helpers: elements built with createElement only (never parsed from strings; nothing inline, for the CSP).
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

@@ -51,8 +51,7 @@ export function renderRegister(ctx) {
     try {
       await api("/accounts/register", { method: "POST", json: { username: form.username.value.trim(), password: form.password.value } });
       await signIn(form.username.value.trim(), form.password.value);
-      ctx.say("Account created. Now join the plan.");
-      ctx.go("#/join");
+      ctx.go("#/join", "Account created. Now join the plan.");
     } catch (err) {
       showError(errors, err);
     }

@@ -144,8 +144,7 @@ export async function renderCase(ctx, claimPk) {
     try {
       await api(`/jury/claims/${claimPk}/commit`, { method: "POST", json: { approve } });
       remember(key, { approve, at: new Date().toISOString() });
-      ctx.say("Vote committed. Come back to reveal it when the commit window ends.");
-      ctx.go(`#/jury/${claimPk}`);
+      ctx.go(`#/jury/${claimPk}`, "Vote committed. Come back to reveal it when the commit window ends.");
     } catch (err) {
       showError(errors, err, HINTS);
     }

@@ -122,8 +122,7 @@ export async function renderJoin(ctx) {
     }
     try {
       const joined = await api("/members/join", { method: "POST", json: { birth_date: form.birth.value, credit_score: Number(form.credit.value), health_answers: answers } });
-      ctx.say(`Welcome to the plan. Your waiting period ends ${when(joined.waiting_ends_at)}.`);
-      ctx.go("#/member");
+      ctx.go("#/member", `Welcome to the plan. Your waiting period ends ${when(joined.waiting_ends_at)}.`);
     } catch (err) {
       showError(errors, err, JOIN_HINTS);
     }
@@ -216,8 +215,7 @@ export async function renderFile(ctx) {
         progressText.textContent = pct < 100 ? `Uploading… ${pct}%` : "Uploaded; recording the claim on chain…";
       });
       progress.value = 100;
-      ctx.say("Your claim was filed and recorded on chain.");
-      ctx.go(`#/claims/${claim.id}`);
+      ctx.go(`#/claims/${claim.id}`, "Your claim was filed and recorded on chain.");
     } catch (err) {
       progressText.textContent = "";
       progress.hidden = true;

@@ -1,0 +1,87 @@
+"""How the UI is served: same origin, a strict CSP, no inline script or style, nothing from elsewhere.
+
+No browser and no chain: the static routes need neither (the app is built without its lifespan).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from backend.api.app import create_app
+from backend.api.inprocess import InProcessClient
+from backend.config import Settings
+from backend.web import CSP, STATIC
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> InProcessClient:
+    return InProcessClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("web-static"))))
+
+
+def test_root_goes_to_the_app_and_the_page_carries_the_csp(client: InProcessClient) -> None:
+    root = client.get("/")
+    assert root.status_code == 307
+    assert root.headers["location"] == "/app/"
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == CSP
+    assert "script-src 'self'" in CSP
+    assert "unsafe-inline" not in CSP
+    assert "unsafe-eval" not in CSP
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_modules_are_served_as_javascript_with_the_csp(client: InProcessClient) -> None:
+    for path in ("js/main.js", "js/proofs.js", "js/views/member.js"):
+        response = client.get(f"/app/{path}")
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/javascript")
+        assert response.headers["content-security-policy"] == CSP
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/app/../config.py",
+        "/app/%2e%2e/config.py",
+        "/app/..%2f__init__.py",
+        "/app/nope.js",
+        "/app/js",
+        "/app/../package.json",
+    ],
+)
+def test_nothing_outside_the_static_files_is_served(client: InProcessClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_html_has_no_inline_script_or_style_and_nothing_loads_from_elsewhere() -> None:
+    html = (STATIC / "index.html").read_text()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.DOTALL)
+    assert scripts, "the page loads its module"
+    assert all("src=" in attrs and not body.strip() for attrs, body in scripts)
+    assert " style=" not in html
+    assert not re.search(r"\son[a-z]+=", html), "inline event handlers are blocked by the CSP"
+    files = [p for p in STATIC.rglob("*") if p.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        text = path.read_text()
+        urls = re.findall(r"https?://[^\s\"'`)]+", text)
+        assert all(u.startswith("http://www.w3.org/2000/svg") for u in urls), (path, urls)
+        if path.suffix == ".js":
+            assert "innerHTML" not in text, path
+            assert "eval(" not in text, path
+            assert 'setAttribute("style"' not in text, path
+
+
+def test_every_imported_module_exists() -> None:
+    for path in STATIC.rglob("*.js"):
+        for target in re.findall(r"from \"(\.[^\"]+)\"", path.read_text()):
+            assert (path.parent / target).resolve().is_file(), (path, target)
+    assert Path(STATIC / "js" / "main.js").is_file()
