@@ -229,6 +229,9 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     with page.expect_download() as download:
         page.locator("#evidence-list button:has-text('Download receipt')").first.click()
     receipt = json.loads(Path(download.value.path()).read_text())
+    page.locator("#evidence-list > li", has_text="scan.png").locator("button:has-text('View file')").click()
+    page.wait_for_selector("#evidence-list img.doc-image")
+    assert page.locator("button:has-text('Withdraw claim')").count() == 1
     assert receipt["kind"] == "evidence"
     assert "salt" in receipt
     ui.shoot("claim-timeline")

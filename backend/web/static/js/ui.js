@@ -178,3 +178,18 @@ export function fenCompact(amount) {
   if (yuan >= 100) return `¥${Math.round(yuan)}`;
   return `¥${yuan.toFixed(2)}`;
 }
+
+/** Fetch a decrypted document (authenticated) and show it inline from a blob: URL (PDF or image). */
+export async function showDocument(slot, response, mediaType, label) {
+  const blob = new Blob([await response.arrayBuffer()], { type: mediaType });
+  const url = URL.createObjectURL(blob);
+  clear(slot);
+  if (mediaType === "application/pdf") {
+    slot.append(
+      h("iframe", { src: url, class: "doc-frame", title: `${label} (PDF)` }),
+      h("p", { class: "hint" }, "PDF not shown? ", h("a", { href: url, download: `${label}.pdf` }, "Download it")),
+    );
+  } else {
+    slot.append(h("img", { src: url, class: "doc-image", alt: `${label} (${mediaType})` }));
+  }
+}

@@ -10,9 +10,22 @@ async function inBatches(items, size, fn) {
   return out;
 }
 
+const PAGE = 100;
+const MAX_CLAIMS = 2000; // a browser view, not a bulk export: `hubao audit` reads everything
+
+async function allClaims() {
+  const claims = [];
+  for (let offset = 0; offset < MAX_CLAIMS; offset += PAGE) {
+    const page = await api(`/claims?limit=${PAGE}&offset=${offset}`);
+    claims.push(...page);
+    if (page.length < PAGE) break;
+  }
+  return claims;
+}
+
 export async function renderTimeline(ctx) {
   ctx.main.append(h("h1", {}, "Chain history"), loading("Reading every claim's on-chain steps…"));
-  const [claims, periods] = await Promise.all([api("/claims?limit=100"), api("/periods").catch(() => [])]);
+  const [claims, periods] = await Promise.all([allClaims(), api("/periods").catch(() => [])]);
   const timelines = await inBatches(claims, 6, (c) => api(`/claims/${c.id}/timeline`).then((t) => [c, t]));
   if (!ctx.isCurrent()) return;
   const events = [];

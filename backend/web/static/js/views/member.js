@@ -3,7 +3,7 @@
 
 import { api, upload } from "../api.js";
 import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
-import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showError, stepList, when } from "../ui.js";
+import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showDocument, showError, stepList, when } from "../ui.js";
 
 const JOIN_HINTS = {
   NOT_ELIGIBLE_AGE: "Not eligible: age.",
@@ -256,6 +256,18 @@ export async function renderClaim(ctx, claimPk) {
     const errors = h("div");
     const receiptButton = h("button", { type: "button", class: "secondary" }, "Download receipt");
     const verifyButton = h("button", { type: "button", class: "secondary" }, "Verify receipt here");
+    const viewButton = h("button", { type: "button", class: "secondary" }, "View file");
+    const doc = h("div", { class: "doc-slot" });
+    viewButton.addEventListener("click", async () => {
+      clear(doc).append(loading("Decrypting…"));
+      try {
+        const res = await api(`/claims/${claimPk}/evidence/${ev.id}/content`, { raw: true });
+        await showDocument(doc, res, ev.mediaType, ev.originalName || `Document ${ev.id}`);
+      } catch (err) {
+        clear(doc);
+        showError(errors, err);
+      }
+    });
     receiptButton.addEventListener("click", async () => {
       try {
         const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
@@ -282,8 +294,10 @@ export async function renderClaim(ctx, claimPk) {
         ["Commitment", h("span", { class: "mono" }, short(ev.commitment))],
       ]),
       errors,
-      ev.anchored ? h("div", { class: "row" }, receiptButton, verifyButton) : h("p", { class: "hint" }, "The receipt is ready once the evidence is anchored (usually within a minute)."),
+      h("div", { class: "row" }, isMember ? viewButton : null, ev.anchored ? [receiptButton, verifyButton] : null),
+      ev.anchored ? null : h("p", { class: "hint" }, "The receipt is ready once the evidence is anchored (usually within a minute)."),
       slot,
+      doc,
     );
   });
   ctx.main.append(
@@ -301,11 +315,36 @@ export async function renderClaim(ctx, claimPk) {
         claim.chainMismatch && claim.chainMismatch.length ? ["Note", `the chain's ${claim.chainMismatch.join(", ")} shown`] : null,
       ]),
     ),
+    isMember ? claimActions(ctx, claim) : null,
     h("h2", {}, "Timeline"),
     timelineList(timeline),
     h("h2", {}, isMember ? "Your documents" : "Evidence"),
     h("ul", { class: "grid", id: "evidence-list" }, evidence),
   );
+}
+
+const OPEN_STATES = ["FILED", "UNDER_REVIEW", "IN_NOTICE", "DISPUTED"]; // as backend.services.claims.OPEN_STATES
+const ACTION_HINTS = { APPEAL_NOT_ALLOWED: "This claim cannot be appealed.", INVALID_STATE: "Not possible in this state." };
+
+function claimActions(ctx, claim) {
+  const errors = h("div", { "aria-live": "assertive" });
+  const act = (path, question, done) => async () => {
+    if (!window.confirm(question)) return;
+    try {
+      await api(`/claims/${claim.id}/${path}`, { method: "POST" });
+      ctx.go(`#/claims/${claim.id}`, done);
+    } catch (err) {
+      showError(errors, err, ACTION_HINTS);
+    }
+  };
+  const buttons = [];
+  if (OPEN_STATES.includes(claim.status)) {
+    buttons.push(h("button", { type: "button", class: "secondary", onclick: act("withdraw", "Withdraw this claim? This cannot be undone.", "Your claim was withdrawn.") }, "Withdraw claim"));
+  }
+  if (claim.status === "REJECTED" && claim.reasonCode !== "WAITING_PERIOD") {
+    buttons.push(h("button", { type: "button", onclick: act("appeal", "Appeal the rejection? A jury of members will decide.", "Your appeal was recorded: a jury will decide.") }, "Appeal to a jury"));
+  }
+  return buttons.length ? h("div", {}, errors, h("div", { class: "row" }, buttons)) : null;
 }
 
 async function chainPeriods() {

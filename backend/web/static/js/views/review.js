@@ -2,7 +2,7 @@
 // shown inline, and the verdict form.
 
 import { api } from "../api.js";
-import { badge, clear, dataTable, facts, fen, h, loading, short, showError, when } from "../ui.js";
+import { badge, clear, dataTable, facts, fen, h, loading, short, showDocument, showError, when } from "../ui.js";
 
 export const REASON_CODES = [
   ["WAITING_PERIOD", "Diagnosed within the waiting period"],
@@ -61,22 +61,6 @@ function checkList(result) {
   );
 }
 
-async function showDocument(slot, claimPk, ev) {
-  clear(slot).append(loading("Decrypting…"));
-  const res = await api(`/review/claims/${claimPk}/evidence/${ev.id}/content`, { raw: true });
-  const blob = new Blob([await res.arrayBuffer()], { type: ev.mediaType });
-  const url = URL.createObjectURL(blob);
-  clear(slot);
-  if (ev.mediaType === "application/pdf") {
-    slot.append(
-      h("iframe", { src: url, class: "doc-frame", title: `Document ${ev.id} (PDF)` }),
-      h("p", { class: "hint" }, "PDF not shown? ", h("a", { href: url, download: `evidence-${ev.id}.pdf` }, "Download it")),
-    );
-  } else {
-    slot.append(h("img", { src: url, class: "doc-image", alt: `Evidence document ${ev.id} (${ev.mediaType})` }));
-  }
-}
-
 export async function renderReview(ctx, claimPk) {
   ctx.main.append(h("h1", {}, "Review"), loading());
   const detail = await api(`/review/claims/${claimPk}`);
@@ -107,7 +91,16 @@ export async function renderReview(ctx, claimPk) {
     const doc = h("div", { class: "doc-slot" });
     const errors = h("div");
     const show = h("button", { type: "button", class: "secondary" }, "Show document");
-    show.addEventListener("click", () => showDocument(doc, claimPk, ev).catch((err) => showError(errors, err)));
+    show.addEventListener("click", async () => {
+      clear(doc).append(loading("Decrypting…"));
+      try {
+        const res = await api(`/review/claims/${claimPk}/evidence/${ev.id}/content`, { raw: true });
+        await showDocument(doc, res, ev.mediaType, `Evidence document ${ev.id}`);
+      } catch (err) {
+        clear(doc);
+        showError(errors, err);
+      }
+    });
     list.append(h("li", { class: "card", dataset: { evidence: ev.id } }, h("h3", {}, `${ev.mediaType} · ${Math.ceil(ev.size / 1024)} KB`, ev.duplicate ? " · duplicate of another claim's evidence" : ""), checks, errors, h("div", { class: "row" }, show), doc));
     api(`/review/claims/${claimPk}/evidence/${ev.id}/verification`).then(
       (result) => clear(checks).append(h("p", {}, h("strong", {}, result.verified ? "✓ All four checks pass" : "✗ Not verified")), checkList(result)),
