@@ -64,4 +64,27 @@ for (const m of share.receiptMutations) {
   const r = verifyShareReceipt(mutate(share.receipt, m), null);
   report.share.push({ name: m.why, ok: r.ok, failedStep: r.failedStep ?? null, want: m.step });
 }
+// Step 7: the receipt against the chain's record of its period (as GET /periods reports it).
+const recorded = share.receiptMutations.find((m) => m.step === null);
+const anchored = mutate(share.receipt, recorded);
+const chainRecord = {
+  ...anchored.period,
+  periodId: anchored.periodId,
+  chainId: anchored.chainId,
+  contract: anchored.contract.toLowerCase(),
+  ledgerRoot: anchored.ledgerRoot,
+  ledgerCidHex: anchored.ledgerCid,
+  blockNumber: 7,
+};
+report.chain = [];
+for (const [name, change] of [
+  ["the chain's record", {}],
+  ["another ledger root on chain", { ledgerRoot: "0x" + "42".repeat(32) }],
+  ["another member count on chain", { memberCount: anchored.period.memberCount + 1 }],
+  ["another contract", { contract: "0x" + "11".repeat(20) }],
+  ["another ledger file", { ledgerCidHex: "0x0155122000" }],
+]) {
+  const r = verifyShareReceipt(anchored, { ...chainRecord, ...change });
+  report.chain.push({ name, ok: r.ok, failedStep: r.failedStep ?? null, steps: r.steps.length });
+}
 process.stdout.write(JSON.stringify(report));

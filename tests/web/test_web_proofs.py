@@ -63,3 +63,12 @@ def test_receipt_tamper_cases_fail_at_the_named_step(report: dict[str, Any], kin
     for case in cases:
         assert case["failedStep"] == case["want"], case
         assert case["ok"] is (case["want"] is None), case
+
+
+def test_share_receipt_is_compared_with_the_chains_record_of_its_period(report: dict[str, Any]) -> None:
+    first, *altered = report["chain"]
+    assert first == {"name": "the chain's record", "ok": True, "failedStep": None, "steps": 7}
+    assert len(altered) == 4
+    for case in altered:
+        assert case["ok"] is False, case
+        assert case["failedStep"] == 7, case
