@@ -69,10 +69,8 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, NamedTuple, Protocol
 
@@ -91,6 +89,7 @@ from backend.apportionment.errors import (
     PeriodInputsInvalid,
     ShareLedgerInvalid,
 )
+from backend.apportionment.files import atomic_output
 from backend.apportionment.share_tree import EMPTY_ROOT, LeafBuckets, share_tree_root, write_tree_file
 from backend.proofs.errors import LeafEncodingError
 from backend.proofs.keccak import KECCAK_BACKEND, load_backend
@@ -491,26 +490,16 @@ def write_share_ledger(
 
     ``tree_file``: also write the share tree's node file there (itself atomic).
     """
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            result = build_share_ledger(
-                inputs,
-                members,
-                fh,
-                require_ascending=require_ascending,
-                snapshot=snapshot,
-                keep_tree=keep_tree,
-                tree_file=tree_file,
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return result
+    with atomic_output(path) as fh:
+        return build_share_ledger(
+            inputs,
+            members,
+            fh,
+            require_ascending=require_ascending,
+            snapshot=snapshot,
+            keep_tree=keep_tree,
+            tree_file=tree_file,
+        )
 
 
 # --- reading a ledger ------------------------------------------------------------------------

@@ -124,6 +124,25 @@ class PublishedLedgers:
         raw: bytes = cid.to_bytes()
         return raw
 
+    def sweep_temporaries(self, *, older_than: float = 3600.0) -> int:
+        """Remove temp files (``.<name>.…``) a crashed publish left in the ledger directory.
+
+        Only those not touched for ``older_than`` seconds, so a build in progress keeps its files.
+        Returns how many were removed.
+        """
+        import time
+
+        removed = 0
+        cutoff = time.time() - older_than
+        for path in self.ledgers.glob(".*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def tree_path_of(self, period_id: int) -> Path:
         return self.ledgers / f"{period_id}.tree"
 

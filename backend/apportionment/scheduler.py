@@ -141,7 +141,10 @@ def publish_due_periods(
     schedule = schedule or plan_schedule(runtime.settings)
     now = chain_time(runtime)
     done: list[PublishedPeriod] = []
-    for period in due_periods(runtime, schedule, now)[:limit]:
+    due = due_periods(runtime, schedule, now)[:limit]
+    if due:
+        published_ledgers(runtime).sweep_temporaries()  # what a crash mid-publish left behind
+    for period in due:
         if lease is not None and not lease.still_held():
             break
         with _kept(lease):

@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 
 from backend.apportionment.errors import ShareLedgerInvalid
+from backend.apportionment.files import atomic_output
 from backend.proofs.keccak import KECCAK_BACKEND, load_backend
 
 __all__ = [
@@ -154,28 +153,18 @@ def share_tree_root(leaves: LeafBuckets) -> bytes:
 
 def write_tree_file(path: str | os.PathLike[str], leaves: LeafBuckets, period_id: int) -> bytes:
     """Write the node file atomically (temp + fsync + rename); returns the root."""
-    target = Path(path)
     n = leaves.count
     if n == 0:
         raise ShareLedgerInvalid("a period without members has no share tree", field="memberCount")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_HEADER.pack(_MAGIC, TREE_FILE_VERSION, n, period_id))
-            fh.truncate(_HEADER.size + (2 * n - 1) * 32)
+    with atomic_output(path) as fh:
+        fh.write(_HEADER.pack(_MAGIC, TREE_FILE_VERSION, n, period_id))
+        fh.truncate(_HEADER.size + (2 * n - 1) * 32)
 
-            def sink(first: int, level: bytes | bytearray) -> None:
-                fh.seek(_HEADER.size + 32 * first)
-                fh.write(level)
+        def sink(first: int, level: bytes | bytearray) -> None:
+            fh.seek(_HEADER.size + 32 * first)
+            fh.write(level)
 
-            root = tree_levels(descending_leaves(leaves), sink)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return root
+        return tree_levels(descending_leaves(leaves), sink)
 
 
 class ShareTreeFile:

@@ -8,6 +8,8 @@ One claim of 1,000 fen is final-approved on 03-08 (period 20320321).
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,6 +22,7 @@ from backend.apportionment.published import published_ledgers
 from backend.apportionment.receipts import verify_share_receipt_offline
 from backend.apportionment.scheduler import due_periods, period_statuses, plan_schedule, publish_due_periods
 from backend.chain.anvil import AnvilNode, rpc_call
+from backend.chain.apportionment import ApportionmentClient
 from backend.db.lease import Lease
 from backend.db.models import Member, RuleSetRecord
 from backend.runtime import Runtime
@@ -105,7 +108,11 @@ def test_periods_publish_on_schedule_once_each_in_order(
     _move_clock(runtime, _at(3, 8, 13))
     driver.finalize(claim)
     _move_clock(runtime, _at(4, 7, 1))
+    stale = published_ledgers(runtime).ledgers / ".20320321.crashed.build"  # a crash mid-publish left it
+    stale.write_bytes(b"partial ledger")
+    os.utime(stale, (0, 0))
     later = publish_due_periods(runtime)
+    assert not stale.exists()
     assert [r.period.period_id for r in later] == [20320321, 20320407]
     march = later[0].record
     assert (march.claim_count, march.payouts_fen, march.member_count) == (1, 1_000, 4)
@@ -132,3 +139,26 @@ def test_periods_publish_on_schedule_once_each_in_order(
     with runtime.sessions() as session:
         again = share_receipt(runtime, session, m1[0], 20320321)
     assert again.to_json() == receipt.to_json()
+
+
+def test_the_workflow_clock_publishes_a_closed_period_by_itself(
+    anvil_factory: Callable[..., AnvilNode], runtime_factory: Callable[..., Runtime]
+) -> None:
+    runtime = _runtime_at(anvil_factory, runtime_factory, _at(3, 1, 12))
+    with runtime.sessions.begin() as session:
+        session.add(RuleSetRecord(hash=RULES.hash(), version=1, canonical_json=RULES.canonical_json(), active=True))
+    add_member(runtime, "c-m1", _at(1, 1))
+    _move_clock(runtime, _at(3, 7, 0, 0, 30))
+    client = ApportionmentClient(runtime.w3, runtime.contracts["Apportionment"])
+    assert client.period(20320307) is None
+    runtime.start_background()  # every replica runs it; the "workflow" lease elects one
+    try:
+        deadline = time.monotonic() + 60  # the clock ticks every 5 s; this waits for its first cycles
+        while client.period(20320307) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        runtime.stop_background()
+    record = client.period(20320307)
+    assert record is not None, "the workflow clock did not publish the closed period"
+    assert record.member_count == 1
+    assert client.last_period_id() == 20320307, "only the closed period, nothing ahead of the chain's clock"
