@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo
 from backend.apportionment.publish import PublishedPeriod, compute_and_publish_period
 from backend.apportionment.published import CONTRACT_NAME, apportionment_client, published_ledgers
 from backend.apportionment.schedule import ApportionmentSchedule, Period, ScheduleConfig
+from backend.apportionment.service_errors import PeriodRecordMismatch
+from backend.errors import DomainError
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -134,7 +136,9 @@ def publish_due_periods(
     """Publish every due period (at most ``limit``), oldest first; returns what was done.
 
     Nothing to do (no Apportionment contract, no period closed) costs two or three RPC reads.
-    Stops early when ``lease`` is given and no longer held.
+    Stops early when ``lease`` is given and no longer held, and at a period the service refuses
+    (no rule set in force yet, a chain record that differs from its recomputation — logged once
+    per process and reason, retried on the next cycle).
     """
     if CONTRACT_NAME not in runtime.contracts:
         return []
@@ -147,14 +151,28 @@ def publish_due_periods(
     for period in due:
         if lease is not None and not lease.still_held():
             break
-        with _kept(lease):
-            result = compute_and_publish_period(runtime, period, now, schedule=schedule)
+        try:
+            with _kept(lease):
+                result = compute_and_publish_period(runtime, period, now, schedule=schedule)
+        except DomainError as exc:  # e.g. no rule set in force yet: say so once, retry next cycle
+            _warn_once(runtime, period.period_id, exc)
+            break
         log.info(
             "apportionment period published",
             extra={"period_id": period.period_id, "published_now": result.published_now},
         )
         done.append(result)
     return done
+
+
+def _warn_once(runtime: Runtime, period_id: int, exc: DomainError) -> None:
+    """Log a refused period once per process and reason (the clock retries every few seconds)."""
+    seen: set[tuple[int, str]] = runtime.extras.setdefault("apportionment_warned", set())
+    key = (period_id, exc.code)
+    if key not in seen:
+        seen.add(key)
+        level = logging.ERROR if isinstance(exc, PeriodRecordMismatch) else logging.WARNING  # an alarm
+        log.log(level, "apportionment period not published: %s", exc.message, extra={"period_id": period_id})
 
 
 @dataclass(frozen=True, slots=True)

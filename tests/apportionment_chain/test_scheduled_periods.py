@@ -145,10 +145,11 @@ def test_the_workflow_clock_publishes_a_closed_period_by_itself(
     anvil_factory: Callable[..., AnvilNode], runtime_factory: Callable[..., Runtime]
 ) -> None:
     runtime = _runtime_at(anvil_factory, runtime_factory, _at(3, 1, 12))
-    with runtime.sessions.begin() as session:
-        session.add(RuleSetRecord(hash=RULES.hash(), version=1, canonical_json=RULES.canonical_json(), active=True))
     add_member(runtime, "c-m1", _at(1, 1))
     _move_clock(runtime, _at(3, 7, 0, 0, 30))
+    assert publish_due_periods(runtime) == [], "no rule set in force yet: the period waits, nothing raises"
+    with runtime.sessions.begin() as session:
+        session.add(RuleSetRecord(hash=RULES.hash(), version=1, canonical_json=RULES.canonical_json(), active=True))
     client = ApportionmentClient(runtime.w3, runtime.contracts["Apportionment"])
     assert client.period(20320307) is None
     runtime.start_background()  # every replica runs it; the "workflow" lease elects one
