@@ -214,7 +214,8 @@ def open_keyring(directory: Path) -> Any:
     from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
 
     directory.mkdir(parents=True, exist_ok=True)
-    keyring = DirectoryKeyring(directory, counter=FileWrapCounter(directory))
+    # Wrap counts reserved 64 at a time: one durable write per 64 uploads, not per upload.
+    keyring = DirectoryKeyring(directory, counter=FileWrapCounter(directory, block=64))
     if not keyring.kids():
         keyring.create_kek()
     return keyring

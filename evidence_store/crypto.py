@@ -215,21 +215,43 @@ class MemoryWrapCounter:
 
 
 class FileWrapCounter:
-    """Wrap counters persisted as ``<kid>.wraps`` files in a directory (flock + atomic replace)."""
+    """Wrap counters persisted as ``<kid>.wraps`` files in a directory (flock + atomic replace).
 
-    def __init__(self, directory: Path) -> None:
+    With ``block`` = 1 (the default) the file holds the exact count, written durably on every wrap.
+    With a larger ``block`` it holds a high-water mark: a process takes ``block`` counts at a time
+    under the lock — one durable write per block instead of one per wrap, and no lock queue when
+    many uploads seal at once — and hands them out from memory. Counts a process had not used when
+    it stopped are never used, so the file over-counts by less than ``block`` per process: the
+    safe side of the 2^31 limit.
+    """
+
+    def __init__(self, directory: Path, block: int = 1) -> None:
+        if block < 1:
+            raise ValueError("block must be at least 1")
         self._dir = directory
+        self._block = block
+        self._lock = threading.Lock()
+        self._ranges: dict[str, tuple[int, int]] = {}  # kid → (next count, last reserved count)
 
     def reserve(self, kid: str) -> int:
         _check_kid(kid)
+        with self._lock:
+            count, last = self._ranges.get(kid, (1, 0))
+            if count > last:
+                count, last = self._take(kid)
+            self._ranges[kid] = (count + 1, last)
+            return count
+
+    def _take(self, kid: str) -> tuple[int, int]:
         path = self._dir / f"{kid}.wraps"
         with open(self._dir / ".wraps.lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            count = int(path.read_text()) + 1 if path.exists() else 1
-            if count > MAX_WRAPS_PER_KEK:
+            used = int(path.read_text()) if path.exists() else 0
+            if used + 1 > MAX_WRAPS_PER_KEK:
                 raise WrapLimitExceeded(f"KEK {kid!r} reached {MAX_WRAPS_PER_KEK} wraps: rotate it", kid=kid)
-            _atomic_write(path, str(count).encode())
-            return count
+            last = min(used + self._block, MAX_WRAPS_PER_KEK)
+            _atomic_write(path, str(last).encode())
+            return used + 1, last
 
 
 class Keyring(Protocol):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx, OnchainClaim
@@ -61,7 +61,7 @@ from backend.proofs.merkle import MerkleTree
 from backend.proofs.receipts import EvidenceReceipt
 from backend.runtime import Runtime
 from backend.services.auth import Principal
-from backend.services.evidence import AcceptedEvidence, accept_evidence
+from backend.services.evidence import AcceptedEvidence, add_evidence_rows, seal_upload
 from backend.services.membership import age_in_years, terminate
 from backend.services.receipts import evidence_receipt
 from backend.services.rule_sets import current_rule_set, load_illness_catalog
@@ -508,11 +508,11 @@ def begin_claim(
 def add_claim_file(
     runtime: Runtime, draft: ClaimDraft, chunks: Iterable[bytes], media_type: str, filename: str | None
 ) -> AcceptedEvidence:
-    """Stream one file through :func:`accept_evidence` (type check, size limit, encryption, outbox)."""
+    """Stream one file through :func:`seal_upload` (type check, size limit, encryption); its rows
+    are written with the claim's (:func:`record_claim`)."""
     if len(draft.files) >= MAX_FILES_PER_CLAIM:
         raise InvalidInput(f"at most {MAX_FILES_PER_CLAIM} files per claim", code="TOO_MANY_FILES")
-    accepted = accept_evidence(
-        runtime.sessions,
+    accepted = seal_upload(
         runtime.store,
         runtime.keyring,
         claim_ref=draft.claim_ref,
@@ -534,26 +534,29 @@ def _safe_name(filename: str | None) -> str | None:
 
 
 def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:
-    """Forget the files of a filing that failed: rows not yet batched are removed, ciphertext unpinned.
+    """Forget the files of a filing that failed: their ciphertext is unpinned.
 
-    Items already in an anchor batch stay (they are commitments only and the batch is immutable).
+    Their rows are written only with the claim (:func:`record_claim`), so a failed filing has none;
+    should one exist (rows not yet batched), it is removed. Items already in an anchor batch stay
+    (they are commitments only and the batch is immutable).
     """
-    ids = [accepted.evidence_id for accepted, _ in draft.files]
-    if not ids:
+    if not draft.files:
         return
     removed: list[bytes] = []
     with runtime.sessions.begin() as session:
-        for evidence_id in ids:
+        for accepted, _ in draft.files:
+            evidence = session.get(EvidenceItem, accepted.evidence_id)
+            if evidence is None:
+                removed.append(accepted.cid)
+                continue
             item = session.scalars(
-                select(AnchorItem).where(AnchorItem.ref_id == evidence_id, AnchorItem.batch_id.is_(None))
+                select(AnchorItem).where(AnchorItem.ref_id == accepted.evidence_id, AnchorItem.batch_id.is_(None))
             ).first()
             if item is None:
                 continue
-            evidence = session.get(EvidenceItem, evidence_id)
             session.delete(item)
-            if evidence is not None:
-                removed.append(evidence.cid)
-                session.delete(evidence)
+            removed.append(evidence.cid)
+            session.delete(evidence)
     for cid in removed:
         try:
             from evidence_store.multiformats import CID
@@ -572,7 +575,8 @@ def file_claim(runtime: Runtime, draft: ClaimDraft) -> ClaimView:
 
 
 def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
-    """Store the claim and link its evidence in one transaction; apply the integrity rules.
+    """Store the claim with its evidence rows (and their anchoring outbox rows) in one
+    transaction; apply the integrity rules.
 
     Returns the claim's API id. Nothing is sent to the chain here (:func:`resume_filing` does).
     """
@@ -599,23 +603,18 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
             status="FILED",
         )
         session.add(claim)
-        session.flush()
+        session.flush()  # the claim row before the evidence rows that reference it
         for accepted, name in draft.files:
-            session.execute(
-                update(EvidenceItem)
-                .where(EvidenceItem.id == accepted.evidence_id)
-                .values(claim_pk=claim.id, uploader_id=draft.account_id, original_name=name)
-            )
-        session.flush()
+            add_evidence_rows(session, accepted, uploader_id=draft.account_id, claim_pk=claim.id, original_name=name)
         record_event(session, claim, "submitted", files=len(draft.files), evidenceRoot=hex32(root))
-        _flag_duplicates(session, claim)
+        _flag_duplicates(session, claim, [accepted.plaintext_sha256 for accepted, _ in draft.files])
         if draft.waiting_period:
             _reject_for_waiting_period(session, claim, member)
     return draft.claim_pk
 
 
-def _flag_duplicates(session: Session, claim: Claim) -> None:
-    digests = session.scalars(select(EvidenceItem.plaintext_sha256).where(EvidenceItem.claim_pk == claim.id)).all()
+def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> None:
+    """Flag ``claim`` and every other claim with evidence of the same plaintext digest."""
     others = session.scalars(
         select(Claim)
         .join(EvidenceItem, EvidenceItem.claim_pk == Claim.id)

@@ -2,8 +2,10 @@
 
 The plaintext exists only in memory, chunk by chunk: it is encrypted as it streams into the
 store (RELIABILITY.md D6). The evidence row and its anchoring outbox row are written in one
-database transaction, so an accepted item is never lost to the anchoring worker; a failure
-before that commit leaves at most an orphaned ciphertext in the store (swept by GC once unpinned).
+database transaction (:func:`accept_evidence`'s own, or — claim filing — the claim's, through
+:func:`seal_upload` then :func:`add_evidence_rows`), so an accepted item is never lost to the
+anchoring worker; a failure before that commit leaves at most an orphaned ciphertext in the
+store (swept by GC once unpinned).
 A refused upload (too large, wrong type, client gone) does not even leave that: the blocks it
 had written are deleted at once (D5: a refused upload grows the disk by < 1 MiB).
 """
@@ -12,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import AnchorItem, EvidenceItem
+from backend.db.models import AnchorItem, EvidenceItem, new_public_id
 from backend.errors import PayloadTooLarge, UnsupportedMediaType
 from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
@@ -38,13 +40,18 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
 
 @dataclass(frozen=True)
 class AcceptedEvidence:
+    """An upload sealed into the store: what its database rows (:func:`add_evidence_rows`) hold."""
+
     evidence_id: str
     cid: bytes
     commitment: bytes
-    salt: bytes
-    plaintext_sha256: bytes
+    salt: bytes = field(repr=False)
+    plaintext_sha256: bytes = field(repr=False)
     size: int
     media_type: str
+    claim_ref: bytes = b""
+    wrapped_dek: bytes = field(default=b"", repr=False)
+    kek_id: str = ""
 
 
 def checked_stream(chunks: Iterable[bytes], media_type: str, max_bytes: int) -> Iterator[bytes]:
@@ -113,6 +120,74 @@ class _BlockTrail:
                 return
 
 
+def seal_upload(
+    store: EvidenceStore,
+    keyring: Keyring,
+    *,
+    claim_ref: bytes,
+    chunks: Iterable[bytes],
+    media_type: str,
+    max_bytes: int,
+) -> AcceptedEvidence:
+    """Check, encrypt and store the upload; no database row yet (:func:`add_evidence_rows`).
+
+    A refused upload (type, size, client gone) leaves no block behind.
+    """
+    trail = _BlockTrail(store)
+    try:
+        sealed = seal_evidence(trail, keyring, checked_stream(chunks, media_type, max_bytes))
+    except BaseException:
+        trail.discard()
+        raise
+    return AcceptedEvidence(
+        evidence_id=new_public_id(),
+        cid=sealed.cid.to_bytes(),
+        commitment=sealed.commitment,
+        salt=sealed.salt,
+        plaintext_sha256=sealed.plaintext_sha256,
+        size=sealed.size,
+        media_type=media_type,
+        claim_ref=claim_ref,
+        wrapped_dek=sealed.wrapped_dek or b"",
+        kek_id=sealed.kid,
+    )
+
+
+def add_evidence_rows(
+    session: Session,
+    accepted: AcceptedEvidence,
+    *,
+    uploader_id: str | None = None,
+    claim_pk: str | None = None,
+    original_name: str | None = None,
+) -> None:
+    """Add the evidence row and its anchoring outbox row to ``session``'s transaction."""
+    session.add(
+        EvidenceItem(
+            id=accepted.evidence_id,
+            claim_ref=accepted.claim_ref,
+            commitment=accepted.commitment,
+            salt=accepted.salt,
+            plaintext_sha256=accepted.plaintext_sha256,
+            cid=accepted.cid,
+            size=accepted.size,
+            media_type=accepted.media_type,
+            wrapped_dek=accepted.wrapped_dek,
+            kek_id=accepted.kek_id,
+            uploader_id=uploader_id,
+            claim_pk=claim_pk,
+            original_name=original_name,
+        )
+    )
+    session.add(
+        AnchorItem(
+            kind="evidence",
+            ref_id=accepted.evidence_id,
+            leaf_hash=evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
+        )
+    )
+
+
 def accept_evidence(
     sessions: sessionmaker[Session],
     store: EvidenceStore,
@@ -127,35 +202,10 @@ def accept_evidence(
     original_name: str | None = None,
 ) -> AcceptedEvidence:
     """Encrypt and store the upload, then record it and queue its commitment for anchoring."""
-    trail = _BlockTrail(store)
-    try:
-        sealed = seal_evidence(trail, keyring, checked_stream(chunks, media_type, max_bytes))
-    except BaseException:
-        trail.discard()
-        raise
-    cid = sealed.cid.to_bytes()
-    with sessions.begin() as session:
-        item = EvidenceItem(
-            claim_ref=claim_ref,
-            commitment=sealed.commitment,
-            salt=sealed.salt,
-            plaintext_sha256=sealed.plaintext_sha256,
-            cid=cid,
-            size=sealed.size,
-            media_type=media_type,
-            wrapped_dek=sealed.wrapped_dek,
-            kek_id=sealed.kid,
-            uploader_id=uploader_id,
-            claim_pk=claim_pk,
-            original_name=original_name,
-        )
-        session.add(item)
-        session.flush()
-        session.add(
-            AnchorItem(kind="evidence", ref_id=item.id, leaf_hash=evidence_leaf_hash(claim_ref, sealed.commitment, cid))
-        )
-        evidence_id = item.id
-    log.info("evidence accepted", extra={"evidence_id": evidence_id, "size": sealed.size})
-    return AcceptedEvidence(
-        evidence_id, cid, sealed.commitment, sealed.salt, sealed.plaintext_sha256, sealed.size, media_type
+    accepted = seal_upload(
+        store, keyring, claim_ref=claim_ref, chunks=chunks, media_type=media_type, max_bytes=max_bytes
     )
+    with sessions.begin() as session:
+        add_evidence_rows(session, accepted, uploader_id=uploader_id, claim_pk=claim_pk, original_name=original_name)
+    log.info("evidence accepted", extra={"evidence_id": accepted.evidence_id, "size": accepted.size})
+    return accepted

@@ -170,29 +170,35 @@ def _commit(
     events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]],
     target: dict[str, ClaimState],
 ) -> None:
-    from backend.services.review import assign_reviewers_many
+    """Reads first, then the writes in one burst: on SQLite the write lock is held only for them."""
+    from backend.services.review import apply_review_panels, plan_review_panels
 
-    by_state: dict[ClaimState, list[str]] = {}
-    for p in sent:
-        by_state.setdefault(target[p.claim_pk], []).append(p.claim_pk)
     with runtime.sessions.begin() as session:
+        claims = session.scalars(
+            select(Claim)
+            .where(Claim.id.in_([p.claim_pk for p in sent]), Claim.status == "FILED")
+            .order_by(Claim.filed_at, Claim.id)
+        ).all()
+        opened = [c for c in claims if target[c.id] == ClaimState.UNDER_REVIEW]
+        panels = plan_review_panels(runtime, session, opened)
+        by_state: dict[ClaimState, list[str]] = {}
+        for claim in claims:
+            if target[claim.id] not in (ClaimState.NONE, ClaimState.FILED):  # a mined fileForReview opened it
+                by_state.setdefault(target[claim.id], []).append(claim.id)
         moved: set[str] = set()
-        for state, pks in by_state.items():
-            if state in (ClaimState.NONE, ClaimState.FILED):
-                continue  # not opened after all (cannot happen after a mined fileForReview): stays FILED
+        for state, pks in by_state.items():  # guarded: a row another process moved meanwhile stays its
             moved.update(
                 session.scalars(
                     update(Claim)
                     .where(Claim.id.in_(pks), Claim.status == "FILED")
-                    .values(status=state.name, updated_at=utcnow())
+                    .values(status=state.name)
                     .returning(Claim.id)
                     .execution_options(synchronize_session=False)
                 ).all()
             )
-        if not moved:
-            return
-        claims = session.scalars(select(Claim).where(Claim.id.in_(moved)).order_by(Claim.filed_at, Claim.id)).all()
         for claim in claims:
+            if claim.id not in moved:
+                continue
             seen: set[tuple[bytes, int]] = set()
             for event, tx in sorted(events[claim.claim_id], key=lambda et: (et[0].block_number, et[0].log_index)):
                 if (event.tx_hash, event.log_index) in seen:
@@ -205,7 +211,7 @@ def _commit(
                 else:
                     record_event(session, claim, "ReviewOpened", tx)
             set_status(claim, target[claim.id])
-        assign_reviewers_many(runtime, session, [c for c in claims if c.status == "UNDER_REVIEW"])
+        apply_review_panels(session, [c for c in opened if c.id in moved], panels)
 
 
 def relay_filings(runtime: Runtime, claim_pks: Iterable[str]) -> dict[str, BaseException]:

@@ -110,13 +110,29 @@ def assign_reviewers(runtime: Runtime, session: Session, claim: Claim) -> list[s
 
 
 def assign_reviewers_many(runtime: Runtime, session: Session, claims: list[Claim]) -> dict[str, list[str]]:
-    """:func:`assign_reviewers` for several claims at once (the filing relay's batch), with the
-    reviewer roster, open load and relations read once; each claim sees the load the ones before
-    it added. Never the claimant, never a related reviewer. Returns claim id → assigned account ids."""
+    """:func:`assign_reviewers` for several claims at once (the filing relay's batch): reviewer
+    roster, open load and relations are read once. Returns claim id → assigned account ids."""
+    panels = plan_review_panels(runtime, session, claims)
+    apply_review_panels(session, claims, panels)
+    return {claim_pk: panel.chosen for claim_pk, panel in panels.items()}
+
+
+@dataclass(frozen=True)
+class ReviewPanel:
+    """Who :func:`plan_review_panels` chose for one claim."""
+
+    chosen: list[str]
+    had: int
+    quorum: int
+
+
+def plan_review_panels(runtime: Runtime, session: Session, claims: list[Claim]) -> dict[str, ReviewPanel]:
+    """Reads only: each claim's reviewers up to its rule set's quorum — never the claimant, never a
+    related reviewer, never one already on the panel; least open load first (each claim sees the
+    load the ones before it add), ties broken by ``keccak256(claimId ‖ account id)``."""
     if not claims:
         return {}
     chain = ledger(runtime)
-    quorums: dict[bytes, int] = {}
     current: dict[str, set[str]] = {c.id: set() for c in claims}
     for claim_pk, reviewer_id in session.execute(
         select(ReviewAssignment.claim_pk, ReviewAssignment.reviewer_id).where(
@@ -132,23 +148,22 @@ def assign_reviewers_many(runtime: Runtime, session: Session, claims: list[Claim
         select(Relation.member_id, Relation.account_id).where(Relation.member_id.in_(list(members)))
     ).all():
         related[member_id].add(account_id)
-    load: dict[str, int] = dict(
-        session.execute(
+    load: dict[str, int] = {
+        reviewer_id: int(count)
+        for reviewer_id, count in session.execute(
             select(ReviewAssignment.reviewer_id, func.count())
             .where(ReviewAssignment.verdict.is_(None))
             .group_by(ReviewAssignment.reviewer_id)
         ).all()
-    )
+    }
     candidates = session.scalars(
         select(Account).where(
             Account.role == "reviewer", Account.disabled.is_(False), Account.signing_address.is_not(None)
         )
     ).all()
-    assigned: dict[str, list[str]] = {}
+    panels: dict[str, ReviewPanel] = {}
     for claim in claims:
-        if claim.rule_set_hash not in quorums:
-            quorums[claim.rule_set_hash] = chain.rule_set(claim.rule_set_hash).review_quorum
-        quorum = quorums[claim.rule_set_hash]
+        quorum = chain.review_quorum(claim.rule_set_hash)
         member = members[claim.member_id]
         have = current[claim.id]
         excluded = {member.account_id, *have, *related[member.id]}
@@ -156,17 +171,24 @@ def assign_reviewers_many(runtime: Runtime, session: Session, claims: list[Claim
             (a for a in candidates if a.id not in excluded),
             key=lambda a: (load.get(a.id, 0), keccak256(claim.claim_id + a.id.encode())),
         )
-        chosen = ranked[: max(0, quorum - len(have))]
-        for account in chosen:
-            session.add(ReviewAssignment(claim_pk=claim.id, reviewer_id=account.id))
-            load[account.id] = load.get(account.id, 0) + 1
-        if chosen:
-            record_event(session, claim, "reviewers_assigned", count=len(have) + len(chosen), quorum=quorum)
-        if len(have) + len(chosen) < quorum:
-            record_event(session, claim, "reviewers_short", needed=quorum - len(have) - len(chosen))
-        assigned[claim.id] = [a.id for a in chosen]
+        chosen = [a.id for a in ranked[: max(0, quorum - len(have))]]
+        for account_id in chosen:
+            load[account_id] = load.get(account_id, 0) + 1
+        panels[claim.id] = ReviewPanel(chosen, len(have), quorum)
+    return panels
+
+
+def apply_review_panels(session: Session, claims: list[Claim], panels: dict[str, ReviewPanel]) -> None:
+    """Write the assignments :func:`plan_review_panels` chose, with their timeline rows."""
+    for claim in claims:
+        panel = panels[claim.id]
+        for account_id in panel.chosen:
+            session.add(ReviewAssignment(claim_pk=claim.id, reviewer_id=account_id))
+        if panel.chosen:
+            record_event(session, claim, "reviewers_assigned", count=panel.had + len(panel.chosen), quorum=panel.quorum)
+        if panel.had + len(panel.chosen) < panel.quorum:
+            record_event(session, claim, "reviewers_short", needed=panel.quorum - panel.had - len(panel.chosen))
     session.flush()
-    return assigned
 
 
 def _assignment(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim, ReviewAssignment]:

@@ -179,6 +179,24 @@ def test_directory_keyring_counts_wraps_persistently(tmp_path: Path) -> None:
         keyring.create_kek("../escape")
 
 
+def test_file_wrap_counter_in_blocks_never_reuses_a_count_and_over_counts_safely(tmp_path: Path) -> None:
+    """Two processes' counters (two objects, one directory) reserving in blocks of 4: every count
+    handed out is distinct, the file never holds less than what was used, and a fresh counter
+    (a restart) goes on above every count handed out before."""
+    first, second = FileWrapCounter(tmp_path, block=4), FileWrapCounter(tmp_path, block=4)
+    counts = [first.reserve("k"), second.reserve("k"), first.reserve("k"), second.reserve("k")]
+    counts += [first.reserve("k") for _ in range(4)]
+    assert counts == [1, 5, 2, 6, 3, 4, 9, 10]
+    assert len(set(counts)) == len(counts)
+    assert int((tmp_path / "k.wraps").read_text()) == 12 >= max(counts)
+    assert FileWrapCounter(tmp_path, block=4).reserve("k") == 13
+    (tmp_path / "near.wraps").write_text(str(MAX_WRAPS_PER_KEK - 1))
+    near = FileWrapCounter(tmp_path, block=4)
+    assert near.reserve("near") == MAX_WRAPS_PER_KEK  # the block is cut at the limit
+    with pytest.raises(WrapLimitExceeded):
+        near.reserve("near")
+
+
 def test_shredded_evidence_is_unreadable_and_commitment_still_verifies(tmp_path: Path) -> None:
     """E2: delete the DEK -> EvidenceShredded; CID and commitment unchanged and checkable."""
     store = LocalBlockstore(tmp_path / "blocks")
