@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
+from backend.api.links import add_links
 from backend.api.routes import audit, auth, evidence, health, periods, shares
 from backend.api.routes.accounts import plan_router
 from backend.api.routes.claims import router as claims_router
@@ -64,4 +66,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit.router)
     app.include_router(periods.router)
     mount_web(app)
+    _with_links(app)
     return app
+
+
+def _with_links(app: FastAPI) -> None:
+    """The generated OpenAPI document, plus the links between operations (``backend.api.links``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
