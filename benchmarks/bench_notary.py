@@ -24,9 +24,15 @@ Everything runs on **one** automining anvil in **one** run, on the same syntheti
 * **merkle** — leaves/s of ``MerkleTree.from_leaf_hashes`` on ``merkle_leaves`` random leaf
   hashes (best of three; ``bench_merkle`` has the full Merkle benchmark).
 
+* **pairs** — after that pass, ``repeat_pairs`` more (baseline, Hubao at B = 1,000) pairs, run
+  back to back on fresh items. The baseline moves with anvil's block packing and the machine's
+  load; alternating the two sides lets drift hit both halves of each ratio alike.
+  ``pairs_at_batch_1000`` lists every pair (the first is the main pass).
+
 Targets (issue "On-chain notarization: batched Merkle anchoring"): at B = 1,000, ``items_per_s``
-≥ 100 × the baseline's and ``gas_per_item`` ≤ 1/100 of the baseline's; Merkle build ≥ 50,000
-leaves/s. Ratios are always against the baseline measured in the same run.
+≥ 100 × the baseline's — judged on the **median** of the pairs' ratios — and ``gas_per_item`` ≤
+1/100 of the baseline's; Merkle build ≥ 50,000 leaves/s. Ratios are always against a baseline
+measured in the same run.
 
 ``python -m benchmarks notary [--quick]`` runs it (``--quick``: tiny sizes, a structural smoke
 run, not a measurement).
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -89,6 +96,9 @@ class NotaryBenchConfig:
     window: int = 32
     chunk: int = 16
     sample_proofs: int = 20
+    # Extra (baseline, Hubao at TARGET_BATCH) pairs after the main pass, alternating, so drift in
+    # the machine's load hits both sides of each ratio alike; the target is judged on the median.
+    repeat_pairs: int = 2
 
 
 # 20 batches per size: a steady-state sample. With 5 (0.3 s at batch 1,000) one-off warm-up (first
@@ -97,7 +107,12 @@ FULL = NotaryBenchConfig(
     baseline_items=2_000, batch_sizes=(100, 1_000, 10_000), batches_per_size=20, merkle_leaves=100_000
 )
 QUICK = NotaryBenchConfig(
-    baseline_items=24, batch_sizes=(10, 100), batches_per_size=2, merkle_leaves=2_000, sample_proofs=5
+    baseline_items=24,
+    batch_sizes=(10, 100),
+    batches_per_size=2,
+    merkle_leaves=2_000,
+    sample_proofs=5,
+    repeat_pairs=0,
 )
 
 
@@ -357,10 +372,10 @@ def _deploy_notary(node: AnvilNode) -> _Chain:
 
 
 def run_hubao(
-    chain: _Chain, workdir: Path, batch_size: int, items: Sequence[SyntheticEvidence], samples: int
+    chain: _Chain, workdir: Path, batch_size: int, items: Sequence[SyntheticEvidence], samples: int, tag: str = ""
 ) -> dict[str, Any]:
     """Queue ``items``, anchor them with ``max_batch=batch_size``, check the outcome; figures."""
-    url = f"sqlite:///{workdir / f'hubao-{batch_size}.db'}"
+    url = f"sqlite:///{workdir / f'hubao-{batch_size}{tag}.db'}"
     migrate(url)
     engine = make_engine(url)
     try:
@@ -442,7 +457,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     config = QUICK if quick else FULL
     t_start = time.perf_counter()
     hubao_items = max(config.batch_sizes) * config.batches_per_size
-    evidence = synthetic_evidence(max(config.baseline_items, hubao_items), seed=7)
+    pair_items = TARGET_BATCH * config.batches_per_size
+    # Every pass anchors items of its own: the same items again would give the same roots,
+    # which the contract (rightly) refuses as already anchored.
+    evidence = synthetic_evidence(max(config.baseline_items, hubao_items) + config.repeat_pairs * pair_items, seed=7)
 
     with tempfile.TemporaryDirectory(prefix="hubao-bench-notary-") as tmp:
         workdir = Path(tmp)
@@ -450,16 +468,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         try:
             chain = _deploy_notary(node)
             eas, schema_uid = deploy_eas(chain.w3, chain.operator)
-            baseline = run_baseline(
-                chain.w3,
-                node.url,
-                eas,
-                schema_uid,
-                account(ANVIL_DEV_KEYS[2]),
-                evidence[: config.baseline_items],
-                window=config.window,
-                chunk=config.chunk,
-            )
+
+            def baseline_pass() -> dict[str, Any]:
+                return run_baseline(
+                    chain.w3,
+                    node.url,
+                    eas,
+                    schema_uid,
+                    account(ANVIL_DEV_KEYS[2]),
+                    evidence[: config.baseline_items],
+                    window=config.window,
+                    chunk=config.chunk,
+                )
+
+            baseline = baseline_pass()
             hubao: dict[str, Any] = {}
             for size in config.batch_sizes:
                 figures = run_hubao(
@@ -471,6 +493,21 @@ def run(quick: bool = False) -> dict[str, Any]:
                 )
                 figures["gas_reduction_vs_baseline"] = round(baseline["gas_per_item"] / figures["gas_per_item"], 1)
                 hubao[f"batch_{size}"] = figures
+            pairs: list[dict[str, Any]] = []
+            if f"batch_{TARGET_BATCH}" in hubao:
+                pairs.append(_pair(baseline, hubao[f"batch_{TARGET_BATCH}"]))
+                for k in range(config.repeat_pairs):
+                    start = max(config.baseline_items, hubao_items) + k * pair_items
+                    again = baseline_pass()
+                    figures = run_hubao(
+                        chain,
+                        workdir,
+                        TARGET_BATCH,
+                        evidence[start : start + pair_items],
+                        config.sample_proofs,
+                        tag=f"-pair{k + 2}",
+                    )
+                    pairs.append(_pair(again, figures))
         finally:
             node.stop()
 
@@ -487,13 +524,25 @@ def run(quick: bool = False) -> dict[str, Any]:
         "merkle_leaves_per_s": _target(merkle, TARGET_MERKLE_LEAVES_PER_S),
     }
     if target_key in hubao:
-        targets["speedup_at_batch_1000"] = _target(hubao[target_key]["speedup_vs_baseline"], TARGET_SPEEDUP)
+        result["pairs_at_batch_1000"] = pairs
+        targets["speedup_at_batch_1000"] = _target(
+            statistics.median(p["speedup_vs_baseline"] for p in pairs), TARGET_SPEEDUP
+        )
         targets["gas_reduction_at_batch_1000"] = _target(
             hubao[target_key]["gas_reduction_vs_baseline"], TARGET_GAS_REDUCTION
         )
     result["targets"] = targets
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     return result
+
+
+def _pair(baseline: dict[str, Any], hubao: dict[str, Any]) -> dict[str, Any]:
+    """One (baseline, Hubao at the target batch) measurement pair and its ratio."""
+    return {
+        "baseline_items_per_s": baseline["items_per_s"],
+        "hubao_items_per_s": hubao["items_per_s"],
+        "speedup_vs_baseline": round(hubao["items_per_s"] / baseline["items_per_s"], 1),
+    }
 
 
 def _target(value: float, minimum: float) -> dict[str, Any]:
