@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend import __version__
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
 from backend.api.links import add_links
-from backend.api.routes import audit, auth, evidence, health, periods, shares
+from backend.api.routes import anchors, audit, auth, evidence, health, periods, shares
 from backend.api.routes.accounts import plan_router
 from backend.api.routes.claims import router as claims_router
 from backend.config import Settings, load_settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(shares.router)
     app.include_router(audit.router)
     app.include_router(periods.router)
+    app.include_router(anchors.router)
     mount_web(app)
     _with_links(app)
     return app

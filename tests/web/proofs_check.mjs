@@ -57,6 +57,24 @@ for (const m of evidence.mutations) {
   report.evidence.push({ name: m.name, ok: r.ok, failedStep: r.failedStep ?? null, want: m.offline });
 }
 
+// Steps 6–11 against the vectors' chain (what GET /anchors/{batchId} reports); 12–13 are the CLI's.
+const chainOf = (batchId) => {
+  const batch = evidence.chain.batches.find((b) => b.batchId === batchId);
+  if (!batch) return { chainId: null, contract: null, batch: null };
+  return { chainId: evidence.chain.chainId, contract: evidence.chain.contract, batch: { ...batch, blockNumber: batch.block } };
+};
+report.evidenceOnchain = [];
+for (const receipt of [evidence.receipt, evidence.publicReceipt]) {
+  const r = verifyEvidenceReceipt(receipt, chainOf(receipt.batchId));
+  report.evidenceOnchain.push({ name: "unaltered", ok: r.ok, failedStep: r.failedStep ?? null, want: null, steps: r.steps.length });
+}
+for (const m of evidence.mutations) {
+  const doc = mutate(evidence.receipt, m);
+  const r = verifyEvidenceReceipt(doc, chainOf(doc.batchId));
+  const want = m.onchain !== null && m.onchain <= 11 ? m.onchain : null;
+  report.evidenceOnchain.push({ name: m.name, ok: r.ok, failedStep: r.failedStep ?? null, want, steps: r.steps.length });
+}
+
 const share = vectors("apportionment.json");
 const r0 = verifyShareReceipt(share.receipt, null);
 report.share.push({ name: "unaltered", ok: r0.ok, failedStep: r0.failedStep ?? null, want: null });

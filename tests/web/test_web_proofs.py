@@ -53,7 +53,7 @@ def test_content_commitments(report: dict[str, Any]) -> None:
         assert case["sha"] == case["wantSha"]
 
 
-@pytest.mark.parametrize("kind", ["evidence", "share"])
+@pytest.mark.parametrize("kind", ["evidence", "evidenceOnchain", "share"])
 def test_receipt_tamper_cases_fail_at_the_named_step(report: dict[str, Any], kind: str) -> None:
     cases = report[kind]
     assert cases[0]["name"] == "unaltered"
@@ -72,3 +72,10 @@ def test_share_receipt_is_compared_with_the_chains_record_of_its_period(report: 
     for case in altered:
         assert case["ok"] is False, case
         assert case["failedStep"] == 7, case
+
+
+def test_evidence_receipt_checked_against_the_chain_runs_steps_6_to_11(report: dict[str, Any]) -> None:
+    unaltered = [c for c in report["evidenceOnchain"] if c["name"] == "unaltered"]
+    assert [c["steps"] for c in unaltered] == [11, 11]
+    onchain_only = [c for c in report["evidenceOnchain"] if c["want"] is not None and c["want"] >= 6]
+    assert {c["want"] for c in onchain_only} == {6, 7, 8, 9, 10, 11}

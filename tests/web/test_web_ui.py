@@ -226,6 +226,9 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.wait_for_selector("#evidence-list button:has-text('Verify receipt here')")
     page.locator("#evidence-list button:has-text('Verify receipt here')").first.click()
     page.wait_for_selector("#evidence-list [data-verified=true]")
+    assert page.locator("#evidence-list [data-verified=true] li").count() == 11  # offline 1–5, chain 6–11
+    missing = world.api.get("/anchors/999", claimant.token)
+    assert (missing.status_code, missing.json()["code"]) == (404, "BATCH_NOT_FOUND")
     with page.expect_download() as download:
         page.locator("#evidence-list button:has-text('Download receipt')").first.click()
     receipt = json.loads(Path(download.value.path()).read_text())

@@ -317,9 +317,21 @@ export const EVIDENCE_STEPS = [
   [3, "PROOF", "the proof folds the leaf into the anchored root"],
   [4, "COMMITMENT", "keccak256(sha256 ‖ salt) is the leaf's content commitment"],
   [5, "POSITION", "the proof's length fits a batch of leafCount leaves"],
+  [6, "DEPLOYMENT", "the receipt names this chain and its EvidenceNotary"],
+  [7, "BATCH", "the contract has the receipt's batch"],
+  [8, "ROOT", "the batch's root on chain is the receipt's root"],
+  [9, "PREV_ROOT", "the batch's previous root on chain is the receipt's (the anchors' hash chain)"],
+  [10, "LEAF_COUNT", "the batch's leaf count on chain is the receipt's"],
+  [11, "ANCHOR_BLOCK", "the batch was recorded in the receipt's block"],
 ];
 
-export function verifyEvidenceReceipt(doc) {
+/**
+ * Verify an evidence receipt: steps 1–5 offline, then 6–11 against `chain` — {chainId, contract,
+ * batch} where batch is the chain's record of the receipt's batch (GET /anchors/{batchId}), or
+ * {chainId: null, contract: null, batch: null} when the chain has no such batch. Without `chain` only the offline steps run. Steps 12–13 (the contract's own
+ * verify() and the anchoring transaction) are `hubao receipt verify --rpc`'s.
+ */
+export function verifyEvidenceReceipt(doc, chain) {
   const results = [];
   let current = 0;
   const fail = (message) => {
@@ -375,6 +387,31 @@ export function verifyEvidenceReceipt(doc) {
       if (!possibleDepths(doc.leafCount).has(doc.proof.length)) fail(`no leaf of a ${doc.leafCount}-leaf batch has a ${doc.proof.length}-node proof`);
       return `batch ${doc.batchId} anchored in block ${doc.anchorBlock}, tx ${doc.anchorTx}`;
     });
+    if (chain) {
+      const batch = chain.batch;
+      run(6, () => {
+        if (chain.chainId === null) return "not known: the chain reported no such batch";
+        if (doc.chainId !== chain.chainId) fail(`the receipt is for chain ${doc.chainId}, this is chain ${chain.chainId}`);
+        if (doc.contract.toLowerCase() !== chain.contract.toLowerCase()) fail(`the receipt names ${doc.contract}, the EvidenceNotary is ${chain.contract}`);
+      });
+      run(7, () => {
+        if (!batch || batch.batchId !== doc.batchId) fail(`the contract has no batch ${doc.batchId}`);
+      });
+      run(8, () => {
+        if (batch.root !== doc.root) fail(`batch ${doc.batchId} on chain has root ${batch.root}`);
+        return `root ${batch.root}`;
+      });
+      run(9, () => {
+        if (batch.prevRoot !== doc.prevRoot) fail(`batch ${doc.batchId} on chain follows ${batch.prevRoot}`);
+      });
+      run(10, () => {
+        if (batch.leafCount !== doc.leafCount) fail(`batch ${doc.batchId} on chain has ${batch.leafCount} leaves`);
+      });
+      run(11, () => {
+        if (batch.blockNumber !== doc.anchorBlock) fail(`batch ${doc.batchId} was recorded in block ${batch.blockNumber}`);
+        return `recorded in block ${batch.blockNumber}`;
+      });
+    }
     return { ok: true, steps: results };
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;

@@ -279,7 +279,8 @@ export async function renderClaim(ctx, claimPk) {
     verifyButton.addEventListener("click", async () => {
       try {
         const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
-        clear(slot).append(stepList(verifyEvidenceReceipt(receipt), "Evidence receipt"));
+        const chain = await chainBatch(receipt.batchId);
+        clear(slot).append(stepList(verifyEvidenceReceipt(receipt, chain), "Evidence receipt"));
       } catch (err) {
         showError(errors, err, { NOT_ANCHORED: "Not anchored yet: try again in a minute." });
       }
@@ -345,6 +346,17 @@ function claimActions(ctx, claim) {
     buttons.push(h("button", { type: "button", onclick: act("appeal", "Appeal the rejection? A jury of members will decide.", "Your appeal was recorded: a jury will decide.") }, "Appeal to a jury"));
   }
   return buttons.length ? h("div", {}, errors, h("div", { class: "row" }, buttons)) : null;
+}
+
+/** The chain's record of an evidence batch, for verifyEvidenceReceipt's steps 6–11. */
+async function chainBatch(batchId) {
+  try {
+    const batch = await api(`/anchors/${batchId}`);
+    return { chainId: batch.chainId, contract: batch.contract, batch };
+  } catch (err) {
+    if (err.code === "BATCH_NOT_FOUND" || err.code === "VALIDATION_ERROR") return { chainId: null, contract: null, batch: null };
+    throw err;
+  }
 }
 
 async function chainPeriods() {
