@@ -83,3 +83,32 @@ def test_production_refuses_unsafe_configuration(
         tmp_path,
     )
     _one_line_error(result, code, "production")
+
+
+# Safe in every other respect, on a chain that is not anvil's 31337: each case adds one problem.
+SAFE_PRODUCTION = {
+    "HUBAO_ENV": "production",
+    **OWN_KEYS,
+    "HUBAO_ADMIN_ADDRESS": "0x" + "ab" * 20,
+    "HUBAO_DOCS_ENABLED": "false",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "fragment"),
+    [
+        ({"HUBAO_IPFS_API": "http://10.0.0.5:5001"}, "PROD_REMOTE_KUBO_RPC", "loopback"),
+        ({"HUBAO_CORS_ORIGINS": '["*"]'}, "PROD_CORS_WILDCARD", "production"),
+        ({"HUBAO_DOCS_ENABLED": "true"}, "PROD_DOCS_ENABLED", "production"),
+    ],
+)
+def test_production_refuses_each_unsafe_service_setting(
+    tmp_path: Path, anvil_factory: Callable[..., AnvilNode], env: dict[str, str], code: str, fragment: str
+) -> None:
+    """D14 as start-up refusals (the settings-level checks are in test_settings.py). The Kubo
+    address is refused before anything connects to it."""
+    node = anvil_factory(chain_id=31338)
+    result = _hubao(
+        ["deploy"], {**SAFE_PRODUCTION, "HUBAO_RPC_URL": node.url, "HUBAO_DATA_DIR": str(tmp_path), **env}, tmp_path
+    )
+    _one_line_error(result, code, fragment)
