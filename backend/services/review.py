@@ -192,7 +192,12 @@ def apply_review_panels(session: Session, claims: list[Claim], panels: dict[str,
 
 
 def _assignment(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim, ReviewAssignment]:
-    """The claim and the caller's assignment to it; anything else is the nonexistent-id 404."""
+    """The claim and the caller's assignment to it; anything else is the nonexistent-id 404.
+
+    An assignment never puts a reviewer on their own or a related member's claim; should one exist
+    anyway (a relation declared after the assignment, an edited row), the reviewer gets 403
+    ``REVIEWER_CONFLICTED`` for everything on that claim — verdict, evidence, report.
+    """
     if principal.role != "reviewer":
         raise NotFound("no such claim")
     assignment = session.scalars(
@@ -203,6 +208,11 @@ def _assignment(session: Session, principal: Principal, claim_pk: str) -> tuple[
     claim = session.get(Claim, claim_pk)
     if assignment is None or claim is None:
         raise NotFound("no such claim")
+    member = session.get(Member, claim.member_id)
+    if member is not None and (
+        member.account_id == principal.account_id or principal.account_id in related_account_ids(session, [member.id])
+    ):
+        raise Forbidden("a reviewer may not act on their own or a related member's claim", code="REVIEWER_CONFLICTED")
     return claim, assignment
 
 
@@ -344,13 +354,11 @@ def readable_evidence(session: Session, principal: Principal, claim_pk: str, evi
     if is_claimant(session, principal, claim):
         return item
     if principal.role == "reviewer":
-        assigned = session.scalars(
-            select(ReviewAssignment.id).where(
-                ReviewAssignment.claim_pk == claim.id, ReviewAssignment.reviewer_id == principal.account_id
-            )
-        ).first()
-        if assigned is not None:
-            return item
+        try:
+            _assignment(session, principal, claim.id)  # 403 for a conflicted reviewer
+        except NotFound:
+            raise NotFound("no such evidence") from None
+        return item
     raise NotFound("no such evidence")
 
 
