@@ -185,6 +185,13 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.wait_for_selector("#file-form")
     page.select_option("#illness", "CI001")
     page.fill("#diagnosis", (datetime.now(UTC).date() - timedelta(days=10)).isoformat())
+    page.focus("#diagnosis")
+    for _ in range(4):  # a date field takes a Tab per part (month, day, year); then the file chooser
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") != "diagnosis":
+            break
+    assert page.evaluate("document.activeElement.id") == "files"
+    assert page.evaluate("getComputedStyle(document.querySelector('#choose-files')).outlineStyle") != "none"
     report = real_pdf("Pathology report: web claimant", padding=400_000)  # several upload progress events
     page.evaluate(
         """([name, text]) => {
