@@ -8,13 +8,17 @@ RSS and on-disk footprint (data dir, TMPDIR, unlinked-but-open files) barely mov
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.security.served import UPLOAD_LIMIT, MiB, Refusal, Served, bounded_upload, start_served
+from tests.security.served import UPLOAD_LIMIT, MiB, Refusal, Served, bounded_upload, connect, start_served
 
 pytestmark = pytest.mark.xdist_group(name="security-served")
 
@@ -108,3 +112,46 @@ def test_upload_refuses_twenty_parallel_chunked_uploads(served: Served) -> None:
         assert refusal.sent <= UPLOAD_LIMIT + SLACK, (case, refusal.sent)
     assert served.rss() - rss < 100 * MiB
     assert served.disk_bytes() - disk < 1 * MiB
+
+
+def _canary_hits(served: Served, canary: bytes) -> list[str]:
+    """Files holding ``canary``: data dir (store blocks, database), TMPDIR, and every regular file the
+    server process has open — unlinked spool files included (read back through /proc/<pid>/fd)."""
+    hits = []
+    for root in (served.data_dir, served.tmp_dir):
+        for path in root.rglob("*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and canary in path.read_bytes():
+                    hits.append(str(path))
+    for fd in Path(f"/proc/{served.proc.pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("/") and not target.startswith(("/dev/", "/proc/")) and canary in fd.read_bytes():
+                hits.append(f"fd {fd.name}: {target}")
+    return hits
+
+
+def test_plaintext_never_hits_disk_during_or_after_an_upload(served: Served) -> None:
+    """D6 on the real server: a canary repeated through an upload just under the limit is nowhere on
+    disk while the upload is half-sent (the server is holding it) nor after it is stored (201)."""
+    canary = secrets.token_hex(16).encode()
+    line = b"patient " + canary + b" diagnosis\n"
+    body = b"%PDF-1.7\n" + line * ((UPLOAD_LIMIT - 64 * 1024) // len(line))
+    head = (
+        f"POST /evidence?claim_ref=0x{secrets.token_hex(32)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {served.token}\r\nContent-Type: application/pdf\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    half = len(body) // 2
+    with connect(served.port) as sock:
+        sock.sendall(head + body[:half])
+        time.sleep(1)  # let the server read and process what it was sent (not a timing assertion)
+        during = _canary_hits(served, canary)
+        sock.sendall(body[half:])
+        sock.settimeout(30)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert during == []
+    assert _canary_hits(served, canary) == []
