@@ -13,7 +13,8 @@ filed during wind-down only when diagnosed before the stop and filed within
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,16 @@ if TYPE_CHECKING:
     from backend.runtime import Runtime
     from backend.services.rules import RuleSet
 
-__all__ = ["ClaimFilingClosed", "WindDownState", "begin_wind_down", "check_claim_filing", "wind_down_state"]
+__all__ = [
+    "ClaimFilingClosed",
+    "WindDownState",
+    "begin_wind_down",
+    "cached_wind_down_state",
+    "check_claim_filing",
+    "wind_down_state",
+]
+
+_CACHE_KEY = "apportionment_wind_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +74,76 @@ class WindDownState:
 
 
 def wind_down_state(runtime: Runtime) -> WindDownState:
-    """The plan's state: the chain decides whether it is winding down; the index adds the details."""
+    """The plan's state: the chain decides whether it is winding down; the index adds the details.
+
+    A replica that did not begin the wind-down itself reads the details from the chain once
+    (``WindDownBegan``: its block time is the stop) and records them in its own index.
+    """
     active = apportionment_client(runtime).wind_down()
-    recorded = published_ledgers(runtime).read_index().get("windDown")
-    if isinstance(recorded, dict) and active:
+    if not active:
+        return WindDownState(active=False)
+    files = published_ledgers(runtime)
+    recorded = files.read_index().get("windDown")
+    if isinstance(recorded, dict):
         return WindDownState.from_json(recorded)
-    return WindDownState(active=active)
+    state = _state_from_chain(runtime, None)
+    files.update_index("windDown", state.to_json())
+    return state
+
+
+def _state_from_chain(runtime: Runtime, rules: RuleSet | None) -> WindDownState:
+    """The wind-down as the chain records it: the ``WindDownBegan`` event's block time and period."""
+    from backend.apportionment.publish import active_rule_set
+    from backend.apportionment.published import CONTRACT_NAME
+    from backend.errors import NotFound
+    from backend.services.rules import DEFAULT_RULES
+
+    contract = runtime.contracts[CONTRACT_NAME]
+    deployed = runtime.deployment.contracts.get(CONTRACT_NAME)
+    logs = contract.events.WindDownBegan().get_logs(from_block=deployed.block if deployed is not None else 0)
+    if not logs:
+        return WindDownState(active=True)
+    first = min(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
+    since = datetime.fromtimestamp(int(runtime.w3.eth.get_block(int(first["blockNumber"]))["timestamp"]), UTC)
+    if rules is None:
+        try:
+            with runtime.sessions() as session:
+                rules = active_rule_set(session)
+        except NotFound:
+            rules = DEFAULT_RULES
+    last = int(first["args"]["lastPeriodId"])
+    return WindDownState(
+        active=True,
+        since=since,
+        last_shared_period_id=last or None,
+        late_filing_until=since + timedelta(days=rules.late_filing_days_after_wind_down),
+        tx_hash=bytes(first["transactionHash"]),
+    )
+
+
+def cached_wind_down_state(runtime: Runtime, *, max_age: float = 2.0) -> WindDownState:
+    """``wind_down_state`` for hot paths (claim filing): kept for good once active (wind-down is
+    irreversible), re-read after ``max_age`` seconds while not; inactive without Apportionment."""
+    from backend.apportionment.published import CONTRACT_NAME
+
+    now = time.monotonic()
+    cached = runtime.extras.get(_CACHE_KEY)
+    if cached is not None:
+        state, at = cached
+        if state.active or now - at < max_age:
+            return state  # type: ignore[no-any-return]
+    state = wind_down_state(runtime) if CONTRACT_NAME in runtime.contracts else WindDownState(active=False)
+    runtime.extras[_CACHE_KEY] = (state, now)
+    return state
 
 
 def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = None) -> WindDownState:
-    """Put the plan into wind-down (on chain, then locally); returns the recorded state."""
+    """Put the plan into wind-down (on chain, then locally); returns the recorded state.
+
+    ``since`` is the block time of the chain's ``WindDownBegan`` (the same on every replica);
+    ``now`` is kept for the call shape.
+    """
+    del now
     from backend.apportionment.publish import active_rule_set
 
     client = apportionment_client(runtime)
@@ -92,16 +162,11 @@ def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = 
     if rules is None:
         with runtime.sessions() as session:
             rules = active_rule_set(session)
-    since = now.astimezone(UTC)
-    last = client.last_period_id()
-    state = WindDownState(
-        active=True,
-        since=since,
-        last_shared_period_id=last or None,
-        late_filing_until=since + timedelta(days=rules.late_filing_days_after_wind_down),
-        tx_hash=tx_hash,
-    )
+    state = _state_from_chain(runtime, rules)  # the stop is the block time of WindDownBegan
+    if tx_hash is not None:
+        state = replace(state, tx_hash=tx_hash)
     files.update_index("windDown", state.to_json())
+    runtime.extras.pop(_CACHE_KEY, None)
     return state
 
 

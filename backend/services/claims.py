@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.apportionment.wind_down import cached_wind_down_state, check_claim_filing
 from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx, OnchainClaim
 from backend.chain.eip712 import claim_id as claim_id_of
 from backend.chain.transactions import ContractReverted
@@ -458,7 +459,8 @@ def begin_claim(
     """Check the form and the caller's membership; nothing is stored yet.
 
     Raises ``Forbidden`` (not a member), ``Conflict`` ``MEMBERSHIP_NOT_ACTIVE``, ``InvalidInput``
-    (unknown illness code, future date, age outside every band), ``TooManyRequests`` (quota).
+    (unknown illness code, future date, age outside every band), ``TooManyRequests`` (quota),
+    ``Conflict`` ``DIAGNOSED_AFTER_WIND_DOWN`` / ``WIND_DOWN_FILING_CLOSED`` (the plan wound down).
     """
     require_claimant_role(principal)
     today = today or datetime.now(UTC).date()
@@ -476,6 +478,8 @@ def begin_claim(
             raise InvalidInput("the diagnosis date is in the future", code="INVALID_DATE", field="diagnosisDate")
         if request.diagnosis_date < member.birth_date:
             raise InvalidInput("the diagnosis date is before birth", code="INVALID_DATE", field="diagnosisDate")
+        # Wind-down: only illnesses diagnosed before the stop, filed within the late-filing window.
+        check_claim_filing(cached_wind_down_state(runtime), request.diagnosis_date, datetime.now(UTC))
         since = datetime.now(UTC) - timedelta(days=1)
         recent = session.scalars(
             select(Claim.filed_at).where(Claim.member_id == member.id, Claim.filed_at >= since).order_by(Claim.filed_at)

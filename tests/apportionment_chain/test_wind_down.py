@@ -14,6 +14,8 @@ from backend.apportionment.onchain import verify_share_receipt_onchain
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.published import published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
+from backend.apportionment.service_errors import ClaimFilingClosed
+from backend.apportionment.wind_down import cached_wind_down_state, check_claim_filing, wind_down_state
 from backend.chain.apportionment import ApportionmentClient, ApportionmentLookup
 from backend.db.models import Member, RuleSetRecord
 from backend.runtime import Runtime
@@ -68,6 +70,18 @@ def test_wind_down_makes_the_operator_pay_every_base(runtime_factory: Callable[.
     assert again.json() == state, "a second call returns the recorded state"
     assert _call(runtime, "GET", "/plan/wind-down", members[1][2]).json() == state
     assert published_ledgers(runtime).read_index()["windDown"] == state
+    block = runtime.w3.eth.get_transaction_receipt(state["tx"])["blockNumber"]
+    assert since.timestamp() == runtime.w3.eth.get_block(block)["timestamp"], "the stop is the chain's block time"
+    published_ledgers(runtime).update_index("windDown", None)  # a replica that did not begin it
+    assert wind_down_state(runtime).to_json() == state, "details re-derived from WindDownBegan"
+    plan = cached_wind_down_state(runtime)
+    check_claim_filing(plan, since.date() - timedelta(days=1), since + timedelta(days=179))
+    with pytest.raises(ClaimFilingClosed) as after_stop:
+        check_claim_filing(plan, since.date(), since)
+    assert after_stop.value.code == "DIAGNOSED_AFTER_WIND_DOWN"
+    with pytest.raises(ClaimFilingClosed) as too_late:
+        check_claim_filing(plan, since.date() - timedelta(days=1), since + timedelta(days=180))
+    assert too_late.value.code == "WIND_DOWN_FILING_CLOSED"
 
     period = DEFAULT_SCHEDULE.period(20310521)
     set_time(runtime, datetime(2031, 5, 21, 1, tzinfo=CST))
