@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
+import json
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -110,11 +113,29 @@ def _chain_bytes(world: World) -> list[bytes]:
     for entry in logs:
         blobs.append(bytes.fromhex(str(entry["data"])[2:]))
         blobs.extend(bytes.fromhex(str(t)[2:]) for t in entry["topics"])
+    blobs.extend(_storage_bytes(url))
+    return blobs
+
+
+def _storage_bytes(url: str) -> list[bytes]:
+    """Every storage slot (key and value) of every account, from anvil's full state dump.
+
+    Values are joined per account in slot order as well, so strings and byte arrays spread over
+    consecutive slots are found whole."""
+    raw = bytes.fromhex(str(rpc_call(url, "anvil_dumpState"))[2:])
+    with contextlib.suppress(OSError):
+        raw = gzip.decompress(raw)
+    blobs: list[bytes] = []
+    for state in json.loads(raw)["accounts"].values():
+        slots = sorted((int(k, 16), bytes.fromhex(v[2:].rjust(64, "0"))) for k, v in state["storage"].items())
+        blobs.extend(k.to_bytes(32, "big") for k, _ in slots)
+        blobs.extend(v for _, v in slots)
+        blobs.append(b"".join(v for _, v in slots))
     return blobs
 
 
 def test_nothing_personal_reaches_the_chain(world: World) -> None:
-    """E1: a full scenario with canary PHI, then a scan of all calldata and logs: 0 hits."""
+    """E1: a full scenario with canary PHI, then a scan of all calldata, logs and storage slots: 0 hits."""
     canary = "CANARY-" + secrets.token_hex(6)
     name = f"zhang-{canary.lower()}"
     claimant = world.member(name=name)
@@ -161,7 +182,12 @@ def test_nothing_personal_reaches_the_chain(world: World) -> None:
         needles[f"plaintext cid({label})"] = compute_cid([blob], cid_version=1).to_bytes()
     blobs = _chain_bytes(world)
     assert len(blobs) > 20  # the scenario's transactions and events are there
-    # Positive control: the scan does find what is meant to be public (the claim id).
+    # Positive control: the scan does find what is meant to be public (the claim id; in storage, the
+    # claim's evidence root).
     assert any(bytes.fromhex(claim["claimId"][2:]) in blob for blob in blobs)
+    storage = _storage_bytes(world.runtime.settings.chain_url)
+    evidence_root = bytes.fromhex(claim["evidenceRoot"][2:])
+    assert len(evidence_root) == 32
+    assert any(evidence_root in blob for blob in storage)
     hits = [label for label, needle in needles.items() if needle and any(needle in blob for blob in blobs)]
     assert hits == []
