@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,9 +52,10 @@ def browser_unavailable() -> str | None:
 
 
 def require_browser() -> None:
+    """Skip the calling test when no browser can run here — loudly: a warning in every run's summary."""
     reason = browser_unavailable()
     if reason is not None:
-        print(f"\nSKIPPING BROWSER TESTS: {reason}")  # loud in -q runs too (with -rs)
+        warnings.warn(f"BROWSER TESTS SKIPPED: {reason}", UserWarning, stacklevel=2)
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
 
 

@@ -395,6 +395,16 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert page.locator("#audit-steps > li").count() >= 3
     ui.shoot("auditor-audit")
 
+    # --- an unknown page and an unknown claim: a readable answer, never a stack trace -------------
+    log.phase = "expected-4xx:not-found"
+    ui.open("#/claims/no-such-claim")
+    page.wait_for_selector("main .error")
+    assert page.inner_text("main h1") == "Not found"
+    assert "(NOT_FOUND)" in page.inner_text("main .error")
+    ui.open("#/no/such/page")
+    page.wait_for_selector("text=Page not found")
+    assert "Traceback" not in page.inner_text("body")
+
     # --- joining: a refusal is the API's code and message; then a valid declaration joins --------
     log.phase = "expected-4xx:join"
     page.evaluate("sessionStorage.clear()")
