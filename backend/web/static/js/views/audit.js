@@ -97,7 +97,8 @@ function chart(periods) {
     const top = yDue(p.payoutsFen + p.feeFen);
     parts.push(svg("rect", { class: "bar-payouts", x: x(i) - barW / 2, y: yDue(p.payoutsFen), width: barW, height: pad.t + ih - yDue(p.payoutsFen) }, svg("title", {}, `${p.periodId}: payouts ${fen(p.payoutsFen)}`)));
     parts.push(svg("rect", { class: "bar-fee", x: x(i) - barW / 2, y: top, width: barW, height: yDue(p.payoutsFen) - top }, svg("title", {}, `${p.periodId}: fee ${fen(p.feeFen)}`)));
-    parts.push(svg("text", { x: x(i), y: H - pad.b + 16, "text-anchor": "middle" }, String(p.periodId)));
+    const every = Math.ceil(periods.length / 8); // at most eight period labels on the axis
+    if (i % every === 0) parts.push(svg("text", { x: x(i), y: H - pad.b + 16, "text-anchor": "middle" }, String(p.periodId)));
   });
   const line = (fn, cls) => svg("polyline", { class: cls, points: periods.map((p, i) => `${x(i)},${fn(p)}`).join(" ") });
   parts.push(line((p) => yMembers(p.memberCount), "line-members"));
