@@ -429,7 +429,7 @@ async function openReceipt(workspace, periodId) {
   clear(workspace).append(
     h("h2", { tabindex: -1, id: "verify-heading" }, `Period ${periodId}: your receipt`),
     result,
-    h("div", { class: "field" }, h("label", { for: "receipt-text" }, "Receipt (JSON)"), text, h("span", { class: "hint", id: "receipt-hint" }, "Keep a copy. Anyone can check it against the chain; change any figure and the check fails.")),
+    h("div", { class: "field" }, h("label", { for: "receipt-text" }, "Receipt (JSON)"), text, h("span", { class: "hint", id: "receipt-hint" }, "Keep a copy. Change any figure and the check fails. The chain's record above comes through this server; to check without trusting it, run ", h("code", {}, "hubao shares verify RECEIPT.json --rpc URL"), " against any node.")),
     h("div", { class: "row" }, again, save),
   );
   run();
