@@ -21,6 +21,8 @@ import httpx
 import pytest
 import uvicorn
 
+from backend.api.inprocess import InProcessClient
+
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (make browser)
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -140,8 +142,8 @@ def shoot(page: Any, name: str) -> list[Path]:
     return paths
 
 
-class LoopbackClient:
-    """``InProcessClient``'s interface over real HTTP to the served app.
+class LoopbackClient(InProcessClient):
+    """``InProcessClient`` over real HTTP to the served app (its ``get``/``post`` are inherited).
 
     Playwright's sync API keeps an event loop running in the test's thread, so the in-process
     client (``asyncio.run``) cannot be used while the browser is open; this one can.
@@ -155,9 +157,3 @@ class LoopbackClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return self.client.request(method, url, headers=headers, **kwargs)
-
-    def get(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, token, **kwargs)
-
-    def post(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, token, **kwargs)
