@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.audit.claims import STATE_NAMES, rule_set_documents
+from backend.audit.claims import STATE_NAMES, published_params, rule_set_documents
 from backend.audit.database import DbClaim, load_claim_rows
 from backend.audit.errors import DatabaseMismatch
 from backend.audit.ledger_events import LedgerLog, find_calls
@@ -235,15 +235,7 @@ def check_claim_mirror(
         anchored = chain.anchored.get(rs.hash)
         if anchored is None:
             continue  # stored but not anchored yet: a publication in flight (no claim can use it)
-        published = (
-            document.notice_seconds,
-            document.review_quorum,
-            document.jury_size,
-            document.min_turnout,
-            document.commit_seconds,
-            document.reveal_seconds,
-        )
-        if published != anchored:
+        if published_params(document) != anchored:
             bad("rule_sets", row, ["canonical_json"], "params", "claim parameters differ from the anchored ones")
     verdict.checked = checked
     return verdict

@@ -45,26 +45,30 @@ commitment is fresh per claim, unlinkable to a membership.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import coincurve
 
 from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
 from backend.audit.ledger_events import LedgerLog, RevealCall, VerdictCall, find_calls
+from backend.chain.claims import ClaimState, OnchainClaim
 from backend.chain.eip712 import VERDICT_TYPEHASH
 from backend.proofs.keccak import keccak256
+from backend.services.rule_sets import claim_params
 from backend.services.rules import REASON_CODES, RuleSet
 
 __all__ = [
     "STATE_NAMES",
     "BlockInfo",
     "ClaimsVerdict",
-    "StoredClaim",
     "check_claims",
     "decode_stored_claim",
     "domain_separator",
+    "published_params",
     "rule_set_documents",
     "states_count",
+    "verdict_digest",
 ]
 
 REVIEWER_ROLE = keccak256(b"REVIEWER_ROLE")
@@ -101,37 +105,15 @@ class BlockInfo:
     parent_hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class StoredClaim:
-    """``IClaimLedger.Claim`` as stored (ABI order)."""
-
-    member_commitment: bytes
-    evidence_root: bytes
-    rule_set_hash: bytes
-    objector_commitment: bytes
-    payment_ref: bytes
-    payout_fen: int
-    filed_at: int
-    notice_ends: int
-    commit_ends: int
-    reveal_ends: int
-    state: int
-    review_approvals: int
-    review_rejections: int
-    appealed: bool
-    jury_round: int
-    committed_votes: int
-    revealed_votes: int
-    jury_approvals: int
-
-
-def decode_stored_claim(data: bytes) -> StoredClaim | None:
+def decode_stored_claim(data: bytes) -> OnchainClaim | None:
     """``claim(bytes32)`` return data (18 static words); None when it does not decode."""
     if len(data) < 18 * 32:
         return None
     w = [data[32 * i : 32 * (i + 1)] for i in range(18)]
     n = [int.from_bytes(x, "big") for x in w]
-    return StoredClaim(
+    if n[10] > WITHDRAWN:
+        return None
+    return OnchainClaim(
         w[0],
         w[1],
         w[2],
@@ -142,7 +124,7 @@ def decode_stored_claim(data: bytes) -> StoredClaim | None:
         n[7],
         n[8],
         n[9],
-        n[10],
+        ClaimState(n[10]),
         n[11],
         n[12],
         n[13] == 1,
@@ -270,6 +252,28 @@ class _Replay:
         self.verdict = ClaimsVerdict()
         self.calls: dict[bytes, tuple[list[VerdictCall], list[RevealCall]]] = {}
         self.counts = {"events": 0, "verdicts": 0, "signatures": 0, "reveals": 0, "juryRounds": 0}
+        self.signers: dict[tuple[bytes, bytes], str | None] = {}
+
+    def recover_all(self, logs: Sequence[LedgerLog], workers: int) -> None:
+        """Recover every recorded verdict's signer up front, ``workers`` at a time (libsecp256k1
+        runs without the GIL), so the sequential replay only looks them up."""
+        keys: list[tuple[bytes, bytes]] = []
+        for log in logs:
+            if log.name == "VerdictRecorded" and not log.malformed:
+                call = self._verdict_call(log)
+                if isinstance(call, VerdictCall):
+                    keys.append((log.fields["digest"], call.signature))
+
+        def recover(part: Sequence[tuple[bytes, bytes]]) -> list[str | None]:
+            return [_recover(*key) for key in part]
+
+        if workers > 1 and len(keys) > 1000:
+            parts = [keys[i::workers] for i in range(workers)]
+            with ThreadPoolExecutor(workers) as pool:
+                for part, found in zip(parts, pool.map(recover, parts), strict=True):
+                    self.signers.update(zip(part, found, strict=True))
+        else:
+            self.signers = dict(zip(keys, recover(keys), strict=True))
 
     # -- findings ---------------------------------------------------------------------------
 
@@ -396,17 +400,16 @@ class _Replay:
         return False
 
     def digest(self, v: VerdictCall) -> bytes:
-        struct = keccak256(
-            VERDICT_TYPEHASH
-            + v.verdict_claim_id
-            + v.verdict.to_bytes(32, "big")
-            + v.reason_code.to_bytes(32, "big")
-            + v.report_hash
-            + v.rule_set_hash
-            + v.nonce.to_bytes(32, "big")
-            + v.deadline.to_bytes(32, "big")
+        return verdict_digest(
+            self.separator,
+            v.verdict_claim_id,
+            v.verdict,
+            v.reason_code,
+            v.report_hash,
+            v.rule_set_hash,
+            v.nonce,
+            v.deadline,
         )
-        return keccak256(b"\x19\x01" + self.separator + struct)
 
     def on_VerdictRecorded(self, log: LedgerLog, c: _Claim) -> None:
         f = log.fields
@@ -434,7 +437,8 @@ class _Replay:
         else:
             assert isinstance(call, VerdictCall)
             self.counts["signatures"] += 1
-            signer = _recover(f["digest"], call.signature)
+            key = (f["digest"], call.signature)
+            signer = self.signers[key] if key in self.signers else _recover(*key)
             if signer != reviewer:
                 self.bad(
                     log,
@@ -678,7 +682,7 @@ class _Replay:
 
     # -- after the replay --------------------------------------------------------------------
 
-    def finish(self, storage: Mapping[bytes, StoredClaim | None], head: int) -> None:
+    def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int) -> None:
         for claim_id in sorted(self.claims):
             c = self.claims[claim_id]
             if not self.in_scope(claim_id):
@@ -723,14 +727,7 @@ class _Replay:
             anchored = self.rule_sets.get(rule_set_hash)
             if document is None or anchored is None:
                 continue
-            published = (
-                document.notice_seconds,
-                document.review_quorum,
-                document.jury_size,
-                document.min_turnout,
-                document.commit_seconds,
-                document.reveal_seconds,
-            )
+            published = published_params(document)
             if published != anchored:
                 self.verdict.rules.append(
                     ClaimRuleViolated(
@@ -748,11 +745,12 @@ def check_claims(
     domain_separator: bytes,
     blocks: Mapping[int, BlockInfo | None],
     tx_inputs: Mapping[bytes, bytes | None],
-    storage: Mapping[bytes, StoredClaim | None],
+    storage: Mapping[bytes, OnchainClaim | None],
     documents: Mapping[bytes, RuleSet],
     head: int,
     full: bool = True,
     in_scope: Callable[[bytes], bool] | None = None,
+    workers: int = 2,
 ) -> ClaimsVerdict:
     """Steps 3 and 4 over ``logs`` (every ClaimLedger log of the claims replayed, in chain order).
 
@@ -767,6 +765,7 @@ def check_claims(
         full=full,
         in_scope=in_scope or (lambda _cid: True),
     )
+    replay.recover_all(logs, workers)
     replay.run(logs)
     replay.finish(storage, head)
     v = replay.verdict
@@ -782,6 +781,36 @@ def check_claims(
         "withoutDocument": sum(1 for c in claims_in_scope if replay.claims[c].rule_set_hash not in replay.documents),
     }
     return v
+
+
+def verdict_digest(
+    separator: bytes,
+    claim_id: bytes,
+    verdict: int,
+    reason_code: int,
+    report_hash: bytes,
+    rule_set_hash: bytes,
+    nonce: int,
+    deadline: int,
+) -> bytes:
+    """The EIP-712 digest of a verdict under ``separator`` (= ``backend.chain.eip712.verdict_digest``,
+    written out word by word: the replay hashes every recorded verdict)."""
+    struct = keccak256(
+        VERDICT_TYPEHASH
+        + claim_id
+        + verdict.to_bytes(32, "big")
+        + reason_code.to_bytes(32, "big")
+        + report_hash
+        + rule_set_hash
+        + nonce.to_bytes(32, "big")
+        + deadline.to_bytes(32, "big")
+    )
+    return keccak256(b"\x19\x01" + separator + struct)
+
+
+def published_params(document: RuleSet) -> tuple[int, ...]:
+    """The claim parameters a rule-set document gives, in ``RuleSetAnchored`` order."""
+    return tuple(claim_params(document).as_args())
 
 
 def domain_separator(chain_id: int, ledger: str) -> bytes:

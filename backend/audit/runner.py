@@ -17,6 +17,7 @@ checkpoint (``AuditReport.checkpoint``), chained to the previous one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -252,20 +253,27 @@ class AuditContext:
             assert ledger is not None
             logs, scope = self.ledger_logs
             claim_logs = [log for log in logs if log.claim is not None]
-            self.progress("reading claim blocks", 0, None)
-            headers = self.rpc.block_headers([log.block for log in claim_logs])
+            self.progress("reading claim blocks, transactions and storage", 0, None)
+            # Verdicts and reveals need their transaction's input (signature, salt): their blocks are
+            # read whole; the other blocks only as headers (timestamps, parent hashes).
+            call_blocks = {log.block for log in claim_logs if log.name in ("VerdictRecorded", "VoteRevealed")}
+            ids = sorted(
+                {log.claim for log in claim_logs if log.claim is not None and (scope is None or log.claim in scope)}
+            )
+            with ThreadPoolExecutor(2) as pool:  # storage reads in flight while the blocks arrive
+                raw_f = pool.submit(self.rpc.eth_calls, ledger, [_SEL_CLAIM + cid for cid in ids], self.head)
+                headers = self.rpc.block_headers(sorted(call_blocks), full=True)
+                headers.update(self.rpc.block_headers(sorted({log.block for log in claim_logs} - call_blocks)))
+                raw = raw_f.result()
             blocks = {
                 n: (None if h is None else BlockInfo(int(h["timestamp"], 16), bytes.fromhex(h["parentHash"][2:])))
                 for n, h in headers.items()
             }
-            wanted = [log.tx_hash for log in claim_logs if log.name in ("VerdictRecorded", "VoteRevealed")]
-            txs = self.rpc.transactions(wanted)
-            inputs = {h: (None if t is None else bytes.fromhex(str(t["input"])[2:])) for h, t in txs.items()}
+            inputs: dict[bytes, bytes | None] = {}
+            for n in call_blocks:
+                for tx in (headers.get(n) or {}).get("transactions") or []:
+                    inputs[bytes.fromhex(tx["hash"][2:])] = bytes.fromhex(str(tx["input"])[2:])
             self.cache["claim_tx_inputs"] = inputs
-            ids = sorted(
-                {log.claim for log in claim_logs if log.claim is not None and (scope is None or log.claim in scope)}
-            )
-            raw = self.rpc.eth_calls(ledger, [_SEL_CLAIM + cid for cid in ids], self.head) if ids else []
             storage = {cid: decode_stored_claim(data) for cid, data in zip(ids, raw, strict=True)}
             self.cache["claims"] = check_claims(
                 logs,
@@ -667,6 +675,8 @@ def _subject(ctx: AuditContext) -> dict[str, Any]:
 
 def audit_runtime(runtime: Any) -> AuditReport:
     """A full audit with the backend's own resources (``backend.runtime.Runtime``): chain, DB, store."""
+    from backend.apportionment.scheduler import plan_schedule
+
     settings = runtime.settings
     return run_audit(
         AuditSources(
@@ -675,5 +685,6 @@ def audit_runtime(runtime: Any) -> AuditReport:
             sessions=runtime.sessions,
             store=runtime.store,
             rpc_timeout=settings.rpc_timeout,
+            schedule=plan_schedule(settings),
         )
     )

@@ -79,12 +79,19 @@ def audit_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="checkpoint file: previous one in, next one out"),
     since_checkpoint: bool = typer.Option(False, "--since-checkpoint", help="read only blocks after the checkpoint"),
     new_checkpoint: Path | None = typer.Option(None, "--new-checkpoint", help="write the next checkpoint here"),
+    rule_set: list[Path] = typer.Option(
+        [],
+        "--rule-set",
+        help="a published rule-set document (canonical JSON; repeatable). Used only when its keccak256 is an "
+        "anchored rule-set hash; the database's rule sets are added when a database is audited",
+    ),
 ) -> None:
     """Run the numbered audit checklist; exit 0 when nothing fails, 1 otherwise."""
     if ctx.invoked_subcommand is not None:
         return
     from sqlalchemy.engine import make_url
 
+    from backend.apportionment.scheduler import plan_schedule
     from backend.chain.deploy import DeploymentRecord
     from backend.db.engine import make_engine, session_factory
     from evidence_store import LOCAL_SUBDIR, open_store
@@ -135,6 +142,8 @@ def audit_cmd(
                     since_checkpoint=since_checkpoint,
                     progress=on_progress,
                     rpc_timeout=settings.rpc_timeout,
+                    rule_sets=[path.read_text(encoding="utf-8") for path in rule_set],
+                    schedule=plan_schedule(settings),
                 )
             )
     finally:

@@ -305,3 +305,30 @@ def test_incremental_audit_replays_only_claims_touched_since_the_checkpoint(hist
     assert report.step(3).checked["stateInNotice"] == 1
     assert report.checkpoint is not None
     assert report.checkpoint["previous"] is not None
+
+
+def test_replay_digest_and_calldata_decoding_match_the_reference_encoders() -> None:
+    """The replay's word-by-word EIP-712 digest equals eth-account's; calls are found inside multicall."""
+    from eth_abi.abi import encode
+
+    from backend.audit.claims import domain_separator, verdict_digest
+    from backend.audit.ledger_events import SEL_MULTICALL, SEL_SUBMIT_VERDICT, find_calls
+    from backend.chain import eip712
+
+    rng = random.Random(SEED)
+    domain = eip712.Eip712Domain(31337, "0x" + rng.randbytes(20).hex())
+    v = eip712.Verdict(rng.randbytes(32), 2, 6, rng.randbytes(32), rng.randbytes(32), 41, 2**40)
+    separator = domain_separator(domain.chain_id, domain.verifying_contract)
+    assert separator == eip712.domain_separator(domain)
+    assert verdict_digest(separator, *v.as_abi_tuple()) == eip712.verdict_digest(v, domain)
+    signature = rng.randbytes(65)
+    call = SEL_SUBMIT_VERDICT + encode(
+        ["bytes32", "(bytes32,uint8,uint16,bytes32,bytes32,uint256,uint256)", "bytes"],
+        [v.claim_id, v.as_abi_tuple(), signature],
+    )
+    for data in (call, SEL_MULTICALL + encode(["bytes[]"], [[b"\x12\x34\x56\x78", call]])):
+        verdicts, reveals = find_calls(data)
+        assert reveals == []
+        assert [(c.claim_id, c.verdict, c.reason_code, c.nonce, c.deadline, c.signature) for c in verdicts] == [
+            (v.claim_id, 2, 6, 41, 2**40, signature)
+        ]
