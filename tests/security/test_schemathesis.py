@@ -88,13 +88,14 @@ def test_api_conforms_to_its_schema_as_every_role(app: FastAPI, bearers: list[di
 
 STATEFUL_EXAMPLES = 15
 STATEFUL_STEPS = 6
-# The chains each role's data allows (claimant, reviewer, juror, member).
+# Chains the seeded data always allows (claimant, reviewer, juror). Links that consume their data
+# (an objection takes the one claim off the notice list) are exercised but not required: a
+# flaky-replay end of a role's run can come before them.
 EXPECTED_LINKS = {
     "GET /claims GetClaim",
     "GET /claims GetTimeline",
     "GET /review/queue GetReviewDetail",
     "GET /jury/assignments GetCase",
-    "GET /notice Object",
 }
 
 
