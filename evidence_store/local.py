@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from evidence_store.car import CarReader, car_stream
@@ -137,9 +137,23 @@ class LocalBlockstore:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def add(self, chunks: Iterable[bytes], *, cid_version: int = 0, pin: bool = True) -> CID:
+    def add(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        cid_version: int = 0,
+        pin: bool = True,
+        on_block: Callable[[CID], None] | None = None,
+    ) -> CID:
+        """Chunk, store and (by default) pin a file; ``on_block`` is told each block it stores."""
+
+        def sink(cid: CID, data: bytes) -> None:
+            self._write_block(cid, data)
+            if on_block is not None:
+                on_block(cid)
+
         with self._writing():
-            builder = FileDagBuilder(cid_version, sink=self._write_block)
+            builder = FileDagBuilder(cid_version, sink=sink)
             for chunk in chunks:
                 builder.write(chunk)
             root = builder.finish()

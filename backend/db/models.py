@@ -67,7 +67,7 @@ class EvidenceItem(Base):
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
     # Private to the claimant and the operator: never logged, never on chain.
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
-    plaintext_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    plaintext_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)  # duplicate check (0004)
     cid: Mapped[bytes] = mapped_column(LargeBinary(128))  # binary CID of the ciphertext DAG
     size: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(64))

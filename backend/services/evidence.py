@@ -25,6 +25,7 @@ from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
 from evidence_store.crypto import Keyring
 from evidence_store.interface import EvidenceStore
+from evidence_store.local import LocalBlockstore
 from evidence_store.multiformats import CID
 from evidence_store.unixfs import FileDagBuilder
 
@@ -86,9 +87,10 @@ class _BlockTrail:
     """An :class:`EvidenceStore` proxy whose ``add`` remembers the blocks it writes, so a refused
     upload's blocks can be deleted (``discard``) instead of waiting unpinned for GC.
 
-    The CIDs come from a second :class:`FileDagBuilder` fed the same bytes (same chunker, same
-    CIDs as the store's own add); it hashes but keeps no data. Stores without ``block_rm``
-    (Kubo) are left to their own GC.
+    The embedded :class:`LocalBlockstore` reports the blocks it stores (``on_block``); for any
+    other store the CIDs come from a second :class:`FileDagBuilder` fed the same bytes (same
+    chunker, same CIDs as the store's own add), which hashes but keeps no data. Stores without
+    ``block_rm`` (Kubo) are left to their own GC.
     """
 
     def __init__(self, store: EvidenceStore) -> None:
@@ -99,6 +101,8 @@ class _BlockTrail:
         return getattr(self._store, name)
 
     def add(self, chunks: Iterable[bytes], *, cid_version: int = 0, pin: bool = True) -> CID:
+        if isinstance(self._store, LocalBlockstore):  # it reports its blocks: no second hashing pass
+            return self._store.add(chunks, cid_version=cid_version, pin=pin, on_block=self._cids.append)
         shadow = FileDagBuilder(cid_version, sink=lambda cid, _block: self._cids.append(cid))
 
         def tee() -> Iterator[bytes]:

@@ -476,6 +476,25 @@ MATRIX: dict[str, Guard] = {
         )
     ),
     "openReview(bytes32)": _op(lambda d, c: (c["filed"],)),
+    # The filing relay's batch: a new claim and the FILED one (filed and opened in one call).
+    "fileForReview((bytes32,bytes32,bytes32,bytes32,uint64)[])": _op(
+        lambda d, c: (
+            [
+                (
+                    eip712.claim_id(keccak(text="m8"), keccak(text="e8"), RULES, 5),
+                    keccak(text="m8"),
+                    keccak(text="e8"),
+                    RULES,
+                    5,
+                ),
+                (
+                    c["filed"],
+                    *d.contract.functions.claim(c["filed"]).call()[0:3],
+                    d.contract.functions.claim(c["filed"]).call()[5],
+                ),
+            ],
+        )
+    ),
     "object(bytes32,bytes32)": _op(lambda d, c: (c["notice"], OBJECTOR)),
     "appeal(bytes32)": _op(lambda d, c: (c["rejected"],)),
     "drawJury(bytes32,address[])": _op(lambda d, c: (c["disputed"], d.jurors[:JURY])),
