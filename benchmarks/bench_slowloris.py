@@ -1,7 +1,8 @@
 """D10: /health latency while slow clients hold connections, next to the same server idle.
 
 ``hubao serve`` (uvicorn with the head and body deadlines of ``backend.api.server``) runs in a
-child process on a free 127.0.0.1 port against a spawned anvil. The baseline is ``samples``
+child process on a free 127.0.0.1 port against a spawned anvil (``tests.security.served``, the
+server the D5/D10 tests use). The baseline is ``samples``
 sequential ``GET /health`` calls on the idle server. Then ``slow`` connections send a request head
 at 1 byte/s and ``slow`` more send a complete upload head and its body at 1 byte/s, while the same
 ``GET /health`` calls are timed again. Reported: p50/p99 of both phases, their ratio, how many
@@ -12,13 +13,9 @@ answered ``408``. The full run uses the default deadlines (10 s); the quick run 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import select
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from backend.chain.anvil import AnvilNode, free_port
+from tests.security.served import start_served
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,6 @@ class Config:
 
 FULL = Config(slow=50, samples=40, deadline=10.0, drip_seconds=20)
 QUICK = Config(slow=5, samples=5, deadline=2.0, drip_seconds=6)
-PASSWORD = "correct horse battery"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,44 +53,6 @@ def _timings(url: str, samples: int) -> list[float]:
             assert client.get("/health").status_code == 200
             out.append((time.perf_counter() - started) * 1000)
     return out
-
-
-def _serve(root: Path, config: Config) -> tuple[AnvilNode, subprocess.Popen[bytes], str, Any]:
-    node = AnvilNode(log_path=root / "anvil.log").start()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBAO_")}
-    deadline = str(config.deadline)
-    env.update(
-        {
-            "HUBAO_RPC_URL": node.url,
-            "HUBAO_DATA_DIR": str(root / "data"),
-            "HUBAO_API_PORT": str(port),
-            "HUBAO_ANCHORING": "false",
-            "HUBAO_LOG_LEVEL": "ERROR",
-            "HUBAO_HEAD_TIMEOUT": deadline,
-            "HUBAO_BODY_IDLE_TIMEOUT": deadline,
-            "HUBAO_BODY_MIN_RATE_GRACE": deadline,
-        }
-    )
-    log = open(root / "serve.log", "wb")  # noqa: SIM115 - closed by the caller
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve"], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(480):
-        if proc.poll() is not None:
-            raise RuntimeError((root / "serve.log").read_text(errors="replace")[-2000:])
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return node, proc, url, log
-        time.sleep(0.25)
-    raise RuntimeError("hubao serve did not come up")
-
-
-def _token(url: str) -> str:
-    with httpx.Client(base_url=url, timeout=30) as client:
-        client.post("/accounts/register", json={"username": "bench-slow", "password": PASSWORD}).raise_for_status()
-        return str(
-            client.post("/auth/token", data={"username": "bench-slow", "password": PASSWORD}).json()["access_token"]
-        )
 
 
 def _attack(port: int, token: str, config: Config, done: threading.Event) -> dict[str, Any]:
@@ -144,28 +102,27 @@ def _attack(port: int, token: str, config: Config, done: threading.Event) -> dic
 
 def run(quick: bool = False) -> dict[str, Any]:
     config = QUICK if quick else FULL
+    deadline = str(config.deadline)
+    deadlines = {
+        "HUBAO_HEAD_TIMEOUT": deadline,
+        "HUBAO_BODY_IDLE_TIMEOUT": deadline,
+        "HUBAO_BODY_MIN_RATE_GRACE": deadline,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-slowloris-") as tmp:
-        node, proc, url, log = _serve(Path(tmp), config)
+        serving = start_served(Path(tmp), {**deadlines, "HUBAO_LOG_LEVEL": "ERROR"})
+        served = next(serving)
         try:
-            port = int(url.rsplit(":", 1)[1])
-            token = _token(url)
-            _timings(url, 3)  # warm-up
-            idle = _timings(url, config.samples)
+            _timings(served.url, 3)  # warm-up
+            idle = _timings(served.url, config.samples)
             done = threading.Event()
             attack: dict[str, Any] = {}
-            attacker = threading.Thread(target=lambda: attack.update(_attack(port, token, config, done)))
+            attacker = threading.Thread(target=lambda: attack.update(_attack(served.port, served.token, config, done)))
             attacker.start()
             time.sleep(1.5)  # the slow connections are open and dripping
-            loaded = _timings(url, config.samples)
+            loaded = _timings(served.url, config.samples)
             attacker.join()
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            node.kill()
+            serving.close()  # stops the server and its anvil
     baseline = {"p50_ms": round(percentile(idle, 0.5), 2), "p99_ms": round(percentile(idle, 0.99), 2)}
     under = {"p50_ms": round(percentile(loaded, 0.5), 2), "p99_ms": round(percentile(loaded, 0.99), 2)}
     return {

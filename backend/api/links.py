@@ -18,41 +18,37 @@ FIRST_ID = "$response.body#/0/id"
 FIRST_EVIDENCE = "$response.body#/evidence/0/id"
 SAME_CLAIM = "$request.path.claim_pk"
 
-# (method, path, status) of the source → link name → (method, path, parameters) of the target.
-LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+Link = tuple[str, str, dict[str, str]]  # (method, path, parameters) of the target
+
+# What a claimant does next with a claim (a ClaimOut body: its id and its evidence).
+CLAIM_FOLLOW_UPS: dict[str, Link] = {
+    "GetTimeline": ("GET", "/claims/{claim_pk}/timeline", {"claim_pk": ID}),
+    "GetEvidenceReceipt": (
+        "GET",
+        "/claims/{claim_pk}/evidence/{evidence_id}/receipt",
+        {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
+    ),
+    "GetEvidenceContent": (
+        "GET",
+        "/claims/{claim_pk}/evidence/{evidence_id}/content",
+        {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
+    ),
+    "Withdraw": ("POST", "/claims/{claim_pk}/withdraw", {"claim_pk": ID}),
+}
+
+# (method, path, status) of the source → link name → the target.
+LINKS: dict[tuple[str, str, str], dict[str, Link]] = {
     ("POST", "/claims", "201"): {
         "GetClaim": ("GET", "/claims/{claim_pk}", {"claim_pk": ID}),
-        "GetTimeline": ("GET", "/claims/{claim_pk}/timeline", {"claim_pk": ID}),
-        "GetEvidenceReceipt": (
-            "GET",
-            "/claims/{claim_pk}/evidence/{evidence_id}/receipt",
-            {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
-        ),
-        "GetEvidenceContent": (
-            "GET",
-            "/claims/{claim_pk}/evidence/{evidence_id}/content",
-            {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
-        ),
-        "Withdraw": ("POST", "/claims/{claim_pk}/withdraw", {"claim_pk": ID}),
+        **CLAIM_FOLLOW_UPS,
     },
     ("GET", "/claims", "200"): {
         "GetClaim": ("GET", "/claims/{claim_pk}", {"claim_pk": FIRST_ID}),
         "GetTimeline": ("GET", "/claims/{claim_pk}/timeline", {"claim_pk": FIRST_ID}),
     },
     ("GET", "/claims/{claim_pk}", "200"): {
-        "GetTimeline": ("GET", "/claims/{claim_pk}/timeline", {"claim_pk": ID}),
-        "GetEvidenceReceipt": (
-            "GET",
-            "/claims/{claim_pk}/evidence/{evidence_id}/receipt",
-            {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
-        ),
-        "GetEvidenceContent": (
-            "GET",
-            "/claims/{claim_pk}/evidence/{evidence_id}/content",
-            {"claim_pk": ID, "evidence_id": FIRST_EVIDENCE},
-        ),
+        **CLAIM_FOLLOW_UPS,
         "Appeal": ("POST", "/claims/{claim_pk}/appeal", {"claim_pk": ID}),
-        "Withdraw": ("POST", "/claims/{claim_pk}/withdraw", {"claim_pk": ID}),
     },
     ("GET", "/review/queue", "200"): {
         "GetReviewDetail": ("GET", "/review/claims/{claim_pk}", {"claim_pk": FIRST_ID}),

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +70,10 @@ def _tree_bytes(root: Path) -> int:
     return total
 
 
-def start_served(root: Path) -> Iterator[Served]:
-    """Anvil, then ``python -m backend serve`` against it; yields once /health answers 200."""
+def start_served(root: Path, settings: dict[str, str] | None = None) -> Generator[Served, None, None]:
+    """Anvil, then ``python -m backend serve`` against it; yields once /health answers 200.
+
+    ``settings`` adds or overrides ``HUBAO_*`` variables of the server (benchmarks/bench_slowloris)."""
     node = AnvilNode(log_path=root / "anvil.log").start()
     data_dir, tmp_dir = root / "data", root / "tmp"
     tmp_dir.mkdir()
@@ -87,6 +89,7 @@ def start_served(root: Path) -> Iterator[Served]:
             "HUBAO_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
             "HUBAO_LOG_LEVEL": "WARNING",
             "TMPDIR": str(tmp_dir),
+            **(settings or {}),
         }
     )
     log = open(root / "serve.log", "w")  # noqa: SIM115 - closed in the finally below
