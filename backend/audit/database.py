@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import (
@@ -34,6 +34,7 @@ __all__ = [
     "DbReview",
     "DbRuleSet",
     "DbSeat",
+    "count_claim_rows",
     "load_batches",
     "load_claim_rows",
     "load_rule_set_texts",
@@ -352,6 +353,15 @@ def load_claim_rows(sessions: sessionmaker[Session]) -> DbClaimRows:
             )
         ]
     return DbClaimRows(claims, reviews, seats, rule_sets)
+
+
+def count_claim_rows(sessions: sessionmaker[Session]) -> int:
+    """Rows of the claim mirror tables (what step 7 leaves uncompared when ClaimLedger's logs are pruned)."""
+    with sessions() as session:
+        return sum(
+            int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (Claim, ReviewAssignment, JurySeat)
+        )
 
 
 def load_rule_set_texts(sessions: sessionmaker[Session]) -> list[str]:

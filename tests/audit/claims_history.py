@@ -87,12 +87,12 @@ class ClaimsHistory:
     def claim_id(self, name: str) -> str:
         return str(self.claims[name]["claimId"])
 
-    def audit(self, db_path: Path | None = None, **kwargs: Any) -> AuditReport:
+    def audit(self, db_path: Path | None = None, *, rpc_url: str | None = None, **kwargs: Any) -> AuditReport:
         engine = create_engine(f"sqlite:///{db_path or self.db_path}")
         try:
             return run_audit(
                 AuditSources(
-                    rpc_url=self.url,
+                    rpc_url=rpc_url or self.url,
                     deployment=self.runtime.deployment,
                     sessions=session_factory(engine),
                     store=self.runtime.store,

@@ -53,6 +53,9 @@ def test_audit_reports_history_unavailable_when_logs_are_pruned(history: Audited
     assert report.checkpoint is None  # nothing to resume from: the replay did not run
     assert report.step(5).status is StepStatus.PASSED  # storage still proves every leaf
     assert report.step(7).status is StepStatus.PASSED
+    for step in (3, 4, 6):  # ClaimLedger's and Apportionment's logs are gone too: no replay, no pass
+        assert report.step(step).status is StepStatus.HISTORY_UNAVAILABLE, report.step(step).to_json()
+        assert "pruned" in report.step(step).detail
 
 
 def test_audit_names_a_rewritten_chain_and_the_checkpoint_it_breaks(history: AuditedHistory, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from backend.apportionment.published import PublishedLedgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, StepStatus
 from backend.audit.database import CLAIM_MIRRORED_COLUMNS
+from backend.chain.anvil import rpc_call
 from backend.chain.claims import ClaimState
 from backend.services.claims import ledger
 from tests.audit.claims_history import (
@@ -33,6 +34,7 @@ from tests.audit.claims_history import (
     non_reviewer_verdict,
     tampered_ledger_code,
 )
+from tests.faults.rpc_proxy import FaultSchedule, RpcFaultProxy
 
 pytestmark = pytest.mark.xdist_group("audit-claims")
 
@@ -283,6 +285,19 @@ def test_db_row_edits_on_claim_tables_are_named_by_step_7(history: ClaimsHistory
         for step in (1, 2, 3, 5, 6):  # the chain and the store are untouched
             assert report.step(step).status is StepStatus.PASSED
     assert missed == []
+
+
+def test_pruned_claim_history_is_never_reported_as_passed(history: ClaimsHistory) -> None:
+    """A11 for claims: the node no longer serves old logs and receipts → history_unavailable, no alarm."""
+    head = int(str(rpc_call(history.url, "eth_blockNumber")), 16)
+    with RpcFaultProxy(history.url, FaultSchedule(prune_below=head)) as proxy:
+        report = history.audit(rpc_url=proxy.url)
+    for step in (3, 4, 6, 7):
+        assert report.step(step).status is StepStatus.HISTORY_UNAVAILABLE, report.step(step).to_json()
+        assert report.step(step).findings == []
+    assert "claim table row(s) not compared" in report.step(7).detail
+    assert not report.ok
+    assert report.checkpoint is None
 
 
 def test_incremental_audit_replays_only_claims_touched_since_the_checkpoint(history: ClaimsHistory) -> None:
