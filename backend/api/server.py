@@ -74,8 +74,8 @@ class DeadlineH11Protocol(H11Protocol):
             self._body_last_progress = self.loop.time()
         if self.conn.their_state is not h11.IDLE:  # the head is in: the request is the app's now
             self._disarm_head_deadline()
-            if self.conn.their_state is h11.SEND_BODY and self._body_timer is None:
-                self._start_body_watch()
+            if not in_body and self.conn.their_state is h11.SEND_BODY:
+                self._start_body_watch()  # a new body (also the next one on a kept-alive connection)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -106,6 +106,7 @@ class DeadlineH11Protocol(H11Protocol):
     # --- body ------------------------------------------------------------------------------------
 
     def _start_body_watch(self) -> None:
+        self._stop_body_watch()
         now = self.loop.time()
         self._body_bytes = 0
         self._body_started = self._body_last_progress = self._body_last_check = now
