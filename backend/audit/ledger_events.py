@@ -117,30 +117,34 @@ def _addr(word: bytes) -> str:
     return "0x" + word[12:].hex()
 
 
+# Per event: (topics, at least this many data words).
+_LAYOUT: dict[str, tuple[int, int]] = {
+    "RuleSetAnchored": (2, 6),
+    "RuleSetRetired": (2, 0),
+    "ConflictDeclared": (3, 0),
+    "ClaimFiled": (4, 2),
+    "ReviewOpened": (2, 0),
+    "VerdictRecorded": (3, 4),
+    "ReviewDecided": (2, 4),
+    "ObjectionRecorded": (2, 1),
+    "NoticeFinalized": (2, 0),
+    "ClaimAppealed": (2, 0),
+    "JuryDrawn": (3, 5),
+    "VoteCommitted": (4, 1),
+    "VoteRevealed": (4, 1),
+    "JuryTallied": (3, 4),
+    "JuryRoundVoided": (3, 2),
+    "ClaimWithdrawn": (2, 1),
+    "PayoutRecorded": (2, 2),
+    "RoleGranted": (4, 0),
+    "RoleRevoked": (4, 0),
+}
+
+
 def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any]:
     """The event's fields (raises on a short log; ``IndexError``/``ValueError`` mean malformed)."""
     words = len(data) // 32
-    need = {
-        "RuleSetAnchored": (2, 6),
-        "RuleSetRetired": (2, 0),
-        "ConflictDeclared": (3, 0),
-        "ClaimFiled": (4, 2),
-        "ReviewOpened": (2, 0),
-        "VerdictRecorded": (3, 4),
-        "ReviewDecided": (2, 4),
-        "ObjectionRecorded": (2, 1),
-        "NoticeFinalized": (2, 0),
-        "ClaimAppealed": (2, 0),
-        "JuryDrawn": (3, 5),
-        "VoteCommitted": (4, 1),
-        "VoteRevealed": (4, 1),
-        "JuryTallied": (3, 4),
-        "JuryRoundVoided": (3, 2),
-        "ClaimWithdrawn": (2, 1),
-        "PayoutRecorded": (2, 2),
-        "RoleGranted": (4, 0),
-        "RoleRevoked": (4, 0),
-    }[name]
+    need = _LAYOUT[name]
     if len(topics) != need[0] or words < need[1]:
         raise ValueError("layout")
     t = topics

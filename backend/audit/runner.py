@@ -234,8 +234,9 @@ class AuditContext:
         for start in range(0, len(touched), _CLAIM_ID_CHUNK):
             chunk = ["0x" + c.hex() for c in touched[start : start + _CLAIM_ID_CHUNK]]
             raw.extend(self.rpc.logs(ledger, first, before, [None, chunk]))
-        earlier = [log for log in decode_logs(raw) if log.claim is None or log.claim in set(touched)]
-        return sorted([*earlier, *new], key=lambda e: e.position), set(touched)
+        scope = set(touched)
+        earlier = [log for log in decode_logs(raw) if log.claim is None or log.claim in scope]
+        return sorted([*earlier, *new], key=lambda e: e.position), scope
 
     def claims_tx_inputs(self) -> dict[bytes, bytes | None]:
         self.claims_verdict()
