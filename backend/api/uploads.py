@@ -24,7 +24,9 @@ from starlette.requests import Request
 T = TypeVar("T")
 
 PREFETCH_BYTES = 256 * 1024
-UPLOAD_THREADS = anyio.CapacityLimiter(16)
+# As many as anyio's default pool (40): filings that wait on the chain's group commit keep their
+# concurrency; the other endpoints keep the default pool to themselves.
+UPLOAD_THREADS = anyio.CapacityLimiter(40)
 
 
 async def run_with_body(request: Request, work: Callable[[Iterator[bytes]], T]) -> T:
