@@ -23,12 +23,12 @@ share a block, as on a busy chain), the suite deployed by ``deploy_suite``:
   signature and replays every claim; it must pass and count the expected final states.
 
 ``ratio_vs_logs`` = audit / logs (the issue's target is ≤ 3×) and ``ratio_vs_inputs`` = audit /
-bare input reads. Where the time goes (10,000 claims, profiled on the 2-core machine under load):
-anvil serves the 20,000 verdict transactions at ~0.4 ms each — about half the audit, and ~4× the
-whole log fetch — while recovering 20,000 signatures (libsecp256k1, two threads), decoding ~62,000
-logs and the replay take ~4 s together. The target vs logs alone is therefore out of reach as long
-as signatures live only in calldata: ``VerdictRecorded`` carrying the signature (a ClaimLedger
-change) would let step 3 run from the logs.
+bare input reads. Where the time goes (10,000 claims on the 2-core machine): anvil serves the
+blocks holding the 20,300 verdict and reveal transactions in ~5 × the time of the whole log fetch
+(a profile of the audit shows it waiting on the socket most of the time); recovering 20,000
+signatures (libsecp256k1, two threads), decoding ~62,000 logs and the replay take ~2 s together.
+The target vs the logs alone is out of reach while signatures live only in calldata:
+``VerdictRecorded`` carrying the signature (a ClaimLedger change) would let step 3 run from the logs.
 
 ``python -m benchmarks audit_claims [--quick]`` (quick: 200 claims; full: 10,000).
 """

@@ -195,7 +195,7 @@ class ClaimsVerdict:
     rules: list[ClaimRuleViolated] = field(default_factory=list)
     history_checked: dict[str, int] = field(default_factory=dict)
     rules_checked: dict[str, int] = field(default_factory=dict)
-    unverifiable: int = 0  # verdicts / reveals whose transaction the node no longer serves
+    unverifiable: int = 0  # events whose block or transaction the node no longer serves
     missing_documents: list[str] = field(default_factory=list)  # rule-set hashes without a document
     states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
 
@@ -319,6 +319,8 @@ class _Replay:
                 self.config(log)
                 continue
             self.counts["events"] += 1
+            if self.blocks.get(log.block) is None:
+                self.verdict.unverifiable += 1  # no header: its windows cannot be checked
             claim = self.claims.get(log.claim)
             if claim is None:
                 if log.name != "ClaimFiled":

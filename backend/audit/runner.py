@@ -470,7 +470,7 @@ def _step_claim_history(spec: StepSpec, ctx: AuditContext) -> StepResult:
         status = StepStatus.FAILED
     elif verdict.unverifiable:
         status = StepStatus.HISTORY_UNAVAILABLE
-        detail += f"; {verdict.unverifiable} verdict/reveal transaction(s) no longer served by the node"
+        detail += f"; {verdict.unverifiable} block(s) or transaction(s) of claim events no longer served by the node"
     else:
         status = StepStatus.PASSED
     checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
