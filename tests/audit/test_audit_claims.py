@@ -159,6 +159,25 @@ def test_wrong_share_in_a_ledger_file_is_named_by_step_6(
     assert [s.step for s in report.steps if s.status is StepStatus.FAILED] == [6]
 
 
+def test_payout_outside_every_age_band_is_named_by_step_4(history: ClaimsHistory) -> None:
+    """The contract takes any positive payout; the plan pays only its age-band amounts."""
+    from eth_utils.crypto import keccak
+
+    from backend.chain import eip712
+
+    rules = history.runtime.extras["test_rules"]
+    member, evidence = keccak(text="audit-odd-payout-member"), keccak(text="audit-odd-payout-evidence")
+    payout = rules.payout_bands[0].payout_fen + 1
+    claim_id = eip712.claim_id(member, evidence, rules.hash(), payout)
+    with history.snapshot():
+        tx = ledger(history.runtime).file_claim(claim_id, member, evidence, rules.hash(), payout)
+        report = history.audit()
+    found = _findings(report, 4, "payout_band")
+    assert [(f["claim"], f["block"]) for f in found] == [("0x" + claim_id.hex(), tx.block_number)]
+    assert f"payoutFen {payout} is not an age-band amount" in found[0]["message"]
+    assert [s.step for s in report.steps if s.status is StepStatus.FAILED] == [4]
+
+
 def _mutations(db: Path, rng: random.Random) -> list[tuple[str, str, str, Callable[[sqlite3.Connection], None]]]:
     """One seeded single-field edit per mirrored claim column: (table, row, column, apply)."""
     con = sqlite3.connect(db)
