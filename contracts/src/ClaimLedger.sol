@@ -132,6 +132,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         uint64 payoutFen
     ) external onlyRole(OPERATOR_ROLE) returns (bytes32) {
         Claim storage c = _checkedFiling(claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
+        _requireOpenRuleSet(ruleSetHash);
         if (c.state != ClaimState.NONE) revert ClaimLedgerClaimExists(claimId);
         _file(c, claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
         return claimId;
@@ -149,6 +150,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
             Claim storage c =
                 _checkedFiling(f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
             if (c.state == ClaimState.NONE) {
+                _requireOpenRuleSet(f.ruleSetHash);
                 _file(c, f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
             }
             if (c.state == ClaimState.FILED) {
@@ -446,7 +448,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         return _claims[claimId];
     }
 
-    /// NONE → FILED for a claim whose arguments `_checkedFiling` accepted.
+    /// A new claim needs an anchored rule set that is not retired.
+    function _requireOpenRuleSet(bytes32 ruleSetHash) private view {
+        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+    }
+
+    /// NONE → FILED for a claim whose arguments `_checkedFiling` and `_requireOpenRuleSet` accepted.
     function _file(
         Claim storage c,
         bytes32 claimId,
@@ -455,7 +462,6 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         bytes32 ruleSetHash,
         uint64 payoutFen
     ) private {
-        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
         c.memberCommitment = memberCommitment;
         c.evidenceRoot = evidenceRoot;
         c.ruleSetHash = ruleSetHash;

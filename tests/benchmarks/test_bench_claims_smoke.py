@@ -1,0 +1,33 @@
+"""Smoke run of the claim-filing benchmark: 5 claimants, structure and same-run ratio, never speed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks import __main__ as runner
+from benchmarks import bench_claims
+
+pytestmark = pytest.mark.xdist_group("bench-claims")
+
+
+def test_claims_quick_run_files_every_claim_next_to_its_baseline() -> None:
+    figures = runner.run_module("bench_claims", quick=True)
+    assert figures is not None
+    config = bench_claims.QUICK
+    assert (figures["claimants"], figures["file_bytes"]) == (config.claimants, config.file_bytes)
+    backends: list[dict[str, Any]] = [figures["sqlite"]]
+    if isinstance(figures["postgresql"], dict):
+        backends.append(figures["postgresql"])
+    else:
+        assert figures["postgresql"].startswith("skipped")
+    for run in backends:
+        baseline, claims = run["baseline_discard"], run["claims"]
+        assert baseline["uploads_per_s"] > 0
+        assert claims["claims_per_s"] > 0
+        # every filing was relayed (the run checks each is UNDER_REVIEW on chain), in shared transactions
+        assert 1 <= claims["ledger_transactions"] <= config.claimants
+        assert claims["p50_ms"] <= claims["p99_ms"]
+        assert run["ratio_vs_baseline"] == pytest.approx(claims["claims_per_s"] / baseline["uploads_per_s"], abs=0.002)
+        assert run["target"]["met"] is (run["target"]["value"] >= bench_claims.TARGET_RATIO)
