@@ -6,6 +6,8 @@
   the database commit) is completed by the next process exactly once;
 * two processes relaying the same claim file it once: the second transaction leaves it alone and
   the second database commit records nothing;
+* a node that cannot be reached fails the waiting filing (ChainUnavailable, the API's 503) and
+  leaves the claim FILED for a later relay;
 * a reviewer put on their own or a related member's claim cannot act on it (403).
 
 "Another process" is a second runtime over the same settings: its own relay, its own operator
@@ -24,6 +26,7 @@ from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState, LedgerTx
 from backend.db.models import Claim, ClaimEvent, Member, Relation, ReviewAssignment
+from backend.errors import ChainUnavailable
 from backend.runtime import Runtime, build_runtime
 from backend.services import claims as service
 from backend.services.auth import Principal
@@ -222,3 +225,22 @@ def test_reviewer_on_own_or_related_claim_gets_403(world: World) -> None:
             member.account_id = claimant.id
     onchain = ledger(world.runtime).claim(bytes.fromhex(claim["claimId"][2:]))
     assert (onchain.state, onchain.review_approvals, onchain.review_rejections) == (ClaimState.UNDER_REVIEW, 0, 0)
+
+
+def test_rpc_down_fails_the_waiting_request_and_the_claim_is_resumed_later(
+    world: World, other_process: Runtime
+) -> None:
+    """The other process's node is unreachable: its relay fails the waiting filing with
+    ChainUnavailable (the API's 503) and leaves the claim FILED, with nothing on chain; a relay
+    that reaches the chain later files it once."""
+    claim = _recorded(world, world.member(), "rpc down")
+    ledger(other_process)  # the client exists; its node goes away below
+    other_process.w3.provider.endpoint_uri = "http://127.0.0.1:9"  # type: ignore[attr-defined]
+    with pytest.raises(ChainUnavailable):
+        filing_relay(other_process).file(claim.id, timeout=120)
+    with world.runtime.sessions() as session:
+        assert session.get(Claim, claim.id).status == "FILED"  # type: ignore[union-attr]
+    assert ledger(world.runtime).state(claim.claim_id) == ClaimState.NONE
+    assert resume_pending_filings(world.runtime, older_than=timedelta(0)) >= 1
+    filing_relay(world.runtime).file(claim.id, timeout=60)
+    _assert_filed_once(world, claim)
