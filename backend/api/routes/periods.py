@@ -12,7 +12,7 @@ from pydantic import Field
 from backend.api.deps import CurrentPrincipal, RuntimeDep
 from backend.api.routes.claims import ApiModel
 from backend.apportionment.published import apportionment_client, published_events
-from backend.apportionment.schedule import DEFAULT_SCHEDULE
+from backend.apportionment.scheduler import plan_schedule
 from evidence_store.multiformats import CID
 
 router = APIRouter(tags=["shares"])
@@ -48,13 +48,14 @@ class PeriodOut(ApiModel):
 def periods(_principal: CurrentPrincipal, runtime: RuntimeDep) -> list[PeriodOut]:
     contract = apportionment_client(runtime).address
     chain_id = runtime.deployment.chain_id
+    schedule = plan_schedule(runtime.settings)  # the configured calendar (HUBAO_APPORTIONMENT_*)
     out = []
     for event in published_events(runtime):
         r = event.record
         out.append(
             PeriodOut(
                 period_id=r.period_id,
-                notice_at=DEFAULT_SCHEDULE.period(r.period_id).notice_at.isoformat(),
+                notice_at=schedule.period(r.period_id).notice_at.isoformat(),
                 chain_id=chain_id,
                 contract=contract,
                 block_number=event.block_number,
