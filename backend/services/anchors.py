@@ -40,3 +40,37 @@ def anchored_batch(runtime: Runtime, batch_id: int) -> AnchoredBatchView:
         leaf_count=batch.leaf_count,
         block_number=batch.block,
     )
+
+
+@dataclass(frozen=True)
+class AnchoredBatchEntry:
+    """One batch in the chain's history: storage figures plus the anchoring transaction (from logs)."""
+
+    batch_id: int
+    root: str
+    prev_root: str
+    leaf_count: int
+    block_number: int
+    tx_hash: str | None  # None where the node no longer serves the event (pruned logs)
+
+
+def recent_batches(runtime: Runtime, limit: int) -> list[AnchoredBatchEntry]:
+    """The newest ``limit`` batches, newest first: figures from storage, transactions from one log query."""
+    client = NotaryClient(runtime.w3, runtime.contracts["EvidenceNotary"])
+    count = client.batch_count()
+    batches = [client.batch(batch_id) for batch_id in range(count, max(0, count - limit), -1)]
+    events = client.anchored([b.root for b in batches], from_block=min((b.block_number for b in batches), default=0))
+    out = []
+    for b in batches:
+        event = events.get(b.root)
+        out.append(
+            AnchoredBatchEntry(
+                batch_id=b.batch_id,
+                root="0x" + b.root.hex(),
+                prev_root="0x" + b.prev_root.hex(),
+                leaf_count=b.leaf_count,
+                block_number=b.block_number,
+                tx_hash="0x" + event.tx_hash.hex() if event is not None and event.tx_hash is not None else None,
+            )
+        )
+    return out

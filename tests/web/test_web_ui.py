@@ -239,6 +239,20 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     with page.expect_download() as download:
         page.locator("#evidence-list button:has-text('Download receipt')").first.click()
     receipt = json.loads(Path(download.value.path()).read_text())
+    # the chain's newest batches, newest first, each with its anchoring transaction
+    listed = world.api.get("/anchors?limit=5", claimant.token)
+    assert listed.status_code == 200, listed.text
+    batches = listed.json()
+    assert [b["batchId"] for b in batches] == sorted((b["batchId"] for b in batches), reverse=True)
+    ours = next(b for b in batches if b["batchId"] == receipt["batchId"])
+    assert (ours["root"], ours["txHash"], ours["blockNumber"]) == (
+        receipt["root"],
+        receipt["anchorTx"],
+        receipt["anchorBlock"],
+    )
+    anchoring = world.runtime.w3.eth.get_transaction(ours["txHash"])
+    assert anchoring["blockNumber"] == ours["blockNumber"]
+    assert anchoring["to"] == world.runtime.contracts["EvidenceNotary"].address
     page.locator("#evidence-list > li", has_text="scan.png").locator("button:has-text('View file')").click()
     page.wait_for_selector("#evidence-list img.doc-image")
     assert page.locator("button:has-text('Withdraw claim')").count() == 1
@@ -384,6 +398,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert "of" in page.inner_text("#history-count")
     ui.shoot("auditor-history")
     page.fill("#history-filter", "")
+    assert page.locator("#history-table tr[data-kind=BatchAnchored]").count() >= 1  # evidence batches too
     ui.open("#/audit/periods")
     page.wait_for_selector("#periods-chart")
     assert page.locator("#periods-chart rect.bar-payouts").count() == 1

@@ -1,7 +1,9 @@
-"""``GET /anchors/{batchId}``: an anchored evidence batch as the chain records it (any signed-in role).
+"""``GET /anchors/{batchId}`` and ``GET /anchors``: anchored evidence batches as the chain records
+them (any signed-in role).
 
 Public chain data; the web UI compares an evidence receipt's root, previous root, leaf count and
-block with it (receipt steps 6–11, as ``hubao receipt verify --rpc`` does).
+block with a batch (receipt steps 6–11, as ``hubao receipt verify --rpc`` does), and lists the
+newest batches in the auditor's chain history.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep
 from backend.api.routes.claims import ApiModel
-from backend.services.anchors import anchored_batch
+from backend.services.anchors import anchored_batch, recent_batches
 
 router = APIRouter(tags=["evidence"])
 
@@ -26,6 +29,26 @@ class AnchoredBatchOut(ApiModel):
     prev_root: str
     leaf_count: int
     block_number: int
+
+
+class AnchoredBatchEntryOut(ApiModel):
+    batch_id: int
+    root: str
+    prev_root: str
+    leaf_count: int
+    block_number: int
+    tx_hash: str | None = Field(description="the anchoring transaction; null where the node pruned the event")
+
+
+@router.get(
+    "/anchors",
+    response_model=list[AnchoredBatchEntryOut],
+    summary="The newest anchored evidence batches, newest first, read from EvidenceNotary",
+)
+def anchors(
+    _principal: CurrentPrincipal, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[AnchoredBatchEntryOut]:
+    return [AnchoredBatchEntryOut(**asdict(entry)) for entry in recent_batches(runtime, limit)]
 
 
 @router.get(

@@ -151,6 +151,7 @@ export const STEP_LABELS = {
   ClaimWithdrawn: "Withdrawn",
   shares_refund_due: "Share refund due",
   PeriodPublished: "Apportionment period published",
+  BatchAnchored: "Evidence batch anchored",
 };
 
 /**

@@ -25,7 +25,7 @@ async function allClaims() {
 
 export async function renderTimeline(ctx) {
   ctx.main.append(h("h1", {}, "Chain history"), loading("Reading every claim's on-chain steps…"));
-  const [claims, periods] = await Promise.all([allClaims(), api("/periods").catch(() => [])]);
+  const [claims, periods, batches] = await Promise.all([allClaims(), api("/periods").catch(() => []), api("/anchors?limit=500").catch(() => [])]);
   const timelines = await inBatches(claims, 6, (c) => api(`/claims/${c.id}/timeline`).then((t) => [c, t]));
   if (!ctx.isCurrent()) return;
   const events = [];
@@ -33,6 +33,7 @@ export async function renderTimeline(ctx) {
     for (const e of timeline) if (e.blockNumber) events.push({ block: e.blockNumber, at: e.at, kind: e.kind, tx: e.txHash, claim });
   }
   for (const p of periods) events.push({ block: p.blockNumber, at: p.noticeAt, kind: "PeriodPublished", tx: p.txHash, period: p });
+  for (const b of batches) events.push({ block: b.blockNumber, at: null, kind: "BatchAnchored", tx: b.txHash || "", batch: b });
   events.sort((x, y) => y.block - x.block || String(y.at).localeCompare(String(x.at)));
   clear(ctx.main);
   const filter = h("input", { id: "history-filter", type: "text", "aria-describedby": "history-filter-hint" });
@@ -41,19 +42,19 @@ export async function renderTimeline(ctx) {
   const draw = () => {
     const q = filter.value.trim().toLowerCase();
     const shown = events.filter(
-      (e) => !q || [e.kind, e.tx, e.claim?.claimId, e.claim?.id, e.claim?.illnessCode, e.period ? String(e.period.periodId) : ""].some((v) => v && String(v).toLowerCase().includes(q)),
+      (e) => !q || [e.kind, e.tx, e.claim?.claimId, e.claim?.id, e.claim?.illnessCode, e.period ? String(e.period.periodId) : "", e.batch ? e.batch.root : ""].some((v) => v && String(v).toLowerCase().includes(q)),
     );
     clear(body).append(
       ...shown.map((e) =>
         h(
           "tr",
-          { dataset: { kind: e.kind, claim: e.claim ? e.claim.claimId : "" } },
+          { dataset: { kind: e.kind, claim: e.claim ? e.claim.claimId : "", batch: e.batch ? String(e.batch.batchId) : "" } },
           h("td", { class: "num", "data-label": "Block" }, String(e.block)),
           h("td", { "data-label": "Step" }, h("span", {}, STEP_LABELS[e.kind] || e.kind, h("br"), h("span", { class: "hint" }, when(e.at)))),
           h(
             "td",
             { "data-label": "Subject" },
-            e.claim ? h("span", {}, h("a", { href: `#/claims/${e.claim.id}`, class: "mono" }, short(e.claim.claimId, 6)), " ", e.claim.illnessCode, " ", badge(e.claim.status)) : `period ${e.period.periodId}`,
+            e.claim ? h("span", {}, h("a", { href: `#/claims/${e.claim.id}`, class: "mono" }, short(e.claim.claimId, 6)), " ", e.claim.illnessCode, " ", badge(e.claim.status)) : e.batch ? h("span", {}, `evidence batch ${e.batch.batchId} · ${e.batch.leafCount} items · root `, h("span", { class: "mono" }, short(e.batch.root, 6))) : `period ${e.period.periodId}`,
           ),
           h("td", { class: "mono", "data-label": "Transaction" }, short(e.tx, 8)),
         ),
@@ -64,7 +65,7 @@ export async function renderTimeline(ctx) {
   filter.addEventListener("input", draw);
   ctx.main.append(
     h("h1", {}, "Chain history"),
-    h("div", { class: "field" }, h("label", { for: "history-filter" }, "Find a claim, step or transaction"), filter, h("span", { class: "hint", id: "history-filter-hint" }, "Claim id, illness code, step name, period or transaction hash.")),
+    h("div", { class: "field" }, h("label", { for: "history-filter" }, "Find a claim, step or transaction"), filter, h("span", { class: "hint", id: "history-filter-hint" }, "Claim id, illness code, step name, period, batch root or transaction hash.")),
     count,
     h("div", { class: "table-wrap" }, h("table", { id: "history-table", class: "stack" }, h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Block"), h("th", {}, "Step"), h("th", {}, "Subject"), h("th", {}, "Transaction"))), body)),
   );
