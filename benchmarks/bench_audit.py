@@ -41,7 +41,7 @@ from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SuiteRoles, deploy_suite
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
-from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
+from backend.config import ANVIL_DEV_KEYS
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.proofs.commitments import content_commitment
 from backend.proofs.leaves import evidence_leaf_hash
@@ -71,11 +71,7 @@ def _build(root: Path, items: int, batch: int, seed: int) -> dict[str, Any]:
     record = deploy_suite(
         w3,
         operator,
-        SuiteRoles(
-            admin=account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address,
-            operator=operator.address,
-            notary=notary_sender.address,
-        ),
+        SuiteRoles.with_dev_admin(operator.address, notary_sender.address),
     )
     artifact = load_artifact("EvidenceNotary")
     register_errors([artifact["abi"]])

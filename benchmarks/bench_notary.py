@@ -67,7 +67,7 @@ from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, SuiteRoles, deploy_suite
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
-from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, REPO_ROOT
+from backend.config import ANVIL_DEV_KEYS, REPO_ROOT
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.db.models import AnchorBatch, AnchorItem, EvidenceItem
 from backend.proofs.commitments import content_commitment
@@ -361,11 +361,7 @@ def _deploy_notary(node: AnvilNode) -> _Chain:
     record = deploy_suite(
         w3,
         operator,
-        SuiteRoles(
-            admin=account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address,
-            operator=operator.address,
-            notary=notary_sender.address,
-        ),
+        SuiteRoles.with_dev_admin(operator.address, notary_sender.address),
         only_notary,
     )
     artifact = load_artifact("EvidenceNotary")

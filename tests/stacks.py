@@ -18,7 +18,7 @@ from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SuiteRoles, deploy_suite
 from backend.chain.notary import NotaryClient
 from backend.chain.transactions import TransactionSender, register_errors
-from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, Settings
+from backend.config import ANVIL_DEV_KEYS, Settings
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.runtime import Runtime, build_runtime
 from backend.services.anchoring import AnchoringWorker
@@ -66,11 +66,7 @@ def build_stack(node: AnvilNode, db_url: str) -> NotaryStack:
     record = deploy_suite(
         w3,
         operator,
-        SuiteRoles(
-            admin=account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address,
-            operator=operator.address,
-            notary=notary_sender.address,
-        ),
+        SuiteRoles.with_dev_admin(operator.address, notary_sender.address),
     )
     artifact = load_artifact("EvidenceNotary")
     register_errors([artifact["abi"]])

@@ -20,8 +20,10 @@ from typing import Any
 
 from web3 import Web3
 
+from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, artifact_json, load_artifact
 from backend.chain.transactions import TransactionSender
+from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ContractMismatch
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,11 @@ class SuiteRoles:
     admin: str
     operator: str
     notary: str
+
+    @classmethod
+    def with_dev_admin(cls, operator: str, notary: str) -> SuiteRoles:
+        """Roles on a local anvil: the admin is the dev admin account (one the server never signs with)."""
+        return cls(admin=str(account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address), operator=operator, notary=notary)
 
 
 @dataclass(frozen=True)
