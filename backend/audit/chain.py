@@ -241,21 +241,11 @@ class RpcReader:
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
 
-    def block_headers(self, numbers: Sequence[int], *, full: bool = False) -> dict[int, dict[str, Any] | None]:
-        """``eth_getBlockByNumber(n, full)`` for each number (``None`` where the node has pruned it).
-
-        ``full`` includes every transaction object: for blocks with many wanted transactions that is
-        much cheaper than ``eth_getTransactionByHash`` one by one (anvil: ~2× per transaction).
-        """
+    def block_headers(self, numbers: Sequence[int]) -> dict[int, dict[str, Any] | None]:
+        """``eth_getBlockByNumber(n, false)`` for each number (``None`` where the node has pruned it)."""
         unique = sorted(set(numbers))
-        found = self.batch([("eth_getBlockByNumber", [hex(n), full]) for n in unique])
+        found = self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in unique])
         return {n: (b if isinstance(b, dict) else None) for n, b in zip(unique, found, strict=True)}
-
-    def transactions(self, hashes: Sequence[bytes], *, parallel: int = 1) -> dict[bytes, dict[str, Any] | None]:
-        """``eth_getTransactionByHash`` for each hash (``None`` where the node does not serve it)."""
-        unique = sorted(set(hashes))
-        found = self.batch([("eth_getTransactionByHash", [_hex(h)]) for h in unique], parallel=parallel)
-        return {h: (t if isinstance(t, dict) else None) for h, t in zip(unique, found, strict=True)}
 
     def eth_calls(self, to: str, datas: Sequence[bytes], at: int) -> list[bytes]:
         """``eth_call`` of each calldata on ``to`` at block ``at`` (JSON-RPC batches)."""

@@ -8,8 +8,8 @@ What each table must equal (``CLAIM_MIRRORED_COLUMNS``; every other column is th
   ``claim_ref`` = the filed ``memberCommitment``. A row ClaimLedger does not know must be one the
   chain legitimately lacks: ``FILED`` (not relayed yet) or ``REJECTED`` for ``WAITING_PERIOD``.
 * ``review_assignments`` — a row with a verdict has a ``VerdictRecorded`` of its reviewer on its
-  claim with the same verdict, reason code, report hash, and the signature the transaction
-  carried; a row without one has none on chain.
+  claim with the same verdict, reason code, report hash and signature; a row without one has
+  none on chain.
 * ``jury_seats`` — the juror was drawn for that round (``JuryDrawn``); ``commitment`` = the
   ``VoteCommitted`` one; ``revealed``/``vote`` = the ``VoteRevealed`` one.
 * ``rule_sets`` — ``hash`` = keccak256(``canonical_json``), anchored with the document's claim
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit.claims import STATE_NAMES, published_params, rule_set_documents
 from backend.audit.database import DbClaim, load_claim_rows
 from backend.audit.errors import DatabaseMismatch
-from backend.audit.ledger_events import LedgerLog, find_calls
+from backend.audit.ledger_events import LedgerLog
 from backend.proofs.commitments import member_commitment
 from backend.proofs.keccak import keccak256
 from backend.services.claims import CLAIM_MEMBER_SALT_DOMAIN, WAITING_PERIOD
@@ -92,7 +92,6 @@ def check_claim_mirror(
     logs: Sequence[LedgerLog],
     states: Mapping[str, int],
     *,
-    tx_inputs: Mapping[bytes, bytes | None],
     in_scope: set[bytes] | None = None,
 ) -> ClaimMirrorVerdict:
     """Compare the claim mirror tables with the replayed ClaimLedger history (``states``: claim id → state).
@@ -150,7 +149,6 @@ def check_claim_mirror(
                 "not the filed one",
             )
 
-    calls: dict[bytes, Any] = {}
     for r in rows.reviews:
         claim_id = by_pk.get(r.claim_pk)
         if claim_id is None or (in_scope is not None and claim_id not in in_scope):
@@ -185,19 +183,8 @@ def check_claim_mirror(
             bad("review_assignments", row, ["reason_code"], "reason_code", "reason code differs from the recorded one")
         if r.report_hash != f["reportHash"]:
             bad("review_assignments", row, ["report_hash"], "report_hash", "report hash differs from the recorded one")
-        tx_input = tx_inputs.get(log.tx_hash)
-        if tx_input is not None:
-            if log.tx_hash not in calls:
-                calls[log.tx_hash] = find_calls(tx_input)[0]
-            signatures = {v.signature for v in calls[log.tx_hash] if v.claim_id == claim_id}
-            if r.signature not in signatures:
-                bad(
-                    "review_assignments",
-                    row,
-                    ["signature"],
-                    "signature",
-                    "signature is not the one submitVerdict carried on chain",
-                )
+        if r.signature != f["signature"]:
+            bad("review_assignments", row, ["signature"], "signature", "signature differs from the recorded one")
 
     for s in rows.seats:
         claim_id = by_pk.get(s.claim_pk)

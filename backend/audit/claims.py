@@ -1,18 +1,19 @@
 """Steps 3 and 4: every claim's ClaimLedger history replayed from its events, and the plan's rules.
 
 Pure (verification-critical): takes what was read from the chain — ClaimLedger logs in chain
-order, the timestamp and parent hash of their blocks, the input of the transactions that carried
-verdicts and reveals, ``claim(id)`` storage at the audited head — and the rule-set documents, and
-returns findings. Nothing here trusts the contract to have enforced anything: every rule the
-contract is supposed to enforce is re-checked from the record it left.
+order, the timestamp and parent hash of their blocks, ``claim(id)`` storage at the audited head —
+and the rule-set documents, and returns findings. Nothing here trusts the contract to have
+enforced anything: every rule the contract is supposed to enforce is re-checked from the record
+it left.
 
 Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
 
 * the state machine (``IClaimLedger``): each event only from the states its edge starts from;
   ``claimId = keccak256(abi.encode(member, evidenceRoot, ruleSetHash, payoutFen))``;
-* review: each ``VerdictRecorded`` is backed by a ``submitVerdict`` call in its transaction whose
-  EIP-712 digest (domain "Hubao"/"1", this chain, this ClaimLedger) equals the event's, whose
-  signature recovers to the event's reviewer, who held ``REVIEWER_ROLE`` at that log (replay of
+* review: each ``VerdictRecorded``'s own fields (the claim, verdict, reason code, report hash,
+  rule set, nonce, deadline) rebuild its EIP-712 digest (domain "Hubao"/"1", this chain, this
+  ClaimLedger) and equal the event's ``digest``; its ``signature`` recovers, over that digest, to
+  the event's reviewer, who held ``REVIEWER_ROLE`` at that log (replay of
   ``RoleGranted``/``RoleRevoked``), was not declared related to the claimant, had not reviewed the
   claim before, signed for the claim's rule set, with the signer's next nonce, before the deadline;
   ``ReviewDecided`` exactly when ``reviewQuorum`` verdicts are in, unanimous approval → IN_NOTICE
@@ -22,7 +23,7 @@ Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
 * jury: ``jurySize`` distinct jurors holding ``JUROR_ROLE`` at the draw, none a reviewer of the
   claim or related to its claimant or objector, ``seed`` = the parent block's hash, windows from
   the rule set; commits by drawn jurors before ``commitEnds``; reveals in ``[commitEnds,
-  revealEnds)`` that open the commitment (salt from the ``revealVote`` calldata); the tally after
+  revealEnds)`` whose event's salt opens the commitment; the tally after
   ``revealEnds``: voided iff fewer than ``minTurnout`` reveals, else a strict majority approves;
 * payout only when APPROVED, of the amount filed;
 * events = storage: the replayed claim equals ``claim(id)`` at the audited head, field for field.
@@ -51,7 +52,7 @@ from dataclasses import dataclass, field
 import coincurve
 
 from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
-from backend.audit.ledger_events import LedgerLog, RevealCall, VerdictCall, find_calls
+from backend.audit.ledger_events import LedgerLog
 from backend.chain.claims import ClaimState, OnchainClaim
 from backend.chain.eip712 import VERDICT_TYPEHASH
 from backend.proofs.keccak import keccak256
@@ -195,7 +196,7 @@ class ClaimsVerdict:
     rules: list[ClaimRuleViolated] = field(default_factory=list)
     history_checked: dict[str, int] = field(default_factory=dict)
     rules_checked: dict[str, int] = field(default_factory=dict)
-    unverifiable: int = 0  # events whose block or transaction the node no longer serves
+    unverifiable: int = 0  # events whose block the node no longer serves
     missing_documents: list[str] = field(default_factory=list)  # rule-set hashes without a document
     states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
 
@@ -231,14 +232,12 @@ class _Replay:
         *,
         domain_separator: bytes,
         blocks: Mapping[int, BlockInfo | None],
-        tx_inputs: Mapping[bytes, bytes | None],
         documents: Mapping[bytes, RuleSet],
         full: bool,
         in_scope: Callable[[bytes], bool],
     ) -> None:
         self.separator = domain_separator
         self.blocks = blocks
-        self.tx_inputs = tx_inputs
         self.documents = documents
         self.full = full
         self.in_scope = in_scope
@@ -250,30 +249,28 @@ class _Replay:
         self.nonces: dict[str, int] = {}
         self.claims: dict[bytes, _Claim] = {}
         self.verdict = ClaimsVerdict()
-        self.calls: dict[bytes, tuple[list[VerdictCall], list[RevealCall]]] = {}
         self.counts = {"events": 0, "verdicts": 0, "signatures": 0, "reveals": 0, "juryRounds": 0}
-        self.signers: dict[tuple[bytes, bytes], str | None] = {}
+        self.signers: dict[tuple[int, int], tuple[bytes, str | None]] = {}  # log → (rebuilt digest, signer)
 
     def recover_all(self, logs: Sequence[LedgerLog], workers: int) -> None:
-        """Recover every recorded verdict's signer up front, ``workers`` at a time (libsecp256k1
-        runs without the GIL), so the sequential replay only looks them up."""
-        keys: list[tuple[bytes, bytes]] = []
-        for log in logs:
-            if log.name == "VerdictRecorded" and not log.malformed:
-                call = self._verdict_call(log)
-                if isinstance(call, VerdictCall):
-                    keys.append((log.fields["digest"], call.signature))
+        """Rebuild every recorded verdict's digest and recover its signer up front, ``workers`` at a
+        time (libsecp256k1 runs without the GIL), so the sequential replay only looks them up."""
+        verdicts = [log for log in logs if log.name == "VerdictRecorded" and not log.malformed]
 
-        def recover(part: Sequence[tuple[bytes, bytes]]) -> list[str | None]:
-            return [_recover(*key) for key in part]
+        def recover(part: Sequence[LedgerLog]) -> list[tuple[bytes, str | None]]:
+            out = []
+            for log in part:
+                digest = self.digest(log)
+                out.append((digest, _recover(digest, log.fields["signature"])))
+            return out
 
-        if workers > 1 and len(keys) > 1000:
-            parts = [keys[i::workers] for i in range(workers)]
+        if workers > 1 and len(verdicts) > 1000:
+            parts = [verdicts[i::workers] for i in range(workers)]
             with ThreadPoolExecutor(workers) as pool:
                 for part, found in zip(parts, pool.map(recover, parts), strict=True):
-                    self.signers.update(zip(part, found, strict=True))
+                    self.signers.update(zip((log.position for log in part), found, strict=True))
         else:
-            self.signers = dict(zip(keys, recover(keys), strict=True))
+            self.signers = dict(zip((log.position for log in verdicts), recover(verdicts), strict=True))
 
     # -- findings ---------------------------------------------------------------------------
 
@@ -387,30 +384,19 @@ class _Replay:
     def on_ReviewOpened(self, log: LedgerLog, c: _Claim) -> None:
         c.state = UNDER_REVIEW
 
-    def _verdict_call(self, log: LedgerLog) -> VerdictCall | bool | None:
-        """The call behind a VerdictRecorded log: the call, False if absent, None if unavailable."""
-        tx_input = self.tx_inputs.get(log.tx_hash)
-        if tx_input is None:
-            return None
-        if log.tx_hash not in self.calls:
-            self.calls[log.tx_hash] = find_calls(tx_input)
-        digest = log.fields["digest"]
-        candidates = [v for v in self.calls[log.tx_hash][0] if v.claim_id == log.claim]
-        for call in candidates:
-            if self.digest(call) == digest:
-                return call
-        return False
-
-    def digest(self, v: VerdictCall) -> bytes:
+    def digest(self, log: LedgerLog) -> bytes:
+        """The EIP-712 digest of the verdict a ``VerdictRecorded`` log says was signed."""
+        f = log.fields
+        assert log.claim is not None
         return verdict_digest(
             self.separator,
-            v.verdict_claim_id,
-            v.verdict,
-            v.reason_code,
-            v.report_hash,
-            v.rule_set_hash,
-            v.nonce,
-            v.deadline,
+            log.claim,
+            f["verdict"],
+            f["reasonCode"],
+            f["reportHash"],
+            f["ruleSetHash"],
+            f["nonce"],
+            f["deadline"],
         )
 
     def on_VerdictRecorded(self, log: LedgerLog, c: _Claim) -> None:
@@ -426,42 +412,37 @@ class _Replay:
             self.bad(log, "duplicate_reviewer", f"reviewer {reviewer} already has a verdict on this claim")
         if f["verdict"] not in (1, 2):
             self.bad(log, "verdict_value", f"verdict {f['verdict']} is neither APPROVE (1) nor REJECT (2)")
-        call = self._verdict_call(log)
-        if call is None:
-            self.verdict.unverifiable += 1
-        elif call is False:
+        self.counts["signatures"] += 1
+        if log.position in self.signers:
+            digest, signer = self.signers[log.position]
+        else:
+            digest = self.digest(log)
+            signer = _recover(digest, f["signature"])
+        if digest != f["digest"]:
             self.bad(
                 log,
-                "signature_missing",
-                "its transaction holds no submitVerdict call whose EIP-712 digest is the recorded one",
+                "digest",
+                "the event's claim, verdict, reasonCode, reportHash, ruleSetHash, nonce and deadline do not hash "
+                "to its EIP-712 digest: the recorded digest is not of the verdict the event reports",
                 fields=["digest"],
             )
-        else:
-            assert isinstance(call, VerdictCall)
-            self.counts["signatures"] += 1
-            key = (f["digest"], call.signature)
-            signer = self.signers[key] if key in self.signers else _recover(*key)
-            if signer != reviewer:
-                self.bad(
-                    log,
-                    "signer",
-                    f"the signature recovers to {signer}, not to the reviewer {reviewer}",
-                    fields=["reviewer"],
-                )
-            if (call.verdict, call.reason_code, call.report_hash) != (f["verdict"], f["reasonCode"], f["reportHash"]):
-                self.bad(log, "verdict_fields", "the event's verdict, reasonCode or reportHash is not what was signed")
-            if call.verdict_claim_id != log.claim:
-                self.bad(log, "verdict_claim", "the signed verdict is about another claim")
-            if call.rule_set_hash != c.rule_set_hash:
-                self.bad(log, "verdict_rule_set", "the verdict was signed for another rule set", fields=["ruleSetHash"])
-            ts = self.ts(log)
-            if ts is not None and ts > call.deadline:
-                self.bad(log, "deadline", f"recorded at {ts}, after the verdict's deadline {call.deadline}")
-            if self.full:
-                expected = self.nonces.get(reviewer, 0)
-                if call.nonce != expected:
-                    self.bad(log, "nonce", f"signed with nonce {call.nonce}; the reviewer's next nonce was {expected}")
-                self.nonces[reviewer] = max(expected, call.nonce) + 1
+        if signer != reviewer:
+            self.bad(
+                log,
+                "signer",
+                f"the signature recovers to {signer}, not to the reviewer {reviewer}",
+                fields=["reviewer", "signature"],
+            )
+        if f["ruleSetHash"] != c.rule_set_hash:
+            self.bad(log, "verdict_rule_set", "the verdict was signed for another rule set", fields=["ruleSetHash"])
+        ts = self.ts(log)
+        if ts is not None and ts > f["deadline"]:
+            self.bad(log, "deadline", f"recorded at {ts}, after the verdict's deadline {f['deadline']}")
+        if self.full:
+            expected = self.nonces.get(reviewer, 0)
+            if f["nonce"] != expected:
+                self.bad(log, "nonce", f"signed with nonce {f['nonce']}; the reviewer's next nonce was {expected}")
+            self.nonces[reviewer] = max(expected, f["nonce"]) + 1
         # Step 4: the reason code is one of the plan's.
         if (f["verdict"] == 1 and f["reasonCode"] != 0) or (f["verdict"] == 2 and f["reasonCode"] not in _REJECT_CODES):
             self.rule(
@@ -606,20 +587,13 @@ class _Replay:
         ts = self.ts(log)
         if ts is not None and not c.commit_ends <= ts < c.reveal_ends:
             self.bad(log, "reveal_window", f"revealed at {ts}, outside [{c.commit_ends}, {c.reveal_ends})")
-        tx_input = self.tx_inputs.get(log.tx_hash)
-        if tx_input is None:
-            self.verdict.unverifiable += 1
-        elif commitment is not None:
-            if log.tx_hash not in self.calls:
-                self.calls[log.tx_hash] = find_calls(tx_input)
-            opens = any(
-                r.claim_id == log.claim
-                and r.approve == approve
-                and _vote_commitment(log.claim, juror, r.approve, r.salt) == commitment
-                for r in self.calls[log.tx_hash][1]
+        if commitment is not None and _vote_commitment(log.claim, juror, approve, f["salt"]) != commitment:
+            self.bad(
+                log,
+                "opening",
+                f"the revealed vote and salt do not open {juror}'s commitment",
+                fields=["approve", "salt"],
             )
-            if not opens:
-                self.bad(log, "opening", f"no revealVote call in its transaction opens {juror}'s commitment")
         if juror not in c.revealed:
             c.revealed_votes += 1
             c.jury_approvals += int(approve)
@@ -746,7 +720,6 @@ def check_claims(
     *,
     domain_separator: bytes,
     blocks: Mapping[int, BlockInfo | None],
-    tx_inputs: Mapping[bytes, bytes | None],
     storage: Mapping[bytes, OnchainClaim | None],
     documents: Mapping[bytes, RuleSet],
     head: int,
@@ -762,7 +735,6 @@ def check_claims(
     replay = _Replay(
         domain_separator=domain_separator,
         blocks=blocks,
-        tx_inputs=tx_inputs,
         documents=documents,
         full=full,
         in_scope=in_scope or (lambda _cid: True),

@@ -1,4 +1,4 @@
-"""ClaimLedger logs and calldata as the auditor reads them: decoded by hand from the ABI layout.
+"""ClaimLedger logs as the auditor reads them: decoded by hand from the ABI layout.
 
 Verification-critical (steps 3 and 4 replay these). The auditor depends on nothing but the ABI
 (``contracts/src/IClaimLedger.sol``): topics are ``keccak256`` of the event signatures, fields are
@@ -6,10 +6,9 @@ sliced from 32-byte words — no web3 contract object, so a history of 10,000 cl
 decodes in well under a second. A log whose topic is not a ClaimLedger event is ignored; a log of
 a known event that does not decode is returned as ``Malformed`` so that the replay names it.
 
-Calldata: a verdict's signature and a revealed vote's salt are not in the events, only in the
-transaction that recorded them. :func:`find_calls` returns the ``submitVerdict`` / ``revealVote``
-calls of a transaction's input — called directly, or inside ``multicall(bytes[])`` (OpenZeppelin
-``Multicall``: ``msg.sender`` is preserved, so a relayer or juror may batch them).
+Since ClaimLedger 1.2.0 the logs are the whole record: ``VerdictRecorded`` carries the signed
+verdict's fields and its signature, ``VoteRevealed`` the salt that opens the commitment, so no
+transaction is read.
 """
 
 from __future__ import annotations
@@ -24,10 +23,7 @@ __all__ = [
     "EVENT_SIGNATURES",
     "TOPICS",
     "LedgerLog",
-    "RevealCall",
-    "VerdictCall",
     "decode_logs",
-    "find_calls",
 ]
 
 EVENT_SIGNATURES: dict[str, str] = {
@@ -36,14 +32,14 @@ EVENT_SIGNATURES: dict[str, str] = {
     "ConflictDeclared": "ConflictDeclared(address,bytes32)",
     "ClaimFiled": "ClaimFiled(bytes32,bytes32,bytes32,bytes32,uint64)",
     "ReviewOpened": "ReviewOpened(bytes32)",
-    "VerdictRecorded": "VerdictRecorded(bytes32,address,uint8,uint16,bytes32,bytes32)",
+    "VerdictRecorded": "VerdictRecorded(bytes32,address,uint8,uint16,bytes32,bytes32,bytes32,uint256,uint256,bytes)",
     "ReviewDecided": "ReviewDecided(bytes32,uint8,uint8,uint8,uint64)",
     "ObjectionRecorded": "ObjectionRecorded(bytes32,bytes32)",
     "NoticeFinalized": "NoticeFinalized(bytes32)",
     "ClaimAppealed": "ClaimAppealed(bytes32)",
     "JuryDrawn": "JuryDrawn(bytes32,uint32,bytes32,address[],uint64,uint64)",
     "VoteCommitted": "VoteCommitted(bytes32,uint32,address,bytes32)",
-    "VoteRevealed": "VoteRevealed(bytes32,uint32,address,bool)",
+    "VoteRevealed": "VoteRevealed(bytes32,uint32,address,bool,bytes32)",
     "JuryTallied": "JuryTallied(bytes32,uint32,uint8,uint8,uint8,uint8)",
     "JuryRoundVoided": "JuryRoundVoided(bytes32,uint32,uint8,uint8)",
     "ClaimWithdrawn": "ClaimWithdrawn(bytes32,uint8)",
@@ -56,12 +52,6 @@ TOPIC_OF: dict[str, bytes] = {name: topic for topic, name in TOPICS.items()}
 
 # Events that are not about one claim (the first topic is not a claim id).
 CONFIG_EVENTS = frozenset({"RuleSetAnchored", "RuleSetRetired", "ConflictDeclared", "RoleGranted", "RoleRevoked"})
-
-SEL_SUBMIT_VERDICT = keccak256(b"submitVerdict(bytes32,(bytes32,uint8,uint16,bytes32,bytes32,uint256,uint256),bytes)")[
-    :4
-]
-SEL_REVEAL_VOTE = keccak256(b"revealVote(bytes32,bool,bytes32)")[:4]
-SEL_MULTICALL = keccak256(b"multicall(bytes[])")[:4]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,26 +69,6 @@ class LedgerLog:
     @property
     def position(self) -> tuple[int, int]:
         return (self.block, self.log_index)
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictCall:
-    claim_id: bytes
-    verdict_claim_id: bytes
-    verdict: int
-    reason_code: int
-    report_hash: bytes
-    rule_set_hash: bytes
-    nonce: int
-    deadline: int
-    signature: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class RevealCall:
-    claim_id: bytes
-    approve: bool
-    salt: bytes
 
 
 def _b(text: str) -> bytes:
@@ -124,14 +94,14 @@ _LAYOUT: dict[str, tuple[int, int]] = {
     "ConflictDeclared": (3, 0),
     "ClaimFiled": (4, 2),
     "ReviewOpened": (2, 0),
-    "VerdictRecorded": (3, 4),
+    "VerdictRecorded": (3, 9),
     "ReviewDecided": (2, 4),
     "ObjectionRecorded": (2, 1),
     "NoticeFinalized": (2, 0),
     "ClaimAppealed": (2, 0),
     "JuryDrawn": (3, 5),
     "VoteCommitted": (4, 1),
-    "VoteRevealed": (4, 1),
+    "VoteRevealed": (4, 2),
     "JuryTallied": (3, 4),
     "JuryRoundVoided": (3, 2),
     "ClaimWithdrawn": (2, 1),
@@ -160,12 +130,21 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if name == "ClaimFiled":
         return {"memberCommitment": t[2], "ruleSetHash": t[3], "evidenceRoot": _w(data, 0), "payoutFen": _u(data, 1)}
     if name == "VerdictRecorded":
+        offset = _u(data, 7)
+        length = int.from_bytes(data[offset : offset + 32], "big")
+        signature = data[offset + 32 : offset + 32 + length]
+        if len(signature) != length:
+            raise ValueError("signature")
         return {
             "reviewer": _addr(t[2]),
             "verdict": _u(data, 0),
             "reasonCode": _u(data, 1),
             "reportHash": _w(data, 2),
             "digest": _w(data, 3),
+            "ruleSetHash": _w(data, 4),
+            "nonce": _u(data, 5),
+            "deadline": _u(data, 6),
+            "signature": signature,
         }
     if name == "ReviewDecided":
         return {"outcome": _u(data, 0), "approvals": _u(data, 1), "rejections": _u(data, 2), "noticeEnds": _u(data, 3)}
@@ -187,7 +166,12 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if name == "VoteCommitted":
         return {"round": int.from_bytes(t[2], "big"), "juror": _addr(t[3]), "commitment": _w(data, 0)}
     if name == "VoteRevealed":
-        return {"round": int.from_bytes(t[2], "big"), "juror": _addr(t[3]), "approve": _u(data, 0) == 1}
+        return {
+            "round": int.from_bytes(t[2], "big"),
+            "juror": _addr(t[3]),
+            "approve": _u(data, 0) == 1,
+            "salt": _w(data, 1),
+        }
     if name == "JuryTallied":
         return {
             "round": int.from_bytes(t[2], "big"),
@@ -230,63 +214,3 @@ def decode_logs(entries: Iterable[dict[str, Any]]) -> list[LedgerLog]:
         out.append(LedgerLog(name, block, log_index, tx_hash, claim, fields))
     out.sort(key=lambda e: (e.block, e.log_index))
     return out
-
-
-# -- calldata --------------------------------------------------------------------------------------
-
-
-def _calls_in(data: bytes, depth: int = 0) -> list[bytes]:
-    """``data`` itself, or the inner calls of a ``multicall(bytes[])`` (one level of nesting)."""
-    if data[:4] != SEL_MULTICALL or depth > 1:
-        return [data]
-    body = data[4:]
-    try:
-        offset = _u(body, 0)
-        count = int.from_bytes(body[offset : offset + 32], "big")
-        base = offset + 32
-        inner: list[bytes] = []
-        for i in range(min(count, 10_000)):
-            at = base + int.from_bytes(body[base + 32 * i : base + 32 * i + 32], "big")
-            length = int.from_bytes(body[at : at + 32], "big")
-            inner.extend(_calls_in(body[at + 32 : at + 32 + length], depth + 1))
-        return inner
-    except (IndexError, ValueError):
-        return []
-
-
-def _verdict_call(data: bytes) -> VerdictCall | None:
-    body = data[4:]
-    if len(body) < 32 * 10:
-        return None
-    offset = _u(body, 8)
-    length = int.from_bytes(body[offset : offset + 32], "big")
-    signature = body[offset + 32 : offset + 32 + length]
-    if len(signature) != length:
-        return None
-    return VerdictCall(
-        claim_id=_w(body, 0),
-        verdict_claim_id=_w(body, 1),
-        verdict=_u(body, 2),
-        reason_code=_u(body, 3),
-        report_hash=_w(body, 4),
-        rule_set_hash=_w(body, 5),
-        nonce=_u(body, 6),
-        deadline=_u(body, 7),
-        signature=signature,
-    )
-
-
-def find_calls(tx_input: bytes) -> tuple[list[VerdictCall], list[RevealCall]]:
-    """The ``submitVerdict`` and ``revealVote`` calls in a transaction's input (direct or multicall)."""
-    verdicts: list[VerdictCall] = []
-    reveals: list[RevealCall] = []
-    for call in _calls_in(tx_input):
-        selector = call[:4]
-        if selector == SEL_SUBMIT_VERDICT:
-            found = _verdict_call(call)
-            if found is not None:
-                verdicts.append(found)
-        elif selector == SEL_REVEAL_VOTE and len(call) >= 4 + 96:
-            body = call[4:]
-            reveals.append(RevealCall(_w(body, 0), _u(body, 1) == 1, _w(body, 2)))
-    return verdicts, reveals

@@ -238,11 +238,6 @@ class AuditContext:
         earlier = [log for log in decode_logs(raw) if log.claim is None or log.claim in scope]
         return sorted([*earlier, *new], key=lambda e: e.position), scope
 
-    def claims_tx_inputs(self) -> dict[bytes, bytes | None]:
-        self.claims_verdict()
-        inputs: dict[bytes, bytes | None] = self.cache["claim_tx_inputs"]
-        return inputs
-
     def rule_set_texts(self) -> list[str]:
         texts = list(self.sources.rule_sets)
         if self.sources.sessions is not None:
@@ -255,33 +250,23 @@ class AuditContext:
             assert ledger is not None
             logs, scope = self.ledger_logs
             claim_logs = [log for log in logs if log.claim is not None]
-            self.progress("reading claim blocks, transactions and storage", 0, None)
-            # Verdicts and reveals need their transaction's input (signature, salt): their blocks are
-            # read whole; the other blocks only as headers (timestamps, parent hashes).
-            call_blocks = {log.block for log in claim_logs if log.name in ("VerdictRecorded", "VoteRevealed")}
+            self.progress("reading claim blocks and storage", 0, None)
             ids = sorted(
                 {log.claim for log in claim_logs if log.claim is not None and (scope is None or log.claim in scope)}
             )
-            with ThreadPoolExecutor(2) as pool:  # storage reads in flight while the blocks arrive
+            with ThreadPoolExecutor(2) as pool:  # storage reads in flight while the headers arrive
                 raw_f = pool.submit(self.rpc.eth_calls, ledger, [_SEL_CLAIM + cid for cid in ids], self.head)
-                headers = self.rpc.block_headers(sorted(call_blocks), full=True)
-                headers.update(self.rpc.block_headers(sorted({log.block for log in claim_logs} - call_blocks)))
+                headers = self.rpc.block_headers(sorted({log.block for log in claim_logs}))
                 raw = raw_f.result()
             blocks = {
                 n: (None if h is None else BlockInfo(int(h["timestamp"], 16), bytes.fromhex(h["parentHash"][2:])))
                 for n, h in headers.items()
             }
-            inputs: dict[bytes, bytes | None] = {}
-            for n in call_blocks:
-                for tx in (headers.get(n) or {}).get("transactions") or []:
-                    inputs[bytes.fromhex(tx["hash"][2:])] = bytes.fromhex(str(tx["input"])[2:])
-            self.cache["claim_tx_inputs"] = inputs
             storage = {cid: decode_stored_claim(data) for cid, data in zip(ids, raw, strict=True)}
             self.cache["claims"] = check_claims(
                 logs,
                 domain_separator=domain_separator(self.sources.deployment.chain_id, ledger),
                 blocks=blocks,
-                tx_inputs=inputs,
                 storage=storage,
                 documents=rule_set_documents(self.rule_set_texts()),
                 head=self.head,
@@ -470,7 +455,7 @@ def _step_claim_history(spec: StepSpec, ctx: AuditContext) -> StepResult:
         status = StepStatus.FAILED
     elif verdict.unverifiable:
         status = StepStatus.HISTORY_UNAVAILABLE
-        detail += f"; {verdict.unverifiable} block(s) or transaction(s) of claim events no longer served by the node"
+        detail += f"; {verdict.unverifiable} block(s) of claim events no longer served by the node"
     else:
         status = StepStatus.PASSED
     checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
@@ -601,7 +586,6 @@ def _step_mirror(spec: StepSpec, ctx: AuditContext) -> StepResult:
             ctx.sources.sessions,
             logs,
             ctx.claims_verdict().states,
-            tx_inputs=ctx.claims_tx_inputs(),
             in_scope=scope,
         )
         findings.extend(claims.findings)

@@ -67,7 +67,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
 
     /// @inheritdoc IClaimLedger
     function version() external pure returns (string memory) {
-        return "1.1.0";
+        return "1.2.0";
     }
 
     // ───────────────────────────── rule sets ─────────────────────────────
@@ -191,7 +191,9 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         } else {
             c.reviewRejections += 1;
         }
-        emit VerdictRecorded(claimId, reviewer, v.verdict, v.reasonCode, v.reportHash, digest);
+        emit VerdictRecorded(
+            claimId, reviewer, v.verdict, v.reasonCode, v.reportHash, digest, v.ruleSetHash, v.nonce, v.deadline, signature
+        );
 
         // Unanimity of the quorum: the first `reviewQuorum` verdicts decide, and only all-approve approves.
         if (c.reviewApprovals + c.reviewRejections == _ruleSets[c.ruleSetHash].reviewQuorum) {
@@ -303,7 +305,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         b.approve = approve;
         c.revealedVotes += 1;
         if (approve) c.juryApprovals += 1;
-        emit VoteRevealed(claimId, c.juryRound, msg.sender, approve);
+        emit VoteRevealed(claimId, c.juryRound, msg.sender, approve, salt);
     }
 
     /// @inheritdoc IClaimLedger

@@ -189,14 +189,23 @@ interface IClaimLedger {
     /// @notice Claim `claimId` moved FILED → UNDER_REVIEW.
     event ReviewOpened(bytes32 indexed claimId);
 
-    /// @notice `reviewer`'s verdict on `claimId` was recorded; `digest` is its EIP-712 digest.
+    /**
+     * @notice `reviewer`'s verdict on `claimId` was recorded; `digest` is its EIP-712 digest.
+     * @dev The event carries the whole signed verdict (`claimId` is the verdict's, which the call
+     * checked) and its `signature`, so an auditor rebuilds `digest` from the event's fields and
+     * recovers the signer from the logs alone, without the recording transaction's calldata.
+     */
     event VerdictRecorded(
         bytes32 indexed claimId,
         address indexed reviewer,
         uint8 verdict,
         uint16 reasonCode,
         bytes32 reportHash,
-        bytes32 digest
+        bytes32 digest,
+        bytes32 ruleSetHash,
+        uint256 nonce,
+        uint256 deadline,
+        bytes signature
     );
 
     /// @notice The review quorum decided `claimId`: `outcome` is IN_NOTICE (with `noticeEnds`) or
@@ -230,8 +239,12 @@ interface IClaimLedger {
     /// @notice `juror` committed a vote in round `round` of `claimId`.
     event VoteCommitted(bytes32 indexed claimId, uint32 indexed round, address indexed juror, bytes32 commitment);
 
-    /// @notice `juror` revealed its vote in round `round` of `claimId`.
-    event VoteRevealed(bytes32 indexed claimId, uint32 indexed round, address indexed juror, bool approve);
+    /// @notice `juror` revealed its vote in round `round` of `claimId`; `salt` opens its
+    /// `VoteCommitted` commitment (`voteCommitment(claimId, juror, approve, salt)`), so the
+    /// opening is checkable from the logs alone.
+    event VoteRevealed(
+        bytes32 indexed claimId, uint32 indexed round, address indexed juror, bool approve, bytes32 salt
+    );
 
     /// @notice Round `round` decided `claimId` (final): `outcome` is APPROVED or REJECTED.
     event JuryTallied(
@@ -370,7 +383,7 @@ interface IClaimLedger {
 
     // ─────────────────────────── functions ───────────────────────────
 
-    /// @notice Semantic version of this contract ("1.1.0"); its major is the EIP-712 domain version.
+    /// @notice Semantic version of this contract ("1.2.0"); its major is the EIP-712 domain version.
     function version() external pure returns (string memory);
 
     /// @notice The role that files claims, relays objections, appeals and withdrawals, draws

@@ -26,7 +26,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.assertEq(ledger.REVIEWER_ROLE(), keccak256("REVIEWER_ROLE"), "REVIEWER_ROLE");
         vm.assertEq(ledger.JUROR_ROLE(), keccak256("JUROR_ROLE"), "JUROR_ROLE");
         vm.assertEq(uint256(ledger.defaultAdminDelay()), 1 days, "admin delay");
-        vm.assertEq(ledger.version(), "1.1.0", "version");
+        vm.assertEq(ledger.version(), "1.2.0", "version");
     }
 
     function test_constructor_setsEip712DomainHubaoV1() public view {
@@ -384,7 +384,9 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes memory sig = _sign(REVIEWER_A_KEY, v);
         bytes32 digest = ledger.hashVerdict(v);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.VerdictRecorded(id, reviewerA, APPROVE, 0, v.reportHash, digest);
+        emit IClaimLedger.VerdictRecorded(
+            id, reviewerA, APPROVE, 0, v.reportHash, digest, v.ruleSetHash, v.nonce, v.deadline, sig
+        );
         vm.prank(attacker); // any relayer
         IClaimLedger.ClaimState after_ = ledger.submitVerdict(id, v, sig);
         vm.assertEq(uint256(after_), uint256(IClaimLedger.ClaimState.UNDER_REVIEW), "returned state");
@@ -403,7 +405,9 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes memory sig = _sign(REVIEWER_B_KEY, v);
         bytes32 digest = ledger.hashVerdict(v);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.VerdictRecorded(id, reviewerB, APPROVE, 0, v.reportHash, digest);
+        emit IClaimLedger.VerdictRecorded(
+            id, reviewerB, APPROVE, 0, v.reportHash, digest, v.ruleSetHash, v.nonce, v.deadline, sig
+        );
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.ReviewDecided(id, IClaimLedger.ClaimState.IN_NOTICE, 2, 0, uint64(block.timestamp + NOTICE));
         IClaimLedger.ClaimState after_ = ledger.submitVerdict(id, v, sig);
@@ -420,7 +424,9 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes memory sig = _sign(REVIEWER_B_KEY, v);
         bytes32 digest = ledger.hashVerdict(v);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.VerdictRecorded(id, reviewerB, APPROVE, 0, v.reportHash, digest);
+        emit IClaimLedger.VerdictRecorded(
+            id, reviewerB, APPROVE, 0, v.reportHash, digest, v.ruleSetHash, v.nonce, v.deadline, sig
+        );
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.ReviewDecided(id, IClaimLedger.ClaimState.REJECTED, 1, 1, 0);
         IClaimLedger.ClaimState after_ = ledger.submitVerdict(id, v, sig);
@@ -775,7 +781,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         ledger.revealVote(id, true, _salt(jurors[0]));
         vm.warp(c.commitEnds);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.VoteRevealed(id, 1, jurors[0], true);
+        emit IClaimLedger.VoteRevealed(id, 1, jurors[0], true, _salt(jurors[0]));
         _reveal(id, jurors[0], true);
         IClaimLedger.Ballot memory b = ledger.ballot(id, 1, jurors[0]);
         vm.assertTrue(b.revealed, "revealed");

@@ -230,7 +230,9 @@ contract ClaimLedgerSignaturesTest is ClaimLedgerTestBase {
         bytes memory sig = _sign(key, v);
         bytes32 digest = ledger.hashVerdict(v);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.VerdictRecorded(id, reviewer, v.verdict, reasonCode, reportHash, digest);
+        emit IClaimLedger.VerdictRecorded(
+            id, reviewer, v.verdict, reasonCode, reportHash, digest, RULES, v.nonce, v.deadline, sig
+        );
         ledger.submitVerdict(id, v, sig);
         vm.assertEq(ledger.verdictDigest(id, reviewer), digest, "digest");
         IClaimLedger.Claim memory c = ledger.claim(id);

@@ -3,7 +3,8 @@ the API and services on anvil (``tests.claims.builders``), evidence anchored, th
 periods covering their final approvals published — and the tools the tamper tests need:
 
 * ``tampered_ledger_code`` compiles a **test-only** ClaimLedger variant (from a temporary copy of
-  ``contracts/src``; the committed source is never touched) whose listed checks are removed;
+  ``contracts/src``; the committed source is never touched) whose listed checks are removed, or
+  whose events lie (``LYING_EVENTS``: what they report is not what the call carried);
 * ``TamperedCode`` deploys it, swaps its runtime code onto the deployed ClaimLedger
   (``anvil_setCode``, storage untouched) for the duration of a ``with`` block, then restores the
   committed code — an operator running a modified contract for a while;
@@ -31,22 +32,49 @@ from backend.chain import eip712
 from backend.chain.anvil import rpc_call
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, compile_contracts
+from backend.chain.transactions import TransactionSender
 from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
+from backend.services.accounts import signing_account
 from backend.services.claims import ledger
-from tests.claims.builders import Person, World, pdf, start_world
+from tests.claims.builders import JURY_SIZE, Person, World, pdf, start_world
 
-__all__ = ["ClaimsHistory", "TamperedCode", "build_claims_history", "tampered_ledger_code"]
+__all__ = [
+    "ClaimsHistory",
+    "TamperedCode",
+    "build_claims_history",
+    "reveal_votes",
+    "reviewer_verdict",
+    "tampered_ledger_code",
+]
 
 # Checks removed from the test-only variant (each must occur exactly once in ClaimLedger.sol).
 NOTICE_CHECK = (
     "if (block.timestamp < c.noticeEnds) revert ClaimLedgerNoticeOpen(claimId, c.noticeEnds, block.timestamp);"
 )
 REVIEWER_CHECK = "if (!hasRole(REVIEWER_ROLE, reviewer)) revert ClaimLedgerSignerNotReviewer(reviewer);"
+# Events that lie: VerdictRecorded reports the signature with its recovery byte flipped (27 <-> 28,
+# so it recovers to another address; emitted from a helper for stack room), VoteRevealed reports the
+# complement of the salt.
+_VERDICT_FIELDS = "v.verdict, v.reasonCode, v.reportHash, digest, v.ruleSetHash, v.nonce, v.deadline"
+LYING_EVENTS = {
+    f"emit VerdictRecorded(\n            claimId, reviewer, {_VERDICT_FIELDS}, signature\n        );": (
+        "_emitFlipped(claimId, reviewer, v, digest, signature);"
+    ),
+    "    function _hashVerdict(": (
+        "    function _emitFlipped(bytes32 claimId, address reviewer, Verdict calldata v, bytes32 digest, "
+        "bytes calldata s) private {\n"
+        "        bytes memory flipped = abi.encodePacked(s[:64], uint8(55) - uint8(s[64]));\n"
+        f"        emit VerdictRecorded(claimId, reviewer, {_VERDICT_FIELDS}, flipped);\n"
+        "    }\n\n    function _hashVerdict("
+    ),
+    "msg.sender, approve, salt);": "msg.sender, approve, ~salt);",
+}
 
 
-def tampered_ledger_code(*checks: str) -> dict[str, Any]:
-    """The ClaimLedger artifact compiled from a temp copy of contracts/src with ``checks`` deleted."""
+def tampered_ledger_code(*checks: str, edits: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ClaimLedger artifact compiled from a temp copy of contracts/src with ``checks`` deleted
+    and each key of ``edits`` replaced by its value."""
     with tempfile.TemporaryDirectory(prefix="hubao-tampered-") as tmp:
         root = Path(tmp)
         (root / "contracts").mkdir()
@@ -57,9 +85,9 @@ def tampered_ledger_code(*checks: str) -> dict[str, Any]:
         (root / "scripts").symlink_to(REPO_ROOT / "scripts")
         source = root / "contracts" / "src" / "ClaimLedger.sol"
         text = source.read_text()
-        for check in checks:
-            assert text.count(check) == 1, f"ClaimLedger.sol no longer holds: {check}"
-            text = text.replace(check, "")
+        for old, new in [*((check, "") for check in checks), *(edits or {}).items()]:
+            assert text.count(old) == 1, f"ClaimLedger.sol no longer holds: {old}"
+            text = text.replace(old, new)
         source.write_text(text)
         return compile_contracts(ContractsLayout(root))["ClaimLedger"]
 
@@ -242,3 +270,44 @@ def non_reviewer_verdict(history: ClaimsHistory, claim_id: bytes) -> None:
         deadline=history.chain_time() + 3600,
     )
     client.submit_verdict(claim_id, verdict, eip712.sign_verdict(outsider, verdict, client.domain()))
+
+
+def reviewer_verdict(history: ClaimsHistory, reviewer: Person, claim_id: bytes) -> None:
+    """``reviewer``'s approval of ``claim_id``, signed with its own key and relayed straight to
+    ClaimLedger (not through the API: the database is not touched, so a snapshot undoes it all)."""
+    rt = history.runtime
+    client = ledger(rt)
+    signer = signing_account(rt, reviewer.account)
+    verdict = eip712.Verdict(
+        claim_id=claim_id,
+        verdict=eip712.VerdictKind.APPROVE,
+        reason_code=0,
+        report_hash=keccak(text="second opinion"),
+        rule_set_hash=rt.extras["test_rules"].hash(),
+        nonce=client.nonces(signer.address),
+        deadline=history.chain_time() + 3600,
+    )
+    client.submit_verdict(claim_id, verdict, eip712.sign_verdict(signer, verdict, client.domain()))
+
+
+def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Person]:
+    """A fresh jury round for the DISPUTED ``claim_id`` (the open one, long closed, is tallied
+    first: voided), whose first ``votes`` jurors commit and reveal approvals with their own keys,
+    straight on ClaimLedger (the database is not touched). Returns the jurors who revealed."""
+    rt = history.runtime
+    client = ledger(rt)
+    rules = rt.extras["test_rules"]
+    client.tally_jury(claim_id)
+    jurors = history.world.jurors[:JURY_SIZE]
+    client.draw_jury(claim_id, [j.address for j in jurors])
+    senders = []
+    for juror in jurors[:votes]:
+        rpc_call(history.url, "anvil_setBalance", [juror.address, hex(10**18)])
+        sender = TransactionSender(rt.w3, signing_account(rt, juror.account))
+        salt = keccak(text=f"salt of {juror.address}")
+        client.commit_vote(claim_id, client.vote_commitment(claim_id, juror.address, True, salt), juror=sender)
+        senders.append((sender, salt))
+    history.world.advance(rules.commit_seconds)
+    for sender, salt in senders:
+        client.reveal_vote(claim_id, True, salt, juror=sender)
+    return jurors[:votes]

@@ -26,12 +26,15 @@ from backend.chain.anvil import rpc_call
 from backend.chain.claims import ClaimState
 from backend.services.claims import ledger
 from tests.audit.claims_history import (
+    LYING_EVENTS,
     NOTICE_CHECK,
     REVIEWER_CHECK,
     ClaimsHistory,
     TamperedCode,
     build_claims_history,
     non_reviewer_verdict,
+    reveal_votes,
+    reviewer_verdict,
     tampered_ledger_code,
 )
 from tests.faults.rpc_proxy import FaultSchedule, RpcFaultProxy
@@ -130,6 +133,40 @@ def test_verdict_signed_by_a_non_reviewer_is_named_by_step_3(history: ClaimsHist
     assert "did not hold REVIEWER_ROLE" in found[0]["message"]
     assert _findings(report, 3, "signer") == []  # the signature itself is sound: it is the role that fails
     assert report.step(1).status is StepStatus.PASSED
+
+
+@pytest.fixture(scope="module")
+def lying() -> dict[str, Any]:
+    return tampered_ledger_code(edits=LYING_EVENTS)
+
+
+def test_verdict_event_with_a_wrong_signature_is_named_by_step_3(history: ClaimsHistory, lying: dict[str, Any]) -> None:
+    """The contract checked the real signature but logged another one: the log is the record."""
+    pk = str(history.claims["review"]["id"])
+    reviewer = history.world.reviewers_of(pk)[1]  # [0] gave the first verdict when the history was built
+    with history.snapshot():
+        with TamperedCode(history, lying):
+            reviewer_verdict(history, reviewer, bytes.fromhex(history.claim_id("review")[2:]))
+        report = history.audit()
+    found = _findings(report, 3, "signer")
+    assert [(f["claim"], f["event"]) for f in found] == [(history.claim_id("review"), "VerdictRecorded")]
+    assert f"not to the reviewer {reviewer.address.lower()}" in found[0]["message"]
+    assert {f.reason for f in report.step(3).findings} == {"signer"}  # digest, role, nonce all hold
+    assert report.step(1).status is StepStatus.PASSED
+
+
+def test_reveal_event_with_a_wrong_salt_is_named_by_step_3(history: ClaimsHistory, lying: dict[str, Any]) -> None:
+    """The contract opened the commitment with the real salt but logged another one."""
+    claim_id = bytes.fromhex(history.claim_id("disputed")[2:])
+    with history.snapshot():
+        with TamperedCode(history, lying):
+            jurors = reveal_votes(history, claim_id, 2)
+        report = history.audit()
+    found = _findings(report, 3, "opening")
+    assert [(f["claim"], f["event"]) for f in found] == [(history.claim_id("disputed"), "VoteRevealed")] * 2
+    assert [j.address.lower() in f["message"] for j, f in zip(jurors, found, strict=True)] == [True, True]
+    assert {f.reason for f in report.step(3).findings} == {"opening"}
+    assert report.step(3).checked["reveals"] == 7 + 2
 
 
 def test_wrong_share_in_a_ledger_file_is_named_by_step_6(
@@ -341,12 +378,12 @@ def test_incremental_audit_replays_only_claims_touched_since_the_checkpoint(hist
     assert report.checkpoint["previous"] is not None
 
 
-def test_replay_digest_and_calldata_decoding_match_the_reference_encoders() -> None:
-    """The replay's word-by-word EIP-712 digest equals eth-account's; calls are found inside multicall."""
+def test_replay_digest_and_log_decoding_match_the_reference_encoders() -> None:
+    """The replay's word-by-word EIP-712 digest equals eth-account's; logs decode as eth-abi encodes them."""
     from eth_abi.abi import encode
 
     from backend.audit.claims import domain_separator, verdict_digest
-    from backend.audit.ledger_events import SEL_MULTICALL, SEL_SUBMIT_VERDICT, find_calls
+    from backend.audit.ledger_events import TOPIC_OF, decode_logs
     from backend.chain import eip712
 
     rng = random.Random(SEED)
@@ -355,14 +392,39 @@ def test_replay_digest_and_calldata_decoding_match_the_reference_encoders() -> N
     separator = domain_separator(domain.chain_id, domain.verifying_contract)
     assert separator == eip712.domain_separator(domain)
     assert verdict_digest(separator, *v.as_abi_tuple()) == eip712.verdict_digest(v, domain)
-    signature = rng.randbytes(65)
-    call = SEL_SUBMIT_VERDICT + encode(
-        ["bytes32", "(bytes32,uint8,uint16,bytes32,bytes32,uint256,uint256)", "bytes"],
-        [v.claim_id, v.as_abi_tuple(), signature],
+    signature, reviewer, salt = rng.randbytes(65), rng.randbytes(20), rng.randbytes(32)
+    verdict_data = encode(
+        ["uint8", "uint16", "bytes32", "bytes32", "bytes32", "uint256", "uint256", "bytes"],
+        [2, 6, v.report_hash, b"\x01" * 32, v.rule_set_hash, 41, 2**40, signature],
     )
-    for data in (call, SEL_MULTICALL + encode(["bytes[]"], [[b"\x12\x34\x56\x78", call]])):
-        verdicts, reveals = find_calls(data)
-        assert reveals == []
-        assert [(c.claim_id, c.verdict, c.reason_code, c.nonce, c.deadline, c.signature) for c in verdicts] == [
-            (v.claim_id, 2, 6, 41, 2**40, signature)
+    reveal_data = encode(["bool", "bytes32"], [True, salt])
+
+    def entry(name: str, topics: list[bytes], data: bytes, index: int) -> dict[str, Any]:
+        return {
+            "topics": ["0x" + t.hex() for t in [TOPIC_OF[name], *topics]],
+            "data": "0x" + data.hex(),
+            "blockNumber": "0x7",
+            "logIndex": hex(index),
+            "transactionHash": "0x" + bytes(32).hex(),
+        }
+
+    verdict_log, reveal_log, short_log = decode_logs(
+        [
+            entry("VerdictRecorded", [v.claim_id, bytes(12) + reviewer], verdict_data, 0),
+            entry("VoteRevealed", [v.claim_id, (3).to_bytes(32, "big"), bytes(12) + reviewer], reveal_data, 1),
+            entry("VerdictRecorded", [v.claim_id, bytes(12) + reviewer], verdict_data[:-64], 2),  # signature cut
         ]
+    )
+    assert verdict_log.fields == {
+        "reviewer": "0x" + reviewer.hex(),
+        "verdict": 2,
+        "reasonCode": 6,
+        "reportHash": v.report_hash,
+        "digest": b"\x01" * 32,
+        "ruleSetHash": v.rule_set_hash,
+        "nonce": 41,
+        "deadline": 2**40,
+        "signature": signature,
+    }
+    assert reveal_log.fields == {"round": 3, "juror": "0x" + reviewer.hex(), "approve": True, "salt": salt}
+    assert short_log.malformed
