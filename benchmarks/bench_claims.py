@@ -87,7 +87,6 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -109,6 +108,7 @@ from backend.services.auth import issue_token
 from backend.services.claims import ledger
 from backend.services.membership import join
 from backend.services.rule_sets import bootstrap
+from benchmarks import run_dir
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 0.5
@@ -453,7 +453,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "claimants": config.claimants,
         "file_bytes": config.file_bytes,
     }
-    with tempfile.TemporaryDirectory(prefix="hubao-bench-claims-") as tmp:
+    with run_dir("hubao-bench-claims-") as tmp:
         (Path(tmp) / "sqlite").mkdir()
         result["sqlite"] = run_backend(Path(tmp) / "sqlite", None, config)
         if _postgres_reachable():

@@ -16,7 +16,9 @@ from backend.services.auth import Principal, principal_from_token, require_role
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: no I/O here, and FastAPI runs a plain ``def`` dependency in the thread pool — a
+    # thread hop on every request for an attribute read.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

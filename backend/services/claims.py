@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from backend.apportionment.wind_down import cached_wind_down_state, check_claim_filing
@@ -62,7 +62,7 @@ from backend.proofs.merkle import MerkleTree
 from backend.proofs.receipts import EvidenceReceipt
 from backend.runtime import Runtime
 from backend.services.auth import Principal
-from backend.services.evidence import AcceptedEvidence, add_evidence_rows, seal_upload
+from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
 from backend.services.membership import age_in_years, terminate
 from backend.services.receipts import evidence_receipt
 from backend.services.rule_sets import current_rule_set, load_illness_catalog
@@ -96,15 +96,20 @@ def hex32(value: bytes | None) -> str | None:
     return None if value is None else "0x" + value.hex()
 
 
+def event_row(claim_pk: str, kind: str, tx: LedgerTx | None = None, **detail: Any) -> dict[str, Any]:
+    """The column values of one timeline row (``ClaimEvent``), for a bulk insert."""
+    return {
+        "claim_pk": claim_pk,
+        "kind": kind,
+        "block_number": tx.block_number if tx else None,
+        "tx_hash": tx.tx_hash if tx else None,
+        "detail": json.dumps(detail, sort_keys=True, default=str),
+    }
+
+
 def record_event(session: Session, claim: Claim, kind: str, tx: LedgerTx | None = None, **detail: Any) -> ClaimEvent:
     """Append one timeline row; ``detail["private"]`` is kept out of every API view."""
-    event = ClaimEvent(
-        claim_pk=claim.id,
-        kind=kind,
-        block_number=tx.block_number if tx else None,
-        tx_hash=tx.tx_hash if tx else None,
-        detail=json.dumps(detail, sort_keys=True, default=str),
-    )
+    event = ClaimEvent(**event_row(claim.id, kind, tx, **detail))
     session.add(event)
     claim.updated_at = utcnow()
     return event
@@ -159,10 +164,10 @@ def owned_claim(session: Session, principal: Principal, claim_pk: str) -> Claim:
     return claim
 
 
-def claim_member_commitment(member: Member, claim_ref: bytes) -> bytes:
+def claim_member_commitment(member_id: str, member_salt: bytes, claim_ref: bytes) -> bytes:
     """The claim's own member commitment (see module docstring)."""
-    salt = keccak256(CLAIM_MEMBER_SALT_DOMAIN + member.salt + claim_ref)
-    return member_commitment(member.id, salt)
+    salt = keccak256(CLAIM_MEMBER_SALT_DOMAIN + member_salt + claim_ref)
+    return member_commitment(member_id, salt)
 
 
 def evidence_root_of(leaf_hashes: Iterable[bytes]) -> bytes:
@@ -237,38 +242,55 @@ def add_flag(claim: Claim, flag: str) -> None:
 
 
 def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[EvidenceView]:
+    """The claim's evidence, oldest first: two queries whatever the number of files."""
     from evidence_store.multiformats import CID
 
-    items = session.scalars(
-        select(EvidenceItem).where(EvidenceItem.claim_pk == claim.id).order_by(EvidenceItem.created_at)
+    rows = session.execute(
+        select(
+            EvidenceItem.id,
+            EvidenceItem.media_type,
+            EvidenceItem.size,
+            EvidenceItem.commitment,
+            EvidenceItem.cid,
+            EvidenceItem.plaintext_sha256,
+            EvidenceItem.original_name,
+            AnchorItem.proof.is_not(None),
+        )
+        .outerjoin(AnchorItem, AnchorItem.ref_id == EvidenceItem.id)
+        .where(EvidenceItem.claim_pk == claim.id)
+        .order_by(EvidenceItem.created_at)
     ).all()
-    out = []
-    for item in items:
-        anchor = session.scalars(select(AnchorItem).where(AnchorItem.ref_id == item.id)).first()
-        out.append(
-            EvidenceView(
-                id=item.id,
-                media_type=item.media_type,
-                size=item.size,
-                commitment="0x" + item.commitment.hex(),
-                cid=str(CID.from_bytes(item.cid)),
-                anchored=anchor is not None and anchor.proof is not None,
-                duplicate=_is_duplicate(session, item),
-                original_name=item.original_name if with_names else None,
+    duplicated = _duplicated_digests(session, claim.id, [row.plaintext_sha256 for row in rows])
+    return [
+        EvidenceView(
+            id=row.id,
+            media_type=row.media_type,
+            size=row.size,
+            commitment="0x" + row.commitment.hex(),
+            cid=str(CID.from_bytes(row.cid)),
+            anchored=bool(row[7]),
+            duplicate=row.plaintext_sha256 in duplicated,
+            original_name=row.original_name if with_names else None,
+        )
+        for row in rows
+    ]
+
+
+def _duplicated_digests(session: Session, claim_pk: str, digests: list[bytes]) -> set[bytes]:
+    """Those of ``digests`` that are also the plaintext of another claim's evidence."""
+    if not digests:
+        return set()
+    return set(
+        session.scalars(
+            select(EvidenceItem.plaintext_sha256)
+            .where(
+                EvidenceItem.plaintext_sha256.in_(digests),
+                EvidenceItem.claim_pk.is_not(None),
+                EvidenceItem.claim_pk != claim_pk,
             )
-        )
-    return out
-
-
-def _is_duplicate(session: Session, item: EvidenceItem) -> bool:
-    other = session.scalars(
-        select(EvidenceItem.id).where(
-            EvidenceItem.plaintext_sha256 == item.plaintext_sha256,
-            EvidenceItem.claim_pk.is_not(None),
-            EvidenceItem.claim_pk != item.claim_pk,
-        )
-    ).first()
-    return other is not None
+            .distinct()
+        ).all()
+    )
 
 
 def offchain_only(claim: Claim) -> bool:
@@ -465,7 +487,11 @@ def begin_claim(
     require_claimant_role(principal)
     today = today or datetime.now(UTC).date()
     with runtime.sessions() as session:
-        member = member_of(session, principal)
+        member = session.execute(
+            select(Member.id, Member.status, Member.birth_date, Member.waiting_ends_at).where(
+                Member.account_id == principal.account_id
+            )
+        ).first()
         if member is None:
             raise Forbidden("only members file claims: join the plan first", code="NOT_A_MEMBER")
         if member.status != "active":
@@ -583,37 +609,57 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
     transaction; apply the integrity rules.
 
     Returns the claim's API id. Nothing is sent to the chain here (:func:`resume_filing` does).
+    Every filing passes here, so the rows go in as bulk inserts (one statement per table, no
+    unit-of-work objects); the rare branches — duplicate evidence, a waiting-period rejection —
+    load the claim and go through the ORM.
     """
     if not draft.files:
         raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
     leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
     root = evidence_root_of(leaves)
+    digests = [accepted.plaintext_sha256 for accepted, _ in draft.files]
     with runtime.sessions.begin() as session:
-        member = session.get(Member, draft.member_id)
-        assert member is not None
+        member = session.execute(
+            select(Member.id, Member.status, Member.salt).where(Member.id == draft.member_id)
+        ).one()
         if member.status != "active":
             raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
-        commitment = claim_member_commitment(member, draft.claim_ref)
-        claim = Claim(
-            id=draft.claim_pk,
-            claim_id=claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen),
-            member_id=member.id,
-            illness_code=draft.request.illness_code,
-            diagnosis_date=draft.request.diagnosis_date,
-            age_at_diagnosis=draft.age_at_diagnosis,
-            payout_fen=draft.payout_fen,
-            rule_set_hash=draft.rule_set_hash,
-            evidence_root=root,
-            status="FILED",
+        commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
+        now = utcnow()
+        session.execute(
+            insert(Claim),
+            [
+                {
+                    "id": draft.claim_pk,
+                    "claim_id": claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen),
+                    "member_id": member.id,
+                    "illness_code": draft.request.illness_code,
+                    "diagnosis_date": draft.request.diagnosis_date,
+                    "age_at_diagnosis": draft.age_at_diagnosis,
+                    "payout_fen": draft.payout_fen,
+                    "rule_set_hash": draft.rule_set_hash,
+                    "evidence_root": root,
+                    "status": "FILED",
+                    "filed_at": now,
+                    "updated_at": now,
+                }
+            ],
         )
-        session.add(claim)
-        session.flush()  # the claim row before the evidence rows that reference it
-        for accepted, name in draft.files:
-            add_evidence_rows(session, accepted, uploader_id=draft.account_id, claim_pk=claim.id, original_name=name)
-        record_event(session, claim, "submitted", files=len(draft.files), evidenceRoot=hex32(root))
-        _flag_duplicates(session, claim, [accepted.plaintext_sha256 for accepted, _ in draft.files])
-        if draft.waiting_period:
-            _reject_for_waiting_period(session, claim, member)
+        insert_evidence_rows(
+            session,
+            [(accepted, name, leaf) for (accepted, name), leaf in zip(draft.files, leaves, strict=True)],
+            uploader_id=draft.account_id,
+            claim_pk=draft.claim_pk,
+        )
+        session.execute(
+            insert(ClaimEvent),
+            [event_row(draft.claim_pk, "submitted", files=len(draft.files), evidenceRoot=hex32(root))],
+        )
+        if draft.waiting_period or _duplicated_digests(session, draft.claim_pk, digests):
+            claim = get_claim(session, draft.claim_pk)
+            _flag_duplicates(session, claim, digests)
+            if draft.waiting_period:
+                _reject_for_waiting_period(session, claim, member.id)
     return draft.claim_pk
 
 
@@ -635,12 +681,12 @@ def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> No
             record_event(session, other, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=1)
 
 
-def _reject_for_waiting_period(session: Session, claim: Claim, member: Member) -> None:
+def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str) -> None:
     now = utcnow()
     set_status(claim, "REJECTED")
     claim.reason_code = WAITING_PERIOD
     record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")
-    terminate(session, member.id, WAITING_PERIOD, now)
+    terminate(session, member_id, WAITING_PERIOD, now)
     record_event(session, claim, "membership_ended", reason=WAITING_PERIOD)
     # Apportionment lands later: this row is the instruction to refund every share the member paid.
     record_event(session, claim, "shares_refund_due", reason=WAITING_PERIOD, sharesPaidBefore=now.isoformat())

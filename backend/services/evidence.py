@@ -3,7 +3,7 @@
 The plaintext exists only in memory, chunk by chunk: it is encrypted as it streams into the
 store (RELIABILITY.md D6). The evidence row and its anchoring outbox row are written in one
 database transaction (:func:`accept_evidence`'s own, or — claim filing — the claim's, through
-:func:`seal_upload` then :func:`add_evidence_rows`), so an accepted item is never lost to the
+:func:`seal_upload` then :func:`insert_evidence_rows`), so an accepted item is never lost to the
 anchoring worker; a failure before that commit leaves at most an orphaned ciphertext in the
 store (swept by GC once unpinned).
 A refused upload (too large, wrong type, client gone) does not even leave that: the blocks it
@@ -13,10 +13,11 @@ had written are deleted at once (D5: a refused upload grows the disk by < 1 MiB)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import AnchorItem, EvidenceItem, new_public_id
@@ -41,7 +42,7 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
 
 @dataclass(frozen=True)
 class AcceptedEvidence:
-    """An upload sealed into the store: what its database rows (:func:`add_evidence_rows`) hold."""
+    """An upload sealed into the store: what its database rows (:func:`insert_evidence_rows`) hold."""
 
     evidence_id: str
     cid: bytes
@@ -133,7 +134,7 @@ def seal_upload(
     media_type: str,
     max_bytes: int,
 ) -> AcceptedEvidence:
-    """Check, encrypt and store the upload; no database row yet (:func:`add_evidence_rows`).
+    """Check, encrypt and store the upload; no database row yet (:func:`insert_evidence_rows`).
 
     A refused upload (type, size, client gone) leaves no block behind.
     """
@@ -157,38 +158,51 @@ def seal_upload(
     )
 
 
-def add_evidence_rows(
+def insert_evidence_rows(
     session: Session,
-    accepted: AcceptedEvidence,
+    files: Sequence[tuple[AcceptedEvidence, str | None, bytes | None]],
     *,
     uploader_id: str | None = None,
     claim_pk: str | None = None,
-    original_name: str | None = None,
 ) -> None:
-    """Add the evidence row and its anchoring outbox row to ``session``'s transaction."""
-    session.add(
-        EvidenceItem(
-            id=accepted.evidence_id,
-            claim_ref=accepted.claim_ref,
-            commitment=accepted.commitment,
-            salt=accepted.salt,
-            plaintext_sha256=accepted.plaintext_sha256,
-            cid=accepted.cid,
-            size=accepted.size,
-            media_type=accepted.media_type,
-            wrapped_dek=accepted.wrapped_dek,
-            kek_id=accepted.kek_id,
-            uploader_id=uploader_id,
-            claim_pk=claim_pk,
-            original_name=original_name,
-        )
+    """Insert, in ``session``'s transaction, the evidence rows of ``files`` — (upload, original
+    name, leaf hash or None to compute it) — and their anchoring outbox rows: one bulk statement
+    per table."""
+    if not files:
+        return
+    session.execute(
+        insert(EvidenceItem),
+        [
+            {
+                "id": accepted.evidence_id,
+                "claim_ref": accepted.claim_ref,
+                "commitment": accepted.commitment,
+                "salt": accepted.salt,
+                "plaintext_sha256": accepted.plaintext_sha256,
+                "cid": accepted.cid,
+                "size": accepted.size,
+                "media_type": accepted.media_type,
+                "wrapped_dek": accepted.wrapped_dek,
+                "kek_id": accepted.kek_id,
+                "uploader_id": uploader_id,
+                "claim_pk": claim_pk,
+                "original_name": name,
+            }
+            for accepted, name, _ in files
+        ],
     )
-    session.add(
-        AnchorItem(
-            kind="evidence",
-            ref_id=accepted.evidence_id,
-            leaf_hash=evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
-        )
+    session.execute(
+        insert(AnchorItem),
+        [
+            {
+                "kind": "evidence",
+                "ref_id": accepted.evidence_id,
+                "leaf_hash": leaf
+                if leaf is not None
+                else evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
+            }
+            for accepted, _, leaf in files
+        ],
     )
 
 
@@ -210,6 +224,6 @@ def accept_evidence(
         store, keyring, claim_ref=claim_ref, chunks=chunks, media_type=media_type, max_bytes=max_bytes
     )
     with sessions.begin() as session:
-        add_evidence_rows(session, accepted, uploader_id=uploader_id, claim_pk=claim_pk, original_name=original_name)
+        insert_evidence_rows(session, [(accepted, original_name, None)], uploader_id=uploader_id, claim_pk=claim_pk)
     log.info("evidence accepted", extra={"evidence_id": accepted.evidence_id, "size": accepted.size})
     return accepted

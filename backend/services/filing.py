@@ -87,7 +87,7 @@ def load_filings(runtime: Runtime, claim_pks: Iterable[str]) -> list[PendingFili
             claim.id,
             ClaimFiling(
                 claim.claim_id,
-                claim_member_commitment(member, refs[claim.id]),
+                claim_member_commitment(member.id, member.salt, refs[claim.id]),
                 claim.evidence_root,
                 claim.rule_set_hash,
                 claim.payout_fen,

@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,11 +190,18 @@ def validate_rules(rules: RuleSet) -> None:
 
 def _checked(record: RuleSetRecord) -> RuleSet:
     """Parse a stored record, refusing one whose JSON no longer matches its hash."""
-    if keccak256(record.canonical_json.encode()) != record.hash:
-        raise RuleSetMismatch(f"stored rule set version {record.version} does not match its hash")
-    rules = RuleSet.from_json(record.canonical_json)
-    if rules.hash() != record.hash or rules.version != record.version:
-        raise RuleSetMismatch(f"stored rule set version {record.version} is not in canonical form")
+    return _parse_checked(bytes(record.hash), record.version, record.canonical_json)
+
+
+@lru_cache(maxsize=64)
+def _parse_checked(rule_set_hash: bytes, version: int, canonical_json: str) -> RuleSet:
+    # Keyed by the stored text itself: a row edited behind the API's back is a cache miss and is
+    # checked again; an unchanged one (every filing reads the rule set in force) is parsed once.
+    if keccak256(canonical_json.encode()) != rule_set_hash:
+        raise RuleSetMismatch(f"stored rule set version {version} does not match its hash")
+    rules = RuleSet.from_json(canonical_json)
+    if rules.hash() != rule_set_hash or rules.version != version:
+        raise RuleSetMismatch(f"stored rule set version {version} is not in canonical form")
     return rules
 
 
