@@ -25,7 +25,7 @@ from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, DeploymentRecord, SuiteRoles, admin_mismatches, ensure_deployed
 from backend.chain.notary import NotaryClient
-from backend.chain.transactions import TransactionSender, register_errors
+from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
 from backend.db.lease import Lease
@@ -154,8 +154,11 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
     settings.check_production_safety(chain_id)
-    operator = TransactionSender(w3, account(settings.deployer_private_key()))
-    notary = TransactionSender(w3, account(settings.notary_private_key()))
+    # The same keys sign in every process on this data dir (API workers, CLI): a shared nonce lock.
+    operator, notary = (
+        TransactionSender(w3, signer, lock_path=nonce_lock_path(data_dir, chain_id, signer.address))
+        for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))
+    )
     admin = settings.admin_account()
     record, fresh = ensure_deployed(
         w3,

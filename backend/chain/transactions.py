@@ -4,6 +4,13 @@ Nonces are allocated under a lock from the node's *pending* count at send time, 
 long-lived cache: after an anvil crash the chain's nonce can go backwards (5 → 3, RELIABILITY.md
 A5), and a cached nonce would leave a silent gap that anvil queues forever.
 
+Several processes sign with the same key (API workers, CLI commands): with a ``lock_path`` the
+lock is also an ``flock`` on that file, held from reading the pending count until the node has
+the transaction, so the next process reads a count that includes it. A sender outside that lock
+(another host, a hand-run tool) can still take the nonce in between: a nonce this class chose
+that the node refuses as too low or as an underpriced replacement is chosen again
+(:data:`NONCE_RETRIES` times).
+
 Exception tree (all :class:`~backend.errors.ChainError`):
 
     ChainError
@@ -20,10 +27,14 @@ Exception tree (all :class:`~backend.errors.ChainError`):
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -148,6 +159,15 @@ def classify(exc: BaseException) -> TransactionFailed | ChainUnavailable:
     return ChainUnavailable(f"chain RPC failed: {exc.__class__.__name__}: {exc}")
 
 
+# Re-reads of the pending count when a nonce this sender chose was taken meanwhile.
+NONCE_RETRIES = 3
+
+
+def nonce_lock_path(directory: Path, chain_id: int, address: str) -> Path:
+    """The lock file every process sending for ``address`` on ``chain_id`` from ``directory`` shares."""
+    return directory / "locks" / f"nonce-{chain_id}-{address.lower()}.lock"
+
+
 @dataclass
 class SentTransaction:
     tx_hash: bytes
@@ -155,14 +175,20 @@ class SentTransaction:
 
 
 class TransactionSender:
-    """Signs and sends transactions for one account; thread-safe nonce allocation."""
+    """Signs and sends transactions for one account; thread-safe nonce allocation, and
+    process-safe with a ``lock_path`` (module docstring)."""
 
-    def __init__(self, w3: Web3, signer: LocalAccount, gas_margin: float = 1.25) -> None:
+    def __init__(
+        self, w3: Web3, signer: LocalAccount, gas_margin: float = 1.25, *, lock_path: Path | None = None
+    ) -> None:
         self.w3 = w3
         self.signer = signer
         self.gas_margin = gas_margin
+        self.lock_path = lock_path
         self._lock = threading.Lock()
         self._fee_cache: tuple[float, int, int] | None = None
+        if lock_path is not None:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
 
     @property
     def address(self) -> str:
@@ -182,28 +208,57 @@ class TransactionSender:
         ``trust_nonce``: the caller counted it locally right after its own previous send, and
         the node's answer to a wrong one (NonceTooLow, a gap that never fills) is its to handle.
         ``before_broadcast`` runs between signing and broadcasting (crash-injection point and
-        the place to persist the hash before the transaction can exist on chain).
+        the place to persist the hash before the transaction can exist on chain); it runs again
+        for the re-signed transaction when a nonce this sender chose was taken meanwhile.
         """
+        with self._nonce_lock():
+            for attempt in range(NONCE_RETRIES + 1):
+                try:
+                    return self._send_once(tx, nonce, trust_nonce, before_broadcast)
+                except (NonceTooLow, ReplacementUnderpriced):
+                    if nonce is not None or attempt == NONCE_RETRIES:
+                        raise  # the caller's nonce, or every re-read lost the race
+            raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _nonce_lock(self) -> Iterator[None]:
         with self._lock:
+            if self.lock_path is None:
+                yield
+                return
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                if nonce is not None and trust_nonce:
-                    use_nonce = nonce
-                else:
-                    pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
-                    if nonce is not None and nonce > pending:
-                        raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
-                    use_nonce = pending if nonce is None else nonce
-                full = self._complete(tx, use_nonce)
-                signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
-                sent = SentTransaction(bytes(signed.hash), use_nonce)
-                if before_broadcast is not None:
-                    before_broadcast(sent)
-                self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (TransactionFailed, ChainUnavailable):
-                raise
-            except Exception as exc:
-                raise classify(exc) from exc
-            return sent
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _send_once(
+        self,
+        tx: TxParams,
+        nonce: int | None,
+        trust_nonce: bool,
+        before_broadcast: Callable[[SentTransaction], None] | None,
+    ) -> SentTransaction:
+        try:
+            if nonce is not None and trust_nonce:
+                use_nonce = nonce
+            else:
+                pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+                if nonce is not None and nonce > pending:
+                    raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
+                use_nonce = pending if nonce is None else nonce
+            full = self._complete(tx, use_nonce)
+            signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
+            sent = SentTransaction(bytes(signed.hash), use_nonce)
+            if before_broadcast is not None:
+                before_broadcast(sent)
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except (TransactionFailed, ChainUnavailable):
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        return sent
 
     def _fees(self) -> tuple[int, int]:
         """(tip, max fee): twice the latest base fee plus the tip, re-read at most once a second.
