@@ -467,6 +467,8 @@ class ClaimDraft:
     rule_set_hash: bytes
     waiting_period: bool
     files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
+    # The claimant's view of the claim as :func:`record_claim` committed it.
+    recorded: ClaimView | None = None
 
 
 def require_claimant_role(principal: Principal) -> None:
@@ -625,13 +627,14 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
         if member.status != "active":
             raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
         commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
+        claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen)
         now = utcnow()
         session.execute(
             insert(Claim),
             [
                 {
                     "id": draft.claim_pk,
-                    "claim_id": claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen),
+                    "claim_id": claim_id,
                     "member_id": member.id,
                     "illness_code": draft.request.illness_code,
                     "diagnosis_date": draft.request.diagnosis_date,
@@ -655,12 +658,53 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
             insert(ClaimEvent),
             [event_row(draft.claim_pk, "submitted", files=len(draft.files), evidenceRoot=hex32(root))],
         )
-        if draft.waiting_period or _duplicated_digests(session, draft.claim_pk, digests):
+        duplicated = _duplicated_digests(session, draft.claim_pk, digests)
+        if draft.waiting_period or duplicated:
             claim = get_claim(session, draft.claim_pk)
             _flag_duplicates(session, claim, digests)
             if draft.waiting_period:
                 _reject_for_waiting_period(session, claim, member.id)
+            session.flush()
+            draft.recorded = claim_view(session, claim, with_names=True)
+        else:
+            draft.recorded = _recorded_view(draft, claim_id, root, now)
     return draft.claim_pk
+
+
+def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:
+    """What :func:`claim_view` would read back for a plain filing :func:`record_claim` has just
+    written (no flag, not yet anchored), built from what it wrote."""
+    from evidence_store.multiformats import CID
+
+    return ClaimView(
+        id=draft.claim_pk,
+        claim_id="0x" + claim_id.hex(),
+        status="FILED",
+        illness_code=draft.request.illness_code,
+        diagnosis_date=draft.request.diagnosis_date,
+        age_at_diagnosis=draft.age_at_diagnosis,
+        payout_fen=draft.payout_fen,
+        rule_set_hash="0x" + draft.rule_set_hash.hex(),
+        evidence_root="0x" + root.hex(),
+        reason_code=None,
+        flags=[],
+        filed_at=now,
+        updated_at=now,
+        final_at=None,
+        evidence=[
+            EvidenceView(
+                id=accepted.evidence_id,
+                media_type=accepted.media_type,
+                size=accepted.size,
+                commitment="0x" + accepted.commitment.hex(),
+                cid=str(CID.from_bytes(accepted.cid)),
+                anchored=False,
+                duplicate=False,
+                original_name=name,
+            )
+            for accepted, name in draft.files
+        ],
+    )
 
 
 def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> None:

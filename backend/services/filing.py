@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -56,6 +56,15 @@ RESUME_AFTER = timedelta(seconds=30)
 _NONCE_RETRIES = 3
 
 Outcome = LedgerTx | BaseException
+
+
+@dataclass(frozen=True)
+class FiledState:
+    """What the relay wrote for a claim it moved: the status and the row's new timestamps."""
+
+    status: str
+    updated_at: datetime
+    final_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -128,12 +137,16 @@ def _send(runtime: Runtime, pending: list[PendingFiling]) -> LedgerTx:
 
 
 def record_filings(
-    runtime: Runtime, pending: list[PendingFiling], outcomes: dict[str, Outcome]
+    runtime: Runtime,
+    pending: list[PendingFiling],
+    outcomes: dict[str, Outcome],
+    filed: dict[str, FiledState] | None = None,
 ) -> dict[str, BaseException]:
     """Record what the chain did for the claims that were sent, in one database transaction.
 
     Returns the claims that failed (their send's error, or this transaction's), to hand to the
     waiting requests; every other claim is recorded, or was already recorded by another process.
+    ``filed``, when given, receives the state of each claim this call moved.
     """
     failed: dict[str, BaseException] = {
         p.claim_pk: o for p in pending if isinstance(o := outcomes[p.claim_pk], BaseException)
@@ -158,9 +171,12 @@ def record_filings(
                 target[p.claim_pk] = client.state(p.filing.claim_id)
         for p in sent:
             target.setdefault(p.claim_pk, ClaimState.UNDER_REVIEW)
-        _commit(runtime, sent, events, target)
+        moved = _commit(runtime, sent, events, target)
     except Exception as exc:
         failed.update({p.claim_pk: exc for p in sent})
+        return failed
+    if filed is not None:
+        filed.update(moved)
     return failed
 
 
@@ -169,8 +185,9 @@ def _commit(
     sent: list[PendingFiling],
     events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]],
     target: dict[str, ClaimState],
-) -> None:
-    """Reads first, then the writes in one burst: on SQLite the write lock is held only for them."""
+) -> dict[str, FiledState]:
+    """Reads first, then the writes in one burst: on SQLite the write lock is held only for them.
+    Returns the state of every claim moved."""
     from backend.services.review import apply_review_panels, plan_review_panels
 
     with runtime.sessions.begin() as session:
@@ -212,12 +229,16 @@ def _commit(
                     record_event(session, claim, "ReviewOpened", tx)
             set_status(claim, target[claim.id])
         apply_review_panels(session, [c for c in opened if c.id in moved], panels)
+        return {c.id: FiledState(c.status, c.updated_at, c.final_at) for c in claims if c.id in moved}
 
 
-def relay_filings(runtime: Runtime, claim_pks: Iterable[str]) -> dict[str, BaseException]:
-    """Steps 2–4 of the module docstring for ``claim_pks``, in the calling thread; the failures."""
+def relay_filings(
+    runtime: Runtime, claim_pks: Iterable[str], filed: dict[str, FiledState] | None = None
+) -> dict[str, BaseException]:
+    """Steps 2–4 of the module docstring for ``claim_pks``, in the calling thread; the failures
+    (``filed`` receives the state of each claim moved)."""
     pending = load_filings(runtime, claim_pks)
-    return record_filings(runtime, pending, send_filings(runtime, pending))
+    return record_filings(runtime, pending, send_filings(runtime, pending), filed)
 
 
 class FilingRelay:
@@ -227,15 +248,16 @@ class FilingRelay:
         self._runtime = runtime
         self._max_batch = max_batch
         self._cond = threading.Condition()
-        self._queue: dict[str, list[Future[None]]] = {}
+        self._queue: dict[str, list[Future[FiledState | None]]] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="filing-relay", daemon=True)
         self._thread.start()
 
-    def submit(self, claim_pk: str) -> Future[None]:
-        """Queue ``claim_pk``; the future completes once the claim is recorded as relayed (or is
-        not ``FILED`` any more), or fails with the error its relaying met."""
-        future: Future[None] = Future()
+    def submit(self, claim_pk: str) -> Future[FiledState | None]:
+        """Queue ``claim_pk``; the future completes once the claim is recorded as relayed — with
+        the state this relay moved it to, or None when it was not ``FILED`` any more (another
+        process, an earlier round) — or fails with the error its relaying met."""
+        future: Future[FiledState | None] = Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the filing relay is closed")
@@ -268,8 +290,9 @@ class FilingRelay:
                 batch = dict(list(self._queue.items())[: self._max_batch])
                 for claim_pk in batch:
                     del self._queue[claim_pk]
+            filed: dict[str, FiledState] = {}
             try:
-                failed = relay_filings(self._runtime, batch)
+                failed = relay_filings(self._runtime, batch, filed)
             except Exception as exc:  # the database is down, or a bug: the claims stay FILED
                 log.exception("filing relay round failed")
                 failed = dict.fromkeys(batch, exc)
@@ -277,7 +300,7 @@ class FilingRelay:
                 error = failed.get(claim_pk)
                 for future in futures:
                     if error is None:
-                        future.set_result(None)
+                        future.set_result(filed.get(claim_pk))
                     else:
                         future.set_exception(error)
 

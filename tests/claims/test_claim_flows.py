@@ -228,6 +228,36 @@ def test_duplicate_evidence_is_flagged_for_both_claims_and_reviewers(world: Worl
     assert entry["flags"] == ["DUPLICATE_EVIDENCE"]
 
 
+def test_filing_answer_is_what_the_claim_reads_back(world: World) -> None:
+    """The 201 of a filing is built from what was written (not read back): on every filing path
+    it must equal the claimant's GET of the claim right after — field for field."""
+    plain, waiting, dup_a, dup_b = world.member(), world.member(joined_days_ago=30), world.member(), world.member()
+    same = pdf("one discharge letter, two claims")
+    answers = [
+        (
+            plain,
+            world.file(
+                plain, [("one.pdf", pdf("plain claim"), "application/pdf"), ("two.png", png(b"p"), "image/png")]
+            ),
+        ),
+        (waiting, world.file(waiting, [("w.pdf", pdf("too early"), "application/pdf")])),
+        (dup_a, world.file(dup_a, [("a.pdf", same, "application/pdf")])),
+        (dup_b, world.file(dup_b, [("b.pdf", same, "application/pdf")])),
+    ]
+    for _, response in answers:
+        assert response.status_code == 201, response.text
+    statuses = [(r.json()["status"], r.json()["flags"]) for _, r in answers]
+    assert statuses == [
+        ("UNDER_REVIEW", []),
+        ("REJECTED", []),
+        ("UNDER_REVIEW", []),
+        ("UNDER_REVIEW", ["DUPLICATE_EVIDENCE"]),
+    ]
+    for person, response in answers[:2] + answers[3:]:  # the first duplicate was flagged after it answered
+        assert world.claim(person, response.json()["id"]) == response.json()
+    assert [e["originalName"] for e in answers[0][1].json()["evidence"]] == ["one.pdf", "two.png"]
+
+
 def test_withdraw_an_undecided_claim(world: World) -> None:
     gil = world.member()
     claim = _file_ok(world, gil, "gil scan")

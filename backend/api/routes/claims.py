@@ -14,7 +14,7 @@ import asyncio
 import collections
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -256,7 +256,7 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
         raise PayloadTooLarge(f"the claim is larger than the {limit}-byte limit")
     service.require_claimant_role(principal)
 
-    def work(chunks: Iterator[bytes]) -> tuple[str, bool]:
+    def work(chunks: Iterator[bytes]) -> service.ClaimDraft:
         reader = _MultipartReader(chunks, boundary)
         fields: dict[str, str] = {}
         draft: service.ClaimDraft | None = None
@@ -277,19 +277,29 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
             if draft is None:
                 service.begin_claim(runtime, principal, _claim_request(fields))
                 raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
-            claim_pk = service.record_claim(runtime, draft)
+            service.record_claim(runtime, draft)
         except BaseException:
             if draft is not None:
                 service.abandon_claim(runtime, draft)
             raise
-        return claim_pk, not draft.waiting_period
+        return draft
 
-    claim_pk, relay = await run_with_body(request, work)
-    if relay:
+    draft = await run_with_body(request, work)
+    view = draft.recorded
+    if view is not None and view.status == "FILED":
         # The claim is committed; the filing relay files it on chain in a transaction shared with
         # every filing waiting. Awaited on the event loop: waiting holds no thread.
-        await asyncio.wrap_future(filing_relay(runtime).submit(claim_pk))
-    return ClaimOut.of(await anyio.to_thread.run_sync(service.filed_claim_view, runtime, claim_pk))
+        state = await asyncio.wrap_future(filing_relay(runtime).submit(draft.claim_pk))
+        # The answer is the recorded view with the state the relay wrote; read back only when
+        # another process (or an earlier round) moved the claim.
+        view = (
+            None
+            if state is None
+            else replace(view, status=state.status, updated_at=state.updated_at, final_at=state.final_at)
+        )
+    if view is None:
+        view = await anyio.to_thread.run_sync(service.filed_claim_view, runtime, draft.claim_pk)
+    return ClaimOut.of(view)
 
 
 # --- the claimant's (and auditor's) views --------------------------------------------------------
