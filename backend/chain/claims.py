@@ -284,7 +284,9 @@ class ClaimLedgerClient:
         # Encoded with eth_abi directly (web3's encoder costs ~1 ms a claim), and polled for its
         # receipt every 5 ms: filings are waiting on it.
         data = _FILE_FOR_REVIEW + abi_encode([_CLAIM_FILINGS], [[f.as_abi_tuple() for f in filings]])
-        receipt = self.operator.wait(self.operator.send({"to": self.contract.address, "data": data}), poll=0.005)
+        receipt = self.operator.wait(
+            self.operator.send({"to": self.contract.address, "data": data}), poll=0.005, light=True
+        )
         return LedgerTx(bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), self.decode_receipt(receipt))
 
     def submit_verdict(

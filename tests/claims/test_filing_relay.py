@@ -146,6 +146,12 @@ def test_one_relay_round_files_many_claims_in_one_transaction(world: World) -> N
     assert record_filings(world.runtime, pending, outcomes) == {}
     for claim in claims:
         _assert_filed_once(world, claim)
+    # The relay read that receipt "light" (the node's JSON, no web3 formatters): its events are
+    # exactly those web3's formatted receipt decodes to.
+    (tx,) = {o.tx_hash for o in outcomes.values() if isinstance(o, LedgerTx)}
+    formatted = ledger(world.runtime).decode_receipt(world.runtime.w3.eth.get_transaction_receipt(tx))
+    assert [e.name for e in formatted] == ["ClaimFiled", "ReviewOpened"] * 5
+    assert next(iter(outcomes.values())).events == formatted  # type: ignore[union-attr]
 
 
 def test_filing_left_by_a_stopped_process_is_resumed_exactly_once(world: World, other_process: Runtime) -> None:
