@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import random
 import sqlite3
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from backend.db.engine import make_engine, migrate, session_factory
 from backend.proofs.commitments import content_commitment
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree, verify_proof
+from benchmarks import run_dir
 from evidence_store import LocalBlockstore
 from evidence_store.multiformats import CID, RAW
 
@@ -163,7 +163,7 @@ def _bare_inputs(rpc: RpcReader, setup: dict[str, Any]) -> tuple[float, float]:
 def run(quick: bool = False, items: int | None = None) -> dict[str, Any]:
     """Figures for ``items`` evidence items (default: 10,000 quick, ``FULL_ITEMS`` full)."""
     items = items or (QUICK_ITEMS if quick else FULL_ITEMS)
-    with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
+    with run_dir("bench-audit-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
         setup = _build(root, items, BATCH, seed=1)
