@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     solc_binary: Path | None = Field(None, description="native solc to use instead of the npm build")
     api_host: str = Field("127.0.0.1", description="address the API binds to")
     api_port: int = Field(8000, description="port the API binds to")
+    api_workers: int = Field(
+        1, ge=1, description="API worker processes sharing the port (each uses one core; 1 = serve in-process)"
+    )
     upload_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="max evidence upload size")
     head_timeout: float = Field(10.0, gt=0, description="seconds a connection gets to send a whole request head")
     body_idle_timeout: float = Field(

@@ -6,12 +6,16 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from backend.cli import app, console
 from backend.config import Settings, load_settings
 from backend.logs import configure_logging
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -52,13 +56,12 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
             "alice, bob, carol, dave, erin, frank",
             soft_wrap=True,
         )
+    if settings.api_workers > 1:
+        _serve_workers(settings, runtime)
+        return
     if settings.anchoring:
         runtime.start_background()
-    console.print(
-        f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]  "
-        f"(API docs at /docs, status at /health; Ctrl-C stops everything)",
-        soft_wrap=True,
-    )
+    _say_up(settings)
     try:
         uvicorn.run(
             create_app(settings, runtime),
@@ -99,3 +102,24 @@ def serve_cmd() -> None:
     configure_logging(settings.log_level, settings.log_json)
     with _stop_cleanly_on_sigterm():
         _serve(settings)
+
+
+def _say_up(settings: Settings, workers: str = "") -> None:
+    console.print(
+        f"Hubao is up: [bold]http://{settings.api_host}:{settings.api_port}/[/]{workers}  "
+        f"(API docs at /docs, status at /health; Ctrl-C stops everything)",
+        soft_wrap=True,
+    )
+
+
+def _serve_workers(settings: Settings, runtime: Runtime) -> None:
+    """``api_workers`` processes on one socket (backend.api.workers); the parent keeps no runtime."""
+    from backend.api.workers import bind_socket, serve_workers
+
+    runtime.close()  # migrated, deployed, bootstrapped: each worker builds its own
+    sock = bind_socket(settings.api_host, settings.api_port)
+    try:
+        _say_up(settings, f" ({settings.api_workers} worker processes)")
+        serve_workers(settings, sock, settings.api_workers)
+    finally:
+        sock.close()

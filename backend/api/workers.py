@@ -1,0 +1,236 @@
+"""Serving the API from several worker processes (``HUBAO_API_WORKERS`` > 1).
+
+One Python process uses one core (the GIL); filing a claim is CPU-bound, so a busy API needs more
+processes. The parent — after it has done what must happen once (migrations, deployment,
+bootstrap, demo seed) — binds the listening socket and supervises ``count`` workers started with
+the ``spawn`` method: each is a fresh interpreter that inherits nothing but the socket and the
+settings, builds its own :class:`~backend.runtime.Runtime` (database engine, web3 session,
+evidence store) without migrating, and runs uvicorn on the shared socket; the kernel hands each
+new connection to one of them.
+
+Background workers run in every worker process when ``HUBAO_ANCHORING`` is on; their database
+leases let one act at a time. Each process has its own filing relay; the operator key's nonces
+are allocated under a lock file in the data dir (``backend.chain.transactions``).
+
+Supervision: a worker that exits while the parent runs is started again after a delay that
+doubles with each worker that dies young (``RESTART_DELAY`` up to ``RESTART_DELAY_MAX``). SIGINT
+or SIGTERM to the parent (Ctrl-C reaches the whole process group) stops every worker gracefully —
+uvicorn finishes the requests in flight, the runtime closes — then the parent's own cleanup runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+from backend.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Delay before a dead worker is started again; doubled per consecutive early death, up to the max.
+RESTART_DELAY = 0.5
+RESTART_DELAY_MAX = 30.0
+# A worker that ran this long before dying was healthy: its replacement starts after the first delay.
+HEALTHY_AFTER = 30.0
+# How long stopping workers may take (uvicorn's graceful shutdown, then the runtime's) before SIGKILL.
+STOP_TIMEOUT = 60.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share (bound here, so a port in use fails before any spawn)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class _InterruptOnce:
+    """Signal handler: KeyboardInterrupt for the first signal, nothing for the ones after it (a
+    Ctrl-C to the process group and the parent's SIGTERM both reach a worker)."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, _signum: int, _frame: FrameType | None) -> None:
+        if not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+
+class WorkerServer(uvicorn.Server):
+    """uvicorn's server, for which every SIGINT/SIGTERM means "stop gracefully".
+
+    A terminal's Ctrl-C and the parent's SIGTERM both reach a worker; uvicorn would take the
+    second for a forced exit (cancelling the app's shutdown) and re-raise the signal once it has
+    stopped. Here the parent bounds the stop instead (``STOP_TIMEOUT``, then SIGKILL).
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.should_exit = True
+
+
+def worker_main(settings: Settings, sock: socket.socket) -> None:
+    """One worker process: its own runtime, uvicorn on the shared socket, until SIGINT/SIGTERM."""
+    from backend.api.app import create_app
+    from backend.api.server import UVICORN_OPTIONS, protocol_class
+    from backend.logs import configure_logging
+    from backend.runtime import Runtime, build_runtime
+
+    interrupt = _InterruptOnce()
+    runtime: Runtime | None = None
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, interrupt)  # ignored until here (Supervisor._start)
+        configure_logging(settings.log_level, settings.log_json)
+        runtime = build_runtime(settings, migrate_db=False)
+        if settings.anchoring:
+            runtime.start_background()
+        config = uvicorn.Config(
+            create_app(settings, runtime), log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS
+        )
+        WorkerServer(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        log.exception("API worker failed")
+        raise SystemExit(1) from None
+    finally:
+        interrupt.raised = True  # a later signal must not cut the cleanup short
+        if runtime is not None:
+            runtime.close()
+
+
+class Supervisor:
+    """Starts ``count`` workers on ``sock`` and keeps them running until SIGINT or SIGTERM.
+
+    The parent's signal handlers only set a flag and wake the loop (a pipe): no exception can
+    land between starting a worker and recording it.
+    """
+
+    def __init__(self, settings: Settings, sock: socket.socket, count: int) -> None:
+        self.settings = settings
+        self.sock = sock
+        self.count = count
+        self._context = multiprocessing.get_context("spawn")
+        self.workers: list[BaseProcess | None] = [None] * count
+        self._started = [0.0] * count
+        self._early_deaths = [0] * count
+        self._restart_at: dict[int, float] = {}
+        self._stop_requested = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stop_requested = True
+        with contextlib.suppress(OSError):  # a full pipe already wakes the loop
+            os.write(self._wake_w, b"x")
+
+    def _start(self, slot: int) -> None:
+        process = self._context.Process(
+            target=worker_main, args=(self.settings, self.sock), name=f"hubao-api-{slot}", daemon=False
+        )
+        # SIGINT ignored while starting: the child inherits that across exec and keeps it until
+        # worker_main installs its handlers, so a Ctrl-C while it imports ends no import with a
+        # traceback (the parent's SIGTERM stops it). Here, a Ctrl-C within start() itself (a few
+        # milliseconds) is lost.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.workers[slot] = process
+        self._started[slot] = time.monotonic()
+
+    def run(self) -> None:
+        """Start the workers, restart the ones that die, stop them all on SIGINT/SIGTERM."""
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in signals}
+        try:
+            for slot in range(self.count):
+                if not self._stop_requested:
+                    self._start(slot)
+            while not self._stop_requested:
+                self._supervise_once()
+        finally:
+            for sig in signals:
+                signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+            try:
+                self._stop()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+
+    def _supervise_once(self) -> None:
+        now = time.monotonic()
+        for slot, when in list(self._restart_at.items()):
+            if when <= now:
+                del self._restart_at[slot]
+                self._start(slot)
+        timeout = max(0.0, min(self._restart_at.values()) - now) if self._restart_at else None
+        alive = [p for p in self.workers if p is not None]
+        ready = wait([self._wake_r, *(p.sentinel for p in alive)], timeout)
+        if self._wake_r in ready:
+            os.read(self._wake_r, 64)
+        for slot, process in enumerate(self.workers):
+            if process is not None and process.sentinel in ready and not self._stop_requested:
+                self._schedule_restart(slot, process)
+
+    def _schedule_restart(self, slot: int, process: BaseProcess) -> None:
+        process.join()
+        lived = time.monotonic() - self._started[slot]
+        self._early_deaths[slot] = 0 if lived >= HEALTHY_AFTER else self._early_deaths[slot] + 1
+        delay = min(RESTART_DELAY_MAX, RESTART_DELAY * 2 ** max(0, self._early_deaths[slot] - 1))
+        log.warning(
+            "API worker %d (pid %s) exited with code %s after %.0f s; restarting it in %.1f s",
+            slot,
+            process.pid,
+            process.exitcode,
+            lived,
+            delay,
+        )
+        process.close()
+        self.workers[slot] = None
+        self._restart_at[slot] = time.monotonic() + delay
+
+    def _stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM every worker and wait for them (SIGKILL after ``timeout``)."""
+        self._restart_at.clear()
+        running = [p for p in self.workers if p is not None]
+        for process in running:
+            if process.exitcode is None:
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in running:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                log.warning("API worker (pid %s) did not stop in %.0f s; killed", process.pid, timeout)
+                process.kill()
+                process.join()
+            process.close()
+        self.workers = [None] * self.count
+
+
+def serve_workers(settings: Settings, sock: socket.socket, count: int) -> None:
+    """Run ``count`` supervised workers on ``sock``; once SIGINT/SIGTERM has stopped them all,
+    raises KeyboardInterrupt (the CLI's "stopped", then the parent's own cleanup)."""
+    Supervisor(settings, sock, count).run()
+    raise KeyboardInterrupt

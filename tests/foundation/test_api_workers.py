@@ -1,0 +1,146 @@
+"""``hubao serve`` with ``HUBAO_API_WORKERS=2``: two worker processes answer on one port, a killed
+worker is replaced, SIGTERM stops them all (exit code 0, no process left behind).
+
+Which process answered a request is read from ``/proc`` (psutil): the worker holding the server
+end of the request's connection. To make a given worker answer, the others are paused (SIGSTOP):
+a paused process accepts nothing, so the connection goes to the one left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import pickle
+import signal
+import time
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from backend.api.workers import RESTART_DELAY
+from backend.config import ANVIL_DEV_KEYS, Settings
+from tests.security.served import Served, start_served
+
+pytestmark = pytest.mark.xdist_group("api-workers")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    yield from start_served(tmp_path, {"HUBAO_API_WORKERS": "2"})
+
+
+def _workers(parent: psutil.Process) -> list[psutil.Process]:
+    """The live worker processes (spawned by multiprocessing; not its resource tracker)."""
+    workers = []
+    for child in parent.children():
+        with contextlib.suppress(psutil.ZombieProcess, psutil.NoSuchProcess):  # a killed one, not yet reaped
+            if any("spawn_main" in part for part in child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                workers.append(child)
+    return workers
+
+
+def _wait_for_workers(parent: psutil.Process, count: int, without: Collection[int] = ()) -> list[psutil.Process]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [w for w in _workers(parent) if w.pid not in without]
+        if len(workers) == count:
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"not {count} workers: {[w.pid for w in _workers(parent)]}")
+
+
+def _answered_by(port: int, workers: list[psutil.Process]) -> int:
+    """GET /health on a fresh connection; the pid of the worker that holds its server end."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        response.read()
+        assert conn.sock is not None
+        client_end = conn.sock.getsockname()
+        owners = [
+            w.pid for w in workers if any(tuple(c.raddr or ()) == client_end for c in w.net_connections(kind="tcp"))
+        ]
+        assert len(owners) == 1, owners
+        return int(owners[0])
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _paused(processes: list[psutil.Process]) -> Iterator[None]:
+    for process in processes:
+        process.suspend()
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.resume()
+
+
+def _served_by_each(served: Served, workers: list[psutil.Process]) -> list[int]:
+    answered = []
+    for worker in workers:
+        with _paused([w for w in workers if w.pid != worker.pid]):
+            answered.append(_answered_by(served.port, workers))
+    return answered
+
+
+def test_two_workers_answer_a_killed_one_is_replaced_and_sigterm_stops_all(served: Served) -> None:
+    parent = psutil.Process(served.proc.pid)
+    workers = _wait_for_workers(parent, 2)
+    pids = [w.pid for w in workers]
+    assert served.proc.pid not in pids
+    assert _served_by_each(served, workers) == pids  # two processes, each answering on the one port
+
+    killed = workers[0]
+    os.kill(killed.pid, signal.SIGKILL)
+    workers = _wait_for_workers(parent, 2, without={killed.pid})
+    assert {w.pid for w in workers} - set(pids), "no new worker"
+    assert sorted(_served_by_each(served, workers)) == sorted(w.pid for w in workers)
+
+    log = _stop_cleanly(served, parent, [parent])
+    assert f"API worker 0 (pid {killed.pid}) exited with code -9" in log
+    assert f"restarting it in {RESTART_DELAY:.1f} s" in log
+
+
+def test_ctrl_c_in_a_terminal_stops_every_process_cleanly(served: Served) -> None:
+    """A terminal's Ctrl-C sends SIGINT to the whole process group: the parent and every worker."""
+    parent = psutil.Process(served.proc.pid)
+    _wait_for_workers(parent, 2)
+    _stop_cleanly(served, parent, [parent, *parent.children(recursive=True)], signal.SIGINT)
+
+
+def _stop_cleanly(
+    served: Served, parent: psutil.Process, targets: list[psutil.Process], sig: signal.Signals = signal.SIGTERM
+) -> str:
+    """Send ``sig`` to ``targets``: the server exits 0, leaves no process and no traceback; its log."""
+    descendants = parent.children(recursive=True)
+    for target in targets:
+        target.send_signal(sig)
+    assert served.proc.wait(timeout=90) == 0
+    _gone, alive = psutil.wait_procs(descendants, timeout=30)
+    assert alive == [], f"left behind: {alive}"
+    log = (served.data_dir.parent / "serve.log").read_text()
+    assert "Traceback" not in log, log
+    return log
+
+
+def test_workers_get_the_settings_with_their_secrets() -> None:
+    """A spawned worker receives the parent's settings pickled (multiprocessing's way to pass
+    arguments): secrets keep their values, not a masked rendering."""
+    settings = Settings(
+        api_workers=2, deployer_key=SecretStr(ANVIL_DEV_KEYS[3]), jwt_secret=SecretStr("s3cret"), rpc_url="http://x:1"
+    )
+    copy = pickle.loads(pickle.dumps(settings))
+    assert copy == settings
+    assert copy.deployer_private_key() == ANVIL_DEV_KEYS[3]
+    assert copy.jwt_secret is not None
+    assert copy.jwt_secret.get_secret_value() == "s3cret"
+    with pytest.raises(ValidationError):
+        Settings(api_workers=0)
