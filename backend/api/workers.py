@@ -34,6 +34,7 @@ from types import FrameType
 import uvicorn
 
 from backend.config import Settings
+from backend.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         sock.bind((host, port))
         sock.listen(2048)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): free the port or set HUBAO_API_PORT/HUBAO_API_HOST",
+            code="API_PORT_UNAVAILABLE",
+        ) from exc
     sock.set_inheritable(True)
     return sock
 

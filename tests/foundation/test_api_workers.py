@@ -13,6 +13,7 @@ import http.client
 import os
 import pickle
 import signal
+import socket
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -21,8 +22,9 @@ import psutil
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from backend.api.workers import RESTART_DELAY
+from backend.api.workers import RESTART_DELAY, bind_socket
 from backend.config import ANVIL_DEV_KEYS, Settings
+from backend.errors import ConfigError
 from tests.security.served import Served, start_served
 
 pytestmark = pytest.mark.xdist_group("api-workers")
@@ -144,3 +146,13 @@ def test_workers_get_the_settings_with_their_secrets() -> None:
     assert copy.jwt_secret.get_secret_value() == "s3cret"
     with pytest.raises(ValidationError):
         Settings(api_workers=0)
+
+
+def test_a_port_in_use_is_one_config_error_before_any_worker_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}") as refused:
+            bind_socket("127.0.0.1", port)
+    assert refused.value.code == "API_PORT_UNAVAILABLE"
