@@ -8,6 +8,7 @@ a paused process accepts nothing, so the connection goes to the one left running
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -156,3 +157,30 @@ def test_a_port_in_use_is_one_config_error_before_any_worker_starts() -> None:
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}") as refused:
             bind_socket("127.0.0.1", port)
     assert refused.value.code == "API_PORT_UNAVAILABLE"
+
+
+def test_connections_accepted_on_the_shared_socket_have_nodelay() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it every response
+    waits on Nagle and delayed ACKs (~40 ms a request measured by bench_api_workers)."""
+    nodelay: list[int] = []
+
+    async def serve_one() -> None:
+        loop = asyncio.get_running_loop()
+        accepted = loop.create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+                accepted.set_result(None)
+
+        listener = bind_socket("127.0.0.1", 0)
+        server = await loop.create_server(Probe, sock=listener)
+        async with server:
+            _reader, writer = await asyncio.open_connection(*listener.getsockname())
+            await asyncio.wait_for(accepted, 30)
+            writer.close()
+
+    asyncio.run(serve_one())
+    assert nodelay == [1]
