@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -60,6 +61,12 @@ class Runtime:
     keyring: Any = None  # evidence_store.Keyring
     jwt_secret: bytes = b""
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def sender(self, signer: LocalAccount) -> TransactionSender:
+        """A sender for ``signer`` (a juror's or reviewer's key) whose nonces are allocated under the
+        lock every process on this data dir takes for that key."""
+        lock = nonce_lock_path(self.settings.resolved_data_dir, self.deployment.chain_id, signer.address)
+        return TransactionSender(self.w3, signer, lock_path=lock)
 
     def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
         """The anchoring relay configured by the settings (one per process; the lease elects a leader)."""

@@ -441,7 +441,7 @@ def jury_case(runtime: Runtime, session: Session, principal: Principal, claim_pk
 def _juror_sender(runtime: Runtime, juror: Account) -> TransactionSender:
     assert juror.signing_address is not None
     roster_for(runtime).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
-    return TransactionSender(runtime.w3, signing_account(runtime, juror))
+    return runtime.sender(signing_account(runtime, juror))  # shares the key's nonce lock across processes
 
 
 def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: str) -> Conflict | None:

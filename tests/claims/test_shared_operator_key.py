@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from web3.types import TxParams, Wei
 
 from backend.api.app import create_app
 from backend.chain.transactions import SentTransaction, TransactionSender
 from backend.runtime import Runtime, build_runtime
+from backend.services.accounts import signing_account
 from tests.claims.builders import Api, World, pdf, world_fixture
 
 pytestmark = pytest.mark.xdist_group("claims-shared-key")
 
-TRANSFER = {"to": "0x000000000000000000000000000000000000dEaD", "value": 1, "gas": 21000}
+TRANSFER: TxParams = {"to": "0x000000000000000000000000000000000000dEaD", "value": Wei(1), "gas": 21000}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def test_concurrent_sends_from_two_processes_all_land(world: World, other_proces
     def send_many(sender: TransactionSender) -> None:
         for _ in range(8):
             try:
-                sent.append((sender, sender.send(TRANSFER)))  # type: ignore[arg-type]
+                sent.append((sender, sender.send(TRANSFER)))
             except Exception as exc:
                 errors.append(exc)
 
@@ -88,7 +90,7 @@ def test_the_nonce_lock_is_held_until_the_node_has_the_transaction(world: World,
         assert operator.lock_path is not None
         held_while_broadcasting.append(not _lock_is_free(operator.lock_path))
 
-    operator.wait(operator.send(TRANSFER, before_broadcast=check))  # type: ignore[arg-type]
+    operator.wait(operator.send(TRANSFER, before_broadcast=check))
     assert held_while_broadcasting == [True]
     assert _lock_is_free(operator.lock_path)
 
@@ -103,9 +105,9 @@ def test_a_nonce_taken_outside_the_lock_is_chosen_again(world: World) -> None:
     def race(sent: SentTransaction) -> None:
         signed.append(sent)
         if len(signed) == 1:
-            outsider.wait(outsider.send({**TRANSFER, "value": 2}))  # type: ignore[arg-type]
+            outsider.wait(outsider.send({**TRANSFER, "value": Wei(2)}))
 
-    final = operator.send(TRANSFER, before_broadcast=race)  # type: ignore[arg-type]
+    final = operator.send(TRANSFER, before_broadcast=race)
     assert [s.nonce for s in signed] == [signed[0].nonce, signed[0].nonce + 1]
     assert final == signed[1]
     assert operator.wait(final)["status"] == 1
@@ -129,3 +131,34 @@ def test_filings_through_two_processes_at_once_all_reach_review(world: World, ot
     results = [responses[i] for i in range(len(members))]
     assert [r.status_code for r in results] == [201] * len(members), [r.text for r in results]  # type: ignore[attr-defined]
     assert {r.json()["status"] for r in results} == {"UNDER_REVIEW"}  # type: ignore[attr-defined]
+
+
+def test_a_jurors_key_sends_from_two_processes_without_collisions(world: World, other_process: Runtime) -> None:
+    """A juror's (or reviewer's) sender is built per request, so only the lock file orders two
+    requests for the same key — in one process as much as in two."""
+    from backend.services.jury import _juror_sender
+
+    juror = world.jurors[0]
+    signer = signing_account(world.runtime, juror.account)
+    world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
+    assert _juror_sender(world.runtime, juror.account).lock_path == other_process.sender(signer).lock_path
+    sent: list[tuple[TransactionSender, SentTransaction]] = []
+    errors: list[BaseException] = []
+
+    def send_many(runtime: Runtime) -> None:
+        for _ in range(6):
+            sender = runtime.sender(signer)  # a new sender per request, as the jury service does
+            try:
+                sent.append((sender, sender.send(TRANSFER)))
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=send_many, args=(r,)) for r in (world.runtime, other_process) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert len({tx.nonce for _, tx in sent}) == len(sent) == 24
+    for sender, tx in sent:
+        assert sender.wait(tx)["status"] == 1
