@@ -64,7 +64,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port} ({exc.strerror}): free the port or set HUBAO_API_PORT/HUBAO_API_HOST",
             code="API_PORT_UNAVAILABLE",
         ) from exc
-    sock.set_inheritable(True)
     return sock
 
 
