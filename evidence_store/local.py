@@ -249,14 +249,15 @@ class LocalBlockstore:
         self._tmp = str(root / "tmp")
         for path in (self._blocks, root / "tmp"):
             path.mkdir(parents=True, exist_ok=True)
-        # Shard directories this object has made sure exist (and fsynced blocks/ for).
-        self._shards: set[str] = set()
+        # Shard directories known to exist with a durable entry in blocks/: those present now
+        # (blocks/ is fsynced below), then each one this object creates or first meets.
+        self._shards: set[str] = set(os.listdir(self._blocks_dir))
         self._handles: _Handles | None = None
         handles = self._open()
         legacy = root / "pins.json"
         if legacy.exists():
             handles.pins.import_legacy(legacy, root / "pins.json.migrated")
-        self._fsync_dirs(handles, [str(root)])
+        self._fsync_dirs(handles, [str(root), self._blocks_dir])
 
     # --- process-local handles and locks --------------------------------------------------------
 

@@ -166,6 +166,28 @@ def test_open_refuses_unreadable_pins_json_and_keeps_it(tmp_path: Path) -> None:
     assert _pins_in_db(tmp_path) == {}
 
 
+def _add_in_forked_child(store: LocalBlockstore, results: Queue[Any]) -> None:
+    results.put(str(store.add([_content("from the child")])))
+    store.close()
+
+
+def test_store_object_inherited_by_a_forked_child_opens_its_own_handles(tmp_path: Path) -> None:
+    store = LocalBlockstore(tmp_path)
+    before = store.add([_content("before the fork")])
+    fork = multiprocessing.get_context("fork")
+    results: Queue[Any] = fork.Queue()
+    child = fork.Process(target=_add_in_forked_child, args=(store, results))
+    child.start()
+    from_child = CID.parse(results.get(timeout=JOIN_S))
+    child.join(JOIN_S)
+    assert child.exitcode == 0
+    after = store.add([_content("after the fork")])  # the parent's handles still work
+    assert set(store.pin_ls(PinType.RECURSIVE)) == {before, from_child, after}
+    assert store.gc() == []
+    assert b"".join(store.cat(from_child)) == _content("from the child")
+    store.close()
+
+
 # --- several writers on one root --------------------------------------------------------------
 
 
