@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import socket
 import subprocess
@@ -95,6 +94,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -113,6 +113,9 @@ from benchmarks import run_dir
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 0.5
 BASELINE_PATH = "/_bench/discard"
+# API processes per run: the default (one), and one per core of the 2-core machines the figures
+# come from (``HUBAO_API_WORKERS=2``; the baseline route then runs in both workers too).
+WORKER_COUNTS = (1, 2)
 PASSWORD = "correct horse battery"
 REVIEWERS = 3
 
@@ -164,17 +167,11 @@ def _server_settings(values: dict[str, Any]) -> Settings:
     )
 
 
-def serve(config_path: Path) -> None:
-    """Child process: the product app over the run's data dir, database and chain, plus the baseline route."""
-    import uvicorn
+def add_baseline_route(app: Any) -> None:
+    """Mount the baseline on this app object only, for this run: the product API has no such route.
+    A plain Starlette route: no dependency injection, no validation — only the body read."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-
-    from backend.api.app import create_app
-
-    values = json.loads(config_path.read_text(encoding="utf-8"))
-    runtime = build_runtime(_server_settings(values), migrate_db=False)
-    app = create_app(runtime=runtime)
 
     async def discard(request: Request) -> JSONResponse:
         received = 0
@@ -182,9 +179,27 @@ def serve(config_path: Path) -> None:
             received += len(chunk)
         return JSONResponse({"received": received}, status_code=201)
 
-    # Mounted on this app object only, for this run: the product API has no such route.
-    # A plain Starlette route: no dependency injection, no validation — only the body read.
     app.add_route(BASELINE_PATH, discard, methods=["POST"], include_in_schema=False)
+
+
+def serve(config_path: Path) -> None:
+    """Child process: the product app over the run's data dir, database and chain, plus the baseline
+    route — in this process (``workers`` = 1) or in the product's supervised worker processes."""
+    import uvicorn
+
+    from backend.api.app import create_app
+    from backend.api.workers import Supervisor, bind_socket
+
+    values = json.loads(config_path.read_text(encoding="utf-8"))
+    settings = _server_settings(values)
+    if values["workers"] > 1:
+        Supervisor(
+            settings, bind_socket("127.0.0.1", int(values["port"])), values["workers"], prepare=add_baseline_route
+        ).run()
+        return
+    runtime = build_runtime(settings, migrate_db=False)
+    app = create_app(runtime=runtime)
+    add_baseline_route(app)
     try:
         uvicorn.run(app, host="127.0.0.1", port=int(values["port"]), log_level="warning", access_log=False)
     finally:
@@ -237,23 +252,23 @@ class ServerProcess:
 class Plan:
     runtime: Runtime
     tokens: list[str]
-    warmup_token: str
+    warmup_tokens: list[str]
 
 
-def build_plan(settings: Settings, claimants: int) -> Plan:
-    """Deploy, bootstrap the rule set, add reviewers and ``claimants + 1`` members past their waiting period."""
+def build_plan(settings: Settings, claimants: int, warmups: int = 1) -> Plan:
+    """Deploy, bootstrap the rule set, add reviewers and ``claimants + warmups`` members past their waiting period."""
     runtime = build_runtime(settings)
     bootstrap(runtime)
     for i in range(REVIEWERS):
         create_staff_account(runtime, f"bench-reviewer-{i}", PASSWORD, "reviewer")
     joined = datetime.now(UTC) - timedelta(days=200)
     tokens = []
-    for i in range(claimants + 1):
+    for i in range(claimants + warmups):
         with runtime.sessions.begin() as session:
             account = register_member(session, f"bench-member-{i}", PASSWORD)
             join(session, runtime, account, date(1990, 5, 17), 700, [False, False, False], joined)
             tokens.append(issue_token(account, runtime.jwt_secret))
-    return Plan(runtime, tokens[1:], tokens[0])
+    return Plan(runtime, tokens[warmups:], tokens[:warmups])
 
 
 # -- the load -------------------------------------------------------------------------------------
@@ -306,22 +321,21 @@ def burst(url: str, path: str, tokens: list[str | None], bodies: list[bytes]) ->
     }
 
 
-def server_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` (every thread), from ``/proc``; None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and its worker processes (every thread)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def measured(pid: int, action: Any) -> dict[str, Any]:
     """Run ``action`` (a burst) and add the server's CPU milliseconds per request to its figures."""
     before = server_cpu_seconds(pid)
     result: dict[str, Any] = action()
-    after = server_cpu_seconds(pid)
-    if before is not None and after is not None:
-        result["server_cpu_ms_per_request"] = round((after - before) * 1000 / result["requests"], 1)
+    result["server_cpu_ms_per_request"] = round((server_cpu_seconds(pid) - before) * 1000 / result["requests"], 1)
     return result
 
 
@@ -344,8 +358,8 @@ def _check_filed(plan: Plan, responses: list[httpx.Response]) -> int:
     return len(set(hashes))
 
 
-def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConfig) -> dict[str, Any]:
-    """One full run (chain, plan, server, baseline, filings) against one database."""
+def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConfig, workers: int) -> dict[str, Any]:
+    """One full run (chain, plan, server with ``workers`` API processes, baseline, filings) against one database."""
     node = AnvilNode(log_path=workdir / "anvil.log").start()
     server: ServerProcess | None = None
     plan: Plan | None = None
@@ -355,16 +369,20 @@ def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConf
             "data_dir": str(workdir / "data"),
             "database_url": database_url,
             "port": free_port(),
+            "workers": workers,
         }
-        plan = build_plan(_server_settings(values), config.claimants)
+        plan = build_plan(_server_settings(values), config.claimants, warmups=2 * workers)
         server = ServerProcess(workdir, values).start()
         n = config.claimants
         bodies = [pdf_of(config.file_bytes, seed) for seed in range(n + 1)]
 
-        # Warm-ups: first-request imports and connection set-up stay out of both measurements.
-        warm_base = burst(server.url, BASELINE_PATH, [None], [bodies[n]])
-        warm_claim = burst(server.url, "/claims", [plan.warmup_token], [bodies[n]])
-        if warm_base["_responses"][0].status_code != 201:
+        # Warm-ups: first-request imports and connection set-up stay out of both measurements; with
+        # several workers, a few concurrent requests so that each worker (very likely) gets some.
+        warm = len(plan.warmup_tokens)
+        warm_base = burst(server.url, BASELINE_PATH, [None] * warm, [bodies[n]] * warm)
+        warm_bodies = [pdf_of(config.file_bytes, 1_000_000 + i) for i in range(warm)]
+        warm_claim = burst(server.url, "/claims", list(plan.warmup_tokens), warm_bodies)
+        if any(r.status_code != 201 for r in warm_base["_responses"]):
             raise RuntimeError(f"the baseline route failed: {warm_base['_responses'][0].text[:300]}")
         _check_filed(plan, warm_claim["_responses"])
 
@@ -390,6 +408,7 @@ def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConf
     claims.pop("_responses")
     ratio = claims["per_s"] / baseline["per_s"]
     return {
+        "api_workers": workers,
         "baseline_discard": {
             "uploads_per_s": baseline["per_s"],
             "p50_ms": baseline["p50_ms"],
@@ -425,14 +444,14 @@ def _postgres_reachable() -> bool:
         return False
 
 
-def _with_postgres(workdir: Path, config: ClaimsBenchConfig) -> dict[str, Any]:
+def _with_postgres(workdir: Path, config: ClaimsBenchConfig, workers: int) -> dict[str, Any]:
     name = f"hubao_bench_claims_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        return run_backend(workdir, url, config)
+        return run_backend(workdir, url, config, workers)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
@@ -453,14 +472,17 @@ def run(quick: bool = False) -> dict[str, Any]:
         "claimants": config.claimants,
         "file_bytes": config.file_bytes,
     }
+    postgres = _postgres_reachable()
     with run_dir("hubao-bench-claims-") as tmp:
-        (Path(tmp) / "sqlite").mkdir()
-        result["sqlite"] = run_backend(Path(tmp) / "sqlite", None, config)
-        if _postgres_reachable():
-            (Path(tmp) / "postgresql").mkdir()
-            result["postgresql"] = _with_postgres(Path(tmp) / "postgresql", config)
-        else:
-            result["postgresql"] = "skipped: unreachable"
+        for workers in WORKER_COUNTS:
+            suffix = "" if workers == 1 else f"_workers_{workers}"
+            (Path(tmp) / f"sqlite{suffix}").mkdir()
+            result[f"sqlite{suffix}"] = run_backend(Path(tmp) / f"sqlite{suffix}", None, config, workers)
+            if postgres:
+                (Path(tmp) / f"postgresql{suffix}").mkdir()
+                result[f"postgresql{suffix}"] = _with_postgres(Path(tmp) / f"postgresql{suffix}", config, workers)
+            else:
+                result[f"postgresql{suffix}"] = "skipped: unreachable"
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     return result
 

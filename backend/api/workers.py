@@ -27,16 +27,20 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from backend.config import Settings
 from backend.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+AppHook = Callable[[FastAPI], None]
 
 # Delay before a dead worker is started again; doubled per consecutive early death, up to the max.
 RESTART_DELAY = 0.5
@@ -92,8 +96,10 @@ class WorkerServer(uvicorn.Server):
         self.should_exit = True
 
 
-def worker_main(settings: Settings, sock: socket.socket) -> None:
-    """One worker process: its own runtime, uvicorn on the shared socket, until SIGINT/SIGTERM."""
+def worker_main(settings: Settings, sock: socket.socket, prepare: AppHook | None = None) -> None:
+    """One worker process: its own runtime, uvicorn on the shared socket, until SIGINT/SIGTERM.
+    ``prepare`` (a module-level function: it crosses the spawn by reference) may add to the app
+    before it serves — benchmarks mount their baseline route that way."""
     from backend.api.app import create_app
     from backend.api.server import UVICORN_OPTIONS, protocol_class
     from backend.logs import configure_logging
@@ -108,9 +114,10 @@ def worker_main(settings: Settings, sock: socket.socket) -> None:
         runtime = build_runtime(settings, migrate_db=False)
         if settings.anchoring:
             runtime.start_background()
-        config = uvicorn.Config(
-            create_app(settings, runtime), log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS
-        )
+        app = create_app(settings, runtime)
+        if prepare is not None:
+            prepare(app)
+        config = uvicorn.Config(app, log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS)
         WorkerServer(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
@@ -130,10 +137,11 @@ class Supervisor:
     land between starting a worker and recording it.
     """
 
-    def __init__(self, settings: Settings, sock: socket.socket, count: int) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket, count: int, prepare: AppHook | None = None) -> None:
         self.settings = settings
         self.sock = sock
         self.count = count
+        self.prepare = prepare
         self._context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess | None] = [None] * count
         self._started = [0.0] * count
@@ -150,7 +158,7 @@ class Supervisor:
 
     def _start(self, slot: int) -> None:
         process = self._context.Process(
-            target=worker_main, args=(self.settings, self.sock), name=f"hubao-api-{slot}", daemon=False
+            target=worker_main, args=(self.settings, self.sock, self.prepare), name=f"hubao-api-{slot}", daemon=False
         )
         # SIGINT ignored while starting: the child inherits that across exec and keeps it until
         # worker_main installs its handlers, so a Ctrl-C while it imports ends no import with a

@@ -17,11 +17,15 @@ def test_claims_quick_run_files_every_claim_next_to_its_baseline() -> None:
     assert figures is not None
     config = bench_claims.QUICK
     assert (figures["claimants"], figures["file_bytes"]) == (config.claimants, config.file_bytes)
-    backends: list[dict[str, Any]] = [figures["sqlite"]]
-    if isinstance(figures["postgresql"], dict):
-        backends.append(figures["postgresql"])
-    else:
-        assert figures["postgresql"].startswith("skipped")
+    backends: list[dict[str, Any]] = []
+    for workers in bench_claims.WORKER_COUNTS:  # one API process, and the product's worker processes
+        suffix = "" if workers == 1 else f"_workers_{workers}"
+        backends.append(figures[f"sqlite{suffix}"])
+        if isinstance(figures[f"postgresql{suffix}"], dict):
+            backends.append(figures[f"postgresql{suffix}"])
+        else:
+            assert figures[f"postgresql{suffix}"].startswith("skipped")
+    assert {run["api_workers"] for run in backends} == set(bench_claims.WORKER_COUNTS)
     for run in backends:
         baseline, claims = run["baseline_discard"], run["claims"]
         assert baseline["uploads_per_s"] > 0
