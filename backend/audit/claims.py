@@ -46,16 +46,14 @@ commitment is fresh per claim, unlinkable to a membership.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import coincurve
 
 from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
 from backend.audit.ledger_events import LedgerLog
 from backend.chain.claims import ClaimState, OnchainClaim
 from backend.chain.eip712 import VERDICT_TYPEHASH
 from backend.proofs.keccak import keccak256
+from backend.proofs.signatures import recover_address
 from backend.services.rule_sets import claim_params
 from backend.services.rules import REASON_CODES, RuleSet
 
@@ -67,6 +65,8 @@ __all__ = [
     "decode_stored_claim",
     "domain_separator",
     "published_params",
+    "recorded_verdict",
+    "recover_recorded",
     "rule_set_documents",
     "states_count",
     "verdict_digest",
@@ -213,19 +213,6 @@ def _vote_commitment(claim_id: bytes, juror: str, approve: bool, salt: bytes) ->
     return keccak256(claim_id + bytes(12) + bytes.fromhex(juror[2:]) + int(approve).to_bytes(32, "big") + salt)
 
 
-def _recover(digest: bytes, signature: bytes) -> str | None:
-    """The address whose key made ``signature`` (r ‖ s ‖ v) over ``digest``; None if unrecoverable."""
-    if len(signature) != 65 or signature[64] not in (27, 28):
-        return None
-    try:
-        key = coincurve.PublicKey.from_signature_and_message(
-            signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
-        )
-    except ValueError:
-        return None
-    return "0x" + keccak256(key.format(compressed=False)[1:])[12:].hex()
-
-
 class _Replay:
     def __init__(
         self,
@@ -250,27 +237,7 @@ class _Replay:
         self.claims: dict[bytes, _Claim] = {}
         self.verdict = ClaimsVerdict()
         self.counts = {"events": 0, "verdicts": 0, "signatures": 0, "reveals": 0, "juryRounds": 0}
-        self.signers: dict[tuple[int, int], tuple[bytes, str | None]] = {}  # log → (rebuilt digest, signer)
-
-    def recover_all(self, logs: Sequence[LedgerLog], workers: int) -> None:
-        """Rebuild every recorded verdict's digest and recover its signer up front, ``workers`` at a
-        time (libsecp256k1 runs without the GIL), so the sequential replay only looks them up."""
-        verdicts = [log for log in logs if log.name == "VerdictRecorded" and not log.malformed]
-
-        def recover(part: Sequence[LedgerLog]) -> list[tuple[bytes, str | None]]:
-            out = []
-            for log in part:
-                digest = self.digest(log)
-                out.append((digest, _recover(digest, log.fields["signature"])))
-            return out
-
-        if workers > 1 and len(verdicts) > 1000:
-            parts = [verdicts[i::workers] for i in range(workers)]
-            with ThreadPoolExecutor(workers) as pool:
-                for part, found in zip(parts, pool.map(recover, parts), strict=True):
-                    self.signers.update(zip((log.position for log in part), found, strict=True))
-        else:
-            self.signers = dict(zip((log.position for log in verdicts), recover(verdicts), strict=True))
+        self.signed: list[LedgerLog] = []  # VerdictRecorded logs, in chain order
 
     # -- findings ---------------------------------------------------------------------------
 
@@ -384,21 +351,6 @@ class _Replay:
     def on_ReviewOpened(self, log: LedgerLog, c: _Claim) -> None:
         c.state = UNDER_REVIEW
 
-    def digest(self, log: LedgerLog) -> bytes:
-        """The EIP-712 digest of the verdict a ``VerdictRecorded`` log says was signed."""
-        f = log.fields
-        assert log.claim is not None
-        return verdict_digest(
-            self.separator,
-            log.claim,
-            f["verdict"],
-            f["reasonCode"],
-            f["reportHash"],
-            f["ruleSetHash"],
-            f["nonce"],
-            f["deadline"],
-        )
-
     def on_VerdictRecorded(self, log: LedgerLog, c: _Claim) -> None:
         f = log.fields
         assert log.claim is not None
@@ -413,26 +365,7 @@ class _Replay:
         if f["verdict"] not in (1, 2):
             self.bad(log, "verdict_value", f"verdict {f['verdict']} is neither APPROVE (1) nor REJECT (2)")
         self.counts["signatures"] += 1
-        if log.position in self.signers:
-            digest, signer = self.signers[log.position]
-        else:
-            digest = self.digest(log)
-            signer = _recover(digest, f["signature"])
-        if digest != f["digest"]:
-            self.bad(
-                log,
-                "digest",
-                "the event's claim, verdict, reasonCode, reportHash, ruleSetHash, nonce and deadline do not hash "
-                "to its EIP-712 digest: the recorded digest is not of the verdict the event reports",
-                fields=["digest"],
-            )
-        if signer != reviewer:
-            self.bad(
-                log,
-                "signer",
-                f"the signature recovers to {signer}, not to the reviewer {reviewer}",
-                fields=["reviewer", "signature"],
-            )
+        self.signed.append(log)  # its digest and signer: checked after the pass (check_signatures)
         if f["ruleSetHash"] != c.rule_set_hash:
             self.bad(log, "verdict_rule_set", "the verdict was signed for another rule set", fields=["ruleSetHash"])
         ts = self.ts(log)
@@ -658,6 +591,30 @@ class _Replay:
 
     # -- after the replay --------------------------------------------------------------------
 
+    def check_signatures(self, signers: Mapping[tuple[int, int], tuple[bytes, str | None]]) -> None:
+        """Each recorded verdict's fields rebuild its digest, and its signature recovers to its reviewer."""
+        for log in self.signed:
+            f = log.fields
+            known = signers.get(log.position)
+            if known is None:
+                [known] = recover_recorded(self.separator, [recorded_verdict(log)])
+            digest, signer = known
+            if digest != f["digest"]:
+                self.bad(
+                    log,
+                    "digest",
+                    "the event's claim, verdict, reasonCode, reportHash, ruleSetHash, nonce and deadline do not "
+                    "hash to its EIP-712 digest: the recorded digest is not of the verdict the event reports",
+                    fields=["digest"],
+                )
+            if signer != f["reviewer"]:
+                self.bad(
+                    log,
+                    "signer",
+                    f"the signature recovers to {signer}, not to the reviewer {f['reviewer']}",
+                    fields=["reviewer", "signature"],
+                )
+
     def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int) -> None:
         for claim_id in sorted(self.claims):
             c = self.claims[claim_id]
@@ -720,17 +677,22 @@ def check_claims(
     *,
     domain_separator: bytes,
     blocks: Mapping[int, BlockInfo | None],
-    storage: Mapping[bytes, OnchainClaim | None],
+    storage: Callable[[], Mapping[bytes, OnchainClaim | None]],
     documents: Mapping[bytes, RuleSet],
     head: int,
     full: bool = True,
     in_scope: Callable[[bytes], bool] | None = None,
-    workers: int = 2,
+    signers: Callable[[], Mapping[tuple[int, int], tuple[bytes, str | None]]] = dict,
 ) -> ClaimsVerdict:
     """Steps 3 and 4 over ``logs`` (every ClaimLedger log of the claims replayed, in chain order).
 
     ``full`` is False in an incremental audit (only the claims touched since the checkpoint are
     replayed, so per-signer nonces cannot be followed); ``in_scope`` limits the storage comparison.
+    ``storage`` (``claim(id)`` at ``head``) and ``signers`` are called once the event-by-event pass
+    is over, so that they may still be arriving while it runs. ``signers`` gives, for (some of) the
+    ``VerdictRecorded`` logs by position, the digest their fields rebuild and the address their
+    signature recovers to over it (:func:`recover_recorded`, which the audit runs in another
+    process while it still reads the chain); the verdicts missing from it are recovered here.
     """
     replay = _Replay(
         domain_separator=domain_separator,
@@ -739,9 +701,9 @@ def check_claims(
         full=full,
         in_scope=in_scope or (lambda _cid: True),
     )
-    replay.recover_all(logs, workers)
     replay.run(logs)
-    replay.finish(storage, head)
+    replay.check_signatures(signers())
+    replay.finish(storage(), head)
     v = replay.verdict
     claims_in_scope = [cid for cid in replay.claims if replay.in_scope(cid)]
     v.history_checked = {
@@ -755,6 +717,40 @@ def check_claims(
         "withoutDocument": sum(1 for c in claims_in_scope if replay.claims[c].rule_set_hash not in replay.documents),
     }
     return v
+
+
+RecordedVerdict = tuple[bytes, int, int, bytes, bytes, int, int, bytes]
+"""What a ``VerdictRecorded`` log says was signed: claim id, verdict, reason code, report hash,
+rule set, nonce, deadline — the ``verdict_digest`` arguments — and the signature."""
+
+
+def recorded_verdict(log: LedgerLog) -> RecordedVerdict:
+    f = log.fields
+    assert log.claim is not None
+    return (
+        log.claim,
+        f["verdict"],
+        f["reasonCode"],
+        f["reportHash"],
+        f["ruleSetHash"],
+        f["nonce"],
+        f["deadline"],
+        f["signature"],
+    )
+
+
+def recover_recorded(separator: bytes, verdicts: Sequence[RecordedVerdict]) -> list[tuple[bytes, str | None]]:
+    """For each recorded verdict: the EIP-712 digest its fields rebuild under ``separator``, and the
+    address its signature recovers to over that digest (None: it does not recover).
+
+    Step 3's costly half (libsecp256k1), kept apart so that the audit can run it in another process
+    while it still reads and decodes the logs; plain data in and out.
+    """
+    out: list[tuple[bytes, str | None]] = []
+    for claim_id, verdict, reason_code, report_hash, rule_set_hash, nonce, deadline, signature in verdicts:
+        digest = verdict_digest(separator, claim_id, verdict, reason_code, report_hash, rule_set_hash, nonce, deadline)
+        out.append((digest, recover_address(digest, signature)))
+    return out
 
 
 def verdict_digest(

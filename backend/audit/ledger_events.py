@@ -14,8 +14,7 @@ transaction is read.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.proofs.keccak import keccak256
 
@@ -49,21 +48,24 @@ EVENT_SIGNATURES: dict[str, str] = {
 }
 TOPICS: dict[bytes, str] = {keccak256(sig.encode()): name for name, sig in EVENT_SIGNATURES.items()}
 TOPIC_OF: dict[str, bytes] = {name: topic for topic, name in TOPICS.items()}
+_TOPIC_NAMES: dict[str, str] = {"0x" + topic.hex(): name for topic, name in TOPICS.items()}
 
 # Events that are not about one claim (the first topic is not a claim id).
 CONFIG_EVENTS = frozenset({"RuleSetAnchored", "RuleSetRetired", "ConflictDeclared", "RoleGranted", "RoleRevoked"})
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerLog:
-    """One ClaimLedger log: ``name``, where it is, and its decoded fields (``claim`` for claim events)."""
+class LedgerLog(NamedTuple):
+    """One ClaimLedger log: ``name``, where it is, and its decoded fields (``claim`` for claim events).
+
+    A named tuple, not a frozen dataclass: a full audit builds ~6 per claim, and a tuple is the
+    cheapest immutable record to build.
+    """
 
     name: str
     block: int
     log_index: int
-    tx_hash: bytes
     claim: bytes | None
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any]
     malformed: bool = False
 
     @property
@@ -111,6 +113,10 @@ _LAYOUT: dict[str, tuple[int, int]] = {
 }
 
 
+# Events whose only field is the claim id (their first topic).
+_CLAIM_ID_ONLY = frozenset({"ReviewOpened", "NoticeFinalized", "ClaimAppealed"})
+
+
 def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any]:
     """The event's fields (raises on a short log; ``IndexError``/``ValueError`` mean malformed)."""
     words = len(data) // 32
@@ -118,15 +124,9 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if len(topics) != need[0] or words < need[1]:
         raise ValueError("layout")
     t = topics
-    if name == "RuleSetAnchored":
-        return {
-            "ruleSetHash": t[1],
-            "params": (_u(data, 0), _u(data, 1), _u(data, 2), _u(data, 3), _u(data, 4), _u(data, 5)),
-        }
-    if name == "RuleSetRetired":
-        return {"ruleSetHash": t[1]}
-    if name == "ConflictDeclared":
-        return {"account": _addr(t[1]), "memberCommitment": t[2]}
+    # Most frequent first: a claim's filing, opening, verdicts, decision and finalization.
+    if name in _CLAIM_ID_ONLY:
+        return {}
     if name == "ClaimFiled":
         return {"memberCommitment": t[2], "ruleSetHash": t[3], "evidenceRoot": _w(data, 0), "payoutFen": _u(data, 1)}
     if name == "VerdictRecorded":
@@ -148,6 +148,15 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
         }
     if name == "ReviewDecided":
         return {"outcome": _u(data, 0), "approvals": _u(data, 1), "rejections": _u(data, 2), "noticeEnds": _u(data, 3)}
+    if name == "RuleSetAnchored":
+        return {
+            "ruleSetHash": t[1],
+            "params": (_u(data, 0), _u(data, 1), _u(data, 2), _u(data, 3), _u(data, 4), _u(data, 5)),
+        }
+    if name == "RuleSetRetired":
+        return {"ruleSetHash": t[1]}
+    if name == "ConflictDeclared":
+        return {"account": _addr(t[1]), "memberCommitment": t[2]}
     if name == "ObjectionRecorded":
         return {"objectorCommitment": _w(data, 0)}
     if name == "JuryDrawn":
@@ -186,31 +195,31 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
         return {"from": _u(data, 0)}
     if name == "PayoutRecorded":
         return {"paymentRef": _w(data, 0), "payoutFen": _u(data, 1)}
-    if name in ("RoleGranted", "RoleRevoked"):
-        return {"role": t[1], "account": _addr(t[2]), "sender": _addr(t[3])}
-    return {}  # ReviewOpened, NoticeFinalized, ClaimAppealed: the claim id is all
+    return {"role": t[1], "account": _addr(t[2]), "sender": _addr(t[3])}  # RoleGranted, RoleRevoked
 
 
 def decode_logs(entries: Iterable[dict[str, Any]]) -> list[LedgerLog]:
     """ClaimLedger logs (raw ``eth_getLogs`` entries) decoded, in chain order; unknown topics skipped."""
+    # The hot loop of a large audit (~6 logs a claim): topics are looked up by their hex text and
+    # only the others are converted.
     out: list[LedgerLog] = []
+    fromhex = bytes.fromhex
     for entry in entries:
         raw_topics = entry.get("topics") or []
         if not raw_topics:
             continue
-        topics = [_b(t) for t in raw_topics]
-        name = TOPICS.get(topics[0])
+        name = _TOPIC_NAMES.get(raw_topics[0].lower())
         if name is None:
             continue
+        topics = [b"", *(fromhex(t[2:]) for t in raw_topics[1:])]
         block = int(entry["blockNumber"], 16)
         log_index = int(entry["logIndex"], 16)
-        tx_hash = _b(entry["transactionHash"])
         claim = None if name in CONFIG_EVENTS or len(topics) < 2 else topics[1]
         try:
-            fields = _decode_fields(name, topics, _b(entry["data"]))
+            fields = _decode_fields(name, topics, fromhex(entry["data"][2:]))
         except (IndexError, ValueError, KeyError):
-            out.append(LedgerLog(name, block, log_index, tx_hash, claim, {}, malformed=True))
+            out.append(LedgerLog(name, block, log_index, claim, {}, malformed=True))
             continue
-        out.append(LedgerLog(name, block, log_index, tx_hash, claim, fields))
+        out.append(LedgerLog(name, block, log_index, claim, fields))
     out.sort(key=lambda e: (e.block, e.log_index))
     return out
