@@ -197,3 +197,13 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterat
         node = world.runtime.extras["node"]
         assert isinstance(node, AnvilNode)
         node.kill()
+
+
+def second_process(world: World) -> Iterator[Runtime]:
+    """A second runtime over the world's settings, as another process has it: its own filing relay
+    and senders, the same data dir, database and chain (fixtures yield from this)."""
+    runtime = build_runtime(world.runtime.settings, migrate_db=False)
+    try:
+        yield runtime
+    finally:
+        runtime.close()

@@ -27,12 +27,12 @@ from sqlalchemy import func, select
 from backend.chain.claims import ClaimState, LedgerTx
 from backend.db.models import Claim, ClaimEvent, Member, Relation, ReviewAssignment
 from backend.errors import ChainUnavailable
-from backend.runtime import Runtime, build_runtime
+from backend.runtime import Runtime
 from backend.services import claims as service
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from backend.services.filing import filing_relay, load_filings, record_filings, resume_pending_filings, send_filings
-from tests.claims.builders import Person, World, pdf, world_fixture
+from tests.claims.builders import Person, World, pdf, second_process, world_fixture
 
 pytestmark = pytest.mark.xdist_group("claims-relay")
 
@@ -44,11 +44,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture
 def other_process(world: World) -> Iterator[Runtime]:
-    runtime = build_runtime(world.runtime.settings, migrate_db=False)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
+    yield from second_process(world)
 
 
 def _recorded(world: World, person: Person, text: str) -> Claim:

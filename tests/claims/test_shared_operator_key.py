@@ -12,7 +12,7 @@ import dataclasses
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,9 @@ from web3.types import TxParams, Wei
 
 from backend.api.app import create_app
 from backend.chain.transactions import SentTransaction, TransactionSender
-from backend.runtime import Runtime, build_runtime
+from backend.runtime import Runtime
 from backend.services.accounts import signing_account
-from tests.claims.builders import Api, World, pdf, world_fixture
+from tests.claims.builders import Api, World, pdf, second_process, world_fixture
 
 pytestmark = pytest.mark.xdist_group("claims-shared-key")
 
@@ -36,11 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture
 def other_process(world: World) -> Iterator[Runtime]:
-    runtime = build_runtime(world.runtime.settings, migrate_db=False)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
+    yield from second_process(world)
 
 
 def _lock_is_free(path: Path) -> bool:
@@ -54,29 +50,35 @@ def _lock_is_free(path: Path) -> bool:
     return True
 
 
-def test_concurrent_sends_from_two_processes_all_land(world: World, other_process: Runtime) -> None:
-    """Two threads in each of two processes send at once: every transaction is accepted with a
-    nonce of its own and mined (unlocked, most of them failed NONCE_TOO_LOW)."""
-    senders = [world.runtime.operator, other_process.operator]
+def _all_land_at_once(sources: list[Callable[[], TransactionSender]], each: int) -> None:
+    """Two threads per source send ``each`` transfers at once, each through ``source()``: every
+    transaction is accepted with a nonce of its own, and mined."""
     sent: list[tuple[TransactionSender, SentTransaction]] = []
     errors: list[BaseException] = []
 
-    def send_many(sender: TransactionSender) -> None:
-        for _ in range(8):
+    def send_many(source: Callable[[], TransactionSender]) -> None:
+        for _ in range(each):
+            sender = source()
             try:
                 sent.append((sender, sender.send(TRANSFER)))
             except Exception as exc:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=send_many, args=(s,)) for s in senders for _ in range(2)]
+    threads = [threading.Thread(target=send_many, args=(source,)) for source in sources for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     assert errors == []
-    assert len({tx.nonce for _, tx in sent}) == len(sent) == 32
+    assert len({tx.nonce for _, tx in sent}) == len(sent) == 2 * each * len(sources)
     for sender, tx in sent:
         assert sender.wait(tx)["status"] == 1
+
+
+def test_concurrent_sends_from_two_processes_all_land(world: World, other_process: Runtime) -> None:
+    """Two threads in each of two processes send with the operator key at once (unlocked, most of
+    them failed NONCE_TOO_LOW)."""
+    _all_land_at_once([lambda: world.runtime.operator, lambda: other_process.operator], each=8)
 
 
 def test_the_nonce_lock_is_held_until_the_node_has_the_transaction(world: World, other_process: Runtime) -> None:
@@ -142,23 +144,5 @@ def test_a_jurors_key_sends_from_two_processes_without_collisions(world: World, 
     signer = signing_account(world.runtime, juror.account)
     world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
     assert _juror_sender(world.runtime, juror.account).lock_path == other_process.sender(signer).lock_path
-    sent: list[tuple[TransactionSender, SentTransaction]] = []
-    errors: list[BaseException] = []
-
-    def send_many(runtime: Runtime) -> None:
-        for _ in range(6):
-            sender = runtime.sender(signer)  # a new sender per request, as the jury service does
-            try:
-                sent.append((sender, sender.send(TRANSFER)))
-            except Exception as exc:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=send_many, args=(r,)) for r in (world.runtime, other_process) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
-    assert len({tx.nonce for _, tx in sent}) == len(sent) == 24
-    for sender, tx in sent:
-        assert sender.wait(tx)["status"] == 1
+    # a new sender per request, as the jury service builds them
+    _all_land_at_once([lambda: world.runtime.sender(signer), lambda: other_process.sender(signer)], each=6)
