@@ -7,7 +7,7 @@ Layout under ``root``::
     pins.sqlite (+ -wal, -shm)       recursive and direct pins (:mod:`evidence_store.pin_index`)
     pins.json.migrated               the pin list of the earlier layout, once imported
     tmp/                             writes in flight (temp file, fsync, rename, fsync dir)
-    gc.lock                          flock file
+    gc.lock, pins.lock               flock files (pins.lock: opening the pin database)
 
 Writers (add, block put, CAR import, pin) hold ``gc.lock`` shared, GC holds it exclusively: GC
 never sees a half-added DAG, and a DAG is pinned before its writer lets go. Several processes can
@@ -127,7 +127,7 @@ class _Handles:
     def __init__(self, root: Path) -> None:
         self.pid = os.getpid()
         self.gc_lock = _ThreadSharedFlock(root / "gc.lock")
-        self.pins = PinIndex(root / "pins.sqlite")
+        self.pins = PinIndex(root)
         self.fsync_pool = ThreadPoolExecutor(max_workers=FSYNC_THREADS, thread_name_prefix="hubao-fsync")
 
     def fsync_all(self, fds: list[int]) -> None:
@@ -253,10 +253,7 @@ class LocalBlockstore:
         # (blocks/ is fsynced below), then each one this object creates or first meets.
         self._shards: set[str] = set(os.listdir(self._blocks_dir))
         self._handles: _Handles | None = None
-        handles = self._open()
-        legacy = root / "pins.json"
-        if legacy.exists():
-            handles.pins.import_legacy(legacy, root / "pins.json.migrated")
+        handles = self._open()  # imports a pins.json of the earlier layout, once
         self._fsync_dirs(handles, [str(root), self._blocks_dir])
 
     # --- process-local handles and locks --------------------------------------------------------

@@ -19,12 +19,14 @@ renamed to ``pins.json.migrated`` cannot import it a second time (which would re
 removed in between).
 
 A connection is opened per store object and process and used under a lock: SQLite serializes
-writers anyway, and a transaction is a few statements.
+writers anyway, and a transaction is a few statements. Opening (schema, WAL mode, the import)
+happens under an exclusive flock on ``pins.lock``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import sqlite3
@@ -54,20 +56,29 @@ _PIN_DIRECT = "INSERT INTO pins (cid, kind) VALUES (?, 'direct') ON CONFLICT (ci
 class PinIndex:
     """Recursive and direct pins of one store root (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, root: Path) -> None:
+        self.path = root / "pins.sqlite"
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        try:
-            # journal_mode is persistent in the file; setting it again is a no-op after the first open.
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            with self._write() as conn:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-        except BaseException:
-            self._conn.close()
-            raise
+        # Openers take turns (flock on pins.lock): two processes turning a fresh file into WAL
+        # at once can get "database is locked" without SQLite's busy handler being asked.
+        with open(root / "pins.lock", "a+b") as opening:
+            fcntl.flock(opening, fcntl.LOCK_EX)
+            self._conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                # journal_mode is kept in the file; setting it again is a no-op after the first open.
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                with self._write() as conn:
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                legacy = root / "pins.json"
+                if legacy.exists():
+                    self.import_legacy(legacy, root / "pins.json.migrated")
+            except BaseException:
+                self._conn.close()
+                raise
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

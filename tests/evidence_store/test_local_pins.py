@@ -3,6 +3,7 @@ root (threads, store objects, processes), GC racing writers, and crashes mid-wri
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -157,6 +158,24 @@ def test_migration_interrupted_before_rename_does_not_import_twice(
     assert store.pin_ls(PinType.DIRECT) == {direct: PinType.DIRECT}
 
 
+def test_open_waits_for_another_opener_of_the_pin_database(tmp_path: Path) -> None:
+    # Two processes turning a fresh pins.sqlite into WAL at once can get "database is locked"
+    # without SQLite's busy handler: openers take turns on pins.lock.
+    tmp_path.mkdir(exist_ok=True)
+    opened: list[LocalBlockstore] = []
+    with (tmp_path / "pins.lock").open("a+b") as other_opener:
+        fcntl.flock(other_opener, fcntl.LOCK_EX)
+        thread = threading.Thread(target=lambda: opened.append(LocalBlockstore(tmp_path)), daemon=True)
+        thread.start()
+        while _blocked_flock_waiters(tmp_path / "pins.lock") == 0 and thread.is_alive():
+            time.sleep(0.01)
+        assert opened == []
+    thread.join(JOIN_S)
+    assert len(opened) == 1
+    opened[0].add([_content("a")])
+    opened[0].close()
+
+
 def test_open_refuses_unreadable_pins_json_and_keeps_it(tmp_path: Path) -> None:
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "pins.json").write_text('{"recursive": ["not a cid"]}')
@@ -227,8 +246,8 @@ def test_threads_on_two_store_objects_pin_concurrently_without_losing_a_pin(tmp_
 
 
 def _add_files(root: str, tag: str, count: int, go: Any, results: Queue[Any]) -> None:
-    store = LocalBlockstore(Path(root))
     go.wait()
+    store = LocalBlockstore(Path(root))  # the writers open the fresh root at the same time
     for i in range(count):
         cid = store.add([_content(f"{tag}-{i}", 100_000)], cid_version=1)
         store.block_put(f"scratch {tag} {i}".encode())
@@ -246,8 +265,8 @@ def test_processes_pin_concurrently_while_gc_runs_and_every_acknowledged_pin_sur
     ]
     for proc in procs:
         proc.start()
-    store = LocalBlockstore(tmp_path)
     go.set()
+    store = LocalBlockstore(tmp_path)
     acknowledged: set[CID] = set()
     done = 0
     while done < writers:
