@@ -96,11 +96,17 @@ def audit_period(
     *,
     schedule: ApportionmentSchedule = DEFAULT_SCHEDULE,
     from_block: int = 0,
+    at_block: int | None = None,
 ) -> PeriodAudit:
-    """Re-derive ``period_id`` from the chain and the store; never raises for a disagreement."""
+    """Re-derive ``period_id`` from the chain and the store; never raises for a disagreement.
+
+    ``at_block`` pins every chain read (records, events, approvals, claim storage) to that block,
+    as an audit does to its head; default: the latest block.
+    """
     audit = PeriodAudit(period_id)
     period = schedule.period(period_id)
-    record = apportionment.period(period_id)
+    block: int | str = "latest" if at_block is None else at_block
+    record = apportionment.period(period_id, block=block)
     audit.checks.append(PeriodCheck("record", record is not None, "" if record else "no record on chain"))
     if record is None:
         return audit
@@ -113,7 +119,9 @@ def audit_period(
         audit.checks.append(PeriodCheck(name, problem is None, problem or ""))
 
     def claims() -> str | None:
-        approvals = final_approvals(w3, claim_ledger, period.window_start, period.window_end, from_block=from_block)
+        approvals = final_approvals(
+            w3, claim_ledger, period.window_start, period.window_end, from_block=from_block, at_block=at_block
+        )
         got = (len(approvals), sum(a.payout_fen for a in approvals))
         want = (record.claim_count, record.payouts_fen)
         return None if got == want else f"chain approvals give (claims, payouts) = {got}, the record says {want}"
@@ -122,7 +130,7 @@ def audit_period(
         expected = record.payouts_fen * record.fee_bps // 10_000
         return None if expected == record.fee_fen else f"fee should be {expected}"
 
-    events = apportionment.published_events(from_block=from_block)
+    events = apportionment.published_events(from_block=from_block, to_block=block)
     ids = [e.record.period_id for e in events]
     position = ids.index(period_id) if period_id in ids else -1
     before = events[position - 1].record if position > 0 else None

@@ -114,11 +114,18 @@ def _logs(event: Any, from_block: int, to_block: int) -> list[Any]:
 
 
 def final_approvals(
-    w3: Web3, claim_ledger: Contract, window_start: datetime, window_end: datetime, *, from_block: int = 0
+    w3: Web3,
+    claim_ledger: Contract,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    from_block: int = 0,
+    at_block: int | None = None,
 ) -> list[FinalApproval]:
     """Claims final-approved by a block with timestamp in ``[window_start, window_end)``, in chain order.
 
-    ``from_block`` (e.g. the ClaimLedger's deployment block) bounds the search from below.
+    ``from_block`` (e.g. the ClaimLedger's deployment block) bounds the search from below;
+    ``at_block`` (default: the latest) is the chain as read: blocks up to it, storage at it.
     """
     for name, instant in (("window_start", window_start), ("window_end", window_end)):
         if instant.tzinfo is None:
@@ -127,7 +134,7 @@ def final_approvals(
     if end_ts <= start_ts:
         return []
     try:
-        latest = int(w3.eth.block_number)
+        latest = int(w3.eth.block_number) if at_block is None else at_block
     except Exception as exc:
         raise classify(exc) from exc
     first = block_at_or_after(w3, start_ts, low=from_block, high=latest)
@@ -165,7 +172,7 @@ def final_approvals(
             continue
         seen.add(claim_id)
         try:
-            stored = claim_ledger.functions.claim(claim_id).call()
+            stored = claim_ledger.functions.claim(claim_id).call(block_identifier=latest)
         except Exception as exc:
             raise classify(exc) from exc
         approvals.append(

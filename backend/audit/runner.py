@@ -634,6 +634,7 @@ def _step_apportionment(spec: StepSpec, ctx: AuditContext) -> StepResult:
                 pid,
                 schedule=schedule,
                 from_block=record.contracts[LEDGER].block,
+                at_block=ctx.head,
             )
         except EvidenceStoreError as exc:
             findings.append(

@@ -256,16 +256,16 @@ class ApportionmentClient:
     def address(self) -> str:
         return str(self.contract.address)
 
-    def _call(self, fn: str, *args: object) -> Any:
+    def _call(self, fn: str, *args: object, block: int | str = "latest") -> Any:
         try:
-            return getattr(self.contract.functions, fn)(*args).call()
+            return getattr(self.contract.functions, fn)(*args).call(block_identifier=block)
         except Exception as exc:
             raise classify(exc) from exc
 
-    def period(self, period_id: int) -> PeriodRecord | None:
-        """The stored record, or None when the period was never published."""
+    def period(self, period_id: int, *, block: int | str = "latest") -> PeriodRecord | None:
+        """The stored record (as of ``block``), or None when the period was not published then."""
         try:
-            raw = self._call("period", period_id)
+            raw = self._call("period", period_id, block=block)
         except ContractReverted as exc:
             if exc.error == "ApportionmentUnknownPeriod":
                 return None

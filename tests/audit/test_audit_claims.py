@@ -196,6 +196,36 @@ def test_wrong_share_in_a_ledger_file_is_named_by_step_6(
     assert [s.step for s in report.steps if s.status is StepStatus.FAILED] == [6]
 
 
+def test_step_6_reads_the_apportionment_at_the_audited_head(
+    history: ClaimsHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A period published after the audited head is not in the audit: every read of step 6 is pinned."""
+    from backend.apportionment import audit as period_audit
+    from backend.chain.apportionment import ApportionmentClient
+
+    rt = history.runtime
+    pinned_at: list[int | None] = []
+    original = period_audit.audit_period
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        pinned_at.append(kwargs.get("at_block"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(period_audit, "audit_period", spy)
+    report = history.audit()
+    assert pinned_at == [report.subject["toBlock"]] * len(history.periods)
+    period = DEFAULT_SCHEDULE.next_period(history.periods[-1].period)
+    client = ApportionmentClient(rt.w3, rt.contracts["Apportionment"])
+    with history.snapshot():
+        history.set_time(period.window_end)
+        head = int(rt.w3.eth.block_number)
+        compute_and_publish_period(rt, period, period.window_end)
+        at_head = original(rt.w3, rt.contracts["ClaimLedger"], client, rt.store, period.period_id, at_block=head)
+        latest = original(rt.w3, rt.contracts["ClaimLedger"], client, rt.store, period.period_id)
+    assert at_head.failed() == ["record"]  # not published as of the head
+    assert latest.ok, latest.to_json()
+
+
 def test_payout_outside_every_age_band_is_named_by_step_4(history: ClaimsHistory) -> None:
     """The contract takes any positive payout; the plan pays only its age-band amounts."""
     from eth_utils.crypto import keccak
