@@ -255,39 +255,31 @@ def build_claims_history(root: Path) -> ClaimsHistory:
     return history
 
 
-def non_reviewer_verdict(history: ClaimsHistory, claim_id: bytes) -> None:
-    """A verdict signed by a key that never held REVIEWER_ROLE, relayed by the operator."""
+def _relay_approval(history: ClaimsHistory, claim_id: bytes, signer: Any, report: str) -> None:
+    """An approval of ``claim_id`` signed by ``signer`` (a local account), relayed by the operator
+    straight to ClaimLedger (not through the API: the database is not touched)."""
     rt = history.runtime
     client = ledger(rt)
-    outsider = account("0x" + keccak(text="not a reviewer").hex())
     verdict = eip712.Verdict(
         claim_id=claim_id,
         verdict=eip712.VerdictKind.APPROVE,
         reason_code=0,
-        report_hash=keccak(text="forged report"),
-        rule_set_hash=rt.extras["test_rules"].hash(),
-        nonce=client.nonces(outsider.address),
-        deadline=history.chain_time() + 3600,
-    )
-    client.submit_verdict(claim_id, verdict, eip712.sign_verdict(outsider, verdict, client.domain()))
-
-
-def reviewer_verdict(history: ClaimsHistory, reviewer: Person, claim_id: bytes) -> None:
-    """``reviewer``'s approval of ``claim_id``, signed with its own key and relayed straight to
-    ClaimLedger (not through the API: the database is not touched, so a snapshot undoes it all)."""
-    rt = history.runtime
-    client = ledger(rt)
-    signer = signing_account(rt, reviewer.account)
-    verdict = eip712.Verdict(
-        claim_id=claim_id,
-        verdict=eip712.VerdictKind.APPROVE,
-        reason_code=0,
-        report_hash=keccak(text="second opinion"),
+        report_hash=keccak(text=report),
         rule_set_hash=rt.extras["test_rules"].hash(),
         nonce=client.nonces(signer.address),
         deadline=history.chain_time() + 3600,
     )
     client.submit_verdict(claim_id, verdict, eip712.sign_verdict(signer, verdict, client.domain()))
+
+
+def non_reviewer_verdict(history: ClaimsHistory, claim_id: bytes) -> None:
+    """A verdict signed by a key that never held REVIEWER_ROLE, relayed by the operator."""
+    _relay_approval(history, claim_id, account("0x" + keccak(text="not a reviewer").hex()), "forged report")
+
+
+def reviewer_verdict(history: ClaimsHistory, reviewer: Person, claim_id: bytes) -> None:
+    """``reviewer``'s approval of ``claim_id``, signed with its own key, relayed by the operator."""
+    _relay_approval(history, claim_id, signing_account(history.runtime, reviewer.account), "second opinion")
 
 
 def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Person]:
