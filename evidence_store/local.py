@@ -168,15 +168,19 @@ class _BlockWriter:
         self._handles = handles
         self._on_block = on_block
         self._pending: list[_Pending] = []
+        self._writing: set[str] = set()  # final paths of this batch's temp files
 
     def put(self, cid: CID, data: bytes) -> None:
         shard, final = self._store._locate(cid.multihash)
-        if self._store._intact(cid, final):
-            self._pending.append(_Pending(cid, shard, final, None))  # its directory is fsynced all the same
+        if final in self._writing or self._store._intact(cid, final):
+            # Already stored, or written earlier in this batch (a file repeating a chunk): its
+            # directory is fsynced all the same.
+            self._pending.append(_Pending(cid, shard, final, None))
         else:
             tmp = os.path.join(self._store._tmp, f"{os.path.basename(final)}.{secrets.token_hex(6)}")
             entry = _Pending(cid, shard, final, tmp, self._store._create_tmp(tmp))
             self._pending.append(entry)
+            self._writing.add(final)
             try:
                 view = memoryview(data)
                 while view:
@@ -202,6 +206,7 @@ class _BlockWriter:
 
     def abort(self) -> None:
         pending, self._pending = self._pending, []
+        self._writing.clear()
         self._settle(pending)
         for p in pending:
             if p.tmp is not None:
@@ -210,6 +215,7 @@ class _BlockWriter:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
+        self._writing.clear()
         error = self._settle(pending)
         store = self._store
         try:

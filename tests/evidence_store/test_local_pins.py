@@ -98,6 +98,18 @@ def test_add_recreates_a_shard_directory_that_vanished(tmp_path: Path) -> None:
     assert store.block_get(again) == b"first block"
 
 
+def test_add_of_a_file_repeating_a_chunk_stores_it_once_and_reports_every_block(tmp_path: Path) -> None:
+    store = LocalBlockstore(tmp_path)
+    chunk = _content("same chunk", 262_144)
+    reported: list[CID] = []
+    root = store.add([chunk * 4], cid_version=1, on_block=reported.append)
+    assert len(reported) == 5  # four (identical) leaves and the root, as the builder emits them
+    assert len(set(reported)) == 2
+    assert len(_block_files(tmp_path)) == 2
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert b"".join(store.cat(root)) == chunk * 4
+
+
 # --- migration from pins.json -----------------------------------------------------------------
 
 
