@@ -30,6 +30,7 @@ import logging
 import os
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class _ThreadSharedFlock:
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self._closer = weakref.finalize(self, os.close, self._fd)  # a store dropped unclosed leaks no fd
         self._cond = threading.Condition()
         self._shared = 0
         self._exclusive = False
@@ -117,7 +119,7 @@ class _ThreadSharedFlock:
                 self._cond.notify_all()
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._closer()
 
 
 class _Handles:
@@ -245,6 +247,9 @@ class _BlockWriter:
                 self._on_block(p.cid)
 
 
+_INHERITED_HANDLES: list[_Handles] = []
+
+
 class LocalBlockstore:
     """An :class:`~evidence_store.interface.EvidenceStore` in a directory."""
 
@@ -267,8 +272,10 @@ class LocalBlockstore:
     def _open(self) -> _Handles:
         handles = self._handles
         if handles is None or handles.pid != os.getpid():
-            # After a fork the parent's handles are left alone (closing the SQLite connection
-            # here could checkpoint and delete the WAL the parent still uses).
+            if handles is not None:
+                # Inherited through a fork: never used nor closed here (SQLite forbids carrying a
+                # connection across fork; its pool threads do not exist in this process).
+                _INHERITED_HANDLES.append(handles)
             handles = self._handles = _Handles(self.root)
         return handles
 

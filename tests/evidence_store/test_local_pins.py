@@ -4,6 +4,7 @@ root (threads, store objects, processes), GC racing writers, and crashes mid-wri
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import multiprocessing
 import os
@@ -108,6 +109,16 @@ def test_add_of_a_file_repeating_a_chunk_stores_it_once_and_reports_every_block(
     assert len(_block_files(tmp_path)) == 2
     assert list((tmp_path / "tmp").iterdir()) == []
     assert b"".join(store.cat(root)) == chunk * 4
+
+
+def test_store_objects_dropped_without_close_leave_no_descriptor_open(tmp_path: Path) -> None:
+    LocalBlockstore(tmp_path).add([_content("warm-up")])  # imports, pools: what stays open anyway
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(20):
+        LocalBlockstore(tmp_path).add([_content(f"dropped {i}")])
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before
 
 
 # --- migration from pins.json -----------------------------------------------------------------
