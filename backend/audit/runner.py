@@ -267,7 +267,9 @@ class AuditContext:
         ranges = [(start, min(self.head, start + step - 1)) for start in range(first, self.head + 1, step)]
         logs: list[LedgerLog] = []
         reads = _ClaimReads()
-        recoverer, reader = _recovery_pool(), ThreadPoolExecutor(1)
+        recoverer = _recovery_pool()  # forked before the reader thread starts
+        reader = ThreadPoolExecutor(1)
+        failed = True
         try:
             parts = deque(reader.submit(self.rpc.logs, ledger, start, end) for start, end in ranges)
             while parts:  # each range's raw JSON is dropped once decoded
@@ -284,9 +286,11 @@ class AuditContext:
                     reads.recoveries.append(([log.position for log in half], recovering))
             # The replay needs the headers first: read here, next to the storage reads.
             reads.headers = self.rpc.block_headers(sorted({log.block for log in logs if log.claim is not None}))
+            failed = False
         finally:
-            reader.shutdown(wait=False)  # queued reads still run; their futures stay valid
-            recoverer.shutdown(wait=False)
+            # On success the queued reads and recoveries still run (their futures stay valid).
+            reader.shutdown(wait=False, cancel_futures=failed)
+            recoverer.shutdown(wait=False, cancel_futures=failed)
         self.cache["claim_reads"] = reads
         return logs
 
@@ -356,10 +360,13 @@ def _gc_paused() -> Iterator[None]:
 
 def _recovery_pool() -> Executor:
     """Two worker processes for signature recovery, forked (fast, and they need nothing but the
-    code already loaded); threads where ``fork`` is not available."""
-    if "fork" in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
-    return ThreadPoolExecutor(2)
+    code already loaded) right away, before the audit starts threads of its own; threads where
+    ``fork`` is not available."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return ThreadPoolExecutor(2)
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(int)  # the first submit forks every worker
+    return pool
 
 
 @dataclass
