@@ -17,9 +17,10 @@ is always on).
 Durability: when a write returns, each block's bytes were fsynced before the block was renamed
 into place, every directory holding a block it stored or relied on (and ``blocks/`` for a shard
 directory new to this store object) was fsynced after the renames, and only then was the pin
-committed. A write's blocks are fsynced together on a small thread pool — the file system
-commits concurrent fsyncs in one journal transaction, so a six-block upload waits for about three
-commits (blocks, directories, pin) instead of one per block and directory.
+committed. A write's blocks are fsynced together on a small thread pool — a journaling file
+system (ext4 here) folds concurrent fsyncs into one journal commit, so a six-block upload waits
+for about three commits (blocks, directories, pin) instead of one per block and directory.
+``pin_rm`` takes no lock: a pin removed while GC runs only makes that GC keep more.
 """
 
 from __future__ import annotations
