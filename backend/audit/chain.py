@@ -12,7 +12,6 @@ split in half when a node refuses a range as too large.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,19 +113,10 @@ class RpcReader:
             raise ChainError(f"{method} failed: {payload['error'].get('message')}", code="RPC_ERROR")
         return payload.get("result")
 
-    def batch(self, calls: Sequence[tuple[str, list[Any]]], *, parallel: int = 1) -> list[Any]:
-        """Results of ``calls`` in order (JSON-RPC batches of ``batch_size``).
-
-        ``parallel`` > 1 keeps that many batches in flight at once (the node answers them on
-        several threads); results stay in call order.
-        """
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Results of ``calls`` in order (JSON-RPC batches of ``batch_size``)."""
         chunks = [calls[start : start + self.batch_size] for start in range(0, len(calls), self.batch_size)]
-        if parallel > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(min(parallel, len(chunks))) as pool:
-                answered = list(pool.map(self._batch_chunk, chunks))
-        else:
-            answered = [self._batch_chunk(chunk) for chunk in chunks]
-        return [result for chunk in answered for result in chunk]
+        return [result for chunk in chunks for result in self._batch_chunk(chunk)]
 
     def _batch_chunk(self, chunk: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         body = [
