@@ -27,7 +27,6 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
 
 from backend.audit.anchors import AnchorHistory, check_anchor_chain
 from backend.audit.chain import ZERO32, AnchorEvent, ChainBatch, RpcReader
@@ -58,6 +57,7 @@ from backend.audit.ledger_events import CONFIG_EVENTS, TOPIC_OF, LedgerLog, deco
 from backend.audit.report import AuditReport, StepResult, StepStatus
 from backend.audit.steps import STEPS, StepSpec, register_step, registered_steps
 from backend.chain.claims import OnchainClaim
+from backend.chain.client import http_web3
 from backend.chain.compiler import ContractsLayout, load_artifact
 from backend.chain.deploy import DeploymentRecord, runtime_code_matches
 from backend.errors import CompileError
@@ -447,7 +447,7 @@ def _step_bytecode(spec: StepSpec, ctx: AuditContext) -> StepResult:
                 reason="genesis",
             )
         )
-    w3 = Web3(Web3.HTTPProvider(ctx.sources.rpc_url, request_kwargs={"timeout": ctx.sources.rpc_timeout}))
+    w3 = http_web3(ctx.sources.rpc_url, ctx.sources.rpc_timeout)
     unverified_tx = 0
     for name in sorted(record.contracts):
         deployed = record.contracts[name]
@@ -613,7 +613,7 @@ def _step_apportionment(spec: StepSpec, ctx: AuditContext) -> StepResult:
         return spec.result(StepStatus.SKIPPED, "the deployment record has no Apportionment")
     if ctx.sources.store is None:
         return spec.result(StepStatus.SKIPPED, "no evidence store: the period ledger files cannot be fetched")
-    w3 = Web3(Web3.HTTPProvider(ctx.sources.rpc_url, request_kwargs={"timeout": ctx.sources.rpc_timeout}))
+    w3 = http_web3(ctx.sources.rpc_url, ctx.sources.rpc_timeout)
     layout = ctx.sources.layout
     client = ApportionmentClient(
         w3, contract_at(w3, record.address(APPORTIONMENT), load_artifact(APPORTIONMENT, layout))

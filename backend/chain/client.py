@@ -15,8 +15,8 @@ from web3.exceptions import Web3Exception
 from backend.errors import ChainUnavailable
 
 
-def connect(url: str, timeout: float = 10.0) -> Web3:
-    """A Web3 client for ``url`` that has answered ``eth_chainId``, or ChainUnavailable."""
+def http_web3(url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 client for ``url`` over :func:`rpc_session` (no probe)."""
     # Only eth_chainId is cached (web3 asks for it before every transaction); block and state
     # reads must never be cached or reorg detection would stop seeing changes.
     provider = Web3.HTTPProvider(
@@ -26,7 +26,12 @@ def connect(url: str, timeout: float = 10.0) -> Web3:
         cache_allowed_requests=True,
         cacheable_requests={"eth_chainId"},
     )
-    w3 = Web3(provider)
+    return Web3(provider)
+
+
+def connect(url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 client for ``url`` that has answered ``eth_chainId``, or ChainUnavailable."""
+    w3 = http_web3(url, timeout)
     try:
         w3.eth.chain_id  # noqa: B018 - the call is the reachability probe
     except (OSError, Web3Exception, ValueError) as exc:
