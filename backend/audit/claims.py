@@ -12,10 +12,11 @@ Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
   ``claimId = keccak256(abi.encode(member, evidenceRoot, ruleSetHash, payoutFen))``;
 * review: each ``VerdictRecorded``'s own fields (the claim, verdict, reason code, report hash,
   rule set, nonce, deadline) rebuild its EIP-712 digest (domain "Hubao"/"1", this chain, this
-  ClaimLedger) and equal the event's ``digest``; its ``signature`` recovers, over that digest, to
-  the event's reviewer, who held ``REVIEWER_ROLE`` at that log (replay of
-  ``RoleGranted``/``RoleRevoked``), was not declared related to the claimant, had not reviewed the
-  claim before, signed for the claim's rule set, with the signer's next nonce, before the deadline;
+  ClaimLedger) and equal the event's ``digest``; its ``signature``, in the low-s form the contract's
+  ``ECDSA.recover`` accepts, recovers over that digest to the event's reviewer, who held
+  ``REVIEWER_ROLE`` at that log (replay of ``RoleGranted``/``RoleRevoked``), was not declared
+  related to the claimant, had not reviewed the claim before, signed for the claim's rule set,
+  with the signer's next nonce, before the deadline;
   ``ReviewDecided`` exactly when ``reviewQuorum`` verdicts are in, unanimous approval → IN_NOTICE
   with ``noticeEnds = block time + noticeSeconds``, else REJECTED;
 * notice: objections strictly before ``noticeEnds``, ``NoticeFinalized`` at or after it;
@@ -53,7 +54,7 @@ from backend.audit.ledger_events import LedgerLog
 from backend.chain.claims import ClaimState, OnchainClaim
 from backend.chain.eip712 import VERDICT_TYPEHASH
 from backend.proofs.keccak import keccak256
-from backend.proofs.signatures import recover_address
+from backend.proofs.signatures import is_high_s, recover_address
 from backend.services.rule_sets import claim_params
 from backend.services.rules import REASON_CODES, RuleSet
 
@@ -613,6 +614,14 @@ class _Replay:
                     "signer",
                     f"the signature recovers to {signer}, not to the reviewer {f['reviewer']}",
                     fields=["reviewer", "signature"],
+                )
+            if is_high_s(f["signature"]):
+                self.bad(
+                    log,
+                    "malleable",
+                    "the signature's s is in the upper half of secp256k1's order: ClaimLedger's ECDSA.recover "
+                    "refuses that form, so the contract that recorded it did not verify this signature",
+                    fields=["signature"],
                 )
 
     def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int) -> None:

@@ -12,7 +12,17 @@ import coincurve
 
 from backend.proofs.keccak import keccak256
 
-__all__ = ["recover_address"]
+__all__ = ["SECP256K1_HALF_N", "is_high_s", "recover_address"]
+
+# secp256k1's group order halved: OpenZeppelin's ECDSA.recover (what ClaimLedger verifies verdicts
+# with) refuses an ``s`` above it — (r, n − s, v ^ 1) is a second valid signature of the same signer
+# (malleability), so only the low-s form is ever accepted on chain.
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def is_high_s(signature: bytes) -> bool:
+    """Whether the ``s`` of a 65-byte ``r ‖ s ‖ v`` signature is in the upper half of the group."""
+    return len(signature) == 65 and int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N
 
 
 def recover_address(digest: bytes, signature: bytes) -> str | None:

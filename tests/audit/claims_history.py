@@ -70,6 +70,22 @@ LYING_EVENTS = {
     ),
     "msg.sender, approve, salt);": "msg.sender, approve, ~salt);",
 }
+# A VerdictRecorded that logs the other form of the same signature: (r, n - s, v ^ 1) recovers to
+# the same reviewer, but ECDSA.recover refuses it, so no contract that verified it could log it.
+MALLEATED_SIGNATURE = {
+    f"emit VerdictRecorded(\n            claimId, reviewer, {_VERDICT_FIELDS}, signature\n        );": (
+        "_emitMalleated(claimId, reviewer, v, digest, signature);"
+    ),
+    "    function _hashVerdict(": (
+        "    function _emitMalleated(bytes32 claimId, address reviewer, Verdict calldata v, bytes32 digest, "
+        "bytes calldata s) private {\n"
+        "        uint256 n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;\n"
+        "        bytes memory m = abi.encodePacked(s[:32], bytes32(n - uint256(bytes32(s[32:64]))), "
+        "uint8(55) - uint8(s[64]));\n"
+        f"        emit VerdictRecorded(claimId, reviewer, {_VERDICT_FIELDS}, m);\n"
+        "    }\n\n    function _hashVerdict("
+    ),
+}
 
 
 def tampered_ledger_code(*checks: str, edits: dict[str, str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from backend.chain.claims import ClaimState
 from backend.services.claims import ledger
 from tests.audit.claims_history import (
     LYING_EVENTS,
+    MALLEATED_SIGNATURE,
     NOTICE_CHECK,
     REVIEWER_CHECK,
     ClaimsHistory,
@@ -153,6 +154,21 @@ def test_verdict_event_with_a_wrong_signature_is_named_by_step_3(history: Claims
     assert f"not to the reviewer {reviewer.address.lower()}" in found[0]["message"]
     assert {f.reason for f in report.step(3).findings} == {"signer"}  # digest, role, nonce all hold
     assert report.step(1).status is StepStatus.PASSED
+
+
+def test_verdict_event_with_the_high_s_form_of_the_signature_is_named_by_step_3(history: ClaimsHistory) -> None:
+    """The other form of the reviewer's own signature: it recovers to the reviewer, yet the
+    committed contract's ECDSA.recover refuses it — the contract that logged it verified nothing."""
+    malleating = tampered_ledger_code(edits=MALLEATED_SIGNATURE)
+    pk = str(history.claims["review"]["id"])
+    reviewer = history.world.reviewers_of(pk)[1]
+    with history.snapshot():
+        with TamperedCode(history, malleating):
+            reviewer_verdict(history, reviewer, bytes.fromhex(history.claim_id("review")[2:]))
+        report = history.audit()
+    found = _findings(report, 3, "malleable")
+    assert [(f["claim"], f["event"]) for f in found] == [(history.claim_id("review"), "VerdictRecorded")]
+    assert {f.reason for f in report.step(3).findings} == {"malleable"}  # it recovers to the reviewer
 
 
 def test_reveal_event_with_a_wrong_salt_is_named_by_step_3(history: ClaimsHistory, lying: dict[str, Any]) -> None:
