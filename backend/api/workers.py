@@ -2,11 +2,13 @@
 
 One Python process uses one core (the GIL); filing a claim is CPU-bound, so a busy API needs more
 processes. The parent — after it has done what must happen once (migrations, deployment,
-bootstrap, demo seed) — binds the listening socket and supervises ``count`` workers started with
-the ``spawn`` method: each is a fresh interpreter that inherits nothing but the socket and the
-settings, builds its own :class:`~backend.runtime.Runtime` (database engine, web3 session,
-evidence store) without migrating, and runs uvicorn on the shared socket; the kernel hands each
-new connection to one of them.
+bootstrap, demo seed) — binds the port (``SO_REUSEPORT``, not listening: it holds the port and
+fails early if it is taken) and supervises ``count`` workers started with the ``spawn`` method:
+each is a fresh interpreter that inherits nothing but the address and the settings, builds its own
+:class:`~backend.runtime.Runtime` (database engine, web3 session, evidence store) without
+migrating, and runs uvicorn on a listener of its own in the port's ``SO_REUSEPORT`` group; the
+kernel spreads new connections over the workers evenly. (A worker that dies drops the connections
+still queued on its listener — clients see a reset; the others' queues are untouched.)
 
 Background workers run in every worker process when ``HUBAO_ANCHORING`` is on; their database
 leases let one act at a time. Each process has its own filing relay; the operator key's nonces
@@ -51,23 +53,45 @@ HEALTHY_AFTER = 30.0
 STOP_TIMEOUT = 60.0
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket the workers share (bound here, so a port in use fails before any spawn)."""
+def _tcp_socket(host: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # accepted sockets inherit it from this one (with proto 0, Nagle + delayed ACKs cost ~40 ms
-    # per request).
+    # accepted sockets inherit it from their listener (with proto 0, Nagle + delayed ACKs cost
+    # ~40 ms per request).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The parent's hold on the port: bound in its ``SO_REUSEPORT`` group but not listening (it is
+    given no connection), so a port in use fails here, before any spawn, and stays ours while
+    workers come and go. Each worker listens on a socket of its own (:func:`listening_socket`)."""
+    sock = _tcp_socket(host)
     try:
         sock.bind((host, port))
-        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise ConfigError(
             f"cannot listen on {host}:{port} ({exc.strerror}): free the port or set HUBAO_API_PORT/HUBAO_API_HOST",
             code="API_PORT_UNAVAILABLE",
         ) from exc
+    return sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A worker's own listener in the port's ``SO_REUSEPORT`` group: the kernel spreads new
+    connections over the workers by connection hash. (One listener shared by every worker let
+    whichever worker woke first accept a whole burst — asyncio accepts until the queue is empty:
+    50 concurrent filings went 50/0 to one worker in a measured burst.)"""
+    sock = _tcp_socket(host)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -96,8 +120,9 @@ class WorkerServer(uvicorn.Server):
         self.should_exit = True
 
 
-def worker_main(settings: Settings, sock: socket.socket, prepare: AppHook | None = None) -> None:
-    """One worker process: its own runtime, uvicorn on the shared socket, until SIGINT/SIGTERM.
+def worker_main(settings: Settings, address: tuple[str, int], prepare: AppHook | None = None) -> None:
+    """One worker process: its own runtime, uvicorn on its own listener on ``address`` (the
+    port's ``SO_REUSEPORT`` group), until SIGINT/SIGTERM.
     ``prepare`` (a module-level function: it crosses the spawn by reference) may add to the app
     before it serves — benchmarks mount their baseline route that way."""
     from backend.api.app import create_app
@@ -118,7 +143,11 @@ def worker_main(settings: Settings, sock: socket.socket, prepare: AppHook | None
         if prepare is not None:
             prepare(app)
         config = uvicorn.Config(app, log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS)
-        WorkerServer(config).run(sockets=[sock])
+        listener = listening_socket(*address)
+        try:
+            WorkerServer(config).run(sockets=[listener])
+        finally:
+            listener.close()
     except KeyboardInterrupt:
         pass
     except Exception:
@@ -131,7 +160,7 @@ def worker_main(settings: Settings, sock: socket.socket, prepare: AppHook | None
 
 
 class Supervisor:
-    """Starts ``count`` workers on ``sock`` and keeps them running until SIGINT or SIGTERM.
+    """Starts ``count`` workers on the port ``sock`` holds and keeps them running until SIGINT or SIGTERM.
 
     The parent's signal handlers only set a flag and wake the loop (a pipe): no exception can
     land between starting a worker and recording it.
@@ -139,7 +168,7 @@ class Supervisor:
 
     def __init__(self, settings: Settings, sock: socket.socket, count: int, prepare: AppHook | None = None) -> None:
         self.settings = settings
-        self.sock = sock
+        self.address: tuple[str, int] = sock.getsockname()[:2]
         self.count = count
         self.prepare = prepare
         self._context = multiprocessing.get_context("spawn")
@@ -158,7 +187,7 @@ class Supervisor:
 
     def _start(self, slot: int) -> None:
         process = self._context.Process(
-            target=worker_main, args=(self.settings, self.sock, self.prepare), name=f"hubao-api-{slot}", daemon=False
+            target=worker_main, args=(self.settings, self.address, self.prepare), name=f"hubao-api-{slot}", daemon=False
         )
         # SIGINT ignored while starting: the child inherits that across exec and keeps it until
         # worker_main installs its handlers, so a Ctrl-C while it imports ends no import with a
@@ -244,7 +273,7 @@ class Supervisor:
 
 
 def serve_workers(settings: Settings, sock: socket.socket, count: int) -> None:
-    """Run ``count`` supervised workers on ``sock``; once SIGINT/SIGTERM has stopped them all,
+    """Run ``count`` supervised workers on the port ``sock`` holds; once SIGINT/SIGTERM has stopped them all,
     raises KeyboardInterrupt (the CLI's "stopped", then the parent's own cleanup)."""
     Supervisor(settings, sock, count).run()
     raise KeyboardInterrupt
