@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -207,6 +207,16 @@ class EvidenceView:
     duplicate: bool
     original_name: str | None  # only for the claimant
 
+    @classmethod
+    def of(
+        cls, evidence_id: str, media_type: str, size: int, commitment: bytes, cid: bytes, *, name: str | None
+    ) -> EvidenceView:
+        """The view of stored values (hex commitment, text CID); not anchored, not a duplicate."""
+        from evidence_store.multiformats import CID
+
+        text = str(CID.from_bytes(cid))
+        return cls(evidence_id, media_type, size, "0x" + commitment.hex(), text, False, False, name)
+
 
 @dataclass(frozen=True)
 class ClaimView:
@@ -243,7 +253,6 @@ def add_flag(claim: Claim, flag: str) -> None:
 
 def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[EvidenceView]:
     """The claim's evidence, oldest first: two queries whatever the number of files."""
-    from evidence_store.multiformats import CID
 
     rows = session.execute(
         select(
@@ -262,15 +271,17 @@ def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[
     ).all()
     duplicated = _duplicated_digests(session, claim.id, [row.plaintext_sha256 for row in rows])
     return [
-        EvidenceView(
-            id=row.id,
-            media_type=row.media_type,
-            size=row.size,
-            commitment="0x" + row.commitment.hex(),
-            cid=str(CID.from_bytes(row.cid)),
+        replace(
+            EvidenceView.of(
+                row.id,
+                row.media_type,
+                row.size,
+                row.commitment,
+                row.cid,
+                name=row.original_name if with_names else None,
+            ),
             anchored=bool(row[7]),
             duplicate=row.plaintext_sha256 in duplicated,
-            original_name=row.original_name if with_names else None,
         )
         for row in rows
     ]
@@ -674,7 +685,6 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
 def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:
     """What :func:`claim_view` would read back for a plain filing :func:`record_claim` has just
     written (no flag, not yet anchored), built from what it wrote."""
-    from evidence_store.multiformats import CID
 
     return ClaimView(
         id=draft.claim_pk,
@@ -692,17 +702,8 @@ def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetim
         updated_at=now,
         final_at=None,
         evidence=[
-            EvidenceView(
-                id=accepted.evidence_id,
-                media_type=accepted.media_type,
-                size=accepted.size,
-                commitment="0x" + accepted.commitment.hex(),
-                cid=str(CID.from_bytes(accepted.cid)),
-                anchored=False,
-                duplicate=False,
-                original_name=name,
-            )
-            for accepted, name in draft.files
+            EvidenceView.of(a.evidence_id, a.media_type, a.size, a.commitment, a.cid, name=name)
+            for a, name in draft.files
         ],
     )
 
