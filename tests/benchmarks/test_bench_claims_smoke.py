@@ -34,4 +34,6 @@ def test_claims_quick_run_files_every_claim_next_to_its_baseline() -> None:
         assert 1 <= claims["ledger_transactions"] <= config.claimants
         assert claims["p50_ms"] <= claims["p99_ms"]
         assert run["ratio_vs_baseline"] == pytest.approx(claims["claims_per_s"] / baseline["uploads_per_s"], abs=0.002)
+        stored = run["evidence_upload"]["uploads_per_s"]
+        assert run["ratio_vs_evidence_upload"] == pytest.approx(claims["claims_per_s"] / stored, abs=0.002)
         assert run["target"]["met"] is (run["target"]["value"] >= bench_claims.TARGET_RATIO)
