@@ -253,7 +253,6 @@ def add_flag(claim: Claim, flag: str) -> None:
 
 def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[EvidenceView]:
     """The claim's evidence, oldest first: two queries whatever the number of files."""
-
     rows = session.execute(
         select(
             EvidenceItem.id,
@@ -685,7 +684,6 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
 def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:
     """What :func:`claim_view` would read back for a plain filing :func:`record_claim` has just
     written (no flag, not yet anchored), built from what it wrote."""
-
     return ClaimView(
         id=draft.claim_pk,
         claim_id="0x" + claim_id.hex(),
