@@ -76,14 +76,14 @@ def _answered_by(port: int, workers: list[psutil.Process]) -> int:
 
 
 def _served_by_each(served: Served, workers: list[psutil.Process]) -> list[int]:
-    """Fresh connections until every worker has answered one (each listens in the port's
-    SO_REUSEPORT group: the kernel picks by connection hash; 64 tries miss one of two workers with
-    probability 2^-63); the pids in the order of ``workers``."""
+    """Fresh connections until every worker has answered one, or 60 s: each listens in the port's
+    SO_REUSEPORT group once it has started (a replacement may still be importing when its process
+    appears), and the kernel picks among the listeners by connection hash; the pids in the order
+    of ``workers``."""
     seen: set[int] = set()
-    for _ in range(64):
+    deadline = time.monotonic() + 60
+    while len(seen) < len(workers) and time.monotonic() < deadline:
         seen.add(_answered_by(served.port, workers))
-        if len(seen) == len(workers):
-            break
     return [w.pid for w in workers if w.pid in seen]
 
 
