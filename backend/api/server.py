@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from types import FrameType
 from typing import Any
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from backend.config import Settings
@@ -150,6 +152,21 @@ class DeadlineH11Protocol(H11Protocol):
             cycle.disconnected = True
             cycle.message_event.set()
         self.transport.close()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, for which every SIGINT/SIGTERM means "stop gracefully", and which does not
+    re-raise the signal once stopped: the caller decides what a stop means.
+
+    Stock uvicorn takes a second signal for a forced exit (the app's shutdown cancelled, a
+    traceback on the console — a terminal's Ctrl-C pressed twice, or reaching a process both
+    directly and through its group) and re-raises the first one after it has stopped (with
+    SIGTERM's default action that ends the process before any ``finally``). API worker processes
+    (``backend.api.workers``) and the single-process server (``backend.cli.serve``) both run it.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.should_exit = True
 
 
 def protocol_class(settings: Settings) -> type[DeadlineH11Protocol]:

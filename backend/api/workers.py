@@ -108,25 +108,13 @@ class _InterruptOnce:
             raise KeyboardInterrupt
 
 
-class WorkerServer(uvicorn.Server):
-    """uvicorn's server, for which every SIGINT/SIGTERM means "stop gracefully".
-
-    A terminal's Ctrl-C and the parent's SIGTERM both reach a worker; uvicorn would take the
-    second for a forced exit (cancelling the app's shutdown) and re-raise the signal once it has
-    stopped. Here the parent bounds the stop instead (``STOP_TIMEOUT``, then SIGKILL).
-    """
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.should_exit = True
-
-
 def worker_main(settings: Settings, address: tuple[str, int], prepare: AppHook | None = None) -> None:
     """One worker process: its own runtime, uvicorn on its own listener on ``address`` (the
     port's ``SO_REUSEPORT`` group), until SIGINT/SIGTERM.
     ``prepare`` (a module-level function: it crosses the spawn by reference) may add to the app
     before it serves — benchmarks mount their baseline route that way."""
     from backend.api.app import create_app
-    from backend.api.server import UVICORN_OPTIONS, protocol_class
+    from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
     from backend.logs import configure_logging
     from backend.runtime import Runtime, build_runtime
 
@@ -145,7 +133,7 @@ def worker_main(settings: Settings, address: tuple[str, int], prepare: AppHook |
         config = uvicorn.Config(app, log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS)
         listener = listening_socket(*address)
         try:
-            WorkerServer(config).run(sockets=[listener])
+            GracefulServer(config).run(sockets=[listener])
         finally:
             listener.close()
     except KeyboardInterrupt:

@@ -24,10 +24,10 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _stop_cleanly_on_sigterm() -> Iterator[None]:
-    """SIGTERM stops like Ctrl-C: cleanup runs (runtime closed, anvil's state saved).
-
-    uvicorn re-raises the signal it caught once it has shut down; with SIGTERM's default action
-    that would end the process before any ``finally`` and orphan the spawned anvil.
+    """SIGTERM stops like Ctrl-C, at any stage (also while deploying or seeding, before the server
+    runs): cleanup runs (runtime closed, anvil's state saved) — SIGTERM's default action would end
+    the process before any ``finally`` and orphan the spawned anvil. Once serving, the server
+    (``GracefulServer``) takes both signals itself and ends with KeyboardInterrupt.
     """
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -40,7 +40,7 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
 
 def _serve(settings: Settings, *, demo: bool = False) -> None:
     from backend.api.app import create_app
-    from backend.api.server import UVICORN_OPTIONS, protocol_class
+    from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
     from backend.runtime import build_runtime
     from backend.services.rule_sets import bootstrap
 
@@ -62,17 +62,19 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
     if settings.anchoring:
         runtime.start_background()
     _say_up(settings)
+    config = uvicorn.Config(
+        create_app(settings, runtime),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        http=protocol_class(settings),
+        **UVICORN_OPTIONS,
+    )
     try:
-        uvicorn.run(
-            create_app(settings, runtime),
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="warning",
-            http=protocol_class(settings),
-            **UVICORN_OPTIONS,
-        )
+        GracefulServer(config).run()
     finally:
         runtime.close()
+    raise KeyboardInterrupt  # it only returns once a signal stopped it: "stopped", then the cleanup
 
 
 @app.command("run")

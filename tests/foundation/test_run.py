@@ -15,7 +15,7 @@ import httpx
 from backend.chain.anvil import free_port
 
 
-def _start(data_dir: Path, api_port: int, chain_port: int) -> subprocess.Popen[str]:
+def _start(data_dir: Path, api_port: int, chain_port: int, *, own_group: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBAO_")}
     env.update(
         {
@@ -26,7 +26,12 @@ def _start(data_dir: Path, api_port: int, chain_port: int) -> subprocess.Popen[s
         }
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "backend", "run"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "backend", "run"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
 
 
@@ -111,3 +116,21 @@ def test_sigterm_stops_run_cleanly_and_saves_the_chain(tmp_path: Path) -> None:
     assert "Traceback" not in out
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", chain_port)) != 0, "anvil is still listening"
+
+
+def test_ctrl_c_twice_to_the_whole_group_stops_cleanly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group (hubao and its anvil), and an impatient
+    user presses it twice: no traceback, exit 0, the chain's state saved. (Stock uvicorn took the
+    second signal for a forced exit and cancelled the app's shutdown mid-way, with a traceback.)"""
+    api_port, chain_port = free_port(), free_port()
+    proc = _start(tmp_path, api_port, chain_port, own_group=True)
+    try:
+        _wait_health(api_port, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    assert "stopped" in out
+    assert (tmp_path / "chain" / "state.json").exists()
