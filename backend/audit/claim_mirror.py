@@ -28,9 +28,9 @@ from backend.audit.claims import STATE_NAMES, published_params, rule_set_documen
 from backend.audit.database import DbClaim, load_claim_rows
 from backend.audit.errors import DatabaseMismatch
 from backend.audit.ledger_events import LedgerLog
-from backend.proofs.commitments import member_commitment
+from backend.proofs.commitments import claim_member_commitment
 from backend.proofs.keccak import keccak256
-from backend.services.claims import CLAIM_MEMBER_SALT_DOMAIN, WAITING_PERIOD
+from backend.services.claims import WAITING_PERIOD
 from backend.services.review import reason_code_number
 
 __all__ = ["ClaimMirrorVerdict", "check_claim_mirror"]
@@ -84,7 +84,7 @@ def _index(logs: Sequence[LedgerLog]) -> _Chain:
 def _claim_member_commitment(row: DbClaim) -> bytes | None:
     if row.member_salt is None or row.claim_ref is None:
         return None
-    return member_commitment(row.member_id, keccak256(CLAIM_MEMBER_SALT_DOMAIN + row.member_salt + row.claim_ref))
+    return claim_member_commitment(row.member_id, row.member_salt, row.claim_ref)
 
 
 def check_claim_mirror(

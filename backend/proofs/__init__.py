@@ -5,8 +5,10 @@ Pure (no I/O, no settings), fully typed, pinned by golden vectors in ``tests/vec
 these functions returns is a protocol change.
 
 Modules: ``keccak`` (fastest keccak256 backend), ``leaves`` (ABI leaf encodings, leaf hash),
-``merkle`` (OpenZeppelin StandardMerkleTree), ``commitments`` (salted commitments),
-``receipts`` (evidence receipt format and its offline / on-chain verification), ``errors``.
+``merkle`` (OpenZeppelin StandardMerkleTree), ``commitments`` (salted commitments, the claim
+member commitment, payment reference and report hash), ``access_log`` (the evidence access log's
+hash chain), ``receipts`` (evidence receipt format and its offline / on-chain verification),
+``errors``. ``tests/vectors/protocol_hashes.json`` pins the commitments and the access log.
 """
 
 from backend.proofs.commitments import (
