@@ -71,6 +71,8 @@ def test_html_has_no_inline_script_or_style_and_nothing_loads_from_elsewhere() -
     files = [p for p in STATIC.rglob("*") if p.is_file()]
     assert len(files) >= 12
     for path in files:
+        if path.is_relative_to(STATIC / "vendor"):
+            continue  # third-party modules, byte-pinned to their npm release by tests/device/test_vendor_noble.py
         text = path.read_text()
         urls = re.findall(r"https?://[^\s\"'`)]+", text)
         assert all(u.startswith("http://www.w3.org/2000/svg") for u in urls), (path, urls)
