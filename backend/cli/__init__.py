@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "backend.cli.receipts",
     "backend.cli.serve",
     "backend.cli.shares",
+    "backend.cli.sign",
 )
 
 
