@@ -6,11 +6,17 @@
 //            "typedData": [{name, doc}], "make": [{name, passphrase, n?}]}
 import { readFileSync } from "node:fs";
 import { decryptKeystore, encryptKeystore, generatePrivateKey, addressOf, hexToBytes, bytesToHex, KeystoreError } from "../../backend/web/static/js/device/keystore.js";
-import { domainSeparator, hashTypedData, recoverTypedDataSigner, signTypedData, verdictTypedData } from "../../backend/web/static/js/device/typed_data.js";
+import {
+  KEY_REGISTRATION_FIELDS, VERDICT_FIELDS, domainSeparator, encodeType, hashTypedData, recoverTypedDataSigner, signTypedData, verdictTypedData,
+} from "../../backend/web/static/js/device/typed_data.js";
 
 const request = JSON.parse(readFileSync(0, "utf8"));
 const hex = (b) => `0x${bytesToHex(b)}`;
 const report = { vectors: [], decrypted: [], made: [], typedData: [] };
+report.types = {
+  verdict: encodeType("Verdict", { Verdict: VERDICT_FIELDS }),
+  keyRegistration: KEY_REGISTRATION_FIELDS,
+};
 
 for (const c of request.vectors.vectors) {
   const doc = verdictTypedData(c.domain, c.verdict);

@@ -20,6 +20,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
+from backend.chain.eip712 import VERDICT_TYPE_STRING
+from backend.chain.typed_data import KEY_REGISTRATION_FIELDS
+
 HERE = Path(__file__).parent
 VECTORS = json.loads((HERE.parent / "vectors" / "eip712_verdict.json").read_text())
 PASSPHRASE = "correct horse battery staple ünïcödé"
@@ -228,3 +231,9 @@ def test_generic_typed_data_hashes_as_eth_account(report: dict[str, Any], name: 
     want = keccak(b"\x19" + signable.version + signable.header + signable.body)
     got = next(t for t in report["typedData"] if t["name"] == name)
     assert got == {"name": name, "digest": "0x" + want.hex()}
+
+
+def test_js_types_are_the_servers(report: dict[str, Any]) -> None:
+    assert report["types"]["verdict"] == VECTORS["typeString"] == VERDICT_TYPE_STRING
+    assert report["types"]["keyRegistration"] == KEY_REGISTRATION_FIELDS
+    assert KEY_REGISTRATION_DOC["types"]["KeyRegistration"] == KEY_REGISTRATION_FIELDS
