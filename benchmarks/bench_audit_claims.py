@@ -55,8 +55,8 @@ from web3 import Web3
 
 from backend.audit import AuditSources, run_audit
 from backend.audit.chain import RpcReader
-from backend.audit.claims import domain_separator, verdict_digest
 from backend.audit.ledger_events import TOPIC_OF
+from backend.audit.signatures import domain_separator, verdict_digest
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.chain.client import account, connect
 from backend.chain.deploy import SuiteRoles, deploy_suite

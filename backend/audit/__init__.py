@@ -1,14 +1,17 @@
 """The auditor: re-derives the notarized history from the chain and the evidence and names what
 does not hold.
 
-Verification-critical. The checklist (``backend.audit.steps``) is a registry of numbered steps,
-each with one error type (``backend.audit.errors``); all seven are implemented (a step registered
-without a ``run`` would report ``not_implemented``, never a pass).
+Verification-critical. The checklist (``backend.audit.checklist.STEPS``) is one ordered table of
+numbered steps, each with one error type (``backend.audit.errors``) and one module in
+``backend.audit.steps``; all seven are implemented (a step listed without a ``run`` would report
+``not_implemented``, never a pass). What the steps share is ``backend.audit.context``; how the
+chain and the store are read, ``backend.audit.readers``.
 
 Entry points: :func:`run_audit` over :class:`AuditSources` → :class:`AuditReport`
 (deterministic JSON via ``to_json_text()``); checkpoints in ``backend.audit.checkpoint``.
 """
 
+from backend.audit.checklist import STEPS, StepSpec
 from backend.audit.checkpoint import Checkpoint, SignedCheckpoint, extension_problems
 from backend.audit.errors import (
     AnchorChainBroken,
@@ -21,9 +24,8 @@ from backend.audit.errors import (
     DatabaseMismatch,
     EvidenceNotProven,
 )
-from backend.audit.report import AuditReport, StepResult, StepStatus
+from backend.audit.report import AuditReport, StepOutcome, StepResult, StepStatus
 from backend.audit.runner import AuditSources, Progress, run_audit, store_check_for
-from backend.audit.steps import STEPS, StepSpec, register_step, registered_steps
 
 __all__ = [
     "STEPS",
@@ -41,12 +43,11 @@ __all__ = [
     "EvidenceNotProven",
     "Progress",
     "SignedCheckpoint",
+    "StepOutcome",
     "StepResult",
     "StepSpec",
     "StepStatus",
     "extension_problems",
-    "register_step",
-    "registered_steps",
     "run_audit",
     "store_check_for",
 ]

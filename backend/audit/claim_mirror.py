@@ -24,7 +24,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.audit.claims import STATE_NAMES, published_params, rule_set_documents
+from backend.audit.claim_record import STATE_NAMES
+from backend.audit.claim_rules import published_params, rule_set_documents
 from backend.audit.database import DbClaim, load_claim_rows
 from backend.audit.errors import DatabaseMismatch
 from backend.audit.ledger_events import LedgerLog

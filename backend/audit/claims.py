@@ -29,19 +29,13 @@ Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
 * payout only when APPROVED, of the amount filed;
 * events = storage: the replayed claim equals ``claim(id)`` at the audited head, field for field.
 
-Step 4 (``ClaimRuleViolated``), per claim, from public data only:
+Step 4 (``ClaimRuleViolated``) is checked in the same pass (``backend.audit.claim_rules``). The
+claim's states and stored fields are ``backend.audit.claim_record``; the verdicts' digests and
+signers, ``backend.audit.signatures``.
 
-* the rule set was anchored (``RuleSetAnchored``) before the filing and not retired then;
-* its published document (self-authenticating: ``keccak256`` of the canonical JSON is the
-  anchored hash) carries the anchored claim parameters;
-* ``payoutFen`` is one of the rule set's age-band amounts;
-* reason codes are the plan's (0 for approvals, 1 + the index of a ``REASON_CODES`` entry other
-  than ``APPROVED`` for rejections).
-
-What step 4 cannot check from public data, by design (DESIGN.md "privacy first"): eligibility at
-joining (age, credit score, health declaration), the waiting period and *which* age band applies —
-the member's birth date, join date and diagnosis date are off chain, and a claim's member
-commitment is fresh per claim, unlinkable to a membership.
+Why this module is over 500 lines: the replay is one state machine over one event stream, and
+every handler reads and writes the same replay state (rosters, conflicts, rule sets, nonces, the
+claim); split across modules, one transition table would be read in several places.
 """
 
 from __future__ import annotations
@@ -49,38 +43,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from backend.audit.claim_record import (
+    APPROVED,
+    DISPUTED,
+    FILED,
+    IN_NOTICE,
+    NONE,
+    PAID,
+    REJECTED,
+    STATE_NAMES,
+    UNDER_REVIEW,
+    WITHDRAWN,
+    ZERO,
+    ReplayedClaim,
+    stored_differences,
+)
+from backend.audit.claim_rules import filing_problems, reason_code_problem, rule_set_param_findings
 from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
 from backend.audit.ledger_events import LedgerLog
-from backend.chain.claims import ClaimState, OnchainClaim
-from backend.chain.eip712 import VERDICT_TYPEHASH
+from backend.audit.signatures import signature_problems
+from backend.chain.claims import OnchainClaim
 from backend.proofs.keccak import keccak256
-from backend.proofs.signatures import is_high_s, recover_address
-from backend.services.rule_sets import claim_params
-from backend.services.rules import REASON_CODES, RuleSet
+from backend.services.rules import RuleSet
 
-__all__ = [
-    "STATE_NAMES",
-    "BlockInfo",
-    "ClaimsVerdict",
-    "check_claims",
-    "decode_stored_claim",
-    "domain_separator",
-    "published_params",
-    "recorded_verdict",
-    "recover_recorded",
-    "rule_set_documents",
-    "states_count",
-    "verdict_digest",
-]
+__all__ = ["BlockInfo", "ClaimsVerdict", "check_claims"]
 
 REVIEWER_ROLE = keccak256(b"REVIEWER_ROLE")
 JUROR_ROLE = keccak256(b"JUROR_ROLE")
-ZERO = bytes(32)
 
-NONE, FILED, UNDER_REVIEW, REJECTED, IN_NOTICE, DISPUTED, APPROVED, PAID, WITHDRAWN = range(9)
-STATE_NAMES = ("NONE", "FILED", "UNDER_REVIEW", "REJECTED", "IN_NOTICE", "DISPUTED", "APPROVED", "PAID", "WITHDRAWN")
 _WITHDRAWABLE = (FILED, UNDER_REVIEW, IN_NOTICE, DISPUTED)
-_REJECT_CODES = frozenset(1 + i for i, code in enumerate(REASON_CODES) if code != "APPROVED")
+
 
 # The claim edges: event → states it may start from (the jury events need DISPUTED).
 _FROM: dict[str, tuple[int, ...]] = {
@@ -105,88 +97,6 @@ _FROM: dict[str, tuple[int, ...]] = {
 class BlockInfo:
     timestamp: int
     parent_hash: bytes
-
-
-def decode_stored_claim(data: bytes) -> OnchainClaim | None:
-    """``claim(bytes32)`` return data (18 static words); None when it does not decode."""
-    if len(data) < 18 * 32:
-        return None
-    w = [data[32 * i : 32 * (i + 1)] for i in range(18)]
-    n = [int.from_bytes(x, "big") for x in w]
-    if n[10] > WITHDRAWN:
-        return None
-    return OnchainClaim(
-        w[0],
-        w[1],
-        w[2],
-        w[3],
-        w[4],
-        n[5],
-        n[6],
-        n[7],
-        n[8],
-        n[9],
-        ClaimState(n[10]),
-        n[11],
-        n[12],
-        n[13] == 1,
-        n[14],
-        n[15],
-        n[16],
-        n[17],
-    )
-
-
-# Fields compared between the replay and storage, in the order of the struct.
-_STORED_FIELDS = (
-    "member_commitment",
-    "evidence_root",
-    "rule_set_hash",
-    "objector_commitment",
-    "payment_ref",
-    "payout_fen",
-    "filed_at",
-    "notice_ends",
-    "commit_ends",
-    "reveal_ends",
-    "state",
-    "review_approvals",
-    "review_rejections",
-    "appealed",
-    "jury_round",
-    "committed_votes",
-    "revealed_votes",
-    "jury_approvals",
-)
-
-
-@dataclass
-class _Claim:
-    """A claim as the replay knows it: exactly the stored fields, plus what storage keeps in maps."""
-
-    member_commitment: bytes = ZERO
-    evidence_root: bytes = ZERO
-    rule_set_hash: bytes = ZERO
-    objector_commitment: bytes = ZERO
-    payment_ref: bytes = ZERO
-    payout_fen: int = 0
-    filed_at: int = 0
-    notice_ends: int = 0
-    commit_ends: int = 0
-    reveal_ends: int = 0
-    state: int = NONE
-    review_approvals: int = 0
-    review_rejections: int = 0
-    appealed: bool = False
-    jury_round: int = 0
-    committed_votes: int = 0
-    revealed_votes: int = 0
-    jury_approvals: int = 0
-    filed_block: int = 0
-    reviewers: set[str] = field(default_factory=set)
-    drawn: set[str] = field(default_factory=set)
-    commitments: dict[str, bytes] = field(default_factory=dict)
-    revealed: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -235,7 +145,7 @@ class _Replay:
         self.anchored_at: dict[bytes, tuple[int, int]] = {}
         self.retired: set[bytes] = set()
         self.nonces: dict[str, int] = {}
-        self.claims: dict[bytes, _Claim] = {}
+        self.claims: dict[bytes, ReplayedClaim] = {}
         self.verdict = ClaimsVerdict()
         self.counts = {"events": 0, "verdicts": 0, "signatures": 0, "reveals": 0, "juryRounds": 0}
         self.signed: list[LedgerLog] = []  # VerdictRecorded logs, in chain order
@@ -269,7 +179,7 @@ class _Replay:
         info = self.blocks.get(log.block)
         return None if info is None else info.timestamp
 
-    def rules_of(self, claim: _Claim) -> tuple[int, ...]:
+    def rules_of(self, claim: ReplayedClaim) -> tuple[int, ...]:
         # (noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds)
         return self.rule_sets.get(claim.rule_set_hash, (0, 0, 0, 0, 0, 0))
 
@@ -291,7 +201,7 @@ class _Replay:
                 if log.name != "ClaimFiled":
                     self.bad(log, "unknown_claim", "event for a claim that was never filed")
                     continue
-                claim = self.claims[log.claim] = _Claim()
+                claim = self.claims[log.claim] = ReplayedClaim()
             allowed = _FROM[log.name]
             if claim.state not in allowed:
                 wanted = " or ".join(STATE_NAMES[s] for s in allowed)
@@ -318,7 +228,7 @@ class _Replay:
         elif log.name == "RuleSetRetired":
             self.retired.add(f["ruleSetHash"])
 
-    def on_ClaimFiled(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ClaimFiled(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         assert log.claim is not None
         c.state = FILED
@@ -330,29 +240,23 @@ class _Replay:
             self.bad(log, "claim_id", "the claim id is not claimIdOf(member, evidenceRoot, ruleSetHash, payoutFen)")
         if ZERO in (c.member_commitment, c.evidence_root) or c.payout_fen == 0:
             self.bad(log, "zero_argument", "filed with a zero commitment, evidence root or payout")
-        # Step 4: the rule set in force at the filing.
-        if c.rule_set_hash not in self.anchored_at:
-            self.rule(log.claim, log.block, "rule_set_unanchored", f"rule set {_hex(c.rule_set_hash)} was not anchored")
-        elif c.rule_set_hash in self.retired:
-            self.rule(log.claim, log.block, "rule_set_retired", f"rule set {_hex(c.rule_set_hash)} was already retired")
+        # Step 4: the rule set in force at the filing, the payout an age-band amount.
         document = self.documents.get(c.rule_set_hash)
-        if document is None:
-            if _hex(c.rule_set_hash) not in self.verdict.missing_documents:
-                self.verdict.missing_documents.append(_hex(c.rule_set_hash))
-        elif c.payout_fen not in {b.payout_fen for b in document.payout_bands}:
-            bands = ", ".join(str(b.payout_fen) for b in document.payout_bands)
-            self.rule(
-                log.claim,
-                log.block,
-                "payout_band",
-                f"payoutFen {c.payout_fen} is not an age-band amount of its rule set (version {document.version}: "
-                f"{bands})",
-            )
+        for reason, message in filing_problems(
+            c.rule_set_hash,
+            c.payout_fen,
+            anchored=c.rule_set_hash in self.anchored_at,
+            retired=c.rule_set_hash in self.retired,
+            document=document,
+        ):
+            self.rule(log.claim, log.block, reason, message)
+        if document is None and _hex(c.rule_set_hash) not in self.verdict.missing_documents:
+            self.verdict.missing_documents.append(_hex(c.rule_set_hash))
 
-    def on_ReviewOpened(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ReviewOpened(self, log: LedgerLog, c: ReplayedClaim) -> None:
         c.state = UNDER_REVIEW
 
-    def on_VerdictRecorded(self, log: LedgerLog, c: _Claim) -> None:
+    def on_VerdictRecorded(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         assert log.claim is not None
         reviewer = f["reviewer"]
@@ -378,21 +282,16 @@ class _Replay:
                 self.bad(log, "nonce", f"signed with nonce {f['nonce']}; the reviewer's next nonce was {expected}")
             self.nonces[reviewer] = max(expected, f["nonce"]) + 1
         # Step 4: the reason code is one of the plan's.
-        if (f["verdict"] == 1 and f["reasonCode"] != 0) or (f["verdict"] == 2 and f["reasonCode"] not in _REJECT_CODES):
-            self.rule(
-                log.claim,
-                c.filed_block,
-                "reason_code",
-                f"verdict of {reviewer} in block {log.block} has reason code {f['reasonCode']}, not one of the plan's "
-                f"for a{'n approval' if f['verdict'] == 1 else ' rejection'}",
-            )
+        problem = reason_code_problem(reviewer, log.block, f["verdict"], f["reasonCode"])
+        if problem is not None:
+            self.rule(log.claim, c.filed_block, "reason_code", problem)
         c.reviewers.add(reviewer)
         if f["verdict"] == 1:
             c.review_approvals += 1
         else:
             c.review_rejections += 1
 
-    def on_ReviewDecided(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ReviewDecided(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         notice, quorum = self.rules_of(c)[:2]
         count = c.review_approvals + c.review_rejections
@@ -417,7 +316,7 @@ class _Replay:
         c.state = f["outcome"] if f["outcome"] in (IN_NOTICE, REJECTED) else outcome
         c.notice_ends = f["noticeEnds"]
 
-    def on_ObjectionRecorded(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ObjectionRecorded(self, log: LedgerLog, c: ReplayedClaim) -> None:
         ts = self.ts(log)
         if ts is not None and ts >= c.notice_ends:
             self.bad(log, "notice_closed", f"objection at {ts}, after the notice ended at {c.notice_ends}")
@@ -426,7 +325,7 @@ class _Replay:
         c.objector_commitment = log.fields["objectorCommitment"]
         c.state = DISPUTED
 
-    def on_NoticeFinalized(self, log: LedgerLog, c: _Claim) -> None:
+    def on_NoticeFinalized(self, log: LedgerLog, c: ReplayedClaim) -> None:
         ts = self.ts(log)
         if ts is not None and ts < c.notice_ends:
             self.bad(
@@ -437,13 +336,13 @@ class _Replay:
             )
         c.state = APPROVED
 
-    def on_ClaimAppealed(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ClaimAppealed(self, log: LedgerLog, c: ReplayedClaim) -> None:
         if c.appealed or c.jury_round != 0:
             self.bad(log, "appeal", "a second appeal, or an appeal of a jury's final rejection")
         c.appealed = True
         c.state = DISPUTED
 
-    def on_JuryDrawn(self, log: LedgerLog, c: _Claim) -> None:
+    def on_JuryDrawn(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         _notice, _quorum, size, _turnout, commit_s, reveal_s = self.rules_of(c)
         self.counts["juryRounds"] += 1
@@ -482,13 +381,13 @@ class _Replay:
         c.committed_votes = c.revealed_votes = c.jury_approvals = 0
         c.drawn, c.commitments, c.revealed = set(jurors), {}, {}
 
-    def _round(self, log: LedgerLog, c: _Claim) -> bool:
+    def _round(self, log: LedgerLog, c: ReplayedClaim) -> bool:
         if c.commit_ends == 0 or log.fields["round"] != c.jury_round:
             self.bad(log, "round", f"no open jury round {log.fields['round']} (current round {c.jury_round})")
             return False
         return True
 
-    def on_VoteCommitted(self, log: LedgerLog, c: _Claim) -> None:
+    def on_VoteCommitted(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         juror = f["juror"]
         self._round(log, c)
@@ -507,7 +406,7 @@ class _Replay:
             c.committed_votes += 1
         c.commitments[juror] = f["commitment"]
 
-    def on_VoteRevealed(self, log: LedgerLog, c: _Claim) -> None:
+    def on_VoteRevealed(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         juror, approve = f["juror"], f["approve"]
         assert log.claim is not None
@@ -533,7 +432,7 @@ class _Replay:
             c.jury_approvals += int(approve)
         c.revealed[juror] = approve
 
-    def _tally(self, log: LedgerLog, c: _Claim) -> tuple[int, int, int] | None:
+    def _tally(self, log: LedgerLog, c: ReplayedClaim) -> tuple[int, int, int] | None:
         if not self._round(log, c):
             return None
         ts = self.ts(log)
@@ -544,7 +443,7 @@ class _Replay:
         c.commit_ends = c.reveal_ends = 0
         return revealed, approvals, self.rules_of(c)[3]
 
-    def on_JuryRoundVoided(self, log: LedgerLog, c: _Claim) -> None:
+    def on_JuryRoundVoided(self, log: LedgerLog, c: ReplayedClaim) -> None:
         tally = self._tally(log, c)
         if tally is not None:
             revealed, _approvals, turnout = tally
@@ -554,7 +453,7 @@ class _Replay:
                 self.bad(log, "tally", "the event's reveal count or minimum turnout is not the replayed one")
         c.committed_votes = c.revealed_votes = c.jury_approvals = 0
 
-    def on_JuryTallied(self, log: LedgerLog, c: _Claim) -> None:
+    def on_JuryTallied(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         tally = self._tally(log, c)
         outcome = f["outcome"]
@@ -575,13 +474,13 @@ class _Replay:
                 self.bad(log, "tally", "the event's approvals, rejections or jury size are not the replayed ones")
         c.state = outcome if outcome in (APPROVED, REJECTED) else c.state
 
-    def on_ClaimWithdrawn(self, log: LedgerLog, c: _Claim) -> None:
+    def on_ClaimWithdrawn(self, log: LedgerLog, c: ReplayedClaim) -> None:
         if log.fields["from"] != c.state:
             self.bad(log, "withdrawn_from", f"the event says from {log.fields['from']}, the claim was {c.state}")
         c.state = WITHDRAWN
         c.commit_ends = c.reveal_ends = 0
 
-    def on_PayoutRecorded(self, log: LedgerLog, c: _Claim) -> None:
+    def on_PayoutRecorded(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         if f["payoutFen"] != c.payout_fen:
             self.bad(log, "payout", f"paid {f['payoutFen']} fen, filed for {c.payout_fen}", fields=["payoutFen"])
@@ -594,35 +493,8 @@ class _Replay:
 
     def check_signatures(self, signers: Mapping[tuple[int, int], tuple[bytes, str | None]]) -> None:
         """Each recorded verdict's fields rebuild its digest, and its signature recovers to its reviewer."""
-        for log in self.signed:
-            f = log.fields
-            known = signers.get(log.position)
-            if known is None:
-                [known] = recover_recorded(self.separator, [recorded_verdict(log)])
-            digest, signer = known
-            if digest != f["digest"]:
-                self.bad(
-                    log,
-                    "digest",
-                    "the event's claim, verdict, reasonCode, reportHash, ruleSetHash, nonce and deadline do not "
-                    "hash to its EIP-712 digest: the recorded digest is not of the verdict the event reports",
-                    fields=["digest"],
-                )
-            if signer != f["reviewer"]:
-                self.bad(
-                    log,
-                    "signer",
-                    f"the signature recovers to {signer}, not to the reviewer {f['reviewer']}",
-                    fields=["reviewer", "signature"],
-                )
-            if is_high_s(f["signature"]):
-                self.bad(
-                    log,
-                    "malleable",
-                    "the signature's s is in the upper half of secp256k1's order: ClaimLedger's ECDSA.recover "
-                    "refuses that form, so the contract that recorded it did not verify this signature",
-                    fields=["signature"],
-                )
+        for log, reason, message, fields in signature_problems(self.separator, self.signed, signers):
+            self.bad(log, reason, message, fields=fields)
 
     def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int) -> None:
         for claim_id in sorted(self.claims):
@@ -649,7 +521,7 @@ class _Replay:
                     )
                 )
                 continue
-            diffs = [name for name in _STORED_FIELDS if getattr(stored, name) != getattr(c, name)]
+            diffs = stored_differences(stored, c)
             if diffs:
                 self.verdict.history.append(
                     ClaimHistoryInvalid(
@@ -664,21 +536,7 @@ class _Replay:
             self.verdict.states[_hex(claim_id)] = c.state
         # Step 4: each anchored rule set in use carries its document's claim parameters.
         used = sorted({c.rule_set_hash for cid, c in self.claims.items() if self.in_scope(cid)})
-        for rule_set_hash in used:
-            document = self.documents.get(rule_set_hash)
-            anchored = self.rule_sets.get(rule_set_hash)
-            if document is None or anchored is None:
-                continue
-            published = published_params(document)
-            if published != anchored:
-                self.verdict.rules.append(
-                    ClaimRuleViolated(
-                        f"rule set {_hex(rule_set_hash)} (version {document.version}) was anchored with claim "
-                        f"parameters {anchored}, its document says {published}",
-                        reason="rule_set_params",
-                        rule_set=_hex(rule_set_hash),
-                    )
-                )
+        self.verdict.rules.extend(rule_set_param_findings(used, self.documents, self.rule_sets))
 
 
 def check_claims(
@@ -726,101 +584,3 @@ def check_claims(
         "withoutDocument": sum(1 for c in claims_in_scope if replay.claims[c].rule_set_hash not in replay.documents),
     }
     return v
-
-
-RecordedVerdict = tuple[bytes, int, int, bytes, bytes, int, int, bytes]
-"""What a ``VerdictRecorded`` log says was signed: claim id, verdict, reason code, report hash,
-rule set, nonce, deadline — the ``verdict_digest`` arguments — and the signature."""
-
-
-def recorded_verdict(log: LedgerLog) -> RecordedVerdict:
-    f = log.fields
-    assert log.claim is not None
-    return (
-        log.claim,
-        f["verdict"],
-        f["reasonCode"],
-        f["reportHash"],
-        f["ruleSetHash"],
-        f["nonce"],
-        f["deadline"],
-        f["signature"],
-    )
-
-
-def recover_recorded(separator: bytes, verdicts: Sequence[RecordedVerdict]) -> list[tuple[bytes, str | None]]:
-    """For each recorded verdict: the EIP-712 digest its fields rebuild under ``separator``, and the
-    address its signature recovers to over that digest (None: it does not recover).
-
-    Step 3's costly half (libsecp256k1), kept apart so that the audit can run it in another process
-    while it still reads and decodes the logs; plain data in and out.
-    """
-    out: list[tuple[bytes, str | None]] = []
-    for claim_id, verdict, reason_code, report_hash, rule_set_hash, nonce, deadline, signature in verdicts:
-        digest = verdict_digest(separator, claim_id, verdict, reason_code, report_hash, rule_set_hash, nonce, deadline)
-        out.append((digest, recover_address(digest, signature)))
-    return out
-
-
-def verdict_digest(
-    separator: bytes,
-    claim_id: bytes,
-    verdict: int,
-    reason_code: int,
-    report_hash: bytes,
-    rule_set_hash: bytes,
-    nonce: int,
-    deadline: int,
-) -> bytes:
-    """The EIP-712 digest of a verdict under ``separator`` (= ``backend.chain.eip712.verdict_digest``,
-    written out word by word: the replay hashes every recorded verdict)."""
-    struct = keccak256(
-        VERDICT_TYPEHASH
-        + claim_id
-        + verdict.to_bytes(32, "big")
-        + reason_code.to_bytes(32, "big")
-        + report_hash
-        + rule_set_hash
-        + nonce.to_bytes(32, "big")
-        + deadline.to_bytes(32, "big")
-    )
-    return keccak256(b"\x19\x01" + separator + struct)
-
-
-def published_params(document: RuleSet) -> tuple[int, ...]:
-    """The claim parameters a rule-set document gives, in ``RuleSetAnchored`` order."""
-    return tuple(claim_params(document).as_args())
-
-
-def domain_separator(chain_id: int, ledger: str) -> bytes:
-    """``hashStruct(EIP712Domain)`` of ClaimLedger ("Hubao", "1", chain, contract)."""
-    type_hash = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-    return keccak256(
-        type_hash
-        + keccak256(b"Hubao")
-        + keccak256(b"1")
-        + chain_id.to_bytes(32, "big")
-        + bytes(12)
-        + bytes.fromhex(ledger.removeprefix("0x"))
-    )
-
-
-def states_count(states: Mapping[str, int]) -> dict[str, int]:
-    """How many replayed claims end in each state (for the report's ``checked``)."""
-    out: dict[str, int] = {}
-    for state in states.values():
-        out[STATE_NAMES[state]] = out.get(STATE_NAMES[state], 0) + 1
-    return out
-
-
-def rule_set_documents(texts: Sequence[str]) -> dict[bytes, RuleSet]:
-    """Rule-set documents keyed by ``keccak256`` of their text; a text not in canonical form is dropped."""
-    out: dict[bytes, RuleSet] = {}
-    for text in texts:
-        try:
-            rules = RuleSet.from_json(text)
-        except (ValueError, TypeError, KeyError):
-            continue
-        if rules.canonical_json() == text:
-            out[rules.hash()] = rules
-    return out

@@ -27,7 +27,7 @@ from typing import Any
 
 from backend.audit.errors import AuditError
 
-__all__ = ["REPORT_VERSION", "AuditReport", "StepResult", "StepStatus"]
+__all__ = ["REPORT_VERSION", "AuditReport", "StepOutcome", "StepResult", "StepStatus"]
 
 REPORT_VERSION = 1
 
@@ -38,6 +38,16 @@ class StepStatus(StrEnum):
     HISTORY_UNAVAILABLE = "history_unavailable"
     SKIPPED = "skipped"
     NOT_IMPLEMENTED = "not_implemented"
+
+
+@dataclass
+class StepOutcome:
+    """What a step's checks found, before the checklist numbers and names it (``StepSpec.result``)."""
+
+    status: StepStatus
+    detail: str = ""
+    checked: dict[str, int] = field(default_factory=dict)
+    findings: list[AuditError] = field(default_factory=list)
 
 
 @dataclass

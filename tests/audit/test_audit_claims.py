@@ -428,8 +428,8 @@ def test_replay_digest_and_log_decoding_match_the_reference_encoders() -> None:
     """The replay's word-by-word EIP-712 digest equals eth-account's; logs decode as eth-abi encodes them."""
     from eth_abi.abi import encode
 
-    from backend.audit.claims import domain_separator, verdict_digest
     from backend.audit.ledger_events import TOPIC_OF, decode_logs
+    from backend.audit.signatures import domain_separator, verdict_digest
     from backend.chain import eip712
 
     rng = random.Random(SEED)

@@ -1,4 +1,4 @@
-"""The numbered checklist: a registry of steps, each with its one error type.
+"""The numbered checklist: the audit's steps in order, each with its one error type and its module.
 
 ======  ======================  ===========================================  ==========================
  step    name                    what it establishes                          error type (code)
@@ -30,9 +30,9 @@
                                  evidence agrees, naming table, row, field    (AUDIT_DB_MISMATCH)
 ======  ======================  ===========================================  ==========================
 
-A step registered without a ``run`` function reports ``not_implemented`` (never a pass); the
-runners are plugged in by ``backend.audit.runner`` with :func:`register_step` — the registry keys
-steps by number, so plugging one in replaces its placeholder and nothing else changes.
+``STEPS`` is the one place the steps are listed: number, name, title, error type and the
+``run(ctx)`` of their module in ``backend.audit.steps``. Nothing registers itself at import; a
+step listed without a ``run`` reports ``not_implemented`` (never a pass).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backend.audit.context import AuditContext
 from backend.audit.errors import (
     AnchorChainBroken,
     ApportionmentInvalid,
@@ -50,69 +51,85 @@ from backend.audit.errors import (
     DatabaseMismatch,
     EvidenceNotProven,
 )
-from backend.audit.report import StepResult, StepStatus
+from backend.audit.report import StepOutcome, StepResult
+from backend.audit.steps import (
+    anchor_chain,
+    apportionment,
+    bytecode,
+    claim_history,
+    claim_rules,
+    database_mirror,
+    evidence,
+)
 
-__all__ = ["STEPS", "StepSpec", "register_step", "registered_steps"]
+__all__ = ["STEPS", "StepSpec"]
 
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One checklist step. ``run(context)`` returns its result; ``None`` = not implemented yet."""
+    """One checklist step. ``run(context)`` returns what it found; ``None`` = not implemented yet."""
 
     number: int
     name: str
     title: str
     error: type[AuditError]
-    run: Callable[..., StepResult] | None = None
+    run: Callable[[AuditContext], StepOutcome] | None = None
     pending_note: str = ""
 
-    def result(self, status: StepStatus, detail: str = "", **kwargs: object) -> StepResult:
-        return StepResult(self.number, self.name, self.title, status, detail, **kwargs)  # type: ignore[arg-type]
+    def __post_init__(self) -> None:
+        if self.error.step != self.number:
+            raise ValueError(f"step {self.number}: error type {self.error.__name__} belongs to step {self.error.step}")
+
+    def result(self, outcome: StepOutcome) -> StepResult:
+        """The report's entry for this step: its number, name and title with what it found."""
+        return StepResult(
+            self.number, self.name, self.title, outcome.status, outcome.detail, outcome.checked, outcome.findings
+        )
 
 
-STEPS: dict[int, StepSpec] = {}
-
-
-def register_step(spec: StepSpec) -> None:
-    """Add (or replace) the step with ``spec.number``; its error type must name the same step."""
-    if spec.error.step != spec.number:
-        raise ValueError(f"step {spec.number}: error type {spec.error.__name__} belongs to step {spec.error.step}")
-    STEPS[spec.number] = spec
-
-
-def registered_steps() -> list[StepSpec]:
-    return [STEPS[n] for n in sorted(STEPS)]
-
-
-for _spec in (
-    StepSpec(1, "BYTECODE", "deployed bytecode equals the committed artifacts", BytecodeMismatch),
-    StepSpec(2, "ANCHOR_CHAIN", "anchor hash chain unbroken from the first batch to the head", AnchorChainBroken),
+STEPS: tuple[StepSpec, ...] = (
+    StepSpec(1, "BYTECODE", "deployed bytecode equals the committed artifacts", BytecodeMismatch, bytecode.run),
+    StepSpec(
+        2,
+        "ANCHOR_CHAIN",
+        "anchor hash chain unbroken from the first batch to the head",
+        AnchorChainBroken,
+        anchor_chain.run,
+    ),
     StepSpec(
         3,
         "CLAIM_HISTORY",
         "every claim's events follow the state machine: signatures, rosters, quorum, turnout, windows",
         ClaimHistoryInvalid,
+        claim_history.run,
     ),
     StepSpec(
         4,
         "CLAIM_RULES",
         "rule checks per claim: rule set anchored and in force, payout an age-band amount, reason codes",
         ClaimRuleViolated,
+        claim_rules.run,
     ),
     StepSpec(
         5,
         "EVIDENCE",
         "every evidence item fetchable, re-hashes to its CID, leaf in its on-chain root",
         EvidenceNotProven,
+        evidence.run,
     ),
     StepSpec(
         6,
         "APPORTIONMENT",
         "every period's ledger file re-derived from the chain and equal to the anchored record",
         ApportionmentInvalid,
+        apportionment.run,
     ),
     StepSpec(
-        7, "DATABASE_MIRROR", "every database row that mirrors the chain or the evidence agrees", DatabaseMismatch
+        7,
+        "DATABASE_MIRROR",
+        "every database row that mirrors the chain or the evidence agrees",
+        DatabaseMismatch,
+        database_mirror.run,
     ),
-):
-    register_step(_spec)
+)
+"""The checklist, in the order the audit runs it (and the report lists it)."""

@@ -1,0 +1,83 @@
+"""Step 6: every published period's ledger file re-derived from the chain and equal to the record.
+
+The checks are ``backend.apportionment.audit.audit_period`` (the same the member's share receipt
+relies on), every read pinned to the audited head; this step walks the ``PeriodPublished`` events
+in scope and names each check that fails.
+"""
+
+from __future__ import annotations
+
+from backend.apportionment import audit as period_audit
+from backend.apportionment.schedule import DEFAULT_SCHEDULE
+from backend.audit.context import APPORTIONMENT, LEDGER, AuditContext
+from backend.audit.errors import ApportionmentInvalid
+from backend.audit.report import StepOutcome, StepStatus
+from backend.chain.apportionment import ApportionmentClient
+from backend.chain.client import contract_at, http_web3
+from backend.chain.compiler import load_artifact
+from evidence_store.errors import EvidenceStoreError
+
+__all__ = ["run"]
+
+
+def run(ctx: AuditContext) -> StepOutcome:
+
+    record = ctx.sources.deployment
+    if APPORTIONMENT not in record.contracts or LEDGER not in record.contracts:
+        return StepOutcome(StepStatus.SKIPPED, "the deployment record has no Apportionment")
+    if ctx.sources.store is None:
+        return StepOutcome(StepStatus.SKIPPED, "no evidence store: the period ledger files cannot be fetched")
+    w3 = http_web3(ctx.sources.rpc_url, ctx.sources.rpc_timeout)
+    layout = ctx.sources.layout
+    client = ApportionmentClient(
+        w3, contract_at(w3, record.address(APPORTIONMENT), load_artifact(APPORTIONMENT, layout))
+    )
+    ledger = contract_at(w3, record.address(LEDGER), load_artifact(LEDGER, layout))
+    first = record.contracts[APPORTIONMENT].block
+    if not ctx.rpc.history_available(first):
+        return StepOutcome(
+            StepStatus.HISTORY_UNAVAILABLE, f"the node has pruned Apportionment's history (block {first} and after)"
+        )
+    events = [e for e in client.published_events(from_block=first, to_block=ctx.head)]
+    if ctx.incremental:
+        events = [e for e in events if e.block_number >= ctx.from_block]
+    findings: list[ApportionmentInvalid] = []
+    schedule = ctx.sources.schedule or DEFAULT_SCHEDULE
+    for event in events:
+        pid = event.record.period_id
+        ctx.progress("re-deriving periods", 1, len(events))
+        try:
+            audit = period_audit.audit_period(
+                w3,
+                ledger,
+                client,
+                ctx.sources.store,
+                pid,
+                schedule=schedule,
+                from_block=record.contracts[LEDGER].block,
+                at_block=ctx.head,
+            )
+        except EvidenceStoreError as exc:
+            findings.append(
+                ApportionmentInvalid(
+                    f"period {pid} (block {event.block_number}): a ledger file could not be fetched and re-hashed "
+                    f"from the evidence store ({exc.code})",
+                    reason="ledger_file",
+                    period=pid,
+                    block=event.block_number,
+                )
+            )
+            continue
+        for check in audit.checks:
+            if not check.ok:
+                findings.append(
+                    ApportionmentInvalid(
+                        f"period {pid} (block {event.block_number}): {check.name}: {check.detail}",
+                        reason=check.name,
+                        period=pid,
+                        block=event.block_number,
+                    )
+                )
+    status = StepStatus.FAILED if findings else StepStatus.PASSED
+    detail = f"{len(events)} period(s) re-derived from ClaimLedger and their ledger files"
+    return StepOutcome(status, detail, checked={"periods": len(events)}, findings=list(findings))
