@@ -12,9 +12,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend import __version__
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
 from backend.api.links import add_links
-from backend.api.routes import anchors, audit, auth, evidence, health, periods, shares
-from backend.api.routes.accounts import plan_router
-from backend.api.routes.claims import router as claims_router
+from backend.api.routes import (
+    accounts,
+    anchors,
+    audit,
+    auth,
+    claims,
+    evidence,
+    health,
+    jury,
+    members,
+    notice,
+    periods,
+    review,
+    rules,
+    shares,
+)
 from backend.config import Settings, load_settings
 from backend.runtime import Runtime, build_runtime
 from backend.web import mount_web
@@ -60,8 +73,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(evidence.router)
-    app.include_router(plan_router)
-    app.include_router(claims_router)
+    app.include_router(accounts.router)
+    app.include_router(members.router)
+    app.include_router(rules.router)
+    app.include_router(claims.router)
+    app.include_router(review.router)
+    app.include_router(notice.router)
+    app.include_router(jury.router)
     app.include_router(shares.router)
     app.include_router(audit.router)
     app.include_router(periods.router)

@@ -175,12 +175,12 @@ def test_declare_relation_stores_it_and_declares_the_conflict_on_chain(plan_runt
     operator = token_for(plan_runtime, make_account(plan_runtime, "operator"))
     reviewer = make_account(plan_runtime, "reviewer")
     member = _new_member(plan_runtime)
-    created = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"member_id": member.id})
+    created = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": member.id})
     assert created.status_code == 201, created.text
     body = created.json()
-    assert (body["account_id"], body["member_id"]) == (reviewer.id, member.id)
+    assert (body["accountId"], body["memberId"]) == (reviewer.id, member.id)
     ledger = plan_runtime.contracts["ClaimLedger"]
-    receipt = plan_runtime.w3.eth.get_transaction_receipt(HexBytes(body["tx_hash"]))
+    receipt = plan_runtime.w3.eth.get_transaction_receipt(HexBytes(body["txHash"]))
     events = ledger.events.ConflictDeclared().process_receipt(receipt)
     assert [dict(e["args"]) for e in events] == [
         {"account": reviewer.signing_address, "memberCommitment": bytes(member.commitment)}
@@ -189,7 +189,7 @@ def test_declare_relation_stores_it_and_declares_the_conflict_on_chain(plan_runt
     with plan_runtime.sessions() as session:
         rows = session.scalars(select(Relation).where(Relation.account_id == reviewer.id)).all()
         assert [r.member_id for r in rows] == [member.id]
-    again = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"member_id": member.id})
+    again = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": member.id})
     assert (again.status_code, again.json()["code"]) == (409, "RELATION_EXISTS")
 
 
@@ -200,9 +200,9 @@ def test_declare_relation_completes_after_a_crash_between_chain_and_database(pla
     member = _new_member(plan_runtime)
     assert juror.signing_address is not None
     assert roster_for(plan_runtime).declare_conflict(juror.signing_address, bytes(member.commitment)) is not None
-    created = api.post(f"/accounts/{juror.id}/relations", operator, json={"member_id": member.id})
+    created = api.post(f"/accounts/{juror.id}/relations", operator, json={"memberId": member.id})
     assert created.status_code == 201, created.text
-    assert created.json()["tx_hash"] is None  # already on chain: nothing sent
+    assert created.json()["txHash"] is None  # already on chain: nothing sent
 
 
 def test_declare_relation_refuses_non_signers_and_unknown_members(plan_runtime: Runtime) -> None:
@@ -211,13 +211,13 @@ def test_declare_relation_refuses_non_signers_and_unknown_members(plan_runtime: 
     auditor = make_account(plan_runtime, "auditor")
     reviewer = make_account(plan_runtime, "reviewer")
     member = _new_member(plan_runtime)
-    not_signer = api.post(f"/accounts/{auditor.id}/relations", operator, json={"member_id": member.id})
+    not_signer = api.post(f"/accounts/{auditor.id}/relations", operator, json={"memberId": member.id})
     assert (not_signer.status_code, not_signer.json()["code"]) == (422, "NOT_A_SIGNER")
-    unknown = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"member_id": "ab" * 16})
+    unknown = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": "ab" * 16})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "MEMBER_NOT_FOUND")
     reviewer_token = token_for(plan_runtime, reviewer)
     assert (
-        api.post(f"/accounts/{reviewer.id}/relations", reviewer_token, json={"member_id": member.id}).status_code == 403
+        api.post(f"/accounts/{reviewer.id}/relations", reviewer_token, json={"memberId": member.id}).status_code == 403
     )
 
 
@@ -232,8 +232,8 @@ def test_operator_creates_staff_over_http(plan_runtime: Runtime) -> None:
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["role"] == "reviewer"
-    assert body["signing_address"] is not None
-    assert roster_for(plan_runtime).has_role("REVIEWER_ROLE", body["signing_address"])
+    assert body["signingAddress"] is not None
+    assert roster_for(plan_runtime).has_role("REVIEWER_ROLE", body["signingAddress"])
     dup = api.post("/accounts", operator, json={"username": username, "password": PASSWORD, "role": "juror"})
     assert (dup.status_code, dup.json()["code"]) == (409, "USERNAME_TAKEN")
     member = api.post("/accounts", operator, json={"username": new_name("m"), "password": PASSWORD, "role": "member"})
@@ -242,7 +242,13 @@ def test_operator_creates_staff_over_http(plan_runtime: Runtime) -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{"signing_address": "0x" + "11" * 20}, {"token_version": 5}, {"disabled": True}, {"password_hash": "x"}],
+    [
+        {"signingAddress": "0x" + "11" * 20},
+        {"tokenVersion": 5},
+        {"disabled": True},
+        {"passwordHash": "x"},
+        {"password_hash": "x"},
+    ],
 )
 def test_create_staff_refuses_mass_assignment(plan_runtime: Runtime, extra: dict[str, object]) -> None:
     api = Api(plan_runtime)

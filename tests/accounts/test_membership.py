@@ -238,13 +238,13 @@ def test_register_sign_in_join_view_and_exit_over_http(plan_runtime: Runtime) ->
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
     assert api.get("/members/me", token).json()["code"] == "NOT_A_MEMBER"
-    join = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO}
+    join = {"birthDate": _adult_birth_date(), "creditScore": 700, "healthAnswers": NO}
     joined = api.post("/members/join", token, json=join)
     assert joined.status_code == 201, joined.text
     body = joined.json()
     assert body["status"] == "active"
-    assert body["rule_set_hash"] == "0x" + DEFAULT_RULES.hash().hex()
-    assert datetime.fromisoformat(body["waiting_ends_at"]) - datetime.fromisoformat(body["joined_at"]) == timedelta(
+    assert body["ruleSetHash"] == "0x" + DEFAULT_RULES.hash().hex()
+    assert datetime.fromisoformat(body["waitingEndsAt"]) - datetime.fromisoformat(body["joinedAt"]) == timedelta(
         days=90
     )
     assert api.get("/members/me", token).json() == body
@@ -252,18 +252,18 @@ def test_register_sign_in_join_view_and_exit_over_http(plan_runtime: Runtime) ->
     assert (again.status_code, again.json()["code"]) == (409, "ALREADY_A_MEMBER")
     left = api.post("/members/me/exit", token)
     assert left.status_code == 200
-    assert (left.json()["status"], left.json()["end_reason"]) == ("ended", "EXIT")
+    assert (left.json()["status"], left.json()["endReason"]) == ("ended", "EXIT")
     assert api.post("/members/me/exit", token).status_code == 409
 
 
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"credit_score": 599}, "NOT_ELIGIBLE_CREDIT"),
-        ({"health_answers": [False, True, False]}, "NOT_ELIGIBLE_HEALTH"),
-        ({"birth_date": "1950-01-01"}, "NOT_ELIGIBLE_AGE"),
-        ({"health_answers": [False]}, "HEALTH_ANSWERS_MISMATCH"),
-        ({"credit_score": 1001}, "VALIDATION_ERROR"),
+        ({"creditScore": 599}, "NOT_ELIGIBLE_CREDIT"),
+        ({"healthAnswers": [False, True, False]}, "NOT_ELIGIBLE_HEALTH"),
+        ({"birthDate": "1950-01-01"}, "NOT_ELIGIBLE_AGE"),
+        ({"healthAnswers": [False]}, "HEALTH_ANSWERS_MISMATCH"),
+        ({"creditScore": 1001}, "VALIDATION_ERROR"),
     ],
 )
 def test_join_refusals_over_http_are_422_with_the_rule_code(
@@ -271,7 +271,7 @@ def test_join_refusals_over_http_are_422_with_the_rule_code(
 ) -> None:
     api = Api(plan_runtime)
     account = make_account(plan_runtime, "member")
-    body = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO, **change}
+    body = {"birthDate": _adult_birth_date(), "creditScore": 700, "healthAnswers": NO, **change}
     response = api.post("/members/join", token_for(plan_runtime, account), json=body)
     assert (response.status_code, response.json()["code"]) == (422, code)
     assert response.json()["message"]
@@ -282,16 +282,18 @@ def test_join_refusals_over_http_are_422_with_the_rule_code(
     "extra",
     [
         {"status": "active"},
+        {"joinedAt": "2000-01-01T00:00:00Z"},
         {"joined_at": "2000-01-01T00:00:00Z"},
         {"commitment": "0x" + "11" * 32},
-        {"waiting_ends_at": "2000-01-01T00:00:00Z"},
+        {"waitingEndsAt": "2000-01-01T00:00:00Z"},
+        {"accountId": "0" * 32},
         {"account_id": "0" * 32},
     ],
 )
 def test_join_refuses_mass_assignment(plan_runtime: Runtime, extra: dict[str, str]) -> None:
     api = Api(plan_runtime)
     account = make_account(plan_runtime, "member")
-    body = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO, **extra}
+    body = {"birthDate": _adult_birth_date(), "creditScore": 700, "healthAnswers": NO, **extra}
     response = api.post("/members/join", token_for(plan_runtime, account), json=body)
     assert (response.status_code, response.json()["code"]) == (422, "VALIDATION_ERROR")
     assert _member_count(plan_runtime, account.id) == 0
@@ -302,7 +304,7 @@ def test_join_loop_creates_one_membership(plan_runtime: Runtime) -> None:
     api = Api(plan_runtime)
     account = make_account(plan_runtime, "member")
     token = token_for(plan_runtime, account)
-    body = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO}
+    body = {"birthDate": _adult_birth_date(), "creditScore": 700, "healthAnswers": NO}
     statuses = [api.post("/members/join", token, json=body).status_code for _ in range(6)]
     assert statuses == [201] + [409] * 5
     assert _member_count(plan_runtime, account.id) == 1
@@ -311,7 +313,7 @@ def test_join_loop_creates_one_membership(plan_runtime: Runtime) -> None:
 def test_member_routes_refuse_other_roles(plan_runtime: Runtime) -> None:
     api = Api(plan_runtime)
     juror = token_for(plan_runtime, make_account(plan_runtime, "juror"))
-    body = {"birth_date": _adult_birth_date(), "credit_score": 700, "health_answers": NO}
+    body = {"birthDate": _adult_birth_date(), "creditScore": 700, "healthAnswers": NO}
     assert api.post("/members/join", juror, json=body).status_code == 403
     assert api.get("/members/me", juror).status_code == 403
 

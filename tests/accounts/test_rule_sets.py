@@ -200,11 +200,11 @@ def test_get_current_rules_is_public_and_matches_the_chain(plan_runtime: Runtime
     with plan_runtime.sessions() as session:
         rules, current_hash = current_rule_set(session)
     assert body["hash"] == "0x" + current_hash.hex()
-    assert "0x" + keccak(text=body["canonical_json"]).hex() == body["hash"]
+    assert "0x" + keccak(text=body["canonicalJson"]).hex() == body["hash"]
     assert body["rules"]["min_credit_score"] == rules.min_credit_score
     assert body["version"] == rules.version
-    assert body["anchor_tx"] is not None
-    assert _anchored_events(plan_runtime, bytes.fromhex(body["anchor_tx"][2:]))[0]["ruleSetHash"] == current_hash
+    assert body["anchorTx"] is not None
+    assert _anchored_events(plan_runtime, bytes.fromhex(body["anchorTx"][2:]))[0]["ruleSetHash"] == current_hash
 
 
 def test_get_illness_catalog_is_public(plan_runtime: Runtime) -> None:
@@ -213,8 +213,8 @@ def test_get_illness_catalog_is_public(plan_runtime: Runtime) -> None:
     assert len(body["illnesses"]) == 100
     assert body["illnesses"][0] == {
         "code": "CI001",
-        "name_en": "Malignant tumour (severe)",
-        "name_zh": "恶性肿瘤——重度",
+        "nameEn": "Malignant tumour (severe)",
+        "nameZh": "恶性肿瘤——重度",
     }
 
 
@@ -222,15 +222,15 @@ def test_publish_over_http_needs_the_operator_and_refuses_bad_bodies(fresh_runti
     api = Api(fresh_runtime)
     operator = token_for(fresh_runtime, make_account(fresh_runtime, "operator"))
     reviewer = token_for(fresh_runtime, make_account(fresh_runtime, "reviewer"))
-    assert api.post("/rules", reviewer, json={"fee_bps": 500}).status_code == 403
-    assert api.post("/rules", json={"fee_bps": 500}).status_code == 401
-    extra = api.post("/rules", operator, json={"fee_bps": 500, "version": 7})
+    assert api.post("/rules", reviewer, json={"feeBps": 500}).status_code == 403
+    assert api.post("/rules", json={"feeBps": 500}).status_code == 401
+    extra = api.post("/rules", operator, json={"feeBps": 500, "version": 7})
     assert (extra.status_code, extra.json()["code"]) == (422, "VALIDATION_ERROR")
-    bad = api.post("/rules", operator, json={"jury_size": 3, "min_turnout": 4})
+    bad = api.post("/rules", operator, json={"jurySize": 3, "minTurnout": 4})
     assert (bad.status_code, bad.json()["code"]) == (422, "INVALID_RULE_SET")
-    same = api.post("/rules", operator, json={"fee_bps": DEFAULT_RULES.fee_bps})
+    same = api.post("/rules", operator, json={"feeBps": DEFAULT_RULES.fee_bps})
     assert (same.status_code, same.json()["code"]) == (409, "RULE_SET_UNCHANGED")
-    created = api.post("/rules", operator, json={"fee_bps": 500})
+    created = api.post("/rules", operator, json={"feeBps": 500})
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["version"], body["rules"]["fee_bps"], body["active"]) == (2, 500, True)

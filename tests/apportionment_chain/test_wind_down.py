@@ -61,7 +61,7 @@ def test_wind_down_makes_the_operator_pay_every_base(runtime_factory: Callable[.
     client = ApportionmentClient(runtime.w3, runtime.contracts["Apportionment"])
     assert client.wind_down() is True
     applicant = add_account(runtime, "applicant-w", "member")
-    join = {"birth_date": "1990-01-01", "credit_score": 700, "health_answers": [False] * len(RULES.health_questions)}
+    join = {"birthDate": "1990-01-01", "creditScore": 700, "healthAnswers": [False] * len(RULES.health_questions)}
     refused_join = _call(runtime, "POST", "/members/join", applicant, json=join)
     assert (refused_join.status_code, refused_join.json()["code"]) == (409, "PLAN_WINDING_DOWN"), refused_join.text
     with runtime.sessions() as session:

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
-from backend.db.models import Account
+from backend.api.schemas import ApiModel, Hex
 from backend.errors import TooManyRequests
 from backend.services import accounts as service
 from backend.services.accounts import MIN_PASSWORD, USERNAME_RE
@@ -66,7 +66,7 @@ def registration_quota(request: Request) -> SlidingWindowQuota:
         return quota
 
 
-class StaffAccountCreate(BaseModel):
+class StaffAccountCreate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=3, max_length=64, json_schema_extra={"pattern": USERNAME_RE.pattern})
@@ -75,7 +75,7 @@ class StaffAccountCreate(BaseModel):
     role: Literal["reviewer", "juror", "auditor", "operator"]
 
 
-class Registration(BaseModel):
+class Registration(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=3, max_length=64, json_schema_extra={"pattern": USERNAME_RE.pattern})
@@ -83,7 +83,7 @@ class Registration(BaseModel):
     password: str = Field(min_length=1, max_length=256, json_schema_extra={"minLength": MIN_PASSWORD})
 
 
-class AccountOut(BaseModel):
+class AccountOut(ApiModel):
     """Public view of an account: never the password hash or the sealed signing key."""
 
     id: str
@@ -93,28 +93,17 @@ class AccountOut(BaseModel):
     disabled: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, account: Account) -> AccountOut:
-        return cls(
-            id=account.id,
-            username=account.username,
-            role=account.role,
-            signing_address=account.signing_address,
-            disabled=bool(account.disabled),
-            created_at=account.created_at,
-        )
 
-
-class RelationCreate(BaseModel):
+class RelationCreate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     member_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
 
 
-class RelationOut(BaseModel):
+class RelationOut(ApiModel):
     account_id: str
     member_id: str
-    tx_hash: str | None = Field(None, description="declareConflict transaction (null when already on chain)")
+    tx_hash: Hex | None = Field(None, description="declareConflict transaction (null when already on chain)")
 
 
 @router.post(
@@ -170,22 +159,4 @@ def revoke_tokens(account_id: str, session: SessionDep, _operator: Operator) -> 
     summary="Declare a reviewer/juror related to a member (stored, and declareConflict on chain)",
 )
 def declare_relation(account_id: str, body: RelationCreate, runtime: RuntimeDep, _operator: Operator) -> RelationOut:
-    declared = service.declare_relation(runtime, account_id, body.member_id)
-    return RelationOut(
-        account_id=declared.account_id,
-        member_id=declared.member_id,
-        tx_hash="0x" + declared.tx_hash.hex() if declared.tx_hash else None,
-    )
-
-
-def _plan_router() -> APIRouter:
-    from backend.api.routes import members, rules
-
-    combined = APIRouter()
-    for sub in (router, members.router, rules.router):
-        combined.include_router(sub)
-    return combined
-
-
-plan_router = _plan_router()
-"""Accounts, membership and rule-set routes, mounted together by the app."""
+    return RelationOut.of(service.declare_relation(runtime, account_id, body.member_id))

@@ -8,14 +8,13 @@ newest batches in the auditor's chain history.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep
-from backend.api.routes.claims import ApiModel
+from backend.api.schemas import ApiModel
 from backend.services.anchors import anchored_batch, recent_batches
 
 router = APIRouter(tags=["evidence"])
@@ -48,7 +47,7 @@ class AnchoredBatchEntryOut(ApiModel):
 def anchors(
     _principal: CurrentPrincipal, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[AnchoredBatchEntryOut]:
-    return [AnchoredBatchEntryOut(**asdict(entry)) for entry in recent_batches(runtime, limit)]
+    return [AnchoredBatchEntryOut.of(entry) for entry in recent_batches(runtime, limit)]
 
 
 @router.get(
@@ -60,4 +59,4 @@ def anchors(
 def anchor(
     batch_id: Annotated[int, Path(ge=0, le=2**64 - 1)], _principal: CurrentPrincipal, runtime: RuntimeDep
 ) -> AnchoredBatchOut:
-    return AnchoredBatchOut(**asdict(anchored_batch(runtime, batch_id)))
+    return AnchoredBatchOut.of(anchored_batch(runtime, batch_id))

@@ -7,18 +7,21 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.schemas import ApiModel
 from backend.services.auth import authenticate, issue_token
 
 router = APIRouter(tags=["auth"])
 
 
+# RFC 6749 §5.1 names the token answer's fields (access_token, token_type): the one JSON body that is
+# not camelCase, so that OAuth2 clients (Swagger UI's "Authorize" among them) read it.
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     role: str
 
 
-class Me(BaseModel):
+class Me(ApiModel):
     id: str
     username: str
     role: str

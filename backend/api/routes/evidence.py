@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
+from backend.api.schemas import ApiModel
 from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
@@ -31,26 +32,23 @@ def get_receipt(evidence_id: str, runtime: RuntimeDep, session: SessionDep) -> d
     return receipt.to_json()
 
 
-class EvidenceAccepted(BaseModel):
+class EvidenceAccepted(ApiModel):
     """Returned once, to the uploader: ``salt`` and ``plaintextSha256`` are private to the claimant."""
-
-    model_config = ConfigDict(populate_by_name=True)
 
     id: str
     cid: str = Field(description="CID of the encrypted file in the evidence store")
     commitment: str = Field(description="keccak256(abi.encode(sha256(plaintext), salt)) — the anchored value")
     salt: str = Field(description="PRIVATE: lets the claimant prove the commitment; never published")
-    plaintext_sha256: str = Field(alias="plaintextSha256", description="PRIVATE: sha256 of the uploaded file")
+    plaintext_sha256: str = Field(description="PRIVATE: sha256 of the uploaded file")
     size: int
-    media_type: str = Field(alias="mediaType")
-    receipt_url: str = Field(alias="receiptUrl")
+    media_type: str
+    receipt_url: str
 
 
 @router.post(
     "",
     status_code=201,
     response_model=EvidenceAccepted,
-    response_model_by_alias=True,
     summary="Upload one evidence file (raw body, streamed, encrypted before it is stored)",
     responses={413: {"description": "too large"}, 415: {"description": "not PDF, PNG or JPEG"}},
     openapi_extra={

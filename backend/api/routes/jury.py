@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
-from backend.api.routes.claims import ApiModel
+from backend.api.schemas import ApiModel
 from backend.services import jury as service
 
 router = APIRouter(prefix="/jury", tags=["jury"])
@@ -43,22 +42,19 @@ class CommitIn(ApiModel):
 
 @router.get("/assignments", response_model=list[AssignmentOut], summary="My jury seats")
 def assignments(session: SessionDep, principal: CurrentPrincipal) -> list[AssignmentOut]:
-    return [AssignmentOut(**asdict(a)) for a in service.jury_assignments(session, principal)]
+    return [AssignmentOut.of(a) for a in service.jury_assignments(session, principal)]
 
 
 @router.get("/claims/{claim_pk}", response_model=CaseOut, summary="The case I sit on")
 def case(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal) -> CaseOut:
-    found = service.jury_case(runtime, session, principal, claim_pk)
-    data = asdict(found)
-    data["assignment"] = AssignmentOut(**data["assignment"])
-    return CaseOut(**data)
+    return CaseOut.of(service.jury_case(runtime, session, principal, claim_pk))
 
 
 @router.post("/claims/{claim_pk}/commit", response_model=AssignmentOut, summary="Commit my vote (commit window)")
 def commit(claim_pk: str, body: CommitIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> AssignmentOut:
-    return AssignmentOut(**asdict(service.commit_vote(runtime, principal, claim_pk, body.approve)))
+    return AssignmentOut.of(service.commit_vote(runtime, principal, claim_pk, body.approve))
 
 
 @router.post("/claims/{claim_pk}/reveal", response_model=AssignmentOut, summary="Reveal my vote (reveal window)")
 def reveal(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> AssignmentOut:
-    return AssignmentOut(**asdict(service.reveal_vote(runtime, principal, claim_pk)))
+    return AssignmentOut.of(service.reveal_vote(runtime, principal, claim_pk))

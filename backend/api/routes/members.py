@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
-from backend.db.models import Member
+from backend.api.schemas import ApiModel, Hex
 from backend.services import membership
 from backend.services.accounts import get_account
 from backend.services.auth import Principal
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/members", tags=["members"])
 MemberPrincipal = Annotated[Principal, role_dependency("member")]
 
 
-class JoinRequest(BaseModel):
+class JoinRequest(ApiModel):
     """The applicant's declarations; everything else (status, dates, commitment) is the server's."""
 
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +31,7 @@ class JoinRequest(BaseModel):
     )
 
 
-class MemberOut(BaseModel):
+class MemberOut(ApiModel):
     """The member's own view: never the commitment's salt."""
 
     id: str
@@ -40,21 +40,8 @@ class MemberOut(BaseModel):
     waiting_ends_at: datetime
     ended_at: datetime | None
     end_reason: str | None
-    rule_set_hash: str
-    commitment: str = Field(description="the member's salted identity on chain")
-
-    @classmethod
-    def of(cls, member: Member) -> MemberOut:
-        return cls(
-            id=member.id,
-            status=member.status,
-            joined_at=member.joined_at,
-            waiting_ends_at=member.waiting_ends_at,
-            ended_at=member.ended_at,
-            end_reason=member.end_reason,
-            rule_set_hash="0x" + bytes(member.rule_set_hash).hex(),
-            commitment="0x" + bytes(member.commitment).hex(),
-        )
+    rule_set_hash: Hex
+    commitment: Hex = Field(description="the member's salted identity on chain")
 
 
 @router.post(

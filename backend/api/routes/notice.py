@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
-from backend.api.routes.claims import ApiModel
+from backend.api.schemas import ApiModel
 from backend.services import jury as service
 from backend.services.claims import ledger
 
@@ -49,7 +48,7 @@ def notice(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # beyond SQLite INTEGER: a 500
 ) -> list[NoticeOut]:
     entries = service.public_notice(session, principal, limit=limit, offset=offset, chain=ledger(runtime))
-    return [NoticeOut(**asdict(e)) for e in entries]
+    return [NoticeOut.of(e) for e in entries]
 
 
 @router.post(
@@ -60,4 +59,4 @@ def notice(
     responses={409: {"description": "already objected, own claim, or window closed"}},
 )
 def object_(notice_id: str, body: ObjectionIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ObjectionOut:
-    return ObjectionOut(**asdict(service.object_to_claim(runtime, principal, notice_id, body.reason)))
+    return ObjectionOut.of(service.object_to_claim(runtime, principal, notice_id, body.reason))

@@ -6,11 +6,13 @@ and compares a member's share receipt with the recorded ledger root.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep
-from backend.api.routes.claims import ApiModel
+from backend.api.schemas import ApiModel, Hex
 from backend.apportionment.published import apportionment_client, published_events
 from backend.apportionment.scheduler import plan_schedule
 from evidence_store.multiformats import CID
@@ -24,8 +26,8 @@ class PeriodOut(ApiModel):
     chain_id: int
     contract: str = Field(description="the Apportionment contract")
     block_number: int
-    tx_hash: str
-    rule_set_hash: str
+    tx_hash: Hex
+    rule_set_hash: Hex
     claim_count: int
     payouts_fen: int
     fee_bps: int
@@ -39,9 +41,9 @@ class PeriodOut(ApiModel):
     share_total_fen: int
     subsidy_total_fen: int
     surplus_out_fen: int
-    ledger_root: str
+    ledger_root: Hex
     ledger_cid: str = Field(description="CID of the share-ledger file")
-    ledger_cid_hex: str = Field(description="the same CID in binary, as 0x hex (as in share receipts)")
+    ledger_cid_hex: Hex = Field(description="the same CID in binary, as 0x hex (as in share receipts)")
 
 
 @router.get("/periods", response_model=list[PeriodOut], summary="Every published period, from the chain's events")
@@ -52,31 +54,19 @@ def periods(_principal: CurrentPrincipal, runtime: RuntimeDep) -> list[PeriodOut
     out = []
     for event in published_events(runtime):
         r = event.record
+        figures = asdict(r)  # the period as the chain records it (bytes become 0x hex)
         out.append(
-            PeriodOut(
-                period_id=r.period_id,
-                notice_at=schedule.period(r.period_id).notice_at.isoformat(),
-                chain_id=chain_id,
-                contract=contract,
-                block_number=event.block_number,
-                tx_hash="0x" + event.tx_hash.hex(),
-                rule_set_hash="0x" + r.rule_set_hash.hex(),
-                claim_count=r.claim_count,
-                payouts_fen=r.payouts_fen,
-                fee_bps=r.fee_bps,
-                fee_fen=r.fee_fen,
-                surplus_in_fen=r.surplus_in_fen,
-                member_count=r.member_count,
-                per_case_cap_fen=r.per_case_cap_fen,
-                annual_cap_fen=r.annual_cap_fen,
-                wind_down=r.wind_down,
-                base_fen=r.base_fen,
-                share_total_fen=r.share_total_fen,
-                subsidy_total_fen=r.subsidy_total_fen,
-                surplus_out_fen=r.surplus_out_fen,
-                ledger_root="0x" + r.ledger_root.hex(),
-                ledger_cid=str(CID.from_bytes(r.ledger_cid)),
-                ledger_cid_hex="0x" + r.ledger_cid.hex(),
+            PeriodOut.model_validate(
+                {
+                    **figures,
+                    "notice_at": schedule.period(r.period_id).notice_at.isoformat(),
+                    "chain_id": chain_id,
+                    "contract": contract,
+                    "block_number": event.block_number,
+                    "tx_hash": event.tx_hash,
+                    "ledger_cid": str(CID.from_bytes(r.ledger_cid)),
+                    "ledger_cid_hex": r.ledger_cid,
+                }
             )
         )
     return out

@@ -5,7 +5,6 @@ Every per-claim endpoint answers an unassigned caller exactly as it answers a no
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,7 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
-from backend.api.routes.claims import ApiModel, ClaimOut, evidence_response
+from backend.api.downloads import evidence_response
+from backend.api.schemas import ApiModel, ClaimOut
+from backend.errors import NotFound
 from backend.services import review as service
 
 router = APIRouter(prefix="/review", tags=["review"])
@@ -75,15 +76,12 @@ class VerdictOut(ApiModel):
 def queue(
     session: SessionDep, principal: CurrentPrincipal, pending: Annotated[bool, Query()] = False
 ) -> list[QueueEntryOut]:
-    return [QueueEntryOut(**asdict(e)) for e in service.review_queue(session, principal, pending_only=pending)]
+    return [QueueEntryOut.of(e) for e in service.review_queue(session, principal, pending_only=pending)]
 
 
 @router.get("/claims/{claim_pk}", response_model=ReviewDetailOut, summary="An assigned claim")
 def detail(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> ReviewDetailOut:
-    found = service.review_detail(session, principal, claim_pk)
-    data = asdict(found)
-    data["claim"] = ClaimOut.of(found.claim)
-    return ReviewDetailOut(**data)
+    return ReviewDetailOut.of(service.review_detail(session, principal, claim_pk))
 
 
 @router.get(
@@ -92,12 +90,7 @@ def detail(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> R
     summary="Decrypt, re-hash, commitment and on-chain inclusion checks of one evidence file",
 )
 def verification(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> VerificationOut:
-    result = service.verify_claim_evidence(runtime, principal, claim_pk, evidence_id)
-    return VerificationOut(
-        evidence_id=result.evidence_id,
-        verified=result.verified,
-        checks=[CheckOut(name=c.name, status=c.status, detail=c.detail) for c in result.checks],
-    )
+    return VerificationOut.of(service.verify_claim_evidence(runtime, principal, claim_pk, evidence_id))
 
 
 @router.get(
@@ -107,8 +100,6 @@ def verification(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal
 )
 def content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> StreamingResponse:
     if principal.role != "reviewer":
-        from backend.errors import NotFound
-
         raise NotFound("no such evidence")
     return evidence_response(service.open_claim_evidence(runtime, principal, claim_pk, evidence_id))
 
@@ -118,6 +109,4 @@ def verdict(claim_pk: str, body: VerdictIn, runtime: RuntimeDep, principal: Curr
     result = service.submit_verdict(
         runtime, principal, claim_pk, service.VerdictRequest(body.verdict, body.reason_code, body.report)
     )
-    data = asdict(result)
-    data["claim"] = ClaimOut.of(result.claim)
-    return VerdictOut(**data)
+    return VerdictOut.of(result)

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
-from backend.db.models import RuleSetRecord
+from backend.api.schemas import ApiModel, Hex
 from backend.services import rule_sets
 from backend.services.auth import Principal
 
@@ -19,47 +19,38 @@ router = APIRouter(prefix="/rules", tags=["rules"])
 Operator = Annotated[Principal, role_dependency("operator")]
 
 
-class RuleSetOut(BaseModel):
+class RuleSetOut(ApiModel):
+    # A RuleSetRecord as the API shows it: RuleSetOut.of(record).
     version: int
-    hash: str = Field(description="keccak256 of canonical_json, as anchored on ClaimLedger")
+    hash: Hex = Field(description="keccak256 of canonicalJson, as anchored on ClaimLedger")
     canonical_json: str = Field(description="the exact bytes hashed (sorted keys, no whitespace)")
-    rules: dict[str, Any]
-    anchor_tx: str | None = Field(description="anchorRuleSet transaction")
+    # The same rules parsed, read from the record's canonical_json. Its keys are the protocol's
+    # (snake_case, hashed as they are), not the API's.
+    rules: Annotated[dict[str, Any], BeforeValidator(json.loads)] = Field(validation_alias="canonical_json")
+    anchor_tx: Hex | None = Field(description="anchorRuleSet transaction")
     active: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, record: RuleSetRecord) -> RuleSetOut:
-        return cls(
-            version=record.version,
-            hash="0x" + bytes(record.hash).hex(),
-            canonical_json=record.canonical_json,
-            rules=json.loads(record.canonical_json),
-            anchor_tx="0x" + bytes(record.anchor_tx).hex() if record.anchor_tx else None,
-            active=record.active,
-            created_at=record.created_at,
-        )
 
-
-class IllnessOut(BaseModel):
+class IllnessOut(ApiModel):
     code: str
     name_en: str
     name_zh: str
 
 
-class CatalogOut(BaseModel):
+class CatalogOut(ApiModel):
     version: int
     illnesses: list[IllnessOut]
 
 
-class AgeBandIn(BaseModel):
+class AgeBandIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     max_age_years: int = Field(ge=0, le=150)
     payout_fen: int = Field(gt=0, lt=2**64)
 
 
-class RuleChanges(BaseModel):
+class RuleChanges(ApiModel):
     """Parameters to change; the rest is carried over from the rule set in force. The version is
     assigned by the server."""
 

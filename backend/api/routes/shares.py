@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep, role_dependency
+from backend.api.schemas import ApiModel
 from backend.apportionment.member_shares import share_history, share_receipt
 from backend.apportionment.wind_down import begin_wind_down, wind_down_state
 from backend.services.auth import Principal
@@ -19,40 +20,35 @@ MemberOnly = Annotated[Principal, role_dependency("member")]
 OperatorOnly = Annotated[Principal, role_dependency("operator")]
 
 
-class ShareEntry(BaseModel):
+class ShareEntry(ApiModel):
     """One period's charge for the signed-in member (integer fen)."""
 
-    model_config = ConfigDict(populate_by_name=True)
-
-    period_id: int = Field(alias="periodId", description="YYYYMMDD of the notice day")
-    notice_at: str = Field(alias="noticeAt")
-    debit_at: str = Field(alias="debitAt")
-    share_fen: int = Field(alias="shareFen", description="what the member pays")
-    subsidy_fen: int = Field(alias="subsidyFen", description="what the operator pays for the member")
-    year_to_date_fen: int = Field(alias="yearToDateFen")
-    base_fen: int = Field(alias="baseFen")
-    wind_down: bool = Field(alias="windDown")
-    ledger_cid: str = Field(alias="ledgerCid", description="CID of the period's share-ledger file")
+    period_id: int = Field(description="YYYYMMDD of the notice day")
+    notice_at: str
+    debit_at: str
+    share_fen: int = Field(description="what the member pays")
+    subsidy_fen: int = Field(description="what the operator pays for the member")
+    year_to_date_fen: int
+    base_fen: int
+    wind_down: bool
+    ledger_cid: str = Field(description="CID of the period's share-ledger file")
 
 
-class ShareHistory(BaseModel):
+class ShareHistory(ApiModel):
     shares: list[ShareEntry]
 
 
-class WindDown(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    wind_down: bool = Field(alias="windDown")
+class WindDown(ApiModel):
+    wind_down: bool
     since: str | None = None
-    last_shared_period_id: int | None = Field(None, alias="lastSharedPeriodId")
-    late_filing_until: str | None = Field(None, alias="lateFilingUntil")
+    last_shared_period_id: int | None = None
+    late_filing_until: str | None = None
     tx: str | None = None
 
 
 @router.get(
     "/me/shares",
     response_model=ShareHistory,
-    response_model_by_alias=True,
     summary="The signed-in member's share in every published period",
     responses={404: {"description": "the account has no membership"}},
 )
@@ -75,7 +71,7 @@ def my_share_receipt(
     return share_receipt(runtime, session, principal.account_id, period_id).to_json()
 
 
-@router.get("/plan/wind-down", response_model=WindDown, response_model_by_alias=True, summary="Wind-down state")
+@router.get("/plan/wind-down", response_model=WindDown, summary="Wind-down state")
 def get_wind_down(_principal: CurrentPrincipal, runtime: RuntimeDep) -> WindDown:
     return WindDown.model_validate(wind_down_state(runtime).to_json())
 
@@ -83,7 +79,6 @@ def get_wind_down(_principal: CurrentPrincipal, runtime: RuntimeDep) -> WindDown
 @router.post(
     "/plan/wind-down",
     response_model=WindDown,
-    response_model_by_alias=True,
     summary="Put the plan into wind-down (operator): members stop paying, final periods are subsidised",
 )
 def post_wind_down(_principal: OperatorOnly, runtime: RuntimeDep) -> WindDown:

@@ -107,7 +107,7 @@ export function upload(path, formData, onProgress) {
 /** Sign in with the OAuth2 password flow; stores and returns {token, role, username, id}. */
 export async function signIn(username, password) {
   const form = new URLSearchParams({ username, password, grant_type: "password" });
-  const token = await api("/auth/token", { method: "POST", form });
+  const token = await api("/auth/token", { method: "POST", form }); // OAuth2 (RFC 6749) names: access_token
   session.set({ token: token.access_token, role: token.role, username });
   const me = await api("/auth/me");
   const value = { token: token.access_token, role: me.role, username: me.username, id: me.id };

@@ -86,7 +86,7 @@ export async function renderCase(ctx, claimPk) {
     ),
     h("h2", {}, "Reviewers' verdicts"),
     h("ul", {}, c.verdicts.map((v) => {
-      const reason = v.reason_code || v.reasonCode;
+      const reason = v.reasonCode;
       return h("li", {}, `${v.verdict}${reason && reason !== "APPROVED" ? ` (${reason})` : ""}: `, h("q", {}, v.report || ""));
     })),
     h("section", { id: "objections" }, c.objections.length ? [h("h2", {}, "Objections"), h("ul", {}, c.objections.map((o) => h("li", {}, h("q", {}, o))))] : null),

@@ -49,8 +49,8 @@ export async function renderMember(ctx) {
       h("h2", { id: "membership-h" }, "Membership"),
       facts([
         ["Status", badge(member.status.toUpperCase())],
-        ["Joined", when(member.joined_at)],
-        ["Waiting period ends", when(member.waiting_ends_at)],
+        ["Joined", when(member.joinedAt)],
+        ["Waiting period ends", when(member.waitingEndsAt)],
         ["On-chain identity", h("span", { class: "mono" }, short(member.commitment))],
       ]),
     ),
@@ -80,7 +80,7 @@ export async function renderJoin(ctx) {
     ctx.main.append(h("div", { class: "success" }, `You are a member (${member.status}).`), h("a", { href: "#/member" }, "Go to my claims"));
     return;
   }
-  const r = rules.rules;
+  const r = rules.rules; // the rule set as hashed: its keys are the protocol's (snake_case)
   const errors = h("div", { "aria-live": "assertive" });
   const questions = (r.health_questions || []).map((q, i) =>
     h(
@@ -121,8 +121,8 @@ export async function renderJoin(ctx) {
       return;
     }
     try {
-      const joined = await api("/members/join", { method: "POST", json: { birth_date: form.birth.value, credit_score: Number(form.credit.value), health_answers: answers } });
-      ctx.go("#/member", `Welcome to the plan. Your waiting period ends ${when(joined.waiting_ends_at)}.`);
+      const joined = await api("/members/join", { method: "POST", json: { birthDate: form.birth.value, creditScore: Number(form.credit.value), healthAnswers: answers } });
+      ctx.go("#/member", `Welcome to the plan. Your waiting period ends ${when(joined.waitingEndsAt)}.`);
     } catch (err) {
       showError(errors, err, JOIN_HINTS);
     }
@@ -182,7 +182,7 @@ export async function renderFile(ctx) {
     "form",
     { class: "card", id: "file-form", novalidate: true },
     errors,
-    h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.name_en} · ${i.name_zh} (${i.code})`)))),
+    h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.nameEn} · ${i.nameZh} (${i.code})`)))),
     h("div", { class: "field" }, h("label", { for: "diagnosis" }, "Date of diagnosis"), h("input", { id: "diagnosis", name: "diagnosis", type: "date", max: today, required: true })),
     h("div", { class: "field" }, h("span", { class: "label", id: "docs-label" }, h("strong", {}, "Documents")), drop, list),
     h("div", { class: "field" }, progress, progressText),

@@ -1,0 +1,86 @@
+"""The API's shared JSON models: one base (camelCase on the wire) and the claim views several routers answer with.
+
+Every JSON body the API reads or writes is an :class:`ApiModel`: Python names stay snake_case, the
+wire is camelCase (``alias_generator=to_camel``), and FastAPI serializes response models by alias.
+Requests are read by alias; the Python name is accepted too (``populate_by_name``), as before.
+``tests/api/test_openapi_casing.py`` fails on any property of the OpenAPI schemas that is not
+camelCase.
+
+Response models are built from the services' records by pydantic (:meth:`ApiModel.of`, attribute
+by attribute), not copied field by field: a field added to a record and to its model is carried
+without a third edit. Bytes become ``0x`` hex through :data:`Hex`.
+
+Exception: the OAuth2 token answer (``backend.api.routes.auth.Token``) keeps ``access_token`` and
+``token_type``, the names RFC 6749 §5.1 fixes and every OAuth2 client (Swagger UI's included) reads.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+def _hex(value: object) -> object:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    return value
+
+
+Hex = Annotated[str, BeforeValidator(_hex)]
+"""A string on the wire; ``bytes`` from a record become ``0x`` hex."""
+
+
+class ApiModel(BaseModel):
+    """Base of every JSON body: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        """The model read from ``record``'s attributes (a service dataclass or a database row)."""
+        return cls.model_validate(record, from_attributes=True)
+
+
+class EvidenceOut(ApiModel):
+    id: str
+    media_type: str
+    size: int
+    commitment: str = Field(description="keccak256(abi.encode(sha256(plaintext), salt)), the anchored value")
+    cid: str = Field(description="CID of the encrypted file")
+    anchored: bool
+    duplicate: bool = Field(description="the same plaintext is evidence of another claim")
+    original_name: str | None = Field(None, description="only shown to the claimant")
+
+
+class ClaimOut(ApiModel):
+    id: str
+    claim_id: str = Field(description="the claim's id on ClaimLedger")
+    status: str
+    illness_code: str
+    diagnosis_date: date
+    age_at_diagnosis: int
+    payout_fen: int
+    rule_set_hash: str
+    evidence_root: str
+    reason_code: str | None
+    flags: list[str]
+    filed_at: datetime
+    updated_at: datetime
+    final_at: datetime | None
+    evidence: list[EvidenceOut]
+    chain_mismatch: list[str] = Field(
+        default_factory=list,
+        description="fields (status, payoutFen) whose database copy disagrees with ClaimLedger; "
+        "status and payoutFen shown are the chain's",
+    )
+
+
+class TimelineOut(ApiModel):
+    kind: str
+    at: datetime
+    block_number: int | None
+    tx_hash: str | None
+    detail: dict[str, Any]

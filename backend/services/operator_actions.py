@@ -1,0 +1,37 @@
+"""The operator's steps on one claim: finalize an unopposed notice, tally a jury, draw a jury round.
+
+Each step runs in one transaction and answers with the claim as it stands afterwards. Callers that
+are not operators are told the claim does not exist, as for any claim they may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from backend.db.models import Claim
+from backend.errors import NotFound
+from backend.runtime import Runtime
+from backend.services import jury
+from backend.services.auth import Principal
+from backend.services.claims import ClaimView, claim_view, get_claim
+
+OperatorStep = Literal["finalize-notice", "tally", "draw-jury"]
+
+OPERATOR_STEPS: dict[OperatorStep, Callable[[Runtime, Session, Claim], object]] = {
+    "finalize-notice": jury.finalize_notice,
+    "tally": jury.tally_jury,
+    "draw-jury": jury.draw_jury,
+}
+
+
+def run_operator_step(runtime: Runtime, principal: Principal, claim_pk: str, step: OperatorStep) -> ClaimView:
+    """Run ``step`` on the claim (operators only) and return the claim's view after it."""
+    if principal.role != "operator":
+        raise NotFound("no such claim")
+    with runtime.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        OPERATOR_STEPS[step](runtime, session, claim)
+        return claim_view(session, claim)
