@@ -1,0 +1,284 @@
+"""Building a period's share ledger: rows streamed in chunks, the file written, the roots computed.
+
+Verification-critical (the format is ``backend.apportionment.ledger_format``; the whole ledger is
+described in ``backend.apportionment.ledger``). The builder keeps one 32-byte leaf hash per member
+in flat buckets (no Python object per member) and writes each chunk's rows as it goes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from backend.apportionment.arithmetic import (
+    UINT64_MAX,
+    BaseCharge,
+    PeriodInputs,
+    PeriodTotals,
+    compute_base,
+    share_of_member,
+)
+from backend.apportionment.errors import ApportionmentError, MemberOrderError, MemberRowInvalid
+from backend.apportionment.files import atomic_output
+from backend.apportionment.ledger_format import (
+    ROW_AMOUNTS,
+    MembershipSnapshot,
+    header_bytes,
+    keccak_raw,
+    trailer_bytes,
+)
+from backend.apportionment.share_tree import LeafBuckets, share_tree_root, write_tree_file
+from backend.proofs.merkle import MerkleTree
+
+__all__ = ["ShareLedgerBuilder", "ShareLedgerResult", "SupportsWrite", "build_share_ledger", "write_share_ledger"]
+
+
+class SupportsWrite(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLedgerResult:
+    """What a finished ledger commits to; ``tree`` only when asked for (``keep_tree``).
+
+    ``tree`` input index ``i`` is row ``i`` of the ledger (input order).
+    """
+
+    inputs: PeriodInputs
+    totals: PeriodTotals
+    share_root: bytes
+    membership: MembershipSnapshot | None
+    tree: MerkleTree | None
+
+
+class ShareLedgerBuilder:
+    """Streams one period's share ledger: feed member rows in chunks, then ``finish``.
+
+    ``writer`` (optional) receives the ledger file: the header at construction, the rows of
+    each chunk as it is processed, the trailer at ``finish``. On any error the builder is
+    unusable and whatever ``writer`` got is incomplete (``write_share_ledger`` then removes the
+    file). With ``snapshot=True`` the membership-snapshot root is computed in the same pass.
+    """
+
+    __slots__ = (
+        "_ascending",
+        "_base",
+        "_failed",
+        "_finished",
+        "_flat",
+        "_inputs",
+        "_leaves",
+        "_members",
+        "_prev",
+        "_rows",
+        "_share_total",
+        "_subsidy_total",
+        "_writer",
+    )
+
+    def __init__(
+        self,
+        inputs: PeriodInputs,
+        writer: SupportsWrite | None = None,
+        *,
+        require_ascending: bool = True,
+        snapshot: bool = False,
+        keep_input_order: bool = False,
+    ) -> None:
+        self._inputs = inputs
+        self._base: BaseCharge = compute_base(inputs)
+        self._writer = writer
+        self._ascending = require_ascending
+        self._leaves = LeafBuckets()
+        self._flat: bytearray | None = bytearray() if keep_input_order else None
+        self._members: LeafBuckets | None = LeafBuckets() if snapshot else None
+        self._prev = b""
+        self._rows = 0
+        self._share_total = 0
+        self._subsidy_total = 0
+        self._failed = False
+        self._finished = False
+        if writer is not None:
+            writer.write(header_bytes(inputs, require_ascending))
+
+    @property
+    def base(self) -> BaseCharge:
+        return self._base
+
+    @property
+    def rows(self) -> int:
+        """Rows processed so far."""
+        return self._rows
+
+    def add_chunk(self, members: Iterable[tuple[bytes, int]]) -> int:
+        """Process ``(member_commitment, paid_this_year_fen)`` rows; returns the total rows so far.
+
+        Raises ``MemberRowInvalid`` (``index`` = row number in the whole ledger) for a malformed
+        row, ``MemberOrderError`` for a commitment not above the previous one (when ascending
+        order is required), ``MemberCountMismatch`` past the declared member count.
+        """
+        if self._failed or self._finished:
+            raise ApportionmentError("the ledger builder is finished or failed; start a new one")
+        self._failed = True  # cleared on success
+        inputs, base = self._inputs, self._base
+        base_fen = base.base_fen
+        case_cap = base.case_cap_fen
+        annual_cap = inputs.annual_cap_fen
+        # Members with paid ≤ threshold pay the full case cap: the common row, precomputed.
+        threshold = annual_cap - case_cap
+        common_middle = case_cap.to_bytes(32, "big") + (base_fen - case_cap).to_bytes(32, "big")
+        common_amounts = (case_cap, base_fen - case_cap)
+        limit = inputs.member_count
+        ascending = self._ascending
+        k = keccak_raw
+        pack = ROW_AMOUNTS.pack
+        leaves = self._leaves.buckets
+        flat = self._flat
+        members_buf = None if self._members is None else self._members.buckets
+        prev = self._prev
+        index = self._rows
+        share_total = self._share_total
+        subsidy_total = self._subsidy_total
+        out: list[bytes] = []
+        for commitment, paid in members:
+            if type(commitment) is not bytes or len(commitment) != 32:
+                raise MemberRowInvalid("member_commitment must be 32 bytes", index=index, field="member_commitment")
+            if type(paid) is not int or paid < 0:
+                raise MemberRowInvalid(
+                    "paid_this_year_fen must be a non-negative integer", index=index, field="paid_this_year_fen"
+                )
+            if ascending:
+                if commitment <= prev:
+                    raise MemberOrderError(
+                        "member commitments must be strictly ascending (a repeat is a duplicate member)", index=index
+                    )
+                prev = commitment
+            if index >= limit:
+                raise MemberRowInvalid(
+                    f"more member rows than the declared {limit} sharing members", index=index, field="member_count"
+                )
+            if paid <= threshold:
+                share, subsidy = common_amounts
+                middle = common_middle
+            else:
+                share = share_of_member(case_cap_fen=case_cap, annual_cap_fen=annual_cap, paid_this_year_fen=paid)
+                subsidy = base_fen - share
+                middle = share.to_bytes(32, "big") + subsidy.to_bytes(32, "big")
+            ytd = paid + share
+            if ytd > UINT64_MAX:
+                raise MemberRowInvalid("year-to-date does not fit uint64", index=index, field="paid_this_year_fen")
+            h = k(k(commitment + middle + ytd.to_bytes(32, "big")))
+            leaves[h[0]] += h
+            if flat is not None:
+                flat += h
+            if members_buf is not None:
+                h = k(k(commitment))
+                members_buf[h[0]] += h
+            out.append(commitment + pack(share, subsidy, ytd))
+            share_total += share
+            subsidy_total += subsidy
+            index += 1
+        if self._writer is not None and out:
+            self._writer.write(b"".join(out))
+        self._prev = prev
+        self._rows = index
+        self._share_total = share_total
+        self._subsidy_total = subsidy_total
+        self._failed = False
+        return index
+
+    def finish(self, *, keep_tree: bool = False, tree_file: str | os.PathLike[str] | None = None) -> ShareLedgerResult:
+        """Close the period: totals (invariant checked), roots, the trailer written.
+
+        Raises ``MemberCountMismatch`` when the rows are not the declared member count.
+        ``keep_tree=True`` (needs ``keep_input_order=True`` at construction) returns the full
+        in-memory tree (small ledgers, tests). ``tree_file`` writes the share tree's node file
+        there instead (``share_tree.write_tree_file``: 64 bytes per member on disk, none kept).
+        """
+        if self._failed or self._finished:
+            raise ApportionmentError("the ledger builder is finished or failed; start a new one")
+        if keep_tree and self._flat is None:
+            raise ApportionmentError("keep_tree needs a builder made with keep_input_order=True")
+        self._failed = True
+        totals = PeriodTotals.close(
+            self._inputs,
+            self._base,
+            rows=self._rows,
+            share_total_fen=self._share_total,
+            subsidy_total_fen=self._subsidy_total,
+        )
+        leaves = self._leaves
+        leaves.count = self._rows
+        self._leaves = LeafBuckets()
+        tree: MerkleTree | None = None
+        if keep_tree and self._flat:
+            tree = MerkleTree.from_leaf_hashes(self._flat)
+            root = tree.root
+        elif tree_file is not None and self._rows:
+            root = write_tree_file(tree_file, leaves, self._inputs.period_id)
+        else:
+            root = share_tree_root(leaves)
+        del leaves
+        self._flat = None
+        membership = None
+        if self._members is not None:
+            self._members.count = self._rows
+            membership = MembershipSnapshot(root=share_tree_root(self._members), member_count=self._rows)
+            self._members = None
+        if self._writer is not None:
+            self._writer.write(trailer_bytes(totals, self._rows, root))
+        self._failed = False
+        self._finished = True
+        return ShareLedgerResult(inputs=self._inputs, totals=totals, share_root=root, membership=membership, tree=tree)
+
+
+def build_share_ledger(
+    inputs: PeriodInputs,
+    members: Iterable[tuple[bytes, int]],
+    writer: SupportsWrite | None = None,
+    *,
+    require_ascending: bool = True,
+    snapshot: bool = False,
+    keep_tree: bool = False,
+    tree_file: str | os.PathLike[str] | None = None,
+    chunk_rows: int = 65_536,
+) -> ShareLedgerResult:
+    """Build a whole ledger from an iterable of member rows (fed to the builder in chunks)."""
+    builder = ShareLedgerBuilder(
+        inputs, writer, require_ascending=require_ascending, snapshot=snapshot, keep_input_order=keep_tree
+    )
+    it = iter(members)
+    while True:
+        chunk = [row for _, row in zip(range(chunk_rows), it, strict=False)]
+        if not chunk:
+            break
+        builder.add_chunk(chunk)
+    return builder.finish(keep_tree=keep_tree, tree_file=tree_file)
+
+
+def write_share_ledger(
+    path: str | os.PathLike[str],
+    inputs: PeriodInputs,
+    members: Iterable[tuple[bytes, int]],
+    *,
+    require_ascending: bool = True,
+    snapshot: bool = False,
+    keep_tree: bool = False,
+    tree_file: str | os.PathLike[str] | None = None,
+) -> ShareLedgerResult:
+    """Write the ledger file at ``path`` atomically (temp file + fsync + rename); nothing on failure.
+
+    ``tree_file``: also write the share tree's node file there (itself atomic).
+    """
+    with atomic_output(path) as fh:
+        return build_share_ledger(
+            inputs,
+            members,
+            fh,
+            require_ascending=require_ascending,
+            snapshot=snapshot,
+            keep_tree=keep_tree,
+            tree_file=tree_file,
+        )
