@@ -69,8 +69,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
-from eth_utils.address import is_checksum_address
-
 from backend.apportionment.arithmetic import (
     PERIOD_INPUT_KEYS,
     UINT64_MAX,
@@ -92,7 +90,7 @@ from backend.apportionment.errors import (
     ShareSchemaError,
 )
 from backend.apportionment.ledger import ShareRow, share_leaf_hash
-from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
+from backend.proofs.hexstr import from_hex, is_canonical_hex, is_checksum_address, to_hex
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner
 from backend.proofs.strict_json import loads_strict

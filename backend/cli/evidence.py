@@ -1,21 +1,15 @@
-"""``hubao cid`` and ``hubao evidence-store serve | export-car | import-car``."""
+"""``hubao evidence-store serve | export-car | import-car`` (``hubao cid`` is in :mod:`backend.cli.cid`)."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from backend.cli import app, console, err_console
+from backend.cli.cid import progress_bar, read_chunks
 from backend.config import load_settings
-from evidence_store import CID, EvidenceStore, EvidenceStoreError, LocalBlockstore, compute_cid, open_store
-
-READ_SIZE = 1 << 20
+from evidence_store import CID, EvidenceStore, EvidenceStoreError, LocalBlockstore, open_store
 
 evidence_app = typer.Typer(help="The evidence store: Kubo-compatible RPC server, CAR export / import.")
 app.add_typer(evidence_app, name="evidence-store")
@@ -24,46 +18,6 @@ app.add_typer(evidence_app, name="evidence-store")
 def _fail(exc: EvidenceStoreError) -> typer.Exit:
     err_console.print(f"error [{exc.code}] {exc.message}", style="bold red", soft_wrap=True, markup=False)
     return typer.Exit(1)
-
-
-def _progress(total: int | None) -> Progress:
-    return Progress(
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
-
-
-def _read_chunks(fh: BinaryIO, progress: Progress, total: int | None) -> Iterator[bytes]:
-    task = progress.add_task("reading", total=total)
-    while chunk := fh.read(READ_SIZE):
-        progress.advance(task, len(chunk))
-        yield chunk
-
-
-@app.command("cid")
-def cid_cmd(
-    file: Path = typer.Argument(..., help="file to hash ('-' reads standard input)", allow_dash=True),
-    cid_version: int = typer.Option(0, "--cid-version", min=0, max=1, help="0 (Qm…, Kubo default) or 1 (raw leaves)"),
-) -> None:
-    """Print the CID of FILE exactly as `ipfs add --only-hash -Q [--cid-version=1]` would."""
-    with contextlib.ExitStack() as stack:
-        if str(file) == "-":
-            fh: BinaryIO = sys.stdin.buffer
-            total = None
-        else:
-            try:
-                fh = stack.enter_context(open(file, "rb"))
-            except OSError as exc:
-                err_console.print(f"error [FILE_UNREADABLE] {file}: {exc.strerror}", style="bold red", markup=False)
-                raise typer.Exit(1) from exc
-            total = file.stat().st_size
-        progress = stack.enter_context(_progress(total))
-        cid = compute_cid(_read_chunks(fh, progress, total), cid_version)
-    console.print(str(cid), markup=False, highlight=False)
 
 
 @evidence_app.command("serve")
@@ -100,7 +54,7 @@ def export_car_cmd(
     tmp = out.with_name(out.name + ".partial")
     try:
         chunks = store.export_car(CID.parse(cid))
-        with open(tmp, "wb") as fh, _progress(None) as progress:
+        with open(tmp, "wb") as fh, progress_bar(None) as progress:
             task = progress.add_task("exporting", total=None)
             for chunk in chunks:
                 fh.write(chunk)
@@ -120,8 +74,8 @@ def import_car_cmd(
     """Import a CAR v1 file, verifying every block, and pin its roots."""
     store = _store_for(data_dir)
     try:
-        with open(file, "rb") as fh, _progress(file.stat().st_size) as progress:
-            roots = store.import_car(_read_chunks(fh, progress, file.stat().st_size))
+        with open(file, "rb") as fh, progress_bar(file.stat().st_size) as progress:
+            roots = store.import_car(read_chunks(fh, progress, file.stat().st_size))
     except EvidenceStoreError as exc:
         raise _fail(exc) from exc
     for root in roots:

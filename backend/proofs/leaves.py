@@ -32,17 +32,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
-
-from eth_abi.abi import encode as _eth_abi_encode
-from eth_abi.exceptions import EncodingError as _EthAbiEncodingError
-from eth_abi.exceptions import ParseError as _EthAbiParseError
-from eth_abi.grammar import ABIType, BasicType, TupleType
-from eth_abi.grammar import parse as _parse_abi_type
+from typing import TYPE_CHECKING, Any, cast
 
 from backend.proofs.errors import LeafEncodingError
 from backend.proofs.hexstr import from_hex, to_hex
 from backend.proofs.keccak import keccak256
+
+if TYPE_CHECKING:
+    from eth_abi.grammar import ABIType
+
+# eth_abi is imported where the generic encoder runs, not here: with eth-utils and pydantic under it
+# it costs about 0.2 s, and evidence leaves, receipts and ``hubao receipt verify`` never need it.
 
 __all__ = [
     "EVIDENCE_LEAF_TYPES",
@@ -67,12 +67,15 @@ _EVIDENCE_CID_OFFSET = (3 * 32).to_bytes(32, "big")
 
 @lru_cache(maxsize=256)
 def _abi_type(type_str: str) -> ABIType:
+    from eth_abi.exceptions import ParseError as _EthAbiParseError
+    from eth_abi.grammar import parse as _parse_abi_type
+
     try:
         parsed = _parse_abi_type(type_str)
     except _EthAbiParseError as exc:
         raise LeafEncodingError(f"not an ABI type: {type_str!r}", abi_type=type_str) from exc
     parsed.validate()
-    return cast(ABIType, parsed)
+    return cast("ABIType", parsed)
 
 
 def _type_str(t: ABIType) -> str:
@@ -82,6 +85,8 @@ def _type_str(t: ABIType) -> str:
 def _check_types(types: Sequence[str]) -> list[ABIType]:
     if isinstance(types, str) or not types:
         raise LeafEncodingError("leaf types must be a non-empty list of ABI type strings")
+    from eth_abi.exceptions import ParseError as _EthAbiParseError
+
     try:
         return [_abi_type(t) for t in types]
     except (TypeError, ValueError, _EthAbiParseError) as exc:
@@ -89,6 +94,8 @@ def _check_types(types: Sequence[str]) -> list[ABIType]:
 
 
 def _check_value(t: ABIType, value: Any, path: str) -> None:
+    from eth_abi.grammar import BasicType, TupleType
+
     if t.is_array:
         if not isinstance(value, list | tuple):
             raise LeafEncodingError(f"{path}: expected a list for {_type_str(t)}", path=path)
@@ -134,6 +141,9 @@ def abi_encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
         raise LeafEncodingError(f"expected {len(parsed)} values for types {list(types)!r}")
     for i, (t, v) in enumerate(zip(parsed, values, strict=True)):
         _check_value(t, v, f"[{i}]")
+    from eth_abi.abi import encode as _eth_abi_encode
+    from eth_abi.exceptions import EncodingError as _EthAbiEncodingError
+
     try:
         return _eth_abi_encode(list(types), list(values))
     except (_EthAbiEncodingError, TypeError, ValueError) as exc:
@@ -154,6 +164,8 @@ def standard_leaf_hash(types: Sequence[str], values: Sequence[Any]) -> bytes:
 
 
 def _value_to_json(t: ABIType, value: Any) -> JsonValue:
+    from eth_abi.grammar import BasicType, TupleType
+
     if t.is_array:
         return [_value_to_json(t.item_type, v) for v in value]
     if isinstance(t, TupleType):
@@ -169,6 +181,8 @@ def _value_to_json(t: ABIType, value: Any) -> JsonValue:
 
 
 def _value_from_json(t: ABIType, value: Any, path: str) -> Any:
+    from eth_abi.grammar import BasicType, TupleType
+
     if t.is_array or isinstance(t, TupleType):
         if not isinstance(value, list):
             raise LeafEncodingError(f"{path}: expected a JSON list", path=path)

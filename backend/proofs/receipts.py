@@ -70,8 +70,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from eth_utils.address import is_checksum_address
-
 from backend.proofs.commitments import content_commitment
 from backend.proofs.errors import (
     AnchorBlockMismatch,
@@ -91,7 +89,7 @@ from backend.proofs.errors import (
     RootMismatch,
     SchemaError,
 )
-from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
+from backend.proofs.hexstr import from_hex, is_canonical_hex, is_checksum_address, to_hex
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus

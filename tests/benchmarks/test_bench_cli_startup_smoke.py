@@ -1,0 +1,24 @@
+"""Smoke run of bench_cli_startup in quick mode: every command runs and is reported, never speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import bench_cli_startup
+
+
+def test_cli_startup_bench_reports_every_command_next_to_the_baseline() -> None:
+    figures = bench_cli_startup.run(quick=True)
+    assert figures["rounds"] == bench_cli_startup.QUICK_ROUNDS
+    baseline = figures["baseline_python_pass"]
+    assert 0 < baseline["wall_best_s"] <= baseline["wall_median_s"]
+    for name in ("help", "cid", "receipt_verify", "typer_import"):
+        row = figures[name]
+        assert 0 < row["wall_best_s"] <= row["wall_median_s"]
+        assert row["wall_ratio_vs_baseline"] == pytest.approx(
+            row["wall_median_s"] / baseline["wall_median_s"], abs=0.01
+        )
+    assert figures["targets"]["met"] is all(
+        figures[name]["wall_median_s"] <= figures["targets"]["wall_median_s_max"]
+        for name in ("help", "cid", "receipt_verify")
+    )
