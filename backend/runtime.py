@@ -1,153 +1,72 @@
-"""The composition root: builds settings-derived resources once per process.
+"""The composition root: builds settings-derived resources once per process and wires them.
 
 ``build_runtime`` is called by the app lifespan and by CLI commands; nothing else constructs Web3
-clients, engines, contract handles or the evidence store. Library code receives these explicitly.
+clients, engines, contract handles or the evidence store. The :class:`Runtime` it returns is the
+services' :class:`~backend.services.context.ServiceContext` (services receive it, never import
+this module), completed with the per-process filing relay and wind-down gate; it starts and stops
+the background loops of :mod:`backend.background` and closes everything.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from eth_account.signers.local import LocalAccount
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
-from web3.contract import Contract
-
+from backend.apportionment.wind_down import WindDownGate
+from backend.background import BackgroundLoops, anchoring_worker
+from backend.chain.claims import ClaimLedgerClient
 from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
-from backend.chain.deploy import SUITE, DeploymentRecord, SuiteRoles, admin_mismatches, ensure_deployed
-from backend.chain.notary import NotaryClient
+from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_deployed
 from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
-from backend.db.lease import Lease
 from backend.errors import ConfigError
 from backend.services.anchoring import AnchoringWorker
 from backend.services.auth import load_or_create_secret
+from backend.services.context import ServiceContext
+from backend.services.filing import relay_filings
+from backend.services.filing_relay import FilingRelay
+from evidence_store import open_store
+from evidence_store.crypto import DirectoryKeyring, FileWrapCounter, Keyring
+from evidence_store.interface import EvidenceStore
 
 log = logging.getLogger(__name__)
 
 
-def crash_at(point: str) -> Callable[[str], None]:
-    """Fault hook for crash tests (RELIABILITY.md A9): SIGKILL this process at ``point``."""
+@dataclass(eq=False)
+class Runtime(ServiceContext):
+    """The :class:`ServiceContext` of this process plus what only the composition root handles:
+    the per-process helpers wired at construction, the background loops and closing it all."""
 
-    def hook(reached: str) -> None:
-        if reached == point:
-            os.kill(os.getpid(), signal.SIGKILL)
+    background: BackgroundLoops | None = field(default=None, init=False)
 
-    return hook
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    w3: Web3
-    deployment: DeploymentRecord
-    contracts: dict[str, Contract]
-    operator: TransactionSender
-    notary: TransactionSender
-    store: Any = None  # evidence_store.EvidenceStore
-    keyring: Any = None  # evidence_store.Keyring
-    jwt_secret: bytes = b""
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def sender(self, signer: LocalAccount) -> TransactionSender:
-        """A sender for ``signer`` (a juror's or reviewer's key) whose nonces are allocated under the
-        lock every process on this data dir takes for that key."""
-        lock = nonce_lock_path(self.settings.resolved_data_dir, self.deployment.chain_id, signer.address)
-        return TransactionSender(self.w3, signer, lock_path=lock)
+    def __post_init__(self) -> None:
+        self.filing_relay = FilingRelay(partial(relay_filings, self))
+        self.claim_filing_gate = WindDownGate(self)
 
     def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
-        """The anchoring relay configured by the settings (one per process; the lease elects a leader)."""
-        s = self.settings
-        return AnchoringWorker(
-            self.sessions,
-            self.w3,
-            NotaryClient(self.w3, self.contracts["EvidenceNotary"]),
-            self.notary,
-            confirmations=s.confirmations,
-            max_batch=s.batch_max_size,
-            max_wait=s.batch_max_wait,
-            holder=holder or f"{socket.gethostname()}:{os.getpid()}",
-            reorg_policy=s.reorg_policy,
-            fault=crash_at(s.fault_inject) if s.fault_inject else None,
-        )
+        """The anchoring relay configured by the settings (see :func:`backend.background.anchoring_worker`)."""
+        return anchoring_worker(self, holder)
 
     def start_background(self) -> None:
-        """Run the singleton workers in background threads until :meth:`close`.
-
-        Each runs in every replica; a database lease lets exactly one of them act at a time.
-        """
-        if "background" in self.extras:
-            return
-        stop = threading.Event()
-        worker = self.anchoring_worker()
-
-        def anchoring() -> None:
-            try:
-                worker.run_forever(stop)
-            except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
-                log.exception("anchoring relay stopped")
-
-        schedule = None
-        if self.settings.apportionment_auto:
-            from backend.apportionment.scheduler import plan_schedule
-
-            schedule = plan_schedule(self.settings)  # a bad calendar stops start-up here
-
-        def workflow_clock() -> None:
-            # Finalize notices, draw, tally and redraw juries as chain time passes their windows;
-            # queue filings left FILED (a crash or an RPC outage between the database and the chain);
-            # publish every apportionment period the chain's clock has closed (scheduler module).
-            from backend.apportionment.scheduler import publish_due_periods
-            from backend.services.filing import resume_pending_filings
-            from backend.services.jury import advance
-
-            lease = Lease(self.sessions, "workflow", worker.lease.holder)
-            while not stop.wait(5.0):
-                try:
-                    if lease.acquire():
-                        resume_pending_filings(self)
-                        advance(self)
-                        if schedule is not None:
-                            publish_due_periods(self, schedule=schedule, lease=lease)
-                except Exception:
-                    log.exception("workflow clock cycle failed; retrying")
-            lease.release()
-
-        threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True) for fn in (anchoring, workflow_clock)]
-        for thread in threads:
-            thread.start()
-        self.extras["background"] = (threads, stop)
+        """Run the background loops (:mod:`backend.background`) until :meth:`close`."""
+        if self.background is None:
+            self.background = BackgroundLoops(self)
+            self.background.start()
 
     def stop_background(self) -> None:
-        running = self.extras.pop("background", None)
-        if running is not None:
-            threads, stop = running
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
 
     def close(self) -> None:
         self.stop_background()
-        relay = self.extras.pop("filing_relay", None)  # services.filing.FilingRelay
-        if relay is not None:
-            relay.close()
+        self.filing_relay.close()
         self.engine.dispose()
-        closer = getattr(self.store, "close", None)
-        if callable(closer):
-            closer()
+        self.store.close()
 
 
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
@@ -192,6 +111,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         contracts=contracts,
         operator=operator,
         notary=notary,
+        claim_ledger=ClaimLedgerClient(w3, contracts["ClaimLedger"], operator),
         store=store,
         keyring=open_keyring(data_dir / "keys"),
         jwt_secret=(
@@ -215,14 +135,12 @@ def _check_admin(settings: Settings, admin: str, mismatches: list[str]) -> None:
     log.warning(message)
 
 
-def open_keyring(directory: Path) -> Any:
+def open_keyring(directory: Path) -> Keyring:
     """The key-encryption keys (one file per key id); a first KEK is created on first use.
 
     Production deployments replace this directory with a KMS-backed keyring behind the same
     ``Keyring`` protocol.
     """
-    from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
-
     directory.mkdir(parents=True, exist_ok=True)
     # Wrap counts reserved 64 at a time: one durable write per 64 uploads, not per upload.
     keyring = DirectoryKeyring(directory, counter=FileWrapCounter(directory, block=64))
@@ -231,8 +149,6 @@ def open_keyring(directory: Path) -> Any:
     return keyring
 
 
-def open_evidence_store(settings: Settings) -> Any:
+def open_evidence_store(settings: Settings) -> EvidenceStore:
     """The configured evidence store (embedded blockstore unless HUBAO_IPFS_API is set)."""
-    from evidence_store import open_store
-
     return open_store(settings.ipfs_api, settings.resolved_data_dir, settings.ipfs_timeout)

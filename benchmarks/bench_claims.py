@@ -108,9 +108,9 @@ from backend.db.models import ClaimEvent
 from backend.runtime import Runtime, build_runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.auth import issue_token
+from backend.services.bootstrap import bootstrap
 from backend.services.claims import ledger
 from backend.services.membership import join
-from backend.services.rule_sets import bootstrap
 from benchmarks import run_dir
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

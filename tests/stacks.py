@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,30 @@ from backend.config import ANVIL_DEV_KEYS, Settings
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.runtime import Runtime, build_runtime
 from backend.services.anchoring import AnchoringWorker
+from backend.services.rules import RuleSet
+
+# What a test stack keeps beside a runtime (its anvil node, the rule set it published): kept here,
+# not on the runtime, which holds only what the product uses.
+_NODES: weakref.WeakKeyDictionary[Runtime, AnvilNode] = weakref.WeakKeyDictionary()
+_RULES: weakref.WeakKeyDictionary[Runtime, RuleSet] = weakref.WeakKeyDictionary()
+
+
+def keep_node(runtime: Runtime, node: AnvilNode) -> None:
+    _NODES[runtime] = node
+
+
+def node_of(runtime: Runtime) -> AnvilNode:
+    """The anvil node the test stack started ``runtime`` on."""
+    return _NODES[runtime]
+
+
+def keep_rules(runtime: Runtime, rules: RuleSet) -> None:
+    _RULES[runtime] = rules
+
+
+def rules_of(runtime: Runtime) -> RuleSet:
+    """The rule set the test stack published for ``runtime``."""
+    return _RULES[runtime]
 
 
 @dataclass
@@ -113,7 +138,7 @@ def runtime_factory(tmp_path: Path, anvil_factory: Callable[..., AnvilNode]) -> 
         }
         values.update(overrides)
         runtime = build_runtime(Settings(**values))
-        runtime.extras["node"] = node
+        keep_node(runtime, node)
         runtimes.append(runtime)
         return runtime
 

@@ -38,6 +38,7 @@ from web3.contract import Contract
 from backend.apportionment.errors import MemberOrderError, ScheduleError
 from backend.apportionment.ledger import ShareLedgerReader
 from backend.chain.transactions import classify
+from backend.services.membership import protected_commitments_at
 
 __all__ = [
     "APPROVED_STATE",
@@ -209,8 +210,6 @@ def sharing_members(session: Session, instant: datetime, *, chunk_rows: int = 65
     ``ORDER BY commitment`` (server-side cursor, ``chunk_rows`` per page); a repeated commitment
     raises ``MemberOrderError`` (the ledger would refuse it too, but later and with less context).
     """
-    from backend.services.membership import protected_commitments_at
-
     if instant.tzinfo is None:
         raise ScheduleError("instant must be timezone-aware", field="instant")
     prev = b""

@@ -16,7 +16,7 @@ replica that lacks it (``PublishedLedgers.tree_for``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,13 +30,13 @@ from backend.apportionment.published import (
 )
 from backend.apportionment.receipts import ShareReceipt, share_receipt_from_proof
 from backend.apportionment.schedule import ApportionmentSchedule
+from backend.apportionment.scheduler import plan_schedule
 from backend.apportionment.service_errors import NotAMember, PeriodRecordMismatch, ShareNotFound
 from backend.apportionment.share_tree import ShareTreeFile
 from backend.db.models import Member
 from backend.proofs.errors import ProofError
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
+from backend.services.context import ServiceContext
+from evidence_store.multiformats import CID
 
 __all__ = ["MemberShare", "member_of_account", "share_history", "share_receipt"]
 
@@ -78,21 +78,18 @@ def member_of_account(session: Session, account_id: str) -> Member:
 
 
 def share_history(
-    runtime: Runtime, session: Session, account_id: str, *, schedule: ApportionmentSchedule | None = None
+    ctx: ServiceContext, session: Session, account_id: str, *, schedule: ApportionmentSchedule | None = None
 ) -> list[MemberShare]:
     """The member's share in every published period they were part of, oldest first.
 
     ``schedule`` defaults to the configured calendar (``scheduler.plan_schedule``).
     """
-    from backend.apportionment.scheduler import plan_schedule
-    from evidence_store.multiformats import CID
-
-    schedule = schedule or plan_schedule(runtime.settings)
+    schedule = schedule or plan_schedule(ctx.settings)
 
     commitment = bytes(member_of_account(session, account_id).commitment)
-    files = published_ledgers(runtime)
+    files = published_ledgers(ctx)
     history: list[MemberShare] = []
-    for event in published_events(runtime):
+    for event in published_events(ctx):
         record = event.record
         if record.member_count == 0:
             continue
@@ -118,16 +115,16 @@ def share_history(
     return history
 
 
-def share_receipt(runtime: Runtime, session: Session, account_id: str, period_id: int) -> ShareReceipt:
+def share_receipt(ctx: ServiceContext, session: Session, account_id: str, period_id: int) -> ShareReceipt:
     """The member's version-1 share receipt for ``period_id``, with chainId, contract and ledgerCid."""
     commitment = bytes(member_of_account(session, account_id).commitment)
-    client = apportionment_client(runtime)
+    client = apportionment_client(ctx)
     record = client.period(period_id)
     if record is None:
         raise ShareNotFound(f"period {period_id} is not published", period_id=period_id)
     if record.member_count == 0:
         raise ShareNotFound(f"period {period_id} had no sharing members", period_id=period_id)
-    files = published_ledgers(runtime)
+    files = published_ledgers(ctx)
     with ShareLedgerReader(files.ledger_for(record)) as reader:
         found = reader.find(commitment)
         if found is None:
@@ -147,7 +144,7 @@ def share_receipt(runtime: Runtime, session: Session, account_id: str, period_id
                 row=row,
                 inputs=inputs,
                 totals=totals,
-                chain_id=int(runtime.w3.eth.chain_id),
+                chain_id=int(ctx.w3.eth.chain_id),
                 contract=client.address,
                 ledger_cid=record.ledger_cid,
             )

@@ -1,7 +1,7 @@
 """Closing a period: compute every member's share from the chain's figures, store the ledger,
 record the period on chain.
 
-Service edge. ``compute_and_publish_period(runtime, period, now)``:
+Service edge. ``compute_and_publish_period(ctx, period, now)``:
 
 1. The period must be closed: ``now`` and the chain's latest block time are both at or past
    ``window_end`` (block times only grow, so no later block can still fall inside the window).
@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -49,10 +49,9 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedu
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from backend.chain.transactions import ContractReverted
+from backend.services.context import ServiceContext
+from backend.services.rule_sets import current_rule_set, rule_set_by_hash
 from backend.services.rules import RuleSet
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
 
 __all__ = [
     "PublishedPeriod",
@@ -88,8 +87,6 @@ class PublishedPeriod:
 
 def active_rule_set(session: Session) -> RuleSet:
     """The rule set in force (``backend.services.rule_sets.current_rule_set``; ``NotFound`` if none)."""
-    from backend.services.rule_sets import current_rule_set
-
     rules, _ = current_rule_set(session)
     return rules
 
@@ -98,21 +95,19 @@ def _period_rules(session: Session, existing: PeriodRecord | None) -> RuleSet:
     """The rules to apportion under: the recorded period's own when re-verifying, else those in force."""
     if existing is None:
         return active_rule_set(session)
-    from backend.services.rule_sets import rule_set_by_hash
-
     return rule_set_by_hash(session, existing.rule_set_hash)
 
 
-def _chain_time(runtime: Runtime) -> int:
-    return int(runtime.w3.eth.get_block("latest")["timestamp"])
+def _chain_time(ctx: ServiceContext) -> int:
+    return int(ctx.w3.eth.get_block("latest")["timestamp"])
 
 
-def _require_closed(runtime: Runtime, period: Period, now: datetime) -> None:
+def _require_closed(ctx: ServiceContext, period: Period, now: datetime) -> None:
     if now < period.window_end:
         raise PeriodNotClosed(
             f"period {period.period_id} closes at {period.window_end.isoformat()}", period_id=period.period_id
         )
-    if _chain_time(runtime) < int(period.window_end.timestamp()):
+    if _chain_time(ctx) < int(period.window_end.timestamp()):
         raise PeriodNotClosed(
             f"the chain has not reached the end of period {period.period_id} yet", period_id=period.period_id
         )
@@ -134,13 +129,13 @@ def _surplus_in(client: ApportionmentClient, previous: Period, existing: PeriodR
     )
 
 
-def _snapshot(runtime: Runtime, files: PublishedLedgers, period: Period) -> tuple[Path, int]:
+def _snapshot(ctx: ServiceContext, files: PublishedLedgers, period: Period) -> tuple[Path, int]:
     """The period's sharing members, written once to a packed temp file; (path, N)."""
     fd, name = tempfile.mkstemp(prefix=f".{period.period_id}.", suffix=".members", dir=files.ledgers)
     os.close(fd)
     path = Path(name)
     try:
-        with runtime.sessions() as session:
+        with ctx.sessions() as session:
             count = snapshot_sharing_members(session, period.snapshot_at, path)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -178,7 +173,7 @@ def _build_ledger(
 
 
 def compute_and_publish_period(
-    runtime: Runtime,
+    ctx: ServiceContext,
     period: Period,
     now: datetime,
     *,
@@ -186,28 +181,28 @@ def compute_and_publish_period(
     schedule: ApportionmentSchedule = DEFAULT_SCHEDULE,
 ) -> PublishedPeriod:
     """Compute, store and publish ``period`` (see the module docstring); idempotent."""
-    _require_closed(runtime, period, now)
-    client = apportionment_client(runtime)
-    files = published_ledgers(runtime)
+    _require_closed(ctx, period, now)
+    client = apportionment_client(ctx)
+    files = published_ledgers(ctx)
     existing = client.period(period.period_id)
     previous = schedule.previous_period(period)
     surplus_in = _surplus_in(client, previous, existing, period.period_id)
 
-    claim_ledger = runtime.contracts["ClaimLedger"]
-    deployed = runtime.deployment.contracts.get("ClaimLedger")
+    claim_ledger = ctx.contracts["ClaimLedger"]
+    deployed = ctx.deployment.contracts.get("ClaimLedger")
     approvals = final_approvals(
-        runtime.w3,
+        ctx.w3,
         claim_ledger,
         period.window_start,
         period.window_end,
         from_block=deployed.block if deployed is not None else 0,
     )
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         rule_set = rules if rules is not None else _period_rules(session, existing)
-    members, member_count = _snapshot(runtime, files, period)
+    members, member_count = _snapshot(ctx, files, period)
     try:
         return _publish(
-            runtime,
+            ctx,
             client,
             files,
             period,
@@ -225,7 +220,7 @@ def compute_and_publish_period(
 
 
 def _publish(
-    runtime: Runtime,
+    ctx: ServiceContext,
     client: ApportionmentClient,
     files: PublishedLedgers,
     period: Period,
@@ -259,7 +254,7 @@ def _publish(
         published_now = False
         if existing is None:
             try:
-                receipt = runtime.operator.transact(client.publish_tx(record))
+                receipt = ctx.operator.transact(client.publish_tx(record))
                 tx_hash = bytes(receipt["transactionHash"])
                 published_now = True
             except ContractReverted as exc:

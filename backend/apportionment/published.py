@@ -19,7 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.ledger import ShareLedgerReader
@@ -27,9 +27,7 @@ from backend.apportionment.service_errors import ApportionmentUnavailable
 from backend.apportionment.share_tree import ShareTreeFile
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord, PublishedPeriodEvent
 from backend.chain.transactions import register_errors
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
+from backend.services.context import ServiceContext
 
 __all__ = [
     "CONTRACT_NAME",
@@ -46,13 +44,13 @@ _CHUNK = 1 << 20
 _index_lock = threading.Lock()
 
 
-def apportionment_client(runtime: Runtime) -> ApportionmentClient:
-    """The client of the runtime's Apportionment deployment (``ApportionmentUnavailable`` if none)."""
-    contract = runtime.contracts.get(CONTRACT_NAME)
+def apportionment_client(ctx: ServiceContext) -> ApportionmentClient:
+    """The client of the context's Apportionment deployment (``ApportionmentUnavailable`` if none)."""
+    contract = ctx.contracts.get(CONTRACT_NAME)
     if contract is None:
-        raise ApportionmentUnavailable("the Apportionment contract is not deployed in this runtime")
+        raise ApportionmentUnavailable("the Apportionment contract is not deployed in this context")
     register_errors([[dict(item) for item in contract.abi]])
-    return ApportionmentClient(runtime.w3, contract)
+    return ApportionmentClient(ctx.w3, contract)
 
 
 def _matches(reader: ShareLedgerReader, record: PeriodRecord) -> bool:
@@ -218,13 +216,13 @@ class PublishedLedgers:
         return path
 
 
-def published_ledgers(runtime: Runtime) -> PublishedLedgers:
-    """The runtime's ledger files and index (``<data dir>/apportionment``)."""
-    return PublishedLedgers(runtime.settings.resolved_data_dir / _SUBDIR, runtime.store)
+def published_ledgers(ctx: ServiceContext) -> PublishedLedgers:
+    """The context's ledger files and index (``<data dir>/apportionment``)."""
+    return PublishedLedgers(ctx.settings.resolved_data_dir / _SUBDIR, ctx.store)
 
 
-def published_events(runtime: Runtime) -> list[PublishedPeriodEvent]:
+def published_events(ctx: ServiceContext) -> list[PublishedPeriodEvent]:
     """Every published period, from the chain's ``PeriodPublished`` events (all replicas' work)."""
-    client = apportionment_client(runtime)
-    deployed = runtime.deployment.contracts.get(CONTRACT_NAME)
+    client = apportionment_client(ctx)
+    deployed = ctx.deployment.contracts.get(CONTRACT_NAME)
     return client.published_events(from_block=deployed.block if deployed is not None else 0)

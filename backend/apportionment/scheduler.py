@@ -1,7 +1,7 @@
 """Periods published on their own: the apportionment clock, and every period's status.
 
-Service edge. ``publish_due_periods(runtime)`` is called by the workflow clock
-(``Runtime.start_background``), which runs in every replica under the ``workflow`` database lease,
+Service edge. ``publish_due_periods(ctx)`` is called by the workflow clock
+(``backend.background``), which runs in every replica under the ``workflow`` database lease,
 so one process at a time publishes. It closes, in schedule order, every period whose notice instant
 the **chain's clock** has passed (the latest block's timestamp — the instant the contracts judge
 windows by, and the one tests move with ``evm_increaseTime``/``evm_mine``):
@@ -42,11 +42,11 @@ from backend.apportionment.published import CONTRACT_NAME, apportionment_client,
 from backend.apportionment.schedule import ApportionmentSchedule, Period, ScheduleConfig
 from backend.apportionment.service_errors import PeriodRecordMismatch
 from backend.errors import DomainError
+from backend.services.context import ServiceContext
 
 if TYPE_CHECKING:
     from backend.config import Settings
     from backend.db.lease import Lease
-    from backend.runtime import Runtime
 
 __all__ = [
     "PeriodStatus",
@@ -71,16 +71,16 @@ def plan_schedule(settings: Settings) -> ApportionmentSchedule:
     )
 
 
-def chain_time(runtime: Runtime) -> datetime:
+def chain_time(ctx: ServiceContext) -> datetime:
     """The latest block's timestamp (UTC)."""
-    return datetime.fromtimestamp(int(runtime.w3.eth.get_block("latest")["timestamp"]), UTC)
+    return datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC)
 
 
-def _first_period(runtime: Runtime, schedule: ApportionmentSchedule) -> Period:
+def _first_period(ctx: ServiceContext, schedule: ApportionmentSchedule) -> Period:
     """With nothing on chain: the period covering the Apportionment deployment block."""
-    deployed = runtime.deployment.contracts.get(CONTRACT_NAME)
+    deployed = ctx.deployment.contracts.get(CONTRACT_NAME)
     block = deployed.block if deployed is not None else 0
-    at = datetime.fromtimestamp(int(runtime.w3.eth.get_block(block)["timestamp"]), UTC)
+    at = datetime.fromtimestamp(int(ctx.w3.eth.get_block(block)["timestamp"]), UTC)
     return schedule.period_for(at)
 
 
@@ -90,10 +90,10 @@ def _after(schedule: ApportionmentSchedule, period_id: int) -> Period:
     return schedule.period_for(datetime(year, month, day, tzinfo=ZoneInfo(schedule.config.timezone)))
 
 
-def due_periods(runtime: Runtime, schedule: ApportionmentSchedule, now: datetime) -> list[Period]:
+def due_periods(ctx: ServiceContext, schedule: ApportionmentSchedule, now: datetime) -> list[Period]:
     """Periods not yet on chain whose notice instant is at or before ``now``, in order."""
-    last = apportionment_client(runtime).last_period_id()
-    period = _after(schedule, last) if last else _first_period(runtime, schedule)
+    last = apportionment_client(ctx).last_period_id()
+    period = _after(schedule, last) if last else _first_period(ctx, schedule)
     due = []
     while period.notice_at <= now:
         due.append(period)
@@ -127,35 +127,37 @@ def _kept(lease: Lease | None) -> Iterator[None]:
 
 
 def publish_due_periods(
-    runtime: Runtime,
+    ctx: ServiceContext,
     *,
     schedule: ApportionmentSchedule | None = None,
     lease: Lease | None = None,
     limit: int | None = None,
+    warned: set[tuple[int, str]] | None = None,
 ) -> list[PublishedPeriod]:
     """Publish every due period (at most ``limit``), oldest first; returns what was done.
 
     Nothing to do (no Apportionment contract, no period closed) costs two or three RPC reads.
     Stops early when ``lease`` is given and no longer held, and at a period the service refuses
     (no rule set in force yet, a chain record that differs from its recomputation — logged once
-    per process and reason, retried on the next cycle).
+    per reason and period remembered in ``warned`` (the workflow clock keeps one per process),
+    retried on the next cycle).
     """
-    if CONTRACT_NAME not in runtime.contracts:
+    if CONTRACT_NAME not in ctx.contracts:
         return []
-    schedule = schedule or plan_schedule(runtime.settings)
-    now = chain_time(runtime)
+    schedule = schedule or plan_schedule(ctx.settings)
+    now = chain_time(ctx)
     done: list[PublishedPeriod] = []
-    due = due_periods(runtime, schedule, now)[:limit]
+    due = due_periods(ctx, schedule, now)[:limit]
     if due:
-        published_ledgers(runtime).sweep_temporaries()  # what a crash mid-publish left behind
+        published_ledgers(ctx).sweep_temporaries()  # what a crash mid-publish left behind
     for period in due:
         if lease is not None and not lease.still_held():
             break
         try:
             with _kept(lease):
-                result = compute_and_publish_period(runtime, period, now, schedule=schedule)
+                result = compute_and_publish_period(ctx, period, now, schedule=schedule)
         except DomainError as exc:  # e.g. no rule set in force yet: say so once, retry next cycle
-            _warn_once(runtime, period.period_id, exc)
+            _warn_once(warned if warned is not None else set(), period.period_id, exc)
             break
         log.info(
             "apportionment period published",
@@ -165,9 +167,9 @@ def publish_due_periods(
     return done
 
 
-def _warn_once(runtime: Runtime, period_id: int, exc: DomainError) -> None:
-    """Log a refused period once per process and reason (the clock retries every few seconds)."""
-    seen: set[tuple[int, str]] = runtime.extras.setdefault("apportionment_warned", set())
+def _warn_once(seen: set[tuple[int, str]], period_id: int, exc: DomainError) -> None:
+    """Log a refused period once per ``seen`` (the clock's: per process) and reason (the clock
+    retries every few seconds)."""
     key = (period_id, exc.code)
     if key not in seen:
         seen.add(key)
@@ -198,20 +200,20 @@ class PeriodStatus:
 
 
 def period_statuses(
-    runtime: Runtime, *, schedule: ApportionmentSchedule | None = None, count: int = 6
+    ctx: ServiceContext, *, schedule: ApportionmentSchedule | None = None, count: int = 6
 ) -> list[PeriodStatus]:
     """The last ``count`` closed-or-published periods and the open one, oldest first."""
-    schedule = schedule or plan_schedule(runtime.settings)
-    client = apportionment_client(runtime)
-    files = published_ledgers(runtime)
-    now = chain_time(runtime)
+    schedule = schedule or plan_schedule(ctx.settings)
+    client = apportionment_client(ctx)
+    files = published_ledgers(ctx)
+    now = chain_time(ctx)
     current = schedule.period_for(now)  # the open period: its notice instant is still ahead
     periods = [current]
     for _ in range(count):
         periods.append(schedule.previous_period(periods[-1]))
     periods.reverse()
     last = client.last_period_id()
-    first = _after(schedule, last) if last else _first_period(runtime, schedule)
+    first = _after(schedule, last) if last else _first_period(ctx, schedule)
     out = []
     for period in periods:
         record = client.period(period.period_id)

@@ -9,7 +9,7 @@ NotFound (backend.errors)                          404
 ├── NotAMember             NOT_A_MEMBER            the signed-in account has no membership
 └── ShareNotFound          SHARE_NOT_FOUND         no published period, or the member is not in it
 ChainError (backend.errors)
-└── ApportionmentUnavailable APPORTIONMENT_NOT_DEPLOYED  the runtime has no Apportionment contract
+└── ApportionmentUnavailable APPORTIONMENT_NOT_DEPLOYED  the context has no Apportionment contract
 """
 
 from __future__ import annotations

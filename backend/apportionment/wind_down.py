@@ -1,6 +1,6 @@
 """Wind-down of the plan (DESIGN.md "Plan rules" → Wind-down): the operator stops sharing.
 
-Service edge. ``begin_wind_down(runtime, now)`` records the decision on chain
+Service edge. ``begin_wind_down(ctx, now)`` records the decision on chain
 (``Apportionment.beginWindDown``, irreversible: every period published afterwards must carry
 ``windDown = true``, so members pay nothing and the operator pays every base) and locally in the
 apportionment index (``windDown``: since when, the last period shared by members, and until when
@@ -16,26 +16,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from backend.apportionment.published import apportionment_client, published_ledgers
+from backend.apportionment.publish import active_rule_set
+from backend.apportionment.published import CONTRACT_NAME, apportionment_client, published_ledgers
 from backend.apportionment.service_errors import ClaimFilingClosed
 from backend.chain.transactions import ContractReverted
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
-    from backend.services.rules import RuleSet
+from backend.errors import NotFound
+from backend.services.context import ServiceContext
+from backend.services.rules import DEFAULT_RULES, RuleSet
 
 __all__ = [
     "ClaimFilingClosed",
+    "WindDownGate",
     "WindDownState",
     "begin_wind_down",
-    "cached_wind_down_state",
     "check_claim_filing",
     "wind_down_state",
 ]
-
-_CACHE_KEY = "apportionment_wind_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,41 +71,36 @@ class WindDownState:
         )
 
 
-def wind_down_state(runtime: Runtime) -> WindDownState:
+def wind_down_state(ctx: ServiceContext) -> WindDownState:
     """The plan's state: the chain decides whether it is winding down; the index adds the details.
 
     A replica that did not begin the wind-down itself reads the details from the chain once
     (``WindDownBegan``: its block time is the stop) and records them in its own index.
     """
-    active = apportionment_client(runtime).wind_down()
+    active = apportionment_client(ctx).wind_down()
     if not active:
         return WindDownState(active=False)
-    files = published_ledgers(runtime)
+    files = published_ledgers(ctx)
     recorded = files.read_index().get("windDown")
     if isinstance(recorded, dict):
         return WindDownState.from_json(recorded)
-    state = _state_from_chain(runtime, None)
+    state = _state_from_chain(ctx, None)
     files.update_index("windDown", state.to_json())
     return state
 
 
-def _state_from_chain(runtime: Runtime, rules: RuleSet | None) -> WindDownState:
+def _state_from_chain(ctx: ServiceContext, rules: RuleSet | None) -> WindDownState:
     """The wind-down as the chain records it: the ``WindDownBegan`` event's block time and period."""
-    from backend.apportionment.publish import active_rule_set
-    from backend.apportionment.published import CONTRACT_NAME
-    from backend.errors import NotFound
-    from backend.services.rules import DEFAULT_RULES
-
-    contract = runtime.contracts[CONTRACT_NAME]
-    deployed = runtime.deployment.contracts.get(CONTRACT_NAME)
+    contract = ctx.contracts[CONTRACT_NAME]
+    deployed = ctx.deployment.contracts.get(CONTRACT_NAME)
     logs = contract.events.WindDownBegan().get_logs(from_block=deployed.block if deployed is not None else 0)
     if not logs:
         return WindDownState(active=True)
     first = min(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
-    since = datetime.fromtimestamp(int(runtime.w3.eth.get_block(int(first["blockNumber"]))["timestamp"]), UTC)
+    since = datetime.fromtimestamp(int(ctx.w3.eth.get_block(int(first["blockNumber"]))["timestamp"]), UTC)
     if rules is None:
         try:
-            with runtime.sessions() as session:
+            with ctx.sessions() as session:
                 rules = active_rule_set(session)
         except NotFound:
             rules = DEFAULT_RULES
@@ -121,38 +114,50 @@ def _state_from_chain(runtime: Runtime, rules: RuleSet | None) -> WindDownState:
     )
 
 
-def cached_wind_down_state(runtime: Runtime, *, max_age: float = 2.0) -> WindDownState:
-    """``wind_down_state`` for hot paths (claim filing): kept for good once active (wind-down is
+class WindDownGate:
+    """``wind_down_state`` for hot paths (claim filing), as the claims service's
+    :class:`~backend.services.context.ClaimFilingGate`: kept for good once active (wind-down is
     irreversible), re-read after ``max_age`` seconds while not; inactive without Apportionment."""
-    from backend.apportionment.published import CONTRACT_NAME
 
-    now = time.monotonic()
-    cached = runtime.extras.get(_CACHE_KEY)
-    if cached is not None:
-        state, at = cached
-        if state.active or now - at < max_age:
-            return state  # type: ignore[no-any-return]
-    state = wind_down_state(runtime) if CONTRACT_NAME in runtime.contracts else WindDownState(active=False)
-    runtime.extras[_CACHE_KEY] = (state, now)
-    return state
+    def __init__(self, ctx: ServiceContext, *, max_age: float = 2.0) -> None:
+        self._ctx = ctx
+        self._max_age = max_age
+        self._state: WindDownState | None = None
+        self._read_at = 0.0
+
+    def state(self) -> WindDownState:
+        now = time.monotonic()
+        state = self._state
+        if state is not None and (state.active or now - self._read_at < self._max_age):
+            return state
+        ctx = self._ctx
+        state = wind_down_state(ctx) if CONTRACT_NAME in ctx.contracts else WindDownState(active=False)
+        self._state, self._read_at = state, now
+        return state
+
+    def forget(self) -> None:
+        """Drop the kept state (this process has just begun the wind-down)."""
+        self._state = None
+
+    def check_claim_filing(self, diagnosis_date: date, now: datetime) -> None:
+        """:func:`check_claim_filing` against the current state."""
+        check_claim_filing(self.state(), diagnosis_date, now)
 
 
-def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = None) -> WindDownState:
+def begin_wind_down(ctx: ServiceContext, now: datetime, *, rules: RuleSet | None = None) -> WindDownState:
     """Put the plan into wind-down (on chain, then locally); returns the recorded state.
 
     ``since`` is the block time of the chain's ``WindDownBegan`` (the same on every replica);
     ``now`` is kept for the call shape.
     """
     del now
-    from backend.apportionment.publish import active_rule_set
-
-    client = apportionment_client(runtime)
-    files = published_ledgers(runtime)
+    client = apportionment_client(ctx)
+    files = published_ledgers(ctx)
     recorded = files.read_index().get("windDown")
     tx_hash: bytes | None = None
     if not client.wind_down():
         try:
-            receipt = runtime.operator.transact(client.begin_wind_down_tx())
+            receipt = ctx.operator.transact(client.begin_wind_down_tx())
             tx_hash = bytes(receipt["transactionHash"])
         except ContractReverted as exc:
             if exc.error != "ApportionmentWindDownActive":  # another replica was first
@@ -160,13 +165,15 @@ def begin_wind_down(runtime: Runtime, now: datetime, *, rules: RuleSet | None = 
     elif isinstance(recorded, dict):
         return WindDownState.from_json(recorded)
     if rules is None:
-        with runtime.sessions() as session:
+        with ctx.sessions() as session:
             rules = active_rule_set(session)
-    state = _state_from_chain(runtime, rules)  # the stop is the block time of WindDownBegan
+    state = _state_from_chain(ctx, rules)  # the stop is the block time of WindDownBegan
     if tx_hash is not None:
         state = replace(state, tx_hash=tx_hash)
     files.update_index("windDown", state.to_json())
-    runtime.extras.pop(_CACHE_KEY, None)
+    gate = ctx.claim_filing_gate
+    if isinstance(gate, WindDownGate):
+        gate.forget()
     return state
 
 

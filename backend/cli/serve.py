@@ -42,12 +42,12 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
     from backend.api.app import create_app
     from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
     from backend.runtime import build_runtime
-    from backend.services.rule_sets import bootstrap
+    from backend.services.bootstrap import bootstrap
 
     runtime = build_runtime(settings)
     bootstrap(runtime)  # the rule set in force is stored and anchored; on-chain roles match accounts
     if demo:
-        from backend.services.demo import DEMO_PASSWORD, seed_demo
+        from backend.demo import DEMO_PASSWORD, seed_demo
 
         if seed_demo(runtime):
             console.print("demo plan seeded")

@@ -42,10 +42,10 @@ from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, new_public_id
 from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
 from backend.services.auth import ROLES, hash_password
+from backend.services.context import ServiceContext
 from backend.services.rule_sets import roster_for
 
 if TYPE_CHECKING:
-    from backend.runtime import Runtime
     from evidence_store.crypto import Keyring
 
 log = logging.getLogger(__name__)
@@ -120,13 +120,13 @@ def open_signing_key(keyring: Keyring, account: Account) -> LocalAccount:
     return signer
 
 
-def signing_account(runtime: Runtime, account: Account) -> LocalAccount:
-    """The reviewer's or juror's EIP-712 signer (decrypted under ``runtime.keyring``).
+def signing_account(ctx: ServiceContext, account: Account) -> LocalAccount:
+    """The reviewer's or juror's EIP-712 signer (decrypted under ``ctx.keyring``).
 
     Raises InvalidInput (``NOT_A_SIGNER``) for accounts without a key and
     :class:`SigningKeyUnavailable` when the sealed key does not open.
     """
-    return open_signing_key(runtime.keyring, account)
+    return open_signing_key(ctx.keyring, account)
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def create_account(
     return account
 
 
-def grant_signing_role(runtime: Runtime, account: Account) -> bytes | None:
+def grant_signing_role(ctx: ServiceContext, account: Account) -> bytes | None:
     """Grant REVIEWER_ROLE / JUROR_ROLE on ClaimLedger to the account's signing address (operator key).
 
     Jurors' addresses are also topped up with gas. Returns the grant's transaction hash, or None
@@ -177,21 +177,21 @@ def grant_signing_role(runtime: Runtime, account: Account) -> bytes | None:
     role = SIGNING_ROLES.get(account.role)
     if role is None or account.signing_address is None or account.disabled:
         return None
-    roster = roster_for(runtime)
+    roster = roster_for(ctx)
     tx = roster.grant_role(role, account.signing_address)
     if role == JUROR:
         roster.fund(account.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
     return tx
 
 
-def create_staff_account(runtime: Runtime, username: str, password: str, role: str) -> Account:
+def create_staff_account(ctx: ServiceContext, username: str, password: str, role: str) -> Account:
     """Create a staff account (committed), then grant its on-chain role. A failed grant leaves the
-    account in place; :func:`sync_roster` (run by ``rule_sets.bootstrap``) grants it later."""
+    account in place; :func:`sync_roster` (run by ``bootstrap.bootstrap``) grants it later."""
     if role not in STAFF_ROLES:
         raise InvalidInput(f"staff role must be one of {', '.join(STAFF_ROLES)}", code="INVALID_ROLE")
-    with runtime.sessions.begin() as session:
-        account = create_account(session, username, password, role, keyring=runtime.keyring)
-    grant_signing_role(runtime, account)
+    with ctx.sessions.begin() as session:
+        account = create_account(session, username, password, role, keyring=ctx.keyring)
+    grant_signing_role(ctx, account)
     return account
 
 
@@ -222,9 +222,9 @@ def list_accounts(session: Session, *, role: str | None, limit: int, offset: int
     return list(session.scalars(query))
 
 
-def sync_roster(runtime: Runtime) -> int:
+def sync_roster(ctx: ServiceContext) -> int:
     """Grant on chain every reviewer/juror role an enabled account lacks; returns how many were sent."""
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         signers = list(
             session.scalars(
                 select(Account).where(
@@ -234,7 +234,7 @@ def sync_roster(runtime: Runtime) -> int:
                 )
             )
         )
-    return sum(1 for account in signers if grant_signing_role(runtime, account) is not None)
+    return sum(1 for account in signers if grant_signing_role(ctx, account) is not None)
 
 
 def signers_with_role(session: Session, role: str) -> Iterator[Account]:
@@ -256,11 +256,11 @@ class DeclaredRelation:
     tx_hash: bytes | None
 
 
-def declare_relation(runtime: Runtime, account_id: str, member_id: str) -> DeclaredRelation:
+def declare_relation(ctx: ServiceContext, account_id: str, member_id: str) -> DeclaredRelation:
     """Record that reviewer/juror ``account_id`` is related to member ``member_id``, in the database
     and on chain (``declareConflict(address, memberCommitment)``): they never review or judge
     that member's claims. Chain first, so a retry after a crash completes the row."""
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         account = get_account(session, account_id)
         if account.role not in SIGNING_ROLES or account.signing_address is None:
             raise InvalidInput("relations are declared for reviewers and jurors only", code="NOT_A_SIGNER")
@@ -273,9 +273,9 @@ def declare_relation(runtime: Runtime, account_id: str, member_id: str) -> Decla
         if exists is not None:
             raise Conflict("this relation is already declared", code="RELATION_EXISTS")
         address, commitment = account.signing_address, bytes(member.commitment)
-    tx = roster_for(runtime).declare_conflict(address, commitment)
+    tx = roster_for(ctx).declare_conflict(address, commitment)
     try:
-        with runtime.sessions.begin() as session:
+        with ctx.sessions.begin() as session:
             session.add(Relation(account_id=account_id, member_id=member_id))
     except IntegrityError as exc:
         raise Conflict("this relation is already declared", code="RELATION_EXISTS") from exc

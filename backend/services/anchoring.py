@@ -19,6 +19,10 @@ Promises (RELIABILITY.md A1–A9):
   fencing token is re-checked right before broadcasting.
 * **Yeti check.** Leaf hashes are recomputed from the evidence rows when a batch is formed; a
   stored hash that disagrees is never anchored (the item is reported and left out).
+
+One module of ~500 lines on purpose: :class:`AnchoringWorker` is one state machine whose steps
+share the lease, the sender and the batch being formed; split, each promise above would be spread
+over several files.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from backend.chain.transactions import (
     TransactionSender,
     classify,
 )
+from backend.db.driver import executemany_driver, fetch_driver_rows
 from backend.db.lease import Lease
 from backend.db.models import AnchorBatch, AnchorItem, utcnow
 from backend.errors import ChainError, ChainUnavailable, TransactionFailed
@@ -217,7 +222,7 @@ class AnchoringWorker:
         with self.sessions.begin() as session:
             # Straight through the driver: plain tuples, no per-row Row objects (those cost more
             # than the query at 1,000 rows a batch).
-            rows = _fetch_driver(
+            rows = fetch_driver_rows(
                 session,
                 "SELECT i.id, i.leaf_hash, e.id, e.claim_ref, e.commitment, e.cid"
                 " FROM anchor_items i JOIN evidence_items e ON e.id = i.ref_id"
@@ -267,7 +272,7 @@ class AnchoringWorker:
                         code="OUTBOX_RACE",
                     )
             else:
-                _executemany(
+                executemany_driver(
                     session,
                     "UPDATE anchor_items SET batch_id = {p}, leaf_index = {p} WHERE id = {p}",
                     [(batch.id, index, item_id) for index, (item_id, _h) in enumerate(good)],
@@ -471,7 +476,7 @@ class AnchoringWorker:
             # The transaction that actually anchored the root: after crashes and re-sends it may
             # differ from the last one this worker signed.
             tx_hash = anchor.tx_hash or self.notary.anchoring_tx_hash(anchor.root, anchor.block_number)
-            _executemany(
+            executemany_driver(
                 session,
                 "UPDATE anchor_items SET proof = {p} WHERE id = {p}",
                 list(zip(tree.packed_proofs(), item_ids, strict=True)),
@@ -496,32 +501,6 @@ class AnchoringWorker:
 
 # (outbox id, stored leaf hash, evidence id, claim ref, commitment, cid) as the driver returns them.
 _OutboxRow = tuple[int, bytes, str, bytes, bytes, bytes]
-
-
-def _placeholder(session: Session) -> str:
-    return "?" if session.connection().dialect.paramstyle == "qmark" else "%s"
-
-
-def _fetch_driver(session: Session, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
-    """Rows of a query as the DB driver's plain tuples (``{p}`` is the driver's placeholder).
-
-    Runs on the session's connection, so inside its transaction.
-    """
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(sql.format(p=_placeholder(session)), params)
-        return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
-def _executemany(session: Session, sql: str, rows: list[tuple[object, ...]]) -> None:
-    """Per-row updates by primary key straight through the DB driver's executemany.
-
-    The hot path of anchoring writes one row per item twice per batch; SQLAlchemy's per-row
-    parameter processing cost more than the database work. ``{p}`` is the driver's placeholder.
-    """
-    session.connection().exec_driver_sql(sql.format(p=_placeholder(session)), rows)
 
 
 class _LostLease(Exception):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from backend.chain.notary import NotaryBatchLookup, NotaryClient
 from backend.errors import NotFound
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
+from backend.services.context import ServiceContext
 
 
 @dataclass(frozen=True)
@@ -25,9 +22,9 @@ class AnchoredBatchView:
     block_number: int
 
 
-def anchored_batch(runtime: Runtime, batch_id: int) -> AnchoredBatchView:
+def anchored_batch(ctx: ServiceContext, batch_id: int) -> AnchoredBatchView:
     """The chain's record of ``batch_id`` (``NotFound`` with BATCH_NOT_FOUND when there is none)."""
-    lookup = NotaryBatchLookup(NotaryClient(runtime.w3, runtime.contracts["EvidenceNotary"]))
+    lookup = NotaryBatchLookup(NotaryClient(ctx.w3, ctx.contracts["EvidenceNotary"]))
     batch = lookup.batch(batch_id)
     if batch is None:
         raise NotFound(f"EvidenceNotary has no batch {batch_id}", code="BATCH_NOT_FOUND", batch_id=batch_id)
@@ -54,9 +51,9 @@ class AnchoredBatchEntry:
     tx_hash: str | None  # None where the node no longer serves the event (pruned logs)
 
 
-def recent_batches(runtime: Runtime, limit: int) -> list[AnchoredBatchEntry]:
+def recent_batches(ctx: ServiceContext, limit: int) -> list[AnchoredBatchEntry]:
     """The newest ``limit`` batches, newest first: figures from storage, transactions from one log query."""
-    client = NotaryClient(runtime.w3, runtime.contracts["EvidenceNotary"])
+    client = NotaryClient(ctx.w3, ctx.contracts["EvidenceNotary"])
     count = client.batch_count()
     batches = [client.batch(batch_id) for batch_id in range(count, max(0, count - limit), -1)]
     events = client.anchored([b.root for b in batches], from_block=min((b.block_number for b in batches), default=0))

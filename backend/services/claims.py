@@ -40,7 +40,6 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from backend.apportionment.wind_down import cached_wind_down_state, check_claim_filing
 from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx, OnchainClaim
 from backend.chain.eip712 import claim_id as claim_id_of
 from backend.chain.transactions import ContractReverted
@@ -59,8 +58,8 @@ from backend.proofs.commitments import claim_ref as make_claim_ref
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree
 from backend.proofs.receipts import EvidenceReceipt
-from backend.runtime import Runtime
 from backend.services.auth import Principal
+from backend.services.context import ServiceContext
 from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
 from backend.services.membership import age_in_years, terminate
 from backend.services.receipts import evidence_receipt
@@ -80,13 +79,9 @@ OPEN_STATES = ("FILED", "UNDER_REVIEW", "IN_NOTICE", "DISPUTED")
 # --- shared plumbing (also used by services.review and services.jury) ---------------------------
 
 
-def ledger(runtime: Runtime) -> ClaimLedgerClient:
-    """The ClaimLedger client of this runtime (built once, kept in ``runtime.extras``)."""
-    client = runtime.extras.get("claim_ledger")
-    if not isinstance(client, ClaimLedgerClient):
-        client = ClaimLedgerClient(runtime.w3, runtime.contracts["ClaimLedger"], runtime.operator)
-        runtime.extras["claim_ledger"] = client
-    return client
+def ledger(ctx: ServiceContext) -> ClaimLedgerClient:
+    """The ClaimLedger client of this context (built once by the composition root)."""
+    return ctx.claim_ledger
 
 
 def hex32(value: bytes | None) -> str | None:
@@ -429,7 +424,7 @@ def claim_timeline(session: Session, principal: Principal, claim_pk: str) -> lis
 
 
 def claim_evidence_receipt(
-    runtime: Runtime, session: Session, principal: Principal, claim_pk: str, evidence_id: str
+    ctx: ServiceContext, session: Session, principal: Principal, claim_pk: str, evidence_id: str
 ) -> EvidenceReceipt:
     """The claimant's PRIVATE receipt (with salt and digest); operators and auditors get the public one."""
     claim = visible_claim(session, principal, claim_pk)
@@ -439,8 +434,8 @@ def claim_evidence_receipt(
     return evidence_receipt(
         session,
         evidence_id,
-        chain_id=runtime.deployment.chain_id,
-        contract=runtime.contracts["EvidenceNotary"].address,
+        chain_id=ctx.deployment.chain_id,
+        contract=ctx.contracts["EvidenceNotary"].address,
         private=is_claimant(session, principal, claim),
     )
 
@@ -479,7 +474,7 @@ def require_claimant_role(principal: Principal) -> None:
 
 
 def begin_claim(
-    runtime: Runtime, principal: Principal, request: ClaimRequest, *, today: date | None = None
+    ctx: ServiceContext, principal: Principal, request: ClaimRequest, *, today: date | None = None
 ) -> ClaimDraft:
     """Check the form and the caller's membership; nothing is stored yet.
 
@@ -489,7 +484,7 @@ def begin_claim(
     """
     require_claimant_role(principal)
     today = today or datetime.now(UTC).date()
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         member = session.execute(
             select(Member.id, Member.status, Member.birth_date, Member.waiting_ends_at).where(
                 Member.account_id == principal.account_id
@@ -508,7 +503,7 @@ def begin_claim(
         if request.diagnosis_date < member.birth_date:
             raise InvalidInput("the diagnosis date is before birth", code="INVALID_DATE", field="diagnosisDate")
         # Wind-down: only illnesses diagnosed before the stop, filed within the late-filing window.
-        check_claim_filing(cached_wind_down_state(runtime), request.diagnosis_date, datetime.now(UTC))
+        ctx.claim_filing_gate.check_claim_filing(request.diagnosis_date, datetime.now(UTC))
         since = datetime.now(UTC) - timedelta(days=1)
         recent = session.scalars(
             select(Claim.filed_at).where(Claim.member_id == member.id, Claim.filed_at >= since).order_by(Claim.filed_at)
@@ -539,19 +534,19 @@ def begin_claim(
 
 
 def add_claim_file(
-    runtime: Runtime, draft: ClaimDraft, chunks: Iterable[bytes], media_type: str, filename: str | None
+    ctx: ServiceContext, draft: ClaimDraft, chunks: Iterable[bytes], media_type: str, filename: str | None
 ) -> AcceptedEvidence:
     """Stream one file through :func:`seal_upload` (type check, size limit, encryption); its rows
     are written with the claim's (:func:`record_claim`)."""
     if len(draft.files) >= MAX_FILES_PER_CLAIM:
         raise InvalidInput(f"at most {MAX_FILES_PER_CLAIM} files per claim", code="TOO_MANY_FILES")
     accepted = seal_upload(
-        runtime.store,
-        runtime.keyring,
+        ctx.store,
+        ctx.keyring,
         claim_ref=draft.claim_ref,
         chunks=chunks,
         media_type=media_type,
-        max_bytes=runtime.settings.upload_max_bytes,
+        max_bytes=ctx.settings.upload_max_bytes,
     )
     draft.files.append((accepted, _safe_name(filename)))
     return accepted
@@ -566,7 +561,7 @@ def _safe_name(filename: str | None) -> str | None:
     return cleaned.encode()[:255].decode("utf-8", "ignore") or None
 
 
-def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:
+def abandon_claim(ctx: ServiceContext, draft: ClaimDraft) -> None:
     """Forget the files of a filing that failed: their ciphertext is unpinned.
 
     Their rows are written only with the claim (:func:`record_claim`), so a failed filing has none;
@@ -576,7 +571,7 @@ def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:
     if not draft.files:
         return
     removed: list[bytes] = []
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         for accepted, _ in draft.files:
             evidence = session.get(EvidenceItem, accepted.evidence_id)
             if evidence is None:
@@ -594,20 +589,20 @@ def abandon_claim(runtime: Runtime, draft: ClaimDraft) -> None:
         try:
             from evidence_store.multiformats import CID
 
-            runtime.store.pin_rm(CID.from_bytes(cid))
+            ctx.store.pin_rm(CID.from_bytes(cid))
         except Exception:  # best effort: GC keeps pinned data, an unpinned orphan is swept later
             log.warning("could not unpin an abandoned evidence file")
 
 
-def file_claim(runtime: Runtime, draft: ClaimDraft) -> ClaimView:
+def file_claim(ctx: ServiceContext, draft: ClaimDraft) -> ClaimView:
     """Record the claim with its evidence, apply the integrity rules, and file it on chain.
 
     Returns the claim as stored; for a waiting-period claim the status is ``REJECTED``.
     """
-    return resume_filing(runtime, record_claim(runtime, draft))
+    return resume_filing(ctx, record_claim(ctx, draft))
 
 
-def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
+def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
     """Store the claim with its evidence rows (and their anchoring outbox rows) in one
     transaction; apply the integrity rules.
 
@@ -621,7 +616,7 @@ def record_claim(runtime: Runtime, draft: ClaimDraft) -> str:
     leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
     root = evidence_root_of(leaves)
     digests = [accepted.plaintext_sha256 for accepted, _ in draft.files]
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         member = session.execute(
             select(Member.id, Member.status, Member.salt).where(Member.id == draft.member_id)
         ).one()
@@ -726,33 +721,31 @@ def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str) -
     record_event(session, claim, "shares_refund_due", reason=WAITING_PERIOD, sharesPaidBefore=now.isoformat())
 
 
-def resume_filing(runtime: Runtime, claim_pk: str) -> ClaimView:
+def resume_filing(ctx: ServiceContext, claim_pk: str) -> ClaimView:
     """Bring a FILED claim to UNDER_REVIEW on chain and assign its reviewers, through this
     process's filing relay (:mod:`backend.services.filing`: one transaction shared with every
     filing waiting, idempotent). Any other claim is returned as it is."""
-    from backend.services.filing import filing_relay
-
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         status = get_claim(session, claim_pk).status
     if status == "FILED":
-        filing_relay(runtime).file(claim_pk)
-    return filed_claim_view(runtime, claim_pk)
+        ctx.filing_relay.file(claim_pk)
+    return filed_claim_view(ctx, claim_pk)
 
 
-def filed_claim_view(runtime: Runtime, claim_pk: str) -> ClaimView:
+def filed_claim_view(ctx: ServiceContext, claim_pk: str) -> ClaimView:
     """The claimant's view of a claim just filed (with the files' names)."""
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         return claim_view(session, get_claim(session, claim_pk), with_names=True)
 
 
 # --- claimant and operator actions ----------------------------------------------------------------
 
 
-def appeal_claim(runtime: Runtime, principal: Principal, claim_pk: str) -> ClaimView:
+def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
     """The claimant's one appeal of a review rejection: REJECTED → DISPUTED, then a jury is drawn."""
     from backend.services.jury import draw_jury
 
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = owned_claim(session, principal, claim_pk)
         if claim.status != "REJECTED" or claim.reason_code == WAITING_PERIOD:
             raise Conflict("only a claim rejected by its review can be appealed", code="APPEAL_NOT_ALLOWED")
@@ -764,41 +757,41 @@ def appeal_claim(runtime: Runtime, principal: Principal, claim_pk: str) -> Claim
             select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
         ).first():
             raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
-        tx = ledger(runtime).appeal(claim.claim_id)
+        tx = ledger(ctx).appeal(claim.claim_id)
         record_event(session, claim, "ClaimAppealed", tx)
         set_status(claim, ClaimState.DISPUTED)
         claim.final_at = None
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
-        draw_jury(runtime, session, claim)
+        draw_jury(ctx, session, claim)
         return claim_view(session, claim, with_names=True)
 
 
-def withdraw_claim(runtime: Runtime, principal: Principal, claim_pk: str) -> ClaimView:
+def withdraw_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
     """The claimant withdraws an undecided claim (relayed by the operator on chain)."""
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = owned_claim(session, principal, claim_pk)
         if claim.status not in OPEN_STATES:
             raise Conflict(f"a {claim.status} claim cannot be withdrawn", code="INVALID_STATE")
-        tx = ledger(runtime).withdraw_claim(claim.claim_id)
+        tx = ledger(ctx).withdraw_claim(claim.claim_id)
         record_event(session, claim, "ClaimWithdrawn", tx, fromState=claim.status)
         set_status(claim, ClaimState.WITHDRAWN)
         return claim_view(session, claim, with_names=True)
 
 
-def record_payout(runtime: Runtime, principal: Principal, claim_pk: str, reference: str) -> ClaimView:
+def record_payout(ctx: ServiceContext, principal: Principal, claim_pk: str, reference: str) -> ClaimView:
     """Operator: record the payout of an APPROVED claim (APPROVED → PAID) under a salted payment ref."""
     if principal.role != "operator":
         raise NotFound("no such claim")  # as for a nonexistent id (D1)
     if not reference.strip():
         raise InvalidInput("a payment reference is required", code="INVALID_REFERENCE", field="reference")
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
         if claim.status != "APPROVED":
             raise Conflict(f"a {claim.status} claim cannot be paid", code="INVALID_STATE")
         salt = new_salt()
         ref = payment_ref(reference, salt)
-        tx = ledger(runtime).record_payout(claim.claim_id, ref)
+        tx = ledger(ctx).record_payout(claim.claim_id, ref)
         record_event(
             session,
             claim,

@@ -6,11 +6,12 @@ A filing is durable once :func:`~backend.services.claims.record_claim` has commi
 operator transactions per claim (``fileClaim``, ``openReview``), serialized under the operator's
 nonce lock: the chain round trips bound the filing rate whatever the rest costs.
 
-One relay per process (:func:`filing_relay`), a thread that repeatedly:
+One relay per process (``ServiceContext.filing_relay``, the thread of
+:mod:`backend.services.filing_relay`), which repeatedly:
 
-1. takes every claim waiting (at most :data:`MAX_BATCH`) — under load, the ones queued while the
-   previous transaction was in flight; there is no wait timer, so a lone filing goes at once and
-   batches grow with the load by themselves;
+1. takes every claim waiting (at most :data:`~backend.services.filing_relay.MAX_BATCH`) — under
+   load, the ones queued while the previous transaction was in flight; there is no wait timer, so
+   a lone filing goes at once and batches grow with the load by themselves;
 2. loads those still ``FILED`` (one query; a claim another process finished is simply done);
 3. sends **one** ``fileForReview`` carrying all of them. If it reverts, one claim is bad (say its
    rule set was retired meanwhile): each is then sent alone, so a bad claim fails only itself;
@@ -25,17 +26,15 @@ Exactly once: ``fileForReview`` leaves a claim already past ``FILED`` alone (no 
 and the guarded update records a claim once, so two processes relaying the same claim, or a
 process re-relaying after a crash, are harmless. A claim left ``FILED`` (the process stopped
 between the database commit and the chain, or the RPC was down) is queued again by
-:func:`resume_pending_filings`, which the workflow clock runs (see ``Runtime.start_background``).
+:func:`resume_pending_filings`, which the workflow clock runs (:mod:`backend.background`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -43,29 +42,19 @@ from backend.chain.claims import ClaimFiling, ClaimState, LedgerEvent, LedgerTx
 from backend.chain.transactions import AlreadyKnown, ContractReverted, NonceTooLow, ReplacementUnderpriced
 from backend.db.models import Claim, EvidenceItem, Member, utcnow
 from backend.proofs.commitments import claim_member_commitment
-from backend.runtime import Runtime
 from backend.services.claims import hex32, ledger, record_event, set_status
+from backend.services.context import ServiceContext
+from backend.services.filing_relay import FiledState
+from backend.services.review import apply_review_panels, plan_review_panels
 
 log = logging.getLogger(__name__)
 
-# Claims per transaction: ~150k gas each (a new claim's storage and two events), so a full batch
-# stays far below a 30M-gas block.
-MAX_BATCH = 64
 # A FILED claim older than this is taken for abandoned by its request and queued again.
 RESUME_AFTER = timedelta(seconds=30)
 # Sends retried when another sender of the operator key took the nonce in between.
 _NONCE_RETRIES = 3
 
 Outcome = LedgerTx | BaseException
-
-
-@dataclass(frozen=True)
-class FiledState:
-    """What the relay wrote for a claim it moved: the status and the row's new timestamps."""
-
-    status: str
-    updated_at: datetime
-    final_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -76,10 +65,10 @@ class PendingFiling:
     filing: ClaimFiling
 
 
-def load_filings(runtime: Runtime, claim_pks: Iterable[str]) -> list[PendingFiling]:
+def load_filings(ctx: ServiceContext, claim_pks: Iterable[str]) -> list[PendingFiling]:
     """The claims among ``claim_pks`` still ``FILED`` in the database, ready to send (two queries)."""
     pks = list(dict.fromkeys(claim_pks))
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         rows = session.execute(
             select(Claim, Member)
             .join(Member, Member.id == Claim.member_id)
@@ -107,30 +96,30 @@ def load_filings(runtime: Runtime, claim_pks: Iterable[str]) -> list[PendingFili
     ]
 
 
-def send_filings(runtime: Runtime, pending: list[PendingFiling]) -> dict[str, Outcome]:
+def send_filings(ctx: ServiceContext, pending: list[PendingFiling]) -> dict[str, Outcome]:
     """One ``fileForReview`` for all of ``pending``; if it reverts, one per claim. Claim → its
     transaction or the error that claim got."""
     if not pending:
         return {}
     try:
-        tx = _send(runtime, pending)
+        tx = _send(ctx, pending)
     except ContractReverted as exc:
         if len(pending) == 1:
             return {pending[0].claim_pk: exc}
         log.warning("a filing batch reverted; sending its claims one by one", extra={"claims": len(pending)})
         outcomes: dict[str, Outcome] = {}
         for one in pending:
-            outcomes.update(send_filings(runtime, [one]))
+            outcomes.update(send_filings(ctx, [one]))
         return outcomes
     except Exception as exc:  # chain down, dropped: every claim stays FILED for a later round
         return {p.claim_pk: exc for p in pending}
     return {p.claim_pk: tx for p in pending}
 
 
-def _send(runtime: Runtime, pending: list[PendingFiling]) -> LedgerTx:
+def _send(ctx: ServiceContext, pending: list[PendingFiling]) -> LedgerTx:
     for attempt in range(_NONCE_RETRIES + 1):
         try:
-            return ledger(runtime).file_for_review([p.filing for p in pending])
+            return ledger(ctx).file_for_review([p.filing for p in pending])
         except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced):
             if attempt == _NONCE_RETRIES:
                 raise
@@ -138,7 +127,7 @@ def _send(runtime: Runtime, pending: list[PendingFiling]) -> LedgerTx:
 
 
 def record_filings(
-    runtime: Runtime,
+    ctx: ServiceContext,
     pending: list[PendingFiling],
     outcomes: dict[str, Outcome],
     filed: dict[str, FiledState] | None = None,
@@ -155,7 +144,7 @@ def record_filings(
     sent = [p for p in pending if p.claim_pk not in failed]
     if not sent:
         return failed
-    client = ledger(runtime)
+    client = ledger(ctx)
     events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]] = {p.filing.claim_id: [] for p in sent}
     for tx in {id(t): t for p in sent if isinstance(t := outcomes[p.claim_pk], LedgerTx)}.values():
         for event in tx.events:
@@ -172,7 +161,7 @@ def record_filings(
                 target[p.claim_pk] = client.state(p.filing.claim_id)
         for p in sent:
             target.setdefault(p.claim_pk, ClaimState.UNDER_REVIEW)
-        moved = _commit(runtime, sent, events, target)
+        moved = _commit(ctx, sent, events, target)
     except Exception as exc:
         failed.update({p.claim_pk: exc for p in sent})
         return failed
@@ -182,23 +171,22 @@ def record_filings(
 
 
 def _commit(
-    runtime: Runtime,
+    ctx: ServiceContext,
     sent: list[PendingFiling],
     events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]],
     target: dict[str, ClaimState],
 ) -> dict[str, FiledState]:
     """Reads first, then the writes in one burst: on SQLite the write lock is held only for them.
     Returns the state of every claim moved."""
-    from backend.services.review import apply_review_panels, plan_review_panels
 
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claims = session.scalars(
             select(Claim)
             .where(Claim.id.in_([p.claim_pk for p in sent]), Claim.status == "FILED")
             .order_by(Claim.filed_at, Claim.id)
         ).all()
         opened = [c for c in claims if target[c.id] == ClaimState.UNDER_REVIEW]
-        panels = plan_review_panels(runtime, session, opened)
+        panels = plan_review_panels(ctx, session, opened)
         by_state: dict[ClaimState, list[str]] = {}
         for claim in claims:
             if target[claim.id] not in (ClaimState.NONE, ClaimState.FILED):  # a mined fileForReview opened it
@@ -234,100 +222,23 @@ def _commit(
 
 
 def relay_filings(
-    runtime: Runtime, claim_pks: Iterable[str], filed: dict[str, FiledState] | None = None
+    ctx: ServiceContext, claim_pks: Iterable[str], filed: dict[str, FiledState] | None = None
 ) -> dict[str, BaseException]:
     """Steps 2–4 of the module docstring for ``claim_pks``, in the calling thread; the failures
     (``filed`` receives the state of each claim moved)."""
-    pending = load_filings(runtime, claim_pks)
-    return record_filings(runtime, pending, send_filings(runtime, pending), filed)
+    pending = load_filings(ctx, claim_pks)
+    return record_filings(ctx, pending, send_filings(ctx, pending), filed)
 
 
-class FilingRelay:
-    """The per-process relay thread (module docstring). :meth:`submit` queues a claim."""
-
-    def __init__(self, runtime: Runtime, *, max_batch: int = MAX_BATCH) -> None:
-        self._runtime = runtime
-        self._max_batch = max_batch
-        self._cond = threading.Condition()
-        self._queue: dict[str, list[Future[FiledState | None]]] = {}
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="filing-relay", daemon=True)
-        self._thread.start()
-
-    def submit(self, claim_pk: str) -> Future[FiledState | None]:
-        """Queue ``claim_pk``; the future completes once the claim is recorded as relayed — with
-        the state this relay moved it to, or None when it was not ``FILED`` any more (another
-        process, an earlier round) — or fails with the error its relaying met."""
-        future: Future[FiledState | None] = Future()
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the filing relay is closed")
-            self._queue.setdefault(claim_pk, []).append(future)
-            self._cond.notify()
-        return future
-
-    def file(self, claim_pk: str, timeout: float | None = None) -> None:
-        """:meth:`submit` and wait."""
-        self.submit(claim_pk).result(timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Finish the batch in flight, fail what is still queued, stop the thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    left, self._queue = self._queue, {}
-                    for futures in left.values():
-                        for future in futures:
-                            future.set_exception(RuntimeError("the filing relay stopped"))
-                    return
-                batch = dict(list(self._queue.items())[: self._max_batch])
-                for claim_pk in batch:
-                    del self._queue[claim_pk]
-            filed: dict[str, FiledState] = {}
-            try:
-                failed = relay_filings(self._runtime, batch, filed)
-            except Exception as exc:  # the database is down, or a bug: the claims stay FILED
-                log.exception("filing relay round failed")
-                failed = dict.fromkeys(batch, exc)
-            for claim_pk, futures in batch.items():
-                error = failed.get(claim_pk)
-                for future in futures:
-                    if error is None:
-                        future.set_result(filed.get(claim_pk))
-                    else:
-                        future.set_exception(error)
-
-
-_relay_lock = threading.Lock()
-
-
-def filing_relay(runtime: Runtime) -> FilingRelay:
-    """This runtime's relay, started on first use and stopped by ``Runtime.close``."""
-    with _relay_lock:
-        relay = runtime.extras.get("filing_relay")
-        if not isinstance(relay, FilingRelay):
-            relay = FilingRelay(runtime)
-            runtime.extras["filing_relay"] = relay
-        return relay
-
-
-def resume_pending_filings(runtime: Runtime, older_than: timedelta = RESUME_AFTER) -> int:
+def resume_pending_filings(ctx: ServiceContext, older_than: timedelta = RESUME_AFTER) -> int:
     """Queue every claim ``FILED`` for longer than ``older_than`` (its request is gone: a crash, an
     RPC outage); returns how many. Does not wait for them."""
     cutoff = utcnow() - older_than
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         pks = session.scalars(
             select(Claim.id).where(Claim.status == "FILED", Claim.filed_at < cutoff).order_by(Claim.filed_at)
         ).all()
-    relay = filing_relay(runtime)
+    relay = ctx.filing_relay
     for claim_pk in pks:
         relay.submit(claim_pk)
     if pks:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from backend import __version__
 from backend.db.engine import current_revision
 from backend.db.models import AnchorBatch, AnchorItem
-from backend.runtime import Runtime
+from backend.services.context import ServiceContext
 
 
 def _check(fn: Any) -> dict[str, Any]:
@@ -20,29 +20,28 @@ def _check(fn: Any) -> dict[str, Any]:
         return {"ok": False, "error": exc.__class__.__name__}
 
 
-def health_report(runtime: Runtime) -> dict[str, Any]:
+def health_report(ctx: ServiceContext) -> dict[str, Any]:
     def chain() -> dict[str, Any]:
-        return {"chain_id": runtime.w3.eth.chain_id, "head_block": runtime.w3.eth.block_number}
+        return {"chain_id": ctx.w3.eth.chain_id, "head_block": ctx.w3.eth.block_number}
 
     def database() -> dict[str, Any]:
-        with runtime.engine.connect() as conn:
+        with ctx.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return {"backend": runtime.engine.dialect.name, "revision": current_revision(runtime.engine)}
+        return {"backend": ctx.engine.dialect.name, "revision": current_revision(ctx.engine)}
 
     def evidence_store() -> dict[str, Any]:
-        if runtime.store is None:
+        if ctx.store is None:
             raise RuntimeError("no evidence store configured")
-        info = runtime.store.version()
-        return {"backend": type(runtime.store).__name__, "version": info}
+        info = ctx.store.version()
+        return {"backend": type(ctx.store).__name__, "version": info}
 
     def contracts() -> dict[str, Any]:
         return {
-            name: {"address": c.address, "version": c.functions.version().call()}
-            for name, c in runtime.contracts.items()
+            name: {"address": c.address, "version": c.functions.version().call()} for name, c in ctx.contracts.items()
         }
 
     def anchoring() -> dict[str, Any]:
-        with runtime.sessions() as session:
+        with ctx.sessions() as session:
             backlog = (
                 session.scalar(select(func.count()).select_from(AnchorItem).where(AnchorItem.batch_id.is_(None))) or 0
             )

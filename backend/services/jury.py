@@ -51,7 +51,6 @@ from backend.db.models import (
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.proofs.commitments import member_commitment, new_salt
 from backend.proofs.keccak import keccak256
-from backend.runtime import Runtime
 from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
 from backend.services.auth import Principal
 from backend.services.claims import (
@@ -66,6 +65,7 @@ from backend.services.claims import (
     record_event,
     set_status,
 )
+from backend.services.context import ServiceContext
 from backend.services.review import read_report, related_account_ids
 from backend.services.rule_sets import roster_for, rule_set_by_hash
 
@@ -73,9 +73,9 @@ OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
 MAX_REASON = 500
 
 
-def chain_now(runtime: Runtime) -> int:
+def chain_now(ctx: ServiceContext) -> int:
     """The latest block's timestamp: every window is judged in block time, as the contract does."""
-    return int(runtime.w3.eth.get_block("latest")["timestamp"])
+    return int(ctx.w3.eth.get_block("latest")["timestamp"])
 
 
 def jury_order(seed: bytes, addresses: Sequence[str]) -> list[str]:
@@ -192,14 +192,14 @@ class ObjectionResult:
     at: datetime
 
 
-def object_to_claim(runtime: Runtime, principal: Principal, notice_id: str, reason: str) -> ObjectionResult:
+def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, reason: str) -> ObjectionResult:
     """Record a member's objection (once per member and claim); the first one disputes the claim."""
     if principal.role != "member":
         raise Forbidden("only members object to claims")
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise InvalidInput(f"the reason must be 1 to {MAX_REASON} characters", code="INVALID_REASON", field="reason")
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         member = member_of(session, principal)
         if member is None or member.status != "active":
             raise Forbidden("only active members object to claims", code="NOT_A_MEMBER")
@@ -210,13 +210,13 @@ def object_to_claim(runtime: Runtime, principal: Principal, notice_id: str, reas
             select(Objection.id).where(Objection.claim_pk == claim.id, Objection.member_id == member.id)
         ).first():
             raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
-        if claim.status != "IN_NOTICE" or chain_now(runtime) >= _notice_ends(session, claim):
+        if claim.status != "IN_NOTICE" or chain_now(ctx) >= _notice_ends(session, claim):
             raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
         objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
         session.add(objection)
         session.flush()
         try:
-            tx = ledger(runtime).object(claim.claim_id, objector_commitment(member, claim.claim_id))
+            tx = ledger(ctx).object(claim.claim_id, objector_commitment(member, claim.claim_id))
         except ContractReverted as exc:
             if exc.error == "ClaimLedgerNoticeClosed":
                 raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED") from exc
@@ -224,20 +224,20 @@ def object_to_claim(runtime: Runtime, principal: Principal, notice_id: str, reas
         record_event(session, claim, "ObjectionRecorded", tx)
         set_status(claim, ClaimState.DISPUTED)
         at = objection.at
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = _claim_by_notice_id(session, notice_id)
-        draw_jury(runtime, session, claim)
+        draw_jury(ctx, session, claim)
         return ObjectionResult(notice_id, claim.status, at)
 
 
-def finalize_notice(runtime: Runtime, session: Session, claim: Claim) -> LedgerTx:
+def finalize_notice(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
     """IN_NOTICE → APPROVED once the window has passed without objection."""
     if claim.status != "IN_NOTICE":
         raise Conflict(f"the claim is {claim.status}, not in notice", code="INVALID_STATE")
     ends = _notice_ends(session, claim)
-    if chain_now(runtime) < ends:
+    if chain_now(ctx) < ends:
         raise Conflict("the notice window is still open", code="NOTICE_OPEN", notice_ends=ends)
-    tx = ledger(runtime).finalize_notice(claim.claim_id)
+    tx = ledger(ctx).finalize_notice(claim.claim_id)
     record_event(session, claim, "NoticeFinalized", tx)
     set_status(claim, ClaimState.APPROVED)
     return tx
@@ -250,7 +250,7 @@ def _current_round(session: Session, claim: Claim) -> int:
     return int(session.scalar(select(func.max(JurySeat.round)).where(JurySeat.claim_pk == claim.id)) or 0)
 
 
-def eligible_jurors(runtime: Runtime, session: Session, claim: Claim) -> list[Account]:
+def eligible_jurors(ctx: ServiceContext, session: Session, claim: Claim) -> list[Account]:
     """Juror accounts that may sit on ``claim``'s jury (see the module docstring)."""
     claimant = session.get(Member, claim.member_id)
     assert claimant is not None
@@ -265,7 +265,7 @@ def eligible_jurors(runtime: Runtime, session: Session, claim: Claim) -> list[Ac
         *earlier,
         *related_account_ids(session, [claimant.id, *objectors]),
     }
-    roster = roster_for(runtime)
+    roster = roster_for(ctx)
     accounts = session.scalars(
         select(Account).where(
             Account.role == "juror", Account.disabled.is_(False), Account.signing_address.is_not(None)
@@ -278,17 +278,17 @@ def eligible_jurors(runtime: Runtime, session: Session, claim: Claim) -> list[Ac
     ]
 
 
-def draw_jury(runtime: Runtime, session: Session, claim: Claim) -> list[str]:
+def draw_jury(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
     """Draw and seat a new jury round for a DISPUTED claim with no open round; returns addresses."""
     if claim.status != "DISPUTED":
         raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
-    client = ledger(runtime)
+    client = ledger(ctx)
     onchain = client.claim(claim.claim_id)
     if onchain.commit_ends != 0:
         raise Conflict("a jury round is open", code="JURY_ALREADY_DRAWN")
     size = client.rule_set(claim.rule_set_hash).jury_size
-    by_address = {a.signing_address: a for a in eligible_jurors(runtime, session, claim) if a.signing_address}
-    seed_block = runtime.w3.eth.get_block("latest")
+    by_address = {a.signing_address: a for a in eligible_jurors(ctx, session, claim) if a.signing_address}
+    seed_block = ctx.w3.eth.get_block("latest")
     seed = bytes(seed_block["hash"])
     jurors = jury_order(seed, list(by_address))[:size]
     if len(jurors) < size:
@@ -407,7 +407,7 @@ class JuryCase:
     appealed: bool = False
 
 
-def jury_case(runtime: Runtime, session: Session, principal: Principal, claim_pk: str) -> JuryCase:
+def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim_pk: str) -> JuryCase:
     """What a seated juror decides on: redacted claim, the reviewers' verdicts and reports, objections."""
     claim, seat = _seat(session, principal, claim_pk)
     assignment = next(a for a in jury_assignments(session, principal) if a.id == claim.id and a.round == seat.round)
@@ -422,7 +422,7 @@ def jury_case(runtime: Runtime, session: Session, principal: Principal, claim_pk
                 "verdict": review.verdict,
                 "reasonCode": review.reason_code,
                 "reportHash": hex32(review.report_hash),
-                "report": read_report(runtime, session, claim, review.reviewer_id),
+                "report": read_report(ctx, session, claim, review.reviewer_id),
             }
         )
     objections = list(session.scalars(select(Objection.reason).where(Objection.claim_pk == claim.id)))
@@ -438,20 +438,20 @@ def jury_case(runtime: Runtime, session: Session, principal: Principal, claim_pk
     )
 
 
-def _juror_sender(runtime: Runtime, juror: Account) -> TransactionSender:
+def _juror_sender(ctx: ServiceContext, juror: Account) -> TransactionSender:
     assert juror.signing_address is not None
-    roster_for(runtime).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
-    return runtime.sender(signing_account(runtime, juror))  # shares the key's nonce lock across processes
+    roster_for(ctx).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
+    return ctx.sender(signing_account(ctx, juror))  # shares the key's nonce lock across processes
 
 
 def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: str) -> Conflict | None:
     return Conflict(message, code=code) if exc.error in names else None
 
 
-def commit_vote(runtime: Runtime, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
+def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
     """Commit the calling juror's vote; the salt is generated and kept by the server."""
-    client = ledger(runtime)
-    with runtime.sessions.begin() as session:
+    client = ledger(ctx)
+    with ctx.sessions.begin() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
@@ -464,29 +464,29 @@ def commit_vote(runtime: Runtime, principal: Principal, claim_pk: str, approve: 
         ):
             raise Conflict("you already committed a vote in this round", code="ALREADY_COMMITTED")
         commit_ends, _ = _round_windows(session, claim, seat.round)
-        if chain_now(runtime) >= commit_ends:
+        if chain_now(ctx) >= commit_ends:
             raise Conflict("the commit window is closed", code="COMMIT_CLOSED")
         salt = new_salt()
         seat.vote, seat.vote_salt = approve, salt
         seat.commitment = vote_commitment(claim.claim_id, juror.signing_address, approve, salt)
         round_, commitment = seat.round, seat.commitment
-        sender = _juror_sender(runtime, juror)
+        sender = _juror_sender(ctx, juror)
     # The salt is committed to the database before the vote can exist on chain: it is never lost.
     try:
         tx = client.commit_vote(claim.claim_id, commitment, juror=sender)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
         record_event(session, claim, "VoteCommitted", tx, round=round_)
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
 
 
-def reveal_vote(runtime: Runtime, principal: Principal, claim_pk: str) -> JuryAssignment:
+def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> JuryAssignment:
     """Reveal the calling juror's committed vote (during the reveal window)."""
-    client = ledger(runtime)
-    with runtime.sessions() as session:
+    client = ledger(ctx)
+    with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
@@ -495,33 +495,33 @@ def reveal_vote(runtime: Runtime, principal: Principal, claim_pk: str) -> JuryAs
         if seat.revealed:
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
         commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
-        now = chain_now(runtime)
+        now = chain_now(ctx)
         if not commit_ends <= now < reveal_ends:
             raise Conflict("votes are revealed only in the reveal window", code="REVEAL_CLOSED")
         vote, salt, round_, seat_id, claim_id = seat.vote, seat.vote_salt, seat.round, seat.id, claim.claim_id
-        sender = _juror_sender(runtime, juror)
+        sender = _juror_sender(ctx, juror)
     try:
         tx = client.reveal_vote(claim_id, vote, salt, juror=sender)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         seat_row = session.get(JurySeat, seat_id)
         assert seat_row is not None
         seat_row.revealed = True
         record_event(session, get_claim(session, claim_pk), "VoteRevealed", tx, round=round_)
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
 
 
-def tally_jury(runtime: Runtime, session: Session, claim: Claim) -> LedgerTx:
+def tally_jury(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
     """Close the open round after its reveal window: APPROVED / REJECTED (final) or voided."""
     if claim.status != "DISPUTED":
         raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
     round_ = _current_round(session, claim)
     _, reveal_ends = _round_windows(session, claim, round_)
-    if round_ == 0 or chain_now(runtime) < reveal_ends:
+    if round_ == 0 or chain_now(ctx) < reveal_ends:
         raise Conflict("the jury is still voting", code="VOTING_OPEN", reveal_ends=reveal_ends)
-    tx = ledger(runtime).tally_jury(claim.claim_id)
+    tx = ledger(ctx).tally_jury(claim.claim_id)
     tallied = tx.event("JuryTallied")
     if tallied is not None:
         outcome = ClaimState(int(tallied.args["outcome"]))
@@ -561,26 +561,26 @@ class AdvanceReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def advance(runtime: Runtime) -> AdvanceReport:
+def advance(ctx: ServiceContext) -> AdvanceReport:
     """Move every claim whose window has passed: finalize notices, tally juries, redraw voided rounds."""
     report = AdvanceReport()
-    now = chain_now(runtime)
-    with runtime.sessions() as session:
+    now = chain_now(ctx)
+    with ctx.sessions() as session:
         ids = list(session.scalars(select(Claim.id).where(Claim.status.in_(("IN_NOTICE", "DISPUTED")))))
     for claim_pk in ids:
         try:
-            with runtime.sessions.begin() as session:
+            with ctx.sessions.begin() as session:
                 claim = get_claim(session, claim_pk)
                 if claim.status == "IN_NOTICE" and now >= _notice_ends(session, claim):
-                    finalize_notice(runtime, session, claim)
+                    finalize_notice(ctx, session, claim)
                     report.finalized.append(claim_pk)
                 elif claim.status == "DISPUTED":
-                    onchain = ledger(runtime).claim(claim.claim_id)
+                    onchain = ledger(ctx).claim(claim.claim_id)
                     if onchain.commit_ends == 0:
-                        draw_jury(runtime, session, claim)
+                        draw_jury(ctx, session, claim)
                         report.drawn.append(claim_pk)
                     elif now >= onchain.reveal_ends:
-                        tally_jury(runtime, session, claim)
+                        tally_jury(ctx, session, claim)
                         report.tallied.append(claim_pk)
         except Conflict as exc:
             report.failed[claim_pk] = exc.code

@@ -25,26 +25,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.chain.apportionment import ApportionmentClient
 from backend.db.models import Account, Member, new_public_id
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.proofs.commitments import member_commitment, new_salt
+from backend.services.context import ServiceContext
 from backend.services.rule_sets import current_rule_set
 from backend.services.rules import DEFAULT_RULES, RuleSet
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
 
 ACTIVE: Final = "active"
 ENDED: Final = "ended"
 EXIT: Final = "EXIT"
 AGE_LIMIT: Final = "AGE_LIMIT"
 _REASON_RE: Final = re.compile(r"^[A-Z][A-Z_]{1,31}$")
+
+APPORTIONMENT = "Apportionment"  # its name in the deployment (backend.chain.deploy.SUITE)
 
 
 class NotEligible(InvalidInput):
@@ -146,7 +147,7 @@ def check_eligibility(
 
 def join(
     session: Session,
-    runtime: Runtime | None,
+    ctx: ServiceContext | None,
     account: Account,
     birth_date: date,
     credit_score: int,
@@ -156,13 +157,13 @@ def join(
     """Make ``account`` a member under the rule set in force (added to ``session``, flushed).
 
     ``today`` is the joining day (00:00 UTC) or the exact joining instant (aware datetime).
-    Joining writes nothing on chain; ``runtime`` (when given) is read for the wind-down flag the
+    Joining writes nothing on chain; ``ctx`` (when given) is read for the wind-down flag the
     ``Apportionment`` contract holds: once wind-down has begun every join is refused
     (``PlanWindingDown``). ``waiting_ends_at = joined_at + waiting_period_days``.
     """
     if account.role != "member":
         raise Forbidden("only member accounts can join the plan", code="NOT_A_MEMBER_ACCOUNT")
-    if runtime is not None and plan_winding_down(runtime):
+    if ctx is not None and plan_winding_down(ctx):
         raise PlanWindingDown("the plan is winding down and accepts no new members")
     existing = session.scalars(select(Member).where(Member.account_id == account.id)).first()
     if existing is not None:
@@ -194,13 +195,10 @@ def join(
     return member
 
 
-def plan_winding_down(runtime: Runtime) -> bool:
+def plan_winding_down(ctx: ServiceContext) -> bool:
     """True once the operator has begun wind-down (the chain's flag; False without Apportionment)."""
-    from backend.apportionment.published import CONTRACT_NAME, apportionment_client
-
-    if CONTRACT_NAME not in runtime.contracts:
-        return False
-    return apportionment_client(runtime).wind_down()
+    contract = ctx.contracts.get(APPORTIONMENT)
+    return contract is not None and ApportionmentClient(ctx.w3, contract).wind_down()
 
 
 def member_of(session: Session, account_id: str) -> Member:

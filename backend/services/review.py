@@ -61,7 +61,6 @@ from backend.proofs.commitments import content_commitment, new_salt, report_hash
 from backend.proofs.keccak import keccak256
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree, verify_proof
-from backend.runtime import Runtime
 from backend.services.accounts import signing_account
 from backend.services.anchoring import unpack_proof
 from backend.services.auth import Principal
@@ -76,6 +75,7 @@ from backend.services.claims import (
     record_event,
     set_status,
 )
+from backend.services.context import ServiceContext
 from backend.services.rules import REASON_CODES
 
 GENESIS = b"\x00" * 32
@@ -100,15 +100,15 @@ def related_account_ids(session: Session, member_ids: list[str]) -> set[str]:
     return set(session.scalars(select(Relation.account_id).where(Relation.member_id.in_(member_ids))).all())
 
 
-def assign_reviewers(runtime: Runtime, session: Session, claim: Claim) -> list[str]:
+def assign_reviewers(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
     """Fill the claim's review panel up to the rule set's quorum; returns the assigned account ids."""
-    return assign_reviewers_many(runtime, session, [claim])[claim.id]
+    return assign_reviewers_many(ctx, session, [claim])[claim.id]
 
 
-def assign_reviewers_many(runtime: Runtime, session: Session, claims: list[Claim]) -> dict[str, list[str]]:
+def assign_reviewers_many(ctx: ServiceContext, session: Session, claims: list[Claim]) -> dict[str, list[str]]:
     """:func:`assign_reviewers` for several claims at once (the filing relay's batch): reviewer
     roster, open load and relations are read once. Returns claim id → assigned account ids."""
-    panels = plan_review_panels(runtime, session, claims)
+    panels = plan_review_panels(ctx, session, claims)
     apply_review_panels(session, claims, panels)
     return {claim_pk: panel.chosen for claim_pk, panel in panels.items()}
 
@@ -122,13 +122,13 @@ class ReviewPanel:
     quorum: int
 
 
-def plan_review_panels(runtime: Runtime, session: Session, claims: list[Claim]) -> dict[str, ReviewPanel]:
+def plan_review_panels(ctx: ServiceContext, session: Session, claims: list[Claim]) -> dict[str, ReviewPanel]:
     """Reads only: each claim's reviewers up to its rule set's quorum — never the claimant, never a
     related reviewer, never one already on the panel; least open load first (each claim sees the
     load the ones before it add), ties broken by ``keccak256(claimId ‖ account id)``."""
     if not claims:
         return {}
-    chain = ledger(runtime)
+    chain = ledger(ctx)
     current: dict[str, set[str]] = {c.id: set() for c in claims}
     for claim_pk, reviewer_id in session.execute(
         select(ReviewAssignment.claim_pk, ReviewAssignment.reviewer_id).where(
@@ -271,9 +271,9 @@ def review_detail(session: Session, principal: Principal, claim_pk: str) -> Revi
 # --- the evidence access log (E5) ---------------------------------------------------------------
 
 
-def log_access(runtime: Runtime, evidence_id: str, account_id: str, purpose: str) -> EvidenceAccess:
+def log_access(ctx: ServiceContext, evidence_id: str, account_id: str, purpose: str) -> EvidenceAccess:
     """Append one row to the hash-chained access log (serialised: one chain, no forks)."""
-    with _access_lock, runtime.sessions.begin() as session:
+    with _access_lock, ctx.sessions.begin() as session:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(7268211)"))  # across processes
         last = session.scalars(select(EvidenceAccess).order_by(EvidenceAccess.id.desc()).limit(1)).first()
@@ -358,17 +358,17 @@ class OpenedEvidence:
     chunks: Iterator[bytes]
 
 
-def open_claim_evidence(runtime: Runtime, principal: Principal, claim_pk: str, evidence_id: str) -> OpenedEvidence:
+def open_claim_evidence(ctx: ServiceContext, principal: Principal, claim_pk: str, evidence_id: str) -> OpenedEvidence:
     """Verified plaintext for the claimant or an assigned reviewer; the decryption is logged first."""
     from evidence_store import open_evidence
 
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         item = readable_evidence(session, principal, claim_pk, evidence_id)
         sealed = _sealed(item)
         meta = (item.id, item.media_type, item.size, item.original_name)
-    chunks = open_evidence(runtime.store, runtime.keyring, sealed)  # raises eagerly (shredded, key)
+    chunks = open_evidence(ctx.store, ctx.keyring, sealed)  # raises eagerly (shredded, key)
     purpose = "claimant_download" if principal.role == "member" else "review_download"
-    log_access(runtime, evidence_id, principal.account_id, purpose)
+    log_access(ctx, evidence_id, principal.account_id, purpose)
     return OpenedEvidence(*meta, chunks=chunks)
 
 
@@ -387,7 +387,7 @@ class EvidenceVerification:
 
 
 def verify_claim_evidence(
-    runtime: Runtime, principal: Principal, claim_pk: str, evidence_id: str
+    ctx: ServiceContext, principal: Principal, claim_pk: str, evidence_id: str
 ) -> EvidenceVerification:
     """The four checks of the module docstring, for an assigned reviewer (the decryption is logged)."""
     from evidence_store import compute_cid
@@ -395,7 +395,7 @@ def verify_claim_evidence(
     from evidence_store.errors import EvidenceStoreError
     from evidence_store.multiformats import CID
 
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         claim, _ = _assignment(session, principal, claim_pk)
         item = session.get(EvidenceItem, evidence_id)
         if item is None or item.claim_pk != claim.id:
@@ -414,10 +414,10 @@ def verify_claim_evidence(
         checks.append(Check("decrypt", "fail", "the data key was crypto-shredded"))
     else:
         try:
-            dek = runtime.keyring.unwrap(WrappedKey(item.kek_id or "", item.wrapped_dek))
-            log_access(runtime, item.id, principal.account_id, "review_verify")
+            dek = ctx.keyring.unwrap(WrappedKey(item.kek_id or "", item.wrapped_dek))
+            log_access(ctx, item.id, principal.account_id, "review_verify")
             hasher = hashlib.sha256()
-            for chunk in decrypt_stream(dek, runtime.store.cat(cid)):
+            for chunk in decrypt_stream(dek, ctx.store.cat(cid)):
                 hasher.update(chunk)
                 size += len(chunk)
             digest = hasher.digest()
@@ -436,7 +436,7 @@ def verify_claim_evidence(
         if size != item.size:
             problems.append(f"plaintext is {size} bytes, {item.size} recorded")
         try:
-            rederived = compute_cid(runtime.store.cat(cid), cid_version=cid.version)
+            rederived = compute_cid(ctx.store.cat(cid), cid_version=cid.version)
             if rederived != cid:
                 problems.append(f"the ciphertext re-derives to {rederived}, not the recorded CID")
         except EvidenceStoreError as exc:
@@ -453,13 +453,13 @@ def verify_claim_evidence(
             Check("commitment", "fail", "keccak256(sha256 ‖ salt) differs from the leaf's content commitment")
         )
     # 4. inclusion
-    checks.append(_inclusion_check(runtime, item, anchor, batch, claim_leaves, claim_root, claim_onchain_id))
+    checks.append(_inclusion_check(ctx, item, anchor, batch, claim_leaves, claim_root, claim_onchain_id))
     verified = all(c.status == "pass" for c in checks)
     return EvidenceVerification(item.id, verified, checks)
 
 
 def _inclusion_check(
-    runtime: Runtime,
+    ctx: ServiceContext,
     item: EvidenceItem,
     anchor: AnchorItem | None,
     batch: AnchorBatch | None,
@@ -470,7 +470,7 @@ def _inclusion_check(
     leaf = evidence_leaf_hash(item.claim_ref, item.commitment, item.cid)
     if anchor is None or batch is None or batch.status != "confirmed" or batch.onchain_id is None:
         return Check("inclusion", "pending", "not anchored yet: the commitment is queued for the next batch")
-    onchain_root = ledger(runtime).claim(claim_id).evidence_root
+    onchain_root = ledger(ctx).claim(claim_id).evidence_root
     tree = MerkleTree.from_leaf_hashes(claim_leaves)
     if leaf not in claim_leaves:
         return Check("inclusion", "fail", "the leaf is not among the claim's evidence leaves")
@@ -478,7 +478,7 @@ def _inclusion_check(
         return Check("inclusion", "fail", "the claim's evidence root on chain does not match its leaves")
     if not verify_proof(onchain_root, leaf, tree.proof(claim_leaves.index(leaf))):
         return Check("inclusion", "fail", "the leaf does not prove into the claim's evidence root")
-    lookup = NotaryBatchLookup(NotaryClient(runtime.w3, runtime.contracts["EvidenceNotary"]))
+    lookup = NotaryBatchLookup(NotaryClient(ctx.w3, ctx.contracts["EvidenceNotary"]))
     proof = unpack_proof(anchor.proof)
     onchain = lookup.batch(batch.onchain_id)
     if onchain is None or onchain.root != batch.root:
@@ -530,13 +530,13 @@ def _check_request(request: VerdictRequest) -> None:
         raise InvalidInput("the report is longer than 20,000 characters", code="REPORT_TOO_LONG", field="report")
 
 
-def prepare_verdict(runtime: Runtime, principal: Principal, claim_pk: str, request: VerdictRequest) -> Verdict:
+def prepare_verdict(ctx: ServiceContext, principal: Principal, claim_pk: str, request: VerdictRequest) -> Verdict:
     """Store the encrypted report and the reviewer's signed verdict (once); returns the verdict."""
     from evidence_store import seal_evidence
 
     _check_request(request)
-    client = ledger(runtime)
-    with runtime.sessions.begin() as session:
+    client = ledger(ctx)
+    with ctx.sessions.begin() as session:
         claim, assignment = _assignment(session, principal, claim_pk)
         if assignment.signature is not None:
             if assignment.verdict != request.verdict or assignment.reason_code != (request.reason_code or "APPROVED"):
@@ -548,7 +548,7 @@ def prepare_verdict(runtime: Runtime, principal: Principal, claim_pk: str, reque
         assert reviewer is not None
         assert reviewer.signing_address is not None
         salt = new_salt()
-        sealed = seal_evidence(runtime.store, runtime.keyring, [request.report.encode("utf-8")])
+        sealed = seal_evidence(ctx.store, ctx.keyring, [request.report.encode("utf-8")])
         verdict = Verdict(
             claim_id=claim.claim_id,
             verdict=int(VerdictKind[request.verdict]),
@@ -556,9 +556,9 @@ def prepare_verdict(runtime: Runtime, principal: Principal, claim_pk: str, reque
             report_hash=report_hash(request.report, salt),
             rule_set_hash=claim.rule_set_hash,
             nonce=client.nonces(reviewer.signing_address),
-            deadline=int(runtime.w3.eth.get_block("latest")["timestamp"]) + VERDICT_TTL_SECONDS,
+            deadline=int(ctx.w3.eth.get_block("latest")["timestamp"]) + VERDICT_TTL_SECONDS,
         )
-        signature = sign_verdict(signing_account(runtime, reviewer), verdict, client.domain())
+        signature = sign_verdict(signing_account(ctx, reviewer), verdict, client.domain())
         assignment.verdict = request.verdict
         assignment.reason_code = request.reason_code or "APPROVED"
         assignment.report_hash = verdict.report_hash
@@ -605,10 +605,10 @@ def _stored_verdict(session: Session, claim: Claim, assignment: ReviewAssignment
     raise Conflict("the signed verdict's record is missing", code="VERDICT_RECORD_MISSING")
 
 
-def relay_verdict(runtime: Runtime, principal: Principal, claim_pk: str) -> VerdictResult:
+def relay_verdict(ctx: ServiceContext, principal: Principal, claim_pk: str) -> VerdictResult:
     """Relay the caller's signed verdict; success also when someone else already relayed it (C3)."""
-    client = ledger(runtime)
-    with runtime.sessions.begin() as session:
+    client = ledger(ctx)
+    with ctx.sessions.begin() as session:
         claim, assignment = _assignment(session, principal, claim_pk)
         if assignment.signature is None:
             raise Conflict("no signed verdict to relay", code="NO_VERDICT")
@@ -628,9 +628,9 @@ def relay_verdict(runtime: Runtime, principal: Principal, claim_pk: str) -> Verd
                         raise
             if tx is None:
                 relayed_by_other = True
-                tx = _find_verdict_tx(runtime, claim.claim_id, reviewer.signing_address)
+                tx = _find_verdict_tx(ctx, claim.claim_id, reviewer.signing_address)
             assignment.submitted_at = utcnow()
-            _apply_verdict_tx(runtime, session, claim, tx, relayed_by_other)
+            _apply_verdict_tx(ctx, session, claim, tx, relayed_by_other)
         return VerdictResult(
             claim=claim_view(session, claim),
             verdict=assignment.verdict or "",
@@ -643,15 +643,15 @@ def relay_verdict(runtime: Runtime, principal: Principal, claim_pk: str) -> Verd
         )
 
 
-def _find_verdict_tx(runtime: Runtime, claim_id: bytes, reviewer: str) -> LedgerTx:
+def _find_verdict_tx(ctx: ServiceContext, claim_id: bytes, reviewer: str) -> LedgerTx:
     """The transaction (whoever sent it) that recorded ``reviewer``'s verdict, with its events."""
-    events = ledger(runtime).timeline(claim_id)
+    events = ledger(ctx).timeline(claim_id)
     mine = next(e for e in events if e.name == "VerdictRecorded" and e.args["reviewer"].lower() == reviewer.lower())
     same_tx = tuple(e for e in events if e.tx_hash == mine.tx_hash)
     return LedgerTx(mine.tx_hash, mine.block_number, same_tx)
 
 
-def _apply_verdict_tx(runtime: Runtime, session: Session, claim: Claim, tx: LedgerTx, by_other: bool) -> None:
+def _apply_verdict_tx(ctx: ServiceContext, session: Session, claim: Claim, tx: LedgerTx, by_other: bool) -> None:
     recorded = tx.event("VerdictRecorded")
     assert recorded is not None
     record_event(
@@ -689,13 +689,13 @@ def _apply_verdict_tx(runtime: Runtime, session: Session, claim: Claim, tx: Ledg
         claim.reason_code = reasons[0] if reasons else None
 
 
-def submit_verdict(runtime: Runtime, principal: Principal, claim_pk: str, request: VerdictRequest) -> VerdictResult:
+def submit_verdict(ctx: ServiceContext, principal: Principal, claim_pk: str, request: VerdictRequest) -> VerdictResult:
     """Sign (once) and relay the calling reviewer's verdict."""
-    prepare_verdict(runtime, principal, claim_pk, request)
-    return relay_verdict(runtime, principal, claim_pk)
+    prepare_verdict(ctx, principal, claim_pk, request)
+    return relay_verdict(ctx, principal, claim_pk)
 
 
-def read_report(runtime: Runtime, session: Session, claim: Claim, reviewer_id: str) -> str | None:
+def read_report(ctx: ServiceContext, session: Session, claim: Claim, reviewer_id: str) -> str | None:
     """The decrypted report of one reviewer (for the operator and the jury), or None."""
     from evidence_store import SealedEvidence, open_evidence
     from evidence_store.multiformats import CID
@@ -715,5 +715,5 @@ def read_report(runtime: Runtime, session: Session, claim: Claim, reviewer_id: s
             kid=private["reportKid"],
             size=int(private["reportSize"]),
         )
-        return b"".join(open_evidence(runtime.store, runtime.keyring, sealed)).decode("utf-8")
+        return b"".join(open_evidence(ctx.store, ctx.keyring, sealed)).decode("utf-8")
     return None

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +35,8 @@ from backend.chain.roster import RosterClient, RuleSetParams
 from backend.db.models import RuleSetRecord
 from backend.errors import ChainError, Conflict, InvalidInput, NotFound
 from backend.proofs.keccak import keccak256
+from backend.services.context import ServiceContext
 from backend.services.rules import DEFAULT_RULES, AgeBand, RuleSet
-
-if TYPE_CHECKING:
-    from backend.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -231,24 +229,24 @@ def rule_set_by_hash(session: Session, rule_set_hash: bytes) -> RuleSet:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def roster_for(runtime: Runtime) -> RosterClient:
-    """ClaimLedger's configuration calls, sent by the operator key of ``runtime``."""
-    return RosterClient(runtime.w3, runtime.contracts["ClaimLedger"], runtime.operator)
+def roster_for(ctx: ServiceContext) -> RosterClient:
+    """ClaimLedger's configuration calls, sent by the operator key of ``ctx``."""
+    return RosterClient(ctx.w3, ctx.contracts["ClaimLedger"], ctx.operator)
 
 
-def _deployment_block(runtime: Runtime) -> int:
-    deployed = runtime.deployment.contracts.get("ClaimLedger")
+def _deployment_block(ctx: ServiceContext) -> int:
+    deployed = ctx.deployment.contracts.get("ClaimLedger")
     return deployed.block if deployed is not None else 0
 
 
-def ensure_anchored(runtime: Runtime, rule_set_hash: bytes) -> bytes | None:
+def ensure_anchored(ctx: ServiceContext, rule_set_hash: bytes) -> bytes | None:
     """Anchor the stored rule set ``rule_set_hash`` unless the chain already has it; record the tx.
 
     Returns the anchoring transaction hash (also when it was anchored earlier and only the
     record had lost it), or None when the node no longer serves that log.
     """
-    roster = roster_for(runtime)
-    with runtime.sessions() as session:
+    roster = roster_for(ctx)
+    with ctx.sessions() as session:
         record = session.get(RuleSetRecord, rule_set_hash)
         if record is None:
             raise NotFound("unknown rule set", code="UNKNOWN_RULE_SET")
@@ -266,19 +264,19 @@ def ensure_anchored(runtime: Runtime, rule_set_hash: bytes) -> bytes | None:
         if onchain.params != params:
             raise RuleSetMismatch(f"the chain holds other claim parameters for rule set version {rules.version}")
         if anchor_tx is None:
-            anchor_tx = roster.anchoring_tx(rule_set_hash, _deployment_block(runtime))
+            anchor_tx = roster.anchoring_tx(rule_set_hash, _deployment_block(ctx))
     if anchor_tx is not None:
-        with runtime.sessions.begin() as session:
+        with ctx.sessions.begin() as session:
             stored = session.get(RuleSetRecord, rule_set_hash)
             if stored is not None and stored.anchor_tx != anchor_tx:
                 stored.anchor_tx = anchor_tx
     return anchor_tx
 
 
-def _insert(runtime: Runtime, rules: RuleSet, *, supersede: bytes | None) -> RuleSetRecord:
+def _insert(ctx: ServiceContext, rules: RuleSet, *, supersede: bytes | None) -> RuleSetRecord:
     """Store ``rules`` as the current rule set (deactivating ``supersede`` in the same transaction)."""
     try:
-        with runtime.sessions.begin() as session:
+        with ctx.sessions.begin() as session:
             if supersede is not None:
                 previous = session.get(RuleSetRecord, supersede)
                 if previous is None or not previous.active:
@@ -293,26 +291,26 @@ def _insert(runtime: Runtime, rules: RuleSet, *, supersede: bytes | None) -> Rul
     return record
 
 
-def ensure_default_rule_set(runtime: Runtime, default: RuleSet = DEFAULT_RULES) -> RuleSetRecord:
+def ensure_default_rule_set(ctx: ServiceContext, default: RuleSet = DEFAULT_RULES) -> RuleSetRecord:
     """Store ``default`` as version 1 when nothing is published, and anchor the current rule set.
 
     Idempotent: with a rule set already stored and anchored, this sends no transaction.
     """
     validate_rules(default)
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         existing = session.scalars(select(RuleSetRecord).limit(1)).first()
     if existing is None:
         with contextlib.suppress(Conflict):  # another process stored it first
-            _insert(runtime, default, supersede=None)
-    with runtime.sessions() as session:
+            _insert(ctx, default, supersede=None)
+    with ctx.sessions() as session:
         current = current_rule_set_record(session)
         current_hash = bytes(current.hash)
-    ensure_anchored(runtime, current_hash)
-    with runtime.sessions() as session:
+    ensure_anchored(ctx, current_hash)
+    with ctx.sessions() as session:
         return current_rule_set_record(session)
 
 
-def publish_rule_set(runtime: Runtime, changes: Mapping[str, Any]) -> RuleSetRecord:
+def publish_rule_set(ctx: ServiceContext, changes: Mapping[str, Any]) -> RuleSetRecord:
     """Publish the current rule set with ``changes`` as the next version, anchor it, retire the old.
 
     ``changes`` maps RuleSet field names to new values (``version`` is assigned here). A retry
@@ -330,30 +328,30 @@ def publish_rule_set(runtime: Runtime, changes: Mapping[str, Any]) -> RuleSetRec
         )
     if "health_questions" in normalized:
         normalized["health_questions"] = tuple(normalized["health_questions"])
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         current, current_hash = current_rule_set(session)
     if all(getattr(current, k) == v for k, v in normalized.items()):
         raise RuleSetUnchanged("these values are already the current rule set")
     proposed = current.with_changes(**normalized, version=current.version + 1)
     validate_rules(proposed)
     new_hash = proposed.hash()
-    roster = roster_for(runtime)
+    roster = roster_for(ctx)
     # Chain first: a crash here leaves an anchored hash nobody uses yet, and the retry re-derives
     # the same version and hash, finds it anchored and carries on.
     roster.anchor_rule_set(new_hash, claim_params(proposed))
-    _insert(runtime, proposed, supersede=current_hash)
-    ensure_anchored(runtime, new_hash)
+    _insert(ctx, proposed, supersede=current_hash)
+    ensure_anchored(ctx, new_hash)
     roster.retire_rule_set(current_hash)
-    with runtime.sessions() as session:
+    with ctx.sessions() as session:
         record = session.get(RuleSetRecord, new_hash)
         assert record is not None
         return record
 
 
-def retire_superseded(runtime: Runtime) -> int:
+def retire_superseded(ctx: ServiceContext) -> int:
     """Retire on chain every stored rule set that is no longer active; returns how many were sent."""
-    roster = roster_for(runtime)
-    with runtime.sessions() as session:
+    roster = roster_for(ctx)
+    with ctx.sessions() as session:
         inactive = [
             bytes(h) for h in session.scalars(select(RuleSetRecord.hash).where(RuleSetRecord.active.is_(False)))
         ]
@@ -363,27 +361,3 @@ def retire_superseded(runtime: Runtime) -> int:
         if onchain is not None and not onchain.retired and roster.retire_rule_set(rule_set_hash) is not None:
             sent += 1
     return sent
-
-
-@dataclass(frozen=True)
-class BootstrapReport:
-    rule_set_version: int
-    rule_set_hash: bytes
-    anchor_tx: bytes | None
-    retired: int
-    roles_granted: int
-
-
-def bootstrap(runtime: Runtime) -> BootstrapReport:
-    """Start-up reconciliation of the plan's configuration between the database and ClaimLedger.
-
-    Stores and anchors the default rule set on a fresh deployment, finishes any publication a
-    crash cut short (retirements), and grants reviewer/juror roles that accounts lack on chain.
-    Idempotent: on an up-to-date deployment it sends no transaction.
-    """
-    from backend.services.accounts import sync_roster  # accounts imports this module
-
-    record = ensure_default_rule_set(runtime)
-    retired = retire_superseded(runtime)
-    granted = sync_roster(runtime)
-    return BootstrapReport(record.version, bytes(record.hash), record.anchor_tx, retired, granted)

@@ -9,7 +9,7 @@ import pytest
 from backend.chain.anvil import AnvilNode
 from backend.config import Settings
 from backend.runtime import Runtime, build_runtime
-from backend.services.rule_sets import bootstrap
+from backend.services.bootstrap import bootstrap
 from tests.stacks import runtime_factory
 
 __all__ = ["fresh_runtime", "plan_runtime", "runtime_factory"]
@@ -29,7 +29,6 @@ def plan_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         log_level="WARNING",
     )
     runtime = build_runtime(settings)
-    runtime.extras["node"] = node
     try:
         bootstrap(runtime)
         yield runtime

@@ -14,11 +14,11 @@ from backend.chain.roster import RuleSetParams
 from backend.db.models import RuleSetRecord
 from backend.runtime import Runtime
 from backend.services import rule_sets
+from backend.services.bootstrap import bootstrap
 from backend.services.rule_sets import (
     RuleSetError,
     RuleSetMismatch,
     RuleSetUnchanged,
-    bootstrap,
     claim_params,
     current_rule_set,
     ensure_anchored,

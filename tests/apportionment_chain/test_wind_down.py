@@ -15,7 +15,7 @@ from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.published import published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.apportionment.service_errors import ClaimFilingClosed
-from backend.apportionment.wind_down import cached_wind_down_state, check_claim_filing, wind_down_state
+from backend.apportionment.wind_down import WindDownGate, check_claim_filing, wind_down_state
 from backend.chain.apportionment import ApportionmentClient, ApportionmentLookup
 from backend.db.models import Member, RuleSetRecord
 from backend.runtime import Runtime
@@ -74,7 +74,8 @@ def test_wind_down_makes_the_operator_pay_every_base(runtime_factory: Callable[.
     assert since.timestamp() == runtime.w3.eth.get_block(block)["timestamp"], "the stop is the chain's block time"
     published_ledgers(runtime).update_index("windDown", None)  # a replica that did not begin it
     assert wind_down_state(runtime).to_json() == state, "details re-derived from WindDownBegan"
-    plan = cached_wind_down_state(runtime)
+    assert isinstance(runtime.claim_filing_gate, WindDownGate)
+    plan = runtime.claim_filing_gate.state()
     check_claim_filing(plan, since.date() - timedelta(days=1), since + timedelta(days=179))
     with pytest.raises(ClaimFilingClosed) as after_stop:
         check_claim_filing(plan, since.date(), since)

@@ -38,6 +38,7 @@ from backend.db.engine import session_factory
 from backend.services.accounts import signing_account
 from backend.services.claims import ledger
 from tests.claims.builders import JURY_SIZE, Person, World, pdf, start_world
+from tests.stacks import rules_of
 
 __all__ = [
     "ClaimsHistory",
@@ -246,7 +247,7 @@ def build_claims_history(root: Path) -> ClaimsHistory:
     _ok(w.api.post(f"/claims/{pk['rejected']}/appeal", p["rejected"].token))
     w.jury_votes(pk["rejected"], [False, False, True])
     assert _ok(w.api.post(f"/claims/{pk['rejected']}/tally", w.operator.token))["status"] == "REJECTED"
-    w.advance(w.runtime.extras["test_rules"].notice_seconds)
+    w.advance(rules_of(w.runtime).notice_seconds)
     for name in ("paid", "approved"):
         assert _ok(w.api.post(f"/claims/{pk[name]}/finalize-notice", w.operator.token))["status"] == "APPROVED"
     last_approval = history.chain_time()
@@ -263,7 +264,7 @@ def build_claims_history(root: Path) -> ClaimsHistory:
     c["notice"] = _file(w, p["notice"], "notice pathology report")
     w.approve_by_review(str(c["notice"]["id"]))
     # FILED only: the operator filed it on chain and has not opened its review.
-    rules = w.runtime.extras["test_rules"]
+    rules = rules_of(w.runtime)
     member, evidence = keccak(text="audit-filed-only-member"), keccak(text="audit-filed-only-evidence")
     history.filed_only = eip712.claim_id(member, evidence, rules.hash(), rules.payout_bands[0].payout_fen)
     ledger(w.runtime).file_claim(history.filed_only, member, evidence, rules.hash(), rules.payout_bands[0].payout_fen)
@@ -281,7 +282,7 @@ def _relay_approval(history: ClaimsHistory, claim_id: bytes, signer: Any, report
         verdict=eip712.VerdictKind.APPROVE,
         reason_code=0,
         report_hash=keccak(text=report),
-        rule_set_hash=rt.extras["test_rules"].hash(),
+        rule_set_hash=rules_of(rt).hash(),
         nonce=client.nonces(signer.address),
         deadline=history.chain_time() + 3600,
     )
@@ -304,7 +305,7 @@ def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Pe
     straight on ClaimLedger (the database is not touched). Returns the jurors who revealed."""
     rt = history.runtime
     client = ledger(rt)
-    rules = rt.extras["test_rules"]
+    rules = rules_of(rt)
     client.tally_jury(claim_id)
     jurors = history.world.jurors[:JURY_SIZE]
     client.draw_jury(claim_id, [j.address for j in jurors])

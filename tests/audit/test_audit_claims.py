@@ -39,6 +39,7 @@ from tests.audit.claims_history import (
     tampered_ledger_code,
 )
 from tests.faults.rpc_proxy import FaultSchedule, RpcFaultProxy
+from tests.stacks import node_of, rules_of
 
 pytestmark = pytest.mark.xdist_group("audit-claims")
 
@@ -53,7 +54,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClaimsHistory]
         yield built
     finally:
         built.runtime.close()
-        built.runtime.extras["node"].kill()
+        node_of(built.runtime).kill()
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +249,7 @@ def test_payout_outside_every_age_band_is_named_by_step_4(history: ClaimsHistory
 
     from backend.chain import eip712
 
-    rules = history.runtime.extras["test_rules"]
+    rules = rules_of(history.runtime)
     member, evidence = keccak(text="audit-odd-payout-member"), keccak(text="audit-odd-payout-evidence")
     payout = rules.payout_bands[0].payout_fen + 1
     claim_id = eip712.claim_id(member, evidence, rules.hash(), payout)

@@ -24,8 +24,11 @@ from backend.db.models import Account, Member
 from backend.runtime import Runtime, build_runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.auth import issue_token
+from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
-from backend.services.rule_sets import bootstrap, publish_rule_set
+from backend.services.rule_sets import publish_rule_set
+from backend.services.rules import RuleSet
+from tests.stacks import keep_node, keep_rules, node_of, rules_of
 
 PASSWORD = "correct horse battery"
 JURY_SIZE = 3
@@ -148,7 +151,7 @@ class World:
 
     def jury_votes(self, claim_pk: str, votes: list[bool]) -> list[Person]:
         """Seated jurors commit ``votes`` (in seat order), then reveal after the commit window."""
-        rules = self.runtime.extras["test_rules"]
+        rules = rules_of(self.runtime)
         seated = self.seated(claim_pk)
         assert len(seated) == JURY_SIZE
         for juror, vote in zip(seated, votes, strict=False):
@@ -173,12 +176,10 @@ def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6) -> World:
         log_level="WARNING",
     )
     runtime = build_runtime(settings)
-    runtime.extras["node"] = node
+    keep_node(runtime, node)
     bootstrap(runtime)
     record = publish_rule_set(runtime, {"jury_size": JURY_SIZE, "min_turnout": MIN_TURNOUT})
-    from backend.services.rules import RuleSet
-
-    runtime.extras["test_rules"] = RuleSet.from_json(record.canonical_json)
+    keep_rules(runtime, RuleSet.from_json(record.canonical_json))
     api = Api(create_app(runtime=runtime))
     world = World(runtime, api, Person.__new__(Person), Person.__new__(Person))
     world.operator = world.staff("operator")
@@ -194,9 +195,7 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterat
         yield world
     finally:
         world.runtime.close()
-        node = world.runtime.extras["node"]
-        assert isinstance(node, AnvilNode)
-        node.kill()
+        node_of(world.runtime).kill()
 
 
 def second_process(world: World) -> Iterator[Runtime]:

@@ -18,6 +18,7 @@ from backend.chain.claims import ClaimState
 from backend.db.models import Claim
 from backend.services.claims import ledger
 from tests.claims.builders import Person, World, pdf, world_fixture
+from tests.stacks import rules_of
 
 pytestmark = pytest.mark.xdist_group("claims-chain-authoritative")
 
@@ -93,7 +94,7 @@ def test_views_show_chain_state_and_payout_when_row_edited_in_notice(
 def test_views_show_chain_state_and_payout_when_approved_row_edited_back(world: World) -> None:
     claimant, claim = _in_notice(world, "edited after approval")
     claim_pk, claim_id = str(claim["id"]), bytes.fromhex(str(claim["claimId"])[2:])
-    world.advance(world.runtime.extras["test_rules"].notice_seconds)
+    world.advance(rules_of(world.runtime).notice_seconds)
     done = world.api.post(f"/claims/{claim_pk}/finalize-notice", world.operator.token)
     assert done.status_code == 200, done.text
     assert str(claim["claimId"]) not in _notice(world)

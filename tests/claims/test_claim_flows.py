@@ -18,6 +18,7 @@ from backend.services import review as review_service
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from tests.claims.builders import World, pdf, png, world_fixture
+from tests.stacks import rules_of
 
 pytestmark = pytest.mark.xdist_group("claims-flows")
 
@@ -79,7 +80,7 @@ def test_approve_via_notice_then_payout(world: World) -> None:
     assert len(entry["reportHashes"]) == 2
     early = world.api.post(f"/claims/{claim_pk}/finalize-notice", world.operator.token)
     assert (early.status_code, early.json()["code"]) == (409, "NOTICE_OPEN")
-    world.advance(world.runtime.extras["test_rules"].notice_seconds)
+    world.advance(rules_of(world.runtime).notice_seconds)
     done = world.api.post(f"/claims/{claim_pk}/finalize-notice", world.operator.token)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "APPROVED"
@@ -350,7 +351,7 @@ def test_cli_advance_finalizes_due_notices_and_verifies_the_access_log(world: Wo
     kim = world.member()
     claim = _file_ok(world, kim, "kim scan")
     world.approve_by_review(str(claim["id"]))
-    world.advance(world.runtime.extras["test_rules"].notice_seconds)
+    world.advance(rules_of(world.runtime).notice_seconds)
     _load_commands()
     env = {
         "HUBAO_RPC_URL": world.runtime.settings.chain_url,

@@ -31,7 +31,7 @@ from backend.runtime import Runtime
 from backend.services import claims as service
 from backend.services.auth import Principal
 from backend.services.claims import ledger
-from backend.services.filing import filing_relay, load_filings, record_filings, resume_pending_filings, send_filings
+from backend.services.filing import load_filings, record_filings, resume_pending_filings, send_filings
 from tests.claims.builders import Person, World, pdf, second_process, world_fixture
 
 pytestmark = pytest.mark.xdist_group("claims-relay")
@@ -160,7 +160,7 @@ def test_filing_left_by_a_stopped_process_is_resumed_exactly_once(world: World, 
 
     assert resume_pending_filings(other_process, older_than=timedelta(0)) >= 2
     for claim in (before_chain, after_chain):
-        filing_relay(other_process).file(claim.id, timeout=60)  # queued behind the clock's; waits for it
+        other_process.filing_relay.file(claim.id, timeout=60)  # queued behind the clock's; waits for it
         _assert_filed_once(world, claim)
     assert [r.tx_hash for r in _events(world, after_chain.id, "ClaimFiled")] == [crashed.tx_hash]
 
@@ -239,10 +239,10 @@ def test_rpc_down_fails_the_waiting_request_and_the_claim_is_resumed_later(
     ledger(other_process)  # the client exists; its node goes away below
     other_process.w3.provider.endpoint_uri = "http://127.0.0.1:9"  # type: ignore[attr-defined]
     with pytest.raises(ChainUnavailable):
-        filing_relay(other_process).file(claim.id, timeout=120)
+        other_process.filing_relay.file(claim.id, timeout=120)
     with world.runtime.sessions() as session:
         assert session.get(Claim, claim.id).status == "FILED"  # type: ignore[union-attr]
     assert ledger(world.runtime).state(claim.claim_id) == ClaimState.NONE
     assert resume_pending_filings(world.runtime, older_than=timedelta(0)) >= 1
-    filing_relay(world.runtime).file(claim.id, timeout=60)
+    world.runtime.filing_relay.file(claim.id, timeout=60)
     _assert_filed_once(world, claim)

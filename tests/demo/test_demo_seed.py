@@ -7,8 +7,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from backend.db.models import Claim, Member
+from backend.demo import seed_demo
 from backend.runtime import Runtime
-from backend.services.demo import seed_demo
 
 
 def test_demo_seed_creates_every_claim_state_once(runtime: Runtime) -> None:

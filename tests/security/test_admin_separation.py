@@ -26,6 +26,7 @@ from backend.chain.transactions import ContractReverted, TransactionSender
 from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ConfigError
 from backend.runtime import Runtime
+from tests.stacks import node_of
 
 pytestmark = pytest.mark.xdist_group(name="security-admin")
 
@@ -109,7 +110,7 @@ def test_reused_deployment_with_another_admin(
     runtime_factory: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
 ) -> None:
     first = runtime_factory()
-    node, data_dir = first.extras["node"], first.settings.data_dir
+    node, data_dir = node_of(first), first.settings.data_dir
     deployed = {name: c.address for name, c in first.contracts.items()}
     first.close()
     with caplog.at_level(logging.WARNING, logger="backend.runtime"):

@@ -28,6 +28,7 @@ from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import AnvilNode, rpc_call
 from tests.claims.builders import PASSWORD, World, pdf, start_world
+from tests.stacks import node_of, rules_of
 from tests.web.browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -50,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield world
     finally:
         world.runtime.close()
-        node = world.runtime.extras["node"]
+        node = node_of(world.runtime)
         assert isinstance(node, AnvilNode)
         node.kill()
 
@@ -150,7 +151,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.on("console", log.on_console)
     page.on("pageerror", log.on_page_error)
     ui = Ui(page, base_url, log)
-    rules = world.runtime.extras["test_rules"]
+    rules = rules_of(world.runtime)
     claimant = world.member(name="web-claimant")
     neighbour = world.member(name="web-neighbour")
     username = claimant.account.username

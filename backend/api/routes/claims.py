@@ -27,7 +27,6 @@ from backend.api.uploads import run_with_body
 from backend.errors import InvalidInput, NotFound, PayloadTooLarge
 from backend.services import claims as service
 from backend.services.claims import MAX_FILES_PER_CLAIM, ClaimRequest
-from backend.services.filing import filing_relay
 from backend.services.operator_actions import run_operator_step
 from backend.services.review import open_claim_evidence
 
@@ -124,7 +123,7 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
     if view is not None and view.status == "FILED":
         # The claim is committed; the filing relay files it on chain in a transaction shared with
         # every filing waiting. Awaited on the event loop: waiting holds no thread.
-        state = await asyncio.wrap_future(filing_relay(runtime).submit(draft.claim_pk))
+        state = await asyncio.wrap_future(runtime.filing_relay.submit(draft.claim_pk))
         # The answer is the recorded view with the state the relay wrote; read back only when
         # another process (or an earlier round) moved the claim.
         view = (

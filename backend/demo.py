@@ -1,5 +1,8 @@
 """The demo plan that ``make run`` seeds once: people, and claims in every state of the workflow.
 
+A composition module like :mod:`backend.runtime` (it drives the API, so it lives beside it, not
+among the services the API calls).
+
 It drives the product through its own HTTP API (in process), as its users would. Moving through
 the public-notice and jury windows needs the chain's clock to move: that is done with anvil's
 ``evm_increaseTime`` and therefore only on the embedded local chain (``hubao run``), never on a
@@ -25,8 +28,9 @@ from backend.db.models import Account
 from backend.runtime import Runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.auth import issue_token
+from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
-from backend.services.rule_sets import bootstrap, current_rule_set, publish_rule_set
+from backend.services.rule_sets import current_rule_set, publish_rule_set
 
 log = logging.getLogger(__name__)
 

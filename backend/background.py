@@ -1,0 +1,117 @@
+"""The background loops of a server process: the anchoring relay and the workflow clock.
+
+Both run in every replica; a database lease lets exactly one of them act at a time. They only
+call services — the loops hold no domain rule of their own:
+
+* **anchoring** — :class:`~backend.services.anchoring.AnchoringWorker` notarizes evidence batches
+  in ``EvidenceNotary`` (:func:`anchoring_worker` builds it from the settings, with the crash-test
+  fault hook :func:`crash_at`);
+* **workflow clock** — every few seconds, under the ``workflow`` lease: queue filings left
+  ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
+  tally and redraw juries as chain time passes their windows
+  (:func:`~backend.services.jury.advance`), and publish every apportionment period the chain's
+  clock has closed (:func:`~backend.apportionment.scheduler.publish_due_periods`).
+
+The filing relay thread is per process too; it is built and closed with the context by
+:mod:`backend.runtime` because requests use it whether or not these loops run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+
+from backend.apportionment.schedule import ApportionmentSchedule
+from backend.apportionment.scheduler import plan_schedule, publish_due_periods
+from backend.chain.notary import NotaryClient
+from backend.db.lease import Lease
+from backend.services.anchoring import AnchoringWorker
+from backend.services.context import ServiceContext
+from backend.services.filing import resume_pending_filings
+from backend.services.jury import advance
+
+__all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
+
+log = logging.getLogger(__name__)
+
+CLOCK_PERIOD = 5.0  # seconds between workflow clock cycles
+
+
+def crash_at(point: str) -> Callable[[str], None]:
+    """Fault hook for crash tests (RELIABILITY.md A9): SIGKILL this process at ``point``."""
+
+    def hook(reached: str) -> None:
+        if reached == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def anchoring_worker(ctx: ServiceContext, holder: str | None = None) -> AnchoringWorker:
+    """The anchoring relay configured by the settings (one per process; the lease elects a leader)."""
+    s = ctx.settings
+    return AnchoringWorker(
+        ctx.sessions,
+        ctx.w3,
+        NotaryClient(ctx.w3, ctx.contracts["EvidenceNotary"]),
+        ctx.notary,
+        confirmations=s.confirmations,
+        max_batch=s.batch_max_size,
+        max_wait=s.batch_max_wait,
+        holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+        reorg_policy=s.reorg_policy,
+        fault=crash_at(s.fault_inject) if s.fault_inject else None,
+    )
+
+
+class BackgroundLoops:
+    """The anchoring relay and the workflow clock in two daemon threads, from :meth:`start` to
+    :meth:`stop`."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._stop = threading.Event()
+        self._worker = anchoring_worker(ctx)
+        # A bad calendar stops start-up here, not in the clock thread.
+        self._schedule: ApportionmentSchedule | None = (
+            plan_schedule(ctx.settings) if ctx.settings.apportionment_auto else None
+        )
+        # Periods the service refused, logged once per process and reason (the clock retries).
+        self._warned: set[tuple[int, str]] = set()
+        self._threads = [
+            threading.Thread(target=fn, name=fn.__name__.lstrip("_"), daemon=True)
+            for fn in (self._anchoring, self._workflow_clock)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def _anchoring(self) -> None:
+        try:
+            self._worker.run_forever(self._stop)
+        except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
+            log.exception("anchoring relay stopped")
+
+    def _workflow_clock(self) -> None:
+        ctx = self._ctx
+        lease = Lease(ctx.sessions, "workflow", self._worker.lease.holder)
+        while not self._stop.wait(CLOCK_PERIOD):
+            try:
+                if lease.acquire():
+                    resume_pending_filings(ctx)
+                    advance(ctx)
+                    if self._schedule is not None:
+                        publish_due_periods(ctx, schedule=self._schedule, lease=lease, warned=self._warned)
+            except Exception:
+                log.exception("workflow clock cycle failed; retrying")
+        lease.release()

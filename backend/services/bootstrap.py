@@ -1,0 +1,37 @@
+"""Start-up reconciliation of the plan's configuration between the database and ClaimLedger.
+
+Run once per start (``hubao serve``, the demo seed, test stacks): the rule set in force is stored
+and anchored, superseded ones are retired on chain, and on-chain roles match the accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.services.accounts import sync_roster
+from backend.services.context import ServiceContext
+from backend.services.rule_sets import ensure_default_rule_set, retire_superseded
+
+__all__ = ["BootstrapReport", "bootstrap"]
+
+
+@dataclass(frozen=True)
+class BootstrapReport:
+    rule_set_version: int
+    rule_set_hash: bytes
+    anchor_tx: bytes | None
+    retired: int
+    roles_granted: int
+
+
+def bootstrap(ctx: ServiceContext) -> BootstrapReport:
+    """Start-up reconciliation of the plan's configuration between the database and ClaimLedger.
+
+    Stores and anchors the default rule set on a fresh deployment, finishes any publication a
+    crash cut short (retirements), and grants reviewer/juror roles that accounts lack on chain.
+    Idempotent: on an up-to-date deployment it sends no transaction.
+    """
+    record = ensure_default_rule_set(ctx)
+    retired = retire_superseded(ctx)
+    granted = sync_roster(ctx)
+    return BootstrapReport(record.version, bytes(record.hash), record.anchor_tx, retired, granted)

@@ -1,0 +1,103 @@
+"""The per-process filing relay thread: a queue of claim ids relayed in rounds (group commit).
+
+What one round does is :func:`backend.services.filing.relay_filings`; this module only queues,
+batches and wakes the waiting requests, so it depends on nothing but the round it is given. The
+composition root builds one per process (started on the first :meth:`FilingRelay.submit`) and
+closes it with the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+# Claims per transaction: ~150k gas each (a new claim's storage and two events), so a full batch
+# stays far below a 30M-gas block.
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class FiledState:
+    """What the relay wrote for a claim it moved: the status and the row's new timestamps."""
+
+    status: str
+    updated_at: datetime
+    final_at: datetime | None
+
+
+# One round: relay these claims, fill ``filed`` with the state of each moved, return the failures.
+RelayRound = Callable[[list[str], dict[str, FiledState]], dict[str, BaseException]]
+
+
+class FilingRelay:
+    """The relay thread (module docstring). :meth:`submit` queues a claim."""
+
+    def __init__(self, round_: RelayRound, *, max_batch: int = MAX_BATCH) -> None:
+        self._round = round_
+        self._max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: dict[str, list[Future[FiledState | None]]] = {}
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, claim_pk: str) -> Future[FiledState | None]:
+        """Queue ``claim_pk``; the future completes once the claim is recorded as relayed — with
+        the state this relay moved it to, or None when it was not ``FILED`` any more (another
+        process, an earlier round) — or fails with the error its relaying met."""
+        future: Future[FiledState | None] = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the filing relay is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="filing-relay", daemon=True)
+                self._thread.start()
+            self._queue.setdefault(claim_pk, []).append(future)
+            self._cond.notify()
+        return future
+
+    def file(self, claim_pk: str, timeout: float | None = None) -> None:
+        """:meth:`submit` and wait."""
+        self.submit(claim_pk).result(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish the batch in flight, fail what is still queued, stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    left, self._queue = self._queue, {}
+                    for futures in left.values():
+                        for future in futures:
+                            future.set_exception(RuntimeError("the filing relay stopped"))
+                    return
+                batch = dict(list(self._queue.items())[: self._max_batch])
+                for claim_pk in batch:
+                    del self._queue[claim_pk]
+            filed: dict[str, FiledState] = {}
+            try:
+                failed = self._round(list(batch), filed)
+            except Exception as exc:  # the database is down, or a bug: the claims stay FILED
+                log.exception("filing relay round failed")
+                failed = dict.fromkeys(batch, exc)
+            for claim_pk, futures in batch.items():
+                error = failed.get(claim_pk)
+                for future in futures:
+                    if error is None:
+                        future.set_result(filed.get(claim_pk))
+                    else:
+                        future.set_exception(error)
