@@ -21,6 +21,11 @@ committed. A write's blocks are fsynced together on a small thread pool — a jo
 system (ext4 here) folds concurrent fsyncs into one journal commit, so a six-block upload waits
 for about three commits (blocks, directories, pin) instead of one per block and directory.
 ``pin_rm`` takes no lock: a pin removed while GC runs only makes that GC keep more.
+
+Why one module over 500 lines: the durable-write machinery (``_BlockWriter``, the shared flock,
+the directory handles) works inside the store's private layout (``_locate``, ``_intact``,
+``_ensure_shard``, ``_create_tmp``, ``_fsync_dirs``); in a module of its own that layout and its
+locking rules would become an interface that nothing else should call.
 """
 
 from __future__ import annotations

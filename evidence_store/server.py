@@ -9,8 +9,9 @@ answers, errors as ``{"Message", "Code", "Type": "error"}`` with status 500 — 
 
 Bodies stream both ways: multipart uploads are parsed incrementally on the event loop and pulled
 chunk by chunk by the store running in a worker thread, so nothing is spooled to disk or memory
-beyond one chunk; ``cat`` and ``dag/export`` stream verified blocks. A block that fails its hash
-mid-stream aborts the response (Kubo would set ``X-Stream-Error``): no unverified byte is sent.
+beyond one chunk (``evidence_store.multipart``); ``cat`` and ``dag/export`` stream verified
+blocks. A block that fails its hash mid-stream aborts the response (Kubo would set
+``X-Stream-Error``): no unverified byte is sent.
 """
 
 from __future__ import annotations
@@ -21,19 +22,15 @@ import json
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -51,6 +48,7 @@ from evidence_store.errors import (
 from evidence_store.interface import PinType
 from evidence_store.local import LocalBlockstore
 from evidence_store.multiformats import CID, CODECS_BY_NAME, DAG_PB, RAW, b58encode, encode_varint
+from evidence_store.multipart import BadArgument, MultipartStream
 from evidence_store.unixfs import compute_cid
 
 # The Kubo release whose RPC shapes (and CIDs) this server reproduces.
@@ -59,16 +57,12 @@ LOOPBACK: Final = frozenset({"127.0.0.1", "::1"})
 _TRUE: Final = frozenset({"true", "1", "yes", "t", "y", ""})
 
 
-class _ArgError(Exception):
-    """A bad or missing argument: Kubo answers 400 with Code 1."""
-
-
 def _kubo_error(message: str, status: int = 500, code: int = 0) -> JSONResponse:
     return JSONResponse({"Message": message, "Code": code, "Type": "error"}, status_code=status)
 
 
 def _error_response(exc: Exception) -> JSONResponse:
-    if isinstance(exc, _ArgError):
+    if isinstance(exc, BadArgument):
         return _kubo_error(str(exc), 400, 1)
     if isinstance(exc, NotFound):
         return _kubo_error(f"block was not found locally (offline): ipld: could not find {exc.cid}")
@@ -96,7 +90,7 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 def _args(request: Request, name: str) -> list[str]:
     args = request.query_params.getlist("arg")
     if not args:
-        raise _ArgError(f'argument "{name}" is required')
+        raise BadArgument(f'argument "{name}" is required')
     return args
 
 
@@ -105,7 +99,7 @@ def _cid_arg(text: str) -> CID:
     if text.startswith("/ipfs/"):
         text = text[len("/ipfs/") :]
     if "/" in text:
-        raise _ArgError(f"paths below a CID are not supported: {text}")
+        raise BadArgument(f"paths below a CID are not supported: {text}")
     return CID.parse(text)
 
 
@@ -113,112 +107,6 @@ def _dag_size(root: CID, block: bytes) -> int:
     if root.codec == RAW:
         return len(block)
     return len(block) + sum(link.tsize for link in decode_pbnode(block).links)
-
-
-@dataclass
-class _Part:
-    headers: dict[str, str]
-
-    @property
-    def filename(self) -> str:
-        _, params = parse_options_header(self.headers.get("content-disposition", ""))
-        raw = params.get(b"filename", b"")
-        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "application/octet-stream")
-
-
-class _MultipartStream:
-    """The parts of a multipart request body, read lazily: the request is consumed on the event
-    loop, the parts are pulled from a worker thread (``anyio.from_thread.run``)."""
-
-    def __init__(self, request: Request) -> None:
-        content_type, params = parse_options_header(request.headers.get("content-type", ""))
-        boundary = params.get(b"boundary")
-        if content_type != b"multipart/form-data" or not boundary:
-            raise _ArgError("file argument 'path' is required (multipart/form-data body expected)")
-        self._body = request.stream().__aiter__()
-        self._events: deque[tuple[str, Any]] = deque()
-        self._finished = False
-        self._headers: dict[str, str] = {}
-        self._field = b""
-        self._value = b""
-
-        def on_header_field(data: bytes, start: int, end: int) -> None:
-            self._field += data[start:end]
-
-        def on_header_value(data: bytes, start: int, end: int) -> None:
-            self._value += data[start:end]
-
-        def on_header_end() -> None:
-            self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
-            self._field, self._value = b"", b""
-
-        def on_headers_finished() -> None:
-            self._events.append(("begin", _Part(self._headers)))
-            self._headers = {}
-
-        def on_part_data(data: bytes, start: int, end: int) -> None:
-            self._events.append(("data", bytes(data[start:end])))
-
-        def on_part_end() -> None:
-            self._events.append(("end", None))
-
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_header_field": on_header_field,
-                "on_header_value": on_header_value,
-                "on_header_end": on_header_end,
-                "on_headers_finished": on_headers_finished,
-                "on_part_data": on_part_data,
-                "on_part_end": on_part_end,
-            },
-        )
-
-    async def _next_event(self) -> tuple[str, Any]:
-        while not self._events:
-            if self._finished:
-                return ("eof", None)
-            try:
-                chunk = await self._body.__anext__()
-            except StopAsyncIteration:
-                self._finished = True
-                self._parser.finalize()
-                continue
-            if chunk:
-                self._parser.write(chunk)
-        return self._events.popleft()
-
-    def _pull(self) -> tuple[str, Any]:
-        return anyio.from_thread.run(self._next_event)
-
-    def parts(self) -> Iterator[tuple[_Part, Iterator[bytes]]]:
-        """Each part with an iterator over its bytes (exhaust it before asking for the next part)."""
-        while True:
-            kind, value = self._pull()
-            if kind == "eof":
-                return
-            if kind != "begin":
-                continue
-            done = False
-
-            def data() -> Iterator[bytes]:
-                nonlocal done
-                while not done:
-                    k, v = self._pull()
-                    if k == "data":
-                        yield v
-                    else:
-                        done = True
-                        if k == "eof":
-                            raise _ArgError("multipart body ended inside a part")
-
-            yield value, data()
-            for _ in data():  # skip what the consumer left unread
-                pass
 
 
 class KuboRpcApp:
@@ -253,10 +141,10 @@ class KuboRpcApp:
                 return Response("405 - Method Not Allowed", status_code=405, media_type="text/plain")
             try:
                 return await fn(request)
-            except (EvidenceStoreError, _ArgError) as exc:
+            except (EvidenceStoreError, BadArgument) as exc:
                 return _error_response(exc)
             except ValueError as exc:  # malformed numbers in query parameters
-                return _error_response(_ArgError(str(exc)))
+                return _error_response(BadArgument(str(exc)))
 
         return endpoint
 
@@ -270,18 +158,18 @@ class KuboRpcApp:
         raw_leaves = _flag(request, "raw-leaves", cid_version == 1)
         chunker = request.query_params.get("chunker", "size-262144")
         if cid_version not in (0, 1) or raw_leaves != (cid_version == 1) or chunker != "size-262144":
-            raise _ArgError("only Kubo's defaults (or --cid-version=1 with raw leaves) are supported")
+            raise BadArgument("only Kubo's defaults (or --cid-version=1 with raw leaves) are supported")
         if _flag(request, "trickle", False) or _flag(request, "wrap-with-directory", False):
-            raise _ArgError("trickle and wrap-with-directory are not supported")
+            raise BadArgument("trickle and wrap-with-directory are not supported")
         pin = _flag(request, "pin", True)
         only_hash = _flag(request, "only-hash", False)
-        parts = _MultipartStream(request)
+        parts = MultipartStream(request)
 
         def run() -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
             for part, data in parts.parts():
                 if part.content_type == "application/x-directory":
-                    raise _ArgError("directories are not supported")
+                    raise BadArgument("directories are not supported")
                 if only_hash:
                     cid = compute_cid(data, cid_version)
                     size = "0"
@@ -290,7 +178,7 @@ class KuboRpcApp:
                     size = str(_dag_size(cid, self.store.block_get(cid)))
                 out.append({"Name": part.filename or str(cid), "Hash": str(cid), "Size": size})
             if not out:
-                raise _ArgError("file argument 'path' is required")
+                raise BadArgument("file argument 'path' is required")
             return out
 
         return _ndjson(await anyio.to_thread.run_sync(run))
@@ -301,7 +189,7 @@ class KuboRpcApp:
         length_text = request.query_params.get("length")
         length = int(length_text) if length_text is not None else None
         if offset < 0 or (length is not None and length < 0):
-            raise _ArgError("offset and length must be non-negative")
+            raise BadArgument("offset and length must be non-negative")
         chunks = await anyio.to_thread.run_sync(self.store.cat, cid)
         return StreamingResponse(
             _window(chunks, offset, length), media_type="text/plain", headers={"X-Stream-Output": "1"}
@@ -317,7 +205,7 @@ class KuboRpcApp:
     async def block_put(self, request: Request) -> Response:
         codec, version = _block_put_codec(request)
         pin = _flag(request, "pin", False)
-        parts = _MultipartStream(request)
+        parts = MultipartStream(request)
 
         def run() -> list[dict[str, Any]]:
             out = []
@@ -330,7 +218,7 @@ class KuboRpcApp:
                 cid = self.store.block_put(bytes(block), codec=codec, cid_version=version, pin=pin)
                 out.append({"Key": str(cid), "Size": len(block)})
             if not out:
-                raise _ArgError("file argument 'data' is required")
+                raise BadArgument("file argument 'data' is required")
             return out
 
         return _ndjson(await anyio.to_thread.run_sync(run))
@@ -367,7 +255,7 @@ class KuboRpcApp:
     async def pin_ls(self, request: Request) -> Response:
         type_name = request.query_params.get("type", "all")
         if type_name not in ("all", "recursive", "direct", "indirect"):
-            raise _ArgError(f"invalid type '{type_name}', must be one of {{direct, indirect, recursive, all}}")
+            raise BadArgument(f"invalid type '{type_name}', must be one of {{direct, indirect, recursive, all}}")
         pin_type = None if type_name == "all" else PinType(type_name)
         pins = await anyio.to_thread.run_sync(self.store.pin_ls, pin_type)
         wanted = [_cid_arg(a) for a in request.query_params.getlist("arg")]
@@ -390,7 +278,7 @@ class KuboRpcApp:
         return StreamingResponse(chunks, media_type="application/vnd.ipld.car", headers={"X-Stream-Output": "1"})
 
     async def dag_import(self, request: Request) -> Response:
-        parts = _MultipartStream(request)
+        parts = MultipartStream(request)
 
         def run() -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
@@ -451,16 +339,16 @@ def _block_put_codec(request: Request) -> tuple[int, int]:
     legacy = request.query_params.get("format")
     codec_name = request.query_params.get("cid-codec")
     if legacy and codec_name:
-        raise _ArgError('unable to use "format" (deprecated) and a custom "cid-codec" at the same time')
+        raise BadArgument('unable to use "format" (deprecated) and a custom "cid-codec" at the same time')
     if legacy:
         if legacy in ("v0", "protobuf"):
             return DAG_PB, 0
         if legacy == "raw":
             return RAW, 1
-        raise _ArgError(f"unsupported format {legacy!r}")
+        raise BadArgument(f"unsupported format {legacy!r}")
     codec_name = codec_name or "raw"
     if codec_name not in CODECS_BY_NAME:
-        raise _ArgError(f"unsupported cid-codec {codec_name!r} (raw, dag-pb)")
+        raise BadArgument(f"unsupported cid-codec {codec_name!r} (raw, dag-pb)")
     return CODECS_BY_NAME[codec_name], 1
 
 
