@@ -127,3 +127,41 @@ def field_text(part: Part) -> str:
         if len(collected) > MAX_FIELD_BYTES:
             raise InvalidInput(f"field {part.name!r} is too long", code="FIELD_TOO_LONG", field=part.name)
     return collected.decode("utf-8", "replace").strip()
+
+
+class FieldsThenFiles:
+    """A form whose text fields all come before its files (as S3's POST uploads require): the
+    fields can be checked before any byte of a file is read.
+
+    :meth:`fields` reads the text fields up to the first file; :meth:`files` then yields the file
+    parts, refusing a text field after a file (``FIELDS_AFTER_FILES``) and a file part not named
+    ``files_name``.
+    """
+
+    def __init__(self, parts: Iterator[Part], *, files_name: str) -> None:
+        self._parts = parts
+        self._files_name = files_name
+        self._first_file: Part | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The text fields before the first file (at most :data:`MAX_FIELDS`)."""
+        fields: dict[str, str] = {}
+        for part in self._parts:
+            if part.filename is not None:
+                self._first_file = part
+                break
+            if len(fields) >= MAX_FIELDS:
+                raise InvalidInput("too many fields", code="TOO_MANY_FIELDS")
+            fields[part.name] = field_text(part)
+        return fields
+
+    def files(self) -> Iterator[Part]:
+        """The file parts, each to be read before the next is parsed (call after :meth:`fields`)."""
+        part = self._first_file
+        while part is not None:
+            if part.filename is None:
+                raise InvalidInput("send the fields before the files", code="FIELDS_AFTER_FILES")
+            if part.name != self._files_name:
+                raise InvalidInput(f"files go in parts named {self._files_name!r}", code="VALIDATION_ERROR")
+            yield part
+            part = next(self._parts, None)

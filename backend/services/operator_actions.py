@@ -13,25 +13,25 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Claim
 from backend.errors import NotFound
-from backend.runtime import Runtime
 from backend.services import jury
 from backend.services.auth import Principal
 from backend.services.claims import ClaimView, claim_view, get_claim
+from backend.services.context import ServiceContext
 
 OperatorStep = Literal["finalize-notice", "tally", "draw-jury"]
 
-OPERATOR_STEPS: dict[OperatorStep, Callable[[Runtime, Session, Claim], object]] = {
+OPERATOR_STEPS: dict[OperatorStep, Callable[[ServiceContext, Session, Claim], object]] = {
     "finalize-notice": jury.finalize_notice,
     "tally": jury.tally_jury,
     "draw-jury": jury.draw_jury,
 }
 
 
-def run_operator_step(runtime: Runtime, principal: Principal, claim_pk: str, step: OperatorStep) -> ClaimView:
+def run_operator_step(ctx: ServiceContext, principal: Principal, claim_pk: str, step: OperatorStep) -> ClaimView:
     """Run ``step`` on the claim (operators only) and return the claim's view after it."""
     if principal.role != "operator":
         raise NotFound("no such claim")
-    with runtime.sessions.begin() as session:
+    with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
-        OPERATOR_STEPS[step](runtime, session, claim)
+        OPERATOR_STEPS[step](ctx, session, claim)
         return claim_view(session, claim)

@@ -156,6 +156,9 @@ def _abuse_bodies() -> dict[str, tuple[bytes, str | None]]:
         "1001-fields": (_end(b"".join(_part(f"f{i}", b"v") for i in range(1001))), None),
         "2mib-field": (_end(_part("illnessCode", b"C" * (2 * MiB)) + one_file), None),
         "2mib-part-header": (_end(_fields() + _part("files", pdf("x"), b"n" * (2 * MiB), b"application/pdf")), None),
+        "field-after-file": (_end(_fields() + one_file + _part("note", b"late")), None),
+        "file-not-named-files": (_end(_fields() + _part("upload", pdf("x"), b"x.pdf", b"application/pdf")), None),
+        "no-file": (_end(_fields()), None),
         "urlencoded-100k-fields": (
             "&".join(f"f{i}=v" for i in range(100_000)).encode(),
             "application/x-www-form-urlencoded",
@@ -168,6 +171,9 @@ EXPECTED = {
     "1001-fields": (422, "TOO_MANY_FIELDS"),
     "2mib-field": (422, "FIELD_TOO_LONG"),
     "2mib-part-header": (422, "MALFORMED_MULTIPART"),
+    "field-after-file": (422, "FIELDS_AFTER_FILES"),
+    "file-not-named-files": (422, "VALIDATION_ERROR"),
+    "no-file": (422, "EVIDENCE_REQUIRED"),
     "urlencoded-100k-fields": (415, "UNSUPPORTED_MEDIA_TYPE"),
 }
 

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.downloads import evidence_response
-from backend.api.multipart import MAX_FIELDS, MultipartReader, field_text, form_boundary
+from backend.api.multipart import FieldsThenFiles, MultipartReader, form_boundary
 from backend.api.schemas import ApiModel, ClaimOut, TimelineOut
 from backend.api.uploads import run_with_body
 from backend.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -91,20 +91,11 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
     service.require_claimant_role(principal)
 
     def work(chunks: Iterator[bytes]) -> service.ClaimDraft:
-        reader = MultipartReader(chunks, boundary)
-        fields: dict[str, str] = {}
+        form = FieldsThenFiles(MultipartReader(chunks, boundary).parts(), files_name="files")
+        fields = form.fields()
         draft: service.ClaimDraft | None = None
         try:
-            for part in reader.parts():
-                if part.filename is None:
-                    if draft is not None:
-                        raise InvalidInput("send the fields before the files", code="FIELDS_AFTER_FILES")
-                    if len(fields) >= MAX_FIELDS:
-                        raise InvalidInput("too many fields", code="TOO_MANY_FIELDS")
-                    fields[part.name] = field_text(part)
-                    continue
-                if part.name != "files":
-                    raise InvalidInput("files go in parts named 'files'", code="VALIDATION_ERROR")
+            for part in form.files():
                 if draft is None:
                     draft = service.begin_claim(runtime, principal, _claim_request(fields))
                 service.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
