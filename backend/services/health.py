@@ -22,7 +22,7 @@ def _check(fn: Any) -> dict[str, Any]:
 
 def health_report(ctx: ServiceContext) -> dict[str, Any]:
     def chain() -> dict[str, Any]:
-        return {"chain_id": ctx.w3.eth.chain_id, "head_block": ctx.w3.eth.block_number}
+        return {"chainId": ctx.w3.eth.chain_id, "headBlock": ctx.w3.eth.block_number}
 
     def database() -> dict[str, Any]:
         with ctx.engine.connect() as conn:
@@ -50,15 +50,15 @@ def health_report(ctx: ServiceContext) -> dict[str, Any]:
             ).first()
         return {
             "backlog": backlog,
-            "last_batch": None
+            "lastBatch": None
             if last is None
-            else {"batch_id": last.onchain_id, "root": "0x" + last.root.hex(), "block": last.block_number},
+            else {"batchId": last.onchain_id, "root": "0x" + last.root.hex(), "block": last.block_number},
         }
 
     parts = {
         "chain": _check(chain),
         "database": _check(database),
-        "evidence_store": _check(evidence_store),
+        "evidenceStore": _check(evidence_store),
         "contracts": _check(contracts),
         "anchoring": _check(anchoring),
     }

@@ -65,9 +65,9 @@ def test_upload_anchor_and_receipt_verifies_on_chain(runtime: Runtime) -> None:
             assert verify_receipt_onchain(private, lookup).ok
             health = (await client.get("/health")).json()
             assert health["status"] == "ok"
-            assert health["chain"]["chain_id"] == 31337
+            assert health["chain"]["chainId"] == 31337
             assert health["anchoring"]["backlog"] == 0
-            assert health["anchoring"]["last_batch"]["batch_id"] == 1
+            assert health["anchoring"]["lastBatch"]["batchId"] == 1
 
     asyncio.run(scenario())
 

@@ -67,7 +67,7 @@ def test_run_serves_health_and_resumes_same_chain_and_contracts(tmp_path: Path) 
     assert health["status"] == "ok"
     chain = health["chain"]
     assert isinstance(chain, dict)
-    assert chain["chain_id"] == 31337
+    assert chain["chainId"] == 31337
     contracts = health["contracts"]
     assert isinstance(contracts, dict)
     address = contracts["EvidenceNotary"]["address"]
@@ -80,7 +80,7 @@ def test_run_serves_health_and_resumes_same_chain_and_contracts(tmp_path: Path) 
     finally:
         out2 = _stop(second)
     assert again["contracts"]["EvidenceNotary"]["address"] == address  # type: ignore[index]
-    assert again["chain"]["head_block"] >= chain["head_block"]  # type: ignore[index]
+    assert again["chain"]["headBlock"] >= chain["headBlock"]  # type: ignore[index]
     assert "redeploying" not in out2
     assert "reusing deployment" in out2 or "deployed EvidenceNotary" not in out2
 
