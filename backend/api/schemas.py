@@ -17,7 +17,7 @@ Exception: the OAuth2 token answer (``backend.api.routes.auth.Token``) keeps ``a
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -84,3 +84,22 @@ class TimelineOut(ApiModel):
     block_number: int | None
     tx_hash: str | None
     detail: dict[str, Any]
+
+
+class VerdictIn(ApiModel):
+    verdict: Literal["APPROVE", "REJECT"]
+    reason_code: str | None = Field(None, description="one of the plan's reason codes; required to reject")
+    report: str = Field(
+        min_length=1, max_length=20_000, description="stored encrypted; only its salted hash goes on chain"
+    )
+
+
+class VerdictOut(ApiModel):
+    claim: ClaimOut
+    verdict: str
+    reason_code: str | None
+    report_hash: str
+    digest: str = Field(description="EIP-712 digest the reviewer's key signed")
+    tx_hash: str | None
+    block_number: int | None
+    relayed_by_other: bool = Field(description="someone else relayed this signed verdict first; it counts")

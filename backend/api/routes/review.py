@@ -14,7 +14,7 @@ from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.downloads import evidence_response
-from backend.api.schemas import ApiModel, ClaimOut
+from backend.api.schemas import ApiModel, ClaimOut, VerdictIn, VerdictOut
 from backend.errors import NotFound
 from backend.services import review as service
 
@@ -51,25 +51,6 @@ class VerificationOut(ApiModel):
     evidence_id: str
     verified: bool = Field(description="true only when all four checks pass")
     checks: list[CheckOut]
-
-
-class VerdictIn(ApiModel):
-    verdict: Literal["APPROVE", "REJECT"]
-    reason_code: str | None = Field(None, description="one of the plan's reason codes; required to reject")
-    report: str = Field(
-        min_length=1, max_length=20_000, description="stored encrypted; only its salted hash goes on chain"
-    )
-
-
-class VerdictOut(ApiModel):
-    claim: ClaimOut
-    verdict: str
-    reason_code: str | None
-    report_hash: str
-    digest: str = Field(description="EIP-712 digest the reviewer's key signed")
-    tx_hash: str | None
-    block_number: int | None
-    relayed_by_other: bool = Field(description="someone else relayed this signed verdict first; it counts")
 
 
 @router.get("/queue", response_model=list[QueueEntryOut], summary="Claims assigned to me")
