@@ -9,7 +9,7 @@ call services — the loops hold no domain rule of their own:
 * **workflow clock** — every few seconds, under the ``workflow`` lease: queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
-  (:func:`~backend.services.jury.advance`), and publish every apportionment period the chain's
+  (:func:`~backend.services.workflow.advance`), and publish every apportionment period the chain's
   clock has closed (:func:`~backend.apportionment.scheduler.publish_due_periods`).
 
 The filing relay thread is per process too; it is built and closed with the context by
@@ -32,7 +32,7 @@ from backend.db.lease import Lease
 from backend.services.anchoring import AnchoringWorker
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
-from backend.services.jury import advance
+from backend.services.workflow import advance
 
 __all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
 

@@ -6,7 +6,7 @@ import urllib.parse
 
 from fastapi.responses import StreamingResponse
 
-from backend.services.review import OpenedEvidence
+from backend.services.review_evidence import OpenedEvidence
 
 
 def content_disposition(evidence_id: str, media_type: str, original_name: str | None) -> str:

@@ -45,6 +45,7 @@ from backend.apportionment.ledger import (
 )
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
+from evidence_store.multiformats import CID
 
 __all__ = ["PeriodAudit", "PeriodCheck", "audit_period", "check_membership_mirror"]
 
@@ -78,8 +79,6 @@ class PeriodAudit:
 
 
 def _fetch(store: Any, record: PeriodRecord, directory: Path) -> Path:
-    from evidence_store.multiformats import CID
-
     path = directory / f"{record.period_id}.hsl"
     with open(path, "wb") as fh:
         for chunk in store.cat(CID.from_bytes(record.ledger_cid)):  # every block checked against the CID

@@ -23,11 +23,12 @@ from typing import Any
 
 from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.ledger import ShareLedgerReader
-from backend.apportionment.service_errors import ApportionmentUnavailable
+from backend.apportionment.service_errors import ApportionmentUnavailable, PeriodRecordMismatch
 from backend.apportionment.share_tree import ShareTreeFile
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord, PublishedPeriodEvent
 from backend.chain.transactions import register_errors
 from backend.services.context import ServiceContext
+from evidence_store.multiformats import CID
 
 __all__ = [
     "CONTRACT_NAME",
@@ -165,8 +166,6 @@ class PublishedLedgers:
             try:
                 root = reader.write_tree_file(tmp)
                 if root != record.ledger_root:
-                    from backend.apportionment.service_errors import PeriodRecordMismatch
-
                     raise PeriodRecordMismatch(
                         "the share tree of the ledger does not have the recorded root", period_id=record.period_id
                     )
@@ -191,7 +190,6 @@ class PublishedLedgers:
         path = self.path_of(record.period_id)
         if self.local_matches(record):
             return path
-        from evidence_store.multiformats import CID
 
         cid = CID.from_bytes(record.ledger_cid)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.ledgers)
@@ -203,8 +201,6 @@ class PublishedLedgers:
                 os.fsync(fh.fileno())
             with ShareLedgerReader(tmp) as reader:
                 if not _matches(reader, record):
-                    from backend.apportionment.service_errors import PeriodRecordMismatch
-
                     raise PeriodRecordMismatch(
                         "the ledger file under the recorded CID does not state the recorded period",
                         period_id=record.period_id,

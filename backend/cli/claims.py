@@ -31,7 +31,7 @@ def _runtime() -> Runtime:
 @claims_app.command("advance")
 def advance_cmd() -> None:
     """Finalize notices whose window passed, tally juries after their reveal window, redraw voided rounds."""
-    from backend.services.jury import advance
+    from backend.services.workflow import advance
 
     runtime = _runtime()
     try:
@@ -49,7 +49,7 @@ def advance_cmd() -> None:
 @claims_app.command("resume")
 def resume_cmd(claim_id: str = typer.Argument(..., help="the claim's API id")) -> None:
     """Complete a filing that stopped between the database and the chain (idempotent)."""
-    from backend.services.claims import resume_filing
+    from backend.services.claim_filing import resume_filing
 
     runtime = _runtime()
     try:
@@ -83,7 +83,7 @@ def list_cmd(
 @claims_app.command("verify-access-log")
 def verify_access_log_cmd() -> None:
     """Recompute the evidence access log's hash chain; exit 1 naming the first row that does not fit."""
-    from backend.services.review import verify_access_log
+    from backend.services.review_access_log import verify_access_log
 
     runtime = _runtime()
     try:

@@ -36,7 +36,7 @@ from eth_account import Account as EthAccount
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, new_public_id
@@ -44,6 +44,8 @@ from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
 from backend.services.auth import ROLES, hash_password
 from backend.services.context import ServiceContext
 from backend.services.rule_sets import roster_for
+from evidence_store.crypto import WrappedKey, new_data_key
+from evidence_store.errors import EvidenceStoreError
 
 if TYPE_CHECKING:
     from evidence_store.crypto import Keyring
@@ -81,8 +83,6 @@ def _aad(account_id: str, address: str) -> bytes:
 
 def seal_signing_key(keyring: Keyring, account_id: str, address: str, private_key: bytes) -> bytes:
     """Encrypt ``private_key`` for ``account_id``/``address`` under a fresh DEK wrapped by ``keyring``."""
-    from evidence_store.crypto import new_data_key
-
     dek = new_data_key()
     wrapped = keyring.wrap(dek)
     kid = wrapped.kid.encode()
@@ -93,9 +93,6 @@ def seal_signing_key(keyring: Keyring, account_id: str, address: str, private_ke
 
 def open_signing_key(keyring: Keyring, account: Account) -> LocalAccount:
     """The account's signing key, checked against its stored address."""
-    from evidence_store.crypto import WrappedKey
-    from evidence_store.errors import EvidenceStoreError
-
     sealed = account.signing_key_encrypted
     if sealed is None or account.signing_address is None:
         raise InvalidInput("this account has no signing key (reviewers and jurors only)", code="NOT_A_SIGNER")
@@ -213,6 +210,18 @@ def revoke_tokens(session: Session, account_id: str) -> Account:
     account.token_version += 1
     session.flush()
     return account
+
+
+def sign_up(sessions: sessionmaker[Session], username: str, password: str) -> Account:
+    """:func:`register_member` in a transaction of its own, committed."""
+    with sessions.begin() as session:
+        return register_member(session, username, password)
+
+
+def revoke_all_tokens(sessions: sessionmaker[Session], account_id: str) -> Account:
+    """:func:`revoke_tokens` in a transaction of its own, committed."""
+    with sessions.begin() as session:
+        return revoke_tokens(session, account_id)
 
 
 def list_accounts(session: Session, *, role: str | None, limit: int, offset: int) -> list[Account]:

@@ -1,6 +1,6 @@
 """The filing relay: concurrent filings share ClaimLedger transactions (group commit).
 
-A filing is durable once :func:`~backend.services.claims.record_claim` has committed the claim
+A filing is durable once :func:`~backend.services.claim_filing.record_claim` has committed the claim
 (status ``FILED``) with its evidence; what is left is relaying it to the chain —
 ``FILED → UNDER_REVIEW`` on ClaimLedger — and assigning its reviewers. Sent one by one, that is two
 operator transactions per claim (``fileClaim``, ``openReview``), serialized under the operator's

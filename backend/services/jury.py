@@ -1,12 +1,4 @@
-"""Public notice, objections, and the jury (draw, commit-reveal, tally) of disputed claims.
-
-**Notice** — claims approved by review are listed redacted (illness code, age band, amount, report
-hashes, end of the window; never a name, a member id or a document) under their on-chain claim
-id, which anyone can look up on ClaimLedger. A member may object once per claim while the window
-is open (block time); the first objection sends the claim to a jury (``object`` → DISPUTED). The
-objector appears on chain only as ``member_commitment(member.id, keccak256("hubao.objector-salt.v1"
-‖ member.salt ‖ claimId))`` — a fresh commitment per claim. The objection's reason stays in the
-database.
+"""The jury of disputed claims: the draw, commit-reveal votes and the tally.
 
 **Jury draw** (reproducible from chain data; :func:`jury_order` is the whole algorithm)::
 
@@ -22,55 +14,36 @@ database.
 salt)`` (bound to the juror's address, RELIABILITY C3) and sends ``commitVote`` / ``revealVote``
 from the juror's own key (topped up with gas by the operator). ``tallyJury`` after the reveal
 window decides by simple majority of revealed votes (ties reject); a round below the minimum
-turnout is voided and :func:`advance` draws a new one.
+turnout is voided and :func:`~backend.services.workflow.advance` draws a new one.
+
+The public notice and objections that send a claim to a jury are in :mod:`backend.services.notice`;
+the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`backend.services.workflow`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx
+from backend.chain.claims import ClaimState, LedgerTx
 from backend.chain.eip712 import vote_commitment
 from backend.chain.roster import JUROR
 from backend.chain.transactions import ContractReverted, TransactionSender
-from backend.db.models import (
-    Account,
-    Claim,
-    ClaimEvent,
-    JurySeat,
-    Member,
-    Objection,
-    ReviewAssignment,
-)
-from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
-from backend.proofs.commitments import member_commitment, new_salt
+from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, ReviewAssignment
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.proofs.commitments import new_salt
 from backend.proofs.keccak import keccak256
 from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
 from backend.services.auth import Principal
-from backend.services.claims import (
-    ChainVersion,
-    age_band_label,
-    chain_version,
-    flags_of,
-    get_claim,
-    hex32,
-    ledger,
-    member_of,
-    record_event,
-    set_status,
-)
+from backend.services.claims import age_band_label, flags_of, get_claim, hex32, ledger, record_event, set_status
 from backend.services.context import ServiceContext
-from backend.services.review import read_report, related_account_ids
+from backend.services.review import related_account_ids
+from backend.services.review_verdicts import read_report
 from backend.services.rule_sets import roster_for, rule_set_by_hash
-
-OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
-MAX_REASON = 500
 
 
 def chain_now(ctx: ServiceContext) -> int:
@@ -81,169 +54,6 @@ def chain_now(ctx: ServiceContext) -> int:
 def jury_order(seed: bytes, addresses: Sequence[str]) -> list[str]:
     """``addresses`` sorted by ``keccak256(seed ‖ address)`` (the draw's whole ordering rule)."""
     return sorted(addresses, key=lambda a: keccak256(seed + bytes.fromhex(a[2:].lower())))
-
-
-def objector_commitment(member: Member, claim_id: bytes) -> bytes:
-    return member_commitment(member.id, keccak256(OBJECTOR_SALT_DOMAIN + member.salt + claim_id))
-
-
-# --- notice ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NoticeEntry:
-    notice_id: str  # the on-chain claim id
-    illness_code: str
-    age_band: str
-    payout_fen: int
-    report_hashes: list[str]
-    notice_ends: int
-    rule_set_hash: str
-    chain_mismatch: list[str] = field(default_factory=list)  # as ``ClaimView.chain_mismatch``
-
-
-def _notice_ends(session: Session, claim: Claim) -> int:
-    import json
-
-    row = session.scalars(
-        select(ClaimEvent)
-        .where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ReviewDecided")
-        .order_by(ClaimEvent.id.desc())
-    ).first()
-    return int(json.loads(row.detail).get("noticeEnds", 0)) if row is not None else 0
-
-
-def _notice_entry(session: Session, claim: Claim, version: ChainVersion | None = None) -> NoticeEntry:
-    hashes = session.scalars(
-        select(ReviewAssignment.report_hash).where(
-            ReviewAssignment.claim_pk == claim.id, ReviewAssignment.submitted_at.is_not(None)
-        )
-    ).all()
-    rules = rule_set_by_hash(session, claim.rule_set_hash)
-    return NoticeEntry(
-        notice_id="0x" + claim.claim_id.hex(),
-        illness_code=claim.illness_code,
-        age_band=age_band_label(rules, claim.age_at_diagnosis),
-        payout_fen=version.payout_fen if version else claim.payout_fen,
-        report_hashes=sorted("0x" + h.hex() for h in hashes if h is not None),
-        notice_ends=_notice_ends(session, claim),
-        rule_set_hash="0x" + claim.rule_set_hash.hex(),
-        chain_mismatch=version.mismatch if version else [],
-    )
-
-
-def public_notice(
-    session: Session,
-    principal: Principal,
-    *,
-    limit: int = 50,
-    offset: int = 0,
-    chain: ClaimLedgerClient | None = None,
-) -> list[NoticeEntry]:
-    """Claims in their public-notice window, redacted, oldest first.
-
-    With ``chain``, ClaimLedger decides (one ``eth_call`` per candidate): the candidates are the
-    claims whose row says IN_NOTICE *and* those whose recorded steps (ReviewDecided → IN_NOTICE
-    with no NoticeFinalized, ObjectionRecorded or ClaimWithdrawn after it) say so, so an edited
-    status neither hides nor adds a claim; only those IN_NOTICE on chain are listed, with the
-    chain's payout.
-    """
-    if principal.role not in ("member", "operator", "auditor"):
-        raise Forbidden("the public notice is for members")
-    in_notice = Claim.status == "IN_NOTICE"
-    if chain is not None:
-        published = select(ClaimEvent.claim_pk).where(
-            ClaimEvent.kind == "ReviewDecided", ClaimEvent.detail.contains('"IN_NOTICE"')
-        )
-        left = select(ClaimEvent.claim_pk).where(
-            ClaimEvent.kind.in_(("NoticeFinalized", "ObjectionRecorded", "ClaimWithdrawn"))
-        )
-        in_notice = in_notice | (Claim.id.in_(published) & Claim.id.not_in(left))
-    claims = session.scalars(
-        select(Claim).where(in_notice).order_by(Claim.updated_at, Claim.id).limit(limit).offset(offset)
-    ).all()
-    if chain is None:
-        return [_notice_entry(session, c) for c in claims]
-    entries = []
-    for claim in claims:
-        version = chain_version(chain, claim)
-        if version.status == "IN_NOTICE":
-            entries.append(_notice_entry(session, claim, version))
-    return entries
-
-
-def _claim_by_notice_id(session: Session, notice_id: str) -> Claim:
-    try:
-        raw = bytes.fromhex(notice_id.removeprefix("0x"))
-    except ValueError:
-        raw = b""
-    claim = session.scalars(select(Claim).where(Claim.claim_id == raw)).first() if len(raw) == 32 else None
-    if claim is None or claim.status not in ("IN_NOTICE", "DISPUTED", "APPROVED", "REJECTED", "PAID"):
-        raise NotFound("no such notice")
-    if _notice_ends(session, claim) == 0:  # never published (e.g. rejected by review)
-        raise NotFound("no such notice")
-    return claim
-
-
-@dataclass(frozen=True)
-class ObjectionResult:
-    notice_id: str
-    status: str
-    at: datetime
-
-
-def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, reason: str) -> ObjectionResult:
-    """Record a member's objection (once per member and claim); the first one disputes the claim."""
-    if principal.role != "member":
-        raise Forbidden("only members object to claims")
-    reason = reason.strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise InvalidInput(f"the reason must be 1 to {MAX_REASON} characters", code="INVALID_REASON", field="reason")
-    with ctx.sessions.begin() as session:
-        member = member_of(session, principal)
-        if member is None or member.status != "active":
-            raise Forbidden("only active members object to claims", code="NOT_A_MEMBER")
-        claim = _claim_by_notice_id(session, notice_id)
-        if claim.member_id == member.id:
-            raise Conflict("you cannot object to your own claim", code="OWN_CLAIM")
-        if session.scalars(
-            select(Objection.id).where(Objection.claim_pk == claim.id, Objection.member_id == member.id)
-        ).first():
-            raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
-        if claim.status != "IN_NOTICE" or chain_now(ctx) >= _notice_ends(session, claim):
-            raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
-        objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
-        session.add(objection)
-        session.flush()
-        try:
-            tx = ledger(ctx).object(claim.claim_id, objector_commitment(member, claim.claim_id))
-        except ContractReverted as exc:
-            if exc.error == "ClaimLedgerNoticeClosed":
-                raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED") from exc
-            raise
-        record_event(session, claim, "ObjectionRecorded", tx)
-        set_status(claim, ClaimState.DISPUTED)
-        at = objection.at
-    with ctx.sessions.begin() as session:
-        claim = _claim_by_notice_id(session, notice_id)
-        draw_jury(ctx, session, claim)
-        return ObjectionResult(notice_id, claim.status, at)
-
-
-def finalize_notice(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
-    """IN_NOTICE → APPROVED once the window has passed without objection."""
-    if claim.status != "IN_NOTICE":
-        raise Conflict(f"the claim is {claim.status}, not in notice", code="INVALID_STATE")
-    ends = _notice_ends(session, claim)
-    if chain_now(ctx) < ends:
-        raise Conflict("the notice window is still open", code="NOTICE_OPEN", notice_ends=ends)
-    tx = ledger(ctx).finalize_notice(claim.claim_id)
-    record_event(session, claim, "NoticeFinalized", tx)
-    set_status(claim, ClaimState.APPROVED)
-    return tx
-
-
-# --- the draw --------------------------------------------------------------------------------------
 
 
 def _current_round(session: Session, claim: Claim) -> int:
@@ -315,9 +125,6 @@ def draw_jury(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
     )
     session.flush()
     return jurors
-
-
-# --- jurors ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -551,37 +358,3 @@ def tally_jury(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
             minTurnout=int(voided.args["minTurnout"]),
         )
     return tx
-
-
-@dataclass
-class AdvanceReport:
-    finalized: list[str] = field(default_factory=list)
-    tallied: list[str] = field(default_factory=list)
-    drawn: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
-def advance(ctx: ServiceContext) -> AdvanceReport:
-    """Move every claim whose window has passed: finalize notices, tally juries, redraw voided rounds."""
-    report = AdvanceReport()
-    now = chain_now(ctx)
-    with ctx.sessions() as session:
-        ids = list(session.scalars(select(Claim.id).where(Claim.status.in_(("IN_NOTICE", "DISPUTED")))))
-    for claim_pk in ids:
-        try:
-            with ctx.sessions.begin() as session:
-                claim = get_claim(session, claim_pk)
-                if claim.status == "IN_NOTICE" and now >= _notice_ends(session, claim):
-                    finalize_notice(ctx, session, claim)
-                    report.finalized.append(claim_pk)
-                elif claim.status == "DISPUTED":
-                    onchain = ledger(ctx).claim(claim.claim_id)
-                    if onchain.commit_ends == 0:
-                        draw_jury(ctx, session, claim)
-                        report.drawn.append(claim_pk)
-                    elif now >= onchain.reveal_ends:
-                        tally_jury(ctx, session, claim)
-                        report.tallied.append(claim_pk)
-        except Conflict as exc:
-            report.failed[claim_pk] = exc.code
-    return report

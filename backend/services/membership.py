@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.apportionment import ApportionmentClient
 from backend.db.models import Account, Member, new_public_id
@@ -216,6 +216,32 @@ def _end(member: Member, reason: str, at: datetime) -> Member:
     member.ended_at = at
     member.end_reason = reason
     return member
+
+
+def join_plan(
+    ctx: ServiceContext,
+    account_id: str,
+    birth_date: date,
+    credit_score: int,
+    health_answers: Sequence[bool],
+    now: datetime,
+) -> Member:
+    """:func:`join` for the account ``account_id`` at ``now``, in a transaction of its own, committed."""
+    with ctx.sessions.begin() as session:
+        return join(session, ctx, _account(session, account_id), birth_date, credit_score, health_answers, now)
+
+
+def leave_plan(sessions: sessionmaker[Session], account_id: str, now: datetime) -> Member:
+    """:func:`exit` for the account ``account_id`` at ``now``, in a transaction of its own, committed."""
+    with sessions.begin() as session:
+        return exit(session, _account(session, account_id), now)
+
+
+def _account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account", code="ACCOUNT_NOT_FOUND")
+    return account
 
 
 def exit(session: Session, account: Account, now: datetime) -> Member:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Claim
 from backend.errors import NotFound
-from backend.services import jury
+from backend.services import jury, notice
 from backend.services.auth import Principal
 from backend.services.claims import ClaimView, claim_view, get_claim
 from backend.services.context import ServiceContext
@@ -21,7 +21,7 @@ from backend.services.context import ServiceContext
 OperatorStep = Literal["finalize-notice", "tally", "draw-jury"]
 
 OPERATOR_STEPS: dict[OperatorStep, Callable[[ServiceContext, Session, Claim], object]] = {
-    "finalize-notice": jury.finalize_notice,
+    "finalize-notice": notice.finalize_notice,
     "tally": jury.tally_jury,
     "draw-jury": jury.draw_jury,
 }

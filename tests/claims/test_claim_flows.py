@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from backend.chain.claims import ClaimState
 from backend.db.models import ClaimEvent, EvidenceItem, Member, Relation
-from backend.services import review as review_service
+from backend.services import review_verdicts as review_service
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from tests.claims.builders import World, pdf, png, world_fixture

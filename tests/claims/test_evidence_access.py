@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.db.models import EvidenceAccess, EvidenceItem
 from backend.proofs.receipts import verify_receipt_offline
-from backend.services.review import verify_access_log
+from backend.services.review_access_log import verify_access_log
 from evidence_store.multiformats import CID
 from tests.claims.builders import Person, World, pdf, png, world_fixture
 

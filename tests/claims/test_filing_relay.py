@@ -28,7 +28,7 @@ from backend.chain.claims import ClaimState, LedgerTx
 from backend.db.models import Claim, ClaimEvent, Member, Relation, ReviewAssignment
 from backend.errors import ChainUnavailable
 from backend.runtime import Runtime
-from backend.services import claims as service
+from backend.services import claim_filing as service
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from backend.services.filing import load_filings, record_filings, resume_pending_filings, send_filings

@@ -134,11 +134,9 @@ def list_accounts(
     summary="Create a member login (public; joining the plan is POST /members/join)",
     responses={429: {"description": "registration quota of this address used up"}},
 )
-def register(body: Registration, request: Request, session: SessionDep) -> AccountOut:
+def register(body: Registration, request: Request, runtime: RuntimeDep) -> AccountOut:
     registration_quota(request).take(request.client.host if request.client else "unknown")
-    account = service.register_member(session, body.username, body.password)
-    session.commit()
-    return AccountOut.of(account)
+    return AccountOut.of(service.sign_up(runtime.sessions, body.username, body.password))
 
 
 @router.post(
@@ -146,10 +144,8 @@ def register(body: Registration, request: Request, session: SessionDep) -> Accou
     response_model=AccountOut,
     summary="Invalidate every token issued so far to this account",
 )
-def revoke_tokens(account_id: str, session: SessionDep, _operator: Operator) -> AccountOut:
-    account = service.revoke_tokens(session, account_id)
-    session.commit()
-    return AccountOut.of(account)
+def revoke_tokens(account_id: str, runtime: RuntimeDep, _operator: Operator) -> AccountOut:
+    return AccountOut.of(service.revoke_all_tokens(runtime.sessions, account_id))
 
 
 @router.post(

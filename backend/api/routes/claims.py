@@ -25,10 +25,11 @@ from backend.api.multipart import FieldsThenFiles, MultipartReader, form_boundar
 from backend.api.schemas import ApiModel, ClaimOut, TimelineOut
 from backend.api.uploads import run_with_body
 from backend.errors import InvalidInput, NotFound, PayloadTooLarge
+from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
-from backend.services.claims import MAX_FILES_PER_CLAIM, ClaimRequest
+from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
 from backend.services.operator_actions import run_operator_step
-from backend.services.review import open_claim_evidence
+from backend.services.review_evidence import open_claim_evidence
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
@@ -88,24 +89,24 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the claim is larger than the {limit}-byte limit")
-    service.require_claimant_role(principal)
+    claim_filing.require_claimant_role(principal)
 
-    def work(chunks: Iterator[bytes]) -> service.ClaimDraft:
+    def work(chunks: Iterator[bytes]) -> claim_filing.ClaimDraft:
         form = FieldsThenFiles(MultipartReader(chunks, boundary).parts(), files_name="files")
         fields = form.fields()
-        draft: service.ClaimDraft | None = None
+        draft: claim_filing.ClaimDraft | None = None
         try:
             for part in form.files():
                 if draft is None:
-                    draft = service.begin_claim(runtime, principal, _claim_request(fields))
-                service.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
+                    draft = claim_filing.begin_claim(runtime, principal, _claim_request(fields))
+                claim_filing.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
             if draft is None:
-                service.begin_claim(runtime, principal, _claim_request(fields))
+                claim_filing.begin_claim(runtime, principal, _claim_request(fields))
                 raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
-            service.record_claim(runtime, draft)
+            claim_filing.record_claim(runtime, draft)
         except BaseException:
             if draft is not None:
-                service.abandon_claim(runtime, draft)
+                claim_filing.abandon_claim(runtime, draft)
             raise
         return draft
 
@@ -123,7 +124,7 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
             else replace(view, status=state.status, updated_at=state.updated_at, final_at=state.final_at)
         )
     if view is None:
-        view = await anyio.to_thread.run_sync(service.filed_claim_view, runtime, draft.claim_pk)
+        view = await anyio.to_thread.run_sync(claim_filing.filed_claim_view, runtime, draft.claim_pk)
     return ClaimOut.of(view)
 
 
@@ -185,12 +186,12 @@ def get_content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal:
 
 @router.post("/{claim_pk}/appeal", response_model=ClaimOut, summary="Appeal a review rejection (once)")
 def appeal(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.appeal_claim(runtime, principal, claim_pk))
+    return ClaimOut.of(claim_actions.appeal_claim(runtime, principal, claim_pk))
 
 
 @router.post("/{claim_pk}/withdraw", response_model=ClaimOut, summary="Withdraw an undecided claim")
 def withdraw(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.withdraw_claim(runtime, principal, claim_pk))
+    return ClaimOut.of(claim_actions.withdraw_claim(runtime, principal, claim_pk))
 
 
 # --- operator steps --------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ def withdraw(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) ->
 
 @router.post("/{claim_pk}/payout", response_model=ClaimOut, summary="Operator: record the payout (→ PAID)")
 def payout(claim_pk: str, body: PayoutIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.record_payout(runtime, principal, claim_pk, body.reference))
+    return ClaimOut.of(claim_actions.record_payout(runtime, principal, claim_pk, body.reference))
 
 
 @router.post(

@@ -11,7 +11,6 @@ from pydantic import ConfigDict, Field
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.api.schemas import ApiModel, Hex
 from backend.services import membership
-from backend.services.accounts import get_account
 from backend.services.auth import Principal
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -54,17 +53,10 @@ class MemberOut(ApiModel):
         422: {"description": "NOT_ELIGIBLE_AGE, NOT_ELIGIBLE_CREDIT, NOT_ELIGIBLE_HEALTH, HEALTH_ANSWERS_MISMATCH"},
     },
 )
-def join(body: JoinRequest, runtime: RuntimeDep, session: SessionDep, principal: MemberPrincipal) -> MemberOut:
-    member = membership.join(
-        session,
-        runtime,
-        get_account(session, principal.account_id),
-        body.birth_date,
-        body.credit_score,
-        body.health_answers,
-        datetime.now(UTC),
+def join(body: JoinRequest, runtime: RuntimeDep, principal: MemberPrincipal) -> MemberOut:
+    member = membership.join_plan(
+        runtime, principal.account_id, body.birth_date, body.credit_score, body.health_answers, datetime.now(UTC)
     )
-    session.commit()
     return MemberOut.of(member)
 
 
@@ -74,7 +66,5 @@ def me(session: SessionDep, principal: MemberPrincipal) -> MemberOut:
 
 
 @router.post("/me/exit", response_model=MemberOut, summary="Leave the plan now")
-def exit_plan(session: SessionDep, principal: MemberPrincipal) -> MemberOut:
-    member = membership.exit(session, get_account(session, principal.account_id), datetime.now(UTC))
-    session.commit()
-    return MemberOut.of(member)
+def exit_plan(runtime: RuntimeDep, principal: MemberPrincipal) -> MemberOut:
+    return MemberOut.of(membership.leave_plan(runtime.sessions, principal.account_id, datetime.now(UTC)))

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.schemas import ApiModel
-from backend.services import jury as service
+from backend.services import notice as service
 from backend.services.claims import ledger
 
 router = APIRouter(prefix="/notice", tags=["notice"])

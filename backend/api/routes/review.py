@@ -17,6 +17,7 @@ from backend.api.downloads import evidence_response
 from backend.api.schemas import ApiModel, ClaimOut, VerdictIn, VerdictOut
 from backend.errors import NotFound
 from backend.services import review as service
+from backend.services import review_evidence, review_verdicts
 
 router = APIRouter(prefix="/review", tags=["review"])
 
@@ -71,7 +72,7 @@ def detail(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> R
     summary="Decrypt, re-hash, commitment and on-chain inclusion checks of one evidence file",
 )
 def verification(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> VerificationOut:
-    return VerificationOut.of(service.verify_claim_evidence(runtime, principal, claim_pk, evidence_id))
+    return VerificationOut.of(review_evidence.verify_claim_evidence(runtime, principal, claim_pk, evidence_id))
 
 
 @router.get(
@@ -82,12 +83,12 @@ def verification(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal
 def content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> StreamingResponse:
     if principal.role != "reviewer":
         raise NotFound("no such evidence")
-    return evidence_response(service.open_claim_evidence(runtime, principal, claim_pk, evidence_id))
+    return evidence_response(review_evidence.open_claim_evidence(runtime, principal, claim_pk, evidence_id))
 
 
 @router.post("/claims/{claim_pk}/verdict", response_model=VerdictOut, summary="Sign and relay my verdict")
 def verdict(claim_pk: str, body: VerdictIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> VerdictOut:
-    result = service.submit_verdict(
-        runtime, principal, claim_pk, service.VerdictRequest(body.verdict, body.reason_code, body.report)
+    result = review_verdicts.submit_verdict(
+        runtime, principal, claim_pk, review_verdicts.VerdictRequest(body.verdict, body.reason_code, body.report)
     )
     return VerdictOut.of(result)

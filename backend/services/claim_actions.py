@@ -1,0 +1,87 @@
+"""The claimant's and the operator's actions on a claim: appeal (a jury is drawn), withdrawal, payout."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from backend.chain.claims import ClaimState
+from backend.db.models import ClaimEvent
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.proofs.commitments import new_salt, payment_ref
+from backend.services.auth import Principal
+from backend.services.claims import (
+    OPEN_STATES,
+    WAITING_PERIOD,
+    ClaimView,
+    claim_view,
+    get_claim,
+    hex32,
+    ledger,
+    owned_claim,
+    record_event,
+    set_status,
+)
+from backend.services.context import ServiceContext
+from backend.services.jury import draw_jury
+
+
+def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
+    """The claimant's one appeal of a review rejection: REJECTED → DISPUTED, then a jury is drawn."""
+    with ctx.sessions.begin() as session:
+        claim = owned_claim(session, principal, claim_pk)
+        if claim.status != "REJECTED" or claim.reason_code == WAITING_PERIOD:
+            raise Conflict("only a claim rejected by its review can be appealed", code="APPEAL_NOT_ALLOWED")
+        if session.scalars(
+            select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ClaimAppealed")
+        ).first():
+            raise Conflict("this claim was already appealed", code="APPEAL_NOT_ALLOWED")
+        if session.scalars(
+            select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
+        ).first():
+            raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
+        tx = ledger(ctx).appeal(claim.claim_id)
+        record_event(session, claim, "ClaimAppealed", tx)
+        set_status(claim, ClaimState.DISPUTED)
+        claim.final_at = None
+    with ctx.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        draw_jury(ctx, session, claim)
+        return claim_view(session, claim, with_names=True)
+
+
+def withdraw_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
+    """The claimant withdraws an undecided claim (relayed by the operator on chain)."""
+    with ctx.sessions.begin() as session:
+        claim = owned_claim(session, principal, claim_pk)
+        if claim.status not in OPEN_STATES:
+            raise Conflict(f"a {claim.status} claim cannot be withdrawn", code="INVALID_STATE")
+        tx = ledger(ctx).withdraw_claim(claim.claim_id)
+        record_event(session, claim, "ClaimWithdrawn", tx, fromState=claim.status)
+        set_status(claim, ClaimState.WITHDRAWN)
+        return claim_view(session, claim, with_names=True)
+
+
+def record_payout(ctx: ServiceContext, principal: Principal, claim_pk: str, reference: str) -> ClaimView:
+    """Operator: record the payout of an APPROVED claim (APPROVED → PAID) under a salted payment ref."""
+    if principal.role != "operator":
+        raise NotFound("no such claim")  # as for a nonexistent id (D1)
+    if not reference.strip():
+        raise InvalidInput("a payment reference is required", code="INVALID_REFERENCE", field="reference")
+    with ctx.sessions.begin() as session:
+        claim = get_claim(session, claim_pk)
+        if claim.status != "APPROVED":
+            raise Conflict(f"a {claim.status} claim cannot be paid", code="INVALID_STATE")
+        salt = new_salt()
+        ref = payment_ref(reference, salt)
+        tx = ledger(ctx).record_payout(claim.claim_id, ref)
+        record_event(
+            session,
+            claim,
+            "PayoutRecorded",
+            tx,
+            paymentRef=hex32(ref),
+            payoutFen=claim.payout_fen,
+            private={"reference": reference, "salt": hex32(salt)},
+        )
+        set_status(claim, ClaimState.PAID)
+        return claim_view(session, claim)

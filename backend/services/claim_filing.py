@@ -1,0 +1,370 @@
+"""A claimant files a claim: the form checked, evidence streamed and encrypted, the claim recorded.
+
+The claim's on-chain identity is built from commitments only (DESIGN.md "Evidence: privacy first"):
+
+* **Evidence root** — the OpenZeppelin StandardMerkleTree root (sorted leaves, ``MerkleTree``) over
+  the claim's evidence *leaf hashes* ``keccak256(keccak256(abi.encode(claimRef, contentCommitment,
+  cid)))`` — the very leaves the anchoring worker notarizes in ``EvidenceNotary`` batches. Any
+  evidence item therefore proves its membership in the claim (proof against ``Claim.evidenceRoot``)
+  and its notarization (proof against the batch root) with the same leaf.
+* **Claim reference** (``claimRef`` of those leaves) — ``claim_ref(claim.id, random salt)``: one per
+  claim, unlinkable to the API id.
+* **Member commitment** — a fresh one per claim, so two claims of one member cannot be linked on
+  chain: ``member_commitment(member.id, salt_c)`` with ``salt_c = keccak256("hubao.claim-member-salt.v1"
+  ‖ member.salt ‖ claimRef)``. It is re-derivable from the database (the member's secret salt), so
+  the claimant — and only someone holding that salt — can prove the claim is theirs.
+* **Claim id** — ``claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)``.
+
+Integrity rules applied at filing: a diagnosis inside the waiting period rejects the claim
+(``WAITING_PERIOD``, decided by the rules, never sent to review or to the chain), ends the
+membership and records that the member's past shares are due for refund; the payout follows the
+age band at diagnosis; a plaintext already used as evidence of another claim flags both claims
+``DUPLICATE_EVIDENCE`` for the reviewers.
+
+Every on-chain step is recorded as a :class:`~backend.db.models.ClaimEvent` with its block and
+transaction. A filing interrupted between the database commit and the chain (RPC down) is
+completed by :func:`resume_filing` (or the workflow clock): the filing relay of
+:mod:`backend.services.filing` files and opens claims in shared, idempotent transactions, so a step
+is never applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from backend.chain.eip712 import claim_id as claim_id_of
+from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, new_public_id, utcnow
+from backend.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
+from backend.proofs.commitments import claim_member_commitment, new_salt
+from backend.proofs.commitments import claim_ref as make_claim_ref
+from backend.proofs.leaves import evidence_leaf_hash
+from backend.services.auth import Principal
+from backend.services.claims import (
+    DUPLICATE_EVIDENCE,
+    WAITING_PERIOD,
+    ClaimView,
+    EvidenceView,
+    _duplicated_digests,
+    add_flag,
+    claim_view,
+    event_row,
+    evidence_root_of,
+    flags_of,
+    get_claim,
+    hex32,
+    record_event,
+    set_status,
+)
+from backend.services.context import ServiceContext
+from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
+from backend.services.membership import age_in_years, terminate
+from backend.services.rule_sets import current_rule_set, load_illness_catalog
+from evidence_store.multiformats import CID
+
+log = logging.getLogger(__name__)
+
+
+# Claims a member may start per rolling day (RELIABILITY.md D13): a real claimant files one.
+CLAIMS_PER_DAY = 3
+
+
+MAX_FILES_PER_CLAIM = 10  # RELIABILITY.md D9
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    illness_code: str
+    diagnosis_date: date
+
+
+@dataclass
+class ClaimDraft:
+    """A claim being filed: validated form, then evidence streamed in, then :func:`file_claim`."""
+
+    claim_pk: str
+    member_id: str
+    account_id: str
+    claim_ref: bytes
+    request: ClaimRequest
+    age_at_diagnosis: int
+    payout_fen: int
+    rule_set_hash: bytes
+    waiting_period: bool
+    files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
+    # The claimant's view of the claim as :func:`record_claim` committed it.
+    recorded: ClaimView | None = None
+
+
+def require_claimant_role(principal: Principal) -> None:
+    """Only member accounts file claims (checked before the form is read)."""
+    if principal.role != "member":
+        raise Forbidden("only members file claims")
+
+
+def begin_claim(
+    ctx: ServiceContext, principal: Principal, request: ClaimRequest, *, today: date | None = None
+) -> ClaimDraft:
+    """Check the form and the caller's membership; nothing is stored yet.
+
+    Raises ``Forbidden`` (not a member), ``Conflict`` ``MEMBERSHIP_NOT_ACTIVE``, ``InvalidInput``
+    (unknown illness code, future date, age outside every band), ``TooManyRequests`` (quota),
+    ``Conflict`` ``DIAGNOSED_AFTER_WIND_DOWN`` / ``WIND_DOWN_FILING_CLOSED`` (the plan wound down).
+    """
+    require_claimant_role(principal)
+    today = today or datetime.now(UTC).date()
+    with ctx.sessions() as session:
+        member = session.execute(
+            select(Member.id, Member.status, Member.birth_date, Member.waiting_ends_at).where(
+                Member.account_id == principal.account_id
+            )
+        ).first()
+        if member is None:
+            raise Forbidden("only members file claims: join the plan first", code="NOT_A_MEMBER")
+        if member.status != "active":
+            raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
+        if not load_illness_catalog().covers(request.illness_code):
+            raise InvalidInput(
+                f"{request.illness_code!r} is not in the illness catalog", code="UNKNOWN_ILLNESS", field="illnessCode"
+            )
+        if request.diagnosis_date > today:
+            raise InvalidInput("the diagnosis date is in the future", code="INVALID_DATE", field="diagnosisDate")
+        if request.diagnosis_date < member.birth_date:
+            raise InvalidInput("the diagnosis date is before birth", code="INVALID_DATE", field="diagnosisDate")
+        # Wind-down: only illnesses diagnosed before the stop, filed within the late-filing window.
+        ctx.claim_filing_gate.check_claim_filing(request.diagnosis_date, datetime.now(UTC))
+        since = datetime.now(UTC) - timedelta(days=1)
+        recent = session.scalars(
+            select(Claim.filed_at).where(Claim.member_id == member.id, Claim.filed_at >= since).order_by(Claim.filed_at)
+        ).all()
+        if len(recent) >= CLAIMS_PER_DAY:
+            retry = int((recent[0] + timedelta(days=1) - datetime.now(UTC)).total_seconds()) + 1
+            raise TooManyRequests(f"at most {CLAIMS_PER_DAY} claims a day; try again later", retry_after=max(1, retry))
+        rules, rule_hash = current_rule_set(session)
+        age = age_in_years(member.birth_date, request.diagnosis_date)
+        payout = rules.payout_for_age(age)
+        if payout is None:
+            raise InvalidInput(
+                f"no payout band covers an age of {age} at diagnosis", code="NOT_COVERED", field="diagnosisDate"
+            )
+        waiting = request.diagnosis_date < member.waiting_ends_at.date()
+        claim_pk = new_public_id()
+        return ClaimDraft(
+            claim_pk=claim_pk,
+            member_id=member.id,
+            account_id=principal.account_id,
+            claim_ref=make_claim_ref(claim_pk, new_salt()),
+            request=request,
+            age_at_diagnosis=age,
+            payout_fen=payout,
+            rule_set_hash=rule_hash,
+            waiting_period=waiting,
+        )
+
+
+def add_claim_file(
+    ctx: ServiceContext, draft: ClaimDraft, chunks: Iterable[bytes], media_type: str, filename: str | None
+) -> AcceptedEvidence:
+    """Stream one file through :func:`seal_upload` (type check, size limit, encryption); its rows
+    are written with the claim's (:func:`record_claim`)."""
+    if len(draft.files) >= MAX_FILES_PER_CLAIM:
+        raise InvalidInput(f"at most {MAX_FILES_PER_CLAIM} files per claim", code="TOO_MANY_FILES")
+    accepted = seal_upload(
+        ctx.store,
+        ctx.keyring,
+        claim_ref=draft.claim_ref,
+        chunks=chunks,
+        media_type=media_type,
+        max_bytes=ctx.settings.upload_max_bytes,
+    )
+    draft.files.append((accepted, _safe_name(filename)))
+    return accepted
+
+
+def _safe_name(filename: str | None) -> str | None:
+    """Display metadata only (never a path): control characters dropped, length capped."""
+    if not filename:
+        return None
+    cleaned = "".join(ch for ch in filename.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
+    # The cap is 255 UTF-8 bytes (the column and D7), cut on a character boundary.
+    return cleaned.encode()[:255].decode("utf-8", "ignore") or None
+
+
+def abandon_claim(ctx: ServiceContext, draft: ClaimDraft) -> None:
+    """Forget the files of a filing that failed: their ciphertext is unpinned.
+
+    Their rows are written only with the claim (:func:`record_claim`), so a failed filing has none;
+    should one exist (rows not yet batched), it is removed. Items already in an anchor batch stay
+    (they are commitments only and the batch is immutable).
+    """
+    if not draft.files:
+        return
+    removed: list[bytes] = []
+    with ctx.sessions.begin() as session:
+        for accepted, _ in draft.files:
+            evidence = session.get(EvidenceItem, accepted.evidence_id)
+            if evidence is None:
+                removed.append(accepted.cid)
+                continue
+            item = session.scalars(
+                select(AnchorItem).where(AnchorItem.ref_id == accepted.evidence_id, AnchorItem.batch_id.is_(None))
+            ).first()
+            if item is None:
+                continue
+            session.delete(item)
+            removed.append(evidence.cid)
+            session.delete(evidence)
+    for cid in removed:
+        try:
+            ctx.store.pin_rm(CID.from_bytes(cid))
+        except Exception:  # best effort: GC keeps pinned data, an unpinned orphan is swept later
+            log.warning("could not unpin an abandoned evidence file")
+
+
+def file_claim(ctx: ServiceContext, draft: ClaimDraft) -> ClaimView:
+    """Record the claim with its evidence, apply the integrity rules, and file it on chain.
+
+    Returns the claim as stored; for a waiting-period claim the status is ``REJECTED``.
+    """
+    return resume_filing(ctx, record_claim(ctx, draft))
+
+
+def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
+    """Store the claim with its evidence rows (and their anchoring outbox rows) in one
+    transaction; apply the integrity rules.
+
+    Returns the claim's API id. Nothing is sent to the chain here (:func:`resume_filing` does).
+    Every filing passes here, so the rows go in as bulk inserts (one statement per table, no
+    unit-of-work objects); the rare branches — duplicate evidence, a waiting-period rejection —
+    load the claim and go through the ORM.
+    """
+    if not draft.files:
+        raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
+    leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
+    root = evidence_root_of(leaves)
+    digests = [accepted.plaintext_sha256 for accepted, _ in draft.files]
+    with ctx.sessions.begin() as session:
+        member = session.execute(
+            select(Member.id, Member.status, Member.salt).where(Member.id == draft.member_id)
+        ).one()
+        if member.status != "active":
+            raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
+        commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
+        claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen)
+        now = utcnow()
+        session.execute(
+            insert(Claim),
+            [
+                {
+                    "id": draft.claim_pk,
+                    "claim_id": claim_id,
+                    "member_id": member.id,
+                    "illness_code": draft.request.illness_code,
+                    "diagnosis_date": draft.request.diagnosis_date,
+                    "age_at_diagnosis": draft.age_at_diagnosis,
+                    "payout_fen": draft.payout_fen,
+                    "rule_set_hash": draft.rule_set_hash,
+                    "evidence_root": root,
+                    "status": "FILED",
+                    "filed_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
+        insert_evidence_rows(
+            session,
+            [(accepted, name, leaf) for (accepted, name), leaf in zip(draft.files, leaves, strict=True)],
+            uploader_id=draft.account_id,
+            claim_pk=draft.claim_pk,
+        )
+        session.execute(
+            insert(ClaimEvent),
+            [event_row(draft.claim_pk, "submitted", files=len(draft.files), evidenceRoot=hex32(root))],
+        )
+        duplicated = _duplicated_digests(session, draft.claim_pk, digests)
+        if draft.waiting_period or duplicated:
+            claim = get_claim(session, draft.claim_pk)
+            _flag_duplicates(session, claim, digests)
+            if draft.waiting_period:
+                _reject_for_waiting_period(session, claim, member.id)
+            session.flush()
+            draft.recorded = claim_view(session, claim, with_names=True)
+        else:
+            draft.recorded = _recorded_view(draft, claim_id, root, now)
+    return draft.claim_pk
+
+
+def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:
+    """What :func:`claim_view` would read back for a plain filing :func:`record_claim` has just
+    written (no flag, not yet anchored), built from what it wrote."""
+    return ClaimView(
+        id=draft.claim_pk,
+        claim_id="0x" + claim_id.hex(),
+        status="FILED",
+        illness_code=draft.request.illness_code,
+        diagnosis_date=draft.request.diagnosis_date,
+        age_at_diagnosis=draft.age_at_diagnosis,
+        payout_fen=draft.payout_fen,
+        rule_set_hash="0x" + draft.rule_set_hash.hex(),
+        evidence_root="0x" + root.hex(),
+        reason_code=None,
+        flags=[],
+        filed_at=now,
+        updated_at=now,
+        final_at=None,
+        evidence=[
+            EvidenceView.of(a.evidence_id, a.media_type, a.size, a.commitment, a.cid, name=name)
+            for a, name in draft.files
+        ],
+    )
+
+
+def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> None:
+    """Flag ``claim`` and every other claim with evidence of the same plaintext digest."""
+    others = session.scalars(
+        select(Claim)
+        .join(EvidenceItem, EvidenceItem.claim_pk == Claim.id)
+        .where(EvidenceItem.plaintext_sha256.in_(list(digests)), Claim.id != claim.id)
+        .distinct()
+    ).all()
+    if not others:
+        return
+    add_flag(claim, DUPLICATE_EVIDENCE)
+    record_event(session, claim, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=len(others))
+    for other in others:
+        if DUPLICATE_EVIDENCE not in flags_of(other):
+            add_flag(other, DUPLICATE_EVIDENCE)
+            record_event(session, other, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=1)
+
+
+def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str) -> None:
+    now = utcnow()
+    set_status(claim, "REJECTED")
+    claim.reason_code = WAITING_PERIOD
+    record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")
+    terminate(session, member_id, WAITING_PERIOD, now)
+    record_event(session, claim, "membership_ended", reason=WAITING_PERIOD)
+    # Apportionment lands later: this row is the instruction to refund every share the member paid.
+    record_event(session, claim, "shares_refund_due", reason=WAITING_PERIOD, sharesPaidBefore=now.isoformat())
+
+
+def resume_filing(ctx: ServiceContext, claim_pk: str) -> ClaimView:
+    """Bring a FILED claim to UNDER_REVIEW on chain and assign its reviewers, through this
+    process's filing relay (:mod:`backend.services.filing`: one transaction shared with every
+    filing waiting, idempotent). Any other claim is returned as it is."""
+    with ctx.sessions() as session:
+        status = get_claim(session, claim_pk).status
+    if status == "FILED":
+        ctx.filing_relay.file(claim_pk)
+    return filed_claim_view(ctx, claim_pk)
+
+
+def filed_claim_view(ctx: ServiceContext, claim_pk: str) -> ClaimView:
+    """The claimant's view of a claim just filed (with the files' names)."""
+    with ctx.sessions() as session:
+        return claim_view(session, get_claim(session, claim_pk), with_names=True)
