@@ -89,8 +89,15 @@ def recovery_pool() -> Executor:
     ``fork`` is not available."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return ThreadPoolExecutor(2)
-    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
-    pool.submit(int)  # the first submit forks every worker
+    # The workers inherit the whole loaded program; a collection in them would walk (and so copy,
+    # page by page) every inherited object. Frozen objects are never collected, and the workers
+    # make no cycles: they run without the collector.
+    gc.freeze()
+    try:
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"), initializer=gc.disable)
+        pool.submit(int)  # the first submit forks every worker
+    finally:
+        gc.unfreeze()
     return pool
 
 
