@@ -90,10 +90,10 @@ from backend.apportionment.errors import (
     ShareSchemaError,
 )
 from backend.apportionment.ledger import ShareRow, share_leaf_hash
-from backend.proofs.hexstr import from_hex, is_canonical_hex, is_checksum_address, to_hex
+from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner
-from backend.proofs.strict_json import loads_strict
+from backend.proofs.strict_json import ReceiptFields
 
 __all__ = [
     "KIND_SHARE",
@@ -249,47 +249,7 @@ def share_receipt_from_proof(
 # --- step 1: schema --------------------------------------------------------------------------
 
 
-def _loads_strict(text: str | bytes) -> Any:
-    return loads_strict(text, ShareSchemaError)
-
-
-def _int(doc: Mapping[str, Any], key: str, path: str, lo: int, hi: int) -> int:
-    value = doc[key]
-    if type(value) is not int:
-        raise ShareSchemaError(f"{path} must be an integer", field=path)
-    if not lo <= value <= hi:
-        raise ShareSchemaError(f"{path} out of range [{lo}, {hi}]", field=path)
-    return value
-
-
-def _bytes32(doc: Mapping[str, Any], key: str, path: str) -> bytes:
-    value = doc[key]
-    if not is_canonical_hex(value, 32):
-        raise ShareSchemaError(f"{path} must be 32 bytes of lower-case 0x hex", field=path)
-    return from_hex(value)
-
-
-def _object(value: Any, keys: tuple[str, ...], path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ShareSchemaError(f"{path} must be a JSON object", field=path)
-    for key in keys:
-        if key not in value:
-            raise ShareSchemaError(f"missing field {path}.{key}", field=f"{path}.{key}")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise ShareSchemaError(f"unknown field {path}.{unknown[0]}", field=f"{path}.{unknown[0]}")
-    return value
-
-
-def _address(value: Any) -> str:
-    if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
-        raise ShareSchemaError("contract must be a 0x-prefixed 20-byte address", field="contract")
-    body = value[2:]
-    if any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ShareSchemaError("contract must be hex", field="contract")
-    if body != body.lower() and not is_checksum_address(value):
-        raise ShareSchemaError("contract has a bad EIP-55 checksum", field="contract")
-    return value
+_FIELDS = ReceiptFields(ShareSchemaError)
 
 
 def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceipt:
@@ -297,30 +257,30 @@ def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceip
 
     Raises ``ShareSchemaError`` naming the offending field (``field``, a JSON path).
     """
-    doc = _loads_strict(receipt) if isinstance(receipt, str | bytes) else receipt
+    doc = _FIELDS.loads(receipt) if isinstance(receipt, str | bytes) else receipt
     if not isinstance(doc, Mapping):
         raise ShareSchemaError("receipt must be a JSON object", field="$")
     if "version" not in doc:
         raise ShareSchemaError("missing field version", field="version")
     if type(doc["version"]) is not int or doc["version"] != RECEIPT_VERSION:
         raise ShareSchemaError(f"unsupported receipt version {doc['version']!r}", field="version")
-    _object(doc, _KEYS, "$")
+    _FIELDS.object(doc, _KEYS, "$")
     if doc["kind"] != KIND_SHARE:
         raise ShareSchemaError(f"kind must be {KIND_SHARE!r}", field="kind")
     if (doc["chainId"] is None) != (doc["contract"] is None):
         raise ShareSchemaError("chainId and contract are null together or set together", field="chainId")
-    chain_id = None if doc["chainId"] is None else _int(doc, "chainId", "chainId", 1, _UINT256_MAX)
-    contract = None if doc["contract"] is None else _address(doc["contract"])
+    chain_id = None if doc["chainId"] is None else _FIELDS.integer(doc, "chainId", 1, _UINT256_MAX, "chainId")
+    contract = None if doc["contract"] is None else _FIELDS.address(doc["contract"])
     ledger_cid = None
     if doc["ledgerCid"] is not None:
         if not is_canonical_hex(doc["ledgerCid"]) or doc["ledgerCid"] == "0x":
             raise ShareSchemaError("ledgerCid must be null or non-empty lower-case 0x hex", field="ledgerCid")
         ledger_cid = from_hex(doc["ledgerCid"])
-    period_id = _int(doc, "periodId", "periodId", 0, UINT64_MAX)
-    raw_period = _object(doc["period"], _INPUT_KEYS + _TOTAL_KEYS, "period")
-    amounts = {k: _int(raw_period, k, f"period.{k}", 0, UINT64_MAX) for k in _UINT_PERIOD_KEYS}
-    due = _int(raw_period, "dueFen", "period.dueFen", _INT64_MIN, _INT64_MAX)
-    rule_set_hash = _bytes32(raw_period, "ruleSetHash", "period.ruleSetHash")
+    period_id = _FIELDS.integer(doc, "periodId", 0, UINT64_MAX, "periodId")
+    raw_period = _FIELDS.object(doc["period"], _INPUT_KEYS + _TOTAL_KEYS, "period")
+    amounts = {k: _FIELDS.integer(raw_period, k, 0, UINT64_MAX, f"period.{k}") for k in _UINT_PERIOD_KEYS}
+    due = _FIELDS.integer(raw_period, "dueFen", _INT64_MIN, _INT64_MAX, "period.dueFen")
+    rule_set_hash = _FIELDS.bytes32(raw_period, "ruleSetHash", "period.ruleSetHash")
     if type(raw_period["windDown"]) is not bool:
         raise ShareSchemaError("period.windDown must be a boolean", field="period.windDown")
     if amounts["memberCount"] < 1:
@@ -351,15 +311,15 @@ def parse_share_receipt(receipt: Mapping[str, Any] | str | bytes) -> ShareReceip
         subsidy_total_fen=amounts["subsidyTotalFen"],
         surplus_out_fen=amounts["surplusOutFen"],
     )
-    ledger_root = _bytes32(doc, "ledgerRoot", "ledgerRoot")
-    raw_leaf = _object(doc["leaf"], _LEAF_KEYS, "leaf")
+    ledger_root = _FIELDS.bytes32(doc, "ledgerRoot", "ledgerRoot")
+    raw_leaf = _FIELDS.object(doc["leaf"], _LEAF_KEYS, "leaf")
     leaf = ShareRow(
-        _bytes32(raw_leaf, "memberCommitment", "leaf.memberCommitment"),
-        _int(raw_leaf, "shareFen", "leaf.shareFen", 0, UINT64_MAX),
-        _int(raw_leaf, "subsidyFen", "leaf.subsidyFen", 0, UINT64_MAX),
-        _int(raw_leaf, "yearToDateFen", "leaf.yearToDateFen", 0, UINT64_MAX),
+        _FIELDS.bytes32(raw_leaf, "memberCommitment", "leaf.memberCommitment"),
+        _FIELDS.integer(raw_leaf, "shareFen", 0, UINT64_MAX, "leaf.shareFen"),
+        _FIELDS.integer(raw_leaf, "subsidyFen", 0, UINT64_MAX, "leaf.subsidyFen"),
+        _FIELDS.integer(raw_leaf, "yearToDateFen", 0, UINT64_MAX, "leaf.yearToDateFen"),
     )
-    leaf_hash = _bytes32(doc, "leafHash", "leafHash")
+    leaf_hash = _FIELDS.bytes32(doc, "leafHash", "leafHash")
     raw_proof = doc["proof"]
     if not isinstance(raw_proof, list):
         raise ShareSchemaError("proof must be a list", field="proof")

@@ -89,11 +89,11 @@ from backend.proofs.errors import (
     RootMismatch,
     SchemaError,
 )
-from backend.proofs.hexstr import from_hex, is_canonical_hex, is_checksum_address, to_hex
+from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
 from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
 from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
-from backend.proofs.strict_json import loads_strict
+from backend.proofs.strict_json import ReceiptFields
 
 __all__ = [
     "OFFLINE_STEPS",
@@ -245,24 +245,7 @@ def make_evidence_receipt(
 # --- step 1: schema --------------------------------------------------------------------------
 
 
-def _loads_strict(text: str | bytes) -> Any:
-    return loads_strict(text, SchemaError)
-
-
-def _int_field(doc: Mapping[str, Any], key: str, lo: int, hi: int) -> int:
-    value = doc[key]
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise SchemaError(f"{key} must be an integer", field=key)
-    if not lo <= value <= hi:
-        raise SchemaError(f"{key} out of range [{lo}, {hi}]", field=key)
-    return value
-
-
-def _bytes32_field(doc: Mapping[str, Any], key: str, path: str) -> bytes:
-    value = doc[key]
-    if not is_canonical_hex(value, 32):
-        raise SchemaError(f"{path} must be 32 bytes of lower-case 0x hex", field=path)
-    return from_hex(value)
+_FIELDS = ReceiptFields(SchemaError)
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -291,25 +274,12 @@ def _is_binary_cid(cid: bytes) -> bool:
     return digest_len > 0 and len(cid) - pos == digest_len
 
 
-def _check_address(value: Any) -> str:
-    if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
-        raise SchemaError("contract must be a 0x-prefixed 20-byte address", field="contract")
-    try:
-        int(value[2:], 16)
-    except ValueError as exc:
-        raise SchemaError("contract must be hex", field="contract") from exc
-    body = value[2:]
-    if body != body.lower() and not is_checksum_address(value):
-        raise SchemaError("contract has a bad EIP-55 checksum", field="contract")
-    return value
-
-
 def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> EvidenceReceipt:
     """Step 1: parse and validate a version-1 evidence receipt (JSON text or parsed object).
 
     Raises ``SchemaError`` naming the offending field (``field``, a JSON path).
     """
-    doc = _loads_strict(receipt) if isinstance(receipt, str | bytes) else receipt
+    doc = _FIELDS.loads(receipt) if isinstance(receipt, str | bytes) else receipt
     if not isinstance(doc, Mapping):
         raise SchemaError("receipt must be a JSON object", field="$")
     if "version" not in doc:
@@ -329,35 +299,35 @@ def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> Evidence
         raise SchemaError(f"{private[0]} without {missing}", field=missing)
     if doc["kind"] != KIND_EVIDENCE:
         raise SchemaError(f"kind must be {KIND_EVIDENCE!r}", field="kind")
-    chain_id = _int_field(doc, "chainId", 1, _UINT256_MAX)
-    contract = _check_address(doc["contract"])
-    batch_id = _int_field(doc, "batchId", 0, _UINT256_MAX)
-    root = _bytes32_field(doc, "root", "root")
-    prev_root = _bytes32_field(doc, "prevRoot", "prevRoot")
-    leaf_count = _int_field(doc, "leafCount", 1, _UINT256_MAX)
+    chain_id = _FIELDS.integer(doc, "chainId", 1, _UINT256_MAX)
+    contract = _FIELDS.address(doc["contract"])
+    batch_id = _FIELDS.integer(doc, "batchId", 0, _UINT256_MAX)
+    root = _FIELDS.bytes32(doc, "root", "root")
+    prev_root = _FIELDS.bytes32(doc, "prevRoot", "prevRoot")
+    leaf_count = _FIELDS.integer(doc, "leafCount", 1, _UINT256_MAX)
     raw_leaf = doc["leaf"]
     if not isinstance(raw_leaf, Mapping) or set(raw_leaf) != set(_LEAF_KEYS):
         raise SchemaError("leaf must be an object with exactly claimRef, contentCommitment, cid", field="leaf")
-    claim_ref = _bytes32_field(raw_leaf, "claimRef", "leaf.claimRef")
-    commitment = _bytes32_field(raw_leaf, "contentCommitment", "leaf.contentCommitment")
+    claim_ref = _FIELDS.bytes32(raw_leaf, "claimRef", "leaf.claimRef")
+    commitment = _FIELDS.bytes32(raw_leaf, "contentCommitment", "leaf.contentCommitment")
     if not is_canonical_hex(raw_leaf["cid"]) or raw_leaf["cid"] == "0x":
         raise SchemaError("leaf.cid must be non-empty lower-case 0x hex", field="leaf.cid")
     cid = from_hex(raw_leaf["cid"])
     if not _is_binary_cid(cid):
         raise SchemaError("leaf.cid is not a binary CID", field="leaf.cid")
-    leaf_hash = _bytes32_field(doc, "leafHash", "leafHash")
+    leaf_hash = _FIELDS.bytes32(doc, "leafHash", "leafHash")
     raw_proof = doc["proof"]
     if not isinstance(raw_proof, list):
         raise SchemaError("proof must be a list", field="proof")
     for i, node in enumerate(raw_proof):
         if not is_canonical_hex(node, 32):
             raise SchemaError(f"proof[{i}] must be 32 bytes of lower-case 0x hex", field=f"proof[{i}]")
-    anchor_tx = _bytes32_field(doc, "anchorTx", "anchorTx")
-    anchor_block = _int_field(doc, "anchorBlock", 0, _UINT64_MAX)
+    anchor_tx = _FIELDS.bytes32(doc, "anchorTx", "anchorTx")
+    anchor_block = _FIELDS.integer(doc, "anchorBlock", 0, _UINT64_MAX)
     salt = plaintext_sha = None
     if private:
-        salt = _bytes32_field(doc, "salt", "salt")
-        plaintext_sha = _bytes32_field(doc, "plaintextSha256", "plaintextSha256")
+        salt = _FIELDS.bytes32(doc, "salt", "salt")
+        plaintext_sha = _FIELDS.bytes32(doc, "plaintextSha256", "plaintextSha256")
     return EvidenceReceipt(
         chain_id=chain_id,
         contract=contract,
