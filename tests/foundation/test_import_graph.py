@@ -46,9 +46,7 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 # Components that exist today once imports inside functions count too: a function-local import that
 # closes a cycle only defers it (issue 13: "no function-local import exists only to dodge a cycle").
-KNOWN_DEFERRED_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"backend.services.claims", "backend.services.jury", "backend.services.review"})}
-)
+KNOWN_DEFERRED_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 # Modules that cannot be imported on their own today.
 KNOWN_UNIMPORTABLE: frozenset[str] = frozenset()
