@@ -72,8 +72,6 @@ log = logging.getLogger(__name__)
 
 # Claims a member may start per rolling day (RELIABILITY.md D13): a real claimant files one.
 CLAIMS_PER_DAY = 3
-
-
 MAX_FILES_PER_CLAIM = 10  # RELIABILITY.md D9
 
 

@@ -38,8 +38,6 @@ from backend.services.jury import chain_now, draw_jury
 from backend.services.rule_sets import rule_set_by_hash
 
 OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
-
-
 MAX_REASON = 500
 
 
