@@ -29,7 +29,8 @@ from typing import Any
 
 from backend.proofs import keccak as keccak_mod
 from backend.proofs.leaves import EVIDENCE_LEAF_TYPES, evidence_values_hash
-from backend.proofs.merkle import MerkleTree, StandardMerkleTree, root_from_leaf_hashes
+from backend.proofs.merkle import MerkleTree, root_from_leaf_hashes
+from backend.proofs.standard_tree import StandardMerkleTree
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,8 @@ Pure (no I/O, no settings), fully typed, pinned by golden vectors in ``tests/vec
 these functions returns is a protocol change.
 
 Modules: ``keccak`` (fastest keccak256 backend), ``leaves`` (ABI leaf encodings, leaf hash),
-``merkle`` (OpenZeppelin StandardMerkleTree), ``commitments`` (salted commitments, the claim
+``merkle`` (the tree over leaf hashes, proofs), ``standard_tree`` (OpenZeppelin
+StandardMerkleTree over values), ``commitments`` (salted commitments, the claim
 member commitment, payment reference and report hash), ``access_log`` (the evidence access log's
 hash chain), ``receipts`` (evidence receipt format and its offline / on-chain verification),
 ``errors``. ``tests/vectors/protocol_hashes.json`` pins the commitments and the access log.
@@ -29,7 +30,6 @@ from backend.proofs.leaves import (
 )
 from backend.proofs.merkle import (
     MerkleTree,
-    StandardMerkleTree,
     node_hash,
     process_proof,
     root_from_leaf_hashes,
@@ -48,6 +48,7 @@ from backend.proofs.receipts import (
     verify_receipt_offline,
     verify_receipt_onchain,
 )
+from backend.proofs.standard_tree import StandardMerkleTree
 
 __all__ = [
     "EVIDENCE_LEAF_TYPES",

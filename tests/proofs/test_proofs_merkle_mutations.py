@@ -24,7 +24,8 @@ from proofs_support import evidence_values, run_oracle
 
 from backend.proofs.hexstr import to_hex
 from backend.proofs.leaves import EVIDENCE_LEAF_TYPES, values_to_json
-from backend.proofs.merkle import StandardMerkleTree, verify_proof
+from backend.proofs.merkle import verify_proof
+from backend.proofs.standard_tree import StandardMerkleTree
 
 SEED = 62
 SIZES = (1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 33, 64, 100)

@@ -15,7 +15,8 @@ from proofs_support import run_oracle
 
 from backend.proofs.hexstr import to_hex
 from backend.proofs.leaves import EVIDENCE_LEAF_TYPES, values_from_json, values_to_json
-from backend.proofs.merkle import StandardMerkleTree, root_from_leaf_hashes
+from backend.proofs.merkle import root_from_leaf_hashes
+from backend.proofs.standard_tree import StandardMerkleTree
 
 SEED = 20240601
 

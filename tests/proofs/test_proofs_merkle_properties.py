@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from backend.proofs.errors import LeafNotInTree, MerkleError
 from backend.proofs.merkle import (
     MerkleTree,
-    StandardMerkleTree,
     node_hash,
     process_multiproof,
     proof_length_for_tree_index,
@@ -17,6 +16,7 @@ from backend.proofs.merkle import (
     verify_multiproof,
     verify_proof,
 )
+from backend.proofs.standard_tree import StandardMerkleTree
 
 _hash = st.binary(min_size=32, max_size=32)
 _hashes = st.lists(_hash, min_size=1, max_size=200)

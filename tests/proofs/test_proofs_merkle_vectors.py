@@ -16,11 +16,11 @@ from backend.proofs.hexstr import from_hex, to_hex
 from backend.proofs.leaves import values_from_json
 from backend.proofs.merkle import (
     MerkleTree,
-    StandardMerkleTree,
     process_multiproof,
     root_from_leaf_hashes,
     verify_proof,
 )
+from backend.proofs.standard_tree import StandardMerkleTree
 
 DOC = json.loads((VECTORS / "merkle_standard.json").read_text(encoding="utf-8"))
 CASES = DOC["cases"]

@@ -20,7 +20,7 @@ from backend.proofs.errors import ReceiptStep
 from backend.proofs.hexstr import from_hex
 from backend.proofs.keccak import keccak256
 from backend.proofs.leaves import EvidenceLeaf, values_from_json
-from backend.proofs.merkle import MerkleTree, StandardMerkleTree, verify_proof
+from backend.proofs.merkle import MerkleTree, verify_proof
 from backend.proofs.receipts import (
     OFFLINE_STEPS,
     EvidenceReceipt,
@@ -30,6 +30,7 @@ from backend.proofs.receipts import (
     verify_receipt_offline,
     verify_receipt_onchain,
 )
+from backend.proofs.standard_tree import StandardMerkleTree
 
 VEC = json.loads((VECTORS / "receipt_evidence.json").read_text(encoding="utf-8"))
 RECEIPT: dict[str, Any] = VEC["receipt"]
