@@ -12,9 +12,10 @@ Each command is a fresh process of the installed console script, as a user runs 
 Baseline and commands run in turns (``python -c pass``, then each command, ``rounds`` times), so
 drift in the machine's load hits every figure alike. Per command: median and best wall seconds,
 median CPU seconds (user + system of the child, from ``getrusage``), and the median wall ratio to
-the baseline. Target: median wall ≤ 0.3 s for ``help``, ``cid`` and ``receipt_verify``
-(``targets.met``); on a loaded machine the wall time also holds waiting for a CPU, so the CPU
-figure is listed beside it.
+the baseline. Target: ≤ 0.3 s for ``help``, ``cid`` and ``receipt_verify``: ``targets.met_wall``
+on the median wall time, ``targets.met_cpu`` on the median CPU time. On an idle machine the two
+agree; on a loaded one the wall time also holds the wait for a CPU (compare ``python -c pass``'s
+wall and CPU figures to see how much), so read the CPU target there.
 
 ``python -m benchmarks cli_startup`` runs it.
 """
@@ -94,8 +95,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         figures[name] = row
     targeted = ("help", "cid", "receipt_verify")
     figures["targets"] = {
-        "wall_median_s_max": TARGET_SECONDS,
-        "met": all(figures[name]["wall_median_s"] <= TARGET_SECONDS for name in targeted),
+        "seconds_max": TARGET_SECONDS,
+        "met_wall": all(figures[name]["wall_median_s"] <= TARGET_SECONDS for name in targeted),
+        "met_cpu": all(figures[name]["cpu_median_s"] <= TARGET_SECONDS for name in targeted),
     }
     return figures
 
