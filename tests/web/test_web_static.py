@@ -87,3 +87,37 @@ def test_every_imported_module_exists() -> None:
         for target in re.findall(r"from \"(\.[^\"]+)\"", path.read_text()):
             assert (path.parent / target).resolve().is_file(), (path, target)
     assert Path(STATIC / "js" / "main.js").is_file()
+
+
+# The web UI reads and sends the API's JSON in camelCase only. Two exceptions, both fixed by
+# someone else: the rule set's own keys (``GET /rules/current`` → ``rules``, hashed as they are)
+# and the OAuth2 token answer (RFC 6749: ``access_token``; the form sends ``grant_type``).
+SNAKE_READS_ALLOWED = {
+    "r.health_questions",
+    "r.min_age_days",
+    "r.max_join_age_years",
+    "r.min_credit_score",
+    "r.waiting_period_days",
+    "token.access_token",
+}
+
+
+def _ui_scripts() -> list[Path]:
+    return [p for p in (STATIC / "js").rglob("*.js") if p.is_file()]
+
+
+def test_ui_reads_api_bodies_in_camel_case_only() -> None:
+    reads = {
+        (path.name, match)
+        for path in _ui_scripts()
+        for match in re.findall(r"[A-Za-z_$][\w$]*\??\.[a-z][a-z0-9]*_[a-z0-9_]+\b", path.read_text())
+    }
+    assert {expr for _, expr in reads} <= SNAKE_READS_ALLOWED, sorted(reads)
+    assert ("api.js", "token.access_token") in reads  # the scan sees the scripts' property reads
+
+
+def test_ui_sends_json_bodies_in_camel_case_only() -> None:
+    bodies = [body for path in _ui_scripts() for body in re.findall(r"json:\s*\{([^}]*)\}", path.read_text())]
+    keys = {key for body in bodies for key in re.findall(r"(?:^|[{,])\s*([A-Za-z_$][\w$]*)\s*(?=[:,]|$)", body)}
+    assert {"birthDate", "creditScore", "healthAnswers", "reasonCode"} <= keys, keys
+    assert [key for key in keys if "_" in key] == []
