@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     confirmations: int = Field(2, ge=0, description="blocks an anchor must be buried under to count")
     batch_max_size: int = Field(1000, ge=1, description="max items per anchored batch")
     batch_max_wait: float = Field(2.0, ge=0, description="seconds an item waits before a partial batch")
+    evidence_anchoring_deadline: int = Field(
+        3600, gt=0, description="seconds within which queued evidence must be anchored (else an audit finding)"
+    )
+    review_opening_deadline: int = Field(
+        86400,
+        gt=0,
+        description="seconds within which a filing's review must be opened on chain (else an audit finding)",
+    )
     anchoring: bool = Field(
         True, description="run the anchoring relay and workflow clock in this process (one leader each)"
     )

@@ -59,7 +59,7 @@ from backend.audit.claim_record import (
     stored_differences,
 )
 from backend.audit.claim_rules import filing_problems, reason_code_problem, rule_set_param_findings
-from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated
+from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated, ReviewOpeningOverdue
 from backend.audit.ledger_events import LedgerLog
 from backend.audit.signatures import signature_problems
 from backend.chain.claims import OnchainClaim
@@ -110,6 +110,7 @@ class ClaimsVerdict:
     unverifiable: int = 0  # events whose block the node no longer serves
     missing_documents: list[str] = field(default_factory=list)  # rule-set hashes without a document
     states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
+    overdue: list[ReviewOpeningOverdue] = field(default_factory=list)  # filings not opened in time
 
 
 def _hex(value: bytes) -> str:
@@ -133,8 +134,10 @@ class _Replay:
         documents: Mapping[bytes, RuleSet],
         full: bool,
         in_scope: Callable[[bytes], bool],
+        review_opening_seconds: int | None = None,
     ) -> None:
         self.separator = domain_separator
+        self.opening_deadline = review_opening_seconds
         self.blocks = blocks
         self.documents = documents
         self.full = full
@@ -254,7 +257,27 @@ class _Replay:
             self.verdict.missing_documents.append(_hex(c.rule_set_hash))
 
     def on_ReviewOpened(self, log: LedgerLog, c: ReplayedClaim) -> None:
+        self.left_filed(log, c, "opened for review")
         c.state = UNDER_REVIEW
+
+    def left_filed(self, log: LedgerLog, c: ReplayedClaim, how: str) -> None:
+        """The review-opening deadline, for a claim leaving FILED (opened, or withdrawn unopened)."""
+        ts = self.ts(log)
+        if self.opening_deadline is None or c.state != FILED or ts is None or not c.filed_at:
+            return
+        if ts - c.filed_at > self.opening_deadline:
+            self.overdue(log.claim or ZERO, c, "opened_late", f"{how} {ts - c.filed_at} s after its filing", log.block)
+
+    def overdue(self, claim_id: bytes, c: ReplayedClaim, reason: str, what: str, block: int) -> None:
+        self.verdict.overdue.append(
+            ReviewOpeningOverdue(
+                f"claim {_hex(claim_id)} (filed in block {c.filed_block}): {what}; the review must be opened on "
+                f"chain within {self.opening_deadline} s",
+                reason=reason,
+                claim=_hex(claim_id),
+                block=block,
+            )
+        )
 
     def on_VerdictRecorded(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
@@ -475,6 +498,7 @@ class _Replay:
         c.state = outcome if outcome in (APPROVED, REJECTED) else c.state
 
     def on_ClaimWithdrawn(self, log: LedgerLog, c: ReplayedClaim) -> None:
+        self.left_filed(log, c, "withdrawn without its review opened")
         if log.fields["from"] != c.state:
             self.bad(log, "withdrawn_from", f"the event says from {log.fields['from']}, the claim was {c.state}")
         c.state = WITHDRAWN
@@ -496,11 +520,15 @@ class _Replay:
         for log, reason, message, fields in signature_problems(self.separator, self.signed, signers):
             self.bad(log, reason, message, fields=fields)
 
-    def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int) -> None:
+    def finish(self, storage: Mapping[bytes, OnchainClaim | None], head: int, head_time: int | None) -> None:
         for claim_id in sorted(self.claims):
             c = self.claims[claim_id]
             if not self.in_scope(claim_id):
                 continue
+            waited = head_time - c.filed_at if head_time is not None and c.filed_at else None
+            deadline = self.opening_deadline
+            if deadline is not None and c.state == FILED and waited is not None and waited > deadline:
+                self.overdue(claim_id, c, "not_opened", f"not opened for review {waited} s after its filing", head)
             quorum = self.rules_of(c)[1]
             if c.state == UNDER_REVIEW and quorum and c.review_approvals + c.review_rejections >= quorum:
                 self.verdict.history.append(
@@ -550,6 +578,8 @@ def check_claims(
     full: bool = True,
     in_scope: Callable[[bytes], bool] | None = None,
     signers: Callable[[], Mapping[tuple[int, int], tuple[bytes, str | None]]] = dict,
+    review_opening_seconds: int | None = None,
+    head_time: int | None = None,
 ) -> ClaimsVerdict:
     """Steps 3 and 4 over ``logs`` (every ClaimLedger log of the claims replayed, in chain order).
 
@@ -560,6 +590,10 @@ def check_claims(
     ``VerdictRecorded`` logs by position, the digest their fields rebuild and the address their
     signature recovers to over it (:func:`recover_recorded`, which the audit runs in another
     process while it still reads the chain); the verdicts missing from it are recovered here.
+
+    ``review_opening_seconds`` (None: not checked) is the deadline for opening a filing's review on
+    chain: a claim that left ``FILED`` later than that after its ``ClaimFiled`` block, or is still
+    ``FILED`` that long before ``head_time`` (the audited head's timestamp), is ``ReviewOpeningOverdue``.
     """
     replay = _Replay(
         domain_separator=domain_separator,
@@ -567,10 +601,11 @@ def check_claims(
         documents=documents,
         full=full,
         in_scope=in_scope or (lambda _cid: True),
+        review_opening_seconds=review_opening_seconds,
     )
     replay.run(logs)
     replay.check_signatures(signers())
-    replay.finish(storage(), head)
+    replay.finish(storage(), head, head_time)
     v = replay.verdict
     claims_in_scope = [cid for cid in replay.claims if replay.in_scope(cid)]
     v.history_checked = {

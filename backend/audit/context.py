@@ -74,6 +74,11 @@ class AuditSources:
     # table is added when a database is given.
     rule_sets: Sequence[str] = ()
     schedule: ApportionmentSchedule | None = None  # None: the default schedule
+    # Deadlines the operator must keep (seconds; None: not checked): evidence anchored within
+    # ``evidence_anchoring_seconds`` of being queued (step 5), a filing's review opened on chain
+    # within ``review_opening_seconds`` of its ClaimFiled block (step 3).
+    evidence_anchoring_seconds: int | None = None
+    review_opening_seconds: int | None = None
 
 
 @dataclass
@@ -114,6 +119,13 @@ class AuditContext:
         if self.incremental and cp is not None:
             return cp.block_number + 1
         return self.sources.deployment.contracts[NOTARY].block
+
+    @cached_property
+    def head_time(self) -> int:
+        """The audited head block's timestamp: the chain's clock for every deadline."""
+        block = self.rpc.block(self.head)
+        assert block is not None, "the node does not serve its own head block"
+        return int(block["timestamp"], 16)
 
     @cached_property
     def batch_count(self) -> int:
@@ -258,5 +270,7 @@ class AuditContext:
                     full=scope is None,
                     in_scope=None if scope is None else scope.__contains__,
                     signers=reads.signers,
+                    review_opening_seconds=self.sources.review_opening_seconds,
+                    head_time=None if self.sources.review_opening_seconds is None else self.head_time,
                 )
         return self._claims

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,14 +32,17 @@ __all__ = [
     "DbBatch",
     "DbClaim",
     "DbItem",
+    "DbQueued",
     "DbReview",
     "DbRuleSet",
     "DbSeat",
     "count_claim_rows",
+    "earliest_enqueued",
     "load_batches",
     "load_claim_rows",
     "load_rule_set_texts",
     "orphan_evidence_ids",
+    "queued_before",
     "stream_items",
 ]
 
@@ -191,6 +195,41 @@ def stream_items(
                 None if r[11] is None else bytes(r[11]),
                 None if r[12] is None else bytes(r[12]),
             )
+
+
+def earliest_enqueued(sessions: sessionmaker[Session]) -> dict[int | None, datetime]:
+    """When the oldest outbox row of each batch (``None``: not batched yet) was queued."""
+    query = select(AnchorItem.batch_id, func.min(AnchorItem.enqueued_at)).group_by(AnchorItem.batch_id)
+    with sessions() as session:
+        return {None if r[0] is None else int(r[0]): r[1] for r in session.execute(query) if r[1] is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class DbQueued:
+    """Outbox rows of one batch (``None``: not batched) queued before a cut-off: how many, the oldest."""
+
+    batch_id: int | None
+    count: int
+    first_id: int
+    first_ref_id: str
+    first_enqueued_at: datetime
+
+
+def queued_before(sessions: sessionmaker[Session], batch_id: int | None, cutoff: datetime) -> DbQueued | None:
+    """The outbox rows of ``batch_id`` queued before ``cutoff`` (None when there are none)."""
+    in_batch = AnchorItem.batch_id.is_(None) if batch_id is None else AnchorItem.batch_id == batch_id
+    where = (in_batch, AnchorItem.enqueued_at < cutoff)
+    with sessions() as session:
+        count = int(session.scalar(select(func.count()).select_from(AnchorItem).where(*where)) or 0)
+        if not count:
+            return None
+        first = session.execute(
+            select(AnchorItem.id, AnchorItem.ref_id, AnchorItem.enqueued_at)
+            .where(*where)
+            .order_by(AnchorItem.enqueued_at, AnchorItem.id)
+            .limit(1)
+        ).one()
+    return DbQueued(batch_id, count, int(first[0]), str(first[1]), first[2])
 
 
 def orphan_evidence_ids(sessions: sessionmaker[Session]) -> list[str]:

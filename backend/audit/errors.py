@@ -7,9 +7,13 @@
         ├── ClaimHistoryInvalid       step 3  AUDIT_CLAIM_HISTORY_INVALID a claim's events break the state machine,
         │                                                                 a signature, a roster, quorum, turnout or a
         │                                                                 window; or events ≠ storage
+        ├── ReviewOpeningOverdue      step 3  AUDIT_REVIEW_OPENING_OVERDUE a filing stayed FILED (not opened for
+        │                                                                 review on chain) longer than its deadline
         ├── ClaimRuleViolated         step 4  AUDIT_CLAIM_RULE_VIOLATED   a claim breaks the plan's rules (rule set not
         │                                                                 in force, payout not a band, reason code)
         ├── EvidenceNotProven         step 5  AUDIT_EVIDENCE_NOT_PROVEN   an evidence item is not what was anchored
+        ├── EvidenceAnchoringOverdue  step 5  AUDIT_EVIDENCE_ANCHORING_OVERDUE an evidence item was not anchored
+        │                                                                 within the maximum delay after it was queued
         ├── ApportionmentInvalid      step 6  AUDIT_APPORTIONMENT_INVALID a published period does not re-derive
         ├── DatabaseMismatch          step 7  AUDIT_DB_MISMATCH           a row disagrees with chain or evidence
         └── CheckpointError                   AUDIT_CHECKPOINT_INVALID    a checkpoint file is malformed or
@@ -21,6 +25,11 @@ slug inside the step, e.g. ``prev_root``), and where a database row is concerned
 ``row`` and ``fields`` (the column or columns that disagree); claim findings carry ``claim`` (the
 on-chain claim id) and ``block``, period findings ``period``. Messages never contain salts,
 plaintext hashes or plaintext.
+
+A step that cannot read its inputs (a view call or a log read fails, the store or the database
+is unreachable) reports one finding of its own type with reason ``inputs_unreadable`` and the
+failure in ``error`` (its code, e.g. ``RPC_ERROR``, or its exception class); the other steps
+still run.
 """
 
 from __future__ import annotations
@@ -38,7 +47,9 @@ __all__ = [
     "ClaimHistoryInvalid",
     "ClaimRuleViolated",
     "DatabaseMismatch",
+    "EvidenceAnchoringOverdue",
     "EvidenceNotProven",
+    "ReviewOpeningOverdue",
 ]
 
 
@@ -99,6 +110,13 @@ class ClaimHistoryInvalid(AuditError):
     step = 3
 
 
+class ReviewOpeningOverdue(AuditError):
+    """A claim stayed ``FILED`` (its review not opened on chain) longer than the configured deadline."""
+
+    code = "AUDIT_REVIEW_OPENING_OVERDUE"
+    step = 3
+
+
 class ClaimRuleViolated(AuditError):
     code = "AUDIT_CLAIM_RULE_VIOLATED"
     step = 4
@@ -106,6 +124,14 @@ class ClaimRuleViolated(AuditError):
 
 class EvidenceNotProven(AuditError):
     code = "AUDIT_EVIDENCE_NOT_PROVEN"
+    step = 5
+
+
+class EvidenceAnchoringOverdue(AuditError):
+    """An evidence item was anchored later than the configured maximum delay after it was queued,
+    or is still not anchored at the audited head although that delay has passed."""
+
+    code = "AUDIT_EVIDENCE_ANCHORING_OVERDUE"
     step = 5
 
 

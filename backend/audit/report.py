@@ -16,6 +16,10 @@ Statuses, and what they mean for the exit code:
   failure (exit 0, ``complete`` false);
 * ``not_implemented`` — the step is registered but its checks do not exist yet; never a pass
   (exit 0, ``complete`` false).
+
+A step that could not read its inputs is ``failed`` with one finding, reason ``inputs_unreadable``,
+naming the error; the other steps still ran. ``trustAssumptions`` lists what every pass takes on
+the operator's word (``backend.audit.trust``): ``complete`` is true only *given* those.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from backend.audit.errors import AuditError
+from backend.audit.trust import TRUST_ASSUMPTIONS
 
 __all__ = ["REPORT_VERSION", "AuditReport", "StepOutcome", "StepResult", "StepStatus"]
 
@@ -91,7 +96,7 @@ class AuditReport:
 
     @property
     def complete(self) -> bool:
-        """Every registered step ran and passed."""
+        """Every step ran and passed (given ``trustAssumptions``)."""
         return all(s.status is StepStatus.PASSED for s in self.steps)
 
     @property
@@ -111,6 +116,7 @@ class AuditReport:
             "checkpoint": self.checkpoint,
             "steps": [s.to_json() for s in sorted(self.steps, key=lambda s: s.step)],
             "findingCount": sum(len(s.findings) for s in self.steps),
+            "trustAssumptions": [t.to_json() for t in TRUST_ASSUMPTIONS],
         }
 
     def to_json_text(self) -> str:

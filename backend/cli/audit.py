@@ -144,6 +144,8 @@ def audit_cmd(
                     rpc_timeout=settings.rpc_timeout,
                     rule_sets=[path.read_text(encoding="utf-8") for path in rule_set],
                     schedule=plan_schedule(settings),
+                    evidence_anchoring_seconds=settings.evidence_anchoring_deadline,
+                    review_opening_seconds=settings.review_opening_deadline,
                 )
             )
     finally:

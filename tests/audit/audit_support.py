@@ -3,6 +3,7 @@ the embedded evidence store, evidence accepted through the upload service, ancho
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from backend.config import Settings
 from backend.db.engine import make_engine, session_factory
 from backend.runtime import Runtime, build_runtime
 from backend.services.evidence import accept_evidence
+from tests.faults.rpc_proxy import RpcFaultProxy
 
 
 @dataclass
@@ -59,6 +61,7 @@ class AuditedHistory:
         store: bool = True,
         checkpoint: Checkpoint | None = None,
         since_checkpoint: bool = False,
+        **extra: Any,
     ) -> AuditReport:
         sessions = None
         engine = None
@@ -74,11 +77,20 @@ class AuditedHistory:
                     store=self.store if store else None,
                     checkpoint=checkpoint,
                     since_checkpoint=since_checkpoint,
+                    **extra,
                 )
             )
         finally:
             if engine is not None:
                 engine.dispose()
+
+    def deadlines(self) -> dict[str, Any]:
+        """The deadlines the backend's settings configure, as ``hubao audit`` and ``GET /audit`` pass them."""
+        settings = self.runtime.settings
+        return {
+            "evidence_anchoring_seconds": settings.evidence_anchoring_deadline,
+            "review_opening_seconds": settings.review_opening_deadline,
+        }
 
     def add_evidence(self, count: int, seed: int) -> list[str]:
         return upload(self.runtime, count, seed)
@@ -134,3 +146,30 @@ def build_history(
     history.anchor()
     history.pending_ids = history.add_evidence(pending, seed + 1)
     return history
+
+
+class RefusingProxy(RpcFaultProxy):
+    """A node that answers every ``eth_call`` to one contract with a JSON-RPC error (its views are
+    unreadable) and everything else faithfully."""
+
+    def __init__(self, upstream: str, contract: str) -> None:
+        super().__init__(upstream)
+        self.contract = contract.lower()
+        self.refused = 0
+
+    def forward(self, body: bytes) -> bytes:
+        request = json.loads(body)
+        answer = json.loads(super().forward(body))
+        if isinstance(request, list):
+            by_id = {r.get("id"): r for r in request}
+            answer = [self._refuse(by_id.get(a.get("id"), {}), a) for a in answer]
+        else:
+            answer = self._refuse(request, answer)
+        return json.dumps(answer).encode()
+
+    def _refuse(self, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        params = request.get("params") or [{}]
+        if request.get("method") == "eth_call" and str(params[0].get("to", "")).lower() == self.contract:
+            self.refused += 1
+            return {"jsonrpc": "2.0", "id": request.get("id"), "error": {"code": -32000, "message": "view refused"}}
+        return answer

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from backend.audit.database import CLAIM_MIRRORED_COLUMNS
 from backend.chain.anvil import rpc_call
 from backend.chain.claims import ClaimState
 from backend.services.claims import ledger
+from tests.audit.audit_support import RefusingProxy
 from tests.audit.claims_history import (
     LYING_EVENTS,
     MALLEATED_SIGNATURE,
@@ -475,3 +477,81 @@ def test_replay_digest_and_log_decoding_match_the_reference_encoders() -> None:
     }
     assert reveal_log.fields == {"round": 3, "juror": "0x" + reviewer.hex(), "approve": True, "salt": salt}
     assert short_log.malformed
+
+
+# -- issue 15: deadlines, the membership mirror, an unreadable contract ------------------------------
+
+OPENING_DEADLINE = 3600  # seconds
+
+
+def test_filing_not_opened_for_review_within_its_deadline_is_named_by_step_3(history: ClaimsHistory) -> None:
+    """The operator filed a claim on chain and sat on it: still FILED past the deadline, then opened late."""
+    filed_only = "0x" + history.filed_only.hex()
+    on_time = history.audit(review_opening_seconds=OPENING_DEADLINE)
+    with history.snapshot():
+        history.set_time(datetime.fromtimestamp(history.chain_time() + OPENING_DEADLINE + 60, UTC))
+        sitting = history.audit(review_opening_seconds=OPENING_DEADLINE)
+        opened = ledger(history.runtime).open_review(history.filed_only)
+        late = history.audit(review_opening_seconds=OPENING_DEADLINE)
+    assert [f for f in on_time.step(3).findings if f.code == "AUDIT_REVIEW_OPENING_OVERDUE"] == []
+    assert on_time.step(3).status is StepStatus.PASSED
+    [not_opened] = [f.to_json() for f in sitting.step(3).findings]
+    assert (not_opened["code"], not_opened["reason"], not_opened["claim"]) == (
+        "AUDIT_REVIEW_OPENING_OVERDUE",
+        "not_opened",
+        filed_only,
+    )
+    assert sitting.step(3).status is StepStatus.FAILED
+    assert [s.step for s in sitting.steps if s.status is StepStatus.FAILED] == [3]
+    [opened_late] = [f.to_json() for f in late.step(3).findings]
+    assert (opened_late["reason"], opened_late["claim"], opened_late["block"]) == (
+        "opened_late",
+        filed_only,
+        opened.block_number,
+    )
+    assert f"within {OPENING_DEADLINE} s" in opened_late["message"]
+
+
+def test_member_missing_from_a_period_or_the_database_is_named_by_step_6(
+    history: ClaimsHistory, tmp_path: Path
+) -> None:
+    """A member's commitment changed in the database: the database's member is not in the published
+    periods (left out), and the periods charged a member the database does not count (added)."""
+    db = tmp_path / "members.db"
+    source, copy = sqlite3.connect(history.db_path), sqlite3.connect(db)
+    source.backup(copy)
+    source.close()
+    member_id, old = copy.execute("SELECT id, commitment FROM members ORDER BY joined_at, id LIMIT 1").fetchone()
+    new = random.Random(SEED).randbytes(32)
+    copy.execute("UPDATE members SET commitment = ? WHERE id = ?", (new, member_id))
+    copy.commit()
+    copy.close()
+    report = history.audit(db_path=db)
+    found = [f.to_json() for f in report.step(6).findings if f.reason == "membership_db"]
+    periods = {p.period.period_id for p in history.periods}
+    left_out = [f for f in found if f.get("member") == "0x" + new.hex()]
+    added = [f for f in found if f.get("member") == "0x" + bytes(old).hex()]
+    assert {f["period"] for f in left_out} == periods
+    assert {f["period"] for f in added} == periods
+    assert all(f["row"] == f"id={member_id}" and "not in the period's ledger" in f["message"] for f in left_out)
+    assert all("the database does not count it" in f["message"] for f in added)
+    assert len(found) == 2 * len(periods)
+    assert report.step(6).status is StepStatus.FAILED
+    assert history.audit().step(6).status is StepStatus.PASSED  # the untouched database agrees
+
+
+def test_unreadable_apportionment_fails_step_6_alone_and_the_report_is_written(history: ClaimsHistory) -> None:
+    proxy = RefusingProxy(history.url, history.runtime.deployment.address("Apportionment"))
+    with proxy:
+        report = history.audit(rpc_url=proxy.url)
+    assert proxy.refused > 0
+    assert {s.step: s.status for s in report.steps} == {
+        **{n: StepStatus.PASSED for n in range(1, 8)},
+        6: StepStatus.FAILED,
+    }
+    [finding] = report.step(6).findings
+    assert finding.reason == "inputs_unreadable"
+    assert finding.code == "AUDIT_APPORTIONMENT_INVALID"
+    assert "step 6 could not read its inputs" in finding.message
+    assert finding.fields["error"]
+    assert report.to_json_text().count('"inputs_unreadable"') == 1

@@ -42,7 +42,7 @@ def test_cli_audit_json_is_deterministic_and_exits_zero(history: AuditedHistory)
     assert report["ok"] is True
     assert [s["status"] for s in report["steps"]] == ["passed"] * 7
     assert _hubao(history, "audit", "--json")[1] == out
-    assert out == history.audit().to_json_text()
+    assert out == history.audit(**history.deadlines()).to_json_text()
 
 
 def test_cli_audit_names_a_tampered_row_and_exits_one(history: AuditedHistory, tmp_path: Path) -> None:
@@ -114,4 +114,4 @@ def test_api_audit_returns_the_report_to_auditors_only(history: AuditedHistory) 
     body = response.json()
     assert body["ok"] is True
     assert body["findingCount"] == 0
-    assert response.text == history.audit().to_json_text()
+    assert response.text == history.audit(**history.deadlines()).to_json_text()

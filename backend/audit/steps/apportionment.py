@@ -2,7 +2,8 @@
 
 The checks are ``backend.apportionment.audit.audit_period`` (the same the member's share receipt
 relies on), every read pinned to the audited head; this step walks the ``PeriodPublished`` events
-in scope and names each check that fails.
+in scope and names each check that fails. With the operator's database, each period's members are
+also compared with the database's (``backend.audit.membership``, reason ``membership_db``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from backend.apportionment import audit as period_audit
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit.context import APPORTIONMENT, LEDGER, AuditContext
 from backend.audit.errors import ApportionmentInvalid
+from backend.audit.membership import membership_mirror_findings
 from backend.audit.report import StepOutcome, StepStatus
 from backend.chain.apportionment import ApportionmentClient
 from backend.chain.client import contract_at, http_web3
@@ -68,6 +70,12 @@ def run(ctx: AuditContext) -> StepOutcome:
                 )
             )
             continue
+        if ctx.sources.sessions is not None:
+            findings.extend(
+                membership_mirror_findings(
+                    ctx.sources.sessions, ctx.sources.store, event.record, schedule=schedule, block=event.block_number
+                )
+            )
         for check in audit.checks:
             if not check.ok:
                 findings.append(
@@ -80,4 +88,6 @@ def run(ctx: AuditContext) -> StepOutcome:
                 )
     status = StepStatus.FAILED if findings else StepStatus.PASSED
     detail = f"{len(events)} period(s) re-derived from ClaimLedger and their ledger files"
+    if ctx.sources.sessions is not None:
+        detail += "; their members compared with the database's members under protection at each snapshot"
     return StepOutcome(status, detail, checked={"periods": len(events)}, findings=list(findings))

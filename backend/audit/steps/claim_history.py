@@ -37,7 +37,10 @@ def run(ctx: AuditContext) -> StepOutcome:
         f"{c['claims']} claims replayed ({states or 'none'}): {c['events']} events, {c['signatures']} verdict "
         f"signatures recovered, {c['reveals']} reveals opened"
     )
-    if verdict.history:
+    deadline = ctx.sources.review_opening_seconds
+    if deadline is not None:
+        detail += f"; review opened on chain within {deadline} s of filing: {len(verdict.overdue)} overdue"
+    if verdict.history or verdict.overdue:
         status = StepStatus.FAILED
     elif verdict.unverifiable:
         status = StepStatus.HISTORY_UNAVAILABLE
@@ -45,4 +48,4 @@ def run(ctx: AuditContext) -> StepOutcome:
     else:
         status = StepStatus.PASSED
     checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
-    return StepOutcome(status, detail, checked=checked, findings=list(verdict.history))
+    return StepOutcome(status, detail, checked=checked, findings=[*verdict.history, *verdict.overdue])

@@ -1,0 +1,103 @@
+"""Step 6 with the operator's database: each published period's members = the database's members
+under protection at its snapshot, member by member.
+
+``backend.apportionment.audit.check_membership_mirror`` compares the roots; when they differ, the
+period's ledger file (fetched by its CID, every block re-hashed) and the database's sharing members
+are compared as sets, and each member on one side only is named by its commitment (and, when the
+database has it, its ``members`` row): a member the period left out (the others paid more), or one
+it charged whom the database does not count. Commitments are salted: naming one reveals nothing.
+
+Until joins and exits are anchored, this is a check of the period against the operator's own
+mirror, not against a public log (``trustAssumptions``: ``membershipSet``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.apportionment import audit as period_audit
+from backend.apportionment.chain_inputs import sharing_members
+from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.schedule import ApportionmentSchedule
+from backend.audit.errors import ApportionmentInvalid
+from backend.chain.apportionment import PeriodRecord
+from backend.db.models import Member
+from evidence_store.multiformats import CID
+
+__all__ = ["MAX_NAMED", "membership_mirror_findings"]
+
+MAX_NAMED = 20  # members named one by one on each side; the rest are counted
+
+
+def _ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
+    with tempfile.TemporaryDirectory(prefix="hubao-audit-members-") as tmp:
+        path = Path(tmp) / "ledger.hsl"
+        with open(path, "wb") as fh:
+            for chunk in store.cat(CID.from_bytes(record.ledger_cid)):
+                fh.write(chunk)
+        with ShareLedgerReader(path) as reader:
+            return {row.member_commitment for row in reader.rows()}
+
+
+def membership_mirror_findings(
+    sessions: sessionmaker[Session],
+    store: Any,
+    record: PeriodRecord,
+    *,
+    schedule: ApportionmentSchedule,
+    block: int,
+) -> list[ApportionmentInvalid]:
+    """Findings (reason ``membership_db``) when the database's sharing members are not the period's."""
+    pid = record.period_id
+    with sessions() as session:
+        check = period_audit.check_membership_mirror(session, record, schedule=schedule)
+        if check.ok:
+            return []
+        database = set(sharing_members(session, schedule.period(pid).snapshot_at))
+    ledger = _ledger_members(store, record)
+    left_out, not_counted = sorted(database - ledger), sorted(ledger - database)
+    with sessions() as session:
+        named = left_out[:MAX_NAMED]
+        query = select(Member.commitment, Member.id).where(Member.commitment.in_(named))
+        rows = {bytes(c): str(i) for c, i in session.execute(query)} if named else {}
+    where = f"period {pid} (block {block})"
+    findings = [
+        ApportionmentInvalid(
+            f"{where}: membership_db: member {'0x' + c.hex()} (members row id={rows.get(c)}) was under protection at "
+            "the snapshot in the database but is not in the period's ledger",
+            reason="membership_db",
+            period=pid,
+            block=block,
+            member="0x" + c.hex(),
+            row=f"id={rows.get(c)}",
+        )
+        for c in named
+    ]
+    findings += [
+        ApportionmentInvalid(
+            f"{where}: membership_db: member {'0x' + c.hex()} is in the period's ledger but the database does not "
+            "count it under protection at the snapshot",
+            reason="membership_db",
+            period=pid,
+            block=block,
+            member="0x" + c.hex(),
+        )
+        for c in not_counted[:MAX_NAMED]
+    ]
+    unnamed = len(left_out) + len(not_counted) - len(findings)
+    if unnamed > 0 or not findings:
+        findings.append(
+            ApportionmentInvalid(
+                f"{where}: membership_db: {check.detail}"
+                + (f"; {unnamed} more member(s) differ" if unnamed > 0 else ""),
+                reason="membership_db",
+                period=pid,
+                block=block,
+            )
+        )
+    return findings

@@ -1,0 +1,111 @@
+"""What the audit takes on the operator's word: facts it cannot re-derive from the chain, the
+evidence store or a self-authenticating document, listed in every report (``trustAssumptions``).
+
+Each entry names the fact, why the audit cannot check it, the steps whose pass relies on it, and
+whether a secret the operator holds (its database, its keys, its role-admin key) is enough to make
+such a step pass with the fact false (``operatorCanSatisfy``). ``complete: true`` in a report means
+every step ran and passed *given these*; it is not a proof against the operator on these points.
+The list is static: it changes when the system moves a fact on chain (issue 15: rosters behind a
+timelock, the jury drawn on chain, share parameters from the rule set in force, an anchored
+membership log), not from one history to another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TRUST_ASSUMPTIONS", "TrustAssumption"]
+
+
+@dataclass(frozen=True)
+class TrustAssumption:
+    id: str
+    fact: str
+    why: str
+    steps: tuple[int, ...]
+    operator_can_satisfy: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "fact": self.fact,
+            "why": self.why,
+            "steps": list(self.steps),
+            "operatorCanSatisfy": self.operator_can_satisfy,
+        }
+
+
+TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
+    TrustAssumption(
+        "ageBand",
+        "which age band's payout applies to a claim",
+        "the member's birth date and the diagnosis date are off chain; step 4 checks only that the payout is "
+        "one of the rule set's band amounts",
+        (4,),
+        True,
+    ),
+    TrustAssumption(
+        "eligibility",
+        "each member was eligible when joining (age, credit score, health declaration)",
+        "the joining data is off chain and a claim's member commitment is unlinkable to a membership",
+        (4,),
+        True,
+    ),
+    TrustAssumption(
+        "evidenceQueuedAt",
+        "when each evidence item was queued for anchoring (anchor_items.enqueued_at)",
+        "the chain records when a batch was anchored, not when its items arrived; the anchoring deadline "
+        "(step 5) is measured from the database's time",
+        (5,),
+        True,
+    ),
+    TrustAssumption(
+        "juryDraw",
+        "who was drawn for a jury",
+        "the juror list and the block drawJury is sent at are the operator's choice; step 3 checks the seed "
+        "block, the jurors' role and their independence, not who should have been drawn",
+        (3,),
+        True,
+    ),
+    TrustAssumption(
+        "membershipSet",
+        "who was under protection at a period's snapshot (members left out pay nothing, the others more)",
+        "until joins and exits are anchored, the membership set is the operator's database: step 6 checks the "
+        "period's members against the database mirror, not against a public log",
+        (6,),
+        True,
+    ),
+    TrustAssumption(
+        "rosterAdmin",
+        "who may review claims and sit on juries",
+        "REVIEWER_ROLE and JUROR_ROLE are granted by ClaimLedger's role admin at once, with no public delay; "
+        "step 3 checks that a signer held the role at that block, which any grant by the admin satisfies",
+        (3,),
+        True,
+    ),
+    TrustAssumption(
+        "ruleSetChoice",
+        "which rule set a claim is judged under",
+        "any anchored, non-retired rule set may be used at once; step 4 checks it was anchored and in force, "
+        "not that it is the plan's current one",
+        (4,),
+        True,
+    ),
+    TrustAssumption(
+        "shareParameters",
+        "a period's fee rate and caps",
+        "the publisher passes them to Apportionment; step 6 re-derives claims and payouts from ClaimLedger but "
+        "checks the fee and caps only against the period record's own parameters",
+        (6,),
+        True,
+    ),
+    TrustAssumption(
+        "waitingPeriod",
+        "no claim was filed for an illness diagnosed within the waiting period",
+        "join and diagnosis dates are off chain",
+        (4,),
+        True,
+    ),
+)
+"""Sorted by ``id`` (the report lists them in this order)."""
