@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
-from backend.api.schemas import ApiModel
+from backend.api.schemas import ApiModel, Hex
 from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
@@ -37,9 +38,9 @@ class EvidenceAccepted(ApiModel):
 
     id: str
     cid: str = Field(description="CID of the encrypted file in the evidence store")
-    commitment: str = Field(description="keccak256(abi.encode(sha256(plaintext), salt)) — the anchored value")
-    salt: str = Field(description="PRIVATE: lets the claimant prove the commitment; never published")
-    plaintext_sha256: str = Field(description="PRIVATE: sha256 of the uploaded file")
+    commitment: Hex = Field(description="keccak256(abi.encode(sha256(plaintext), salt)) — the anchored value")
+    salt: Hex = Field(description="PRIVATE: lets the claimant prove the commitment; never published")
+    plaintext_sha256: Hex = Field(description="PRIVATE: sha256 of the uploaded file")
     size: int
     media_type: str
     receipt_url: str
@@ -82,13 +83,11 @@ async def upload_evidence(
             uploader_id=principal.account_id,
         ),
     )
-    return EvidenceAccepted(
-        id=accepted.evidence_id,
-        cid=str(CID.from_bytes(accepted.cid)),
-        commitment="0x" + accepted.commitment.hex(),
-        salt="0x" + accepted.salt.hex(),
-        plaintext_sha256="0x" + accepted.plaintext_sha256.hex(),
-        size=accepted.size,
-        media_type=accepted.media_type,
-        receipt_url=f"/evidence/{accepted.evidence_id}/receipt",
+    return EvidenceAccepted.model_validate(
+        {
+            **asdict(accepted),  # commitment, salt, plaintext_sha256 (bytes become 0x hex), size, media_type
+            "id": accepted.evidence_id,
+            "cid": str(CID.from_bytes(accepted.cid)),
+            "receipt_url": f"/evidence/{accepted.evidence_id}/receipt",
+        }
     )
