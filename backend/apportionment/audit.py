@@ -43,6 +43,7 @@ from backend.apportionment.ledger import (
     membership_snapshot,
     verify_share_ledger,
 )
+from backend.apportionment.period_record import record_inputs, record_totals
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from evidence_store.multiformats import CID
@@ -142,7 +143,7 @@ def audit_period(
 
         def ledger() -> str | None:
             result = verify_share_ledger(path)
-            if result.inputs != record.inputs() or result.totals != record.totals():
+            if result.inputs != record_inputs(record) or result.totals != record_totals(record):
                 return "the ledger's header or totals differ from the record"
             return None if result.share_root == record.ledger_root else "the ledger's root differs from the record"
 

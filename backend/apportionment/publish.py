@@ -44,6 +44,7 @@ from backend.apportionment.chain_inputs import (
     snapshot_sharing_members,
 )
 from backend.apportionment.ledger import ShareLedgerReader, write_share_ledger
+from backend.apportionment.period_record import record_of_ledger
 from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule, Period
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
@@ -169,7 +170,7 @@ def _build_ledger(
         if tree is not None:
             tree.unlink(missing_ok=True)
         raise
-    return tmp, tree, PeriodRecord.from_ledger(result, cid)
+    return tmp, tree, record_of_ledger(result, cid)
 
 
 def compute_and_publish_period(

@@ -23,6 +23,7 @@ from typing import Any
 
 from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.period_record import record_inputs, record_totals
 from backend.apportionment.service_errors import ApportionmentUnavailable, PeriodRecordMismatch
 from backend.apportionment.share_tree import ShareTreeFile
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord, PublishedPeriodEvent
@@ -56,8 +57,8 @@ def apportionment_client(ctx: ServiceContext) -> ApportionmentClient:
 
 def _matches(reader: ShareLedgerReader, record: PeriodRecord) -> bool:
     return (
-        reader.inputs == record.inputs()
-        and reader.totals == record.totals()
+        reader.inputs == record_inputs(record)
+        and reader.totals == record_totals(record)
         and reader.share_root == record.ledger_root
         and reader.ascending
     )

@@ -1,8 +1,8 @@
 """Typed access to the deployed ``Apportionment`` contract: period records, publishing, wind-down.
 
 ``PeriodRecord`` is the Python twin of ``IApportionment.PeriodRecord`` (field for field, in the
-ABI tuple order); it converts to and from the pure core's ``PeriodInputs`` / ``PeriodTotals`` so
-that what goes on chain is exactly what the share ledger committed to. Reads go through
+ABI tuple order); ``backend.apportionment.period_record`` converts it to and from the pure core's
+``PeriodInputs`` / ``PeriodTotals`` (this module knows the chain, not the share arithmetic). Reads go through
 ``eth_call`` on contract storage (they survive pruned logs); the publish and wind-down calls are
 returned as unsigned transactions for the ``TransactionSender``, which estimates gas first so a
 revert surfaces as a decoded ``ContractReverted`` (``Apportionment…`` error names) before anything
@@ -19,8 +19,6 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams
 
-from backend.apportionment.arithmetic import PeriodInputs, PeriodTotals
-from backend.apportionment.ledger import EMPTY_ROOT, ShareLedgerResult
 from backend.chain.transactions import ContractReverted, classify
 
 __all__ = [
@@ -77,32 +75,6 @@ class PeriodRecord:
     ledger_cid: bytes
 
     @classmethod
-    def from_ledger(cls, result: ShareLedgerResult, ledger_cid: bytes) -> PeriodRecord:
-        """The record of a finished share ledger (built with ``snapshot=True``) stored under ``ledger_cid``."""
-        inputs, totals = result.inputs, result.totals
-        membership_root = result.membership.root if result.membership is not None else EMPTY_ROOT
-        return cls(
-            period_id=inputs.period_id,
-            claim_count=inputs.claim_count,
-            payouts_fen=inputs.payouts_fen,
-            fee_fen=totals.fee_fen,
-            surplus_in_fen=inputs.surplus_in_fen,
-            member_count=inputs.member_count,
-            per_case_cap_fen=inputs.per_case_cap_fen,
-            annual_cap_fen=inputs.annual_cap_fen,
-            fee_bps=inputs.fee_bps,
-            wind_down=inputs.wind_down,
-            rule_set_hash=inputs.rule_set_hash,
-            membership_root=membership_root,
-            base_fen=totals.base_fen,
-            share_total_fen=totals.share_total_fen,
-            subsidy_total_fen=totals.subsidy_total_fen,
-            surplus_out_fen=totals.surplus_out_fen,
-            ledger_root=result.share_root,
-            ledger_cid=ledger_cid,
-        )
-
-    @classmethod
     def from_abi(cls, raw: Sequence[Any] | Mapping[str, Any]) -> PeriodRecord:
         """Decode the ABI tuple (web3 returns a tuple from ``period()``, a mapping inside events)."""
         values = [raw[name] for name in _ABI_FIELDS] if isinstance(raw, Mapping) else list(raw)
@@ -155,34 +127,6 @@ class PeriodRecord:
     def due_fen(self) -> int:
         """D = P + fee − S_in (derived; the chain checks it, it does not store it)."""
         return self.payouts_fen + self.fee_fen - self.surplus_in_fen
-
-    def inputs(self) -> PeriodInputs:
-        """The period's inputs as the pure core takes them."""
-        return PeriodInputs(
-            period_id=self.period_id,
-            rule_set_hash=self.rule_set_hash,
-            claim_count=self.claim_count,
-            payouts_fen=self.payouts_fen,
-            fee_bps=self.fee_bps,
-            surplus_in_fen=self.surplus_in_fen,
-            member_count=self.member_count,
-            per_case_cap_fen=self.per_case_cap_fen,
-            annual_cap_fen=self.annual_cap_fen,
-            wind_down=self.wind_down,
-        )
-
-    def totals(self) -> PeriodTotals:
-        """The period's outputs as the pure core states them (D derived)."""
-        return PeriodTotals(
-            period_id=self.period_id,
-            member_count=self.member_count,
-            fee_fen=self.fee_fen,
-            due_fen=self.due_fen,
-            base_fen=self.base_fen,
-            share_total_fen=self.share_total_fen,
-            subsidy_total_fen=self.subsidy_total_fen,
-            surplus_out_fen=self.surplus_out_fen,
-        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: integers as numbers, hashes and the CID as lower-case ``0x`` hex."""

@@ -1,8 +1,11 @@
 """Dependencies point one way between the rings (issue 13; README "Architecture").
 
 ``backend.services`` imports neither the composition root (``backend.runtime``,
-``backend.background``, ``backend.demo``), nor the API, nor ``backend.apportionment``, which sits
-above it; ``backend.apportionment`` imports neither the composition root nor the API. Imports are
+``backend.background``, ``backend.demo``), nor the API or CLI, nor ``backend.apportionment`` or
+``backend.audit``, which sit above it; ``backend.apportionment`` imports neither the composition
+root, the API nor the audit; the audit imports neither the composition root nor the API; the outer
+rings (``backend.chain``, ``backend.db``, ``evidence_store``) and the pure ``backend.proofs`` import
+no domain package. Imports are
 counted wherever they stand — inside functions too — so a layer cannot be crossed by deferring the
 import.
 """
@@ -15,9 +18,18 @@ from tests.foundation.test_import_graph import imports_of, product_modules
 
 COMPOSITION = ("backend.runtime", "backend.background", "backend.demo")
 
+DOMAIN = ("backend.services", "backend.apportionment", "backend.audit")
+OUTER = (*COMPOSITION, "backend.api", "backend.cli")
+
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "backend.services": (*COMPOSITION, "backend.api", "backend.cli", "backend.apportionment"),
-    "backend.apportionment": (*COMPOSITION, "backend.api", "backend.cli"),
+    "backend.services": (*OUTER, "backend.apportionment", "backend.audit"),
+    "backend.apportionment": (*OUTER, "backend.audit"),
+    "backend.audit": OUTER,
+    # The rings that know the outside world (and the pure proofs) know no domain package.
+    "backend.chain": (*OUTER, *DOMAIN),
+    "backend.db": (*OUTER, *DOMAIN),
+    "backend.proofs": (*OUTER, *DOMAIN, "backend.chain", "backend.db"),
+    "evidence_store": ("backend",),
 }
 
 
