@@ -27,6 +27,7 @@ from backend.api.routes import (
     review,
     rules,
     shares,
+    signing_keys,
 )
 from backend.config import Settings, load_settings
 from backend.runtime import Runtime, build_runtime
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(rules.router)
     app.include_router(claims.router)
     app.include_router(review.router)
+    app.include_router(signing_keys.router)
     app.include_router(notice.router)
     app.include_router(jury.router)
     app.include_router(shares.router)

@@ -1,0 +1,192 @@
+"""Participants' own signing keys: registration by proof of possession, and retiring server-held keys.
+
+A reviewer's key is made and kept on the reviewer's device (the web UI's keystore, a browser
+wallet, or a keystore file used with ``hubao sign``). The server stores only its **address**
+(``Account.signing_address``, with ``signing_key_encrypted`` NULL): no private key, no key-wrapping
+key, nothing that could sign for the reviewer.
+
+Registration (proof of possession)::
+
+    1. POST challenge {address}  ->  the KeyRegistration typed-data document
+       (backend/chain/typed_data.py) for this account and address, valid CHALLENGE_TTL_SECONDS;
+       challenge = HMAC-SHA256(server secret, "hubao/key-registration/v1" ‖ account ‖ address ‖ expiresAt),
+       so the server keeps no state between the two calls.
+    2. the device signs it (EIP-712, the key being registered);
+    3. POST {address, expiresAt, signature}: the server rebuilds the document, checks the expiry
+       and that the signature recovers to the address, then — chain first, so a retry completes —
+       grants REVIEWER_ROLE to the address, re-declares the account's conflicts of interest for it
+       (ClaimLedger keys conflicts by address), revokes the role of the previous address, and only
+       then stores the new address and deletes the sealed server-held key.
+
+Migration: an account created with a server-held key keeps working (the server signs its verdicts,
+as before) until its owner registers a key of their own; from then on the server cannot sign for it.
+Jurors keep server-held keys until ClaimLedger's device-signed commit/reveal lands.
+
+    InvalidInput (422)   INVALID_ADDRESS
+    Forbidden (403)      NOT_A_DEVICE_SIGNER (not a reviewer), CHALLENGE_EXPIRED,
+                         KEY_NOT_PROVEN (the signature is malformed or by another key)
+    Conflict (409)       KEY_IN_USE (another account's address), VERDICT_AWAITING_RELAY
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_utils.address import is_address, to_checksum_address
+from sqlalchemy import select
+
+from backend.chain import typed_data
+from backend.chain.roster import REVIEWER
+from backend.db.models import Account, Member, Relation, ReviewAssignment
+from backend.errors import Conflict, Forbidden, InvalidInput
+from backend.services.accounts import get_account
+from backend.services.auth import Principal
+from backend.services.context import ServiceContext
+from backend.services.rule_sets import roster_for
+
+log = logging.getLogger(__name__)
+
+CHALLENGE_TTL_SECONDS: Final = 600
+# Roles whose key may live on the participant's device today (jurors wait for ClaimLedger 2.0).
+DEVICE_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER}
+_CHALLENGE_TAG: Final = b"hubao/key-registration/v1\x00"
+
+
+@dataclass(frozen=True)
+class SigningKeyView:
+    """Where an account's signing key lives: ``device`` (only its address is here), ``server``
+    (the legacy sealed key), or ``none``."""
+
+    address: str | None
+    custody: str
+    device_keys_supported: bool
+
+
+def signing_key_view(account: Account) -> SigningKeyView:
+    custody = "none"
+    if account.signing_address is not None:
+        custody = "server" if account.signing_key_encrypted is not None else "device"
+    return SigningKeyView(account.signing_address, custody, account.role in DEVICE_ROLES)
+
+
+def my_signing_key(ctx: ServiceContext, principal: Principal) -> SigningKeyView:
+    with ctx.sessions() as session:
+        return signing_key_view(get_account(session, principal.account_id))
+
+
+def _address(value: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise InvalidInput("address must be a 20-byte hex address", code="INVALID_ADDRESS", field="address")
+    return str(to_checksum_address(value))
+
+
+def _challenge(ctx: ServiceContext, account_id: str, address: str, expires_at: int) -> bytes:
+    message = _CHALLENGE_TAG + b"\x00".join((account_id.encode(), address.lower().encode(), str(expires_at).encode()))
+    return hmac.new(ctx.jwt_secret, message, hashlib.sha256).digest()
+
+
+def _document(ctx: ServiceContext, account: Account, address: str, expires_at: int) -> dict[str, Any]:
+    domain = ctx.claim_ledger.domain().as_dict()
+    challenge = _challenge(ctx, account.id, address, expires_at)
+    return typed_data.key_registration_document(
+        domain, account=account.username, key=address, challenge=challenge, expires_at=expires_at
+    )
+
+
+def _device_signer(account: Account) -> str:
+    role = DEVICE_ROLES.get(account.role)
+    if role is None or account.disabled:
+        raise Forbidden(
+            "only reviewers register their own signing key (jurors: after ClaimLedger 2.0)", code="NOT_A_DEVICE_SIGNER"
+        )
+    return role
+
+
+def key_registration_challenge(
+    ctx: ServiceContext, principal: Principal, address: str, *, now: int | None = None
+) -> dict[str, Any]:
+    """The KeyRegistration typed-data document the caller's device signs to register ``address``."""
+    key = _address(address)
+    expires_at = int(now if now is not None else time.time()) + CHALLENGE_TTL_SECONDS
+    with ctx.sessions() as session:
+        account = get_account(session, principal.account_id)
+        _device_signer(account)
+        return _document(ctx, account, key, expires_at)
+
+
+@dataclass(frozen=True)
+class KeyRegistration:
+    """What registering a key changed, on chain and here."""
+
+    address: str
+    previous_address: str | None
+    retired_server_key: bool
+    grant_tx: bytes | None
+    revoke_tx: bytes | None
+    conflicts_declared: int
+
+
+def register_signing_key(
+    ctx: ServiceContext,
+    principal: Principal,
+    address: str,
+    expires_at: int,
+    signature: bytes,
+    *,
+    now: int | None = None,
+) -> KeyRegistration:
+    """Register ``address`` as the caller's signing key once ``signature`` proves possession of it."""
+    key = _address(address)
+    with ctx.sessions() as session:
+        account = get_account(session, principal.account_id)
+        role = _device_signer(account)
+        # A refused proof is a 403 whatever the reason: expired, malformed or by another key.
+        if int(now if now is not None else time.time()) > expires_at:
+            raise Forbidden("the registration challenge has expired: ask for a new one", code="CHALLENGE_EXPIRED")
+        document = _document(ctx, account, key, expires_at)
+        try:
+            signer = typed_data.recover_signer(document, signature)
+        except InvalidInput as exc:
+            raise Forbidden(f"the signature proves nothing: {exc.message}", code="KEY_NOT_PROVEN") from exc
+        if signer != key:
+            raise Forbidden("the signature was not made with the key being registered", code="KEY_NOT_PROVEN")
+        holder = session.scalars(select(Account.id).where(Account.signing_address == key)).first()
+        if holder is not None and holder != account.id:
+            raise Conflict("this key is registered to another account", code="KEY_IN_USE")
+        awaiting = session.scalars(
+            select(ReviewAssignment.id).where(
+                ReviewAssignment.reviewer_id == account.id,
+                ReviewAssignment.signature.is_not(None),
+                ReviewAssignment.submitted_at.is_(None),
+            )
+        ).first()
+        if awaiting is not None and account.signing_address != key:
+            raise Conflict("a signed verdict of yours awaits relay: submit it first", code="VERDICT_AWAITING_RELAY")
+        previous = account.signing_address
+        commitments = [
+            bytes(c)
+            for c in session.scalars(
+                select(Member.commitment)
+                .join(Relation, Relation.member_id == Member.id)
+                .where(Relation.account_id == account.id)
+            )
+        ]
+    roster = roster_for(ctx)
+    grant = roster.grant_role(role, key)
+    declared = sum(1 for c in commitments if roster.declare_conflict(key, c) is not None)
+    revoke = roster.revoke_role(role, previous) if previous is not None and previous != key else None
+    with ctx.sessions.begin() as session:
+        account = get_account(session, principal.account_id)
+        retired = account.signing_key_encrypted is not None
+        account.signing_address = key
+        account.signing_key_encrypted = None
+    log.info(
+        "signing key registered",
+        extra={"account_id": principal.account_id, "address": key, "previous": previous, "retired": retired},
+    )
+    return KeyRegistration(key, previous, retired, grant, revoke, declared)
