@@ -3,6 +3,7 @@
 
 import { api } from "../api.js";
 import { badge, clear, dataTable, facts, fen, h, loading, short, showDocument, showError, when } from "../ui.js";
+import { myKey, renderReviewerKey, submitDeviceVerdict, verdictNeedsPassphrase } from "../device/review_signing.js";
 
 export const REASON_CODES = [
   ["WAITING_PERIOD", "Diagnosed within the waiting period"],
@@ -23,10 +24,11 @@ const HINTS = { VERDICT_EXISTS: "You already gave a verdict.", REASON_REQUIRED: 
 
 export async function renderQueue(ctx) {
   ctx.main.append(h("h1", {}, "Review queue"), loading());
-  const queue = await api("/review/queue");
+  const [queue, key] = await Promise.all([api("/review/queue"), myKey()]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   ctx.main.append(h("h1", {}, "Review queue"));
+  if (key.deviceKeysSupported) renderReviewerKey(ctx.main.appendChild(h("div")), key, () => ctx.go(location.hash, "Your signing key changed."));
   if (!queue.length) {
     ctx.main.append(h("p", { class: "muted" }, "Nothing is assigned to you."));
     return;
@@ -63,7 +65,7 @@ function checkList(result) {
 
 export async function renderReview(ctx, claimPk) {
   ctx.main.append(h("h1", {}, "Review"), loading());
-  const detail = await api(`/review/claims/${claimPk}`);
+  const [detail, key] = await Promise.all([api(`/review/claims/${claimPk}`), myKey()]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   const claim = detail.claim;
@@ -112,6 +114,15 @@ export async function renderReview(ctx, claimPk) {
     ctx.main.append(h("div", { class: "success" }, `Your verdict: ${detail.verdict}${detail.reasonCode ? ` (${detail.reasonCode})` : ""}.`));
     return;
   }
+  if (key.custody === "none") {
+    ctx.main.append(h("p", { class: "hint" }, "Register your signing key on the ", h("a", { href: "#/review" }, "review queue page"), " before giving a verdict."));
+    return;
+  }
+  const onDevice = key.custody === "device";
+  const passphrase = verdictNeedsPassphrase(key)
+    ? h("div", { class: "field" }, h("label", { for: "verdict-passphrase" }, "Passphrase of your signing key"), h("input", { id: "verdict-passphrase", type: "password", required: true, autocomplete: "current-password" }))
+    : null;
+  const progress = h("p", { class: "hint", role: "status", id: "verdict-progress" });
   const errors = h("div", { "aria-live": "assertive" });
   const reason = h("select", { id: "reason", name: "reason", disabled: true }, h("option", { value: "" }, "Choose a reason…"), REASON_CODES.map(([code, label]) => h("option", { value: code }, `${label} (${code})`)));
   const form = h(
@@ -130,8 +141,10 @@ export async function renderReview(ctx, claimPk) {
       ),
     ),
     h("div", { class: "field" }, h("label", { for: "reason" }, "Reason code (to reject)"), reason),
-    h("div", { class: "field" }, h("label", { for: "report" }, "Report"), h("textarea", { id: "report", name: "report", required: true, maxlength: 20000, "aria-describedby": "report-hint" }), h("span", { class: "hint", id: "report-hint" }, "Stored encrypted; only its salted hash goes on chain. Your signing key signs the verdict.")),
-    h("button", { type: "submit" }, "Sign and submit verdict"),
+    h("div", { class: "field" }, h("label", { for: "report" }, "Report"), h("textarea", { id: "report", name: "report", required: true, maxlength: 20000, "aria-describedby": "report-hint" }), h("span", { class: "hint", id: "report-hint" }, onDevice ? "Stored encrypted; only its salted hash goes on chain. Your key signs the verdict on this device; the server only relays it." : "Stored encrypted; only its salted hash goes on chain. The server-held key signs it until you register your own on the review queue page.")),
+    passphrase,
+    h("button", { type: "submit" }, onDevice ? "Sign on this device and submit" : "Sign and submit verdict"),
+    progress,
   );
   form.addEventListener("change", () => {
     const v = form.querySelector("input[name=verdict]:checked");
@@ -146,7 +159,10 @@ export async function renderReview(ctx, claimPk) {
       return;
     }
     try {
-      const out = await api(`/review/claims/${claimPk}/verdict`, { method: "POST", json: { verdict: v.value, reasonCode: v.value === "REJECT" ? reason.value : null, report } });
+      const choice = { verdict: v.value, reasonCode: v.value === "REJECT" ? reason.value : null, report };
+      const out = onDevice
+        ? await submitDeviceVerdict(claimPk, key, choice, passphrase ? form.querySelector("#verdict-passphrase").value : null, (text) => (progress.textContent = text))
+        : await api(`/review/claims/${claimPk}/verdict`, { method: "POST", json: { verdict: choice.verdict, reasonCode: choice.reasonCode, report } });
       clear(form).append(
         h("div", { class: "success", role: "status", id: "verdict-done" }, `Verdict ${out.verdict} recorded${out.blockNumber ? ` in block ${out.blockNumber}` : ""}. The claim is now ${out.claim.status}.`),
         out.txHash ? h("p", { class: "hint mono" }, `tx ${out.txHash}`) : null,

@@ -1,0 +1,71 @@
+// The reviewer's side of device-signed verdicts: the key card on the review pages, and a verdict
+// drafted by the server, signed here (device keystore or browser wallet), and sent back as
+// {message, signature}. The passphrase and the key stay in this page.
+
+import { api, session } from "../api.js";
+import { h } from "../ui.js";
+import { needsPassphrase, renderKeyPanel, signerFor } from "./key_panel.js";
+import { VERDICT_APPROVE, VERDICT_REJECT } from "./typed_data.js";
+import { proveKeyPossession, signHubaoTypedData } from "./wallet.js";
+
+/** My signing key as the server knows it: {address, custody: "device" | "server" | "none", deviceKeysSupported}. */
+export function myKey() {
+  return api("/signing-key");
+}
+
+/** Register `signer`'s key: the server's challenge, signed on this device, sent back. Resolves to the address. */
+export async function registerKey(signer) {
+  const me = session.get();
+  const challenge = await api("/signing-key/challenge", { method: "POST", json: { address: signer.address } });
+  const answer = await proveKeyPossession(signer, challenge.typedData, me.username);
+  const done = await api("/signing-key", {
+    method: "POST",
+    json: { address: signer.address, expiresAt: Number(challenge.typedData.message.expiresAt), signature: answer.signature },
+  });
+  return done.address;
+}
+
+/** Render the key card (and, for a server-held key, why to replace it) into `slot`; `onChange` re-renders the page. */
+export function renderReviewerKey(slot, key, onChange) {
+  const me = session.get();
+  const legacy = key.custody === "server";
+  return renderKeyPanel(slot, {
+    account: me.id,
+    registered: key.custody === "device" ? key.address : null,
+    onRegister: registerKey,
+    onChange,
+    note: legacy
+      ? "Your verdicts are still signed with a key the server holds. Create or import your own key and register it: from then on only you can sign your verdicts, and the server's key is retired."
+      : null,
+  });
+}
+
+/** Whether the verdict form needs a passphrase field (device custody with the key kept in this browser). */
+export function verdictNeedsPassphrase(key) {
+  return key.custody === "device" && needsPassphrase(session.get().id, key.address);
+}
+
+/**
+ * Draft, sign on this device and submit a verdict. `choice` = {verdict, reasonCode, report}.
+ * The draft must say what the reviewer chose (verdict), and be for the registered key.
+ */
+export async function submitDeviceVerdict(claimPk, key, choice, passphraseValue, onStep = () => {}) {
+  onStep("Preparing the verdict…");
+  const draft = await api(`/review/claims/${claimPk}/verdict/draft`, { method: "POST", json: choice });
+  const doc = draft.typedData;
+  const want = choice.verdict === "APPROVE" ? VERDICT_APPROVE : VERDICT_REJECT;
+  if (Number(doc.message.verdict) !== want || draft.signer.toLowerCase() !== key.address.toLowerCase()) {
+    throw { code: "DRAFT_MISMATCH", message: "the server's draft is not the verdict you chose: nothing was signed" };
+  }
+  onStep("Unlocking your key…");
+  const signer = await signerFor(session.get().id, key.address, passphraseValue);
+  let signed;
+  try {
+    onStep("Signing on this device…");
+    signed = await signHubaoTypedData(signer, doc, { primaryType: "Verdict" });
+  } finally {
+    signer.lock();
+  }
+  onStep("Relaying the signed verdict…");
+  return api(`/review/claims/${claimPk}/verdict/signed`, { method: "POST", json: { message: doc.message, signature: signed.signature } });
+}

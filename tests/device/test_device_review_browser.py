@@ -1,0 +1,160 @@
+"""A reviewer's own key, end to end in the browser (Debian's chromium), on a real anvil and database.
+
+The reviewer signs in, creates a key in the browser (a keystore v3 backup is downloaded), drops it
+from the browser and imports the backup file again, registers the key (the server's challenge,
+signed in the page), and approves a claim with it: the verdict is drafted by the server, signed in
+the page, relayed, and ClaimLedger records it under the reviewer's own address. The server-held key
+is gone. Afterwards no request body the page sent, no file of the data directory (the database
+included) holds the private key or the passphrase.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account as EthAccount
+
+from backend.api.app import create_app
+from backend.db.models import Account
+from tests.claims.builders import PASSWORD, World, pdf, start_world
+from tests.stacks import node_of
+from tests.web.browser import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DESKTOP,
+    ConsoleLog,
+    LoopbackClient,
+    require_browser,
+    serve,
+    shoot,
+)
+
+pytestmark = pytest.mark.xdist_group("device-review-browser")
+
+KEY_PASSPHRASE = "my reviewer key passphrase 42"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    require_browser()
+    world = start_world(tmp_path_factory.mktemp("device-review"), reviewers=2, jurors=0)
+    try:
+        yield world
+    finally:
+        world.runtime.close()
+        node_of(world.runtime).kill()
+
+
+@pytest.fixture(scope="module")
+def base_url(world: World) -> Iterator[str]:
+    with serve(create_app(runtime=world.runtime)) as url:
+        world.api = LoopbackClient(url)  # type: ignore[assignment]  # the browser's loop blocks asyncio.run
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("device-review-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport=DESKTOP,
+            accept_downloads=True,
+        )
+        try:
+            page = context.new_page()
+            page.sent = []  # type: ignore[attr-defined]
+            page.on("request", lambda r: page.sent.append(f"{r.method} {r.url} {r.post_data!r}"))
+            page.log = ConsoleLog()  # type: ignore[attr-defined]
+            page.on("console", page.log.on_console)
+            page.on("pageerror", page.log.on_page_error)
+            yield page
+        finally:
+            context.close()
+
+
+def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
+    world: World, base_url: str, page: Any, tmp_path: Path
+) -> None:
+    member = world.member()
+    filed = world.file(member, [("report.pdf", pdf("pathology"), "application/pdf")])
+    assert filed.status_code in (200, 201, 202), filed.text
+    claim_pk = str(filed.json()["id"])
+    world.anchor()
+    reviewer = world.reviewers_of(claim_pk)[0]
+    old_address = reviewer.address
+
+    page.log.phase = "sign-in"
+    page.goto(f"{base_url}/app/#/signin")
+    page.fill("#username", reviewer.account.username)
+    page.fill("#password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#signout")
+    page.goto(f"{base_url}/app/#/review")
+    page.wait_for_selector("#key-create-form")
+    assert "still signed with a key the server holds" in page.inner_text("#key-status")
+    shoot(page, "device-key-none")
+
+    page.log.phase = "create"
+    page.fill("#key-passphrase", KEY_PASSPHRASE)
+    page.fill("#key-passphrase2", KEY_PASSPHRASE)
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#key-create-form button[type=submit]")
+    backup = tmp_path / download.value.suggested_filename
+    download.value.save_as(backup)
+    page.wait_for_selector("#key-status[data-registered=false][data-address]")
+    created = page.get_attribute("#key-status", "data-address")
+    keystore = json.loads(backup.read_text())
+    private_key = EthAccount.decrypt(keystore, KEY_PASSPHRASE)
+    assert EthAccount.from_key(private_key).address == created
+
+    page.log.phase = "re-import"
+    page.evaluate("Object.keys(localStorage).forEach((k) => localStorage.removeItem(k))")
+    page.reload()
+    page.wait_for_selector("#key-import-form")
+    page.set_input_files("#key-file", str(backup))
+    page.fill("#key-import-passphrase", KEY_PASSPHRASE)
+    page.click("#key-import-form button[type=submit]")
+    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=false]", timeout=60_000)
+
+    page.log.phase = "register"
+    page.fill("#key-register-passphrase", KEY_PASSPHRASE)
+    page.click("#key-register-form button[type=submit]")
+    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=true]", timeout=60_000)
+    shoot(page, "device-key-registered")
+    with world.runtime.sessions() as session:
+        account = session.get(Account, reviewer.id)
+        assert account is not None
+        assert account.signing_address == created
+        assert account.signing_key_encrypted is None
+
+    page.log.phase = "verdict"
+    page.goto(f"{base_url}/app/#/review/{claim_pk}")
+    page.wait_for_selector("#verdict-form")
+    page.check("input[name=verdict][value=APPROVE]")
+    page.fill("#report", "Pathology confirms the diagnosis; signed on my device.")
+    page.fill("#verdict-passphrase", KEY_PASSPHRASE)
+    page.click("#verdict-form button[type=submit]")
+    page.wait_for_selector("#verdict-done", timeout=60_000)
+    claim_id = bytes.fromhex(world.claim(member, claim_pk)["claimId"][2:])
+    assert world.runtime.claim_ledger.verdict_digest(claim_id, created) != b"\x00" * 32
+    assert world.runtime.claim_ledger.verdict_digest(claim_id, old_address) == b"\x00" * 32
+    assert page.log.unexpected() == []
+
+    secrets = [private_key.hex(), KEY_PASSPHRASE]
+    posted = [line for line in page.sent if not line.startswith("GET ")]
+    assert any("/verdict/signed" in line for line in posted)
+    for secret in secrets:
+        assert not [line for line in page.sent if secret.lower() in line.lower()]
+    data_dir = Path(world.runtime.settings.resolved_data_dir)
+    needles = [bytes(private_key), private_key.hex().encode(), KEY_PASSPHRASE.encode()]
+    hits = [(p.name, n[:4]) for p in data_dir.rglob("*") if p.is_file() for n in needles if n in p.read_bytes()]
+    assert hits == []
