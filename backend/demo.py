@@ -10,6 +10,12 @@ configured JSON-RPC endpoint.
 
 Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, ``juror1..5``,
 ``alice`` … ``frank``, all with the password ``hubao-demo``.
+
+The reviewers hold their own keys, as real reviewers do: the seeding code plays their devices — it
+makes each reviewer a key, registers it by signing the server's challenge, and signs each verdict
+draft the server hands out; the server holds only the addresses. Those keys exist only while the
+seed runs: to sign as a demo reviewer in the browser, create a key there and register it (it
+replaces the seeding key, whose role is then revoked).
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from eth_account import Account as EthAccount
 from sqlalchemy import select
 
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
+from backend.chain import typed_data
 from backend.chain.anvil import rpc_call
 from backend.db.models import Account
 from backend.runtime import Runtime
@@ -42,6 +50,7 @@ DEMO_RULES = {"jury_size": 5, "min_turnout": 3}
 class _Person:
     account: Account
     token: str
+    device_key: bytes | None = None  # a reviewer's own key, held by the seeding code (their "device")
 
 
 def _pdf(text: str) -> bytes:
@@ -82,13 +91,38 @@ class _Demo:
     def queue_of(self, reviewer: _Person) -> set[str]:
         return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
 
+    def own_key(self, reviewer: _Person) -> None:
+        """Make the reviewer a key of their own and register it (the server keeps only its address)."""
+        key = bytes(EthAccount.create().key)
+        address = EthAccount.from_key(key).address
+        challenge = self.api.post("/signing-key/challenge", reviewer.token, json={"address": address})
+        document = self.ok(challenge, "key challenge")["typedData"]
+        signature = "0x" + typed_data.sign(typed_data.load_document(document), key).hex()
+        answer = {"address": address, "expiresAt": int(document["message"]["expiresAt"]), "signature": signature}
+        self.ok(self.api.post("/signing-key", reviewer.token, json=answer), "key registration")
+        reviewer.device_key = key
+
     def review(self, reviewers: list[_Person], claim_pk: str, verdict: str, reason: str | None, report: str) -> None:
         body: dict[str, Any] = {"verdict": verdict, "report": report}
         if reason:
             body["reasonCode"] = reason
         for reviewer in reviewers:
-            if claim_pk in self.queue_of(reviewer):
+            if claim_pk not in self.queue_of(reviewer):
+                continue
+            if reviewer.device_key is None:
                 self.ok(self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body), "verdict")
+                continue
+            draft = self.ok(
+                self.api.post(f"/review/claims/{claim_pk}/verdict/draft", reviewer.token, json=body), "draft"
+            )
+            document = typed_data.check_hubao_document(
+                typed_data.load_document(draft["typedData"]), primary_type="Verdict"
+            )
+            signed = {
+                "message": document["message"],
+                "signature": "0x" + typed_data.sign(document, reviewer.device_key).hex(),
+            }
+            self.ok(self.api.post(f"/review/claims/{claim_pk}/verdict/signed", reviewer.token, json=signed), "verdict")
 
     def advance(self, seconds: int) -> None:
         url = self.runtime.settings.chain_url
@@ -112,6 +146,8 @@ def seed_demo(runtime: Runtime) -> bool:
     operator = demo.staff("operator", "operator")
     demo.staff("auditor", "auditor")
     reviewers = [demo.staff(f"reviewer{i}", "reviewer") for i in range(1, 4)]
+    for reviewer in reviewers:
+        demo.own_key(reviewer)
     jurors = [demo.staff(f"juror{i}", "juror") for i in range(1, 6)]
     alice = demo.member("alice", date(1988, 3, 2), 400)
     bob = demo.member("bob", date(1979, 11, 20), 300)

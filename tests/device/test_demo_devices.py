@@ -1,0 +1,33 @@
+"""The demo seeder plays its reviewers' devices: the server ends up holding only their addresses."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from backend.chain.roster import REVIEWER
+from backend.db.models import Account, Claim, ReviewAssignment
+from backend.demo import seed_demo
+from backend.runtime import Runtime
+from backend.services.rule_sets import roster_for
+from tests.stacks import runtime, runtime_factory
+
+__all__ = ["runtime", "runtime_factory"]
+
+
+def test_demo_reviewers_sign_with_keys_the_server_never_held(runtime: Runtime) -> None:
+    assert seed_demo(runtime) is True
+    with runtime.sessions() as session:
+        reviewers = list(session.scalars(select(Account).where(Account.role == "reviewer")))
+        signed = session.execute(
+            select(Claim.claim_id, Account.signing_address)
+            .join(ReviewAssignment, ReviewAssignment.claim_pk == Claim.id)
+            .join(Account, Account.id == ReviewAssignment.reviewer_id)
+            .where(ReviewAssignment.submitted_at.is_not(None))
+        ).all()
+    assert sorted(r.username for r in reviewers) == ["reviewer1", "reviewer2", "reviewer3"]
+    assert all(r.signing_address is not None and r.signing_key_encrypted is None for r in reviewers)
+    roster = roster_for(runtime)
+    assert all(roster.has_role(REVIEWER, r.signing_address) for r in reviewers if r.signing_address)
+    assert len(signed) >= 8
+    for claim_id, address in signed:
+        assert runtime.claim_ledger.verdict_digest(bytes(claim_id), address) != b"\x00" * 32
