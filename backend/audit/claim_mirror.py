@@ -53,6 +53,9 @@ class _Chain:
 
     filed: dict[bytes, dict[str, Any]] = field(default_factory=dict)
     verdicts: dict[tuple[bytes, str], LedgerLog] = field(default_factory=dict)
+    # (claim, signature): a reviewer who since registered a key of their own has a new address;
+    # the row's signature still names the verdict their retired key made (issue 14 migration).
+    verdicts_by_signature: dict[tuple[bytes, bytes], LedgerLog] = field(default_factory=dict)
     drawn: dict[tuple[bytes, int], set[str]] = field(default_factory=dict)
     commits: dict[tuple[bytes, int, str], bytes] = field(default_factory=dict)
     reveals: dict[tuple[bytes, int, str], bool] = field(default_factory=dict)
@@ -73,6 +76,7 @@ def _index(logs: Sequence[LedgerLog]) -> _Chain:
             chain.filed.setdefault(log.claim, f)
         elif log.name == "VerdictRecorded":
             chain.verdicts.setdefault((log.claim, f["reviewer"]), log)
+            chain.verdicts_by_signature.setdefault((log.claim, f["signature"]), log)
         elif log.name == "JuryDrawn":
             chain.drawn[(log.claim, f["round"])] = set(f["jurors"])
         elif log.name == "VoteCommitted":
@@ -150,6 +154,7 @@ def check_claim_mirror(
                 "not the filed one",
             )
 
+    current_reviewers = {r.reviewer for r in rows.reviews if r.reviewer}
     for r in rows.reviews:
         claim_id = by_pk.get(r.claim_pk)
         if claim_id is None or (in_scope is not None and claim_id not in in_scope):
@@ -157,6 +162,12 @@ def check_claim_mirror(
         checked["review_assignments"] += 1
         row = f"id={r.id}"
         log = chain.verdicts.get((claim_id, r.reviewer or ""))
+        if log is None and r.signature is not None:
+            # Only a verdict by an address no account holds now (a retired key), never another
+            # reviewer's verdict copied onto this row.
+            retired = chain.verdicts_by_signature.get((claim_id, r.signature))
+            if retired is not None and retired.fields["reviewer"] not in current_reviewers:
+                log = retired
         if log is None:
             if r.verdict is not None:
                 bad("review_assignments", row, ["verdict"], "verdict", "a verdict that ClaimLedger never recorded")

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from eth_account import Account as EthAccount
 from eth_utils.crypto import keccak
+from sqlalchemy import select
 
 from backend.chain import typed_data
 from backend.chain.roster import REVIEWER
-from backend.db.models import Account
+from backend.db.models import Account, ReviewAssignment
 from backend.services.rule_sets import roster_for
 from tests.claims.builders import Person, World, pdf, start_world
 from tests.stacks import node_of
@@ -214,6 +215,15 @@ def test_server_held_key_accounts_keep_the_old_path_and_cannot_draft(world: Worl
         kept = world.verdict(legacy, claim_pk, "APPROVE", None, "server-signed, as before")
         assert kept.status_code == 200, kept.text
         assert kept.json()["txHash"] is not None
+        # Moving over keeps history: the server-signed verdict stays recorded (and audited, below)
+        # under the retired address once the reviewer registers a key of their own.
+        moved = _register(world, legacy, keccak(text="legacy reviewer's new device"))
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["retiredServerKey"] is True
+        claim_id = bytes.fromhex(kept.json()["claim"]["claimId"][2:])
+        assert world.runtime.claim_ledger.verdict_digest(claim_id, legacy.address) == bytes.fromhex(
+            kept.json()["digest"][2:]
+        )
     finally:
         world.reviewers.remove(legacy)
 
@@ -231,11 +241,11 @@ def test_no_device_key_in_the_database_or_the_data_directory(world: World) -> No
     assert hits == []
 
 
-def test_audit_accepts_the_device_signed_verdicts(world: World) -> None:
+def _audit(world: World) -> Any:
     from backend.audit.context import AuditSources
     from backend.audit.runner import run_audit
 
-    report = run_audit(
+    return run_audit(
         AuditSources(
             rpc_url=world.runtime.settings.chain_url,
             deployment=world.runtime.deployment,
@@ -243,6 +253,32 @@ def test_audit_accepts_the_device_signed_verdicts(world: World) -> None:
             store=world.runtime.store,
         )
     )
+
+
+def test_audit_accepts_device_signed_verdicts_and_a_retired_keys_history(world: World) -> None:
+    report = _audit(world)
     signatures = report.step(3)
     assert signatures.status.value == "passed", [f.message for f in signatures.findings]
     assert report.findings == []
+
+
+def test_audit_still_refuses_another_reviewers_verdict_copied_onto_a_row(world: World) -> None:
+    with world.runtime.sessions.begin() as session:
+        pending = session.scalars(select(ReviewAssignment).where(ReviewAssignment.verdict.is_(None))).first()
+        assert pending is not None
+        donor = session.scalars(
+            select(ReviewAssignment).where(
+                ReviewAssignment.claim_pk == pending.claim_pk, ReviewAssignment.signature.is_not(None)
+            )
+        ).first()
+        assert donor is not None
+        saved = (pending.id, donor.verdict, donor.reason_code, donor.report_hash, donor.signature)
+        pending.verdict, pending.reason_code, pending.report_hash, pending.signature = saved[1:]
+    try:
+        findings = [f.message for f in _audit(world).findings]
+        assert findings == [f"review_assignments row id={saved[0]}: a verdict that ClaimLedger never recorded"]
+    finally:
+        with world.runtime.sessions.begin() as session:
+            row = session.get(ReviewAssignment, saved[0])
+            assert row is not None
+            row.verdict = row.reason_code = row.report_hash = row.signature = None
