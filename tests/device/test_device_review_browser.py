@@ -158,3 +158,59 @@ def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
     needles = [bytes(private_key), private_key.hex().encode(), KEY_PASSPHRASE.encode()]
     hits = [(p.name, n[:4]) for p in data_dir.rglob("*") if p.is_file() for n in needles if n in p.read_bytes()]
     assert hits == []
+
+
+WALLET_KEY = bytes.fromhex("8f" * 32)
+
+
+def _wallet(method: str, params_json: str) -> str:
+    """An injected browser wallet holding WALLET_KEY (eth-account signs, as a wallet's signer would)."""
+    from eth_account.messages import encode_typed_data
+
+    wallet = EthAccount.from_key(WALLET_KEY)
+    params = json.loads(params_json)
+    if method == "eth_requestAccounts":
+        return json.dumps([wallet.address.lower()])
+    if method == "eth_signTypedData_v4":
+        assert params[0].lower() == wallet.address.lower()
+        signed = wallet.sign_message(encode_typed_data(full_message=json.loads(params[1])))
+        return json.dumps("0x" + bytes(signed.signature).hex())
+    raise AssertionError(f"unexpected wallet call {method}")
+
+
+def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, base_url: str, page: Any) -> None:
+    member = world.member()
+    filed = world.file(member, [("scan.pdf", pdf("wallet"), "application/pdf")])
+    assert filed.status_code in (200, 201, 202), filed.text
+    claim_pk = str(filed.json()["id"])
+    world.anchor()
+    reviewer = next(r for r in world.reviewers_of(claim_pk) if r.account.signing_key_encrypted is not None)
+    wallet = EthAccount.from_key(WALLET_KEY).address
+    context = page.context
+    fresh = context.new_page()
+    try:
+        fresh.expose_function("hubaoTestWallet", _wallet)
+        fresh.add_init_script(
+            "window.ethereum = { request: async ({ method, params }) =>"
+            " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
+        )
+        fresh.goto(f"{base_url}/app/#/signin")
+        fresh.evaluate("sessionStorage.clear(); localStorage.clear()")
+        fresh.fill("#username", reviewer.account.username)
+        fresh.fill("#password", PASSWORD)
+        fresh.click("#signin-form button[type=submit]")
+        fresh.wait_for_selector("#signout")
+        fresh.goto(f"{base_url}/app/#/review")
+        fresh.click("#key-wallet")
+        fresh.wait_for_selector(f"#key-status[data-address='{wallet}'][data-registered=true]", timeout=60_000)
+        fresh.goto(f"{base_url}/app/#/review/{claim_pk}")
+        fresh.wait_for_selector("#verdict-form")
+        assert fresh.query_selector("#verdict-passphrase") is None  # the wallet holds the key
+        fresh.check("input[name=verdict][value=APPROVE]")
+        fresh.fill("#report", "Confirmed; signed with my wallet.")
+        fresh.click("#verdict-form button[type=submit]")
+        fresh.wait_for_selector("#verdict-done", timeout=60_000)
+    finally:
+        fresh.close()
+    claim_id = bytes.fromhex(world.claim(member, claim_pk)["claimId"][2:])
+    assert world.runtime.claim_ledger.verdict_digest(claim_id, wallet) != b"\x00" * 32
