@@ -4,8 +4,9 @@ Both run in every replica; a database lease lets exactly one of them act at a ti
 call services — the loops hold no domain rule of their own:
 
 * **anchoring** — :class:`~backend.services.anchoring.AnchoringWorker` notarizes evidence batches
-  in ``EvidenceNotary`` (:func:`anchoring_worker` builds it from the settings, with the crash-test
-  fault hook :func:`crash_at`);
+  in ``EvidenceNotary`` and, a second relay of the same code, the membership log's joins and exits
+  in ``MembershipLog`` (:func:`anchoring_worker` builds either from the settings, with the
+  crash-test fault hook :func:`crash_at`);
 * **workflow clock** — every few seconds, under the ``workflow`` lease: queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
@@ -29,7 +30,7 @@ from backend.apportionment.schedule import ApportionmentSchedule
 from backend.apportionment.scheduler import plan_schedule, publish_due_periods
 from backend.chain.notary import NotaryClient
 from backend.db.lease import Lease
-from backend.services.anchoring import AnchoringWorker
+from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Outbox
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
 from backend.services.workflow import advance
@@ -51,13 +52,18 @@ def crash_at(point: str) -> Callable[[str], None]:
     return hook
 
 
-def anchoring_worker(ctx: ServiceContext, holder: str | None = None) -> AnchoringWorker:
-    """The anchoring relay configured by the settings (one per process; the lease elects a leader)."""
+# The contract each outbox anchors into (its name in the deployment, backend.chain.deploy.SUITE).
+ANCHORED_IN = {EVIDENCE.name: "EvidenceNotary", MEMBERSHIP.name: "MembershipLog"}
+
+
+def anchoring_worker(ctx: ServiceContext, holder: str | None = None, outbox: Outbox = EVIDENCE) -> AnchoringWorker:
+    """The anchoring relay of ``outbox`` configured by the settings (one per process and outbox;
+    the outbox's lease elects a leader)."""
     s = ctx.settings
     return AnchoringWorker(
         ctx.sessions,
         ctx.w3,
-        NotaryClient(ctx.w3, ctx.contracts["EvidenceNotary"]),
+        NotaryClient(ctx.w3, ctx.contracts[ANCHORED_IN[outbox.name]]),
         ctx.notary,
         confirmations=s.confirmations,
         max_batch=s.batch_max_size,
@@ -65,6 +71,7 @@ def anchoring_worker(ctx: ServiceContext, holder: str | None = None) -> Anchorin
         holder=holder or f"{socket.gethostname()}:{os.getpid()}",
         reorg_policy=s.reorg_policy,
         fault=crash_at(s.fault_inject) if s.fault_inject else None,
+        outbox=outbox,
     )
 
 
@@ -76,6 +83,7 @@ class BackgroundLoops:
         self._ctx = ctx
         self._stop = threading.Event()
         self._worker = anchoring_worker(ctx)
+        self._membership_worker = anchoring_worker(ctx, self._worker.lease.holder, MEMBERSHIP)
         # A bad calendar stops start-up here, not in the clock thread.
         self._schedule: ApportionmentSchedule | None = (
             plan_schedule(ctx.settings) if ctx.settings.apportionment_auto else None
@@ -84,7 +92,7 @@ class BackgroundLoops:
         self._warned: set[tuple[int, str]] = set()
         self._threads = [
             threading.Thread(target=fn, name=fn.__name__.lstrip("_"), daemon=True)
-            for fn in (self._anchoring, self._workflow_clock)
+            for fn in (self._anchoring, self._membership_anchoring, self._workflow_clock)
         ]
 
     def start(self) -> None:
@@ -101,6 +109,12 @@ class BackgroundLoops:
             self._worker.run_forever(self._stop)
         except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
             log.exception("anchoring relay stopped")
+
+    def _membership_anchoring(self) -> None:
+        try:
+            self._membership_worker.run_forever(self._stop)
+        except Exception:  # DeepReorg or a bug: the relay stops, the audit names unanchored joins
+            log.exception("membership anchoring relay stopped")
 
     def _workflow_clock(self) -> None:
         ctx = self._ctx

@@ -24,7 +24,7 @@ from backend.chain.transactions import TransactionSender, nonce_lock_path, regis
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
 from backend.errors import ConfigError
-from backend.services.anchoring import AnchoringWorker
+from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
@@ -47,9 +47,9 @@ class Runtime(ServiceContext):
         self.filing_relay = FilingRelay(partial(relay_filings, self))
         self.claim_filing_gate = WindDownGate(self)
 
-    def anchoring_worker(self, holder: str | None = None) -> AnchoringWorker:
-        """The anchoring relay configured by the settings (see :func:`backend.background.anchoring_worker`)."""
-        return anchoring_worker(self, holder)
+    def anchoring_worker(self, holder: str | None = None, outbox: Outbox = EVIDENCE) -> AnchoringWorker:
+        """The anchoring relay of ``outbox`` (evidence unless told; see :func:`backend.background.anchoring_worker`)."""
+        return anchoring_worker(self, holder, outbox)
 
     def start_background(self) -> None:
         """Run the background loops (:mod:`backend.background`) until :meth:`close`."""
@@ -98,7 +98,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         _check_admin(settings, admin, admin_mismatches(w3, record, admin))
     contracts = {}
     for spec in SUITE:
-        artifact = load_artifact(spec.name)
+        artifact = load_artifact(spec.artifact_name)
         register_errors([artifact["abi"]])
         contracts[spec.name] = contract_at(w3, record.address(spec.name), artifact)
     store = open_evidence_store(settings)

@@ -51,8 +51,16 @@ class SuiteRoles:
 
 @dataclass(frozen=True)
 class ContractSpec:
+    """One deployment of the suite: its name in the record, and the artifact it deploys (its name
+    unless the same code is deployed twice, as ``MembershipLog`` deploys ``EvidenceNotary``)."""
+
     name: str
     constructor_args: Callable[[SuiteRoles], list[Any]]
+    artifact: str = ""
+
+    @property
+    def artifact_name(self) -> str:
+        return self.artifact or self.name
 
 
 def _notary_args(roles: SuiteRoles) -> list[Any]:
@@ -68,7 +76,14 @@ SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("EvidenceNotary", _notary_args),
     ContractSpec("ClaimLedger", _operator_args),  # the operator also keeps the reviewer and juror rosters
     ContractSpec("Apportionment", _operator_args),  # the operator publishes periods
+    # The membership log: a second EvidenceNotary (same code and hash chain), anchored by the relay.
+    ContractSpec("MembershipLog", _notary_args, artifact="EvidenceNotary"),
 )
+
+
+def artifact_name(contract: str) -> str:
+    """The artifact a deployed contract of the suite carries (``MembershipLog`` → ``EvidenceNotary``)."""
+    return next((spec.artifact_name for spec in SUITE if spec.name == contract), contract)
 
 
 @dataclass
@@ -139,7 +154,7 @@ def check_record(
         deployed = record.contracts.get(spec.name)
         if deployed is None:
             return f"{spec.name} is not in the deployment record"
-        artifact = load_artifact(spec.name, layout)
+        artifact = load_artifact(spec.artifact_name, layout)
         if not runtime_code_matches(w3, deployed.address, artifact):
             if len(w3.eth.get_code(Web3.to_checksum_address(deployed.address))) == 0:
                 return f"{spec.name} is gone from {deployed.address} (chain reset or lost blocks)"
@@ -158,7 +173,8 @@ def admin_mismatches(
     found = []
     for spec in suite:
         contract = w3.eth.contract(
-            address=Web3.to_checksum_address(record.address(spec.name)), abi=load_artifact(spec.name, layout)["abi"]
+            address=Web3.to_checksum_address(record.address(spec.name)),
+            abi=load_artifact(spec.artifact_name, layout)["abi"],
         )
         onchain = str(contract.functions.defaultAdmin().call())
         if onchain.lower() != admin.lower():
@@ -180,7 +196,7 @@ def deploy_suite(
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     for spec in suite:
-        artifact = load_artifact(spec.name, layout)
+        artifact = load_artifact(spec.artifact_name, layout)
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         tx = factory.constructor(*spec.constructor_args(roles)).build_transaction(
             {"from": sender.address, "nonce": 0, "gas": 8_000_000}

@@ -82,10 +82,9 @@ class EvidenceItem(Base):
     anchor: Mapped[AnchorItem | None] = relationship(back_populates="evidence", uselist=False)
 
 
-class AnchorBatch(Base):
-    """One Merkle batch: built locally, then sent, then confirmed at depth, or orphaned by a reorg."""
-
-    __tablename__ = "anchor_batches"
+class BatchColumns:
+    """One anchored Merkle batch (evidence or membership log): built locally, then sent, then
+    confirmed at depth, or orphaned by a reorg (``backend.services.anchoring``)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     root: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -100,6 +99,12 @@ class AnchorBatch(Base):
     block_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AnchorBatch(BatchColumns, Base):
+    """One evidence batch, anchored in ``EvidenceNotary``."""
+
+    __tablename__ = "anchor_batches"
 
     items: Mapped[list[AnchorItem]] = relationship(back_populates="batch")
 
@@ -290,3 +295,37 @@ class EvidenceAccess(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+
+
+# --- the membership log (issue 15 item 4): joins and exits anchored in MembershipLog -----------------
+
+
+class MembershipBatch(BatchColumns, Base):
+    """One membership-log batch, anchored in ``MembershipLog`` (an EvidenceNotary instance)."""
+
+    __tablename__ = "membership_batches"
+
+
+class MembershipLogEntry(Base):
+    """Outbox row of one join or exit, written in the same transaction as the ``members`` change.
+
+    The leaf ``(change, commitment, effective_at)`` is ``backend.proofs.membership_log``'s; the
+    reason of an exit stays in ``members.end_reason``, off chain.
+    """
+
+    __tablename__ = "membership_log"
+    __table_args__ = (
+        UniqueConstraint("member_id", "change", name="uq_membership_log_member_change"),
+        Index("ix_membership_log_pending", "batch_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    change: Mapped[int] = mapped_column(Integer)  # 1 join, 2 exit
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    effective_at: Mapped[int] = mapped_column(BigInteger)  # Unix seconds
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("membership_batches.id"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    proof: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # concatenated 32-byte nodes

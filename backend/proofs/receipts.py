@@ -41,30 +41,28 @@ only. So every field is checked by some step, and altering any one of them fails
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
+from backend.proofs.batch_steps import (
+    AnchoredBatch,
+    AnchorTransaction,
+    AnchorTxLookup,
+    BatchLookup,
+    check_position,
+    check_proof,
+    run_onchain_steps,
+)
 from backend.proofs.commitments import content_commitment
 from backend.proofs.errors import (
-    AnchorBlockMismatch,
-    AnchorTxMismatch,
-    BatchNotFound,
     CommitmentMismatch,
-    DeploymentMismatch,
-    HistoryUnavailable,
-    LeafCountMismatch,
     LeafHashMismatch,
-    OnchainProofRejected,
-    PositionInvalid,
-    PrevRootMismatch,
-    ProofInvalid,
     ReceiptError,
     ReceiptStep,
-    RootMismatch,
     SchemaError,
 )
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
-from backend.proofs.merkle import MerkleTree, process_proof, proof_length_for_tree_index
+from backend.proofs.merkle import MerkleTree
 from backend.proofs.receipt_schema import RECEIPT_VERSION, EvidenceReceipt, parse_evidence_receipt
 from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
 
@@ -88,8 +86,6 @@ __all__ = [
 
 OFFLINE_STEPS: tuple[ReceiptStep, ...] = tuple(s for s in ReceiptStep if s <= ReceiptStep.POSITION)
 ONCHAIN_STEPS: tuple[ReceiptStep, ...] = tuple(s for s in ReceiptStep if s > ReceiptStep.POSITION)
-
-_ZERO32 = bytes(32)
 
 
 # --- making a receipt ------------------------------------------------------------------------
@@ -189,10 +185,6 @@ def _run_offline(runner: _Runner, receipt: Mapping[str, Any] | str | bytes | Evi
         if evidence_values_hash(leaf.values()) != r().leaf_hash:
             raise LeafHashMismatch("leafHash is not the hash of leaf", field="leafHash")
 
-    def proof() -> None:
-        if process_proof(r().leaf_hash, r().proof) != r().root:
-            raise ProofInvalid("proof does not lead from leafHash to root", field="proof")
-
     def commitment() -> str | None:
         rec = r()
         if rec.salt is None or rec.plaintext_sha256 is None:
@@ -203,25 +195,10 @@ def _run_offline(runner: _Runner, receipt: Mapping[str, Any] | str | bytes | Evi
             )
         return None
 
-    def position() -> None:
-        rec = r()
-        # Leaves occupy tree indices [n − 1, 2n − 2]; depth is monotonic in the index, so the
-        # leaf depths are exactly the range between the depths of the two ends (at most two).
-        shallowest = proof_length_for_tree_index(rec.leaf_count - 1)
-        deepest = proof_length_for_tree_index(2 * rec.leaf_count - 2)
-        if not shallowest <= len(rec.proof) <= deepest:
-            depths = str(shallowest) if shallowest == deepest else f"{shallowest} or {deepest}"
-            raise PositionInvalid(
-                f"proof has {len(rec.proof)} nodes, but the leaves of a tree of leafCount leaves "
-                f"have proofs of {depths}",
-                field="proof",
-                other_field="leafCount",
-            )
-
     runner.run(ReceiptStep.LEAF_HASH, leaf_hash)
-    runner.run(ReceiptStep.PROOF, proof)
+    runner.run(ReceiptStep.PROOF, lambda: check_proof(r()))
     runner.run(ReceiptStep.COMMITMENT, commitment)
-    runner.run(ReceiptStep.POSITION, position)
+    runner.run(ReceiptStep.POSITION, lambda: check_position(r()))
 
 
 def verify_receipt_offline(receipt: Mapping[str, Any] | str | bytes | EvidenceReceipt) -> VerificationReport:
@@ -234,57 +211,8 @@ def verify_receipt_offline(receipt: Mapping[str, Any] | str | bytes | EvidenceRe
     return report
 
 
-# --- on-chain steps --------------------------------------------------------------------------
-
-
-class AnchoredBatch(NamedTuple):
-    """What EvidenceNotary's ``batch(uint256)`` returns for an anchored batch."""
-
-    root: bytes
-    prev_root: bytes
-    leaf_count: int
-    block: int
-
-
-class AnchorTransaction(NamedTuple):
-    """What a mined anchoring transaction did: its ``to`` address and the batch its event names."""
-
-    contract: str
-    batch_id: int
-    root: bytes
-    block: int
-
-
-class BatchLookup(Protocol):
-    """Read access to one deployed EvidenceNotary, as ``verify_receipt_onchain`` needs it.
-
-    A web3 implementation binds ``chain_id`` and ``contract`` at construction, answers ``batch``
-    with ``contract.functions.batch(batch_id).call()`` (None when the batch does not exist,
-    e.g. a zero root) and ``verify`` with ``contract.functions.verify(batch_id, leaf_hash,
-    proof).call()``. Both should read from a block at the caller's finality depth. RPC failures
-    propagate as the implementation's own errors; they are not verdicts on the receipt.
-    """
-
-    @property
-    def chain_id(self) -> int: ...
-
-    @property
-    def contract(self) -> str: ...
-
-    def batch(self, batch_id: int) -> AnchoredBatch | None: ...
-
-    def verify(self, batch_id: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bool: ...
-
-
-@runtime_checkable
-class AnchorTxLookup(Protocol):
-    """Optional extra for a ``BatchLookup``: decode an anchoring transaction.
-
-    Return None when no such mined transaction exists or it anchored nothing; raise
-    ``HistoryUnavailable`` when the node has pruned the receipt (step 13 is then skipped).
-    """
-
-    def anchor_transaction(self, tx_hash: bytes) -> AnchorTransaction | None: ...
+# --- on-chain steps (backend.proofs.batch_steps: AnchoredBatch, AnchorTransaction, BatchLookup,
+# AnchorTxLookup and the steps 6–13 every anchored leaf kind shares, re-exported here) -------------
 
 
 def verify_receipt_onchain(
@@ -294,69 +222,10 @@ def verify_receipt_onchain(
     report = VerificationReport()
     runner = _Runner(report)
     _run_offline(runner, receipt)
-    record: list[AnchoredBatch] = []
 
     def r() -> EvidenceReceipt:
         assert report.receipt is not None
         return report.receipt
 
-    def deployment() -> None:
-        if lookup.chain_id != r().chain_id:
-            raise DeploymentMismatch("chainId is not the chain's id", field="chainId")
-        if lookup.contract.lower() != r().contract.lower():
-            raise DeploymentMismatch("contract is not the looked-up contract", field="contract")
-
-    def batch() -> None:
-        found = lookup.batch(r().batch_id)
-        if found is None or found.root == _ZERO32:
-            raise BatchNotFound("no batch with this batchId in the contract", field="batchId")
-        record.append(found)
-
-    def root() -> None:
-        if record[0].root != r().root:
-            raise RootMismatch("root differs from the root anchored for batchId", field="root")
-
-    def prev_root() -> None:
-        if record[0].prev_root != r().prev_root:
-            raise PrevRootMismatch("prevRoot differs from the anchored prevRoot", field="prevRoot")
-
-    def leaf_count() -> None:
-        if record[0].leaf_count != r().leaf_count:
-            raise LeafCountMismatch("leafCount differs from the anchored leafCount", field="leafCount")
-
-    def anchor_block() -> None:
-        if record[0].block != r().anchor_block:
-            raise AnchorBlockMismatch("anchorBlock differs from the anchoring block", field="anchorBlock")
-
-    def contract_verify() -> None:
-        if not lookup.verify(r().batch_id, r().leaf_hash, list(r().proof)):
-            raise OnchainProofRejected("the contract's verify() rejected the proof", field="proof")
-
-    def anchor_tx() -> str | None:
-        if not isinstance(lookup, AnchorTxLookup):
-            return "lookup cannot decode transactions"
-        try:
-            tx = lookup.anchor_transaction(r().anchor_tx)
-        except HistoryUnavailable:
-            return "the node no longer serves this transaction"
-        rec = r()
-        if tx is None:
-            raise AnchorTxMismatch("anchorTx is not a mined anchoring transaction", field="anchorTx")
-        if (tx.contract.lower(), tx.batch_id, tx.root, tx.block) != (
-            rec.contract.lower(),
-            rec.batch_id,
-            rec.root,
-            rec.anchor_block,
-        ):
-            raise AnchorTxMismatch("anchorTx anchored a different batch, root or block", field="anchorTx")
-        return None
-
-    runner.run(ReceiptStep.DEPLOYMENT, deployment)
-    runner.run(ReceiptStep.BATCH, batch)
-    runner.run(ReceiptStep.ROOT, root)
-    runner.run(ReceiptStep.PREV_ROOT, prev_root)
-    runner.run(ReceiptStep.LEAF_COUNT, leaf_count)
-    runner.run(ReceiptStep.ANCHOR_BLOCK, anchor_block)
-    runner.run(ReceiptStep.CONTRACT_VERIFY, contract_verify)
-    runner.run(ReceiptStep.ANCHOR_TX, anchor_tx)
+    run_onchain_steps(runner, r, lookup)
     return report

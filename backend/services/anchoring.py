@@ -1,5 +1,10 @@
 """The anchoring worker: transactional outbox → Merkle batch → ``EvidenceNotary.anchor`` → proofs.
 
+One relay logic, two outboxes (:class:`Outbox`): ``EVIDENCE`` (evidence items → the
+``EvidenceNotary`` contract) and ``MEMBERSHIP`` (joins and exits → ``MembershipLog``, a second
+EvidenceNotary instance; issue 15 item 4). Each outbox has its own tables and its own lease; both
+relays sign with the notary key (the sender allocates nonces under a lock).
+
 Promises (RELIABILITY.md A1–A9):
 
 * **Exactly once.** An item joins exactly one batch (its ``batch_id`` is written once, in the
@@ -17,8 +22,9 @@ Promises (RELIABILITY.md A1–A9):
   anvil, whose crash is a reorg of unknown depth by design — re-sends it (``"requeue"``).
 * **One leader.** Only the holder of the ``anchoring`` DB lease sends transactions; the lease's
   fencing token is re-checked right before broadcasting.
-* **Yeti check.** Leaf hashes are recomputed from the evidence rows when a batch is formed; a
-  stored hash that disagrees is never anchored (the item is reported and left out).
+* **Yeti check.** Leaf hashes are recomputed from the rows they stand for (the evidence row; the
+  member's commitment) when a batch is formed; a stored hash that disagrees is never anchored (the
+  item is reported and left out).
 
 One module of ~500 lines on purpose: :class:`AnchoringWorker` is one state machine whose steps
 share the lease, the sender and the batch being formed; split, each promise above would be spread
@@ -33,7 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,9 +59,10 @@ from backend.chain.transactions import (
 )
 from backend.db.driver import executemany_driver, fetch_driver_rows
 from backend.db.lease import Lease
-from backend.db.models import AnchorBatch, AnchorItem, utcnow
+from backend.db.models import AnchorBatch, AnchorItem, MembershipBatch, MembershipLogEntry, utcnow
 from backend.errors import ChainError, ChainUnavailable, TransactionFailed
 from backend.proofs.leaves import evidence_leaf_hash
+from backend.proofs.membership_log import membership_leaf_hash
 from backend.proofs.merkle import MerkleTree
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,51 @@ class CycleReport:
     confirmed: int = 0
     resent: int = 0
     rejected_items: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """What one relay anchors: its batch and item tables, the unbatched items in formation order
+    with the values their leaf is recomputed from, and the lease that elects its leader.
+
+    ``pending`` selects ``(item id, stored leaf hash, id of the row it stands for, leaf values…)``
+    of unbatched items in id order, ``LIMIT {p}``; ``leaf_hash`` hashes the leaf values.
+    """
+
+    name: str
+    lease: str
+    # Typed as the evidence tables: the membership ones have the same columns (BatchColumns and the
+    # outbox columns the relay reads: id, leaf_hash, enqueued_at, batch_id, leaf_index, proof).
+    batches: type[AnchorBatch]
+    items: type[AnchorItem]
+    items_table: str
+    pending: str
+    leaf_hash: Callable[[tuple[Any, ...]], bytes]
+
+
+EVIDENCE = Outbox(
+    "evidence",
+    LEASE_NAME,
+    AnchorBatch,
+    AnchorItem,
+    "anchor_items",
+    "SELECT i.id, i.leaf_hash, e.id, e.claim_ref, e.commitment, e.cid"
+    " FROM anchor_items i JOIN evidence_items e ON e.id = i.ref_id"
+    " WHERE i.batch_id IS NULL ORDER BY i.id LIMIT {p}",
+    lambda v: evidence_leaf_hash(bytes(v[0]), bytes(v[1]), bytes(v[2])),
+)
+MEMBERSHIP = Outbox(
+    "membership",
+    "membership-anchoring",
+    cast("type[AnchorBatch]", MembershipBatch),
+    cast("type[AnchorItem]", MembershipLogEntry),
+    "membership_log",
+    # The commitment is the member's own, not the log row's copy: a row that disagrees is refused.
+    "SELECT l.id, l.leaf_hash, l.member_id, l.change, m.commitment, l.effective_at"
+    " FROM membership_log l JOIN members m ON m.id = l.member_id"
+    " WHERE l.batch_id IS NULL ORDER BY l.id LIMIT {p}",
+    lambda v: membership_leaf_hash(int(v[0]), bytes(v[1]), int(v[2])),
+)
 
 
 def unpack_proof(packed: bytes | None) -> list[bytes]:
@@ -105,6 +157,7 @@ class AnchoringWorker:
         pipeline: int = 4,
         fault: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        outbox: Outbox = EVIDENCE,
     ) -> None:
         if reorg_policy not in ("halt", "requeue"):
             raise ValueError("reorg_policy is 'halt' or 'requeue'")
@@ -119,7 +172,8 @@ class AnchoringWorker:
         self.pipeline = max(1, pipeline)
         self.fault = fault or (lambda _point: None)
         self.clock = clock
-        self.lease = Lease(sessions, LEASE_NAME, holder)
+        self.outbox = outbox
+        self.lease = Lease(sessions, outbox.lease, holder)
         self._in_flight = False
         self._next_nonce: int | None = None
         self._trees: dict[int, tuple[list[int], MerkleTree]] = {}
@@ -205,16 +259,21 @@ class AnchoringWorker:
     def backlog(self) -> int:
         with self.sessions() as session:
             return int(
-                session.scalar(select(func.count()).select_from(AnchorItem).where(AnchorItem.batch_id.is_(None))) or 0
+                session.scalar(
+                    select(func.count()).select_from(self.outbox.items).where(self.outbox.items.batch_id.is_(None))
+                )
+                or 0
             )
 
     def _has_open_batch(self) -> bool:
         with self.sessions() as session:
-            return session.scalar(select(AnchorBatch.id).where(AnchorBatch.status != "confirmed").limit(1)) is not None
+            batches = self.outbox.batches
+            return session.scalar(select(batches.id).where(batches.status != "confirmed").limit(1)) is not None
 
     def _has_unanchored_batch(self) -> bool:
         with self.sessions() as session:
-            return session.scalar(select(AnchorBatch.id).where(AnchorBatch.status == "built").limit(1)) is not None
+            batches = self.outbox.batches
+            return session.scalar(select(batches.id).where(batches.status == "built").limit(1)) is not None
 
     # -- forming batches -----------------------------------------------------------------------
 
@@ -222,36 +281,31 @@ class AnchoringWorker:
         with self.sessions.begin() as session:
             # Straight through the driver: plain tuples, no per-row Row objects (those cost more
             # than the query at 1,000 rows a batch).
-            rows = fetch_driver_rows(
-                session,
-                "SELECT i.id, i.leaf_hash, e.id, e.claim_ref, e.commitment, e.cid"
-                " FROM anchor_items i JOIN evidence_items e ON e.id = i.ref_id"
-                " WHERE i.batch_id IS NULL ORDER BY i.id LIMIT {p}",
-                (self.max_batch,),
-            )
+            rows = fetch_driver_rows(session, self.outbox.pending, (self.max_batch,))
+            items, batches = self.outbox.items, self.outbox.batches
             if not rows:
                 return None
             if not force and len(rows) < self.max_batch:
-                oldest = session.scalar(select(AnchorItem.enqueued_at).where(AnchorItem.id == rows[0][0]))
+                oldest = session.scalar(select(items.enqueued_at).where(items.id == rows[0][0]))
                 if oldest is not None and self.clock() - oldest < self.max_wait:
                     return None
             good: list[tuple[int, bytes]] = []
-            for item_id, stored_hash, evidence_id, claim_ref, commitment, cid in cast(list[_OutboxRow], rows):
-                recomputed = evidence_leaf_hash(bytes(claim_ref), bytes(commitment), bytes(cid))
+            for item_id, stored_hash, ref_id, *values in cast(list[_OutboxRow], rows):
+                recomputed = self.outbox.leaf_hash(tuple(values))
                 if recomputed != stored_hash:
                     # Never anchor a hash that does not follow from the row (CT "Yeti" lesson).
-                    if evidence_id not in report.rejected_items:
-                        report.rejected_items.append(evidence_id)
+                    if ref_id not in report.rejected_items:
+                        report.rejected_items.append(ref_id)
                     log.error(
-                        "queued leaf hash disagrees with its evidence row; not anchored",
-                        extra={"evidence_id": evidence_id},
+                        "queued leaf hash disagrees with the row it stands for; not anchored",
+                        extra={"outbox": self.outbox.name, "ref_id": ref_id},
                     )
                     continue
                 good.append((item_id, recomputed))
             if not good:
                 return None
             tree = MerkleTree.from_leaf_hashes([h for _, h in good])
-            batch = AnchorBatch(root=tree.root, prev_root=b"\0" * 32, leaf_count=len(good), status="built")
+            batch = batches(root=tree.root, prev_root=b"\0" * 32, leaf_count=len(good), status="built")
             session.add(batch)
             session.flush()
             # Kept until the batch is confirmed, so proofs need no second read and rebuild.
@@ -260,9 +314,9 @@ class AnchoringWorker:
             if last - first + 1 == len(good):
                 # The usual case, a contiguous run of ids: one statement instead of one per item.
                 assigned = session.execute(
-                    update(AnchorItem)
-                    .where(AnchorItem.id.between(first, last), AnchorItem.batch_id.is_(None))
-                    .values(batch_id=batch.id, leaf_index=AnchorItem.id - first)
+                    update(items)
+                    .where(items.id.between(first, last), items.batch_id.is_(None))
+                    .values(batch_id=batch.id, leaf_index=items.id - first)
                     .execution_options(synchronize_session=False)
                 )
                 if assigned.rowcount != len(good):  # type: ignore[attr-defined]
@@ -274,11 +328,11 @@ class AnchoringWorker:
             else:
                 executemany_driver(
                     session,
-                    "UPDATE anchor_items SET batch_id = {p}, leaf_index = {p} WHERE id = {p}",
+                    f"UPDATE {self.outbox.items_table} SET batch_id = {{p}}, leaf_index = {{p}} WHERE id = {{p}}",  # noqa: S608 (a constant)
                     [(batch.id, index, item_id) for index, (item_id, _h) in enumerate(good)],
                 )
             report.formed += 1
-            log.info("batch formed", extra={"batch": batch.id, "leaves": len(good)})
+            log.info("batch formed", extra={"outbox": self.outbox.name, "batch": batch.id, "leaves": len(good)})
             return int(batch.id)
 
     # -- sending -------------------------------------------------------------------------------
@@ -288,9 +342,10 @@ class AnchoringWorker:
 
         Returns the batch's root when it is on its way (or already on chain), None otherwise.
         """
+        batches = self.outbox.batches
         with self.sessions() as session:
             batch = session.scalars(
-                select(AnchorBatch).where(AnchorBatch.status == "built").order_by(AnchorBatch.id).limit(1)
+                select(batches).where(batches.status == "built").order_by(batches.id).limit(1)
             ).first()
         if batch is None:
             return None
@@ -302,8 +357,8 @@ class AnchoringWorker:
                 raise _LostLease
             with self.sessions.begin() as session:
                 session.execute(
-                    update(AnchorBatch)
-                    .where(AnchorBatch.id == batch.id)
+                    update(batches)
+                    .where(batches.id == batch.id)
                     # "sent" before broadcast: a crash here leaves a batch whose tx the node does
                     # not know, which reconcile re-sends (never "done" from a hash alone).
                     .values(tx_hash=sent.tx_hash, tx_nonce=sent.nonce, prev_root=chained, status="sent")
@@ -344,7 +399,8 @@ class AnchoringWorker:
 
     def _set_status(self, batch_id: int, status: str) -> None:
         with self.sessions.begin() as session:
-            session.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(status=status))
+            batches = self.outbox.batches
+            session.execute(update(batches).where(batches.id == batch_id).values(status=status))
 
     # -- reconciling with the chain --------------------------------------------------------------
 
@@ -352,10 +408,9 @@ class AnchoringWorker:
         self._in_flight = False
         head = self.w3.eth.block_number
         self._check_confirmed(report)
+        batches = self.outbox.batches
         with self.sessions() as session:
-            sent = session.scalars(
-                select(AnchorBatch).where(AnchorBatch.status == "sent").order_by(AnchorBatch.id)
-            ).all()
+            sent = session.scalars(select(batches).where(batches.status == "sent").order_by(batches.id)).all()
         # One log query finds every sent anchor that is on chain (id, prevRoot, block, hash, tx).
         # A node that has pruned its logs returns nothing: those batches fall back to storage reads.
         logged = self.notary.anchored([b.root for b in sent], from_block=self._log_floor()) if sent else {}
@@ -390,7 +445,8 @@ class AnchoringWorker:
     def _log_floor(self) -> int:
         """Where to start looking for new anchors: the block of the newest confirmed batch."""
         with self.sessions() as session:
-            newest = session.scalar(select(func.max(AnchorBatch.block_number)).where(AnchorBatch.status == "confirmed"))
+            batches = self.outbox.batches
+            newest = session.scalar(select(func.max(batches.block_number)).where(batches.status == "confirmed"))
         return int(newest or 0)
 
     def _check_confirmed(self, report: CycleReport, page: int = 50) -> None:
@@ -400,12 +456,13 @@ class AnchoringWorker:
         same block (same hash) every older one is too: a healthy cycle costs two RPC calls, not one
         per batch. Anything newer than the first intact batch has left the chain.
         """
+        batches = self.outbox.batches
         while True:
             with self.sessions() as session:
                 newest_first = session.scalars(
-                    select(AnchorBatch)
-                    .where(AnchorBatch.status == "confirmed")
-                    .order_by(AnchorBatch.block_number.desc(), AnchorBatch.id.desc())
+                    select(batches)
+                    .where(batches.status == "confirmed")
+                    .order_by(batches.block_number.desc(), batches.id.desc())
                     .limit(page)
                 ).all()
             if not newest_first:
@@ -440,13 +497,14 @@ class AnchoringWorker:
         elif batch.tx_hash is not None and self._tx_pending(batch.tx_hash):
             self._in_flight = True
             return  # still in the mempool: wait
+        batches, items = self.outbox.batches, self.outbox.items
         with self.sessions.begin() as session:
             session.execute(
-                update(AnchorBatch)
-                .where(AnchorBatch.id == batch.id)
+                update(batches)
+                .where(batches.id == batch.id)
                 .values(status="built", onchain_id=None, block_number=None, block_hash=None, confirmed_at=None)
             )
-            session.execute(update(AnchorItem).where(AnchorItem.batch_id == batch.id).values(proof=None))
+            session.execute(update(items).where(items.batch_id == batch.id).values(proof=None))
         report.resent += 1
 
     def _tx_pending(self, tx_hash: bytes) -> bool:
@@ -457,15 +515,16 @@ class AnchoringWorker:
         return tx.get("blockNumber") is None
 
     def _confirm(self, batch_id: int, anchor: AnchorEvent) -> None:
+        batches, items_of = self.outbox.batches, self.outbox.items
         with self.sessions.begin() as session:
             cached = self._trees.pop(batch_id, None)
             if cached is not None and cached[1].root == anchor.root:
                 item_ids, tree = cached  # built by this worker from the recomputed leaves
             else:  # another worker formed it, or this one restarted: rebuild from the rows
                 items = session.execute(
-                    select(AnchorItem.id, AnchorItem.leaf_hash)
-                    .where(AnchorItem.batch_id == batch_id)
-                    .order_by(AnchorItem.leaf_index)
+                    select(items_of.id, items_of.leaf_hash)
+                    .where(items_of.batch_id == batch_id)
+                    .order_by(items_of.leaf_index)
                 ).all()
                 item_ids = [item_id for item_id, _ in items]
                 tree = MerkleTree.from_leaf_hashes([h for _, h in items])
@@ -478,12 +537,12 @@ class AnchoringWorker:
             tx_hash = anchor.tx_hash or self.notary.anchoring_tx_hash(anchor.root, anchor.block_number)
             executemany_driver(
                 session,
-                "UPDATE anchor_items SET proof = {p} WHERE id = {p}",
+                f"UPDATE {self.outbox.items_table} SET proof = {{p}} WHERE id = {{p}}",  # noqa: S608 (a constant)
                 list(zip(tree.packed_proofs(), item_ids, strict=True)),
             )
             session.execute(
-                update(AnchorBatch)
-                .where(AnchorBatch.id == batch_id)
+                update(batches)
+                .where(batches.id == batch_id)
                 .values(
                     **({"tx_hash": tx_hash} if tx_hash is not None else {}),
                     status="confirmed",
@@ -499,8 +558,8 @@ class AnchoringWorker:
         )
 
 
-# (outbox id, stored leaf hash, evidence id, claim ref, commitment, cid) as the driver returns them.
-_OutboxRow = tuple[int, bytes, str, bytes, bytes, bytes]
+# (outbox id, stored leaf hash, id of the row it stands for, leaf values…) as the driver returns them.
+_OutboxRow = tuple[Any, ...]
 
 
 class _LostLease(Exception):

@@ -6,8 +6,10 @@ health-declaration answer "no". Membership ends at the ``end_age_years`` (60th) 
 or on termination. Dates are calendar dates and instants are UTC; a birthday on 29 February
 falls on 1 March in common years.
 
-Nothing of a member goes on chain at joining: the member's on-chain identity is the salted
+Nothing personal of a member goes on chain: the member's on-chain identity is the salted
 ``member_commitment(member id, salt)`` kept here, which the apportionment snapshot and claims use.
+Each join and each end of a membership queues one leaf for the public membership log (commitment,
+join or exit, effective instant; ``backend.services.membership_log``) in the same transaction.
 
 Errors (all carry a stable ``code``):
 
@@ -35,7 +37,10 @@ from backend.chain.apportionment import ApportionmentClient
 from backend.db.models import Account, Member, new_public_id
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.proofs.commitments import member_commitment, new_salt
+from backend.proofs.membership_log import EXIT as LOG_EXIT
+from backend.proofs.membership_log import JOIN
 from backend.services.context import ServiceContext
+from backend.services.membership_log import record_change
 from backend.services.rule_sets import current_rule_set
 from backend.services.rules import DEFAULT_RULES, RuleSet
 
@@ -192,6 +197,8 @@ def join(
         session.flush()
     except IntegrityError as exc:  # a concurrent join of the same account (session must roll back)
         raise AlreadyMember("this account is already a member") from exc
+    record_change(session, member, JOIN, joined_at)  # queued for the public log, same transaction
+    session.flush()
     return member
 
 
@@ -209,12 +216,13 @@ def member_of(session: Session, account_id: str) -> Member:
     return member
 
 
-def _end(member: Member, reason: str, at: datetime) -> Member:
+def _end(session: Session, member: Member, reason: str, at: datetime) -> Member:
     if member.status != ACTIVE:
         raise MembershipEnded("this membership has already ended")
     member.status = ENDED
     member.ended_at = at
     member.end_reason = reason
+    record_change(session, member, LOG_EXIT, at)  # the reason stays off the public log
     return member
 
 
@@ -246,7 +254,7 @@ def _account(session: Session, account_id: str) -> Account:
 
 def exit(session: Session, account: Account, now: datetime) -> Member:
     """The member leaves the plan at ``now`` (reason ``EXIT``)."""
-    member = _end(member_of(session, account.id), EXIT, _instant(now))
+    member = _end(session, member_of(session, account.id), EXIT, _instant(now))
     session.flush()
     return member
 
@@ -258,7 +266,7 @@ def terminate(session: Session, member_id: str, reason: str, now: datetime) -> M
     member = session.get(Member, member_id)
     if member is None:
         raise NotAMember("no such member")
-    _end(member, reason, _instant(now))
+    _end(session, member, reason, _instant(now))
     session.flush()
     return member
 
@@ -279,7 +287,7 @@ def end_at_sixty(session: Session, today: date) -> int:
     for member in candidates:
         ends = end_of_membership(member.birth_date, rules)
         if ends.date() <= today:
-            _end(member, AGE_LIMIT, ends)
+            _end(session, member, AGE_LIMIT, ends)
             ended += 1
     session.flush()
     return ended

@@ -12,7 +12,7 @@ from backend.audit.errors import BytecodeMismatch
 from backend.audit.report import StepOutcome, StepStatus
 from backend.chain.client import http_web3
 from backend.chain.compiler import load_artifact
-from backend.chain.deploy import runtime_code_matches
+from backend.chain.deploy import artifact_name, runtime_code_matches
 from backend.errors import CompileError
 from backend.proofs.hexstr import to_hex
 
@@ -45,7 +45,7 @@ def run(ctx: AuditContext) -> StepOutcome:
     for name in sorted(record.contracts):
         deployed = record.contracts[name]
         try:
-            artifact = load_artifact(name, ctx.sources.layout)
+            artifact = load_artifact(artifact_name(name), ctx.sources.layout)
         except CompileError:
             findings.append(
                 BytecodeMismatch(
