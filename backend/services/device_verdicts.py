@@ -51,11 +51,15 @@ from backend.services.review_verdicts import (
 
 @dataclass(frozen=True)
 class VerdictDraft:
-    """The typed-data document the reviewer's device signs, and the address that must sign it."""
+    """The typed-data document the reviewer's device signs, and the address that must sign it.
+
+    ``report_salt`` lets the device check ``reportHash`` against the report it wrote before signing
+    (the salt hides the report from everyone else; its author may see it)."""
 
     typed_data: dict[str, Any]
     signer: str
     report_hash: str
+    report_salt: str
     expires_at: int
 
 
@@ -122,7 +126,7 @@ def draft_verdict(ctx: ServiceContext, principal: Principal, claim_pk: str, requ
         name: "0x" + value.hex() if isinstance(value, bytes) else str(value) if name in ("nonce", "deadline") else value
         for name, value in document["message"].items()
     }
-    return VerdictDraft(document, signer, hex32(verdict.report_hash) or "", verdict.deadline)
+    return VerdictDraft(document, signer, hex32(verdict.report_hash) or "", hex32(salt) or "", verdict.deadline)
 
 
 def _hex32(value: Any, name: str) -> bytes:

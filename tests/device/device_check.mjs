@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { decryptKeystore, encryptKeystore, generatePrivateKey, addressOf, hexToBytes, bytesToHex, KeystoreError } from "../../backend/web/static/js/device/keystore.js";
 import {
-  KEY_REGISTRATION_FIELDS, VERDICT_FIELDS, domainSeparator, encodeType, hashTypedData, recoverTypedDataSigner, signTypedData, verdictTypedData,
+  KEY_REGISTRATION_FIELDS, VERDICT_FIELDS, domainSeparator, reportHash, encodeType, hashTypedData, recoverTypedDataSigner, signTypedData, verdictTypedData,
 } from "../../backend/web/static/js/device/typed_data.js";
 
 const request = JSON.parse(readFileSync(0, "utf8"));
@@ -54,4 +54,5 @@ for (const t of request.typedData) {
     report.typedData.push({ name: t.name, error: String(err.message || err) });
   }
 }
+report.reportHashes = (request.reports || []).map((r) => ({ ...r, got: reportHash(r.report, r.salt) }));
 process.stdout.write(JSON.stringify(report));

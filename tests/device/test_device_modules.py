@@ -22,6 +22,7 @@ from eth_utils.crypto import keccak
 
 from backend.chain.eip712 import VERDICT_TYPE_STRING
 from backend.chain.typed_data import KEY_REGISTRATION_FIELDS
+from backend.proofs.commitments import report_hash
 
 HERE = Path(__file__).parent
 VECTORS = json.loads((HERE.parent / "vectors" / "eip712_verdict.json").read_text())
@@ -152,6 +153,10 @@ def report() -> dict[str, Any]:
             {"name": "nested", "doc": NESTED_DOC},
             {"name": "key-registration", "doc": KEY_REGISTRATION_DOC},
         ],
+        "reports": [
+            {"report": text, "salt": "0x" + keccak(text=f"salt-{i}").hex()}
+            for i, text in enumerate(["", "diagnosis confirmed", "病理报告确认 ✓", "x" * 5000])
+        ],
         "make": [
             {"name": "standard", "passphrase": PASSPHRASE},
             {"name": "light", "passphrase": "light pass", "n": 1024},
@@ -237,3 +242,10 @@ def test_js_types_are_the_servers(report: dict[str, Any]) -> None:
     assert report["types"]["verdict"] == VECTORS["typeString"] == VERDICT_TYPE_STRING
     assert report["types"]["keyRegistration"] == KEY_REGISTRATION_FIELDS
     assert KEY_REGISTRATION_DOC["types"]["KeyRegistration"] == KEY_REGISTRATION_FIELDS
+
+
+def test_js_report_hash_is_the_servers_commitment(report: dict[str, Any]) -> None:
+    assert len(report["reportHashes"]) == 4
+    for case in report["reportHashes"]:
+        want = report_hash(case["report"], bytes.fromhex(case["salt"][2:]))
+        assert case["got"] == "0x" + want.hex()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account as EthAccount
+from sqlalchemy import select
 
 from backend.api.app import create_app
 from backend.db.models import Account
@@ -91,6 +92,7 @@ def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
     world.anchor()
     reviewer = world.reviewers_of(claim_pk)[0]
     old_address = reviewer.address
+    page.reviewer = reviewer  # type: ignore[attr-defined]  # signed in, key in this browser: used below
 
     page.log.phase = "sign-in"
     page.goto(f"{base_url}/app/#/signin")
@@ -184,7 +186,9 @@ def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, bas
     assert filed.status_code in (200, 201, 202), filed.text
     claim_pk = str(filed.json()["id"])
     world.anchor()
-    reviewer = next(r for r in world.reviewers_of(claim_pk) if r.account.signing_key_encrypted is not None)
+    with world.runtime.sessions() as session:
+        legacy = set(session.scalars(select(Account.id).where(Account.signing_key_encrypted.is_not(None))))
+    reviewer = next(r for r in world.reviewers_of(claim_pk) if r.id in legacy)  # still on a server-held key
     wallet = EthAccount.from_key(WALLET_KEY).address
     context = page.context
     fresh = context.new_page()
@@ -195,7 +199,7 @@ def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, bas
             " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
         )
         fresh.goto(f"{base_url}/app/#/signin")
-        fresh.evaluate("sessionStorage.clear(); localStorage.clear()")
+        fresh.evaluate("sessionStorage.clear()")
         fresh.fill("#username", reviewer.account.username)
         fresh.fill("#password", PASSWORD)
         fresh.click("#signin-form button[type=submit]")
@@ -214,3 +218,46 @@ def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, bas
         fresh.close()
     claim_id = bytes.fromhex(world.claim(member, claim_pk)["claimId"][2:])
     assert world.runtime.claim_ledger.verdict_digest(claim_id, wallet) != b"\x00" * 32
+
+
+def test_device_refuses_a_draft_that_is_not_the_verdict_chosen(world: World, base_url: str, page: Any) -> None:
+    member = world.member()
+    filed = world.file(member, [("scan.pdf", pdf("altered draft"), "application/pdf")])
+    assert filed.status_code in (200, 201, 202), filed.text
+    claim_pk = str(filed.json()["id"])
+    world.anchor()
+    assert page.reviewer in world.reviewers_of(claim_pk)
+
+    def altered(route: Any) -> None:
+        # What an operator could hand out: the draft of a rejection for the approval the reviewer chose.
+        response = route.fetch()
+        body = response.json()
+        body["typedData"]["message"]["verdict"] = "2"
+        body["typedData"]["message"]["reasonCode"] = "7"
+        route.fulfill(response=response, json=body)
+
+    page.route("**/verdict/draft", altered)
+    try:
+        page.log.phase = "expected-4xx:altered-draft"
+        page.goto(f"{base_url}/app/#/review/{claim_pk}")
+        page.wait_for_selector("#verdict-form")
+        sent_before = len(page.sent)
+        page.check("input[name=verdict][value=APPROVE]")
+        page.fill("#report", "Approve, as I read the file.")
+        page.fill("#verdict-passphrase", KEY_PASSPHRASE)
+        page.click("#verdict-form button[type=submit]")
+        page.wait_for_selector("#verdict-form .error, #verdict-form [role=alert]", timeout=60_000)
+        assert "DRAFT_MISMATCH" in page.inner_text("#verdict-form") or "not the verdict you chose" in page.inner_text(
+            "#verdict-form"
+        )
+        assert not [line for line in page.sent[sent_before:] if "/verdict/signed" in line]
+    finally:
+        page.unroute("**/verdict/draft")
+    claim_id = bytes.fromhex(world.claim(member, claim_pk)["claimId"][2:])
+    with world.runtime.sessions() as session:
+        account = session.get(Account, page.reviewer.id)
+        assert account is not None
+        assert account.signing_key_encrypted is None
+        device_address = account.signing_address
+    assert device_address is not None
+    assert world.runtime.claim_ledger.verdict_digest(claim_id, device_address) == b"\x00" * 32

@@ -62,6 +62,7 @@ class VerdictDraftOut(ApiModel):
     typed_data: dict[str, Any] = Field(description="the Verdict document my device signs, as is")
     signer: str = Field(description="the registered address that must sign it")
     report_hash: str
+    report_salt: str = Field(description="lets my device check reportHash against my report before signing")
     expires_at: int = Field(description="the verdict's deadline (block timestamp)")
 
 

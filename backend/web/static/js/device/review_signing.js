@@ -5,7 +5,7 @@
 import { api, session } from "../api.js";
 import { h } from "../ui.js";
 import { needsPassphrase, renderKeyPanel, signerFor } from "./key_panel.js";
-import { VERDICT_APPROVE, VERDICT_REJECT } from "./typed_data.js";
+import { VERDICT_APPROVE, VERDICT_REJECT, reportHash } from "./typed_data.js";
 import { proveKeyPossession, signHubaoTypedData } from "./wallet.js";
 
 /** My signing key as the server knows it: {address, custody: "device" | "server" | "none", deviceKeysSupported}. */
@@ -46,15 +46,23 @@ export function verdictNeedsPassphrase(key) {
 }
 
 /**
- * Draft, sign on this device and submit a verdict. `choice` = {verdict, reasonCode, report}.
- * The draft must say what the reviewer chose (verdict), and be for the registered key.
+ * Draft, sign on this device and submit a verdict. `choice` = {verdict, reasonCode, report};
+ * `expect` = {claimId, reasonCode: the uint16 on chain}. Before anything is signed the draft must be
+ * what the reviewer chose: this claim, verdict, reason, this report's salted hash, the registered key.
  */
-export async function submitDeviceVerdict(claimPk, key, choice, passphraseValue, onStep = () => {}) {
+export async function submitDeviceVerdict(claimPk, key, choice, expect, passphraseValue, onStep = () => {}) {
   onStep("Preparing the verdict…");
   const draft = await api(`/review/claims/${claimPk}/verdict/draft`, { method: "POST", json: choice });
   const doc = draft.typedData;
+  const m = doc.message;
   const want = choice.verdict === "APPROVE" ? VERDICT_APPROVE : VERDICT_REJECT;
-  if (Number(doc.message.verdict) !== want || draft.signer.toLowerCase() !== key.address.toLowerCase()) {
+  const same =
+    Number(m.verdict) === want &&
+    Number(m.reasonCode) === expect.reasonCode &&
+    String(m.claimId).toLowerCase() === String(expect.claimId).toLowerCase() &&
+    String(m.reportHash).toLowerCase() === reportHash(choice.report, draft.reportSalt) &&
+    draft.signer.toLowerCase() === key.address.toLowerCase();
+  if (!same) {
     throw { code: "DRAFT_MISMATCH", message: "the server's draft is not the verdict you chose: nothing was signed" };
   }
   onStep("Unlocking your key…");

@@ -250,6 +250,13 @@ export function recoverTypedDataSigner(doc, signature) {
   return recoverDigestSigner(hashTypedData(doc), signature);
 }
 
+/** keccak256(abi.encode(bytes32 keccak256(utf8(report)), bytes32 salt)): a verdict's reportHash. */
+export function reportHash(report, saltHex) {
+  const salt = hexToBytes(saltHex);
+  if (salt.length !== 32) throw new TypedDataError("a report salt is 32 bytes");
+  return `0x${bytesToHex(keccak(concat([keccak(utf8(report)), salt])))}`;
+}
+
 /** A Verdict typed-data document for `domain` (from the server) and `verdict` (ClaimLedger field names). */
 export function verdictTypedData(domain, verdict) {
   return {

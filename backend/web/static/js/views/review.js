@@ -161,7 +161,7 @@ export async function renderReview(ctx, claimPk) {
     try {
       const choice = { verdict: v.value, reasonCode: v.value === "REJECT" ? reason.value : null, report };
       const out = onDevice
-        ? await submitDeviceVerdict(claimPk, key, choice, passphrase ? form.querySelector("#verdict-passphrase").value : null, (text) => (progress.textContent = text))
+        ? await submitDeviceVerdict(claimPk, key, choice, { claimId: claim.claimId, reasonCode: choice.reasonCode ? 1 + REASON_CODES.findIndex(([c]) => c === choice.reasonCode) : 0 }, passphrase ? form.querySelector("#verdict-passphrase").value : null, (text) => (progress.textContent = text))
         : await api(`/review/claims/${claimPk}/verdict`, { method: "POST", json: { verdict: choice.verdict, reasonCode: choice.reasonCode, report } });
       clear(form).append(
         h("div", { class: "success", role: "status", id: "verdict-done" }, `Verdict ${out.verdict} recorded${out.blockNumber ? ` in block ${out.blockNumber}` : ""}. The claim is now ${out.claim.status}.`),
