@@ -10,6 +10,10 @@ or settings are involved: these commands read only the files named on the comman
 
     hubao keys new --out reviewer.json
     hubao sign typed-data --keystore reviewer.json --input draft.json --out signed.json
+
+``draft.json`` may be the API's answer as is (``POST /signing-key/challenge`` or
+``POST /review/claims/{id}/verdict/draft``); ``signed.json`` carries ``message`` and ``signature``,
+the body ``POST /review/claims/{id}/verdict/signed`` takes.
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ def typed_data_cmd(
     message_key = doc["message"].get("key") if doc["primaryType"] == "KeyRegistration" else None
     if isinstance(message_key, str) and message_key.lower() != signer.lower():
         raise InvalidInput(f"this challenge is for key {message_key}, the keystore holds {signer}", code="WRONG_KEY")
+    wanted = raw.get("signer") if isinstance(raw, dict) else None  # a verdict draft names its signer
+    if isinstance(wanted, str) and wanted.lower() != signer.lower():
+        raise InvalidInput(f"this draft is for key {wanted}, the keystore holds {signer}", code="WRONG_KEY")
     signature = typed_data.sign(doc, key)
     answer = {
         "signer": signer,

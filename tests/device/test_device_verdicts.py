@@ -11,6 +11,7 @@ directory hold neither the device keys nor anything that opens them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,33 @@ def test_audit_still_refuses_another_reviewers_verdict_copied_onto_a_row(world: 
             row = session.get(ReviewAssignment, saved[0])
             assert row is not None
             row.verdict = row.reason_code = row.report_hash = row.signature = None
+
+
+def test_a_verdict_signed_in_the_terminal_with_hubao_sign_is_relayed(world: World, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import backend.cli.sign  # noqa: F401 - registers the commands
+    from backend.cli import app as cli_app
+
+    claim_pk = _claim_under_review(world)
+    reviewer = world.reviewers_of(claim_pk)[0]
+    key = DEVICE_KEYS[world.reviewers.index(reviewer)]
+    (tmp_path / "key.json").write_text(json.dumps(EthAccount.encrypt(key, "terminal pass", iterations=2**10)))
+    (tmp_path / "pass.txt").write_text("terminal pass\n")
+    draft = _draft(world, reviewer, claim_pk)
+    assert draft.status_code == 200, draft.text
+    (tmp_path / "draft.json").write_text(draft.text)  # the API's answer, as saved by the reviewer
+    signed = CliRunner().invoke(
+        cli_app,
+        ["sign", "typed-data", "--keystore", str(tmp_path / "key.json"), "--input", str(tmp_path / "draft.json"),
+         "--passphrase-file", str(tmp_path / "pass.txt"), "--out", str(tmp_path / "signed.json"),
+         "--expect", "Verdict"],
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.output
+    relayed = world.api.post(
+        f"/review/claims/{claim_pk}/verdict/signed",
+        reviewer.token,
+        json=json.loads((tmp_path / "signed.json").read_text()),
+    )
+    assert relayed.status_code == 200, relayed.text
+    assert relayed.json()["txHash"] is not None
