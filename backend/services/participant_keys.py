@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_utils.address import is_address, to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from backend.chain import typed_data
 from backend.chain.roster import REVIEWER
@@ -131,6 +131,14 @@ class KeyRegistration:
     conflicts_declared: int
 
 
+def _truncate_wal(ctx: ServiceContext) -> None:
+    """Checkpoint SQLite's write-ahead log and truncate it: its frames still hold the page as it was
+    before the sealed key was deleted. Best effort: a reader holding an old snapshot keeps the log
+    until it ends (PostgreSQL keeps the dead row version until VACUUM)."""
+    with ctx.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def register_signing_key(
     ctx: ServiceContext,
     principal: Principal,
@@ -180,11 +188,19 @@ def register_signing_key(
     grant = roster.grant_role(role, key)
     declared = sum(1 for c in commitments if roster.declare_conflict(key, c) is not None)
     revoke = roster.revoke_role(role, previous) if previous is not None and previous != key else None
+    sqlite = ctx.engine.dialect.name == "sqlite"
     with ctx.sessions.begin() as session:
         account = get_account(session, principal.account_id)
         retired = account.signing_key_encrypted is not None
+        if sqlite:  # overwrite the freed bytes of the sealed key instead of leaving them in the page
+            session.execute(text("PRAGMA secure_delete = ON"))
         account.signing_address = key
         account.signing_key_encrypted = None
+        session.flush()
+        if sqlite:
+            session.execute(text("PRAGMA secure_delete = OFF"))
+    if sqlite and retired:
+        _truncate_wal(ctx)
     log.info(
         "signing key registered",
         extra={"account_id": principal.account_id, "address": key, "previous": previous, "retired": retired},

@@ -88,6 +88,11 @@ def _signed(world: World, reviewer: Person, claim_pk: str, message: dict[str, An
 def test_register_key_proves_possession_and_retires_the_server_key(world: World) -> None:
     reviewer = world.reviewers[0]
     old = reviewer.address
+    with world.runtime.sessions() as session:
+        held = session.get(Account, reviewer.id)
+        assert held is not None
+        assert held.signing_key_encrypted is not None
+        sealed = bytes(held.signing_key_encrypted)
     before = world.api.get("/signing-key", reviewer.token).json()
     assert before == {"address": old, "custody": "server", "deviceKeysSupported": True}
     response = _register(world, reviewer, DEVICE_KEYS[0])
@@ -108,6 +113,8 @@ def test_register_key_proves_possession_and_retires_the_server_key(world: World)
     roster = roster_for(world.runtime)
     assert roster.has_role(REVIEWER, new) is True
     assert roster.has_role(REVIEWER, old) is False
+    data_dir = Path(world.runtime.settings.resolved_data_dir)
+    assert [p.name for p in data_dir.rglob("*") if p.is_file() and sealed in p.read_bytes()] == []
     again = _register(world, reviewer, DEVICE_KEYS[0])
     assert again.status_code == 200, again.text
     assert again.json()["previousAddress"] == new
