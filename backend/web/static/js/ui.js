@@ -136,6 +136,8 @@ export const STEP_LABELS = {
   rejected_by_rules: "Rejected by the plan's rules",
   membership_ended: "Membership ended",
   ReviewOpened: "Review opened on chain",
+  verdict_drafted: "A reviewer's verdict drafted, to sign on their device",
+  verdict_signed: "A reviewer signed a verdict",
   VerdictRecorded: "Reviewer verdict recorded",
   ReviewDecided: "Review decided",
   NoticeFinalized: "Notice passed: approved",
