@@ -35,6 +35,7 @@ from backend.chain.anvil import rpc_call
 from backend.db.models import Account
 from backend.runtime import Runtime
 from backend.services.accounts import create_staff_account, register_member
+from backend.services.anchoring import MEMBERSHIP
 from backend.services.auth import issue_token
 from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
@@ -194,5 +195,6 @@ def seed_demo(runtime: Runtime) -> bool:
     demo.file(frank, "CI001", "frank: early diagnosis", days_ago=5)
 
     runtime.anchoring_worker().run_until_idle(max_cycles=20, idle_wait=0.5)
+    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, idle_wait=0.5)  # joins and exits
     log.info("demo plan seeded", extra={"jurors": len(jurors), "waiting_period_claimant": frank.account.username})
     return True

@@ -46,11 +46,12 @@ from backend.audit.signatures import domain_separator
 from backend.chain.compiler import ContractsLayout
 from backend.chain.deploy import DeploymentRecord
 
-__all__ = ["APPORTIONMENT", "LEDGER", "NOTARY", "AuditContext", "AuditSources", "Progress"]
+__all__ = ["APPORTIONMENT", "LEDGER", "MEMBERSHIP_LOG", "NOTARY", "AuditContext", "AuditSources", "Progress"]
 
 NOTARY = "EvidenceNotary"
 LEDGER = "ClaimLedger"
 APPORTIONMENT = "Apportionment"
+MEMBERSHIP_LOG = "MembershipLog"
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(task, advance, total)``: ``advance`` units of ``task`` done (``total`` when known)."""

@@ -7,8 +7,8 @@ are compared as sets, and each member on one side only is named by its commitmen
 database has it, its ``members`` row): a member the period left out (the others paid more), or one
 it charged whom the database does not count. Commitments are salted: naming one reveals nothing.
 
-Until joins and exits are anchored, this is a check of the period against the operator's own
-mirror, not against a public log (``trustAssumptions``: ``membershipSet``).
+This is a check of the period against the operator's own mirror; the check against the public,
+anchored membership log is ``backend.audit.membership_log``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from backend.chain.apportionment import PeriodRecord
 from backend.db.models import Member
 from evidence_store.multiformats import CID
 
-__all__ = ["MAX_NAMED", "membership_mirror_findings"]
+__all__ = ["MAX_NAMED", "ledger_members", "membership_mirror_findings"]
 
 MAX_NAMED = 20  # members named one by one on each side; the rest are counted
 
 
-def _ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
+def ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
+    """The members of a period's ledger file, fetched by its CID (every block re-hashed)."""
     with tempfile.TemporaryDirectory(prefix="hubao-audit-members-") as tmp:
         path = Path(tmp) / "ledger.hsl"
         with open(path, "wb") as fh:
@@ -59,7 +60,7 @@ def membership_mirror_findings(
         if check.ok:
             return []
         database = set(sharing_members(session, schedule.period(pid).snapshot_at))
-    ledger = _ledger_members(store, record)
+    ledger = ledger_members(store, record)
     left_out, not_counted = sorted(database - ledger), sorted(ledger - database)
     with sessions() as session:
         named = left_out[:MAX_NAMED]

@@ -69,10 +69,12 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         True,
     ),
     TrustAssumption(
-        "membershipSet",
-        "who was under protection at a period's snapshot (members left out pay nothing, the others more)",
-        "until joins and exits are anchored, the membership set is the operator's database: step 6 checks the "
-        "period's members against the database mirror, not against a public log",
+        "membershipEnds",
+        "each exit in the membership log was the member's own decision or a valid termination (waiting period, "
+        "age limit, fraud)",
+        "step 6 recomputes each period's members from the anchored log of joins and exits, but the log records "
+        "that a membership ended and from when, not who decided it: members hold no key to sign their exit and "
+        "the reason stays off chain",
         (6,),
         True,
     ),

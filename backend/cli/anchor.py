@@ -20,14 +20,21 @@ app.add_typer(anchor_app, name="anchor")
 def run_cmd(
     until_idle: bool = typer.Option(False, "--until-idle", help="stop when nothing is queued or unconfirmed"),
     max_cycles: int = typer.Option(200, help="with --until-idle: give up after this many cycles"),
+    log_name: str = typer.Option(
+        "evidence", "--log", help="what to anchor: evidence (EvidenceNotary) or membership (MembershipLog)"
+    ),
 ) -> None:
     """Run the relay (it anchors only while it holds the database lease)."""
     from backend.runtime import build_runtime
+    from backend.services.anchoring import EVIDENCE, MEMBERSHIP
 
+    outboxes = {EVIDENCE.name: EVIDENCE, MEMBERSHIP.name: MEMBERSHIP}
+    if log_name not in outboxes:
+        raise typer.BadParameter("evidence or membership", param_hint="--log")
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     runtime = build_runtime(settings)
-    worker = runtime.anchoring_worker()
+    worker = runtime.anchoring_worker(outbox=outboxes[log_name])
     try:
         if until_idle:
             report = worker.run_until_idle(max_cycles=max_cycles, idle_wait=0.2)

@@ -35,12 +35,20 @@ def _print_report(report: ShareVerificationReport | OnchainShareReport) -> None:
 
 @shares_app.command("verify")
 def verify_cmd(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="share receipt JSON file"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="share receipt or join receipt JSON file"),
     rpc: str | None = typer.Option(None, "--rpc", help="JSON-RPC URL: also verify against the chain (steps 7-12)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    apportionment: str | None = typer.Option(
+        None, "--apportionment", help="join receipts: the Apportionment address, to check every period since the join"
+    ),
 ) -> None:
-    """Verify a share receipt; exit 0 when every step passes, 1 otherwise."""
+    """Verify a share receipt, or a join receipt (is my membership anchored, was I left out of a period?);
+    exit 0 when every step passes and no period left the member out, 1 otherwise."""
     text = file.read_bytes()
+    from backend.cli.join_receipts import is_membership_receipt, verify_join_receipt
+
+    if is_membership_receipt(text):
+        raise typer.Exit(verify_join_receipt(text, rpc, apportionment, as_json))
     report: ShareVerificationReport | OnchainShareReport
     report = verify_share_receipt_offline(text) if rpc is None else _verify_against_chain(text, rpc)
     if as_json:

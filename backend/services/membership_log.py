@@ -8,7 +8,7 @@ membership the database counts is always queued for the public log. The anchorin
 contract; once a row's batch is confirmed, :func:`join_receipt` gives its member a receipt that
 verifies offline and on chain (``backend.proofs.membership_receipt``).
 
-Errors: ``NotAMember`` (404, via ``membership.member_of``), ``JoinNotAnchored`` (409
+Errors: ``NOT_A_MEMBER`` (404: the account never joined), ``JoinNotAnchored`` (409
 ``JOIN_NOT_ANCHORED``: the join is queued, its batch not yet confirmed — ask again later).
 """
 
@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Member, MembershipBatch, MembershipLogEntry
-from backend.errors import Conflict
+from backend.errors import Conflict, NotFound
 from backend.proofs.membership_log import JOIN, MembershipChange
 from backend.proofs.membership_receipt import MembershipReceipt
 from backend.proofs.merkle import process_proof
+from backend.services.context import ServiceContext
 
-__all__ = ["MEMBERSHIP_LOG", "JoinNotAnchored", "join_receipt", "record_change"]
+__all__ = ["MEMBERSHIP_LOG", "JoinNotAnchored", "join_receipt", "my_join_receipt", "record_change"]
 
 MEMBERSHIP_LOG = "MembershipLog"  # its name in the deployment (backend.chain.deploy.SUITE)
 
@@ -85,4 +86,19 @@ def join_receipt(
         anchor_block=batch.block_number,
         member_id=member.id if private else None,
         salt=bytes(member.salt) if private else None,
+    )
+
+
+def my_join_receipt(ctx: ServiceContext, session: Session, account_id: str) -> MembershipReceipt:
+    """The signed-in member's join receipt, the public copy: the member's salt never leaves the server
+    (``GET /members/me`` shows the commitment it is theirs to compare with)."""
+    member = session.scalars(select(Member).where(Member.account_id == account_id)).first()
+    if member is None:
+        raise NotFound("this account has not joined the plan", code="NOT_A_MEMBER")
+    return join_receipt(
+        session,
+        member,
+        chain_id=int(ctx.w3.eth.chain_id),
+        contract=ctx.deployment.address(MEMBERSHIP_LOG),
+        private=False,
     )

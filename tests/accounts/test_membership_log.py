@@ -20,7 +20,7 @@ from backend.runtime import Runtime
 from backend.services import membership
 from backend.services.anchoring import MEMBERSHIP
 from backend.services.membership_log import JoinNotAnchored, join_receipt
-from tests.accounts.support import make_account
+from tests.accounts.support import Api, make_account, token_for
 
 pytestmark = pytest.mark.xdist_group(name="accounts-membership-log")
 
@@ -116,3 +116,28 @@ def test_log_row_that_disagrees_with_its_member_is_not_anchored(plan_runtime: Ru
         assert receipt.leaf.member_commitment == bytes(honest.commitment)
         with pytest.raises(JoinNotAnchored):
             join_receipt(session, forged, chain_id=runtime.w3.eth.chain_id, contract="0x" + "00" * 20)
+
+
+def test_member_fetches_the_public_join_receipt_once_anchored(plan_runtime: Runtime) -> None:
+    runtime = plan_runtime
+    member = _join(runtime)
+    with runtime.sessions() as session:
+        account = session.get(Account, member.account_id)
+        assert account is not None
+    api = Api(runtime)
+    token = token_for(runtime, account)
+    pending = api.get("/members/me/join-receipt", token)
+    assert (pending.status_code, pending.json()["code"]) == (409, "JOIN_NOT_ANCHORED")
+    runtime.anchoring_worker(holder="log-test", outbox=MEMBERSHIP).run_until_idle()
+    answer = api.get("/members/me/join-receipt", token)
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["kind"], doc["leaf"]["change"]) == ("membership", JOIN)
+    assert doc["leaf"]["memberCommitment"] == api.get("/members/me", token).json()["commitment"]
+    assert "salt" not in doc
+    assert "memberId" not in doc
+    report = verify_membership_receipt_onchain(doc, _lookup(runtime))
+    assert report.ok, report.to_json()
+    assert report.status_of(ReceiptStep.COMMITMENT) == "skipped"
+    staff = make_account(runtime, "auditor")
+    assert api.get("/members/me/join-receipt", token_for(runtime, staff)).status_code == 403

@@ -17,6 +17,7 @@ from backend.chain.anvil import AnvilNode
 from backend.config import Settings
 from backend.db.engine import make_engine, session_factory
 from backend.runtime import Runtime, build_runtime
+from backend.services.anchoring import MEMBERSHIP
 from backend.services.evidence import accept_evidence
 from tests.faults.rpc_proxy import RpcFaultProxy
 
@@ -97,6 +98,7 @@ class AuditedHistory:
 
     def anchor(self) -> None:
         self.runtime.anchoring_worker(holder="audit-tests").run_until_idle(max_cycles=200)
+        self.runtime.anchoring_worker(holder="audit-tests", outbox=MEMBERSHIP).run_until_idle(max_cycles=200)
 
     def close(self) -> None:
         self.runtime.close()

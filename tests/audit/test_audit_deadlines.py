@@ -122,7 +122,7 @@ def test_audit_report_lists_what_it_takes_on_the_operators_word(history: Audited
         "eligibility",
         "waitingPeriod",
         "ageBand",
-        "membershipSet",
+        "membershipEnds",
         "rosterAdmin",
         "juryDraw",
         "shareParameters",

@@ -23,6 +23,7 @@ from backend.config import Settings
 from backend.db.models import Account, Member
 from backend.runtime import Runtime, build_runtime
 from backend.services.accounts import create_staff_account, register_member
+from backend.services.anchoring import MEMBERSHIP
 from backend.services.auth import issue_token
 from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
@@ -110,7 +111,9 @@ class World:
         )
 
     def anchor(self) -> None:
+        """Anchor the queued evidence and the queued joins and exits (the membership log)."""
         self.runtime.anchoring_worker().run_until_idle()
+        self.runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle()
 
     def advance(self, seconds: int) -> None:
         url = self.runtime.settings.chain_url

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.api.schemas import ApiModel, Hex
-from backend.services import membership
+from backend.services import membership, membership_log
 from backend.services.auth import Principal
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -63,6 +63,20 @@ def join(body: JoinRequest, runtime: RuntimeDep, principal: MemberPrincipal) -> 
 @router.get("/me", response_model=MemberOut, summary="The signed-in member's membership")
 def me(session: SessionDep, principal: MemberPrincipal) -> MemberOut:
     return MemberOut.of(membership.member_of(session, principal.account_id))
+
+
+@router.get(
+    "/me/join-receipt",
+    summary="Version-1 join receipt: the member's leaf in the anchored membership log, its proof and batch",
+    responses={
+        404: {"description": "NOT_A_MEMBER"},
+        409: {"description": "JOIN_NOT_ANCHORED: queued, its batch not yet confirmed on chain"},
+    },
+)
+def my_join_receipt(runtime: RuntimeDep, session: SessionDep, principal: MemberPrincipal) -> dict[str, Any]:
+    """The public copy (no salt; ``leaf.memberCommitment`` is the ``commitment`` of ``GET /members/me``);
+    verify it with ``hubao shares verify FILE --rpc URL --apportionment ADDRESS``."""
+    return membership_log.my_join_receipt(runtime, session, principal.account_id).to_json()
 
 
 @router.post("/me/exit", response_model=MemberOut, summary="Leave the plan now")

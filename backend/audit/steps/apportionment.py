@@ -3,20 +3,24 @@
 The checks are ``backend.apportionment.audit.audit_period`` (the same the member's share receipt
 relies on), every read pinned to the audited head; this step walks the ``PeriodPublished`` events
 in scope and names each check that fails. With the operator's database, each period's members are
-also compared with the database's (``backend.audit.membership``, reason ``membership_db``).
+also compared with the database's (``backend.audit.membership``, reason ``membership_db``) and with
+the members recomputed from the anchored membership log (``backend.audit.membership_log``, reasons
+``membership_log``, ``membership_log_unanchored``, ``membership_log_late``, ``membership_log_batch``).
 """
 
 from __future__ import annotations
 
 from backend.apportionment import audit as period_audit
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
-from backend.audit.context import APPORTIONMENT, LEDGER, AuditContext
+from backend.audit.context import APPORTIONMENT, LEDGER, MEMBERSHIP_LOG, AuditContext
 from backend.audit.errors import ApportionmentInvalid
-from backend.audit.membership import membership_mirror_findings
+from backend.audit.membership import ledger_members, membership_mirror_findings
+from backend.audit.membership_log import AnchoredLog, late_findings, period_findings, read_membership_log
 from backend.audit.report import StepOutcome, StepStatus
 from backend.chain.apportionment import ApportionmentClient
 from backend.chain.client import contract_at, http_web3
 from backend.chain.compiler import load_artifact
+from backend.chain.deploy import artifact_name
 from evidence_store.errors import EvidenceStoreError
 
 __all__ = ["run"]
@@ -45,6 +49,15 @@ def run(ctx: AuditContext) -> StepOutcome:
         events = [e for e in events if e.block_number >= ctx.from_block]
     findings: list[ApportionmentInvalid] = []
     schedule = ctx.sources.schedule or DEFAULT_SCHEDULE
+    log: AnchoredLog | None = None
+    deadline = ctx.sources.evidence_anchoring_seconds  # the anchoring deadline, evidence and membership alike
+    if ctx.sources.sessions is not None and MEMBERSHIP_LOG in record.contracts:
+        membership_log = contract_at(
+            w3, record.address(MEMBERSHIP_LOG), load_artifact(artifact_name(MEMBERSHIP_LOG), layout)
+        )
+        log = read_membership_log(membership_log, ctx.sources.sessions, ctx.head)
+        findings.extend(log.broken)
+        findings.extend(late_findings(log, deadline))
     for event in events:
         pid = event.record.period_id
         ctx.progress("re-deriving periods", 1, len(events))
@@ -76,6 +89,19 @@ def run(ctx: AuditContext) -> StepOutcome:
                     ctx.sources.sessions, ctx.sources.store, event.record, schedule=schedule, block=event.block_number
                 )
             )
+        if log is not None and ctx.sources.sessions is not None:
+            findings.extend(
+                period_findings(
+                    log,
+                    ctx.sources.sessions,
+                    event.record,
+                    ledger_members(ctx.sources.store, event.record),
+                    snapshot_at=schedule.period(pid).snapshot_at,
+                    block=event.block_number,
+                    deadline=deadline,
+                    head_time=ctx.head_time,
+                )
+            )
         for check in audit.checks:
             if not check.ok:
                 findings.append(
@@ -90,4 +116,6 @@ def run(ctx: AuditContext) -> StepOutcome:
     detail = f"{len(events)} period(s) re-derived from ClaimLedger and their ledger files"
     if ctx.sources.sessions is not None:
         detail += "; their members compared with the database's members under protection at each snapshot"
+    if log is not None:
+        detail += f" and with the anchored membership log ({log.batches} batch(es), {len(log.changes)} change(s))"
     return StepOutcome(status, detail, checked={"periods": len(events)}, findings=list(findings))

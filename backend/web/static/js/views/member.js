@@ -364,18 +364,63 @@ async function chainPeriods() {
   return new Map(periods.map((p) => [p.periodId, p]));
 }
 
+/** The member's join receipt (public copy) or null while it is not anchored / no membership. */
+async function joinReceipt() {
+  try {
+    return await api("/members/me/join-receipt");
+  } catch (err) {
+    if (err.status === 404 || err.status === 409) return null;
+    throw err;
+  }
+}
+
+/**
+ * The membership-log section of "My shares": whether the join is anchored, and every published
+ * period since then that does not include the member although the join was anchored before it was
+ * published and the membership had not ended at its snapshot ("left out").
+ */
+function membershipLogSection(receipt, member, periods, shares) {
+  const section = h("section", { id: "membership-log", "aria-labelledby": "membership-log-heading" }, h("h2", { id: "membership-log-heading" }, "My membership on the public log"));
+  if (!receipt) {
+    section.append(h("p", { class: "muted", id: "join-status" }, "Your join is queued for the public membership log; its receipt is ready once anchored (usually within a minute)."));
+    return section;
+  }
+  const save = h("button", { type: "button", class: "secondary" }, "Download join receipt");
+  save.addEventListener("click", () => download("hubao-join-receipt.json", JSON.stringify(receipt, null, 2)));
+  section.append(
+    h("p", { id: "join-status" }, `Your join is anchored in the membership log (batch ${receipt.batchId}, block ${receipt.anchorBlock}), effective ${when(receipt.leaf.effectiveAt)}.`),
+    h("div", { class: "row" }, save),
+  );
+  const ended = member && member.endedAt ? Date.parse(member.endedAt) : null;
+  const charged = new Set(shares.map((s) => s.periodId));
+  const leftOut = [...periods.values()].filter((p) => {
+    const snapshot = Date.parse(p.noticeAt);
+    return snapshot >= receipt.leaf.effectiveAt * 1000 && p.blockNumber >= receipt.anchorBlock && (ended === null || snapshot < ended) && !charged.has(p.periodId);
+  });
+  if (leftOut.length) {
+    section.append(
+      h("p", { class: "error", role: "alert", id: "left-out" }, `You were left out of period${leftOut.length > 1 ? "s" : ""} ${leftOut.map((p) => p.periodId).join(", ")}: your join was anchored before ${leftOut.length > 1 ? "they were" : "it was"} published, yet ${leftOut.length > 1 ? "they do" : "it does"} not include you (the others paid more). To prove it without trusting this server, run `, h("code", {}, "hubao shares verify hubao-join-receipt.json --rpc URL --apportionment ADDRESS"), "."),
+    );
+  } else {
+    section.append(h("p", { class: "hint", id: "left-out" }, "Every period published since your join includes you."));
+  }
+  return section;
+}
+
 export async function renderShares(ctx) {
   ctx.main.append(h("h1", {}, "My shares"), loading());
   const history = await api("/me/shares").catch((err) => {
     if (err.status === 404) return { shares: [] };
     throw err;
   });
+  const [receipt, member, periods] = await Promise.all([joinReceipt(), membership(), chainPeriods()]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   ctx.main.append(
     h("h1", {}, "My shares"),
     h("p", { class: "hint" }, "Each period, approved claims are shared among all members. Verify checks your row's Merkle proof against the ledger root recorded on chain, in this browser."),
   );
+  if (member) ctx.main.append(membershipLogSection(receipt, member, periods, history.shares));
   if (!history.shares.length) {
     ctx.main.append(h("p", { class: "muted" }, "No published period includes you yet."));
     return;

@@ -1,0 +1,84 @@
+"""A member's own check, from their join receipt: was I left out of a published period?
+
+For every period published on chain whose snapshot is at or after the join's ``effectiveAt``, the
+period's ledger file is fetched by the CID its record names (every block re-hashed by the store,
+its members' snapshot root checked against the record's ``membershipRoot``) and searched for the receipt's commitment.
+``backend.proofs.membership_receipt.left_out_of_period`` decides: a join effective at or before the
+snapshot, anchored no later than the period's publication, and not in the period's members.
+
+An exit is the one thing the member's receipt cannot rule out — the anchored log's leaves are the
+operator's to publish — so the verdict assumes the member did not leave before the snapshot (they
+know) and says so; the audit's step 6 replays the whole log (``backend.audit.membership_log``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backend.apportionment.ledger_format import membership_snapshot
+from backend.apportionment.schedule import ApportionmentSchedule
+from backend.chain.apportionment import ApportionmentClient
+from backend.errors import HubaoError
+from backend.proofs.membership_receipt import MembershipReceipt, left_out_of_period
+
+__all__ = ["LedgerMembersMismatch", "PeriodMembership", "periods_of_member"]
+
+
+class LedgerMembersMismatch(HubaoError):
+    """A period's ledger file does not hold the members its published membership root commits to."""
+
+    code = "LEDGER_MEMBERSHIP_ROOT_MISMATCH"
+
+
+@dataclass(frozen=True)
+class PeriodMembership:
+    period_id: int
+    snapshot_at: int
+    published_block: int
+    in_period: bool
+    left_out: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "periodId": self.period_id,
+            "snapshotAt": self.snapshot_at,
+            "publishedBlock": self.published_block,
+            "inPeriod": self.in_period,
+            "leftOut": self.left_out,
+        }
+
+
+def periods_of_member(
+    receipt: MembershipReceipt,
+    client: ApportionmentClient,
+    store: Any,
+    schedule: ApportionmentSchedule,
+    *,
+    from_block: int = 0,
+) -> list[PeriodMembership]:
+    """Each published period from the join on: whether the member is in it, and whether left out."""
+    from backend.audit.membership import ledger_members  # the ledger reader the audit uses
+
+    found = []
+    for event in client.published_events(from_block=from_block):
+        pid = event.record.period_id
+        snapshot = int(schedule.period(pid).snapshot_at.timestamp())
+        if snapshot < receipt.leaf.effective_at:
+            continue
+        members = ledger_members(store, event.record) if event.record.member_count else set()
+        snapshot_root = membership_snapshot(sorted(members)).root if members else bytes(32)
+        if snapshot_root != event.record.membership_root:
+            raise LedgerMembersMismatch(
+                f"period {pid}: the ledger file's members do not give the published membership root", period=pid
+            )
+        in_period = receipt.leaf.member_commitment in members
+        left_out = left_out_of_period(
+            receipt,
+            snapshot_at=snapshot,
+            published_block=event.block_number,
+            in_period=in_period,
+            exit_before_snapshot=False,
+        )
+        found.append(PeriodMembership(pid, snapshot, event.block_number, in_period, left_out))
+    return found
