@@ -333,6 +333,9 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.wait_for_selector("#claim-timeline li[data-kind=NoticeFinalized]")
     ui.open("#/shares")
     page.wait_for_selector("#shares-table")
+    # The membership-log section: the join anchored (or queued), and no period left this member out.
+    page.wait_for_selector("#membership-log #join-status")
+    assert "left out" not in page.inner_text("#membership-log")
     page.click(f"#shares-table button[data-period='{period.period_id}']")
     page.wait_for_selector("#verify-result [data-verified]")
     result = page.locator("#verify-result [data-verified]")
