@@ -10,8 +10,10 @@ call services — the loops hold no domain rule of their own:
 * **workflow clock** — every few seconds, under the ``workflow`` lease: queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
-  (:func:`~backend.services.workflow.advance`), and publish every apportionment period the chain's
-  clock has closed (:func:`~backend.apportionment.scheduler.publish_due_periods`).
+  (:func:`~backend.services.workflow.advance`), end memberships at the age limit once a chain day
+  (:func:`~backend.services.membership.end_at_age_limit`: each exit goes to the membership log), and
+  publish every apportionment period the chain's clock has closed
+  (:func:`~backend.apportionment.scheduler.publish_due_periods`).
 
 The filing relay thread is per process too; it is built and closed with the context by
 :mod:`backend.runtime` because requests use it whether or not these loops run.
@@ -25,6 +27,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 from backend.apportionment.schedule import ApportionmentSchedule
 from backend.apportionment.scheduler import plan_schedule, publish_due_periods
@@ -33,6 +36,7 @@ from backend.db.lease import Lease
 from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Outbox
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
+from backend.services.membership import end_at_age_limit
 from backend.services.workflow import advance
 
 __all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
@@ -90,6 +94,7 @@ class BackgroundLoops:
         )
         # Periods the service refused, logged once per process and reason (the clock retries).
         self._warned: set[tuple[int, str]] = set()
+        self._swept: date | None = None  # the chain's last day the age-limit sweep ran for
         self._threads = [
             threading.Thread(target=fn, name=fn.__name__.lstrip("_"), daemon=True)
             for fn in (self._anchoring, self._membership_anchoring, self._workflow_clock)
@@ -124,6 +129,10 @@ class BackgroundLoops:
                 if lease.acquire():
                     resume_pending_filings(ctx)
                     advance(ctx)
+                    today = datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC).date()
+                    if today != self._swept:  # memberships end at 60 before a period counts them
+                        end_at_age_limit(ctx, today)
+                        self._swept = today
                     if self._schedule is not None:
                         publish_due_periods(ctx, schedule=self._schedule, lease=lease, warned=self._warned)
             except Exception:

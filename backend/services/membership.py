@@ -293,6 +293,20 @@ def end_at_sixty(session: Session, today: date) -> int:
     return ended
 
 
+def end_at_age_limit(ctx: ServiceContext, today: date) -> int:
+    """The workflow clock's daily sweep: :func:`end_at_sixty` for ``today`` in a transaction of its own.
+
+    Each membership it ends queues its exit for the public membership log, so the audit's replay
+    stops counting the member at the birthday as :func:`protected_members_at` does. 0 while no
+    rule set is published.
+    """
+    with ctx.sessions.begin() as session:
+        try:
+            return end_at_sixty(session, today)
+        except NotFound:
+            return 0
+
+
 def _protected_query(
     session: Session, columns: Sequence[Any], instant: datetime, include_waiting: bool
 ) -> tuple[Select[Any], RuleSet, datetime]:
