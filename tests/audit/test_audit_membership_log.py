@@ -13,6 +13,7 @@ the deadline, and ``added``: charged but not in the log); b's own join receipt, 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -178,3 +179,36 @@ def test_honest_history_is_not_flagged_by_the_membership_log(logged: LogHistory)
     members = {f.get("member") for f in found}
     assert members == {_commitment(logged.people["b"]), _commitment(logged.people["e"])}
     assert rpc_call(str(logged.history.runtime.settings.chain_url), "eth_chainId") is not None
+
+
+def test_log_leaves_altered_in_the_database_are_named_and_not_replayed(logged: LogHistory, tmp_path: Path) -> None:
+    """The chain holds the roots: a leaf changed in membership_log no longer rebuilds its batch."""
+    db = tmp_path / "altered.db"
+    source, copy = sqlite3.connect(logged.history.db_path), sqlite3.connect(db)
+    source.backup(copy)
+    source.close()
+    copy.execute(
+        "UPDATE membership_log SET effective_at = effective_at + 1 WHERE member_id = ?", (logged.people["c"].id,)
+    )
+    copy.commit()
+    copy.close()
+    report = logged.history.audit(db_path=db)
+    found = [f.to_json() for f in report.step(6).findings if f.reason.startswith("membership_log")]
+    assert [f["reason"] for f in found] == ["membership_log_batch"]
+    assert "do not rebuild the anchored root" in found[0]["message"]
+    assert report.step(6).status is StepStatus.FAILED
+
+
+def test_backdated_join_is_named_late_by_step_6(logged: LogHistory) -> None:
+    """A join dated a year back and anchored now: later than the anchoring deadline (runs last: it adds f)."""
+    runtime = logged.history.runtime
+    with runtime.sessions.begin() as session:
+        account = register_member(session, new_name("member"), PASSWORD)
+        joined = datetime.fromtimestamp(logged.history.chain_time(), UTC) - timedelta(days=365)
+        backdated = membership.join(session, runtime, account, date(1990, 5, 17), 700, [False] * 3, joined)
+    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle()
+    report = logged.audit(evidence_anchoring_seconds=DEADLINE)
+    late = [f.to_json() for f in report.step(6).findings if f.reason == "membership_log_late"]
+    # e's join, held back since P2, is anchored by the same run: late as well.
+    assert {f["member"] for f in late} == {_commitment(backdated), _commitment(logged.people["e"])}
+    assert all(f"later than the anchoring deadline of {DEADLINE} s" in f["message"] for f in late)
