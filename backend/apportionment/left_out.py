@@ -13,14 +13,18 @@ know) and says so; the audit's step 6 replays the whole log (``backend.audit.mem
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from backend.apportionment.ledger import ShareLedgerReader
 from backend.apportionment.ledger_format import membership_snapshot
 from backend.apportionment.schedule import ApportionmentSchedule
-from backend.chain.apportionment import ApportionmentClient
+from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from backend.errors import HubaoError
 from backend.proofs.membership_receipt import MembershipReceipt, left_out_of_period
+from evidence_store.multiformats import CID
 
 __all__ = ["LedgerMembersMismatch", "PeriodMembership", "periods_of_member"]
 
@@ -49,6 +53,17 @@ class PeriodMembership:
         }
 
 
+def ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
+    """The members of a period's ledger file, fetched by its CID (every block re-hashed)."""
+    with tempfile.TemporaryDirectory(prefix="hubao-ledger-members-") as tmp:
+        path = Path(tmp) / "ledger.hsl"
+        with open(path, "wb") as fh:
+            for chunk in store.cat(CID.from_bytes(record.ledger_cid)):
+                fh.write(chunk)
+        with ShareLedgerReader(path) as reader:
+            return {row.member_commitment for row in reader.rows()}
+
+
 def periods_of_member(
     receipt: MembershipReceipt,
     client: ApportionmentClient,
@@ -58,8 +73,6 @@ def periods_of_member(
     from_block: int = 0,
 ) -> list[PeriodMembership]:
     """Each published period from the join on: whether the member is in it, and whether left out."""
-    from backend.audit.membership import ledger_members  # the ledger reader the audit uses
-
     found = []
     for event in client.published_events(from_block=from_block):
         pid = event.record.period_id

@@ -13,8 +13,6 @@ anchored membership log is ``backend.audit.membership_log``.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,27 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.apportionment import audit as period_audit
 from backend.apportionment.chain_inputs import sharing_members
-from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.left_out import ledger_members
 from backend.apportionment.schedule import ApportionmentSchedule
 from backend.audit.errors import ApportionmentInvalid
 from backend.chain.apportionment import PeriodRecord
 from backend.db.models import Member
-from evidence_store.multiformats import CID
 
 __all__ = ["MAX_NAMED", "ledger_members", "membership_mirror_findings"]
 
 MAX_NAMED = 20  # members named one by one on each side; the rest are counted
-
-
-def ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
-    """The members of a period's ledger file, fetched by its CID (every block re-hashed)."""
-    with tempfile.TemporaryDirectory(prefix="hubao-audit-members-") as tmp:
-        path = Path(tmp) / "ledger.hsl"
-        with open(path, "wb") as fh:
-            for chunk in store.cat(CID.from_bytes(record.ledger_cid)):
-                fh.write(chunk)
-        with ShareLedgerReader(path) as reader:
-            return {row.member_commitment for row in reader.rows()}
 
 
 def membership_mirror_findings(
