@@ -224,16 +224,31 @@ def ensure_deployed(
     suite: tuple[ContractSpec, ...] = SUITE,
     layout: ContractsLayout | None = None,
 ) -> tuple[DeploymentRecord, bool]:
-    """Reuse the record at ``record_path`` when it still holds; else deploy. Returns (record, deployed_now)."""
+    """Reuse the record at ``record_path`` when it still holds; else deploy. Returns (record, deployed_now).
+
+    A record that holds for every contract it names but lacks some of the suite's (the suite grew,
+    e.g. ``MembershipLog``) is extended: only the missing ones are deployed (deployed_now False).
+    """
     if record_path.exists():
         record = DeploymentRecord.from_json(record_path.read_text(encoding="utf-8"))
         reason = check_record(w3, record, suite, layout)
         if reason is None:
             log.info("reusing deployment from %s", record.deployed_at)
             return record, False
+        missing = tuple(spec for spec in suite if spec.name not in record.contracts)
+        present = tuple(spec for spec in suite if spec.name in record.contracts)
+        if missing and present and check_record(w3, record, present, layout) is None:
+            record.contracts.update(deploy_suite(w3, sender, roles, missing, layout).contracts)
+            _write_record(record_path, record)
+            log.warning("extended the deployment with %s", ", ".join(spec.name for spec in missing))
+            return record, False
         log.warning("redeploying contracts: %s", reason)
     record = deploy_suite(w3, sender, roles, suite, layout)
+    _write_record(record_path, record)
+    return record, True
+
+
+def _write_record(record_path: Path, record: DeploymentRecord) -> None:
     tmp = record_path.with_suffix(".tmp")
     tmp.write_text(record.to_json(), encoding="utf-8")
     tmp.replace(record_path)
-    return record, True

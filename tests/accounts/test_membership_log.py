@@ -4,10 +4,12 @@ the relay, and a member's join receipt verified offline and against the real con
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from backend.chain.deploy import DeploymentRecord, SuiteRoles, ensure_deployed
 from backend.chain.notary import NotaryBatchLookup, NotaryClient
 from backend.db.models import Account, Member, MembershipBatch, MembershipLogEntry
 from backend.proofs.errors import ReceiptStep
@@ -140,3 +142,24 @@ def test_member_fetches_the_public_join_receipt_once_anchored(plan_runtime: Runt
     assert report.status_of(ReceiptStep.COMMITMENT) == "skipped"
     staff = make_account(runtime, "auditor")
     assert api.get("/members/me/join-receipt", token_for(runtime, staff)).status_code == 403
+
+
+def test_deployment_record_without_membership_log_is_extended_not_redeployed(
+    plan_runtime: Runtime, tmp_path: Path
+) -> None:
+    """A record written before MembershipLog existed: only MembershipLog is deployed, the rest reused."""
+    runtime = plan_runtime
+    old = DeploymentRecord.from_json(runtime.deployment.to_json())
+    del old.contracts["MembershipLog"]
+    path = tmp_path / "deployment.json"
+    path.write_text(old.to_json(), encoding="utf-8")
+    roles = SuiteRoles.with_dev_admin(runtime.operator.address, runtime.notary.address)
+    record, fresh = ensure_deployed(runtime.w3, runtime.operator, roles, path)
+    assert fresh is False
+    assert {n: c.address for n, c in record.contracts.items() if n != "MembershipLog"} == {
+        n: c.address for n, c in old.contracts.items()
+    }
+    assert record.address("MembershipLog") != runtime.deployment.address("MembershipLog")
+    assert DeploymentRecord.from_json(path.read_text(encoding="utf-8")).address("MembershipLog") == record.address(
+        "MembershipLog"
+    )
