@@ -152,12 +152,15 @@ def test_plaintext_never_reaches_disk(runtime: Runtime, tmp_path: Path) -> None:
     roots = [runtime.settings.resolved_data_dir, Path(os.environ.get("TMPDIR", "/tmp"))]
     hits = []
     for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and path.stat().st_size < 200 * 1024 * 1024:
+        # os.walk, not rglob: other tests (browsers, anvils) create and delete directories under
+        # TMPDIR while this scans, and rglob raises on a directory that vanished mid-walk.
+        for directory, _, names in os.walk(root, onerror=lambda _: None):
+            for name in names:
+                path = Path(directory, name)
                 try:
-                    if canary in path.read_bytes():
+                    if path.is_file() and path.stat().st_size < 200 * 1024 * 1024 and canary in path.read_bytes():
                         hits.append(path)
-                except OSError:
+                except OSError:  # vanished or unreadable between listing and reading
                     continue
     assert hits == []
 
