@@ -89,7 +89,12 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     record, fresh = ensure_deployed(
         w3,
         operator,
-        SuiteRoles(admin=admin, operator=operator.address, notary=notary.address),
+        SuiteRoles(
+            admin=admin,
+            operator=operator.address,
+            notary=notary.address,
+            rule_set_delay_seconds=settings.rule_set_delay,
+        ),
         data_dir / "deployment.json",
     )
     if fresh:

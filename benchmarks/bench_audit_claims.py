@@ -92,7 +92,7 @@ SEL = {
         "revealVote": "revealVote(bytes32,bool,bytes32)",
         "tallyJury": "tallyJury(bytes32)",
         "recordPayout": "recordPayout(bytes32,bytes32)",
-        "anchorRuleSet": "anchorRuleSet(bytes32,uint32,uint8,uint8,uint8,uint32,uint32)",
+        "anchorRuleSet": "anchorRuleSet(bytes32,uint32,uint8,uint8,uint8,uint32,uint32,uint16,uint64,uint64)",
         "grantRole": "grantRole(bytes32,address)",
     }.items()
 }
@@ -219,6 +219,9 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
                     RULES.min_turnout,
                     RULES.commit_seconds,
                     RULES.reveal_seconds,
+                    RULES.fee_bps,
+                    RULES.per_case_cap_fen,
+                    RULES.annual_cap_fen,
                 )
             ),
             300_000,

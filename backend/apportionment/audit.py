@@ -7,6 +7,9 @@ stopping at the first difference, so a report lists everything that disagrees:
     record        the contract holds a record for the period
     claims        claim count and Σ payouts = the ClaimLedger final approvals whose block time
                   lies in the period's window (``chain_inputs.final_approvals``)
+    rule_set      the record's window is the schedule's; its rule set is the one ClaimLedger had in
+                  force at the snapshot (``ruleSetInForce(windowEnd)``) and its fee and caps are that
+                  rule set's anchored ones (which step 4 ties to the rule set's JSON)
     fee           fee = floor(P × feeBps / 10000)
     ledger        the file under the recorded CID recomputes byte for byte (``verify_share_ledger``)
                   and states the record's inputs, totals and root
@@ -28,12 +31,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from backend.apportionment.chain_inputs import final_approvals, sharing_members
 from backend.apportionment.errors import ApportionmentError
@@ -46,9 +51,10 @@ from backend.apportionment.ledger import (
 from backend.apportionment.period_record import record_inputs, record_totals
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
+from backend.chain.transactions import classify
 from evidence_store.multiformats import CID
 
-__all__ = ["PeriodAudit", "PeriodCheck", "audit_period", "check_membership_mirror"]
+__all__ = ["PeriodAudit", "PeriodCheck", "audit_period", "check_membership_mirror", "rule_set_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,9 @@ def audit_period(
         want = (record.claim_count, record.payouts_fen)
         return None if got == want else f"chain approvals give (claims, payouts) = {got}, the record says {want}"
 
+    def rule_set() -> str | None:
+        return rule_set_problem(claim_ledger, record, period.window_start, period.window_end, at_block or "latest")
+
     def fee() -> str | None:
         expected = record.payouts_fen * record.fee_bps // 10_000
         return None if expected == record.fee_fen else f"fee should be {expected}"
@@ -138,6 +147,7 @@ def audit_period(
     with tempfile.TemporaryDirectory(prefix="hubao-audit-") as tmp:
         directory = Path(tmp)
         check("claims", claims)
+        check("rule_set", rule_set)
         check("fee", fee)
         path = _fetch(store, record, directory)
 
@@ -172,6 +182,33 @@ def audit_period(
         check("surplus", surplus)
         check("year_to_date", year_to_date)
     return audit
+
+
+def rule_set_problem(
+    claim_ledger: Contract, record: PeriodRecord, window_start: datetime, window_end: datetime, block: BlockIdentifier
+) -> str | None:
+    """Why ``record`` is not apportioned under the rule set in force at its snapshot (None when it is).
+
+    The window must be the schedule's ``[window_start, window_end)``; the rule set the one
+    ``ClaimLedger.ruleSetInForce(window_end)`` names; fee and caps that rule set's anchored ones.
+    """
+    want = (int(window_start.timestamp()), int(window_end.timestamp()))
+    if (record.window_start, record.window_end) != want:
+        return f"the record's window {(record.window_start, record.window_end)} is not the schedule's {want}"
+    try:
+        in_force = bytes(claim_ledger.functions.ruleSetInForce(want[1]).call(block_identifier=block))
+        if in_force == bytes(32):
+            return "no rule set was in force at the period's snapshot"
+        if in_force != record.rule_set_hash:
+            return f"the record names rule set 0x{record.rule_set_hash.hex()}, the one in force was 0x{in_force.hex()}"
+        stored = claim_ledger.functions.ruleSet(in_force).call(block_identifier=block)
+    except Exception as exc:
+        raise classify(exc) from exc
+    params = (int(stored[7]), int(stored[8]), int(stored[9]))
+    given = (record.fee_bps, record.per_case_cap_fen, record.annual_cap_fen)
+    if params != given:
+        return f"the record's (feeBps, perCaseCapFen, annualCapFen) {given} are not the rule set's {params}"
+    return None
 
 
 def check_membership_mirror(

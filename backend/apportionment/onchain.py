@@ -8,7 +8,8 @@ contract at the receipt's ``chainId`` / ``contract``, see ``backend.chain.apport
     8  PERIOD          the contract has a record for periodId                           SharePeriodNotFound
     9  LEDGER_ROOT     ledgerRoot == the record's ledgerRoot                            ShareLedgerRootMismatch
     10 LEDGER_CID      ledgerCid is set and == the record's ledgerCid                   ShareLedgerCidMismatch
-    11 PERIOD_RECORD   every figure of "period" == the record's (inputs and totals)     SharePeriodRecordMismatch
+    11 PERIOD_RECORD   every figure of "period" == the record's (inputs and totals), and the   SharePeriodRecordMismatch
+                       record's rule set, fee and caps are ClaimLedger's in force at its snapshot
     12 CONTRACT_VERIFY the contract's verifyShare(periodId, leafHash, proof) is true    ShareOnchainProofRejected
 
 Together with steps 5–6 this says: the amounts in my leaf follow from the period's public
@@ -279,6 +280,11 @@ def verify_share_receipt_onchain(
                 raise SharePeriodRecordMismatch(
                     f"period.{key} differs from the period recorded on chain", field=f"period.{key}"
                 )
+        # The record's rule set and its fee and caps are the ones in force at the snapshot.
+        basis = getattr(lookup, "basis_problem", None)
+        problem = basis(found[0]) if basis is not None else None
+        if problem is not None:
+            raise SharePeriodRecordMismatch(problem, field="period.ruleSetHash")
 
     def contract_verify() -> None:
         rec = r()

@@ -13,8 +13,11 @@ from backend.apportionment.ledger import EMPTY_ROOT, ShareLedgerResult
 from backend.chain.apportionment import PeriodRecord
 
 
-def record_of_ledger(result: ShareLedgerResult, ledger_cid: bytes) -> PeriodRecord:
-    """The record of a finished share ledger (built with ``snapshot=True``) stored under ``ledger_cid``."""
+def record_of_ledger(
+    result: ShareLedgerResult, ledger_cid: bytes, *, window_start: int = 0, window_end: int = 0
+) -> PeriodRecord:
+    """The record of a finished share ledger (built with ``snapshot=True``) stored under ``ledger_cid``,
+    sharing the final approvals of ``[window_start, window_end)`` (Unix seconds)."""
     inputs, totals = result.inputs, result.totals
     membership_root = result.membership.root if result.membership is not None else EMPTY_ROOT
     return PeriodRecord(
@@ -36,6 +39,8 @@ def record_of_ledger(result: ShareLedgerResult, ledger_cid: bytes) -> PeriodReco
         surplus_out_fen=totals.surplus_out_fen,
         ledger_root=result.share_root,
         ledger_cid=ledger_cid,
+        window_start=window_start,
+        window_end=window_end,
     )
 
 

@@ -6,8 +6,8 @@ Service edge. ``compute_and_publish_period(ctx, period, now)``:
 1. The period must be closed: ``now`` and the chain's latest block time are both at or past
    ``window_end`` (block times only grow, so no later block can still fall inside the window).
 2. Inputs (``chain_inputs``): final approvals in the window from ``ClaimLedger`` events, payouts
-   from ``claim()`` storage; the rule set (the one in force unless given; a re-verification uses
-   the rule set the chain's record names); S_in =
+   from ``claim()`` storage; the rule set (``ClaimLedger.ruleSetInForce`` at the snapshot unless
+   given; a re-verification uses the rule set the chain's record names); S_in =
    the previous published period's S_out on chain; the wind-down flag from the contract; the
    members under protection at the notice instant; what each paid this year from the previous
    period's ledger (same year), fetched by the CID the chain recorded.
@@ -15,7 +15,11 @@ Service edge. ``compute_and_publish_period(ctx, period, now)``:
    the share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
    membership-snapshot root in the same pass) and its share-tree node file to ``<periodId>.tree``
    (receipts read proofs from it), the ledger is added to the evidence store (pinned) → CID.
-4. ``publishPeriod`` on chain (the contract re-checks the arithmetic), then the local index.
+4. ``publishPeriod`` on chain, then the local index. The contract re-checks the arithmetic and
+   takes nothing of the basis on the publisher's word: the claim count and payouts must equal its
+   own final-approval totals for the window, the rule set and its fee and caps the one in force at
+   the snapshot (``ApportionmentClaimTotalsMismatch``, ``ApportionmentRuleSetNotInForce``,
+   ``ApportionmentParametersMismatch``).
 
 Idempotent: when the chain already holds the period (a re-run, a crash after sending, another
 replica), the recomputation must equal the chain's record field for field — then the local file
@@ -50,8 +54,9 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedu
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from backend.chain.transactions import ContractReverted
+from backend.errors import NotFound
 from backend.services.context import ServiceContext
-from backend.services.rule_sets import current_rule_set, rule_set_by_hash
+from backend.services.rule_sets import current_rule_set, roster_for, rule_set_by_hash
 from backend.services.rules import RuleSet
 
 __all__ = [
@@ -92,11 +97,17 @@ def active_rule_set(session: Session) -> RuleSet:
     return rules
 
 
-def _period_rules(session: Session, existing: PeriodRecord | None) -> RuleSet:
-    """The rules to apportion under: the recorded period's own when re-verifying, else those in force."""
-    if existing is None:
-        return active_rule_set(session)
-    return rule_set_by_hash(session, existing.rule_set_hash)
+def _period_rules(ctx: ServiceContext, session: Session, period: Period, existing: PeriodRecord | None) -> RuleSet:
+    """The rules to apportion under: the recorded period's own when re-verifying, else the rule set
+    ClaimLedger has in force at the period's snapshot (the one ``publishPeriod`` will require)."""
+    if existing is not None:
+        return rule_set_by_hash(session, existing.rule_set_hash)
+    in_force = roster_for(ctx).rule_set_in_force(int(period.snapshot_at.timestamp()))
+    if in_force is None:
+        raise NotFound(
+            f"no rule set was in force at the snapshot of period {period.period_id}", code="NO_RULE_SET_IN_FORCE"
+        )
+    return rule_set_by_hash(session, in_force)
 
 
 def _chain_time(ctx: ServiceContext) -> int:
@@ -170,7 +181,8 @@ def _build_ledger(
         if tree is not None:
             tree.unlink(missing_ok=True)
         raise
-    return tmp, tree, record_of_ledger(result, cid)
+    window = int(period.window_start.timestamp()), int(period.window_end.timestamp())
+    return tmp, tree, record_of_ledger(result, cid, window_start=window[0], window_end=window[1])
 
 
 def compute_and_publish_period(
@@ -199,7 +211,7 @@ def compute_and_publish_period(
         from_block=deployed.block if deployed is not None else 0,
     )
     with ctx.sessions() as session:
-        rule_set = rules if rules is not None else _period_rules(session, existing)
+        rule_set = rules if rules is not None else _period_rules(ctx, session, period, existing)
     members, member_count = _snapshot(ctx, files, period)
     try:
         return _publish(

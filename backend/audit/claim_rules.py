@@ -3,9 +3,11 @@
 Verification-critical (pure); called by the replay (``backend.audit.claims``) as it meets each
 filing and verdict, and once at the end for the rule sets in use:
 
-* the rule set was anchored (``RuleSetAnchored``) before the filing and not retired then;
+* the rule set was anchored (``RuleSetAnchored``) before the filing, not retired then, and in
+  force (its public delay passed: ``effectiveAt`` ≤ the filing's block time);
 * its published document (self-authenticating: ``keccak256`` of the canonical JSON is the
-  anchored hash) carries the anchored claim parameters;
+  anchored hash) carries the anchored claim and share parameters (fee, per-case cap, annual cap:
+  the ones Apportionment takes from ClaimLedger for every period);
 * ``payoutFen`` is one of the rule set's age-band amounts;
 * reason codes are the plan's (0 for approvals, 1 + the index of a ``REASON_CODES`` entry other
   than ``APPROVED`` for rejections).
@@ -41,7 +43,14 @@ def _hex(value: bytes) -> str:
 
 
 def filing_problems(
-    rule_set_hash: bytes, payout_fen: int, *, anchored: bool, retired: bool, document: RuleSet | None
+    rule_set_hash: bytes,
+    payout_fen: int,
+    *,
+    anchored: bool,
+    retired: bool,
+    document: RuleSet | None,
+    filed_at: int = 0,
+    effective_at: int = 0,
 ) -> list[tuple[str, str]]:
     """``(reason, message)`` for each rule a filing breaks: the rule set in force, the payout band."""
     problems: list[tuple[str, str]] = []
@@ -49,6 +58,14 @@ def filing_problems(
         problems.append(("rule_set_unanchored", f"rule set {_hex(rule_set_hash)} was not anchored"))
     elif retired:
         problems.append(("rule_set_retired", f"rule set {_hex(rule_set_hash)} was already retired"))
+    elif filed_at < effective_at:
+        problems.append(
+            (
+                "rule_set_not_in_force",
+                f"rule set {_hex(rule_set_hash)} was filed under at {filed_at}, before it came into force at "
+                f"{effective_at}",
+            )
+        )
     if document is not None and payout_fen not in {b.payout_fen for b in document.payout_bands}:
         bands = ", ".join(str(b.payout_fen) for b in document.payout_bands)
         problems.append(
@@ -86,7 +103,7 @@ def rule_set_param_findings(
             findings.append(
                 ClaimRuleViolated(
                     f"rule set {_hex(rule_set_hash)} (version {document.version}) was anchored with claim "
-                    f"parameters {params}, its document says {published}",
+                    f"and share parameters {params}, its document says {published}",
                     reason="rule_set_params",
                     rule_set=_hex(rule_set_hash),
                 )
@@ -95,7 +112,7 @@ def rule_set_param_findings(
 
 
 def published_params(document: RuleSet) -> tuple[int, ...]:
-    """The claim parameters a rule-set document gives, in ``RuleSetAnchored`` order."""
+    """The claim and share parameters a rule-set document gives, in ``RuleSetAnchored`` order."""
     return tuple(claim_params(document).as_args())
 
 

@@ -147,6 +147,7 @@ class _Replay:
         self.rule_sets: dict[bytes, tuple[int, ...]] = {}
         self.anchored_at: dict[bytes, tuple[int, int]] = {}
         self.retired: set[bytes] = set()
+        self.effective_at: dict[bytes, int] = {}
         self.nonces: dict[str, int] = {}
         self.claims: dict[bytes, ReplayedClaim] = {}
         self.verdict = ClaimsVerdict()
@@ -184,7 +185,7 @@ class _Replay:
 
     def rules_of(self, claim: ReplayedClaim) -> tuple[int, ...]:
         # (noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds)
-        return self.rule_sets.get(claim.rule_set_hash, (0, 0, 0, 0, 0, 0))
+        return self.rule_sets.get(claim.rule_set_hash, (0,) * 9)
 
     # -- the replay ------------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class _Replay:
         elif log.name == "RuleSetAnchored":
             self.rule_sets.setdefault(f["ruleSetHash"], f["params"])
             self.anchored_at.setdefault(f["ruleSetHash"], log.position)
+            self.effective_at.setdefault(f["ruleSetHash"], f["effectiveAt"])
         elif log.name == "RuleSetRetired":
             self.retired.add(f["ruleSetHash"])
 
@@ -251,6 +253,8 @@ class _Replay:
             anchored=c.rule_set_hash in self.anchored_at,
             retired=c.rule_set_hash in self.retired,
             document=document,
+            filed_at=c.filed_at,
+            effective_at=self.effective_at.get(c.rule_set_hash, 0),
         ):
             self.rule(log.claim, log.block, reason, message)
         if document is None and _hex(c.rule_set_hash) not in self.verdict.missing_documents:
@@ -367,7 +371,7 @@ class _Replay:
 
     def on_JuryDrawn(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
-        _notice, _quorum, size, _turnout, commit_s, reveal_s = self.rules_of(c)
+        _notice, _quorum, size, _turnout, commit_s, reveal_s = self.rules_of(c)[:6]
         self.counts["juryRounds"] += 1
         if c.commit_ends != 0:
             self.bad(log, "round_open", f"round {c.jury_round} was still open")

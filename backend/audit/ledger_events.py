@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 EVENT_SIGNATURES: dict[str, str] = {
-    "RuleSetAnchored": "RuleSetAnchored(bytes32,uint32,uint8,uint8,uint8,uint32,uint32)",
+    "RuleSetAnchored": "RuleSetAnchored(bytes32,uint32,uint8,uint8,uint8,uint32,uint32,uint16,uint64,uint64,uint64)",
     "RuleSetRetired": "RuleSetRetired(bytes32)",
     "ConflictDeclared": "ConflictDeclared(address,bytes32)",
     "ClaimFiled": "ClaimFiled(bytes32,bytes32,bytes32,bytes32,uint64)",
@@ -91,7 +91,7 @@ def _addr(word: bytes) -> str:
 
 # Per event: (topics, at least this many data words).
 _LAYOUT: dict[str, tuple[int, int]] = {
-    "RuleSetAnchored": (2, 6),
+    "RuleSetAnchored": (2, 10),
     "RuleSetRetired": (2, 0),
     "ConflictDeclared": (3, 0),
     "ClaimFiled": (4, 2),
@@ -151,7 +151,9 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if name == "RuleSetAnchored":
         return {
             "ruleSetHash": t[1],
-            "params": (_u(data, 0), _u(data, 1), _u(data, 2), _u(data, 3), _u(data, 4), _u(data, 5)),
+            # claim parameters, then share parameters (feeBps, perCaseCapFen, annualCapFen)
+            "params": tuple(_u(data, i) for i in range(9)),
+            "effectiveAt": _u(data, 9),
         }
     if name == "RuleSetRetired":
         return {"ruleSetHash": t[1]}

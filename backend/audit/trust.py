@@ -6,8 +6,10 @@ whether a secret the operator holds (its database, its keys, its role-admin key)
 such a step pass with the fact false (``operatorCanSatisfy``). ``complete: true`` in a report means
 every step ran and passed *given these*; it is not a proof against the operator on these points.
 The list is static: it changes when the system moves a fact on chain (issue 15: rosters behind a
-timelock, the jury drawn on chain, share parameters from the rule set in force, an anchored
-membership log), not from one history to another.
+timelock, the jury drawn on chain, an anchored membership log), not from one history to another.
+The rule set a claim is judged under and a period's fee, caps, claim count and payouts are no
+longer listed: ClaimLedger accepts only the rule set in force (after its public delay) and
+Apportionment takes the period's rule set and totals from ClaimLedger.
 """
 
 from __future__ import annotations
@@ -84,22 +86,6 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         "REVIEWER_ROLE and JUROR_ROLE are granted by ClaimLedger's role admin at once, with no public delay; "
         "step 3 checks that a signer held the role at that block, which any grant by the admin satisfies",
         (3,),
-        True,
-    ),
-    TrustAssumption(
-        "ruleSetChoice",
-        "which rule set a claim is judged under",
-        "any anchored, non-retired rule set may be used at once; step 4 checks it was anchored and in force, "
-        "not that it is the plan's current one",
-        (4,),
-        True,
-    ),
-    TrustAssumption(
-        "shareParameters",
-        "a period's fee rate and caps",
-        "the publisher passes them to Apportionment; step 6 re-derives claims and payouts from ClaimLedger but "
-        "checks the fee and caps only against the period record's own parameters",
-        (6,),
         True,
     ),
     TrustAssumption(

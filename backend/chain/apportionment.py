@@ -48,6 +48,8 @@ _ABI_FIELDS = (
     "surplusOutFen",
     "ledgerRoot",
     "ledgerCid",
+    "windowStart",
+    "windowEnd",
 )
 
 
@@ -73,13 +75,17 @@ class PeriodRecord:
     surplus_out_fen: int
     ledger_root: bytes
     ledger_cid: bytes
+    #: ``[window_start, window_end)``: the final approvals shared (Unix seconds); ``window_end`` is
+    #: the notice instant, the membership snapshot at which the rule set in force is taken.
+    window_start: int = 0
+    window_end: int = 0
 
     @classmethod
     def from_abi(cls, raw: Sequence[Any] | Mapping[str, Any]) -> PeriodRecord:
         """Decode the ABI tuple (web3 returns a tuple from ``period()``, a mapping inside events)."""
         values = [raw[name] for name in _ABI_FIELDS] if isinstance(raw, Mapping) else list(raw)
-        if len(values) != 18:
-            raise ValueError(f"a PeriodRecord tuple has 18 fields, got {len(values)}")
+        if len(values) != len(_ABI_FIELDS):
+            raise ValueError(f"a PeriodRecord tuple has {len(_ABI_FIELDS)} fields, got {len(values)}")
         return cls(
             period_id=int(values[0]),
             claim_count=int(values[1]),
@@ -99,6 +105,8 @@ class PeriodRecord:
             surplus_out_fen=int(values[15]),
             ledger_root=bytes(values[16]),
             ledger_cid=bytes(values[17]),
+            window_start=int(values[18]),
+            window_end=int(values[19]),
         )
 
     def as_abi_tuple(self) -> tuple[Any, ...]:
@@ -121,6 +129,8 @@ class PeriodRecord:
             self.surplus_out_fen,
             self.ledger_root,
             self.ledger_cid,
+            self.window_start,
+            self.window_end,
         )
 
     @property
@@ -150,6 +160,8 @@ class PeriodRecord:
             "surplusOutFen": self.surplus_out_fen,
             "ledgerRoot": "0x" + self.ledger_root.hex(),
             "ledgerCid": "0x" + self.ledger_cid.hex(),
+            "windowStart": self.window_start,
+            "windowEnd": self.window_end,
         }
 
     @classmethod
@@ -176,6 +188,8 @@ class PeriodRecord:
             surplus_out_fen=int(doc["surplusOutFen"]),
             ledger_root=raw("ledgerRoot"),
             ledger_cid=raw("ledgerCid"),
+            window_start=int(doc.get("windowStart", 0)),
+            window_end=int(doc.get("windowEnd", 0)),
         )
 
 
@@ -282,3 +296,63 @@ class ApportionmentLookup:
 
     def verify_share(self, period_id: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bool:
         return self.client.verify_share(period_id, leaf_hash, proof)
+
+    def basis_problem(self, record: PeriodRecord) -> str | None:
+        """Why ``record`` is not apportioned under the rule set ClaimLedger had in force at its snapshot
+        (``ruleSetInForce(windowEnd)``, its fee and caps); None when it is. The ClaimLedger is the one
+        this Apportionment names (``claimLedger()``)."""
+        address = str(self.client._call("claimLedger"))
+        ledger = self.client.w3.eth.contract(address=Web3.to_checksum_address(address), abi=_RULE_SET_ABI)
+        try:
+            in_force = bytes(ledger.functions.ruleSetInForce(record.window_end).call())
+            if in_force == bytes(32):
+                return "no rule set was in force at the period's snapshot"
+            if in_force != record.rule_set_hash:
+                return f"the rule set in force at the snapshot was 0x{in_force.hex()}, not the record's"
+            stored = ledger.functions.ruleSet(in_force).call()
+        except Exception as exc:
+            raise classify(exc) from exc
+        params = (int(stored[7]), int(stored[8]), int(stored[9]))
+        if params != (record.fee_bps, record.per_case_cap_fen, record.annual_cap_fen):
+            return f"the rule set in force has (feeBps, perCaseCapFen, annualCapFen) = {params}, not the record's"
+        return None
+
+
+def _rule_set_abi() -> list[dict[str, Any]]:
+    components = [
+        {"name": n, "type": t}
+        for n, t in (
+            ("noticeSeconds", "uint32"),
+            ("reviewQuorum", "uint8"),
+            ("jurySize", "uint8"),
+            ("minTurnout", "uint8"),
+            ("commitSeconds", "uint32"),
+            ("revealSeconds", "uint32"),
+            ("retired", "bool"),
+            ("feeBps", "uint16"),
+            ("perCaseCapFen", "uint64"),
+            ("annualCapFen", "uint64"),
+            ("anchoredAt", "uint64"),
+            ("effectiveAt", "uint64"),
+        )
+    ]
+    return [
+        {
+            "type": "function",
+            "name": "ruleSetInForce",
+            "stateMutability": "view",
+            "inputs": [{"name": "at", "type": "uint64"}],
+            "outputs": [{"name": "", "type": "bytes32"}],
+        },
+        {
+            "type": "function",
+            "name": "ruleSet",
+            "stateMutability": "view",
+            "inputs": [{"name": "ruleSetHash", "type": "bytes32"}],
+            "outputs": [{"name": "", "type": "tuple", "components": components}],
+        },
+    ]
+
+
+# The two ClaimLedger views a share receipt's verifier reads (IClaimLedger), without the whole ABI.
+_RULE_SET_ABI = _rule_set_abi()

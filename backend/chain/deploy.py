@@ -42,11 +42,26 @@ class SuiteRoles:
     admin: str
     operator: str
     notary: str
+    #: ClaimLedger's immutable ``RULE_SET_DELAY``: seconds from a rule set's anchoring to its coming
+    #: into force (``HUBAO_RULE_SET_DELAY_SECONDS``; production refuses less than a day).
+    rule_set_delay_seconds: int = 0
 
     @classmethod
-    def with_dev_admin(cls, operator: str, notary: str) -> SuiteRoles:
+    def with_dev_admin(cls, operator: str, notary: str, rule_set_delay_seconds: int = 0) -> SuiteRoles:
         """Roles on a local anvil: the admin is the dev admin account (one the server never signs with)."""
-        return cls(admin=str(account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address), operator=operator, notary=notary)
+        return cls(
+            admin=str(account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address),
+            operator=operator,
+            notary=notary,
+            rule_set_delay_seconds=rule_set_delay_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class DeployedAddress:
+    """A constructor argument that is the address of a contract deployed earlier in the suite."""
+
+    contract: str
 
 
 @dataclass(frozen=True)
@@ -67,15 +82,20 @@ def _notary_args(roles: SuiteRoles) -> list[Any]:
     return [roles.admin, roles.notary]
 
 
-def _operator_args(roles: SuiteRoles) -> list[Any]:
-    return [roles.admin, roles.operator]
+def _claim_ledger_args(roles: SuiteRoles) -> list[Any]:
+    return [roles.admin, roles.operator, roles.rule_set_delay_seconds]
+
+
+def _apportionment_args(roles: SuiteRoles) -> list[Any]:
+    return [roles.admin, roles.operator, DeployedAddress("ClaimLedger")]
 
 
 # Deployment order matters when a constructor takes another contract's address.
 SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("EvidenceNotary", _notary_args),
-    ContractSpec("ClaimLedger", _operator_args),  # the operator also keeps the reviewer and juror rosters
-    ContractSpec("Apportionment", _operator_args),  # the operator publishes periods
+    ContractSpec("ClaimLedger", _claim_ledger_args),  # the operator also keeps the reviewer and juror rosters
+    # The operator publishes periods; their rule sets and claim totals are read from ClaimLedger.
+    ContractSpec("Apportionment", _apportionment_args),
     # The membership log: a second EvidenceNotary (same code and hash chain), anchored by the relay.
     ContractSpec("MembershipLog", _notary_args, artifact="EvidenceNotary"),
 )
@@ -198,9 +218,11 @@ def deploy_suite(
     for spec in suite:
         artifact = load_artifact(spec.artifact_name, layout)
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        tx = factory.constructor(*spec.constructor_args(roles)).build_transaction(
-            {"from": sender.address, "nonce": 0, "gas": 8_000_000}
-        )
+        args = [
+            record.address(arg.contract) if isinstance(arg, DeployedAddress) else arg
+            for arg in spec.constructor_args(roles)
+        ]
+        tx = factory.constructor(*args).build_transaction({"from": sender.address, "nonce": 0, "gas": 8_000_000})
         tx.pop("nonce", None)
         receipt = sender.transact(tx)
         address = receipt["contractAddress"]

@@ -27,7 +27,8 @@ OPERATOR = "OPERATOR_ROLE"
 
 @dataclass(frozen=True)
 class RuleSetParams:
-    """The claim parameters ClaimLedger stores per rule set (the rest lives in the hashed JSON)."""
+    """The parameters ClaimLedger stores per rule set: the claim parameters it enforces and the
+    share parameters Apportionment takes from it (the rest lives in the hashed JSON)."""
 
     notice_seconds: int
     review_quorum: int
@@ -35,6 +36,9 @@ class RuleSetParams:
     min_turnout: int
     commit_seconds: int
     reveal_seconds: int
+    fee_bps: int
+    per_case_cap_fen: int
+    annual_cap_fen: int
 
     def as_args(self) -> list[int]:
         return [
@@ -44,6 +48,9 @@ class RuleSetParams:
             self.min_turnout,
             self.commit_seconds,
             self.reveal_seconds,
+            self.fee_bps,
+            self.per_case_cap_fen,
+            self.annual_cap_fen,
         ]
 
 
@@ -51,6 +58,8 @@ class RuleSetParams:
 class OnchainRuleSet:
     params: RuleSetParams
     retired: bool
+    anchored_at: int = 0
+    effective_at: int = 0
 
 
 class RosterClient:
@@ -87,8 +96,30 @@ class RosterClient:
             if exc.error == "ClaimLedgerUnknownRuleSet":
                 return None
             raise
-        params = RuleSetParams(int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), int(raw[5]))
-        return OnchainRuleSet(params, bool(raw[6]))
+        params = RuleSetParams(
+            int(raw[0]),
+            int(raw[1]),
+            int(raw[2]),
+            int(raw[3]),
+            int(raw[4]),
+            int(raw[5]),
+            int(raw[7]),
+            int(raw[8]),
+            int(raw[9]),
+        )
+        return OnchainRuleSet(params, bool(raw[6]), anchored_at=int(raw[10]), effective_at=int(raw[11]))
+
+    def rule_set_in_force(self, at: int) -> bytes | None:
+        """``ruleSetInForce(at)``: the hash of the rule set in force at Unix time ``at``, None when none was."""
+        try:
+            found = bytes(self.contract.functions.ruleSetInForce(at).call())
+        except Exception as exc:
+            raise classify(exc) from exc
+        return None if found == bytes(32) else found
+
+    def rule_set_delay(self) -> int:
+        """``RULE_SET_DELAY()``: seconds from a rule set's anchoring to its coming into force."""
+        return int(self._call("RULE_SET_DELAY"))
 
     def is_conflicted(self, address: str, member_commitment: bytes) -> bool:
         return bool(self._call("isConflicted", Web3.to_checksum_address(address), member_commitment))

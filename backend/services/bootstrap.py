@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from backend.services.accounts import sync_roster
 from backend.services.context import ServiceContext
-from backend.services.rule_sets import ensure_default_rule_set, retire_superseded
+from backend.services.rule_sets import activate_due, current_rule_set_record, ensure_default_rule_set, retire_superseded
 
 __all__ = ["BootstrapReport", "bootstrap"]
 
@@ -32,6 +32,9 @@ def bootstrap(ctx: ServiceContext) -> BootstrapReport:
     Idempotent: on an up-to-date deployment it sends no transaction.
     """
     record = ensure_default_rule_set(ctx)
+    if activate_due(ctx):  # a published version whose public delay has passed becomes current
+        with ctx.sessions() as session:
+            record = current_rule_set_record(session)
     retired = retire_superseded(ctx)
     granted = sync_roster(ctx)
     return BootstrapReport(record.version, bytes(record.hash), record.anchor_tx, retired, granted)

@@ -2,8 +2,12 @@
 
 The database holds every version ever published (``RuleSetRecord``); the *current* rule set is
 the active record with the highest version. Each is anchored on chain with
-``anchorRuleSet(hash, noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds)``
-and, once superseded, retired (``retireRuleSet``) so that no new claim can use it.
+``anchorRuleSet(hash, noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds,
+feeBps, perCaseCapFen, annualCapFen)`` — the claim parameters and the share parameters, taken from
+the canonical JSON whose keccak256 is the hash — and comes into force ``RULE_SET_DELAY`` seconds
+later. A published version waits *pending* (stored inactive, anchored, not retired) until the
+chain has it in force; then :func:`activate_due` makes it current and retires the one it
+supersedes (``retireRuleSet``) so that no new claim can use that one.
 
 Crash safety: the chain is written first and "already done" on chain counts as done
 (``ClaimLedgerRuleSetExists``), so every step can be repeated; :func:`bootstrap` repeats the ones
@@ -127,7 +131,8 @@ def load_illness_catalog() -> IllnessCatalog:
 
 
 def claim_params(rules: RuleSet) -> RuleSetParams:
-    """The parameters ClaimLedger enforces for claims under ``rules``."""
+    """The parameters ClaimLedger stores for ``rules``: those it enforces for claims and the share
+    parameters Apportionment takes from it (the audit checks they are the anchored JSON's)."""
     return RuleSetParams(
         notice_seconds=rules.notice_seconds,
         review_quorum=rules.review_quorum,
@@ -135,6 +140,9 @@ def claim_params(rules: RuleSet) -> RuleSetParams:
         min_turnout=rules.min_turnout,
         commit_seconds=rules.commit_seconds,
         reveal_seconds=rules.reveal_seconds,
+        fee_bps=rules.fee_bps,
+        per_case_cap_fen=rules.per_case_cap_fen,
+        annual_cap_fen=rules.annual_cap_fen,
     )
 
 
@@ -172,7 +180,7 @@ def validate_rules(rules: RuleSet) -> None:
     for name in ("notice_seconds", "commit_seconds", "reveal_seconds"):
         need(1 <= getattr(rules, name) <= _UINT32, f"{name} must be in 1..2^32-1")
     need(0 <= rules.fee_bps <= 10_000, "fee_bps must be in 0..10000")
-    need(rules.per_case_cap_fen >= 0 and rules.annual_cap_fen >= 0, "caps must be ≥ 0")
+    need(0 <= rules.per_case_cap_fen <= _UINT64 and 0 <= rules.annual_cap_fen <= _UINT64, "caps must be in 0..2^64-1")
     need(rules.late_filing_days_after_wind_down >= 0, "late_filing_days_after_wind_down must be ≥ 0")
     need(
         len(rules.health_questions) >= 1
@@ -339,21 +347,86 @@ def publish_rule_set(ctx: ServiceContext, changes: Mapping[str, Any]) -> RuleSet
     # Chain first: a crash here leaves an anchored hash nobody uses yet, and the retry re-derives
     # the same version and hash, finds it anchored and carries on.
     roster.anchor_rule_set(new_hash, claim_params(proposed))
-    _insert(ctx, proposed, supersede=current_hash)
-    ensure_anchored(ctx, new_hash)
-    roster.retire_rule_set(current_hash)
+    onchain = roster.rule_set(new_hash)
+    if onchain is not None and onchain.effective_at > _chain_time(ctx):
+        # In force only after the public delay: stored pending, the current one stays in use.
+        _insert_pending(ctx, proposed)
+        ensure_anchored(ctx, new_hash)
+    else:
+        _insert(ctx, proposed, supersede=current_hash)
+        ensure_anchored(ctx, new_hash)
+        roster.retire_rule_set(current_hash)
     with ctx.sessions() as session:
         record = session.get(RuleSetRecord, new_hash)
         assert record is not None
         return record
 
 
+def _chain_time(ctx: ServiceContext) -> int:
+    return int(ctx.w3.eth.get_block("latest")["timestamp"])
+
+
+def _insert_pending(ctx: ServiceContext, rules: RuleSet) -> None:
+    """Store ``rules`` inactive: published and anchored, waiting for its ``effectiveAt``."""
+    try:
+        with ctx.sessions.begin() as session:
+            if session.get(RuleSetRecord, rules.hash()) is None:
+                session.add(
+                    RuleSetRecord(
+                        hash=rules.hash(), version=rules.version, canonical_json=rules.canonical_json(), active=False
+                    )
+                )
+    except IntegrityError as exc:
+        raise Conflict("the rule set changed meanwhile: retry", code="RULE_SET_CHANGED") from exc
+
+
+def activate_due(ctx: ServiceContext) -> int:
+    """Make current every pending rule set (a version above the current one) that the chain has in
+    force; retire what it supersedes. Returns how many became current."""
+    roster = roster_for(ctx)
+    now = _chain_time(ctx)
+    activated = 0
+    with ctx.sessions() as session:
+        current = current_rule_set_record(session)
+        pending = [
+            bytes(h)
+            for h in session.scalars(
+                select(RuleSetRecord.hash)
+                .where(RuleSetRecord.active.is_(False), RuleSetRecord.version > current.version)
+                .order_by(RuleSetRecord.version)
+            )
+        ]
+        current_hash = bytes(current.hash)
+    for pending_hash in pending:
+        onchain = roster.rule_set(pending_hash)
+        if onchain is None or onchain.effective_at > now:
+            break
+        with ctx.sessions.begin() as session:
+            previous = session.get(RuleSetRecord, current_hash)
+            record = session.get(RuleSetRecord, pending_hash)
+            if previous is None or record is None:
+                break
+            previous.active = False
+            record.active = True
+        roster.retire_rule_set(current_hash)
+        current_hash = pending_hash
+        activated += 1
+    return activated
+
+
 def retire_superseded(ctx: ServiceContext) -> int:
-    """Retire on chain every stored rule set that is no longer active; returns how many were sent."""
+    """Retire on chain every stored rule set that a newer current one superseded (not the pending
+    ones, above the current version); returns how many were sent."""
     roster = roster_for(ctx)
     with ctx.sessions() as session:
+        current_version = current_rule_set_record(session).version
         inactive = [
-            bytes(h) for h in session.scalars(select(RuleSetRecord.hash).where(RuleSetRecord.active.is_(False)))
+            bytes(h)
+            for h in session.scalars(
+                select(RuleSetRecord.hash).where(
+                    RuleSetRecord.active.is_(False), RuleSetRecord.version < current_version
+                )
+            )
         ]
     sent = 0
     for rule_set_hash in inactive:

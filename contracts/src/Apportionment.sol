@@ -6,6 +6,7 @@ import {AccessControlDefaultAdminRules} from
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IApportionment} from "./IApportionment.sol";
+import {IClaimLedger} from "./IClaimLedger.sol";
 
 /**
  * @title Apportionment
@@ -30,6 +31,8 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
     uint8 private constant _ARG_MEMBERSHIP_ROOT = 4;
     uint8 private constant _ARG_LEDGER_CID = 5;
 
+    IClaimLedger private immutable _CLAIM_LEDGER;
+
     mapping(uint64 periodId => PeriodRecord) private _periods;
     mapping(uint64 periodId => uint64 blockNumber) private _publishedBlock;
     uint64 private _lastPeriodId;
@@ -39,17 +42,25 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
     /**
      * @param initialAdmin The single `DEFAULT_ADMIN_ROLE` holder (transferable in two delayed steps).
      * @param initialOperator The first `OPERATOR_ROLE` holder (the backend's key).
+     * @param claimLedger_ The ClaimLedger whose approvals and rule sets periods are checked against.
      */
-    constructor(address initialAdmin, address initialOperator)
+    constructor(address initialAdmin, address initialOperator, IClaimLedger claimLedger_)
         AccessControlDefaultAdminRules(INITIAL_ADMIN_DELAY, initialAdmin)
     {
         if (initialOperator == address(0)) revert ApportionmentInvalidOperator(initialOperator);
+        if (address(claimLedger_) == address(0)) revert ApportionmentInvalidClaimLedger(address(claimLedger_));
+        _CLAIM_LEDGER = claimLedger_;
         _grantRole(OPERATOR_ROLE, initialOperator);
     }
 
     /// @inheritdoc IApportionment
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
+    }
+
+    /// @inheritdoc IApportionment
+    function claimLedger() external view returns (address) {
+        return address(_CLAIM_LEDGER);
     }
 
     /// @inheritdoc IApportionment
@@ -64,6 +75,8 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
         if (record.windDown != _windDown) revert ApportionmentWindDownMismatch(_windDown, record.windDown);
         uint64 carried = last == 0 ? 0 : _periods[last].surplusOutFen;
         if (record.surplusInFen != carried) revert ApportionmentSurplusInMismatch(carried, record.surplusInFen);
+        _checkWindow(record, last);
+        _checkBasis(record);
         _checkArithmetic(record);
         _checkRoots(record);
 
@@ -123,6 +136,33 @@ contract Apportionment is IApportionment, AccessControlDefaultAdminRules {
     /// @notice ERC-165: also answers for {IApportionment}.
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
         return interfaceId == type(IApportionment).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    /// Windows tile time from the first period on, and only a closed window is shared.
+    function _checkWindow(PeriodRecord calldata r, uint64 last) private view {
+        if (r.windowEnd <= r.windowStart) revert ApportionmentInvalidWindow(r.windowStart, r.windowEnd);
+        if (last != 0) {
+            uint64 previousEnd = _periods[last].windowEnd;
+            if (r.windowStart != previousEnd) revert ApportionmentWindowGap(previousEnd, r.windowStart);
+        }
+        // Block times only grow: no approval can still land in a window that ended at or before now.
+        if (r.windowEnd > block.timestamp) revert ApportionmentPeriodNotClosed(r.windowEnd, block.timestamp);
+    }
+
+    /// The rule set in force at the snapshot and the window's final approvals, both from ClaimLedger.
+    function _checkBasis(PeriodRecord calldata r) private view {
+        bytes32 inForce = _CLAIM_LEDGER.ruleSetInForce(r.windowEnd);
+        if (inForce == bytes32(0)) revert ApportionmentNoRuleSetInForce(r.windowEnd);
+        if (r.ruleSetHash != inForce) revert ApportionmentRuleSetNotInForce(inForce, r.ruleSetHash);
+        IClaimLedger.RuleSet memory rules = _CLAIM_LEDGER.ruleSet(inForce);
+        if (r.feeBps != rules.feeBps || r.perCaseCapFen != rules.perCaseCapFen || r.annualCapFen != rules.annualCapFen)
+        {
+            revert ApportionmentParametersMismatch(rules.feeBps, rules.perCaseCapFen, rules.annualCapFen);
+        }
+        (uint256 count, uint256 payouts) = _CLAIM_LEDGER.approvalTotals(r.windowStart, r.windowEnd);
+        if (r.claimCount != count || r.payoutsFen != payouts) {
+            revert ApportionmentClaimTotalsMismatch(count, payouts, r.claimCount, r.payoutsFen);
+        }
     }
 
     /// The share arithmetic of the interface notice, in the documented order of its errors.

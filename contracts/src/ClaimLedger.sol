@@ -32,8 +32,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     /// Delay between `beginDefaultAdminTransfer` and `acceptDefaultAdminTransfer`.
     uint48 public constant INITIAL_ADMIN_DELAY = 1 days;
 
+    /// @inheritdoc IClaimLedger
+    uint64 public immutable RULE_SET_DELAY;
+
     uint8 private constant _APPROVE = 1;
     uint8 private constant _REJECT = 2;
+    uint16 private constant _MAX_FEE_BPS = 10_000;
 
     // Indices for ClaimLedgerZeroArgument (documented in the interface).
     uint8 private constant _ARG_MEMBER = 1;
@@ -49,14 +53,31 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     mapping(bytes32 ballotKey => Ballot) private _ballots;
     mapping(bytes32 conflictKey => bool) private _conflicts;
 
+    // Rule-set registry: anchoring order and when each comes into force (non-decreasing, see RULE_SET_DELAY).
+    bytes32[] private _ruleSetOrder;
+    uint64[] private _ruleSetEffectiveAt;
+
+    // Final approvals, append-only, one entry per approval (so its gas does not depend on whether
+    // another approval shares the block time): block time and cumulative (count << 144 | Σ payoutFen).
+    struct ApprovalMark {
+        uint48 at;
+        uint208 cumulative;
+    }
+
+    ApprovalMark[] private _approvals;
+    uint256 private constant _PAYOUT_BITS = 144;
+    uint256 private constant _PAYOUT_MASK = (uint256(1) << _PAYOUT_BITS) - 1;
+
     /**
      * @param initialAdmin The single `DEFAULT_ADMIN_ROLE` holder (transferable in two delayed steps).
      * @param initialOperator The first `OPERATOR_ROLE` holder (the backend's key).
+     * @param ruleSetDelay Seconds from a rule set's anchoring to its coming into force (fixed for the deployment).
      */
-    constructor(address initialAdmin, address initialOperator)
+    constructor(address initialAdmin, address initialOperator, uint64 ruleSetDelay)
         AccessControlDefaultAdminRules(INITIAL_ADMIN_DELAY, initialAdmin)
         EIP712("Hubao", "1")
     {
+        RULE_SET_DELAY = ruleSetDelay;
         if (initialOperator == address(0)) revert ClaimLedgerInvalidAccount(initialOperator);
         // Operators keep the reviewer and juror rosters (DESIGN.md: the operator runs the rosters);
         // every grant and revocation is a RoleGranted/RoleRevoked event the auditor replays.
@@ -80,15 +101,21 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         uint8 jurySize,
         uint8 minTurnout,
         uint32 commitSeconds,
-        uint32 revealSeconds
+        uint32 revealSeconds,
+        uint16 feeBps,
+        uint64 perCaseCapFen,
+        uint64 annualCapFen
     ) external onlyRole(OPERATOR_ROLE) {
         if (ruleSetHash == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_RULE_SET);
         // reviewQuorum != 0 marks an anchored rule set.
         if (_ruleSets[ruleSetHash].reviewQuorum != 0) revert ClaimLedgerRuleSetExists(ruleSetHash);
         if (
             noticeSeconds == 0 || commitSeconds == 0 || revealSeconds == 0 || reviewQuorum == 0 || jurySize == 0
-                || minTurnout == 0 || minTurnout > jurySize
+                || minTurnout == 0 || minTurnout > jurySize || feeBps > _MAX_FEE_BPS
         ) revert ClaimLedgerInvalidRuleSet(ruleSetHash);
+        uint64 anchoredAt = uint64(block.timestamp);
+        // The first rule set governs a deployment with no claim and no period yet: nothing to protect.
+        uint64 effectiveAt = _ruleSetOrder.length == 0 ? anchoredAt : anchoredAt + RULE_SET_DELAY;
         _ruleSets[ruleSetHash] = RuleSet({
             noticeSeconds: noticeSeconds,
             reviewQuorum: reviewQuorum,
@@ -96,10 +123,27 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
             minTurnout: minTurnout,
             commitSeconds: commitSeconds,
             revealSeconds: revealSeconds,
-            retired: false
+            retired: false,
+            feeBps: feeBps,
+            perCaseCapFen: perCaseCapFen,
+            annualCapFen: annualCapFen,
+            anchoredAt: anchoredAt,
+            effectiveAt: effectiveAt
         });
+        _ruleSetOrder.push(ruleSetHash);
+        _ruleSetEffectiveAt.push(effectiveAt);
         emit RuleSetAnchored(
-            ruleSetHash, noticeSeconds, reviewQuorum, jurySize, minTurnout, commitSeconds, revealSeconds
+            ruleSetHash,
+            noticeSeconds,
+            reviewQuorum,
+            jurySize,
+            minTurnout,
+            commitSeconds,
+            revealSeconds,
+            feeBps,
+            perCaseCapFen,
+            annualCapFen,
+            effectiveAt
         );
     }
 
@@ -225,6 +269,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         Claim storage c = _claim(claimId);
         _move(c, claimId, ClaimState.IN_NOTICE, ClaimState.APPROVED);
         if (block.timestamp < c.noticeEnds) revert ClaimLedgerNoticeOpen(claimId, c.noticeEnds, block.timestamp);
+        _recordApproval(c.payoutFen);
         emit NoticeFinalized(claimId);
     }
 
@@ -328,6 +373,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         // Strict majority of revealed votes approves; a tie rejects.
         ClaimState outcome = uint256(approvals) * 2 > revealed ? ClaimState.APPROVED : ClaimState.REJECTED;
         c.state = outcome;
+        if (outcome == ClaimState.APPROVED) _recordApproval(c.payoutFen);
         emit JuryTallied(claimId, round, outcome, approvals, revealed - approvals, rules.jurySize);
         return outcome;
     }
@@ -372,6 +418,20 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     /// @inheritdoc IClaimLedger
     function ruleSet(bytes32 ruleSetHash) external view returns (RuleSet memory) {
         return _ruleSet(ruleSetHash);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function ruleSetInForce(uint64 at) external view returns (bytes32) {
+        return _ruleSetInForce(at);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function approvalTotals(uint64 fromTime, uint64 toTime) external view returns (uint256 count, uint256 payoutsFen) {
+        if (toTime <= fromTime) return (0, 0);
+        uint256 upTo = _approvalsBefore(toTime);
+        uint256 before = _approvalsBefore(fromTime);
+        count = (upTo >> _PAYOUT_BITS) - (before >> _PAYOUT_BITS);
+        payoutsFen = (upTo & _PAYOUT_MASK) - (before & _PAYOUT_MASK);
     }
 
     /// @inheritdoc IClaimLedger
@@ -450,9 +510,56 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         return _claims[claimId];
     }
 
-    /// A new claim needs an anchored rule set that is not retired.
+    /// A new claim needs the anchored rule set in force now (`ruleSetInForce`), not retired.
     function _requireOpenRuleSet(bytes32 ruleSetHash) private view {
-        if (_ruleSet(ruleSetHash).retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+        RuleSet storage rules = _ruleSet(ruleSetHash);
+        if (rules.retired) revert ClaimLedgerRuleSetRetired(ruleSetHash);
+        if (block.timestamp < rules.effectiveAt) {
+            revert ClaimLedgerRuleSetNotInForce(ruleSetHash, rules.effectiveAt, block.timestamp);
+        }
+        bytes32 inForce = _ruleSetInForce(uint64(block.timestamp));
+        if (inForce != ruleSetHash) revert ClaimLedgerRuleSetSuperseded(ruleSetHash, inForce);
+    }
+
+    /// The last-anchored rule set with effectiveAt <= at (zero when none): effectiveAt is
+    /// non-decreasing in anchoring order (a fixed delay after each anchoring block's time).
+    function _ruleSetInForce(uint64 at) private view returns (bytes32) {
+        uint256 low = 0;
+        uint256 high = _ruleSetEffectiveAt.length;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            if (_ruleSetEffectiveAt[mid] > at) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        return low == 0 ? bytes32(0) : _ruleSetOrder[low - 1];
+    }
+
+    /// Append one final approval at this block's time to the cumulative record.
+    function _recordApproval(uint64 payoutFen) private {
+        uint256 n = _approvals.length;
+        uint256 previous = 0;
+        if (n > 0) previous = _approvals[n - 1].cumulative;
+        uint256 next = previous + (uint256(1) << _PAYOUT_BITS) + payoutFen;
+        _approvals.push(ApprovalMark({at: uint48(block.timestamp), cumulative: uint208(next)}));
+    }
+
+    /// Cumulative (count << 144 | Σ payoutFen) of the approvals with block time < `time`: binary
+    /// search for the first mark at or after `time` (marks are in block-time order).
+    function _approvalsBefore(uint64 time) private view returns (uint256) {
+        uint256 low = 0;
+        uint256 high = _approvals.length;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            if (_approvals[mid].at >= time) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        return low == 0 ? 0 : _approvals[low - 1].cumulative;
     }
 
     /// NONE → FILED for a claim whose arguments `_checkedFiling` and `_requireOpenRuleSet` accepted.

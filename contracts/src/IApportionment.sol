@@ -17,7 +17,15 @@ pragma solidity ^0.8.24;
  *     Σ share = 0 in wind-down, else Σ share ≤ N × min(base, perCaseCap × claims)
  *
  * Periods form a chain: `surplusInFen` of a period must equal `surplusOutFen` of the period
- * published before it (0 for the first), and period ids strictly increase. A member's own
+ * published before it (0 for the first), and period ids strictly increase. Their windows tile
+ * time: `windowStart` of a period is `windowEnd` of the one before, and a period is published
+ * only once its window has closed (`windowEnd <= block.timestamp`).
+ *
+ * Nothing of the apportionment basis is the publisher's word (2.0.0): `claimCount` and
+ * `payoutsFen` must equal ClaimLedger's final approvals in `[windowStart, windowEnd)`
+ * (`IClaimLedger.approvalTotals`), and `ruleSetHash`, `feeBps`, `perCaseCapFen` and
+ * `annualCapFen` those of the rule set in force at the membership snapshot `windowEnd`
+ * (`IClaimLedger.ruleSetInForce`: the last-anchored rule set whose public delay had passed). A member's own
  * share is proved by a share receipt: its leaf
  * `(bytes32 memberCommitment, uint64 shareFen, uint64 subsidyFen, uint64 yearToDateFen)` under
  * `ledgerRoot` (OpenZeppelin StandardMerkleTree, see contracts/README.md), checked by `verifyShare`.
@@ -74,6 +82,10 @@ interface IApportionment {
         bytes32 ledgerRoot;
         /// Binary CID of the share-ledger file in the evidence store (never empty).
         bytes ledgerCid;
+        /// Start of the window of final approvals the period shares (the previous period's `windowEnd`).
+        uint64 windowStart;
+        /// End of the window (exclusive) = the notice instant = the membership snapshot.
+        uint64 windowEnd;
     }
 
     /**
@@ -88,6 +100,33 @@ interface IApportionment {
 
     /// @notice The constructor was given the zero address as the first operator.
     error ApportionmentInvalidOperator(address operator);
+
+    /// @notice The constructor was given the zero address as the ClaimLedger.
+    error ApportionmentInvalidClaimLedger(address claimLedger);
+
+    /// @notice The window `[windowStart, windowEnd)` is empty or reversed.
+    error ApportionmentInvalidWindow(uint64 windowStart, uint64 windowEnd);
+
+    /// @notice The window starts at `given`; the previous period's window ended at `expected`.
+    error ApportionmentWindowGap(uint64 expected, uint64 given);
+
+    /// @notice The window ends at `windowEnd`, after the block's time `timestamp`.
+    error ApportionmentPeriodNotClosed(uint64 windowEnd, uint256 timestamp);
+
+    /// @notice No rule set was in force at the snapshot `snapshotAt`.
+    error ApportionmentNoRuleSetInForce(uint64 snapshotAt);
+
+    /// @notice The record names rule set `given`; the one in force at the snapshot is `expected`.
+    error ApportionmentRuleSetNotInForce(bytes32 expected, bytes32 given);
+
+    /// @notice The record's fee or caps are not the rule set's `feeBps`, `perCaseCapFen`, `annualCapFen`.
+    error ApportionmentParametersMismatch(uint16 feeBps, uint64 perCaseCapFen, uint64 annualCapFen);
+
+    /// @notice The record states `givenCount` claims paying `givenPayoutsFen`; ClaimLedger's final
+    /// approvals in the window are `expectedCount` claims paying `expectedPayoutsFen`.
+    error ApportionmentClaimTotalsMismatch(
+        uint256 expectedCount, uint256 expectedPayoutsFen, uint64 givenCount, uint64 givenPayoutsFen
+    );
 
     /// @notice A required value was zero or empty; `argument` names which
     /// (1 period id, 2 rule-set hash, 3 ledger root, 4 membership root, 5 ledger CID).
@@ -138,8 +177,11 @@ interface IApportionment {
     /// @notice A period without members carries a non-zero root (ledger or membership).
     error ApportionmentRootWithoutMembers();
 
-    /// @notice Semantic version of this contract ("1.0.0").
+    /// @notice Semantic version of this contract ("2.0.0").
     function version() external pure returns (string memory);
+
+    /// @notice The ClaimLedger whose final approvals and rule sets every period is checked against.
+    function claimLedger() external view returns (address);
 
     /// @notice The role allowed to publish periods and begin wind-down (`keccak256("OPERATOR_ROLE")`).
     function OPERATOR_ROLE() external view returns (bytes32);
@@ -151,7 +193,13 @@ interface IApportionment {
      * not yet published (`ApportionmentPeriodExists`, first, so that a re-sent publication is
      * recognised); `periodId > lastPeriodId()` (`ApportionmentPeriodOutOfOrder`); `windDown`
      * equals `windDown()` (`ApportionmentWindDownMismatch`); `surplusInFen` equals the last
-     * period's `surplusOutFen` (`ApportionmentSurplusInMismatch`); then the arithmetic of the
+     * period's `surplusOutFen` (`ApportionmentSurplusInMismatch`); the window: non-empty
+     * (`ApportionmentInvalidWindow`), starting where the last period's ended
+     * (`ApportionmentWindowGap`), closed (`ApportionmentPeriodNotClosed`); the basis from
+     * ClaimLedger: a rule set in force at `windowEnd` (`ApportionmentNoRuleSetInForce`), named by
+     * the record (`ApportionmentRuleSetNotInForce`), whose fee and caps the record carries
+     * (`ApportionmentParametersMismatch`), and the window's final-approval count and payouts
+     * (`ApportionmentClaimTotalsMismatch`); then the arithmetic of the
      * interface notice: `feeBps <= 10000`, no payouts without claims, fee, N > 0 when D > 0,
      * base, S_out, Σ share + Σ subsidy, the Σ share limit; last the roots: both non-zero when N > 0 (`ApportionmentZeroArgument` 3, 4), both
      * zero when N = 0 (`ApportionmentRootWithoutMembers`). Stores the record with the block

@@ -68,6 +68,17 @@ interface IClaimLedger {
         uint32 revealSeconds;
         /// Retired rule sets accept no new claims; claims already filed keep them.
         bool retired;
+        /// Management fee of the periods apportioned under this rule set, in basis points (≤ 10000).
+        uint16 feeBps;
+        /// Most a member pays per approved claim of a period, in fen.
+        uint64 perCaseCapFen;
+        /// Most a member pays in a calendar year, in fen.
+        uint64 annualCapFen;
+        /// Block timestamp of the anchoring.
+        uint64 anchoredAt;
+        /// When the rule set comes into force: `anchoredAt + RULE_SET_DELAY()` (`anchoredAt` for the
+        /// first rule set of the deployment, anchored before any claim or period can exist).
+        uint64 effectiveAt;
     }
 
     /// @notice One claim as stored on chain.
@@ -159,7 +170,8 @@ interface IClaimLedger {
 
     // ───────────────────────────── events ─────────────────────────────
 
-    /// @notice Rule set `ruleSetHash` was anchored with these claim parameters.
+    /// @notice Rule set `ruleSetHash` was anchored with these claim and share parameters; it is in
+    /// force from `effectiveAt` (see `ruleSetInForce`).
     event RuleSetAnchored(
         bytes32 indexed ruleSetHash,
         uint32 noticeSeconds,
@@ -167,7 +179,11 @@ interface IClaimLedger {
         uint8 jurySize,
         uint8 minTurnout,
         uint32 commitSeconds,
-        uint32 revealSeconds
+        uint32 revealSeconds,
+        uint16 feeBps,
+        uint64 perCaseCapFen,
+        uint64 annualCapFen,
+        uint64 effectiveAt
     );
 
     /// @notice Rule set `ruleSetHash` was retired: it accepts no new claims.
@@ -305,6 +321,12 @@ interface IClaimLedger {
     /// @notice The parameters of `ruleSetHash` are out of range (see `anchorRuleSet`).
     error ClaimLedgerInvalidRuleSet(bytes32 ruleSetHash);
 
+    /// @notice Rule set `ruleSetHash` comes into force only at `effectiveAt` (the block's time is `timestamp`).
+    error ClaimLedgerRuleSetNotInForce(bytes32 ruleSetHash, uint64 effectiveAt, uint256 timestamp);
+
+    /// @notice Rule set `ruleSetHash` is no longer the one in force: `inForce` came into force after it.
+    error ClaimLedgerRuleSetSuperseded(bytes32 ruleSetHash, bytes32 inForce);
+
     /// @notice `account` is already declared related to `memberCommitment`.
     error ClaimLedgerConflictExists(address account, bytes32 memberCommitment);
 
@@ -400,10 +422,14 @@ interface IClaimLedger {
     function VERDICT_TYPEHASH() external view returns (bytes32);
 
     /**
-     * @notice Anchor a rule set's claim parameters under its hash (operator only).
+     * @notice Anchor a rule set's claim and share parameters under its hash (operator only). It
+     * comes into force `RULE_SET_DELAY()` seconds later (at once for the deployment's first rule set).
      * @dev Reverts `ClaimLedgerZeroArgument(3)` for a zero hash, `ClaimLedgerRuleSetExists` for a
      * hash already anchored, `ClaimLedgerInvalidRuleSet` unless every window is > 0,
-     * `reviewQuorum >= 1`, `jurySize >= 1` and `1 <= minTurnout <= jurySize`. Emits `RuleSetAnchored`.
+     * `reviewQuorum >= 1`, `jurySize >= 1`, `1 <= minTurnout <= jurySize` and `feeBps <= 10000`.
+     * Appends the rule set to the in-force history (`ruleSetInForce`). Emits `RuleSetAnchored`.
+     * The contract cannot recompute `ruleSetHash` from the document: the audit checks that these
+     * parameters are the anchored document's.
      * @param ruleSetHash Hash of the full, versioned rule-set document.
      */
     function anchorRuleSet(
@@ -413,7 +439,10 @@ interface IClaimLedger {
         uint8 jurySize,
         uint8 minTurnout,
         uint32 commitSeconds,
-        uint32 revealSeconds
+        uint32 revealSeconds,
+        uint16 feeBps,
+        uint64 perCaseCapFen,
+        uint64 annualCapFen
     ) external;
 
     /**
@@ -435,7 +464,10 @@ interface IClaimLedger {
     /**
      * @notice File a claim on behalf of a member (operator only): NONE → FILED.
      * @dev `claimId` must equal `claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)`
-     * (`ClaimLedgerClaimIdMismatch`); the rule set must be anchored and not retired; commitments
+     * (`ClaimLedgerClaimIdMismatch`); the rule set must be anchored, not retired and the one in
+     * force now (`ClaimLedgerRuleSetNotInForce` before its `effectiveAt`,
+     * `ClaimLedgerRuleSetSuperseded` once a later one is in force: the operator cannot pick among
+     * rule sets per claim); commitments
      * non-zero (`ClaimLedgerZeroArgument`), `payoutFen > 0` (`ClaimLedgerZeroPayout`); a second
      * filing of the same id reverts `ClaimLedgerClaimExists`. Emits `ClaimFiled`.
      * @return The claim id.
@@ -459,7 +491,7 @@ interface IClaimLedger {
      * group commit of concurrent filings. Each claim ends UNDER_REVIEW or later.
      * @dev Per item, in order: the checks of `fileClaim` on its arguments (`ClaimLedgerZeroArgument`,
      * `ClaimLedgerZeroPayout`, `ClaimLedgerClaimIdMismatch`); then by the claim's state —
-     * NONE: filed (rule set anchored and not retired) and opened, `ClaimFiled` + `ReviewOpened`;
+     * NONE: filed (rule set anchored, not retired, in force) and opened, `ClaimFiled` + `ReviewOpened`;
      * FILED: opened, `ReviewOpened`; any later state: left as it is, no event (another relayer
      * got there first — the claim id binds every argument, so it is the same claim). Any failing
      * check reverts the whole call. An empty batch does nothing.
@@ -496,7 +528,8 @@ interface IClaimLedger {
     /**
      * @notice Approve a claim whose notice window passed without objection; anyone may call:
      * IN_NOTICE → APPROVED.
-     * @dev Needs `block.timestamp >= noticeEnds` (`ClaimLedgerNoticeOpen`). Emits `NoticeFinalized`.
+     * @dev Needs `block.timestamp >= noticeEnds` (`ClaimLedgerNoticeOpen`). Adds the final approval
+     * to the cumulative record (`approvalTotals`). Emits `NoticeFinalized`.
      */
     function finalizeNotice(bytes32 claimId) external;
 
@@ -540,7 +573,8 @@ interface IClaimLedger {
      * @notice Close the open jury round after its reveal window; anyone may call.
      * @dev Needs `block.timestamp >= revealEnds` (`ClaimLedgerVotingOpen`). With at least
      * `minTurnout` revealed votes: APPROVED when approvals are a strict majority of revealed
-     * votes, REJECTED otherwise (ties reject), final, `JuryTallied`. With fewer: the round is
+     * votes, REJECTED otherwise (ties reject), final, `JuryTallied` (an approval is added to the
+     * cumulative record, `approvalTotals`). With fewer: the round is
      * voided, the claim stays DISPUTED for a new draw, `JuryRoundVoided`.
      * @return The claim's state afterwards (APPROVED, REJECTED, or DISPUTED when voided).
      */
@@ -568,6 +602,26 @@ interface IClaimLedger {
 
     /// @notice The anchored rule set; reverts `ClaimLedgerUnknownRuleSet` for an unknown hash.
     function ruleSet(bytes32 ruleSetHash) external view returns (RuleSet memory);
+
+    /// @notice Seconds between a rule set's anchoring and its coming into force (immutable).
+    function RULE_SET_DELAY() external view returns (uint64);
+
+    /**
+     * @notice The rule set in force at time `at`: of the rule sets with `effectiveAt <= at`, the one
+     * anchored last (retired or not: retirement closes a rule set to new claims, it does not bring
+     * an older one back). Zero when none is.
+     * @dev With a fixed delay, `effectiveAt` grows with the anchoring order, so this is a binary search.
+     */
+    function ruleSetInForce(uint64 at) external view returns (bytes32);
+
+    /**
+     * @notice Totals of the final approvals (NoticeFinalized, or JuryTallied with APPROVED) whose
+     * block time lies in `[fromTime, toTime)`: how many, and Σ payoutFen.
+     * @dev Read from an append-only cumulative record in approval order (one entry per final
+     * approval: block time, cumulative count and payouts), by binary search: O(log approvals).
+     * Zero when `toTime <= fromTime`.
+     */
+    function approvalTotals(uint64 fromTime, uint64 toTime) external view returns (uint256 count, uint256 payoutsFen);
 
     /// @notice The EIP-712 digest of `v` under this contract's domain (what a reviewer signs).
     function hashVerdict(Verdict calldata v) external view returns (bytes32);

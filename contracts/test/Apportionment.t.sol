@@ -8,8 +8,40 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 
 import {Apportionment} from "../src/Apportionment.sol";
 import {IApportionment} from "../src/IApportionment.sol";
+import {IClaimLedger} from "../src/IClaimLedger.sol";
 import {MerkleTrees} from "./utils/MerkleTrees.sol";
 import {Vm, vm} from "./utils/Vm.sol";
+
+/**
+ * @notice Stands in for ClaimLedger in the arithmetic tests: answers the three views Apportionment
+ * reads with whatever basis a test sets. The real ClaimLedger is used by ApportionmentBasis.t.sol.
+ */
+contract BasisStub {
+    bytes32 public inForce;
+    uint16 internal _feeBps;
+    uint64 internal _perCase;
+    uint64 internal _annual;
+    uint256 internal _count;
+    uint256 internal _payouts;
+
+    function set(bytes32 ruleSetHash, uint16 feeBps, uint64 perCase, uint64 annual, uint256 count, uint256 payouts)
+        external
+    {
+        (inForce, _feeBps, _perCase, _annual, _count, _payouts) = (ruleSetHash, feeBps, perCase, annual, count, payouts);
+    }
+
+    function ruleSetInForce(uint64) external view returns (bytes32) {
+        return inForce;
+    }
+
+    function ruleSet(bytes32) external view returns (IClaimLedger.RuleSet memory r) {
+        (r.feeBps, r.perCaseCapFen, r.annualCapFen) = (_feeBps, _perCase, _annual);
+    }
+
+    function approvalTotals(uint64, uint64) external view returns (uint256, uint256) {
+        return (_count, _payouts);
+    }
+}
 
 /// @notice Shared fixture and a reference builder of valid period records.
 abstract contract ApportionmentTestBase {
@@ -18,10 +50,11 @@ abstract contract ApportionmentTestBase {
     address internal outsider = vm.addr(0xE7E);
 
     Apportionment internal ledger;
+    BasisStub internal basis;
 
     bytes32 internal constant RULES = keccak256("hubao.rules.test");
     bytes32 internal constant PERIOD_PUBLISHED = keccak256(
-        "PeriodPublished(uint64,bytes32,(uint64,uint64,uint64,uint64,uint64,uint64,uint64,uint64,uint16,bool,bytes32,bytes32,uint64,uint64,uint64,uint64,bytes32,bytes))"
+        "PeriodPublished(uint64,bytes32,(uint64,uint64,uint64,uint64,uint64,uint64,uint64,uint64,uint16,bool,bytes32,bytes32,uint64,uint64,uint64,uint64,bytes32,bytes,uint64,uint64))"
     );
 
     function setUp() public virtual {
@@ -30,7 +63,18 @@ abstract contract ApportionmentTestBase {
         vm.label(outsider, "outsider");
         vm.warp(1_700_000_000);
         vm.roll(100);
-        ledger = new Apportionment(admin, operator);
+        basis = new BasisStub();
+        ledger = new Apportionment(admin, operator, IClaimLedger(address(basis)));
+    }
+
+    /// End of the window of `periodId` (07 and 21 of a month, 14 days apart; closed at setUp's time).
+    function _windowEnd(uint64 periodId) internal pure returns (uint64) {
+        return 1_600_000_000 + (periodId - 20_240_000) * 1 days;
+    }
+
+    /// Makes the stand-in ClaimLedger state exactly the basis `r` claims.
+    function _stub(IApportionment.PeriodRecord memory r) internal {
+        basis.set(r.ruleSetHash, r.feeBps, r.perCaseCapFen, r.annualCapFen, r.claimCount, r.payoutsFen);
     }
 
     /**
@@ -76,6 +120,8 @@ abstract contract ApportionmentTestBase {
             r.ledgerRoot = keccak256(abi.encode("ledger", periodId));
         }
         r.ledgerCid = abi.encodePacked(hex"01551220", keccak256(abi.encode("cid", periodId)));
+        r.windowEnd = _windowEnd(periodId);
+        r.windowStart = r.windowEnd - 14 days;
     }
 
     function _min(uint256 a, uint256 b) internal pure returns (uint256) {
@@ -83,11 +129,13 @@ abstract contract ApportionmentTestBase {
     }
 
     function _publish(IApportionment.PeriodRecord memory r) internal {
+        _stub(r);
         vm.prank(operator);
         ledger.publishPeriod(r);
     }
 
     function _expectRevertPublish(IApportionment.PeriodRecord memory r, bytes memory err) internal {
+        _stub(r);
         vm.expectRevert(err);
         vm.prank(operator);
         ledger.publishPeriod(r);
@@ -121,18 +169,26 @@ contract ApportionmentTest is ApportionmentTestBase {
 
     function test_constructor_rejectsZeroOperator() public {
         vm.expectRevert(abi.encodeWithSelector(IApportionment.ApportionmentInvalidOperator.selector, address(0)));
-        new Apportionment(admin, address(0));
+        new Apportionment(admin, address(0), IClaimLedger(address(basis)));
     }
 
     function test_constructor_rejectsZeroAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0))
         );
-        new Apportionment(address(0), operator);
+        new Apportionment(address(0), operator, IClaimLedger(address(basis)));
     }
 
-    function test_version_isOneZeroZero() public view {
-        vm.assertEq(ledger.version(), "1.0.0", "version");
+    function test_constructor_rejectsZeroClaimLedger() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IApportionment.ApportionmentInvalidClaimLedger.selector, address(0))
+        );
+        new Apportionment(admin, operator, IClaimLedger(address(0)));
+    }
+
+    function test_version_isTwoZeroZero() public view {
+        vm.assertEq(ledger.version(), "2.0.0", "version");
+        vm.assertEq(ledger.claimLedger(), address(basis), "claimLedger");
     }
 
     function test_supportsInterface_answersForEachImplementedInterface() public view {
@@ -503,6 +559,7 @@ contract ApportionmentFuzzTest is ApportionmentTestBase {
     ) public {
         IApportionment.PeriodRecord memory r = _twoPeriods(p1, n1, claims, payout, bps, n2, perCase);
         field = field % 6;
+        _stub(r);
         // Moving a value below zero is not a record anybody could send (uint64): move it up instead.
         if (field == 0) r.feeFen = _nudge(r.feeFen, up);
         else if (field == 1) r.baseFen = _nudge(r.baseFen, up);

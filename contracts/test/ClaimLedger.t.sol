@@ -46,14 +46,14 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
 
     function test_constructor_rejectsZeroOperator() public {
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerInvalidAccount.selector, address(0)));
-        new ClaimLedger(admin, address(0));
+        new ClaimLedger(admin, address(0), 1 days);
     }
 
     function test_constructor_rejectsZeroAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0))
         );
-        new ClaimLedger(address(0), operator);
+        new ClaimLedger(address(0), operator, 1 days);
     }
 
     function test_supportsInterface_answersForLedgerAndAccessControl() public view {
@@ -77,9 +77,11 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
     function test_anchorRuleSet_storesAndEmits() public {
         bytes32 h = keccak256("rules.v2");
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.RuleSetAnchored(h, 3 days, 3, 11, 6, 1 days, 1 days);
+        emit IClaimLedger.RuleSetAnchored(
+            h, 3 days, 3, 11, 6, 1 days, 1 days, 800, 10, 18_800, uint64(block.timestamp + 1 days)
+        );
         vm.prank(operator);
-        ledger.anchorRuleSet(h, 3 days, 3, 11, 6, 1 days, 1 days);
+        ledger.anchorRuleSet(h, 3 days, 3, 11, 6, 1 days, 1 days, 800, 10, 18_800);
         IClaimLedger.RuleSet memory r = ledger.ruleSet(h);
         vm.assertEq(uint256(r.noticeSeconds), 3 days, "notice");
         vm.assertEq(uint256(r.reviewQuorum), 3, "quorum");
@@ -88,18 +90,23 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.assertEq(uint256(r.commitSeconds), 1 days, "commit");
         vm.assertEq(uint256(r.revealSeconds), 1 days, "reveal");
         vm.assertFalse(r.retired, "not retired");
+        vm.assertEq(uint256(r.feeBps), 800, "fee");
+        vm.assertEq(uint256(r.perCaseCapFen), 10, "per-case cap");
+        vm.assertEq(uint256(r.annualCapFen), 18_800, "annual cap");
+        vm.assertEq(uint256(r.anchoredAt), block.timestamp, "anchored at");
+        vm.assertEq(uint256(r.effectiveAt), block.timestamp + 1 days, "effective after the delay");
     }
 
     function test_anchorRuleSet_rejectsDuplicate() public {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerRuleSetExists.selector, RULES));
-        ledger.anchorRuleSet(RULES, 1, 1, 1, 1, 1, 1);
+        ledger.anchorRuleSet(RULES, 1, 1, 1, 1, 1, 1, 800, 10, 18_800);
     }
 
     function test_anchorRuleSet_rejectsZeroHash() public {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroArgument.selector, uint8(3)));
-        ledger.anchorRuleSet(bytes32(0), 1, 1, 1, 1, 1, 1);
+        ledger.anchorRuleSet(bytes32(0), 1, 1, 1, 1, 1, 1, 800, 10, 18_800);
     }
 
     function test_anchorRuleSet_rejectsOutOfRangeParameters() public {
@@ -107,19 +114,19 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes memory err = abi.encodeWithSelector(IClaimLedger.ClaimLedgerInvalidRuleSet.selector, h);
         vm.startPrank(operator);
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 0, 2, 5, 3, 1, 1); // no notice window
+        ledger.anchorRuleSet(h, 0, 2, 5, 3, 1, 1, 800, 10, 18_800); // no notice window
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 0, 5, 3, 1, 1); // no quorum
+        ledger.anchorRuleSet(h, 1, 0, 5, 3, 1, 1, 800, 10, 18_800); // no quorum
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 2, 0, 0, 1, 1); // no jury
+        ledger.anchorRuleSet(h, 1, 2, 0, 0, 1, 1, 800, 10, 18_800); // no jury
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 2, 5, 0, 1, 1); // no turnout
+        ledger.anchorRuleSet(h, 1, 2, 5, 0, 1, 1, 800, 10, 18_800); // no turnout
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 2, 5, 6, 1, 1); // turnout above jury size
+        ledger.anchorRuleSet(h, 1, 2, 5, 6, 1, 1, 800, 10, 18_800); // turnout above jury size
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 2, 5, 3, 0, 1); // no commit window
+        ledger.anchorRuleSet(h, 1, 2, 5, 3, 0, 1, 800, 10, 18_800); // no commit window
         vm.expectRevert(err);
-        ledger.anchorRuleSet(h, 1, 2, 5, 3, 1, 0); // no reveal window
+        ledger.anchorRuleSet(h, 1, 2, 5, 3, 1, 0, 800, 10, 18_800); // no reveal window
         vm.stopPrank();
     }
 
@@ -915,7 +922,8 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
     function test_juryOfEleven_decidesWithDefaultRules() public {
         bytes32 rules11 = keccak256("hubao.rules.default");
         vm.startPrank(operator);
-        ledger.anchorRuleSet(rules11, 7 days, 2, 11, 6, 2 days, 2 days);
+        ledger.anchorRuleSet(rules11, 7 days, 2, 11, 6, 2 days, 2 days, 800, 10, 18_800);
+        vm.warp(block.timestamp + ledger.RULE_SET_DELAY()); // in force only after the public delay
         address[] memory jurors = new address[](11);
         for (uint160 i = 0; i < 11; ++i) {
             jurors[i] = address(0x2000 + i);
@@ -1095,7 +1103,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
             ledger.openReview(id);
             vm.prank(callers[i]);
             vm.expectRevert(err);
-            ledger.anchorRuleSet(keccak256("x"), 1, 1, 1, 1, 1, 1);
+            ledger.anchorRuleSet(keccak256("x"), 1, 1, 1, 1, 1, 1, 800, 10, 18_800);
         }
     }
 

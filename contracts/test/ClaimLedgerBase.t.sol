@@ -98,9 +98,9 @@ abstract contract ClaimLedgerTestBase {
         reviewerA = vm.addr(REVIEWER_A_KEY);
         reviewerB = vm.addr(REVIEWER_B_KEY);
         reviewerC = vm.addr(REVIEWER_C_KEY);
-        ledger = new ClaimLedger(admin, operator);
+        ledger = new ClaimLedger(admin, operator, 1 days);
         vm.startPrank(operator);
-        ledger.anchorRuleSet(RULES, uint32(NOTICE), QUORUM, JURY, TURNOUT, uint32(COMMIT), uint32(REVEAL));
+        ledger.anchorRuleSet(RULES, uint32(NOTICE), QUORUM, JURY, TURNOUT, uint32(COMMIT), uint32(REVEAL), 800, 10, 18_800);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerA);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerB);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerC);

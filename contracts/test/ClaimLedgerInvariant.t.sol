@@ -388,11 +388,11 @@ contract ClaimLedgerInvariantTest {
 
     function setUp() public {
         vm.warp(1_700_000_000);
-        ledger = new ClaimLedger(ADMIN, OPERATOR);
+        ledger = new ClaimLedger(ADMIN, OPERATOR, 1 days);
         handler = new ClaimLedgerHandler(ledger, OPERATOR);
         vm.startPrank(OPERATOR);
         // quorum 2, jury 3, turnout 2; windows of 1-2 days, crossed by a few clock steps
-        ledger.anchorRuleSet(RULES, 2 days, 2, 3, 2, 1 days, 1 days);
+        ledger.anchorRuleSet(RULES, 2 days, 2, 3, 2, 1 days, 1 days, 800, 10, 18_800);
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xA11CE));
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xB0B));
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xC0C));

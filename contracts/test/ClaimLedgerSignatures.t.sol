@@ -40,7 +40,7 @@ contract ClaimLedgerSignaturesTest is ClaimLedgerTestBase {
     function test_c2_otherVerifyingContractRecoversNonReviewer() public {
         bytes32 id = _underReview();
         // A twin deployment where reviewerA is a reviewer too: only the domain differs.
-        ClaimLedger twin = new ClaimLedger(admin, operator);
+        ClaimLedger twin = new ClaimLedger(admin, operator, 1 days);
         bytes32 reviewerRole = twin.REVIEWER_ROLE();
         vm.prank(operator);
         twin.grantRole(reviewerRole, reviewerA);
@@ -174,7 +174,7 @@ contract ClaimLedgerSignaturesTest is ClaimLedgerTestBase {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, attacker, operatorRole)
         );
-        ledger.anchorRuleSet(keccak256("attacker rules"), 1, 1, 1, 1, 1, 1);
+        ledger.anchorRuleSet(keccak256("attacker rules"), 1, 1, 1, 1, 1, 1, 800, 10, 18_800);
     }
 
     // ───────────────────────── fuzz (C5) ─────────────────────────

@@ -17,7 +17,7 @@ contract ClaimLedgerVectorsTest {
     ClaimLedger internal ledger;
 
     function setUp() public {
-        ledger = new ClaimLedger(address(0xAD), address(0x0FE));
+        ledger = new ClaimLedger(address(0xAD), address(0x0FE), 1 days);
     }
 
     function _read(string memory file) internal view returns (string memory) {

@@ -63,6 +63,8 @@ def test_bootstrap_stores_and_anchors_the_default_rule_set(plan_runtime: Runtime
         assert rule_set_by_hash(session, default_hash) == DEFAULT_RULES
         assert record.anchor_tx is not None
         anchor_tx = bytes(record.anchor_tx)
+    anchored_at = int(plan_runtime.w3.eth.get_transaction_receipt(anchor_tx)["blockNumber"])
+    first_in_force = int(plan_runtime.w3.eth.get_block(anchored_at)["timestamp"])  # the first rule set: no delay
     assert _anchored_events(plan_runtime, anchor_tx) == [
         {
             "ruleSetHash": default_hash,
@@ -72,10 +74,27 @@ def test_bootstrap_stores_and_anchors_the_default_rule_set(plan_runtime: Runtime
             "minTurnout": 6,
             "commitSeconds": 2 * 24 * 3600,
             "revealSeconds": 2 * 24 * 3600,
+            "feeBps": 800,
+            "perCaseCapFen": 10,
+            "annualCapFen": 18_800,
+            "effectiveAt": first_in_force,
         }
     ]
     stored = plan_runtime.contracts["ClaimLedger"].functions.ruleSet(default_hash).call()
-    assert tuple(stored) == (7 * 24 * 3600, 2, 11, 6, 2 * 24 * 3600, 2 * 24 * 3600, False)
+    assert tuple(stored) == (
+        7 * 24 * 3600,
+        2,
+        11,
+        6,
+        2 * 24 * 3600,
+        2 * 24 * 3600,
+        False,
+        800,
+        10,
+        18_800,
+        first_in_force,
+        first_in_force,
+    )
 
 
 def test_bootstrap_again_sends_no_transaction(plan_runtime: Runtime) -> None:
@@ -119,8 +138,8 @@ def test_publish_anchors_the_next_version_and_retires_the_previous(fresh_runtime
     assert record.anchor_tx is not None
     events = _anchored_events(fresh_runtime, bytes(record.anchor_tx))
     assert [(e["ruleSetHash"], e["jurySize"], e["minTurnout"]) for e in events] == [(new_hash, 9, 5)]
-    assert tuple(ledger.functions.ruleSet(new_hash).call())[-1] is False
-    assert tuple(ledger.functions.ruleSet(previous_hash).call())[-1] is True
+    assert tuple(ledger.functions.ruleSet(new_hash).call())[6] is False  # retired
+    assert tuple(ledger.functions.ruleSet(previous_hash).call())[6] is True
     with pytest.raises(RuleSetUnchanged):
         publish_rule_set(fresh_runtime, {"min_credit_score": 650})
 
@@ -166,7 +185,7 @@ def test_ensure_anchored_refuses_other_parameters_under_the_same_hash(fresh_runt
     with fresh_runtime.sessions() as session:
         current, current_hash = current_rule_set(session)
     proposed = current.with_changes(version=current.version + 1, notice_seconds=3 * 24 * 3600)
-    forged = RuleSetParams(1, 1, 1, 1, 1, 1)
+    forged = RuleSetParams(1, 1, 1, 1, 1, 1, 10_000, 5_000_000, 5_000_000)
     roster_for(fresh_runtime).anchor_rule_set(proposed.hash(), forged)
     rule_sets._insert(fresh_runtime, proposed, supersede=current_hash)
     with pytest.raises(RuleSetMismatch, match="other claim parameters"):

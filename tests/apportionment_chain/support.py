@@ -50,7 +50,8 @@ def with_apportionment(runtime: Runtime) -> Runtime:
         artifact = apportionment_artifact()
         factory = runtime.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         op = runtime.operator.address
-        tx = factory.constructor(op, op).build_transaction({"from": op, "nonce": 0, "gas": 6_000_000})
+        ledger = runtime.contracts["ClaimLedger"].address
+        tx = factory.constructor(op, op, ledger).build_transaction({"from": op, "nonce": 0, "gas": 6_000_000})
         tx.pop("nonce", None)
         receipt = runtime.operator.transact(tx)
         runtime.contracts["Apportionment"] = contract_at(runtime.w3, str(receipt["contractAddress"]), artifact)
@@ -107,6 +108,9 @@ class ClaimDriver:
             r.min_turnout,
             r.commit_seconds,
             r.reveal_seconds,
+            r.fee_bps,
+            r.per_case_cap_fen,
+            r.annual_cap_fen,
         )
         self.reviewers = [account(ANVIL_DEV_KEYS[2]), account(ANVIL_DEV_KEYS[3])]
         for reviewer in self.reviewers:

@@ -27,6 +27,7 @@ from backend.db.lease import Lease
 from backend.db.models import Member, RuleSetRecord
 from backend.runtime import Runtime
 from backend.services.membership import protected_commitments_at, protected_members_at
+from backend.services.rule_sets import claim_params, roster_for
 from tests.apportionment_chain.conftest import CST, RULES
 from tests.apportionment_chain.support import ClaimDriver, add_member, chain_now, set_time
 
@@ -145,9 +146,12 @@ def test_the_workflow_clock_publishes_a_closed_period_by_itself(
     anvil_factory: Callable[..., AnvilNode], runtime_factory: Callable[..., Runtime]
 ) -> None:
     runtime = _runtime_at(anvil_factory, runtime_factory, _at(3, 1, 12))
+    # Anchored before the snapshot (the period's rules are the ones in force at it), but the
+    # operator's database does not hold the document yet.
+    roster_for(runtime).anchor_rule_set(RULES.hash(), claim_params(RULES))
     add_member(runtime, "c-m1", _at(1, 1))
     _move_clock(runtime, _at(3, 7, 0, 0, 30))
-    assert publish_due_periods(runtime) == [], "no rule set in force yet: the period waits, nothing raises"
+    assert publish_due_periods(runtime) == [], "no rule-set document yet: the period waits, nothing raises"
     with runtime.sessions.begin() as session:
         session.add(RuleSetRecord(hash=RULES.hash(), version=1, canonical_json=RULES.canonical_json(), active=True))
     client = ApportionmentClient(runtime.w3, runtime.contracts["Apportionment"])

@@ -181,7 +181,9 @@ class TamperedCode:
         rt = self.history.runtime
         factory = rt.w3.eth.contract(abi=self.artifact["abi"], bytecode=self.artifact["bytecode"])
         op = rt.operator.address
-        tx = factory.constructor(op, op).build_transaction({"from": op, "gas": 8_000_000})
+        [ctor] = [i for i in self.artifact["abi"] if i.get("type") == "constructor"]
+        args = [op, op, 0][: len(ctor["inputs"])]  # ClaimLedger also takes its RULE_SET_DELAY
+        tx = factory.constructor(*args).build_transaction({"from": op, "gas": 8_000_000})
         tx.pop("nonce", None)
         receipt = rt.operator.transact(tx)
         code = rt.w3.eth.get_code(receipt["contractAddress"])

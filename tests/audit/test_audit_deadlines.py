@@ -125,9 +125,10 @@ def test_audit_report_lists_what_it_takes_on_the_operators_word(history: Audited
         "membershipEnds",
         "rosterAdmin",
         "juryDraw",
-        "shareParameters",
         "evidenceQueuedAt",
     }
+    # Bound on chain (issue 15 item 3): no longer taken on the operator's word.
+    assert not {t["id"] for t in listed} & {"shareParameters", "ruleSetChoice"}
     assert listed == [t.to_json() for t in TRUST_ASSUMPTIONS]
     assert all(t["steps"] and t["why"] for t in listed)
     # complete is unchanged in meaning: every step passed, given these.

@@ -218,7 +218,7 @@ def deploy_ledger(node: AnvilNode) -> Ledger:
     accounts = [Account.from_key(key) for key in ANVIL_DEV_KEYS]
     admin, operator = accounts[0].address, accounts[1].address
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx_hash = factory.constructor(admin, operator).transact({"from": admin})
+    tx_hash = factory.constructor(admin, operator, 86_400).transact({"from": admin})
     address = str(w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"])
     ledger = Ledger(
         node=node,
@@ -230,7 +230,9 @@ def deploy_ledger(node: AnvilNode) -> Ledger:
         jurors=[a.address for a in accounts[5:9]],
         stranger=accounts[9].address,
     )
-    receipt = ledger.send(operator, "anchorRuleSet", RULES, NOTICE, QUORUM, JURY, TURNOUT, COMMIT, REVEAL)
+    receipt = ledger.send(
+        operator, "anchorRuleSet", RULES, NOTICE, QUORUM, JURY, TURNOUT, COMMIT, REVEAL, 800, 10, 18_800
+    )
     assert ledger.events(receipt, "RuleSetAnchored")[0]["jurySize"] == JURY
     for reviewer in ledger.reviewers:
         ledger.send(operator, "grantRole", REVIEWER_ROLE, reviewer.address)
@@ -461,8 +463,8 @@ def _juror(args: Args) -> Guard:
 ALL = frozenset(CALLERS)
 
 MATRIX: dict[str, Guard] = {
-    "anchorRuleSet(bytes32,uint32,uint8,uint8,uint8,uint32,uint32)": _op(
-        lambda d, c: (keccak(text="rules.v9"), 1, 1, 1, 1, 1, 1)
+    "anchorRuleSet(bytes32,uint32,uint8,uint8,uint8,uint32,uint32,uint16,uint64,uint64)": _op(
+        lambda d, c: (keccak(text="rules.v9"), 1, 1, 1, 1, 1, 1, 800, 10, 18_800)
     ),
     "retireRuleSet(bytes32)": _op(lambda d, c: (RULES,)),
     "declareConflict(address,bytes32)": _op(lambda d, c: (d.stranger, keccak(text="m"))),

@@ -184,7 +184,7 @@ def _runtime_at(w3: Web3, node: AnvilNode, address: str) -> Contract:
     artifact = ledger_artifact()
     admin = w3.eth.accounts[0]
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin).transact({"from": admin}))
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin, 0).transact({"from": admin}))
     deployed = receipt["contractAddress"]
     assert deployed is not None
     code = bytes(w3.eth.get_code(deployed))
@@ -227,7 +227,7 @@ def deployed_ledger() -> Iterator[tuple[Contract, eip712.Eip712Domain]]:
         artifact = ledger_artifact()
         admin = w3.eth.accounts[0]
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin).transact({"from": admin}))
+        receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin, 0).transact({"from": admin}))
         contract = contract_at(w3, str(receipt["contractAddress"]), artifact)
         yield contract, eip712.Eip712Domain(w3.eth.chain_id, contract.address)
     finally:

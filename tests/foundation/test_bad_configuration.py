@@ -91,6 +91,7 @@ SAFE_PRODUCTION = {
     **OWN_KEYS,
     "HUBAO_ADMIN_ADDRESS": "0x" + "ab" * 20,
     "HUBAO_DOCS_ENABLED": "false",
+    "HUBAO_RULE_SET_DELAY": "604800",
 }
 
 

@@ -13,7 +13,7 @@ from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, Settings
 from backend.errors import ConfigError
 
 OWN_KEYS = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32, "admin_address": "0x" + "ab" * 20}
-SAFE_PROD = {"env": "production", "docs_enabled": False, **OWN_KEYS}
+SAFE_PROD = {"env": "production", "docs_enabled": False, "rule_set_delay": 7 * 86_400, **OWN_KEYS}
 
 
 def test_defaults_are_local_and_embedded(settings_factory: Callable[..., Settings]) -> None:
@@ -66,6 +66,7 @@ def test_admin_address_must_be_a_checksummed_nonzero_address(
         ({"ipfs_api": "http://10.0.0.5:5001"}, "PROD_REMOTE_KUBO_RPC"),
         ({"cors_origins": ["*"]}, "PROD_CORS_WILDCARD"),
         ({"docs_enabled": True}, "PROD_DOCS_ENABLED"),
+        ({"rule_set_delay": 3_600}, "PROD_RULE_SET_DELAY"),
         ({"admin_address": None}, "PROD_ADMIN_UNSET"),
         ({"admin_address": account(ANVIL_DEV_KEYS[9]).address}, "PROD_DEV_KEY"),
         ({"admin_address": account("0x" + "11" * 32).address}, "PROD_ADMIN_IS_OPERATOR"),
