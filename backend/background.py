@@ -7,7 +7,8 @@ call services — the loops hold no domain rule of their own:
   in ``EvidenceNotary`` and, a second relay of the same code, the membership log's joins and exits
   in ``MembershipLog`` (:func:`anchoring_worker` builds either from the settings, with the
   crash-test fault hook :func:`crash_at`);
-* **workflow clock** — every few seconds, under the ``workflow`` lease: queue filings left
+* **workflow clock** — every few seconds, under the ``workflow`` lease: make current a rule version
+  the chain now has in force (:func:`~backend.services.rule_sets.activate_due`), queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
   (:func:`~backend.services.workflow.advance`), end memberships at the age limit once a chain day
@@ -37,6 +38,7 @@ from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Ou
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
 from backend.services.membership import end_at_age_limit
+from backend.services.rule_sets import activate_due
 from backend.services.workflow import advance
 
 __all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
@@ -127,6 +129,7 @@ class BackgroundLoops:
         while not self._stop.wait(CLOCK_PERIOD):
             try:
                 if lease.acquire():
+                    activate_due(ctx)  # a published rule version is current once the chain has it in force
                     resume_pending_filings(ctx)
                     advance(ctx)
                     today = datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC).date()
