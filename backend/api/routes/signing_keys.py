@@ -11,18 +11,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import Field
 
-from backend.api.deps import CurrentPrincipal, RuntimeDep
+from backend.api.deps import CurrentPrincipal, RuntimeDep, role_dependency
 from backend.api.schemas import ApiModel, Hex, VerdictIn, VerdictOut
 from backend.errors import InvalidInput
 from backend.services import device_verdicts, participant_keys
+from backend.services.auth import Principal
 from backend.services.review_verdicts import VerdictRequest
 
 router = APIRouter(tags=["signing keys"])
+# Keys are for the participants who sign (403 for any other role before the body is read).
+Signer = Annotated[Principal, role_dependency("reviewer", "juror")]
 
 
 class SigningKeyOut(ApiModel):
@@ -83,19 +86,19 @@ def _signature(value: str) -> bytes:
 
 
 @router.get("/signing-key", response_model=SigningKeyOut, summary="Where my signing key lives")
-def my_key(runtime: RuntimeDep, principal: CurrentPrincipal) -> SigningKeyOut:
+def my_key(runtime: RuntimeDep, principal: Signer) -> SigningKeyOut:
     return SigningKeyOut.of(participant_keys.my_signing_key(runtime, principal))
 
 
 @router.post(
     "/signing-key/challenge", response_model=TypedDataOut, summary="The challenge my device signs to register a key"
 )
-def challenge(body: ChallengeIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> TypedDataOut:
+def challenge(body: ChallengeIn, runtime: RuntimeDep, principal: Signer) -> TypedDataOut:
     return TypedDataOut(typed_data=participant_keys.key_registration_challenge(runtime, principal, body.address))
 
 
 @router.post("/signing-key", response_model=RegistrationOut, summary="Register my own signing key")
-def register(body: RegistrationIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> RegistrationOut:
+def register(body: RegistrationIn, runtime: RuntimeDep, principal: Signer) -> RegistrationOut:
     result = participant_keys.register_signing_key(
         runtime, principal, body.address, body.expires_at, _signature(body.signature)
     )
