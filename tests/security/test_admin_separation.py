@@ -126,7 +126,7 @@ def test_production_refuses_a_reused_deployment_with_another_admin(
     keys = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32}
     for key in keys.values():
         rpc_call(node.url, "anvil_setBalance", [account(key).address, hex(10**20)])
-    production = {"env": "production", "docs_enabled": False, **keys}
+    production = {"env": "production", "docs_enabled": False, "rule_set_delay": 86_400, **keys}
     first = runtime_factory(node, admin_address="0x" + "ab" * 20, **production)
     assert first.contracts["ClaimLedger"].functions.defaultAdmin().call().lower() == "0x" + "ab" * 20
     data_dir = first.settings.data_dir
