@@ -7,8 +7,8 @@ operator-held secret could have made, and ``complete`` stays false while the aud
 any (issue 14 item 5). Keys sealed before this revision are backfilled; keys retired before it were
 not recorded anywhere and cannot be.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06 07:45:00
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
