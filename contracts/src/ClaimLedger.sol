@@ -58,7 +58,9 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     mapping(bytes32 ruleSetHash => RuleSet) private _ruleSets;
     mapping(bytes32 claimId => mapping(address reviewer => bytes32 digest)) private _verdictDigests;
     mapping(bytes32 ballotKey => Ballot) private _ballots;
-    mapping(bytes32 conflictKey => bool) private _conflicts;
+    // Block number of each declaration (0 = none): a draw counts only conflicts declared before its
+    // seed block, so the operator cannot exclude jurors after seeing the seed.
+    mapping(bytes32 conflictKey => uint256 declaredAt) private _conflicts;
 
     // The juror roster (JUROR_ROLE holders) in the order `_grantRole`/`_revokeRole` leave it:
     // appended on grant, swap-and-pop on revocation; `_jurorSlot` is index + 1 (0 = not listed).
@@ -69,6 +71,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     // Accounts seated in any round of a claim (keyed by `_conflictKey(juror, claimId)`): never redrawn for it.
     mapping(bytes32 seatKey => bool) private _seated;
     mapping(address juror => uint32) private _absences;
+    // Block of the last juror-roster change: a draw whose roster changed at or after its seed block is re-scheduled.
+    uint256 private _rosterChangedAt;
 
     // Rule-set registry: anchoring order and when each comes into force (non-decreasing, see RULE_SET_DELAY).
     bytes32[] private _ruleSetOrder;
@@ -182,8 +186,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (account == address(0)) revert ClaimLedgerInvalidAccount(account);
         if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
         bytes32 key = _conflictKey(account, memberCommitment);
-        if (_conflicts[key]) revert ClaimLedgerConflictExists(account, memberCommitment);
-        _conflicts[key] = true;
+        if (_conflicts[key] != 0) revert ClaimLedgerConflictExists(account, memberCommitment);
+        _conflicts[key] = block.number;
         emit ConflictDeclared(account, memberCommitment);
     }
 
@@ -246,7 +250,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (v.ruleSetHash != c.ruleSetHash) {
             revert ClaimLedgerVerdictRuleSetMismatch(claimId, c.ruleSetHash, v.ruleSetHash);
         }
-        if (_conflicts[_conflictKey(reviewer, c.memberCommitment)]) {
+        if (_conflicts[_conflictKey(reviewer, c.memberCommitment)] != 0) {
             revert ClaimLedgerReviewerConflicted(claimId, reviewer);
         }
         if (_verdictDigests[claimId][reviewer] != bytes32(0)) revert ClaimLedgerAlreadyReviewed(claimId, reviewer);
@@ -316,15 +320,16 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         uint64 drawBlock = c.drawBlock;
         if (drawBlock == 0) revert ClaimLedgerJuryAlreadyDrawn(claimId, c.juryRound);
         if (block.number <= drawBlock) revert ClaimLedgerDrawTooEarly(claimId, drawBlock, block.number);
-        if (block.number > drawBlock + 256) {
-            // blockhash(drawBlock) is gone: fix a new future block instead of a guessable seed.
+        if (block.number > drawBlock + 256 || _rosterChangedAt >= drawBlock) {
+            // blockhash(drawBlock) is gone, or the roster changed once the seed could be known:
+            // fix a new future block instead of drawing from a seed someone could react to.
             _scheduleDraw(c, claimId);
             return 0;
         }
         round = c.juryRound + 1;
         bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round));
         RuleSet storage rules = _ruleSets[c.ruleSetHash];
-        address[] memory seated = _selectJurors(c, claimId, seed, rules.jurySize);
+        address[] memory seated = _selectJurors(c, claimId, seed, rules.jurySize, drawBlock);
         address[] storage seats = _seats[_roundKey(claimId, round)];
         for (uint256 k = 0; k < seated.length; ++k) {
             address juror = seated[k];
@@ -503,7 +508,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
 
     /// @inheritdoc IClaimLedger
     function isConflicted(address account, bytes32 memberCommitment) external view returns (bool) {
-        return _conflicts[_conflictKey(account, memberCommitment)];
+        return _conflicts[_conflictKey(account, memberCommitment)] != 0;
     }
 
     /// @inheritdoc IClaimLedger
@@ -658,9 +663,10 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     /**
      * Partial Fisher–Yates over a memory copy of the roster: position i takes a uniformly chosen
      * remaining juror (`keccak256(abi.encode(seed, i))`); it is seated unless excluded (related to
-     * the claimant or objector, a reviewer of the claim, or seated in an earlier round).
+     * the claimant or objector by a conflict declared before the seed block, a reviewer of the
+     * claim, or seated in an earlier round).
      */
-    function _selectJurors(Claim storage c, bytes32 claimId, bytes32 seed, uint256 size)
+    function _selectJurors(Claim storage c, bytes32 claimId, bytes32 seed, uint256 size, uint256 drawBlock)
         private
         view
         returns (address[] memory seated)
@@ -675,8 +681,9 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
             a[j] = a[i];
             a[i] = candidate;
             if (
-                _conflicts[_conflictKey(candidate, c.memberCommitment)]
-                    || (c.objectorCommitment != bytes32(0) && _conflicts[_conflictKey(candidate, c.objectorCommitment)])
+                _declaredBefore(_conflictKey(candidate, c.memberCommitment), drawBlock)
+                    || (c.objectorCommitment != bytes32(0)
+                        && _declaredBefore(_conflictKey(candidate, c.objectorCommitment), drawBlock))
                     || _verdictDigests[claimId][candidate] != bytes32(0) || _seated[_conflictKey(candidate, claimId)]
             ) continue;
             seated[count++] = candidate;
@@ -685,12 +692,19 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (count < size) revert ClaimLedgerNotEnoughJurors(count, size);
     }
 
+    /// A conflict declared before the seed block (so before its hash could be known).
+    function _declaredBefore(bytes32 key, uint256 drawBlock) private view returns (bool) {
+        uint256 at = _conflicts[key];
+        return at != 0 && at < drawBlock;
+    }
+
     /// Keep `_jurors` in step with JUROR_ROLE (append on grant).
     function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
         granted = super._grantRole(role, account);
         if (granted && role == JUROR_ROLE) {
             _jurors.push(account);
             _jurorSlot[account] = _jurors.length;
+            _rosterChangedAt = block.number;
         }
     }
 
@@ -707,6 +721,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
             }
             _jurors.pop();
             delete _jurorSlot[account];
+            _rosterChangedAt = block.number;
         }
     }
 

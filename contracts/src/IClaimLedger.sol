@@ -572,13 +572,15 @@ interface IClaimLedger {
      * scheduled `drawBlock` is past.
      * @dev Needs DISPUTED (`ClaimLedgerWrongState`), a scheduled draw (`ClaimLedgerJuryAlreadyDrawn`
      * when a round is open or none is scheduled) and `block.number > drawBlock`
-     * (`ClaimLedgerDrawTooEarly`). When `block.number > drawBlock + 256` the seed block's hash is
-     * no longer readable: the draw is re-scheduled (`JuryDrawScheduled`) and 0 returned. Otherwise
+     * (`ClaimLedgerDrawTooEarly`). When `block.number > drawBlock + 256` (the seed block's hash is
+     * no longer readable) or the juror roster changed in a block >= drawBlock (once the seed could
+     * be known), the draw is re-scheduled (`JuryDrawScheduled`) and 0 returned. Otherwise
      * `seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round))` and a partial
      * Fisher–Yates over a copy `a` of `jurors()` (n entries): for i = 0, 1, … while seats remain
      * and i < n, `j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i)`, swap a[i] and a[j],
-     * seat a[i] unless it is related to the claimant or the objector, gave a verdict on the claim
-     * or sat in an earlier round of it. Fewer eligible than `jurySize` reverts
+     * seat a[i] unless it is related to the claimant or the objector by a conflict declared in a
+     * block < drawBlock (later declarations cannot steer a draw whose seed is known), gave a
+     * verdict on the claim or sat in an earlier round of it. Fewer eligible than `jurySize` reverts
      * `ClaimLedgerNotEnoughJurors`. Opens the commit window (`commitSeconds`) followed by the reveal
      * window (`revealSeconds`). Emits `JuryDrawn`. Gas grows with the roster (one copy, one hash per
      * position visited).

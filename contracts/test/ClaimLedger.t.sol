@@ -754,11 +754,41 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.roll(uint256(ledger.claim(id).drawBlock) + 1);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNotEnoughJurors.selector, uint256(4), uint256(JURY)));
         ledger.drawJury(id);
-        // A juror who joins the roster (after its public delay) unblocks the draw.
+        // A juror who joins the roster (after its public delay) unblocks the draw — with a new seed
+        // block, since the roster changed after the first one.
         bytes32 jurorRole = ledger.JUROR_ROLE();
         vm.prank(roster);
         ledger.grantRole(jurorRole, address(0xF00D));
-        vm.assertEq(ledger.drawJury(id), uint32(1), "drawn");
+        vm.assertEq(uint256(ledger.drawJury(id)), 0, "re-scheduled");
+        vm.assertEq(_draw(id).length, uint256(JURY), "drawn");
+    }
+
+    function test_drawJury_rosterChangeAfterTheSeedBlockReschedules() public {
+        bytes32 id = _disputed();
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock); // the seed block: its hash is about to be known
+        bytes32 jurorRole = ledger.JUROR_ROLE();
+        vm.prank(jurorPool[0]);
+        ledger.renounceRole(jurorRole, jurorPool[0]);
+        vm.roll(drawBlock + 1);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawScheduled(id, 1, drawBlock + 3);
+        vm.assertEq(uint256(ledger.drawJury(id)), 0, "no draw from a seed the roster could react to");
+        vm.assertEq(_draw(id).length, uint256(JURY), "drawn from the next seed block");
+    }
+
+    function test_drawJury_conflictDeclaredAfterTheSeedBlockDoesNotSteerTheDraw() public {
+        bytes32 id = _disputed();
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock + 1);
+        bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), id, uint32(1)));
+        address[] memory expected = _fisherYates(ledger.jurors(), seed, JURY);
+        // The operator sees the seed and declares the first seat related to the claimant.
+        vm.prank(operator);
+        ledger.declareConflict(expected[0], MEMBER);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawn(id, 1, seed, expected, uint64(block.timestamp + COMMIT), uint64(block.timestamp + COMMIT + REVEAL));
+        ledger.drawJury(id);
     }
 
     function test_drawJury_rejectsWrongStateAndOpenRound() public {
