@@ -36,6 +36,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         "Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,bytes32 ruleSetHash,uint256 nonce,uint256 deadline)"
     );
 
+    // Claimant and objector consent (EIP-712; the type strings are documented in IClaimLedger).
+    bytes32 private constant _WITHDRAWAL_TYPEHASH = keccak256("Withdrawal(bytes32 claimId,uint256 deadline)");
+    bytes32 private constant _APPEAL_TYPEHASH = keccak256("Appeal(bytes32 claimId,uint256 deadline)");
+    bytes32 private constant _OBJECTION_TYPEHASH =
+        keccak256("Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)");
+
     /// Delay between `beginDefaultAdminTransfer` and `acceptDefaultAdminTransfer`.
     uint48 public constant INITIAL_ADMIN_DELAY = 1 days;
 
@@ -194,18 +200,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     // ───────────────────────────── filing and review ─────────────────────────────
 
     /// @inheritdoc IClaimLedger
-    function fileClaim(
-        bytes32 claimId,
-        bytes32 memberCommitment,
-        bytes32 evidenceRoot,
-        bytes32 ruleSetHash,
-        uint64 payoutFen
-    ) external onlyRole(OPERATOR_ROLE) returns (bytes32) {
-        Claim storage c = _checkedFiling(claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
-        _requireOpenRuleSet(ruleSetHash);
-        if (c.state != ClaimState.NONE) revert ClaimLedgerClaimExists(claimId);
-        _file(c, claimId, memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
-        return claimId;
+    function fileClaim(ClaimFiling calldata f) external onlyRole(OPERATOR_ROLE) returns (bytes32) {
+        Claim storage c = _checkedFiling(f);
+        _requireOpenRuleSet(f.ruleSetHash);
+        if (c.state != ClaimState.NONE) revert ClaimLedgerClaimExists(f.claimId);
+        _file(c, f);
+        return f.claimId;
     }
 
     /// @inheritdoc IClaimLedger
@@ -217,11 +217,10 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     function fileForReview(ClaimFiling[] calldata filings) external onlyRole(OPERATOR_ROLE) returns (uint256 opened) {
         for (uint256 i = 0; i < filings.length; ++i) {
             ClaimFiling calldata f = filings[i];
-            Claim storage c =
-                _checkedFiling(f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
+            Claim storage c = _checkedFiling(f);
             if (c.state == ClaimState.NONE) {
                 _requireOpenRuleSet(f.ruleSetHash);
-                _file(c, f.claimId, f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen);
+                _file(c, f);
             }
             if (c.state == ClaimState.FILED) {
                 _openReview(c, f.claimId);
@@ -281,13 +280,25 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     // ───────────────────────────── notice and appeal ─────────────────────────────
 
     /// @inheritdoc IClaimLedger
-    function object(bytes32 claimId, bytes32 objectorCommitment) external onlyRole(OPERATOR_ROLE) {
+    function objectBySig(
+        bytes32 claimId,
+        bytes32 objectorCommitment,
+        address objectorKey,
+        uint256 deadline,
+        bytes calldata signature
+    ) external onlyRole(OPERATOR_ROLE) {
         if (objectorCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_OBJECTOR);
+        _requireConsent(
+            keccak256(abi.encode(_OBJECTION_TYPEHASH, claimId, objectorCommitment, deadline)),
+            objectorKey,
+            deadline,
+            signature
+        );
         Claim storage c = _claim(claimId);
         _move(c, claimId, ClaimState.IN_NOTICE, ClaimState.DISPUTED);
         if (block.timestamp >= c.noticeEnds) revert ClaimLedgerNoticeClosed(claimId, c.noticeEnds, block.timestamp);
         c.objectorCommitment = objectorCommitment;
-        emit ObjectionRecorded(claimId, objectorCommitment);
+        emit ObjectionRecorded(claimId, objectorCommitment, objectorKey);
         _scheduleDraw(c, claimId);
     }
 
@@ -301,8 +312,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     }
 
     /// @inheritdoc IClaimLedger
-    function appeal(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
-        Claim storage c = _claim(claimId);
+    function appealBySig(bytes32 claimId, uint256 deadline, bytes calldata signature) external {
+        Claim storage c = _claimantConsent(claimId, _APPEAL_TYPEHASH, deadline, signature);
         _move(c, claimId, ClaimState.REJECTED, ClaimState.DISPUTED);
         // juryRound != 0: the rejection came from a jury, which is final.
         if (c.appealed || c.juryRound != 0) revert ClaimLedgerAppealNotAllowed(claimId);
@@ -427,8 +438,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     // ───────────────────────────── withdrawal and payout ─────────────────────────────
 
     /// @inheritdoc IClaimLedger
-    function withdrawClaim(bytes32 claimId) external onlyRole(OPERATOR_ROLE) {
-        Claim storage c = _claim(claimId);
+    function withdrawClaimBySig(bytes32 claimId, uint256 deadline, bytes calldata signature) external {
+        Claim storage c = _claimantConsent(claimId, _WITHDRAWAL_TYPEHASH, deadline, signature);
         ClaimState from = c.state;
         if (
             from != ClaimState.FILED && from != ClaimState.UNDER_REVIEW && from != ClaimState.IN_NOTICE
@@ -534,19 +545,35 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     }
 
     /// The argument checks of a filing; the claim's storage slot (any state) when they pass.
-    function _checkedFiling(
-        bytes32 claimId,
-        bytes32 memberCommitment,
-        bytes32 evidenceRoot,
-        bytes32 ruleSetHash,
-        uint64 payoutFen
-    ) private view returns (Claim storage) {
-        if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
-        if (evidenceRoot == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_EVIDENCE);
-        if (payoutFen == 0) revert ClaimLedgerZeroPayout();
-        bytes32 expected = _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
-        if (claimId != expected) revert ClaimLedgerClaimIdMismatch(expected, claimId);
-        return _claims[claimId];
+    function _checkedFiling(ClaimFiling calldata f) private view returns (Claim storage) {
+        if (f.memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
+        if (f.evidenceRoot == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_EVIDENCE);
+        if (f.payoutFen == 0) revert ClaimLedgerZeroPayout();
+        if (f.claimantKey == address(0)) revert ClaimLedgerInvalidAccount(address(0));
+        bytes32 expected =
+            keccak256(abi.encode(f.memberCommitment, f.evidenceRoot, f.ruleSetHash, f.payoutFen, f.claimantKey));
+        if (f.claimId != expected) revert ClaimLedgerClaimIdMismatch(expected, f.claimId);
+        return _claims[f.claimId];
+    }
+
+    /// The claim, once its `claimantKey` signed the EIP-712 `typehash(claimId, deadline)` in time.
+    function _claimantConsent(bytes32 claimId, bytes32 typehash, uint256 deadline, bytes calldata signature)
+        private
+        view
+        returns (Claim storage c)
+    {
+        c = _claim(claimId);
+        _requireConsent(keccak256(abi.encode(typehash, claimId, deadline)), c.claimantKey, deadline, signature);
+    }
+
+    /// The one signature check of the member actions: `signer` signed `structHash`, `deadline` not passed.
+    function _requireConsent(bytes32 structHash, address signer, uint256 deadline, bytes calldata signature)
+        private
+        view
+    {
+        if (block.timestamp > deadline) revert ClaimLedgerConsentExpired(deadline, block.timestamp);
+        address recovered = ECDSA.recover(_hashTypedDataV4(structHash), signature);
+        if (recovered != signer) revert ClaimLedgerConsentSignerMismatch(signer, recovered);
     }
 
     /// A new claim needs the anchored rule set in force now (`ruleSetInForce`), not retired.
@@ -602,21 +629,15 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     }
 
     /// NONE → FILED for a claim whose arguments `_checkedFiling` and `_requireOpenRuleSet` accepted.
-    function _file(
-        Claim storage c,
-        bytes32 claimId,
-        bytes32 memberCommitment,
-        bytes32 evidenceRoot,
-        bytes32 ruleSetHash,
-        uint64 payoutFen
-    ) private {
-        c.memberCommitment = memberCommitment;
-        c.evidenceRoot = evidenceRoot;
-        c.ruleSetHash = ruleSetHash;
-        c.payoutFen = payoutFen;
+    function _file(Claim storage c, ClaimFiling calldata f) private {
+        c.memberCommitment = f.memberCommitment;
+        c.evidenceRoot = f.evidenceRoot;
+        c.ruleSetHash = f.ruleSetHash;
+        c.payoutFen = f.payoutFen;
         c.filedAt = uint64(block.timestamp);
         c.state = ClaimState.FILED;
-        emit ClaimFiled(claimId, memberCommitment, ruleSetHash, evidenceRoot, payoutFen);
+        c.claimantKey = f.claimantKey;
+        emit ClaimFiled(f.claimId, f.memberCommitment, f.ruleSetHash, f.evidenceRoot, f.payoutFen, f.claimantKey);
     }
 
     function _openReview(Claim storage c, bytes32 claimId) private {
@@ -733,14 +754,6 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
                 )
             )
         );
-    }
-
-    function _claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
-        private
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen));
     }
 
     function _roundKey(bytes32 claimId, uint32 round) private pure returns (bytes32) {

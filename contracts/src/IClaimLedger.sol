@@ -10,11 +10,11 @@ pragma solidity ^0.8.24;
  * `ClaimLedgerInvalidTransition`):
  *
  *     NONE ──fileClaim──▶ FILED ──openReview──▶ UNDER_REVIEW ──(quorum verdicts)──▶ IN_NOTICE | REJECTED
- *     IN_NOTICE ──object──▶ DISPUTED        IN_NOTICE ──finalizeNotice (after the window)──▶ APPROVED
- *     REJECTED ──appeal (once, only a review rejection)──▶ DISPUTED
+ *     IN_NOTICE ──objectBySig──▶ DISPUTED   IN_NOTICE ──finalizeNotice (after the window)──▶ APPROVED
+ *     REJECTED ──appealBySig (once, only a review rejection)──▶ DISPUTED
  *     DISPUTED ──drawJury, commitVote(BySig), revealVote, tallyJury──▶ APPROVED | REJECTED (final)
  *     APPROVED ──recordPayout──▶ PAID
- *     FILED | UNDER_REVIEW | IN_NOTICE | DISPUTED ──withdrawClaim──▶ WITHDRAWN
+ *     FILED | UNDER_REVIEW | IN_NOTICE | DISPUTED ──withdrawClaimBySig──▶ WITHDRAWN
  *
  * Decision rules:
  * - Review: the claim is decided by the first `reviewQuorum` distinct reviewers' verdicts, by
@@ -30,8 +30,15 @@ pragma solidity ^0.8.24;
  *   by a partial Fisher–Yates shuffle seeded with `keccak256(abi.encode(blockhash(drawBlock),
  *   claimId, round))`, skipping accounts related to the claimant or objector, the claim's
  *   reviewers and jurors of its earlier rounds.
- * - Withdrawal is operator-only: members have no on-chain key (they are salted commitments), so
- *   the operator relays the claimant's request exactly as it relays the filing.
+ * - Member consent: a member is a salted commitment on chain, never an address. Each claim binds a
+ *   fresh key of the claimant's device (`claimantKey`, part of the claim id): a withdrawal or an
+ *   appeal needs that key's EIP-712 signature, so the operator that relays them cannot make one
+ *   up, and anyone may relay them. An objection needs the signature of the objector's own
+ *   per-objection key and is relayed by the operator, on whose word the objector's membership
+ *   rests. Per-claim keys keep a member's claims unlinkable on chain. Signed types (domain below):
+ *   `Withdrawal(bytes32 claimId,uint256 deadline)`, `Appeal(bytes32 claimId,uint256 deadline)`,
+ *   `Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)`. Each is usable once
+ *   (the state it needs is left), so no nonce is kept.
  *
  * Privacy: members, objectors, evidence, reports and payment references are `bytes32`
  * commitments; nothing personal, no plaintext CID and no document hash is stored or emitted.
@@ -128,6 +135,8 @@ interface IClaimLedger {
         uint8 juryApprovals;
         /// Block whose hash seeds the next round's draw, zero when no draw is scheduled.
         uint64 drawBlock;
+        /// The claimant's key for this claim (bound in the claim id): signs its withdrawal and appeal.
+        address claimantKey;
     }
 
     /**
@@ -153,7 +162,7 @@ interface IClaimLedger {
 
     /// @notice One claim of a `fileForReview` batch: the arguments of `fileClaim`.
     struct ClaimFiling {
-        /// `claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)`.
+        /// `keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen, claimantKey))`.
         bytes32 claimId;
         /// Salted commitment of the claimant.
         bytes32 memberCommitment;
@@ -163,6 +172,8 @@ interface IClaimLedger {
         bytes32 ruleSetHash;
         /// Lump-sum payout in fen.
         uint64 payoutFen;
+        /// A fresh key of the claimant's device for this claim only (never zero).
+        address claimantKey;
     }
 
     /// @notice One juror's ballot in one jury round.
@@ -202,13 +213,14 @@ interface IClaimLedger {
     /// neither review nor judge that member's claims, nor judge claims that member objected to.
     event ConflictDeclared(address indexed account, bytes32 indexed memberCommitment);
 
-    /// @notice Claim `claimId` was filed.
+    /// @notice Claim `claimId` was filed; `claimantKey` signs its withdrawal and appeal.
     event ClaimFiled(
         bytes32 indexed claimId,
         bytes32 indexed memberCommitment,
         bytes32 indexed ruleSetHash,
         bytes32 evidenceRoot,
-        uint64 payoutFen
+        uint64 payoutFen,
+        address claimantKey
     );
 
     /// @notice Claim `claimId` moved FILED → UNDER_REVIEW.
@@ -240,7 +252,7 @@ interface IClaimLedger {
     );
 
     /// @notice An objection moved `claimId` IN_NOTICE → DISPUTED.
-    event ObjectionRecorded(bytes32 indexed claimId, bytes32 objectorCommitment);
+    event ObjectionRecorded(bytes32 indexed claimId, bytes32 objectorCommitment, address objectorKey);
 
     /// @notice The notice window of `claimId` passed without objection: IN_NOTICE → APPROVED.
     event NoticeFinalized(bytes32 indexed claimId);
@@ -322,6 +334,12 @@ interface IClaimLedger {
     /// @notice A required commitment, root or reference was zero; `argument` names which
     /// (1 member, 2 evidence root, 3 rule-set hash, 4 objector, 5 vote commitment, 6 payment ref).
     error ClaimLedgerZeroArgument(uint8 argument);
+
+    /// @notice A member's signed consent (withdrawal, appeal, objection) expired at `deadline`.
+    error ClaimLedgerConsentExpired(uint256 deadline, uint256 timestamp);
+
+    /// @notice A member action was signed by `recovered`, not by the key it needs (`expected`).
+    error ClaimLedgerConsentSignerMismatch(address expected, address recovered);
 
     /// @notice A claim was filed with a zero payout.
     error ClaimLedgerZeroPayout();
@@ -425,7 +443,7 @@ interface IClaimLedger {
     /// @notice Semantic version of this contract ("2.0.0"); its major is the EIP-712 domain version.
     function version() external pure returns (string memory);
 
-    /// @notice The role that files claims, relays objections, appeals and withdrawals, records
+    /// @notice The role that files claims, relays objections, records
     /// payouts, manages rule sets and declares conflicts.
     function OPERATOR_ROLE() external view returns (bytes32);
 
@@ -489,8 +507,9 @@ interface IClaimLedger {
 
     /**
      * @notice File a claim on behalf of a member (operator only): NONE → FILED.
-     * @dev `claimId` must equal `claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen)`
-     * (`ClaimLedgerClaimIdMismatch`); the rule set must be anchored, not retired and the one in
+     * @dev `f.claimId` must equal `keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash,
+     * payoutFen, claimantKey))` (`ClaimLedgerClaimIdMismatch`), `claimantKey` non-zero
+     * (`ClaimLedgerInvalidAccount`); the rule set must be anchored, not retired and the one in
      * force now (`ClaimLedgerRuleSetNotInForce` before its `effectiveAt`,
      * `ClaimLedgerRuleSetSuperseded` once a later one is in force: the operator cannot pick among
      * rule sets per claim); commitments
@@ -498,13 +517,7 @@ interface IClaimLedger {
      * filing of the same id reverts `ClaimLedgerClaimExists`. Emits `ClaimFiled`.
      * @return The claim id.
      */
-    function fileClaim(
-        bytes32 claimId,
-        bytes32 memberCommitment,
-        bytes32 evidenceRoot,
-        bytes32 ruleSetHash,
-        uint64 payoutFen
-    ) external returns (bytes32);
+    function fileClaim(ClaimFiling calldata f) external returns (bytes32);
 
     /**
      * @notice Open the review of a filed claim (operator only): FILED → UNDER_REVIEW.
@@ -546,11 +559,22 @@ interface IClaimLedger {
 
     /**
      * @notice Relay a member's objection during the notice window (operator only): IN_NOTICE → DISPUTED.
-     * @dev Needs `block.timestamp < noticeEnds` (`ClaimLedgerNoticeClosed`) and a non-zero
-     * commitment (`ClaimLedgerZeroArgument(4)`). Emits `ObjectionRecorded` and schedules the
-     * first draw (`JuryDrawScheduled`).
+     * The objecting member's device signs, with a fresh key of its own for this objection, the
+     * EIP-712 `Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)`; the operator
+     * vouches that `objectorCommitment` is a member's (a trust assumption: membership is off chain).
+     * @dev Checks, in order: a non-zero commitment (`ClaimLedgerZeroArgument(4)`), `block.timestamp <=
+     * deadline` (`ClaimLedgerConsentExpired`), the signature recovers to `objectorKey` (OpenZeppelin
+     * ECDSA errors; `ClaimLedgerConsentSignerMismatch`), IN_NOTICE, `block.timestamp < noticeEnds`
+     * (`ClaimLedgerNoticeClosed`). Usable once: the claim leaves IN_NOTICE. Emits `ObjectionRecorded`
+     * and schedules the first draw (`JuryDrawScheduled`).
      */
-    function object(bytes32 claimId, bytes32 objectorCommitment) external;
+    function objectBySig(
+        bytes32 claimId,
+        bytes32 objectorCommitment,
+        address objectorKey,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
 
     /**
      * @notice Approve a claim whose notice window passed without objection; anyone may call:
@@ -561,11 +585,15 @@ interface IClaimLedger {
     function finalizeNotice(bytes32 claimId) external;
 
     /**
-     * @notice Relay the claimant's appeal of a review rejection (operator only): REJECTED → DISPUTED.
-     * @dev Allowed once, and only when no jury has decided the claim (`ClaimLedgerAppealNotAllowed`).
-     * Emits `ClaimAppealed` and schedules the first draw (`JuryDrawScheduled`).
+     * @notice The claimant's appeal of a review rejection, signed by the claim's `claimantKey`
+     * (EIP-712 `Appeal(bytes32 claimId,uint256 deadline)`); anyone may relay it: REJECTED → DISPUTED.
+     * @dev Reverts `ClaimLedgerUnknownClaim`, `ClaimLedgerConsentExpired` after `deadline`,
+     * `ClaimLedgerConsentSignerMismatch` (or an OpenZeppelin ECDSA error) unless `claimantKey`
+     * signed. Allowed once, and only when no jury has decided the claim
+     * (`ClaimLedgerAppealNotAllowed`), so a signature cannot be replayed. Emits `ClaimAppealed` and
+     * schedules the first draw (`JuryDrawScheduled`).
      */
-    function appeal(bytes32 claimId) external;
+    function appealBySig(bytes32 claimId, uint256 deadline, bytes calldata signature) external;
 
     /**
      * @notice Draw the jury of a disputed claim from the on-chain roster; anyone may call once the
@@ -630,11 +658,13 @@ interface IClaimLedger {
     function tallyJury(bytes32 claimId) external returns (ClaimState);
 
     /**
-     * @notice Relay the claimant's withdrawal (operator only): FILED | UNDER_REVIEW | IN_NOTICE |
-     * DISPUTED → WITHDRAWN. A decided claim (REJECTED, APPROVED, PAID) cannot be withdrawn.
-     * @dev Emits `ClaimWithdrawn`.
+     * @notice The claimant's withdrawal, signed by the claim's `claimantKey` (EIP-712
+     * `Withdrawal(bytes32 claimId,uint256 deadline)`); anyone may relay it: FILED | UNDER_REVIEW |
+     * IN_NOTICE | DISPUTED → WITHDRAWN. A decided claim (REJECTED, APPROVED, PAID) cannot be withdrawn.
+     * @dev Reverts as `appealBySig` for the signature; WITHDRAWN is final, so a signature is usable
+     * once. Emits `ClaimWithdrawn`.
      */
-    function withdrawClaim(bytes32 claimId) external;
+    function withdrawClaimBySig(bytes32 claimId, uint256 deadline, bytes calldata signature) external;
 
     /**
      * @notice Record the payout of an approved claim (operator only): APPROVED → PAID.

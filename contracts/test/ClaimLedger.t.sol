@@ -8,7 +8,7 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 
 import {ClaimLedger} from "../src/ClaimLedger.sol";
 import {IClaimLedger} from "../src/IClaimLedger.sol";
-import {ClaimLedgerTestBase, ClaimLedgerVm, vm} from "./ClaimLedgerBase.t.sol";
+import {CLAIMANT, ClaimLedgerTestBase, ClaimLedgerVm, OBJECTOR_SIGNER, vm} from "./ClaimLedgerBase.t.sol";
 
 /// @notice Unit tests per function: return value, the event and its arguments, the stored state,
 /// and each revert by its exact custom-error data.
@@ -156,7 +156,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes32 id2 = _claimId(MEMBER, other, PAYOUT);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerRuleSetRetired.selector, RULES));
-        ledger.fileClaim(id2, MEMBER, other, RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id2, MEMBER, other, RULES, PAYOUT, CLAIMANT));
         vm.prank(operator);
         ledger.openReview(id); // the claim filed before keeps its rules
         _assertState(id, IClaimLedger.ClaimState.UNDER_REVIEW, "existing claim continues");
@@ -206,9 +206,9 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
     function test_fileClaim_returnsIdStoresAndEmits() public {
         bytes32 id = _claimId(MEMBER, EVIDENCE, PAYOUT);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.ClaimFiled(id, MEMBER, RULES, EVIDENCE, PAYOUT);
+        emit IClaimLedger.ClaimFiled(id, MEMBER, RULES, EVIDENCE, PAYOUT, CLAIMANT);
         vm.prank(operator);
-        bytes32 returned = ledger.fileClaim(id, MEMBER, EVIDENCE, RULES, PAYOUT);
+        bytes32 returned = ledger.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, RULES, PAYOUT, CLAIMANT));
         vm.assertEq(returned, id, "returned id");
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.assertEq(uint256(c.state), uint256(IClaimLedger.ClaimState.FILED), "FILED");
@@ -225,7 +225,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes32 id = _fileDefault();
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerClaimExists.selector, id));
-        ledger.fileClaim(id, MEMBER, EVIDENCE, RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, RULES, PAYOUT, CLAIMANT));
     }
 
     function test_fileClaim_rejectsIdNotDerivedFromInputs() public {
@@ -233,21 +233,21 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes32 wrong = bytes32(uint256(expected) ^ 1);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerClaimIdMismatch.selector, expected, wrong));
-        ledger.fileClaim(wrong, MEMBER, EVIDENCE, RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(wrong, MEMBER, EVIDENCE, RULES, PAYOUT, CLAIMANT));
     }
 
     function test_fileClaim_rejectsZeroInputsAndUnknownRules() public {
         vm.startPrank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroArgument.selector, uint8(1)));
-        ledger.fileClaim(bytes32(0), bytes32(0), EVIDENCE, RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(bytes32(0), bytes32(0), EVIDENCE, RULES, PAYOUT, CLAIMANT));
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroArgument.selector, uint8(2)));
-        ledger.fileClaim(bytes32(0), MEMBER, bytes32(0), RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(bytes32(0), MEMBER, bytes32(0), RULES, PAYOUT, CLAIMANT));
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroPayout.selector));
-        ledger.fileClaim(bytes32(0), MEMBER, EVIDENCE, RULES, 0);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(bytes32(0), MEMBER, EVIDENCE, RULES, 0, CLAIMANT));
         bytes32 unknown = keccak256("unknown rules");
-        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, unknown, PAYOUT));
+        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, unknown, PAYOUT, CLAIMANT));
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerUnknownRuleSet.selector, unknown));
-        ledger.fileClaim(id, MEMBER, EVIDENCE, unknown, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, unknown, PAYOUT, CLAIMANT));
         vm.stopPrank();
     }
 
@@ -270,7 +270,8 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
             memberCommitment: member,
             evidenceRoot: evidence,
             ruleSetHash: RULES,
-            payoutFen: payout
+            payoutFen: payout,
+            claimantKey: CLAIMANT
         });
     }
 
@@ -286,7 +287,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         for (uint256 i = 0; i < filings.length; ++i) {
             IClaimLedger.ClaimFiling memory f = filings[i];
             vm.expectEmit(true, true, true, true, address(ledger));
-            emit IClaimLedger.ClaimFiled(f.claimId, f.memberCommitment, RULES, f.evidenceRoot, PAYOUT);
+            emit IClaimLedger.ClaimFiled(f.claimId, f.memberCommitment, RULES, f.evidenceRoot, PAYOUT, CLAIMANT);
             vm.expectEmit(true, true, true, true, address(ledger));
             emit IClaimLedger.ReviewOpened(f.claimId);
         }
@@ -548,9 +549,9 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         bytes32 id = _inNotice();
         vm.warp(block.timestamp + NOTICE - 1); // last second of the window
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.ObjectionRecorded(id, OBJECTOR);
+        emit IClaimLedger.ObjectionRecorded(id, OBJECTOR, OBJECTOR_SIGNER);
         vm.prank(operator);
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.assertEq(uint256(c.state), uint256(IClaimLedger.ClaimState.DISPUTED), "DISPUTED");
         vm.assertEq(c.objectorCommitment, OBJECTOR, "objector stored");
@@ -562,14 +563,14 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.warp(ends);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNoticeClosed.selector, id, ends, uint256(ends)));
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
     }
 
     function test_object_rejectsZeroObjectorAndWrongState() public {
         bytes32 id = _underReview();
         vm.startPrank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerZeroArgument.selector, uint8(4)));
-        ledger.object(id, bytes32(0));
+        _object(ledger, id, bytes32(0));
         vm.expectRevert(
             _err(
                 IClaimLedger.ClaimLedgerInvalidTransition.selector,
@@ -578,7 +579,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.DISPUTED
             )
         );
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
         vm.stopPrank();
     }
 
@@ -607,7 +608,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.DISPUTED
             )
         );
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
     }
 
     function test_finalizeNotice_rejectsClaimNotInNotice() public {
@@ -630,7 +631,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.ClaimAppealed(id);
         vm.prank(operator);
-        ledger.appeal(id);
+        _appeal(ledger, id);
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.assertEq(uint256(c.state), uint256(IClaimLedger.ClaimState.DISPUTED), "DISPUTED");
         vm.assertTrue(c.appealed, "appeal used");
@@ -638,7 +639,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.assertEq(uint256(outcome), uint256(IClaimLedger.ClaimState.REJECTED), "jury rejects");
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerAppealNotAllowed.selector, id));
-        ledger.appeal(id);
+        _appeal(ledger, id);
     }
 
     function test_appeal_juryRejectionAfterObjectionIsFinal() public {
@@ -647,7 +648,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         _assertState(id, IClaimLedger.ClaimState.REJECTED, "REJECTED");
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerAppealNotAllowed.selector, id));
-        ledger.appeal(id);
+        _appeal(ledger, id);
     }
 
     function test_appeal_rejectsClaimNotRejected() public {
@@ -661,7 +662,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.DISPUTED
             )
         );
-        ledger.appeal(id);
+        _appeal(ledger, id);
     }
 
     // ───────────────────────── jury ─────────────────────────
@@ -671,7 +672,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.JuryDrawScheduled(id, 1, uint64(block.number + 2));
         vm.prank(operator);
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
         vm.assertEq(uint256(ledger.claim(id).drawBlock), block.number + 2, "drawBlock");
     }
 
@@ -803,7 +804,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         );
         ledger.drawJury(id);
         vm.prank(operator);
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
         _draw(id);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerJuryAlreadyDrawn.selector, id, uint32(1)));
         ledger.drawJury(id);
@@ -1017,8 +1018,8 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         }
         vm.stopPrank();
         vm.startPrank(operator);
-        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, rules11, PAYOUT));
-        ledger.fileClaim(id, MEMBER, EVIDENCE, rules11, PAYOUT);
+        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, rules11, PAYOUT, CLAIMANT));
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, rules11, PAYOUT, CLAIMANT));
         ledger.openReview(id);
         vm.stopPrank();
         IClaimLedger.Verdict memory v = _verdict(id, APPROVE, reviewerA);
@@ -1028,7 +1029,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         v.ruleSetHash = rules11;
         ledger.submitVerdict(id, v, _sign(REVIEWER_B_KEY, v));
         vm.prank(operator);
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
         address[] memory jurors = _draw(id);
         vm.assertEq(jurors.length, 11, "eleven seats");
         for (uint256 i = 0; i < 11; ++i) {
@@ -1060,7 +1061,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         _review(ids[3], REVIEWER_A_KEY, APPROVE);
         _review(ids[3], REVIEWER_B_KEY, APPROVE);
         vm.prank(operator);
-        ledger.object(ids[3], OBJECTOR);
+        _object(ledger, ids[3], OBJECTOR);
         IClaimLedger.ClaimState[4] memory from = [
             IClaimLedger.ClaimState.FILED,
             IClaimLedger.ClaimState.UNDER_REVIEW,
@@ -1072,7 +1073,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
             vm.expectEmit(true, true, true, true, address(ledger));
             emit IClaimLedger.ClaimWithdrawn(ids[i], from[i]);
             vm.prank(operator);
-            ledger.withdrawClaim(ids[i]);
+            _withdraw(ledger, ids[i]);
             _assertState(ids[i], IClaimLedger.ClaimState.WITHDRAWN, "WITHDRAWN");
         }
     }
@@ -1088,7 +1089,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.WITHDRAWN
             )
         );
-        ledger.withdrawClaim(rejected);
+        _withdraw(ledger, rejected);
         bytes32 paid = _file(MEMBER, keccak256("paid"), PAYOUT);
         vm.prank(operator);
         ledger.openReview(paid);
@@ -1105,7 +1106,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.WITHDRAWN
             )
         );
-        ledger.withdrawClaim(paid);
+        _withdraw(ledger, paid);
         vm.prank(operator);
         ledger.recordPayout(paid, keccak256("payment"));
         vm.prank(operator);
@@ -1117,14 +1118,14 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.WITHDRAWN
             )
         );
-        ledger.withdrawClaim(paid);
+        _withdraw(ledger, paid);
     }
 
     function test_withdrawClaim_duringJuryClosesTheRound() public {
         bytes32 id = _disputed();
         address[] memory jurors = _draw(id);
         vm.prank(operator);
-        ledger.withdrawClaim(id);
+        _withdraw(ledger, id);
         vm.assertEq(uint256(ledger.claim(id).commitEnds), 0, "round closed");
         vm.prank(jurors[0]);
         vm.expectRevert(

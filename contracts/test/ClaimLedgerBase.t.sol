@@ -60,6 +60,57 @@ interface ClaimLedgerVm {
 /// @dev The cheatcode address, `address(uint160(uint256(keccak256("hevm cheat code"))))`.
 ClaimLedgerVm constant vm = ClaimLedgerVm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
 
+// ───────────────────────── member consent (ClaimLedger 2.0.0) ─────────────────────────
+
+// The claimant's per-claim device key of the fixtures, and its address (bound in every claim id).
+uint256 constant CLAIMANT_KEY = 0xC1A1;
+address constant CLAIMANT = 0x35b1Ba3B702f9986CF4B7c471Aa1D528409Db1A4;
+// The objecting member's per-objection key, and its address.
+uint256 constant OBJECTOR_SIGNING_KEY = 0x0B1E;
+address constant OBJECTOR_SIGNER = 0x42ED01ADeA6e252d91b4Ee4AB7CC8D51D86C1A53;
+// Deadline of the fixtures' signed consents (far beyond any warp of the tests).
+uint256 constant CONSENT_DEADLINE = type(uint64).max;
+
+bytes32 constant WITHDRAWAL_TYPEHASH = keccak256("Withdrawal(bytes32 claimId,uint256 deadline)");
+bytes32 constant APPEAL_TYPEHASH = keccak256("Appeal(bytes32 claimId,uint256 deadline)");
+bytes32 constant OBJECTION_TYPEHASH =
+    keccak256("Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)");
+
+// The EIP-712 digest of `structHash` in `ledger`'s domain, computed here (no call: a pending
+// `vm.prank` or `vm.expectRevert` is left for the call under test).
+function consentDigest(address ledger, bytes32 structHash) view returns (bytes32) {
+    bytes32 domain = keccak256(
+        abi.encode(
+            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+            keccak256("Hubao"),
+            keccak256("2"),
+            block.chainid,
+            ledger
+        )
+    );
+    return keccak256(abi.encodePacked(hex"1901", domain, structHash));
+}
+
+function signConsent(uint256 key, address ledger, bytes32 structHash) view returns (bytes memory) {
+    (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, consentDigest(ledger, structHash));
+    return abi.encodePacked(r, s, v);
+}
+
+function withdrawalSig(uint256 key, address ledger, bytes32 id, uint256 deadline) view returns (bytes memory) {
+    return signConsent(key, ledger, keccak256(abi.encode(WITHDRAWAL_TYPEHASH, id, deadline)));
+}
+
+function appealSig(uint256 key, address ledger, bytes32 id, uint256 deadline) view returns (bytes memory) {
+    return signConsent(key, ledger, keccak256(abi.encode(APPEAL_TYPEHASH, id, deadline)));
+}
+
+function objectionSig(uint256 key, address ledger, bytes32 id, bytes32 objector, uint256 deadline)
+    view
+    returns (bytes memory)
+{
+    return signConsent(key, ledger, keccak256(abi.encode(OBJECTION_TYPEHASH, id, objector, deadline)));
+}
+
 /**
  * @notice Shared fixture: a ledger with one rule set (quorum 2, jury of 5, turnout 3), three
  * reviewers with known keys, seven jurors, and helpers that walk a claim along its lifecycle.
@@ -127,13 +178,29 @@ abstract contract ClaimLedgerTestBase {
     // ───────────────────────── builders ─────────────────────────
 
     function _claimId(bytes32 member, bytes32 evidence, uint64 payout) internal pure returns (bytes32) {
-        return keccak256(abi.encode(member, evidence, RULES, payout));
+        return keccak256(abi.encode(member, evidence, RULES, payout, CLAIMANT));
     }
 
     function _file(bytes32 member, bytes32 evidence, uint64 payout) internal returns (bytes32 id) {
         id = _claimId(member, evidence, payout);
         vm.prank(operator);
-        ledger.fileClaim(id, member, evidence, RULES, payout);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout, CLAIMANT));
+    }
+
+    /// The objection `objector` signed with the fixtures' objector key, relayed (callers prank the operator).
+    function _object(ClaimLedger l, bytes32 id, bytes32 objector) internal {
+        bytes memory sig = objectionSig(OBJECTOR_SIGNING_KEY, address(l), id, objector, CONSENT_DEADLINE);
+        l.objectBySig(id, objector, OBJECTOR_SIGNER, CONSENT_DEADLINE, sig);
+    }
+
+    /// The claimant's appeal, signed with the claim's key (anyone relays).
+    function _appeal(ClaimLedger l, bytes32 id) internal {
+        l.appealBySig(id, CONSENT_DEADLINE, appealSig(CLAIMANT_KEY, address(l), id, CONSENT_DEADLINE));
+    }
+
+    /// The claimant's withdrawal, signed with the claim's key (anyone relays).
+    function _withdraw(ClaimLedger l, bytes32 id) internal {
+        l.withdrawClaimBySig(id, CONSENT_DEADLINE, withdrawalSig(CLAIMANT_KEY, address(l), id, CONSENT_DEADLINE));
     }
 
     function _fileDefault() internal returns (bytes32) {
@@ -183,7 +250,7 @@ abstract contract ClaimLedgerTestBase {
     function _disputed() internal returns (bytes32 id) {
         id = _inNotice();
         vm.prank(operator);
-        ledger.object(id, OBJECTOR);
+        _object(ledger, id, OBJECTOR);
     }
 
     function _approved() internal returns (bytes32 id) {

@@ -3,7 +3,17 @@ pragma solidity 0.8.28;
 
 import {ClaimLedger} from "../src/ClaimLedger.sol";
 import {IClaimLedger} from "../src/IClaimLedger.sol";
-import {vm} from "./ClaimLedgerBase.t.sol";
+import {
+    CLAIMANT,
+    CLAIMANT_KEY,
+    CONSENT_DEADLINE,
+    OBJECTOR_SIGNER,
+    OBJECTOR_SIGNING_KEY,
+    appealSig,
+    objectionSig,
+    vm,
+    withdrawalSig
+} from "./ClaimLedgerBase.t.sol";
 
 /**
  * @notice Drives a ClaimLedger with random but mostly meaningful actions (every external
@@ -31,6 +41,8 @@ contract ClaimLedgerHandler {
     mapping(bytes32 id => uint256) public ghostAppeals;
     mapping(bytes32 ballotKey => bool vote) internal _votes;
     uint256 public ghostIllegalMoves;
+    /// Member actions accepted with a signature not made by the member's key (must stay 0).
+    uint256 public ghostForgedConsents;
     uint256 public ghostDuplicateFilings;
     uint256 public ghostTransitions;
     uint256 public ghostReverts;
@@ -61,9 +73,9 @@ contract ClaimLedgerHandler {
         bytes32 member = _members[memberSeed % 3];
         bytes32 evidence = keccak256(abi.encode("evidence", ++_evidenceCounter));
         payout = uint64(1 + payout % 30_000_000);
-        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout));
+        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout, CLAIMANT));
         vm.prank(operator);
-        try ledger.fileClaim(id, member, evidence, RULES, payout) {
+        try ledger.fileClaim(IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout, CLAIMANT)) {
             ids.push(id);
         } catch {
             ghostReverts += 1;
@@ -76,7 +88,7 @@ contract ClaimLedgerHandler {
         bytes32 id = ids[idSeed % ids.length];
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.prank(operator);
-        try ledger.fileClaim(id, c.memberCommitment, c.evidenceRoot, c.ruleSetHash, c.payoutFen) {
+        try ledger.fileClaim(IClaimLedger.ClaimFiling(id, c.memberCommitment, c.evidenceRoot, c.ruleSetHash, c.payoutFen, CLAIMANT)) {
             ghostDuplicateFilings += 1; // an id accepted twice
         } catch {
             ghostReverts += 1;
@@ -91,15 +103,15 @@ contract ClaimLedgerHandler {
         bytes32 member = _members[memberSeed % 3];
         bytes32 evidence = keccak256(abi.encode("evidence", ++_evidenceCounter));
         payout = uint64(1 + payout % 30_000_000);
-        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout));
+        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout, CLAIMANT));
         uint256 n = ids.length == 0 ? 1 : 2;
         IClaimLedger.ClaimFiling[] memory filings = new IClaimLedger.ClaimFiling[](n);
-        filings[0] = IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout);
+        filings[0] = IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout, CLAIMANT);
         bytes32 known;
         if (n == 2) {
             known = ids[idSeed % ids.length];
             IClaimLedger.Claim memory c = ledger.claim(known);
-            filings[1] = IClaimLedger.ClaimFiling(known, c.memberCommitment, c.evidenceRoot, c.ruleSetHash, c.payoutFen);
+            filings[1] = IClaimLedger.ClaimFiling(known, c.memberCommitment, c.evidenceRoot, c.ruleSetHash, c.payoutFen, CLAIMANT);
         }
         vm.prank(operator);
         try ledger.fileForReview(filings) {
@@ -146,8 +158,10 @@ contract ClaimLedgerHandler {
     function object(uint256 idSeed) external {
         (bool found, bytes32 id) = _pick(idSeed, IClaimLedger.ClaimState.IN_NOTICE);
         if (!found) return;
+        bytes32 objector = keccak256(abi.encode("objector", idSeed));
+        bytes memory sig = objectionSig(OBJECTOR_SIGNING_KEY, address(ledger), id, objector, CONSENT_DEADLINE);
         vm.prank(operator);
-        try ledger.object(id, keccak256(abi.encode("objector", idSeed))) {} catch { ghostReverts += 1; }
+        try ledger.objectBySig(id, objector, OBJECTOR_SIGNER, CONSENT_DEADLINE, sig) {} catch { ghostReverts += 1; }
         _observe(id);
     }
 
@@ -161,8 +175,9 @@ contract ClaimLedgerHandler {
     function appeal(uint256 idSeed) external {
         (bool found, bytes32 id) = _pick(idSeed, IClaimLedger.ClaimState.REJECTED);
         if (!found) return;
-        vm.prank(operator);
-        try ledger.appeal(id) {} catch { ghostReverts += 1; }
+        bytes memory sig = appealSig(CLAIMANT_KEY, address(ledger), id, CONSENT_DEADLINE);
+        vm.prank(ATTACKER); // anyone relays the claimant's signed appeal
+        try ledger.appealBySig(id, CONSENT_DEADLINE, sig) {} catch { ghostReverts += 1; }
         _observe(id);
     }
 
@@ -255,8 +270,9 @@ contract ClaimLedgerHandler {
     function withdrawClaim(uint256 idSeed) external {
         if (ids.length == 0 || idSeed % 3 != 0) return; // rarer, so claims also reach the end
         bytes32 id = ids[idSeed % ids.length];
+        bytes memory sig = withdrawalSig(CLAIMANT_KEY, address(ledger), id, CONSENT_DEADLINE);
         vm.prank(operator);
-        try ledger.withdrawClaim(id) {} catch { ghostReverts += 1; }
+        try ledger.withdrawClaimBySig(id, CONSENT_DEADLINE, sig) {} catch { ghostReverts += 1; }
         _observe(id);
     }
 
@@ -278,17 +294,19 @@ contract ClaimLedgerHandler {
         bytes memory data;
         uint8 which = action % 9;
         if (which == 0) data = abi.encodeCall(ledger.openReview, (id));
-        else if (which == 1) data = abi.encodeCall(ledger.object, (id, bytes32(uint256(1))));
+        // Consents signed by the operator's or an attacker's own key, never the member's: refused.
+        else if (which == 1) data = abi.encodeCall(ledger.objectBySig, (id, bytes32(uint256(1)), OBJECTOR_SIGNER, CONSENT_DEADLINE, objectionSig(0xBAD, address(ledger), id, bytes32(uint256(1)), CONSENT_DEADLINE)));
         else if (which == 2) data = abi.encodeCall(ledger.finalizeNotice, (id));
-        else if (which == 3) data = abi.encodeCall(ledger.appeal, (id));
+        else if (which == 3) data = abi.encodeCall(ledger.appealBySig, (id, CONSENT_DEADLINE, appealSig(0xBAD, address(ledger), id, CONSENT_DEADLINE)));
         else if (which == 4) data = abi.encodeCall(ledger.tallyJury, (id));
-        else if (which == 5) data = abi.encodeCall(ledger.withdrawClaim, (id));
+        else if (which == 5) data = abi.encodeCall(ledger.withdrawClaimBySig, (id, CONSENT_DEADLINE, withdrawalSig(0xBAD, address(ledger), id, CONSENT_DEADLINE)));
         else if (which == 6) data = abi.encodeCall(ledger.recordPayout, (id, bytes32(uint256(2))));
         else if (which == 7) data = abi.encodeCall(ledger.drawJury, (id));
         else data = abi.encodeCall(ledger.commitVote, (id, bytes32(uint256(3))));
         vm.prank(caller);
         (bool ok,) = address(ledger).call(data);
         if (!ok) ghostReverts += 1;
+        if (ok && (which == 1 || which == 3 || which == 5)) ghostForgedConsents += 1;
         _observe(id);
     }
 
@@ -498,6 +516,7 @@ contract ClaimLedgerInvariantTest {
 
     function _claimStatesMoveOnlyAlongLegalEdges() internal view {
         vm.assertEq(handler.ghostIllegalMoves(), 0, "illegal state move observed");
+        vm.assertEq(handler.ghostForgedConsents(), 0, "a withdrawal, appeal or objection the member did not sign");
     }
 
     function _noClaimIdAcceptedTwice() internal view {

@@ -7,7 +7,7 @@ import {TimelockController} from "@openzeppelin/contracts/governance/TimelockCon
 import {ClaimLedger} from "../src/ClaimLedger.sol";
 import {IClaimLedger} from "../src/IClaimLedger.sol";
 import {RosterTimelock} from "../src/RosterTimelock.sol";
-import {ClaimLedgerTestBase, vm} from "./ClaimLedgerBase.t.sol";
+import {CLAIMANT, ClaimLedgerTestBase, OBJECTOR_SIGNER, vm} from "./ClaimLedgerBase.t.sol";
 
 /**
  * @notice ClaimLedger 2.0.0: the enumerable juror roster, the on-chain draw (golden vector shared
@@ -121,13 +121,13 @@ contract ClaimLedgerJuryTest is ClaimLedgerTestBase {
             fresh.declareConflict(excluded[i], MEMBER);
         }
         id = _claimId(MEMBER, EVIDENCE, PAYOUT);
-        fresh.fileClaim(id, MEMBER, EVIDENCE, RULES, PAYOUT);
+        fresh.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, RULES, PAYOUT, CLAIMANT));
         fresh.openReview(id);
         vm.stopPrank();
         _reviewOn(fresh, id, REVIEWER_A_KEY);
         _reviewOn(fresh, id, REVIEWER_B_KEY);
         vm.prank(operator);
-        fresh.object(id, OBJECTOR);
+        _object(fresh, id, OBJECTOR);
     }
 
     function _reviewOn(ClaimLedger fresh, bytes32 id, uint256 key) internal {
@@ -430,7 +430,7 @@ contract ClaimLedgerJuryTest is ClaimLedgerTestBase {
     function test_withdrawClaim_cancelsAScheduledDraw() public {
         bytes32 id = _disputed();
         vm.prank(operator);
-        ledger.withdrawClaim(id);
+        _withdraw(ledger, id);
         vm.assertEq(uint256(ledger.claim(id).drawBlock), 0, "draw cancelled");
         vm.roll(block.number + 5);
         vm.expectRevert(
@@ -449,7 +449,7 @@ contract ClaimLedgerJuryTest is ClaimLedgerTestBase {
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.JuryDrawScheduled(id, 1, uint64(block.number + 2));
         vm.prank(operator);
-        ledger.appeal(id);
+        _appeal(ledger, id);
         vm.assertEq(_draw(id).length, uint256(JURY), "drawn");
     }
 }

@@ -7,7 +7,7 @@ import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
 import {ClaimLedger} from "../src/ClaimLedger.sol";
 import {IClaimLedger} from "../src/IClaimLedger.sol";
-import {ClaimLedgerTestBase, vm} from "./ClaimLedgerBase.t.sol";
+import {CLAIMANT, ClaimLedgerTestBase, OBJECTOR_SIGNER, vm} from "./ClaimLedgerBase.t.sol";
 
 /**
  * @notice RELIABILITY C2 (EIP-712 replay suite, 7/7 rejected by named error), C3 (front-running
@@ -310,14 +310,14 @@ contract ClaimLedgerSignaturesTest is ClaimLedgerTestBase {
             );
             ledger.finalizeNotice(id);
             vm.prank(operator);
-            ledger.object(id, OBJECTOR);
+            _object(ledger, id, OBJECTOR);
             _assertState(id, IClaimLedger.ClaimState.DISPUTED, "objection inside the window");
         } else {
             vm.prank(operator);
             vm.expectRevert(
                 abi.encodeWithSelector(IClaimLedger.ClaimLedgerNoticeClosed.selector, id, ends, block.timestamp)
             );
-            ledger.object(id, OBJECTOR);
+            _object(ledger, id, OBJECTOR);
             ledger.finalizeNotice(id);
             _assertState(id, IClaimLedger.ClaimState.APPROVED, "finalized after the window");
         }
@@ -326,11 +326,11 @@ contract ClaimLedgerSignaturesTest is ClaimLedgerTestBase {
     /// forge-config: default.fuzz.runs = 1000
     function testFuzz_fileClaim_idIsDeterministicAndUnique(bytes32 member, bytes32 evidence, uint64 payout) public {
         vm.assume(member != bytes32(0) && evidence != bytes32(0) && payout != 0);
-        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout));
+        bytes32 id = keccak256(abi.encode(member, evidence, RULES, payout, CLAIMANT));
         vm.prank(operator);
-        vm.assertEq(ledger.fileClaim(id, member, evidence, RULES, payout), id, "returned");
+        vm.assertEq(ledger.fileClaim(IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout, CLAIMANT)), id, "returned");
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerClaimExists.selector, id));
-        ledger.fileClaim(id, member, evidence, RULES, payout);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, member, evidence, RULES, payout, CLAIMANT));
     }
 }

@@ -5,7 +5,7 @@ import {Apportionment} from "../src/Apportionment.sol";
 import {ClaimLedger} from "../src/ClaimLedger.sol";
 import {IApportionment} from "../src/IApportionment.sol";
 import {IClaimLedger} from "../src/IClaimLedger.sol";
-import {ClaimLedgerTestBase, vm} from "./ClaimLedgerBase.t.sol";
+import {CLAIMANT, ClaimLedgerTestBase, OBJECTOR_SIGNER, vm} from "./ClaimLedgerBase.t.sol";
 
 /**
  * @notice The share basis on chain (issue 15, item 3): rule sets carry the share parameters and
@@ -46,15 +46,15 @@ contract ClaimLedgerRuleSetDelayTest is ShareBasisBase {
         vm.startPrank(operator);
         ledger.anchorRuleSet(LAX, 1, 1, 1, 1, 1, 1, 10_000, 5_000_000, 5_000_000);
         uint64 effectiveAt = uint64(block.timestamp + 1 days);
-        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, LAX, PAYOUT));
+        bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, LAX, PAYOUT, CLAIMANT));
         vm.expectRevert(
             abi.encodeWithSelector(
                 IClaimLedger.ClaimLedgerRuleSetNotInForce.selector, LAX, effectiveAt, block.timestamp
             )
         );
-        ledger.fileClaim(id, MEMBER, EVIDENCE, LAX, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, LAX, PAYOUT, CLAIMANT));
         IClaimLedger.ClaimFiling[] memory batch = new IClaimLedger.ClaimFiling[](1);
-        batch[0] = IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, LAX, PAYOUT);
+        batch[0] = IClaimLedger.ClaimFiling(id, MEMBER, EVIDENCE, LAX, PAYOUT, CLAIMANT);
         vm.warp(effectiveAt - 1);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -73,7 +73,7 @@ contract ClaimLedgerRuleSetDelayTest is ShareBasisBase {
         bytes32 old = _claimId(MEMBER, keccak256("other evidence"), PAYOUT);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerRuleSetSuperseded.selector, RULES, LAX));
-        ledger.fileClaim(old, MEMBER, keccak256("other evidence"), RULES, PAYOUT);
+        ledger.fileClaim(IClaimLedger.ClaimFiling(old, MEMBER, keccak256("other evidence"), RULES, PAYOUT, CLAIMANT));
     }
 
     function test_anchorRuleSet_rejectsFeeAboveOneHundredPercent() public {
@@ -99,7 +99,7 @@ contract ClaimLedgerApprovalTotalsTest is ShareBasisBase {
         bytes32 b = _noticeClaim(200);
         bytes32 c = _noticeClaim(400);
         vm.prank(operator);
-        ledger.object(c, OBJECTOR);
+        _object(ledger, c, OBJECTOR);
         vm.warp(block.timestamp + NOTICE);
         uint64 t1 = uint64(block.timestamp);
         ledger.finalizeNotice(a);
@@ -122,7 +122,7 @@ contract ClaimLedgerApprovalTotalsTest is ShareBasisBase {
     function test_approvalTotals_ignoresRejections() public {
         bytes32 id = _rejected();
         vm.prank(operator);
-        ledger.appeal(id);
+        _appeal(ledger, id);
         _juryDecides(id, _votes(0, 3));
         (uint256 n, uint256 p) = ledger.approvalTotals(0, type(uint64).max);
         vm.assertEq(n + p, 0, "nothing approved");
