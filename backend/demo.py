@@ -16,6 +16,11 @@ makes each reviewer a key, registers it by signing the server's challenge, and s
 draft the server hands out; the server holds only the addresses. Those keys exist only while the
 seed runs: to sign as a demo reviewer in the browser, create a key there and register it (it
 replaces the seeding key, whose role is then revoked).
+
+Claimants and objectors too: each demo filing is made with a fresh per-claim key the seeding code
+holds (the claimant's "device"; the claim id binds its address), and the demo objection is signed
+by a fresh key of the objector's. The seeded claims' keys are gone with the seed, so they cannot be
+withdrawn or appealed later; claims filed in the browser keep their key in the browser.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class _Demo:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.api = InProcessClient(create_app(runtime=runtime))
+        self.claim_keys: dict[str, bytes] = {}  # claim → its claimant key (the claimant's "device")
 
     def staff(self, username: str, role: str) -> _Person:
         account = create_staff_account(self.runtime, username, DEMO_PASSWORD, role)
@@ -80,14 +86,33 @@ class _Demo:
         return response.json()
 
     def file(self, person: _Person, illness: str, text: str, days_ago: int = 12) -> Any:
+        """File as the claimant's device does: with a fresh key for this claim (kept by the seed)."""
         diagnosed = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+        claim_key = EthAccount.create()
         response = self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed},
+            data={"illnessCode": illness, "diagnosisDate": diagnosed, "claimantKey": claim_key.address},
             files=[("files", ("report.pdf", _pdf(text), "application/pdf"))],
         )
-        return self.ok(response, f"filing for {person.account.username}")
+        filed = self.ok(response, f"filing for {person.account.username}")
+        self.claim_keys[filed["id"]] = bytes(claim_key.key)
+        return filed
+
+    def object(self, person: _Person, notice_id: str, reason: str) -> Any:
+        """Object as the objector's device does: a fresh key signs the server's Objection draft."""
+        draft = self.ok(self.api.post(f"/notice/{notice_id}/objections/draft", person.token), "objection draft")
+        document = typed_data.check_hubao_document(
+            typed_data.load_document(draft["typedData"]), primary_type="Objection"
+        )
+        key = EthAccount.create()
+        body = {
+            "reason": reason,
+            "objectorKey": key.address,
+            "deadline": int(document["message"]["deadline"]),
+            "signature": "0x" + typed_data.sign(document, bytes(key.key)).hex(),
+        }
+        return self.ok(self.api.post(f"/notice/{notice_id}/objections", person.token, json=body), "objection")
 
     def queue_of(self, reviewer: _Person) -> set[str]:
         return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
@@ -179,14 +204,7 @@ def seed_demo(runtime: Runtime) -> bool:
     # Disputed: an objection sent it to a jury that is voting.
     disputed = demo.file(erin, "CI005", "erin: stroke, MRI attached")
     demo.review(reviewers, disputed["id"], "APPROVE", None, "MRI confirms ischaemic stroke")
-    demo.ok(
-        demo.api.post(
-            f"/notice/{disputed['claimId']}/objections",
-            alice.token,
-            json={"reason": "The diagnosis date looks earlier than the membership."},
-        ),
-        "objection",
-    )
+    demo.object(alice, disputed["claimId"], "The diagnosis date looks earlier than the membership.")
 
     # Under review: just filed.
     demo.file(alice, "CI003", "alice: oncology consultation letter")

@@ -76,6 +76,9 @@ class ClaimOut(ApiModel):
         description="fields (status, payoutFen) whose database copy disagrees with ClaimLedger; "
         "status and payoutFen shown are the chain's",
     )
+    claimant_key: str | None = Field(
+        None, description="address of the key the claimant's device made for this claim: it signs withdrawal and appeal"
+    )
     filing_receipt: dict[str, Any] | None = Field(
         None,
         description="only in the answer to a filing: the operator's signed promise to have the claim on chain "

@@ -117,8 +117,15 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _claim_id_of(member: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int) -> bytes:
-    return keccak256(member + evidence_root + rule_set_hash + payout_fen.to_bytes(32, "big"))
+def _claim_id_of(member: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int, claimant: str) -> bytes:
+    return keccak256(
+        member
+        + evidence_root
+        + rule_set_hash
+        + payout_fen.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(claimant[2:])
+    )
 
 
 def _vote_commitment(claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
@@ -241,8 +248,13 @@ class _Replay:
         c.rule_set_hash, c.payout_fen = f["ruleSetHash"], f["payoutFen"]
         c.filed_block = log.block
         c.filed_at = self.ts(log) or 0
-        if _claim_id_of(c.member_commitment, c.evidence_root, c.rule_set_hash, c.payout_fen) != log.claim:
-            self.bad(log, "claim_id", "the claim id is not claimIdOf(member, evidenceRoot, ruleSetHash, payoutFen)")
+        claimant = f["claimantKey"]
+        if _claim_id_of(c.member_commitment, c.evidence_root, c.rule_set_hash, c.payout_fen, claimant) != log.claim:
+            self.bad(
+                log,
+                "claim_id",
+                "the claim id is not keccak256(member, evidenceRoot, ruleSetHash, payoutFen, claimantKey)",
+            )
         if ZERO in (c.member_commitment, c.evidence_root) or c.payout_fen == 0:
             self.bad(log, "zero_argument", "filed with a zero commitment, evidence root or payout")
         # Step 4: the rule set in force at the filing, the payout an age-band amount.

@@ -29,11 +29,11 @@ EVENT_SIGNATURES: dict[str, str] = {
     "RuleSetAnchored": "RuleSetAnchored(bytes32,uint32,uint8,uint8,uint8,uint32,uint32,uint16,uint64,uint64,uint64)",
     "RuleSetRetired": "RuleSetRetired(bytes32)",
     "ConflictDeclared": "ConflictDeclared(address,bytes32)",
-    "ClaimFiled": "ClaimFiled(bytes32,bytes32,bytes32,bytes32,uint64)",
+    "ClaimFiled": "ClaimFiled(bytes32,bytes32,bytes32,bytes32,uint64,address)",
     "ReviewOpened": "ReviewOpened(bytes32)",
     "VerdictRecorded": "VerdictRecorded(bytes32,address,uint8,uint16,bytes32,bytes32,bytes32,uint256,uint256,bytes)",
     "ReviewDecided": "ReviewDecided(bytes32,uint8,uint8,uint8,uint64)",
-    "ObjectionRecorded": "ObjectionRecorded(bytes32,bytes32)",
+    "ObjectionRecorded": "ObjectionRecorded(bytes32,bytes32,address)",
     "NoticeFinalized": "NoticeFinalized(bytes32)",
     "ClaimAppealed": "ClaimAppealed(bytes32)",
     "JuryDrawn": "JuryDrawn(bytes32,uint32,bytes32,address[],uint64,uint64)",
@@ -94,11 +94,11 @@ _LAYOUT: dict[str, tuple[int, int]] = {
     "RuleSetAnchored": (2, 10),
     "RuleSetRetired": (2, 0),
     "ConflictDeclared": (3, 0),
-    "ClaimFiled": (4, 2),
+    "ClaimFiled": (4, 3),
     "ReviewOpened": (2, 0),
     "VerdictRecorded": (3, 9),
     "ReviewDecided": (2, 4),
-    "ObjectionRecorded": (2, 1),
+    "ObjectionRecorded": (2, 2),
     "NoticeFinalized": (2, 0),
     "ClaimAppealed": (2, 0),
     "JuryDrawn": (3, 5),
@@ -128,7 +128,13 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if name in _CLAIM_ID_ONLY:
         return {}
     if name == "ClaimFiled":
-        return {"memberCommitment": t[2], "ruleSetHash": t[3], "evidenceRoot": _w(data, 0), "payoutFen": _u(data, 1)}
+        return {
+            "memberCommitment": t[2],
+            "ruleSetHash": t[3],
+            "evidenceRoot": _w(data, 0),
+            "payoutFen": _u(data, 1),
+            "claimantKey": _addr(_w(data, 2)),
+        }
     if name == "VerdictRecorded":
         offset = _u(data, 7)
         length = int.from_bytes(data[offset : offset + 32], "big")
@@ -160,7 +166,7 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
     if name == "ConflictDeclared":
         return {"account": _addr(t[1]), "memberCommitment": t[2]}
     if name == "ObjectionRecorded":
-        return {"objectorCommitment": _w(data, 0)}
+        return {"objectorCommitment": _w(data, 0), "objectorKey": _addr(_w(data, 1))}
     if name == "JuryDrawn":
         offset = _u(data, 1) // 32
         count = _u(data, offset)

@@ -118,6 +118,8 @@ class OnchainClaim:
     committed_votes: int
     revealed_votes: int
     jury_approvals: int
+    # The claimant's key for this claim (the struct's last field): signs its withdrawal and appeal.
+    claimant_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,17 @@ class ClaimFiling:
     evidence_root: bytes
     rule_set_hash: bytes
     payout_fen: int
+    claimant_key: str
 
-    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int]:
-        return (self.claim_id, self.member_commitment, self.evidence_root, self.rule_set_hash, self.payout_fen)
+    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int, str]:
+        return (
+            self.claim_id,
+            self.member_commitment,
+            self.evidence_root,
+            self.rule_set_hash,
+            self.payout_fen,
+            Web3.to_checksum_address(self.claimant_key),
+        )
 
 
 @dataclass(frozen=True)
@@ -270,10 +280,8 @@ class ClaimLedgerClient:
 
     # -- the claim state machine -----------------------------------------------------------------
 
-    def file_claim(
-        self, claim_id: bytes, member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int
-    ) -> LedgerTx:
-        return self._transact("fileClaim", claim_id, member_commitment, evidence_root, rule_set_hash, payout_fen)
+    def file_claim(self, filing: ClaimFiling) -> LedgerTx:
+        return self._transact("fileClaim", filing.as_abi_tuple())
 
     def open_review(self, claim_id: bytes) -> LedgerTx:
         return self._transact("openReview", claim_id)
@@ -295,14 +303,20 @@ class ClaimLedgerClient:
         """Relay a signed verdict (any sender may relay; the operator's by default)."""
         return self._transact("submitVerdict", claim_id, verdict.as_abi_tuple(), signature, sender=sender)
 
-    def object(self, claim_id: bytes, objector_commitment: bytes) -> LedgerTx:
-        return self._transact("object", claim_id, objector_commitment)
+    def object_by_sig(
+        self, claim_id: bytes, objector_commitment: bytes, objector_key: str, deadline: int, signature: bytes
+    ) -> LedgerTx:
+        """Relay an objection signed by the objector's own per-objection key (operator only)."""
+        return self._transact(
+            "objectBySig", claim_id, objector_commitment, Web3.to_checksum_address(objector_key), deadline, signature
+        )
 
     def finalize_notice(self, claim_id: bytes) -> LedgerTx:
         return self._transact("finalizeNotice", claim_id)
 
-    def appeal(self, claim_id: bytes) -> LedgerTx:
-        return self._transact("appeal", claim_id)
+    def appeal_by_sig(self, claim_id: bytes, deadline: int, signature: bytes) -> LedgerTx:
+        """Relay the claimant's appeal, signed by the claim's ``claimantKey`` (anyone may relay)."""
+        return self._transact("appealBySig", claim_id, deadline, signature)
 
     def draw_jury(self, claim_id: bytes, jurors: Sequence[str]) -> LedgerTx:
         return self._transact("drawJury", claim_id, [Web3.to_checksum_address(j) for j in jurors])
@@ -317,8 +331,9 @@ class ClaimLedgerClient:
     def tally_jury(self, claim_id: bytes) -> LedgerTx:
         return self._transact("tallyJury", claim_id)
 
-    def withdraw_claim(self, claim_id: bytes) -> LedgerTx:
-        return self._transact("withdrawClaim", claim_id)
+    def withdraw_claim_by_sig(self, claim_id: bytes, deadline: int, signature: bytes) -> LedgerTx:
+        """Relay the claimant's withdrawal, signed by the claim's ``claimantKey`` (anyone may relay)."""
+        return self._transact("withdrawClaimBySig", claim_id, deadline, signature)
 
     def record_payout(self, claim_id: bytes, payment_ref: bytes) -> LedgerTx:
         return self._transact("recordPayout", claim_id, payment_ref)
@@ -346,6 +361,7 @@ class ClaimLedgerClient:
             int(raw[15]),
             int(raw[16]),
             int(raw[17]),
+            claimant_key=str(raw[-1]),
         )
 
     def state(self, claim_id: bytes) -> ClaimState:
@@ -381,11 +397,6 @@ class ClaimLedgerClient:
     def nonces(self, signer: str) -> int:
         return int(self._call("nonces", Web3.to_checksum_address(signer)))
 
-    def claim_id_of(
-        self, member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int
-    ) -> bytes:
-        return bytes(self._call("claimIdOf", member_commitment, evidence_root, rule_set_hash, payout_fen))
-
     def vote_commitment(self, claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
         return bytes(self._call("voteCommitment", claim_id, Web3.to_checksum_address(juror), approve, salt))
 
@@ -419,7 +430,7 @@ class ClaimLedgerClient:
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
 
-_CLAIM_FILINGS = "(bytes32,bytes32,bytes32,bytes32,uint64)[]"
+_CLAIM_FILINGS = "(bytes32,bytes32,bytes32,bytes32,uint64,address)[]"
 _FILE_FOR_REVIEW = keccak(text=f"fileForReview({_CLAIM_FILINGS})")[:4]
 _PLAIN_TYPES = re.compile(r"^(bytes32|u?int\d*|bool)$")
 

@@ -31,7 +31,8 @@ the deployed contract by ``tests/contracts/test_claim_ledger_eip712.py`` and wit
     ``commitVoteBySig`` checks (anyone relays it). The reveal needs no signature: the opening of a
     signed commitment authenticates itself.
 * **Claim id**: ``keccak256(abi.encode(bytes32 memberCommitment, bytes32 evidenceRoot,
-  bytes32 ruleSetHash, uint64 payoutFen))`` (checked by ``ClaimLedger.fileClaim``).
+  bytes32 ruleSetHash, uint64 payoutFen, address claimantKey))`` (checked by ``ClaimLedger.fileClaim``;
+  ``claimantKey`` is the claimant device's key for this claim, which signs its withdrawal and appeal).
 """
 
 from __future__ import annotations
@@ -297,15 +298,19 @@ def salt_from_signature(signature: bytes) -> bytes:
     return keccak(signature)
 
 
-def claim_id(member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int) -> bytes:
-    """The deterministic claim id ``ClaimLedger.fileClaim`` requires (``claimIdOf``)."""
+def claim_id(
+    member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int, claimant_key: str
+) -> bytes:
+    """The deterministic claim id ``ClaimLedger.fileClaim`` requires: ``keccak256(abi.encode(
+    memberCommitment, evidenceRoot, ruleSetHash, payoutFen, claimantKey))``."""
     encoded = abi_encode(
-        ["bytes32", "bytes32", "bytes32", "uint64"],
+        ["bytes32", "bytes32", "bytes32", "uint64", "address"],
         [
             _bytes32(member_commitment, "member_commitment"),
             _bytes32(evidence_root, "evidence_root"),
             _bytes32(rule_set_hash, "rule_set_hash"),
             _uint(payout_fen, 64, "payout_fen"),
+            _address(claimant_key, "claimant_key"),
         ],
     )
     return keccak(encoded)

@@ -32,6 +32,20 @@ verifyingContract}``; :func:`check_hubao_document` refuses any other, so a keyst
   bool approve, bytes32 salt))`` (:func:`jury_vote_commitment`). The reveal
   ``revealVote(claimId, juror, approve, salt)`` needs no signature: only the juror can derive the salt.
 
+* **Withdrawal**, **Appeal** (relayed: ``ClaimLedger.withdrawClaimBySig`` / ``appealBySig``; signed
+  by the claim's own ``claimantKey``, the key the claimant's device made for this claim at filing)::
+
+      Withdrawal(bytes32 claimId,uint256 deadline)
+      Appeal(bytes32 claimId,uint256 deadline)
+
+* **Objection** (relayed by the operator: ``ClaimLedger.objectBySig``; signed by a fresh key the
+  objecting member's device makes for this objection)::
+
+      Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)
+
+  ``deadline`` is a block timestamp after which the contract refuses the signature. Each is usable
+  once (the claim leaves the state it needs), so they carry no nonce.
+
 Signatures are 65 bytes ``r ‖ s ‖ v`` (v ∈ {27, 28}); :func:`recover_signer` refuses high-``s``
 forms, which ClaimLedger's ``ECDSA.recover`` refuses too.
 """
@@ -186,6 +200,45 @@ def key_registration_document(
             "challenge": "0x" + challenge.hex(),
             "expiresAt": str(expires_at),
         },
+    }
+
+
+#: The member actions a member's own key signs (``consent_document``), field for field ClaimLedger's.
+CONSENT_FIELDS: dict[str, list[dict[str, str]]] = {
+    "Withdrawal": [{"name": "claimId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}],
+    "Appeal": [{"name": "claimId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}],
+    "Objection": [
+        {"name": "claimId", "type": "bytes32"},
+        {"name": "objectorCommitment", "type": "bytes32"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
+
+
+def consent_document(
+    domain: dict[str, Any],
+    kind: str,
+    *,
+    claim_id: bytes,
+    deadline: int,
+    objector_commitment: bytes | None = None,
+) -> dict[str, Any]:
+    """The Withdrawal, Appeal or Objection document a member's own key signs (module docstring)."""
+    if kind not in CONSENT_FIELDS:
+        raise _bad(f"{kind} is not a member action")
+    if isinstance(deadline, bool) or not isinstance(deadline, int) or not 0 <= deadline < 2**256:
+        raise _bad("a deadline is a uint256")
+    message: dict[str, Any] = {"claimId": _b32(claim_id, "claimId")}
+    if kind == "Objection":
+        if objector_commitment is None:
+            raise _bad("an objection names the objector's commitment")
+        message["objectorCommitment"] = _b32(objector_commitment, "objectorCommitment")
+    message["deadline"] = str(deadline)
+    return {
+        "types": {"EIP712Domain": domain_fields(domain), kind: CONSENT_FIELDS[kind]},
+        "primaryType": kind,
+        "domain": dict(domain),
+        "message": message,
     }
 
 

@@ -18,6 +18,14 @@ or settings are involved: these commands read only the files named on the comman
 ``POST /review/claims/{id}/verdict/draft``); ``signed.json`` carries ``message`` and ``signature``,
 the body ``POST /review/claims/{id}/verdict/signed`` takes.
 
+Claimants too: the key the browser made for a claim, downloaded from the claim's page (keystore v3),
+signs the claim's Withdrawal or Appeal draft (``POST /claims/{id}/withdraw/draft``, ``.../appeal/draft``;
+the draft names the claim's key as ``signer``, so another keystore is refused)::
+
+    hubao sign typed-data --keystore claim-key.json --input draft.json --expect Withdrawal
+
+and ``POST /claims/{id}/withdraw`` takes ``{"deadline": message.deadline, "signature": signature}``.
+
 ``hubao sign vote`` is a juror's vote (ClaimLedger 2): the salt is derived here by signing
 VoteSalt(claimId, round) (salt = keccak256(signature), deterministic, so the same keystore re-derives
 it at reveal time and nothing needs keeping); it prints the commit body ``{commitment, signature}``,

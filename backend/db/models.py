@@ -237,6 +237,9 @@ class Claim(Base):
     payout_fen: Mapped[int] = mapped_column(BigInteger)
     rule_set_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     evidence_root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The claimant device's key for this claim (bound in claim_id): its address only, never a key.
+    # NULL for claims filed before ClaimLedger 2.0.0.
+    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     flags: Mapped[str] = mapped_column(String(256), default="")  # comma-separated, e.g. DUPLICATE_EVIDENCE

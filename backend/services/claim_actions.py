@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.chain.claims import ClaimState
-from backend.db.models import ClaimEvent
+from backend.db.models import Claim, ClaimEvent
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.proofs.commitments import new_salt, payment_ref
 from backend.services.auth import Principal
@@ -21,12 +25,46 @@ from backend.services.claims import (
     record_event,
     set_status,
 )
+from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
 from backend.services.jury import draw_jury
 
 
-def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
-    """The claimant's one appeal of a review rejection: REJECTED → DISPUTED, then a jury is drawn."""
+@dataclass(frozen=True)
+class SignedConsent:
+    """A withdrawal or an appeal as the claim's key signed it on the claimant's device."""
+
+    deadline: int
+    signature: bytes
+
+
+def _appealable(session: Session, principal: Principal, claim_pk: str) -> Claim:
+    claim = owned_claim(session, principal, claim_pk)
+    if claim.status != "REJECTED" or claim.reason_code == WAITING_PERIOD:
+        raise Conflict("only a claim rejected by its review can be appealed", code="APPEAL_NOT_ALLOWED")
+    return claim
+
+
+def _withdrawable(session: Session, principal: Principal, claim_pk: str) -> Claim:
+    claim = owned_claim(session, principal, claim_pk)
+    if claim.status not in OPEN_STATES:
+        raise Conflict(f"a {claim.status} claim cannot be withdrawn", code="INVALID_STATE")
+    return claim
+
+
+def consent_draft_for(ctx: ServiceContext, principal: Principal, claim_pk: str, action: str) -> dict[str, Any]:
+    """The Withdrawal or Appeal document the claim's key signs on the claimant's device."""
+    with ctx.sessions() as session:
+        if action == "Appeal":
+            claim = _appealable(session, principal, claim_pk)
+        else:
+            claim = _withdrawable(session, principal, claim_pk)
+        return consent_draft(ctx, action, claim.claim_id, signer=claim.claimant_key)
+
+
+def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str, signed: SignedConsent) -> ClaimView:
+    """The claimant's one appeal of a review rejection, signed by the claim's key on the claimant's
+    device and relayed: REJECTED → DISPUTED, then a jury is drawn."""
     with ctx.sessions.begin() as session:
         claim = owned_claim(session, principal, claim_pk)
         if claim.status != "REJECTED" or claim.reason_code == WAITING_PERIOD:
@@ -39,7 +77,8 @@ def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Cl
             select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
         ).first():
             raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
-        tx = ledger(ctx).appeal(claim.claim_id)
+        _require_claimant(ctx, "Appeal", claim, signed)
+        tx = ledger(ctx).appeal_by_sig(claim.claim_id, signed.deadline, signed.signature)
         record_event(session, claim, "ClaimAppealed", tx)
         set_status(claim, ClaimState.DISPUTED)
         claim.final_at = None
@@ -49,13 +88,21 @@ def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Cl
         return claim_view(session, claim, with_names=True)
 
 
-def withdraw_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
-    """The claimant withdraws an undecided claim (relayed by the operator on chain)."""
+def _require_claimant(ctx: ServiceContext, kind: str, claim: Claim, signed: SignedConsent) -> None:
+    if not claim.claimant_key:
+        raise Conflict("this claim was filed before claimant keys: nothing can sign this", code="NO_CLAIMANT_KEY")
+    require_consent(
+        ctx, kind, claim.claim_id, deadline=signed.deadline, signature=signed.signature, signer=claim.claimant_key
+    )
+
+
+def withdraw_claim(ctx: ServiceContext, principal: Principal, claim_pk: str, signed: SignedConsent) -> ClaimView:
+    """The claimant withdraws an undecided claim: signed by the claim's key on the claimant's device,
+    relayed by the operator (the contract checks the signature)."""
     with ctx.sessions.begin() as session:
-        claim = owned_claim(session, principal, claim_pk)
-        if claim.status not in OPEN_STATES:
-            raise Conflict(f"a {claim.status} claim cannot be withdrawn", code="INVALID_STATE")
-        tx = ledger(ctx).withdraw_claim(claim.claim_id)
+        claim = _withdrawable(session, principal, claim_pk)
+        _require_claimant(ctx, "Withdrawal", claim, signed)
+        tx = ledger(ctx).withdraw_claim_by_sig(claim.claim_id, signed.deadline, signed.signature)
         record_event(session, claim, "ClaimWithdrawn", tx, fromState=claim.status)
         set_status(claim, ClaimState.WITHDRAWN)
         return claim_view(session, claim, with_names=True)

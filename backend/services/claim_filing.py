@@ -82,6 +82,9 @@ MAX_FILES_PER_CLAIM = 10  # RELIABILITY.md D9
 class ClaimRequest:
     illness_code: str
     diagnosis_date: date
+    # The address of the key the claimant's device made for this claim (it signs the claim's
+    # withdrawal and appeal; the claim id binds it). The server never sees the key itself.
+    claimant_key: str
 
 
 @dataclass
@@ -134,6 +137,12 @@ def begin_claim(
         if not load_illness_catalog().covers(request.illness_code):
             raise InvalidInput(
                 f"{request.illness_code!r} is not in the illness catalog", code="UNKNOWN_ILLNESS", field="illnessCode"
+            )
+        if session.scalar(select(Claim.id).where(Claim.claimant_key == request.claimant_key).limit(1)) is not None:
+            raise Conflict(
+                "this claim key was used for another claim: make a new key for each claim (they keep your claims "
+                "unlinkable on chain)",
+                code="CLAIMANT_KEY_REUSED",
             )
         if request.diagnosis_date > today:
             raise InvalidInput("the diagnosis date is in the future", code="INVALID_DATE", field="diagnosisDate")
@@ -258,7 +267,7 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
         if member.status != "active":
             raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
         commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
-        claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen)
+        claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen, draft.request.claimant_key)
         now = utcnow()
         # Signed before the commit, so a filing the database holds always has its receipt: a claim
         # the rules reject at filing (waiting period) never goes on chain and gets none.
@@ -279,6 +288,7 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
                     "payout_fen": draft.payout_fen,
                     "rule_set_hash": draft.rule_set_hash,
                     "evidence_root": root,
+                    "claimant_key": draft.request.claimant_key,
                     "status": "FILED",
                     "filed_at": now,
                     "updated_at": now,
@@ -331,6 +341,7 @@ def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetim
             EvidenceView.of(a.evidence_id, a.media_type, a.size, a.commitment, a.cid, name=name)
             for a, name in draft.files
         ],
+        claimant_key=draft.request.claimant_key,
     )
 
 

@@ -183,6 +183,8 @@ class ClaimView:
     # then carries the chain's values. Empty when the view was checked against the chain and agrees
     # (or was not checked: views returned by a step that has just written both).
     chain_mismatch: list[str] = field(default_factory=list)
+    # The address of the claimant device's key for this claim (None before ClaimLedger 2.0.0).
+    claimant_key: str | None = None
 
 
 def flags_of(claim: Claim) -> list[str]:
@@ -323,6 +325,7 @@ def claim_view(
         final_at=claim.final_at,
         evidence=evidence_views(session, claim, with_names=with_names),
         chain_mismatch=version.mismatch,
+        claimant_key=claim.claimant_key,
     )
 
 

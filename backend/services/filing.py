@@ -90,6 +90,7 @@ def load_filings(ctx: ServiceContext, claim_pks: Iterable[str]) -> list[PendingF
                 claim.evidence_root,
                 claim.rule_set_hash,
                 claim.payout_fen,
+                claim.claimant_key or "",
             ),
         )
         for claim, member in rows

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from backend.services.claims import (
     record_event,
     set_status,
 )
+from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
 from backend.services.jury import chain_now, draw_jury
 from backend.services.rule_sets import rule_set_by_hash
@@ -147,36 +149,76 @@ class ObjectionResult:
     at: datetime
 
 
-def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, reason: str) -> ObjectionResult:
-    """Record a member's objection (once per member and claim); the first one disputes the claim."""
+@dataclass(frozen=True)
+class SignedObjection:
+    """An objection as the objector's device signed it: its own fresh key, the deadline, the signature."""
+
+    objector_key: str
+    deadline: int
+    signature: bytes
+
+
+def _objection_target(
+    ctx: ServiceContext, session: Session, principal: Principal, notice_id: str
+) -> tuple[Member, Claim]:
+    """The objecting member and the claim, once every off-chain rule of an objection holds."""
     if principal.role != "member":
         raise Forbidden("only members object to claims")
+    member = member_of(session, principal)
+    if member is None or member.status != "active":
+        raise Forbidden("only active members object to claims", code="NOT_A_MEMBER")
+    claim = _claim_by_notice_id(session, notice_id)
+    if claim.member_id == member.id:
+        raise Conflict("you cannot object to your own claim", code="OWN_CLAIM")
+    if session.scalars(
+        select(Objection.id).where(Objection.claim_pk == claim.id, Objection.member_id == member.id)
+    ).first():
+        raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
+    if claim.status != "IN_NOTICE" or chain_now(ctx) >= notice_ends(session, claim):
+        raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
+    return member, claim
+
+
+def objection_draft(ctx: ServiceContext, principal: Principal, notice_id: str) -> dict[str, Any]:
+    """The Objection document the member's device signs with a fresh key of its own (``{typedData, signer}``)."""
+    with ctx.sessions() as session:
+        member, claim = _objection_target(ctx, session, principal, notice_id)
+        commitment = objector_commitment(member, claim.claim_id)
+        return consent_draft(ctx, "Objection", claim.claim_id, signer=None, objector_commitment=commitment)
+
+
+def object_to_claim(
+    ctx: ServiceContext, principal: Principal, notice_id: str, reason: str, signed: SignedObjection
+) -> ObjectionResult:
+    """Record a member's objection (once per member and claim), signed on the member's device by a
+    key of its own (``objection_draft``); the first one disputes the claim."""
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise InvalidInput(f"the reason must be 1 to {MAX_REASON} characters", code="INVALID_REASON", field="reason")
     with ctx.sessions.begin() as session:
-        member = member_of(session, principal)
-        if member is None or member.status != "active":
-            raise Forbidden("only active members object to claims", code="NOT_A_MEMBER")
-        claim = _claim_by_notice_id(session, notice_id)
-        if claim.member_id == member.id:
-            raise Conflict("you cannot object to your own claim", code="OWN_CLAIM")
-        if session.scalars(
-            select(Objection.id).where(Objection.claim_pk == claim.id, Objection.member_id == member.id)
-        ).first():
-            raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
-        if claim.status != "IN_NOTICE" or chain_now(ctx) >= notice_ends(session, claim):
-            raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
+        member, claim = _objection_target(ctx, session, principal, notice_id)
+        commitment = objector_commitment(member, claim.claim_id)
+        require_consent(
+            ctx,
+            "Objection",
+            claim.claim_id,
+            deadline=signed.deadline,
+            signature=signed.signature,
+            signer=signed.objector_key,
+            objector_commitment=commitment,
+        )
         objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
         session.add(objection)
         session.flush()
         try:
-            tx = ledger(ctx).object(claim.claim_id, objector_commitment(member, claim.claim_id))
+            tx = ledger(ctx).object_by_sig(
+                claim.claim_id, commitment, signed.objector_key, signed.deadline, signed.signature
+            )
         except ContractReverted as exc:
             if exc.error == "ClaimLedgerNoticeClosed":
                 raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED") from exc
             raise
-        record_event(session, claim, "ObjectionRecorded", tx)
+        record_event(session, claim, "ObjectionRecorded", tx, objectorKey=signed.objector_key)
         set_status(claim, ClaimState.DISPUTED)
         at = objection.at
     with ctx.sessions.begin() as session:

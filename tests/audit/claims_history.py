@@ -237,16 +237,16 @@ def build_claims_history(root: Path) -> ClaimsHistory:
     assert w.verdict(first, pk["rejected"], "REJECT", "INSUFFICIENT_EVIDENCE", "scan unreadable").status_code == 200
     assert w.verdict(second, pk["rejected"], "APPROVE", None, "fine").status_code == 200
     assert w.verdict(w.reviewers_of(pk["review"])[0], pk["review"], "APPROVE", None, "ok").status_code == 200
-    _ok(w.api.post(f"/claims/{pk['withdrawn']}/withdraw", p["withdrawn"].token))
+    _ok(w.consent(p["withdrawn"], pk["withdrawn"], "withdraw"))
     for name in ("jury", "disputed"):
-        _ok(w.api.post(f"/notice/{c[name]['claimId']}/objections", p["objector"].token, json={"reason": "doubt"}))
+        _ok(w.object(p["objector"], c[name]["claimId"], "doubt"))
     w.jury_votes(pk["jury"], [True])  # one reveal < min turnout 2: the round is voided
     assert _ok(w.api.post(f"/claims/{pk['jury']}/tally", w.operator.token))["status"] == "DISPUTED"
     _ok(w.api.post(f"/claims/{pk['jury']}/jury", w.operator.token))
     w.jury_votes(pk["jury"], [True, True, False])
     assert _ok(w.api.post(f"/claims/{pk['jury']}/tally", w.operator.token))["status"] == "APPROVED"
     jury_approved_at = history.chain_time()
-    _ok(w.api.post(f"/claims/{pk['rejected']}/appeal", p["rejected"].token))
+    _ok(w.consent(p["rejected"], pk["rejected"], "appeal"))
     w.jury_votes(pk["rejected"], [False, False, True])
     assert _ok(w.api.post(f"/claims/{pk['rejected']}/tally", w.operator.token))["status"] == "REJECTED"
     w.advance(rules_of(w.runtime).notice_seconds)

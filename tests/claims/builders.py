@@ -15,9 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account as EthAccount
+from eth_account.signers.local import LocalAccount
 
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
+from backend.chain import typed_data
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.config import Settings
 from backend.db.models import Account, Member
@@ -78,6 +81,8 @@ class World:
     auditor: Person
     reviewers: list[Person] = field(default_factory=list)
     jurors: list[Person] = field(default_factory=list)
+    # Claim → the claimant key its filing made (the claimant's "device" in these tests).
+    claim_keys: dict[str, LocalAccount] = field(default_factory=dict)
 
     def token(self, account: Account) -> str:
         return issue_token(account, self.runtime.jwt_secret)
@@ -101,14 +106,48 @@ class World:
         *,
         illness: str = "CI001",
         diagnosed: date | None = None,
+        claim_key: LocalAccount | None = None,
     ) -> httpx.Response:
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
-        return self.api.post(
+        key = claim_key or EthAccount.create()
+        response = self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()},
+            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat(), "claimantKey": key.address},
             files=[("files", f) for f in files],
         )
+        if response.status_code == 201:
+            self.claim_keys[response.json()["id"]] = key
+        return response
+
+    def consent(self, person: Person, claim_pk: str, action: str, *, key: LocalAccount | None = None) -> httpx.Response:
+        """``action`` (withdraw, appeal) as the claimant's device does it: the server's draft signed
+        with the claim's key (or ``key``, to play someone else) and sent back."""
+        draft = self.api.post(f"/claims/{claim_pk}/{action}/draft", person.token)
+        if draft.status_code != 200:
+            return draft
+        document = typed_data.load_document(draft.json()["typedData"])
+        signer = key or self.claim_keys[claim_pk]
+        body = {
+            "deadline": int(document["message"]["deadline"]),
+            "signature": "0x" + typed_data.sign(document, bytes(signer.key)).hex(),
+        }
+        return self.api.post(f"/claims/{claim_pk}/{action}", person.token, json=body)
+
+    def object(self, person: Person, notice_id: str, reason: str) -> httpx.Response:
+        """An objection as the objector's device makes it: a fresh key signs the server's draft."""
+        draft = self.api.post(f"/notice/{notice_id}/objections/draft", person.token)
+        if draft.status_code != 200:
+            return draft
+        document = typed_data.load_document(draft.json()["typedData"])
+        key = EthAccount.create()
+        body = {
+            "reason": reason,
+            "objectorKey": key.address,
+            "deadline": int(document["message"]["deadline"]),
+            "signature": "0x" + typed_data.sign(document, bytes(key.key)).hex(),
+        }
+        return self.api.post(f"/notice/{notice_id}/objections", person.token, json=body)
 
     def anchor(self) -> None:
         """Anchor the queued evidence and the queued joins and exits (the membership log)."""

@@ -104,14 +104,12 @@ def test_objection_sends_claim_to_jury_which_approves(world: World) -> None:
     claim = _file_ok(world, carol, "carol scan")
     claim_pk = str(claim["id"])
     world.approve_by_review(claim_pk)
-    response = world.api.post(
-        f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "I saw her running a marathon"}
-    )
+    response = world.object(objector, claim["claimId"], "I saw her running a marathon")
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "DISPUTED"
-    again = world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "again"})
+    again = world.object(objector, claim["claimId"], "again")
     assert (again.status_code, again.json()["code"]) == (409, "OBJECTION_EXISTS")
-    own = world.api.post(f"/notice/{claim['claimId']}/objections", carol.token, json={"reason": "me"})
+    own = world.object(carol, claim["claimId"], "me")
     assert (own.status_code, own.json()["code"]) == (409, "OWN_CLAIM")
     seated = world.seated(claim_pk)
     assert len(seated) == 3
@@ -145,10 +143,7 @@ def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: Worl
     claim = _file_ok(world, dave, "dave scan")
     claim_pk = str(claim["id"])
     world.approve_by_review(claim_pk)
-    assert (
-        world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "fake"}).status_code
-        == 201
-    )
+    assert world.object(objector, claim["claimId"], "fake").status_code == 201
     seated = world.seated(claim_pk)
     assert related not in seated
     drawn = _event(world, claim_pk, "JuryDrawn")
@@ -160,7 +155,7 @@ def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: Worl
     world.jury_votes(claim_pk, [False, False, True])
     tallied = world.api.post(f"/claims/{claim_pk}/tally", world.operator.token)
     assert tallied.json()["status"] == "REJECTED"
-    appeal = world.api.post(f"/claims/{claim_pk}/appeal", dave.token)
+    appeal = world.consent(dave, claim_pk, "appeal")
     assert (appeal.status_code, appeal.json()["code"]) == (409, "APPEAL_NOT_ALLOWED")
 
 
@@ -175,10 +170,10 @@ def test_review_rejection_then_appeal_goes_to_a_jury(world: World) -> None:
     assert world.verdict(second, claim_pk, "APPROVE", None, "fine").status_code == 200
     rejected = world.claim(erin, claim_pk)
     assert (rejected["status"], rejected["reasonCode"]) == ("REJECTED", "INSUFFICIENT_EVIDENCE")
-    appeal = world.api.post(f"/claims/{claim_pk}/appeal", erin.token)
+    appeal = world.consent(erin, claim_pk, "appeal")
     assert appeal.status_code == 200, appeal.text
     assert appeal.json()["status"] == "DISPUTED"
-    twice = world.api.post(f"/claims/{claim_pk}/appeal", erin.token)
+    twice = world.consent(erin, claim_pk, "appeal")
     assert twice.status_code == 409
     world.jury_votes(claim_pk, [True, True, True])
     assert world.api.post(f"/claims/{claim_pk}/tally", world.operator.token).json()["status"] == "APPROVED"
@@ -190,7 +185,7 @@ def test_low_turnout_voids_the_round_and_a_new_jury_is_drawn(world: World) -> No
     claim = _file_ok(world, fay, "fay scan")
     claim_pk = str(claim["id"])
     world.approve_by_review(claim_pk)
-    world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "doubt"})
+    world.object(objector, claim["claimId"], "doubt")
     first_round = world.jury_votes(claim_pk, [True])  # one reveal < min turnout 2
     assert world.api.post(f"/claims/{claim_pk}/tally", world.operator.token).json()["status"] == "DISPUTED"
     redraw = world.api.post(f"/claims/{claim_pk}/jury", world.operator.token)
@@ -263,12 +258,12 @@ def test_withdraw_an_undecided_claim(world: World) -> None:
     gil = world.member()
     claim = _file_ok(world, gil, "gil scan")
     other = world.member()
-    assert world.api.post(f"/claims/{claim['id']}/withdraw", other.token).status_code == 404
-    response = world.api.post(f"/claims/{claim['id']}/withdraw", gil.token)
+    assert world.consent(other, claim["id"], "withdraw").status_code == 404
+    response = world.consent(gil, claim["id"], "withdraw")
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "WITHDRAWN"
     assert ledger(world.runtime).state(bytes.fromhex(str(claim["claimId"])[2:])) == ClaimState.WITHDRAWN
-    again = world.api.post(f"/claims/{claim['id']}/withdraw", gil.token)
+    again = world.consent(gil, claim["id"], "withdraw")
     assert (again.status_code, again.json()["code"]) == (409, "INVALID_STATE")
 
 

@@ -34,8 +34,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/claims/{c}/timeline", None),
     ("GET", "/claims/{c}/evidence/{e}/receipt", None),
     ("GET", "/claims/{c}/evidence/{e}/content", None),
-    ("POST", "/claims/{c}/appeal", None),
-    ("POST", "/claims/{c}/withdraw", None),
+    ("GET", "/claims/{c}/filing-receipt", None),
+    ("POST", "/claims/{c}/appeal/draft", None),
+    ("POST", "/claims/{c}/appeal", {"deadline": 1, "signature": "0x" + "11" * 65}),
+    ("POST", "/claims/{c}/withdraw/draft", None),
+    ("POST", "/claims/{c}/withdraw", {"deadline": 1, "signature": "0x" + "11" * 65}),
     ("POST", "/claims/{c}/payout", {"reference": "R-1"}),
     ("POST", "/claims/{c}/finalize-notice", None),
     ("POST", "/claims/{c}/tally", None),
@@ -151,10 +154,7 @@ def test_nothing_personal_reaches_the_chain(world: World) -> None:
     report = f"Reviewed the pathology of {name}: confirmed {canary}"
     world.approve_by_review(claim["id"], report=report)
     objection = f"{canary}: I know {name}, this is fake"
-    assert (
-        world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": objection}).status_code
-        == 201
-    )
+    assert world.object(objector, claim["claimId"], objection).status_code == 201
     world.jury_votes(claim["id"], [True, True, False])
     assert world.api.post(f"/claims/{claim['id']}/tally", world.operator.token).json()["status"] == "APPROVED"
     reference = f"BANK-{canary}"

@@ -116,7 +116,7 @@ def people(world: World) -> dict[str, str]:
     reviewing, disputed, noticed = claims
     for claim in (disputed, noticed):
         world.approve_by_review(str(claim["id"]))
-    objected = world.api.post(f"/notice/{disputed['claimId']}/objections", objector.token, json={"reason": "seen well"})
+    objected = world.object(objector, disputed["claimId"], "seen well")
     assert objected.status_code == 201, objected.text
     return {
         "claimant": claimant.token,

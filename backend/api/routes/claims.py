@@ -1,6 +1,7 @@
 """Claims over HTTP: filing (multipart, streamed), the claimant's views and actions, operator steps.
 
-Filing is one ``multipart/form-data`` request: the fields ``illnessCode`` and ``diagnosisDate``
+Filing is one ``multipart/form-data`` request: the fields ``illnessCode``, ``diagnosisDate`` and
+``claimantKey`` (the address of a fresh key the claimant's device made for this claim)
 first, then one or more ``files`` parts (PDF, PNG or JPEG, each within the upload limit). As with
 S3's POST uploads, fields must precede files: the form is checked before any byte of evidence is
 stored, and every file streams straight into the encrypting store (never spooled to disk).
@@ -15,6 +16,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import anyio.to_thread
+from eth_utils.address import is_address, to_checksum_address
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
@@ -50,7 +52,13 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
         diagnosis = date.fromisoformat(raw_date)
     except ValueError as exc:
         raise InvalidInput("diagnosisDate: use YYYY-MM-DD", code="VALIDATION_ERROR") from exc
-    return ClaimRequest(illness_code=code.upper(), diagnosis_date=diagnosis)
+    key = fields.get("claimantKey")
+    if not key or not is_address(key):
+        raise InvalidInput(
+            "claimantKey: the address of the key your device made for this claim (send the fields before the files)",
+            code="VALIDATION_ERROR",
+        )
+    return ClaimRequest(illness_code=code.upper(), diagnosis_date=diagnosis, claimant_key=to_checksum_address(key))
 
 
 @router.post(
@@ -72,10 +80,15 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": ["illnessCode", "diagnosisDate", "files"],
+                        "required": ["illnessCode", "diagnosisDate", "claimantKey", "files"],
                         "properties": {
                             "illnessCode": {"type": "string", "example": "CI001"},
                             "diagnosisDate": {"type": "string", "format": "date"},
+                            "claimantKey": {
+                                "type": "string",
+                                "description": "address of a fresh key your device made for this claim only",
+                                "pattern": "^0x[0-9a-fA-F]{40}$",
+                            },
                             "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         },
                     }
@@ -197,14 +210,49 @@ def get_content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal:
 # --- claimant actions -----------------------------------------------------------------------------
 
 
-@router.post("/{claim_pk}/appeal", response_model=ClaimOut, summary="Appeal a review rejection (once)")
-def appeal(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(claim_actions.appeal_claim(runtime, principal, claim_pk))
+class ConsentIn(ApiModel):
+    deadline: int = Field(ge=0, lt=2**64, description="the signed document's deadline (from the draft)")
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="signed by this claim's key on your device")
+
+    def signed(self) -> claim_actions.SignedConsent:
+        return claim_actions.SignedConsent(self.deadline, bytes.fromhex(self.signature[2:]))
 
 
-@router.post("/{claim_pk}/withdraw", response_model=ClaimOut, summary="Withdraw an undecided claim")
-def withdraw(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(claim_actions.withdraw_claim(runtime, principal, claim_pk))
+class ConsentDraftOut(ApiModel):
+    typed_data: dict[str, Any] = Field(description="the EIP-712 document to sign on your device")
+    signer: str | None = Field(description="the key that must sign it: this claim's key")
+
+
+@router.post(
+    "/{claim_pk}/appeal/draft",
+    response_model=ConsentDraftOut,
+    summary="The Appeal for this claim's key to sign on your device",
+)
+def appeal_draft(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ConsentDraftOut:
+    return ConsentDraftOut.model_validate(claim_actions.consent_draft_for(runtime, principal, claim_pk, "Appeal"))
+
+
+@router.post(
+    "/{claim_pk}/appeal", response_model=ClaimOut, summary="Appeal a review rejection (once), signed by the claim's key"
+)
+def appeal(claim_pk: str, body: ConsentIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
+    return ClaimOut.of(claim_actions.appeal_claim(runtime, principal, claim_pk, body.signed()))
+
+
+@router.post(
+    "/{claim_pk}/withdraw/draft",
+    response_model=ConsentDraftOut,
+    summary="The Withdrawal for this claim's key to sign on your device",
+)
+def withdraw_draft(claim_pk: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ConsentDraftOut:
+    return ConsentDraftOut.model_validate(claim_actions.consent_draft_for(runtime, principal, claim_pk, "Withdrawal"))
+
+
+@router.post(
+    "/{claim_pk}/withdraw", response_model=ClaimOut, summary="Withdraw an undecided claim, signed by the claim's key"
+)
+def withdraw(claim_pk: str, body: ConsentIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
+    return ClaimOut.of(claim_actions.withdraw_claim(runtime, principal, claim_pk, body.signed()))
 
 
 # --- operator steps --------------------------------------------------------------------------------

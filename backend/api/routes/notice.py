@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field
@@ -31,6 +31,16 @@ class NoticeOut(ApiModel):
 
 class ObjectionIn(ApiModel):
     reason: str = Field(min_length=1, max_length=500, description="kept off chain")
+    objector_key: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{40}$", description="address of the fresh key your device made for this objection"
+    )
+    deadline: int = Field(ge=0, lt=2**64, description="the signed Objection's deadline (from the draft)")
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the Objection signed by that key")
+
+
+class ConsentDraftOut(ApiModel):
+    typed_data: dict[str, Any] = Field(description="the EIP-712 document to sign on your device")
+    signer: str | None = Field(description="the key that must sign it (none: a fresh key of your device)")
 
 
 class ObjectionOut(ApiModel):
@@ -59,4 +69,15 @@ def notice(
     responses={409: {"description": "already objected, own claim, or window closed"}},
 )
 def object_(notice_id: str, body: ObjectionIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ObjectionOut:
-    return ObjectionOut.of(service.object_to_claim(runtime, principal, notice_id, body.reason))
+    signed = service.SignedObjection(body.objector_key, body.deadline, bytes.fromhex(body.signature[2:]))
+    return ObjectionOut.of(service.object_to_claim(runtime, principal, notice_id, body.reason, signed))
+
+
+@router.post(
+    "/{notice_id}/objections/draft",
+    response_model=ConsentDraftOut,
+    summary="The Objection to sign on your device with a fresh key of its own (then POST the objection)",
+    responses={409: {"description": "already objected, own claim, or window closed"}},
+)
+def objection_draft(notice_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> ConsentDraftOut:
+    return ConsentDraftOut.model_validate(service.objection_draft(runtime, principal, notice_id))

@@ -303,6 +303,34 @@ export function voteCommitTypedData(domain, { claimId, round, commitment }) {
   };
 }
 
+/**
+ * The member actions a member's own key signs (ClaimLedger 2.0.0): Withdrawal and Appeal by the
+ * claim's key (made on the claimant's device at filing, bound in the claim id), Objection by a fresh
+ * key of the objector's device. Relayed to withdrawClaimBySig / appealBySig / objectBySig.
+ */
+export const CONSENT_FIELDS = Object.freeze({
+  Withdrawal: [
+    { name: "claimId", type: "bytes32" },
+    { name: "deadline", type: "uint256" },
+  ],
+  Appeal: [
+    { name: "claimId", type: "bytes32" },
+    { name: "deadline", type: "uint256" },
+  ],
+  Objection: [
+    { name: "claimId", type: "bytes32" },
+    { name: "objectorCommitment", type: "bytes32" },
+    { name: "deadline", type: "uint256" },
+  ],
+});
+
+/** The Withdrawal, Appeal or Objection document for `domain` (from the server). */
+export function consentTypedData(domain, kind, { claimId, deadline, objectorCommitment }) {
+  if (!CONSENT_FIELDS[kind]) throw new TypedDataError(`${kind} is not a member action`);
+  const message = kind === "Objection" ? { claimId, objectorCommitment, deadline: String(deadline) } : { claimId, deadline: String(deadline) };
+  return { types: { EIP712Domain: domainFields(domain), [kind]: CONSENT_FIELDS[kind] }, primaryType: kind, domain, message };
+}
+
 /** keccak256 of a 65-byte signature: the vote salt it yields (hex). */
 export function saltFromSignature(signature) {
   const sig = bytesOf(signature, "signature");

@@ -2,6 +2,7 @@
 // receipts, shares per period with in-browser verification.
 
 import { api, upload } from "../api.js";
+import { createClaimKey, exportClaimKey, hasClaimKey, signClaimAction } from "../device/claim_keys.js";
 import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
 import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showDocument, showError, stepList, when } from "../ui.js";
 
@@ -20,6 +21,9 @@ const FILE_HINTS = {
   PAYLOAD_TOO_LARGE: "A file is too large.",
   UNSUPPORTED_MEDIA_TYPE: "Only PDF, PNG and JPEG files are accepted.",
   VALIDATION_ERROR: "Please check the form.",
+  WRONG_PASSPHRASE: "Choose a passphrase of at least 8 characters for this claim's key.",
+  PASSPHRASE_MISMATCH: "The two passphrases differ.",
+  NO_WEBCRYPTO: "Open the site over HTTPS to make this claim's key in your browser.",
 };
 const ACCEPTED = ["application/pdf", "image/png", "image/jpeg"];
 
@@ -185,6 +189,14 @@ export async function renderFile(ctx) {
     h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.nameEn} · ${i.nameZh} (${i.code})`)))),
     h("div", { class: "field" }, h("label", { for: "diagnosis" }, "Date of diagnosis"), h("input", { id: "diagnosis", name: "diagnosis", type: "date", max: today, required: true })),
     h("div", { class: "field" }, h("span", { class: "label", id: "docs-label" }, h("strong", {}, "Documents")), drop, list),
+    h(
+      "fieldset",
+      { id: "claim-key" },
+      h("legend", {}, "This claim's key"),
+      h("p", { class: "hint", id: "claim-key-hint" }, "Your browser makes a key for this claim alone and keeps it encrypted under this passphrase; the server never sees either. Only this key can withdraw or appeal the claim: not even the operator can do it in your name. Download it from the claim's page to keep a copy."),
+      h("div", { class: "field" }, h("label", { for: "claim-passphrase" }, "Passphrase"), h("input", { id: "claim-passphrase", name: "claimPassphrase", type: "password", minlength: 8, required: true, autocomplete: "new-password", "aria-describedby": "claim-key-hint" })),
+      h("div", { class: "field" }, h("label", { for: "claim-passphrase-again" }, "Passphrase again"), h("input", { id: "claim-passphrase-again", name: "claimPassphraseAgain", type: "password", minlength: 8, required: true, autocomplete: "new-password" })),
+    ),
     h("div", { class: "field" }, progress, progressText),
     h("button", { type: "submit", id: "submit-claim" }, "Submit claim"),
   );
@@ -198,17 +210,32 @@ export async function renderFile(ctx) {
       showError(errors, { code: "VALIDATION_ERROR", message: `please add ${missing.join(", ")}` }, FILE_HINTS);
       return;
     }
+    const passphrase = form.claimPassphrase.value;
+    if (passphrase.length < 8) {
+      showError(errors, { code: "WRONG_PASSPHRASE", message: "choose a passphrase of at least 8 characters" }, FILE_HINTS);
+      return;
+    }
+    if (passphrase !== form.claimPassphraseAgain.value) {
+      showError(errors, { code: "PASSPHRASE_MISMATCH", message: "the two passphrases differ" }, FILE_HINTS);
+      return;
+    }
     showError(errors, null);
-    // The API reads the fields before any file: append them first.
-    const body = new FormData();
-    body.append("illnessCode", form.illness.value);
-    body.append("diagnosisDate", form.diagnosis.value);
-    for (const f of files) body.append("files", f, f.name);
     const button = form.querySelector("#submit-claim");
     button.disabled = true;
     progress.hidden = false;
     progress.value = 0;
     try {
+      // The claim's key is made and kept (encrypted) before anything is sent: only its address goes.
+      progressText.textContent = "Making this claim's key in your browser…";
+      const key = await createClaimKey(passphrase);
+      form.claimPassphrase.value = "";
+      form.claimPassphraseAgain.value = "";
+      // The API reads the fields before any file: append them first.
+      const body = new FormData();
+      body.append("illnessCode", form.illness.value);
+      body.append("diagnosisDate", form.diagnosis.value);
+      body.append("claimantKey", key.address);
+      for (const f of files) body.append("files", f, f.name);
       const claim = await upload("/claims", body, (loaded, total) => {
         const pct = Math.round((loaded / total) * 100);
         progress.value = pct;
@@ -352,27 +379,61 @@ function filingReceiptCard(claim) {
 }
 
 const OPEN_STATES = ["FILED", "UNDER_REVIEW", "IN_NOTICE", "DISPUTED"]; // as backend.services.claims.OPEN_STATES
-const ACTION_HINTS = { APPEAL_NOT_ALLOWED: "This claim cannot be appealed.", INVALID_STATE: "Not possible in this state." };
+const ACTION_HINTS = {
+  APPEAL_NOT_ALLOWED: "This claim cannot be appealed.",
+  INVALID_STATE: "Not possible in this state.",
+  WRONG_PASSPHRASE: "The passphrase does not open this claim's key.",
+  NO_KEY: "This browser does not hold this claim's key: open the browser you filed it from.",
+  NO_CLAIMANT_KEY: "This claim was filed before claim keys: nothing can sign this.",
+  DRAFT_MISMATCH: "The server's draft was not what you asked for: nothing was signed.",
+  WRONG_SIGNER: "The server asked for another key than this claim's: nothing was signed.",
+};
 
+/**
+ * Withdraw and appeal: the server drafts the EIP-712 Withdrawal / Appeal, this browser signs it with
+ * the claim's own key (unlocked with its passphrase), the server relays it; ClaimLedger refuses any
+ * other signer. Also: download the claim's key (keystore v3) to keep a copy.
+ */
 function claimActions(ctx, claim) {
   const errors = h("div", { "aria-live": "assertive" });
-  const act = (path, question, done) => async () => {
+  const status = h("span", { class: "hint", id: "claim-action-status", "aria-live": "polite" });
+  const held = hasClaimKey(claim.claimantKey);
+  const pass = h("input", { id: "claim-action-passphrase", type: "password", autocomplete: "current-password", minlength: 8 });
+  const act = (path, kind, question, done) => async () => {
     if (!window.confirm(question)) return;
     try {
-      await api(`/claims/${claim.id}/${path}`, { method: "POST" });
+      status.textContent = "Preparing…";
+      const draft = await api(`/claims/${claim.id}/${path}/draft`, { method: "POST" });
+      status.textContent = "Unlocking this claim's key and signing in your browser…";
+      const body = await signClaimAction(draft, kind, claim, pass.value);
+      pass.value = "";
+      status.textContent = "Relaying your signed request…";
+      await api(`/claims/${claim.id}/${path}`, { method: "POST", json: body });
       ctx.go(`#/claims/${claim.id}`, done);
     } catch (err) {
+      status.textContent = "";
       showError(errors, err, ACTION_HINTS);
     }
   };
   const buttons = [];
   if (OPEN_STATES.includes(claim.status)) {
-    buttons.push(h("button", { type: "button", class: "secondary", onclick: act("withdraw", "Withdraw this claim? This cannot be undone.", "Your claim was withdrawn.") }, "Withdraw claim"));
+    buttons.push(h("button", { type: "button", class: "secondary", id: "withdraw-claim", onclick: act("withdraw", "Withdrawal", "Withdraw this claim? This cannot be undone.", "Your claim was withdrawn.") }, "Withdraw claim"));
   }
   if (claim.status === "REJECTED" && claim.reasonCode !== "WAITING_PERIOD") {
-    buttons.push(h("button", { type: "button", onclick: act("appeal", "Appeal the rejection? A jury of members will decide.", "Your appeal was recorded: a jury will decide.") }, "Appeal to a jury"));
+    buttons.push(h("button", { type: "button", id: "appeal-claim", onclick: act("appeal", "Appeal", "Appeal the rejection? A jury of members will decide.", "Your appeal was recorded: a jury will decide.") }, "Appeal to a jury"));
   }
-  return buttons.length ? h("div", {}, errors, h("div", { class: "row" }, buttons)) : null;
+  const exportButton = held ? h("button", { type: "button", class: "secondary", id: "export-claim-key", onclick: () => exportClaimKey(claim.claimantKey) }, "Download this claim's key") : null;
+  if (!buttons.length && !exportButton) return null;
+  return h(
+    "section",
+    { class: "card", id: "claim-actions", "aria-labelledby": "claim-actions-h" },
+    h("h2", { id: "claim-actions-h" }, "Your claim's key"),
+    claim.claimantKey ? h("p", { class: "hint" }, "Key ", h("span", { class: "mono" }, short(claim.claimantKey)), held ? " is kept in this browser, encrypted under the passphrase you chose when filing." : " is not in this browser: use the browser you filed from, or sign with `hubao sign typed-data --keystore` and the downloaded key.") : null,
+    errors,
+    buttons.length && held ? h("div", { class: "field" }, h("label", { for: "claim-action-passphrase" }, "Passphrase of this claim's key"), pass) : null,
+    h("div", { class: "row" }, held ? buttons : null, exportButton),
+    status,
+  );
 }
 
 /** The chain's record of an evidence batch, for verifyEvidenceReceipt's steps 6–11. */

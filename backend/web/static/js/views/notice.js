@@ -1,6 +1,7 @@
 // The public notice: claims in their objection window, redacted (no names, no documents).
 
 import { api } from "../api.js";
+import { signObjection } from "../device/claim_keys.js";
 import { clear, fen, h, loading, short, showError, when } from "../ui.js";
 
 const HINTS = {
@@ -8,6 +9,7 @@ const HINTS = {
   OWN_CLAIM: "You cannot object to your own claim.",
   NOTICE_CLOSED: "The objection window has closed.",
   VALIDATION_ERROR: "Please give a reason.",
+  DRAFT_MISMATCH: "The server's draft was not an objection to this claim: nothing was signed.",
 };
 
 export async function renderNotice(ctx) {
@@ -35,7 +37,7 @@ export async function renderNotice(ctx) {
           "form",
           { novalidate: true },
           errors,
-          h("div", { class: "field" }, h("label", { for: id }, "Reason for objecting"), h("textarea", { id, name: "reason", maxlength: 500, required: true, "aria-describedby": `${id}-hint` }), h("span", { class: "hint", id: `${id}-hint` }, "Kept off chain; shown to the jurors only.")),
+          h("div", { class: "field" }, h("label", { for: id }, "Reason for objecting"), h("textarea", { id, name: "reason", maxlength: 500, required: true, "aria-describedby": `${id}-hint` }), h("span", { class: "hint", id: `${id}-hint` }, "Kept off chain; shown to the jurors only. Your browser signs the objection with a key made for it alone.")),
           h("button", { type: "submit" }, "Object"),
         );
         form.addEventListener("submit", async (e) => {
@@ -46,7 +48,10 @@ export async function renderNotice(ctx) {
             return;
           }
           try {
-            const out = await api(`/notice/${n.noticeId}/objections`, { method: "POST", json: { reason } });
+            // Signed in this browser by a key made for this objection alone; the server relays it.
+            const draft = await api(`/notice/${n.noticeId}/objections/draft`, { method: "POST" });
+            const signed = await signObjection(draft, n.noticeId);
+            const out = await api(`/notice/${n.noticeId}/objections`, { method: "POST", json: { reason, ...signed } });
             clear(form).append(h("div", { class: "success", role: "status" }, `Objection recorded: the claim is now ${out.status}.`));
           } catch (err) {
             showError(errors, err, HINTS);
