@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from eth_account import Account as EthAccount
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from backend.chain import eip712
+from backend.chain import eip712, typed_data
 from backend.chain.anvil import rpc_call
 from backend.chain.client import account, contract_at
 from backend.chain.compiler import compile_contracts
@@ -125,8 +126,9 @@ class ClaimDriver:
         member = keccak(text=f"claimant-{self.counter}")
         evidence = keccak(text=f"evidence-{self.counter}")
         rules_hash = self.rules.hash()
-        claim_id = eip712.claim_id(member, evidence, rules_hash, payout_fen)
-        self.send("fileClaim", claim_id, member, evidence, rules_hash, payout_fen)
+        claimant = EthAccount.create().address  # the claimant's per-claim key (bound in the id)
+        claim_id = eip712.claim_id(member, evidence, rules_hash, payout_fen, claimant)
+        self.send("fileClaim", (claim_id, member, evidence, rules_hash, payout_fen, claimant))
         return claim_id
 
     def review(self, claim_id: bytes, verdict: eip712.VerdictKind) -> None:
@@ -154,7 +156,14 @@ class ClaimDriver:
 
     def dispute_and_seat_jury(self, claim_id: bytes) -> None:
         """Object during notice, seat the three jurors, commit approving votes, reveal them."""
-        self.send("object", claim_id, keccak(text="objector"))
+        objector, commitment = EthAccount.create(), keccak(text="objector")
+        domain = eip712.Eip712Domain(self.runtime.w3.eth.chain_id, self.ledger.address).as_dict()
+        deadline = chain_now(self.runtime) + 3600
+        doc = typed_data.consent_document(
+            domain, "Objection", claim_id=claim_id, deadline=deadline, objector_commitment=commitment
+        )
+        signature = typed_data.sign(typed_data.load_document(doc), bytes(objector.key))
+        self.send("objectBySig", claim_id, commitment, objector.address, deadline, signature)
         self.send("drawJury", claim_id, [j.address for j in self.jurors])
         for juror in self.jurors:
             commitment = eip712.vote_commitment(claim_id, juror.address, True, keccak(text=juror.address))

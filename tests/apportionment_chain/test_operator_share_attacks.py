@@ -129,9 +129,10 @@ def test_file_claim_under_rule_set_anchored_at_once_is_refused_until_its_delay(d
     roster.anchor_rule_set(lax.hash(), claim_params(lax))
     member, evidence = keccak(text="chosen claimant"), keccak(text="chosen evidence")
     payout = rules.payout_bands[0].payout_fen
-    claim_id = eip712.claim_id(member, evidence, lax.hash(), payout)
+    claimant = "0x35b1Ba3B702f9986CF4B7c471Aa1D528409Db1A4"
+    claim_id = eip712.claim_id(member, evidence, lax.hash(), payout, claimant)
     data = delayed.contracts["ClaimLedger"].encode_abi(
-        "fileClaim", args=[claim_id, member, evidence, lax.hash(), payout]
+        "fileClaim", args=[(claim_id, member, evidence, lax.hash(), payout, claimant)]
     )
     with pytest.raises(ContractReverted) as info:
         delayed.operator.transact({"to": delayed.contracts["ClaimLedger"].address, "data": data})

@@ -30,6 +30,7 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, AuditSources, Checkpoint, run_audit
 from backend.chain import eip712
 from backend.chain.anvil import rpc_call
+from backend.chain.claims import ClaimFiling
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, compile_contracts
 from backend.chain.transactions import TransactionSender
@@ -268,8 +269,9 @@ def build_claims_history(root: Path) -> ClaimsHistory:
     # FILED only: the operator filed it on chain and has not opened its review.
     rules = rules_of(w.runtime)
     member, evidence = keccak(text="audit-filed-only-member"), keccak(text="audit-filed-only-evidence")
-    history.filed_only = eip712.claim_id(member, evidence, rules.hash(), rules.payout_bands[0].payout_fen)
-    ledger(w.runtime).file_claim(history.filed_only, member, evidence, rules.hash(), rules.payout_bands[0].payout_fen)
+    payout, claimant = rules.payout_bands[0].payout_fen, "0x35b1Ba3B702f9986CF4B7c471Aa1D528409Db1A4"
+    history.filed_only = eip712.claim_id(member, evidence, rules.hash(), payout, claimant)
+    ledger(w.runtime).file_claim(ClaimFiling(history.filed_only, member, evidence, rules.hash(), payout, claimant))
     w.anchor()
     return history
 

@@ -24,7 +24,7 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, StepStatus
 from backend.audit.database import CLAIM_MIRRORED_COLUMNS
 from backend.chain.anvil import rpc_call
-from backend.chain.claims import ClaimState
+from backend.chain.claims import ClaimFiling, ClaimState
 from backend.services.claims import ledger
 from tests.audit.audit_support import RefusingProxy
 from tests.audit.claims_history import (
@@ -259,9 +259,10 @@ def test_payout_outside_every_age_band_is_named_by_step_4(history: ClaimsHistory
     rules = rules_of(history.runtime)
     member, evidence = keccak(text="audit-odd-payout-member"), keccak(text="audit-odd-payout-evidence")
     payout = rules.payout_bands[0].payout_fen + 1
-    claim_id = eip712.claim_id(member, evidence, rules.hash(), payout)
+    claimant = "0x35b1Ba3B702f9986CF4B7c471Aa1D528409Db1A4"  # any per-claim key: the filing binds it
+    claim_id = eip712.claim_id(member, evidence, rules.hash(), payout, claimant)
     with history.snapshot():
-        tx = ledger(history.runtime).file_claim(claim_id, member, evidence, rules.hash(), payout)
+        tx = ledger(history.runtime).file_claim(ClaimFiling(claim_id, member, evidence, rules.hash(), payout, claimant))
         report = history.audit()
     found = _findings(report, 4, "payout_band")
     assert [(f["claim"], f["block"]) for f in found] == [("0x" + claim_id.hex(), tx.block_number)]
