@@ -28,6 +28,7 @@ from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.proofs.filing_receipt import verify_filing_receipt_offline
+from backend.services.claims import ledger
 from tests.claims.builders import PASSWORD, World, pdf, start_world
 from tests.stacks import node_of, rules_of
 from tests.web.browser import (
@@ -208,6 +209,9 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     )
     page.set_input_files("#files", files=[{"name": "scan.png", "mimeType": "image/png", "buffer": real_png()}])
     assert page.locator("#file-list li").count() == 2
+    # the claim's own key is made in this browser, encrypted under this passphrase (never sent)
+    page.fill("#claim-passphrase", "claim key passphrase")
+    page.fill("#claim-passphrase-again", "claim key passphrase")
     ui.shoot("file-claim")
     page.evaluate(
         """() => {
@@ -263,6 +267,11 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.locator("#evidence-list > li", has_text="scan.png").locator("button:has-text('View file')").click()
     page.wait_for_selector("#evidence-list img.doc-image")
     assert page.locator("button:has-text('Withdraw claim')").count() == 1
+    # the claim's key: kept here (keystore v3 under its address), bound on chain, only its address sent
+    kept = page.evaluate(f"localStorage.getItem('hubao.keystore.v3:claim:{claim['claimantKey'].lower()}')")
+    assert kept is not None
+    assert json.loads(kept)["address"] == claim["claimantKey"][2:].lower()
+    assert ledger(world.runtime).claim(bytes.fromhex(claim["claimId"][2:])).claimant_key == claim["claimantKey"]
     assert receipt["kind"] == "evidence"
     assert "salt" in receipt
     ui.shoot("claim-timeline")
