@@ -432,7 +432,7 @@ class ClaimLedgerClient:
 
 _CLAIM_FILINGS = "(bytes32,bytes32,bytes32,bytes32,uint64,address)[]"
 _FILE_FOR_REVIEW = keccak(text=f"fileForReview({_CLAIM_FILINGS})")[:4]
-_PLAIN_TYPES = re.compile(r"^(bytes32|u?int\d*|bool)$")
+_PLAIN_TYPES = re.compile(r"^(bytes32|u?int\d*|bool|address)$")
 
 
 class _EventCodec:
@@ -452,6 +452,9 @@ class _EventCodec:
         for (name, kind), topic in zip(self.indexed, log["topics"][1:], strict=True):
             args[name] = abi_decode([kind], bytes(topic))[0]
         args.update(zip(self.data_names, abi_decode(self.data_types, bytes(log["data"])), strict=True))
+        for name, kind in (*self.indexed, *zip(self.data_names, self.data_types, strict=True)):
+            if kind == "address":  # checksummed, as web3 decodes them
+                args[name] = Web3.to_checksum_address(args[name])
         return args
 
 
