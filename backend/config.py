@@ -127,6 +127,15 @@ class Settings(BaseSettings):
         10.0, ge=0, description="seconds of a request body before its average rate is checked"
     )
     jwt_secret: SecretStr | None = Field(None, description="JWT signing secret; unset = generated per data dir")
+    login_limit_account: str = Field(
+        "10/15minutes", description="failed sign-ins allowed per account in a moving window (then 429)"
+    )
+    login_limit_client: str = Field(
+        "50/15minutes", description="failed sign-ins allowed per client address in a moving window (then 429)"
+    )
+    rate_limit_storage: str = Field(
+        "memory://", description="where sign-in counts live: memory:// (per process) or redis://host:port"
+    )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
     docs_enabled: bool = Field(True, description="serve OpenAPI docs at /docs")
     log_level: str = Field("INFO", description="log level")
@@ -253,6 +262,8 @@ class Settings(BaseSettings):
             problems.append(("PROD_FAULT_INJECTION", "HUBAO_FAULT_INJECT is for tests only"))
         if self.docs_enabled:
             problems.append(("PROD_DOCS_ENABLED", "set HUBAO_DOCS_ENABLED=false in production"))
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            problems.append(("PROD_WEAK_JWT_SECRET", "production needs a HUBAO_JWT_SECRET of at least 32 bytes"))
         if self.rule_set_delay < 86_400:
             problems.append(("PROD_RULE_SET_DELAY", "production needs HUBAO_RULE_SET_DELAY of at least 86400 seconds"))
         if problems:

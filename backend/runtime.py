@@ -30,6 +30,7 @@ from backend.services.auth import load_or_create_secret
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
+from backend.services.login_throttle import LoginThrottle
 from evidence_store import open_store
 from evidence_store.crypto import DirectoryKeyring, FileWrapCounter, Keyring
 from evidence_store.interface import EvidenceStore
@@ -43,10 +44,14 @@ class Runtime(ServiceContext):
     the per-process helpers wired at construction, the background loops and closing it all."""
 
     background: BackgroundLoops | None = field(default=None, init=False)
+    login_throttle: LoginThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.filing_relay = FilingRelay(partial(relay_filings, self))
         self.claim_filing_gate = WindDownGate(self)
+        self.login_throttle = LoginThrottle.from_config(
+            self.settings.rate_limit_storage, self.settings.login_limit_account, self.settings.login_limit_client
+        )
 
     def anchoring_worker(self, holder: str | None = None, outbox: Outbox = EVIDENCE) -> AnchoringWorker:
         """The anchoring relay of ``outbox`` (evidence unless told; see :func:`backend.background.anchoring_worker`)."""
