@@ -45,6 +45,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -52,9 +53,10 @@ from sqlalchemy.orm import Session
 
 from backend.chain.eip712 import claim_id as claim_id_of
 from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, new_public_id, utcnow
-from backend.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from backend.proofs.commitments import claim_member_commitment, new_salt
 from backend.proofs.commitments import claim_ref as make_claim_ref
+from backend.proofs.filing_receipt import FilingReceipt
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.services.auth import Principal
 from backend.services.claims import (
@@ -75,6 +77,7 @@ from backend.services.claims import (
 )
 from backend.services.context import ServiceContext
 from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
+from backend.services.filing_receipts import FILING_RECEIPT_DETAIL, sign_filing_receipt
 from backend.services.membership import age_in_years, terminate
 from backend.services.rule_sets import current_rule_set, load_illness_catalog
 from evidence_store.multiformats import CID
@@ -116,6 +119,8 @@ class ClaimDraft:
     # True when :func:`record_claim` found the idempotency key already used: ``claim_pk`` and
     # ``recorded`` are then the earlier claim's, and this draft's files were dropped.
     replayed: bool = False
+    # The operator's signed promise to have it on chain by a deadline (None when it never goes on chain).
+    filing_receipt: FilingReceipt | None = None
 
 
 def require_claimant_role(principal: Principal) -> None:
@@ -303,6 +308,17 @@ def claim_by_idempotency_key(ctx: ServiceContext, account_id: str, key: str) -> 
         return None if claim is None else claim_view(session, claim, with_names=True)
 
 
+def replayed_filing_receipt(ctx: ServiceContext, claim_pk: str) -> dict[str, Any] | None:
+    """The filing receipt the first answer for ``claim_pk`` carried (None when it got none)."""
+    from backend.services.filing_receipts import filing_receipt_of
+
+    with ctx.sessions() as session:
+        try:
+            return filing_receipt_of(session, get_claim(session, claim_pk))
+        except NotFound:
+            return None
+
+
 def _replay(ctx: ServiceContext, draft: ClaimDraft, earlier: ClaimView) -> str:
     abandon_claim(ctx, draft)
     draft.claim_pk, draft.recorded, draft.replayed = earlier.id, earlier, True
@@ -321,6 +337,12 @@ def _insert_claim(
         commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
         claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen)
         now = utcnow()
+        # Signed before the commit, so a filing the database holds always has its receipt: a claim
+        # the rules reject at filing (waiting period) never goes on chain and gets none.
+        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, now)
+        submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
+        if receipt is not None:
+            submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()
         session.execute(
             insert(Claim),
             [
@@ -349,7 +371,7 @@ def _insert_claim(
         )
         session.execute(
             insert(ClaimEvent),
-            [event_row(draft.claim_pk, "submitted", files=len(draft.files), evidenceRoot=hex32(root))],
+            [event_row(draft.claim_pk, "submitted", **submitted)],
         )
         duplicated = _duplicated_digests(session, draft.claim_pk, digests)
         if draft.waiting_period or duplicated:
@@ -361,6 +383,7 @@ def _insert_claim(
             draft.recorded = claim_view(session, claim, with_names=True)
         else:
             draft.recorded = _recorded_view(draft, claim_id, root, now)
+    draft.filing_receipt = receipt
 
 
 def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:

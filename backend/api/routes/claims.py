@@ -33,6 +33,7 @@ from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
 from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
 from backend.services.evidence import size_text
+from backend.services.filing_receipts import filing_receipt_of
 from backend.services.operator_actions import run_operator_step
 from backend.services.review_evidence import open_claim_evidence
 
@@ -146,7 +147,7 @@ async def file_claim(
         )
         if earlier is not None:
             response.headers["Idempotent-Replayed"] = "true"
-            return ClaimOut.of(earlier)
+            return await _replayed(runtime, earlier)
     boundary = form_boundary(request.headers.get("content-type", ""))
     limit = runtime.settings.upload_max_bytes * MAX_FILES_PER_CLAIM + 64 * 1024
     declared = request.headers.get("content-length")
@@ -177,8 +178,9 @@ async def file_claim(
         return draft
 
     draft = await run_with_body(request, work)
-    if draft.replayed:
+    if draft.replayed and draft.recorded is not None:
         response.headers["Idempotent-Replayed"] = "true"
+        return await _replayed(runtime, draft.recorded)
     view = draft.recorded
     if view is not None and view.status == "FILED":
         # The claim is committed; the filing relay files it on chain in a transaction shared with
@@ -193,7 +195,19 @@ async def file_claim(
         )
     if view is None:
         view = await anyio.to_thread.run_sync(claim_filing.filed_claim_view, runtime, draft.claim_pk)
-    return ClaimOut.of(view)
+    out = ClaimOut.of(view)
+    if draft.filing_receipt is not None:
+        out.filing_receipt = draft.filing_receipt.to_json()
+    return out
+
+
+async def _replayed(runtime: RuntimeDep, earlier: service.ClaimView) -> ClaimOut:
+    """The answer to a retried filing: the claim already recorded, with its filing receipt."""
+    out = ClaimOut.of(earlier)
+    receipt = await anyio.to_thread.run_sync(claim_filing.replayed_filing_receipt, runtime, earlier.id)
+    if receipt is not None:
+        out.filing_receipt = receipt
+    return out
 
 
 # --- the claimant's (and auditor's) views --------------------------------------------------------
@@ -235,6 +249,15 @@ def get_receipt(
     claim_pk: str, evidence_id: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return service.claim_evidence_receipt(runtime, session, principal, claim_pk, evidence_id).to_json()
+
+
+@router.get(
+    "/{claim_pk}/filing-receipt",
+    summary="The operator's signed filing receipt: the claim is on chain by onChainBy, or censorship is provable",
+    responses={404: {"description": "unknown, not yours, or a filing the rules rejected (never on chain)"}},
+)
+def get_filing_receipt(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return filing_receipt_of(session, service.owned_claim(session, principal, claim_pk))
 
 
 @router.get(
