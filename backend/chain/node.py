@@ -64,7 +64,10 @@ def check_evm(w3: Web3, evm_version: str, url: str = "the chain") -> None:
             ) from exc
 
 
-def mines_on_its_own(w3: Web3, wait: float = 3.0, poll: float = 0.25) -> bool:
+MINING_PROBE_SECONDS = 3.0  # how long start-up watches the head of a configured node
+
+
+def mines_on_its_own(w3: Web3, wait: float = MINING_PROBE_SECONDS, poll: float = 0.25) -> bool:
     """True when the chain's head moves within ``wait`` seconds without us sending anything."""
     start = int(w3.eth.block_number)
     deadline = time.monotonic() + wait

@@ -1,8 +1,8 @@
 """The EVM nodes Hubao is tested on, each from npm (package.json), started on a free loopback port.
 
-* ``anvil`` — :class:`backend.chain.anvil.AnvilNode` (the embedded chain of ``hubao run``);
-* ``ganache`` 7.9.2 — instamine off: one block a second (``--miner.blockTime 1``), hardfork shanghai
-  (its newest);
+* ``anvil`` — :class:`backend.chain.anvil.AnvilNode` (the embedded chain of ``hubao run``), automining;
+* ``ganache`` 7.9.2 — its default instamine (a block per transaction, none in between), hardfork
+  shanghai (its newest);
 * ``hardhat`` 2.22 — ``hardhat node`` with ``tests/chains/hardhat.config.js`` (every transaction
   mined at once plus an empty block a second).
 
@@ -61,7 +61,6 @@ class NpmNode:
                 "--chain.hardfork=shanghai",
                 f"--wallet.mnemonic={MNEMONIC}",
                 "--wallet.totalAccounts=10",
-                "--miner.blockTime=1",
                 "--logging.quiet",
             ]
         if self.kind == "hardhat":
@@ -138,5 +137,5 @@ def external_node() -> ExternalNode | None:
 def start_node(kind: str, directory: Path) -> Node:
     """Start a node of ``kind`` (``anvil``, ``ganache``, ``hardhat``) logging into ``directory``."""
     if kind == "anvil":
-        return AnvilNode(log_path=directory / "anvil.log", block_time=1.0).start()
+        return AnvilNode(log_path=directory / "anvil.log").start()
     return NpmNode(kind, directory / f"{kind}.log").start()

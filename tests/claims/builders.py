@@ -174,8 +174,10 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6) -> World:
-    node = AnvilNode(log_path=root / "anvil.log").start()
+def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None) -> World:
+    """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
+    when None."""
+    node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
         data_dir=root / "data",
