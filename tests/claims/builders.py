@@ -106,18 +106,24 @@ class World:
         *,
         illness: str = "CI001",
         diagnosed: date | None = None,
+        acknowledge_waiting_period: bool = False,
+        idempotency_key: str | None = None,
         claim_key: LocalAccount | None = None,
     ) -> httpx.Response:
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
         key = claim_key or EthAccount.create()
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed.isoformat(), "claimantKey": key.address}
+        if acknowledge_waiting_period:
+            data["acknowledgeWaitingPeriod"] = "true"
         response = self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat(), "claimantKey": key.address},
+            data=data,
             files=[("files", f) for f in files],
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
         )
-        if response.status_code == 201:
-            self.claim_keys[response.json()["id"]] = key
+        if response.status_code in (200, 201):  # a retry answers the claim filed first, with its key
+            self.claim_keys.setdefault(response.json()["id"], key)
         return response
 
     def consent(self, person: Person, claim_pk: str, action: str, *, key: LocalAccount | None = None) -> httpx.Response:
@@ -207,8 +213,10 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6) -> World:
-    node = AnvilNode(log_path=root / "anvil.log").start()
+def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None) -> World:
+    """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
+    when None."""
+    node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
         data_dir=root / "data",
