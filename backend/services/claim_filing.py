@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from eth_utils.address import is_address
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -164,7 +164,16 @@ def begin_claim(
                 code="VALIDATION_ERROR",
                 field="claimantKey",
             )
-        if session.scalar(select(Claim.id).where(Claim.claimant_key == request.claimant_key).limit(1)) is not None:
+        used = select(Claim.id).where(Claim.claimant_key == request.claimant_key)
+        if request.idempotency_key is not None:  # a retry of this very filing replays it (record_claim)
+            used = used.where(
+                or_(
+                    Claim.member_id != member.id,
+                    Claim.idempotency_key.is_(None),
+                    Claim.idempotency_key != request.idempotency_key,
+                )
+            )
+        if session.scalar(used.limit(1)) is not None:
             raise Conflict(
                 "this claim key was used for another claim: make a new key for each claim (they keep your claims "
                 "unlinkable on chain)",

@@ -248,7 +248,10 @@ def test_replayed_draft_drops_its_files_and_answers_the_first_claim(world: World
     assert first.status_code == 201
     principal = Principal(person.account.id, "member", person.account.username)
     request = claim_filing.ClaimRequest(
-        "CI001", datetime.now(UTC).date() - timedelta(days=10), idempotency_key="race-key-0001"
+        "CI001",
+        datetime.now(UTC).date() - timedelta(days=10),
+        idempotency_key="race-key-0001",
+        claimant_key=world.claim_keys[first.json()["id"]].address,  # the retry sends the same body
     )
     draft = claim_filing.begin_claim(world.runtime, principal, request)
     claim_filing.add_claim_file(world.runtime, draft, [pdf("race two")], "application/pdf", "b.pdf")

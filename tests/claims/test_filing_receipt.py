@@ -75,7 +75,11 @@ def test_a_dropped_filing_is_proven_censored_by_the_receipt(world: World, tmp_pa
     claimant = world.member()
     principal = Principal(claimant.id, "member", claimant.account.username)
     draft = service.begin_claim(
-        world.runtime, principal, service.ClaimRequest("CI001", datetime.now(UTC).date() - timedelta(days=10))
+        world.runtime,
+        principal,
+        service.ClaimRequest(
+            "CI001", datetime.now(UTC).date() - timedelta(days=10), claimant_key=Account.create().address
+        ),
     )
     service.add_claim_file(world.runtime, draft, [pdf("dropped")], "application/pdf", "report.pdf")
     claim_pk = service.record_claim(world.runtime, draft)  # accepted; the relay is never asked

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eth_account import Account as EthAccount
 from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState, LedgerTx
@@ -54,7 +55,9 @@ def _recorded(world: World, person: Person, text: str) -> Claim:
     draft = service.begin_claim(
         world.runtime,
         principal,
-        service.ClaimRequest("CI001", datetime.now(UTC).date() - timedelta(days=10)),
+        service.ClaimRequest(
+            "CI001", datetime.now(UTC).date() - timedelta(days=10), claimant_key=EthAccount.create().address
+        ),
     )
     service.add_claim_file(world.runtime, draft, [pdf(text)], "application/pdf", "report.pdf")
     claim_pk = service.record_claim(world.runtime, draft)
