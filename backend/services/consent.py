@@ -9,7 +9,6 @@ relayed; the contract checks it again and is the authority. The server never hol
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -20,12 +19,17 @@ from backend.services.context import ServiceContext
 
 __all__ = ["CONSENT_SECONDS", "consent_draft", "require_consent"]
 
-#: How long a signed member action stays valid (its ``deadline``, block time).
+#: How long a signed member action stays valid: its ``deadline`` is the chain's time plus this.
 CONSENT_SECONDS = 3600
 
 
 def _domain(ctx: ServiceContext) -> dict[str, Any]:
     return ctx.claim_ledger.domain().as_dict()
+
+
+def _chain_now(ctx: ServiceContext) -> int:
+    """The latest block's time: what the contract compares ``deadline`` with (not this host's clock)."""
+    return int(ctx.w3.eth.get_block("latest")["timestamp"])
 
 
 def consent_draft(
@@ -42,7 +46,7 @@ def consent_draft(
         raise Conflict(
             "this claim was filed before claimant keys: it has no key that could sign this", code="NO_CLAIMANT_KEY"
         )
-    deadline = int(time.time()) + CONSENT_SECONDS
+    deadline = _chain_now(ctx) + CONSENT_SECONDS
     doc = typed_data.consent_document(
         _domain(ctx), kind, claim_id=claim_id, deadline=deadline, objector_commitment=objector_commitment
     )
@@ -60,7 +64,7 @@ def require_consent(
     objector_commitment: bytes | None = None,
 ) -> None:
     """Refuse (422 WRONG_SIGNER, BAD_SIGNATURE, CONSENT_EXPIRED) a signed action the contract would refuse."""
-    if deadline < int(time.time()):
+    if deadline < _chain_now(ctx):
         raise InvalidInput("this signature has expired: sign again", code="CONSENT_EXPIRED", field="deadline")
     doc = typed_data.consent_document(
         _domain(ctx), kind, claim_id=claim_id, deadline=deadline, objector_commitment=objector_commitment
