@@ -62,7 +62,8 @@ contract ClaimLedgerVectorsTest {
                     vm.parseJsonBytes32(json, string.concat(p, ".memberCommitment")),
                     vm.parseJsonBytes32(json, string.concat(p, ".evidenceRoot")),
                     vm.parseJsonBytes32(json, string.concat(p, ".ruleSetHash")),
-                    uint64(vm.parseJsonUint(json, string.concat(p, ".payoutFen")))
+                    uint64(vm.parseJsonUint(json, string.concat(p, ".payoutFen"))),
+                    vm.parseJsonAddress(json, string.concat(p, ".claimantKey"))
                 )
             );
             vm.assertEq(id, vm.parseJsonBytes32(json, string.concat(p, ".claimId")), p);

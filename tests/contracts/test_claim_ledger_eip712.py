@@ -102,7 +102,11 @@ def test_vote_commitments_and_claim_ids_match_vectors() -> None:
         assert eip712.vote_commitment(_b(v["claimId"]), v["juror"], v["approve"], _b(v["salt"])) == _b(v["commitment"])
     for c in COMMITMENTS["claimIds"]:
         computed = eip712.claim_id(
-            _b(c["memberCommitment"]), _b(c["evidenceRoot"]), _b(c["ruleSetHash"]), int(c["payoutFen"])
+            _b(c["memberCommitment"]),
+            _b(c["evidenceRoot"]),
+            _b(c["ruleSetHash"]),
+            int(c["payoutFen"]),
+            c["claimantKey"],
         )
         assert computed == _b(c["claimId"])
 
@@ -132,7 +136,8 @@ def test_typed_data_document_is_eth_sign_typed_data_v4_shape() -> None:
         (lambda: eip712.Verdict(b"\0" * 32, 1, 0, b"\0" * 32, b"\0" * 32, -1, 0), "nonce"),
         (lambda: eip712.Verdict(b"\0" * 32, 1, 0, b"\0" * 32, b"\0" * 32, 0, 2**256), "deadline"),
         (lambda: eip712.Eip712Domain(1, "0x1234"), "verifying_contract"),
-        (lambda: eip712.claim_id(b"\0" * 32, b"\0" * 32, b"\0" * 32, 2**64), "payout_fen"),
+        (lambda: eip712.claim_id(b"\0" * 32, b"\0" * 32, b"\0" * 32, 2**64, "0x" + "11" * 20), "payout_fen"),
+        (lambda: eip712.claim_id(b"\0" * 32, b"\0" * 32, b"\0" * 32, 1, "not an address"), "claimant_key"),
         (lambda: eip712.vote_commitment(b"\0" * 32, "not an address", True, b"\0" * 32), "juror"),
     ],
 )
