@@ -82,12 +82,15 @@ class _Demo:
             raise RuntimeError(f"demo seed: {what} failed: {response.status_code} {response.text}")
         return response.json()
 
-    def file(self, person: _Person, illness: str, text: str, days_ago: int = 12) -> Any:
+    def file(self, person: _Person, illness: str, text: str, days_ago: int = 12, *, acknowledge: bool = False) -> Any:
         diagnosed = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed}
+        if acknowledge:  # the claimant confirmed the waiting-period warning
+            data["acknowledgeWaitingPeriod"] = "true"
         response = self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed},
+            data=data,
             files=[("files", ("report.pdf", _pdf(text), "application/pdf"))],
         )
         return self.ok(response, f"filing for {person.account.username}")
@@ -184,16 +187,26 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Rejected at review.
-    rejected = demo.file(dave, "CI017", "dave: discharge summary without diagnosis")
-    demo.review(reviewers, rejected["id"], "REJECT", "INSUFFICIENT_EVIDENCE", "no confirmed diagnosis in the file")
+    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
+    demo.review(
+        reviewers,
+        rejected["id"],
+        "REJECT",
+        "INSUFFICIENT_EVIDENCE",
+        "no neurologist staging of severe Alzheimer disease in the file",
+    )
 
     # In public notice now.
-    notice = demo.file(bob, "CI042", "bob: cardiology report, myocardial infarction")
-    demo.review(reviewers, notice["id"], "APPROVE", None, "ECG and troponin confirm CI042")
+    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
+    demo.review(
+        reviewers, notice["id"], "APPROVE", None, "neurology report confirms a persistent vegetative state (CI042)"
+    )
 
     # Disputed: an objection sent it to a jury that is voting.
-    disputed = demo.file(erin, "CI005", "erin: stroke, MRI attached")
-    demo.review(reviewers, disputed["id"], "APPROVE", None, "MRI confirms ischaemic stroke")
+    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
+    demo.review(
+        reviewers, disputed["id"], "APPROVE", None, "operative note confirms coronary artery bypass surgery (CI005)"
+    )
     demo.ok(
         demo.api.post(
             f"/notice/{disputed['claimId']}/objections",
@@ -204,10 +217,10 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Under review: just filed.
-    demo.file(alice, "CI003", "alice: oncology consultation letter")
+    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
 
     # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
-    demo.file(frank, "CI001", "frank: early diagnosis", days_ago=5)
+    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
 
     # Blocks are mined between cycles so anchors get their confirmations on any development node.
     def mine() -> None:

@@ -101,13 +101,19 @@ class World:
         *,
         illness: str = "CI001",
         diagnosed: date | None = None,
+        acknowledge_waiting_period: bool = False,
+        idempotency_key: str | None = None,
     ) -> httpx.Response:
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()}
+        if acknowledge_waiting_period:
+            data["acknowledgeWaitingPeriod"] = "true"
         return self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()},
+            data=data,
             files=[("files", f) for f in files],
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
         )
 
     def anchor(self) -> None:
