@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds within which a filing's review must be opened on chain (else an audit finding)",
     )
+    filing_onchain_deadline: int = Field(
+        3600,
+        gt=0,
+        le=2**32,
+        description="seconds after accepting a filing by which the operator promises it is on chain "
+        "(the onChainBy of the signed filing receipt; a filing not on chain by then is provable censorship)",
+    )
     anchoring: bool = Field(
         True, description="run the anchoring relay and workflow clock in this process (one leader each)"
     )
@@ -134,6 +141,15 @@ class Settings(BaseSettings):
         10.0, ge=0, description="seconds of a request body before its average rate is checked"
     )
     jwt_secret: SecretStr | None = Field(None, description="JWT signing secret; unset = generated per data dir")
+    login_limit_account: str = Field(
+        "10/15minutes", description="failed sign-ins allowed per account in a moving window (then 429)"
+    )
+    login_limit_client: str = Field(
+        "50/15minutes", description="failed sign-ins allowed per client address in a moving window (then 429)"
+    )
+    rate_limit_storage: str = Field(
+        "memory://", description="where sign-in counts live: memory:// (per process) or redis://host:port"
+    )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
     docs_enabled: bool = Field(True, description="serve OpenAPI docs at /docs")
     log_level: str = Field("INFO", description="log level")
@@ -260,6 +276,8 @@ class Settings(BaseSettings):
             problems.append(("PROD_FAULT_INJECTION", "HUBAO_FAULT_INJECT is for tests only"))
         if self.docs_enabled:
             problems.append(("PROD_DOCS_ENABLED", "set HUBAO_DOCS_ENABLED=false in production"))
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            problems.append(("PROD_WEAK_JWT_SECRET", "production needs a HUBAO_JWT_SECRET of at least 32 bytes"))
         if self.rule_set_delay < 86_400:
             problems.append(("PROD_RULE_SET_DELAY", "production needs HUBAO_RULE_SET_DELAY of at least 86400 seconds"))
         if self.roster_delay < 86_400:

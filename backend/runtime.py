@@ -20,6 +20,7 @@ from backend.chain.claims import ClaimLedgerClient
 from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_deployed
+from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
@@ -29,6 +30,7 @@ from backend.services.auth import load_or_create_secret
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
+from backend.services.login_throttle import LoginThrottle
 from evidence_store import open_store
 from evidence_store.crypto import DirectoryKeyring, FileWrapCounter, Keyring
 from evidence_store.interface import EvidenceStore
@@ -42,10 +44,14 @@ class Runtime(ServiceContext):
     the per-process helpers wired at construction, the background loops and closing it all."""
 
     background: BackgroundLoops | None = field(default=None, init=False)
+    login_throttle: LoginThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.filing_relay = FilingRelay(partial(relay_filings, self))
         self.claim_filing_gate = WindDownGate(self)
+        self.login_throttle = LoginThrottle.from_config(
+            self.settings.rate_limit_storage, self.settings.login_limit_account, self.settings.login_limit_client
+        )
 
     def anchoring_worker(self, holder: str | None = None, outbox: Outbox = EVIDENCE) -> AnchoringWorker:
         """The anchoring relay of ``outbox`` (evidence unless told; see :func:`backend.background.anchoring_worker`)."""
@@ -80,6 +86,9 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
     settings.check_production_safety(chain_id)
+    artifacts = {spec.name: load_artifact(spec.artifact_name) for spec in SUITE}
+    # A node that cannot execute the contracts' opcodes is refused before anything is deployed.
+    check_evm(w3, artifacts_evm_version(list(artifacts.values())), settings.chain_url)
     # The same keys sign in every process on this data dir (API workers, CLI): a shared nonce lock.
     operator, notary = (
         TransactionSender(w3, signer, lock_path=nonce_lock_path(data_dir, chain_id, signer.address))
@@ -104,7 +113,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         _check_admin(settings, admin, admin_mismatches(w3, record, admin))
     contracts = {}
     for spec in SUITE:
-        artifact = load_artifact(spec.artifact_name)
+        artifact = artifacts[spec.name]
         register_errors([artifact["abi"]])
         contracts[spec.name] = contract_at(w3, record.address(spec.name), artifact)
     store = open_evidence_store(settings)

@@ -17,6 +17,21 @@ verifyingContract}``; :func:`check_hubao_document` refuses any other, so a keyst
 
   ``challenge`` is a one-time random value from the server, ``expiresAt`` a unix time.
 
+* **VoteSalt** (never sent anywhere: the juror's device signs it to *derive* the vote's salt)::
+
+      VoteSalt(bytes32 claimId,uint32 round)
+
+  ``salt = keccak256(signature)`` over the 65 bytes ``r ‖ s ‖ v``. RFC 6979 signatures are
+  deterministic, so the device (keystore, wallet or CLI) re-derives the same salt at reveal time: a
+  lost browser tab loses nothing, and nobody without the juror's key can compute it.
+* **VoteCommit** (relayed: ``ClaimLedger.commitVoteBySig``)::
+
+      VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)
+
+  with ``commitment = keccak256(abi.encode(bytes32 claimId, uint32 round, address juror,
+  bool approve, bytes32 salt))`` (:func:`jury_vote_commitment`). The reveal
+  ``revealVote(claimId, juror, approve, salt)`` needs no signature: only the juror can derive the salt.
+
 Signatures are 65 bytes ``r ‖ s ‖ v`` (v ∈ {27, 28}); :func:`recover_signer` refuses high-``s``
 forms, which ClaimLedger's ``ECDSA.recover`` refuses too.
 """
@@ -27,6 +42,7 @@ import copy
 import json
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import EncodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
@@ -52,6 +68,17 @@ KEY_REGISTRATION_FIELDS: list[dict[str, str]] = [
     {"name": "expiresAt", "type": "uint256"},
 ]
 KEY_REGISTRATION_PURPOSE = "Register this key as my Hubao signing key"
+VOTE_SALT_FIELDS: list[dict[str, str]] = [
+    {"name": "claimId", "type": "bytes32"},
+    {"name": "round", "type": "uint32"},
+]
+VOTE_COMMIT_FIELDS: list[dict[str, str]] = [
+    {"name": "claimId", "type": "bytes32"},
+    {"name": "round", "type": "uint32"},
+    {"name": "commitment", "type": "bytes32"},
+]
+# Documents whose signature is a secret (it IS the vote's salt): never sent, never printed.
+PRIVATE_PRIMARY_TYPES = frozenset({"VoteSalt"})
 
 
 def _bad(message: str) -> InvalidInput:
@@ -159,6 +186,90 @@ def key_registration_document(
             "challenge": "0x" + challenge.hex(),
             "expiresAt": str(expires_at),
         },
+    }
+
+
+def _b32(value: bytes, name: str) -> str:
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise _bad(f"{name} is 32 bytes")
+    return "0x" + bytes(value).hex()
+
+
+def _round(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**32:
+        raise _bad("a jury round is a uint32 above 0")
+    return value
+
+
+def vote_salt_document(domain: dict[str, Any], *, claim_id: bytes, round_: int) -> dict[str, Any]:
+    """The VoteSalt document a juror's device signs to derive (never to send) the round's salt."""
+    return {
+        "types": {"EIP712Domain": domain_fields(domain), "VoteSalt": VOTE_SALT_FIELDS},
+        "primaryType": "VoteSalt",
+        "domain": dict(domain),
+        "message": {"claimId": _b32(claim_id, "claimId"), "round": _round(round_)},
+    }
+
+
+def vote_commit_document(domain: dict[str, Any], *, claim_id: bytes, round_: int, commitment: bytes) -> dict[str, Any]:
+    """The VoteCommit document a juror signs; the operator relays it (``commitVoteBySig``)."""
+    return {
+        "types": {"EIP712Domain": domain_fields(domain), "VoteCommit": VOTE_COMMIT_FIELDS},
+        "primaryType": "VoteCommit",
+        "domain": dict(domain),
+        "message": {
+            "claimId": _b32(claim_id, "claimId"),
+            "round": _round(round_),
+            "commitment": _b32(commitment, "commitment"),
+        },
+    }
+
+
+def salt_from_signature(signature: bytes) -> bytes:
+    """``keccak256(r ‖ s ‖ v)``: the vote salt a VoteSalt signature yields."""
+    if len(signature) != 65:
+        raise InvalidInput("a signature is 65 bytes r ‖ s ‖ v", code="BAD_SIGNATURE")
+    return bytes(keccak(signature))
+
+
+def derive_vote_salt(doc: dict[str, Any], private_key: bytes) -> bytes:
+    """Sign a VoteSalt document with ``private_key`` and hash the signature: the salt (kept local)."""
+    check_hubao_document(doc, primary_type="VoteSalt")
+    return salt_from_signature(sign(doc, private_key))
+
+
+def jury_vote_commitment(claim_id: bytes, round_: int, juror: str, approve: bool, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(bytes32 claimId, uint32 round, address juror, bool approve, bytes32 salt))``."""
+    if len(claim_id) != 32 or len(salt) != 32:
+        raise _bad("claimId and salt are 32 bytes")
+    if not is_address(juror):
+        raise _bad("juror is an address")
+    encoded = abi_encode(
+        ["bytes32", "uint32", "address", "bool", "bytes32"],
+        [bytes(claim_id), _round(round_), to_checksum_address(juror), bool(approve), bytes(salt)],
+    )
+    return bytes(keccak(encoded))
+
+
+def vote_payloads(salt_document: Any, private_key: bytes, approve: bool) -> dict[str, Any]:
+    """A juror's device side of a vote, from the server's (or a self-built) VoteSalt document:
+    ``{"juror": address, "commit": {commitment, signature}, "reveal": {approve, salt}}``.
+
+    ``commit`` is the body ``POST /jury/claims/{id}/commit`` relays (or ``commitVoteBySig``'s
+    arguments); ``reveal`` is the body of ``POST /jury/claims/{id}/reveal`` — send it only in the
+    reveal window: until then the salt is the vote's secret.
+    """
+    doc = check_hubao_document(load_document(salt_document), primary_type="VoteSalt")
+    claim_id = bytes.fromhex(str(doc["message"]["claimId"])[2:])
+    round_ = int(doc["message"]["round"])
+    juror = str(Account.from_key(private_key).address)
+    salt = derive_vote_salt(doc, private_key)
+    commitment = jury_vote_commitment(claim_id, round_, juror, approve, salt)
+    commit_doc = vote_commit_document(doc["domain"], claim_id=claim_id, round_=round_, commitment=commitment)
+    return {
+        "juror": juror,
+        "commit": {"commitment": "0x" + commitment.hex(), "signature": "0x" + sign(commit_doc, private_key).hex()},
+        "reveal": {"approve": bool(approve), "salt": "0x" + salt.hex()},
     }
 
 

@@ -7,6 +7,7 @@ strings so they cannot be enumerated. Times are timezone-aware UTC.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -145,13 +146,26 @@ class WorkerLease(Base):
 # --- accounts, membership, rule sets, claims (issue: membership and the claims workflow) ----------
 
 
+def username_key(username: str) -> str:
+    """The form usernames are compared in: NFKC-normalised, case-folded (``Alice`` is ``alice``)."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def _username_key_default(context: Any) -> str:
+    return username_key(context.get_current_parameters()["username"])
+
+
 class Account(Base):
     """A login. Roles: member, reviewer, juror, auditor, operator (one role per account)."""
 
     __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("username_key", name="uq_accounts_username_key"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    # ``auth.username_key(username)``: unique, so ``Alice`` cannot register beside ``alice``. Rows that
+    # collided before revision 0006 keep their name; the later ones hold ``key#id`` here.
+    username_key: Mapped[str] = mapped_column(String(128), default=_username_key_default)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), index=True)
     # Reviewers and jurors sign EIP-712 messages; their keys are encrypted at rest under a KEK.
@@ -160,6 +174,19 @@ class Account(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0)  # bump to revoke every token
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerHeldKey(Base):
+    """A participant signing key this server generated and sealed (the legacy custody), kept after the
+    key is retired: the audit counts every verdict or vote such a key signed as one an operator-held
+    secret could have made (issue 14 item 5). Devices' keys never get a row."""
+
+    __tablename__ = "server_held_keys"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Member(Base):
@@ -199,6 +226,7 @@ class Claim(Base):
     """A claim; ``claim_id`` is its id on chain (ClaimLedger), ``id`` the API's opaque id."""
 
     __tablename__ = "claims"
+    __table_args__ = (UniqueConstraint("member_id", "idempotency_key", name="uq_claims_member_idempotency"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
     claim_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -215,6 +243,8 @@ class Claim(Base):
     filed_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     final_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The client's Idempotency-Key of the filing: a retry with the same key answers this claim.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ClaimEvent(Base):

@@ -26,6 +26,7 @@ import logging
 import re
 import secrets
 import struct
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -39,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.roster import JUROR, REVIEWER
-from backend.db.models import Account, Member, Relation, new_public_id
+from backend.db.models import Account, Member, Relation, ServerHeldKey, new_public_id, username_key
 from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
 from backend.services.auth import ROLES, hash_password
 from backend.services.context import ServiceContext
@@ -147,21 +148,27 @@ def create_account(
     (:func:`grant_signing_role`), after the row is committed."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="INVALID_ROLE")
+    username = unicodedata.normalize("NFKC", username)
     _check_credentials(username, password)
-    if session.scalars(select(Account.id).where(Account.username == username)).first() is not None:
-        raise UsernameTaken("this username is taken")
-    account = Account(id=new_public_id(), username=username, password_hash=hash_password(password), role=role)
+    key = username_key(username)
+    taken = select(Account.id).where((Account.username_key == key) | (Account.username == username))
+    if session.scalars(taken).first() is not None:
+        raise UsernameTaken("this username is taken (usernames are case-insensitive)")
+    account = Account(
+        id=new_public_id(), username=username, username_key=key, password_hash=hash_password(password), role=role
+    )
     if role in SIGNING_ROLES:
         if keyring is None:
             raise ValueError("a keyring is needed to create reviewer and juror accounts")
         signer: LocalAccount = EthAccount.create()
         account.signing_address = str(signer.address)
         account.signing_key_encrypted = seal_signing_key(keyring, account.id, account.signing_address, signer.key)
+        session.add(ServerHeldKey(address=account.signing_address, account_id=account.id))
     session.add(account)
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent registration took the username (session must roll back)
-        raise UsernameTaken("this username is taken") from exc
+        raise UsernameTaken("this username is taken (usernames are case-insensitive)") from exc
     return account
 
 

@@ -359,8 +359,13 @@ def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Jur
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
         commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
         now = chain_now(ctx)
-        if not commit_ends <= now < reveal_ends:
-            raise Conflict("votes are revealed only in the reveal window", code="REVEAL_CLOSED")
+        if now < commit_ends:
+            raise Conflict(
+                f"the reveal window opens when the commit window ends (chain time {commit_ends}, now {now})",
+                code="REVEAL_NOT_OPEN",
+            )
+        if now >= reveal_ends:
+            raise Conflict(f"the reveal window closed at chain time {reveal_ends}", code="REVEAL_CLOSED")
         salt = _vote_salt(ctx, juror, claim.claim_id, seat.round)  # re-derived: RFC 6979 is deterministic
         vote, round_, seat_id, claim_id, address = seat.vote, seat.round, seat.id, claim.claim_id, juror.signing_address
     try:

@@ -74,6 +74,8 @@ def test_admin_address_must_be_a_checksummed_nonzero_address(
         ({"docs_enabled": True}, "PROD_DOCS_ENABLED"),
         ({"rule_set_delay": 3_600}, "PROD_RULE_SET_DELAY"),
         ({"roster_delay": 86_399}, "PROD_ROSTER_DELAY"),
+        ({"jwt_secret": "x" * 31}, "PROD_WEAK_JWT_SECRET"),
+        ({"jwt_secret": "秘" * 10}, "PROD_WEAK_JWT_SECRET"),  # 30 bytes of UTF-8
         ({"admin_address": None}, "PROD_ADMIN_UNSET"),
         ({"admin_address": account(ANVIL_DEV_KEYS[9]).address}, "PROD_DEV_KEY"),
         ({"admin_address": account("0x" + "11" * 32).address}, "PROD_ADMIN_IS_OPERATOR"),
@@ -92,3 +94,4 @@ def test_production_refuses_each_unsafe_setting(
 
 def test_production_accepts_a_safe_configuration(settings_factory: Callable[..., Settings]) -> None:
     settings_factory(**SAFE_PROD, ipfs_api="/ip4/127.0.0.1/tcp/5001").check_production_safety(1)
+    settings_factory(**SAFE_PROD, jwt_secret="k" * 32).check_production_safety(1)

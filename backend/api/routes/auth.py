@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.deps import CurrentPrincipal, RuntimeDep
 from backend.api.schemas import ApiModel
-from backend.services.auth import authenticate, issue_token
+from backend.services.auth import issue_token
+from backend.services.login_throttle import sign_in
 
 router = APIRouter(tags=["auth"])
 
@@ -27,9 +28,15 @@ class Me(ApiModel):
     role: str
 
 
-@router.post("/auth/token", response_model=Token, summary="OAuth2 password flow: a short-lived bearer token")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], runtime: RuntimeDep, session: SessionDep) -> Token:
-    account = authenticate(session, form.username, form.password)
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    summary="OAuth2 password flow: a short-lived bearer token (usernames are case-insensitive)",
+    responses={429: {"description": "too many failed sign-ins for this account or client (Retry-After)"}},
+)
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, runtime: RuntimeDep) -> Token:
+    client = request.client.host if request.client else None
+    account = sign_in(runtime.sessions, runtime.login_throttle, form.username, form.password, client)
     return Token(access_token=issue_token(account, runtime.jwt_secret), role=account.role)
 
 

@@ -2,9 +2,27 @@
 // backup, register the key (proof of possession), or use an injected browser wallet instead.
 // The passphrase fields never leave the page: they unlock the keystore locally (keystore.js).
 
+import { api, session } from "../api.js";
 import { clear, h, showError, short } from "../ui.js";
 import { createDeviceKey, downloadKeystore, importKeystore, keystoreAddress, loadKeystore } from "./keystore.js";
-import { DeviceSigner, WalletSigner, injectedProvider } from "./wallet.js";
+import { DeviceSigner, WalletSigner, injectedProvider, proveKeyPossession } from "./wallet.js";
+
+/** My signing key as the server knows it: {address, custody: "device" | "server" | "none", deviceKeysSupported}. */
+export function myKey() {
+  return api("/signing-key");
+}
+
+/** Register `signer`'s key: the server's challenge, signed on this device, sent back. Resolves to the address. */
+export async function registerKey(signer) {
+  const me = session.get();
+  const challenge = await api("/signing-key/challenge", { method: "POST", json: { address: signer.address } });
+  const answer = await proveKeyPossession(signer, challenge.typedData, me.username);
+  const done = await api("/signing-key", {
+    method: "POST",
+    json: { address: signer.address, expiresAt: Number(challenge.typedData.message.expiresAt), signature: answer.signature },
+  });
+  return done.address;
+}
 
 const HINTS = {
   WRONG_PASSPHRASE: "The passphrase does not open this key.",

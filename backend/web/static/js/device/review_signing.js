@@ -4,26 +4,11 @@
 
 import { api, session } from "../api.js";
 import { h } from "../ui.js";
-import { needsPassphrase, renderKeyPanel, signerFor } from "./key_panel.js";
+import { myKey, needsPassphrase, registerKey, renderKeyPanel, signerFor } from "./key_panel.js";
 import { VERDICT_APPROVE, VERDICT_REJECT, reportHash } from "./typed_data.js";
-import { proveKeyPossession, signHubaoTypedData } from "./wallet.js";
+import { signHubaoTypedData } from "./wallet.js";
 
-/** My signing key as the server knows it: {address, custody: "device" | "server" | "none", deviceKeysSupported}. */
-export function myKey() {
-  return api("/signing-key");
-}
-
-/** Register `signer`'s key: the server's challenge, signed on this device, sent back. Resolves to the address. */
-export async function registerKey(signer) {
-  const me = session.get();
-  const challenge = await api("/signing-key/challenge", { method: "POST", json: { address: signer.address } });
-  const answer = await proveKeyPossession(signer, challenge.typedData, me.username);
-  const done = await api("/signing-key", {
-    method: "POST",
-    json: { address: signer.address, expiresAt: Number(challenge.typedData.message.expiresAt), signature: answer.signature },
-  });
-  return done.address;
-}
+export { myKey, registerKey };
 
 /** Render the key card (and, for a server-held key, why to replace it) into `slot`; `onChange` re-renders the page. */
 export function renderReviewerKey(slot, key, onChange) {

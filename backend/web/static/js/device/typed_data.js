@@ -54,6 +54,22 @@ export const KEY_REGISTRATION_FIELDS = [
   { name: "expiresAt", type: "uint256" },
 ];
 
+/**
+ * A jury vote's salt: the juror's device signs VoteSalt(claimId, round) and hashes the signature
+ * (salt = keccak256(r ‖ s ‖ v)). The signature is never sent: it is the secret. RFC 6979 makes it
+ * deterministic, so the salt is re-derived at reveal time (a lost tab loses nothing).
+ */
+export const VOTE_SALT_FIELDS = [
+  { name: "claimId", type: "bytes32" },
+  { name: "round", type: "uint32" },
+];
+/** What the juror signs to commit; the operator relays it to ClaimLedger.commitVoteBySig. */
+export const VOTE_COMMIT_FIELDS = [
+  { name: "claimId", type: "bytes32" },
+  { name: "round", type: "uint32" },
+  { name: "commitment", type: "bytes32" },
+];
+
 const keccak = (bytes) => keccak_256(bytes);
 const utf8 = (s) => new TextEncoder().encode(s);
 
@@ -265,6 +281,44 @@ export function verdictTypedData(domain, verdict) {
     domain,
     message: verdict,
   };
+}
+
+/** The VoteSalt document for `domain` (from the server) and {claimId, round}. */
+export function voteSaltTypedData(domain, { claimId, round }) {
+  return {
+    types: { EIP712Domain: domainFields(domain), VoteSalt: VOTE_SALT_FIELDS },
+    primaryType: "VoteSalt",
+    domain,
+    message: { claimId, round: Number(round) },
+  };
+}
+
+/** The VoteCommit document for `domain` and {claimId, round, commitment}. */
+export function voteCommitTypedData(domain, { claimId, round, commitment }) {
+  return {
+    types: { EIP712Domain: domainFields(domain), VoteCommit: VOTE_COMMIT_FIELDS },
+    primaryType: "VoteCommit",
+    domain,
+    message: { claimId, round: Number(round), commitment },
+  };
+}
+
+/** keccak256 of a 65-byte signature: the vote salt it yields (hex). */
+export function saltFromSignature(signature) {
+  const sig = bytesOf(signature, "signature");
+  if (sig.length !== 65) throw new TypedDataError("a signature is 65 bytes");
+  return `0x${bytesToHex(keccak(sig))}`;
+}
+
+/** keccak256(abi.encode(bytes32 claimId, uint32 round, address juror, bool approve, bytes32 salt)) as hex. */
+export function voteCommitment(claimId, round, juror, approve, salt) {
+  const id = bytesOf(claimId, "claimId");
+  const s = bytesOf(salt, "salt");
+  if (id.length !== 32 || s.length !== 32) throw new TypedDataError("claimId and salt are 32 bytes");
+  const r = toBigInt(round, "round");
+  if (r <= 0n || r >= 1n << 32n) throw new TypedDataError("round does not fit uint32");
+  if (typeof approve !== "boolean") throw new TypedDataError("approve is a boolean");
+  return `0x${bytesToHex(keccak(concat([id, word(r), word(BigInt(checksumAddress(juror))), word(approve ? 1n : 0n), s])))}`;
 }
 
 export { addressOf };

@@ -9,7 +9,7 @@ import { KeystoreError, checksumAddress, decryptKeystore, loadKeystore } from ".
 import { addressOf, checkHubaoDomain, hashTypedData, recoverTypedDataSigner, signTypedData, TypedDataError } from "./typed_data.js";
 
 export class SignerError extends Error {
-  /** `code`: NO_WALLET, WALLET_REFUSED, WRONG_SIGNER, WRONG_ACCOUNT. */
+  /** `code`: NO_WALLET, WALLET_REFUSED, WRONG_SIGNER, WRONG_ACCOUNT, PRIVATE_DOCUMENT, WRONG_DOCUMENT. */
   constructor(code, message) {
     super(message);
     this.name = "SignerError";
@@ -97,6 +97,9 @@ export class DeviceSigner {
  */
 export async function signHubaoTypedData(signer, doc, expect = {}) {
   checkHubaoDomain(doc, expect);
+  // A VoteSalt signature IS a vote's secret salt (jury_signing.js derives it and keeps it here):
+  // nothing that returns a signature to be sent may make one.
+  if (doc.primaryType === "VoteSalt") throw new SignerError("PRIVATE_DOCUMENT", "a VoteSalt is never signed to be sent");
   const digest = hashTypedData(doc);
   const signature = await signer.signTypedData(doc);
   const recovered = recoverTypedDataSigner(doc, signature);
