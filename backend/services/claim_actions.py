@@ -27,7 +27,7 @@ from backend.services.claims import (
 )
 from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
-from backend.services.jury import draw_jury
+from backend.services.jury import declare_jury_conflicts, draw_jury_if_due
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str, signe
             select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
         ).first():
             raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
+        declare_jury_conflicts(ctx, session, claim)  # before the draw is scheduled
         _require_claimant(ctx, "Appeal", claim, signed)
         tx = ledger(ctx).appeal_by_sig(claim.claim_id, signed.deadline, signed.signature)
         record_event(session, claim, "ClaimAppealed", tx)
@@ -84,7 +85,7 @@ def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str, signe
         claim.final_at = None
     with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
-        draw_jury(ctx, session, claim)
+        draw_jury_if_due(ctx, session, claim)  # once the seed block is past; else the workflow clock draws
         return claim_view(session, claim, with_names=True)
 
 

@@ -341,12 +341,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round));
         RuleSet storage rules = _ruleSets[c.ruleSetHash];
         address[] memory seated = _selectJurors(c, claimId, seed, rules.jurySize, drawBlock);
-        address[] storage seats = _seats[_roundKey(claimId, round)];
+        bytes32 roundKey = _roundKey(claimId, round);
         for (uint256 k = 0; k < seated.length; ++k) {
             address juror = seated[k];
             _ballots[_ballotKey(claimId, round, juror)].drawn = true;
             _seated[_conflictKey(juror, claimId)] = true;
-            seats.push(juror);
+            _seats[roundKey].push(juror);
         }
         uint64 commitEnds = uint64(block.timestamp) + rules.commitSeconds;
         uint64 revealEnds = commitEnds + rules.revealSeconds;
@@ -697,6 +697,10 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         seated = new address[](size);
         uint256 count = 0;
         for (uint256 i = 0; i < n && count < size; ++i) {
+            // The seed hashes a block fixed before anyone could know it (`drawBlock`, JURY_DRAW_DELAY
+            // blocks after the scheduling); its producer's residual influence is an audited trust
+            // assumption (contracts/README.md, Auditor notes). An unbiased-enough shuffle index:
+            // slither-disable-next-line weak-prng
             uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);
             address candidate = a[j];
             a[j] = a[i];
