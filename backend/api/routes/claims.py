@@ -12,6 +12,7 @@ answers the claim already recorded (header ``Idempotent-Replayed: true``), never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -230,7 +231,11 @@ def list_claims(
 
 @router.get("/{claim_pk}", response_model=ClaimOut, summary="One claim: status, flags, amounts, evidence")
 def get_claim(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.get_claim_view(session, principal, claim_pk, chain=service.ledger(runtime)))
+    out = ClaimOut.of(service.get_claim_view(session, principal, claim_pk, chain=service.ledger(runtime)))
+    if principal.role == "member":  # the claimant reads back the filing receipt the filing answered with
+        with contextlib.suppress(NotFound):
+            out.filing_receipt = filing_receipt_of(session, service.owned_claim(session, principal, claim_pk))
+    return out
 
 
 @router.get(
