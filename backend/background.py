@@ -34,6 +34,7 @@ from backend.apportionment.schedule import ApportionmentSchedule
 from backend.apportionment.scheduler import plan_schedule, publish_due_periods
 from backend.chain.notary import NotaryClient
 from backend.db.lease import Lease
+from backend.logs import cause_of
 from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Outbox
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
@@ -114,18 +115,19 @@ class BackgroundLoops:
     def _anchoring(self) -> None:
         try:
             self._worker.run_forever(self._stop)
-        except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
-            log.exception("anchoring relay stopped")
+        except Exception as exc:  # DeepReorg or a bug: the relay stops, /health shows the backlog
+            log.exception("anchoring relay stopped", extra={"cause": cause_of(exc)})
 
     def _membership_anchoring(self) -> None:
         try:
             self._membership_worker.run_forever(self._stop)
-        except Exception:  # DeepReorg or a bug: the relay stops, the audit names unanchored joins
-            log.exception("membership anchoring relay stopped")
+        except Exception as exc:  # DeepReorg or a bug: the relay stops, the audit names unanchored joins
+            log.exception("membership anchoring relay stopped", extra={"cause": cause_of(exc)})
 
     def _workflow_clock(self) -> None:
         ctx = self._ctx
         lease = Lease(ctx.sessions, "workflow", self._worker.lease.holder)
+        last_cause: str | None = None
         while not self._stop.wait(CLOCK_PERIOD):
             try:
                 if lease.acquire():
@@ -138,6 +140,18 @@ class BackgroundLoops:
                         self._swept = today
                     if self._schedule is not None:
                         publish_due_periods(ctx, schedule=self._schedule, lease=lease, warned=self._warned)
-            except Exception:
-                log.exception("workflow clock cycle failed; retrying")
+                last_cause = None
+            except Exception as exc:
+                last_cause = _log_failure("workflow clock cycle failed; retrying", exc, last_cause)
         lease.release()
+
+
+def _log_failure(message: str, exc: Exception, last_cause: str | None) -> str:
+    """Log a loop's failure with its cause (both log formats, :mod:`backend.logs`): with the
+    traceback when the cause is new, as one line when the same failure repeats. Returns the cause."""
+    cause = cause_of(exc)
+    if cause != last_cause:
+        log.exception(message, extra={"cause": cause})
+    else:
+        log.warning(message, extra={"cause": cause, "repeated": True})
+    return cause

@@ -303,8 +303,13 @@ def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Jur
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
         commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
         now = chain_now(ctx)
-        if not commit_ends <= now < reveal_ends:
-            raise Conflict("votes are revealed only in the reveal window", code="REVEAL_CLOSED")
+        if now < commit_ends:
+            raise Conflict(
+                f"the reveal window opens when the commit window ends (chain time {commit_ends}, now {now})",
+                code="REVEAL_NOT_OPEN",
+            )
+        if now >= reveal_ends:
+            raise Conflict(f"the reveal window closed at chain time {reveal_ends}", code="REVEAL_CLOSED")
         vote, salt, round_, seat_id, claim_id = seat.vote, seat.vote_salt, seat.round, seat.id, claim.claim_id
         sender = _juror_sender(ctx, juror)
     try:

@@ -114,13 +114,19 @@ class World:
         *,
         illness: str = "CI001",
         diagnosed: date | None = None,
+        acknowledge_waiting_period: bool = False,
+        idempotency_key: str | None = None,
     ) -> httpx.Response:
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()}
+        if acknowledge_waiting_period:
+            data["acknowledgeWaitingPeriod"] = "true"
         return self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()},
+            data=data,
             files=[("files", f) for f in files],
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
         )
 
     def anchor(self) -> None:
@@ -183,10 +189,13 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, legacy_reviewers: bool = False) -> World:
-    """``legacy_reviewers``: the reviewers' keys are generated and held by the server (a data
-    directory from before device keys), instead of registered from their devices."""
-    node = AnvilNode(log_path=root / "anvil.log").start()
+def start_world(
+    root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None, legacy_reviewers: bool = False
+) -> World:
+    """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
+    when None. ``legacy_reviewers``: the reviewers' keys are generated and held by the server (a
+    data directory from before device keys), instead of registered from their devices."""
+    node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
         data_dir=root / "data",

@@ -27,6 +27,7 @@ from backend.api.app import create_app
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import AnvilNode, rpc_call
+from backend.proofs.filing_receipt import verify_filing_receipt_offline
 from tests.claims.builders import PASSWORD, World, pdf, start_world
 from tests.stacks import node_of, rules_of
 from tests.web.browser import (
@@ -231,6 +232,11 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert claim["status"] == "UNDER_REVIEW"
     assert {e["originalName"] for e in claim["evidence"]} == {"pathology.pdf", "scan.png"}
     assert claim["claimId"] in page.inner_text("main")
+    with page.expect_download() as got:  # the operator's signed promise to have it on chain in time
+        page.click("#download-filing-receipt")
+    filing = json.loads(Path(got.value.path()).read_text())
+    assert (filing["kind"], filing["claimId"]) == ("filing", claim["claimId"])
+    assert verify_filing_receipt_offline(filing, operator=world.runtime.operator.address).ok
     world.anchor()
     page.reload()
     page.wait_for_selector("#evidence-list button:has-text('Verify receipt here')")
@@ -298,6 +304,8 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
         page.fill("#report", "pathology confirms the diagnosis")
         page.click("#verdict-form button[type=submit]")
         page.wait_for_selector("#verdict-done")
+    # The deciding verdict: the page's header follows the claim (no stale UNDER REVIEW).
+    assert page.inner_text("#review-status") == "IN NOTICE"
     assert world.claim(claimant, claim_pk)["status"] == "IN_NOTICE"
 
     # --- public notice: the claimant may not object to their own claim (readable 409) -----------
@@ -338,6 +346,13 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     # The membership-log section: the join anchored (or queued), and no period left this member out.
     page.wait_for_selector("#membership-log #join-status")
     assert "left out" not in page.inner_text("#membership-log")
+    # The debit day is the plan's (Asia/Shanghai), as the API says it, with the zone named.
+    debit_at = next(
+        s for s in world.api.get("/me/shares", claimant.token).json()["shares"] if s["periodId"] == period.period_id
+    )["debitAt"]
+    assert debit_at.endswith("+08:00")
+    row = page.locator("#shares-table tr", has=page.locator(f"button[data-period='{period.period_id}']"))
+    assert f"{debit_at[:10]} (UTC+08:00)" in row.inner_text()
     page.click(f"#shares-table button[data-period='{period.period_id}']")
     page.wait_for_selector("#verify-result [data-verified]")
     result = page.locator("#verify-result [data-verified]")
@@ -384,11 +399,22 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert "marathon" in page.inner_text("main"), page.inner_text("main")
     page.check("input[name=vote][value=approve]")
     page.click("#commit-form button[type=submit]")
-    page.wait_for_selector("#reveal")
+    # Inside the commit window: no reveal button, the windows' times, and (demo chain) a clock button.
+    page.wait_for_selector("#reveal-wait")
+    assert page.locator("#reveal").count() == 0
+    assert "Revealing opens at" in page.inner_text("#reveal-wait")
+    assert "commit window open" in page.inner_text("main")
+    assert "Reveal window" in page.inner_text("main")
     stored = json.loads(page.evaluate("localStorage.getItem('hubao.jury.commits')"))
     assert stored[f"{other_pk}:1"]["approve"] is True
+    early = world.api.post(f"/jury/claims/{other_pk}/reveal", juror.token)
+    assert (early.status_code, early.json()["code"]) == (409, "REVEAL_NOT_OPEN")
     ui.shoot("jury-committed")
-    world.advance(rules.commit_seconds)
+    before = chain_time(world)
+    page.click("#advance-clock")  # the demo moves the chain's clock to the reveal window
+    page.wait_for_selector("#reveal")
+    assert chain_time(world) > before + 60
+    assert "reveal window open" in page.inner_text("main")
     page.click("#reveal")
     page.wait_for_selector("#vote-panel .success")
     assert "Revealed: approve" in page.inner_text("#vote-panel")
@@ -408,6 +434,10 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     ui.open("#/audit/periods")
     page.wait_for_selector("#periods-chart")
     assert page.locator("#periods-chart rect.bar-payouts").count() == 1
+    for axis in ("tick-due", "tick-base"):  # five distinct labels, never ¥0.01 twice on a flat axis
+        ticks = page.locator(f"#periods-chart text.{axis}").all_text_contents()
+        assert len(ticks) == 5
+        assert len(set(ticks)) == 5, ticks
     assert str(period.period_id) in page.inner_text("#periods-table")
     ui.shoot("auditor-periods")
     ui.open("#/audit/report")

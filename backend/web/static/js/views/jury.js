@@ -6,6 +6,7 @@
 
 import { api } from "../api.js";
 import { badge, clear, facts, fen, h, loading, showError, when } from "../ui.js";
+import { demoClockButton, votingPhase, windowFacts } from "./chain_clock.js";
 
 const STORE = "hubao.jury.commits";
 const HINTS = {
@@ -63,10 +64,11 @@ export async function renderJury(ctx) {
 
 export async function renderCase(ctx, claimPk) {
   ctx.main.append(h("h1", {}, "Jury case"), loading());
-  const c = await api(`/jury/claims/${claimPk}`);
+  const [c, clock] = await Promise.all([api(`/jury/claims/${claimPk}`), api("/chain/time")]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   const a = c.assignment;
+  const phase = votingPhase(a, clock.chainTime);
   const key = `${claimPk}:${a.round}`;
   const mine = commits()[key];
   ctx.main.append(
@@ -79,8 +81,7 @@ export async function renderCase(ctx, claimPk) {
         ["Payout", fen(a.payoutFen)],
         ["Age band", c.ageBand],
         ["Round", String(a.round)],
-        ["Commit until", when(a.commitEnds)],
-        ["Reveal until", when(a.revealEnds)],
+        ...windowFacts(a, clock.chainTime),
         c.appealed ? ["Appealed", "yes: the claimant appealed a rejection"] : null,
       ]),
     ),
@@ -100,10 +101,15 @@ export async function renderCase(ctx, claimPk) {
     return;
   }
   if (a.committed) {
-    panel.append(
-      h("p", {}, mine ? `You committed to ${mine.approve ? "approve" : "reject"} on ${when(mine.at)} (kept in this browser).` : "You committed a vote."),
-      h("p", { class: "hint" }, "Reveal once the commit window has ended and before the reveal window ends."),
-    );
+    panel.append(h("p", {}, mine ? `You committed to ${mine.approve ? "approve" : "reject"} on ${when(mine.at)} (kept in this browser).` : "You committed a vote."));
+    if (phase !== "reveal") {
+      panel.append(
+        h("p", { class: "hint", id: "reveal-wait" }, phase === "commit" ? `Revealing opens at ${when(a.commitEnds)} (chain time), when the commit window ends: come back then.` : `The reveal window closed at ${when(a.revealEnds)} (chain time).`),
+        phase === "commit" ? demoClockButton(ctx, clock, a.commitEnds, `#/jury/${claimPk}`) : null,
+      );
+      return;
+    }
+    panel.append(h("p", { class: "hint" }, `The reveal window is open until ${when(a.revealEnds)} (chain time).`));
     const reveal = h("button", { type: "button", id: "reveal" }, "Reveal my vote");
     reveal.addEventListener("click", async () => {
       try {
