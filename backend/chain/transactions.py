@@ -422,11 +422,35 @@ class TransactionSender:
                 receipt = None
             if receipt is not None:
                 if receipt["status"] != 1:
-                    raise ContractReverted(f"transaction {sent.tx_hash.hex()} reverted", error="Unknown", args=())
+                    raise self._mined_revert(sent, int(receipt["blockNumber"]))
                 return receipt
             if time.monotonic() > deadline:
                 raise TransactionDropped(f"no receipt for {sent.tx_hash.hex()} after {timeout:.0f} s")
             time.sleep(poll)
+
+    def _mined_revert(self, sent: SentTransaction, block: int) -> ContractReverted:
+        """The error a mined transaction reverted with: a receipt carries none, so the call is
+        replayed on the state after its block. Nodes that mine in intervals (ganache with a block
+        time, hardhat's interval mining) include a transaction whose simulation passed and another
+        sender's transaction then made fail (``…AlreadyAnchored``, ``…RuleSetExists``); replayed
+        after the block it names that error, which callers treat as "already done". Unknown when the
+        replay succeeds (the cause was earlier in the same block) or cannot be made."""
+        unknown = ContractReverted(f"transaction {sent.tx_hash.hex()} reverted", error="Unknown", args=())
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(sent.tx_hash))
+            call: dict[str, Any] = {"from": tx["from"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+            if tx.get("to"):
+                call["to"] = tx["to"]
+            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
+        except Exception as exc:
+            typed = classify(exc)
+            if isinstance(typed, ContractReverted) and typed.error != "Unknown":
+                return ContractReverted(
+                    f"transaction {sent.tx_hash.hex()} reverted with {typed.error}{typed.args_}",
+                    error=typed.error,
+                    args=typed.args_,
+                )
+        return unknown
 
     def _light_receipt(self, sent: SentTransaction) -> TxReceipt | None:
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + sent.tx_hash.hex()])

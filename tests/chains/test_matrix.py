@@ -30,8 +30,11 @@ from typer.testing import CliRunner
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import rpc_call
+from backend.chain.client import account, connect
+from backend.chain.compiler import load_artifact
+from backend.chain.transactions import ContractReverted, TransactionSender, register_errors
 from backend.cli import app, load_commands
-from backend.config import Settings
+from backend.config import ANVIL_DEV_KEYS, Settings
 from backend.demo import check_demo_chain, seed_demo
 from backend.runtime import build_runtime
 from tests.chains.nodes import KINDS, Node, external_node, start_node
@@ -143,3 +146,23 @@ def test_demo_seeds_on_the_node(node: tuple[str, Node], tmp_path: Path) -> None:
         assert runtime.anchoring_worker().backlog() == 0
     finally:
         runtime.close()
+
+
+def test_a_mined_revert_is_named_on_the_node(node: tuple[str, Node]) -> None:
+    """A transaction sent without simulation that reverts once mined (status 0 on anvil and
+    ganache, an error at send on hardhat) surfaces as the contract's named error."""
+    _kind, running = node
+    w3 = connect(running.url)
+    sender = TransactionSender(w3, account(ANVIL_DEV_KEYS[0]))
+    artifact = load_artifact("EvidenceNotary")
+    register_errors([artifact["abi"]])
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor(sender.address, sender.address).build_transaction({"from": sender.address})
+    tx.pop("nonce", None)
+    notary = w3.eth.contract(address=sender.transact(tx)["contractAddress"], abi=artifact["abi"])
+    wrong_prev = b"\x01" * 32  # the head is zero: EvidenceNotaryPrevRootMismatch
+    data = notary.encode_abi("anchor", args=[b"\x02" * 32, 1, wrong_prev])
+    with pytest.raises(ContractReverted) as reverted:
+        sender.transact({"to": notary.address, "data": data, "gas": 200_000})
+    assert reverted.value.error == "EvidenceNotaryPrevRootMismatch"
+    assert reverted.value.args_ == (b"\x00" * 32, wrong_prev)
