@@ -38,6 +38,7 @@ from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
 from backend.services.jury import chain_now, declare_jury_conflicts, draw_jury_if_due
 from backend.services.rule_sets import rule_set_by_hash
+from backend.services.sealed_text import objection_aad, seal_text
 
 OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
 MAX_REASON = 500
@@ -207,7 +208,8 @@ def object_to_claim(
             signer=signed.objector_key,
             objector_commitment=commitment,
         )
-        objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
+        sealed = seal_text(ctx.keyring, reason, objection_aad(claim.id, member.id))
+        objection = Objection(claim_pk=claim.id, member_id=member.id, reason="", reason_sealed=sealed)
         session.add(objection)
         session.flush()
         commitment = objector_commitment(member, claim.claim_id)
@@ -240,3 +242,13 @@ def finalize_notice(ctx: ServiceContext, session: Session, claim: Claim) -> Ledg
     record_event(session, claim, "NoticeFinalized", tx)
     set_status(claim, ClaimState.APPROVED)
     return tx
+
+
+def seal_legacy_objections(ctx: ServiceContext) -> int:
+    """Encrypt the reasons still in plain text (rows from before revision 0008); returns how many."""
+    with ctx.sessions.begin() as session:
+        rows = session.scalars(select(Objection).where(Objection.reason_sealed.is_(None))).all()
+        for row in rows:
+            row.reason_sealed = seal_text(ctx.keyring, row.reason, objection_aad(row.claim_pk, row.member_id))
+            row.reason = ""
+        return len(rows)

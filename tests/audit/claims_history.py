@@ -300,7 +300,8 @@ def non_reviewer_verdict(history: ClaimsHistory, claim_id: bytes) -> None:
 
 def reviewer_verdict(history: ClaimsHistory, reviewer: Person, claim_id: bytes) -> None:
     """``reviewer``'s approval of ``claim_id``, signed with its own key, relayed by the operator."""
-    _relay_approval(history, claim_id, signing_account(history.runtime, reviewer.account), "second opinion")
+    assert reviewer.device_key is not None
+    _relay_approval(history, claim_id, account(reviewer.device_key), "second opinion")
 
 
 def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Person]:

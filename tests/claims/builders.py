@@ -17,7 +17,9 @@ import httpx
 import pytest
 from eth_account import Account as EthAccount
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
+from backend import devices
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
 from backend.chain import typed_data
@@ -60,6 +62,7 @@ class Person:
     account: Account
     token: str
     member: Member | None = None
+    device_key: bytes | None = None  # a reviewer's own key, held by the test (their "device")
 
     @property
     def id(self) -> str:
@@ -87,9 +90,19 @@ class World:
     def token(self, account: Account) -> str:
         return issue_token(account, self.runtime.jwt_secret)
 
-    def staff(self, role: str) -> Person:
-        account = create_staff_account(self.runtime, new_name(role), PASSWORD, role)
-        return Person(account, self.token(account))
+    def staff(self, role: str, *, server_key: bool | None = None) -> Person:
+        """A staff login; a reviewer registers a key of its own "device" (held here), unless
+        ``server_key`` asks for the legacy custody (a key the server generated)."""
+        account = create_staff_account(self.runtime, new_name(role), PASSWORD, role, server_key=server_key)
+        person = Person(account, self.token(account))
+        if role == "reviewer" and account.signing_address is None:
+            person.device_key = keccak(text=f"hubao-test-reviewer-device-{account.id}")
+            devices.register_key(self.api, person.token, person.device_key)
+            with self.runtime.sessions() as session:
+                registered = session.get(Account, account.id)
+                assert registered is not None
+                person.account = registered
+        return person
 
     def member(self, *, joined_days_ago: int = 200, birth: date = date(1990, 5, 17), name: str | None = None) -> Person:
         """A member who joined ``joined_days_ago`` days ago (waiting period over after 90)."""
@@ -177,6 +190,8 @@ class World:
         body: dict[str, Any] = {"verdict": verdict, "report": report}
         if reason is not None:
             body["reasonCode"] = reason
+        if reviewer.device_key is not None:  # drafted by the server, signed on the device, relayed
+            return devices.sign_verdict(self.api, reviewer.token, reviewer.device_key, claim_pk, body)
         return self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body)
 
     def approve_by_review(self, claim_pk: str, report: str = "diagnosis confirmed by pathology") -> None:
@@ -213,9 +228,12 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None) -> World:
+def start_world(
+    root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None, legacy_reviewers: bool = False
+) -> World:
     """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
-    when None."""
+    when None. ``legacy_reviewers``: the reviewers' keys are generated and held by the server (a
+    data directory from before device keys), instead of registered from their devices."""
     node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
@@ -234,7 +252,7 @@ def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = 
     world = World(runtime, api, Person.__new__(Person), Person.__new__(Person))
     world.operator = world.staff("operator")
     world.auditor = world.staff("auditor")
-    world.reviewers = [world.staff("reviewer") for _ in range(reviewers)]
+    world.reviewers = [world.staff("reviewer", server_key=legacy_reviewers or None) for _ in range(reviewers)]
     world.jurors = [world.staff("juror") for _ in range(jurors)]
     return world
 

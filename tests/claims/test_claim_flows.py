@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState
 from backend.chain.jury_draw import draw_seed, select_jurors
-from backend.db.models import ClaimEvent, EvidenceItem, Member
-from backend.services import review_verdicts as review_service
+from backend.db.models import ClaimEvent, EvidenceItem, Member, Objection
 from backend.services.accounts import declare_relation
 from backend.services.auth import Principal
 from backend.services.claims import ledger
+from backend.services.notice import seal_legacy_objections
 from tests.claims.builders import World, pdf, png, world_fixture
 from tests.stacks import rules_of
 
@@ -117,6 +117,21 @@ def test_objection_sends_claim_to_jury_which_approves(world: World) -> None:
     assert len(seated) == 3
     case = world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()
     assert case["objections"] == ["I saw her running a marathon"]
+    # At rest the reason is sealed like the reports (issue 17 item 13): no plain text in the row.
+    with world.runtime.sessions() as session:
+        (row,) = session.scalars(select(Objection).where(Objection.claim_pk == claim_pk)).all()
+        assert row.reason == ""
+        assert row.reason_sealed is not None
+        assert b"marathon" not in bytes(row.reason_sealed)
+        # A row from before revision 0008 (plain text) reads as stored, then bootstrap seals it.
+        row.reason_sealed, row.reason = None, "legacy plain reason"
+        session.commit()
+    assert world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()["objections"] == ["legacy plain reason"]
+    assert seal_legacy_objections(world.runtime) == 1
+    with world.runtime.sessions() as session:
+        (row,) = session.scalars(select(Objection).where(Objection.claim_pk == claim_pk)).all()
+        assert (row.reason, row.reason_sealed is not None) == ("", True)
+    assert world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()["objections"] == ["legacy plain reason"]
     assert {v["verdict"] for v in case["verdicts"]} == {"APPROVE"}
     assert case["verdicts"][0]["report"] == "diagnosis confirmed by pathology"
     world.jury_votes(claim_pk, [True, True, False])
@@ -346,28 +361,33 @@ def test_withdraw_an_undecided_claim(world: World) -> None:
 
 def test_verdict_relayed_by_someone_else_counts_as_success(world: World) -> None:
     """C3: an attacker relays the reviewer's signed verdict first; state identical, backend reports success."""
+    from backend.chain import typed_data
     from backend.chain.client import account
     from backend.chain.transactions import TransactionSender
     from backend.config import ANVIL_DEV_KEYS
-    from backend.db.models import ReviewAssignment
+    from backend.services.device_verdicts import verdict_from_message
 
     hal = world.member()
     claim = _file_ok(world, hal, "hal scan")
     claim_pk = str(claim["id"])
     reviewer = world.reviewers_of(claim_pk)[0]
-    principal = Principal(reviewer.id, "reviewer", reviewer.account.username)
-    request = review_service.VerdictRequest("APPROVE", None, "confirmed")
-    verdict = review_service.prepare_verdict(world.runtime, principal, claim_pk, request)
-    with world.runtime.sessions() as session:
-        signature = session.scalars(
-            select(ReviewAssignment.signature).where(
-                ReviewAssignment.claim_pk == claim_pk, ReviewAssignment.reviewer_id == reviewer.id
-            )
-        ).one()
-    assert signature is not None
+    assert reviewer.device_key is not None
+    draft = world.api.post(
+        f"/review/claims/{claim_pk}/verdict/draft", reviewer.token, json={"verdict": "APPROVE", "report": "confirmed"}
+    )
+    assert draft.status_code == 200, draft.text
+    document = typed_data.check_hubao_document(
+        typed_data.load_document(draft.json()["typedData"]), primary_type="Verdict"
+    )
+    signature = typed_data.sign(document, reviewer.device_key)
+    verdict = verdict_from_message(document["message"])
     attacker = TransactionSender(world.runtime.w3, account(ANVIL_DEV_KEYS[5]))
     ledger(world.runtime).submit_verdict(verdict.claim_id, verdict, signature, sender=attacker)
-    response = world.verdict(reviewer, claim_pk, "APPROVE", None, "confirmed")
+    response = world.api.post(
+        f"/review/claims/{claim_pk}/verdict/signed",
+        reviewer.token,
+        json={"message": document["message"], "signature": "0x" + signature.hex()},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["relayedByOther"] is True

@@ -48,7 +48,9 @@ pytestmark = pytest.mark.xdist_group("web-ui")
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     require_browser()
-    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3)
+    # The reviewers sign in the browser with the server-held key of a data directory from before
+    # device keys; the device-key browser flow is tests/device/test_device_review_browser.py.
+    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3, legacy_reviewers=True)
     try:
         yield world
     finally:
@@ -411,6 +413,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert page.locator("#reveal").count() == 0
     assert "Revealing opens at" in page.inner_text("#reveal-wait")
     assert "commit window open" in page.inner_text("main")
+    assert "Asia/Shanghai (GMT+08:00)" in page.inner_text("main")  # deadlines in the plan's zone, named
     assert "Reveal window" in page.inner_text("main")
     stored = json.loads(page.evaluate("localStorage.getItem('hubao.jury.commits')"))
     assert stored[f"{other_pk}:1"]["approve"] is True
