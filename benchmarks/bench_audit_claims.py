@@ -83,10 +83,10 @@ def _sel(signature: str) -> bytes:
 SEL = {
     name: _sel(sig)
     for name, sig in {
-        "fileClaim": "fileClaim(bytes32,bytes32,bytes32,bytes32,uint64)",
+        "fileClaim": "fileClaim((bytes32,bytes32,bytes32,bytes32,uint64,address))",
         "openReview": "openReview(bytes32)",
         "submitVerdict": "submitVerdict(bytes32,(bytes32,uint8,uint16,bytes32,bytes32,uint256,uint256),bytes)",
-        "object": "object(bytes32,bytes32)",
+        "objectBySig": "objectBySig(bytes32,bytes32,address,uint256,bytes)",
         "finalizeNotice": "finalizeNotice(bytes32)",
         "drawJury": "drawJury(bytes32)",
         "commitVote": "commitVote(bytes32,bytes32)",
@@ -241,11 +241,18 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
     separator = domain_separator(chain_id, ledger)
     payout = RULES.payout_bands[0].payout_fen
     ids: list[bytes] = []
+    # One claimant key for the whole history (a real claimant device makes one per claim; the audit
+    # does not care), and one objector key: the member actions are signed by member keys.
+    claimant = coincurve.PrivateKey(keccak256(b"bench-claimant"))
+    claimant_address = "0x" + keccak256(claimant.public_key.format(compressed=False)[1:])[12:].hex()
+    objector = coincurve.PrivateKey(keccak256(b"bench-objector"))
+    objector_address = "0x" + keccak256(objector.public_key.format(compressed=False)[1:])[12:].hex()
     for i in range(claims):
         member, evidence = keccak256(b"member" + _u(i)), keccak256(b"evidence" + _u(i))
-        claim_id = keccak256(member + evidence + rules_hash + _u(payout))
+        claim_id = keccak256(member + evidence + rules_hash + _u(payout) + _a(claimant_address))
         ids.append(claim_id)
-        pipe.add(op.tx(ledger, SEL["fileClaim"] + claim_id + member + evidence + rules_hash + _u(payout), 250_000))
+        filing = claim_id + member + evidence + rules_hash + _u(payout) + _a(claimant_address)
+        pipe.add(op.tx(ledger, SEL["fileClaim"] + filing, 270_000))
         pipe.add(op.tx(ledger, SEL["openReview"] + claim_id, 80_000))
     pipe.flush()
     rejected = set(range(0, claims, 100))
@@ -274,9 +281,14 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
             )
             pipe.add(op.tx(ledger, data, 200_000))
     pipe.flush()
+    objection_type = keccak256(b"Objection(bytes32 claimId,bytes32 objectorCommitment,uint256 deadline)")
     for i in sorted(jury):
         claim_id = ids[i]
-        pipe.add(op.tx(ledger, SEL["object"] + claim_id + keccak256(b"objector" + claim_id), 150_000))
+        commitment = keccak256(b"objector" + claim_id)
+        struct = keccak256(objection_type + claim_id + commitment + _u(deadline))
+        signature = _sign_digest(objector, keccak256(b"\x19\x01" + separator + struct))
+        data = SEL["objectBySig"] + claim_id + commitment + _a(objector_address) + _u(deadline) + _u(5 * 32)
+        pipe.add(op.tx(ledger, data + _u(65) + signature + bytes(31), 170_000))
     pipe.flush()
     for _ in range(3):  # past every objection's seed block (JURY_DRAW_DELAY = 2)
         rpc_call(url, "evm_mine")
