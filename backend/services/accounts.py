@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNING_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER, "juror": JUROR}
+# Roles still given a server-held key at creation (a reviewer's is retired when they register their
+# own). Jurors get none: they vote only with a key of their own (participant_keys), which gets the role.
+SERVER_KEY_ROLES: Final = ("reviewer",)
 STAFF_ROLES: Final = ("reviewer", "juror", "auditor", "operator")
 USERNAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MIN_PASSWORD: Final = 10
@@ -143,9 +146,9 @@ def _check_credentials(username: str, password: str) -> None:
 def create_account(
     session: Session, username: str, password: str, role: str, *, keyring: Keyring | None = None
 ) -> Account:
-    """Add an account to ``session`` (flushed, not committed). Reviewers and jurors get a signing key
-    sealed under ``keyring`` (required for them). The on-chain role is granted separately
-    (:func:`grant_signing_role`), after the row is committed."""
+    """Add an account to ``session`` (flushed, not committed). Reviewers get a signing key sealed
+    under ``keyring`` (required for them); jurors none (they register their own). The on-chain role
+    is granted separately (:func:`grant_signing_role`), after the row is committed."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="INVALID_ROLE")
     username = unicodedata.normalize("NFKC", username)
@@ -157,7 +160,7 @@ def create_account(
     account = Account(
         id=new_public_id(), username=username, username_key=key, password_hash=hash_password(password), role=role
     )
-    if role in SIGNING_ROLES:
+    if role in SERVER_KEY_ROLES:
         if keyring is None:
             raise ValueError("a keyring is needed to create reviewer and juror accounts")
         signer: LocalAccount = EthAccount.create()

@@ -10,11 +10,21 @@
     order     = eligible sorted by keccak256(seed ‖ address as 20 bytes), ascending (ties impossible)
     jury      = the first jurySize of that order (jurySize from the claim's anchored rule set)
 
-**Votes** — the server keeps each juror's salt, computes ``voteCommitment(claimId, juror, approve,
-salt)`` (bound to the juror's address, RELIABILITY C3) and sends ``commitVote`` / ``revealVote``
-from the juror's own key (topped up with gas by the operator). ``tallyJury`` after the reveal
-window decides by simple majority of revealed votes (ties reject); a round below the minimum
-turnout is voided and :func:`~backend.services.workflow.advance` draws a new one.
+**Votes** are made with the juror's own key, on their device (the web UI's keystore, a browser
+wallet, or ``hubao sign vote``); the server holds only the juror's address and relays:
+
+    salt       = keccak256(the juror's signature of VoteSalt(claimId, round))   never sent before the reveal
+    commitment = keccak256(abi.encode(claimId, round, juror, approve, salt))    (typed_data.jury_vote_commitment)
+    commit     : {commitment, signature of VoteCommit(claimId, round, commitment)} → commitVoteBySig
+    reveal     : {approve, salt} → revealVote(claimId, juror, approve, salt) (anyone may send it)
+
+The server stores no juror key, no salt and no vote before the reveal: ``jury_seats.commitment``
+(public, on chain anyway) until then, ``jury_seats.vote`` only from the reveal. It cannot commit or
+reveal for a juror (ClaimLedger checks the juror's signature and the commitment), nor read a vote
+early. A juror may also send commit and reveal to ClaimLedger directly (``hubao sign vote --rpc``):
+the seat's state is read from the chain. ``tallyJury`` after the reveal window decides by simple
+majority of revealed votes (ties reject); a round below the minimum turnout is voided and
+:func:`~backend.services.workflow.advance` draws a new one.
 
 The public notice and objections that send a claim to a jury are in :mod:`backend.services.notice`;
 the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`backend.services.workflow`.
@@ -23,21 +33,19 @@ the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.chain import typed_data
 from backend.chain.claims import ClaimState, LedgerTx
-from backend.chain.eip712 import vote_commitment
 from backend.chain.roster import JUROR
-from backend.chain.transactions import ContractReverted, TransactionSender
+from backend.chain.transactions import ContractReverted
 from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, ReviewAssignment
-from backend.errors import Conflict, Forbidden, NotFound
-from backend.proofs.commitments import new_salt
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.proofs.keccak import keccak256
-from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
 from backend.services.auth import Principal
 from backend.services.claims import age_band_label, flags_of, get_claim, hex32, ledger, record_event, set_status
 from backend.services.context import ServiceContext
@@ -205,13 +213,39 @@ def jury_assignments(session: Session, principal: Principal) -> list[JuryAssignm
 
 
 @dataclass(frozen=True)
+class VoteDocuments:
+    """What the juror's device needs to commit or reveal: the seat's address, the round, the
+    on-chain commitment (None until committed) and the VoteSalt document to derive the salt from."""
+
+    juror: str | None
+    claim_id: str
+    round: int
+    commitment: str | None
+    salt_typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class JuryCase:
     assignment: JuryAssignment
     age_band: str
     flags: list[str]
+    vote: VoteDocuments
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     objections: list[str] = field(default_factory=list)
     appealed: bool = False
+
+
+def vote_documents(ctx: ServiceContext, claim: Claim, round_: int, juror: Account) -> VoteDocuments:
+    """The seat's vote section (:class:`VoteDocuments`), with the commitment read from the chain
+    (the juror may have committed directly, without the operator)."""
+    client = ledger(ctx)
+    address = juror.signing_address
+    commitment = None
+    if address is not None:
+        onchain = client.ballot(claim.claim_id, round_, address).commitment
+        commitment = None if onchain == bytes(32) else "0x" + onchain.hex()
+    document = typed_data.vote_salt_document(client.domain().as_dict(), claim_id=claim.claim_id, round_=round_)
+    return VoteDocuments(address, "0x" + claim.claim_id.hex(), round_, commitment, document)
 
 
 def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim_pk: str) -> JuryCase:
@@ -240,81 +274,127 @@ def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim
         is not None
     )
     rules = rule_set_by_hash(session, claim.rule_set_hash)
+    juror = session.get(Account, principal.account_id)
+    assert juror is not None
+    vote = vote_documents(ctx, claim, seat.round, juror)
+    if vote.commitment is not None and not assignment.committed:  # committed straight on chain
+        assignment = replace(assignment, committed=True)
     return JuryCase(
-        assignment, age_band_label(rules, claim.age_at_diagnosis), flags_of(claim), verdicts, objections, appealed
+        assignment,
+        age_band_label(rules, claim.age_at_diagnosis),
+        flags_of(claim),
+        vote,
+        verdicts,
+        objections,
+        appealed,
     )
-
-
-def _juror_sender(ctx: ServiceContext, juror: Account) -> TransactionSender:
-    assert juror.signing_address is not None
-    roster_for(ctx).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
-    return ctx.sender(signing_account(ctx, juror))  # shares the key's nonce lock across processes
 
 
 def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: str) -> Conflict | None:
     return Conflict(message, code=code) if exc.error in names else None
 
 
-def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
-    """Commit the calling juror's vote; the salt is generated and kept by the server."""
+def _signature(raw: bytes) -> bytes:
+    if len(raw) != 65:
+        raise InvalidInput("a signature is 65 bytes r ‖ s ‖ v", code="BAD_SIGNATURE", field="signature")
+    return raw
+
+
+def _juror_address(juror: Account) -> str:
+    """The caller's own registered address; a juror still on a server-held key (or none) cannot vote."""
+    if juror.signing_address is None or juror.signing_key_encrypted is not None:
+        raise Conflict(
+            "register your own signing key to vote: the server does not vote for jurors",
+            code="KEY_NOT_REGISTERED",
+        )
+    return juror.signing_address
+
+
+def commit_vote(
+    ctx: ServiceContext, principal: Principal, claim_pk: str, commitment: bytes, signature: bytes
+) -> JuryAssignment:
+    """Relay the calling juror's device-signed commit ``{commitment, VoteCommit signature}``.
+
+    The server learns a hash it cannot open: no vote, no salt. It checks the signature against the
+    juror's registered address first (ClaimLedger checks it again) so a bad one costs no gas.
+    """
     client = ledger(ctx)
-    with ctx.sessions.begin() as session:
+    _signature(signature)
+    if len(commitment) != 32 or commitment == bytes(32):
+        raise InvalidInput("a commitment is 32 non-zero bytes", code="INVALID_COMMITMENT", field="commitment")
+    with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
-        assert juror.signing_address is not None
+        address = _juror_address(juror)
         if claim.status != "DISPUTED":
             raise Conflict(f"the claim is {claim.status}: voting is over", code="VOTING_CLOSED")
-        if (
-            seat.commitment is not None
-            and client.ballot(claim.claim_id, seat.round, juror.signing_address).commitment == seat.commitment
-        ):
+        round_, claim_id, seat_id = seat.round, claim.claim_id, seat.id
+        if client.ballot(claim_id, round_, address).commitment != bytes(32):
             raise Conflict("you already committed a vote in this round", code="ALREADY_COMMITTED")
-        commit_ends, _ = _round_windows(session, claim, seat.round)
+        commit_ends, _ = _round_windows(session, claim, round_)
         if chain_now(ctx) >= commit_ends:
             raise Conflict("the commit window is closed", code="COMMIT_CLOSED")
-        salt = new_salt()
-        seat.vote, seat.vote_salt = approve, salt
-        seat.commitment = vote_commitment(claim.claim_id, juror.signing_address, approve, salt)
-        round_, commitment = seat.round, seat.commitment
-        sender = _juror_sender(ctx, juror)
-    # The salt is committed to the database before the vote can exist on chain: it is never lost.
+    document = typed_data.vote_commit_document(
+        client.domain().as_dict(), claim_id=claim_id, round_=round_, commitment=commitment
+    )
     try:
-        tx = client.commit_vote(claim.claim_id, commitment, juror=sender)
+        signer = typed_data.recover_signer(document, signature)
+    except InvalidInput as exc:
+        raise Forbidden(f"the commit is not signed: {exc.message}", code="VOTE_NOT_SIGNED") from exc
+    if signer != address:
+        raise Forbidden("the commit was not signed by your registered key", code="VOTE_NOT_SIGNED")
+    try:
+        tx = client.commit_vote_by_sig(claim_id, address, commitment, signature)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
     with ctx.sessions.begin() as session:
-        claim = get_claim(session, claim_pk)
-        record_event(session, claim, "VoteCommitted", tx, round=round_)
+        seat_row = session.get(JurySeat, seat_id)
+        assert seat_row is not None
+        seat_row.commitment = commitment
+        record_event(session, get_claim(session, claim_pk), "VoteCommitted", tx, round=round_)
     with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
 
 
-def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> JuryAssignment:
-    """Reveal the calling juror's committed vote (during the reveal window)."""
+def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool, salt: bytes) -> JuryAssignment:
+    """Relay the opening ``{approve, salt}`` the juror's device sends at reveal time.
+
+    Only the juror can derive the salt, and the commitment binds claim, round and juror, so the
+    opening needs no further signature; it is checked against the on-chain commitment first.
+    """
     client = ledger(ctx)
+    if len(salt) != 32:
+        raise InvalidInput("a salt is 32 bytes", code="INVALID_SALT", field="salt")
     with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
-        if seat.commitment is None or seat.vote is None or seat.vote_salt is None:
+        address = _juror_address(juror)
+        round_, claim_id, seat_id = seat.round, claim.claim_id, seat.id
+        ballot = client.ballot(claim_id, round_, address)
+        if ballot.commitment == bytes(32):
             raise Conflict("you have not committed a vote in this round", code="NOT_COMMITTED")
-        if seat.revealed:
+        if ballot.revealed or seat.revealed:
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
-        commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
+        commit_ends, reveal_ends = _round_windows(session, claim, round_)
         now = chain_now(ctx)
         if not commit_ends <= now < reveal_ends:
             raise Conflict("votes are revealed only in the reveal window", code="REVEAL_CLOSED")
-        vote, salt, round_, seat_id, claim_id = seat.vote, seat.vote_salt, seat.round, seat.id, claim.claim_id
-        sender = _juror_sender(ctx, juror)
+    if typed_data.jury_vote_commitment(claim_id, round_, address, approve, salt) != ballot.commitment:
+        raise InvalidInput("this vote and salt do not open your commitment", code="COMMITMENT_MISMATCH")
     try:
-        tx = client.reveal_vote(claim_id, vote, salt, juror=sender)
+        tx = client.reveal_vote(claim_id, address, approve, salt)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
+    revealed = tx.event("VoteRevealed")
     with ctx.sessions.begin() as session:
         seat_row = session.get(JurySeat, seat_id)
         assert seat_row is not None
+        seat_row.commitment = ballot.commitment
         seat_row.revealed = True
+        # the vote as the chain recorded it, only now that it is public
+        seat_row.vote = bool(revealed.args["approve"]) if revealed is not None else approve
         record_event(session, get_claim(session, claim_pk), "VoteRevealed", tx, round=round_)
     with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)

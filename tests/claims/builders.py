@@ -2,6 +2,10 @@
 
 The rule set in force is the default with ``jury_size`` 3 and ``min_turnout`` 2 (published and
 anchored through ``rule_sets.publish_rule_set``), so a jury round is three jurors' transactions.
+
+Jurors hold their own keys (``Person.device_key``, held by the test as their "device", never by the
+server): :meth:`World.staff` registers one for each juror by signing the server's challenge, and
+:meth:`World.jury_votes` derives salts, signs commits and sends reveals with them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account as EthAccount
 
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
+from backend.chain import typed_data
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.config import Settings
 from backend.db.models import Account, Member
@@ -57,6 +63,7 @@ class Person:
     account: Account
     token: str
     member: Member | None = None
+    device_key: bytes | None = None  # a juror's (or reviewer's) own key: the test is their device
 
     @property
     def id(self) -> str:
@@ -84,7 +91,51 @@ class World:
 
     def staff(self, role: str) -> Person:
         account = create_staff_account(self.runtime, new_name(role), PASSWORD, role)
-        return Person(account, self.token(account))
+        person = Person(account, self.token(account))
+        if role == "juror":  # jurors vote only with a key of their own
+            self.own_key(person)
+        return person
+
+    def own_key(self, person: Person, key: bytes | None = None) -> str:
+        """Register ``key`` (default: a fresh one) as ``person``'s own signing key; returns its address."""
+        key = key or bytes(EthAccount.create().key)
+        address = str(EthAccount.from_key(key).address)
+        challenge = self.api.post("/signing-key/challenge", person.token, json={"address": address})
+        assert challenge.status_code == 200, challenge.text
+        document = challenge.json()["typedData"]
+        signature = typed_data.sign(typed_data.load_document(document), key)
+        body = {
+            "address": address,
+            "expiresAt": int(document["message"]["expiresAt"]),
+            "signature": "0x" + signature.hex(),
+        }
+        registered = self.api.post("/signing-key", person.token, json=body)
+        assert registered.status_code == 200, registered.text
+        with self.runtime.sessions() as session:
+            account = session.get(Account, person.account.id)
+            assert account is not None
+            session.expunge(account)
+        person.account, person.device_key = account, key
+        return address
+
+    def vote_section(self, juror: Person, claim_pk: str) -> dict[str, Any]:
+        case = self.api.get(f"/jury/claims/{claim_pk}", juror.token)
+        assert case.status_code == 200, case.text
+        return dict(case.json()["vote"])
+
+    def commit(self, juror: Person, claim_pk: str, approve: bool) -> httpx.Response:
+        """The juror's device derives the salt, signs the commit; the server relays it."""
+        assert juror.device_key is not None
+        vote = self.vote_section(juror, claim_pk)
+        payloads = typed_data.vote_payloads(vote["saltTypedData"], juror.device_key, approve)
+        return self.api.post(f"/jury/claims/{claim_pk}/commit", juror.token, json=payloads["commit"])
+
+    def reveal(self, juror: Person, claim_pk: str, approve: bool) -> httpx.Response:
+        """The juror's device re-derives the salt and sends the opening."""
+        assert juror.device_key is not None
+        vote = self.vote_section(juror, claim_pk)
+        payloads = typed_data.vote_payloads(vote["saltTypedData"], juror.device_key, approve)
+        return self.api.post(f"/jury/claims/{claim_pk}/reveal", juror.token, json=payloads["reveal"])
 
     def member(self, *, joined_days_ago: int = 200, birth: date = date(1990, 5, 17), name: str | None = None) -> Person:
         """A member who joined ``joined_days_ago`` days ago (waiting period over after 90)."""
@@ -158,11 +209,11 @@ class World:
         seated = self.seated(claim_pk)
         assert len(seated) == JURY_SIZE
         for juror, vote in zip(seated, votes, strict=False):
-            response = self.api.post(f"/jury/claims/{claim_pk}/commit", juror.token, json={"approve": vote})
+            response = self.commit(juror, claim_pk, vote)
             assert response.status_code == 200, response.text
         self.advance(rules.commit_seconds)
-        for juror in seated[: len(votes)]:
-            response = self.api.post(f"/jury/claims/{claim_pk}/reveal", juror.token)
+        for juror, vote in zip(seated, votes, strict=False):
+            response = self.reveal(juror, claim_pk, vote)
             assert response.status_code == 200, response.text
         self.advance(rules.reveal_seconds)
         return seated
