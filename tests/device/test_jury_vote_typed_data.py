@@ -4,7 +4,8 @@
 eip712 builders and the contract pin (tests/vectors/eip712_vote.json).
 
 Also: the browser refuses to hand out a VoteSalt signature (it is the salt), refuses a salt document
-for another round, and recovers a committed vote by opening the commitment with the re-derived salt.
+for another round, refuses to commit with a wallet whose signatures are not deterministic (it could
+not reveal), and recovers a committed vote by opening the commitment with the re-derived salt.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def test_browser_and_python_build_the_same_vote(case: dict[str, Any], browser_re
     assert js["opensForeign"] is None
     assert js["refusedToSendSalt"] == "PRIVATE_DOCUMENT"
     assert js["wrongDocument"] == "WRONG_DOCUMENT"
+    assert js["hedgedWallet"] == "NONDETERMINISTIC_WALLET"  # a wallet that could not re-derive the salt
 
 
 def test_python_builders_reproduce_the_contract_vectors() -> None:

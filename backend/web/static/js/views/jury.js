@@ -22,6 +22,7 @@ const HINTS = {
   WRONG_SIGNER: "This key does not hold your jury seat.",
   COMMITMENT_MISMATCH: "This key does not open your committed vote.",
   KEY_NOT_REGISTERED: "Register your own signing key first.",
+  NONDETERMINISTIC_WALLET: "This wallet cannot re-derive your vote's secret: use a key kept in this browser or hubao sign vote.",
 };
 
 function jurorKey(slot, key, onChange) {
