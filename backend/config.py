@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds within which a filing's review must be opened on chain (else an audit finding)",
     )
+    filing_onchain_deadline: int = Field(
+        3600,
+        gt=0,
+        le=2**32,
+        description="seconds after accepting a filing by which the operator promises it is on chain "
+        "(the onChainBy of the signed filing receipt; a filing not on chain by then is provable censorship)",
+    )
     anchoring: bool = Field(
         True, description="run the anchoring relay and workflow clock in this process (one leader each)"
     )

@@ -76,6 +76,11 @@ class ClaimOut(ApiModel):
         description="fields (status, payoutFen) whose database copy disagrees with ClaimLedger; "
         "status and payoutFen shown are the chain's",
     )
+    filing_receipt: dict[str, Any] | None = Field(
+        None,
+        description="only in the answer to a filing: the operator's signed promise to have the claim on chain "
+        "by onChainBy (also GET /claims/{id}/filing-receipt); keep it",
+    )
 
 
 class TimelineOut(ApiModel):

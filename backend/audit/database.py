@@ -24,6 +24,7 @@ from backend.db.models import (
     Member,
     ReviewAssignment,
     RuleSetRecord,
+    ServerHeldKey,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "load_batches",
     "load_claim_rows",
     "load_rule_set_texts",
+    "load_server_held_keys",
     "orphan_evidence_ids",
     "queued_before",
     "stream_items",
@@ -407,3 +409,9 @@ def load_rule_set_texts(sessions: sessionmaker[Session]) -> list[str]:
     """The canonical JSON of every stored rule set (self-authenticating documents for step 4)."""
     with sessions() as session:
         return [str(t) for t in session.scalars(select(RuleSetRecord.canonical_json).order_by(RuleSetRecord.version))]
+
+
+def load_server_held_keys(sessions: sessionmaker[Session]) -> frozenset[str]:
+    """Addresses (lower case) of every participant key this server generated, retired or not."""
+    with sessions() as session:
+        return frozenset(str(a).lower() for a in session.scalars(select(ServerHeldKey.address)))

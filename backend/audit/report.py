@@ -19,7 +19,12 @@ Statuses, and what they mean for the exit code:
 
 A step that could not read its inputs is ``failed`` with one finding, reason ``inputs_unreadable``,
 naming the error; the other steps still ran. ``trustAssumptions`` lists what every pass takes on
-the operator's word (``backend.audit.trust``): ``complete`` is true only *given* those.
+the operator's word (``backend.audit.trust``): facts that stay off chain by the plan's design.
+
+``complete`` is true only when every step ran and passed **and** no pass rests on a secret the
+operator holds: ``operatorSatisfiable`` lists what in the audited history an operator-held secret
+could have produced (verdicts and votes signed by keys the server generated, ``backend.audit.custody``);
+any entry there keeps ``complete`` false (issue 14 item 5).
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class AuditReport:
     subject: dict[str, Any]
     steps: list[StepResult]
     checkpoint: dict[str, Any] | None = None
+    operator_satisfiable: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -96,8 +102,9 @@ class AuditReport:
 
     @property
     def complete(self) -> bool:
-        """Every step ran and passed (given ``trustAssumptions``)."""
-        return all(s.status is StepStatus.PASSED for s in self.steps)
+        """Every step ran and passed, and no pass rests on an operator-held secret (given
+        ``trustAssumptions``, the facts that stay off chain)."""
+        return not self.operator_satisfiable and all(s.status is StepStatus.PASSED for s in self.steps)
 
     @property
     def findings(self) -> list[AuditError]:
@@ -117,6 +124,7 @@ class AuditReport:
             "steps": [s.to_json() for s in sorted(self.steps, key=lambda s: s.step)],
             "findingCount": sum(len(s.findings) for s in self.steps),
             "trustAssumptions": [t.to_json() for t in TRUST_ASSUMPTIONS],
+            "operatorSatisfiable": self.operator_satisfiable,
         }
 
     def to_json_text(self) -> str:

@@ -23,6 +23,8 @@ from backend.audit.chain import ZERO32, RpcReader
 from backend.audit.checklist import STEPS, StepSpec
 from backend.audit.checkpoint import Checkpoint
 from backend.audit.context import AuditContext, AuditSources, Progress
+from backend.audit.custody import server_signed
+from backend.audit.database import load_server_held_keys
 from backend.audit.errors import AuditError, DatabaseMismatch
 from backend.audit.readers import store_check_for
 from backend.audit.report import AuditReport, StepOutcome, StepResult, StepStatus
@@ -51,7 +53,7 @@ def run_audit(sources: AuditSources) -> AuditReport:
                 continue
             ctx.progress(f"step {spec.number} {spec.name}", 0, None)
             results.append(spec.result(_run_step(spec, ctx)))
-        report = AuditReport(subject=_subject(ctx), steps=results)
+        report = AuditReport(subject=_subject(ctx), steps=results, operator_satisfiable=_operator_satisfiable(ctx))
         if report.ok:
             head_hash = ctx.block_hash(ctx.head) or ZERO32
             proposed = Checkpoint(
@@ -86,6 +88,18 @@ def _run_step(spec: StepSpec, ctx: AuditContext) -> StepOutcome:
         return StepOutcome(
             StepStatus.FAILED, f"could not read its inputs ({error}): nothing checked", findings=[finding]
         )
+
+
+def _operator_satisfiable(ctx: AuditContext) -> list[dict[str, Any]]:
+    """What in the history an operator-held secret could have made (needs the database and the
+    ClaimLedger logs; without them steps 3 or 7 are not passes, so ``complete`` is false anyway)."""
+    if ctx.sources.sessions is None or ctx.ledger is None:
+        return []
+    sessions = ctx.sources.sessions
+    signed = _read_or_none(lambda: server_signed(ctx.ledger_logs[0], load_server_held_keys(sessions)))
+    if signed is None:  # unknown is not "none": the pass cannot be shown to rest on participants' keys
+        return [{"id": "serverHeldKeys", "step": 3, "what": "not counted: logs or database unreadable"}]
+    return [signed.to_json()] if signed else []
 
 
 def _read_or_none(read: Any) -> Any:

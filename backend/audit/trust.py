@@ -4,7 +4,8 @@ evidence store or a self-authenticating document, listed in every report (``trus
 Each entry names the fact, why the audit cannot check it, the steps whose pass relies on it, and
 whether a secret the operator holds (its database, its keys, its role-admin key) is enough to make
 such a step pass with the fact false (``operatorCanSatisfy``). ``complete: true`` in a report means
-every step ran and passed *given these*; it is not a proof against the operator on these points.
+every step ran and passed *given these*, and that nothing in the audited history rests on a secret the
+operator holds (``operatorSatisfiable``, ``backend.audit.custody``).
 The list is static: it changes when the system moves a fact on chain (issue 15: rosters behind a
 timelock, the jury drawn on chain, an anchored membership log), not from one history to another.
 The rule set a claim is judged under and a period's fee, caps, claim count and payouts are no
@@ -67,6 +68,15 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         "who was drawn for a jury",
         "the juror list and the block drawJury is sent at are the operator's choice; step 3 checks the seed "
         "block, the jurors' role and their independence, not who should have been drawn",
+        (3,),
+        True,
+    ),
+    TrustAssumption(
+        "keyCustody",
+        "each participant key on the roster was made on its participant's own device",
+        "a signature proves which key signed, not whose device holds it; the audit counts the signatures of "
+        "keys the server generated (operatorSatisfiable, from the operator's server_held_keys rows), and each "
+        "reviewer and juror checks on the public roster that the address holding their role is their own",
         (3,),
         True,
     ),

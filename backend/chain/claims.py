@@ -457,3 +457,45 @@ def _event(name: str, entry: Any) -> LedgerEvent:
 def juror_sender(w3: Web3, signer: LocalAccount) -> TransactionSender:
     """A sender for a juror's (or reviewer's) own key."""
     return TransactionSender(w3, signer)
+
+
+class LedgerFilingLookup:
+    """:class:`backend.proofs.filing_receipt.FilingLookup` over web3: what ``hubao receipt verify
+    --rpc`` asks ClaimLedger about a filing receipt (read-only calls, no key)."""
+
+    def __init__(self, w3: Web3, abi: list[dict[str, Any]]) -> None:
+        self.w3 = w3
+        self.abi = abi
+        register_errors([abi])
+
+    def _ledger(self, contract: str) -> Contract:
+        return self.w3.eth.contract(address=Web3.to_checksum_address(contract), abi=self.abi)
+
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def ledger_deployed(self, contract: str) -> bool:
+        return len(self.w3.eth.get_code(Web3.to_checksum_address(contract))) > 0
+
+    def is_operator(self, contract: str, account: str) -> bool:
+        try:
+            return bool(
+                self._ledger(contract).functions.hasRole(OPERATOR_ROLE, Web3.to_checksum_address(account)).call()
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def claim(self, contract: str, claim_id: bytes) -> Any:
+        from backend.proofs.filing_receipt import FilingOnchainClaim
+
+        ledger = self._ledger(contract)
+        try:
+            if int(ledger.functions.state(claim_id).call()) == ClaimState.NONE:
+                return None
+            raw = tuple(ledger.functions.claim(claim_id).call())
+        except Exception as exc:
+            raise classify(exc) from exc
+        return FilingOnchainClaim(evidence_root=bytes(raw[1]), filed_at=int(raw[6]))
+
+    def latest_timestamp(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])

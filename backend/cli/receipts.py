@@ -9,6 +9,12 @@ import typer
 from rich.table import Table
 
 from backend.cli import app, console
+from backend.proofs.filing_receipt import (
+    FilingReport,
+    is_filing_receipt,
+    verify_filing_receipt_offline,
+    verify_filing_receipt_onchain,
+)
 from backend.proofs.receipts import VerificationReport, verify_receipt_offline, verify_receipt_onchain
 
 receipt_app = typer.Typer(help="Evidence receipts.", no_args_is_help=True)
@@ -17,7 +23,7 @@ app.add_typer(receipt_app, name="receipt")
 _STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "not_run": "dim"}
 
 
-def _print_report(report: VerificationReport) -> None:
+def _print_report(report: VerificationReport | FilingReport) -> None:
     table = Table("#", "step", "result", "detail")
     for step in report.steps:
         status = str(step.status)
@@ -39,9 +45,19 @@ def verify_cmd(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="receipt JSON file"),
     rpc: str | None = typer.Option(None, "--rpc", help="JSON-RPC URL: also verify against the chain"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    operator: str | None = typer.Option(
+        None, "--operator", help="filing receipts: the deployment's operator address the signature must be by"
+    ),
 ) -> None:
-    """Verify an evidence receipt; exit 0 when every step passes, 1 otherwise."""
+    """Verify an evidence or filing receipt; exit 0 when every step passes, 1 otherwise.
+
+    A filing receipt (the operator's signed promise to have a claim on chain by ``onChainBy``): with
+    --rpc, exit 0 when the claim is on chain in time or still pending, 2 when it is CENSORED (not
+    on chain after ``onChainBy``) or was filed late, 1 when the receipt itself is not genuine.
+    """
     text = file.read_bytes()
+    if is_filing_receipt(text):
+        raise typer.Exit(verify_filing(text, rpc, operator, as_json))
     report = verify_receipt_offline(text) if rpc is None else _verify_against_chain(text, rpc)
     if as_json:
         console.print_json(json.dumps(report.to_json()))
@@ -65,3 +81,34 @@ def _verify_against_chain(text: bytes, rpc: str) -> VerificationReport:
     register_errors([artifact["abi"]])
     lookup = NotaryBatchLookup(NotaryClient(w3, contract_at(w3, address, artifact)))
     return verify_receipt_onchain(text, lookup)
+
+
+_OUTCOME = {
+    "on_chain": "[bold green]the claim is on chain, filed within the operator's deadline[/]",
+    "pending": "[yellow]PENDING: not on chain yet; the operator's deadline has not passed[/]",
+    "censored": "[bold red]CENSORED: the operator signed for this filing and it is not on chain after the deadline[/]",
+    "late": "[bold red]LATE: the claim was filed on chain after the operator's deadline[/]",
+    "evidence_mismatch": "[bold red]the claim on chain has another evidence root than the operator received[/]",
+}
+
+
+def verify_filing(text: bytes, rpc: str | None, operator: str | None, as_json: bool) -> int:
+    """Verify a filing receipt (offline; with ``rpc`` also against ClaimLedger); the exit code."""
+    if rpc is None:
+        report = verify_filing_receipt_offline(text, operator=operator)
+    else:
+        from backend.chain.claims import LedgerFilingLookup
+        from backend.chain.client import connect
+        from backend.chain.compiler import load_artifact
+
+        lookup = LedgerFilingLookup(connect(rpc), load_artifact("ClaimLedger")["abi"])
+        report = verify_filing_receipt_onchain(text, lookup, operator=operator)
+    if as_json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        _print_report(report)
+        if report.outcome is not None:
+            console.print(_OUTCOME[report.outcome], soft_wrap=True)
+    if report.censored:
+        return 2
+    return 0 if report.ok else 1

@@ -176,6 +176,19 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ServerHeldKey(Base):
+    """A participant signing key this server generated and sealed (the legacy custody), kept after the
+    key is retired: the audit counts every verdict or vote such a key signed as one an operator-held
+    secret could have made (issue 14 item 5). Devices' keys never get a row."""
+
+    __tablename__ = "server_held_keys"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class Member(Base):
     """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
 
@@ -294,7 +307,7 @@ class JurySeat(Base):
     round: Mapped[int] = mapped_column(Integer)
     juror_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     # The juror's commitment (public on chain). The salt is derived and kept on the juror's device;
-    # the vote is known here only once revealed on chain (migration 0007 dropped vote_salt).
+    # the vote is known here only once revealed on chain (migration 0008 dropped vote_salt).
     commitment: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     vote: Mapped[bool | None] = mapped_column(nullable=True)
     revealed: Mapped[bool] = mapped_column(default=False)

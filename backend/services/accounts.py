@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.roster import JUROR, REVIEWER
-from backend.db.models import Account, Member, Relation, new_public_id, username_key
+from backend.db.models import Account, Member, Relation, ServerHeldKey, new_public_id, username_key
 from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
 from backend.services.auth import ROLES, hash_password
 from backend.services.context import ServiceContext
@@ -166,6 +166,7 @@ def create_account(
         signer: LocalAccount = EthAccount.create()
         account.signing_address = str(signer.address)
         account.signing_key_encrypted = seal_signing_key(keyring, account.id, account.signing_address, signer.key)
+        session.add(ServerHeldKey(address=account.signing_address, account_id=account.id))
     session.add(account)
     try:
         session.flush()

@@ -34,6 +34,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -43,6 +44,7 @@ from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Membe
 from backend.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
 from backend.proofs.commitments import claim_member_commitment, new_salt
 from backend.proofs.commitments import claim_ref as make_claim_ref
+from backend.proofs.filing_receipt import FilingReceipt
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.services.auth import Principal
 from backend.services.claims import (
@@ -63,6 +65,7 @@ from backend.services.claims import (
 )
 from backend.services.context import ServiceContext
 from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
+from backend.services.filing_receipts import FILING_RECEIPT_DETAIL, sign_filing_receipt
 from backend.services.membership import age_in_years, terminate
 from backend.services.rule_sets import current_rule_set, load_illness_catalog
 from evidence_store.multiformats import CID
@@ -97,6 +100,8 @@ class ClaimDraft:
     files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
     # The claimant's view of the claim as :func:`record_claim` committed it.
     recorded: ClaimView | None = None
+    # The operator's signed promise to have it on chain by a deadline (None when it never goes on chain).
+    filing_receipt: FilingReceipt | None = None
 
 
 def require_claimant_role(principal: Principal) -> None:
@@ -255,6 +260,12 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
         commitment = claim_member_commitment(member.id, member.salt, draft.claim_ref)
         claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen)
         now = utcnow()
+        # Signed before the commit, so a filing the database holds always has its receipt: a claim
+        # the rules reject at filing (waiting period) never goes on chain and gets none.
+        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, now)
+        submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
+        if receipt is not None:
+            submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()
         session.execute(
             insert(Claim),
             [
@@ -282,7 +293,7 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
         )
         session.execute(
             insert(ClaimEvent),
-            [event_row(draft.claim_pk, "submitted", files=len(draft.files), evidenceRoot=hex32(root))],
+            [event_row(draft.claim_pk, "submitted", **submitted)],
         )
         duplicated = _duplicated_digests(session, draft.claim_pk, digests)
         if draft.waiting_period or duplicated:
@@ -294,6 +305,7 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
             draft.recorded = claim_view(session, claim, with_names=True)
         else:
             draft.recorded = _recorded_view(draft, claim_id, root, now)
+    draft.filing_receipt = receipt
     return draft.claim_pk
 
 

@@ -44,7 +44,7 @@ from sqlalchemy import select, text
 
 from backend.chain import typed_data
 from backend.chain.roster import JUROR, REVIEWER
-from backend.db.models import Account, Member, Relation, ReviewAssignment
+from backend.db.models import Account, Member, Relation, ReviewAssignment, ServerHeldKey, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.services.accounts import get_account
 from backend.services.auth import Principal
@@ -194,6 +194,10 @@ def register_signing_key(
         retired = account.signing_key_encrypted is not None
         if sqlite:  # overwrite the freed bytes of the sealed key instead of leaving them in the page
             session.execute(text("PRAGMA secure_delete = ON"))
+        if retired and previous is not None:  # the record outlives the key: the audit still counts its signatures
+            held = session.get(ServerHeldKey, previous)
+            if held is not None:
+                held.retired_at = utcnow()
         account.signing_address = key
         account.signing_key_encrypted = None
         session.flush()

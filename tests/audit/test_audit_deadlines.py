@@ -131,5 +131,6 @@ def test_audit_report_lists_what_it_takes_on_the_operators_word(history: Audited
     assert not {t["id"] for t in listed} & {"shareParameters", "ruleSetChoice"}
     assert listed == [t.to_json() for t in TRUST_ASSUMPTIONS]
     assert all(t["steps"] and t["why"] for t in listed)
-    # complete is unchanged in meaning: every step passed, given these.
+    # complete: every step passed, given these, and no pass rests on an operator-held secret.
+    assert document["operatorSatisfiable"] == []
     assert document["complete"] is True

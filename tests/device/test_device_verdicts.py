@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from backend.chain import typed_data
 from backend.chain.roster import REVIEWER
-from backend.db.models import Account, ReviewAssignment
+from backend.db.models import Account, ReviewAssignment, ServerHeldKey
 from backend.services.rule_sets import roster_for
 from tests.claims.builders import Person, World, pdf, start_world
 from tests.stacks import node_of
@@ -110,6 +110,12 @@ def test_register_key_proves_possession_and_retires_the_server_key(world: World)
         assert account is not None
         assert account.signing_address == new
         assert account.signing_key_encrypted is None
+        # The retired key stays on record: the audit still counts what it signed as server-made.
+        retired = session.get(ServerHeldKey, old)
+        assert retired is not None
+        assert retired.account_id == reviewer.id
+        assert retired.retired_at is not None
+        assert session.get(ServerHeldKey, new) is None
     roster = roster_for(world.runtime)
     assert roster.has_role(REVIEWER, new) is True
     assert roster.has_role(REVIEWER, old) is False
@@ -268,6 +274,16 @@ def test_audit_accepts_device_signed_verdicts_and_a_retired_keys_history(world: 
     signatures = report.step(3)
     assert signatures.status.value == "passed", [f.message for f in signatures.findings]
     assert report.findings == []
+    # Verdicts by keys the server generated (the other tests' legacy reviewers) keep the report
+    # incomplete; the device keys never appear among them.
+    device = {EthAccount.from_key(k).address.lower() for k in DEVICE_KEYS}
+    with world.runtime.sessions() as session:
+        server_made = {a.lower() for a in session.scalars(select(ServerHeldKey.address))}
+    for entry in report.operator_satisfiable:
+        assert entry["id"] == "serverHeldKeys"
+        assert set(entry["addresses"]) <= server_made
+        assert not set(entry["addresses"]) & device
+    assert report.complete is (not report.operator_satisfiable)
 
 
 def test_audit_still_refuses_another_reviewers_verdict_copied_onto_a_row(world: World) -> None:

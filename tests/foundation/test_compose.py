@@ -47,3 +47,10 @@ def test_compose_backend_urls_point_at_compose_services() -> None:
     assert env["HUBAO_RPC_URL"] == "http://chain:8545"
     assert "@db:5432/" in env["HUBAO_DATABASE_URL"]
     assert "/ipfs/tcp/5001" in env["HUBAO_IPFS_API"]
+
+
+def test_compose_sets_the_filing_deadline_the_receipts_promise() -> None:
+    """The backend's filing receipts promise on-chain filing within HUBAO_FILING_ONCHAIN_DEADLINE:
+    compose sets it explicitly (a deployment's promise is its configuration, not a default)."""
+    env = _compose()["services"]["backend"]["environment"]  # type: ignore[index]
+    assert int(env["HUBAO_FILING_ONCHAIN_DEADLINE"]) > 0

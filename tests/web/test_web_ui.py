@@ -29,6 +29,7 @@ from backend.api.app import create_app
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.chain.anvil import AnvilNode, rpc_call
+from backend.proofs.filing_receipt import verify_filing_receipt_offline
 from tests.claims.builders import PASSWORD, World, pdf, start_world
 from tests.stacks import node_of, rules_of
 from tests.web.browser import (
@@ -232,6 +233,11 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert claim["status"] == "UNDER_REVIEW"
     assert {e["originalName"] for e in claim["evidence"]} == {"pathology.pdf", "scan.png"}
     assert claim["claimId"] in page.inner_text("main")
+    with page.expect_download() as got:  # the operator's signed promise to have it on chain in time
+        page.click("#download-filing-receipt")
+    filing = json.loads(Path(got.value.path()).read_text())
+    assert (filing["kind"], filing["claimId"]) == ("filing", claim["claimId"])
+    assert verify_filing_receipt_offline(filing, operator=world.runtime.operator.address).ok
     world.anchor()
     page.reload()
     page.wait_for_selector("#evidence-list button:has-text('Verify receipt here')")

@@ -28,6 +28,7 @@ from backend.errors import InvalidInput, NotFound, PayloadTooLarge
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
 from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
+from backend.services.filing_receipts import filing_receipt_of
 from backend.services.operator_actions import run_operator_step
 from backend.services.review_evidence import open_claim_evidence
 
@@ -125,7 +126,10 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
         )
     if view is None:
         view = await anyio.to_thread.run_sync(claim_filing.filed_claim_view, runtime, draft.claim_pk)
-    return ClaimOut.of(view)
+    out = ClaimOut.of(view)
+    if draft.filing_receipt is not None:
+        out.filing_receipt = draft.filing_receipt.to_json()
+    return out
 
 
 # --- the claimant's (and auditor's) views --------------------------------------------------------
@@ -167,6 +171,15 @@ def get_receipt(
     claim_pk: str, evidence_id: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return service.claim_evidence_receipt(runtime, session, principal, claim_pk, evidence_id).to_json()
+
+
+@router.get(
+    "/{claim_pk}/filing-receipt",
+    summary="The operator's signed filing receipt: the claim is on chain by onChainBy, or censorship is provable",
+    responses={404: {"description": "unknown, not yours, or a filing the rules rejected (never on chain)"}},
+)
+def get_filing_receipt(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return filing_receipt_of(session, service.owned_claim(session, principal, claim_pk))
 
 
 @router.get(

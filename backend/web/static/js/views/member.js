@@ -317,10 +317,37 @@ export async function renderClaim(ctx, claimPk) {
       ]),
     ),
     isMember ? claimActions(ctx, claim) : null,
+    isMember ? filingReceiptCard(claim) : null,
     h("h2", {}, "Timeline"),
     timelineList(timeline),
     h("h2", {}, isMember ? "Your documents" : "Evidence"),
     h("ul", { class: "grid", id: "evidence-list" }, evidence),
+  );
+}
+
+/**
+ * The operator's signed filing receipt: its promise to have the claim on chain by onChainBy. The
+ * claimant keeps it; `hubao receipt verify FILE --rpc URL` proves censorship (CENSORED) once the
+ * deadline has passed with no claim on chain. None for a claim the rules rejected at filing.
+ */
+function filingReceiptCard(claim) {
+  const errors = h("div", { "aria-live": "assertive" });
+  const save = h("button", { type: "button", class: "secondary", id: "download-filing-receipt" }, "Download filing receipt");
+  save.addEventListener("click", async () => {
+    try {
+      const receipt = await api(`/claims/${claim.id}/filing-receipt`);
+      download(`hubao-filing-receipt-${claim.id}.json`, JSON.stringify(receipt, null, 2));
+    } catch (err) {
+      showError(errors, err, { NO_FILING_RECEIPT: "This claim was decided at filing and never goes on chain: there is no filing receipt." });
+    }
+  });
+  return h(
+    "section",
+    { class: "card", id: "filing-receipt", "aria-labelledby": "filing-receipt-h" },
+    h("h2", { id: "filing-receipt-h" }, "Filing receipt"),
+    h("p", { class: "hint" }, "The operator signed, when it accepted your filing, a promise to have it on chain by a deadline. Keep the receipt: if the claim is not on chain by then, ", h("code", {}, "hubao receipt verify RECEIPT.json --rpc URL"), " proves it (CENSORED) against any node."),
+    errors,
+    h("div", { class: "row" }, save),
   );
 }
 
