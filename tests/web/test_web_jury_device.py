@@ -52,6 +52,7 @@ KEEP_ONLY_THE_KEYSTORE = (
 )
 
 
+@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     require_browser()
     world = start_world(tmp_path_factory.mktemp("web-jury"), reviewers=3, jurors=2)  # jury of 3: the page's juror sits
@@ -103,7 +104,6 @@ def page(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[An
             page.log = ConsoleLog()  # type: ignore[attr-defined]
             page.on("console", page.log.on_console)
             page.on("pageerror", page.log.on_page_error)
-            page.expose_function("hubaoTestWallet", _wallet)
             yield page
         finally:
             context.close()
@@ -233,13 +233,18 @@ def test_juror_votes_with_an_injected_wallet(world: World, base_url: str, page: 
     sent: list[str] = []
     fresh.on("request", lambda r: sent.append(f"{r.method} {r.url} {r.post_data!r}"))
     try:
+        fresh.expose_function("hubaoTestWallet", _wallet)
         fresh.add_init_script(
             "window.ethereum = { request: async ({ method, params }) =>"
             " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
         )
-        fresh.goto(f"{base_url}/app/#/jury")
+        fresh.goto(f"{base_url}/app/#/signin")
         fresh.evaluate("Object.keys(localStorage).forEach((k) => localStorage.removeItem(k))")
-        fresh.reload()
+        fresh.fill("#username", juror.account.username)
+        fresh.fill("#password", PASSWORD)
+        fresh.click("#signin-form button[type=submit]")
+        fresh.wait_for_selector("#signout")
+        fresh.goto(f"{base_url}/app/#/jury")
         fresh.click("#key-wallet")
         fresh.wait_for_selector(f"#key-status[data-address='{wallet}'][data-registered=true]", timeout=60_000)
 
