@@ -320,8 +320,8 @@ def commit_vote(
     """
     client = ledger(ctx)
     _signature(signature)
-    if len(commitment) != 32 or commitment == bytes(32):
-        raise InvalidInput("a commitment is 32 non-zero bytes", code="INVALID_COMMITMENT", field="commitment")
+    if len(commitment) != 32:
+        raise InvalidInput("a commitment is 32 bytes", code="INVALID_COMMITMENT", field="commitment")
     with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
@@ -346,8 +346,9 @@ def commit_vote(
         raise Forbidden("the commit was not signed by your registered key", code="VOTE_NOT_SIGNED")
     try:
         tx = client.commit_vote_by_sig(claim_id, address, commitment, signature)
-    except ContractReverted as exc:
-        raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
+    except ContractReverted as exc:  # e.g. a zero commitment, or the window closed meanwhile
+        closed = _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED")
+        raise closed or Conflict(f"ClaimLedger refused the commit ({exc.error})", code="COMMIT_REFUSED") from exc
     with ctx.sessions.begin() as session:
         seat_row = session.get(JurySeat, seat_id)
         assert seat_row is not None
@@ -386,7 +387,8 @@ def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approv
     try:
         tx = client.reveal_vote(claim_id, address, approve, salt)
     except ContractReverted as exc:
-        raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
+        closed = _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED")
+        raise closed or Conflict(f"ClaimLedger refused the reveal ({exc.error})", code="REVEAL_REFUSED") from exc
     revealed = tx.event("VoteRevealed")
     with ctx.sessions.begin() as session:
         seat_row = session.get(JurySeat, seat_id)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account as EthAccount
 from eth_utils.crypto import keccak
 from sqlalchemy import create_engine
 
@@ -314,7 +315,8 @@ def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Pe
     senders = []
     for juror in jurors[:votes]:
         rpc_call(history.url, "anvil_setBalance", [juror.address, hex(10**18)])
-        sender = TransactionSender(rt.w3, signing_account(rt, juror.account))
+        assert juror.device_key is not None  # the juror's own key, held by the test as its device
+        sender = TransactionSender(rt.w3, EthAccount.from_key(juror.device_key))
         salt = keccak(text=f"salt of {juror.address}")
         client.commit_vote(claim_id, client.vote_commitment(claim_id, juror.address, True, salt), juror=sender)
         senders.append((sender, salt))
