@@ -8,7 +8,9 @@ call services — the loops hold no domain rule of their own:
   in ``MembershipLog`` (:func:`anchoring_worker` builds either from the settings, with the
   crash-test fault hook :func:`crash_at`);
 * **workflow clock** — every few seconds, under the ``workflow`` lease: make current a rule version
-  the chain now has in force (:func:`~backend.services.rule_sets.activate_due`), queue filings left
+  the chain now has in force (:func:`~backend.services.rule_sets.activate_due`), execute the
+  announced reviewer/juror roster changes whose public delay has passed
+  (:meth:`~backend.chain.roster.RosterClient.execute_due`), queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
   (:func:`~backend.services.workflow.advance`), end memberships at the age limit once a chain day
@@ -34,11 +36,12 @@ from backend.apportionment.schedule import ApportionmentSchedule
 from backend.apportionment.scheduler import plan_schedule, publish_due_periods
 from backend.chain.notary import NotaryClient
 from backend.db.lease import Lease
+from backend.logs import cause_of
 from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Outbox
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
 from backend.services.membership import end_at_age_limit
-from backend.services.rule_sets import activate_due
+from backend.services.rule_sets import activate_due, roster_for
 from backend.services.workflow import advance
 
 __all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
@@ -114,22 +117,24 @@ class BackgroundLoops:
     def _anchoring(self) -> None:
         try:
             self._worker.run_forever(self._stop)
-        except Exception:  # DeepReorg or a bug: the relay stops, /health shows the backlog
-            log.exception("anchoring relay stopped")
+        except Exception as exc:  # DeepReorg or a bug: the relay stops, /health shows the backlog
+            log.exception("anchoring relay stopped", extra={"cause": cause_of(exc)})
 
     def _membership_anchoring(self) -> None:
         try:
             self._membership_worker.run_forever(self._stop)
-        except Exception:  # DeepReorg or a bug: the relay stops, the audit names unanchored joins
-            log.exception("membership anchoring relay stopped")
+        except Exception as exc:  # DeepReorg or a bug: the relay stops, the audit names unanchored joins
+            log.exception("membership anchoring relay stopped", extra={"cause": cause_of(exc)})
 
     def _workflow_clock(self) -> None:
         ctx = self._ctx
         lease = Lease(ctx.sessions, "workflow", self._worker.lease.holder)
+        last_cause: str | None = None
         while not self._stop.wait(CLOCK_PERIOD):
             try:
                 if lease.acquire():
                     activate_due(ctx)  # a published rule version is current once the chain has it in force
+                    roster_for(ctx).execute_due()  # announced reviewer/juror changes whose delay has passed
                     resume_pending_filings(ctx)
                     advance(ctx)
                     today = datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC).date()
@@ -138,6 +143,18 @@ class BackgroundLoops:
                         self._swept = today
                     if self._schedule is not None:
                         publish_due_periods(ctx, schedule=self._schedule, lease=lease, warned=self._warned)
-            except Exception:
-                log.exception("workflow clock cycle failed; retrying")
+                last_cause = None
+            except Exception as exc:
+                last_cause = _log_failure("workflow clock cycle failed; retrying", exc, last_cause)
         lease.release()
+
+
+def _log_failure(message: str, exc: Exception, last_cause: str | None) -> str:
+    """Log a loop's failure with its cause (both log formats, :mod:`backend.logs`): with the
+    traceback when the cause is new, as one line when the same failure repeats. Returns the cause."""
+    cause = cause_of(exc)
+    if cause != last_cause:
+        log.exception(message, extra={"cause": cause})
+    else:
+        log.warning(message, extra={"cause": cause, "repeated": True})
+    return cause

@@ -4,9 +4,11 @@ A composition module like :mod:`backend.runtime` (it drives the API, so it lives
 among the services the API calls).
 
 It drives the product through its own HTTP API (in process), as its users would. Moving through
-the public-notice and jury windows needs the chain's clock to move: that is done with anvil's
-``evm_increaseTime`` and therefore only on the embedded local chain (``hubao run``), never on a
-configured JSON-RPC endpoint.
+the public-notice and jury windows needs the chain's clock to move: that is done with
+``evm_increaseTime`` / ``evm_mine``, which development nodes (anvil, ganache, hardhat) answer — so
+the demo is seeded on the embedded anvil (``hubao run``) or, with ``hubao run --demo``, on the
+development node ``HUBAO_RPC_URL`` names (:func:`check_demo_chain` refuses any other node first).
+Anchors are buried by ``evm_mine`` too, so a node that mines only on demand is seeded as well.
 
 Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, ``juror1..5``,
 ``alice`` … ``frank``, all with the password ``hubao-demo``.
@@ -35,6 +37,7 @@ from backend.api.inprocess import InProcessClient
 from backend.chain import typed_data
 from backend.chain.anvil import rpc_call
 from backend.db.models import Account
+from backend.errors import ChainError, ConfigError
 from backend.runtime import Runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.anchoring import MEMBERSHIP
@@ -81,12 +84,15 @@ class _Demo:
             raise RuntimeError(f"demo seed: {what} failed: {response.status_code} {response.text}")
         return response.json()
 
-    def file(self, person: _Person, illness: str, text: str, days_ago: int = 12) -> Any:
+    def file(self, person: _Person, illness: str, text: str, days_ago: int = 12, *, acknowledge: bool = False) -> Any:
         diagnosed = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed}
+        if acknowledge:  # the claimant confirmed the waiting-period warning
+            data["acknowledgeWaitingPeriod"] = "true"
         response = self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed},
+            data=data,
             files=[("files", ("report.pdf", _pdf(text), "application/pdf"))],
         )
         return self.ok(response, f"filing for {person.account.username}")
@@ -133,13 +139,25 @@ class _Demo:
         rpc_call(url, "evm_mine")
 
 
+def check_demo_chain(url: str) -> None:
+    """Refuse, with one line, a node that cannot move its clock on request (not a development node)."""
+    try:
+        rpc_call(url, "evm_increaseTime", [0])
+    except ChainError as exc:
+        raise ConfigError(
+            f"--demo moves the chain's clock (evm_increaseTime, evm_mine), which only development nodes "
+            f"(anvil, ganache, hardhat) allow; the node at {url} refused it: {exc.message}",
+            code="DEMO_NEEDS_DEV_CHAIN",
+        ) from exc
+
+
 def demo_seeded(runtime: Runtime) -> bool:
     with runtime.sessions() as session:
         return session.scalar(select(Account.id).where(Account.username == "operator")) is not None
 
 
 def seed_demo(runtime: Runtime) -> bool:
-    """Seed the demo plan once (False when it is already there). Needs the embedded anvil."""
+    """Seed the demo plan once (False when it is already there). Needs a development node (:func:`check_demo_chain`)."""
     if demo_seeded(runtime):
         return False
     log.info("seeding the demo plan (first run only)")
@@ -173,16 +191,26 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Rejected at review.
-    rejected = demo.file(dave, "CI017", "dave: discharge summary without diagnosis")
-    demo.review(reviewers, rejected["id"], "REJECT", "INSUFFICIENT_EVIDENCE", "no confirmed diagnosis in the file")
+    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
+    demo.review(
+        reviewers,
+        rejected["id"],
+        "REJECT",
+        "INSUFFICIENT_EVIDENCE",
+        "no neurologist staging of severe Alzheimer disease in the file",
+    )
 
     # In public notice now.
-    notice = demo.file(bob, "CI042", "bob: cardiology report, myocardial infarction")
-    demo.review(reviewers, notice["id"], "APPROVE", None, "ECG and troponin confirm CI042")
+    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
+    demo.review(
+        reviewers, notice["id"], "APPROVE", None, "neurology report confirms a persistent vegetative state (CI042)"
+    )
 
     # Disputed: an objection sent it to a jury that is voting.
-    disputed = demo.file(erin, "CI005", "erin: stroke, MRI attached")
-    demo.review(reviewers, disputed["id"], "APPROVE", None, "MRI confirms ischaemic stroke")
+    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
+    demo.review(
+        reviewers, disputed["id"], "APPROVE", None, "operative note confirms coronary artery bypass surgery (CI005)"
+    )
     demo.ok(
         demo.api.post(
             f"/notice/{disputed['claimId']}/objections",
@@ -193,12 +221,16 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Under review: just filed.
-    demo.file(alice, "CI003", "alice: oncology consultation letter")
+    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
 
     # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
-    demo.file(frank, "CI001", "frank: early diagnosis", days_ago=5)
+    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
 
-    runtime.anchoring_worker().run_until_idle(max_cycles=20, idle_wait=0.5)
-    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, idle_wait=0.5)  # joins and exits
+    # Blocks are mined between cycles so anchors get their confirmations on any development node.
+    def mine() -> None:
+        rpc_call(runtime.settings.chain_url, "evm_mine")
+
+    runtime.anchoring_worker().run_until_idle(max_cycles=20, mine=mine)
+    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, mine=mine)  # joins and exits
     log.info("demo plan seeded", extra={"jurors": len(jurors), "waiting_period_claimant": frank.account.username})
     return True

@@ -35,6 +35,7 @@ def local_chain(settings: Settings) -> Iterator[str]:
         state_interval=5,
         block_time=settings.block_time or None,
         log_path=settings.resolved_data_dir / "chain" / "anvil.log",
+        die_with_parent=True,  # a runner killed with kill -9 takes its anvil along
     )
     node.start()
     log.info("anvil started", extra={"url": node.url, "state": str(node.state_path)})

@@ -20,6 +20,7 @@ from backend.chain.claims import ClaimLedgerClient
 from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_deployed
+from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
@@ -85,6 +86,9 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
     settings.check_production_safety(chain_id)
+    artifacts = {spec.name: load_artifact(spec.artifact_name) for spec in SUITE}
+    # A node that cannot execute the contracts' opcodes is refused before anything is deployed.
+    check_evm(w3, artifacts_evm_version(list(artifacts.values())), settings.chain_url)
     # The same keys sign in every process on this data dir (API workers, CLI): a shared nonce lock.
     operator, notary = (
         TransactionSender(w3, signer, lock_path=nonce_lock_path(data_dir, chain_id, signer.address))
@@ -99,6 +103,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             operator=operator.address,
             notary=notary.address,
             rule_set_delay_seconds=settings.rule_set_delay,
+            roster_delay_seconds=settings.roster_delay,
         ),
         data_dir / "deployment.json",
     )
@@ -108,7 +113,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         _check_admin(settings, admin, admin_mismatches(w3, record, admin))
     contracts = {}
     for spec in SUITE:
-        artifact = load_artifact(spec.artifact_name)
+        artifact = artifacts[spec.name]
         register_errors([artifact["abi"]])
         contracts[spec.name] = contract_at(w3, record.address(spec.name), artifact)
     store = open_evidence_store(settings)

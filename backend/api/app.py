@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
+from backend.api.docs import mount_docs
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
 from backend.api.links import add_links
 from backend.api.routes import (
@@ -17,6 +18,7 @@ from backend.api.routes import (
     anchors,
     audit,
     auth,
+    chain_clock,
     claims,
     evidence,
     health,
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         lifespan=lifespan,
         description="Notarized, verifiable claims for a mutual-aid health plan.",
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # backend.api.docs serves /docs with Swagger UI from this origin (no CDN)
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         responses=COMMON_RESPONSES,
@@ -86,7 +88,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit.router)
     app.include_router(periods.router)
     app.include_router(anchors.router)
+    app.include_router(chain_clock.router)
     mount_web(app)
+    if docs:
+        mount_docs(app, "/openapi.json")
     _with_links(app)
     return app
 

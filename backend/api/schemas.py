@@ -78,8 +78,8 @@ class ClaimOut(ApiModel):
     )
     filing_receipt: dict[str, Any] | None = Field(
         None,
-        description="only in the answer to a filing: the operator's signed promise to have the claim on chain "
-        "by onChainBy (also GET /claims/{id}/filing-receipt); keep it",
+        description="to the claimant (filing answer and GET /claims/{id}): the operator's signed promise to have "
+        "the claim on chain by onChainBy (also GET /claims/{id}/filing-receipt); keep it",
     )
 
 

@@ -42,6 +42,7 @@ from backend.apportionment.published import CONTRACT_NAME, apportionment_client,
 from backend.apportionment.schedule import ApportionmentSchedule, Period, ScheduleConfig
 from backend.apportionment.service_errors import PeriodRecordMismatch
 from backend.errors import DomainError
+from backend.logs import cause_of
 from backend.services.context import ServiceContext
 
 if TYPE_CHECKING:
@@ -114,8 +115,8 @@ def _kept(lease: Lease | None) -> Iterator[None]:
         while not done.wait(interval):
             try:
                 lease.acquire()
-            except Exception:
-                log.exception("renewing the apportionment lease failed")
+            except Exception as exc:
+                log.exception("renewing the apportionment lease failed", extra={"cause": cause_of(exc)})
 
     thread = threading.Thread(target=renew, name="apportionment-lease", daemon=True)
     thread.start()

@@ -6,10 +6,19 @@ refuses to load, and ``kill -9`` loses every block since the last dump (RELIABIL
 The supervisor therefore keeps the last state that loaded successfully as a separate "good
 generation" (written temp → fsync → rename) and falls back to it when the live file is unreadable.
 Callers must treat any anvil restart as a possible reorg of unknown depth.
+
+A node with a state file also writes ``<state>.pid`` beside it (pid, port, state file). A runner
+killed with ``kill -9`` used to leave its anvil running, holding the port and writing the state
+file; the next start now recognises that leftover — by the pid file, or by a process whose command
+line names the same state file — and stops it with SIGTERM (anvil then saves its state) before
+starting its own, so two chains never run on one state file. With ``die_with_parent`` (the runner
+behind ``make run``), anvil also receives SIGTERM when the process that started it dies (Linux
+``PR_SET_PDEATHSIG``). A port held by anything else is refused with a message naming the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -85,12 +94,19 @@ class AnvilNode:
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     binary: Path = field(default_factory=anvil_binary)
+    # Linux: anvil gets SIGTERM when the thread that started it dies (the runner; not the tests,
+    # whose fixtures may start nodes from short-lived threads).
+    die_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_file: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid_path(self) -> Path | None:
+        return None if self.state_path is None else self.state_path.with_suffix(".pid")
 
     @property
     def good_state_path(self) -> Path | None:
@@ -117,11 +133,9 @@ class AnvilNode:
         """Start anvil and wait until it answers JSON-RPC; fall back to the last good state."""
         if self.process is not None and self.process.poll() is None:
             return self
+        self._stop_leftover()
         if _port_in_use(self.port):
-            raise ChainError(
-                f"port {self.port} on 127.0.0.1 is already in use: stop what runs there or set HUBAO_CHAIN_PORT",
-                code="CHAIN_PORT_IN_USE",
-            )
+            raise ChainError(_port_message(self.port), code="CHAIN_PORT_IN_USE")
         self._prepare_state()
         self._spawn()
         try:
@@ -146,7 +160,37 @@ class AnvilNode:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
+        self._write_pid_file()
+
+    def _write_pid_file(self) -> None:
+        pid_path = self.pid_path
+        if pid_path is None or self.process is None or self.state_path is None:
+            return
+        record = {"pid": self.process.pid, "port": self.port, "state": str(self.state_path.resolve())}
+        _atomic_write(pid_path, json.dumps(record).encode())
+
+    def _remove_pid_file(self) -> None:
+        pid_path = self.pid_path
+        if pid_path is not None:
+            pid_path.unlink(missing_ok=True)
+
+    def _stop_leftover(self, timeout: float = 15.0) -> None:
+        """Stop an anvil an earlier, crashed run left on this state file (SIGTERM: it saves its state)."""
+        if self.state_path is None:
+            return
+        state = str(self.state_path.resolve())
+        pids = set(_anvils_on_state(state))
+        recorded = _read_pid_file(self.pid_path)
+        if recorded is not None and _is_anvil_on(recorded, state):
+            pids.add(recorded)
+        for pid in sorted(pids):
+            log.warning(
+                "stopping the anvil (pid %d) a previous run left on this data dir; the chain state is kept", pid
+            )
+            _terminate(pid, timeout)
+        self._remove_pid_file()
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
@@ -214,6 +258,7 @@ class AnvilNode:
                 self.process.kill()
                 self.process.wait()
         self._close()
+        self._remove_pid_file()
         self._remember_good_state()
 
     def kill(self) -> None:
@@ -222,6 +267,7 @@ class AnvilNode:
             self.process.kill()
             self.process.wait()
         self._close()
+        self._remove_pid_file()
 
     def _close(self) -> None:
         if self._log_file is not None:
@@ -234,6 +280,121 @@ class AnvilNode:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _is_anvil_on(pid: int, state: str) -> bool:
+    """Whether ``pid`` is an anvil whose ``--state`` is ``state`` (resolved path)."""
+    args = _cmdline(pid)
+    if not args or Path(args[0]).name != "anvil" or "--state" not in args:
+        return False
+    named = args[args.index("--state") + 1] if args.index("--state") + 1 < len(args) else ""
+    try:
+        return str(Path(named).resolve()) == state
+    except OSError:
+        return False
+
+
+def _anvils_on_state(state: str) -> list[int]:
+    """Every running anvil whose state file is ``state`` (Linux ``/proc``; none elsewhere)."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _is_anvil_on(int(entry.name), state):
+            found.append(int(entry.name))
+    return found
+
+
+def _read_pid_file(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return int(json.loads(path.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _listener_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` (Linux ``/proc``), or None when it cannot be told."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def _port_message(port: int) -> str:
+    pid = _listener_pid(port)
+    held = "something"
+    if pid is not None:
+        args = _cmdline(pid)
+        held = f"pid {pid} ({' '.join(args)[:160] or 'unknown command'})"
+    return (
+        f"port {port} on 127.0.0.1 is already in use, held by {held}, which is not this data dir's chain: stop it "
+        f"({'kill ' + str(pid) if pid is not None else 'see `ss -ltnp`'}), or set HUBAO_CHAIN_PORT to start "
+        "this data dir's chain on another port"
+    )
 
 
 def _is_json(path: Path) -> bool:

@@ -31,7 +31,7 @@ from backend.errors import CompileError
 SOLC_VERSION = "0.8.28"
 COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
-    "evmVersion": "cancun",
+    "evmVersion": "shanghai",
     "viaIR": False,
     "metadata": {"bytecodeHash": "ipfs"},
     "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],

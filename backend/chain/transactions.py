@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -116,10 +117,15 @@ def _abi_type(inp: dict[str, Any]) -> str:
 
 
 def decode_revert(data: bytes | str | None) -> tuple[str, tuple[Any, ...]]:
-    """(error name, decoded args) for revert data; ("Unknown", (data,)) when not registered."""
+    """(error name, decoded args) for revert data; ("Unknown", (data,)) when not registered.
+
+    Empty revert data (``revert()``, a failed ``require`` without message) is ("Unknown", ()).
+    """
     if data is None:
         return ("Unknown", ())
     raw = HexBytes(data)
+    if not raw:
+        return ("Unknown", ())
     selector, payload = bytes(raw[:4]), bytes(raw[4:])
     if selector not in _ERROR_SELECTORS:
         return ("Unknown", (raw.hex(),))
@@ -130,12 +136,98 @@ def decode_revert(data: bytes | str | None) -> tuple[str, tuple[Any, ...]]:
         return (name, ())
 
 
+_HEX_ONLY = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_HEX_RUN = re.compile(r"0x[0-9a-fA-F]{8,}")
+# Where nodes put the revert data inside an error object, most specific first: anvil/geth
+# ``error.data = "0x…"``; hardhat ``error.data = {message, data: "0x…", txHash?}``; ganache's
+# estimateGas ``error.data = {result: "0x…", reason, message, programCounter, hash}``.
+_DATA_KEYS = ("data", "result", "returnData", "return_data", "output", "error", "originalError", "cause")
+_MAX_DEPTH = 6
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """The revert data a node reported with ``exc``, whatever shape it used; None when it gave none.
+
+    Shapes handled (recorded from anvil, hardhat 2.22 and ganache 7.9.2 in
+    ``tests/chains/fixtures/revert_bodies.json``): a hex string, bytes, an object nesting it under
+    ``data`` or ``result`` at any depth, ``"Reverted 0x…"``, and hex inside a message ("reverted
+    with an unrecognized custom error (return data: 0x…)") — the latter only when its first four
+    bytes are a registered error selector, so that an address or hash in a message is never taken
+    for revert data.
+    """
+    candidates: list[object] = []
+    if isinstance(exc, ContractLogicError):
+        candidates.append(exc.data)
+    response = getattr(exc, "rpc_response", None)
+    if isinstance(response, dict):
+        candidates.append(response.get("error"))
+    candidates.extend(exc.args)
+    for candidate in candidates:
+        found = _find_revert_data(candidate, 0)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_revert_data(value: object, depth: int) -> bytes | None:
+    if depth > _MAX_DEPTH or value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _HEX_ONLY.fullmatch(text):
+            return bytes.fromhex(text[2:])
+        if text.startswith("Reverted 0x") and _HEX_ONLY.fullmatch(text[9:]):
+            return bytes.fromhex(text[11:])
+        return _hex_in_message(text)
+    if isinstance(value, dict):
+        for key in _DATA_KEYS:
+            if key in value:
+                found = _find_revert_data(value[key], depth + 1)
+                if found is not None:
+                    return found
+        for key in ("message", "reason"):
+            if isinstance(value.get(key), str):
+                found = _hex_in_message(value[key])
+                if found is not None:
+                    return found
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _find_revert_data(item, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _hex_in_message(text: str) -> bytes | None:
+    for match in _HEX_RUN.finditer(text):
+        digits = match.group(0)[2:]
+        if len(digits) % 2:
+            continue
+        raw = bytes.fromhex(digits)
+        if raw[:4] in _ERROR_SELECTORS:
+            return raw
+    return None
+
+
+def _reverted(exc: BaseException, prefix: str) -> ContractReverted:
+    data = revert_data(exc)
+    if data is None and "invalid opcode" in str(exc).lower():
+        return ContractReverted(
+            f"{prefix}: invalid opcode (the node cannot run this code: an older EVM than the contracts' evmVersion?)",
+            error="InvalidOpcode",
+            args=(),
+        )
+    name, args = decode_revert(data)
+    return ContractReverted(f"{prefix} with {name}{args}", error=name, args=args)
+
+
 def classify(exc: BaseException) -> TransactionFailed | ChainUnavailable:
-    """Map a web3/transport exception to the typed tree above."""
+    """Map a web3/transport exception to the typed tree above (reverts decoded: :func:`revert_data`)."""
     if isinstance(exc, ContractCustomError | ContractLogicError):
-        data = exc.data if isinstance(exc.data, str | bytes) else None
-        name, args = decode_revert(data)
-        return ContractReverted(f"reverted with {name}{args}", error=name, args=args)
+        return _reverted(exc, "reverted")
     message = str(exc).lower()
     if isinstance(exc, Web3RPCError) or "nonce" in message or "underpriced" in message:
         if "already known" in message or "already imported" in message:
@@ -148,8 +240,8 @@ def classify(exc: BaseException) -> TransactionFailed | ChainUnavailable:
             return NonceGap(f"nonce gap: {exc}")
         if "insufficient funds" in message:
             return InsufficientFunds(f"insufficient funds for gas: {exc}")
-        if "execution reverted" in message or "revert" in message:
-            return ContractReverted(f"reverted: {exc}", error="Unknown", args=())
+        if "revert" in message or "vm exception" in message or "invalid opcode" in message:
+            return _reverted(exc, "reverted")
     if isinstance(exc, TimeExhausted):
         return TransactionDropped(f"no receipt in time: {exc}")
     if isinstance(exc, OSError | TimeoutError) or "connection" in message or "timed out" in message:
@@ -330,11 +422,35 @@ class TransactionSender:
                 receipt = None
             if receipt is not None:
                 if receipt["status"] != 1:
-                    raise ContractReverted(f"transaction {sent.tx_hash.hex()} reverted", error="Unknown", args=())
+                    raise self._mined_revert(sent, int(receipt["blockNumber"]))
                 return receipt
             if time.monotonic() > deadline:
                 raise TransactionDropped(f"no receipt for {sent.tx_hash.hex()} after {timeout:.0f} s")
             time.sleep(poll)
+
+    def _mined_revert(self, sent: SentTransaction, block: int) -> ContractReverted:
+        """The error a mined transaction reverted with: a receipt carries none, so the call is
+        replayed on the state after its block. Nodes that mine in intervals (ganache with a block
+        time, hardhat's interval mining) include a transaction whose simulation passed and another
+        sender's transaction then made fail (``…AlreadyAnchored``, ``…RuleSetExists``); replayed
+        after the block it names that error, which callers treat as "already done". Unknown when the
+        replay succeeds (the cause was earlier in the same block) or cannot be made."""
+        unknown = ContractReverted(f"transaction {sent.tx_hash.hex()} reverted", error="Unknown", args=())
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(sent.tx_hash))
+            call: dict[str, Any] = {"from": tx["from"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+            if tx.get("to"):
+                call["to"] = tx["to"]
+            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
+        except Exception as exc:
+            typed = classify(exc)
+            if isinstance(typed, ContractReverted) and typed.error != "Unknown":
+                return ContractReverted(
+                    f"transaction {sent.tx_hash.hex()} reverted with {typed.error}{typed.args_}",
+                    error=typed.error,
+                    args=typed.args_,
+                )
+        return unknown
 
     def _light_receipt(self, sent: SentTransaction) -> TxReceipt | None:
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + sent.tx_hash.hex()])

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from backend.cli import app, console
+from backend.cli.verify_support import NOT_CHECKED_OFFLINE
 from backend.proofs.filing_receipt import (
     FilingReport,
     is_filing_receipt,
@@ -23,13 +24,21 @@ app.add_typer(receipt_app, name="receipt")
 _STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "not_run": "dim"}
 
 
-def _print_report(report: VerificationReport | FilingReport) -> None:
+def _print_report(report: VerificationReport | FilingReport, *, offline: bool = False) -> None:
     table = Table("#", "step", "result", "detail")
     for step in report.steps:
         status = str(step.status)
         table.add_row(str(int(step.step)), step.step.name, f"[{_STYLE.get(status, 'dim')}]{status}[/]", step.detail)
     console.print(table)
-    if report.ok:
+    if report.ok and offline:
+        console.print(
+            "[bold yellow]receipt verified OFFLINE only[/] (steps 1-5: its own hashes and proof). "
+            f"NOT checked without --rpc: {', '.join(NOT_CHECKED_OFFLINE)} (steps 6-13: that the batch is "
+            "anchored on chain, in this contract, block and transaction). Run "
+            "`hubao receipt verify FILE --rpc URL` against any node of the chain to check them.",
+            soft_wrap=True,
+        )
+    elif report.ok:
         console.print("[bold green]receipt verified[/]")
     else:
         assert report.error is not None
@@ -62,24 +71,27 @@ def verify_cmd(
     if as_json:
         console.print_json(json.dumps(report.to_json()))
     else:
-        _print_report(report)
+        _print_report(report, offline=rpc is None)
     raise typer.Exit(0 if report.ok else 1)
 
 
 def _verify_against_chain(text: bytes, rpc: str) -> VerificationReport:
-    from backend.chain.client import connect, contract_at
+    from backend.chain.client import contract_at
     from backend.chain.compiler import load_artifact
     from backend.chain.notary import NotaryBatchLookup, NotaryClient
     from backend.chain.transactions import register_errors
+    from backend.cli.verify_support import CheckedDeployment, connect_or_fail, deployment_problem
 
-    raw = json.loads(text)
-    address = raw.get("contract") if isinstance(raw, dict) else None
-    if not isinstance(address, str):
-        return verify_receipt_offline(text)  # schema step names the problem
-    w3 = connect(rpc)
+    offline = verify_receipt_offline(text)
+    receipt = offline.receipt
+    if not offline.ok or receipt is None:
+        return offline  # empty, not JSON, bad hex...: the numbered offline step names it
+    w3 = connect_or_fail(rpc)
     artifact = load_artifact("EvidenceNotary")
     register_errors([artifact["abi"]])
-    lookup = NotaryBatchLookup(NotaryClient(w3, contract_at(w3, address, artifact)))
+    problem = deployment_problem(w3, receipt.contract, artifact, "EvidenceNotary")
+    notary = contract_at(w3, w3.to_checksum_address(receipt.contract), artifact)
+    lookup = CheckedDeployment(NotaryBatchLookup(NotaryClient(w3, notary)), problem, w3.eth.chain_id, receipt.chain_id)
     return verify_receipt_onchain(text, lookup)
 
 
@@ -98,10 +110,10 @@ def verify_filing(text: bytes, rpc: str | None, operator: str | None, as_json: b
         report = verify_filing_receipt_offline(text, operator=operator)
     else:
         from backend.chain.claims import LedgerFilingLookup
-        from backend.chain.client import connect
         from backend.chain.compiler import load_artifact
+        from backend.cli.verify_support import connect_or_fail
 
-        lookup = LedgerFilingLookup(connect(rpc), load_artifact("ClaimLedger")["abi"])
+        lookup = LedgerFilingLookup(connect_or_fail(rpc), load_artifact("ClaimLedger")["abi"])
         report = verify_filing_receipt_onchain(text, lookup, operator=operator)
     if as_json:
         console.print_json(json.dumps(report.to_json()))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import typer
 import uvicorn
 
 from backend.cli import app, console
@@ -38,7 +39,7 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve(settings: Settings, *, demo: bool = False) -> None:
+def _serve(settings: Settings, *, demo: bool = False, external: bool = False) -> None:
     from backend.api.app import create_app
     from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
     from backend.runtime import build_runtime
@@ -46,9 +47,13 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
 
     runtime = build_runtime(settings)
     bootstrap(runtime)  # the rule set in force is stored and anchored; on-chain roles match accounts
+    if external:
+        _say_if_mining_on_demand(runtime, settings)
     if demo:
-        from backend.demo import DEMO_PASSWORD, seed_demo
+        from backend.demo import DEMO_PASSWORD, check_demo_chain, seed_demo
 
+        if external:
+            check_demo_chain(settings.chain_url)
         if seed_demo(runtime):
             console.print("demo plan seeded")
         console.print(
@@ -77,8 +82,29 @@ def _serve(settings: Settings, *, demo: bool = False) -> None:
     raise KeyboardInterrupt  # it only returns once a signal stopped it: "stopped", then the cleanup
 
 
+def _say_if_mining_on_demand(runtime: Runtime, settings: Settings) -> None:
+    """A configured node that makes no block on its own (mines on demand) is named at start-up:
+    anchors would wait for HUBAO_CONFIRMATIONS blocks until other transactions come."""
+    import logging
+
+    from backend.chain.node import MINING_PROBE_SECONDS, mines_on_its_own, on_demand_mining_message
+
+    if settings.confirmations == 0 or mines_on_its_own(runtime.w3, MINING_PROBE_SECONDS):
+        return
+    message = on_demand_mining_message(settings.chain_url, settings.confirmations, MINING_PROBE_SECONDS)
+    logging.getLogger(__name__).warning(message)
+    console.print(f"[yellow]warning[/] {message}", soft_wrap=True, markup=True, highlight=False)
+
+
 @app.command("run")
-def run_cmd() -> None:
+def run_cmd(
+    demo: bool | None = typer.Option(
+        None,
+        "--demo/--no-demo",
+        help="seed the demo plan (default: on the embedded anvil only; --demo also on HUBAO_RPC_URL's "
+        "development node: ganache, hardhat, anvil)",
+    ),
+) -> None:
     """Compile if needed, start anvil, deploy, migrate, seed the demo and serve the API."""
     from backend.chain.compiler import compile_if_needed
     from backend.runner import local_chain
@@ -94,7 +120,8 @@ def run_cmd() -> None:
         updates: dict[str, object] = {"rpc_url": url}
         if not settings.rpc_url:
             updates["reorg_policy"] = "requeue"
-        _serve(settings.model_copy(update=updates), demo=not settings.rpc_url)
+        external = bool(settings.rpc_url)
+        _serve(settings.model_copy(update=updates), demo=not external if demo is None else demo, external=external)
 
 
 @app.command("serve")
@@ -103,7 +130,7 @@ def serve_cmd() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     with _stop_cleanly_on_sigterm():
-        _serve(settings)
+        _serve(settings, external=True)
 
 
 def _say_up(settings: Settings, workers: str = "") -> None:

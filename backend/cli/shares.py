@@ -59,10 +59,12 @@ def verify_cmd(
 
 
 def _verify_against_chain(text: bytes, rpc: str) -> ShareVerificationReport | OnchainShareReport:
+    from backend.apportionment.onchain import ShareDeploymentMismatch
     from backend.chain.apportionment import ApportionmentClient, ApportionmentLookup
-    from backend.chain.client import connect, contract_at
+    from backend.chain.client import contract_at
     from backend.chain.compiler import load_artifact
     from backend.chain.transactions import register_errors
+    from backend.cli.verify_support import CheckedDeployment, connect_or_fail, deployment_problem
 
     offline = verify_share_receipt_offline(text)
     receipt = offline.receipt
@@ -70,10 +72,14 @@ def _verify_against_chain(text: bytes, rpc: str) -> ShareVerificationReport | On
         # Nothing to ask the chain: the offline steps or step 7 name the problem.
         return verify_share_receipt_onchain(text, _NoDeployment())
     address = receipt.contract
-    w3 = connect(rpc)
+    w3 = connect_or_fail(rpc)
     artifact = load_artifact("Apportionment")
     register_errors([artifact["abi"]])
-    lookup = ApportionmentLookup(ApportionmentClient(w3, contract_at(w3, address, artifact)))
+    problem = deployment_problem(w3, address, artifact, "Apportionment")
+    client = ApportionmentClient(w3, contract_at(w3, w3.to_checksum_address(address), artifact))
+    lookup = CheckedDeployment(
+        ApportionmentLookup(client), problem, w3.eth.chain_id, receipt.chain_id, ShareDeploymentMismatch
+    )
     return verify_share_receipt_onchain(text, lookup)
 
 

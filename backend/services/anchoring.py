@@ -61,6 +61,7 @@ from backend.db.driver import executemany_driver, fetch_driver_rows
 from backend.db.lease import Lease
 from backend.db.models import AnchorBatch, AnchorItem, MembershipBatch, MembershipLogEntry, utcnow
 from backend.errors import ChainError, ChainUnavailable, TransactionFailed
+from backend.logs import cause_of
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.membership_log import membership_leaf_hash
 from backend.proofs.merkle import MerkleTree
@@ -250,7 +251,10 @@ class AnchoringWorker:
                 raise
             except (ChainUnavailable, TransactionFailed) as exc:
                 delay = min(max_backoff, delay * 2)
-                log.warning("anchoring cycle failed; retrying", extra={"code": exc.code, "delay": delay})
+                log.warning(
+                    "anchoring cycle failed; retrying",
+                    extra={"code": exc.code, "cause": cause_of(exc), "delay": delay},
+                )
             stop.wait(delay)
         self.lease.release()
 

@@ -17,9 +17,20 @@ The claim's on-chain identity is built from commitments only (DESIGN.md "Evidenc
 
 Integrity rules applied at filing: a diagnosis inside the waiting period rejects the claim
 (``WAITING_PERIOD``, decided by the rules, never sent to review or to the chain), ends the
-membership and records that the member's past shares are due for refund; the payout follows the
+membership and records that the member's past shares are due for refund. Because that cannot be
+undone, such a filing is refused *before anything is stored* (422 ``WAITING_PERIOD_NOT_ACKNOWLEDGED``,
+naming the day the waiting period ends) unless the claimant acknowledged the consequence
+(``ClaimRequest.acknowledge_waiting_period``, the form field ``acknowledgeWaitingPeriod=true``). The
+payout follows the
 age band at diagnosis; a plaintext already used as evidence of another claim flags both claims
 ``DUPLICATE_EVIDENCE`` for the reviewers.
+
+Filing is idempotent per member when the client sends an idempotency key (the header
+``Idempotency-Key``; the web UI always does): :func:`claim_by_idempotency_key` answers a retry with
+the claim already recorded, and a retry racing the first request is caught by the unique
+``(member_id, idempotency_key)`` constraint in :func:`record_claim` (its files are dropped and the
+first claim answered). A claimant whose connection dropped after the upload gets their claim back,
+never a second one.
 
 Every on-chain step is recorded as a :class:`~backend.db.models.ClaimEvent` with its block and
 transaction. A filing interrupted between the database commit and the chain (RPC down) is
@@ -37,11 +48,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.chain.eip712 import claim_id as claim_id_of
 from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, new_public_id, utcnow
-from backend.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from backend.proofs.commitments import claim_member_commitment, new_salt
 from backend.proofs.commitments import claim_ref as make_claim_ref
 from backend.proofs.filing_receipt import FilingReceipt
@@ -82,6 +94,10 @@ MAX_FILES_PER_CLAIM = 10  # RELIABILITY.md D9
 class ClaimRequest:
     illness_code: str
     diagnosis_date: date
+    # The claimant read that a diagnosis inside the waiting period rejects the claim and ends the
+    # membership for good; without it such a filing is refused before anything is stored.
+    acknowledge_waiting_period: bool = False
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -100,6 +116,9 @@ class ClaimDraft:
     files: list[tuple[AcceptedEvidence, str | None]] = field(default_factory=list)
     # The claimant's view of the claim as :func:`record_claim` committed it.
     recorded: ClaimView | None = None
+    # True when :func:`record_claim` found the idempotency key already used: ``claim_pk`` and
+    # ``recorded`` are then the earlier claim's, and this draft's files were dropped.
+    replayed: bool = False
     # The operator's signed promise to have it on chain by a deadline (None when it never goes on chain).
     filing_receipt: FilingReceipt | None = None
 
@@ -156,6 +175,16 @@ def begin_claim(
                 f"no payout band covers an age of {age} at diagnosis", code="NOT_COVERED", field="diagnosisDate"
             )
         waiting = request.diagnosis_date < member.waiting_ends_at.date()
+        if waiting and not request.acknowledge_waiting_period:
+            ends = member.waiting_ends_at.date().isoformat()
+            raise InvalidInput(
+                f"the diagnosis date is inside your waiting period, which ends on {ends}: filing this claim "
+                "rejects it (WAITING_PERIOD), ends your membership for good and refunds the shares you paid. "
+                "Nothing was stored; to file anyway, send acknowledgeWaitingPeriod=true",
+                code="WAITING_PERIOD_NOT_ACKNOWLEDGED",
+                field="acknowledgeWaitingPeriod",
+                waitingEndsAt=member.waiting_ends_at.isoformat(),
+            )
         claim_pk = new_public_id()
         return ClaimDraft(
             claim_pk=claim_pk,
@@ -177,6 +206,7 @@ def add_claim_file(
     are written with the claim's (:func:`record_claim`)."""
     if len(draft.files) >= MAX_FILES_PER_CLAIM:
         raise InvalidInput(f"at most {MAX_FILES_PER_CLAIM} files per claim", code="TOO_MANY_FILES")
+    name = _safe_name(filename)
     accepted = seal_upload(
         ctx.store,
         ctx.keyring,
@@ -184,8 +214,9 @@ def add_claim_file(
         chunks=chunks,
         media_type=media_type,
         max_bytes=ctx.settings.upload_max_bytes,
+        name=name,
     )
-    draft.files.append((accepted, _safe_name(filename)))
+    draft.files.append((accepted, name))
     return accepted
 
 
@@ -251,6 +282,52 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
     leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
     root = evidence_root_of(leaves)
     digests = [accepted.plaintext_sha256 for accepted, _ in draft.files]
+    key = draft.request.idempotency_key
+    if key is not None:
+        earlier = claim_by_idempotency_key(ctx, draft.account_id, key)
+        if earlier is not None:
+            return _replay(ctx, draft, earlier)
+    try:
+        _insert_claim(ctx, draft, leaves, root, digests)
+    except IntegrityError:
+        earlier = claim_by_idempotency_key(ctx, draft.account_id, key) if key is not None else None
+        if earlier is None:
+            raise
+        return _replay(ctx, draft, earlier)  # a retry raced the first request, which won
+    return draft.claim_pk
+
+
+def claim_by_idempotency_key(ctx: ServiceContext, account_id: str, key: str) -> ClaimView | None:
+    """The claim the account's member filed with ``key``, as the filing answered it, or None."""
+    with ctx.sessions() as session:
+        claim = session.scalars(
+            select(Claim)
+            .join(Member, Member.id == Claim.member_id)
+            .where(Member.account_id == account_id, Claim.idempotency_key == key)
+        ).first()
+        return None if claim is None else claim_view(session, claim, with_names=True)
+
+
+def replayed_filing_receipt(ctx: ServiceContext, claim_pk: str) -> dict[str, Any] | None:
+    """The filing receipt the first answer for ``claim_pk`` carried (None when it got none)."""
+    from backend.services.filing_receipts import filing_receipt_of
+
+    with ctx.sessions() as session:
+        try:
+            return filing_receipt_of(session, get_claim(session, claim_pk))
+        except NotFound:
+            return None
+
+
+def _replay(ctx: ServiceContext, draft: ClaimDraft, earlier: ClaimView) -> str:
+    abandon_claim(ctx, draft)
+    draft.claim_pk, draft.recorded, draft.replayed = earlier.id, earlier, True
+    return earlier.id
+
+
+def _insert_claim(
+    ctx: ServiceContext, draft: ClaimDraft, leaves: list[bytes], root: bytes, digests: list[bytes]
+) -> None:
     with ctx.sessions.begin() as session:
         member = session.execute(
             select(Member.id, Member.status, Member.salt).where(Member.id == draft.member_id)
@@ -282,6 +359,7 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
                     "status": "FILED",
                     "filed_at": now,
                     "updated_at": now,
+                    "idempotency_key": draft.request.idempotency_key,
                 }
             ],
         )
@@ -306,7 +384,6 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
         else:
             draft.recorded = _recorded_view(draft, claim_id, root, now)
     draft.filing_receipt = receipt
-    return draft.claim_pk
 
 
 def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:

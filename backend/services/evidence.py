@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import AnchorItem, EvidenceItem, new_public_id
-from backend.errors import PayloadTooLarge, UnsupportedMediaType
+from backend.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
 from evidence_store.crypto import Keyring
@@ -56,10 +56,25 @@ class AcceptedEvidence:
     kek_id: str = ""
 
 
-def checked_stream(chunks: Iterable[bytes], media_type: str, max_bytes: int) -> Iterator[bytes]:
-    """Pass ``chunks`` through, refusing a wrong type (first bytes) or more than ``max_bytes``."""
+def size_text(size: int) -> str:
+    """``20 MiB`` for 20971520: what a person reads for a byte count."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def checked_stream(
+    chunks: Iterable[bytes], media_type: str, max_bytes: int, name: str | None = None
+) -> Iterator[bytes]:
+    """Pass ``chunks`` through, refusing a wrong type (first bytes), an empty file or more than
+    ``max_bytes``; each refusal names the file (``name``, as the client sent it)."""
+    label = f"{name!r}" if name else "the file"
     if media_type not in MAGIC:
-        raise UnsupportedMediaType(f"{media_type!r} is not accepted: send application/pdf, image/png or image/jpeg")
+        raise UnsupportedMediaType(
+            f"{label} is {media_type!r}, which is not accepted: send application/pdf, image/png or image/jpeg"
+        )
     head = b""
     total = 0
     checked = False
@@ -68,19 +83,21 @@ def checked_stream(chunks: Iterable[bytes], media_type: str, max_bytes: int) -> 
             continue
         total += len(chunk)
         if total > max_bytes:
-            raise PayloadTooLarge(f"evidence is larger than the {max_bytes}-byte limit")
+            raise PayloadTooLarge(f"{label} is larger than the {size_text(max_bytes)} limit per file")
         if not checked:
             head += chunk
             if len(head) < 8 and total < 8:
                 continue
             if not head.startswith(MAGIC[media_type]):
-                raise UnsupportedMediaType(f"the file's bytes are not {media_type}")
+                raise UnsupportedMediaType(f"the bytes of {label} are not {media_type}")
             checked = True
             chunk, head = head, b""
         yield chunk
     if not checked:
-        if not head or not head.startswith(MAGIC[media_type]):
-            raise UnsupportedMediaType(f"the file's bytes are not {media_type}")
+        if not head:
+            raise InvalidInput(f"{label} is empty (0 bytes): choose the document again", code="EMPTY_FILE")
+        if not head.startswith(MAGIC[media_type]):
+            raise UnsupportedMediaType(f"the bytes of {label} are not {media_type}")
         yield head
 
 
@@ -133,6 +150,7 @@ def seal_upload(
     chunks: Iterable[bytes],
     media_type: str,
     max_bytes: int,
+    name: str | None = None,
 ) -> AcceptedEvidence:
     """Check, encrypt and store the upload; no database row yet (:func:`insert_evidence_rows`).
 
@@ -140,7 +158,7 @@ def seal_upload(
     """
     trail = _BlockTrail(store)
     try:
-        sealed = seal_evidence(trail, keyring, checked_stream(chunks, media_type, max_bytes))
+        sealed = seal_evidence(trail, keyring, checked_stream(chunks, media_type, max_bytes, name))
     except BaseException:
         trail.discard()
         raise
@@ -221,7 +239,13 @@ def accept_evidence(
 ) -> AcceptedEvidence:
     """Encrypt and store the upload, then record it and queue its commitment for anchoring."""
     accepted = seal_upload(
-        store, keyring, claim_ref=claim_ref, chunks=chunks, media_type=media_type, max_bytes=max_bytes
+        store,
+        keyring,
+        claim_ref=claim_ref,
+        chunks=chunks,
+        media_type=media_type,
+        max_bytes=max_bytes,
+        name=original_name,
     )
     with sessions.begin() as session:
         insert_evidence_rows(session, [(accepted, original_name, None)], uploader_id=uploader_id, claim_pk=claim_pk)

@@ -15,6 +15,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
+from backend.logs import cause_of
+
 log = logging.getLogger(__name__)
 
 # Claims per transaction: ~150k gas each (a new claim's storage and two events), so a full batch
@@ -92,7 +94,7 @@ class FilingRelay:
             try:
                 failed = self._round(list(batch), filed)
             except Exception as exc:  # the database is down, or a bug: the claims stay FILED
-                log.exception("filing relay round failed")
+                log.exception("filing relay round failed", extra={"cause": cause_of(exc)})
                 failed = dict.fromkeys(batch, exc)
             for claim_pk, futures in batch.items():
                 error = failed.get(claim_pk)

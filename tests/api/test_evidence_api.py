@@ -81,7 +81,7 @@ def test_upload_anchor_and_receipt_verifies_on_chain(runtime: Runtime) -> None:
         (b"\x7fELF\x02\x01\x01\x00", "image/jpeg", 415, "UNSUPPORTED_MEDIA_TYPE"),
         (PDF, "image/png", 415, "UNSUPPORTED_MEDIA_TYPE"),
         (PDF, "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (b"", "application/pdf", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b"", "application/pdf", 422, "EMPTY_FILE"),
     ],
 )
 def test_upload_refuses_spoofed_content_type(

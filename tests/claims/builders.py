@@ -152,13 +152,19 @@ class World:
         *,
         illness: str = "CI001",
         diagnosed: date | None = None,
+        acknowledge_waiting_period: bool = False,
+        idempotency_key: str | None = None,
     ) -> httpx.Response:
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
+        data = {"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()}
+        if acknowledge_waiting_period:
+            data["acknowledgeWaitingPeriod"] = "true"
         return self.api.post(
             "/claims",
             person.token,
-            data={"illnessCode": illness, "diagnosisDate": diagnosed.isoformat()},
+            data=data,
             files=[("files", f) for f in files],
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
         )
 
     def anchor(self) -> None:
@@ -219,8 +225,10 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6) -> World:
-    node = AnvilNode(log_path=root / "anvil.log").start()
+def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None) -> World:
+    """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
+    when None."""
+    node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
         data_dir=root / "data",

@@ -116,7 +116,9 @@ def test_views_show_chain_state_and_payout_when_approved_row_edited_back(world: 
 
 def test_view_flags_nothing_for_rules_rejection_unknown_on_chain(world: World) -> None:
     claimant = world.member(joined_days_ago=30)  # diagnosed inside the 90-day waiting period
-    response = world.file(claimant, [("report.pdf", pdf("waiting period"), "application/pdf")])
+    response = world.file(
+        claimant, [("report.pdf", pdf("waiting period"), "application/pdf")], acknowledge_waiting_period=True
+    )
     assert response.status_code == 201, response.text
     view = world.claim(claimant, str(response.json()["id"]))
     assert ledger(world.runtime).state(bytes.fromhex(view["claimId"][2:])) == ClaimState.NONE

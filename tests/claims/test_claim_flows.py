@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState
-from backend.db.models import ClaimEvent, EvidenceItem, Member, Relation
+from backend.chain.jury_draw import draw_seed, select_jurors
+from backend.db.models import ClaimEvent, EvidenceItem, Member
 from backend.services import review_verdicts as review_service
+from backend.services.accounts import declare_relation
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from tests.claims.builders import World, pdf, png, world_fixture
@@ -140,8 +142,7 @@ def _event(world: World, claim_pk: str, kind: str) -> dict[str, object]:
 def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: World) -> None:
     dave, objector = world.member(), world.member()
     related = world.jurors[0]
-    with world.runtime.sessions.begin() as session:
-        session.add(Relation(account_id=related.id, member_id=dave.member.id))  # type: ignore[union-attr]
+    declare_relation(world.runtime, related.id, dave.member.id)  # type: ignore[union-attr]  # on chain too
     claim = _file_ok(world, dave, "dave scan")
     claim_pk = str(claim["id"])
     world.approve_by_review(claim_pk)
@@ -152,11 +153,12 @@ def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: Worl
     seated = world.seated(claim_pk)
     assert related not in seated
     drawn = _event(world, claim_pk, "JuryDrawn")
-    # The draw is reproducible from the recorded seed: the first three eligible in keccak order.
-    from backend.services.jury import jury_order
-
-    eligible = [j.address for j in world.jurors if j is not related]
-    assert drawn["jurors"] == jury_order(bytes.fromhex(str(drawn["seedHash"])[2:]), eligible)[:3]
+    # The contract drew it; anyone recomputes it from the seed block's hash and the on-chain roster.
+    w3 = world.runtime.w3
+    seed = draw_seed(bytes(w3.eth.get_block(int(drawn["drawBlock"]))["hash"]), bytes.fromhex(claim["claimId"][2:]), 1)
+    assert drawn["seed"] == "0x" + seed.hex()
+    roster = ledger(world.runtime).jurors()
+    assert drawn["jurors"] == select_jurors(seed, roster, {related.address}, 3)
     world.jury_votes(claim_pk, [False, False, True])
     tallied = world.api.post(f"/claims/{claim_pk}/tally", world.operator.token)
     assert tallied.json()["status"] == "REJECTED"
@@ -199,9 +201,72 @@ def test_low_turnout_voids_the_round_and_a_new_jury_is_drawn(world: World) -> No
     assert not set(j.id for j in first_round) & set(j.id for j in second_round)
 
 
+def test_waiting_period_filing_is_refused_unless_acknowledged(world: World) -> None:
+    new = world.member(joined_days_ago=30)
+    with world.runtime.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(EvidenceItem))
+    refused = world.file(new, [("a.pdf", pdf("new member"), "application/pdf")])
+    assert (refused.status_code, refused.json()["code"]) == (422, "WAITING_PERIOD_NOT_ACKNOWLEDGED")
+    message = refused.json()["message"]
+    assert "ends your membership for good" in message
+    assert "acknowledgeWaitingPeriod=true" in message
+    with world.runtime.sessions() as session:
+        member = session.get(Member, new.member.id)  # type: ignore[union-attr]
+        assert member is not None
+        assert member.status == "active"  # nothing irreversible happened
+        assert member.waiting_ends_at.date().isoformat() in message
+        assert session.scalar(select(func.count()).select_from(EvidenceItem)) == before  # no file stored
+    assert world.api.get("/claims", new.token).json() == []
+    bad = world.api.post(
+        "/claims",
+        new.token,
+        data={"illnessCode": "CI001", "diagnosisDate": "2026-01-01", "acknowledgeWaitingPeriod": "perhaps"},
+        files=[("files", ("a.pdf", pdf("x"), "application/pdf"))],
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "VALIDATION_ERROR")
+
+
+def test_filing_with_an_idempotency_key_answers_a_retry_with_the_same_claim(world: World) -> None:
+    person = world.member()
+    files = [("a.pdf", pdf("retried upload"), "application/pdf")]
+    first = world.file(person, files, idempotency_key="retry-key-0001")
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    retry = world.file(person, files, idempotency_key="retry-key-0001")  # the answer was lost: file again
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert (retry.json()["id"], retry.json()["claimId"]) == (first.json()["id"], first.json()["claimId"])
+    assert [c["id"] for c in world.api.get("/claims", person.token).json()] == [first.json()["id"]]
+    # The key is the member's own: another member's key of the same text files a claim of their own.
+    other = world.member()
+    theirs = world.file(other, [("b.pdf", pdf("other member"), "application/pdf")], idempotency_key="retry-key-0001")
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != first.json()["id"]
+    malformed = world.file(person, files, idempotency_key="short")
+    assert (malformed.status_code, malformed.json()["code"]) == (422, "VALIDATION_ERROR")
+
+
+def test_replayed_draft_drops_its_files_and_answers_the_first_claim(world: World) -> None:
+    """The race: two requests with one key both read their files; the second to record loses."""
+    from backend.services import claim_filing
+
+    person = world.member()
+    first = world.file(person, [("a.pdf", pdf("race one"), "application/pdf")], idempotency_key="race-key-0001")
+    assert first.status_code == 201
+    principal = Principal(person.account.id, "member", person.account.username)
+    request = claim_filing.ClaimRequest(
+        "CI001", datetime.now(UTC).date() - timedelta(days=10), idempotency_key="race-key-0001"
+    )
+    draft = claim_filing.begin_claim(world.runtime, principal, request)
+    claim_filing.add_claim_file(world.runtime, draft, [pdf("race two")], "application/pdf", "b.pdf")
+    assert claim_filing.record_claim(world.runtime, draft) == first.json()["id"]
+    assert draft.replayed is True
+    assert [c["id"] for c in world.api.get("/claims", person.token).json()] == [first.json()["id"]]
+
+
 def test_waiting_period_rejects_and_ends_membership(world: World) -> None:
     new = world.member(joined_days_ago=30)
-    response = world.file(new, [("a.pdf", pdf("new member"), "application/pdf")])
+    response = world.file(new, [("a.pdf", pdf("new member"), "application/pdf")], acknowledge_waiting_period=True)
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["status"], body["reasonCode"]) == ("REJECTED", "WAITING_PERIOD")
@@ -212,7 +277,7 @@ def test_waiting_period_rejects_and_ends_membership(world: World) -> None:
         assert (member.status, member.end_reason) == ("ended", "WAITING_PERIOD")
     kinds = _timeline_kinds(world, new, body["id"])
     assert {"rejected_by_rules", "membership_ended", "shares_refund_due"} <= set(kinds)
-    again = world.file(new, [("b.pdf", pdf("again"), "application/pdf")])
+    again = world.file(new, [("b.pdf", pdf("again"), "application/pdf")], acknowledge_waiting_period=True)
     assert (again.status_code, again.json()["code"]) == (409, "MEMBERSHIP_NOT_ACTIVE")
 
 
@@ -241,7 +306,10 @@ def test_filing_answer_is_what_the_claim_reads_back(world: World) -> None:
                 plain, [("one.pdf", pdf("plain claim"), "application/pdf"), ("two.png", png(b"p"), "image/png")]
             ),
         ),
-        (waiting, world.file(waiting, [("w.pdf", pdf("too early"), "application/pdf")])),
+        (
+            waiting,
+            world.file(waiting, [("w.pdf", pdf("too early"), "application/pdf")], acknowledge_waiting_period=True),
+        ),
         (dup_a, world.file(dup_a, [("a.pdf", same, "application/pdf")])),
         (dup_b, world.file(dup_b, [("b.pdf", same, "application/pdf")])),
     ]
@@ -255,7 +323,13 @@ def test_filing_answer_is_what_the_claim_reads_back(world: World) -> None:
         ("UNDER_REVIEW", ["DUPLICATE_EVIDENCE"]),
     ]
     for person, response in answers[:2] + answers[3:]:  # the first duplicate was flagged after it answered
-        assert world.claim(person, response.json()["id"]) == response.json()
+        answer = dict(response.json())
+        receipt = answer.pop("filingReceipt")  # only the filing's answer carries it; GET has its own route
+        read_back = world.claim(person, answer["id"])
+        read_back.pop("filingReceipt", None)
+        assert read_back == answer
+        again = world.api.get(f"/claims/{answer['id']}/filing-receipt", person.token)
+        assert (again.json() if again.status_code == 200 else None) == receipt
     assert [e["originalName"] for e in answers[0][1].json()["evidence"]] == ["one.pdf", "two.png"]
 
 

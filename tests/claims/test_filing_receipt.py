@@ -100,7 +100,9 @@ def test_a_dropped_filing_is_proven_censored_by_the_receipt(world: World, tmp_pa
 
 def test_waiting_period_claims_get_no_receipt(world: World) -> None:
     claimant = world.member(joined_days_ago=10)
-    response = world.file(claimant, [("report.pdf", pdf("too early"), "application/pdf")])
+    response = world.file(
+        claimant, [("report.pdf", pdf("too early"), "application/pdf")], acknowledge_waiting_period=True
+    )
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "REJECTED"
     assert response.json()["filingReceipt"] is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,3 +76,74 @@ def test_dump_state_writes_a_loadable_good_generation(tmp_path: Path, anvil_fact
     state.write_bytes(b'{"block": {"num')  # crash in the middle of anvil's own dump
     node.start()
     assert _block(node) == 1
+
+
+def test_start_names_the_process_holding_the_port(anvil: AnvilNode) -> None:
+    with pytest.raises(ChainError) as refused:
+        AnvilNode(port=anvil.port).start()
+    assert refused.value.code == "CHAIN_PORT_IN_USE"
+    assert anvil.process is not None
+    message = refused.value.message
+    assert f"pid {anvil.process.pid} (" in message
+    assert "anvil" in message
+    assert "not this data dir's chain" in message
+
+
+def test_leftover_anvil_on_the_same_state_is_stopped_and_its_chain_resumed(tmp_path: Path) -> None:
+    """A runner killed with kill -9 left its anvil running (port held, state file open): the next
+    start stops it with SIGTERM (its state saved) and serves the same chain, never a second one."""
+    import os
+
+    state = tmp_path / "chain" / "state.json"
+    orphan = AnvilNode(state_path=state, state_interval=60)
+    orphan.start()
+    assert orphan.process is not None
+    orphan_pid, port = orphan.process.pid, orphan.port
+    assert json.loads(state.with_suffix(".pid").read_text())["pid"] == orphan_pid
+    for _ in range(4):
+        rpc_call(orphan.url, "evm_mine")
+    orphan.process = None  # the runner died without stopping it: nobody owns it any more
+    successor = AnvilNode(port=port, state_path=state, state_interval=60)
+    try:
+        successor.start()
+        assert successor.process is not None
+        assert successor.process.pid != orphan_pid
+        with contextlib.suppress(ChildProcessError):  # exited; reaped here (or already by subprocess)
+            os.waitpid(orphan_pid, 0)
+        with pytest.raises(ProcessLookupError):
+            os.kill(orphan_pid, 0)
+        assert _block(successor) >= 4  # the leftover saved its chain on SIGTERM; it goes on
+        assert json.loads(state.with_suffix(".pid").read_text())["pid"] == successor.process.pid
+    finally:
+        successor.stop()
+    assert not state.with_suffix(".pid").exists()
+
+
+def test_anvil_started_by_the_runner_dies_with_it(tmp_path: Path) -> None:
+    """die_with_parent: kill -9 of the process that started anvil takes anvil along (Linux)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time; from pathlib import Path; from backend.chain.anvil import AnvilNode;"
+        f"n = AnvilNode(state_path=Path({str(tmp_path / 'state.json')!r}), die_with_parent=True).start();"
+        "print(n.process.pid, flush=True); time.sleep(120)"
+    )
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=os.environ.copy())
+    assert runner.stdout is not None
+    anvil_pid = int(runner.stdout.readline())
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    for _ in range(200):
+        try:
+            os.kill(anvil_pid, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{anvil_pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            break  # exited; its parent (init here) reaps it
+        time.sleep(0.05)
+    else:
+        os.kill(anvil_pid, signal.SIGKILL)
+        raise AssertionError("anvil outlived the runner that started it")

@@ -92,6 +92,7 @@ SAFE_PRODUCTION = {
     "HUBAO_ADMIN_ADDRESS": "0x" + "ab" * 20,
     "HUBAO_DOCS_ENABLED": "false",
     "HUBAO_RULE_SET_DELAY": "604800",
+    "HUBAO_ROSTER_DELAY": "86400",
 }
 
 

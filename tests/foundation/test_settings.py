@@ -13,7 +13,13 @@ from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, Settings
 from backend.errors import ConfigError
 
 OWN_KEYS = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32, "admin_address": "0x" + "ab" * 20}
-SAFE_PROD = {"env": "production", "docs_enabled": False, "rule_set_delay": 7 * 86_400, **OWN_KEYS}
+SAFE_PROD = {
+    "env": "production",
+    "docs_enabled": False,
+    "rule_set_delay": 7 * 86_400,
+    "roster_delay": 86_400,
+    **OWN_KEYS,
+}
 
 
 def test_defaults_are_local_and_embedded(settings_factory: Callable[..., Settings]) -> None:
@@ -67,6 +73,7 @@ def test_admin_address_must_be_a_checksummed_nonzero_address(
         ({"cors_origins": ["*"]}, "PROD_CORS_WILDCARD"),
         ({"docs_enabled": True}, "PROD_DOCS_ENABLED"),
         ({"rule_set_delay": 3_600}, "PROD_RULE_SET_DELAY"),
+        ({"roster_delay": 86_399}, "PROD_ROSTER_DELAY"),
         ({"jwt_secret": "x" * 31}, "PROD_WEAK_JWT_SECRET"),
         ({"jwt_secret": "秘" * 10}, "PROD_WEAK_JWT_SECRET"),  # 30 bytes of UTF-8
         ({"admin_address": None}, "PROD_ADMIN_UNSET"),

@@ -207,7 +207,10 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
     page.wait_for_function("document.querySelector('#my-vote').textContent.includes('approve')", timeout=60_000)
 
     page.log.phase = "reveal"
+    assert page.locator("#reveal").count() == 0  # the reveal window is not open yet
     world.advance(rules_of(world.runtime).commit_seconds)
+    page.reload()
+    page.wait_for_selector("#reveal")
     page.fill("#vote-passphrase", KEY_PASSPHRASE)
     page.click("#reveal")
     page.wait_for_selector("#vote-panel .success", timeout=60_000)
@@ -259,6 +262,7 @@ def test_juror_votes_with_an_injected_wallet(world: World, base_url: str, page: 
         fresh.click("#commit-form button[type=submit]")
         fresh.wait_for_selector("#reveal-form", timeout=60_000)
         world.advance(rules_of(world.runtime).commit_seconds)
+        fresh.reload()
         fresh.click("#reveal")
         fresh.wait_for_selector("#vote-panel .success", timeout=60_000)
     finally:

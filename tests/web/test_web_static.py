@@ -121,3 +121,37 @@ def test_ui_sends_json_bodies_in_camel_case_only() -> None:
     keys = {key for body in bodies for key in re.findall(r"(?:^|[{,])\s*([A-Za-z_$][\w$]*)\s*(?=[:,]|$)", body)}
     assert {"birthDate", "creditScore", "healthAnswers", "reasonCode"} <= keys, keys
     assert [key for key in keys if "_" in key] == []
+
+
+def test_docs_load_swagger_ui_from_this_origin(client: InProcessClient) -> None:
+    """/docs works offline: its page names only same-origin assets, served from swagger-ui-dist."""
+    import json
+
+    from backend.api.docs import swagger_ui_dist
+
+    page = client.get("/docs")
+    assert page.status_code == 200, page.text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls, page.text
+    assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    for off_origin in ("cdn", "http://", "https://"):
+        assert off_origin not in page.text.lower()
+    dist = swagger_ui_dist()
+    assert dist is not None
+    pinned = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())["dependencies"]
+    assert json.loads((dist / "package.json").read_text())["version"] == pinned["swagger-ui-dist"]
+    for name, media in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")):
+        asset = client.get(f"/docs/assets/{name}")
+        assert asset.status_code == 200
+        assert asset.headers["content-type"].startswith(media)
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        assert asset.content == (dist / name).read_bytes()
+    for name in ("package.json", "../package.json", "index.html"):
+        assert client.get(f"/docs/assets/{name}").status_code == 404
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_docs_disabled_serves_nothing(tmp_path: Path) -> None:
+    closed = InProcessClient(create_app(Settings(data_dir=tmp_path, docs_enabled=False)))
+    for path in ("/docs", "/docs/assets/swagger-ui-bundle.js", "/openapi.json"):
+        assert closed.get(path).status_code == 404

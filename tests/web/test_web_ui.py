@@ -305,6 +305,8 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
         page.fill("#report", "pathology confirms the diagnosis")
         page.click("#verdict-form button[type=submit]")
         page.wait_for_selector("#verdict-done")
+    # The deciding verdict: the page's header follows the claim (no stale UNDER REVIEW).
+    assert page.inner_text("#review-status") == "IN NOTICE"
     assert world.claim(claimant, claim_pk)["status"] == "IN_NOTICE"
 
     # --- public notice: the claimant may not object to their own claim (readable 409) -----------
@@ -345,6 +347,13 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     # The membership-log section: the join anchored (or queued), and no period left this member out.
     page.wait_for_selector("#membership-log #join-status")
     assert "left out" not in page.inner_text("#membership-log")
+    # The debit day is the plan's (Asia/Shanghai), as the API says it, with the zone named.
+    debit_at = next(
+        s for s in world.api.get("/me/shares", claimant.token).json()["shares"] if s["periodId"] == period.period_id
+    )["debitAt"]
+    assert debit_at.endswith("+08:00")
+    row = page.locator("#shares-table tr", has=page.locator(f"button[data-period='{period.period_id}']"))
+    assert f"{debit_at[:10]} (UTC+08:00)" in row.inner_text()
     page.click(f"#shares-table button[data-period='{period.period_id}']")
     page.wait_for_selector("#verify-result [data-verified]")
     result = page.locator("#verify-result [data-verified]")
@@ -396,10 +405,21 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.check("input[name=vote][value=approve]")
     page.fill("#vote-passphrase", JUROR_PASSPHRASE)
     page.click("#commit-form button[type=submit]")
-    page.wait_for_selector("#reveal", timeout=60_000)
+    # Inside the commit window: no reveal button, the windows' times, and (demo chain) a clock button.
+    page.wait_for_selector("#reveal-wait", timeout=60_000)
+    assert page.locator("#reveal").count() == 0
+    assert "Revealing opens at" in page.inner_text("#reveal-wait")
+    assert "commit window open" in page.inner_text("main")
+    assert "Reveal window" in page.inner_text("main")
     assert page.evaluate("localStorage.getItem('hubao.jury.commits')") is None  # the vote is kept nowhere
+    early = world.reveal(juror, other_pk, True)
+    assert (early.status_code, early.json()["code"]) == (409, "REVEAL_NOT_OPEN")
     ui.shoot("jury-committed")
-    world.advance(rules.commit_seconds)
+    before = chain_time(world)
+    page.click("#advance-clock")  # the demo moves the chain's clock to the reveal window
+    page.wait_for_selector("#reveal")
+    assert chain_time(world) > before + 60
+    assert "reveal window open" in page.inner_text("main")
     page.fill("#vote-passphrase", JUROR_PASSPHRASE)
     page.click("#reveal")
     page.wait_for_selector("#vote-panel .success")
@@ -420,6 +440,10 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     ui.open("#/audit/periods")
     page.wait_for_selector("#periods-chart")
     assert page.locator("#periods-chart rect.bar-payouts").count() == 1
+    for axis in ("tick-due", "tick-base"):  # five distinct labels, never ¥0.01 twice on a flat axis
+        ticks = page.locator(f"#periods-chart text.{axis}").all_text_contents()
+        assert len(ticks) == 5
+        assert len(set(ticks)) == 5, ticks
     assert str(period.period_id) in page.inner_text("#periods-table")
     ui.shoot("auditor-periods")
     ui.open("#/audit/report")

@@ -1,21 +1,26 @@
 """Claims over HTTP: filing (multipart, streamed), the claimant's views and actions, operator steps.
 
-Filing is one ``multipart/form-data`` request: the fields ``illnessCode`` and ``diagnosisDate``
-first, then one or more ``files`` parts (PDF, PNG or JPEG, each within the upload limit). As with
+Filing is one ``multipart/form-data`` request: the fields ``illnessCode``, ``diagnosisDate`` (and
+``acknowledgeWaitingPeriod=true`` for a diagnosis inside the waiting period) first, then one or more
+``files`` parts (PDF, PNG or JPEG, each within the upload limit). As with
 S3's POST uploads, fields must precede files: the form is checked before any byte of evidence is
-stored, and every file streams straight into the encrypting store (never spooled to disk).
+stored, and every file streams straight into the encrypting store (never spooled to disk). An
+``Idempotency-Key`` header makes the filing idempotent for the member: a retry with the same key
+answers the claim already recorded (header ``Idempotent-Replayed: true``), never a second claim.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
@@ -28,6 +33,7 @@ from backend.errors import InvalidInput, NotFound, PayloadTooLarge
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
 from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
+from backend.services.evidence import size_text
 from backend.services.filing_receipts import filing_receipt_of
 from backend.services.operator_actions import run_operator_step
 from backend.services.review_evidence import open_claim_evidence
@@ -39,7 +45,22 @@ class PayoutIn(ApiModel):
     reference: str = Field(min_length=1, max_length=200, description="the payment record (kept off chain)")
 
 
-def _claim_request(fields: dict[str, str]) -> ClaimRequest:
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"", "false", "0", "no", "off"})
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(value):
+        raise InvalidInput(
+            "Idempotency-Key: 8 to 64 characters of letters, digits and _ . : - (e.g. a UUID)",
+            code="VALIDATION_ERROR",
+        )
+    return value
+
+
+def _claim_request(fields: dict[str, str], idempotency_key: str | None = None) -> ClaimRequest:
     code = fields.get("illnessCode")
     raw_date = fields.get("diagnosisDate")
     if not code:
@@ -50,7 +71,15 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
         diagnosis = date.fromisoformat(raw_date)
     except ValueError as exc:
         raise InvalidInput("diagnosisDate: use YYYY-MM-DD", code="VALIDATION_ERROR") from exc
-    return ClaimRequest(illness_code=code.upper(), diagnosis_date=diagnosis)
+    acknowledged = fields.get("acknowledgeWaitingPeriod", "").strip().lower()
+    if acknowledged not in _TRUE | _FALSE:
+        raise InvalidInput("acknowledgeWaitingPeriod: send true or false", code="VALIDATION_ERROR")
+    return ClaimRequest(
+        illness_code=code.upper(),
+        diagnosis_date=diagnosis,
+        acknowledge_waiting_period=acknowledged in _TRUE,
+        idempotency_key=idempotency_key,
+    )
 
 
 @router.post(
@@ -58,11 +87,20 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
     status_code=201,
     response_model=ClaimOut,
     summary="File a claim: fields illnessCode, diagnosisDate, then one or more files (multipart, streamed)",
+    description=(
+        "A diagnosis inside the member's waiting period rejects the claim, ends the membership for good "
+        "and refunds the shares paid: such a filing is refused with 422 WAITING_PERIOD_NOT_ACKNOWLEDGED "
+        "before anything is stored, unless the form says acknowledgeWaitingPeriod=true. Send an "
+        "Idempotency-Key header (e.g. a UUID) so that a retry after a lost answer returns the same claim."
+    ),
     responses={
         409: {"description": "membership not active"},
         413: {"description": "a file is too large"},
         415: {"description": "not multipart, or a file is not PDF/PNG/JPEG"},
-        422: {"description": "bad field, unknown illness code, no file"},
+        422: {
+            "description": "bad field, unknown illness code, no file, or a waiting-period filing not acknowledged "
+            "(WAITING_PERIOD_NOT_ACKNOWLEDGED)"
+        },
         429: {"description": "claim quota used up"},
     },
     openapi_extra={
@@ -76,6 +114,12 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
                         "properties": {
                             "illnessCode": {"type": "string", "example": "CI001"},
                             "diagnosisDate": {"type": "string", "format": "date"},
+                            "acknowledgeWaitingPeriod": {
+                                "type": "boolean",
+                                "default": False,
+                                "description": "required (true) for a diagnosis inside the waiting period: "
+                                "the claim is then rejected and the membership ends",
+                            },
                             "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         },
                     }
@@ -84,12 +128,35 @@ def _claim_request(fields: dict[str, str]) -> ClaimRequest:
         }
     },
 )
-async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPrincipal) -> ClaimOut:
+async def file_claim(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a key of the client's (e.g. a UUID): a retry with it answers the claim already filed",
+        ),
+    ] = None,
+) -> ClaimOut:
+    key = _idempotency_key(idempotency_key)
+    if key is not None:
+        earlier = await anyio.to_thread.run_sync(
+            claim_filing.claim_by_idempotency_key, runtime, principal.account_id, key
+        )
+        if earlier is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return await _replayed(runtime, earlier)
     boundary = form_boundary(request.headers.get("content-type", ""))
     limit = runtime.settings.upload_max_bytes * MAX_FILES_PER_CLAIM + 64 * 1024
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the claim is larger than the {limit}-byte limit")
+        raise PayloadTooLarge(
+            f"the claim is larger than {size_text(limit)}: at most {MAX_FILES_PER_CLAIM} files of "
+            f"{size_text(runtime.settings.upload_max_bytes)} each"
+        )
     claim_filing.require_claimant_role(principal)
 
     def work(chunks: Iterator[bytes]) -> claim_filing.ClaimDraft:
@@ -99,10 +166,10 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
         try:
             for part in form.files():
                 if draft is None:
-                    draft = claim_filing.begin_claim(runtime, principal, _claim_request(fields))
+                    draft = claim_filing.begin_claim(runtime, principal, _claim_request(fields, key))
                 claim_filing.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
             if draft is None:
-                claim_filing.begin_claim(runtime, principal, _claim_request(fields))
+                claim_filing.begin_claim(runtime, principal, _claim_request(fields, key))
                 raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
             claim_filing.record_claim(runtime, draft)
         except BaseException:
@@ -112,6 +179,9 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
         return draft
 
     draft = await run_with_body(request, work)
+    if draft.replayed and draft.recorded is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        return await _replayed(runtime, draft.recorded)
     view = draft.recorded
     if view is not None and view.status == "FILED":
         # The claim is committed; the filing relay files it on chain in a transaction shared with
@@ -129,6 +199,15 @@ async def file_claim(request: Request, runtime: RuntimeDep, principal: CurrentPr
     out = ClaimOut.of(view)
     if draft.filing_receipt is not None:
         out.filing_receipt = draft.filing_receipt.to_json()
+    return out
+
+
+async def _replayed(runtime: RuntimeDep, earlier: service.ClaimView) -> ClaimOut:
+    """The answer to a retried filing: the claim already recorded, with its filing receipt."""
+    out = ClaimOut.of(earlier)
+    receipt = await anyio.to_thread.run_sync(claim_filing.replayed_filing_receipt, runtime, earlier.id)
+    if receipt is not None:
+        out.filing_receipt = receipt
     return out
 
 
@@ -152,7 +231,11 @@ def list_claims(
 
 @router.get("/{claim_pk}", response_model=ClaimOut, summary="One claim: status, flags, amounts, evidence")
 def get_claim(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal) -> ClaimOut:
-    return ClaimOut.of(service.get_claim_view(session, principal, claim_pk, chain=service.ledger(runtime)))
+    out = ClaimOut.of(service.get_claim_view(session, principal, claim_pk, chain=service.ledger(runtime)))
+    if principal.role == "member":  # the claimant reads back the filing receipt the filing answered with
+        with contextlib.suppress(NotFound):
+            out.filing_receipt = filing_receipt_of(session, service.owned_claim(session, principal, claim_pk))
+    return out
 
 
 @router.get(

@@ -11,7 +11,7 @@ from backend.api.schemas import ApiModel, Hex
 from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
-from backend.services.evidence import MAGIC, accept_evidence
+from backend.services.evidence import MAGIC, accept_evidence, size_text
 from backend.services.receipts import evidence_receipt
 from evidence_store.multiformats import CID
 
@@ -68,7 +68,7 @@ async def upload_evidence(
     limit = runtime.settings.upload_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"evidence is larger than the {limit}-byte limit")
+        raise PayloadTooLarge(f"evidence is larger than the {size_text(limit)} limit per file")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     accepted = await run_with_body(
         request,

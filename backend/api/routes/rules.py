@@ -13,6 +13,7 @@ from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.api.schemas import ApiModel, Hex
 from backend.services import rule_sets
 from backend.services.auth import Principal
+from backend.services.claim_filing import MAX_FILES_PER_CLAIM
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 
@@ -41,6 +42,9 @@ class IllnessOut(ApiModel):
 class CatalogOut(ApiModel):
     version: int
     illnesses: list[IllnessOut]
+    # The filing form's limits, so a client refuses a file before uploading it.
+    upload_max_bytes: int | None = Field(None, description="largest evidence file accepted (bytes)")
+    max_files_per_claim: int | None = Field(None, description="most files one claim may carry")
 
 
 class AgeBandIn(ApiModel):
@@ -84,8 +88,11 @@ def current(session: SessionDep) -> RuleSetOut:
 
 
 @router.get("/illnesses", response_model=CatalogOut, summary="The catalog of covered critical illnesses")
-def illnesses() -> CatalogOut:
-    return CatalogOut.model_validate(rule_sets.load_illness_catalog().to_json())
+def illnesses(runtime: RuntimeDep) -> CatalogOut:
+    catalog = CatalogOut.model_validate(rule_sets.load_illness_catalog().to_json())
+    catalog.upload_max_bytes = runtime.settings.upload_max_bytes
+    catalog.max_files_per_claim = MAX_FILES_PER_CLAIM
+    return catalog
 
 
 @router.post(

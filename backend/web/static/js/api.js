@@ -78,27 +78,47 @@ export async function api(path, { method = "GET", json, form, raw = false } = {}
   return res.json();
 }
 
-/** POST a multipart form with upload progress (XMLHttpRequest: fetch has no upload progress). */
-export function upload(path, formData, onProgress) {
+/** A random idempotency key (hex; crypto.getRandomValues works outside secure contexts too). */
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * POST a multipart form with upload progress (XMLHttpRequest: fetch has no upload progress).
+ * Resolves to the JSON body; `replayed` is set on it (non-enumerable) when the server answered an
+ * Idempotency-Key it had already seen (header Idempotent-Replayed: the claim was recorded before).
+ */
+export function upload(path, formData, onProgress, headers = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
     xhr.responseType = "json";
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries({ ...authHeaders(), ...headers })) xhr.setRequestHeader(k, v);
+    let uploadedAll = false;
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded, e.total);
     });
+    xhr.upload.addEventListener("load", () => {
+      uploadedAll = true;
+    });
     xhr.addEventListener("load", async () => {
       if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(xhr.response);
+        const body = xhr.response;
+        if (body && typeof body === "object") Object.defineProperty(body, "replayed", { value: xhr.getResponseHeader("Idempotent-Replayed") === "true" });
+        resolve(body);
         return;
       }
       const err = await errorOf(xhr.status, async () => xhr.response);
       if (xhr.status === 401) listeners.forEach((fn) => fn(err));
       reject(err);
     });
-    xhr.addEventListener("error", () => reject(new ApiError(0, "NETWORK", "the upload was interrupted; check your connection and try again")));
+    xhr.addEventListener("error", () => {
+      const err = new ApiError(0, "NETWORK", "the upload was interrupted; check your connection and try again");
+      err.uploaded = uploadedAll; // every byte was sent: the server may have recorded the claim
+      reject(err);
+    });
     xhr.addEventListener("abort", () => reject(new ApiError(0, "ABORTED", "the upload was cancelled")));
     xhr.send(formData);
   });

@@ -79,6 +79,17 @@ export function when(value) {
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC");
 }
 
+/**
+ * The calendar day of an ISO instant in the time zone the API wrote it in, with that zone named:
+ * "2026-12-14T00:00:00+08:00" → "2026-12-14 (UTC+08:00)". Dates of money and deadlines are the
+ * plan's (Asia/Shanghai): converting them to UTC or to the browser's zone would move the day.
+ */
+export function zonedDay(value) {
+  const m = /^(\d{4}-\d{2}-\d{2})T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.exec(String(value || ""));
+  if (!m) return when(value);
+  return `${m[1]} (UTC${m[2] === "Z" ? "" : m[2]})`;
+}
+
 export function short(hex, keep = 10) {
   if (!hex) return "—";
   return hex.length > keep * 2 + 2 ? `${hex.slice(0, keep + 2)}…${hex.slice(-keep + 2)}` : hex;

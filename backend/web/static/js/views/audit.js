@@ -72,14 +72,23 @@ export async function renderTimeline(ctx) {
   draw();
 }
 
+/** An axis top in fen: four equal steps of 1, 2 or 5 × 10^k fen, at least ¥1.00 (so an all-zero
+ * chart reads ¥0.00, ¥0.25 … ¥1.00, never the same rounded label twice). */
+function axisMax(value) {
+  const quarter = Math.max(25, value / 4);
+  const scale = 10 ** Math.floor(Math.log10(quarter));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * scale).find((s) => s >= quarter);
+  return step * 4;
+}
+
 function chart(periods) {
   const W = 640;
   const H = 260;
   const pad = { l: 64, r: 64, t: 16, b: 40 };
   const iw = W - pad.l - pad.r;
   const ih = H - pad.t - pad.b;
-  const maxDue = Math.max(1, ...periods.map((p) => p.payoutsFen + p.feeFen));
-  const maxBase = Math.max(1, ...periods.map((p) => p.baseFen));
+  const maxDue = axisMax(Math.max(...periods.map((p) => p.payoutsFen + p.feeFen)));
+  const maxBase = axisMax(Math.max(...periods.map((p) => p.baseFen)));
   const maxMembers = Math.max(1, ...periods.map((p) => p.memberCount));
   const step = iw / periods.length;
   const barW = Math.max(4, Math.min(48, step * 0.6));
@@ -91,8 +100,8 @@ function chart(periods) {
   for (let k = 0; k <= 4; k++) {
     const y = pad.t + (ih * k) / 4;
     parts.push(svg("line", { class: "grid-line", x1: pad.l, x2: W - pad.r, y1: y, y2: y }));
-    parts.push(svg("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end" }, fenCompact(Math.round((maxDue * (4 - k)) / 4))));
-    parts.push(svg("text", { x: W - pad.r + 6, y: y + 4 }, fenCompact(Math.round((maxBase * (4 - k)) / 4))));
+    parts.push(svg("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end", class: "tick-due" }, fenCompact((maxDue * (4 - k)) / 4)));
+    parts.push(svg("text", { x: W - pad.r + 6, y: y + 4, class: "tick-base" }, fenCompact((maxBase * (4 - k)) / 4)));
   }
   periods.forEach((p, i) => {
     const top = yDue(p.payoutsFen + p.feeFen);

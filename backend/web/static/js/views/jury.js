@@ -12,6 +12,7 @@ import { api, session } from "../api.js";
 import { commitJuryVote, myCommittedVote, revealJuryVote } from "../device/jury_signing.js";
 import { myKey, needsPassphrase, registerKey, renderKeyPanel, signerFor } from "../device/key_panel.js";
 import { badge, clear, facts, fen, h, loading, showError, when } from "../ui.js";
+import { demoClockButton, votingPhase, windowFacts } from "./chain_clock.js";
 
 const HINTS = {
   COMMIT_CLOSED: "The commit window has closed.",
@@ -84,11 +85,12 @@ function passphraseField(show) {
 
 export async function renderCase(ctx, claimPk) {
   ctx.main.append(h("h1", {}, "Jury case"), loading());
-  const [c, key] = await Promise.all([api(`/jury/claims/${claimPk}`), myKey()]);
+  const [c, key, clock] = await Promise.all([api(`/jury/claims/${claimPk}`), myKey(), api("/chain/time")]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   const a = c.assignment;
   const vote = c.vote;
+  const phase = votingPhase(a, clock.chainTime);
   ctx.main.append(
     h("h1", {}, `Jury case: ${a.illnessCode}`),
     h(
@@ -99,8 +101,7 @@ export async function renderCase(ctx, claimPk) {
         ["Payout", fen(a.payoutFen)],
         ["Age band", c.ageBand],
         ["Round", String(a.round)],
-        ["Commit until", when(a.commitEnds)],
-        ["Reveal until", when(a.revealEnds)],
+        ...windowFacts(a, clock.chainTime),
         c.appealed ? ["Appealed", "yes: the claimant appealed a rejection"] : null,
       ]),
     ),
@@ -159,21 +160,26 @@ export async function renderCase(ctx, claimPk) {
   if (vote.commitment) {
     panel.append(
       h("p", {}, "Your vote is committed on chain: only a hash of it, which nobody can open without your key."),
-      h("p", { class: "hint" }, "Reveal once the commit window has ended and before the reveal window ends. Your key re-derives everything: nothing was kept in this browser."),
+      h("p", { class: "hint" }, "Your key re-derives everything at reveal time: nothing was kept in this browser."),
     );
+    if (phase === "commit") {
+      panel.append(
+        h("p", { class: "hint", id: "reveal-wait" }, `Revealing opens at ${when(a.commitEnds)} (chain time), when the commit window ends: come back then.`),
+        demoClockButton(ctx, clock, a.commitEnds, `#/jury/${claimPk}`),
+      );
+    } else if (phase === "closed") {
+      panel.append(h("p", { class: "hint", id: "reveal-wait" }, `The reveal window closed at ${when(a.revealEnds)} (chain time).`));
+    } else {
+      panel.append(h("p", { class: "hint" }, `The reveal window is open until ${when(a.revealEnds)} (chain time).`));
+    }
     const shown = h("p", { id: "my-vote" });
-    const form = h(
-      "form",
-      { novalidate: true, id: "reveal-form" },
-      passphraseField(withPassphrase),
-      h("div", { class: "row" }, h("button", { type: "submit", id: "reveal" }, "Reveal my vote"), h("button", { type: "submit", class: "secondary", id: "show-vote", value: "show" }, "Show my vote (on this device)")),
-      progress,
-      shown,
-    );
+    const buttons = [h("button", { type: "submit", class: phase === "reveal" ? "secondary" : null, id: "show-vote", value: "show" }, "Show my vote (on this device)")];
+    if (phase === "reveal") buttons.unshift(h("button", { type: "submit", id: "reveal", value: "reveal" }, "Reveal my vote"));
+    const form = h("form", { novalidate: true, id: "reveal-form" }, passphraseField(withPassphrase), h("div", { class: "row" }, buttons), progress, shown);
     form.addEventListener(
       "submit",
       run(form, async (signer, submitter) => {
-        if (submitter && submitter.value === "show") {
+        if (!submitter || submitter.value !== "reveal") {
           step("Re-deriving your vote on this device…");
           const mine = await myCommittedVote(signer, vote);
           step("");
@@ -186,6 +192,10 @@ export async function renderCase(ctx, claimPk) {
       }),
     );
     panel.append(form);
+    return;
+  }
+  if (phase !== "commit") {
+    panel.append(h("p", { class: "hint", id: "commit-closed" }, `The commit window closed at ${when(a.commitEnds)} (chain time): you did not commit a vote in this round.`));
     return;
   }
   const form = h(

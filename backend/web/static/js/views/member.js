@@ -1,9 +1,9 @@
 // Claimant pages: membership and joining, filing with upload progress, a claim's timeline and
 // receipts, shares per period with in-browser verification.
 
-import { api, upload } from "../api.js";
+import { api, newIdempotencyKey, upload } from "../api.js";
 import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
-import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showDocument, showError, stepList, when } from "../ui.js";
+import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showDocument, showError, stepList, when, zonedDay } from "../ui.js";
 
 const JOIN_HINTS = {
   NOT_ELIGIBLE_AGE: "Not eligible: age.",
@@ -19,8 +19,22 @@ const FILE_HINTS = {
   EVIDENCE_REQUIRED: "Add at least one document.",
   PAYLOAD_TOO_LARGE: "A file is too large.",
   UNSUPPORTED_MEDIA_TYPE: "Only PDF, PNG and JPEG files are accepted.",
+  EMPTY_FILE: "A file is empty.",
+  TOO_MANY_FILES: "Too many files.",
+  WAITING_PERIOD_NOT_ACKNOWLEDGED: "Your diagnosis falls inside your waiting period.",
   VALIDATION_ERROR: "Please check the form.",
 };
+
+/** A byte count as a person reads it (20 MiB). */
+function sizeText(bytes) {
+  for (const [unit, scale] of [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) {
+    if (bytes >= scale) {
+      const v = bytes / scale;
+      return `${Number.isInteger(v) ? v : v.toFixed(1)} ${unit}`;
+    }
+  }
+  return `${bytes} bytes`;
+}
 const ACCEPTED = ["application/pdf", "image/png", "image/jpeg"];
 
 async function membership() {
@@ -132,9 +146,15 @@ export async function renderJoin(ctx) {
 
 export async function renderFile(ctx) {
   ctx.main.append(h("h1", {}, "File a claim"), loading());
-  const catalog = await api("/rules/illnesses");
+  const [catalog, member] = await Promise.all([api("/rules/illnesses"), membership()]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
+  const maxBytes = catalog.uploadMaxBytes || null;
+  const maxFiles = catalog.maxFilesPerClaim || null;
+  // The day the waiting period ends (UTC, as the API decides it): a diagnosis before it is not covered.
+  const waitingEnds = member && member.waitingEndsAt ? new Date(member.waitingEndsAt).toISOString().slice(0, 10) : null;
+  // One key per claim being filed: a retry after a lost answer gets the same claim back.
+  let filingKey = newIdempotencyKey();
   const errors = h("div", { "aria-live": "assertive" });
   const files = [];
   const list = h("ul", { class: "files", id: "file-list", "aria-live": "polite" });
@@ -150,8 +170,20 @@ export async function renderFile(ctx) {
   }
   function addFiles(incoming) {
     for (const f of incoming) {
+      if (f.size === 0) {
+        showError(errors, { code: "EMPTY_FILE", message: `${f.name} is empty (0 bytes): choose the document again` }, FILE_HINTS);
+        continue;
+      }
       if (f.type && !ACCEPTED.includes(f.type)) {
         showError(errors, { code: "UNSUPPORTED_MEDIA_TYPE", message: `${f.name} is not a PDF, PNG or JPEG file` }, FILE_HINTS);
+        continue;
+      }
+      if (maxBytes && f.size > maxBytes) {
+        showError(errors, { code: "PAYLOAD_TOO_LARGE", message: `${f.name} is ${sizeText(f.size)}; each file may be at most ${sizeText(maxBytes)}` }, FILE_HINTS);
+        continue;
+      }
+      if (maxFiles && files.length >= maxFiles) {
+        showError(errors, { code: "TOO_MANY_FILES", message: `at most ${maxFiles} files per claim; ${f.name} was not added` }, FILE_HINTS);
         continue;
       }
       files.push(f);
@@ -165,7 +197,7 @@ export async function renderFile(ctx) {
   const drop = h(
     "div",
     { class: "drop", id: "drop-zone" },
-    h("p", {}, "Drag and drop your medical documents here (PDF, PNG or JPEG)"),
+    h("p", {}, `Drag and drop your medical documents here (PDF, PNG or JPEG${maxBytes ? `, up to ${sizeText(maxBytes)} each` : ""})`),
     h("span", { class: "hint" }, "or "),
     picker,
     h("label", { for: "files", class: "button secondary", id: "choose-files" }, "Choose files"),
@@ -178,16 +210,34 @@ export async function renderFile(ctx) {
   });
 
   const today = new Date().toISOString().slice(0, 10);
+  const ack = h("input", { type: "checkbox", id: "ack-waiting", name: "ackWaiting" });
+  const warning = h(
+    "div",
+    { class: "error", id: "waiting-warning", role: "alert", hidden: true },
+    h("strong", {}, "This diagnosis is inside your waiting period."),
+    " ",
+    h("span", {}, `Your waiting period ends on ${waitingEnds || "—"}. Filing now does not send the claim to review: it is rejected at once (WAITING_PERIOD), your membership ends for good and cannot be resumed, and the shares you paid are refunded.`),
+    h("div", { class: "choice" }, h("label", { for: "ack-waiting" }, ack, "I have read this and want to file anyway")),
+  );
+  const inWaiting = () => Boolean(waitingEnds && form.diagnosis.value && form.diagnosis.value < waitingEnds);
   const form = h(
     "form",
     { class: "card", id: "file-form", novalidate: true },
     errors,
+    waitingEnds ? h("p", { class: "hint", id: "waiting-hint" }, `Your waiting period ends on ${waitingEnds}: illnesses diagnosed before that day are not covered.`) : null,
     h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.nameEn} · ${i.nameZh} (${i.code})`)))),
     h("div", { class: "field" }, h("label", { for: "diagnosis" }, "Date of diagnosis"), h("input", { id: "diagnosis", name: "diagnosis", type: "date", max: today, required: true })),
+    warning,
     h("div", { class: "field" }, h("span", { class: "label", id: "docs-label" }, h("strong", {}, "Documents")), drop, list),
     h("div", { class: "field" }, progress, progressText),
     h("button", { type: "submit", id: "submit-claim" }, "Submit claim"),
   );
+  const showWarning = () => {
+    warning.hidden = !inWaiting();
+    if (warning.hidden) ack.checked = false;
+  };
+  form.diagnosis.addEventListener("change", showWarning);
+  form.diagnosis.addEventListener("input", showWarning);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const missing = [];
@@ -198,27 +248,52 @@ export async function renderFile(ctx) {
       showError(errors, { code: "VALIDATION_ERROR", message: `please add ${missing.join(", ")}` }, FILE_HINTS);
       return;
     }
+    showWarning();
+    if (inWaiting() && !ack.checked) {
+      showError(errors, { code: "WAITING_PERIOD_NOT_ACKNOWLEDGED", message: `confirm that you read what filing inside the waiting period (it ends on ${waitingEnds}) does, or correct the date` }, FILE_HINTS);
+      ack.focus();
+      return;
+    }
     showError(errors, null);
     // The API reads the fields before any file: append them first.
     const body = new FormData();
     body.append("illnessCode", form.illness.value);
     body.append("diagnosisDate", form.diagnosis.value);
+    if (!warning.hidden && ack.checked) body.append("acknowledgeWaitingPeriod", "true");
     for (const f of files) body.append("files", f, f.name);
     const button = form.querySelector("#submit-claim");
     button.disabled = true;
     progress.hidden = false;
     progress.value = 0;
+    const onProgress = (loaded, total) => {
+      const pct = Math.round((loaded / total) * 100);
+      progress.value = pct;
+      progressText.textContent = pct < 100 ? `Uploading… ${pct}%` : "Uploaded; recording the claim on chain…";
+    };
+    const send = () => upload("/claims", body, onProgress, { "Idempotency-Key": filingKey });
     try {
-      const claim = await upload("/claims", body, (loaded, total) => {
-        const pct = Math.round((loaded / total) * 100);
-        progress.value = pct;
-        progressText.textContent = pct < 100 ? `Uploading… ${pct}%` : "Uploaded; recording the claim on chain…";
-      });
+      let claim;
+      let recovered = false;
+      try {
+        claim = await send();
+      } catch (err) {
+        if (err.code !== "NETWORK") throw err;
+        // The answer was lost (often after every byte went out): ask again with the same key. The
+        // server answers the claim it recorded (never a second one), or files it now if it had not.
+        progressText.textContent = "The connection dropped after the upload; checking whether your claim was recorded…";
+        claim = await send();
+        recovered = claim.replayed;
+      }
       progress.value = 100;
-      ctx.go(`#/claims/${claim.id}`, "Your claim was filed and recorded on chain.");
+      filingKey = newIdempotencyKey();
+      const done = recovered
+        ? "Your connection dropped after the upload, but your claim had been recorded: it is recovered below, and no second claim was filed."
+        : claim.status === "REJECTED" ? "Your claim was recorded and rejected by the plan's rules (see the reason below)." : "Your claim was filed and recorded on chain.";
+      ctx.go(`#/claims/${claim.id}`, done);
     } catch (err) {
       progressText.textContent = "";
       progress.hidden = true;
+      if (err.code === "WAITING_PERIOD_NOT_ACKNOWLEDGED") warning.hidden = false;
       showError(errors, err, FILE_HINTS);
     } finally {
       button.disabled = false;
@@ -245,11 +320,22 @@ function timelineList(entries) {
   );
 }
 
+const REASON_TEXT = { WAITING_PERIOD: "diagnosed inside the waiting period" };
+
+/** The payout lines: what is or was paid, and what was claimed when nothing will be. */
+function payoutFacts(claim) {
+  if (claim.status === "PAID") return [["Paid", fen(claim.payoutFen)]];
+  if (["REJECTED", "WITHDRAWN"].includes(claim.status)) return [["Payout", "none"], ["Amount claimed", fen(claim.payoutFen)]];
+  return [["Payout if approved", fen(claim.payoutFen)]];
+}
+
 export async function renderClaim(ctx, claimPk) {
   ctx.main.append(h("h1", {}, "Claim"), loading());
   const [claim, timeline] = await Promise.all([api(`/claims/${claimPk}`), api(`/claims/${claimPk}/timeline`)]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
+  // A waiting-period rejection is decided by the rules at filing: the claim never reached the chain.
+  const rulesOnly = claim.reasonCode === "WAITING_PERIOD" && !timeline.some((e) => e.blockNumber);
   const isMember = ctx.session.role === "member";
   const evidence = claim.evidence.map((ev) => {
     const slot = h("div", { class: "verify-slot" });
@@ -268,19 +354,21 @@ export async function renderClaim(ctx, claimPk) {
         showError(errors, err);
       }
     });
+    let downloaded = null; // the exact text the user saved: what "Verify receipt here" checks by default
     receiptButton.addEventListener("click", async () => {
       try {
         const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
-        download(`hubao-evidence-receipt-${ev.id}.json`, JSON.stringify(receipt, null, 2));
+        downloaded = JSON.stringify(receipt, null, 2);
+        download(`hubao-evidence-receipt-${ev.id}.json`, downloaded);
       } catch (err) {
         showError(errors, err, { NOT_ANCHORED: "Not anchored yet: try again in a minute." });
       }
     });
     verifyButton.addEventListener("click", async () => {
       try {
-        const receipt = await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`);
-        const chain = await chainBatch(receipt.batchId);
-        clear(slot).append(stepList(verifyEvidenceReceipt(receipt, chain), "Evidence receipt"));
+        // The copy the user downloaded, when there is one; else the server's, shown so it can be saved.
+        const text = downloaded ?? JSON.stringify(await api(`/claims/${claimPk}/evidence/${ev.id}/receipt`), null, 2);
+        receiptWorkbench(slot, ev.id, text);
       } catch (err) {
         showError(errors, err, { NOT_ANCHORED: "Not anchored yet: try again in a minute." });
       }
@@ -308,21 +396,69 @@ export async function renderClaim(ctx, claimPk) {
       { class: "card" },
       facts([
         ["Status", badge(claim.status)],
-        ["Payout", fen(claim.payoutFen)],
+        ...payoutFacts(claim),
         ["Diagnosed", claim.diagnosisDate],
         ["Filed", when(claim.filedAt)],
-        claim.reasonCode ? ["Reason", claim.reasonCode] : null,
-        ["Claim id on chain", h("span", { class: "mono" }, claim.claimId)],
+        claim.reasonCode ? ["Reason", REASON_TEXT[claim.reasonCode] ? `${REASON_TEXT[claim.reasonCode]} (${claim.reasonCode})` : claim.reasonCode] : null,
+        rulesOnly
+          ? ["Claim id on chain", "none: the plan's rules rejected the claim before it was filed on chain"]
+          : ["Claim id on chain", h("span", { class: "mono" }, claim.claimId)],
         claim.chainMismatch && claim.chainMismatch.length ? ["Note", `the chain's ${claim.chainMismatch.join(", ")} shown`] : null,
       ]),
     ),
-    isMember ? claimActions(ctx, claim) : null,
-    isMember ? filingReceiptCard(claim) : null,
+    // Element.append writes null as the text "null": leave absent parts out.
+    ...(isMember ? [claimActions(ctx, claim), rulesOnly ? null : filingReceiptCard(claim)] : []).filter(Boolean),
     h("h2", {}, "Timeline"),
     timelineList(timeline),
     h("h2", {}, isMember ? "Your documents" : "Evidence"),
     h("ul", { class: "grid", id: "evidence-list" }, evidence),
   );
+}
+
+/** Verify an evidence receipt the user holds: the text below (pasted or loaded from a file), checked in this browser. */
+function receiptWorkbench(slot, evidenceId, initialText) {
+  const id = `receipt-${evidenceId}`;
+  const text = h("textarea", { id, class: "receipt receipt-text", spellcheck: "false", "aria-describedby": `${id}-hint` });
+  text.value = initialText;
+  const picker = h("input", { type: "file", id: `${id}-file`, accept: ".json,application/json", class: "receipt-file visually-hidden" });
+  const result = h("div", { class: "receipt-result" });
+  const run = async () => {
+    let doc;
+    try {
+      doc = JSON.parse(text.value);
+    } catch {
+      clear(result).append(stepList({ ok: false, failedStep: 1, steps: [{ step: 1, title: "the receipt is JSON", status: "fail", detail: "the text is not valid JSON" }] }, "Evidence receipt"));
+      return;
+    }
+    clear(result).append(loading("Checking against the chain's record…"));
+    try {
+      const chain = doc && typeof doc === "object" && doc.batchId !== undefined ? await chainBatch(doc.batchId) : { chainId: null, contract: null, batch: null };
+      clear(result).append(stepList(verifyEvidenceReceipt(doc, chain), "Evidence receipt"));
+    } catch (err) {
+      showError(result, err);
+    }
+  };
+  picker.addEventListener("change", async () => {
+    const file = picker.files && picker.files[0];
+    if (!file) return;
+    text.value = await file.text();
+    picker.value = "";
+    await run();
+  });
+  const verify = h("button", { type: "button", class: "secondary verify-receipt-text" }, "Verify this receipt");
+  verify.addEventListener("click", run);
+  clear(slot).append(
+    result,
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: id }, "Receipt (JSON): the copy you downloaded, or paste one"),
+      text,
+      h("span", { class: "hint", id: `${id}-hint` }, "Change any byte and the check fails. To check without trusting this server, run ", h("code", {}, "hubao receipt verify RECEIPT.json --rpc URL"), "."),
+    ),
+    h("div", { class: "row" }, h("label", { for: `${id}-file`, class: "button secondary" }, "Load a receipt file"), picker, verify),
+  );
+  return run();
 }
 
 /**
@@ -456,10 +592,20 @@ export async function renderShares(ctx) {
   const rows = history.shares.map((s) => {
     const verify = h("button", { type: "button", "data-period": s.periodId, "aria-label": `Verify my share for period ${s.periodId}` }, "Verify");
     verify.addEventListener("click", () => openReceipt(workspace, s.periodId));
-    return [String(s.periodId), when(s.debitAt).slice(0, 10), fen(s.shareFen), fen(s.subsidyFen), fen(s.yearToDateFen), verify];
+    return [String(s.periodId), zonedDay(s.debitAt), fen(s.shareFen), fen(s.subsidyFen), fen(s.yearToDateFen), verify];
   });
+  // A ¥0 share needs a reason next to it, else it reads as a fault (issue 17: "shares ¥0 although a claim is paid").
+  const zeroes = history.shares.filter((s) => Number(s.shareFen) === 0).map((s) => {
+    const p = periods.get(s.periodId);
+    const why = !p ? "its record on chain could not be read"
+      : p.claimCount === 0 ? "no claim was approved in its window (a claim approved after the window closed is shared in a later period)"
+      : Number(s.subsidyFen) > 0 ? "the operator's subsidy covered your share"
+      : "the plan's surplus covered the payouts";
+    return h("li", {}, `Period ${s.periodId}: you pay ${fen(0)} because ${why}.`);
+  });
+  if (zeroes.length) ctx.main.append(h("ul", { class: "hint", id: "zero-shares" }, zeroes));
   ctx.main.append(
-    dataTable("shares-table", [["Period"], ["Debit day"], ["You pay", { num: true }], ["Subsidy", { num: true }], ["Year to date", { num: true }], ["Actions", { hidden: true }]], rows),
+    dataTable("shares-table", [["Period"], ["Debit day (plan time)"], ["You pay", { num: true }], ["Subsidy", { num: true }], ["Year to date", { num: true }], ["Actions", { hidden: true }]], rows),
     workspace,
   );
 }

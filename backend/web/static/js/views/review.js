@@ -69,13 +69,14 @@ export async function renderReview(ctx, claimPk) {
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   const claim = detail.claim;
+  const statusSlot = h("span", { id: "review-status" }, badge(claim.status)); // updated by the verdict
   ctx.main.append(
     h("h1", {}, `Review: ${claim.illnessCode}`),
     h(
       "section",
       { class: "card" },
       facts([
-        ["Status", badge(claim.status)],
+        ["Status", statusSlot],
         ["Payout", fen(claim.payoutFen)],
         ["Diagnosed", `${claim.diagnosisDate} (age ${detail.memberAgeAtDiagnosis})`],
         ["Member joined", when(detail.joinedAt)],
@@ -167,6 +168,8 @@ export async function renderReview(ctx, claimPk) {
         h("div", { class: "success", role: "status", id: "verdict-done" }, `Verdict ${out.verdict} recorded${out.blockNumber ? ` in block ${out.blockNumber}` : ""}. The claim is now ${out.claim.status}.`),
         out.txHash ? h("p", { class: "hint mono" }, `tx ${out.txHash}`) : null,
       );
+      clear(statusSlot).append(badge(out.claim.status)); // the deciding verdict moves the claim on
+
     } catch (err) {
       showError(errors, err, HINTS);
     }

@@ -1,0 +1,233 @@
+"""The first hour of a real user (issue 17), in a real browser (Debian's chromium, headless).
+
+A member still in the waiting period is warned on the filing page and must confirm before a filing
+that ends the membership; the rejected claim shows no on-chain id, no payout and no stray "null".
+A claimant whose answer is lost after the upload gets the claim back (idempotency key), never a
+second one. The receipt the user downloaded — or a file they load, or text they paste — is what
+the browser verifies. /docs renders Swagger UI offline, and no page asks anything of another origin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.api.app import create_app
+from backend.chain.anvil import AnvilNode
+from tests.claims.builders import PASSWORD, World, pdf, start_world
+from tests.stacks import node_of
+from tests.web.browser import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, ConsoleLog, LoopbackClient, require_browser, serve
+
+pytestmark = pytest.mark.xdist_group("web-first-hour")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    require_browser()
+    world = start_world(tmp_path_factory.mktemp("web-first-hour"), reviewers=2, jurors=3)
+    try:
+        yield world
+    finally:
+        world.runtime.close()
+        node = node_of(world.runtime)
+        assert isinstance(node, AnvilNode)
+        node.kill()
+
+
+@pytest.fixture(scope="module")
+def base_url(world: World) -> Iterator[str]:
+    with serve(create_app(runtime=world.runtime)) as url:
+        world.api = LoopbackClient(url)  # type: ignore[assignment]
+        yield url
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory, base_url: str) -> Iterator[Any]:
+    """One browser profile for the module; every request to another origin is refused and recorded."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-first-hour")
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport=DESKTOP,
+            accept_downloads=True,
+        )
+        ctx.off_origin = []
+
+        def guard(route: Any) -> None:
+            url = route.request.url
+            if url.startswith(base_url) or url.startswith(("blob:", "data:")):
+                route.fallback()
+            else:
+                ctx.off_origin.append(url)
+                route.abort()
+
+        ctx.route("**/*", guard)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+def _page(context: Any) -> tuple[Any, ConsoleLog]:
+    log = ConsoleLog()
+    page = context.new_page()
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    return page, log
+
+
+def _sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/app/#/signin")
+    page.evaluate("sessionStorage.clear()")
+    page.goto(f"{base}/app/#/signin")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#signout")
+
+
+def _fill_claim(page: Any, diagnosed: str, name: str = "report.pdf") -> None:
+    page.wait_for_selector("#file-form")
+    page.select_option("#illness", "CI001")
+    page.fill("#diagnosis", diagnosed)
+    page.dispatch_event("#diagnosis", "change")
+    page.set_input_files("#files", files=[{"name": name, "mimeType": "application/pdf", "buffer": pdf(name)}])
+
+
+def test_filing_in_the_waiting_period_needs_a_confirmation(world: World, base_url: str, context: Any) -> None:
+    page, log = _page(context)
+    newcomer = world.member(name="web-newcomer-waiting", joined_days_ago=30)
+    with world.runtime.sessions() as session:
+        from backend.db.models import Member
+
+        member = session.get(Member, newcomer.member.id)  # type: ignore[union-attr]
+        assert member is not None
+        ends = member.waiting_ends_at.date().isoformat()
+    _sign_in(page, base_url, newcomer.account.username)
+    page.goto(f"{base_url}/app/#/file")
+    page.wait_for_selector("#waiting-hint")
+    assert ends in page.inner_text("#waiting-hint")
+    assert page.is_hidden("#waiting-warning")
+    _fill_claim(page, (datetime.now(UTC).date() - timedelta(days=3)).isoformat())
+    assert page.is_visible("#waiting-warning")
+    warning = page.inner_text("#waiting-warning")
+    assert ends in warning
+    assert "membership ends for good" in warning
+    page.click("#submit-claim")  # not confirmed: refused in the page, nothing sent
+    page.wait_for_selector("#file-form .error")
+    assert "WAITING_PERIOD_NOT_ACKNOWLEDGED" in page.inner_text("#file-form .error")
+    assert world.api.get("/claims", newcomer.token).json() == []
+    page.check("#ack-waiting")
+    page.click("#submit-claim")
+    page.wait_for_url("**/#/claims/*")
+    page.wait_for_selector("#claim-timeline")
+    assert "rejected by the plan's rules" in page.inner_text("#status")
+    main = page.inner_text("main")
+    assert "null" not in main
+    assert "none: the plan's rules rejected the claim before it was filed on chain" in main
+    assert "Payout\nnone" in main
+    assert "diagnosed inside the waiting period (WAITING_PERIOD)" in main
+    (claim,) = world.api.get("/claims", newcomer.token).json()
+    assert (claim["status"], claim["reasonCode"]) == ("REJECTED", "WAITING_PERIOD")
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
+
+
+def test_a_lost_answer_after_the_upload_recovers_the_claim(world: World, base_url: str, context: Any) -> None:
+    page, log = _page(context)
+    claimant = world.member(name="web-dropped-connection")
+    _sign_in(page, base_url, claimant.account.username)
+    page.goto(f"{base_url}/app/#/file")
+    _fill_claim(page, (datetime.now(UTC).date() - timedelta(days=10)).isoformat())
+    calls: list[str | None] = []
+
+    def drop_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        calls.append(route.request.headers.get("idempotency-key"))
+        if len(calls) == 1:
+            route.fetch(timeout=120_000)  # the server records the claim; its answer never arrives
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/claims", drop_first_answer)
+    log.phase = "expected-network-drop"
+    page.click("#submit-claim")
+    page.wait_for_url("**/#/claims/*", timeout=120_000)
+    assert "recovered" in page.inner_text("#status")
+    assert len(calls) == 2
+    assert calls[0] is not None
+    assert calls[0] == calls[1]
+    claims = world.api.get("/claims", claimant.token).json()
+    assert len(claims) == 1
+    assert page.url.endswith(claims[0]["id"])
+    page.close()
+    assert [e for e in log.unexpected() if "ERR_CONNECTION_RESET" not in e[1]] == []
+
+
+def test_the_receipt_the_user_holds_is_what_the_browser_verifies(
+    world: World, base_url: str, context: Any, tmp_path: Path
+) -> None:
+    page, log = _page(context)
+    claimant = world.member(name="web-receipt-holder")
+    filed = world.file(claimant, [("scan.pdf", pdf("receipt holder"), "application/pdf")])
+    assert filed.status_code == 201, filed.text
+    world.anchor()
+    _sign_in(page, base_url, claimant.account.username)
+    page.goto(f"{base_url}/app/#/claims/{filed.json()['id']}")
+    page.wait_for_selector("#evidence-list button:has-text('Download receipt')")
+    with page.expect_download() as download:
+        page.click("#evidence-list button:has-text('Download receipt')")
+    saved = Path(download.value.path()).read_text()
+    page.click("#evidence-list button:has-text('Verify receipt here')")
+    page.wait_for_selector("#evidence-list [data-verified=true]")
+    assert page.input_value("#evidence-list textarea.receipt-text") == saved  # the downloaded copy
+    # A file the user loads: an altered one fails at a numbered step, the original passes.
+    altered = json.loads(saved)
+    altered["root"] = "0x" + "42" * 32
+    bad = tmp_path / "altered.json"
+    bad.write_text(json.dumps(altered, indent=2))
+    page.set_input_files("#evidence-list input.receipt-file", str(bad))
+    page.wait_for_selector("#evidence-list [data-verified=false]")
+    assert "verification failed at step" in page.inner_text("#evidence-list")
+    assert page.input_value("#evidence-list textarea.receipt-text") == bad.read_text()
+    # Pasted text: the original again.
+    page.fill("#evidence-list textarea.receipt-text", saved)
+    page.click("#evidence-list button.verify-receipt-text")
+    page.wait_for_selector("#evidence-list [data-verified=true]")
+    page.fill("#evidence-list textarea.receipt-text", "{not json")
+    page.click("#evidence-list button.verify-receipt-text")
+    page.wait_for_selector("#evidence-list [data-verified=false]")
+    assert "the text is not valid JSON" in page.inner_text("#evidence-list")
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
+
+
+def test_docs_render_offline_and_no_page_asks_another_origin(world: World, base_url: str, context: Any) -> None:
+    page, log = _page(context)
+    page.goto(f"{base_url}/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "Hubao" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-tag-section")
+    assert page.locator(".opblock").count() > 20
+    member = world.member(name="web-off-origin")
+    _sign_in(page, base_url, member.account.username)
+    for route in ("#/member", "#/file", "#/shares", "#/notice"):
+        page.goto(f"{base_url}/app/{route}")
+        page.wait_for_selector("main h1")
+        page.wait_for_load_state("networkidle")
+    page.close()
+    assert context.off_origin == []  # over every page this module opened
+    assert log.unexpected() == [], log.unexpected()
