@@ -32,9 +32,9 @@ from typing import Any
 from eth_account import Account as EthAccount
 from sqlalchemy import select
 
+from backend import devices
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
-from backend.chain import typed_data
 from backend.chain.anvil import rpc_call
 from backend.db.models import Account
 from backend.errors import ChainError, ConfigError
@@ -103,12 +103,7 @@ class _Demo:
     def own_key(self, reviewer: _Person) -> None:
         """Make a reviewer or juror a key of their own and register it (the server keeps only its address)."""
         key = bytes(EthAccount.create().key)
-        address = EthAccount.from_key(key).address
-        challenge = self.api.post("/signing-key/challenge", reviewer.token, json={"address": address})
-        document = self.ok(challenge, "key challenge")["typedData"]
-        signature = "0x" + typed_data.sign(typed_data.load_document(document), key).hex()
-        answer = {"address": address, "expiresAt": int(document["message"]["expiresAt"]), "signature": signature}
-        self.ok(self.api.post("/signing-key", reviewer.token, json=answer), "key registration")
+        devices.register_key(self.api, reviewer.token, key)
         reviewer.device_key = key
 
     def review(self, reviewers: list[_Person], claim_pk: str, verdict: str, reason: str | None, report: str) -> None:
@@ -118,20 +113,8 @@ class _Demo:
         for reviewer in reviewers:
             if claim_pk not in self.queue_of(reviewer):
                 continue
-            if reviewer.device_key is None:
-                self.ok(self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body), "verdict")
-                continue
-            draft = self.ok(
-                self.api.post(f"/review/claims/{claim_pk}/verdict/draft", reviewer.token, json=body), "draft"
-            )
-            document = typed_data.check_hubao_document(
-                typed_data.load_document(draft["typedData"]), primary_type="Verdict"
-            )
-            signed = {
-                "message": document["message"],
-                "signature": "0x" + typed_data.sign(document, reviewer.device_key).hex(),
-            }
-            self.ok(self.api.post(f"/review/claims/{claim_pk}/verdict/signed", reviewer.token, json=signed), "verdict")
+            assert reviewer.device_key is not None, "demo reviewers hold their own keys"
+            self.ok(devices.sign_verdict(self.api, reviewer.token, reviewer.device_key, claim_pk, body), "verdict")
 
     def advance(self, seconds: int) -> None:
         url = self.runtime.settings.chain_url

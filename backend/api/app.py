@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend import __version__
 from backend.api.docs import mount_docs
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
+from backend.api.headers import DefaultHeaders
 from backend.api.links import add_links
 from backend.api.routes import (
     accounts,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(DefaultHeaders)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)

@@ -8,12 +8,22 @@ from fastapi.responses import StreamingResponse
 
 from backend.services.review_evidence import OpenedEvidence
 
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+def download_name(evidence_id: str, media_type: str, original_name: str | None) -> str:
+    """The name a download is saved under, chosen by the server: the extension always comes from
+    the verified media type (a PNG uploaded as ``evil.html`` saves as ``evil.png``, never as HTML);
+    the claimant's own name only gives the stem; without it, ``evidence-<id>``."""
+    extension = EXTENSIONS.get(media_type, ".bin")
+    stem = (original_name or "").rsplit(".", 1)[0].strip(" .") if original_name else ""
+    return f"{stem or f'evidence-{evidence_id}'}{extension}"
+
 
 def content_disposition(evidence_id: str, media_type: str, original_name: str | None) -> str:
     """``attachment`` with an ASCII fallback name and the RFC 6266 / 5987 ``filename*``."""
-    extension = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(media_type, "")
-    fallback = f"evidence-{evidence_id}{extension}"
-    name = original_name or fallback
+    fallback = download_name(evidence_id, media_type, None)
+    name = download_name(evidence_id, media_type, original_name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
 
 

@@ -56,6 +56,7 @@ from backend.proofs.errors import (
 from backend.proofs.hexstr import to_hex
 from backend.proofs.membership_log import MembershipChange
 from backend.proofs.merkle import MerkleTree
+from backend.proofs.receipt_schema import anchored_leaf_json, check_envelope, tree_position
 from backend.proofs.report import StepReport, StepRunner
 from backend.proofs.strict_json import ReceiptFields
 
@@ -70,26 +71,10 @@ __all__ = [
     "verify_membership_receipt_onchain",
 ]
 
-RECEIPT_VERSION = 1
 KIND_MEMBERSHIP = "membership"
 
 _UINT256_MAX = 2**256 - 1
 _UINT64_MAX = 2**64 - 1
-_REQUIRED_KEYS = (
-    "version",
-    "kind",
-    "chainId",
-    "contract",
-    "batchId",
-    "root",
-    "prevRoot",
-    "leafCount",
-    "leaf",
-    "leafHash",
-    "proof",
-    "anchorTx",
-    "anchorBlock",
-)
 _PRIVATE_KEYS = ("memberId", "salt")
 _FIELDS = ReceiptFields(SchemaError)
 
@@ -117,21 +102,7 @@ class MembershipReceipt:
         return replace(self, member_id=None, salt=None)
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "version": RECEIPT_VERSION,
-            "kind": KIND_MEMBERSHIP,
-            "chainId": self.chain_id,
-            "contract": self.contract,
-            "batchId": self.batch_id,
-            "root": to_hex(self.root),
-            "prevRoot": to_hex(self.prev_root),
-            "leafCount": self.leaf_count,
-            "leaf": self.leaf.to_json(),
-            "leafHash": to_hex(self.leaf_hash),
-            "proof": [to_hex(p) for p in self.proof],
-            "anchorTx": to_hex(self.anchor_tx),
-            "anchorBlock": self.anchor_block,
-        }
+        doc = anchored_leaf_json(KIND_MEMBERSHIP, self)
         if self.member_id is not None and self.salt is not None:
             doc["memberId"] = self.member_id
             doc["salt"] = to_hex(self.salt)
@@ -144,24 +115,7 @@ class MembershipReceipt:
 def parse_membership_receipt(receipt: Mapping[str, Any] | str | bytes) -> MembershipReceipt:
     """Step 1: parse and validate a version-1 membership receipt; ``SchemaError`` names the field."""
     doc = _FIELDS.loads(receipt) if isinstance(receipt, str | bytes) else receipt
-    if not isinstance(doc, Mapping):
-        raise SchemaError("receipt must be a JSON object", field="$")
-    if "version" not in doc:
-        raise SchemaError("missing field version", field="version")
-    if type(doc["version"]) is not int or doc["version"] != RECEIPT_VERSION:
-        raise SchemaError(f"unsupported receipt version {doc['version']!r}", field="version")
-    for key in _REQUIRED_KEYS:
-        if key not in doc:
-            raise SchemaError(f"missing field {key}", field=key)
-    unknown = sorted(set(doc) - set(_REQUIRED_KEYS) - set(_PRIVATE_KEYS))
-    if unknown:
-        raise SchemaError(f"unknown field {unknown[0]}", field=unknown[0])
-    private = [k for k in _PRIVATE_KEYS if k in doc]
-    if len(private) == 1:
-        missing = next(k for k in _PRIVATE_KEYS if k not in doc)
-        raise SchemaError(f"{private[0]} without {missing}", field=missing)
-    if doc["kind"] != KIND_MEMBERSHIP:
-        raise SchemaError(f"kind must be {KIND_MEMBERSHIP!r}", field="kind")
+    private = check_envelope(doc, KIND_MEMBERSHIP, _PRIVATE_KEYS)
     try:
         leaf = MembershipChange.from_json(doc["leaf"])
     except LeafEncodingError as exc:
@@ -208,23 +162,17 @@ def make_membership_receipt(
     salt: bytes | None = None,
 ) -> MembershipReceipt:
     """Receipt for the leaf at input position ``index`` of the batch's ``tree``; verified offline."""
-    leaf_hash = leaf.leaf_hash()
-    if tree.leaf_hash(index) != leaf_hash:
-        raise LeafHashMismatch("leaf is not the leaf at this index of the tree", field="leaf", index=index)
     receipt = MembershipReceipt(
         chain_id=chain_id,
         contract=contract,
         batch_id=batch_id,
-        root=tree.root,
         prev_root=prev_root,
-        leaf_count=tree.leaf_count,
         leaf=leaf,
-        leaf_hash=leaf_hash,
-        proof=tuple(tree.proof(index)),
         anchor_tx=anchor_tx,
         anchor_block=anchor_block,
         member_id=member_id,
         salt=salt,
+        **tree_position(tree, index, leaf.leaf_hash()),
     )
     verify_membership_receipt_offline(receipt).raise_for_failure()
     return receipt

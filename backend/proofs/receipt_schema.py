@@ -35,11 +35,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from backend.proofs.errors import SchemaError
+from backend.proofs.errors import LeafHashMismatch, SchemaError
 from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.leaves import EvidenceLeaf
+from backend.proofs.merkle import MerkleTree
 from backend.proofs.strict_json import ReceiptFields
 
 __all__ = ["KIND_EVIDENCE", "RECEIPT_VERSION", "EvidenceReceipt", "parse_evidence_receipt"]
@@ -101,21 +102,7 @@ class EvidenceReceipt:
 
     def to_json(self) -> dict[str, Any]:
         """The version-1 JSON object (key order as in the module docstring)."""
-        doc: dict[str, Any] = {
-            "version": RECEIPT_VERSION,
-            "kind": KIND_EVIDENCE,
-            "chainId": self.chain_id,
-            "contract": self.contract,
-            "batchId": self.batch_id,
-            "root": to_hex(self.root),
-            "prevRoot": to_hex(self.prev_root),
-            "leafCount": self.leaf_count,
-            "leaf": self.leaf.to_json(),
-            "leafHash": to_hex(self.leaf_hash),
-            "proof": [to_hex(p) for p in self.proof],
-            "anchorTx": to_hex(self.anchor_tx),
-            "anchorBlock": self.anchor_block,
-        }
+        doc = anchored_leaf_json(KIND_EVIDENCE, self)
         if self.salt is not None and self.plaintext_sha256 is not None:
             doc["salt"] = to_hex(self.salt)
             doc["plaintextSha256"] = to_hex(self.plaintext_sha256)
@@ -124,6 +111,88 @@ class EvidenceReceipt:
     def to_json_text(self) -> str:
         """Compact JSON text of ``to_json()``."""
         return json.dumps(self.to_json(), separators=(",", ":"))
+
+
+# --- what every anchored-leaf receipt shares (evidence and membership receipts) ----------------
+
+
+class AnchoredLeafReceipt(Protocol):
+    """The public fields of a receipt for one leaf of an anchored batch, in schema order."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def contract(self) -> str: ...
+    @property
+    def batch_id(self) -> int: ...
+    @property
+    def root(self) -> bytes: ...
+    @property
+    def prev_root(self) -> bytes: ...
+    @property
+    def leaf_count(self) -> int: ...
+    @property
+    def leaf(self) -> Any: ...
+    @property
+    def leaf_hash(self) -> bytes: ...
+    @property
+    def proof(self) -> tuple[bytes, ...]: ...
+    @property
+    def anchor_tx(self) -> bytes: ...
+    @property
+    def anchor_block(self) -> int: ...
+
+
+def anchored_leaf_json(kind: str, receipt: AnchoredLeafReceipt) -> dict[str, Any]:
+    """The public part of a version-1 anchored-leaf receipt of ``kind`` (key order of the schema)."""
+    return {
+        "version": RECEIPT_VERSION,
+        "kind": kind,
+        "chainId": receipt.chain_id,
+        "contract": receipt.contract,
+        "batchId": receipt.batch_id,
+        "root": to_hex(receipt.root),
+        "prevRoot": to_hex(receipt.prev_root),
+        "leafCount": receipt.leaf_count,
+        "leaf": receipt.leaf.to_json(),
+        "leafHash": to_hex(receipt.leaf_hash),
+        "proof": [to_hex(p) for p in receipt.proof],
+        "anchorTx": to_hex(receipt.anchor_tx),
+        "anchorBlock": receipt.anchor_block,
+    }
+
+
+def check_envelope(doc: Any, kind: str, private_keys: tuple[str, ...]) -> bool:
+    """Step 1's checks common to anchored-leaf receipts: a JSON object of this version and ``kind``
+    with every required field, no unknown one, and the private fields all present or all absent.
+    Returns whether the private fields are present (the holder's private copy)."""
+    if not isinstance(doc, Mapping):
+        raise SchemaError("receipt must be a JSON object", field="$")
+    if "version" not in doc:
+        raise SchemaError("missing field version", field="version")
+    if type(doc["version"]) is not int or doc["version"] != RECEIPT_VERSION:
+        raise SchemaError(f"unsupported receipt version {doc['version']!r}", field="version")
+    for key in _REQUIRED_KEYS:
+        if key not in doc:
+            raise SchemaError(f"missing field {key}", field=key)
+    unknown = sorted(set(doc) - set(_REQUIRED_KEYS) - set(private_keys))
+    if unknown:
+        raise SchemaError(f"unknown field {unknown[0]}", field=unknown[0])
+    private = [k for k in private_keys if k in doc]
+    if len(private) == 1:
+        missing = next(k for k in private_keys if k not in doc)
+        raise SchemaError(f"{private[0]} without {missing}", field=missing)
+    if doc["kind"] != kind:
+        raise SchemaError(f"kind must be {kind!r}", field="kind")
+    return bool(private)
+
+
+def tree_position(tree: MerkleTree, index: int, leaf_hash: bytes) -> dict[str, Any]:
+    """The receipt fields that place ``leaf_hash`` at input position ``index`` of a batch's ``tree``
+    (root, leaf count, leaf hash, proof); ``LeafHashMismatch`` when it is not the leaf there."""
+    if tree.leaf_hash(index) != leaf_hash:
+        raise LeafHashMismatch("leaf is not the leaf at this index of the tree", field="leaf", index=index)
+    return {"root": tree.root, "leaf_count": tree.leaf_count, "leaf_hash": leaf_hash, "proof": tuple(tree.proof(index))}
 
 
 # --- step 1: schema --------------------------------------------------------------------------
@@ -164,25 +233,7 @@ def parse_evidence_receipt(receipt: Mapping[str, Any] | str | bytes) -> Evidence
     Raises ``SchemaError`` naming the offending field (``field``, a JSON path).
     """
     doc = _FIELDS.loads(receipt) if isinstance(receipt, str | bytes) else receipt
-    if not isinstance(doc, Mapping):
-        raise SchemaError("receipt must be a JSON object", field="$")
-    if "version" not in doc:
-        raise SchemaError("missing field version", field="version")
-    if type(doc["version"]) is not int or doc["version"] != RECEIPT_VERSION:
-        raise SchemaError(f"unsupported receipt version {doc['version']!r}", field="version")
-    keys = set(doc)
-    for key in _REQUIRED_KEYS:
-        if key not in keys:
-            raise SchemaError(f"missing field {key}", field=key)
-    unknown = sorted(keys - set(_REQUIRED_KEYS) - set(_PRIVATE_KEYS))
-    if unknown:
-        raise SchemaError(f"unknown field {unknown[0]}", field=unknown[0])
-    private = [k for k in _PRIVATE_KEYS if k in keys]
-    if len(private) == 1:
-        missing = next(k for k in _PRIVATE_KEYS if k not in keys)
-        raise SchemaError(f"{private[0]} without {missing}", field=missing)
-    if doc["kind"] != KIND_EVIDENCE:
-        raise SchemaError(f"kind must be {KIND_EVIDENCE!r}", field="kind")
+    private = check_envelope(doc, KIND_EVIDENCE, _PRIVATE_KEYS)
     chain_id = _FIELDS.integer(doc, "chainId", 1, _UINT256_MAX)
     contract = _FIELDS.address(doc["contract"])
     batch_id = _FIELDS.integer(doc, "batchId", 0, _UINT256_MAX)

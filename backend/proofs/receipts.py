@@ -63,7 +63,7 @@ from backend.proofs.errors import (
 )
 from backend.proofs.leaves import EvidenceLeaf, evidence_values_hash
 from backend.proofs.merkle import MerkleTree
-from backend.proofs.receipt_schema import RECEIPT_VERSION, EvidenceReceipt, parse_evidence_receipt
+from backend.proofs.receipt_schema import RECEIPT_VERSION, EvidenceReceipt, parse_evidence_receipt, tree_position
 from backend.proofs.report import StepReport, StepResult, StepRunner, StepStatus
 
 __all__ = [
@@ -112,24 +112,17 @@ def make_evidence_receipt(
     verifies offline, so a receipt that leaves here is one its holder can verify. Pass ``salt``
     and ``plaintext_sha256`` only for the claimant's private copy.
     """
-    tree_index = tree.tree_index(index)
-    leaf_hash = leaf.leaf_hash()
-    if tree.node(tree_index) != leaf_hash:
-        raise LeafHashMismatch("leaf is not the leaf at this index of the tree", field="leaf", index=index)
     receipt = EvidenceReceipt(
         chain_id=chain_id,
         contract=contract,
         batch_id=batch_id,
-        root=tree.root,
         prev_root=prev_root,
-        leaf_count=tree.leaf_count,
         leaf=leaf,
-        leaf_hash=leaf_hash,
-        proof=tuple(tree.proof(index)),
         anchor_tx=anchor_tx,
         anchor_block=anchor_block,
         salt=salt,
         plaintext_sha256=plaintext_sha256,
+        **tree_position(tree, index, leaf.leaf_hash()),
     )
     verify_receipt_offline(receipt).raise_for_failure()
     return receipt

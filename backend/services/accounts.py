@@ -1,10 +1,13 @@
 """Accounts (logins), the reviewer/juror signing keys, the on-chain rosters and declared relations.
 
 Roles: member, reviewer, juror, auditor, operator — one per account. Reviewers and jurors sign
-EIP-712 messages with a key generated here; the key never leaves this module in the clear
-except as the :class:`LocalAccount` returned by :func:`signing_account`, and is never logged.
+EIP-712 messages. Reviewers sign with the key their own device made (registered by
+``participant_keys``; the server holds only its address). Accounts of ``SERVER_KEY_ROLES``, and
+accounts created before device keys, have a key generated here (the legacy custody, recorded in
+``server_held_keys`` for the audit); it never leaves this module in the clear except as the
+:class:`LocalAccount` returned by :func:`signing_account`, and is never logged.
 
-Signing keys at rest (``Account.signing_key_encrypted``), envelope encryption::
+Legacy signing keys at rest (``Account.signing_key_encrypted``), envelope encryption::
 
     sealed = b"HBSK" || 0x01 || len(kid) (u8) || kid || wrapped_dek (60) || nonce (12) || AES-256-GCM(dek, key)
     aad    = b"hubao/signing-key/v1" || 0x00 || account id || 0x00 || signing address
@@ -54,9 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNING_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER, "juror": JUROR}
-# Roles still given a server-held key at creation (a reviewer's is retired when they register their
-# own). Jurors get none: they vote only with a key of their own (participant_keys), which gets the role.
-SERVER_KEY_ROLES: Final = ("reviewer",)
 STAFF_ROLES: Final = ("reviewer", "juror", "auditor", "operator")
 USERNAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MIN_PASSWORD: Final = 10
@@ -143,12 +143,26 @@ def _check_credentials(username: str, password: str) -> None:
         raise InvalidInput(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="WEAK_PASSWORD")
 
 
+# Roles whose new accounts still get a key generated and sealed here (the legacy custody). None any
+# more: reviewers (issue 14 item 1) and jurors (item 3) hold their own keys — a new one has no signing
+# address until they register the key their device made (participant_keys). ``server_key=True``
+# still rebuilds a data directory of the legacy custody (tests of the migration).
+SERVER_KEY_ROLES: Final[frozenset[str]] = frozenset()
+
+
 def create_account(
-    session: Session, username: str, password: str, role: str, *, keyring: Keyring | None = None
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    keyring: Keyring | None = None,
+    server_key: bool | None = None,
 ) -> Account:
-    """Add an account to ``session`` (flushed, not committed). Reviewers get a signing key sealed
-    under ``keyring`` (required for them); jurors none (they register their own). The on-chain role
-    is granted separately (:func:`grant_signing_role`), after the row is committed."""
+    """Add an account to ``session`` (flushed, not committed). Accounts of ``SERVER_KEY_ROLES`` get a
+    signing key sealed under ``keyring`` (``server_key`` overrides, e.g. to rebuild a data directory
+    of the legacy custody); the others that sign register their device's key later. The on-chain
+    role is granted separately (:func:`grant_signing_role`), after the row is committed."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="INVALID_ROLE")
     username = unicodedata.normalize("NFKC", username)
@@ -160,7 +174,7 @@ def create_account(
     account = Account(
         id=new_public_id(), username=username, username_key=key, password_hash=hash_password(password), role=role
     )
-    if role in SERVER_KEY_ROLES:
+    if role in SIGNING_ROLES and (role in SERVER_KEY_ROLES if server_key is None else server_key):
         if keyring is None:
             raise ValueError("a keyring is needed to create reviewer and juror accounts")
         signer: LocalAccount = EthAccount.create()
@@ -196,13 +210,15 @@ def grant_signing_role(ctx: ServiceContext, account: Account) -> bytes | None:
     return tx
 
 
-def create_staff_account(ctx: ServiceContext, username: str, password: str, role: str) -> Account:
+def create_staff_account(
+    ctx: ServiceContext, username: str, password: str, role: str, *, server_key: bool | None = None
+) -> Account:
     """Create a staff account (committed), then grant its on-chain role. A failed grant leaves the
     account in place; :func:`sync_roster` (run by ``bootstrap.bootstrap``) grants it later."""
     if role not in STAFF_ROLES:
         raise InvalidInput(f"staff role must be one of {', '.join(STAFF_ROLES)}", code="INVALID_ROLE")
     with ctx.sessions.begin() as session:
-        account = create_account(session, username, password, role, keyring=ctx.keyring)
+        account = create_account(session, username, password, role, keyring=ctx.keyring, server_key=server_key)
     grant_signing_role(ctx, account)
     return account
 
@@ -283,10 +299,12 @@ class DeclaredRelation:
 def declare_relation(ctx: ServiceContext, account_id: str, member_id: str) -> DeclaredRelation:
     """Record that reviewer/juror ``account_id`` is related to member ``member_id``, in the database
     and on chain (``declareConflict(address, memberCommitment)``): they never review or judge
-    that member's claims. Chain first, so a retry after a crash completes the row."""
+    that member's claims. Chain first, so a retry after a crash completes the row. A participant
+    who has not registered a key yet gets the conflict declared on chain when they do
+    (``participant_keys.register_signing_key`` declares every relation for the new address)."""
     with ctx.sessions() as session:
         account = get_account(session, account_id)
-        if account.role not in SIGNING_ROLES or account.signing_address is None:
+        if account.role not in SIGNING_ROLES:
             raise InvalidInput("relations are declared for reviewers and jurors only", code="NOT_A_SIGNER")
         member = session.get(Member, member_id)
         if member is None:
@@ -297,7 +315,7 @@ def declare_relation(ctx: ServiceContext, account_id: str, member_id: str) -> De
         if exists is not None:
             raise Conflict("this relation is already declared", code="RELATION_EXISTS")
         address, commitment = account.signing_address, bytes(member.commitment)
-    tx = roster_for(ctx).declare_conflict(address, commitment)
+    tx = roster_for(ctx).declare_conflict(address, commitment) if address is not None else None
     try:
         with ctx.sessions.begin() as session:
             session.add(Relation(account_id=account_id, member_id=member_id))

@@ -76,7 +76,8 @@ def open_claim_evidence(ctx: ServiceContext, principal: Principal, claim_pk: str
     with ctx.sessions() as session:
         item = readable_evidence(session, principal, claim_pk, evidence_id)
         sealed = _sealed(item)
-        meta = (item.id, item.media_type, item.size, item.original_name)
+        # The original file name is the claimant's own: reviewers never see it, not even in a download.
+        meta = (item.id, item.media_type, item.size, item.original_name if principal.role == "member" else None)
     chunks = open_evidence(ctx.store, ctx.keyring, sealed)  # raises eagerly (shredded, key)
     purpose = "claimant_download" if principal.role == "member" else "review_download"
     log_access(ctx, evidence_id, principal.account_id, purpose)

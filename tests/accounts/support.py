@@ -87,13 +87,16 @@ class Api:
         return self.request("POST", url, token, **kwargs)
 
 
-def make_account(runtime: Runtime, role: str, username: str | None = None) -> Account:
-    """A committed account of ``role`` (staff roles through the full path: key, on-chain role)."""
+def make_account(
+    runtime: Runtime, role: str, username: str | None = None, *, server_key: bool | None = None
+) -> Account:
+    """A committed account of ``role`` (staff roles through the full path: key, on-chain role).
+    ``server_key=True``: a signer whose key the server generated (the legacy custody)."""
     username = username or new_name(role)
     if role == "member":
         with runtime.sessions.begin() as session:
             return register_member(session, username, PASSWORD)
-    return create_staff_account(runtime, username, PASSWORD, role)
+    return create_staff_account(runtime, username, PASSWORD, role, server_key=server_key)
 
 
 def token_for(runtime: Runtime, account: Account) -> str:

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 from web3 import Web3
 
+from backend import devices
 from backend.cli import app as cli_app
-from backend.db.models import Account, Member, Relation
+from backend.db.models import Account, Member, Relation, ServerHeldKey
 from backend.errors import InvalidInput
 from backend.runtime import Runtime
 from backend.services import membership
@@ -69,7 +70,7 @@ def test_a_new_juror_holds_no_key_and_no_role_until_it_registers_its_own(plan_ru
 
 @pytest.mark.parametrize(("role", "onchain_role"), [("reviewer", "REVIEWER_ROLE")])
 def test_create_signer_grants_its_role_on_chain(plan_runtime: Runtime, role: str, onchain_role: str) -> None:
-    account = make_account(plan_runtime, role)
+    account = make_account(plan_runtime, role, server_key=True)
     assert account.signing_address is not None
     ledger = plan_runtime.contracts["ClaimLedger"]
     role_id = keccak(text=onchain_role)  # the contract's constant, derived independently
@@ -82,6 +83,22 @@ def test_create_signer_grants_its_role_on_chain(plan_runtime: Runtime, role: str
     assert (balance >= JUROR_MIN_BALANCE_WEI) is (role == "juror")
 
 
+def test_new_reviewer_has_no_key_until_their_device_registers_one(plan_runtime: Runtime) -> None:
+    """Issue 14 item 1: the server makes no key for a reviewer; the role follows the device's key."""
+    api = Api(plan_runtime)
+    account = _reload(plan_runtime, make_account(plan_runtime, "reviewer").id)
+    assert (account.signing_address, account.signing_key_encrypted) == (None, None)
+    with plan_runtime.sessions() as session:
+        assert session.scalars(select(ServerHeldKey).where(ServerHeldKey.account_id == account.id)).all() == []
+    with pytest.raises(InvalidInput) as refused:
+        signing_account(plan_runtime, account)
+    assert refused.value.code == "NOT_A_SIGNER"
+    device = keccak(text="hubao-accounts-test-device")
+    address = devices.register_key(api, token_for(plan_runtime, account), device)
+    assert _reload(plan_runtime, account.id).signing_address == address
+    assert roster_for(plan_runtime).has_role("REVIEWER_ROLE", address)
+
+
 @pytest.mark.parametrize("role", ["member", "auditor", "operator"])
 def test_create_non_signer_has_no_key(plan_runtime: Runtime, role: str) -> None:
     account = _reload(plan_runtime, make_account(plan_runtime, role).id)
@@ -92,7 +109,7 @@ def test_create_non_signer_has_no_key(plan_runtime: Runtime, role: str) -> None:
 
 
 def test_signing_key_is_sealed_at_rest_and_opens_to_its_address(plan_runtime: Runtime) -> None:
-    account = _reload(plan_runtime, make_account(plan_runtime, "reviewer").id)
+    account = _reload(plan_runtime, make_account(plan_runtime, "reviewer", server_key=True).id)
     signer = signing_account(plan_runtime, account)
     assert signer.address == account.signing_address
     raw = bytes(signer.key)
@@ -147,7 +164,9 @@ def test_create_account_refuses_taken_and_malformed_credentials(plan_runtime: Ru
 
 def test_sync_roster_grants_a_role_the_chain_lacks(plan_runtime: Runtime) -> None:
     with plan_runtime.sessions.begin() as session:  # committed, then the process "died" before the grant
-        account = create_account(session, new_name("reviewer"), PASSWORD, "reviewer", keyring=plan_runtime.keyring)
+        account = create_account(
+            session, new_name("reviewer"), PASSWORD, "reviewer", keyring=plan_runtime.keyring, server_key=True
+        )
     assert account.signing_address is not None
     roster = roster_for(plan_runtime)
     assert not roster.has_role("REVIEWER_ROLE", account.signing_address)
@@ -182,7 +201,7 @@ def test_revoke_tokens_invalidates_issued_tokens(plan_runtime: Runtime) -> None:
 def test_declare_relation_stores_it_and_declares_the_conflict_on_chain(plan_runtime: Runtime) -> None:
     api = Api(plan_runtime)
     operator = token_for(plan_runtime, make_account(plan_runtime, "operator"))
-    reviewer = make_account(plan_runtime, "reviewer")
+    reviewer = make_account(plan_runtime, "reviewer", server_key=True)
     member = _new_member(plan_runtime)
     created = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": member.id})
     assert created.status_code == 201, created.text
@@ -200,6 +219,19 @@ def test_declare_relation_stores_it_and_declares_the_conflict_on_chain(plan_runt
         assert [r.member_id for r in rows] == [member.id]
     again = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": member.id})
     assert (again.status_code, again.json()["code"]) == (409, "RELATION_EXISTS")
+
+
+def test_relation_of_a_reviewer_without_a_key_is_declared_on_chain_when_they_register(plan_runtime: Runtime) -> None:
+    api = Api(plan_runtime)
+    operator = token_for(plan_runtime, make_account(plan_runtime, "operator"))
+    reviewer = make_account(plan_runtime, "reviewer")
+    member = _new_member(plan_runtime)
+    created = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": member.id})
+    assert created.status_code == 201, created.text
+    assert created.json()["txHash"] is None  # no address yet: nothing to declare on chain
+    address = devices.register_key(api, token_for(plan_runtime, reviewer), keccak(text="hubao-relation-device"))
+    ledger = plan_runtime.contracts["ClaimLedger"]
+    assert ledger.functions.isConflicted(address, member.commitment).call() is True
 
 
 def test_declare_relation_completes_after_a_crash_between_chain_and_database(plan_runtime: Runtime) -> None:
@@ -241,8 +273,7 @@ def test_operator_creates_staff_over_http(plan_runtime: Runtime) -> None:
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["role"] == "reviewer"
-    assert body["signingAddress"] is not None
-    assert roster_for(plan_runtime).has_role("REVIEWER_ROLE", body["signingAddress"])
+    assert body["signingAddress"] is None  # the reviewer's device registers the key (issue 14 item 1)
     dup = api.post("/accounts", operator, json={"username": username, "password": PASSWORD, "role": "juror"})
     assert (dup.status_code, dup.json()["code"]) == (409, "USERNAME_TAKEN")
     member = api.post("/accounts", operator, json={"username": new_name("m"), "password": PASSWORD, "role": "member"})

@@ -37,7 +37,7 @@ def _chain_bytes(runtime: Runtime) -> list[bytes]:
 def test_accounts_membership_and_relations_put_nothing_personal_on_chain(fresh_runtime: Runtime) -> None:
     canary = "zhang-wei-110101199001011234"
     birth = date(1990, 1, 1)
-    reviewer = make_account(fresh_runtime, "reviewer", username=f"{canary}-rev")
+    reviewer = make_account(fresh_runtime, "reviewer", username=f"{canary}-rev", server_key=True)
     member_account = make_account(fresh_runtime, "member", username=canary)
     with fresh_runtime.sessions.begin() as session:
         fresh = session.get(Account, member_account.id)

@@ -128,3 +128,19 @@ def test_migration_keeps_case_duplicates_signing_in(tmp_path: Path) -> None:
         assert found is not None
         assert found.username == "Carol"  # another spelling: the first registered
     engine.dispose()
+
+
+def test_logout_revokes_the_token_and_api_answers_are_not_stored(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    signed = api.post("/auth/token", data={"username": account.username, "password": PASSWORD})
+    assert signed.status_code == 200
+    for response in (signed, api.get("/auth/me", signed.json()["access_token"])):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+    token = signed.json()["access_token"]
+    assert api.post("/auth/logout", token).status_code == 204
+    after = api.get("/auth/me", token)
+    assert (after.status_code, after.json()["code"]) == (401, "UNAUTHORIZED")
+    assert after.headers["cache-control"] == "no-store"
+    assert api.post("/auth/logout", None).status_code == 401

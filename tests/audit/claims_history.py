@@ -36,7 +36,6 @@ from backend.chain.compiler import ContractsLayout, compile_contracts
 from backend.chain.transactions import TransactionSender
 from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
-from backend.services.accounts import signing_account
 from backend.services.claims import ledger
 from tests.claims.builders import Person, World, pdf, start_world
 from tests.stacks import rules_of
@@ -299,7 +298,8 @@ def non_reviewer_verdict(history: ClaimsHistory, claim_id: bytes) -> None:
 
 def reviewer_verdict(history: ClaimsHistory, reviewer: Person, claim_id: bytes) -> None:
     """``reviewer``'s approval of ``claim_id``, signed with its own key, relayed by the operator."""
-    _relay_approval(history, claim_id, signing_account(history.runtime, reviewer.account), "second opinion")
+    assert reviewer.device_key is not None
+    _relay_approval(history, claim_id, account(reviewer.device_key), "second opinion")
 
 
 def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Person]:

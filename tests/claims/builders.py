@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account as EthAccount
+from eth_utils.crypto import keccak
 
+from backend import devices
 from backend.api.app import create_app
 from backend.api.inprocess import InProcessClient
-from backend.chain import typed_data
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.config import Settings
 from backend.db.models import Account, Member
@@ -63,7 +64,7 @@ class Person:
     account: Account
     token: str
     member: Member | None = None
-    device_key: bytes | None = None  # a juror's (or reviewer's) own key: the test is their device
+    device_key: bytes | None = None  # a reviewer's or juror's own key, held by the test (their "device")
 
     @property
     def id(self) -> str:
@@ -89,28 +90,19 @@ class World:
     def token(self, account: Account) -> str:
         return issue_token(account, self.runtime.jwt_secret)
 
-    def staff(self, role: str) -> Person:
-        account = create_staff_account(self.runtime, new_name(role), PASSWORD, role)
+    def staff(self, role: str, *, server_key: bool | None = None) -> Person:
+        """A staff login; a reviewer or juror registers a key of its own "device" (held here), unless
+        ``server_key`` asks for the legacy custody (a key the server generated)."""
+        account = create_staff_account(self.runtime, new_name(role), PASSWORD, role, server_key=server_key)
         person = Person(account, self.token(account))
-        if role == "juror":  # jurors vote only with a key of their own
-            self.own_key(person)
+        if role in ("reviewer", "juror") and account.signing_address is None:
+            self.own_key(person, keccak(text=f"hubao-test-{role}-device-{account.id}"))
         return person
 
     def own_key(self, person: Person, key: bytes | None = None) -> str:
         """Register ``key`` (default: a fresh one) as ``person``'s own signing key; returns its address."""
         key = key or bytes(EthAccount.create().key)
-        address = str(EthAccount.from_key(key).address)
-        challenge = self.api.post("/signing-key/challenge", person.token, json={"address": address})
-        assert challenge.status_code == 200, challenge.text
-        document = challenge.json()["typedData"]
-        signature = typed_data.sign(typed_data.load_document(document), key)
-        body = {
-            "address": address,
-            "expiresAt": int(document["message"]["expiresAt"]),
-            "signature": "0x" + signature.hex(),
-        }
-        registered = self.api.post("/signing-key", person.token, json=body)
-        assert registered.status_code == 200, registered.text
+        address = devices.register_key(self.api, person.token, key)
         with self.runtime.sessions() as session:
             account = session.get(Account, person.account.id)
             assert account is not None
@@ -118,24 +110,15 @@ class World:
         person.account, person.device_key = account, key
         return address
 
-    def vote_section(self, juror: Person, claim_pk: str) -> dict[str, Any]:
-        case = self.api.get(f"/jury/claims/{claim_pk}", juror.token)
-        assert case.status_code == 200, case.text
-        return dict(case.json()["vote"])
-
     def commit(self, juror: Person, claim_pk: str, approve: bool) -> httpx.Response:
         """The juror's device derives the salt, signs the commit; the server relays it."""
         assert juror.device_key is not None
-        vote = self.vote_section(juror, claim_pk)
-        payloads = typed_data.vote_payloads(vote["saltTypedData"], juror.device_key, approve)
-        return self.api.post(f"/jury/claims/{claim_pk}/commit", juror.token, json=payloads["commit"])
+        return devices.commit_vote(self.api, juror.token, juror.device_key, claim_pk, approve)
 
-    def reveal(self, juror: Person, claim_pk: str, approve: bool) -> httpx.Response:
+    def reveal(self, juror: Person, claim_pk: str, approve: bool | None = None) -> httpx.Response:
         """The juror's device re-derives the salt and sends the opening."""
         assert juror.device_key is not None
-        vote = self.vote_section(juror, claim_pk)
-        payloads = typed_data.vote_payloads(vote["saltTypedData"], juror.device_key, approve)
-        return self.api.post(f"/jury/claims/{claim_pk}/reveal", juror.token, json=payloads["reveal"])
+        return devices.reveal_vote(self.api, juror.token, juror.device_key, claim_pk, approve)
 
     def member(self, *, joined_days_ago: int = 200, birth: date = date(1990, 5, 17), name: str | None = None) -> Person:
         """A member who joined ``joined_days_ago`` days ago (waiting period over after 90)."""
@@ -189,6 +172,8 @@ class World:
         body: dict[str, Any] = {"verdict": verdict, "report": report}
         if reason is not None:
             body["reasonCode"] = reason
+        if reviewer.device_key is not None:  # drafted by the server, signed on the device, relayed
+            return devices.sign_verdict(self.api, reviewer.token, reviewer.device_key, claim_pk, body)
         return self.api.post(f"/review/claims/{claim_pk}/verdict", reviewer.token, json=body)
 
     def approve_by_review(self, claim_pk: str, report: str = "diagnosis confirmed by pathology") -> None:
@@ -225,9 +210,12 @@ class World:
         return seated
 
 
-def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None) -> World:
+def start_world(
+    root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None, legacy_reviewers: bool = False
+) -> World:
     """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
-    when None."""
+    when None. ``legacy_reviewers``: the reviewers' keys are generated and held by the server (a
+    data directory from before device keys), instead of registered from their devices."""
     node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
@@ -246,7 +234,7 @@ def start_world(root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = 
     world = World(runtime, api, Person.__new__(Person), Person.__new__(Person))
     world.operator = world.staff("operator")
     world.auditor = world.staff("auditor")
-    world.reviewers = [world.staff("reviewer") for _ in range(reviewers)]
+    world.reviewers = [world.staff("reviewer", server_key=legacy_reviewers or None) for _ in range(reviewers)]
     world.jurors = [world.staff("juror") for _ in range(jurors)]
     return world
 

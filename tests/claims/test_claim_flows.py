@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from backend.chain.claims import ClaimState
 from backend.chain.jury_draw import draw_seed, select_jurors
 from backend.db.models import ClaimEvent, EvidenceItem, Member
-from backend.services import review_verdicts as review_service
 from backend.services.accounts import declare_relation
 from backend.services.auth import Principal
 from backend.services.claims import ledger
@@ -348,28 +347,33 @@ def test_withdraw_an_undecided_claim(world: World) -> None:
 
 def test_verdict_relayed_by_someone_else_counts_as_success(world: World) -> None:
     """C3: an attacker relays the reviewer's signed verdict first; state identical, backend reports success."""
+    from backend.chain import typed_data
     from backend.chain.client import account
     from backend.chain.transactions import TransactionSender
     from backend.config import ANVIL_DEV_KEYS
-    from backend.db.models import ReviewAssignment
+    from backend.services.device_verdicts import verdict_from_message
 
     hal = world.member()
     claim = _file_ok(world, hal, "hal scan")
     claim_pk = str(claim["id"])
     reviewer = world.reviewers_of(claim_pk)[0]
-    principal = Principal(reviewer.id, "reviewer", reviewer.account.username)
-    request = review_service.VerdictRequest("APPROVE", None, "confirmed")
-    verdict = review_service.prepare_verdict(world.runtime, principal, claim_pk, request)
-    with world.runtime.sessions() as session:
-        signature = session.scalars(
-            select(ReviewAssignment.signature).where(
-                ReviewAssignment.claim_pk == claim_pk, ReviewAssignment.reviewer_id == reviewer.id
-            )
-        ).one()
-    assert signature is not None
+    assert reviewer.device_key is not None
+    draft = world.api.post(
+        f"/review/claims/{claim_pk}/verdict/draft", reviewer.token, json={"verdict": "APPROVE", "report": "confirmed"}
+    )
+    assert draft.status_code == 200, draft.text
+    document = typed_data.check_hubao_document(
+        typed_data.load_document(draft.json()["typedData"]), primary_type="Verdict"
+    )
+    signature = typed_data.sign(document, reviewer.device_key)
+    verdict = verdict_from_message(document["message"])
     attacker = TransactionSender(world.runtime.w3, account(ANVIL_DEV_KEYS[5]))
     ledger(world.runtime).submit_verdict(verdict.claim_id, verdict, signature, sender=attacker)
-    response = world.verdict(reviewer, claim_pk, "APPROVE", None, "confirmed")
+    response = world.api.post(
+        f"/review/claims/{claim_pk}/verdict/signed",
+        reviewer.token,
+        json={"message": document["message"], "signature": "0x" + signature.hex()},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["relayedByOther"] is True

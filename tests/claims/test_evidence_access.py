@@ -114,7 +114,10 @@ def test_download_is_an_attachment_with_rfc6266_name(world: World) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     disposition = response.headers["content-disposition"]
     assert disposition.startswith('attachment; filename="evidence-')
-    assert "filename*=UTF-8''%E7%97%85%E5%8E%86%20scan%201.pdf" in disposition
+    # The reviewer never sees the claimant's file name; the claimant gets its stem, the server's extension.
+    assert disposition.endswith(f"filename*=UTF-8''evidence-{filed.evidence_id}.pdf")
+    own = world.api.get(f"/claims/{filed.pk}/evidence/{filed.evidence_id}/content", filed.claimant.token)
+    assert "filename*=UTF-8''%E7%97%85%E5%8E%86%20scan%201.pdf" in own.headers["content-disposition"]
 
 
 def test_only_claimant_and_assigned_reviewers_decrypt(world: World) -> None:
@@ -231,3 +234,22 @@ def test_claim_detail_and_verification_refuse_unassigned_reviewers(world: World)
         assert response.status_code == 404
         assert response.content == missing.content
     assert png(b"x").startswith(b"\x89PNG")
+
+
+def test_download_name_takes_its_extension_from_the_verified_type(world: World) -> None:
+    """A PNG uploaded as ``evil.html`` is saved as ``evil.png`` (issue 17 item 13): the claimant's
+    name gives only the stem, the server's verified media type the extension."""
+    from tests.claims.builders import png
+
+    claimant = world.member()
+    filed = world.file(claimant, [("evil.html", png(b"not html"), "image/png")])
+    assert filed.status_code == 201, filed.text
+    claim = filed.json()
+    evidence_id = claim["evidence"][0]["id"]
+    own = world.api.get(f"/claims/{claim['id']}/evidence/{evidence_id}/content", claimant.token)
+    disposition = own.headers["content-disposition"]
+    assert disposition == f"attachment; filename=\"evidence-{evidence_id}.png\"; filename*=UTF-8''evil.png"
+    assert ".html" not in disposition
+    reviewer = world.reviewers_of(claim["id"])[0]
+    theirs = world.api.get(f"/review/claims/{claim['id']}/evidence/{evidence_id}/content", reviewer.token)
+    assert "evil" not in theirs.headers["content-disposition"]

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("device-verdicts")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    world = start_world(tmp_path_factory.mktemp("device-verdicts"), reviewers=3, jurors=0)
+    world = start_world(tmp_path_factory.mktemp("device-verdicts"), reviewers=3, jurors=0, legacy_reviewers=True)
     try:
         yield world
     finally:
@@ -217,7 +217,7 @@ def test_server_refuses_a_verdict_not_signed_by_the_registered_key(world: World)
 
 
 def test_server_held_key_accounts_keep_the_old_path_and_cannot_draft(world: World) -> None:
-    legacy = world.staff("reviewer")
+    legacy = world.staff("reviewer", server_key=True)
     assert legacy.account.signing_key_encrypted is not None
     world.reviewers.append(legacy)
     try:

@@ -36,10 +36,10 @@ from backend.chain import eip712, typed_data
 from backend.chain.anvil import rpc_call
 from backend.chain.claims import ClaimState
 from backend.chain.roster import JUROR
-from backend.chain.transactions import ContractReverted
+from backend.chain.transactions import ContractReverted, TransactionSender
 from backend.cli import app as cli_app
 from backend.db.models import Account, JurySeat
-from backend.services.accounts import seal_signing_key
+from backend.services.accounts import signing_account
 from backend.services.auth import issue_token
 from backend.services.claims import ledger
 from backend.services.rule_sets import roster_for
@@ -49,6 +49,7 @@ from tests.stacks import node_of, rules_of
 pytestmark = pytest.mark.xdist_group("jury-device-votes")
 
 PASSPHRASE = "juror keystore passphrase"
+RETIRED_KEYS: list[bytes] = []  # legacy server-held juror keys, as an operator's old backup keeps them
 
 
 @pytest.fixture(scope="module")
@@ -126,18 +127,14 @@ def _salt(juror: Person, claim_id: bytes, round_: int, domain: dict[str, Any]) -
 
 
 def test_a_new_juror_registers_its_own_key_and_a_legacy_server_key_is_retired(world: World) -> None:
-    legacy = world.staff("auditor")  # an account row turned into a pre-2.0 juror with a server-held key
-    old_key = bytes(EthAccount.create().key)
-    old_address = EthAccount.from_key(old_key).address
-    with world.runtime.sessions.begin() as session:
+    legacy = world.staff("juror", server_key=True)  # as a data directory of the legacy custody has it
+    old_address = legacy.address
+    with world.runtime.sessions() as session:
         account = session.get(Account, legacy.id)
         assert account is not None
-        account.role = "juror"
-        account.signing_address = old_address
-        account.signing_key_encrypted = seal_signing_key(world.runtime.keyring, account.id, old_address, old_key)
+        old_key = bytes(signing_account(world.runtime, account).key)  # what an operator's backup keeps
     roster = roster_for(world.runtime)
-    roster.grant_role(JUROR, old_address)
-    legacy.token = issue_token(account, world.runtime.jwt_secret)
+    assert roster.has_role(JUROR, old_address)
     assert world.api.get("/signing-key", legacy.token).json()["custody"] == "server"
     new_address = world.own_key(legacy)
     assert legacy.account.signing_key_encrypted is None
@@ -146,6 +143,7 @@ def test_a_new_juror_registers_its_own_key_and_a_legacy_server_key_is_retired(wo
     assert not roster.has_role(JUROR, old_address)  # the retired key votes for nobody
     _absent(world, {"retired server key": old_key, "device key": legacy.device_key or b""})
     world.jurors.append(legacy)  # on the roster now: it may be drawn in the tests below
+    RETIRED_KEYS.append(old_key)
 
 
 def test_jurors_vote_with_their_own_keys_and_the_server_never_holds_a_vote_or_salt(world: World) -> None:
@@ -209,6 +207,15 @@ def test_an_operator_with_everything_the_server_holds_cannot_vote_or_read_a_vote
     with pytest.raises(ContractReverted) as on_chain:
         client.commit_vote_by_sig(claim_id, victim.address, commitment, forged)
     assert on_chain.value.error == "ClaimLedgerVoteSignerMismatch"
+
+    # 2b. The retired server-held key of a juror who registered its own (kept in an old backup of
+    # the data directory) commits directly: its role is gone and it holds no seat.
+    assert RETIRED_KEYS, "run with the registration test first (module order)"
+    retired = EthAccount.from_key(RETIRED_KEYS[0])
+    rpc_call(world.runtime.settings.chain_url, "anvil_setBalance", [retired.address, hex(10**17)])
+    with pytest.raises(ContractReverted) as stale:
+        client.commit_vote(claim_id, commitment, juror=TransactionSender(world.runtime.w3, retired))
+    print("retired key refused with", stale.value.error)
 
     # 3. The honest juror commits; its genuine signature replayed for the victim, or in a later round, fails.
     assert world.commit(honest, claim_pk, True).status_code == 200

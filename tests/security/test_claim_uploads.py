@@ -130,7 +130,8 @@ def test_file_claim_keeps_hostile_filenames_as_escaped_metadata(world: World, la
         assert disposition.startswith(prefix), disposition
         encoded = disposition[len(prefix) :]
         assert set(encoded) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%._-~")
-        assert urllib.parse.unquote(encoded) == (stored or f"evidence-{item['id']}.pdf")
+        stem = stored.rsplit(".", 1)[0].strip(" .") if stored else ""
+        assert urllib.parse.unquote(encoded) == f"{stem or 'evidence-' + item['id']}.pdf"
 
 
 def test_file_claim_keeps_nfc_and_nfd_twins_apart(world: World) -> None:

@@ -223,6 +223,7 @@ def test_docs_render_offline_and_no_page_asks_another_origin(world: World, base_
     page.wait_for_selector(".opblock-tag-section")
     assert page.locator(".opblock").count() > 20
     member = world.member(name="web-off-origin")
+    world.anchor()  # the join is on the membership log: "My shares" has its receipt (no 409 to log)
     _sign_in(page, base_url, member.account.username)
     for route in ("#/member", "#/file", "#/shares", "#/notice"):
         page.goto(f"{base_url}/app/{route}")
@@ -230,4 +231,21 @@ def test_docs_render_offline_and_no_page_asks_another_origin(world: World, base_
         page.wait_for_load_state("networkidle")
     page.close()
     assert context.off_origin == []  # over every page this module opened
+    assert log.unexpected() == [], log.unexpected()
+
+
+def test_sign_out_ends_the_session_on_the_server_and_in_the_browser(world: World, base_url: str, context: Any) -> None:
+    page, log = _page(context)
+    juror = world.jurors[0]
+    _sign_in(page, base_url, juror.account.username)
+    assert page.locator("#nav a[href='#/notice']").count() == 0  # GET /notice refuses jurors
+    page.evaluate("localStorage.setItem('hubao.jury.commits', JSON.stringify({'x:1': {approve: true}}))")
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('hubao.session')).token")
+    assert world.api.get("/auth/me", token).status_code == 200
+    page.click("#signout")
+    page.wait_for_selector("#signin-form")
+    assert page.evaluate("localStorage.getItem('hubao.jury.commits')") is None
+    assert page.evaluate("sessionStorage.getItem('hubao.session')") is None
+    assert world.api.get("/auth/me", token).status_code == 401  # revoked, not merely forgotten
+    page.close()
     assert log.unexpected() == [], log.unexpected()

@@ -50,7 +50,9 @@ JUROR_PASSPHRASE = "juror device passphrase"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     require_browser()
-    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3)
+    # The reviewers sign in the browser with the server-held key of a data directory from before
+    # device keys; the device-key browser flow is tests/device/test_device_review_browser.py.
+    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3, legacy_reviewers=True)
     try:
         yield world
     finally:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep
 from backend.api.schemas import ApiModel
+from backend.services.accounts import revoke_all_tokens
 from backend.services.auth import issue_token
 from backend.services.login_throttle import sign_in
 
@@ -43,3 +44,14 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Reques
 @router.get("/auth/me", response_model=Me, summary="The signed-in account")
 def me(principal: CurrentPrincipal) -> Me:
     return Me(id=principal.account_id, username=principal.username, role=principal.role)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    summary="Sign out: every token issued so far to this account stops working (on every device)",
+)
+def logout(principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+    revoke_all_tokens(runtime.sessions, principal.account_id)
+    return Response(status_code=204)

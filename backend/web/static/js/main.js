@@ -26,7 +26,7 @@ const ROUTES = [
   [/^#\/file$/, ["member"], renderFile],
   [/^#\/claims\/([0-9a-zA-Z_-]+)$/, ["member", "auditor", "operator"], renderClaim],
   [/^#\/shares$/, ["member"], renderShares],
-  [/^#\/notice$/, ["member", "operator", "auditor", "reviewer", "juror"], renderNotice],
+  [/^#\/notice$/, ["member", "operator", "auditor"], renderNotice], // as GET /notice admits
   [/^#\/review$/, ["reviewer"], renderQueue],
   [/^#\/review\/([0-9a-zA-Z_-]+)$/, ["reviewer"], renderReview],
   [/^#\/jury$/, ["juror"], renderJury],
@@ -69,8 +69,14 @@ function renderNav() {
   );
 }
 
-function signOut() {
+// What the browser keeps about the signed-in person beyond the tab's token: gone at sign-out.
+const PERSONAL_KEYS = ["hubao.jury.commits"];
+
+async function signOut() {
+  // The server revokes the token (POST /auth/logout), so a copy of it left anywhere stops working.
+  await api("/auth/logout", { method: "POST" }).catch(() => null);
   session.clear();
+  for (const key of PERSONAL_KEYS) localStorage.removeItem(key);
   go("#/signin", "You are signed out.");
 }
 
