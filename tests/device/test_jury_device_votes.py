@@ -7,7 +7,8 @@ database, the data directory (keyring included), the operator key and the JWT se
 * to commit a vote for a juror, through the API with a minted login token (refused before any gas)
   and straight to ``commitVoteBySig`` (ClaimLedger refuses: the signature is not the juror's);
 * to replay a juror's genuine VoteCommit signature in another round (refused: it binds the round);
-* to use a juror's retired server-held key kept from a backup (refused: its role was revoked);
+* to use a juror's retired server-held key kept from a backup of the data directory (refused: its
+  role was revoked and it holds no seat);
 * to read a vote before the reveal: ``jury_seats`` holds no vote and no salt column, and no 32-byte
   value anywhere in the database or data directory opens any juror's commitment either way;
 * to reveal for a juror (refused: no salt opens the commitment) — and to block a juror by not
@@ -215,7 +216,7 @@ def test_an_operator_with_everything_the_server_holds_cannot_vote_or_read_a_vote
     rpc_call(world.runtime.settings.chain_url, "anvil_setBalance", [retired.address, hex(10**17)])
     with pytest.raises(ContractReverted) as stale:
         client.commit_vote(claim_id, commitment, juror=TransactionSender(world.runtime.w3, retired))
-    print("retired key refused with", stale.value.error)
+    assert stale.value.error in ("ClaimLedgerNotDrawn", "AccessControlUnauthorizedAccount")
 
     # 3. The honest juror commits; its genuine signature replayed for the victim, or in a later round, fails.
     assert world.commit(honest, claim_pk, True).status_code == 200
