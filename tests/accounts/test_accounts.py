@@ -130,8 +130,8 @@ def test_signing_key_is_sealed_at_rest_and_opens_to_its_address(plan_runtime: Ru
 
 
 def test_sealed_key_does_not_open_for_another_account_or_keyring(plan_runtime: Runtime) -> None:
-    first = _reload(plan_runtime, make_account(plan_runtime, "reviewer").id)
-    second = _reload(plan_runtime, make_account(plan_runtime, "reviewer").id)
+    first = _reload(plan_runtime, make_account(plan_runtime, "juror", server_key=True).id)
+    second = _reload(plan_runtime, make_account(plan_runtime, "juror", server_key=True).id)
     second.signing_key_encrypted = first.signing_key_encrypted  # a row copied onto another account
     with pytest.raises(SigningKeyUnavailable):
         open_signing_key(plan_runtime.keyring, second)
@@ -237,7 +237,7 @@ def test_relation_of_a_reviewer_without_a_key_is_declared_on_chain_when_they_reg
 def test_declare_relation_completes_after_a_crash_between_chain_and_database(plan_runtime: Runtime) -> None:
     api = Api(plan_runtime)
     operator = token_for(plan_runtime, make_account(plan_runtime, "operator"))
-    signer = make_account(plan_runtime, "reviewer")
+    signer = make_account(plan_runtime, "juror", server_key=True)  # a signer with an address
     member = _new_member(plan_runtime)
     assert signer.signing_address is not None
     assert roster_for(plan_runtime).declare_conflict(signer.signing_address, bytes(member.commitment)) is not None

@@ -139,7 +139,7 @@ def test_a_participant_key_sends_from_two_processes_without_collisions(world: Wo
     """A participant key's sender (a legacy server-held key: jurors now vote from their own devices,
     relayed by the operator) is built per request, so only the lock file orders two requests for the
     same key — in one process as much as in two."""
-    participant = world.reviewers[0]
+    participant = world.staff("reviewer", server_key=True)
     signer = signing_account(world.runtime, participant.account)
     world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
     assert world.runtime.sender(signer).lock_path == other_process.sender(signer).lock_path
