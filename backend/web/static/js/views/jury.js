@@ -12,7 +12,7 @@ import { api, session } from "../api.js";
 import { commitJuryVote, myCommittedVote, revealJuryVote } from "../device/jury_signing.js";
 import { myKey, needsPassphrase, registerKey, renderKeyPanel, signerFor } from "../device/key_panel.js";
 import { badge, clear, facts, fen, h, loading, showError, when } from "../ui.js";
-import { demoClockButton, votingPhase, windowFacts } from "./chain_clock.js";
+import { demoClockButton, planTime, votingPhase, windowFacts } from "./chain_clock.js";
 
 const HINTS = {
   COMMIT_CLOSED: "The commit window has closed.",
@@ -101,7 +101,7 @@ export async function renderCase(ctx, claimPk) {
         ["Payout", fen(a.payoutFen)],
         ["Age band", c.ageBand],
         ["Round", String(a.round)],
-        ...windowFacts(a, clock.chainTime),
+        ...windowFacts(a, clock),
         c.appealed ? ["Appealed", "yes: the claimant appealed a rejection"] : null,
       ]),
     ),
@@ -164,13 +164,13 @@ export async function renderCase(ctx, claimPk) {
     );
     if (phase === "commit") {
       panel.append(
-        h("p", { class: "hint", id: "reveal-wait" }, `Revealing opens at ${when(a.commitEnds)} (chain time), when the commit window ends: come back then.`),
+        h("p", { class: "hint", id: "reveal-wait" }, `Revealing opens at ${planTime(a.commitEnds, clock)} (chain time), when the commit window ends: come back then.`),
         demoClockButton(ctx, clock, a.commitEnds, `#/jury/${claimPk}`),
       );
     } else if (phase === "closed") {
-      panel.append(h("p", { class: "hint", id: "reveal-wait" }, `The reveal window closed at ${when(a.revealEnds)} (chain time).`));
+      panel.append(h("p", { class: "hint", id: "reveal-wait" }, `The reveal window closed at ${planTime(a.revealEnds, clock)} (chain time).`));
     } else {
-      panel.append(h("p", { class: "hint" }, `The reveal window is open until ${when(a.revealEnds)} (chain time).`));
+      panel.append(h("p", { class: "hint" }, `The reveal window is open until ${planTime(a.revealEnds, clock)} (chain time).`));
     }
     const shown = h("p", { id: "my-vote" });
     const buttons = [h("button", { type: "submit", class: phase === "reveal" ? "secondary" : null, id: "show-vote", value: "show" }, "Show my vote (on this device)")];
@@ -195,7 +195,7 @@ export async function renderCase(ctx, claimPk) {
     return;
   }
   if (phase !== "commit") {
-    panel.append(h("p", { class: "hint", id: "commit-closed" }, `The commit window closed at ${when(a.commitEnds)} (chain time): you did not commit a vote in this round.`));
+    panel.append(h("p", { class: "hint", id: "commit-closed" }, `The commit window closed at ${planTime(a.commitEnds, clock)} (chain time): you did not commit a vote in this round.`));
     return;
   }
   const form = h(
