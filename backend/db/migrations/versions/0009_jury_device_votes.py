@@ -5,8 +5,8 @@ server only relays; ``jury_seats.vote_salt`` goes, and ``jury_seats.vote`` holds
 is revealed on chain. Rows of earlier rounds keep their history: revealed votes stay (they are public
 on chain); a salt or vote of an unrevealed commitment is wiped (overwritten in place on SQLite).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 08:00:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
