@@ -13,7 +13,14 @@ from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS, Settings
 from backend.errors import ConfigError
 
 OWN_KEYS = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32, "admin_address": "0x" + "ab" * 20}
-SAFE_PROD = {"env": "production", "docs_enabled": False, "rule_set_delay": 7 * 86_400, **OWN_KEYS}
+SAFE_PROD = {
+    "env": "production",
+    "docs_enabled": False,
+    "rule_set_delay": 7 * 86_400,
+    "jwt_secret": "k" * 32,
+    "keys_dir": "/run/secrets/hubao-keks",
+    **OWN_KEYS,
+}
 
 
 def test_defaults_are_local_and_embedded(settings_factory: Callable[..., Settings]) -> None:
@@ -67,6 +74,8 @@ def test_admin_address_must_be_a_checksummed_nonzero_address(
         ({"cors_origins": ["*"]}, "PROD_CORS_WILDCARD"),
         ({"docs_enabled": True}, "PROD_DOCS_ENABLED"),
         ({"rule_set_delay": 3_600}, "PROD_RULE_SET_DELAY"),
+        ({"jwt_secret": None}, "PROD_JWT_SECRET_UNSET"),
+        ({"keys_dir": None}, "PROD_KEYS_DIR_UNSET"),
         ({"jwt_secret": "x" * 31}, "PROD_WEAK_JWT_SECRET"),
         ({"jwt_secret": "秘" * 10}, "PROD_WEAK_JWT_SECRET"),  # 30 bytes of UTF-8
         ({"admin_address": None}, "PROD_ADMIN_UNSET"),
@@ -87,4 +96,4 @@ def test_production_refuses_each_unsafe_setting(
 
 def test_production_accepts_a_safe_configuration(settings_factory: Callable[..., Settings]) -> None:
     settings_factory(**SAFE_PROD, ipfs_api="/ip4/127.0.0.1/tcp/5001").check_production_safety(1)
-    settings_factory(**SAFE_PROD, jwt_secret="k" * 32).check_production_safety(1)
+    settings_factory(**SAFE_PROD).check_production_safety(1)
