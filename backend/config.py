@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         None,
         description="JWT signing secret, the same on every host; unset = generated per data dir (not in production)",
     )
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1"],
+        description="addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/-Proto name the client "
+        "(login throttling and registration quotas count per client); [] = trust no header",
+    )
     keys_dir: Path | None = Field(
         None,
         description="directory of the key-encryption keys (<kid>.kek, CURRENT), the same on every host; "
