@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         1, ge=1, description="API worker processes sharing the port (each uses one core; 1 = serve in-process)"
     )
     upload_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="max evidence upload size")
+    evidence_uploads_per_day: int = Field(
+        20, ge=1, description="standalone evidence uploads (POST /evidence) per account per rolling day"
+    )
     head_timeout: float = Field(10.0, gt=0, description="seconds a connection gets to send a whole request head")
     body_idle_timeout: float = Field(
         10.0, gt=0, description="seconds a request body may stall (no byte) before 408 and close"

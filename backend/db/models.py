@@ -305,7 +305,10 @@ class Objection(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    # Plain text only in rows from before revision 0008 (sealed at the next start, then ""): the
+    # reason is ``reason_sealed`` (backend.services.sealed_text), encrypted like the reports.
     reason: Mapped[str] = mapped_column(String(500))
+    reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from backend.services.accounts import sync_roster
 from backend.services.context import ServiceContext
+from backend.services.notice import seal_legacy_objections
 from backend.services.rule_sets import activate_due, current_rule_set_record, ensure_default_rule_set, retire_superseded
 
 __all__ = ["BootstrapReport", "bootstrap"]
@@ -37,4 +38,5 @@ def bootstrap(ctx: ServiceContext) -> BootstrapReport:
             record = current_rule_set_record(session)
     retired = retire_superseded(ctx)
     granted = sync_roster(ctx)
+    seal_legacy_objections(ctx)  # reasons stored in plain text before revision 0008
     return BootstrapReport(record.version, bytes(record.hash), record.anchor_tx, retired, granted)

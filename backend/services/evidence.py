@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import AnchorItem, EvidenceItem, new_public_id
-from backend.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from backend.db.models import AnchorItem, EvidenceItem, Member, new_public_id
+from backend.errors import Forbidden, InvalidInput, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
 from evidence_store.crypto import Keyring
@@ -63,6 +64,34 @@ def size_text(size: int) -> str:
             value = size / scale
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     return f"{size} bytes"
+
+
+def check_uploader(sessions: sessionmaker[Session], account_id: str, per_day: int, now: datetime | None = None) -> None:
+    """Refuse a standalone upload (POST /evidence: each one is stored and queued for anchoring,
+    notary gas) by an account that is not an active member of the plan (Forbidden ``NOT_A_MEMBER``)
+    or that made ``per_day`` of them in the last day (TooManyRequests ``UPLOAD_QUOTA``, retry_after)."""
+    now = now or datetime.now(UTC)
+    with sessions() as session:
+        status = session.scalars(select(Member.status).where(Member.account_id == account_id)).first()
+        if status != "active":
+            raise Forbidden("evidence is uploaded by members of the plan: join it first", code="NOT_A_MEMBER")
+        recent = session.scalars(
+            select(EvidenceItem.created_at)
+            .where(
+                EvidenceItem.uploader_id == account_id,
+                EvidenceItem.claim_pk.is_(None),
+                EvidenceItem.created_at >= now - timedelta(days=1),
+            )
+            .order_by(EvidenceItem.created_at)
+        ).all()
+    if len(recent) >= per_day:
+        oldest = recent[0] if recent[0].tzinfo else recent[0].replace(tzinfo=UTC)
+        retry = max(1, int((oldest + timedelta(days=1) - now).total_seconds()) + 1)
+        raise TooManyRequests(
+            f"at most {per_day} evidence uploads a day; try again in {retry} seconds",
+            code="UPLOAD_QUOTA",
+            retry_after=retry,
+        )
 
 
 def checked_stream(

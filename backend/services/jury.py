@@ -44,6 +44,7 @@ from backend.services.context import ServiceContext
 from backend.services.review import related_account_ids
 from backend.services.review_verdicts import read_report
 from backend.services.rule_sets import roster_for, rule_set_by_hash
+from backend.services.sealed_text import objection_aad, open_text
 
 
 def chain_now(ctx: ServiceContext) -> int:
@@ -232,7 +233,7 @@ def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim
                 "report": read_report(ctx, session, claim, review.reviewer_id),
             }
         )
-    objections = list(session.scalars(select(Objection.reason).where(Objection.claim_pk == claim.id)))
+    objections = objection_reasons(ctx, session, claim.id)
     appealed = (
         session.scalars(
             select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "ClaimAppealed")
@@ -363,3 +364,15 @@ def tally_jury(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
             minTurnout=int(voided.args["minTurnout"]),
         )
     return tx
+
+
+def objection_reasons(ctx: ServiceContext, session: Session, claim_pk: str) -> list[str]:
+    """The objections' reasons for ``claim_pk``, decrypted (for the jury), oldest first; a row from
+    before revision 0008 not yet sealed (``notice.seal_legacy_objections``) is read as stored."""
+    rows = session.scalars(select(Objection).where(Objection.claim_pk == claim_pk).order_by(Objection.id)).all()
+    return [
+        open_text(ctx.keyring, bytes(row.reason_sealed), objection_aad(row.claim_pk, row.member_id))
+        if row.reason_sealed is not None
+        else row.reason
+        for row in rows
+    ]

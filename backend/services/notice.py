@@ -36,6 +36,7 @@ from backend.services.claims import (
 from backend.services.context import ServiceContext
 from backend.services.jury import chain_now, draw_jury
 from backend.services.rule_sets import rule_set_by_hash
+from backend.services.sealed_text import objection_aad, seal_text
 
 OBJECTOR_SALT_DOMAIN = keccak256(b"hubao.objector-salt.v1")
 MAX_REASON = 500
@@ -167,7 +168,8 @@ def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, r
             raise Conflict("you already objected to this claim", code="OBJECTION_EXISTS")
         if claim.status != "IN_NOTICE" or chain_now(ctx) >= notice_ends(session, claim):
             raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED")
-        objection = Objection(claim_pk=claim.id, member_id=member.id, reason=reason)
+        sealed = seal_text(ctx.keyring, reason, objection_aad(claim.id, member.id))
+        objection = Objection(claim_pk=claim.id, member_id=member.id, reason="", reason_sealed=sealed)
         session.add(objection)
         session.flush()
         try:
@@ -196,3 +198,13 @@ def finalize_notice(ctx: ServiceContext, session: Session, claim: Claim) -> Ledg
     record_event(session, claim, "NoticeFinalized", tx)
     set_status(claim, ClaimState.APPROVED)
     return tx
+
+
+def seal_legacy_objections(ctx: ServiceContext) -> int:
+    """Encrypt the reasons still in plain text (rows from before revision 0008); returns how many."""
+    with ctx.sessions.begin() as session:
+        rows = session.scalars(select(Objection).where(Objection.reason_sealed.is_(None))).all()
+        for row in rows:
+            row.reason_sealed = seal_text(ctx.keyring, row.reason, objection_aad(row.claim_pk, row.member_id))
+            row.reason = ""
+        return len(rows)

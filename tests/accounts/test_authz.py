@@ -43,7 +43,17 @@ def api(plan_runtime: Runtime) -> Api:
 
 @pytest.fixture(scope="module")
 def role_tokens(plan_runtime: Runtime) -> dict[str, str]:
-    return {role: token_for(plan_runtime, make_account(plan_runtime, role)) for role in ROLES}
+    accounts = {role: make_account(plan_runtime, role) for role in ROLES}
+    # The member has joined the plan: member-only operations (evidence uploads) are open to it.
+    from datetime import UTC, date, datetime
+
+    from backend.services import membership
+
+    with plan_runtime.sessions.begin() as session:
+        member = session.get(Account, accounts["member"].id)
+        assert member is not None
+        membership.join(session, plan_runtime, member, date(1990, 1, 1), 700, [False] * 3, datetime.now(UTC))
+    return {role: token_for(plan_runtime, account) for role, account in accounts.items()}
 
 
 def _protected(api: Api) -> list[Operation]:

@@ -6,7 +6,9 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from backend.chain.client import account
 from backend.chain.notary import NotaryBatchLookup, NotaryClient
 from backend.chain.transactions import TransactionSender
 from backend.config import ANVIL_DEV_KEYS
+from backend.db.models import Member
 from backend.proofs.receipts import verify_receipt_offline, verify_receipt_onchain
 from backend.runtime import Runtime
 from backend.services.accounts import register_member
@@ -26,10 +29,28 @@ PDF = b"%PDF-1.7\n" + b"medical report\n" * 100
 CLAIM = "0x" + "ab" * 32
 
 
+def _make_member(session: Any, account_id: str) -> None:
+    """A membership row (uploads are for members; this runtime has no rule set to join under)."""
+    now = datetime.now(UTC)
+    session.add(
+        Member(
+            account_id=account_id,
+            commitment=os.urandom(32),
+            salt=os.urandom(32),
+            birth_date=date(1990, 1, 1),
+            credit_score=700,
+            joined_at=now,
+            waiting_ends_at=now,
+            rule_set_hash=bytes(32),
+        )
+    )
+
+
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
     """An API client signed in as a (new) member: uploads need a member's token."""
     with runtime.sessions.begin() as session:
         account = register_member(session, f"uploader-{os.urandom(4).hex()}", "correct horse battery")
+        _make_member(session, account.id)
     token = issue_token(account, runtime.jwt_secret)
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(runtime=runtime)),
@@ -203,3 +224,29 @@ def test_nonce_allocator_gives_distinct_consecutive_nonces_under_threads(runtime
     for thread in threads:
         thread.join()
     assert sorted(nonces) == list(range(50))
+
+
+def test_uploads_are_for_members_within_a_daily_quota(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 item 12: an account that never joined stored and queued files for anchoring."""
+    with runtime.sessions.begin() as session:
+        outsider = register_member(session, f"outsider-{os.urandom(4).hex()}", "correct horse battery")
+    outsider_token = issue_token(outsider, runtime.jwt_secret)
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"evidence_uploads_per_day": 2}))
+
+    async def scenario() -> None:
+        app = create_app(runtime=runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://hubao.test",
+            headers={"Authorization": f"Bearer {outsider_token}"},
+        ) as outsider_client:
+            refused = await _upload(outsider_client, PDF)
+            assert (refused.status_code, refused.json()["code"]) == (403, "NOT_A_MEMBER")
+        async with client_for(runtime) as client:
+            for _ in range(2):
+                assert (await _upload(client, PDF)).status_code == 201
+            over = await _upload(client, PDF)
+            assert (over.status_code, over.json()["code"]) == (429, "UPLOAD_QUOTA")
+            assert 1 <= int(over.headers["retry-after"]) <= 86_400 + 1
+
+    asyncio.run(scenario())

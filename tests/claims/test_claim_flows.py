@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState
-from backend.db.models import ClaimEvent, EvidenceItem, Member, Relation
+from backend.db.models import ClaimEvent, EvidenceItem, Member, Objection, Relation
 from backend.services.auth import Principal
 from backend.services.claims import ledger
+from backend.services.notice import seal_legacy_objections
 from tests.claims.builders import World, pdf, png, world_fixture
 from tests.stacks import rules_of
 
@@ -116,6 +117,21 @@ def test_objection_sends_claim_to_jury_which_approves(world: World) -> None:
     assert len(seated) == 3
     case = world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()
     assert case["objections"] == ["I saw her running a marathon"]
+    # At rest the reason is sealed like the reports (issue 17 item 13): no plain text in the row.
+    with world.runtime.sessions() as session:
+        (row,) = session.scalars(select(Objection).where(Objection.claim_pk == claim_pk)).all()
+        assert row.reason == ""
+        assert row.reason_sealed is not None
+        assert b"marathon" not in bytes(row.reason_sealed)
+        # A row from before revision 0008 (plain text) reads as stored, then bootstrap seals it.
+        row.reason_sealed, row.reason = None, "legacy plain reason"
+        session.commit()
+    assert world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()["objections"] == ["legacy plain reason"]
+    assert seal_legacy_objections(world.runtime) == 1
+    with world.runtime.sessions() as session:
+        (row,) = session.scalars(select(Objection).where(Objection.claim_pk == claim_pk)).all()
+        assert (row.reason, row.reason_sealed is not None) == ("", True)
+    assert world.api.get(f"/jury/claims/{claim_pk}", seated[0].token).json()["objections"] == ["legacy plain reason"]
     assert {v["verdict"] for v in case["verdicts"]} == {"APPROVE"}
     assert case["verdicts"][0]["report"] == "diagnosis confirmed by pathology"
     world.jury_votes(claim_pk, [True, True, False])

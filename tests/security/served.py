@@ -89,6 +89,7 @@ def start_served(root: Path, settings: dict[str, str] | None = None) -> Generato
             "HUBAO_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
             "HUBAO_LOG_LEVEL": "WARNING",
             "TMPDIR": str(tmp_dir),
+            "HUBAO_EVIDENCE_UPLOADS_PER_DAY": "100000",  # the limit tests and benchmarks upload a lot
             **(settings or {}),
         }
     )
@@ -100,6 +101,12 @@ def start_served(root: Path, settings: dict[str, str] | None = None) -> Generato
             username = "uploader"
             assert client.post("/accounts/register", json={"username": username, "password": PASSWORD}).is_success
             token = client.post("/auth/token", data={"username": username, "password": PASSWORD}).json()
+            joined = client.post(  # uploads are for members of the plan
+                "/members/join",
+                json={"birthDate": "1990-05-17", "creditScore": 700, "healthAnswers": [False, False, False]},
+                headers={"Authorization": f"Bearer {token['access_token']}"},
+            )
+            assert joined.is_success, joined.text
         yield Served(proc, port, data_dir, tmp_dir, str(token["access_token"]))
     finally:
         proc.send_signal(signal.SIGINT)

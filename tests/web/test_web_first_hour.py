@@ -223,6 +223,7 @@ def test_docs_render_offline_and_no_page_asks_another_origin(world: World, base_
     page.wait_for_selector(".opblock-tag-section")
     assert page.locator(".opblock").count() > 20
     member = world.member(name="web-off-origin")
+    world.anchor()  # the join is on the membership log: "My shares" has its receipt (no 409 to log)
     _sign_in(page, base_url, member.account.username)
     for route in ("#/member", "#/file", "#/shares", "#/notice"):
         page.goto(f"{base_url}/app/{route}")
@@ -246,5 +247,34 @@ def test_sign_out_ends_the_session_on_the_server_and_in_the_browser(world: World
     assert page.evaluate("localStorage.getItem('hubao.jury.commits')") is None
     assert page.evaluate("sessionStorage.getItem('hubao.session')") is None
     assert world.api.get("/auth/me", token).status_code == 401  # revoked, not merely forgotten
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
+
+
+def test_files_are_refused_in_the_page_before_any_upload(world: World, base_url: str, context: Any) -> None:
+    """A 0-byte file and one above the limit are named and refused on the filing page, not after
+    the upload (issue 17 item 11: "not application/pdf" for an empty file, a 30 MB file uploaded
+    first, "20971520-byte limit")."""
+    page, log = _page(context)
+    claimant = world.member(name="web-file-checks")
+    original = world.runtime.settings
+    world.runtime.settings = original.model_copy(update={"upload_max_bytes": 2 * 1024 * 1024})
+    try:
+        _sign_in(page, base_url, claimant.account.username)
+        page.goto(f"{base_url}/app/#/file")
+        page.wait_for_selector("#file-form")
+        assert "up to 2 MiB each" in page.inner_text("#drop-zone")
+        page.set_input_files("#files", files=[{"name": "blank.pdf", "mimeType": "application/pdf", "buffer": b""}])
+        page.wait_for_selector("#file-form .error")
+        assert "blank.pdf is empty (0 bytes)" in page.inner_text("#file-form .error")
+        big = pdf("big") + b"%" * (3 * 1024 * 1024)
+        page.set_input_files("#files", files=[{"name": "big scan.pdf", "mimeType": "application/pdf", "buffer": big}])
+        page.wait_for_function("() => document.querySelector('#file-form .error').textContent.includes('big scan.pdf')")
+        error = page.inner_text("#file-form .error")
+        assert "each file may be at most 2 MiB" in error
+        assert "byte limit" not in error
+        assert page.locator("#file-list li").count() == 0  # nothing queued for upload
+    finally:
+        world.runtime.settings = original
     page.close()
     assert log.unexpected() == [], log.unexpected()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
@@ -11,7 +12,7 @@ from backend.api.schemas import ApiModel, Hex
 from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
-from backend.services.evidence import MAGIC, accept_evidence, size_text
+from backend.services.evidence import MAGIC, accept_evidence, check_uploader, size_text
 from backend.services.receipts import evidence_receipt
 from evidence_store.multiformats import CID
 
@@ -51,7 +52,12 @@ class EvidenceAccepted(ApiModel):
     status_code=201,
     response_model=EvidenceAccepted,
     summary="Upload one evidence file (raw body, streamed, encrypted before it is stored)",
-    responses={413: {"description": "too large"}, 415: {"description": "not PDF, PNG or JPEG"}},
+    responses={
+        403: {"description": "NOT_A_MEMBER: uploads are for members of the plan"},
+        413: {"description": "too large"},
+        415: {"description": "not PDF, PNG or JPEG"},
+        429: {"description": "UPLOAD_QUOTA: the account's daily uploads are used up (Retry-After)"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -69,6 +75,9 @@ async def upload_evidence(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"evidence is larger than the {size_text(limit)} limit per file")
+    await anyio.to_thread.run_sync(
+        check_uploader, runtime.sessions, principal.account_id, runtime.settings.evidence_uploads_per_day
+    )
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     accepted = await run_with_body(
         request,
