@@ -3,8 +3,8 @@
 The first host records the fingerprint of its JWT secret and of each key-encryption key; a later
 host whose secret differs is refused at start-up (``backend.db.shared_secrets``, issue 18 item 2).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 08:30:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
