@@ -8,7 +8,9 @@ call services — the loops hold no domain rule of their own:
   in ``MembershipLog`` (:func:`anchoring_worker` builds either from the settings, with the
   crash-test fault hook :func:`crash_at`);
 * **workflow clock** — every few seconds, under the ``workflow`` lease: make current a rule version
-  the chain now has in force (:func:`~backend.services.rule_sets.activate_due`), queue filings left
+  the chain now has in force (:func:`~backend.services.rule_sets.activate_due`), execute the
+  announced reviewer/juror roster changes whose public delay has passed
+  (:meth:`~backend.chain.roster.RosterClient.execute_due`), queue filings left
   ``FILED`` (:func:`~backend.services.filing.resume_pending_filings`), finalize notices and draw,
   tally and redraw juries as chain time passes their windows
   (:func:`~backend.services.workflow.advance`), end memberships at the age limit once a chain day
@@ -39,7 +41,7 @@ from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Ou
 from backend.services.context import ServiceContext
 from backend.services.filing import resume_pending_filings
 from backend.services.membership import end_at_age_limit
-from backend.services.rule_sets import activate_due
+from backend.services.rule_sets import activate_due, roster_for
 from backend.services.workflow import advance
 
 __all__ = ["BackgroundLoops", "anchoring_worker", "crash_at"]
@@ -132,6 +134,7 @@ class BackgroundLoops:
             try:
                 if lease.acquire():
                     activate_due(ctx)  # a published rule version is current once the chain has it in force
+                    roster_for(ctx).execute_due()  # announced reviewer/juror changes whose delay has passed
                     resume_pending_filings(ctx)
                     advance(ctx)
                     today = datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC).date()

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         description="seconds from a rule set's anchoring to its coming into force (ClaimLedger RULE_SET_DELAY, "
         "fixed at deployment; production needs at least a day)",
     )
+    roster_delay: int = Field(
+        0,
+        ge=0,
+        le=2**32,
+        description="seconds between announcing a reviewer/juror roster change and its taking effect (the "
+        "RosterTimelock's minimum delay, fixed at deployment; production needs at least a day)",
+    )
     confirmations: int = Field(2, ge=0, description="blocks an anchor must be buried under to count")
     batch_max_size: int = Field(1000, ge=1, description="max items per anchored batch")
     batch_max_wait: float = Field(2.0, ge=0, description="seconds an item waits before a partial batch")
@@ -295,6 +302,8 @@ class Settings(BaseSettings):
             problems.append(("PROD_WEAK_JWT_SECRET", "production needs a HUBAO_JWT_SECRET of at least 32 bytes"))
         if self.rule_set_delay < 86_400:
             problems.append(("PROD_RULE_SET_DELAY", "production needs HUBAO_RULE_SET_DELAY of at least 86400 seconds"))
+        if self.roster_delay < 86_400:
+            problems.append(("PROD_ROSTER_DELAY", "production needs HUBAO_ROSTER_DELAY of at least 86400 seconds"))
         if problems:
             code, message = problems[0]
             raise ConfigError(message, code=code)

@@ -104,6 +104,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             operator=operator.address,
             notary=notary.address,
             rule_set_delay_seconds=settings.rule_set_delay,
+            roster_delay_seconds=settings.roster_delay,
         ),
         data_dir / "deployment.json",
     )

@@ -1,4 +1,10 @@
-"""Shared fixtures: real anvil on a free loopback port, real SQLite / PostgreSQL, the ASGI app."""
+"""Shared fixtures: real anvil on a free loopback port, real SQLite / PostgreSQL, the ASGI app.
+
+The chain suite runs on anvil: many tests use anvil-only methods (``anvil_setCode``,
+``anvil_reorg``, ``anvil_setBalance``, ``anvil_dumpState``, ``evm_setNextBlockTimestamp``). The
+end-to-end scenario also runs on ganache 7.9.2 and hardhat 2.22 (and on ``HUBAO_TEST_RPC_URL``):
+``tests/chains/test_matrix.py``.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Verification-critical (step 3 compares the replayed claim with this storage, field for field).
 The states are ``IClaimLedger.ClaimState`` in order; ``STORED_FIELDS`` are the ``Claim`` struct's
-fields in the order ``claim(bytes32)`` returns them (18 static words).
+fields in the order ``claim(bytes32)`` returns them (19 static words).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ STATE_NAMES = ("NONE", "FILED", "UNDER_REVIEW", "REJECTED", "IN_NOTICE", "DISPUT
 
 
 def decode_stored_claim(data: bytes) -> OnchainClaim | None:
-    """``claim(bytes32)`` return data (18 static words); None when it does not decode."""
-    if len(data) < 18 * 32:
+    """``claim(bytes32)`` return data (19 static words); None when it does not decode."""
+    if len(data) < 19 * 32:
         return None
-    w = [data[32 * i : 32 * (i + 1)] for i in range(18)]
+    w = [data[32 * i : 32 * (i + 1)] for i in range(19)]
     n = [int.from_bytes(x, "big") for x in w]
     if n[10] > WITHDRAWN:
         return None
@@ -54,6 +54,7 @@ def decode_stored_claim(data: bytes) -> OnchainClaim | None:
         n[15],
         n[16],
         n[17],
+        n[18],
     )
 
 
@@ -77,6 +78,7 @@ STORED_FIELDS = (
     "committed_votes",
     "revealed_votes",
     "jury_approvals",
+    "draw_block",
 )
 
 
@@ -102,9 +104,12 @@ class ReplayedClaim:
     committed_votes: int = 0
     revealed_votes: int = 0
     jury_approvals: int = 0
+    draw_block: int = 0
     filed_block: int = 0
     reviewers: set[str] = field(default_factory=set)
     drawn: set[str] = field(default_factory=set)
+    seated: set[str] = field(default_factory=set)  # every round's jurors (never redrawn for the claim)
+    marked: set[str] = field(default_factory=set)  # JurorAbsent / VoteNotRevealed of the open round
     commitments: dict[str, bytes] = field(default_factory=dict)
     revealed: dict[str, bool] = field(default_factory=dict)
 

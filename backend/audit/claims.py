@@ -11,7 +11,7 @@ Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
 * the state machine (``IClaimLedger``): each event only from the states its edge starts from;
   ``claimId = keccak256(abi.encode(member, evidenceRoot, ruleSetHash, payoutFen))``;
 * review: each ``VerdictRecorded``'s own fields (the claim, verdict, reason code, report hash,
-  rule set, nonce, deadline) rebuild its EIP-712 digest (domain "Hubao"/"1", this chain, this
+  rule set, nonce, deadline) rebuild its EIP-712 digest (domain "Hubao"/"2", this chain, this
   ClaimLedger) and equal the event's ``digest``; its ``signature``, in the low-s form the contract's
   ``ECDSA.recover`` accepts, recovers over that digest to the event's reviewer, who held
   ``REVIEWER_ROLE`` at that log (replay of ``RoleGranted``/``RoleRevoked``), was not declared
@@ -21,11 +21,19 @@ Step 3 (``ClaimHistoryInvalid``), per claim, event by event:
   with ``noticeEnds = block time + noticeSeconds``, else REJECTED;
 * notice: objections strictly before ``noticeEnds``, ``NoticeFinalized`` at or after it;
 * appeal: once, of a review rejection only;
-* jury: ``jurySize`` distinct jurors holding ``JUROR_ROLE`` at the draw, none a reviewer of the
-  claim or related to its claimant or objector, ``seed`` = the parent block's hash, windows from
-  the rule set; commits by drawn jurors before ``commitEnds``; reveals in ``[commitEnds,
-  revealEnds)`` whose event's salt opens the commitment; the tally after
-  ``revealEnds``: voided iff fewer than ``minTurnout`` reveals, else a strict majority approves;
+* jury: each draw is **recomputed** (``AUDIT_JURY_DRAW_MISMATCH``): the draw was scheduled
+  (``JuryDrawScheduled``, ``JURY_DRAW_DELAY`` blocks ahead, by an objection, an appeal or a voided
+  round) and made after its seed block, within 256 blocks, with no roster change since the seed
+  block; ``seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round))`` with the hash read
+  from the chain; the jurors are exactly ``backend.chain.jury_draw.select_jurors`` over the juror
+  roster replayed from ``RoleGranted``/``RoleRevoked`` to the draw's position, excluding the
+  claim's reviewers, the jurors of its earlier rounds and those declared related to its claimant
+  or objector before the seed block; windows from the rule set; commits by drawn jurors before
+  ``commitEnds``; reveals in ``[commitEnds, revealEnds)`` whose event's salt opens the commitment
+  ``keccak256(abi.encode(claimId, round, juror, approve, salt))``; at the tally every seated juror
+  who did not commit is ``JurorAbsent`` and who did not reveal ``VoteNotRevealed``; the tally after
+  ``revealEnds``: voided iff fewer than ``minTurnout`` reveals (and a new draw scheduled), else a
+  strict majority approves;
 * payout only when APPROVED, of the amount filed;
 * events = storage: the replayed claim equals ``claim(id)`` at the audited head, field for field.
 
@@ -59,10 +67,11 @@ from backend.audit.claim_record import (
     stored_differences,
 )
 from backend.audit.claim_rules import filing_problems, reason_code_problem, rule_set_param_findings
-from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated, ReviewOpeningOverdue
+from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated, JuryDrawMismatch, ReviewOpeningOverdue
 from backend.audit.ledger_events import LedgerLog
 from backend.audit.signatures import signature_problems
 from backend.chain.claims import OnchainClaim
+from backend.chain.jury_draw import NotEnoughJurors, draw_seed, select_jurors
 from backend.proofs.keccak import keccak256
 from backend.services.rules import RuleSet
 
@@ -83,7 +92,10 @@ _FROM: dict[str, tuple[int, ...]] = {
     "ObjectionRecorded": (IN_NOTICE,),
     "NoticeFinalized": (IN_NOTICE,),
     "ClaimAppealed": (REJECTED,),
+    "JuryDrawScheduled": (DISPUTED,),
     "JuryDrawn": (DISPUTED,),
+    "JurorAbsent": (DISPUTED,),
+    "VoteNotRevealed": (DISPUTED,),
     "VoteCommitted": (DISPUTED,),
     "VoteRevealed": (DISPUTED,),
     "JuryTallied": (DISPUTED,),
@@ -93,10 +105,14 @@ _FROM: dict[str, tuple[int, ...]] = {
 }
 
 
+JURY_DRAW_DELAY = 2  # ClaimLedger.JURY_DRAW_DELAY
+
+
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
     timestamp: int
     parent_hash: bytes
+    hash: bytes = b""  # the block's own hash (a draw's seed block)
 
 
 @dataclass
@@ -111,6 +127,7 @@ class ClaimsVerdict:
     missing_documents: list[str] = field(default_factory=list)  # rule-set hashes without a document
     states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
     overdue: list[ReviewOpeningOverdue] = field(default_factory=list)  # filings not opened in time
+    draws: list[JuryDrawMismatch] = field(default_factory=list)  # jury draws that do not recompute
 
 
 def _hex(value: bytes) -> str:
@@ -121,8 +138,15 @@ def _claim_id_of(member: bytes, evidence_root: bytes, rule_set_hash: bytes, payo
     return keccak256(member + evidence_root + rule_set_hash + payout_fen.to_bytes(32, "big"))
 
 
-def _vote_commitment(claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
-    return keccak256(claim_id + bytes(12) + bytes.fromhex(juror[2:]) + int(approve).to_bytes(32, "big") + salt)
+def _vote_commitment(claim_id: bytes, round_: int, juror: str, approve: bool, salt: bytes) -> bytes:
+    return keccak256(
+        claim_id
+        + round_.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(juror[2:])
+        + int(approve).to_bytes(32, "big")
+        + salt
+    )
 
 
 class _Replay:
@@ -143,7 +167,11 @@ class _Replay:
         self.full = full
         self.in_scope = in_scope
         self.roles: dict[bytes, set[str]] = {REVIEWER_ROLE: set(), JUROR_ROLE: set()}
-        self.conflicts: set[tuple[str, bytes]] = set()
+        self.conflicts: dict[tuple[str, bytes], int] = {}  # (account, commitment) → block declared
+        # The juror roster as ClaimLedger.jurors() keeps it (append, swap-and-pop), and the block of
+        # its last change (a draw after a change at or after its seed block must re-schedule).
+        self.juror_roster: list[str] = []
+        self.roster_changed: int = -1
         self.rule_sets: dict[bytes, tuple[int, ...]] = {}
         self.anchored_at: dict[bytes, tuple[int, int]] = {}
         self.retired: set[bytes] = set()
@@ -222,10 +250,19 @@ class _Replay:
         f = log.fields
         if log.name == "RoleGranted":
             self.roles.setdefault(f["role"], set()).add(f["account"])
+            if f["role"] == JUROR_ROLE and f["account"] not in self.juror_roster:
+                self.juror_roster.append(f["account"])
+                self.roster_changed = log.block
         elif log.name == "RoleRevoked":
             self.roles.setdefault(f["role"], set()).discard(f["account"])
+            if f["role"] == JUROR_ROLE and f["account"] in self.juror_roster:
+                index = self.juror_roster.index(f["account"])
+                last = self.juror_roster.pop()
+                if index < len(self.juror_roster):
+                    self.juror_roster[index] = last
+                self.roster_changed = log.block
         elif log.name == "ConflictDeclared":
-            self.conflicts.add((f["account"], f["memberCommitment"]))
+            self.conflicts.setdefault((f["account"], f["memberCommitment"]), log.block)
         elif log.name == "RuleSetAnchored":
             self.rule_sets.setdefault(f["ruleSetHash"], f["params"])
             self.anchored_at.setdefault(f["ruleSetHash"], log.position)
@@ -369,6 +406,64 @@ class _Replay:
         c.appealed = True
         c.state = DISPUTED
 
+    def mismatch(self, log: LedgerLog, reason: str, message: str) -> None:
+        cid = log.claim or ZERO
+        self.verdict.draws.append(
+            JuryDrawMismatch(
+                f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
+                reason=reason,
+                claim=_hex(cid),
+                block=log.block,
+                event=log.name,
+            )
+        )
+
+    def on_JuryDrawScheduled(self, log: LedgerLog, c: ReplayedClaim) -> None:
+        f = log.fields
+        if f["round"] != c.jury_round + 1:
+            self.mismatch(log, "round", f"scheduled round {f['round']}, expected {c.jury_round + 1}")
+        if f["drawBlock"] != log.block + JURY_DRAW_DELAY:
+            self.mismatch(log, "draw_block", f"seed block {f['drawBlock']}, expected {log.block + JURY_DRAW_DELAY}")
+        c.draw_block = f["drawBlock"]
+
+    def recompute_draw(self, log: LedgerLog, c: ReplayedClaim, size: int) -> None:
+        """The draw as ClaimLedger must have made it, from the seed block's hash and the roster."""
+        assert log.claim is not None
+        f = log.fields
+        draw_block = c.draw_block
+        if draw_block == 0:
+            self.mismatch(log, "not_scheduled", "drawn with no draw scheduled")
+            return
+        if not draw_block < log.block <= draw_block + 256:
+            self.mismatch(log, "draw_block", f"drawn in block {log.block}; its seed block is {draw_block}")
+            return
+        if self.roster_changed >= draw_block:
+            self.mismatch(
+                log, "roster_changed", f"the juror roster changed in block {self.roster_changed}, after the seed block"
+            )
+        info = self.blocks.get(draw_block)
+        if info is None or len(info.hash) != 32:
+            self.verdict.unverifiable += 1  # the node no longer serves the seed block's header
+            return
+        seed = draw_seed(info.hash, log.claim, f["round"])
+        if f["seed"] != seed:
+            self.mismatch(log, "seed", f"seed {_hex(f['seed'])}; blockhash({draw_block}) gives {_hex(seed)}")
+        commitments = [c.member_commitment] + ([c.objector_commitment] if c.objector_commitment != ZERO else [])
+        excluded = {
+            juror
+            for juror in self.juror_roster
+            if juror in c.reviewers
+            or juror in c.seated
+            or any(self.conflicts.get((juror, m), draw_block) < draw_block for m in commitments)
+        }
+        try:
+            expected = [a.lower() for a in select_jurors(seed, self.juror_roster, excluded, size)]
+        except NotEnoughJurors as exc:
+            self.mismatch(log, "jurors", f"seated {len(f['jurors'])}; the roster had only {exc.eligible} eligible")
+            return
+        if [a.lower() for a in f["jurors"]] != expected:
+            self.mismatch(log, "jurors", f"seated {f['jurors']}; the seed and the roster give {expected}")
+
     def on_JuryDrawn(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields
         _notice, _quorum, size, _turnout, commit_s, reveal_s = self.rules_of(c)[:6]
@@ -387,8 +482,9 @@ class _Replay:
                 self.bad(log, "not_juror", f"{juror} did not hold JUROR_ROLE at the draw", fields=["jurors"])
             if juror in c.reviewers:
                 self.bad(log, "juror_reviewed", f"juror {juror} reviewed this claim", fields=["jurors"])
-            related = (juror, c.member_commitment) in self.conflicts or (
-                c.objector_commitment != ZERO and (juror, c.objector_commitment) in self.conflicts
+            before = c.draw_block or log.block  # conflicts declared once the seed was known do not count
+            related = self.conflicts.get((juror, c.member_commitment), before) < before or (
+                c.objector_commitment != ZERO and self.conflicts.get((juror, c.objector_commitment), before) < before
             )
             if related:
                 self.bad(log, "juror_conflicted", f"juror {juror} is declared related to the claimant or objector")
@@ -400,9 +496,9 @@ class _Replay:
                 f"windows end at {f['commitEnds']}/{f['revealEnds']}, the rule set gives "
                 f"{ts + commit_s}/{ts + commit_s + reveal_s}",
             )
-        info = self.blocks.get(log.block)
-        if info is not None and f["seed"] != info.parent_hash:
-            self.bad(log, "seed", "the seed is not the hash of the block before the draw")
+        self.recompute_draw(log, c, size)
+        c.draw_block = 0
+        c.seated.update(jurors)
         c.jury_round = f["round"]
         c.commit_ends, c.reveal_ends = f["commitEnds"], f["revealEnds"]
         c.committed_votes = c.revealed_votes = c.jury_approvals = 0
@@ -447,7 +543,7 @@ class _Replay:
         ts = self.ts(log)
         if ts is not None and not c.commit_ends <= ts < c.reveal_ends:
             self.bad(log, "reveal_window", f"revealed at {ts}, outside [{c.commit_ends}, {c.reveal_ends})")
-        if commitment is not None and _vote_commitment(log.claim, juror, approve, f["salt"]) != commitment:
+        if commitment is not None and _vote_commitment(log.claim, f["round"], juror, approve, f["salt"]) != commitment:
             self.bad(
                 log,
                 "opening",
@@ -459,9 +555,25 @@ class _Replay:
             c.jury_approvals += int(approve)
         c.revealed[juror] = approve
 
+    def on_JurorAbsent(self, log: LedgerLog, c: ReplayedClaim) -> None:
+        juror = log.fields["juror"]
+        if self._round(log, c) and (juror not in c.drawn or juror in c.commitments):
+            self.bad(log, "absence", f"{juror} is marked absent but was not seated or did commit")
+        c.marked.add(juror)
+
+    def on_VoteNotRevealed(self, log: LedgerLog, c: ReplayedClaim) -> None:
+        juror = log.fields["juror"]
+        if self._round(log, c) and (juror not in c.commitments or juror in c.revealed):
+            self.bad(log, "absence", f"{juror} is marked unrevealed but did not commit or did reveal")
+        c.marked.add(juror)
+
     def _tally(self, log: LedgerLog, c: ReplayedClaim) -> tuple[int, int, int] | None:
         if not self._round(log, c):
             return None
+        missing = c.drawn - set(c.revealed) - c.marked
+        if missing:
+            self.bad(log, "absence", f"{len(missing)} seated juror(s) without a vote were not recorded absent")
+        c.marked = set()
         ts = self.ts(log)
         if ts is not None and ts < c.reveal_ends:
             self.bad(log, "voting_open", f"tallied at {ts}, before the reveal window ended at {c.reveal_ends}")
@@ -506,7 +618,7 @@ class _Replay:
         if log.fields["from"] != c.state:
             self.bad(log, "withdrawn_from", f"the event says from {log.fields['from']}, the claim was {c.state}")
         c.state = WITHDRAWN
-        c.commit_ends = c.reveal_ends = 0
+        c.commit_ends = c.reveal_ends = c.draw_block = 0
 
     def on_PayoutRecorded(self, log: LedgerLog, c: ReplayedClaim) -> None:
         f = log.fields

@@ -258,7 +258,15 @@ class AuditContext:
                     assert ledger is not None
                     reads = read_claim_reads(self.rpc, ledger, logs, scope, self.head)
                 blocks = {
-                    n: (None if h is None else BlockInfo(int(h["timestamp"], 16), bytes.fromhex(h["parentHash"][2:])))
+                    n: (
+                        None
+                        if h is None
+                        else BlockInfo(
+                            int(h["timestamp"], 16),
+                            bytes.fromhex(h["parentHash"][2:]),
+                            bytes.fromhex(str(h.get("hash") or "0x")[2:]),
+                        )
+                    )
                     for n, h in reads.headers.items()
                 }
                 self._claims = check_claims(

@@ -7,6 +7,8 @@
         ├── ClaimHistoryInvalid       step 3  AUDIT_CLAIM_HISTORY_INVALID a claim's events break the state machine,
         │                                                                 a signature, a roster, quorum, turnout or a
         │                                                                 window; or events ≠ storage
+        ├── JuryDrawMismatch          step 3  AUDIT_JURY_DRAW_MISMATCH    a jury draw does not recompute from its
+        │                                                                 seed block's hash and the roster
         ├── ReviewOpeningOverdue      step 3  AUDIT_REVIEW_OPENING_OVERDUE a filing stayed FILED (not opened for
         │                                                                 review on chain) longer than its deadline
         ├── ClaimRuleViolated         step 4  AUDIT_CLAIM_RULE_VIOLATED   a claim breaks the plan's rules (rule set not
@@ -49,6 +51,7 @@ __all__ = [
     "DatabaseMismatch",
     "EvidenceAnchoringOverdue",
     "EvidenceNotProven",
+    "JuryDrawMismatch",
     "ReviewOpeningOverdue",
 ]
 
@@ -107,6 +110,13 @@ class AnchorChainBroken(AuditError):
 
 class ClaimHistoryInvalid(AuditError):
     code = "AUDIT_CLAIM_HISTORY_INVALID"
+    step = 3
+
+
+class JuryDrawMismatch(AuditError):
+    """A jury draw does not recompute from its seed block's hash and the on-chain roster."""
+
+    code = "AUDIT_JURY_DRAW_MISMATCH"
     step = 3
 
 

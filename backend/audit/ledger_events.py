@@ -36,7 +36,10 @@ EVENT_SIGNATURES: dict[str, str] = {
     "ObjectionRecorded": "ObjectionRecorded(bytes32,bytes32)",
     "NoticeFinalized": "NoticeFinalized(bytes32)",
     "ClaimAppealed": "ClaimAppealed(bytes32)",
+    "JuryDrawScheduled": "JuryDrawScheduled(bytes32,uint32,uint64)",
     "JuryDrawn": "JuryDrawn(bytes32,uint32,bytes32,address[],uint64,uint64)",
+    "JurorAbsent": "JurorAbsent(bytes32,uint32,address)",
+    "VoteNotRevealed": "VoteNotRevealed(bytes32,uint32,address)",
     "VoteCommitted": "VoteCommitted(bytes32,uint32,address,bytes32)",
     "VoteRevealed": "VoteRevealed(bytes32,uint32,address,bool,bytes32)",
     "JuryTallied": "JuryTallied(bytes32,uint32,uint8,uint8,uint8,uint8)",
@@ -101,7 +104,10 @@ _LAYOUT: dict[str, tuple[int, int]] = {
     "ObjectionRecorded": (2, 1),
     "NoticeFinalized": (2, 0),
     "ClaimAppealed": (2, 0),
+    "JuryDrawScheduled": (2, 2),
     "JuryDrawn": (3, 5),
+    "JurorAbsent": (4, 0),
+    "VoteNotRevealed": (4, 0),
     "VoteCommitted": (4, 1),
     "VoteRevealed": (4, 2),
     "JuryTallied": (3, 4),
@@ -174,6 +180,10 @@ def _decode_fields(name: str, topics: list[bytes], data: bytes) -> dict[str, Any
             "commitEnds": _u(data, 2),
             "revealEnds": _u(data, 3),
         }
+    if name == "JuryDrawScheduled":
+        return {"round": _u(data, 0), "drawBlock": _u(data, 1)}
+    if name in ("JurorAbsent", "VoteNotRevealed"):
+        return {"round": int.from_bytes(t[2], "big"), "juror": _addr(t[3])}
     if name == "VoteCommitted":
         return {"round": int.from_bytes(t[2], "big"), "juror": _addr(t[3]), "commitment": _w(data, 0)}
     if name == "VoteRevealed":

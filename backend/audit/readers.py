@@ -133,7 +133,7 @@ def read_ledger_history(
                 recovering = recoverer.submit(recover_recorded, separator, [recorded_verdict(log) for log in half])
                 reads.recoveries.append(([log.position for log in half], recovering))
         # The replay needs the headers first: read here, next to the storage reads.
-        reads.headers = rpc.block_headers(sorted({log.block for log in logs if log.claim is not None}))
+        reads.headers = rpc.block_headers(header_blocks(logs))
         failed = False
     finally:
         # On success the queued reads and recoveries still run (their futures stay valid).
@@ -163,6 +163,14 @@ def read_ledger_logs_since(
     return sorted([*earlier, *new], key=lambda e: e.position), scope
 
 
+def header_blocks(logs: Sequence[LedgerLog]) -> list[int]:
+    """The blocks whose headers step 3 needs: every claim event's (its time, its parent) and every
+    scheduled draw's seed block (its hash seeds the on-chain jury draw)."""
+    blocks = {log.block for log in logs if log.claim is not None}
+    blocks.update(log.fields["drawBlock"] for log in logs if log.name == "JuryDrawScheduled" and not log.malformed)
+    return sorted(blocks)
+
+
 def read_claim_reads(
     rpc: RpcReader, ledger: str, logs: Sequence[LedgerLog], scope: set[bytes] | None, head: int
 ) -> ClaimReads:
@@ -172,7 +180,7 @@ def read_claim_reads(
     reads = ClaimReads()
     with ThreadPoolExecutor(1) as pool:  # storage reads in flight while the headers arrive
         raw = pool.submit(rpc.eth_calls, ledger, [_SEL_CLAIM + cid for cid in ids], head)
-        reads.headers = rpc.block_headers(sorted({log.block for log in claim_logs}))
+        reads.headers = rpc.block_headers(header_blocks(claim_logs))
         raw.result()
     reads.storage_reads.append((ids, raw))
     return reads

@@ -1,6 +1,6 @@
 """Step 3's signature half: what a ``VerdictRecorded`` log says was signed, its EIP-712 digest, its signer.
 
-Verification-critical (pure). ClaimLedger's EIP-712 domain is ("Hubao", "1", this chain, this
+Verification-critical (pure). ClaimLedger's EIP-712 domain is ("Hubao", "2", this chain, this
 ClaimLedger); a verdict's digest is rebuilt from the event's own fields, and its signature must
 recover to the event's reviewer over that digest in the low-s form ``ECDSA.recover`` accepts.
 :func:`recover_recorded` is the costly part (libsecp256k1) and takes plain data, so that the audit
@@ -86,12 +86,12 @@ def verdict_digest(
 
 
 def domain_separator(chain_id: int, ledger: str) -> bytes:
-    """``hashStruct(EIP712Domain)`` of ClaimLedger ("Hubao", "1", chain, contract)."""
+    """``hashStruct(EIP712Domain)`` of ClaimLedger ("Hubao", "2", chain, contract)."""
     type_hash = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
     return keccak256(
         type_hash
         + keccak256(b"Hubao")
-        + keccak256(b"1")
+        + keccak256(b"2")
         + chain_id.to_bytes(32, "big")
         + bytes(12)
         + bytes.fromhex(ledger.removeprefix("0x"))

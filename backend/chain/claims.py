@@ -45,9 +45,12 @@ CLAIM_EVENTS = (
     "ObjectionRecorded",
     "NoticeFinalized",
     "ClaimAppealed",
+    "JuryDrawScheduled",
     "JuryDrawn",
     "VoteCommitted",
     "VoteRevealed",
+    "JurorAbsent",
+    "VoteNotRevealed",
     "JuryTallied",
     "JuryRoundVoided",
     "ClaimWithdrawn",
@@ -118,6 +121,8 @@ class OnchainClaim:
     committed_votes: int
     revealed_votes: int
     jury_approvals: int
+    #: Block whose hash seeds the next draw (0 when none is scheduled).
+    draw_block: int = 0
 
 
 @dataclass(frozen=True)
@@ -304,15 +309,35 @@ class ClaimLedgerClient:
     def appeal(self, claim_id: bytes) -> LedgerTx:
         return self._transact("appeal", claim_id)
 
-    def draw_jury(self, claim_id: bytes, jurors: Sequence[str]) -> LedgerTx:
-        return self._transact("drawJury", claim_id, [Web3.to_checksum_address(j) for j in jurors])
+    def draw_jury(self, claim_id: bytes, *, sender: TransactionSender | None = None) -> LedgerTx:
+        """``drawJury``: anyone may send it once the scheduled draw block is past. Its events are
+        ``JuryDrawn`` (seated) or ``JuryDrawScheduled`` (re-scheduled: the seed block's hash is gone
+        or the roster changed after it)."""
+        return self._transact("drawJury", claim_id, sender=sender)
 
     def commit_vote(self, claim_id: bytes, commitment: bytes, *, juror: TransactionSender) -> LedgerTx:
-        """Sent by the juror's own key: the contract binds the commitment to ``msg.sender``."""
+        """Sent by the juror's own key (``msg.sender`` is the juror)."""
         return self._transact("commitVote", claim_id, commitment, sender=juror)
 
-    def reveal_vote(self, claim_id: bytes, approve: bool, salt: bytes, *, juror: TransactionSender) -> LedgerTx:
-        return self._transact("revealVote", claim_id, approve, salt, sender=juror)
+    def commit_vote_by_sig(
+        self,
+        claim_id: bytes,
+        juror: str,
+        commitment: bytes,
+        signature: bytes,
+        *,
+        sender: TransactionSender | None = None,
+    ) -> LedgerTx:
+        """Relay a juror's ``VoteCommit`` signature (the operator pays the gas by default)."""
+        return self._transact(
+            "commitVoteBySig", claim_id, Web3.to_checksum_address(juror), commitment, signature, sender=sender
+        )
+
+    def reveal_vote(
+        self, claim_id: bytes, juror: str, approve: bool, salt: bytes, *, sender: TransactionSender | None = None
+    ) -> LedgerTx:
+        """Relay the opening of ``juror``'s commitment (anyone may: it authenticates itself)."""
+        return self._transact("revealVote", claim_id, Web3.to_checksum_address(juror), approve, salt, sender=sender)
 
     def tally_jury(self, claim_id: bytes) -> LedgerTx:
         return self._transact("tallyJury", claim_id)
@@ -346,6 +371,7 @@ class ClaimLedgerClient:
             int(raw[15]),
             int(raw[16]),
             int(raw[17]),
+            int(raw[18]) if len(raw) > 18 else 0,
         )
 
     def state(self, claim_id: bytes) -> ClaimState:
@@ -381,13 +407,12 @@ class ClaimLedgerClient:
     def nonces(self, signer: str) -> int:
         return int(self._call("nonces", Web3.to_checksum_address(signer)))
 
-    def claim_id_of(
-        self, member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int
-    ) -> bytes:
-        return bytes(self._call("claimIdOf", member_commitment, evidence_root, rule_set_hash, payout_fen))
+    def jurors(self) -> list[str]:
+        """``jurors()``: the on-chain juror roster in its stored order."""
+        return [Web3.to_checksum_address(a) for a in self._call("jurors")]
 
-    def vote_commitment(self, claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
-        return bytes(self._call("voteCommitment", claim_id, Web3.to_checksum_address(juror), approve, salt))
+    def absences(self, juror: str) -> int:
+        return int(self._call("absences", Web3.to_checksum_address(juror)))
 
     def filing_events(self, claim_ids: Sequence[bytes], from_block: int = 0) -> list[LedgerEvent]:
         """The ``ClaimFiled`` and ``ReviewOpened`` events of these claims (two ``eth_getLogs``), in

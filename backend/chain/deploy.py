@@ -45,15 +45,21 @@ class SuiteRoles:
     #: ClaimLedger's immutable ``RULE_SET_DELAY``: seconds from a rule set's anchoring to its coming
     #: into force (``HUBAO_RULE_SET_DELAY_SECONDS``; production refuses less than a day).
     rule_set_delay_seconds: int = 0
+    #: The RosterTimelock's minimum delay: seconds from announcing a reviewer/juror roster change to
+    #: its taking effect (``HUBAO_ROSTER_DELAY``; production refuses less than a day).
+    roster_delay_seconds: int = 0
 
     @classmethod
-    def with_dev_admin(cls, operator: str, notary: str, rule_set_delay_seconds: int = 0) -> SuiteRoles:
+    def with_dev_admin(
+        cls, operator: str, notary: str, rule_set_delay_seconds: int = 0, roster_delay_seconds: int = 0
+    ) -> SuiteRoles:
         """Roles on a local anvil: the admin is the dev admin account (one the server never signs with)."""
         return cls(
             admin=str(account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]).address),
             operator=operator,
             notary=notary,
             rule_set_delay_seconds=rule_set_delay_seconds,
+            roster_delay_seconds=roster_delay_seconds,
         )
 
 
@@ -82,8 +88,13 @@ def _notary_args(roles: SuiteRoles) -> list[Any]:
     return [roles.admin, roles.notary]
 
 
+def _roster_timelock_args(roles: SuiteRoles) -> list[Any]:
+    # The operator announces roster changes; the admin (whose key never reaches the server) may cancel them.
+    return [roles.roster_delay_seconds, roles.operator, roles.admin]
+
+
 def _claim_ledger_args(roles: SuiteRoles) -> list[Any]:
-    return [roles.admin, roles.operator, roles.rule_set_delay_seconds]
+    return [roles.admin, roles.operator, roles.rule_set_delay_seconds, DeployedAddress("RosterTimelock")]
 
 
 def _apportionment_args(roles: SuiteRoles) -> list[Any]:
@@ -93,7 +104,9 @@ def _apportionment_args(roles: SuiteRoles) -> list[Any]:
 # Deployment order matters when a constructor takes another contract's address.
 SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("EvidenceNotary", _notary_args),
-    ContractSpec("ClaimLedger", _claim_ledger_args),  # the operator also keeps the reviewer and juror rosters
+    # Holds ClaimLedger's ROSTER_ROLE: reviewer/juror grants and revocations are announced, then delayed.
+    ContractSpec("RosterTimelock", _roster_timelock_args),
+    ContractSpec("ClaimLedger", _claim_ledger_args),
     # The operator publishes periods; their rule sets and claim totals are read from ClaimLedger.
     ContractSpec("Apportionment", _apportionment_args),
     # The membership log: a second EvidenceNotary (same code and hash chain), anchored by the relay.
@@ -192,6 +205,8 @@ def admin_mismatches(
     """Contracts of the record whose on-chain ``defaultAdmin()`` is not ``admin``, each with its admin."""
     found = []
     for spec in suite:
+        if spec.name == "RosterTimelock":  # no admin: it administers itself (admin only cancels)
+            continue
         contract = w3.eth.contract(
             address=Web3.to_checksum_address(record.address(spec.name)),
             abi=load_artifact(spec.artifact_name, layout)["abi"],

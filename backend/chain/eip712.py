@@ -2,12 +2,14 @@
 
 Verification-critical (DESIGN.md "Exact formats" 6): a digest computed here must be byte-equal to
 ``ClaimLedger.hashVerdict`` for the same verdict, chain and contract, or reviewers' signatures stop
-verifying. Pinned by ``tests/vectors/eip712_verdict.json`` (digests and signatures) and
-``tests/vectors/eip712_vote_commitment.json`` (vote commitments and claim ids), both compared with
-the deployed contract by ``tests/contracts/test_claim_ledger_eip712.py``. All functions are pure.
+verifying. Pinned by ``tests/vectors/eip712_verdict.json`` (digests and signatures),
+``tests/vectors/eip712_vote_commitment.json`` (vote commitments and claim ids) and
+``tests/vectors/eip712_vote.json`` (VoteSalt / VoteCommit digests, signatures, salts), compared with
+the deployed contract by ``tests/contracts/test_claim_ledger_eip712.py`` and with forge by
+``contracts/test/ClaimLedgerVectors.t.sol``. All functions are pure.
 
 * **Domain**: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
-  with name ``"Hubao"`` and version ``"1"`` (the major of ``ClaimLedger.version()``).
+  with name ``"Hubao"`` and version ``"2"`` (the major of ``ClaimLedger.version()``).
 * **Verdict**::
 
       Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,
@@ -18,10 +20,18 @@ the deployed contract by ``tests/contracts/test_claim_ledger_eip712.py``. All fu
   timestamp. digest = ``keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ structHash)``, computed with
   eth-account's ``encode_typed_data``. Signatures are 65 bytes ``r ‖ s ‖ v`` with low ``s``
   (eth-account signs canonically; the contract rejects high-``s`` twins).
-* **Jury vote commitment**: ``keccak256(abi.encode(bytes32 claimId, address juror, bool approve,
-  bytes32 salt))`` — it binds the juror's address, so a copied commitment opens for nobody else.
+* **Jury vote** (all by the juror's own key):
+
+  - ``VoteSalt(bytes32 claimId,uint32 round)`` — signed on the juror's device, never sent before
+    the reveal; ``salt = keccak256(signature)`` (65 bytes ``r ‖ s ‖ v``). RFC 6979 signatures are
+    deterministic, so the device re-derives the same salt at reveal time.
+  - commitment = ``keccak256(abi.encode(bytes32 claimId, uint32 round, address juror, bool approve,
+    bytes32 salt))`` — binds claim, round and juror, so a copied commitment opens for nobody else.
+  - ``VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)`` — the signature
+    ``commitVoteBySig`` checks (anyone relays it). The reveal needs no signature: the opening of a
+    signed commitment authenticates itself.
 * **Claim id**: ``keccak256(abi.encode(bytes32 memberCommitment, bytes32 evidenceRoot,
-  bytes32 ruleSetHash, uint64 payoutFen))`` (``ClaimLedger.claimIdOf``).
+  bytes32 ruleSetHash, uint64 payoutFen))`` (checked by ``ClaimLedger.fileClaim``).
 """
 
 from __future__ import annotations
@@ -40,13 +50,16 @@ from eth_utils.crypto import keccak
 from backend.errors import InvalidInput
 
 DOMAIN_NAME = "Hubao"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
 
 VERDICT_TYPE_STRING = (
     "Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,"
     "bytes32 ruleSetHash,uint256 nonce,uint256 deadline)"
 )
 VERDICT_TYPEHASH = keccak(text=VERDICT_TYPE_STRING)
+VOTE_SALT_TYPE_STRING = "VoteSalt(bytes32 claimId,uint32 round)"
+VOTE_COMMIT_TYPE_STRING = "VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)"
+VOTE_COMMIT_TYPEHASH = keccak(text=VOTE_COMMIT_TYPE_STRING)
 
 _DOMAIN_FIELDS: list[dict[str, str]] = [
     {"name": "name", "type": "string"},
@@ -62,6 +75,16 @@ _VERDICT_FIELDS: list[dict[str, str]] = [
     {"name": "ruleSetHash", "type": "bytes32"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
+]
+
+_VOTE_SALT_FIELDS: list[dict[str, str]] = [
+    {"name": "claimId", "type": "bytes32"},
+    {"name": "round", "type": "uint32"},
+]
+_VOTE_COMMIT_FIELDS: list[dict[str, str]] = [
+    {"name": "claimId", "type": "bytes32"},
+    {"name": "round", "type": "uint32"},
+    {"name": "commitment", "type": "bytes32"},
 ]
 
 
@@ -210,13 +233,68 @@ def recover_verdict_signer(verdict: Verdict, domain: Eip712Domain, signature: by
     return str(Account.recover_message(_signable(verdict, domain), signature=signature))
 
 
-def vote_commitment(claim_id: bytes, juror: str, approve: bool, salt: bytes) -> bytes:
-    """``keccak256(abi.encode(claimId, juror, approve, salt))``; equals ``ClaimLedger.voteCommitment``."""
+def vote_commitment(claim_id: bytes, round_: int, juror: str, approve: bool, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(claimId, round, juror, approve, salt))``: what ``revealVote`` opens."""
     encoded = abi_encode(
-        ["bytes32", "address", "bool", "bytes32"],
-        [_bytes32(claim_id, "claim_id"), _address(juror, "juror"), bool(approve), _bytes32(salt, "salt")],
+        ["bytes32", "uint32", "address", "bool", "bytes32"],
+        [
+            _bytes32(claim_id, "claim_id"),
+            _uint(round_, 32, "round"),
+            _address(juror, "juror"),
+            bool(approve),
+            _bytes32(salt, "salt"),
+        ],
     )
     return keccak(encoded)
+
+
+def vote_salt_typed_data(claim_id: bytes, round_: int, domain: Eip712Domain) -> dict[str, Any]:
+    """The ``VoteSalt`` document a juror signs on the device; ``keccak256(signature)`` is the salt."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "VoteSalt": _VOTE_SALT_FIELDS},
+        "primaryType": "VoteSalt",
+        "domain": domain.as_dict(),
+        "message": {"claimId": _bytes32(claim_id, "claim_id"), "round": _uint(round_, 32, "round")},
+    }
+
+
+def vote_commit_typed_data(claim_id: bytes, round_: int, commitment: bytes, domain: Eip712Domain) -> dict[str, Any]:
+    """The ``VoteCommit`` document a juror signs for ``commitVoteBySig``."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "VoteCommit": _VOTE_COMMIT_FIELDS},
+        "primaryType": "VoteCommit",
+        "domain": domain.as_dict(),
+        "message": {
+            "claimId": _bytes32(claim_id, "claim_id"),
+            "round": _uint(round_, 32, "round"),
+            "commitment": _bytes32(commitment, "commitment"),
+        },
+    }
+
+
+def typed_data_digest(document: dict[str, Any]) -> bytes:
+    """``keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct(message))`` of a typed-data document."""
+    signable = encode_typed_data(full_message=document)
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign_typed_data(signer: LocalAccount, document: dict[str, Any]) -> bytes:
+    """The 65-byte ``r ‖ s ‖ v`` signature (RFC 6979, low ``s``) of a typed-data document."""
+    return bytes(signer.sign_message(encode_typed_data(full_message=document)).signature)
+
+
+def recover_typed_data_signer(document: dict[str, Any], signature: bytes) -> str:
+    """The checksummed address whose key made ``signature`` over ``document``."""
+    if len(signature) != 65:
+        raise InvalidInput("a signature is 65 bytes", code="INVALID_SIGNATURE", length=len(signature))
+    return str(Account.recover_message(encode_typed_data(full_message=document), signature=signature))
+
+
+def salt_from_signature(signature: bytes) -> bytes:
+    """The vote salt: ``keccak256`` of the 65-byte ``VoteSalt`` signature."""
+    if len(signature) != 65:
+        raise InvalidInput("a signature is 65 bytes", code="INVALID_SIGNATURE", length=len(signature))
+    return keccak(signature)
 
 
 def claim_id(member_commitment: bytes, evidence_root: bytes, rule_set_hash: bytes, payout_fen: int) -> bytes:

@@ -1,5 +1,15 @@
 """ClaimLedger calls for the plan's configuration: rule sets, the reviewer/juror rosters, conflicts.
 
+Rosters go through the RosterTimelock (ClaimLedger 2.0.0: ``ROSTER_ROLE`` administers
+``REVIEWER_ROLE`` and ``JUROR_ROLE``): a grant or revocation is **announced** by the operator
+(``schedule(ClaimLedger, 0, grantRole/revokeRole calldata, 0, salt, delay)``, a public
+``CallScheduled``) and takes effect only when **executed** once the delay has passed (anyone may
+execute; the workflow clock does, :meth:`RosterClient.execute_due`). Until then the account's role
+is *pending*. With a zero delay (local anvil) the announcement is executed at once. The salt is
+``keccak256(calldata ‖ n)`` with ``n`` the number of earlier announcements of the same call, so a
+re-grant after a revocation is a new operation, and a retry finds its own pending announcement
+instead of announcing twice.
+
 Every write is idempotent in the way a retry after a crash needs: "already done" on chain
 (``ClaimLedgerRuleSetExists``, ``ClaimLedgerRuleSetRetired``, ``ClaimLedgerConflictExists``, a role
 already held) is reported as ``None`` instead of a transaction hash, never as an error. Reverts
@@ -14,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams, TxReceipt, Wei
@@ -23,6 +35,25 @@ from backend.chain.transactions import ContractReverted, TransactionSender, clas
 REVIEWER = "REVIEWER_ROLE"
 JUROR = "JUROR_ROLE"
 OPERATOR = "OPERATOR_ROLE"
+
+# TimelockController.OperationState
+_UNSET, _WAITING, _READY, _DONE = 0, 1, 2, 3
+_ZERO32 = b"\0" * 32
+
+
+@dataclass(frozen=True)
+class RosterOperation:
+    """One announced roster change (a RosterTimelock operation on ClaimLedger)."""
+
+    id: bytes
+    data: bytes
+    salt: bytes
+    scheduled_block: int
+    state: int
+
+    @property
+    def pending(self) -> bool:
+        return self.state in (_WAITING, _READY)
 
 
 @dataclass(frozen=True)
@@ -65,10 +96,21 @@ class OnchainRuleSet:
 class RosterClient:
     """Rule-set, role and conflict calls on one ClaimLedger deployment, sent by the operator key."""
 
-    def __init__(self, w3: Web3, contract: Contract, operator: TransactionSender) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        contract: Contract,
+        operator: TransactionSender,
+        timelock: Contract | None = None,
+        from_block: int = 0,
+    ) -> None:
         self.w3 = w3
         self.contract = contract
         self.operator = operator
+        #: The RosterTimelock holding ROSTER_ROLE; None only for a ledger whose rosters the
+        #: operator administers directly (test deployments of older code).
+        self.timelock = timelock
+        self.from_block = from_block
         self._roles: dict[str, bytes] = {}
 
     # --- reads ---------------------------------------------------------------------------------
@@ -145,18 +187,124 @@ class RosterClient:
         return self._transact("retireRuleSet", [rule_set_hash], ("ClaimLedgerRuleSetRetired",))
 
     def grant_role(self, name: str, address: str) -> bytes | None:
-        """``grantRole`` (REVIEWER_ROLE / JUROR_ROLE); None when the address already holds it."""
+        """Announce (and execute once due) ``grantRole`` (REVIEWER_ROLE / JUROR_ROLE).
+
+        Returns the hash of the transaction sent (the announcement, or its execution when the delay
+        is zero or already over), or None when the address already holds the role or the change is
+        already announced and still waiting.
+        """
         checksum = Web3.to_checksum_address(address)
         if self.has_role(name, checksum):
             return None
-        return self._transact("grantRole", [self.role_id(name), checksum], ())
+        return self._change("grantRole", name, checksum)
 
     def revoke_role(self, name: str, address: str) -> bytes | None:
-        """``revokeRole``; None when the address does not hold it."""
+        """Announce (and execute once due) ``revokeRole``; None when the address does not hold it
+        or the revocation is already announced and waiting."""
         checksum = Web3.to_checksum_address(address)
         if not self.has_role(name, checksum):
             return None
-        return self._transact("revokeRole", [self.role_id(name), checksum], ())
+        return self._change("revokeRole", name, checksum)
+
+    def role_status(self, name: str, address: str) -> str:
+        """``"held"``, ``"pending"`` (a grant is announced, not yet executed) or ``"none"``."""
+        checksum = Web3.to_checksum_address(address)
+        if self.has_role(name, checksum):
+            return "held"
+        data = self._calldata("grantRole", name, checksum)
+        return "pending" if any(op.pending for op in self.operations(data)) else "none"
+
+    def _calldata(self, fn: str, name: str, address: str) -> bytes:
+        return bytes.fromhex(self.contract.encode_abi(fn, args=[self.role_id(name), address]).removeprefix("0x"))
+
+    def _change(self, fn: str, name: str, address: str) -> bytes | None:
+        if self.timelock is None:
+            return self._transact(fn, [self.role_id(name), address], ())
+        data = self._calldata(fn, name, address)
+        earlier = self.operations(data)
+        pending = next((op for op in earlier if op.pending), None)
+        if pending is None:
+            salt = keccak(data + len(earlier).to_bytes(32, "big"))
+            delay = int(self._timelock_call("getMinDelay"))
+            tx: TxParams = {
+                "to": self.timelock.address,
+                "data": self.timelock.encode_abi(
+                    "schedule", args=[self.contract.address, 0, data, _ZERO32, salt, delay]
+                ),
+            }
+            scheduled = bytes(self.operator.transact(tx)["transactionHash"])
+            op_id = self.operation_id(data, salt)
+            if int(self._timelock_call("getOperationState", op_id)) != _READY:
+                return scheduled
+            return self._execute(data, salt)
+        if pending.state == _READY:
+            return self._execute(pending.data, pending.salt)
+        return None
+
+    def _timelock_call(self, fn: str, *args: object) -> Any:
+        assert self.timelock is not None
+        try:
+            return getattr(self.timelock.functions, fn)(*args).call()
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def _execute(self, data: bytes, salt: bytes) -> bytes:
+        assert self.timelock is not None
+        tx: TxParams = {
+            "to": self.timelock.address,
+            "data": self.timelock.encode_abi("execute", args=[self.contract.address, 0, data, _ZERO32, salt]),
+        }
+        return bytes(self.operator.transact(tx)["transactionHash"])
+
+    def operation_id(self, data: bytes, salt: bytes) -> bytes:
+        """``TimelockController.hashOperation(ledger, 0, data, 0, salt)``."""
+        return keccak(
+            abi_encode(
+                ["address", "uint256", "bytes", "bytes32", "bytes32"],
+                [self.contract.address, 0, data, _ZERO32, salt],
+            )
+        )
+
+    def operations(self, data: bytes | None = None) -> list[RosterOperation]:
+        """Every roster change announced on this ledger (optionally: of exactly ``data``), oldest first."""
+        if self.timelock is None:
+            return []
+        try:
+            scheduled = self.timelock.events.CallScheduled().get_logs(from_block=self.from_block)
+            salts = {
+                bytes(log["args"]["id"]): bytes(log["args"]["salt"])
+                for log in self.timelock.events.CallSalt().get_logs(from_block=self.from_block)
+            }
+        except Exception as exc:
+            raise classify(exc) from exc
+        found = []
+        for log in scheduled:
+            args = log["args"]
+            if Web3.to_checksum_address(args["target"]) != self.contract.address:
+                continue
+            if data is not None and bytes(args["data"]) != data:
+                continue
+            op_id = bytes(args["id"])
+            state = int(self._timelock_call("getOperationState", op_id))
+            found.append(
+                RosterOperation(op_id, bytes(args["data"]), salts.get(op_id, _ZERO32), int(log["blockNumber"]), state)
+            )
+        return found
+
+    def execute_due(self) -> list[bytes]:
+        """Execute every announced roster change whose delay has passed; their operation ids."""
+        done = []
+        for op in self.operations():
+            if op.state != _READY:
+                continue
+            try:
+                self._execute(op.data, op.salt)
+            except ContractReverted as exc:  # executed by someone else meanwhile
+                if exc.error != "TimelockUnexpectedOperationState":
+                    raise
+                continue
+            done.append(op.id)
+        return done
 
     def declare_conflict(self, address: str, member_commitment: bytes) -> bytes | None:
         """``declareConflict``; None when this pair is already declared."""

@@ -18,14 +18,22 @@ app.add_typer(shares_app, name="shares")
 _STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "not_run": "dim"}
 
 
-def _print_report(report: ShareVerificationReport | OnchainShareReport) -> None:
+def _print_report(report: ShareVerificationReport | OnchainShareReport, *, offline: bool = False) -> None:
     doc = report.to_json()
     table = Table("#", "step", "result", "detail")
     for step in doc["steps"]:
         status = step["status"]
         table.add_row(str(step["step"]), step["name"], f"[{_STYLE.get(status, 'dim')}]{status}[/]", step["detail"])
     console.print(table)
-    if doc["ok"]:
+    if doc["ok"] and offline:
+        console.print(
+            "[bold yellow]share receipt verified OFFLINE only[/] (its own row, proof and arithmetic). NOT checked "
+            "without --rpc: chainId, contract, periodId, ledgerRoot, ledgerCid and the period's figures (steps 7-12: "
+            "that the chain's Apportionment contract recorded this period). Run "
+            "`hubao shares verify FILE --rpc URL` against any node of the chain to check them.",
+            soft_wrap=True,
+        )
+    elif doc["ok"]:
         console.print("[bold green]share receipt verified[/]")
     else:
         console.print(
@@ -54,7 +62,7 @@ def verify_cmd(
     if as_json:
         console.print_json(json.dumps(report.to_json()))
     else:
-        _print_report(report)
+        _print_report(report, offline=rpc is None)
     raise typer.Exit(0 if report.ok else 1)
 
 

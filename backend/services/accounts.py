@@ -189,10 +189,15 @@ def create_account(
 
 
 def grant_signing_role(ctx: ServiceContext, account: Account) -> bytes | None:
-    """Grant REVIEWER_ROLE / JUROR_ROLE on ClaimLedger to the account's signing address (operator key).
+    """Announce REVIEWER_ROLE / JUROR_ROLE on ClaimLedger for the account's signing address.
 
-    Jurors' addresses are also topped up with gas. Returns the grant's transaction hash, or None
-    when the role was already held or the account signs nothing.
+    The operator schedules the grant on the RosterTimelock; it takes effect when executed once the
+    public delay (``HUBAO_ROSTER_DELAY``) has passed — at once with a zero delay, otherwise by the
+    workflow clock (:meth:`~backend.chain.roster.RosterClient.execute_due`). Until then the role is
+    *pending* (:meth:`~backend.chain.roster.RosterClient.role_status`). Jurors' addresses are also
+    topped up with gas (a juror may send its own commit/reveal). Returns the hash of the
+    transaction sent, or None when the role was already held, already announced and waiting, or
+    the account signs nothing.
     """
     role = SIGNING_ROLES.get(account.role)
     if role is None or account.signing_address is None or account.disabled:

@@ -21,6 +21,7 @@ class ChainClock:
     chain_time: int
     chain_id: int
     can_advance: bool
+    plan_time_zone: str  # the plan's calendar (HUBAO_APPORTIONMENT_TIMEZONE): how deadlines are shown
 
 
 def can_advance(ctx: ServiceContext) -> bool:
@@ -30,7 +31,9 @@ def can_advance(ctx: ServiceContext) -> bool:
 
 def chain_clock(ctx: ServiceContext) -> ChainClock:
     latest = ctx.w3.eth.get_block("latest")
-    return ChainClock(int(latest["timestamp"]), ctx.deployment.chain_id, can_advance(ctx))
+    return ChainClock(
+        int(latest["timestamp"]), ctx.deployment.chain_id, can_advance(ctx), ctx.settings.apportionment_timezone
+    )
 
 
 def advance_chain_time(ctx: ServiceContext, seconds: int) -> ChainClock:

@@ -22,7 +22,7 @@ from backend.services.claims import (
     set_status,
 )
 from backend.services.context import ServiceContext
-from backend.services.jury import draw_jury
+from backend.services.jury import declare_jury_conflicts, draw_jury_if_due
 
 
 def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> ClaimView:
@@ -39,13 +39,14 @@ def appeal_claim(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Cl
             select(ClaimEvent.id).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryTallied")
         ).first():
             raise Conflict("a jury's decision is final", code="APPEAL_NOT_ALLOWED")
+        declare_jury_conflicts(ctx, session, claim)  # before the draw is scheduled
         tx = ledger(ctx).appeal(claim.claim_id)
         record_event(session, claim, "ClaimAppealed", tx)
         set_status(claim, ClaimState.DISPUTED)
         claim.final_at = None
     with ctx.sessions.begin() as session:
         claim = get_claim(session, claim_pk)
-        draw_jury(ctx, session, claim)
+        draw_jury_if_due(ctx, session, claim)  # once the seed block is past; else the workflow clock draws
         return claim_view(session, claim, with_names=True)
 
 

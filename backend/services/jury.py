@@ -1,20 +1,22 @@
-"""The jury of disputed claims: the draw, commit-reveal votes and the tally.
+"""The jury of disputed claims: the on-chain draw, juror votes signed by the juror's key, the tally.
 
-**Jury draw** (reproducible from chain data; :func:`jury_order` is the whole algorithm)::
+**Jury draw** — on chain (ClaimLedger 2.0.0): an objection, an appeal or a voided round makes the
+contract fix a future block ``drawBlock`` (``JuryDrawScheduled``); once it is past, anyone may call
+``drawJury``, which seats ``jurySize`` jurors from the on-chain roster by a partial Fisher–Yates
+shuffle seeded with ``keccak256(abi.encode(blockhash(drawBlock), claimId, round))``
+(:mod:`backend.chain.jury_draw` is the same rule in Python; the audit recomputes every draw). The
+service picks nobody: :func:`draw_jury` only sends ``drawJury`` when it is due (the workflow clock
+calls it) and records the seats the contract chose.
 
-    seed      = hash of the latest block B before the draw (B's number and hash are recorded in
-                the timeline; when the draw is mined in B + 1 it equals JuryDrawn.seed)
-    eligible  = juror accounts, enabled, holding JUROR_ROLE on chain, minus the claimant, every
-                objector, the claim's reviewers, every account related (Relation) to the claimant
-                or an objector, and the jurors of the claim's earlier rounds
-    order     = eligible sorted by keccak256(seed ‖ address as 20 bytes), ascending (ties impossible)
-    jury      = the first jurySize of that order (jurySize from the claim's anchored rule set)
-
-**Votes** — the server keeps each juror's salt, computes ``voteCommitment(claimId, juror, approve,
-salt)`` (bound to the juror's address, RELIABILITY C3) and sends ``commitVote`` / ``revealVote``
-from the juror's own key (topped up with gas by the operator). ``tallyJury`` after the reveal
-window decides by simple majority of revealed votes (ties reject); a round below the minimum
-turnout is voided and :func:`~backend.services.workflow.advance` draws a new one.
+**Votes** — ``salt = keccak256(sig)`` of the juror's ``VoteSalt(claimId, round)`` signature,
+``commitment = keccak256(abi.encode(claimId, round, juror, approve, salt))``, and the juror's
+``VoteCommit(claimId, round, commitment)`` signature relayed by the operator with
+``commitVoteBySig``; the reveal (``revealVote``) is relayed too: the opening authenticates itself.
+The salt is re-derived at reveal (RFC 6979 signatures are deterministic) and never stored.
+Until jurors sign on their own devices, :func:`legacy_juror_signature` signs with the juror's
+server-held key — the single place that changes when it moves to the device.
+``tallyJury`` after the reveal window decides by simple majority of revealed votes (ties reject);
+a round below the minimum turnout is voided and the contract schedules a new draw.
 
 The public notice and objections that send a claim to a jury are in :mod:`backend.services.notice`;
 the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`backend.services.workflow`.
@@ -22,29 +24,29 @@ the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.chain import eip712
 from backend.chain.claims import ClaimState, LedgerTx
-from backend.chain.eip712 import vote_commitment
-from backend.chain.roster import JUROR
-from backend.chain.transactions import ContractReverted, TransactionSender
-from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, ReviewAssignment
+from backend.chain.transactions import ContractReverted
+from backend.config import ANVIL_CHAIN_ID
+from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, Relation, ReviewAssignment
 from backend.errors import Conflict, Forbidden, NotFound
-from backend.proofs.commitments import new_salt
-from backend.proofs.keccak import keccak256
-from backend.services.accounts import JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI, signing_account
+from backend.services.accounts import signing_account
 from backend.services.auth import Principal
 from backend.services.claims import age_band_label, flags_of, get_claim, hex32, ledger, record_event, set_status
 from backend.services.context import ServiceContext
-from backend.services.review import related_account_ids
 from backend.services.review_verdicts import read_report
 from backend.services.rule_sets import roster_for, rule_set_by_hash
 from backend.services.sealed_text import objection_aad, open_text
+
+# Codes of a draw that is not (yet) possible; objection and appeal leave it to the workflow clock.
+DRAW_LATER = ("DRAW_NOT_DUE", "DRAW_RESCHEDULED")
 
 
 def chain_now(ctx: ServiceContext) -> int:
@@ -52,80 +54,128 @@ def chain_now(ctx: ServiceContext) -> int:
     return int(ctx.w3.eth.get_block("latest")["timestamp"])
 
 
-def jury_order(seed: bytes, addresses: Sequence[str]) -> list[str]:
-    """``addresses`` sorted by ``keccak256(seed ‖ address)`` (the draw's whole ordering rule)."""
-    return sorted(addresses, key=lambda a: keccak256(seed + bytes.fromhex(a[2:].lower())))
-
-
 def _current_round(session: Session, claim: Claim) -> int:
     return int(session.scalar(select(func.max(JurySeat.round)).where(JurySeat.claim_pk == claim.id)) or 0)
 
 
-def eligible_jurors(ctx: ServiceContext, session: Session, claim: Claim) -> list[Account]:
-    """Juror accounts that may sit on ``claim``'s jury (see the module docstring)."""
-    claimant = session.get(Member, claim.member_id)
-    assert claimant is not None
-    objectors = list(session.scalars(select(Objection.member_id).where(Objection.claim_pk == claim.id)))
-    objector_accounts = set(session.scalars(select(Member.account_id).where(Member.id.in_(objectors))))
-    reviewers = set(session.scalars(select(ReviewAssignment.reviewer_id).where(ReviewAssignment.claim_pk == claim.id)))
-    earlier = set(session.scalars(select(JurySeat.juror_id).where(JurySeat.claim_pk == claim.id)))
-    excluded = {
-        claimant.account_id,
-        *objector_accounts,
-        *reviewers,
-        *earlier,
-        *related_account_ids(session, [claimant.id, *objectors]),
-    }
-    roster = roster_for(ctx)
-    accounts = session.scalars(
-        select(Account).where(
-            Account.role == "juror", Account.disabled.is_(False), Account.signing_address.is_not(None)
-        )
-    ).all()
-    return [
-        a
-        for a in accounts
-        if a.id not in excluded and a.signing_address is not None and roster.has_role(JUROR, a.signing_address)
-    ]
+def _draw_block_past(ctx: ServiceContext, draw_block: int) -> bool:
+    """Whether the latest block is past ``draw_block`` (gas is estimated at the latest block). On
+    the local anvil (whose blocks come only with transactions in tests) the missing blocks are
+    mined: the operator sequences that chain anyway (a trust assumption the audit lists)."""
+    latest = int(ctx.w3.eth.block_number)
+    if latest > draw_block:
+        return True
+    if int(ctx.w3.eth.chain_id) == ANVIL_CHAIN_ID:
+        for _ in range(draw_block - latest + 1):
+            ctx.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        return True
+    return False
 
 
 def draw_jury(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
-    """Draw and seat a new jury round for a DISPUTED claim with no open round; returns addresses."""
+    """Send ``drawJury`` for a DISPUTED claim whose scheduled draw block is past; record the seats.
+
+    Raises Conflict ``DRAW_NOT_DUE`` (seed block not yet past), ``DRAW_RESCHEDULED`` (the contract
+    fixed a new seed block), ``NOT_ENOUGH_JURORS``, ``JURY_ALREADY_DRAWN``.
+    """
     if claim.status != "DISPUTED":
         raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
     client = ledger(ctx)
     onchain = client.claim(claim.claim_id)
-    if onchain.commit_ends != 0:
+    if onchain.draw_block == 0:
         raise Conflict("a jury round is open", code="JURY_ALREADY_DRAWN")
-    size = client.rule_set(claim.rule_set_hash).jury_size
-    by_address = {a.signing_address: a for a in eligible_jurors(ctx, session, claim) if a.signing_address}
-    seed_block = ctx.w3.eth.get_block("latest")
-    seed = bytes(seed_block["hash"])
-    jurors = jury_order(seed, list(by_address))[:size]
-    if len(jurors) < size:
-        record_event(session, claim, "jury_short", needed=size, eligible=len(jurors))
-        raise Conflict(f"only {len(jurors)} eligible jurors for a jury of {size}", code="NOT_ENOUGH_JURORS")
-    tx = client.draw_jury(claim.claim_id, jurors)
+    if not _draw_block_past(ctx, onchain.draw_block):
+        raise Conflict("the jury is drawn once its seed block is past", code="DRAW_NOT_DUE")
+    try:
+        tx = client.draw_jury(claim.claim_id)
+    except ContractReverted as exc:
+        if exc.error == "ClaimLedgerNotEnoughJurors":
+            eligible, needed = (int(v) for v in exc.args_) if len(exc.args_) == 2 else (0, 0)
+            raise Conflict(
+                f"only {eligible} eligible jurors for a jury of {needed}",
+                code="NOT_ENOUGH_JURORS",
+                eligible=eligible,
+                needed=needed,
+            ) from exc
+        if exc.error == "ClaimLedgerDrawTooEarly":
+            raise Conflict("the jury is drawn once its seed block is past", code="DRAW_NOT_DUE") from exc
+        raise
     drawn = tx.event("JuryDrawn")
-    assert drawn is not None
+    if drawn is None:
+        scheduled = tx.event("JuryDrawScheduled")
+        record_event(
+            session,
+            claim,
+            "JuryDrawScheduled",
+            tx,
+            round=int(scheduled.args["round"]) if scheduled else 0,
+            drawBlock=int(scheduled.args["drawBlock"]) if scheduled else 0,
+        )
+        raise Conflict("the draw was re-scheduled to a new seed block", code="DRAW_RESCHEDULED")
     round_ = int(drawn.args["round"])
+    jurors = [str(a) for a in drawn.args["jurors"]]
+    by_address = {
+        a.signing_address: a
+        for a in session.scalars(select(Account).where(Account.signing_address.in_(jurors)))
+        if a.signing_address
+    }
     for address in jurors:
-        session.add(JurySeat(claim_pk=claim.id, round=round_, juror_id=by_address[address].id))
+        seated = by_address.get(address)
+        if seated is not None:  # a roster member without an account here still sits (and may vote directly)
+            session.add(JurySeat(claim_pk=claim.id, round=round_, juror_id=seated.id))
     record_event(
         session,
         claim,
         "JuryDrawn",
         tx,
         round=round_,
-        seedBlock=int(seed_block["number"]),
-        seedHash=hex32(seed),
-        contractSeed=hex32(bytes(drawn.args["seed"])),
-        jurors=list(jurors),
+        drawBlock=onchain.draw_block,
+        seed=hex32(bytes(drawn.args["seed"])),
+        jurors=jurors,
         commitEnds=int(drawn.args["commitEnds"]),
         revealEnds=int(drawn.args["revealEnds"]),
     )
     session.flush()
     return jurors
+
+
+def declare_jury_conflicts(
+    ctx: ServiceContext,
+    session: Session,
+    claim: Claim,
+    objector: Member | None = None,
+    objector_commitment: bytes = b"",
+) -> int:
+    """Before a claim goes to a jury: declare on chain every juror related (``Relation``) to the
+    claimant — against the claim's own on-chain member commitment, since claims carry per-claim
+    commitments — and to the objector (against ``objector_commitment``), so the on-chain draw skips
+    them. Sent before ``object`` / ``appeal``, so in a block before the draw's seed block (later
+    declarations do not count for the draw). Returns how many were declared now."""
+    members = {claim.member_id: ledger(ctx).claim(claim.claim_id).member_commitment}
+    if objector is not None and objector_commitment:
+        members[objector.id] = objector_commitment
+    roster = roster_for(ctx)
+    declared = 0
+    for member_id, commitment in members.items():
+        related = session.scalars(
+            select(Account.signing_address)
+            .join(Relation, Relation.account_id == Account.id)
+            .where(Relation.member_id == member_id, Account.role == "juror", Account.signing_address.is_not(None))
+        )
+        for address in related:
+            if address is not None and roster.declare_conflict(address, commitment) is not None:
+                declared += 1
+    return declared
+
+
+def draw_jury_if_due(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
+    """:func:`draw_jury`, or nothing when the draw must wait (the workflow clock retries)."""
+    try:
+        return draw_jury(ctx, session, claim)
+    except Conflict as exc:
+        if exc.code in DRAW_LATER:
+            return []
+        raise
 
 
 @dataclass(frozen=True)
@@ -163,8 +213,6 @@ def _seat(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim,
 
 
 def _round_windows(session: Session, claim: Claim, round_: int) -> tuple[int, int]:
-    import json
-
     for row in session.scalars(
         select(ClaimEvent).where(ClaimEvent.claim_pk == claim.id, ClaimEvent.kind == "JuryDrawn")
     ):
@@ -246,10 +294,17 @@ def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim
     )
 
 
-def _juror_sender(ctx: ServiceContext, juror: Account) -> TransactionSender:
-    assert juror.signing_address is not None
-    roster_for(ctx).fund(juror.signing_address, JUROR_MIN_BALANCE_WEI, JUROR_TOP_UP_WEI)
-    return ctx.sender(signing_account(ctx, juror))  # shares the key's nonce lock across processes
+def legacy_juror_signature(ctx: ServiceContext, juror: Account, document: dict[str, Any]) -> bytes:
+    """The juror's EIP-712 signature of ``document`` (``VoteSalt`` / ``VoteCommit``) made with the
+    juror's server-held key — the one place that moves to the juror's device (issue 14 item 3)."""
+    return eip712.sign_typed_data(signing_account(ctx, juror), document)
+
+
+def _vote_salt(ctx: ServiceContext, juror: Account, claim_id: bytes, round_: int) -> bytes:
+    domain = ledger(ctx).domain()
+    return eip712.salt_from_signature(
+        legacy_juror_signature(ctx, juror, eip712.vote_salt_typed_data(claim_id, round_, domain))
+    )
 
 
 def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: str) -> Conflict | None:
@@ -257,7 +312,7 @@ def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: s
 
 
 def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
-    """Commit the calling juror's vote; the salt is generated and kept by the server."""
+    """Commit the calling juror's vote: salt and commitment signed by the juror, relayed by the operator."""
     client = ledger(ctx)
     with ctx.sessions.begin() as session:
         claim, seat = _seat(session, principal, claim_pk)
@@ -274,14 +329,14 @@ def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approv
         commit_ends, _ = _round_windows(session, claim, seat.round)
         if chain_now(ctx) >= commit_ends:
             raise Conflict("the commit window is closed", code="COMMIT_CLOSED")
-        salt = new_salt()
-        seat.vote, seat.vote_salt = approve, salt
-        seat.commitment = vote_commitment(claim.claim_id, juror.signing_address, approve, salt)
-        round_, commitment = seat.round, seat.commitment
-        sender = _juror_sender(ctx, juror)
-    # The salt is committed to the database before the vote can exist on chain: it is never lost.
+        salt = _vote_salt(ctx, juror, claim.claim_id, seat.round)
+        commitment = eip712.vote_commitment(claim.claim_id, seat.round, juror.signing_address, approve, salt)
+        document = eip712.vote_commit_typed_data(claim.claim_id, seat.round, commitment, client.domain())
+        signature = legacy_juror_signature(ctx, juror, document)
+        seat.vote, seat.vote_salt, seat.commitment = approve, None, commitment
+        round_, address, claim_id = seat.round, juror.signing_address, claim.claim_id
     try:
-        tx = client.commit_vote(claim.claim_id, commitment, juror=sender)
+        tx = client.commit_vote_by_sig(claim_id, address, commitment, signature)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
     with ctx.sessions.begin() as session:
@@ -292,13 +347,14 @@ def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approv
 
 
 def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> JuryAssignment:
-    """Reveal the calling juror's committed vote (during the reveal window)."""
+    """Reveal the calling juror's committed vote (during the reveal window), relayed by the operator."""
     client = ledger(ctx)
     with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
-        if seat.commitment is None or seat.vote is None or seat.vote_salt is None:
+        assert juror.signing_address is not None
+        if seat.commitment is None or seat.vote is None:
             raise Conflict("you have not committed a vote in this round", code="NOT_COMMITTED")
         if seat.revealed:
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
@@ -311,10 +367,10 @@ def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Jur
             )
         if now >= reveal_ends:
             raise Conflict(f"the reveal window closed at chain time {reveal_ends}", code="REVEAL_CLOSED")
-        vote, salt, round_, seat_id, claim_id = seat.vote, seat.vote_salt, seat.round, seat.id, claim.claim_id
-        sender = _juror_sender(ctx, juror)
+        salt = _vote_salt(ctx, juror, claim.claim_id, seat.round)  # re-derived: RFC 6979 is deterministic
+        vote, round_, seat_id, claim_id, address = seat.vote, seat.round, seat.id, claim.claim_id, juror.signing_address
     try:
-        tx = client.reveal_vote(claim_id, vote, salt, juror=sender)
+        tx = client.reveal_vote(claim_id, address, vote, salt)
     except ContractReverted as exc:
         raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
     with ctx.sessions.begin() as session:
@@ -363,6 +419,16 @@ def tally_jury(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
             revealed=int(voided.args["revealed"]),
             minTurnout=int(voided.args["minTurnout"]),
         )
+        scheduled = tx.event("JuryDrawScheduled")
+        if scheduled is not None:
+            record_event(
+                session,
+                claim,
+                "JuryDrawScheduled",
+                tx,
+                round=int(scheduled.args["round"]),
+                drawBlock=int(scheduled.args["drawBlock"]),
+            )
     return tx
 
 

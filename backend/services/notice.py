@@ -34,7 +34,7 @@ from backend.services.claims import (
     set_status,
 )
 from backend.services.context import ServiceContext
-from backend.services.jury import chain_now, draw_jury
+from backend.services.jury import chain_now, declare_jury_conflicts, draw_jury_if_due
 from backend.services.rule_sets import rule_set_by_hash
 from backend.services.sealed_text import objection_aad, seal_text
 
@@ -172,8 +172,10 @@ def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, r
         objection = Objection(claim_pk=claim.id, member_id=member.id, reason="", reason_sealed=sealed)
         session.add(objection)
         session.flush()
+        commitment = objector_commitment(member, claim.claim_id)
+        declare_jury_conflicts(ctx, session, claim, member, commitment)  # before the draw is scheduled
         try:
-            tx = ledger(ctx).object(claim.claim_id, objector_commitment(member, claim.claim_id))
+            tx = ledger(ctx).object(claim.claim_id, commitment)
         except ContractReverted as exc:
             if exc.error == "ClaimLedgerNoticeClosed":
                 raise Conflict("the notice window of this claim is closed", code="NOTICE_CLOSED") from exc
@@ -183,7 +185,7 @@ def object_to_claim(ctx: ServiceContext, principal: Principal, notice_id: str, r
         at = objection.at
     with ctx.sessions.begin() as session:
         claim = _claim_by_notice_id(session, notice_id)
-        draw_jury(ctx, session, claim)
+        draw_jury_if_due(ctx, session, claim)  # once the seed block is past; else the workflow clock draws
         return ObjectionResult(notice_id, claim.status, at)
 
 

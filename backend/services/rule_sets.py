@@ -239,7 +239,14 @@ def rule_set_by_hash(session: Session, rule_set_hash: bytes) -> RuleSet:
 
 def roster_for(ctx: ServiceContext) -> RosterClient:
     """ClaimLedger's configuration calls, sent by the operator key of ``ctx``."""
-    return RosterClient(ctx.w3, ctx.contracts["ClaimLedger"], ctx.operator)
+    timelock = ctx.deployment.contracts.get("RosterTimelock")
+    return RosterClient(
+        ctx.w3,
+        ctx.contracts["ClaimLedger"],
+        ctx.operator,
+        ctx.contracts.get("RosterTimelock"),
+        from_block=timelock.block if timelock is not None else 0,
+    )
 
 
 def _deployment_block(ctx: ServiceContext) -> int:

@@ -1,7 +1,8 @@
 """The workflow clock's step: move every claim whose chain-time window has passed.
 
-:func:`advance` finalizes notices without objection, draws a jury for a disputed claim that has
-none, tallies a jury whose reveal window closed, and redraws a voided round. The workflow clock of
+:func:`advance` finalizes notices without objection, sends ``drawJury`` for a disputed claim whose
+scheduled draw block is past (the contract picks the jurors), tallies a jury whose reveal window
+closed (a voided round makes the contract schedule the next draw). The workflow clock of
 :mod:`backend.background` runs it every few seconds under the ``workflow`` lease; ``hubao claims
 advance`` runs it once.
 """
@@ -16,7 +17,7 @@ from backend.db.models import Claim
 from backend.errors import Conflict
 from backend.services.claims import get_claim, ledger
 from backend.services.context import ServiceContext
-from backend.services.jury import chain_now, draw_jury, tally_jury
+from backend.services.jury import chain_now, draw_jury_if_due, tally_jury
 from backend.services.notice import finalize_notice, notice_ends
 
 
@@ -44,8 +45,8 @@ def advance(ctx: ServiceContext) -> AdvanceReport:
                 elif claim.status == "DISPUTED":
                     onchain = ledger(ctx).claim(claim.claim_id)
                     if onchain.commit_ends == 0:
-                        draw_jury(ctx, session, claim)
-                        report.drawn.append(claim_pk)
+                        if onchain.draw_block != 0 and draw_jury_if_due(ctx, session, claim):
+                            report.drawn.append(claim_pk)
                     elif now >= onchain.reveal_ends:
                         tally_jury(ctx, session, claim)
                         report.tallied.append(claim_pk)

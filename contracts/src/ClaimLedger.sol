@@ -25,6 +25,13 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     /// @inheritdoc IClaimLedger
     bytes32 public constant JUROR_ROLE = keccak256("JUROR_ROLE");
     /// @inheritdoc IClaimLedger
+    bytes32 public constant ROSTER_ROLE = keccak256("ROSTER_ROLE");
+    /// @inheritdoc IClaimLedger
+    bytes32 public constant VOTE_COMMIT_TYPEHASH =
+        keccak256("VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)");
+    /// @inheritdoc IClaimLedger
+    uint64 public constant JURY_DRAW_DELAY = 2;
+    /// @inheritdoc IClaimLedger
     bytes32 public constant VERDICT_TYPEHASH = keccak256(
         "Verdict(bytes32 claimId,uint8 verdict,uint16 reasonCode,bytes32 reportHash,bytes32 ruleSetHash,uint256 nonce,uint256 deadline)"
     );
@@ -51,7 +58,21 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     mapping(bytes32 ruleSetHash => RuleSet) private _ruleSets;
     mapping(bytes32 claimId => mapping(address reviewer => bytes32 digest)) private _verdictDigests;
     mapping(bytes32 ballotKey => Ballot) private _ballots;
-    mapping(bytes32 conflictKey => bool) private _conflicts;
+    // Block number of each declaration (0 = none): a draw counts only conflicts declared before its
+    // seed block, so the operator cannot exclude jurors after seeing the seed.
+    mapping(bytes32 conflictKey => uint256 declaredAt) private _conflicts;
+
+    // The juror roster (JUROR_ROLE holders) in the order `_grantRole`/`_revokeRole` leave it:
+    // appended on grant, swap-and-pop on revocation; `_jurorSlot` is index + 1 (0 = not listed).
+    address[] private _jurors;
+    mapping(address juror => uint256 slot) private _jurorSlot;
+    // Seats of each drawn round (keyed by `_roundKey(claimId, round)`), read back at the tally.
+    mapping(bytes32 roundKey => address[]) private _seats;
+    // Accounts seated in any round of a claim (keyed by `_conflictKey(juror, claimId)`): never redrawn for it.
+    mapping(bytes32 seatKey => bool) private _seated;
+    mapping(address juror => uint32) private _absences;
+    // Block of the last juror-roster change: a draw whose roster changed at or after its seed block is re-scheduled.
+    uint256 private _rosterChangedAt;
 
     // Rule-set registry: anchoring order and when each comes into force (non-decreasing, see RULE_SET_DELAY).
     bytes32[] private _ruleSetOrder;
@@ -72,23 +93,28 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
      * @param initialAdmin The single `DEFAULT_ADMIN_ROLE` holder (transferable in two delayed steps).
      * @param initialOperator The first `OPERATOR_ROLE` holder (the backend's key).
      * @param ruleSetDelay Seconds from a rule set's anchoring to its coming into force (fixed for the deployment).
+     * @param rosterAdmin The `ROSTER_ROLE` holder, admin of the reviewer and juror rosters: the
+     * RosterTimelock, so every roster change is announced a public delay before it takes effect.
      */
-    constructor(address initialAdmin, address initialOperator, uint64 ruleSetDelay)
+    constructor(address initialAdmin, address initialOperator, uint64 ruleSetDelay, address rosterAdmin)
         AccessControlDefaultAdminRules(INITIAL_ADMIN_DELAY, initialAdmin)
-        EIP712("Hubao", "1")
+        EIP712("Hubao", "2")
     {
         RULE_SET_DELAY = ruleSetDelay;
         if (initialOperator == address(0)) revert ClaimLedgerInvalidAccount(initialOperator);
-        // Operators keep the reviewer and juror rosters (DESIGN.md: the operator runs the rosters);
-        // every grant and revocation is a RoleGranted/RoleRevoked event the auditor replays.
-        _setRoleAdmin(REVIEWER_ROLE, OPERATOR_ROLE);
-        _setRoleAdmin(JUROR_ROLE, OPERATOR_ROLE);
+        if (rosterAdmin == address(0)) revert ClaimLedgerInvalidAccount(rosterAdmin);
+        // The rosters are administered by ROSTER_ROLE (the timelock), not by the operator: every
+        // grant and revocation is a CallScheduled announcement, then a RoleGranted/RoleRevoked
+        // event sent by the timelock, which the auditor replays.
+        _setRoleAdmin(REVIEWER_ROLE, ROSTER_ROLE);
+        _setRoleAdmin(JUROR_ROLE, ROSTER_ROLE);
         _grantRole(OPERATOR_ROLE, initialOperator);
+        _grantRole(ROSTER_ROLE, rosterAdmin);
     }
 
     /// @inheritdoc IClaimLedger
     function version() external pure returns (string memory) {
-        return "1.2.0";
+        return "2.0.0";
     }
 
     // ───────────────────────────── rule sets ─────────────────────────────
@@ -160,8 +186,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (account == address(0)) revert ClaimLedgerInvalidAccount(account);
         if (memberCommitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_MEMBER);
         bytes32 key = _conflictKey(account, memberCommitment);
-        if (_conflicts[key]) revert ClaimLedgerConflictExists(account, memberCommitment);
-        _conflicts[key] = true;
+        if (_conflicts[key] != 0) revert ClaimLedgerConflictExists(account, memberCommitment);
+        _conflicts[key] = block.number;
         emit ConflictDeclared(account, memberCommitment);
     }
 
@@ -224,7 +250,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (v.ruleSetHash != c.ruleSetHash) {
             revert ClaimLedgerVerdictRuleSetMismatch(claimId, c.ruleSetHash, v.ruleSetHash);
         }
-        if (_conflicts[_conflictKey(reviewer, c.memberCommitment)]) {
+        if (_conflicts[_conflictKey(reviewer, c.memberCommitment)] != 0) {
             revert ClaimLedgerReviewerConflicted(claimId, reviewer);
         }
         if (_verdictDigests[claimId][reviewer] != bytes32(0)) revert ClaimLedgerAlreadyReviewed(claimId, reviewer);
@@ -262,6 +288,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (block.timestamp >= c.noticeEnds) revert ClaimLedgerNoticeClosed(claimId, c.noticeEnds, block.timestamp);
         c.objectorCommitment = objectorCommitment;
         emit ObjectionRecorded(claimId, objectorCommitment);
+        _scheduleDraw(c, claimId);
     }
 
     /// @inheritdoc IClaimLedger
@@ -281,76 +308,82 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (c.appealed || c.juryRound != 0) revert ClaimLedgerAppealNotAllowed(claimId);
         c.appealed = true;
         emit ClaimAppealed(claimId);
+        _scheduleDraw(c, claimId);
     }
 
     // ───────────────────────────── jury ─────────────────────────────
 
     /// @inheritdoc IClaimLedger
-    function drawJury(bytes32 claimId, address[] calldata jurors)
-        external
-        onlyRole(OPERATOR_ROLE)
-        returns (uint32 round)
-    {
+    function drawJury(bytes32 claimId) external returns (uint32 round) {
         Claim storage c = _claim(claimId);
         if (c.state != ClaimState.DISPUTED) revert ClaimLedgerWrongState(claimId, c.state, ClaimState.DISPUTED);
-        if (c.commitEnds != 0) revert ClaimLedgerJuryAlreadyDrawn(claimId, c.juryRound);
-        RuleSet storage rules = _ruleSets[c.ruleSetHash];
-        if (jurors.length != rules.jurySize) revert ClaimLedgerJurySizeMismatch(rules.jurySize, jurors.length);
-
+        uint64 drawBlock = c.drawBlock;
+        if (drawBlock == 0) revert ClaimLedgerJuryAlreadyDrawn(claimId, c.juryRound);
+        if (block.number <= drawBlock) revert ClaimLedgerDrawTooEarly(claimId, drawBlock, block.number);
+        if (block.number > drawBlock + 256 || _rosterChangedAt >= drawBlock) {
+            // blockhash(drawBlock) is gone, or the roster changed once the seed could be known:
+            // fix a new future block instead of drawing from a seed someone could react to.
+            _scheduleDraw(c, claimId);
+            return 0;
+        }
         round = c.juryRound + 1;
-        for (uint256 i = 0; i < jurors.length; ++i) {
-            address juror = jurors[i];
-            if (!hasRole(JUROR_ROLE, juror)) revert ClaimLedgerNotJuror(juror);
-            if (
-                _conflicts[_conflictKey(juror, c.memberCommitment)]
-                    || (c.objectorCommitment != bytes32(0) && _conflicts[_conflictKey(juror, c.objectorCommitment)])
-                    || _verdictDigests[claimId][juror] != bytes32(0)
-            ) revert ClaimLedgerJurorConflicted(claimId, juror);
-            Ballot storage b = _ballots[_ballotKey(claimId, round, juror)];
-            if (b.drawn) revert ClaimLedgerDuplicateJuror(juror);
-            b.drawn = true;
+        bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round));
+        RuleSet storage rules = _ruleSets[c.ruleSetHash];
+        address[] memory seated = _selectJurors(c, claimId, seed, rules.jurySize, drawBlock);
+        bytes32 roundKey = _roundKey(claimId, round);
+        for (uint256 k = 0; k < seated.length; ++k) {
+            address juror = seated[k];
+            _ballots[_ballotKey(claimId, round, juror)].drawn = true;
+            _seated[_conflictKey(juror, claimId)] = true;
+            _seats[roundKey].push(juror);
         }
         uint64 commitEnds = uint64(block.timestamp) + rules.commitSeconds;
         uint64 revealEnds = commitEnds + rules.revealSeconds;
+        c.drawBlock = 0;
         c.juryRound = round;
         c.commitEnds = commitEnds;
         c.revealEnds = revealEnds;
         c.committedVotes = 0;
         c.revealedVotes = 0;
         c.juryApprovals = 0;
-        emit JuryDrawn(claimId, round, blockhash(block.number - 1), jurors, commitEnds, revealEnds);
+        emit JuryDrawn(claimId, round, seed, seated, commitEnds, revealEnds);
     }
 
     /// @inheritdoc IClaimLedger
-    function commitVote(bytes32 claimId, bytes32 commitment) external onlyRole(JUROR_ROLE) {
-        if (commitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_VOTE);
-        Claim storage c = _openRound(claimId);
-        Ballot storage b = _drawnBallot(claimId, c.juryRound);
-        if (block.timestamp >= c.commitEnds) revert ClaimLedgerCommitClosed(claimId, c.commitEnds, block.timestamp);
-        if (b.commitment != bytes32(0)) revert ClaimLedgerAlreadyCommitted(claimId, msg.sender);
-        b.commitment = commitment;
-        c.committedVotes += 1;
-        emit VoteCommitted(claimId, c.juryRound, msg.sender, commitment);
+    function commitVote(bytes32 claimId, bytes32 commitment) external {
+        _commit(claimId, msg.sender, commitment);
     }
 
     /// @inheritdoc IClaimLedger
-    function revealVote(bytes32 claimId, bool approve, bytes32 salt) external onlyRole(JUROR_ROLE) {
+    function commitVoteBySig(bytes32 claimId, address juror, bytes32 commitment, bytes calldata signature) external {
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(VOTE_COMMIT_TYPEHASH, claimId, _claims[claimId].juryRound, commitment))
+        );
+        address signer = ECDSA.recover(digest, signature);
+        if (signer != juror) revert ClaimLedgerVoteSignerMismatch(juror, signer);
+        _commit(claimId, juror, commitment);
+    }
+
+    /// @inheritdoc IClaimLedger
+    function revealVote(bytes32 claimId, address juror, bool approve, bytes32 salt) external {
         Claim storage c = _openRound(claimId);
-        Ballot storage b = _drawnBallot(claimId, c.juryRound);
+        uint32 round = c.juryRound;
+        Ballot storage b = _drawnBallot(claimId, round, juror);
         if (block.timestamp < c.commitEnds || block.timestamp >= c.revealEnds) {
             revert ClaimLedgerRevealClosed(claimId, c.commitEnds, c.revealEnds, block.timestamp);
         }
-        if (b.commitment == bytes32(0)) revert ClaimLedgerNoCommitment(claimId, msg.sender);
-        if (b.revealed) revert ClaimLedgerAlreadyRevealed(claimId, msg.sender);
-        // The commitment binds msg.sender: a copied commitment opens only for the juror who made it.
-        if (_voteCommitment(claimId, msg.sender, approve, salt) != b.commitment) {
-            revert ClaimLedgerCommitmentMismatch(claimId, msg.sender);
+        if (b.commitment == bytes32(0)) revert ClaimLedgerNoCommitment(claimId, juror);
+        if (b.revealed) revert ClaimLedgerAlreadyRevealed(claimId, juror);
+        // The commitment binds claim, round and juror, and the juror signed it (or sent it): a
+        // matching opening can only be the juror's own vote, whoever relays it.
+        if (keccak256(abi.encode(claimId, round, juror, approve, salt)) != b.commitment) {
+            revert ClaimLedgerCommitmentMismatch(claimId, juror);
         }
         b.revealed = true;
         b.approve = approve;
         c.revealedVotes += 1;
         if (approve) c.juryApprovals += 1;
-        emit VoteRevealed(claimId, c.juryRound, msg.sender, approve, salt);
+        emit VoteRevealed(claimId, round, juror, approve, salt);
     }
 
     /// @inheritdoc IClaimLedger
@@ -362,11 +395,24 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         uint32 round = c.juryRound;
         c.commitEnds = 0;
         c.revealEnds = 0;
+        address[] storage seats = _seats[_roundKey(claimId, round)];
+        for (uint256 k = 0; k < seats.length; ++k) {
+            address juror = seats[k];
+            Ballot storage b = _ballots[_ballotKey(claimId, round, juror)];
+            if (b.commitment == bytes32(0)) {
+                _absences[juror] += 1;
+                emit JurorAbsent(claimId, round, juror);
+            } else if (!b.revealed) {
+                _absences[juror] += 1;
+                emit VoteNotRevealed(claimId, round, juror);
+            }
+        }
         if (revealed < rules.minTurnout) {
             c.committedVotes = 0;
             c.revealedVotes = 0;
             c.juryApprovals = 0;
             emit JuryRoundVoided(claimId, round, revealed, rules.minTurnout);
+            _scheduleDraw(c, claimId);
             return ClaimState.DISPUTED;
         }
         uint8 approvals = c.juryApprovals;
@@ -391,6 +437,7 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         c.state = ClaimState.WITHDRAWN;
         c.commitEnds = 0; // closes an open jury round: no vote or tally may follow
         c.revealEnds = 0;
+        c.drawBlock = 0; // and cancels a scheduled draw
         emit ClaimWithdrawn(claimId, from);
     }
 
@@ -440,6 +487,16 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
     }
 
     /// @inheritdoc IClaimLedger
+    function jurors() external view returns (address[] memory) {
+        return _jurors;
+    }
+
+    /// @inheritdoc IClaimLedger
+    function absences(address juror) external view returns (uint32) {
+        return _absences[juror];
+    }
+
+    /// @inheritdoc IClaimLedger
     function verdictDigest(bytes32 claimId, address reviewer) external view returns (bytes32) {
         return _verdictDigests[claimId][reviewer];
     }
@@ -451,30 +508,12 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
 
     /// @inheritdoc IClaimLedger
     function isConflicted(address account, bytes32 memberCommitment) external view returns (bool) {
-        return _conflicts[_conflictKey(account, memberCommitment)];
+        return _conflicts[_conflictKey(account, memberCommitment)] != 0;
     }
 
     /// @inheritdoc IClaimLedger
     function nonces(address signer) public view override(IClaimLedger, Nonces) returns (uint256) {
         return super.nonces(signer);
-    }
-
-    /// @inheritdoc IClaimLedger
-    function claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
-        external
-        pure
-        returns (bytes32)
-    {
-        return _claimIdOf(memberCommitment, evidenceRoot, ruleSetHash, payoutFen);
-    }
-
-    /// @inheritdoc IClaimLedger
-    function voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
-        external
-        pure
-        returns (bytes32)
-    {
-        return _voteCommitment(claimId, juror, approve, salt);
     }
 
     /// @notice ERC-165: also answers for {IClaimLedger}.
@@ -597,9 +636,97 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         if (c.commitEnds == 0) revert ClaimLedgerNoJury(claimId);
     }
 
-    function _drawnBallot(bytes32 claimId, uint32 round) private view returns (Ballot storage b) {
-        b = _ballots[_ballotKey(claimId, round, msg.sender)];
-        if (!b.drawn) revert ClaimLedgerNotDrawn(claimId, msg.sender);
+    function _drawnBallot(bytes32 claimId, uint32 round, address juror) private view returns (Ballot storage b) {
+        b = _ballots[_ballotKey(claimId, round, juror)];
+        if (!b.drawn) revert ClaimLedgerNotDrawn(claimId, juror);
+    }
+
+    /// Record `juror`'s commitment (authenticated by the caller: the juror itself or its signature).
+    function _commit(bytes32 claimId, address juror, bytes32 commitment) private {
+        if (commitment == bytes32(0)) revert ClaimLedgerZeroArgument(_ARG_VOTE);
+        Claim storage c = _openRound(claimId);
+        Ballot storage b = _drawnBallot(claimId, c.juryRound, juror);
+        if (block.timestamp >= c.commitEnds) revert ClaimLedgerCommitClosed(claimId, c.commitEnds, block.timestamp);
+        if (b.commitment != bytes32(0)) revert ClaimLedgerAlreadyCommitted(claimId, juror);
+        b.commitment = commitment;
+        c.committedVotes += 1;
+        emit VoteCommitted(claimId, c.juryRound, juror, commitment);
+    }
+
+    /// Fix the block whose hash seeds the next round's draw (JURY_DRAW_DELAY blocks ahead).
+    function _scheduleDraw(Claim storage c, bytes32 claimId) private {
+        uint64 drawBlock = uint64(block.number) + JURY_DRAW_DELAY;
+        c.drawBlock = drawBlock;
+        emit JuryDrawScheduled(claimId, c.juryRound + 1, drawBlock);
+    }
+
+    /**
+     * Partial Fisher–Yates over a memory copy of the roster: position i takes a uniformly chosen
+     * remaining juror (`keccak256(abi.encode(seed, i))`); it is seated unless excluded (related to
+     * the claimant or objector by a conflict declared before the seed block, a reviewer of the
+     * claim, or seated in an earlier round).
+     */
+    function _selectJurors(Claim storage c, bytes32 claimId, bytes32 seed, uint256 size, uint256 drawBlock)
+        private
+        view
+        returns (address[] memory seated)
+    {
+        address[] memory a = _jurors;
+        uint256 n = a.length;
+        seated = new address[](size);
+        uint256 count = 0;
+        for (uint256 i = 0; i < n && count < size; ++i) {
+            // The seed hashes a block fixed before anyone could know it (`drawBlock`, JURY_DRAW_DELAY
+            // blocks after the scheduling); its producer's residual influence is an audited trust
+            // assumption (contracts/README.md, Auditor notes). An unbiased-enough shuffle index:
+            // slither-disable-next-line weak-prng
+            uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);
+            address candidate = a[j];
+            a[j] = a[i];
+            a[i] = candidate;
+            if (
+                _declaredBefore(_conflictKey(candidate, c.memberCommitment), drawBlock)
+                    || (c.objectorCommitment != bytes32(0)
+                        && _declaredBefore(_conflictKey(candidate, c.objectorCommitment), drawBlock))
+                    || _verdictDigests[claimId][candidate] != bytes32(0) || _seated[_conflictKey(candidate, claimId)]
+            ) continue;
+            seated[count++] = candidate;
+        }
+        // The loop ended early only when every seat was filled: otherwise `count` is every eligible juror.
+        if (count < size) revert ClaimLedgerNotEnoughJurors(count, size);
+    }
+
+    /// A conflict declared before the seed block (so before its hash could be known).
+    function _declaredBefore(bytes32 key, uint256 drawBlock) private view returns (bool) {
+        uint256 at = _conflicts[key];
+        return at != 0 && at < drawBlock;
+    }
+
+    /// Keep `_jurors` in step with JUROR_ROLE (append on grant).
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (granted && role == JUROR_ROLE) {
+            _jurors.push(account);
+            _jurorSlot[account] = _jurors.length;
+            _rosterChangedAt = block.number;
+        }
+    }
+
+    /// Keep `_jurors` in step with JUROR_ROLE (swap-and-pop on revocation or renunciation).
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == JUROR_ROLE) {
+            uint256 slot = _jurorSlot[account];
+            uint256 last = _jurors.length;
+            if (slot != last) {
+                address moved = _jurors[last - 1];
+                _jurors[slot - 1] = moved;
+                _jurorSlot[moved] = slot;
+            }
+            _jurors.pop();
+            delete _jurorSlot[account];
+            _rosterChangedAt = block.number;
+        }
     }
 
     function _hashVerdict(Verdict calldata v) private view returns (bytes32) {
@@ -620,12 +747,8 @@ contract ClaimLedger is IClaimLedger, AccessControlDefaultAdminRules, EIP712, No
         return keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen));
     }
 
-    function _voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
-        private
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(claimId, juror, approve, salt));
+    function _roundKey(bytes32 claimId, uint32 round) private pure returns (bytes32) {
+        return keccak256(abi.encode(claimId, round));
     }
 
     function _ballotKey(bytes32 claimId, uint32 round, address juror) private pure returns (bytes32) {

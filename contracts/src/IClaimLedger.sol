@@ -12,7 +12,7 @@ pragma solidity ^0.8.24;
  *     NONE ──fileClaim──▶ FILED ──openReview──▶ UNDER_REVIEW ──(quorum verdicts)──▶ IN_NOTICE | REJECTED
  *     IN_NOTICE ──object──▶ DISPUTED        IN_NOTICE ──finalizeNotice (after the window)──▶ APPROVED
  *     REJECTED ──appeal (once, only a review rejection)──▶ DISPUTED
- *     DISPUTED ──drawJury, commitVote, revealVote, tallyJury──▶ APPROVED | REJECTED (final)
+ *     DISPUTED ──drawJury, commitVote(BySig), revealVote, tallyJury──▶ APPROVED | REJECTED (final)
  *     APPROVED ──recordPayout──▶ PAID
  *     FILED | UNDER_REVIEW | IN_NOTICE | DISPUTED ──withdrawClaim──▶ WITHDRAWN
  *
@@ -23,7 +23,13 @@ pragma solidity ^0.8.24;
  *   reviewer of the quorum; a rejection can be appealed to a jury.)
  * - Jury: simple majority of *revealed* votes; a tie rejects (the claim has not convinced a
  *   majority). Fewer than `minTurnout` revealed votes voids the round: the claim stays DISPUTED
- *   and the operator draws a new jury (a new round), so a passive jury cannot strand a claim.
+ *   and a new draw is scheduled (a new round), so a passive jury cannot strand a claim.
+ * - Jury draw: on chain. Entering DISPUTED (objection, appeal) or voiding a round fixes a future
+ *   block `drawBlock = block.number + JURY_DRAW_DELAY` (`JuryDrawScheduled`); once it is past,
+ *   anyone calls `drawJury`, which seats `jurySize` jurors from the on-chain roster (`jurors()`)
+ *   by a partial Fisher–Yates shuffle seeded with `keccak256(abi.encode(blockhash(drawBlock),
+ *   claimId, round))`, skipping accounts related to the claimant or objector, the claim's
+ *   reviewers and jurors of its earlier rounds.
  * - Withdrawal is operator-only: members have no on-chain key (they are salted commitments), so
  *   the operator relays the claimant's request exactly as it relays the filing.
  *
@@ -31,10 +37,11 @@ pragma solidity ^0.8.24;
  * commitments; nothing personal, no plaintext CID and no document hash is stored or emitted.
  *
  * Roles (OpenZeppelin AccessControlDefaultAdminRules: one default admin, changed in two delayed
- * steps): the admin grants `OPERATOR_ROLE`; operators grant `REVIEWER_ROLE` and `JUROR_ROLE`
- * (the rosters).
+ * steps): the admin grants `OPERATOR_ROLE` and `ROSTER_ROLE`; `ROSTER_ROLE` (held by the
+ * RosterTimelock, so every change is announced a public delay ahead) grants and revokes
+ * `REVIEWER_ROLE` and `JUROR_ROLE` (the rosters). Anyone may renounce their own role at once.
  *
- * EIP-712 domain: name "Hubao", version "1" (the major of `version()`), the chain id and this
+ * EIP-712 domain: name "Hubao", version "2" (the major of `version()`), the chain id and this
  * contract's address; it is rebuilt when the chain id changes (fork), so verdicts signed for
  * another chain or another deployment never verify here.
  */
@@ -119,6 +126,8 @@ interface IClaimLedger {
         uint8 revealedVotes;
         /// Approving votes among those revealed in the current round.
         uint8 juryApprovals;
+        /// Block whose hash seeds the next round's draw, zero when no draw is scheduled.
+        uint64 drawBlock;
     }
 
     /**
@@ -158,7 +167,7 @@ interface IClaimLedger {
 
     /// @notice One juror's ballot in one jury round.
     struct Ballot {
-        /// `voteCommitment(claimId, juror, approve, salt)`, zero until committed.
+        /// `keccak256(abi.encode(claimId, round, juror, approve, salt))`, zero until committed.
         bytes32 commitment;
         /// Whether the juror was drawn for the round.
         bool drawn;
@@ -239,9 +248,14 @@ interface IClaimLedger {
     /// @notice The claimant appealed the review's rejection: REJECTED → DISPUTED.
     event ClaimAppealed(bytes32 indexed claimId);
 
+    /// @notice The draw of round `round` of `claimId` is seeded by the hash of block `drawBlock`;
+    /// `drawJury` may be called once that block is past.
+    event JuryDrawScheduled(bytes32 indexed claimId, uint32 round, uint64 drawBlock);
+
     /**
-     * @notice Jury round `round` of `claimId` was drawn. `seed` is `blockhash(block.number - 1)`
-     * of the draw's block: the off-chain draw that chose `jurors` is reproducible from it.
+     * @notice Jury round `round` of `claimId` was drawn on chain: `seed` is
+     * `keccak256(abi.encode(blockhash(drawBlock), claimId, round))` and `jurors` the seats in
+     * selection order, reproducible from the seed and the roster (`jurors()`) at the draw.
      */
     event JuryDrawn(
         bytes32 indexed claimId,
@@ -261,6 +275,12 @@ interface IClaimLedger {
     event VoteRevealed(
         bytes32 indexed claimId, uint32 indexed round, address indexed juror, bool approve, bytes32 salt
     );
+
+    /// @notice Seated `juror` committed no vote in round `round` of `claimId` (counted in `absences`).
+    event JurorAbsent(bytes32 indexed claimId, uint32 indexed round, address indexed juror);
+
+    /// @notice Seated `juror` committed but did not reveal in round `round` of `claimId` (counted in `absences`).
+    event VoteNotRevealed(bytes32 indexed claimId, uint32 indexed round, address indexed juror);
 
     /// @notice Round `round` decided `claimId` (final): `outcome` is APPROVED or REJECTED.
     event JuryTallied(
@@ -361,23 +381,20 @@ interface IClaimLedger {
     /// @notice `claimId` cannot be appealed: its one appeal is used, or a jury rejected it (final).
     error ClaimLedgerAppealNotAllowed(bytes32 claimId);
 
-    /// @notice Round `round` of `claimId` is still open (tally it first).
+    /// @notice Round `round` of `claimId` is still open (tally it first), or no draw is scheduled.
     error ClaimLedgerJuryAlreadyDrawn(bytes32 claimId, uint32 round);
 
     /// @notice `claimId` has no open jury round.
     error ClaimLedgerNoJury(bytes32 claimId);
 
-    /// @notice The rule set asks for `expected` jurors; `given` were drawn.
-    error ClaimLedgerJurySizeMismatch(uint256 expected, uint256 given);
+    /// @notice Only `eligible` jurors of the roster may sit on this claim's jury of `needed`.
+    error ClaimLedgerNotEnoughJurors(uint256 eligible, uint256 needed);
 
-    /// @notice Drawn account `account` does not hold `JUROR_ROLE`.
-    error ClaimLedgerNotJuror(address account);
+    /// @notice The draw of `claimId` is seeded by block `drawBlock`, not yet past (`blockNumber`).
+    error ClaimLedgerDrawTooEarly(bytes32 claimId, uint64 drawBlock, uint256 blockNumber);
 
-    /// @notice `juror` appears twice in one draw.
-    error ClaimLedgerDuplicateJuror(address juror);
-
-    /// @notice `juror` is related to the claimant or the objector of `claimId`, or reviewed it.
-    error ClaimLedgerJurorConflicted(bytes32 claimId, address juror);
+    /// @notice The `VoteCommit` signature for `juror` was made by `signer`.
+    error ClaimLedgerVoteSignerMismatch(address juror, address signer);
 
     /// @notice `juror` was not drawn for the open round of `claimId`.
     error ClaimLedgerNotDrawn(bytes32 claimId, address juror);
@@ -405,11 +422,11 @@ interface IClaimLedger {
 
     // ─────────────────────────── functions ───────────────────────────
 
-    /// @notice Semantic version of this contract ("1.2.0"); its major is the EIP-712 domain version.
+    /// @notice Semantic version of this contract ("2.0.0"); its major is the EIP-712 domain version.
     function version() external pure returns (string memory);
 
-    /// @notice The role that files claims, relays objections, appeals and withdrawals, draws
-    /// juries, records payouts, manages rule sets and the reviewer/juror rosters.
+    /// @notice The role that files claims, relays objections, appeals and withdrawals, records
+    /// payouts, manages rule sets and declares conflicts.
     function OPERATOR_ROLE() external view returns (bytes32);
 
     /// @notice The role whose EIP-712 signatures count as review verdicts.
@@ -417,6 +434,15 @@ interface IClaimLedger {
 
     /// @notice The role of accounts that may be drawn for juries and vote.
     function JUROR_ROLE() external view returns (bytes32);
+
+    /// @notice The admin role of `REVIEWER_ROLE` and `JUROR_ROLE`, held by the RosterTimelock.
+    function ROSTER_ROLE() external view returns (bytes32);
+
+    /// @notice keccak256 of the EIP-712 type `VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)`.
+    function VOTE_COMMIT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice Blocks between a draw's scheduling and its seed block (2).
+    function JURY_DRAW_DELAY() external view returns (uint64);
 
     /// @notice keccak256 of the EIP-712 `Verdict` type string.
     function VERDICT_TYPEHASH() external view returns (bytes32);
@@ -521,7 +547,8 @@ interface IClaimLedger {
     /**
      * @notice Relay a member's objection during the notice window (operator only): IN_NOTICE → DISPUTED.
      * @dev Needs `block.timestamp < noticeEnds` (`ClaimLedgerNoticeClosed`) and a non-zero
-     * commitment (`ClaimLedgerZeroArgument(4)`). Emits `ObjectionRecorded`.
+     * commitment (`ClaimLedgerZeroArgument(4)`). Emits `ObjectionRecorded` and schedules the
+     * first draw (`JuryDrawScheduled`).
      */
     function object(bytes32 claimId, bytes32 objectorCommitment) external;
 
@@ -536,38 +563,57 @@ interface IClaimLedger {
     /**
      * @notice Relay the claimant's appeal of a review rejection (operator only): REJECTED → DISPUTED.
      * @dev Allowed once, and only when no jury has decided the claim (`ClaimLedgerAppealNotAllowed`).
-     * Emits `ClaimAppealed`.
+     * Emits `ClaimAppealed` and schedules the first draw (`JuryDrawScheduled`).
      */
     function appeal(bytes32 claimId) external;
 
     /**
-     * @notice Seat the jury drawn off chain for a disputed claim (operator only).
-     * @dev The claim must be DISPUTED (`ClaimLedgerWrongState`) with no open round
-     * (`ClaimLedgerJuryAlreadyDrawn`); exactly `jurySize` jurors (`ClaimLedgerJurySizeMismatch`),
-     * each holding `JUROR_ROLE` (`ClaimLedgerNotJuror`), distinct (`ClaimLedgerDuplicateJuror`),
-     * not related to the claimant or objector and not a reviewer of the claim
-     * (`ClaimLedgerJurorConflicted`). Opens the commit window (`commitSeconds`) followed by the
-     * reveal window (`revealSeconds`). Emits `JuryDrawn` with the seed.
-     * @return round The new round number (1 for the first draw).
+     * @notice Draw the jury of a disputed claim from the on-chain roster; anyone may call once the
+     * scheduled `drawBlock` is past.
+     * @dev Needs DISPUTED (`ClaimLedgerWrongState`), a scheduled draw (`ClaimLedgerJuryAlreadyDrawn`
+     * when a round is open or none is scheduled) and `block.number > drawBlock`
+     * (`ClaimLedgerDrawTooEarly`). When `block.number > drawBlock + 256` (the seed block's hash is
+     * no longer readable) or the juror roster changed in a block >= drawBlock (once the seed could
+     * be known), the draw is re-scheduled (`JuryDrawScheduled`) and 0 returned. Otherwise
+     * `seed = keccak256(abi.encode(blockhash(drawBlock), claimId, round))` and a partial
+     * Fisher–Yates over a copy `a` of `jurors()` (n entries): for i = 0, 1, … while seats remain
+     * and i < n, `j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i)`, swap a[i] and a[j],
+     * seat a[i] unless it is related to the claimant or the objector by a conflict declared in a
+     * block < drawBlock (later declarations cannot steer a draw whose seed is known), gave a
+     * verdict on the claim or sat in an earlier round of it. Fewer eligible than `jurySize` reverts
+     * `ClaimLedgerNotEnoughJurors`. Opens the commit window (`commitSeconds`) followed by the reveal
+     * window (`revealSeconds`). Emits `JuryDrawn`. Gas grows with the roster (one copy, one hash per
+     * position visited).
+     * @return round The new round number (1 for the first draw), 0 when re-scheduled.
      */
-    function drawJury(bytes32 claimId, address[] calldata jurors) external returns (uint32 round);
+    function drawJury(bytes32 claimId) external returns (uint32 round);
 
     /**
-     * @notice Commit a drawn juror's vote (juror only, the juror itself).
-     * @dev `commitment = voteCommitment(claimId, msg.sender, approve, salt)`: it binds the juror's
-     * address, so a copied commitment cannot be revealed by anyone else. Needs an open round in
-     * which the caller was drawn (`ClaimLedgerNoJury`, `ClaimLedgerNotDrawn`), `block.timestamp <
-     * commitEnds` (`ClaimLedgerCommitClosed`), a first commitment (`ClaimLedgerAlreadyCommitted`),
-     * non-zero (`ClaimLedgerZeroArgument(5)`). Emits `VoteCommitted`.
+     * @notice Commit the caller's own vote (a drawn juror sending its own transaction).
+     * @dev `commitment = keccak256(abi.encode(claimId, round, juror, approve, salt))`: it binds the
+     * claim, the round and the juror's address, so a copied commitment opens for nobody else. Needs an
+     * open round in which the juror was drawn (`ClaimLedgerNoJury`, `ClaimLedgerNotDrawn`),
+     * `block.timestamp < commitEnds` (`ClaimLedgerCommitClosed`), a first commitment
+     * (`ClaimLedgerAlreadyCommitted`), non-zero (`ClaimLedgerZeroArgument(5)`). Emits `VoteCommitted`.
      */
     function commitVote(bytes32 claimId, bytes32 commitment) external;
 
     /**
-     * @notice Reveal a committed vote (juror only) while `commitEnds <= block.timestamp < revealEnds`.
-     * @dev Reverts `ClaimLedgerRevealClosed`, `ClaimLedgerNoCommitment`, `ClaimLedgerAlreadyRevealed`,
-     * `ClaimLedgerCommitmentMismatch`. Emits `VoteRevealed`.
+     * @notice Record `juror`'s commitment signed by the juror (EIP-712 `VoteCommit(bytes32 claimId,
+     * uint32 round,bytes32 commitment)` with the current round); anyone may relay it.
+     * @dev The signature must recover to `juror` (`ClaimLedgerVoteSignerMismatch`; OpenZeppelin
+     * ECDSA errors for malformed or high-s signatures); then the checks of `commitVote`. A signature
+     * is usable once: the ballot takes one commitment per round, and the round is signed.
      */
-    function revealVote(bytes32 claimId, bool approve, bytes32 salt) external;
+    function commitVoteBySig(bytes32 claimId, address juror, bytes32 commitment, bytes calldata signature) external;
+
+    /**
+     * @notice Reveal `juror`'s committed vote while `commitEnds <= block.timestamp < revealEnds`;
+     * anyone may send it (the opening of a commitment the juror signed authenticates itself).
+     * @dev Reverts `ClaimLedgerNotDrawn`, `ClaimLedgerRevealClosed`, `ClaimLedgerNoCommitment`,
+     * `ClaimLedgerAlreadyRevealed`, `ClaimLedgerCommitmentMismatch`. Emits `VoteRevealed`.
+     */
+    function revealVote(bytes32 claimId, address juror, bool approve, bytes32 salt) external;
 
     /**
      * @notice Close the open jury round after its reveal window; anyone may call.
@@ -575,7 +621,10 @@ interface IClaimLedger {
      * `minTurnout` revealed votes: APPROVED when approvals are a strict majority of revealed
      * votes, REJECTED otherwise (ties reject), final, `JuryTallied` (an approval is added to the
      * cumulative record, `approvalTotals`). With fewer: the round is
-     * voided, the claim stays DISPUTED for a new draw, `JuryRoundVoided`.
+     * voided, the claim stays DISPUTED, `JuryRoundVoided`, and a new draw is scheduled
+     * (`JuryDrawScheduled`). Before either, each seated juror who committed nothing gets
+     * `JurorAbsent` and each who committed but did not reveal `VoteNotRevealed`; both add one to
+     * `absences(juror)`.
      * @return The claim's state afterwards (APPROVED, REJECTED, or DISPUTED when voided).
      */
     function tallyJury(bytes32 claimId) external returns (ClaimState);
@@ -626,6 +675,13 @@ interface IClaimLedger {
     /// @notice The EIP-712 digest of `v` under this contract's domain (what a reviewer signs).
     function hashVerdict(Verdict calldata v) external view returns (bytes32);
 
+    /// @notice The juror roster: every `JUROR_ROLE` holder, in the order grants append and
+    /// revocations swap-and-pop (replayable from RoleGranted/RoleRevoked logs).
+    function jurors() external view returns (address[] memory);
+
+    /// @notice Rounds in which `juror` was seated and committed nothing or did not reveal.
+    function absences(address juror) external view returns (uint32);
+
     /// @notice The digest of `reviewer`'s recorded verdict on `claimId`, zero when none.
     function verdictDigest(bytes32 claimId, address reviewer) external view returns (bytes32);
 
@@ -637,16 +693,4 @@ interface IClaimLedger {
 
     /// @notice The next unused verdict nonce of `signer` (OpenZeppelin Nonces).
     function nonces(address signer) external view returns (uint256);
-
-    /// @notice The deterministic claim id: `keccak256(abi.encode(memberCommitment, evidenceRoot, ruleSetHash, payoutFen))`.
-    function claimIdOf(bytes32 memberCommitment, bytes32 evidenceRoot, bytes32 ruleSetHash, uint64 payoutFen)
-        external
-        pure
-        returns (bytes32);
-
-    /// @notice A juror's vote commitment: `keccak256(abi.encode(claimId, juror, approve, salt))`.
-    function voteCommitment(bytes32 claimId, address juror, bool approve, bytes32 salt)
-        external
-        pure
-        returns (bytes32);
 }

@@ -20,19 +20,24 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.assertTrue(ledger.hasRole(ledger.OPERATOR_ROLE(), operator), "operator role");
         vm.assertFalse(ledger.hasRole(ledger.OPERATOR_ROLE(), admin), "admin is not operator");
         vm.assertEq(ledger.getRoleAdmin(ledger.OPERATOR_ROLE()), bytes32(0), "admin manages operators");
-        vm.assertEq(ledger.getRoleAdmin(ledger.REVIEWER_ROLE()), ledger.OPERATOR_ROLE(), "operators manage reviewers");
-        vm.assertEq(ledger.getRoleAdmin(ledger.JUROR_ROLE()), ledger.OPERATOR_ROLE(), "operators manage jurors");
+        vm.assertEq(ledger.getRoleAdmin(ledger.REVIEWER_ROLE()), ledger.ROSTER_ROLE(), "the roster admin manages reviewers");
+        vm.assertEq(ledger.getRoleAdmin(ledger.JUROR_ROLE()), ledger.ROSTER_ROLE(), "the roster admin manages jurors");
+        vm.assertEq(ledger.getRoleAdmin(ledger.ROSTER_ROLE()), bytes32(0), "admin manages the roster admin");
+        vm.assertTrue(ledger.hasRole(ledger.ROSTER_ROLE(), roster), "roster role");
+        vm.assertFalse(ledger.hasRole(ledger.ROSTER_ROLE(), operator), "operator is not the roster admin");
+        vm.assertEq(ledger.ROSTER_ROLE(), keccak256("ROSTER_ROLE"), "ROSTER_ROLE");
+        vm.assertEq(uint256(ledger.JURY_DRAW_DELAY()), 2, "JURY_DRAW_DELAY");
         vm.assertEq(ledger.OPERATOR_ROLE(), keccak256("OPERATOR_ROLE"), "OPERATOR_ROLE");
         vm.assertEq(ledger.REVIEWER_ROLE(), keccak256("REVIEWER_ROLE"), "REVIEWER_ROLE");
         vm.assertEq(ledger.JUROR_ROLE(), keccak256("JUROR_ROLE"), "JUROR_ROLE");
         vm.assertEq(uint256(ledger.defaultAdminDelay()), 1 days, "admin delay");
-        vm.assertEq(ledger.version(), "1.2.0", "version");
+        vm.assertEq(ledger.version(), "2.0.0", "version");
     }
 
-    function test_constructor_setsEip712DomainHubaoV1() public view {
+    function test_constructor_setsEip712DomainHubaoV2() public view {
         (, string memory name, string memory ver, uint256 chainId, address verifying,,) = ledger.eip712Domain();
         vm.assertEq(name, "Hubao", "name");
-        vm.assertEq(ver, "1", "version = major of version()");
+        vm.assertEq(ver, "2", "version = major of version()");
         vm.assertEq(chainId, block.chainid, "chainId");
         vm.assertEq(verifying, address(ledger), "verifying contract");
         vm.assertEq(
@@ -42,18 +47,28 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
             ),
             "type hash"
         );
+        vm.assertEq(
+            ledger.VOTE_COMMIT_TYPEHASH(),
+            keccak256("VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)"),
+            "vote commit type hash"
+        );
     }
 
     function test_constructor_rejectsZeroOperator() public {
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerInvalidAccount.selector, address(0)));
-        new ClaimLedger(admin, address(0), 1 days);
+        new ClaimLedger(admin, address(0), 1 days, roster);
+    }
+
+    function test_constructor_rejectsZeroRosterAdmin() public {
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerInvalidAccount.selector, address(0)));
+        new ClaimLedger(admin, operator, 1 days, address(0));
     }
 
     function test_constructor_rejectsZeroAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0))
         );
-        new ClaimLedger(address(0), operator, 1 days);
+        new ClaimLedger(address(0), operator, 1 days, roster);
     }
 
     function test_supportsInterface_answersForLedgerAndAccessControl() public view {
@@ -190,7 +205,6 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
 
     function test_fileClaim_returnsIdStoresAndEmits() public {
         bytes32 id = _claimId(MEMBER, EVIDENCE, PAYOUT);
-        vm.assertEq(ledger.claimIdOf(MEMBER, EVIDENCE, RULES, PAYOUT), id, "claimIdOf");
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.ClaimFiled(id, MEMBER, RULES, EVIDENCE, PAYOUT);
         vm.prank(operator);
@@ -652,68 +666,133 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
 
     // ───────────────────────── jury ─────────────────────────
 
-    function test_drawJury_seatsJurorsWithSeedAndWindows() public {
+    function test_object_schedulesTheDraw() public {
+        bytes32 id = _inNotice();
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawScheduled(id, 1, uint64(block.number + 2));
+        vm.prank(operator);
+        ledger.object(id, OBJECTOR);
+        vm.assertEq(uint256(ledger.claim(id).drawBlock), block.number + 2, "drawBlock");
+    }
+
+    function test_drawJury_seatsFromRosterWithSeedAndWindows() public {
         bytes32 id = _disputed();
-        address[] memory jurors = _jurors(JURY);
-        vm.roll(block.number + 5);
-        bytes32 seed = blockhash(block.number - 1);
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock + 1);
+        bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), id, uint32(1)));
+        address[] memory expected = _fisherYates(ledger.jurors(), seed, JURY);
         uint64 commitEnds = uint64(block.timestamp + COMMIT);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit IClaimLedger.JuryDrawn(id, 1, seed, jurors, commitEnds, commitEnds + uint64(REVEAL));
-        vm.prank(operator);
-        uint32 round = ledger.drawJury(id, jurors);
+        emit IClaimLedger.JuryDrawn(id, 1, seed, expected, commitEnds, commitEnds + uint64(REVEAL));
+        vm.prank(attacker); // anyone may draw
+        uint32 round = ledger.drawJury(id);
         vm.assertEq(uint256(round), 1, "round 1");
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.assertEq(uint256(c.juryRound), 1, "stored round");
+        vm.assertEq(uint256(c.drawBlock), 0, "draw consumed");
         vm.assertEq(uint256(c.commitEnds), commitEnds, "commitEnds");
         vm.assertEq(uint256(c.revealEnds), commitEnds + REVEAL, "revealEnds");
-        for (uint256 i = 0; i < jurors.length; ++i) {
-            vm.assertTrue(ledger.ballot(id, 1, jurors[i]).drawn, "drawn");
+        uint256 drawn = 0;
+        for (uint256 i = 0; i < jurorPool.length; ++i) {
+            if (ledger.ballot(id, 1, jurorPool[i]).drawn) ++drawn;
         }
-        vm.assertFalse(ledger.ballot(id, 1, jurorPool[JURY]).drawn, "others not drawn");
+        vm.assertEq(drawn, JURY, "exactly jurySize drawn");
     }
 
-    function test_drawJury_rejectsWrongSizeNonJurorAndDuplicate() public {
+    function test_drawJury_notBeforeTheSeedBlockIsPast() public {
         bytes32 id = _disputed();
-        vm.startPrank(operator);
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock);
         vm.expectRevert(
-            abi.encodeWithSelector(IClaimLedger.ClaimLedgerJurySizeMismatch.selector, uint256(JURY), uint256(4))
+            abi.encodeWithSelector(IClaimLedger.ClaimLedgerDrawTooEarly.selector, id, drawBlock, uint256(drawBlock))
         );
-        ledger.drawJury(id, _jurors(4));
-        address[] memory jurors = _jurors(JURY);
-        jurors[2] = attacker;
-        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNotJuror.selector, attacker));
-        ledger.drawJury(id, jurors);
-        jurors[2] = jurors[0];
-        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerDuplicateJuror.selector, jurors[0]));
-        ledger.drawJury(id, jurors);
-        vm.stopPrank();
+        ledger.drawJury(id);
+    }
+
+    function test_drawJury_reschedulesWhenTheSeedHashIsGone() public {
+        bytes32 id = _disputed();
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(uint256(drawBlock) + 257);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawScheduled(id, 1, uint64(drawBlock + 259));
+        vm.assertEq(uint256(ledger.drawJury(id)), 0, "no round drawn");
+        vm.assertEq(uint256(ledger.claim(id).drawBlock), drawBlock + 259, "new seed block");
+        vm.assertEq(uint256(ledger.claim(id).juryRound), 0, "no round");
+        vm.assertEq(_draw(id).length, JURY, "drawn after rescheduling");
     }
 
     function test_drawJury_excludesRelatedJurorsAndReviewers() public {
         bytes32 id = _disputed();
-        address[] memory jurors = _jurors(JURY);
-        vm.startPrank(operator);
-        ledger.declareConflict(jurors[1], MEMBER); // related to the claimant
-        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerJurorConflicted.selector, id, jurors[1]));
-        ledger.drawJury(id, jurors);
-        jurors[1] = jurorPool[5];
-        ledger.declareConflict(jurors[3], OBJECTOR); // related to the objector
-        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerJurorConflicted.selector, id, jurors[3]));
-        ledger.drawJury(id, jurors);
+        vm.startPrank(roster);
         ledger.grantRole(ledger.JUROR_ROLE(), reviewerA); // reviewed this claim
-        jurors[3] = reviewerA;
-        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerJurorConflicted.selector, id, reviewerA));
-        ledger.drawJury(id, jurors);
-        jurors[3] = jurorPool[6];
-        ledger.drawJury(id, jurors);
         vm.stopPrank();
+        vm.startPrank(operator);
+        for (uint256 i = 0; i < 4; ++i) {
+            ledger.declareConflict(jurorPool[i], MEMBER); // related to the claimant
+        }
+        for (uint256 i = 4; i < 7; ++i) {
+            ledger.declareConflict(jurorPool[i], OBJECTOR); // related to the objector
+        }
+        vm.stopPrank();
+        // Eligible: jurorPool[7..11] exactly — every one of them is seated.
+        address[] memory jurors = _draw(id);
+        for (uint256 i = 7; i < jurorPool.length; ++i) {
+            vm.assertTrue(ledger.ballot(id, 1, jurorPool[i]).drawn, "eligible juror seated");
+        }
+        for (uint256 i = 0; i < jurors.length; ++i) {
+            vm.assertTrue(jurors[i] != reviewerA, "reviewer not seated");
+        }
+    }
+
+    function test_drawJury_notEnoughEligibleJurorsReverts() public {
+        bytes32 id = _disputed();
+        vm.startPrank(operator);
+        for (uint256 i = 0; i < 8; ++i) {
+            ledger.declareConflict(jurorPool[i], MEMBER);
+        }
+        vm.stopPrank();
+        vm.roll(uint256(ledger.claim(id).drawBlock) + 1);
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNotEnoughJurors.selector, uint256(4), uint256(JURY)));
+        ledger.drawJury(id);
+        // A juror who joins the roster (after its public delay) unblocks the draw — with a new seed
+        // block, since the roster changed after the first one.
+        bytes32 jurorRole = ledger.JUROR_ROLE();
+        vm.prank(roster);
+        ledger.grantRole(jurorRole, address(0xF00D));
+        vm.assertEq(uint256(ledger.drawJury(id)), 0, "re-scheduled");
+        vm.assertEq(_draw(id).length, uint256(JURY), "drawn");
+    }
+
+    function test_drawJury_rosterChangeAfterTheSeedBlockReschedules() public {
+        bytes32 id = _disputed();
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock); // the seed block: its hash is about to be known
+        bytes32 jurorRole = ledger.JUROR_ROLE();
+        vm.prank(jurorPool[0]);
+        ledger.renounceRole(jurorRole, jurorPool[0]);
+        vm.roll(drawBlock + 1);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawScheduled(id, 1, drawBlock + 3);
+        vm.assertEq(uint256(ledger.drawJury(id)), 0, "no draw from a seed the roster could react to");
+        vm.assertEq(_draw(id).length, uint256(JURY), "drawn from the next seed block");
+    }
+
+    function test_drawJury_conflictDeclaredAfterTheSeedBlockDoesNotSteerTheDraw() public {
+        bytes32 id = _disputed();
+        uint64 drawBlock = ledger.claim(id).drawBlock;
+        vm.roll(drawBlock + 1);
+        bytes32 seed = keccak256(abi.encode(blockhash(drawBlock), id, uint32(1)));
+        address[] memory expected = _fisherYates(ledger.jurors(), seed, JURY);
+        // The operator sees the seed and declares the first seat related to the claimant.
+        vm.prank(operator);
+        ledger.declareConflict(expected[0], MEMBER);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawn(id, 1, seed, expected, uint64(block.timestamp + COMMIT), uint64(block.timestamp + COMMIT + REVEAL));
+        ledger.drawJury(id);
     }
 
     function test_drawJury_rejectsWrongStateAndOpenRound() public {
         bytes32 id = _inNotice();
-        address[] memory jurors = _jurors(JURY);
-        vm.prank(operator);
         vm.expectRevert(
             _err(
                 IClaimLedger.ClaimLedgerWrongState.selector,
@@ -722,20 +801,18 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
                 IClaimLedger.ClaimState.DISPUTED
             )
         );
-        ledger.drawJury(id, jurors);
+        ledger.drawJury(id);
         vm.prank(operator);
         ledger.object(id, OBJECTOR);
         _draw(id);
-        vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerJuryAlreadyDrawn.selector, id, uint32(1)));
-        ledger.drawJury(id, jurors);
+        ledger.drawJury(id);
     }
 
     function test_commitVote_recordsCommitment() public {
         bytes32 id = _disputed();
         address[] memory jurors = _draw(id);
-        bytes32 commitment = ledger.voteCommitment(id, jurors[0], true, _salt(jurors[0]));
-        vm.assertEq(commitment, keccak256(abi.encode(id, jurors[0], true, _salt(jurors[0]))), "voteCommitment");
+        bytes32 commitment = _commitment(id, jurors[0], true, _salt(jurors[0]));
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.VoteCommitted(id, 1, jurors[0], commitment);
         vm.prank(jurors[0]);
@@ -747,7 +824,7 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
     function test_commitVote_rejectsUndrawnRepeatLateAndZero() public {
         bytes32 id = _disputed();
         address[] memory jurors = _draw(id);
-        address outsider = jurorPool[JURY];
+        address outsider = reviewerA;
         vm.prank(outsider);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNotDrawn.selector, id, outsider));
         ledger.commitVote(id, bytes32(uint256(1)));
@@ -779,13 +856,12 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         address[] memory jurors = _draw(id);
         _commit(id, jurors[0], true);
         IClaimLedger.Claim memory c = ledger.claim(id);
-        vm.prank(jurors[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IClaimLedger.ClaimLedgerRevealClosed.selector, id, c.commitEnds, c.revealEnds, block.timestamp
             )
         );
-        ledger.revealVote(id, true, _salt(jurors[0]));
+        ledger.revealVote(id, jurors[0], true, _salt(jurors[0]));
         vm.warp(c.commitEnds);
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.VoteRevealed(id, 1, jurors[0], true, _salt(jurors[0]));
@@ -796,9 +872,8 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         c = ledger.claim(id);
         vm.assertEq(uint256(c.revealedVotes), 1, "revealed count");
         vm.assertEq(uint256(c.juryApprovals), 1, "approvals");
-        vm.prank(jurors[0]);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerAlreadyRevealed.selector, id, jurors[0]));
-        ledger.revealVote(id, true, _salt(jurors[0]));
+        ledger.revealVote(id, jurors[0], true, _salt(jurors[0]));
     }
 
     function test_revealVote_rejectsMismatchMissingCommitAndLateReveal() public {
@@ -807,23 +882,21 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         _commit(id, jurors[0], true);
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.warp(c.commitEnds);
-        vm.prank(jurors[0]);
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerCommitmentMismatch.selector, id, jurors[0]));
-        ledger.revealVote(id, false, _salt(jurors[0])); // other vote
-        vm.prank(jurors[0]);
+        ledger.revealVote(id, jurors[0], false, _salt(jurors[0])); // other vote
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerCommitmentMismatch.selector, id, jurors[0]));
-        ledger.revealVote(id, true, bytes32(uint256(42))); // other salt
-        vm.prank(jurors[1]);
+        ledger.revealVote(id, jurors[0], true, bytes32(uint256(42))); // other salt
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNoCommitment.selector, id, jurors[1]));
-        ledger.revealVote(id, true, _salt(jurors[1]));
+        ledger.revealVote(id, jurors[1], true, _salt(jurors[1]));
+        vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNotDrawn.selector, id, reviewerA));
+        ledger.revealVote(id, reviewerA, true, _salt(reviewerA));
         vm.warp(c.revealEnds);
-        vm.prank(jurors[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IClaimLedger.ClaimLedgerRevealClosed.selector, id, c.commitEnds, c.revealEnds, uint256(c.revealEnds)
             )
         );
-        ledger.revealVote(id, true, _salt(jurors[0]));
+        ledger.revealVote(id, jurors[0], true, _salt(jurors[0]));
     }
 
     function test_tallyJury_majorityApprovesWithTally() public {
@@ -871,19 +944,32 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         _reveal(id, jurors[1], true); // jurors[2] never reveals: 2 < TURNOUT
         vm.warp(block.timestamp + REVEAL);
         vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.VoteNotRevealed(id, 1, jurors[2]);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JurorAbsent(id, 1, jurors[3]);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JurorAbsent(id, 1, jurors[4]);
+        vm.expectEmit(true, true, true, true, address(ledger));
         emit IClaimLedger.JuryRoundVoided(id, 1, 2, TURNOUT);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit IClaimLedger.JuryDrawScheduled(id, 2, uint64(block.number + 2));
         IClaimLedger.ClaimState outcome = ledger.tallyJury(id);
+        vm.assertEq(uint256(ledger.absences(jurors[0])), 0, "revealed: no absence");
+        vm.assertEq(uint256(ledger.absences(jurors[2])), 1, "unrevealed counted");
+        vm.assertEq(uint256(ledger.absences(jurors[3])), 1, "absent counted");
         vm.assertEq(uint256(outcome), uint256(IClaimLedger.ClaimState.DISPUTED), "still disputed");
         IClaimLedger.Claim memory c = ledger.claim(id);
         vm.assertEq(uint256(c.commitEnds), 0, "round closed");
         vm.assertEq(uint256(c.revealedVotes), 0, "counters reset");
         vm.expectRevert(abi.encodeWithSelector(IClaimLedger.ClaimLedgerNoJury.selector, id));
         ledger.tallyJury(id);
-        // Round 2 with the same jurors: round-1 ballots do not carry over.
-        vm.prank(operator);
-        uint32 round = ledger.drawJury(id, jurors);
-        vm.assertEq(uint256(round), 2, "round 2");
-        vm.assertEq(ledger.ballot(id, 2, jurors[0]).commitment, bytes32(0), "fresh ballot");
+        // Round 2 seats none of round 1's jurors.
+        address[] memory first = jurors;
+        jurors = _draw(id);
+        vm.assertEq(uint256(ledger.claim(id).juryRound), 2, "round 2");
+        for (uint256 i = 0; i < first.length; ++i) {
+            vm.assertFalse(ledger.ballot(id, 2, first[i]).drawn, "round-1 juror not redrawn");
+        }
         for (uint256 i = 0; i < 3; ++i) {
             _commit(id, jurors[i], false);
         }
@@ -924,11 +1010,13 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         vm.startPrank(operator);
         ledger.anchorRuleSet(rules11, 7 days, 2, 11, 6, 2 days, 2 days, 800, 10, 18_800);
         vm.warp(block.timestamp + ledger.RULE_SET_DELAY()); // in force only after the public delay
-        address[] memory jurors = new address[](11);
+        vm.stopPrank();
+        vm.startPrank(roster);
         for (uint160 i = 0; i < 11; ++i) {
-            jurors[i] = address(0x2000 + i);
-            ledger.grantRole(ledger.JUROR_ROLE(), jurors[i]);
+            ledger.grantRole(ledger.JUROR_ROLE(), address(0x2000 + i));
         }
+        vm.stopPrank();
+        vm.startPrank(operator);
         bytes32 id = keccak256(abi.encode(MEMBER, EVIDENCE, rules11, PAYOUT));
         ledger.fileClaim(id, MEMBER, EVIDENCE, rules11, PAYOUT);
         ledger.openReview(id);
@@ -941,8 +1029,8 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         ledger.submitVerdict(id, v, _sign(REVIEWER_B_KEY, v));
         vm.prank(operator);
         ledger.object(id, OBJECTOR);
-        vm.prank(operator);
-        ledger.drawJury(id, jurors);
+        address[] memory jurors = _draw(id);
+        vm.assertEq(jurors.length, 11, "eleven seats");
         for (uint256 i = 0; i < 11; ++i) {
             _commit(id, jurors[i], i % 2 == 0); // 6 approve, 5 reject
         }
@@ -1107,9 +1195,16 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
         }
     }
 
-    function test_operator_managesRosters() public {
+    function test_rosterAdmin_managesRostersNotTheOperator() public {
         address fresh = address(0xF00D);
-        vm.startPrank(operator);
+        bytes32 jurorRole = ledger.JUROR_ROLE();
+        bytes32 rosterRole = ledger.ROSTER_ROLE();
+        vm.prank(operator);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, rosterRole)
+        );
+        ledger.grantRole(jurorRole, fresh);
+        vm.startPrank(roster);
         ledger.grantRole(ledger.REVIEWER_ROLE(), fresh);
         ledger.grantRole(ledger.JUROR_ROLE(), fresh);
         vm.stopPrank();
@@ -1121,5 +1216,18 @@ contract ClaimLedgerTest is ClaimLedgerTestBase {
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, bytes32(0))
         );
         ledger.grantRole(opRole, fresh);
+    }
+
+    // ───────────────────────── reference selection ─────────────────────────
+
+    /// The draw rule written out independently of the contract (same as backend select_jurors).
+    function _fisherYates(address[] memory a, bytes32 seed, uint256 size) internal pure returns (address[] memory out) {
+        out = new address[](size);
+        uint256 n = a.length;
+        for (uint256 i = 0; i < size; ++i) {
+            uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);
+            (a[i], a[j]) = (a[j], a[i]);
+            out[i] = a[i];
+        }
     }
 }

@@ -21,6 +21,7 @@ interface ClaimLedgerVm {
     function stopPrank() external;
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
+    function setBlockhash(uint256 blockNumber, bytes32 blockHash) external;
     function chainId(uint256 newChainId) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
     function snapshotState() external returns (uint256 snapshotId);
@@ -29,6 +30,7 @@ interface ClaimLedgerVm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function assume(bool condition) external pure;
     function expectRevert(bytes calldata revertData) external;
+    function expectRevert() external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
         external;
     function recordLogs() external;
@@ -38,6 +40,8 @@ interface ClaimLedgerVm {
     function assertEq(address left, address right, string calldata error) external pure;
     function assertEq(bool left, bool right, string calldata error) external pure;
     function assertEq(string calldata left, string calldata right, string calldata error) external pure;
+    function assertEq(address[] calldata left, address[] calldata right, string calldata error) external pure;
+    function assertLe(uint256 left, uint256 right, string calldata error) external pure;
     function assertTrue(bool condition, string calldata error) external pure;
     function assertFalse(bool condition, string calldata error) external pure;
     function projectRoot() external view returns (string memory path);
@@ -46,6 +50,8 @@ interface ClaimLedgerVm {
     function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
     function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
+    function parseJsonAddressArray(string calldata json, string calldata key) external pure returns (address[] memory);
+    function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
     function parseJsonBool(string calldata json, string calldata key) external pure returns (bool);
     function keyExistsJson(string calldata json, string calldata key) external view returns (bool);
     function toString(uint256 value) external pure returns (string memory);
@@ -67,6 +73,9 @@ abstract contract ClaimLedgerTestBase {
     uint8 internal constant TURNOUT = 3;
     uint8 internal constant APPROVE = 1;
     uint8 internal constant REJECT = 2;
+    /// Jurors on the roster: enough for two rounds of JURY with a few conflicts.
+    uint160 internal constant POOL = 12;
+    bytes32 internal constant JURY_DRAWN_TOPIC = keccak256("JuryDrawn(bytes32,uint32,bytes32,address[],uint64,uint64)");
 
     bytes32 internal constant RULES = keccak256("hubao.rules.v1");
     bytes32 internal constant MEMBER = keccak256("member-commitment-1");
@@ -85,6 +94,8 @@ abstract contract ClaimLedgerTestBase {
     address internal admin = address(0xAD);
     address internal operator = address(0x0FE);
     address internal attacker = address(0xBAD);
+    /// Stands in for the RosterTimelock (ROSTER_ROLE holder); the timelock itself is tested in RosterTimelock.t.sol.
+    address internal roster = address(0x705);
     address internal reviewerA;
     address internal reviewerB;
     address internal reviewerC;
@@ -98,13 +109,14 @@ abstract contract ClaimLedgerTestBase {
         reviewerA = vm.addr(REVIEWER_A_KEY);
         reviewerB = vm.addr(REVIEWER_B_KEY);
         reviewerC = vm.addr(REVIEWER_C_KEY);
-        ledger = new ClaimLedger(admin, operator, 1 days);
-        vm.startPrank(operator);
+        ledger = new ClaimLedger(admin, operator, 1 days, roster);
+        vm.prank(operator);
         ledger.anchorRuleSet(RULES, uint32(NOTICE), QUORUM, JURY, TURNOUT, uint32(COMMIT), uint32(REVEAL), 800, 10, 18_800);
+        vm.startPrank(roster);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerA);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerB);
         ledger.grantRole(ledger.REVIEWER_ROLE(), reviewerC);
-        for (uint160 i = 1; i <= 7; ++i) {
+        for (uint160 i = 1; i <= POOL; ++i) {
             address juror = address(0x1000 + i);
             jurorPool.push(juror);
             ledger.grantRole(ledger.JUROR_ROLE(), juror);
@@ -187,24 +199,37 @@ abstract contract ClaimLedgerTestBase {
         }
     }
 
+    /// Roll past the scheduled draw block and draw (anyone may): the seated jurors in seat order.
     function _draw(bytes32 id) internal returns (address[] memory jurors) {
-        jurors = _jurors(JURY);
-        vm.prank(operator);
-        ledger.drawJury(id, jurors);
+        vm.roll(uint256(ledger.claim(id).drawBlock) + 1);
+        vm.recordLogs();
+        vm.prank(attacker);
+        ledger.drawJury(id);
+        ClaimLedgerVm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].topics[0] == JURY_DRAWN_TOPIC) {
+                (, jurors,,) = abi.decode(logs[i].data, (bytes32, address[], uint64, uint64));
+            }
+        }
     }
 
     function _salt(address juror) internal pure returns (bytes32) {
         return keccak256(abi.encode("salt", juror));
     }
 
+    /// `keccak256(abi.encode(claimId, round, juror, approve, salt))` for the claim's current round.
+    function _commitment(bytes32 id, address juror, bool approve, bytes32 salt) internal view returns (bytes32) {
+        return keccak256(abi.encode(id, ledger.claim(id).juryRound, juror, approve, salt));
+    }
+
     function _commit(bytes32 id, address juror, bool approve) internal {
+        bytes32 commitment = _commitment(id, juror, approve, _salt(juror));
         vm.prank(juror);
-        ledger.commitVote(id, keccak256(abi.encode(id, juror, approve, _salt(juror))));
+        ledger.commitVote(id, commitment);
     }
 
     function _reveal(bytes32 id, address juror, bool approve) internal {
-        vm.prank(juror);
-        ledger.revealVote(id, approve, _salt(juror));
+        ledger.revealVote(id, juror, approve, _salt(juror));
     }
 
     /// Draw a jury for a DISPUTED claim, have the first `votes.length` jurors vote, and tally.

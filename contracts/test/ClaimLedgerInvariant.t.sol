@@ -15,11 +15,12 @@ contract ClaimLedgerHandler {
     using StateEdges for IClaimLedger.ClaimState;
 
     uint256 internal constant MAX_CLAIMS = 8;
-    uint256 internal constant JURORS = 5;
+    uint256 internal constant JURORS = 9;
     bytes32 internal constant RULES = keccak256("hubao.rules.invariant");
 
     ClaimLedger public immutable ledger;
     address public immutable operator;
+    address public constant ROSTER = address(0x705);
     address internal constant ATTACKER = address(0xBAD);
     uint256[3] internal _reviewerKeys = [uint256(0xA11CE), 0xB0B, 0xC0C];
     bytes32[3] internal _members = [keccak256("m0"), keccak256("m1"), keccak256("m2")];
@@ -34,6 +35,7 @@ contract ClaimLedgerHandler {
     uint256 public ghostTransitions;
     uint256 public ghostReverts;
     uint256 public ghostBookkeepingViolations;
+    uint256 public ghostBadSeats;
     uint256 internal _evidenceCounter;
 
     constructor(ClaimLedger ledger_, address operator_) {
@@ -164,16 +166,56 @@ contract ClaimLedgerHandler {
         _observe(id);
     }
 
-    function drawJury(uint256 idSeed, uint256 start) external {
+    function drawJury(uint256 idSeed, uint8 blocks) external {
         (bool found, bytes32 id) = _pick(idSeed, IClaimLedger.ClaimState.DISPUTED);
         if (!found) return;
-        address[] memory seated = new address[](3);
-        for (uint256 k = 0; k < 3; ++k) {
-            seated[k] = _jurors[(start % JURORS + k) % JURORS];
+        vm.roll(block.number + blocks % 4); // sometimes too early, mostly past the seed block
+        vm.prank(ATTACKER); // anyone draws
+        try ledger.drawJury(id) returns (uint32 round) {
+            if (round != 0) _checkSeats(id, round);
+        } catch {
+            ghostReverts += 1;
         }
-        vm.prank(operator);
-        try ledger.drawJury(id, seated) {} catch { ghostReverts += 1; }
         _observe(id);
+    }
+
+    /// A fresh draw seats exactly jurySize distinct roster members, none seated before on the claim.
+    function _checkSeats(bytes32 id, uint32 round) internal {
+        uint256 seated = 0;
+        for (uint256 k = 0; k < JURORS; ++k) {
+            if (!ledger.ballot(id, round, _jurors[k]).drawn) continue;
+            ++seated;
+            if (!ledger.hasRole(ledger.JUROR_ROLE(), _jurors[k])) ghostBadSeats += 1;
+            for (uint32 r = 1; r < round; ++r) {
+                if (ledger.ballot(id, r, _jurors[k]).drawn) ghostBadSeats += 1;
+            }
+        }
+        if (seated != 3) ghostBadSeats += 1;
+    }
+
+    /// The roster admin grants or revokes a juror (the timelock's executed operations).
+    function changeRoster(uint256 jurorSeed, bool grant) external {
+        address juror = _jurors[jurorSeed % JURORS];
+        bytes32 role = ledger.JUROR_ROLE();
+        vm.prank(ROSTER);
+        if (grant) ledger.grantRole(role, juror);
+        else ledger.revokeRole(role, juror);
+    }
+
+    /// `jurors()` lists exactly the JUROR_ROLE holders, once each.
+    function rosterMismatches() external view returns (uint256 bad) {
+        address[] memory listed = ledger.jurors();
+        uint256 holders = 0;
+        for (uint256 k = 0; k < JURORS; ++k) {
+            if (ledger.hasRole(ledger.JUROR_ROLE(), _jurors[k])) ++holders;
+        }
+        if (listed.length != holders) bad += 1;
+        for (uint256 i = 0; i < listed.length; ++i) {
+            if (!ledger.hasRole(ledger.JUROR_ROLE(), listed[i])) bad += 1;
+            for (uint256 j = 0; j < i; ++j) {
+                if (listed[i] == listed[j]) bad += 1;
+            }
+        }
     }
 
     function commitVote(uint256 idSeed, uint256 jurorSeed, bool approve) external {
@@ -181,7 +223,7 @@ contract ClaimLedgerHandler {
         if (!found) return;
         uint32 round = ledger.claim(id).juryRound;
         address juror = _drawnJuror(id, round, jurorSeed);
-        bytes32 commitment = ledger.voteCommitment(id, juror, approve, _salt(id, round, juror));
+        bytes32 commitment = keccak256(abi.encode(id, round, juror, approve, _salt(id, round, juror)));
         vm.prank(juror);
         try ledger.commitVote(id, commitment) {
             _votes[_salt(id, round, juror)] = approve;
@@ -198,8 +240,8 @@ contract ClaimLedgerHandler {
         address juror = _drawnJuror(id, round, jurorSeed);
         bytes32 salt = _salt(id, round, juror);
         bool approve = _votes[salt];
-        vm.prank(juror);
-        try ledger.revealVote(id, approve, salt) {} catch { ghostReverts += 1; }
+        vm.prank(ATTACKER); // anyone relays an opening
+        try ledger.revealVote(id, juror, approve, salt) {} catch { ghostReverts += 1; }
         _observe(id);
     }
 
@@ -234,7 +276,7 @@ contract ClaimLedgerHandler {
         address[3] memory callers = [operator, ATTACKER, _jurors[callerSeed % JURORS]];
         address caller = callers[callerSeed % 3];
         bytes memory data;
-        uint8 which = action % 8;
+        uint8 which = action % 9;
         if (which == 0) data = abi.encodeCall(ledger.openReview, (id));
         else if (which == 1) data = abi.encodeCall(ledger.object, (id, bytes32(uint256(1))));
         else if (which == 2) data = abi.encodeCall(ledger.finalizeNotice, (id));
@@ -242,6 +284,7 @@ contract ClaimLedgerHandler {
         else if (which == 4) data = abi.encodeCall(ledger.tallyJury, (id));
         else if (which == 5) data = abi.encodeCall(ledger.withdrawClaim, (id));
         else if (which == 6) data = abi.encodeCall(ledger.recordPayout, (id, bytes32(uint256(2))));
+        else if (which == 7) data = abi.encodeCall(ledger.drawJury, (id));
         else data = abi.encodeCall(ledger.commitVote, (id, bytes32(uint256(3))));
         vm.prank(caller);
         (bool ok,) = address(ledger).call(data);
@@ -388,15 +431,16 @@ contract ClaimLedgerInvariantTest {
 
     function setUp() public {
         vm.warp(1_700_000_000);
-        ledger = new ClaimLedger(ADMIN, OPERATOR, 1 days);
+        ledger = new ClaimLedger(ADMIN, OPERATOR, 1 days, address(0x705));
         handler = new ClaimLedgerHandler(ledger, OPERATOR);
-        vm.startPrank(OPERATOR);
+        vm.prank(OPERATOR);
         // quorum 2, jury 3, turnout 2; windows of 1-2 days, crossed by a few clock steps
         ledger.anchorRuleSet(RULES, 2 days, 2, 3, 2, 1 days, 1 days, 800, 10, 18_800);
+        vm.startPrank(handler.ROSTER());
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xA11CE));
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xB0B));
         ledger.grantRole(ledger.REVIEWER_ROLE(), vm.addr(0xC0C));
-        address[5] memory jurors = handler.jurors();
+        address[9] memory jurors = handler.jurors();
         for (uint256 i = 0; i < jurors.length; ++i) {
             ledger.grantRole(ledger.JUROR_ROLE(), jurors[i]);
         }
@@ -434,8 +478,9 @@ contract ClaimLedgerInvariantTest {
         selectors[19] = ClaimLedgerHandler.fileForReview.selector;
         targets = new FuzzSelector[](2);
         targets[0] = FuzzSelector({addr: address(handler), selectors: selectors});
-        bytes4[] memory rare = new bytes4[](1);
+        bytes4[] memory rare = new bytes4[](2);
         rare[0] = ClaimLedgerHandler.declareConflict.selector;
+        rare[1] = ClaimLedgerHandler.changeRoster.selector;
         targets[1] = FuzzSelector({addr: address(handler), selectors: rare});
     }
 
@@ -447,6 +492,8 @@ contract ClaimLedgerInvariantTest {
         _storedStatesMatchGhostModel();
         _claimBookkeepingIsConsistent();
         _defaultAdminChangesOnlyByTwoSteps();
+        vm.assertEq(handler.rosterMismatches(), 0, "jurors() differs from the JUROR_ROLE holders");
+        vm.assertEq(handler.ghostBadSeats(), 0, "a draw seated a non-juror, a repeat juror or the wrong count");
     }
 
     function _claimStatesMoveOnlyAlongLegalEdges() internal view {

@@ -69,7 +69,9 @@ def test_create_signer_grants_its_role_on_chain(plan_runtime: Runtime, role: str
     role_id = keccak(text=onchain_role)  # the contract's constant, derived independently
     assert ledger.functions.hasRole(role_id, account.signing_address).call() is True
     granted = ledger.events.RoleGranted().get_logs(from_block=0, argument_filters={"account": account.signing_address})
-    assert [(e["args"]["role"], e["args"]["sender"]) for e in granted] == [(role_id, plan_runtime.operator.address)]
+    # Announced by the operator on the RosterTimelock, executed by it (zero delay here): the grant's sender.
+    timelock = plan_runtime.contracts["RosterTimelock"].address
+    assert [(e["args"]["role"], e["args"]["sender"]) for e in granted] == [(role_id, timelock)]
     balance = plan_runtime.w3.eth.get_balance(Web3.to_checksum_address(account.signing_address))
     assert (balance >= JUROR_MIN_BALANCE_WEI) is (role == "juror")
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.db.models import Account
+from backend.errors import TooManyRequests
 from backend.runtime import Runtime
 from backend.services.auth import find_account, verify_password
 from backend.services.login_throttle import LoginThrottle
@@ -144,3 +145,24 @@ def test_logout_revokes_the_token_and_api_answers_are_not_stored(plan_runtime: R
     assert (after.status_code, after.json()["code"]) == (401, "UNAUTHORIZED")
     assert after.headers["cache-control"] == "no-store"
     assert api.post("/auth/logout", None).status_code == 401
+
+
+def test_redis_storage_shares_counts_between_workers() -> None:
+    """HUBAO_RATE_LIMIT_STORAGE=redis://…: two API workers (two throttles) count one account's failures together."""
+    redis_url = "redis://127.0.0.1:6379/15"
+    try:
+        first = LoginThrottle.from_config(redis_url, "3/minute", "100/minute")
+        if not first.limiter.storage.check():
+            pytest.skip("no Redis server on 127.0.0.1:6379")
+    except Exception as exc:  # no server (or no client library): nothing to test here
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {exc.__class__.__name__}")
+    second = LoginThrottle.from_config(redis_url, "3/minute", "100/minute")
+    name = f"redis-{secrets.token_hex(4)}"
+    first.failed(name, None)
+    second.failed(name.upper(), None)
+    first.failed(name, None)
+    with pytest.raises(TooManyRequests) as refused:
+        second.check(name, None)
+    assert refused.value.code == "LOGIN_RATE_LIMITED"
+    first.succeeded(name)
+    second.check(name, None)

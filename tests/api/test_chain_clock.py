@@ -13,7 +13,7 @@ def test_chain_time_is_read_and_moved_forward_on_the_development_chain(runtime: 
     before = api.get("/chain/time", token)
     assert before.status_code == 200, before.text
     body = before.json()
-    assert (body["chainId"], body["canAdvance"]) == (31337, True)
+    assert (body["chainId"], body["canAdvance"], body["planTimeZone"]) == (31337, True, "Asia/Shanghai")
     assert body["chainTime"] == runtime.w3.eth.get_block("latest")["timestamp"]
     moved = api.post("/chain/advance", token, json={"seconds": 3 * 86_400})
     assert moved.status_code == 200, moved.text

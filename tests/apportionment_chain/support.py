@@ -23,11 +23,13 @@ from backend.chain import eip712
 from backend.chain.anvil import rpc_call
 from backend.chain.client import account, contract_at
 from backend.chain.compiler import compile_contracts
+from backend.chain.roster import JUROR, REVIEWER
 from backend.chain.transactions import TransactionSender, register_errors
 from backend.config import ANVIL_DEV_KEYS
 from backend.db.models import Account, Member
 from backend.runtime import Runtime
 from backend.services.auth import hash_password, issue_token
+from backend.services.rule_sets import roster_for
 from backend.services.rules import RuleSet
 
 NOTICE = 7 * 86400
@@ -113,11 +115,12 @@ class ClaimDriver:
             r.annual_cap_fen,
         )
         self.reviewers = [account(ANVIL_DEV_KEYS[2]), account(ANVIL_DEV_KEYS[3])]
+        roster = roster_for(self.runtime)  # through the RosterTimelock (zero delay here: at once)
         for reviewer in self.reviewers:
-            self.send("grantRole", keccak(text="REVIEWER_ROLE"), reviewer.address)
+            roster.grant_role(REVIEWER, reviewer.address)
         self.jurors = [TransactionSender(self.runtime.w3, account(ANVIL_DEV_KEYS[i])) for i in (4, 5, 6)]
         for juror in self.jurors:
-            self.send("grantRole", keccak(text="JUROR_ROLE"), juror.address)
+            roster.grant_role(JUROR, juror.address)
         return self
 
     def file(self, payout_fen: int) -> bytes:
@@ -155,13 +158,16 @@ class ClaimDriver:
     def dispute_and_seat_jury(self, claim_id: bytes) -> None:
         """Object during notice, seat the three jurors, commit approving votes, reveal them."""
         self.send("object", claim_id, keccak(text="objector"))
-        self.send("drawJury", claim_id, [j.address for j in self.jurors])
+        draw_block = int(self.ledger.functions.claim(claim_id).call()[18])
+        while self.runtime.w3.eth.block_number <= draw_block:  # the seed block must be past
+            self.runtime.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        self.send("drawJury", claim_id)  # the three jurors are the whole roster: all seated
         for juror in self.jurors:
-            commitment = eip712.vote_commitment(claim_id, juror.address, True, keccak(text=juror.address))
+            commitment = eip712.vote_commitment(claim_id, 1, juror.address, True, keccak(text=juror.address))
             self.send("commitVote", claim_id, commitment, sender=juror)
         advance(self.runtime, self.rules.commit_seconds)
         for juror in self.jurors:
-            self.send("revealVote", claim_id, True, keccak(text=juror.address), sender=juror)
+            self.send("revealVote", claim_id, juror.address, True, keccak(text=juror.address))
         advance(self.runtime, self.rules.reveal_seconds)
 
     def tally(self, claim_id: bytes) -> TxReceipt:

@@ -112,6 +112,9 @@ def test_cli_verifies_receipt_against_the_chain(scenario: Scenario, m5_receipt: 
     assert json.loads(result.output)["ok"] is True
     offline_only = CliRunner().invoke(app, ["shares", "verify", str(good)])
     assert offline_only.exit_code == 0, offline_only.output
+    said = " ".join(offline_only.output.split())
+    assert "share receipt verified OFFLINE only" in said  # and names what only the chain can check
+    assert "NOT checked without --rpc: chainId, contract" in said
     altered = copy.deepcopy(m5_receipt)
     altered["period"]["annualCapFen"] += 1  # invisible offline, refused on chain
     bad = tmp_path / "altered.json"

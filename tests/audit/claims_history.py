@@ -37,7 +37,7 @@ from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
 from backend.services.accounts import signing_account
 from backend.services.claims import ledger
-from tests.claims.builders import JURY_SIZE, Person, World, pdf, start_world
+from tests.claims.builders import Person, World, pdf, start_world
 from tests.stacks import rules_of
 
 __all__ = [
@@ -69,7 +69,7 @@ LYING_EVENTS = {
         f"        emit VerdictRecorded(claimId, reviewer, {_VERDICT_FIELDS}, flipped);\n"
         "    }\n\n    function _hashVerdict("
     ),
-    "msg.sender, approve, salt);": "msg.sender, approve, ~salt);",
+    "round, juror, approve, salt);": "round, juror, approve, ~salt);",
 }
 # A VerdictRecorded that logs the other form of the same signature: (r, n - s, v ^ 1) recovers to
 # the same reviewer, but ECDSA.recover refuses it, so no contract that verified it could log it.
@@ -182,7 +182,7 @@ class TamperedCode:
         factory = rt.w3.eth.contract(abi=self.artifact["abi"], bytecode=self.artifact["bytecode"])
         op = rt.operator.address
         [ctor] = [i for i in self.artifact["abi"] if i.get("type") == "constructor"]
-        args = [op, op, 0][: len(ctor["inputs"])]  # ClaimLedger also takes its RULE_SET_DELAY
+        args = [op, op, 0, op][: len(ctor["inputs"])]  # ClaimLedger also takes RULE_SET_DELAY and its roster admin
         tx = factory.constructor(*args).build_transaction({"from": op, "gas": 8_000_000})
         tx.pop("nonce", None)
         receipt = rt.operator.transact(tx)
@@ -309,17 +309,24 @@ def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Pe
     rt = history.runtime
     client = ledger(rt)
     rules = rules_of(rt)
-    client.tally_jury(claim_id)
-    jurors = history.world.jurors[:JURY_SIZE]
-    client.draw_jury(claim_id, [j.address for j in jurors])
-    senders = []
+    client.tally_jury(claim_id)  # voided: the contract schedules the next draw
+    draw_block = client.claim(claim_id).draw_block
+    while rt.w3.eth.block_number <= draw_block:
+        rpc_call(history.url, "evm_mine")
+    drawn = client.draw_jury(claim_id).event("JuryDrawn")
+    assert drawn is not None
+    round_ = int(drawn.args["round"])
+    by_address = {j.address: j for j in history.world.jurors}
+    jurors = [by_address[str(a)] for a in drawn.args["jurors"]]
+    salts = []
     for juror in jurors[:votes]:
         rpc_call(history.url, "anvil_setBalance", [juror.address, hex(10**18)])
         sender = TransactionSender(rt.w3, signing_account(rt, juror.account))
         salt = keccak(text=f"salt of {juror.address}")
-        client.commit_vote(claim_id, client.vote_commitment(claim_id, juror.address, True, salt), juror=sender)
-        senders.append((sender, salt))
+        commitment = eip712.vote_commitment(claim_id, round_, juror.address, True, salt)
+        client.commit_vote(claim_id, commitment, juror=sender)  # sent by the juror itself
+        salts.append((juror.address, salt))
     history.world.advance(rules.commit_seconds)
-    for sender, salt in senders:
-        client.reveal_vote(claim_id, True, salt, juror=sender)
+    for address, salt in salts:
+        client.reveal_vote(claim_id, address, True, salt)  # relayed by the operator
     return jurors[:votes]

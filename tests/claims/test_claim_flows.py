@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.chain.claims import ClaimState
-from backend.db.models import ClaimEvent, EvidenceItem, Member, Objection, Relation
+from backend.chain.jury_draw import draw_seed, select_jurors
+from backend.db.models import ClaimEvent, EvidenceItem, Member, Objection
+from backend.services.accounts import declare_relation
 from backend.services.auth import Principal
 from backend.services.claims import ledger
 from backend.services.notice import seal_legacy_objections
@@ -155,8 +157,7 @@ def _event(world: World, claim_pk: str, kind: str) -> dict[str, object]:
 def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: World) -> None:
     dave, objector = world.member(), world.member()
     related = world.jurors[0]
-    with world.runtime.sessions.begin() as session:
-        session.add(Relation(account_id=related.id, member_id=dave.member.id))  # type: ignore[union-attr]
+    declare_relation(world.runtime, related.id, dave.member.id)  # type: ignore[union-attr]  # on chain too
     claim = _file_ok(world, dave, "dave scan")
     claim_pk = str(claim["id"])
     world.approve_by_review(claim_pk)
@@ -167,11 +168,12 @@ def test_objection_then_jury_rejects_and_the_jury_excludes_conflicts(world: Worl
     seated = world.seated(claim_pk)
     assert related not in seated
     drawn = _event(world, claim_pk, "JuryDrawn")
-    # The draw is reproducible from the recorded seed: the first three eligible in keccak order.
-    from backend.services.jury import jury_order
-
-    eligible = [j.address for j in world.jurors if j is not related]
-    assert drawn["jurors"] == jury_order(bytes.fromhex(str(drawn["seedHash"])[2:]), eligible)[:3]
+    # The contract drew it; anyone recomputes it from the seed block's hash and the on-chain roster.
+    w3 = world.runtime.w3
+    seed = draw_seed(bytes(w3.eth.get_block(int(drawn["drawBlock"]))["hash"]), bytes.fromhex(claim["claimId"][2:]), 1)
+    assert drawn["seed"] == "0x" + seed.hex()
+    roster = ledger(world.runtime).jurors()
+    assert drawn["jurors"] == select_jurors(seed, roster, {related.address}, 3)
     world.jury_votes(claim_pk, [False, False, True])
     tallied = world.api.post(f"/claims/{claim_pk}/tally", world.operator.token)
     assert tallied.json()["status"] == "REJECTED"

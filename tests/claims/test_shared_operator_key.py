@@ -136,13 +136,11 @@ def test_filings_through_two_processes_at_once_all_reach_review(world: World, ot
 
 
 def test_a_jurors_key_sends_from_two_processes_without_collisions(world: World, other_process: Runtime) -> None:
-    """A juror's (or reviewer's) sender is built per request, so only the lock file orders two
-    requests for the same key — in one process as much as in two."""
-    from backend.services.jury import _juror_sender
-
+    """A participant key's sender (a juror sending its own ``commitVote``) is built per request, so
+    only the lock file orders two requests for the same key — in one process as much as in two."""
     juror = world.jurors[0]
     signer = signing_account(world.runtime, juror.account)
     world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
-    assert _juror_sender(world.runtime, juror.account).lock_path == other_process.sender(signer).lock_path
+    assert world.runtime.sender(signer).lock_path == other_process.sender(signer).lock_path
     # a new sender per request, as the jury service builds them
     _all_land_at_once([lambda: world.runtime.sender(signer), lambda: other_process.sender(signer)], each=6)

@@ -22,7 +22,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from backend.chain import eip712
+from backend.chain import eip712, jury_draw
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.chain.client import connect, contract_at
 from backend.chain.compiler import compile_contracts
@@ -44,6 +44,7 @@ NONE, FILED, UNDER_REVIEW, REJECTED, IN_NOTICE, DISPUTED, APPROVED, PAID, WITHDR
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
 REVIEWER_ROLE = keccak(text="REVIEWER_ROLE")
 JUROR_ROLE = keccak(text="JUROR_ROLE")
+ROSTER_ROLE = keccak(text="ROSTER_ROLE")
 ADMIN_ROLE = b"\x00" * 32
 
 
@@ -57,17 +58,20 @@ def ledger_artifact() -> dict[str, Any]:
 
 @dataclass
 class Ledger:
-    """A deployed ClaimLedger with its cast: admin, operator, three reviewers, four jurors, a stranger."""
+    """A deployed ClaimLedger with its cast: admin, operator, the roster admin (stands in for the
+    RosterTimelock, tested with the deployment), three reviewers, the jurors, a stranger."""
 
     node: AnvilNode
     w3: Web3
     contract: Contract
     admin: str
     operator: str
+    roster: str
     reviewers: list[LocalAccount]
     jurors: list[str]
     stranger: str
     counter: int = field(default=0)
+    seated: dict[bytes, set[str]] = field(default_factory=dict)
 
     @property
     def domain(self) -> eip712.Eip712Domain:
@@ -172,22 +176,34 @@ class Ledger:
         }
         assert self.state(claim_id) == IN_NOTICE
 
+    def draw(self, claim_id: bytes) -> list[str]:
+        """Mine past the scheduled seed block and draw (a stranger may); checks the draw against
+        backend.chain.jury_draw from the seed block's hash and the roster."""
+        draw_block = self.claim(claim_id)["drawBlock"]
+        while self.w3.eth.block_number <= draw_block:  # gas is estimated at the latest block
+            rpc_call(self.node.url, "evm_mine")
+        roster = [Web3.to_checksum_address(a) for a in self.contract.functions.jurors().call()]
+        receipt = self.send(self.stranger, "drawJury", claim_id)
+        [drawn] = self.events(receipt, "JuryDrawn")
+        seed = jury_draw.draw_seed(bytes(self.w3.eth.get_block(draw_block)["hash"]), claim_id, drawn["round"])
+        assert drawn["seed"] == seed, "seed = keccak256(blockhash(drawBlock), claimId, round)"
+        earlier = self.seated.setdefault(claim_id, set())
+        assert list(drawn["jurors"]) == jury_draw.select_jurors(seed, roster, earlier, JURY)
+        earlier.update(drawn["jurors"])
+        return list(drawn["jurors"])
+
     def jury(self, claim_id: bytes, votes: list[bool | None]) -> TxReceipt:
-        """Draw the first JURY jurors; juror i commits+reveals votes[i] (None: abstains); tally."""
-        seated = self.jurors[:JURY]
-        draw = self.send(self.operator, "drawJury", claim_id, seated)
-        [drawn] = self.events(draw, "JuryDrawn")
-        parent = self.w3.eth.get_block(draw["blockNumber"] - 1)
-        assert drawn["seed"] == bytes(parent["hash"]), "seed is the previous block's hash"
-        assert list(drawn["jurors"]) == seated
+        """Draw a jury; seat i commits+reveals votes[i] (None: abstains, the reveal relayed by a stranger); tally."""
+        seated = self.draw(claim_id)
+        round_ = self.claim(claim_id)["juryRound"]
         for juror, vote in zip(seated, votes, strict=False):
             if vote is not None:
-                commitment = eip712.vote_commitment(claim_id, juror, vote, _salt(juror))
+                commitment = eip712.vote_commitment(claim_id, round_, juror, vote, _salt(juror))
                 self.send(juror, "commitVote", claim_id, commitment)
         self.advance(COMMIT)
         for juror, vote in zip(seated, votes, strict=False):
             if vote is not None:
-                receipt = self.send(juror, "revealVote", claim_id, vote, _salt(juror))
+                receipt = self.send(self.stranger, "revealVote", claim_id, juror, vote, _salt(juror))
                 assert self.events(receipt, "VoteRevealed")[0]["approve"] is vote
         self.advance(REVEAL)
         return self.send(self.stranger, "tallyJury", claim_id)
@@ -211,14 +227,26 @@ def _abi_outputs(fn: str) -> list[dict[str, Any]]:
     return list(item["outputs"][0]["components"])
 
 
-def deploy_ledger(node: AnvilNode) -> Ledger:
-    """Deploy ClaimLedger (admin = dev account 0, operator = 1), anchor the test rule set, fill rosters."""
+def _impersonated(node: AnvilNode, address: str) -> str:
+    rpc_call(node.url, "anvil_impersonateAccount", [address])
+    rpc_call(node.url, "anvil_setBalance", [address, hex(10**20)])
+    return address
+
+
+ROSTER_ADMIN = "0x0000000000000000000000000000000000000705"
+
+
+def deploy_ledger(node: AnvilNode, extra_jurors: int = 4, granted_jurors: int | None = None) -> Ledger:
+    """Deploy ClaimLedger (admin = dev account 0, operator = 1, roster admin = an impersonated
+    address), anchor the test rule set, fill rosters (dev accounts 5-8 and ``extra_jurors``
+    impersonated addresses are jurors; only the first ``granted_jurors`` get the role)."""
     artifact = ledger_artifact()
     w3 = connect(node.url)
     accounts = [Account.from_key(key) for key in ANVIL_DEV_KEYS]
     admin, operator = accounts[0].address, accounts[1].address
+    roster = _impersonated(node, ROSTER_ADMIN)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx_hash = factory.constructor(admin, operator, 86_400).transact({"from": admin})
+    tx_hash = factory.constructor(admin, operator, 86_400, roster).transact({"from": admin})
     address = str(w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"])
     ledger = Ledger(
         node=node,
@@ -226,8 +254,10 @@ def deploy_ledger(node: AnvilNode) -> Ledger:
         contract=contract_at(w3, address, artifact),
         admin=admin,
         operator=operator,
+        roster=roster,
         reviewers=accounts[2:5],
-        jurors=[a.address for a in accounts[5:9]],
+        jurors=[a.address for a in accounts[5:9]]
+        + [_impersonated(node, Web3.to_checksum_address(f"0x{0x1000 + i:040x}")) for i in range(extra_jurors)],
         stranger=accounts[9].address,
     )
     receipt = ledger.send(
@@ -235,9 +265,9 @@ def deploy_ledger(node: AnvilNode) -> Ledger:
     )
     assert ledger.events(receipt, "RuleSetAnchored")[0]["jurySize"] == JURY
     for reviewer in ledger.reviewers:
-        ledger.send(operator, "grantRole", REVIEWER_ROLE, reviewer.address)
-    for juror in ledger.jurors:
-        ledger.send(operator, "grantRole", JUROR_ROLE, juror)
+        ledger.send(roster, "grantRole", REVIEWER_ROLE, reviewer.address)
+    for juror in ledger.jurors[:granted_jurors]:
+        ledger.send(roster, "grantRole", JUROR_ROLE, juror)
     return ledger
 
 
@@ -433,7 +463,7 @@ def test_replayed_events_equal_stored_claims(ledger: Ledger) -> None:
 
 # ───────────────────────── C1: access-control matrix ─────────────────────────
 
-CALLERS = ("admin", "operator", "reviewer", "juror", "none")
+CALLERS = ("admin", "operator", "roster", "reviewer", "juror", "none")
 UNAUTHORIZED = "AccessControlUnauthorizedAccount"
 Args = Callable[[Ledger, dict[str, bytes]], tuple[Any, ...]]
 
@@ -456,8 +486,13 @@ def _admin(args: Args) -> Guard:
     return Guard(frozenset({"admin"}), args, ADMIN_ROLE)
 
 
-def _juror(args: Args) -> Guard:
-    return Guard(frozenset({"juror"}), args, JUROR_ROLE)
+def _roster(args: Args) -> Guard:
+    return Guard(frozenset({"roster"}), args, ROSTER_ROLE)
+
+
+def _drawn_juror(args: Args) -> Guard:
+    """Only a juror seated in the round may commit its own vote (ClaimLedgerNotDrawn(claimId, caller))."""
+    return Guard(frozenset({"juror"}), args, None, "ClaimLedgerNotDrawn")
 
 
 ALL = frozenset(CALLERS)
@@ -499,14 +534,17 @@ MATRIX: dict[str, Guard] = {
     ),
     "object(bytes32,bytes32)": _op(lambda d, c: (c["notice"], OBJECTOR)),
     "appeal(bytes32)": _op(lambda d, c: (c["rejected"],)),
-    "drawJury(bytes32,address[])": _op(lambda d, c: (c["disputed"], d.jurors[:JURY])),
+    # Open by design: the draw is due once its seed block is past, and the contract picks the jurors.
+    "drawJury(bytes32)": Guard(ALL, lambda d, c: (c["disputed"],)),
     "withdrawClaim(bytes32)": _op(lambda d, c: (c["filed"],)),
     "recordPayout(bytes32,bytes32)": _op(lambda d, c: (c["approved"], keccak(text="pay"))),
-    "commitVote(bytes32,bytes32)": _juror(lambda d, c: (c["voting"], keccak(text="vote"))),
-    "revealVote(bytes32,bool,bytes32)": _juror(lambda d, c: (c["reveal"], True, SALT)),
-    # Operators keep the reviewer/juror rosters; the admin keeps the operators.
-    "grantRole(bytes32,address)": _op(lambda d, c: (REVIEWER_ROLE, d.stranger)),
-    "revokeRole(bytes32,address)": _op(lambda d, c: (JUROR_ROLE, d.jurors[0])),
+    "commitVote(bytes32,bytes32)": _drawn_juror(lambda d, c: (c["voting"], keccak(text="vote"))),
+    # Open by design: the juror's VoteCommit signature (or the commitment's opening) authenticates.
+    "commitVoteBySig(bytes32,address,bytes32,bytes)": Guard(ALL, lambda d, c: _signed_commit(d, c["voting"])),
+    "revealVote(bytes32,address,bool,bytes32)": Guard(ALL, lambda d, c: (c["reveal"], d.jurors[0], True, SALT)),
+    # The roster admin (the RosterTimelock) keeps the reviewer/juror rosters; the admin keeps the operators.
+    "grantRole(bytes32,address)": _roster(lambda d, c: (REVIEWER_ROLE, d.stranger)),
+    "revokeRole(bytes32,address)": _roster(lambda d, c: (JUROR_ROLE, d.jurors[0])),
     "beginDefaultAdminTransfer(address)": _admin(lambda d, c: (d.stranger,)),
     "cancelDefaultAdminTransfer()": _admin(lambda d, c: ()),
     "changeDefaultAdminDelay(uint48)": _admin(lambda d, c: (2 * 86400,)),
@@ -529,6 +567,14 @@ MATRIX: dict[str, Guard] = {
 }
 
 
+def _signed_commit(d: Ledger, claim_id: bytes) -> tuple[Any, ...]:
+    juror = Account.from_key(ANVIL_DEV_KEYS[5])  # d.jurors[0]
+    round_ = d.claim(claim_id)["juryRound"]
+    commitment = eip712.vote_commitment(claim_id, round_, juror.address, True, SALT)
+    signature = eip712.sign_typed_data(juror, eip712.vote_commit_typed_data(claim_id, round_, commitment, d.domain))
+    return (claim_id, juror.address, commitment, signature)
+
+
 def _fresh_verdict(d: Ledger, claim_id: bytes) -> tuple[Any, ...]:
     verdict, signature = d.signed_verdict(claim_id, d.reviewers[0], eip712.VerdictKind.APPROVE)
     return (claim_id, verdict.as_abi_tuple(), signature)
@@ -549,10 +595,11 @@ def matrix_deployment() -> Iterator[tuple[Ledger, dict[str, str], dict[str, byte
     """One deployment with a claim in every state a positive control needs."""
     node = AnvilNode().start()
     try:
-        d = deploy_ledger(node)
+        d = deploy_ledger(node, extra_jurors=0, granted_jurors=JURY)  # every draw seats the same three
         callers = {
             "admin": d.admin,
             "operator": d.operator,
+            "roster": d.roster,
             "reviewer": d.reviewers[0].address,
             "juror": d.jurors[0],
             "none": d.stranger,
@@ -567,19 +614,19 @@ def matrix_deployment() -> Iterator[tuple[Ledger, dict[str, str], dict[str, byte
             claims[name] = d.file()
             d.to_notice(claims[name])
         d.send(d.operator, "object", claims["tally"], OBJECTOR)
-        d.send(d.operator, "drawJury", claims["tally"], d.jurors[:JURY])
+        d.draw(claims["tally"])
         d.advance(NOTICE + COMMIT + REVEAL)  # notices over, the tally claim's round over
         d.send(d.stranger, "finalizeNotice", claims["approved"])
         # Claims whose windows must still be open: made after the clock jump.
         claims["reveal"] = d.file()
         d.to_notice(claims["reveal"])
         d.send(d.operator, "object", claims["reveal"], OBJECTOR)
-        d.send(d.operator, "drawJury", claims["reveal"], d.jurors[:JURY])
+        d.draw(claims["reveal"])
         d.send(
             d.jurors[0],
             "commitVote",
             claims["reveal"],
-            eip712.vote_commitment(claims["reveal"], d.jurors[0], True, SALT),
+            eip712.vote_commitment(claims["reveal"], 1, d.jurors[0], True, SALT),
         )
         d.advance(COMMIT)  # claims["reveal"] is now in its reveal window
         claims["notice"] = d.file()
@@ -589,7 +636,8 @@ def matrix_deployment() -> Iterator[tuple[Ledger, dict[str, str], dict[str, byte
         claims["voting"] = d.file()
         d.to_notice(claims["voting"])
         d.send(d.operator, "object", claims["voting"], OBJECTOR)
-        d.send(d.operator, "drawJury", claims["voting"], d.jurors[:JURY])
+        d.draw(claims["voting"])
+        rpc_call(node.url, "evm_mine")  # claims["disputed"]'s seed block is long past
         yield d, callers, claims
     finally:
         node.kill()
@@ -615,6 +663,8 @@ def test_access_matrix_forbidden_caller_reverts_by_name(
     guard = MATRIX[signature]
     err = d.reverts(callers[caller], signature.split("(")[0], *guard.args(d, claims))
     expected: tuple[Any, ...] = () if guard.error == "AccessControlBadConfirmation" else (callers[caller],)
+    if guard.error == "ClaimLedgerNotDrawn":
+        expected = (guard.args(d, claims)[0], callers[caller])
     if guard.role is not None:
         expected = (callers[caller], guard.role)
     assert (err.error, err.args_) == (guard.error, expected)

@@ -4,7 +4,10 @@ The vectors (tests/vectors/eip712_verdict.json, eip712_vote_commitment.json) fix
 signatures, vote commitments and claim ids; the anvil tests show the Solidity contract computes
 the very same values: ``hashVerdict`` for each vector's chain id and verifying contract (the
 runtime code is placed at the vector's address with ``anvil_setCode``; OpenZeppelin's EIP712
-rebuilds its domain for the address and chain it runs on), ``voteCommitment`` and ``claimIdOf``.
+rebuilds its domain for the address and chain it runs on) and ``VOTE_COMMIT_TYPEHASH``. The vote
+vectors (tests/vectors/eip712_vote.json: VoteSalt, salt, commitment, VoteCommit) are also checked
+by forge (contracts/test/ClaimLedgerJury.t.sol); ``commitVoteBySig`` accepting Python-signed
+VoteCommit documents is exercised by the access matrix and the claims flows.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ pytestmark = pytest.mark.xdist_group("claim-ledger")
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 VERDICTS: dict[str, Any] = json.loads((VECTORS / "eip712_verdict.json").read_text(encoding="utf-8"))
 COMMITMENTS: dict[str, Any] = json.loads((VECTORS / "eip712_vote_commitment.json").read_text(encoding="utf-8"))
+VOTES: dict[str, Any] = json.loads((VECTORS / "eip712_vote.json").read_text(encoding="utf-8"))
 DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
@@ -63,7 +67,7 @@ def _hand_rolled_digest(verdict: eip712.Verdict, domain: eip712.Eip712Domain) ->
     separator = keccak(
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [DOMAIN_TYPEHASH, keccak(text="Hubao"), keccak(text="1"), domain.chain_id, domain.verifying_contract],
+            [DOMAIN_TYPEHASH, keccak(text="Hubao"), keccak(text="2"), domain.chain_id, domain.verifying_contract],
         )
     )
     struct_hash = keccak(
@@ -99,12 +103,39 @@ def test_verdict_digest_and_signature_match_vector(vector: dict[str, Any]) -> No
 
 def test_vote_commitments_and_claim_ids_match_vectors() -> None:
     for v in COMMITMENTS["voteCommitments"]:
-        assert eip712.vote_commitment(_b(v["claimId"]), v["juror"], v["approve"], _b(v["salt"])) == _b(v["commitment"])
+        computed = eip712.vote_commitment(_b(v["claimId"]), int(v["round"]), v["juror"], v["approve"], _b(v["salt"]))
+        assert computed == _b(v["commitment"])
     for c in COMMITMENTS["claimIds"]:
         computed = eip712.claim_id(
             _b(c["memberCommitment"]), _b(c["evidenceRoot"]), _b(c["ruleSetHash"]), int(c["payoutFen"])
         )
         assert computed == _b(c["claimId"])
+
+
+@pytest.mark.parametrize("vector", VOTES["vectors"], ids=lambda v: v["name"])
+def test_vote_salt_and_commit_match_vector(vector: dict[str, Any]) -> None:
+    """The juror's VoteSalt signature gives the salt; the commitment binds claim, round and juror;
+    VoteCommit is what commitVoteBySig checks. RFC 6979: the same key re-derives the same salt."""
+    assert VOTES["voteSaltTypeString"] == eip712.VOTE_SALT_TYPE_STRING
+    assert _b(VOTES["voteCommitTypeHash"]) == eip712.VOTE_COMMIT_TYPEHASH
+    d = vector["domain"]
+    assert (d["name"], d["version"]) == (eip712.DOMAIN_NAME, eip712.DOMAIN_VERSION)
+    domain = eip712.Eip712Domain(int(d["chainId"]), d["verifyingContract"])
+    juror = Account.from_key(vector["privateKey"])
+    assert juror.address == vector["juror"]
+    claim, round_ = _b(vector["claimId"]), int(vector["round"])
+    salt_doc = eip712.vote_salt_typed_data(claim, round_, domain)
+    assert eip712.typed_data_digest(salt_doc) == _b(vector["voteSaltDigest"])
+    salt_sig = eip712.sign_typed_data(juror, salt_doc)
+    assert salt_sig == _b(vector["voteSaltSignature"])
+    assert eip712.recover_typed_data_signer(salt_doc, salt_sig) == juror.address
+    salt = eip712.salt_from_signature(salt_sig)
+    assert salt == _b(vector["salt"])
+    commitment = eip712.vote_commitment(claim, round_, juror.address, vector["approve"], salt)
+    assert commitment == _b(vector["commitment"])
+    commit_doc = eip712.vote_commit_typed_data(claim, round_, commitment, domain)
+    assert eip712.typed_data_digest(commit_doc) == _b(vector["voteCommitDigest"])
+    assert eip712.sign_typed_data(juror, commit_doc) == _b(vector["voteCommitSignature"])
 
 
 def test_typed_data_document_is_eth_sign_typed_data_v4_shape() -> None:
@@ -133,7 +164,8 @@ def test_typed_data_document_is_eth_sign_typed_data_v4_shape() -> None:
         (lambda: eip712.Verdict(b"\0" * 32, 1, 0, b"\0" * 32, b"\0" * 32, 0, 2**256), "deadline"),
         (lambda: eip712.Eip712Domain(1, "0x1234"), "verifying_contract"),
         (lambda: eip712.claim_id(b"\0" * 32, b"\0" * 32, b"\0" * 32, 2**64), "payout_fen"),
-        (lambda: eip712.vote_commitment(b"\0" * 32, "not an address", True, b"\0" * 32), "juror"),
+        (lambda: eip712.vote_commitment(b"\0" * 32, 1, "not an address", True, b"\0" * 32), "juror"),
+        (lambda: eip712.vote_commitment(b"\0" * 32, 2**32, "0x" + "11" * 20, True, b"\0" * 32), "round"),
     ],
 )
 def test_malformed_fields_raise_invalid_input(build: Callable[[], object], field: str) -> None:
@@ -184,7 +216,7 @@ def _runtime_at(w3: Web3, node: AnvilNode, address: str) -> Contract:
     artifact = ledger_artifact()
     admin = w3.eth.accounts[0]
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin, 0).transact({"from": admin}))
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin, 0, admin).transact({"from": admin}))
     deployed = receipt["contractAddress"]
     assert deployed is not None
     code = bytes(w3.eth.get_code(deployed))
@@ -207,15 +239,10 @@ def test_hash_verdict_on_anvil_equals_vectors(anvil_factory: Callable[..., Anvil
         assert bytes(ledger.functions.VERDICT_TYPEHASH().call()) == eip712.VERDICT_TYPEHASH
 
 
-def test_vote_commitment_and_claim_id_on_anvil_equal_vectors(anvil: AnvilNode) -> None:
+def test_vote_commit_typehash_on_anvil_equals_python(anvil: AnvilNode) -> None:
     w3 = connect(anvil.url)
     ledger = _runtime_at(w3, anvil, "0x000000000000000000000000000000000000C1A1")
-    for v in COMMITMENTS["voteCommitments"]:
-        on_chain = ledger.functions.voteCommitment(_b(v["claimId"]), v["juror"], v["approve"], _b(v["salt"])).call()
-        assert bytes(on_chain) == _b(v["commitment"])
-    for c in COMMITMENTS["claimIds"]:
-        args = (_b(c["memberCommitment"]), _b(c["evidenceRoot"]), _b(c["ruleSetHash"]), int(c["payoutFen"]))
-        assert bytes(ledger.functions.claimIdOf(*args).call()) == _b(c["claimId"])
+    assert bytes(ledger.functions.VOTE_COMMIT_TYPEHASH().call()) == eip712.VOTE_COMMIT_TYPEHASH
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +254,9 @@ def deployed_ledger() -> Iterator[tuple[Contract, eip712.Eip712Domain]]:
         artifact = ledger_artifact()
         admin = w3.eth.accounts[0]
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin, admin, 0).transact({"from": admin}))
+        receipt = w3.eth.wait_for_transaction_receipt(
+            factory.constructor(admin, admin, 0, admin).transact({"from": admin})
+        )
         contract = contract_at(w3, str(receipt["contractAddress"]), artifact)
         yield contract, eip712.Eip712Domain(w3.eth.chain_id, contract.address)
     finally:
@@ -237,7 +266,7 @@ def deployed_ledger() -> Iterator[tuple[Contract, eip712.Eip712Domain]]:
 def test_eip712_domain_of_deployment_matches_python(deployed_ledger: tuple[Contract, eip712.Eip712Domain]) -> None:
     contract, domain = deployed_ledger
     _, name, version, chain_id, verifying, _, _ = contract.functions.eip712Domain().call()
-    assert (name, version, chain_id, verifying) == ("Hubao", "1", domain.chain_id, domain.verifying_contract)
+    assert (name, version, chain_id, verifying) == ("Hubao", "2", domain.chain_id, domain.verifying_contract)
     assert contract.functions.version().call().split(".")[0] == eip712.DOMAIN_VERSION
 
 

@@ -189,7 +189,7 @@ def test_console_script_creates_a_key_and_answers_a_registration_challenge(tmp_p
     answer = json.loads(signed.stdout)
     assert answer["signer"] == address
     assert typed_data.recover_signer(challenge, bytes.fromhex(answer["signature"][2:])) == address
-    assert "KeyRegistration for Hubao v1" in signed.stderr
+    assert "KeyRegistration for Hubao v2" in signed.stderr
     refused = subprocess.run(
         [hubao, "keys", "new", "--out", str(key_file)],
         input=PASSPHRASE + "\n",

@@ -177,7 +177,7 @@ def test_verdicts_signed_on_devices_are_relayed_and_recorded_on_chain(world: Wor
         body = draft.json()
         document = typed_data.check_hubao_document(typed_data.load_document(body["typedData"]), primary_type="Verdict")
         assert body["signer"] == EthAccount.from_key(key).address
-        assert document["domain"]["version"] == "1"
+        assert document["domain"]["version"] == "2"
         signature = typed_data.sign(document, key)
         done = _signed(world, reviewer, claim_pk, document["message"], signature)
         assert done.status_code == 200, done.text

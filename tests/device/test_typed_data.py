@@ -94,7 +94,7 @@ def test_key_registration_document_is_signed_and_recovered() -> None:
     assert doc["message"]["key"] == address
     assert doc["message"]["purpose"] == typed_data.KEY_REGISTRATION_PURPOSE
     assert typed_data.recover_signer(doc, typed_data.sign(doc, key)) == address
-    assert "KeyRegistration for Hubao v1" in typed_data.summary(doc)
+    assert "KeyRegistration for Hubao v2" in typed_data.summary(doc)
     with pytest.raises(InvalidInput, match="32 bytes"):
         typed_data.key_registration_document(
             VECTORS["vectors"][0]["domain"], account="a", key=address, challenge=b"", expires_at=5

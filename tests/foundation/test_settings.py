@@ -19,6 +19,7 @@ SAFE_PROD = {
     "rule_set_delay": 7 * 86_400,
     "jwt_secret": "k" * 32,
     "keys_dir": "/run/secrets/hubao-keks",
+    "roster_delay": 86_400,
     **OWN_KEYS,
 }
 
@@ -76,6 +77,7 @@ def test_admin_address_must_be_a_checksummed_nonzero_address(
         ({"rule_set_delay": 3_600}, "PROD_RULE_SET_DELAY"),
         ({"jwt_secret": None}, "PROD_JWT_SECRET_UNSET"),
         ({"keys_dir": None}, "PROD_KEYS_DIR_UNSET"),
+        ({"roster_delay": 86_399}, "PROD_ROSTER_DELAY"),
         ({"jwt_secret": "x" * 31}, "PROD_WEAK_JWT_SECRET"),
         ({"jwt_secret": "秘" * 10}, "PROD_WEAK_JWT_SECRET"),  # 30 bytes of UTF-8
         ({"admin_address": None}, "PROD_ADMIN_UNSET"),

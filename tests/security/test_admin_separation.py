@@ -23,10 +23,12 @@ from web3.contract import Contract
 
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.chain.client import account
+from backend.chain.roster import REVIEWER
 from backend.chain.transactions import ContractReverted, TransactionSender
 from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ConfigError
 from backend.runtime import Runtime
+from backend.services.rule_sets import roster_for
 from evidence_store.crypto import DirectoryKeyring
 from tests.stacks import node_of
 
@@ -104,7 +106,11 @@ def test_the_admin_grants_and_revokes_the_operator_keeps_the_rosters(runtime: Ru
     with pytest.raises(ContractReverted) as info:
         admin.transact(_tx(ledger, "grantRole", [REVIEWER_ROLE, STRANGER]))
     assert info.value.error == "AccessControlUnauthorizedAccount"
-    runtime.operator.transact(_tx(ledger, "grantRole", [REVIEWER_ROLE, STRANGER]))
+    # Nor can the operator at once: it announces on the RosterTimelock, which grants after its delay.
+    with pytest.raises(ContractReverted) as info:
+        runtime.operator.transact(_tx(ledger, "grantRole", [REVIEWER_ROLE, STRANGER]))
+    assert info.value.error == "AccessControlUnauthorizedAccount"
+    roster_for(runtime).grant_role(REVIEWER, STRANGER)
     assert ledger.functions.hasRole(REVIEWER_ROLE, STRANGER).call()
 
 
@@ -134,6 +140,7 @@ def test_production_refuses_a_reused_deployment_with_another_admin(
         "env": "production",
         "docs_enabled": False,
         "rule_set_delay": 86_400,
+        "roster_delay": 86_400,
         "jwt_secret": "a production secret of at least 32 bytes",
         "keys_dir": keks,
         **keys,

@@ -404,6 +404,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert page.locator("#reveal").count() == 0
     assert "Revealing opens at" in page.inner_text("#reveal-wait")
     assert "commit window open" in page.inner_text("main")
+    assert "Asia/Shanghai (GMT+08:00)" in page.inner_text("main")  # deadlines in the plan's zone, named
     assert "Reveal window" in page.inner_text("main")
     stored = json.loads(page.evaluate("localStorage.getItem('hubao.jury.commits')"))
     assert stored[f"{other_pk}:1"]["approve"] is True

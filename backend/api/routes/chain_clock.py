@@ -16,6 +16,7 @@ class ChainTimeOut(ApiModel):
     chain_time: int = Field(description="the latest block's timestamp (seconds): every window is judged by it")
     chain_id: int
     can_advance: bool = Field(description="true on the local development chain only (POST /chain/advance)")
+    plan_time_zone: str = Field(description="the plan's time zone (IANA name): deadlines are shown in it")
 
 
 class AdvanceIn(ApiModel):

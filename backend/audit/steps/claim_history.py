@@ -40,7 +40,8 @@ def run(ctx: AuditContext) -> StepOutcome:
     deadline = ctx.sources.review_opening_seconds
     if deadline is not None:
         detail += f"; review opened on chain within {deadline} s of filing: {len(verdict.overdue)} overdue"
-    if verdict.history or verdict.overdue:
+    detail += f"; {c.get('juryRounds', 0)} jury draw(s) recomputed: {len(verdict.draws)} mismatch(es)"
+    if verdict.history or verdict.overdue or verdict.draws:
         status = StepStatus.FAILED
     elif verdict.unverifiable:
         status = StepStatus.HISTORY_UNAVAILABLE
@@ -48,4 +49,4 @@ def run(ctx: AuditContext) -> StepOutcome:
     else:
         status = StepStatus.PASSED
     checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
-    return StepOutcome(status, detail, checked=checked, findings=[*verdict.history, *verdict.overdue])
+    return StepOutcome(status, detail, checked=checked, findings=[*verdict.history, *verdict.draws, *verdict.overdue])

@@ -90,6 +90,25 @@ export function zonedDay(value) {
   return `${m[1]} (UTC${m[2] === "Z" ? "" : m[2]})`;
 }
 
+/**
+ * An instant (ISO text or unix seconds) in the plan's time zone, the zone named:
+ * "2026-12-14 00:00 Asia/Shanghai (GMT+08:00)". Falls back to when() (UTC) without a zone.
+ */
+export function inZone(value, zone) {
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (!zone || Number.isNaN(d.getTime())) return when(value);
+  try {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "longOffset" })
+        .formatToParts(d)
+        .map((p) => [p.type, p.value]),
+    );
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zone} (${parts.timeZoneName})`;
+  } catch {
+    return when(value);
+  }
+}
+
 export function short(hex, keep = 10) {
   if (!hex) return "—";
   return hex.length > keep * 2 + 2 ? `${hex.slice(0, keep + 2)}…${hex.slice(-keep + 2)}` : hex;

@@ -3,7 +3,7 @@
 // that moves the chain's clock forward (POST /chain/advance: anvil evm_increaseTime + a block).
 
 import { api } from "../api.js";
-import { h, showError, when } from "../ui.js";
+import { h, inZone, showError } from "../ui.js";
 
 /** "commit" before commitEnds, "reveal" until revealEnds, then "closed" (chain seconds). */
 export function votingPhase(assignment, chainTime) {
@@ -12,15 +12,21 @@ export function votingPhase(assignment, chainTime) {
   return "closed";
 }
 
-/** The facts rows for a round's windows and the chain's clock now. */
-export function windowFacts(assignment, chainTime) {
-  const phase = votingPhase(assignment, chainTime);
+/** The facts rows for a round's windows and the chain's clock now, in the plan's time zone. */
+export function windowFacts(assignment, clock) {
+  const phase = votingPhase(assignment, clock.chainTime);
   const open = { commit: "commit window open", reveal: "reveal window open", closed: "voting closed" }[phase];
+  const at = (t) => inZone(t, clock.planTimeZone);
   return [
-    ["Commit window", `until ${when(assignment.commitEnds)}`],
-    ["Reveal window", `${when(assignment.commitEnds)} to ${when(assignment.revealEnds)}`],
-    ["Chain time now", `${when(chainTime)} (${open})`],
+    ["Commit window", `until ${at(assignment.commitEnds)}`],
+    ["Reveal window", `${at(assignment.commitEnds)} to ${at(assignment.revealEnds)}`],
+    ["Chain time now", `${at(clock.chainTime)} (${open})`],
   ];
+}
+
+/** An instant in the plan's time zone (for the jury page's sentences). */
+export function planTime(value, clock) {
+  return inZone(value, clock.planTimeZone);
 }
 
 /** Demo only: a button moving the chain's clock just past `until`, then showing `hash` again. */

@@ -6,7 +6,7 @@
 
 import { api } from "../api.js";
 import { badge, clear, facts, fen, h, loading, showError, when } from "../ui.js";
-import { demoClockButton, votingPhase, windowFacts } from "./chain_clock.js";
+import { demoClockButton, planTime, votingPhase, windowFacts } from "./chain_clock.js";
 
 const STORE = "hubao.jury.commits";
 const HINTS = {
@@ -81,7 +81,7 @@ export async function renderCase(ctx, claimPk) {
         ["Payout", fen(a.payoutFen)],
         ["Age band", c.ageBand],
         ["Round", String(a.round)],
-        ...windowFacts(a, clock.chainTime),
+        ...windowFacts(a, clock),
         c.appealed ? ["Appealed", "yes: the claimant appealed a rejection"] : null,
       ]),
     ),
@@ -104,12 +104,12 @@ export async function renderCase(ctx, claimPk) {
     panel.append(h("p", {}, mine ? `You committed to ${mine.approve ? "approve" : "reject"} on ${when(mine.at)} (kept in this browser).` : "You committed a vote."));
     if (phase !== "reveal") {
       panel.append(
-        h("p", { class: "hint", id: "reveal-wait" }, phase === "commit" ? `Revealing opens at ${when(a.commitEnds)} (chain time), when the commit window ends: come back then.` : `The reveal window closed at ${when(a.revealEnds)} (chain time).`),
+        h("p", { class: "hint", id: "reveal-wait" }, phase === "commit" ? `Revealing opens at ${planTime(a.commitEnds, clock)} (chain time), when the commit window ends: come back then.` : `The reveal window closed at ${planTime(a.revealEnds, clock)} (chain time).`),
         phase === "commit" ? demoClockButton(ctx, clock, a.commitEnds, `#/jury/${claimPk}`) : null,
       );
       return;
     }
-    panel.append(h("p", { class: "hint" }, `The reveal window is open until ${when(a.revealEnds)} (chain time).`));
+    panel.append(h("p", { class: "hint" }, `The reveal window is open until ${planTime(a.revealEnds, clock)} (chain time).`));
     const reveal = h("button", { type: "button", id: "reveal" }, "Reveal my vote");
     reveal.addEventListener("click", async () => {
       try {
