@@ -59,6 +59,7 @@ from backend.audit.ledger_events import TOPIC_OF
 from backend.audit.signatures import domain_separator, verdict_digest
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.chain.client import account, connect
+from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SuiteRoles, deploy_suite
 from backend.chain.transactions import TransactionSender
 from backend.config import ANVIL_DEV_KEYS
@@ -87,9 +88,9 @@ SEL = {
         "submitVerdict": "submitVerdict(bytes32,(bytes32,uint8,uint16,bytes32,bytes32,uint256,uint256),bytes)",
         "object": "object(bytes32,bytes32)",
         "finalizeNotice": "finalizeNotice(bytes32)",
-        "drawJury": "drawJury(bytes32,address[])",
+        "drawJury": "drawJury(bytes32)",
         "commitVote": "commitVote(bytes32,bytes32)",
-        "revealVote": "revealVote(bytes32,bool,bytes32)",
+        "revealVote": "revealVote(bytes32,address,bool,bytes32)",
         "tallyJury": "tallyJury(bytes32)",
         "recordPayout": "recordPayout(bytes32,bytes32)",
         "anchorRuleSet": "anchorRuleSet(bytes32,uint32,uint8,uint8,uint8,uint32,uint32,uint16,uint64,uint64)",
@@ -227,8 +228,14 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
             300_000,
         )
     )
+    # Rosters change through the RosterTimelock (delay 0 here): announce, then execute in the same block.
+    timelock = record.address("RosterTimelock")
+    lock = w3.eth.contract(abi=load_artifact("RosterTimelock")["abi"])
     for role, who in [("REVIEWER_ROLE", a) for a in reviewer_addrs] + [("JUROR_ROLE", j.address) for j in jurors]:
-        pipe.add(op.tx(ledger, SEL["grantRole"] + keccak256(role.encode()) + _a(who), 120_000))
+        call = SEL["grantRole"] + keccak256(role.encode()) + _a(who)
+        args = [Web3.to_checksum_address(ledger), 0, call, bytes(32), keccak256(call)]
+        pipe.add(op.tx(timelock, bytes.fromhex(lock.encode_abi("schedule", args=[*args, 0])[2:]), 200_000))
+        pipe.add(op.tx(timelock, bytes.fromhex(lock.encode_abi("execute", args=args)[2:]), 200_000))
     pipe.flush()
 
     separator = domain_separator(chain_id, ledger)
@@ -267,18 +274,20 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
             )
             pipe.add(op.tx(ledger, data, 200_000))
     pipe.flush()
-    juror_addrs = [j.address for j in jurors]
     for i in sorted(jury):
         claim_id = ids[i]
-        pipe.add(op.tx(ledger, SEL["object"] + claim_id + keccak256(b"objector" + claim_id), 120_000))
-        draw = SEL["drawJury"] + claim_id + _u(64) + _u(3) + b"".join(_a(a) for a in juror_addrs)
-        pipe.add(op.tx(ledger, draw, 400_000))
+        pipe.add(op.tx(ledger, SEL["object"] + claim_id + keccak256(b"objector" + claim_id), 150_000))
+    pipe.flush()
+    for _ in range(3):  # past every objection's seed block (JURY_DRAW_DELAY = 2)
+        rpc_call(url, "evm_mine")
+    for i in sorted(jury):  # anyone draws; the roster is exactly the three jurors, all seated
+        pipe.add(op.tx(ledger, SEL["drawJury"] + ids[i], 500_000))
     pipe.flush()  # every draw mined before any commit: one block orders transactions of many senders freely
     for i in sorted(jury):
         claim_id = ids[i]
         for j in jurors:
             salt = keccak256(b"salt" + claim_id + bytes.fromhex(j.address[2:]))
-            commitment = keccak256(claim_id + _a(j.address) + _u(1) + salt)
+            commitment = keccak256(claim_id + _u(1) + _a(j.address) + _u(1) + salt)  # round 1, approve
             pipe.add(j.tx(ledger, SEL["commitVote"] + claim_id + commitment, 150_000))
     pipe.flush()
     _increase_time(url, RULES.commit_seconds)
@@ -286,7 +295,7 @@ def _build(root: Path, claims: int) -> dict[str, Any]:
         claim_id = ids[i]
         for j in jurors:
             salt = keccak256(b"salt" + claim_id + bytes.fromhex(j.address[2:]))
-            pipe.add(j.tx(ledger, SEL["revealVote"] + claim_id + _u(1) + salt, 150_000))
+            pipe.add(j.tx(ledger, SEL["revealVote"] + claim_id + _a(j.address) + _u(1) + salt, 150_000))
     pipe.flush()
     _increase_time(url, max(RULES.reveal_seconds, RULES.notice_seconds))
     paid = 0

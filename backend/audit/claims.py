@@ -67,7 +67,13 @@ from backend.audit.claim_record import (
     stored_differences,
 )
 from backend.audit.claim_rules import filing_problems, reason_code_problem, rule_set_param_findings
-from backend.audit.errors import ClaimHistoryInvalid, ClaimRuleViolated, JuryDrawMismatch, ReviewOpeningOverdue
+from backend.audit.errors import (
+    ClaimHistoryInvalid,
+    ClaimRuleViolated,
+    JuryDrawMismatch,
+    ReviewOpeningOverdue,
+    RoleNotInForce,
+)
 from backend.audit.ledger_events import LedgerLog
 from backend.audit.signatures import signature_problems
 from backend.chain.claims import OnchainClaim
@@ -128,6 +134,7 @@ class ClaimsVerdict:
     states: dict[str, int] = field(default_factory=dict)  # claim id (hex) → replayed state
     overdue: list[ReviewOpeningOverdue] = field(default_factory=list)  # filings not opened in time
     draws: list[JuryDrawMismatch] = field(default_factory=list)  # jury draws that do not recompute
+    roles: list[RoleNotInForce] = field(default_factory=list)  # verdicts/votes by accounts without the role
 
 
 def _hex(value: bytes) -> str:
@@ -326,7 +333,7 @@ class _Replay:
         reviewer = f["reviewer"]
         self.counts["verdicts"] += 1
         if reviewer not in self.roles[REVIEWER_ROLE]:
-            self.bad(log, "not_reviewer", f"{reviewer} did not hold REVIEWER_ROLE at this block", fields=["reviewer"])
+            self.not_in_force(log, "not_reviewer", f"{reviewer} did not hold REVIEWER_ROLE at this block", ["reviewer"])
         if (reviewer, c.member_commitment) in self.conflicts:
             self.bad(log, "conflicted", f"reviewer {reviewer} is declared related to the claimant", fields=["reviewer"])
         if reviewer in c.reviewers:
@@ -406,6 +413,19 @@ class _Replay:
         c.appealed = True
         c.state = DISPUTED
 
+    def not_in_force(self, log: LedgerLog, reason: str, message: str, fields: Sequence[str]) -> None:
+        cid = log.claim or ZERO
+        self.verdict.roles.append(
+            RoleNotInForce(
+                f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
+                reason=reason,
+                claim=_hex(cid),
+                block=log.block,
+                event=log.name,
+                fields=list(fields) or None,
+            )
+        )
+
     def mismatch(self, log: LedgerLog, reason: str, message: str) -> None:
         cid = log.claim or ZERO
         self.verdict.draws.append(
@@ -479,7 +499,7 @@ class _Replay:
             self.bad(log, "duplicate_juror", "a juror appears twice in the draw")
         for juror in sorted(set(jurors)):
             if juror not in self.roles[JUROR_ROLE]:
-                self.bad(log, "not_juror", f"{juror} did not hold JUROR_ROLE at the draw", fields=["jurors"])
+                self.not_in_force(log, "not_juror", f"{juror} did not hold JUROR_ROLE at the draw", ["jurors"])
             if juror in c.reviewers:
                 self.bad(log, "juror_reviewed", f"juror {juror} reviewed this claim", fields=["jurors"])
             before = c.draw_block or log.block  # conflicts declared once the seed was known do not count
@@ -517,7 +537,7 @@ class _Replay:
         if juror not in c.drawn:
             self.bad(log, "not_drawn", f"{juror} was not drawn for this round")
         if juror not in self.roles[JUROR_ROLE]:
-            self.bad(log, "not_juror", f"{juror} did not hold JUROR_ROLE when committing")
+            self.not_in_force(log, "not_juror", f"{juror} did not hold JUROR_ROLE when committing", ["juror"])
         if juror in c.commitments:
             self.bad(log, "double_commit", f"{juror} committed twice")
         ts = self.ts(log)

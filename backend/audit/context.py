@@ -42,6 +42,7 @@ from backend.audit.readers import (
     read_ledger_logs_since,
     store_check_for,
 )
+from backend.audit.roster import RosterVerdict, check_roster, decode_timelock_logs
 from backend.audit.signatures import domain_separator
 from backend.chain.compiler import ContractsLayout
 from backend.chain.deploy import DeploymentRecord
@@ -93,6 +94,7 @@ class AuditContext:
     _block_hashes: dict[int, bytes | None] = field(default_factory=dict)
     _evidence: EvidenceVerdict | None = None
     _claims: ClaimsVerdict | None = None
+    _roster: RosterVerdict | None = None
     _claim_reads: ClaimReads | None = None  # made while the full history was read; taken once
 
     def progress(self, task: str, advance: int, total: int | None = None) -> None:
@@ -245,6 +247,30 @@ class AuditContext:
         if self.sources.sessions is not None:
             texts.extend(load_rule_set_texts(self.sources.sessions))
         return texts
+
+    def roster_verdict(self) -> RosterVerdict:
+        """Step 3's roster record: every reviewer/juror change with its RosterTimelock announcement."""
+        if self._roster is None:
+            ledger = self.ledger
+            assert ledger is not None
+            record = self.sources.deployment.contracts.get("RosterTimelock")
+            calls = []
+            if record is not None:
+                calls = decode_timelock_logs(self.rpc.logs(record.address, record.block, self.head))
+            logs, _scope = self.ledger_logs
+            wanted = sorted(
+                {c.block for c in calls} | {log.block for log in logs if log.name in ("RoleGranted", "RoleRevoked")}
+            )
+            headers = self.rpc.block_headers(wanted)
+            times = {n: int(h["timestamp"], 16) for n, h in headers.items() if h is not None}
+            self._roster = check_roster(
+                logs,
+                calls,
+                ledger=ledger,
+                timelock=None if record is None else record.address,
+                block_time=times.get,
+            )
+        return self._roster
 
     def claims_verdict(self) -> ClaimsVerdict:
         """Steps 3 and 4's one replay of the ClaimLedger history."""

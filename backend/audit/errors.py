@@ -9,6 +9,10 @@
         │                                                                 window; or events ≠ storage
         ├── JuryDrawMismatch          step 3  AUDIT_JURY_DRAW_MISMATCH    a jury draw does not recompute from its
         │                                                                 seed block's hash and the roster
+        ├── RoleNotInForce            step 3  AUDIT_ROLE_NOT_IN_FORCE     a verdict or vote by an account that did not
+        │                                                                 hold the role at that block
+        ├── RosterChangeUnannounced   step 3  AUDIT_ROSTER_CHANGE_UNANNOUNCED a reviewer/juror grant or revocation not
+        │                                                                 made by an announced RosterTimelock operation
         ├── ReviewOpeningOverdue      step 3  AUDIT_REVIEW_OPENING_OVERDUE a filing stayed FILED (not opened for
         │                                                                 review on chain) longer than its deadline
         ├── ClaimRuleViolated         step 4  AUDIT_CLAIM_RULE_VIOLATED   a claim breaks the plan's rules (rule set not
@@ -53,6 +57,8 @@ __all__ = [
     "EvidenceNotProven",
     "JuryDrawMismatch",
     "ReviewOpeningOverdue",
+    "RoleNotInForce",
+    "RosterChangeUnannounced",
 ]
 
 
@@ -117,6 +123,20 @@ class JuryDrawMismatch(AuditError):
     """A jury draw does not recompute from its seed block's hash and the on-chain roster."""
 
     code = "AUDIT_JURY_DRAW_MISMATCH"
+    step = 3
+
+
+class RoleNotInForce(AuditError):
+    """A verdict or a vote by an account that did not hold the role (REVIEWER_ROLE / JUROR_ROLE) at that block."""
+
+    code = "AUDIT_ROLE_NOT_IN_FORCE"
+    step = 3
+
+
+class RosterChangeUnannounced(AuditError):
+    """A reviewer/juror roster change not made by an announced, delayed RosterTimelock operation."""
+
+    code = "AUDIT_ROSTER_CHANGE_UNANNOUNCED"
     step = 3
 
 

@@ -94,6 +94,8 @@ class AuditReport:
     steps: list[StepResult]
     checkpoint: dict[str, Any] | None = None
     operator_satisfiable: list[dict[str, Any]] = field(default_factory=list)
+    #: Every reviewer/juror roster change with its RosterTimelock announcement (step 3).
+    roster_changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -125,6 +127,7 @@ class AuditReport:
             "findingCount": sum(len(s.findings) for s in self.steps),
             "trustAssumptions": [t.to_json() for t in TRUST_ASSUMPTIONS],
             "operatorSatisfiable": self.operator_satisfiable,
+            "rosterChanges": self.roster_changes,
         }
 
     def to_json_text(self) -> str:

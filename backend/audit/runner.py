@@ -53,7 +53,13 @@ def run_audit(sources: AuditSources) -> AuditReport:
                 continue
             ctx.progress(f"step {spec.number} {spec.name}", 0, None)
             results.append(spec.result(_run_step(spec, ctx)))
-        report = AuditReport(subject=_subject(ctx), steps=results, operator_satisfiable=_operator_satisfiable(ctx))
+        report = AuditReport(
+            subject=_subject(ctx),
+            steps=results,
+            operator_satisfiable=_operator_satisfiable(ctx),
+            roster_changes=(_read_or_none(lambda: ctx.roster_verdict().changes) if ctx.ledger is not None else None)
+            or [],
+        )
         if report.ok:
             head_hash = ctx.block_hash(ctx.head) or ZERO32
             proposed = Checkpoint(

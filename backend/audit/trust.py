@@ -6,8 +6,10 @@ whether a secret the operator holds (its database, its keys, its role-admin key)
 such a step pass with the fact false (``operatorCanSatisfy``). ``complete: true`` in a report means
 every step ran and passed *given these*, and that nothing in the audited history rests on a secret the
 operator holds (``operatorSatisfiable``, ``backend.audit.custody``).
-The list is static: it changes when the system moves a fact on chain (issue 15: rosters behind a
-timelock, the jury drawn on chain, an anchored membership log), not from one history to another.
+The list is static: it changes when the system moves a fact on chain, not from one history to
+another. No longer listed since ClaimLedger 2.0.0: who is drawn for a jury (the contract draws from
+its roster and step 3 recomputes every draw) and roster changes made at once (every reviewer/juror
+change is a delayed, announced RosterTimelock operation, listed in ``rosterChanges``).
 The rule set a claim is judged under and a period's fee, caps, claim count and payouts are no
 longer listed: ClaimLedger accepts only the rule set in force (after its public delay) and
 Apportionment takes the period's rule set and totals from ClaimLedger.
@@ -39,7 +41,7 @@ class TrustAssumption:
         }
 
 
-TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
+_LISTED: tuple[TrustAssumption, ...] = (
     TrustAssumption(
         "ageBand",
         "which age band's payout applies to a claim",
@@ -64,10 +66,21 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         True,
     ),
     TrustAssumption(
-        "juryDraw",
-        "who was drawn for a jury",
-        "the juror list and the block drawJury is sent at are the operator's choice; step 3 checks the seed "
-        "block, the jurors' role and their independence, not who should have been drawn",
+        "drawSeedBlock",
+        "the hash of each jury draw's seed block was not chosen to pick the jurors",
+        "the contract draws from blockhash(drawBlock), fixed two blocks after the objection, appeal or voided "
+        "round, and step 3 recomputes every draw; but whoever produces the seed block can grind its hash — on a "
+        "chain the operator sequences (a private node, an L2 it runs) that is the operator — and a roster change "
+        "after the seed block re-schedules the draw, so the operator can re-roll a draw at the cost of a visible "
+        "roster change",
+        (3,),
+        True,
+    ),
+    TrustAssumption(
+        "jurorConflicts",
+        "every juror related to a claimant or an objector was declared (declareConflict) before the draw",
+        "relations between people are off chain: the operator declares them, and the draw skips only the "
+        "accounts declared before its seed block",
         (3,),
         True,
     ),
@@ -91,10 +104,12 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         True,
     ),
     TrustAssumption(
-        "rosterAdmin",
-        "who may review claims and sit on juries",
-        "REVIEWER_ROLE and JUROR_ROLE are granted by ClaimLedger's role admin at once, with no public delay; "
-        "step 3 checks that a signer held the role at that block, which any grant by the admin satisfies",
+        "rosterVetting",
+        "each reviewer and juror admitted to a roster is an independent person the plan may admit",
+        "every roster change is announced on the RosterTimelock a public delay before it takes effect and step 3 "
+        "lists each with its announcement (rosterChanges), but the operator proposes the changes and nobody but "
+        "the public, and the admin who may cancel, reviews them during the delay: the chain cannot tell who holds "
+        "an address",
         (3,),
         True,
     ),
@@ -106,4 +121,5 @@ TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = (
         True,
     ),
 )
+TRUST_ASSUMPTIONS: tuple[TrustAssumption, ...] = tuple(sorted(_LISTED, key=lambda t: t.id))
 """Sorted by ``id`` (the report lists them in this order)."""

@@ -189,6 +189,17 @@ class ServerHeldKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class SharedSecret(Base):
+    """The fingerprint of one secret every host of the deployment must hold (``jwt`` or ``kek:<kid>``)."""
+
+    __tablename__ = "shared_secrets"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    first_host: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Member(Base):
     """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
 

@@ -9,6 +9,7 @@ of the SQLite file.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.published import PublishedLedgers
@@ -25,6 +27,9 @@ from backend.audit import AuditReport, StepStatus
 from backend.audit.database import CLAIM_MIRRORED_COLUMNS
 from backend.chain.anvil import rpc_call
 from backend.chain.claims import ClaimState
+from backend.chain.client import account
+from backend.chain.transactions import TransactionSender
+from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.services.claims import ledger
 from tests.audit.audit_support import RefusingProxy
 from tests.audit.claims_history import (
@@ -141,6 +146,7 @@ def test_verdict_signed_by_a_non_reviewer_is_named_by_step_3(history: ClaimsHist
     found = _findings(report, 3, "not_reviewer")
     assert [(f["claim"], f["event"]) for f in found] == [(history.claim_id("review"), "VerdictRecorded")]
     assert "did not hold REVIEWER_ROLE" in found[0]["message"]
+    assert found[0]["code"] == "AUDIT_ROLE_NOT_IN_FORCE"
     assert _findings(report, 3, "signer") == []  # the signature itself is sound: it is the role that fails
     assert report.step(1).status is StepStatus.PASSED
 
@@ -561,3 +567,67 @@ def test_unreadable_apportionment_fails_step_6_alone_and_the_report_is_written(h
     assert "step 6 could not read its inputs" in finding.message
     assert finding.fields["error"]
     assert report.to_json_text().count('"inputs_unreadable"') == 1
+
+
+# ───────────────────────── issue 15 items 1-2: rosters and the jury draw ─────────────────────────
+
+
+def test_roster_changes_are_listed_with_their_timelock_announcements(history: ClaimsHistory) -> None:
+    """Every reviewer/juror grant of the honest history went through the RosterTimelock: listed with
+    its operation, when it was announced, ready and executed; none unannounced."""
+    document = json.loads(history.audit().to_json_text())
+    changes = document["rosterChanges"]
+    jurors = {j.address.lower() for j in history.world.jurors}
+    granted = {c["account"] for c in changes if c["role"] == "JUROR_ROLE" and c["change"] == "granted"}
+    assert jurors <= granted
+    timelock = history.runtime.contracts["RosterTimelock"].address.lower()
+    for change in changes:
+        assert change["sender"] == timelock, change
+        assert change["operation"].startswith("0x")
+        assert len(change["operation"]) == 66
+        assert change["scheduledAt"] <= change["readyAt"] <= change["executedAt"]
+    step = document["steps"][2]
+    assert step["checked"]["rosterChanges"] == len(changes)
+    assert "unannounced" in step["detail"]
+
+
+def test_roster_change_not_made_by_the_timelock_is_named_by_step_3(history: ClaimsHistory) -> None:
+    """Whoever holds ClaimLedger's admin key could hand ROSTER_ROLE to the operator, who then seats a
+    juror at once: the grant's sender is not the RosterTimelock, and step 3 says so."""
+    rt = history.runtime
+    contract = rt.contracts["ClaimLedger"]
+    admin = TransactionSender(rt.w3, account(ANVIL_DEV_KEYS[ANVIL_DEV_ADMIN_INDEX]))
+    stranger = "0x000000000000000000000000000000000000dEaD"
+    roster_role, juror_role = keccak(text="ROSTER_ROLE"), keccak(text="JUROR_ROLE")
+    with history.snapshot():
+        admin.transact(
+            {"to": contract.address, "data": contract.encode_abi("grantRole", [roster_role, rt.operator.address])}
+        )
+        rt.operator.transact({"to": contract.address, "data": contract.encode_abi("grantRole", [juror_role, stranger])})
+        report = history.audit()
+    found = [f.to_json() for f in report.step(3).findings if f.code == "AUDIT_ROSTER_CHANGE_UNANNOUNCED"]
+    assert [(f["account"], f["reason"]) for f in found] == [(stranger.lower(), "unannounced")]
+    assert "not by the RosterTimelock" in found[0]["message"]
+    assert report.step(3).status is StepStatus.FAILED
+
+
+def test_hand_picked_jury_is_named_by_step_3(history: ClaimsHistory) -> None:
+    """A ClaimLedger that seats the roster's first eligible jurors instead of the seeded shuffle:
+    step 3 recomputes the draw from blockhash(drawBlock) and the replayed roster and names it."""
+    hand_picked = tampered_ledger_code(
+        edits={"uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);": "uint256 j = i;"}
+    )
+    rt = history.runtime
+    client = ledger(rt)
+    claim_id = bytes.fromhex(history.claim_id("disputed")[2:])
+    with history.snapshot():
+        client.tally_jury(claim_id)  # the open round (nobody voted) is voided: the next draw is scheduled
+        draw_block = client.claim(claim_id).draw_block
+        while rt.w3.eth.block_number <= draw_block:
+            rpc_call(history.url, "evm_mine")
+        with TamperedCode(history, hand_picked):
+            assert client.draw_jury(claim_id).event("JuryDrawn") is not None
+        report = history.audit()
+    found = [f.to_json() for f in report.step(3).findings if f.code == "AUDIT_JURY_DRAW_MISMATCH"]
+    assert [(f["claim"], f["reason"]) for f in found] == [(history.claim_id("disputed"), "jurors")]
+    assert "the seed and the roster give" in found[0]["message"]

@@ -123,12 +123,13 @@ def test_audit_report_lists_what_it_takes_on_the_operators_word(history: Audited
         "waitingPeriod",
         "ageBand",
         "membershipEnds",
-        "rosterAdmin",
-        "juryDraw",
+        "rosterVetting",
+        "drawSeedBlock",
+        "jurorConflicts",
         "evidenceQueuedAt",
     }
-    # Bound on chain (issue 15 item 3): no longer taken on the operator's word.
-    assert not {t["id"] for t in listed} & {"shareParameters", "ruleSetChoice"}
+    # Bound on chain (issue 15 items 1-3): no longer taken on the operator's word.
+    assert not {t["id"] for t in listed} & {"shareParameters", "ruleSetChoice", "juryDraw", "rosterAdmin"}
     assert listed == [t.to_json() for t in TRUST_ASSUMPTIONS]
     assert all(t["steps"] and t["why"] for t in listed)
     # complete: every step passed, given these, and no pass rests on an operator-held secret.

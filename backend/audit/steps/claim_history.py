@@ -41,7 +41,12 @@ def run(ctx: AuditContext) -> StepOutcome:
     if deadline is not None:
         detail += f"; review opened on chain within {deadline} s of filing: {len(verdict.overdue)} overdue"
     detail += f"; {c.get('juryRounds', 0)} jury draw(s) recomputed: {len(verdict.draws)} mismatch(es)"
-    if verdict.history or verdict.overdue or verdict.draws:
+    roster = ctx.roster_verdict()
+    detail += (
+        f"; {len(roster.changes)} reviewer/juror roster change(s) listed (rosterChanges): "
+        f"{len(roster.findings)} unannounced"
+    )
+    if verdict.history or verdict.overdue or verdict.draws or verdict.roles or roster.findings:
         status = StepStatus.FAILED
     elif verdict.unverifiable:
         status = StepStatus.HISTORY_UNAVAILABLE
@@ -49,4 +54,6 @@ def run(ctx: AuditContext) -> StepOutcome:
     else:
         status = StepStatus.PASSED
     checked = {**c, **{f"state{s.title().replace('_', '')}": n for s, n in states_count(verdict.states).items()}}
-    return StepOutcome(status, detail, checked=checked, findings=[*verdict.history, *verdict.draws, *verdict.overdue])
+    checked["rosterChanges"] = len(roster.changes)
+    findings = [*verdict.history, *verdict.draws, *verdict.roles, *roster.findings, *verdict.overdue]
+    return StepOutcome(status, detail, checked=checked, findings=findings)
