@@ -321,7 +321,7 @@ class JurySeat(Base):
     round: Mapped[int] = mapped_column(Integer)
     juror_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     # The juror's commitment (public on chain). The salt is derived and kept on the juror's device;
-    # the vote is known here only once revealed on chain (migration 0009 dropped vote_salt).
+    # the vote is known here only once revealed on chain (migration 0010 dropped vote_salt).
     commitment: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     vote: Mapped[bool | None] = mapped_column(nullable=True)
     revealed: Mapped[bool] = mapped_column(default=False)

@@ -1,6 +1,6 @@
-"""Migration 0009: an existing database keeps its jury history, and loses every salt and unrevealed vote.
+"""Migration 0010: an existing database keeps its jury history, and loses every salt and unrevealed vote.
 
-A database at 0008 with jury seats as the server-held-key era wrote them (a revealed vote with its
+A database at 0009 with jury seats as the server-held-key era wrote them (a revealed vote with its
 salt, a committed but unrevealed vote with its salt) is upgraded: ``vote_salt`` is gone, the revealed
 vote and every commitment stay, the unrevealed vote is wiped; the salts' bytes are in no file of the
 database any more (SQLite, secure_delete).
@@ -40,7 +40,7 @@ def _row(db: sqlite3.Connection, table: str, **given: object) -> None:
 
 def test_upgrade_drops_salts_and_unrevealed_votes_and_keeps_history(tmp_path: Path) -> None:
     path = tmp_path / "hubao.db"
-    migrate(f"sqlite:///{path}", "0008")
+    migrate(f"sqlite:///{path}", "0009")
     db = sqlite3.connect(path)
     _row(db, "accounts", id="juror-a")
     _row(db, "accounts", id="juror-b")

@@ -5,8 +5,8 @@ server only relays; ``jury_seats.vote_salt`` goes, and ``jury_seats.vote`` holds
 is revealed on chain. Rows of earlier rounds keep their history: revealed votes stay (they are public
 on chain); a salt or vote of an unrevealed commitment is wiped (overwritten in place on SQLite).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 08:00:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
