@@ -13,11 +13,13 @@ Anchors are buried by ``evm_mine`` too, so a node that mines only on demand is s
 Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, ``juror1..5``,
 ``alice`` … ``frank``, all with the password ``hubao-demo``.
 
-The reviewers hold their own keys, as real reviewers do: the seeding code plays their devices — it
-makes each reviewer a key, registers it by signing the server's challenge, and signs each verdict
-draft the server hands out; the server holds only the addresses. Those keys exist only while the
-seed runs: to sign as a demo reviewer in the browser, create a key there and register it (it
-replaces the seeding key, whose role is then revoked).
+The reviewers and jurors hold their own keys, as real ones do: the seeding code plays their
+devices — it makes each a key, registers it by signing the server's challenge, and signs each
+verdict draft the server hands out; the server holds only the addresses. Those keys exist only
+while the seed runs: to sign as a demo reviewer or vote as a demo juror in the browser, create a key
+there and register it (it replaces the seeding key, whose role is then revoked). The disputed claim's
+jury is drawn from the seeded jurors' keys, so its round can only be voted by keys that are gone:
+it stays an example of a round whose jurors are absent.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ DEMO_RULES = {"jury_size": 5, "min_turnout": 3}
 class _Person:
     account: Account
     token: str
-    device_key: bytes | None = None  # a reviewer's own key, held by the seeding code (their "device")
+    device_key: bytes | None = None  # a reviewer's or juror's own key, held by the seeding code (their "device")
 
 
 def _pdf(text: str) -> bytes:
@@ -99,7 +101,7 @@ class _Demo:
         return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
 
     def own_key(self, reviewer: _Person) -> None:
-        """Make the reviewer a key of their own and register it (the server keeps only its address)."""
+        """Make a reviewer or juror a key of their own and register it (the server keeps only its address)."""
         key = bytes(EthAccount.create().key)
         devices.register_key(self.api, reviewer.token, key)
         reviewer.device_key = key
@@ -161,6 +163,8 @@ def seed_demo(runtime: Runtime) -> bool:
     for reviewer in reviewers:
         demo.own_key(reviewer)
     jurors = [demo.staff(f"juror{i}", "juror") for i in range(1, 6)]
+    for juror in jurors:
+        demo.own_key(juror)
     alice = demo.member("alice", date(1988, 3, 2), 400)
     bob = demo.member("bob", date(1979, 11, 20), 300)
     carol = demo.member("carol", date(1992, 7, 9), 250)

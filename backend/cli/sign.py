@@ -304,7 +304,7 @@ def _opened_vote(
 ) -> bool:
     """The vote ``salt`` opens the known commitment to (checked against ``approve`` when given);
     without a known commitment, ``approve`` itself."""
-    from backend.chain import typed_data
+    from backend.chain import eip712
 
     if commitment_hex is None:
         if approve is None:
@@ -313,7 +313,7 @@ def _opened_vote(
     opened = [
         choice
         for choice in (True, False)
-        if typed_data.jury_vote_commitment(claim_id, round_, juror, choice, salt).hex() == commitment_hex[2:].lower()
+        if eip712.vote_commitment(claim_id, round_, juror, choice, salt).hex() == commitment_hex[2:].lower()
     ]
     if not opened:
         raise InvalidInput("this key does not open the commitment on record", code="COMMITMENT_MISMATCH")

@@ -1,10 +1,10 @@
-"""The demo seeder plays its reviewers' devices: the server ends up holding only their addresses."""
+"""The demo seeder plays its reviewers' and jurors' devices: the server ends up holding only their addresses."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from backend.chain.roster import REVIEWER
+from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Claim, ReviewAssignment
 from backend.demo import seed_demo
 from backend.runtime import Runtime
@@ -31,3 +31,12 @@ def test_demo_reviewers_sign_with_keys_the_server_never_held(runtime: Runtime) -
     assert len(signed) >= 8
     for claim_id, address in signed:
         assert runtime.claim_ledger.verdict_digest(bytes(claim_id), address) != b"\x00" * 32
+    jurors = [a for a in _accounts(runtime) if a.role == "juror"]
+    assert sorted(j.username for j in jurors) == [f"juror{i}" for i in range(1, 6)]
+    assert all(j.signing_address is not None and j.signing_key_encrypted is None for j in jurors)
+    assert all(roster.has_role(JUROR, j.signing_address) for j in jurors if j.signing_address)
+
+
+def _accounts(runtime: Runtime) -> list[Account]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Account)))
