@@ -116,6 +116,16 @@ class _Demo:
             assert reviewer.device_key is not None, "demo reviewers hold their own keys"
             self.ok(devices.sign_verdict(self.api, reviewer.token, reviewer.device_key, claim_pk, body), "verdict")
 
+    def anchor(self) -> None:
+        """Anchor the queued evidence and the joins and exits; blocks are mined between cycles so
+        anchors get their confirmations on any development node."""
+
+        def mine() -> None:
+            rpc_call(self.runtime.settings.chain_url, "evm_mine")
+
+        self.runtime.anchoring_worker().run_until_idle(max_cycles=20, mine=mine)
+        self.runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, mine=mine)
+
     def advance(self, seconds: int) -> None:
         url = self.runtime.settings.chain_url
         rpc_call(url, "evm_increaseTime", [seconds])
@@ -161,9 +171,23 @@ def seed_demo(runtime: Runtime) -> bool:
     dave = demo.member("dave", date(1985, 1, 30), 220)
     erin = demo.member("erin", date(1990, 6, 15), 200)
     frank = demo.member("frank", date(1995, 2, 11), 20)  # still in the waiting period
+    # The members joined before the plan was on chain: anchored before its first claim and period,
+    # they are its launch roster (the audit holds later joins and exits to the anchoring deadline).
+    demo.anchor()
+
+    # Every claim is filed, and its evidence anchored, before the chain's clock moves: the audit
+    # measures anchoring delays on the chain's clock.
+    paid = demo.file(carol, "CI001", "carol: biopsy confirms malignant tumour")
+    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
+    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
+    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
+    # Under review: just filed.
+    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
+    # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
+    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
+    demo.anchor()
 
     # Paid: reviewed, public notice passed without objection, payout recorded.
-    paid = demo.file(carol, "CI001", "carol: biopsy confirms malignant tumour")
     demo.review(reviewers, paid["id"], "APPROVE", None, "pathology report consistent with CI001")
     with runtime.sessions() as session:
         rules, _hash = current_rule_set(session)
@@ -174,7 +198,6 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Rejected at review.
-    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
     demo.review(
         reviewers,
         rejected["id"],
@@ -184,13 +207,11 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # In public notice now.
-    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
     demo.review(
         reviewers, notice["id"], "APPROVE", None, "neurology report confirms a persistent vegetative state (CI042)"
     )
 
     # Disputed: an objection sent it to a jury that is voting.
-    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
     demo.review(
         reviewers, disputed["id"], "APPROVE", None, "operative note confirms coronary artery bypass surgery (CI005)"
     )
@@ -203,17 +224,6 @@ def seed_demo(runtime: Runtime) -> bool:
         "objection",
     )
 
-    # Under review: just filed.
-    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
-
-    # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
-    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
-
-    # Blocks are mined between cycles so anchors get their confirmations on any development node.
-    def mine() -> None:
-        rpc_call(runtime.settings.chain_url, "evm_mine")
-
-    runtime.anchoring_worker().run_until_idle(max_cycles=20, mine=mine)
-    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, mine=mine)  # joins and exits
+    demo.anchor()  # the waiting-period exit
     log.info("demo plan seeded", extra={"jurors": len(jurors), "waiting_period_claimant": frank.account.username})
     return True
