@@ -14,12 +14,11 @@ Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, 
 ``alice`` … ``frank``, all with the password ``hubao-demo``.
 
 The reviewers and jurors hold their own keys, as real ones do: the seeding code plays their
-devices — it makes each a key, registers it by signing the server's challenge, and signs each
-verdict draft the server hands out; the server holds only the addresses. Those keys exist only
-while the seed runs: to sign as a demo reviewer or vote as a demo juror in the browser, create a key
-there and register it (it replaces the seeding key, whose role is then revoked). The disputed claim's
-jury is drawn from the seeded jurors' keys, so its round can only be voted by keys that are gone:
-it stays an example of a round whose jurors are absent.
+devices — it registers each one's key by signing the server's challenge, and signs each verdict
+draft the server hands out; the server holds only the addresses. The demo keys come from a
+PUBLISHED seed (:func:`backend.devices.demo_device_key`), so a demo user can rebuild one with
+``hubao keys new --demo-device juror1 --out juror1.json`` and import it in the browser to vote on
+the seeded jury (or create a key in the browser and register it: it replaces the demo key).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from eth_account import Account as EthAccount
 from sqlalchemy import select
 
 from backend import devices
@@ -101,8 +99,10 @@ class _Demo:
         return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
 
     def own_key(self, reviewer: _Person) -> None:
-        """Make a reviewer or juror a key of their own and register it (the server keeps only its address)."""
-        key = bytes(EthAccount.create().key)
+        """Make a reviewer or juror a key of their own and register it (the server keeps only its address).
+        The key comes from a published demo seed (:func:`devices.demo_device_key`), so a demo user can
+        rebuild it with ``hubao keys new --demo-device NAME`` and import it in the browser."""
+        key = devices.demo_device_key(reviewer.account.username)
         devices.register_key(self.api, reviewer.token, key)
         reviewer.device_key = key
 

@@ -15,7 +15,26 @@ from eth_account import Account as EthAccount
 
 from backend.chain import typed_data
 
-__all__ = ["ApiClient", "DeviceRefused", "commit_vote", "register_key", "reveal_vote", "sign_verdict"]
+__all__ = [
+    "ApiClient",
+    "DeviceRefused",
+    "commit_vote",
+    "demo_device_key",
+    "register_key",
+    "reveal_vote",
+    "sign_verdict",
+]
+
+DEMO_DEVICE_SEED = "hubao-demo-device:"
+
+
+def demo_device_key(username: str) -> bytes:
+    """The demo's key for ``username``: keccak256 of a PUBLISHED seed, so anyone can rebuild it
+    (``hubao keys new --demo-device NAME``) and act as that demo participant in the browser. Demo
+    plans on a local chain only: such a key protects nothing."""
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=DEMO_DEVICE_SEED + username))
 
 
 class ApiClient(Protocol):

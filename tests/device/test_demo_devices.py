@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from backend.chain.roster import JUROR, REVIEWER
@@ -40,3 +42,28 @@ def test_demo_reviewers_sign_with_keys_the_server_never_held(runtime: Runtime) -
 def _accounts(runtime: Runtime) -> list[Account]:
     with runtime.sessions() as session:
         return list(session.scalars(select(Account)))
+
+
+def test_a_demo_juror_key_is_rebuilt_from_its_public_seed(runtime: Runtime, tmp_path: Path) -> None:
+    """``hubao keys new --demo-device juror1`` gives the key the seeder registered for juror1, so a
+    demo user can import it in the browser and vote on the seeded jury."""
+    import json
+
+    from eth_account import Account as EthAccount
+    from typer.testing import CliRunner
+
+    import backend.cli.sign  # noqa: F401 - registers the commands
+    from backend.cli import app as cli_app
+
+    seed_demo(runtime)
+    (tmp_path / "pass.txt").write_text("demo passphrase\n")
+    out = tmp_path / "juror1.json"
+    made = CliRunner().invoke(
+        cli_app,
+        ["keys", "new", "--out", str(out), "--demo-device", "juror1", "--scrypt-n", "1024",
+         "--passphrase-file", str(tmp_path / "pass.txt")],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    address = EthAccount.from_key(EthAccount.decrypt(json.loads(out.read_text()), "demo passphrase")).address
+    juror1 = next(a for a in _accounts(runtime) if a.username == "juror1")
+    assert juror1.signing_address == address
