@@ -143,7 +143,20 @@ class Settings(BaseSettings):
     body_min_rate_grace: float = Field(
         10.0, ge=0, description="seconds of a request body before its average rate is checked"
     )
-    jwt_secret: SecretStr | None = Field(None, description="JWT signing secret; unset = generated per data dir")
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="JWT signing secret, the same on every host; unset = generated per data dir (not in production)",
+    )
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1"],
+        description="addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/-Proto name the client "
+        "(login throttling and registration quotas count per client); [] = trust no header",
+    )
+    keys_dir: Path | None = Field(
+        None,
+        description="directory of the key-encryption keys (<kid>.kek, CURRENT), the same on every host; "
+        "unset = <data dir>/keys, generated on first use (not in production)",
+    )
     login_limit_account: str = Field(
         "10/15minutes", description="failed sign-ins allowed per account in a moving window (then 429)"
     )
@@ -279,6 +292,12 @@ class Settings(BaseSettings):
             problems.append(("PROD_FAULT_INJECTION", "HUBAO_FAULT_INJECT is for tests only"))
         if self.docs_enabled:
             problems.append(("PROD_DOCS_ENABLED", "set HUBAO_DOCS_ENABLED=false in production"))
+        if self.jwt_secret is None:
+            problems.append(("PROD_JWT_SECRET_UNSET", "production needs HUBAO_JWT_SECRET, the same on every host"))
+        if self.keys_dir is None:
+            problems.append(
+                ("PROD_KEYS_DIR_UNSET", "production needs HUBAO_KEYS_DIR, the key-encryption keys every host shares")
+            )
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
             problems.append(("PROD_WEAK_JWT_SECRET", "production needs a HUBAO_JWT_SECRET of at least 32 bytes"))
         if self.rule_set_delay < 86_400:

@@ -13,11 +13,12 @@ Anchors are buried by ``evm_mine`` too, so a node that mines only on demand is s
 Demo logins (printed at start-up): ``operator``, ``auditor``, ``reviewer1..3``, ``juror1..5``,
 ``alice`` … ``frank``, all with the password ``hubao-demo``.
 
-The reviewers hold their own keys, as real reviewers do: the seeding code plays their devices — it
-makes each reviewer a key, registers it by signing the server's challenge, and signs each verdict
-draft the server hands out; the server holds only the addresses. Those keys exist only while the
-seed runs: to sign as a demo reviewer in the browser, create a key there and register it (it
-replaces the seeding key, whose role is then revoked).
+The reviewers and jurors hold their own keys, as real ones do: the seeding code plays their
+devices — it registers each one's key by signing the server's challenge, and signs each verdict
+draft the server hands out; the server holds only the addresses. The demo keys come from a
+PUBLISHED seed (:func:`backend.devices.demo_device_key`), so a demo user can rebuild one with
+``hubao keys new --demo-device juror1 --out juror1.json`` and import it in the browser to vote on
+the seeded jury (or create a key in the browser and register it: it replaces the demo key).
 
 Claimants and objectors too: each demo filing is made with a fresh per-claim key the seeding code
 holds (the claimant's "device"; the claim id binds its address), and the demo objection is signed
@@ -60,7 +61,7 @@ DEMO_RULES = {"jury_size": 5, "min_turnout": 3}
 class _Person:
     account: Account
     token: str
-    device_key: bytes | None = None  # a reviewer's own key, held by the seeding code (their "device")
+    device_key: bytes | None = None  # a reviewer's or juror's own key, held by the seeding code (their "device")
 
 
 def _pdf(text: str) -> bytes:
@@ -125,8 +126,10 @@ class _Demo:
         return {str(c["id"]) for c in self.ok(self.api.get("/review/queue", reviewer.token), "queue")}
 
     def own_key(self, reviewer: _Person) -> None:
-        """Make the reviewer a key of their own and register it (the server keeps only its address)."""
-        key = bytes(EthAccount.create().key)
+        """Make a reviewer or juror a key of their own and register it (the server keeps only its address).
+        The key comes from a published demo seed (:func:`devices.demo_device_key`), so a demo user can
+        rebuild it with ``hubao keys new --demo-device NAME`` and import it in the browser."""
+        key = devices.demo_device_key(reviewer.account.username)
         devices.register_key(self.api, reviewer.token, key)
         reviewer.device_key = key
 
@@ -139,6 +142,16 @@ class _Demo:
                 continue
             assert reviewer.device_key is not None, "demo reviewers hold their own keys"
             self.ok(devices.sign_verdict(self.api, reviewer.token, reviewer.device_key, claim_pk, body), "verdict")
+
+    def anchor(self) -> None:
+        """Anchor the queued evidence and the joins and exits; blocks are mined between cycles so
+        anchors get their confirmations on any development node."""
+
+        def mine() -> None:
+            rpc_call(self.runtime.settings.chain_url, "evm_mine")
+
+        self.runtime.anchoring_worker().run_until_idle(max_cycles=20, mine=mine)
+        self.runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, mine=mine)
 
     def advance(self, seconds: int) -> None:
         url = self.runtime.settings.chain_url
@@ -177,15 +190,31 @@ def seed_demo(runtime: Runtime) -> bool:
     for reviewer in reviewers:
         demo.own_key(reviewer)
     jurors = [demo.staff(f"juror{i}", "juror") for i in range(1, 6)]
+    for juror in jurors:
+        demo.own_key(juror)
     alice = demo.member("alice", date(1988, 3, 2), 400)
     bob = demo.member("bob", date(1979, 11, 20), 300)
     carol = demo.member("carol", date(1992, 7, 9), 250)
     dave = demo.member("dave", date(1985, 1, 30), 220)
     erin = demo.member("erin", date(1990, 6, 15), 200)
     frank = demo.member("frank", date(1995, 2, 11), 20)  # still in the waiting period
+    # The members joined before the plan was on chain: anchored before its first claim and period,
+    # they are its launch roster (the audit holds later joins and exits to the anchoring deadline).
+    demo.anchor()
+
+    # Every claim is filed, and its evidence anchored, before the chain's clock moves: the audit
+    # measures anchoring delays on the chain's clock.
+    paid = demo.file(carol, "CI001", "carol: biopsy confirms malignant tumour")
+    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
+    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
+    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
+    # Under review: just filed.
+    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
+    # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
+    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
+    demo.anchor()
 
     # Paid: reviewed, public notice passed without objection, payout recorded.
-    paid = demo.file(carol, "CI001", "carol: biopsy confirms malignant tumour")
     demo.review(reviewers, paid["id"], "APPROVE", None, "pathology report consistent with CI001")
     with runtime.sessions() as session:
         rules, _hash = current_rule_set(session)
@@ -196,7 +225,6 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # Rejected at review.
-    rejected = demo.file(dave, "CI017", "dave: memory clinic letter, cognitive decline, no Alzheimer staging")
     demo.review(
         reviewers,
         rejected["id"],
@@ -206,29 +234,16 @@ def seed_demo(runtime: Runtime) -> bool:
     )
 
     # In public notice now.
-    notice = demo.file(bob, "CI042", "bob: neurology report, persistent vegetative state for 40 days")
     demo.review(
         reviewers, notice["id"], "APPROVE", None, "neurology report confirms a persistent vegetative state (CI042)"
     )
 
     # Disputed: an objection sent it to a jury that is voting.
-    disputed = demo.file(erin, "CI005", "erin: cardiac surgery summary, coronary artery bypass grafting")
     demo.review(
         reviewers, disputed["id"], "APPROVE", None, "operative note confirms coronary artery bypass surgery (CI005)"
     )
     demo.object(alice, disputed["claimId"], "The diagnosis date looks earlier than the membership.")
 
-    # Under review: just filed.
-    demo.file(alice, "CI003", "alice: neurology assessment, sequelae of stroke after 180 days")
-
-    # Waiting period: diagnosed 10 days after joining, rejected and membership ended.
-    demo.file(frank, "CI001", "frank: biopsy report, malignant tumour", days_ago=5, acknowledge=True)
-
-    # Blocks are mined between cycles so anchors get their confirmations on any development node.
-    def mine() -> None:
-        rpc_call(runtime.settings.chain_url, "evm_mine")
-
-    runtime.anchoring_worker().run_until_idle(max_cycles=20, mine=mine)
-    runtime.anchoring_worker(outbox=MEMBERSHIP).run_until_idle(max_cycles=20, mine=mine)  # joins and exits
+    demo.anchor()  # the waiting-period exit
     log.info("demo plan seeded", extra={"jurors": len(jurors), "waiting_period_claimant": frank.account.username})
     return True

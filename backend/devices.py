@@ -1,5 +1,5 @@
 """A participant's device, played in code: the demo seeder and the tests use it where a reviewer
-would use the browser or ``hubao sign``.
+or juror would use the browser or ``hubao sign``.
 
 The key is made and kept by the caller (the "device"); the server sees its address, the answer
 to its registration challenge and signatures, never the key. Everything goes through the public
@@ -15,10 +15,31 @@ from eth_account import Account as EthAccount
 
 from backend.chain import typed_data
 
-__all__ = ["ApiClient", "DeviceRefused", "register_key", "sign_verdict"]
+__all__ = [
+    "ApiClient",
+    "DeviceRefused",
+    "commit_vote",
+    "demo_device_key",
+    "register_key",
+    "reveal_vote",
+    "sign_verdict",
+]
+
+DEMO_DEVICE_SEED = "hubao-demo-device:"
+
+
+def demo_device_key(username: str) -> bytes:
+    """The demo's key for ``username``: keccak256 of a PUBLISHED seed, so anyone can rebuild it
+    (``hubao keys new --demo-device NAME``) and act as that demo participant in the browser. Demo
+    plans on a local chain only: such a key protects nothing."""
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=DEMO_DEVICE_SEED + username))
 
 
 class ApiClient(Protocol):
+    def get(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response: ...
+
     def post(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response: ...
 
 
@@ -58,3 +79,34 @@ def sign_verdict(api: ApiClient, token: str, key: bytes, claim_pk: str, body: di
     )
     signed = {"message": document["message"], "signature": "0x" + typed_data.sign(document, key).hex()}
     return api.post(f"/review/claims/{claim_pk}/verdict/signed", token, json=signed)
+
+
+def _vote_section(api: ApiClient, token: str, claim_pk: str) -> dict[str, Any]:
+    vote: dict[str, Any] = _ok(api.get(f"/jury/claims/{claim_pk}", token), "jury case")["vote"]
+    return vote
+
+
+def commit_vote(api: ApiClient, token: str, key: bytes, claim_pk: str, approve: bool) -> httpx.Response:
+    """A juror's commit: derive the salt from the server's VoteSalt document (signed here, never
+    sent), sign the VoteCommit and hand ``{commitment, signature}`` over for relay."""
+    vote = _vote_section(api, token, claim_pk)
+    payloads = typed_data.vote_payloads(vote["saltTypedData"], key, approve)
+    return api.post(f"/jury/claims/{claim_pk}/commit", token, json=payloads["commit"])
+
+
+def reveal_vote(api: ApiClient, token: str, key: bytes, claim_pk: str, approve: bool | None = None) -> httpx.Response:
+    """A juror's reveal: re-derive the salt and send ``{approve, salt}``; without ``approve`` the vote
+    is read back from the on-chain commitment (nothing was kept since the commit)."""
+    vote = _vote_section(api, token, claim_pk)
+    if approve is None:
+        opened = [
+            choice
+            for choice in (True, False)
+            if typed_data.vote_payloads(vote["saltTypedData"], key, choice)["commit"]["commitment"]
+            == str(vote.get("commitment") or "").lower()
+        ]
+        if not opened:
+            raise ValueError("this key does not open the commitment on record")
+        approve = opened[0]
+    payloads = typed_data.vote_payloads(vote["saltTypedData"], key, approve)
+    return api.post(f"/jury/claims/{claim_pk}/reveal", token, json=payloads["reveal"])

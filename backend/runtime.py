@@ -24,6 +24,7 @@ from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
 from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
@@ -32,7 +33,7 @@ from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
 from backend.services.login_throttle import LoginThrottle
 from evidence_store import open_store
-from evidence_store.crypto import DirectoryKeyring, FileWrapCounter, Keyring
+from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
 from evidence_store.interface import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,22 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         register_errors([artifact["abi"]])
         contracts[spec.name] = contract_at(w3, record.address(spec.name), artifact)
     store = open_evidence_store(settings)
+    keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
+    jwt_secret = (
+        settings.jwt_secret.get_secret_value().encode()
+        if settings.jwt_secret
+        else load_or_create_secret(data_dir / "keys" / "jwt.secret")
+    )
+    sessions = session_factory(engine)
+    # Hosts of one deployment share these: a host whose secrets differ is refused here (issue 18 item 2).
+    check_shared_secrets(
+        sessions,
+        {"jwt": jwt_fingerprint(jwt_secret), **{f"kek:{kid}": keyring.kek_fingerprint(kid) for kid in keyring.kids()}},
+    )
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         w3=w3,
         deployment=record,
         contracts=contracts,
@@ -128,12 +141,8 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         notary=notary,
         claim_ledger=ClaimLedgerClient(w3, contracts["ClaimLedger"], operator),
         store=store,
-        keyring=open_keyring(data_dir / "keys"),
-        jwt_secret=(
-            settings.jwt_secret.get_secret_value().encode()
-            if settings.jwt_secret
-            else load_or_create_secret(data_dir / "keys" / "jwt.secret")
-        ),
+        keyring=keyring,
+        jwt_secret=jwt_secret,
     )
 
 
@@ -150,16 +159,29 @@ def _check_admin(settings: Settings, admin: str, mismatches: list[str]) -> None:
     log.warning(message)
 
 
-def open_keyring(directory: Path) -> Keyring:
-    """The key-encryption keys (one file per key id); a first KEK is created on first use.
+def open_keyring(directory: Path, counters: Path | None = None) -> DirectoryKeyring:
+    """The key-encryption keys (one file per key id).
 
-    Production deployments replace this directory with a KMS-backed keyring behind the same
+    Without ``counters`` the directory is this host's own (``<data dir>/keys``) and a first KEK is
+    created on first use. With ``counters`` the directory is provided by the deployment
+    (``HUBAO_KEYS_DIR``, e.g. a mounted secret shared by every host, possibly read-only): it must
+    hold a KEK, and each host counts its wraps in ``counters`` (its data directory). Per-host counts
+    keep each host under 2^31 wraps per KEK; two hosts stay within AES-GCM's 2^32 random-nonce bound,
+    more need a shared counter or a KEK rotation schedule. KMS-backed keyrings fit the same
     ``Keyring`` protocol.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    provided = counters is not None
+    if not provided:
+        directory.mkdir(parents=True, exist_ok=True)
+    elif not directory.is_dir():
+        raise ConfigError(f"HUBAO_KEYS_DIR {directory} is not a directory", code="KEYS_DIR_MISSING")
+    counter_dir = (counters / "kek-wraps") if counters is not None else directory
+    counter_dir.mkdir(parents=True, exist_ok=True)
     # Wrap counts reserved 64 at a time: one durable write per 64 uploads, not per upload.
-    keyring = DirectoryKeyring(directory, counter=FileWrapCounter(directory, block=64))
+    keyring = DirectoryKeyring(directory, counter=FileWrapCounter(counter_dir, block=64))
     if not keyring.kids():
+        if provided:
+            raise ConfigError(f"HUBAO_KEYS_DIR {directory} holds no key-encryption key", code="KEYS_DIR_EMPTY")
         keyring.create_kek()
     return keyring
 

@@ -36,6 +36,15 @@ HEAD_DEADLINE_SECONDS = Settings.model_fields["head_timeout"].default
 # uvicorn options that go with it: idle keep-alive bounded, and a cap on connections + tasks
 # beyond which new requests get 503 instead of queueing.
 UVICORN_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": 200}
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """``UVICORN_OPTIONS`` and whose forwarding headers to believe: only the configured reverse
+    proxies' (``HUBAO_TRUSTED_PROXIES``), so that a client cannot name another client's address."""
+    proxies = ",".join(settings.trusted_proxies)
+    return {**UVICORN_OPTIONS, "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
 # How often a request body's progress is looked at.
 BODY_CHECK_INTERVAL = 1.0
 

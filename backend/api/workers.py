@@ -114,7 +114,7 @@ def worker_main(settings: Settings, address: tuple[str, int], prepare: AppHook |
     ``prepare`` (a module-level function: it crosses the spawn by reference) may add to the app
     before it serves — benchmarks mount their baseline route that way."""
     from backend.api.app import create_app
-    from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
+    from backend.api.server import GracefulServer, protocol_class, uvicorn_options
     from backend.logs import configure_logging
     from backend.runtime import Runtime, build_runtime
 
@@ -130,7 +130,7 @@ def worker_main(settings: Settings, address: tuple[str, int], prepare: AppHook |
         app = create_app(settings, runtime)
         if prepare is not None:
             prepare(app)
-        config = uvicorn.Config(app, log_level="warning", http=protocol_class(settings), **UVICORN_OPTIONS)
+        config = uvicorn.Config(app, log_level="warning", http=protocol_class(settings), **uvicorn_options(settings))
         listener = listening_socket(*address)
         try:
             GracefulServer(config).run(sockets=[listener])

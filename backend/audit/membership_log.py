@@ -134,9 +134,16 @@ def _named(sessions: sessionmaker[Session], commitments: Iterable[bytes]) -> dic
         return {bytes(c): str(i) for c, i in session.execute(query)}
 
 
-def late_findings(log: AnchoredLog, deadline: int | None) -> list[ApportionmentInvalid]:
-    """Changes anchored more than ``deadline`` seconds after they count from (None: not checked)."""
-    if deadline is None:
+def late_findings(log: AnchoredLog, deadline: int | None, launch_block: int | None) -> list[ApportionmentInvalid]:
+    """Changes anchored more than ``deadline`` seconds after they count from (None: not checked).
+
+    Changes anchored before ``launch_block`` (the block of the plan's first claim or first
+    published period, whichever came first; None: neither yet) are the plan's launch roster:
+    members carried over from before the plan was on chain, whose effective dates precede any
+    anchoring by nature. They are not held to the deadline; their dates are taken on the
+    operator's word (``launchRoster`` in ``backend.audit.trust``), and no change after the launch
+    can join them."""
+    if deadline is None or launch_block is None:
         return []
     return [
         ApportionmentInvalid(
@@ -149,7 +156,7 @@ def late_findings(log: AnchoredLog, deadline: int | None) -> list[ApportionmentI
             member="0x" + a.change.member_commitment.hex(),
         )
         for a in log.changes
-        if a.timestamp - a.change.effective_at > deadline
+        if a.block_number >= launch_block and a.timestamp - a.change.effective_at > deadline
     ]
 
 

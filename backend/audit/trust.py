@@ -94,6 +94,16 @@ _LISTED: tuple[TrustAssumption, ...] = (
         True,
     ),
     TrustAssumption(
+        "launchRoster",
+        "the effective dates of the members carried over at the plan's launch",
+        "joins and exits anchored before the first claim or the first published period are the launch roster: their "
+        "effective dates "
+        "precede the plan's anchoring by nature, so step 6 does not hold them to the anchoring deadline; every "
+        "later change is held to it",
+        (6,),
+        True,
+    ),
+    TrustAssumption(
         "membershipEnds",
         "each exit in the membership log was the member's own decision or a valid termination (waiting period, "
         "age limit, fraud)",

@@ -29,7 +29,7 @@ verifyingContract}``; :func:`check_hubao_document` refuses any other, so a keyst
       VoteCommit(bytes32 claimId,uint32 round,bytes32 commitment)
 
   with ``commitment = keccak256(abi.encode(bytes32 claimId, uint32 round, address juror,
-  bool approve, bytes32 salt))`` (:func:`jury_vote_commitment`). The reveal
+  bool approve, bytes32 salt))`` (:func:`backend.chain.eip712.vote_commitment`). The reveal
   ``revealVote(claimId, juror, approve, salt)`` needs no signature: only the juror can derive the salt.
 
 * **Withdrawal**, **Appeal** (relayed: ``ClaimLedger.withdrawClaimBySig`` / ``appealBySig``; signed
@@ -56,7 +56,6 @@ import copy
 import json
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import EncodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
@@ -64,6 +63,7 @@ from eth_keys.constants import SECPK1_N
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from backend.chain.eip712 import salt_from_signature, vote_commitment
 from backend.errors import InvalidInput
 
 DOMAIN_NAME = "Hubao"
@@ -278,30 +278,10 @@ def vote_commit_document(domain: dict[str, Any], *, claim_id: bytes, round_: int
     }
 
 
-def salt_from_signature(signature: bytes) -> bytes:
-    """``keccak256(r ‖ s ‖ v)``: the vote salt a VoteSalt signature yields."""
-    if len(signature) != 65:
-        raise InvalidInput("a signature is 65 bytes r ‖ s ‖ v", code="BAD_SIGNATURE")
-    return bytes(keccak(signature))
-
-
 def derive_vote_salt(doc: dict[str, Any], private_key: bytes) -> bytes:
     """Sign a VoteSalt document with ``private_key`` and hash the signature: the salt (kept local)."""
     check_hubao_document(doc, primary_type="VoteSalt")
     return salt_from_signature(sign(doc, private_key))
-
-
-def jury_vote_commitment(claim_id: bytes, round_: int, juror: str, approve: bool, salt: bytes) -> bytes:
-    """``keccak256(abi.encode(bytes32 claimId, uint32 round, address juror, bool approve, bytes32 salt))``."""
-    if len(claim_id) != 32 or len(salt) != 32:
-        raise _bad("claimId and salt are 32 bytes")
-    if not is_address(juror):
-        raise _bad("juror is an address")
-    encoded = abi_encode(
-        ["bytes32", "uint32", "address", "bool", "bytes32"],
-        [bytes(claim_id), _round(round_), to_checksum_address(juror), bool(approve), bytes(salt)],
-    )
-    return bytes(keccak(encoded))
 
 
 def vote_payloads(salt_document: Any, private_key: bytes, approve: bool) -> dict[str, Any]:
@@ -317,7 +297,7 @@ def vote_payloads(salt_document: Any, private_key: bytes, approve: bool) -> dict
     round_ = int(doc["message"]["round"])
     juror = str(Account.from_key(private_key).address)
     salt = derive_vote_salt(doc, private_key)
-    commitment = jury_vote_commitment(claim_id, round_, juror, approve, salt)
+    commitment = vote_commitment(claim_id, round_, juror, approve, salt)
     commit_doc = vote_commit_document(doc["domain"], claim_id=claim_id, round_=round_, commitment=commitment)
     return {
         "juror": juror,

@@ -56,3 +56,9 @@ def create_cmd(
     console.print(f"created {account.role} [bold]{account.username}[/] (id {account.id})", highlight=False)
     if account.signing_address:
         console.print(f"signing address {account.signing_address}", highlight=False, markup=False)
+    elif role == "juror":
+        console.print(
+            "no signing key: the juror makes their own (web UI, or hubao keys new) and registers it to get the role",
+            highlight=False,
+            markup=False,
+        )

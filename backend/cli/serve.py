@@ -41,7 +41,7 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
 
 def _serve(settings: Settings, *, demo: bool = False, external: bool = False) -> None:
     from backend.api.app import create_app
-    from backend.api.server import UVICORN_OPTIONS, GracefulServer, protocol_class
+    from backend.api.server import GracefulServer, protocol_class, uvicorn_options
     from backend.runtime import build_runtime
     from backend.services.bootstrap import bootstrap
 
@@ -73,7 +73,7 @@ def _serve(settings: Settings, *, demo: bool = False, external: bool = False) ->
         port=settings.api_port,
         log_level="warning",
         http=protocol_class(settings),
-        **UVICORN_OPTIONS,
+        **uvicorn_options(settings),
     )
     try:
         GracefulServer(config).run()

@@ -109,16 +109,21 @@ def new_cmd(
         None, "--passphrase-file", exists=True, dir_okay=False, help="read the passphrase from this file's first line"
     ),
     scrypt_n: int = typer.Option(STANDARD_SCRYPT_N, "--scrypt-n", hidden=True, help="scrypt cost (tests only)"),
+    demo_device: str | None = typer.Option(
+        None, "--demo-device", help="DEMO ONLY: rebuild the seeded demo participant NAME's key (its seed is public)"
+    ),
 ) -> None:
     """Create a secp256k1 key on this machine and save it encrypted as a keystore v3 file."""
     from eth_account import Account
+
+    from backend.devices import demo_device_key
 
     passphrase = read_passphrase(passphrase_file, confirm=True)
     if len(passphrase) < MIN_PASSPHRASE:
         raise InvalidInput(f"choose a passphrase of at least {MIN_PASSPHRASE} characters", code="WEAK_PASSPHRASE")
     if out.exists():
         raise Conflict(f"{out} exists: choose another file", code="FILE_EXISTS")
-    account = Account.create()
+    account = Account.create() if demo_device is None else Account.from_key(demo_device_key(demo_device))
     keystore = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=scrypt_n)
     write_new_file(out, json.dumps(keystore, indent=2) + "\n")
     console.print(f"created {out} for address {account.address}", highlight=False, markup=False, soft_wrap=True)
@@ -312,7 +317,7 @@ def _opened_vote(
 ) -> bool:
     """The vote ``salt`` opens the known commitment to (checked against ``approve`` when given);
     without a known commitment, ``approve`` itself."""
-    from backend.chain import typed_data
+    from backend.chain import eip712
 
     if commitment_hex is None:
         if approve is None:
@@ -321,7 +326,7 @@ def _opened_vote(
     opened = [
         choice
         for choice in (True, False)
-        if typed_data.jury_vote_commitment(claim_id, round_, juror, choice, salt).hex() == commitment_hex[2:].lower()
+        if eip712.vote_commitment(claim_id, round_, juror, choice, salt).hex() == commitment_hex[2:].lower()
     ]
     if not opened:
         raise InvalidInput("this key does not open the commitment on record", code="COMMITMENT_MISMATCH")

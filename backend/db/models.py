@@ -189,6 +189,17 @@ class ServerHeldKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class SharedSecret(Base):
+    """The fingerprint of one secret every host of the deployment must hold (``jwt`` or ``kek:<kid>``)."""
+
+    __tablename__ = "shared_secrets"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    first_host: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Member(Base):
     """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
 
@@ -312,10 +323,10 @@ class JurySeat(Base):
     claim_pk: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
     round: Mapped[int] = mapped_column(Integer)
     juror_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The juror's commitment (public on chain). The salt is derived and kept on the juror's device;
+    # the vote is known here only once revealed on chain (migration 0010 dropped vote_salt).
     commitment: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
-    # The juror's own vote and salt are kept (encrypted by the juror key holder) until reveal.
     vote: Mapped[bool | None] = mapped_column(nullable=True)
-    vote_salt: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     revealed: Mapped[bool] = mapped_column(default=False)
 
 

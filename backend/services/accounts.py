@@ -143,10 +143,11 @@ def _check_credentials(username: str, password: str) -> None:
         raise InvalidInput(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="WEAK_PASSWORD")
 
 
-# Roles whose new accounts still get a key generated and sealed here (the legacy custody) until
-# their device signing is in place. Reviewers hold their own keys (issue 14 item 1): a new reviewer
-# has no signing address until they register the key their device made (participant_keys).
-SERVER_KEY_ROLES: Final = frozenset({"juror"})
+# Roles whose new accounts still get a key generated and sealed here (the legacy custody). None any
+# more: reviewers (issue 14 item 1) and jurors (item 3) hold their own keys — a new one has no signing
+# address until they register the key their device made (participant_keys). ``server_key=True``
+# still rebuilds a data directory of the legacy custody (tests of the migration).
+SERVER_KEY_ROLES: Final[frozenset[str]] = frozenset()
 
 
 def create_account(

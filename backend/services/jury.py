@@ -8,15 +8,21 @@ shuffle seeded with ``keccak256(abi.encode(blockhash(drawBlock), claimId, round)
 service picks nobody: :func:`draw_jury` only sends ``drawJury`` when it is due (the workflow clock
 calls it) and records the seats the contract chose.
 
-**Votes** — ``salt = keccak256(sig)`` of the juror's ``VoteSalt(claimId, round)`` signature,
-``commitment = keccak256(abi.encode(claimId, round, juror, approve, salt))``, and the juror's
-``VoteCommit(claimId, round, commitment)`` signature relayed by the operator with
-``commitVoteBySig``; the reveal (``revealVote``) is relayed too: the opening authenticates itself.
-The salt is re-derived at reveal (RFC 6979 signatures are deterministic) and never stored.
-Until jurors sign on their own devices, :func:`legacy_juror_signature` signs with the juror's
-server-held key — the single place that changes when it moves to the device.
-``tallyJury`` after the reveal window decides by simple majority of revealed votes (ties reject);
-a round below the minimum turnout is voided and the contract schedules a new draw.
+**Votes** are made with the juror's own key, on their device (the web UI's keystore, a browser
+wallet, or ``hubao sign vote``); the server holds only the juror's address and relays:
+
+    salt       = keccak256(the juror's signature of VoteSalt(claimId, round))   never sent before the reveal
+    commitment = keccak256(abi.encode(claimId, round, juror, approve, salt))    (eip712.vote_commitment)
+    commit     : {commitment, signature of VoteCommit(claimId, round, commitment)} → commitVoteBySig
+    reveal     : {approve, salt} → revealVote(claimId, juror, approve, salt) (anyone may send it)
+
+The server stores no juror key, no salt and no vote before the reveal: ``jury_seats.commitment``
+(public, on chain anyway) until then, ``jury_seats.vote`` only from the reveal. It cannot commit or
+reveal for a juror (ClaimLedger checks the juror's signature and the commitment), nor read a vote
+early. A juror may also send commit and reveal to ClaimLedger directly (``hubao sign vote --rpc``):
+the seat's state is read from the chain. ``tallyJury`` after the reveal window decides by simple
+majority of revealed votes (ties reject); a round below the minimum turnout is voided and
+the contract schedules a new draw.
 
 The public notice and objections that send a claim to a jury are in :mod:`backend.services.notice`;
 the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`backend.services.workflow`.
@@ -25,19 +31,18 @@ the workflow clock's step (:func:`~backend.services.workflow.advance`) in :mod:`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.chain import eip712
+from backend.chain import eip712, typed_data
 from backend.chain.claims import ClaimState, LedgerTx
 from backend.chain.transactions import ContractReverted
 from backend.config import ANVIL_CHAIN_ID
 from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, Relation, ReviewAssignment
-from backend.errors import Conflict, Forbidden, NotFound
-from backend.services.accounts import signing_account
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services.auth import Principal
 from backend.services.claims import age_band_label, flags_of, get_claim, hex32, ledger, record_event, set_status
 from backend.services.context import ServiceContext
@@ -254,13 +259,39 @@ def jury_assignments(session: Session, principal: Principal) -> list[JuryAssignm
 
 
 @dataclass(frozen=True)
+class VoteDocuments:
+    """What the juror's device needs to commit or reveal: the seat's address, the round, the
+    on-chain commitment (None until committed) and the VoteSalt document to derive the salt from."""
+
+    juror: str | None
+    claim_id: str
+    round: int
+    commitment: str | None
+    salt_typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class JuryCase:
     assignment: JuryAssignment
     age_band: str
     flags: list[str]
+    vote: VoteDocuments
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     objections: list[str] = field(default_factory=list)
     appealed: bool = False
+
+
+def vote_documents(ctx: ServiceContext, claim: Claim, round_: int, juror: Account) -> VoteDocuments:
+    """The seat's vote section (:class:`VoteDocuments`), with the commitment read from the chain
+    (the juror may have committed directly, without the operator)."""
+    client = ledger(ctx)
+    address = juror.signing_address
+    commitment = None
+    if address is not None:
+        onchain = client.ballot(claim.claim_id, round_, address).commitment
+        commitment = None if onchain == bytes(32) else "0x" + onchain.hex()
+    document = typed_data.vote_salt_document(client.domain().as_dict(), claim_id=claim.claim_id, round_=round_)
+    return VoteDocuments(address, "0x" + claim.claim_id.hex(), round_, commitment, document)
 
 
 def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim_pk: str) -> JuryCase:
@@ -289,21 +320,19 @@ def jury_case(ctx: ServiceContext, session: Session, principal: Principal, claim
         is not None
     )
     rules = rule_set_by_hash(session, claim.rule_set_hash)
+    juror = session.get(Account, principal.account_id)
+    assert juror is not None
+    vote = vote_documents(ctx, claim, seat.round, juror)
+    if vote.commitment is not None and not assignment.committed:  # committed straight on chain
+        assignment = replace(assignment, committed=True)
     return JuryCase(
-        assignment, age_band_label(rules, claim.age_at_diagnosis), flags_of(claim), verdicts, objections, appealed
-    )
-
-
-def legacy_juror_signature(ctx: ServiceContext, juror: Account, document: dict[str, Any]) -> bytes:
-    """The juror's EIP-712 signature of ``document`` (``VoteSalt`` / ``VoteCommit``) made with the
-    juror's server-held key — the one place that moves to the juror's device (issue 14 item 3)."""
-    return eip712.sign_typed_data(signing_account(ctx, juror), document)
-
-
-def _vote_salt(ctx: ServiceContext, juror: Account, claim_id: bytes, round_: int) -> bytes:
-    domain = ledger(ctx).domain()
-    return eip712.salt_from_signature(
-        legacy_juror_signature(ctx, juror, eip712.vote_salt_typed_data(claim_id, round_, domain))
+        assignment,
+        age_band_label(rules, claim.age_at_diagnosis),
+        flags_of(claim),
+        vote,
+        verdicts,
+        objections,
+        appealed,
     )
 
 
@@ -311,54 +340,91 @@ def _closed(exc: ContractReverted, names: tuple[str, ...], message: str, code: s
     return Conflict(message, code=code) if exc.error in names else None
 
 
-def commit_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool) -> JuryAssignment:
-    """Commit the calling juror's vote: salt and commitment signed by the juror, relayed by the operator."""
+def _signature(raw: bytes) -> bytes:
+    if len(raw) != 65:
+        raise InvalidInput("a signature is 65 bytes r ‖ s ‖ v", code="BAD_SIGNATURE", field="signature")
+    return raw
+
+
+def _juror_address(juror: Account) -> str:
+    """The caller's own registered address; a juror still on a server-held key (or none) cannot vote."""
+    if juror.signing_address is None or juror.signing_key_encrypted is not None:
+        raise Conflict(
+            "register your own signing key to vote: the server does not vote for jurors",
+            code="KEY_NOT_REGISTERED",
+        )
+    return juror.signing_address
+
+
+def commit_vote(
+    ctx: ServiceContext, principal: Principal, claim_pk: str, commitment: bytes, signature: bytes
+) -> JuryAssignment:
+    """Relay the calling juror's device-signed commit ``{commitment, VoteCommit signature}``.
+
+    The server learns a hash it cannot open: no vote, no salt. It checks the signature against the
+    juror's registered address first (ClaimLedger checks it again) so a bad one costs no gas.
+    """
     client = ledger(ctx)
-    with ctx.sessions.begin() as session:
+    _signature(signature)
+    if len(commitment) != 32:
+        raise InvalidInput("a commitment is 32 bytes", code="INVALID_COMMITMENT", field="commitment")
+    with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
-        assert juror.signing_address is not None
+        address = _juror_address(juror)
         if claim.status != "DISPUTED":
             raise Conflict(f"the claim is {claim.status}: voting is over", code="VOTING_CLOSED")
-        if (
-            seat.commitment is not None
-            and client.ballot(claim.claim_id, seat.round, juror.signing_address).commitment == seat.commitment
-        ):
+        round_, claim_id, seat_id = seat.round, claim.claim_id, seat.id
+        if client.ballot(claim_id, round_, address).commitment != bytes(32):
             raise Conflict("you already committed a vote in this round", code="ALREADY_COMMITTED")
-        commit_ends, _ = _round_windows(session, claim, seat.round)
+        commit_ends, _ = _round_windows(session, claim, round_)
         if chain_now(ctx) >= commit_ends:
             raise Conflict("the commit window is closed", code="COMMIT_CLOSED")
-        salt = _vote_salt(ctx, juror, claim.claim_id, seat.round)
-        commitment = eip712.vote_commitment(claim.claim_id, seat.round, juror.signing_address, approve, salt)
-        document = eip712.vote_commit_typed_data(claim.claim_id, seat.round, commitment, client.domain())
-        signature = legacy_juror_signature(ctx, juror, document)
-        seat.vote, seat.vote_salt, seat.commitment = approve, None, commitment
-        round_, address, claim_id = seat.round, juror.signing_address, claim.claim_id
+    document = typed_data.vote_commit_document(
+        client.domain().as_dict(), claim_id=claim_id, round_=round_, commitment=commitment
+    )
+    try:
+        signer = typed_data.recover_signer(document, signature)
+    except InvalidInput as exc:
+        raise Forbidden(f"the commit is not signed: {exc.message}", code="VOTE_NOT_SIGNED") from exc
+    if signer != address:
+        raise Forbidden("the commit was not signed by your registered key", code="VOTE_NOT_SIGNED")
     try:
         tx = client.commit_vote_by_sig(claim_id, address, commitment, signature)
-    except ContractReverted as exc:
-        raise _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED") or exc from exc
+    except ContractReverted as exc:  # e.g. a zero commitment, or the window closed meanwhile
+        closed = _closed(exc, ("ClaimLedgerCommitClosed",), "the commit window is closed", "COMMIT_CLOSED")
+        raise closed or Conflict(f"ClaimLedger refused the commit ({exc.error})", code="COMMIT_REFUSED") from exc
     with ctx.sessions.begin() as session:
-        claim = get_claim(session, claim_pk)
-        record_event(session, claim, "VoteCommitted", tx, round=round_)
+        seat_row = session.get(JurySeat, seat_id)
+        assert seat_row is not None
+        seat_row.commitment = commitment
+        record_event(session, get_claim(session, claim_pk), "VoteCommitted", tx, round=round_)
     with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)
 
 
-def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> JuryAssignment:
-    """Reveal the calling juror's committed vote (during the reveal window), relayed by the operator."""
+def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str, approve: bool, salt: bytes) -> JuryAssignment:
+    """Relay the opening ``{approve, salt}`` the juror's device sends at reveal time.
+
+    Only the juror can derive the salt, and the commitment binds claim, round and juror, so the
+    opening needs no further signature; it is checked against the on-chain commitment first.
+    """
     client = ledger(ctx)
+    if len(salt) != 32:
+        raise InvalidInput("a salt is 32 bytes", code="INVALID_SALT", field="salt")
     with ctx.sessions() as session:
         claim, seat = _seat(session, principal, claim_pk)
         juror = session.get(Account, principal.account_id)
         assert juror is not None
-        assert juror.signing_address is not None
-        if seat.commitment is None or seat.vote is None:
+        address = _juror_address(juror)
+        round_, claim_id, seat_id = seat.round, claim.claim_id, seat.id
+        ballot = client.ballot(claim_id, round_, address)
+        if ballot.commitment == bytes(32):
             raise Conflict("you have not committed a vote in this round", code="NOT_COMMITTED")
-        if seat.revealed:
+        if ballot.revealed or seat.revealed:
             raise Conflict("your vote is already revealed", code="ALREADY_REVEALED")
-        commit_ends, reveal_ends = _round_windows(session, claim, seat.round)
+        commit_ends, reveal_ends = _round_windows(session, claim, round_)
         now = chain_now(ctx)
         if now < commit_ends:
             raise Conflict(
@@ -367,16 +433,21 @@ def reveal_vote(ctx: ServiceContext, principal: Principal, claim_pk: str) -> Jur
             )
         if now >= reveal_ends:
             raise Conflict(f"the reveal window closed at chain time {reveal_ends}", code="REVEAL_CLOSED")
-        salt = _vote_salt(ctx, juror, claim.claim_id, seat.round)  # re-derived: RFC 6979 is deterministic
-        vote, round_, seat_id, claim_id, address = seat.vote, seat.round, seat.id, claim.claim_id, juror.signing_address
+    if eip712.vote_commitment(claim_id, round_, address, approve, salt) != ballot.commitment:
+        raise InvalidInput("this vote and salt do not open your commitment", code="COMMITMENT_MISMATCH")
     try:
-        tx = client.reveal_vote(claim_id, address, vote, salt)
+        tx = client.reveal_vote(claim_id, address, approve, salt)
     except ContractReverted as exc:
-        raise _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED") or exc from exc
+        closed = _closed(exc, ("ClaimLedgerRevealClosed",), "the reveal window is closed", "REVEAL_CLOSED")
+        raise closed or Conflict(f"ClaimLedger refused the reveal ({exc.error})", code="REVEAL_REFUSED") from exc
+    revealed = tx.event("VoteRevealed")
     with ctx.sessions.begin() as session:
         seat_row = session.get(JurySeat, seat_id)
         assert seat_row is not None
+        seat_row.commitment = ballot.commitment
         seat_row.revealed = True
+        # the vote as the chain recorded it, only now that it is public
+        seat_row.vote = bool(revealed.args["approve"]) if revealed is not None else approve
         record_event(session, get_claim(session, claim_pk), "VoteRevealed", tx, round=round_)
     with ctx.sessions() as session:
         return next(a for a in jury_assignments(session, principal) if a.id == claim_pk and a.round == round_)

@@ -1,6 +1,6 @@
 """Participants' own signing keys: registration by proof of possession, and retiring server-held keys.
 
-A reviewer's key is made and kept on the reviewer's device (the web UI's keystore, a browser
+A reviewer's or juror's key is made and kept on the participant's device (the web UI's keystore, a browser
 wallet, or a keystore file used with ``hubao sign``). The server stores only its **address**
 (``Account.signing_address``, with ``signing_key_encrypted`` NULL): no private key, no key-wrapping
 key, nothing that could sign for the reviewer.
@@ -14,16 +14,18 @@ Registration (proof of possession)::
     2. the device signs it (EIP-712, the key being registered);
     3. POST {address, expiresAt, signature}: the server rebuilds the document, checks the expiry
        and that the signature recovers to the address, then — chain first, so a retry completes —
-       grants REVIEWER_ROLE to the address, re-declares the account's conflicts of interest for it
+       grants REVIEWER_ROLE / JUROR_ROLE to the address, re-declares the account's conflicts of interest for it
        (ClaimLedger keys conflicts by address), revokes the role of the previous address, and only
        then stores the new address and deletes the sealed server-held key.
 
-Migration: an account created with a server-held key keeps working (the server signs its verdicts,
-as before) until its owner registers a key of their own; from then on the server cannot sign for it.
-Jurors keep server-held keys until ClaimLedger's device-signed commit/reveal lands.
+Migration: a reviewer account created with a server-held key keeps working (the server signs its
+verdicts, as before) until its owner registers a key of their own; from then on the server cannot
+sign for it. Jurors vote only with a key of their own (ClaimLedger 2 ``commitVoteBySig``): new juror
+accounts get no server-held key, and a juror's legacy server-held key signs nothing — registering
+their own key retires it (role revoked on chain, sealed key deleted); the history it signed stays.
 
     InvalidInput (422)   INVALID_ADDRESS
-    Forbidden (403)      NOT_A_DEVICE_SIGNER (not a reviewer), CHALLENGE_EXPIRED,
+    Forbidden (403)      NOT_A_DEVICE_SIGNER (not a reviewer or juror), CHALLENGE_EXPIRED,
                          KEY_NOT_PROVEN (the signature is malformed or by another key)
     Conflict (409)       KEY_IN_USE (another account's address), VERDICT_AWAITING_RELAY
 """
@@ -41,7 +43,7 @@ from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import select, text
 
 from backend.chain import typed_data
-from backend.chain.roster import REVIEWER
+from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, ReviewAssignment, ServerHeldKey, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.services.accounts import get_account
@@ -52,8 +54,8 @@ from backend.services.rule_sets import roster_for
 log = logging.getLogger(__name__)
 
 CHALLENGE_TTL_SECONDS: Final = 600
-# Roles whose key may live on the participant's device today (jurors wait for ClaimLedger 2.0).
-DEVICE_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER}
+# Roles whose key lives on the participant's device (the on-chain role each key is granted).
+DEVICE_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER, "juror": JUROR}
 _CHALLENGE_TAG: Final = b"hubao/key-registration/v1\x00"
 
 
@@ -101,9 +103,7 @@ def _document(ctx: ServiceContext, account: Account, address: str, expires_at: i
 def _device_signer(account: Account) -> str:
     role = DEVICE_ROLES.get(account.role)
     if role is None or account.disabled:
-        raise Forbidden(
-            "only reviewers register their own signing key (jurors: after ClaimLedger 2.0)", code="NOT_A_DEVICE_SIGNER"
-        )
+        raise Forbidden("only reviewers and jurors register their own signing key", code="NOT_A_DEVICE_SIGNER")
     return role
 
 

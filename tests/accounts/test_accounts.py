@@ -61,7 +61,14 @@ def _account_count(runtime: Runtime, username: str) -> int:
 # --- signing keys ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("role", "onchain_role"), [("reviewer", "REVIEWER_ROLE"), ("juror", "JUROR_ROLE")])
+def test_a_new_juror_holds_no_key_and_no_role_until_it_registers_its_own(plan_runtime: Runtime) -> None:
+    account = _reload(plan_runtime, make_account(plan_runtime, "juror").id)
+    assert (account.signing_address, account.signing_key_encrypted) == (None, None)
+    key = Api(plan_runtime).get("/signing-key", token_for(plan_runtime, account)).json()
+    assert key == {"address": None, "custody": "none", "deviceKeysSupported": True}
+
+
+@pytest.mark.parametrize(("role", "onchain_role"), [("reviewer", "REVIEWER_ROLE")])
 def test_create_signer_grants_its_role_on_chain(plan_runtime: Runtime, role: str, onchain_role: str) -> None:
     account = make_account(plan_runtime, role, server_key=True)
     assert account.signing_address is not None
@@ -123,8 +130,8 @@ def test_signing_key_is_sealed_at_rest_and_opens_to_its_address(plan_runtime: Ru
 
 
 def test_sealed_key_does_not_open_for_another_account_or_keyring(plan_runtime: Runtime) -> None:
-    first = _reload(plan_runtime, make_account(plan_runtime, "juror").id)
-    second = _reload(plan_runtime, make_account(plan_runtime, "juror").id)
+    first = _reload(plan_runtime, make_account(plan_runtime, "juror", server_key=True).id)
+    second = _reload(plan_runtime, make_account(plan_runtime, "juror", server_key=True).id)
     second.signing_key_encrypted = first.signing_key_encrypted  # a row copied onto another account
     with pytest.raises(SigningKeyUnavailable):
         open_signing_key(plan_runtime.keyring, second)
@@ -230,11 +237,11 @@ def test_relation_of_a_reviewer_without_a_key_is_declared_on_chain_when_they_reg
 def test_declare_relation_completes_after_a_crash_between_chain_and_database(plan_runtime: Runtime) -> None:
     api = Api(plan_runtime)
     operator = token_for(plan_runtime, make_account(plan_runtime, "operator"))
-    juror = make_account(plan_runtime, "juror")
+    signer = make_account(plan_runtime, "juror", server_key=True)  # a signer with an address
     member = _new_member(plan_runtime)
-    assert juror.signing_address is not None
-    assert roster_for(plan_runtime).declare_conflict(juror.signing_address, bytes(member.commitment)) is not None
-    created = api.post(f"/accounts/{juror.id}/relations", operator, json={"memberId": member.id})
+    assert signer.signing_address is not None
+    assert roster_for(plan_runtime).declare_conflict(signer.signing_address, bytes(member.commitment)) is not None
+    created = api.post(f"/accounts/{signer.id}/relations", operator, json={"memberId": member.id})
     assert created.status_code == 201, created.text
     assert created.json()["txHash"] is None  # already on chain: nothing sent
 
@@ -330,7 +337,7 @@ def test_list_accounts_clamps_the_page(plan_runtime: Runtime) -> None:
 # --- CLI -----------------------------------------------------------------------------------------
 
 
-def test_cli_creates_a_juror_with_its_role(plan_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_creates_a_juror_without_a_server_held_key(plan_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     import backend.cli.accounts  # noqa: F401 - registers the command
 
     data_dir: Path = plan_runtime.settings.resolved_data_dir
@@ -345,11 +352,8 @@ def test_cli_creates_a_juror_with_its_role(plan_runtime: Runtime, monkeypatch: p
     with plan_runtime.sessions() as session:
         account = session.scalars(select(Account).where(Account.username == username)).one()
     assert account.role == "juror"
-    assert account.signing_address is not None
-    assert account.signing_address in result.output
-    assert roster_for(plan_runtime).has_role("JUROR_ROLE", account.signing_address)
-    signer = signing_account(plan_runtime, account)  # sealed under the same keyring directory
-    assert signer.address == account.signing_address
+    assert (account.signing_address, account.signing_key_encrypted) == (None, None)  # the juror makes their own
+    assert "no signing key" in result.output
     member = new_name("climember")
     result = CliRunner().invoke(cli_app, ["accounts", "create", member, "--role", "member", "--password", PASSWORD])
     assert result.exit_code == 0, result.output

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account as EthAccount
 from eth_utils.crypto import keccak
 from sqlalchemy import create_engine
 
@@ -36,7 +37,6 @@ from backend.chain.compiler import ContractsLayout, compile_contracts
 from backend.chain.transactions import TransactionSender
 from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
-from backend.services.accounts import signing_account
 from backend.services.claims import ledger
 from tests.claims.builders import Person, World, pdf, start_world
 from tests.stacks import rules_of
@@ -323,7 +323,8 @@ def reveal_votes(history: ClaimsHistory, claim_id: bytes, votes: int) -> list[Pe
     salts = []
     for juror in jurors[:votes]:
         rpc_call(history.url, "anvil_setBalance", [juror.address, hex(10**18)])
-        sender = TransactionSender(rt.w3, signing_account(rt, juror.account))
+        assert juror.device_key is not None  # the juror's own key, held by the test as its device
+        sender = TransactionSender(rt.w3, EthAccount.from_key(juror.device_key))
         salt = keccak(text=f"salt of {juror.address}")
         commitment = eip712.vote_commitment(claim_id, round_, juror.address, True, salt)
         client.commit_vote(claim_id, commitment, juror=sender)  # sent by the juror itself

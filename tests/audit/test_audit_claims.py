@@ -78,11 +78,12 @@ def test_untouched_claims_history_passes_every_step(history: ClaimsHistory) -> N
     assert report.findings == [], report.to_json_text()
     assert {s.step: s.status for s in report.steps} == dict.fromkeys(range(1, 8), StepStatus.PASSED)
     assert report.ok
-    # Reviewers sign on their own devices: no verdict rests on a key the server holds. A vote whose
-    # juror key the server generated (the legacy custody) would keep the report incomplete: a pass
-    # an operator-held secret could produce is not complete (issue 14 item 5).
+    # Reviewers and jurors sign on their own devices: no verdict and no vote rests on a key the server
+    # holds. One that did would keep the report incomplete: a pass an operator-held secret could
+    # produce is not complete (issue 14 item 5).
     held = {entry["id"]: entry for entry in report.operator_satisfiable}
-    assert held.get("serverHeldKeys", {}).get("counts", {}).get("VerdictRecorded", 0) == 0, held
+    counts = held.get("serverHeldKeys", {}).get("counts", {})
+    assert (counts.get("VerdictRecorded", 0), counts.get("VoteCommitted", 0)) == (0, 0), held
     assert report.complete is (not held)
     step3 = report.step(3).checked
     assert {k: v for k, v in step3.items() if k.startswith("state")} == {

@@ -2,6 +2,10 @@
 
 The rule set in force is the default with ``jury_size`` 3 and ``min_turnout`` 2 (published and
 anchored through ``rule_sets.publish_rule_set``), so a jury round is three jurors' transactions.
+
+Jurors hold their own keys (``Person.device_key``, held by the test as their "device", never by the
+server): :meth:`World.staff` registers one for each juror by signing the server's challenge, and
+:meth:`World.jury_votes` derives salts, signs commits and sends reveals with them.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class Person:
     account: Account
     token: str
     member: Member | None = None
-    device_key: bytes | None = None  # a reviewer's own key, held by the test (their "device")
+    device_key: bytes | None = None  # a reviewer's or juror's own key, held by the test (their "device")
 
     @property
     def id(self) -> str:
@@ -91,18 +95,34 @@ class World:
         return issue_token(account, self.runtime.jwt_secret)
 
     def staff(self, role: str, *, server_key: bool | None = None) -> Person:
-        """A staff login; a reviewer registers a key of its own "device" (held here), unless
+        """A staff login; a reviewer or juror registers a key of its own "device" (held here), unless
         ``server_key`` asks for the legacy custody (a key the server generated)."""
         account = create_staff_account(self.runtime, new_name(role), PASSWORD, role, server_key=server_key)
         person = Person(account, self.token(account))
-        if role == "reviewer" and account.signing_address is None:
-            person.device_key = keccak(text=f"hubao-test-reviewer-device-{account.id}")
-            devices.register_key(self.api, person.token, person.device_key)
-            with self.runtime.sessions() as session:
-                registered = session.get(Account, account.id)
-                assert registered is not None
-                person.account = registered
+        if role in ("reviewer", "juror") and account.signing_address is None:
+            self.own_key(person, keccak(text=f"hubao-test-{role}-device-{account.id}"))
         return person
+
+    def own_key(self, person: Person, key: bytes | None = None) -> str:
+        """Register ``key`` (default: a fresh one) as ``person``'s own signing key; returns its address."""
+        key = key or bytes(EthAccount.create().key)
+        address = devices.register_key(self.api, person.token, key)
+        with self.runtime.sessions() as session:
+            account = session.get(Account, person.account.id)
+            assert account is not None
+            session.expunge(account)
+        person.account, person.device_key = account, key
+        return address
+
+    def commit(self, juror: Person, claim_pk: str, approve: bool) -> httpx.Response:
+        """The juror's device derives the salt, signs the commit; the server relays it."""
+        assert juror.device_key is not None
+        return devices.commit_vote(self.api, juror.token, juror.device_key, claim_pk, approve)
+
+    def reveal(self, juror: Person, claim_pk: str, approve: bool | None = None) -> httpx.Response:
+        """The juror's device re-derives the salt and sends the opening."""
+        assert juror.device_key is not None
+        return devices.reveal_vote(self.api, juror.token, juror.device_key, claim_pk, approve)
 
     def member(self, *, joined_days_ago: int = 200, birth: date = date(1990, 5, 17), name: str | None = None) -> Person:
         """A member who joined ``joined_days_ago`` days ago (waiting period over after 90)."""
@@ -218,11 +238,11 @@ class World:
         seated = self.seated(claim_pk)
         assert len(seated) == JURY_SIZE
         for juror, vote in zip(seated, votes, strict=False):
-            response = self.api.post(f"/jury/claims/{claim_pk}/commit", juror.token, json={"approve": vote})
+            response = self.commit(juror, claim_pk, vote)
             assert response.status_code == 200, response.text
         self.advance(rules.commit_seconds)
-        for juror in seated[: len(votes)]:
-            response = self.api.post(f"/jury/claims/{claim_pk}/reveal", juror.token)
+        for juror, vote in zip(seated, votes, strict=False):
+            response = self.reveal(juror, claim_pk, vote)
             assert response.status_code == 200, response.text
         self.advance(rules.reveal_seconds)
         return seated

@@ -48,8 +48,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/review/claims/{c}/evidence/{e}/content", None),
     ("POST", "/review/claims/{c}/verdict", {"verdict": "APPROVE", "report": "ok"}),
     ("GET", "/jury/claims/{c}", None),
-    ("POST", "/jury/claims/{c}/commit", {"approve": True}),
-    ("POST", "/jury/claims/{c}/reveal", None),
+    ("POST", "/jury/claims/{c}/commit", {"commitment": "0x" + "11" * 32, "signature": "0x" + "22" * 65}),
+    ("POST", "/jury/claims/{c}/reveal", {"approve": True, "salt": "0x" + "33" * 32}),
 ]
 
 

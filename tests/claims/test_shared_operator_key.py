@@ -135,12 +135,13 @@ def test_filings_through_two_processes_at_once_all_reach_review(world: World, ot
     assert {r.json()["status"] for r in results} == {"UNDER_REVIEW"}  # type: ignore[attr-defined]
 
 
-def test_a_jurors_key_sends_from_two_processes_without_collisions(world: World, other_process: Runtime) -> None:
-    """A participant key's sender (a juror sending its own ``commitVote``) is built per request, so
-    only the lock file orders two requests for the same key — in one process as much as in two."""
-    juror = world.jurors[0]
-    signer = signing_account(world.runtime, juror.account)
+def test_a_participant_key_sends_from_two_processes_without_collisions(world: World, other_process: Runtime) -> None:
+    """A participant key's sender (a legacy server-held key: jurors now vote from their own devices,
+    relayed by the operator) is built per request, so only the lock file orders two requests for the
+    same key — in one process as much as in two."""
+    participant = world.staff("reviewer", server_key=True)
+    signer = signing_account(world.runtime, participant.account)
     world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
     assert world.runtime.sender(signer).lock_path == other_process.sender(signer).lock_path
-    # a new sender per request, as the jury service builds them
+    # a new sender per request
     _all_land_at_once([lambda: world.runtime.sender(signer), lambda: other_process.sender(signer)], each=6)

@@ -6,6 +6,8 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from backend.audit.report import StepStatus
+from backend.audit.runner import audit_runtime
 from backend.db.models import Claim, Member
 from backend.demo import seed_demo
 from backend.runtime import Runtime
@@ -19,6 +21,13 @@ def test_demo_seed_creates_every_claim_state_once(runtime: Runtime) -> None:
     assert states == Counter({"PAID": 1, "REJECTED": 2, "IN_NOTICE": 1, "DISPUTED": 1, "UNDER_REVIEW": 1})
     assert list(ended) == ["WAITING_PERIOD"]
     assert runtime.anchoring_worker().backlog() == 0
+    # What an auditor sees first: the seeded history passes every step, with no false alarm from
+    # the demo moving the chain's clock or from the members who joined before the plan was on chain.
+    report = audit_runtime(runtime)
+    assert report.findings == [], report.to_json_text()
+    assert report.ok
+    assert {s.step: s.status for s in report.steps} == dict.fromkeys(range(1, 8), StepStatus.PASSED)
+    assert report.complete is (not report.operator_satisfiable)
     assert seed_demo(runtime) is False  # a second `make run` keeps the same plan
 
 

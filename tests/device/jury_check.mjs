@@ -10,6 +10,23 @@ import {
 } from "../../backend/web/static/js/device/typed_data.js";
 import { deriveVoteSalt, openCommitment, signCommit, signReveal } from "../../backend/web/static/js/device/jury_signing.js";
 import { DeviceSigner, signHubaoTypedData } from "../../backend/web/static/js/device/wallet.js";
+import { secp256k1 } from "../../backend/web/static/vendor/noble/curves/secp256k1.js";
+
+/** A wallet whose signatures are hedged (random nonces): valid, but not re-derivable. */
+function hedgedWallet(key) {
+  return {
+    kind: "wallet",
+    address: addressOf(key),
+    async signTypedData(doc) {
+      const rec = secp256k1.sign(hashTypedData(doc), key, { prehash: false, format: "recovered", lowS: true, extraEntropy: true });
+      const sig = new Uint8Array(65);
+      sig.set(rec.subarray(1, 65), 0);
+      sig[64] = rec[0] + 27;
+      return hex(sig);
+    },
+    lock() {},
+  };
+}
 
 const request = JSON.parse(readFileSync(0, "utf8"));
 const hex = (b) => `0x${bytesToHex(b)}`;
@@ -41,6 +58,12 @@ for (const c of request.cases) {
   } catch (err) {
     wrongDoc = err.code;
   }
+  let hedged = null;
+  try {
+    await signCommit(hedgedWallet(key), vote, c.approve);
+  } catch (err) {
+    hedged = err.code;
+  }
   report.cases.push({
     name: c.name,
     juror,
@@ -58,6 +81,7 @@ for (const c of request.cases) {
     opensForeign: openCommitment({ ...vote, commitment: c.foreignCommitment || `0x${"ab".repeat(32)}` }, salt),
     refusedToSendSalt: refused,
     wrongDocument: wrongDoc,
+    hedgedWallet: hedged,
   });
   signer.lock();
 }

@@ -92,6 +92,8 @@ SAFE_PRODUCTION = {
     "HUBAO_ADMIN_ADDRESS": "0x" + "ab" * 20,
     "HUBAO_DOCS_ENABLED": "false",
     "HUBAO_RULE_SET_DELAY": "604800",
+    "HUBAO_JWT_SECRET": "a production secret of at least 32 bytes",
+    "HUBAO_KEYS_DIR": "/run/secrets/hubao-keks",
     "HUBAO_ROSTER_DELAY": "86400",
 }
 

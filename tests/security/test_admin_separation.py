@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ConfigError
 from backend.runtime import Runtime
 from backend.services.rule_sets import roster_for
+from evidence_store.crypto import DirectoryKeyring
 from tests.stacks import node_of
 
 pytestmark = pytest.mark.xdist_group(name="security-admin")
@@ -126,13 +128,23 @@ def test_reused_deployment_with_another_admin(
 
 
 def test_production_refuses_a_reused_deployment_with_another_admin(
-    runtime_factory: Callable[..., Runtime], anvil_factory: Callable[..., AnvilNode]
+    runtime_factory: Callable[..., Runtime], anvil_factory: Callable[..., AnvilNode], tmp_path: Path
 ) -> None:
     node = anvil_factory(chain_id=31338)  # production refuses anvil's 31337 and its public keys
     keys = {"deployer_key": "0x" + "11" * 32, "notary_key": "0x" + "22" * 32}
     for key in keys.values():
         rpc_call(node.url, "anvil_setBalance", [account(key).address, hex(10**20)])
-    production = {"env": "production", "docs_enabled": False, "rule_set_delay": 86_400, "roster_delay": 86_400, **keys}
+    keks = tmp_path / "keks"  # the deployment's key-encryption keys, as a mounted secret would be
+    DirectoryKeyring(keks).create_kek()
+    production = {
+        "env": "production",
+        "docs_enabled": False,
+        "rule_set_delay": 86_400,
+        "roster_delay": 86_400,
+        "jwt_secret": "a production secret of at least 32 bytes",
+        "keys_dir": keks,
+        **keys,
+    }
     first = runtime_factory(node, admin_address="0x" + "ab" * 20, **production)
     assert first.contracts["ClaimLedger"].functions.defaultAdmin().call().lower() == "0x" + "ab" * 20
     data_dir = first.settings.data_dir

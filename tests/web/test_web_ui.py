@@ -7,8 +7,9 @@ window passes on anvil's clock and the claim is finalized; the period is publish
 verifies the share in the browser (and an altered receipt fails); the auditor finds the claim in
 the chain history, sees the periods chart and runs the audit. Along the way: joining with a
 refusal shown as the API's {code, message}, an objection sending another claim to a jury, and a
-juror committing then revealing. Every main page is screenshotted at 1280 and 375 px; no
-console error may occur outside the steps that provoke an API refusal on purpose.
+juror committing then revealing with the key kept in this browser. Every main page is screenshotted
+at 1280 and 375 px; no console error may occur outside the steps that provoke an API refusal on
+purpose.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account as EthAccount
 
 from backend.api.app import create_app
 from backend.apportionment.publish import compute_and_publish_period
@@ -43,6 +45,7 @@ from tests.web.browser import (
 )
 
 pytestmark = pytest.mark.xdist_group("web-ui")
+JUROR_PASSPHRASE = "juror device passphrase"
 
 
 @pytest.fixture(scope="module")
@@ -402,22 +405,26 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     juror = seated[0]
     ui.sign_in(juror.account.username)
     page.wait_for_selector("#jury-seats")
+    # The juror's own key (the test holds it) goes into this browser as its encrypted keystore.
+    assert juror.device_key is not None
+    keystore = EthAccount.encrypt(juror.device_key, JUROR_PASSPHRASE, kdf="scrypt", iterations=2**10)
+    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [f"hubao.keystore.v3:{juror.id}", json.dumps(keystore)])
     ui.shoot("jury-seats")
     page.click(f"#jury-seats a[href='#/jury/{other_pk}']")
     page.wait_for_selector("#commit-form")
     assert "marathon" in page.inner_text("main"), page.inner_text("main")
     page.check("input[name=vote][value=approve]")
+    page.fill("#vote-passphrase", JUROR_PASSPHRASE)
     page.click("#commit-form button[type=submit]")
     # Inside the commit window: no reveal button, the windows' times, and (demo chain) a clock button.
-    page.wait_for_selector("#reveal-wait")
+    page.wait_for_selector("#reveal-wait", timeout=60_000)
     assert page.locator("#reveal").count() == 0
     assert "Revealing opens at" in page.inner_text("#reveal-wait")
     assert "commit window open" in page.inner_text("main")
     assert "Asia/Shanghai (GMT+08:00)" in page.inner_text("main")  # deadlines in the plan's zone, named
     assert "Reveal window" in page.inner_text("main")
-    stored = json.loads(page.evaluate("localStorage.getItem('hubao.jury.commits')"))
-    assert stored[f"{other_pk}:1"]["approve"] is True
-    early = world.api.post(f"/jury/claims/{other_pk}/reveal", juror.token)
+    assert page.evaluate("localStorage.getItem('hubao.jury.commits')") is None  # the vote is kept nowhere
+    early = world.reveal(juror, other_pk, True)
     assert (early.status_code, early.json()["code"]) == (409, "REVEAL_NOT_OPEN")
     ui.shoot("jury-committed")
     before = chain_time(world)
@@ -425,6 +432,7 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     page.wait_for_selector("#reveal")
     assert chain_time(world) > before + 60
     assert "reveal window open" in page.inner_text("main")
+    page.fill("#vote-passphrase", JUROR_PASSPHRASE)
     page.click("#reveal")
     page.wait_for_selector("#vote-panel .success")
     assert "Revealed: approve" in page.inner_text("#vote-panel")

@@ -57,7 +57,9 @@ def run(ctx: AuditContext) -> StepOutcome:
         )
         log = read_membership_log(membership_log, ctx.sources.sessions, ctx.head)
         findings.extend(log.broken)
-        findings.extend(late_findings(log, deadline))
+        first_period = min((e.block_number for e in events), default=None)
+        launch = min((b for b in (_first_claim_block(ctx), first_period) if b is not None), default=None)
+        findings.extend(late_findings(log, deadline, launch))
     for event in events:
         pid = event.record.period_id
         ctx.progress("re-deriving periods", 1, len(events))
@@ -119,3 +121,10 @@ def run(ctx: AuditContext) -> StepOutcome:
     if log is not None:
         detail += f" and with the anchored membership log ({log.batches} batch(es), {len(log.changes)} change(s))"
     return StepOutcome(status, detail, checked={"periods": len(events)}, findings=list(findings))
+
+
+def _first_claim_block(ctx: AuditContext) -> int | None:
+    """The block of ClaimLedger's first ``ClaimFiled`` (None: no claim yet)."""
+    if ctx.ledger is None:
+        return None
+    return min((log.block for log in ctx.ledger_logs[0] if log.name == "ClaimFiled"), default=None)

@@ -56,6 +56,11 @@ function checkSigner(signer, vote) {
 export async function signCommit(signer, vote, approve) {
   checkSigner(signer, vote);
   const salt = await deriveVoteSalt(signer, vote.saltTypedData, vote);
+  // A wallet must sign deterministically (RFC 6979) or the salt could not be re-derived at reveal
+  // time: ask twice before committing anything (this page's own keystore signs with noble, RFC 6979).
+  if (signer.kind !== "device" && (await deriveVoteSalt(signer, vote.saltTypedData, vote)) !== salt) {
+    throw new SignerError("NONDETERMINISTIC_WALLET", "this wallet's signatures are not deterministic: it could not reveal this vote; nothing was sent");
+  }
   const commitment = voteCommitment(vote.claimId, vote.round, signer.address, approve, salt);
   const doc = voteCommitTypedData(vote.saltTypedData.domain, { claimId: vote.claimId, round: vote.round, commitment });
   const signed = await signHubaoTypedData(signer, doc, { primaryType: "VoteCommit" });
