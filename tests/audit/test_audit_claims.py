@@ -621,14 +621,23 @@ def test_hand_picked_jury_is_named_by_step_3(history: ClaimsHistory) -> None:
     rt = history.runtime
     client = ledger(rt)
     claim_id = bytes.fromhex(history.claim_id("disputed")[2:])
-    with history.snapshot():
-        client.tally_jury(claim_id)  # the open round (nobody voted) is voided: the next draw is scheduled
-        draw_block = client.claim(claim_id).draw_block
-        while rt.w3.eth.block_number <= draw_block:
-            rpc_call(history.url, "evm_mine")
-        with TamperedCode(history, hand_picked):
-            assert client.draw_jury(claim_id).event("JuryDrawn") is not None
-        report = history.audit()
-    found = [f.to_json() for f in report.step(3).findings if f.code == "AUDIT_JURY_DRAW_MISMATCH"]
+    found: list[dict[str, Any]] = []
+    # The eligible jurors left for the new round are exactly a jury: the hand-picked order and the
+    # seeded shuffle coincide for one seed in 3! (then the draw *is* the honest one and nothing is
+    # named). Another seed block is tried then, at most five times (a miss every 6^5 runs).
+    for extra_blocks in range(5):
+        with history.snapshot():
+            for _ in range(extra_blocks):
+                rpc_call(history.url, "evm_mine")
+            client.tally_jury(claim_id)  # the open round (nobody voted) is voided: the next draw is scheduled
+            draw_block = client.claim(claim_id).draw_block
+            while rt.w3.eth.block_number <= draw_block:
+                rpc_call(history.url, "evm_mine")
+            with TamperedCode(history, hand_picked):
+                assert client.draw_jury(claim_id).event("JuryDrawn") is not None
+            report = history.audit()
+        found = [f.to_json() for f in report.step(3).findings if f.code == "AUDIT_JURY_DRAW_MISMATCH"]
+        if found:
+            break
     assert [(f["claim"], f["reason"]) for f in found] == [(history.claim_id("disputed"), "jurors")]
     assert "the seed and the roster give" in found[0]["message"]

@@ -49,3 +49,24 @@ def test_check_database_names_unreachable_server() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(DatabaseError, match=r"cannot reach the database postgresql\+psycopg://nobody@127.0.0.1:1/none"):
         check_database(engine)
+
+
+def test_migrations_form_one_chain_numbered_as_their_files() -> None:
+    """Each migration file NNNN_*.py has revision "NNNN" and revises the one before: a file renamed
+    without its ids (or two sessions' migrations with one number) leaves alembic two heads."""
+    import re
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[2] / "backend" / "db" / "migrations" / "versions"
+    files = sorted(versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    previous = None
+    for path in files:
+        text = path.read_text()
+        revision = re.search(r'^revision = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision = (None|"[^"]+")', text, re.M)
+        assert revision is not None, path.name
+        assert down is not None, path.name
+        assert revision.group(1) == path.name[:4], f"{path.name} says revision {revision.group(1)}"
+        expected = "None" if previous is None else f'"{previous}"'
+        assert down.group(1) == expected, f"{path.name} revises {down.group(1)}, not {expected}"
+        previous = revision.group(1)

@@ -3,8 +3,8 @@
 The claim id binds it and it signs the claim's withdrawal and appeal; the server keeps only the
 address (issue 14 item 4). Claims filed before have none (NULL).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 08:00:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
