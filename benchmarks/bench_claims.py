@@ -284,7 +284,8 @@ DIAGNOSED = (date.today() - timedelta(days=10)).isoformat()
 
 
 def _form() -> Form:
-    return {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED}
+    # A fresh claim key per filing, as a claimant's device makes one (only its address is sent).
+    return {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED, "claimantKey": "0x" + os.urandom(20).hex()}
 
 
 async def _send(

@@ -19,7 +19,7 @@ sealed key to its account and address: a row copied onto another account does no
     UsernameTaken (Conflict, 409)          USERNAME_TAKEN
     InvalidInput (422)                     INVALID_USERNAME, WEAK_PASSWORD, INVALID_ROLE, NOT_A_SIGNER
     NotFound (404)                         ACCOUNT_NOT_FOUND, MEMBER_NOT_FOUND
-    Conflict (409)                         RELATION_EXISTS
+    Conflict (409)                         RELATION_EXISTS, NOT_A_SIGNER (a relation for an account that signs nothing)
     SigningKeyUnavailable (HubaoError, 500) the sealed key does not open (KEK missing, row altered)
 """
 
@@ -305,7 +305,8 @@ def declare_relation(ctx: ServiceContext, account_id: str, member_id: str) -> De
     with ctx.sessions() as session:
         account = get_account(session, account_id)
         if account.role not in SIGNING_ROLES:
-            raise InvalidInput("relations are declared for reviewers and jurors only", code="NOT_A_SIGNER")
+            # The request is well formed; the account's role is what refuses it (a state, hence 409).
+            raise Conflict("relations are declared for reviewers and jurors only", code="NOT_A_SIGNER")
         member = session.get(Member, member_id)
         if member is None:
             raise NotFound("no such member", code="MEMBER_NOT_FOUND")

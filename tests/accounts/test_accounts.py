@@ -253,7 +253,7 @@ def test_declare_relation_refuses_non_signers_and_unknown_members(plan_runtime: 
     reviewer = make_account(plan_runtime, "reviewer")
     member = _new_member(plan_runtime)
     not_signer = api.post(f"/accounts/{auditor.id}/relations", operator, json={"memberId": member.id})
-    assert (not_signer.status_code, not_signer.json()["code"]) == (422, "NOT_A_SIGNER")
+    assert (not_signer.status_code, not_signer.json()["code"]) == (409, "NOT_A_SIGNER")
     unknown = api.post(f"/accounts/{reviewer.id}/relations", operator, json={"memberId": "ab" * 16})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "MEMBER_NOT_FOUND")
     reviewer_token = token_for(plan_runtime, reviewer)

@@ -71,7 +71,7 @@ def _disputed(world: World) -> tuple[str, bytes, list[Person]]:
     claim = filed.json()
     world.anchor()
     world.approve_by_review(str(claim["id"]))
-    objected = world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "doubt"})
+    objected = world.object(objector, claim["claimId"], "doubt")
     assert objected.status_code == 201, objected.text
     seated = world.seated(str(claim["id"]))
     assert len(seated) == 3

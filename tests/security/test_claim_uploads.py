@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from eth_account import Account as EthAccount
 
 from tests.claims.builders import Person, World, pdf, world_fixture
 
@@ -54,7 +55,8 @@ def _part(name: str, value: bytes, filename: bytes | None = None, content_type: 
 
 def _fields() -> bytes:
     diagnosed = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
-    return _part("illnessCode", b"CI001") + _part("diagnosisDate", diagnosed.encode())
+    claim_key = EthAccount.create().address.encode()  # the claimant device's key for this claim
+    return _part("illnessCode", b"CI001") + _part("diagnosisDate", diagnosed.encode()) + _part("claimantKey", claim_key)
 
 
 def _post(world: World, person: Person, body: bytes, content_type: str | None = None) -> httpx.Response:

@@ -116,7 +116,7 @@ def _disputed(world: World) -> tuple[str, bytes]:
     claim = filed.json()
     world.anchor()
     world.approve_by_review(str(claim["id"]))
-    objected = world.api.post(f"/notice/{claim['claimId']}/objections", objector.token, json={"reason": "doubt"})
+    objected = world.object(objector, claim["claimId"], "doubt")
     assert objected.status_code == 201, objected.text
     return str(claim["id"]), bytes.fromhex(str(claim["claimId"])[2:])
 

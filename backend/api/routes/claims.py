@@ -295,7 +295,7 @@ def get_content(claim_pk: str, evidence_id: str, runtime: RuntimeDep, principal:
 
 
 class ConsentIn(ApiModel):
-    deadline: int = Field(ge=0, lt=2**64, description="the signed document's deadline (from the draft)")
+    deadline: int = Field(ge=0, le=2**53 - 1, description="the signed document's deadline (from the draft)")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="signed by this claim's key on your device")
 
     def signed(self) -> claim_actions.SignedConsent:

@@ -34,7 +34,8 @@ class ObjectionIn(ApiModel):
     objector_key: str = Field(
         pattern=r"^0x[0-9a-fA-F]{40}$", description="address of the fresh key your device made for this objection"
     )
-    deadline: int = Field(ge=0, lt=2**64, description="the signed Objection's deadline (from the draft)")
+    # Seconds, exact in every JSON reader (2^53 - 1): the draft's deadline is years away at most.
+    deadline: int = Field(ge=0, le=2**53 - 1, description="the signed Objection's deadline (from the draft)")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the Objection signed by that key")
 
 
