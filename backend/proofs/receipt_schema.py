@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from backend.proofs.batch_steps import AnchoredLeafReceipt
 from backend.proofs.errors import LeafHashMismatch, SchemaError
 from backend.proofs.hexstr import from_hex, is_canonical_hex, to_hex
 from backend.proofs.leaves import EvidenceLeaf
@@ -116,34 +117,14 @@ class EvidenceReceipt:
 # --- what every anchored-leaf receipt shares (evidence and membership receipts) ----------------
 
 
-class AnchoredLeafReceipt(Protocol):
-    """The public fields of a receipt for one leaf of an anchored batch, in schema order."""
+class AnchoredLeafDocument(AnchoredLeafReceipt, Protocol):
+    """A receipt the shared steps read (``batch_steps.AnchoredLeafReceipt``) and its leaf."""
 
-    @property
-    def chain_id(self) -> int: ...
-    @property
-    def contract(self) -> str: ...
-    @property
-    def batch_id(self) -> int: ...
-    @property
-    def root(self) -> bytes: ...
-    @property
-    def prev_root(self) -> bytes: ...
-    @property
-    def leaf_count(self) -> int: ...
     @property
     def leaf(self) -> Any: ...
-    @property
-    def leaf_hash(self) -> bytes: ...
-    @property
-    def proof(self) -> tuple[bytes, ...]: ...
-    @property
-    def anchor_tx(self) -> bytes: ...
-    @property
-    def anchor_block(self) -> int: ...
 
 
-def anchored_leaf_json(kind: str, receipt: AnchoredLeafReceipt) -> dict[str, Any]:
+def anchored_leaf_json(kind: str, receipt: AnchoredLeafDocument) -> dict[str, Any]:
     """The public part of a version-1 anchored-leaf receipt of ``kind`` (key order of the schema)."""
     return {
         "version": RECEIPT_VERSION,
