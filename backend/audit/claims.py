@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from backend.audit.claim_record import (
     APPROVED,
@@ -68,6 +69,7 @@ from backend.audit.claim_record import (
 )
 from backend.audit.claim_rules import filing_problems, reason_code_problem, rule_set_param_findings
 from backend.audit.errors import (
+    AuditError,
     ClaimHistoryInvalid,
     ClaimRuleViolated,
     JuryDrawMismatch,
@@ -199,17 +201,7 @@ class _Replay:
     # -- findings ---------------------------------------------------------------------------
 
     def bad(self, log: LedgerLog, reason: str, message: str, *, fields: Sequence[str] = ()) -> None:
-        cid = log.claim or ZERO
-        self.verdict.history.append(
-            ClaimHistoryInvalid(
-                f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
-                reason=reason,
-                claim=_hex(cid),
-                block=log.block,
-                event=log.name,
-                fields=list(fields) or None,
-            )
-        )
+        self.verdict.history.append(_claim_finding(ClaimHistoryInvalid, log, reason, message, fields))
 
     def rule(self, claim_id: bytes, block: int, reason: str, message: str) -> None:
         self.verdict.rules.append(
@@ -426,17 +418,7 @@ class _Replay:
         c.state = DISPUTED
 
     def not_in_force(self, log: LedgerLog, reason: str, message: str, fields: Sequence[str]) -> None:
-        cid = log.claim or ZERO
-        self.verdict.roles.append(
-            RoleNotInForce(
-                f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
-                reason=reason,
-                claim=_hex(cid),
-                block=log.block,
-                event=log.name,
-                fields=list(fields) or None,
-            )
-        )
+        self.verdict.roles.append(_claim_finding(RoleNotInForce, log, reason, message, fields))
 
     def mismatch(self, log: LedgerLog, reason: str, message: str) -> None:
         cid = log.claim or ZERO
@@ -767,3 +749,19 @@ def check_claims(
         "withoutDocument": sum(1 for c in claims_in_scope if replay.claims[c].rule_set_hash not in replay.documents),
     }
     return v
+
+
+_Finding = TypeVar("_Finding", bound=AuditError)
+
+
+def _claim_finding(kind: type[_Finding], log: LedgerLog, reason: str, message: str, fields: Sequence[str]) -> _Finding:
+    """A finding about one claim event, named by claim, block and event (steps 3's two kinds)."""
+    cid = log.claim or ZERO
+    return kind(
+        f"claim {_hex(cid)}: {log.name} in block {log.block}: {message}",
+        reason=reason,
+        claim=_hex(cid),
+        block=log.block,
+        event=log.name,
+        fields=list(fields) or None,
+    )
