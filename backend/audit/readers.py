@@ -25,7 +25,7 @@ from backend.audit.claim_record import decode_stored_claim
 from backend.audit.evidence_run import StoreCheck
 from backend.audit.ledger_events import CONFIG_EVENTS, TOPIC_OF, LedgerLog, decode_logs
 from backend.audit.signatures import recorded_verdict, recover_recorded
-from backend.chain.claims import OnchainClaim
+from backend.chain.ledger_types import OnchainClaim
 from backend.proofs.keccak import keccak256
 from evidence_store.errors import EvidenceStoreError, IntegrityError, InvalidCid, InvalidData, NotFound
 from evidence_store.multiformats import CID

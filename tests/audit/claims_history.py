@@ -31,9 +31,9 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, AuditSources, Checkpoint, run_audit
 from backend.chain import eip712
 from backend.chain.anvil import rpc_call
-from backend.chain.claims import ClaimFiling
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, compile_contracts
+from backend.chain.ledger_types import ClaimFiling
 from backend.chain.transactions import TransactionSender
 from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
