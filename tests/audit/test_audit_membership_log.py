@@ -215,8 +215,7 @@ def test_backdated_join_is_named_late_by_step_6(logged: LogHistory) -> None:
     assert all(f"later than the anchoring deadline of {DEADLINE} s" in f["message"] for f in late)
     # Judged on the plan's whole history: the launch (first claim, first period) lies before the
     # checkpoint, so a change anchored since is not part of the launch roster.
-    since = logged.audit(
-        evidence_anchoring_seconds=DEADLINE, checkpoint=logged.history.checkpoint_of_subject(before), since_checkpoint=True
-    )
+    checkpoint = logged.history.checkpoint_of_subject(before)
+    since = logged.audit(evidence_anchoring_seconds=DEADLINE, checkpoint=checkpoint, since_checkpoint=True)
     late_since = [f.to_json() for f in since.step(6).findings if f.reason == "membership_log_late"]
     assert {f["member"] for f in late_since} == {f["member"] for f in late}
