@@ -146,6 +146,16 @@ class ShareLedgerReader:
             for off in range(0, len(buf), ROW_SIZE):
                 yield ShareRow(buf[off : off + 32], *unpack(buf, off + 32))
 
+    def row_blocks(self, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
+        """All rows in file order as raw bytes, ``chunk_rows`` rows (× ``ROW_SIZE``) per block."""
+        for start in range(0, self.row_count, chunk_rows):
+            count = min(chunk_rows, self.row_count - start)
+            self._fh.seek(HEADER_SIZE + start * ROW_SIZE)
+            buf = self._fh.read(count * ROW_SIZE)
+            if len(buf) != count * ROW_SIZE:
+                raise ShareLedgerInvalid("file changed while reading", field="size")
+            yield buf
+
     def find(self, member_commitment: bytes) -> tuple[int, ShareRow] | None:
         """``(index, row)`` of a member, or None; binary search when the file is in ascending order."""
         if not self.ascending:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +44,12 @@ from backend.apportionment.arithmetic import PeriodInputs
 from backend.apportionment.chain_inputs import (
     FinalApproval,
     final_approvals,
-    packed_members,
-    paid_this_year,
+    packed_member_pages,
+    paid_this_year_pages,
     snapshot_sharing_members,
 )
-from backend.apportionment.ledger import ShareLedgerReader, ShareLedgerResult, write_share_ledger
+from backend.apportionment.files import atomic_output
+from backend.apportionment.ledger import ShareLedgerBuilder, ShareLedgerReader, ShareLedgerResult
 from backend.apportionment.period_record import record_of_ledger
 from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule, Period
@@ -178,13 +180,14 @@ def build_period_ledger(
     tmp = Path(tmp_name)
     tree = tmp.with_suffix(".tree-build") if inputs.member_count else None
     try:
-        if previous_ledger is not None:
-            with ShareLedgerReader(previous_ledger) as previous:
-                rows = paid_this_year(packed_members(members), previous)
-                result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
-        else:
-            rows = paid_this_year(packed_members(members), None)
-            result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
+        with ExitStack() as stack:
+            previous = None if previous_ledger is None else stack.enter_context(ShareLedgerReader(previous_ledger))
+            fh = stack.enter_context(atomic_output(tmp))
+            builder = ShareLedgerBuilder(inputs, fh, snapshot=True, memory_bytes=memory_bytes, spill_dir=directory)
+            stack.callback(builder.close)
+            for commitments, paid in paid_this_year_pages(packed_member_pages(members), previous):
+                builder.add_columns(commitments, paid)
+            result = builder.finish(tree_file=tree)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if tree is not None:

@@ -217,15 +217,11 @@ def descending_leaves(leaves: LeafBuckets) -> bytearray:
     return out
 
 
-def _hash_pairs_flat(level: bytes | bytearray) -> bytearray:
+def _hash_pairs_flat(level: bytes | bytearray) -> bytes:
     """Parents of consecutive pairs of a flat level (commutative keccak256)."""
     k = _keccak
-    out = bytearray()
-    for off in range(0, len(level), 64):
-        a = level[off : off + 32]
-        b = level[off + 32 : off + 64]
-        out += k(level[off : off + 64]) if a <= b else k(b + a)  # type: ignore[arg-type]  # any buffer
-    return out
+    nodes = iter([level[i : i + 32] for i in range(0, len(level), 32)])
+    return b"".join([k(a + b) if a <= b else k(b + a) for a, b in zip(nodes, nodes, strict=False)])  # type: ignore[arg-type]  # the backend takes any buffer
 
 
 LevelSink = Callable[[int, bytes | bytearray], None]
@@ -251,7 +247,7 @@ def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
     bottom = descending[32 * split :]
     if sink is not None:
         sink(first_bottom, bottom)
-    level = _hash_pairs_flat(bottom)
+    level = bytearray(_hash_pairs_flat(bottom))
     del bottom
     level += descending[: 32 * split]
     descending.clear()
@@ -261,7 +257,7 @@ def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
             sink((1 << d) - 1, level)
         if d == 0:
             return bytes(level[:32])
-        level = _hash_pairs_flat(level)
+        level = bytearray(_hash_pairs_flat(level))
         d -= 1
 
 
