@@ -195,6 +195,7 @@ def _build(name: str, work: Path) -> dict[str, Any]:
     inputs = PeriodInputs.from_payouts(PAYOUTS, period_id=PERIOD_ID, member_count=count, rule_set_hash=bytes(32))
     ledger, tree, result = build_period_ledger(work, inputs, members, work / "previous.hsl")
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = _vm_hwm_mb()
     engine.dispose()
     members.unlink()
@@ -206,6 +207,8 @@ def _build(name: str, work: Path) -> dict[str, Any]:
         "sharing_members": count,
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu, 2),
+        "process_user_seconds": round(usage.ru_utime, 2),  # the whole child, imports included
+        "process_system_seconds": round(usage.ru_stime, 2),
         "db_read_seconds": round(t_db, 2),
         "db_read_cpu_seconds": round(c_db, 2),
         "postgres_backend_cpu_seconds": round(pg_cpu, 2),
