@@ -152,6 +152,20 @@ class ClaimsHistory:
         assert report.checkpoint is not None
         return Checkpoint.from_json(report.checkpoint)
 
+    def checkpoint_of_subject(self, report: AuditReport) -> Checkpoint:
+        """The checkpoint ``report`` would carry had it passed (a report with findings carries none):
+        its audited head, the notary's batch count and head root there."""
+        subject = report.subject
+        head = int(subject["toBlock"])
+        return Checkpoint(
+            chain_id=int(subject["chainId"]),
+            contract=str(subject["contracts"]["EvidenceNotary"]),
+            block_number=head,
+            block_hash=bytes(self.runtime.w3.eth.get_block(head)["hash"]),
+            batch_count=int(subject["batchCount"]),
+            head_root=bytes.fromhex(str(subject["headRoot"])[2:]),
+        )
+
     def chain_time(self) -> int:
         return int(self.runtime.w3.eth.get_block("latest")["timestamp"])
 
