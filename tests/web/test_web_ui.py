@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from eth_account import Account as EthAccount
@@ -207,6 +208,10 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert "tx 0x" in filed
     claim = world.claim(claimant, claim_pk)
     assert claim["status"] == "UNDER_REVIEW"
+    # "Filed" (and the membership's "Joined") read in the plan's time zone, like every deadline.
+    shanghai = ZoneInfo("Asia/Shanghai")
+    filed_at = datetime.fromisoformat(claim["filedAt"]).astimezone(shanghai)
+    assert f"{filed_at:%Y-%m-%d %H:%M} Asia/Shanghai (GMT+08:00)" in page.inner_text("main")
     assert {e["originalName"] for e in claim["evidence"]} == {"pathology.pdf", "scan.png"}
     assert claim["claimId"] in page.inner_text("main")
     with page.expect_download() as got:  # the operator's signed promise to have it on chain in time
@@ -250,6 +255,12 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert receipt["kind"] == "evidence"
     assert "salt" in receipt
     ui.shoot("claim-timeline")
+    ui.open("#/member")
+    page.wait_for_selector("#claims-table")
+    joined_at = datetime.fromisoformat(world.api.get("/members/me", claimant.token).json()["joinedAt"])
+    assert f"{joined_at.astimezone(shanghai):%Y-%m-%d %H:%M} Asia/Shanghai (GMT+08:00)" in page.inner_text("main")
+    assert f"{filed_at:%Y-%m-%d} (UTC+08:00)" in page.inner_text("#claims-table")
+    assert " UTC" not in page.inner_text("main")  # no date left in UTC beside them
 
     # --- reviewers: queue, four checks ✓, the document inline, approve --------------------------
     reviewers = world.reviewers_of(claim_pk)
