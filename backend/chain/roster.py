@@ -21,6 +21,7 @@ Only commitments and addresses are sent: no member id, name or document hash (DE
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,16 @@ class RosterOperation:
     @property
     def pending(self) -> bool:
         return self.state in (_WAITING, _READY)
+
+
+@dataclass(frozen=True)
+class RoleStanding:
+    """Where an address stands with a roster role: ``held`` (in force), ``pending`` (a grant is
+    announced), ``revoking`` (in force, a revocation is announced) or ``none``. ``change_at`` is the
+    Unix time from which the announced change may be executed (the workflow clock does it then)."""
+
+    status: str
+    change_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,12 +249,41 @@ class RosterClient:
         return self._change("revokeRole", name, checksum)
 
     def role_status(self, name: str, address: str) -> str:
-        """``"held"``, ``"pending"`` (a grant is announced, not yet executed) or ``"none"``."""
-        checksum = Web3.to_checksum_address(address)
-        if self.has_role(name, checksum):
-            return "held"
-        data = self._calldata("grantRole", name, checksum)
-        return "pending" if any(op.pending for op in self.operations(data)) else "none"
+        """``"held"``, ``"pending"`` (a grant is announced, not yet executed), ``"revoking"`` (held,
+        a revocation is announced) or ``"none"``."""
+        return self.role_standings(name, [address])[Web3.to_checksum_address(address)].status
+
+    def role_standings(self, name: str, addresses: Sequence[str]) -> dict[str, RoleStanding]:
+        """The standing of role ``name`` for each address (keyed by checksum address): one read of
+        the announcements for all of them, and one timelock read per announcement of theirs."""
+        wanted = [Web3.to_checksum_address(a) for a in addresses]
+        held = {a: self.has_role(name, a) for a in wanted}
+        announced: dict[bytes, str] = {}
+        if self.timelock is not None:
+            for a in wanted:
+                announced[self._calldata("revokeRole" if held[a] else "grantRole", name, a)] = a
+        change_at: dict[str, int] = {}
+        if announced:
+            assert self.timelock is not None
+            try:
+                scheduled = self.timelock.events.CallScheduled().get_logs(from_block=self.from_block)
+            except Exception as exc:
+                raise classify(exc) from exc
+            for log in scheduled:
+                address = announced.get(bytes(log["args"]["data"]))
+                if address is None or Web3.to_checksum_address(log["args"]["target"]) != self.contract.address:
+                    continue
+                ready_at = int(self._timelock_call("getTimestamp", bytes(log["args"]["id"])))
+                if ready_at > _DONE_TIMESTAMP:  # announced, neither executed nor cancelled
+                    change_at[address] = ready_at
+        standings: dict[str, RoleStanding] = {}
+        for a in wanted:
+            at = change_at.get(a)
+            if held[a]:
+                standings[a] = RoleStanding("held") if at is None else RoleStanding("revoking", at)
+            else:
+                standings[a] = RoleStanding("none") if at is None else RoleStanding("pending", at)
+        return standings
 
     def _calldata(self, fn: str, name: str, address: str) -> bytes:
         return bytes.fromhex(self.contract.encode_abi(fn, args=[self.role_id(name), address]).removeprefix("0x"))
@@ -341,15 +381,15 @@ class RosterClient:
         for op_id, op in list(scan.waiting.items()):
             if op.ready_at > int(head["timestamp"]):
                 continue
-            del scan.waiting[op_id]
-            scan.done.add(op_id)
             try:
                 self._execute(op.data, op.salt)
             except ContractReverted as exc:  # executed (or cancelled) by someone else meanwhile
                 if exc.error != "TimelockUnexpectedOperationState":
-                    raise
-                continue
-            done.append(op_id)
+                    raise  # still waiting in the scan: the next cycle tries again
+            else:
+                done.append(op_id)
+            del scan.waiting[op_id]
+            scan.done.add(op_id)
         return done
 
     def _scan_new_blocks(self, scan: ScheduleScan, head: Any) -> None:

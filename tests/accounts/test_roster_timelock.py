@@ -6,17 +6,23 @@ re-grant are operations of their own."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.middleware import Web3Middleware
 from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
+from backend import devices
 from backend.chain.anvil import rpc_call
 from backend.chain.roster import JUROR, ScheduleScan
+from backend.errors import ChainUnavailable
 from backend.runtime import Runtime
 from backend.services.claims import ledger
 from backend.services.rule_sets import roster_for
+from tests.accounts.support import Api, make_account, token_for
 from tests.stacks import node_of
 
 DELAY = 3600
@@ -132,3 +138,63 @@ def test_execute_due_reads_everything_again_when_the_chain_it_read_was_replaced(
     assert roster.role_status(JUROR, OTHER_ADDRESS) == "held"
     assert roster.role_status(JUROR, JUROR_ADDRESS) == "none"
     assert scan.waiting == {}
+
+
+def test_the_api_shows_a_role_pending_until_its_time_then_in_force_then_being_revoked(
+    runtime_factory: Callable[..., Runtime],
+) -> None:
+    """What the juror (GET /signing-key) and the operator (GET /accounts) see of the timelock."""
+    runtime = runtime_factory(roster_delay=DELAY)
+    api = Api(runtime)
+    operator = token_for(runtime, make_account(runtime, "operator"))
+    juror = make_account(runtime, "juror")
+    address = devices.register_key(api, token_for(runtime, juror), keccak(text="hubao-roster-timelock-juror"))
+    announced_at = int(runtime.w3.eth.get_block("latest")["timestamp"])
+
+    def seen() -> tuple[dict[str, Any], dict[str, Any]]:
+        mine = api.get("/signing-key", token_for(runtime, juror)).json()["onChainRole"]
+        listed = [a for a in api.get("/accounts", operator, params={"role": "juror"}).json() if a["id"] == juror.id]
+        assert [a["signingAddress"] for a in listed] == [address]
+        return mine, listed[0]["onChainRole"]
+
+    mine, listed = seen()
+    assert mine == listed
+    assert (mine["role"], mine["status"]) == ("JUROR_ROLE", "pending")
+    assert datetime.fromisoformat(mine["changeAt"]) == datetime.fromtimestamp(announced_at + DELAY, UTC)
+
+    _advance(runtime, DELAY)
+    roster = roster_for(runtime)
+    assert len(roster.execute_due()) == 1
+    assert seen() == ({"role": "JUROR_ROLE", "status": "held", "changeAt": None},) * 2
+
+    roster.revoke_role(JUROR, address)
+    revoked_at = int(runtime.w3.eth.get_block("latest")["timestamp"])
+    mine, listed = seen()
+    assert mine == listed
+    assert mine["status"] == "revoking"  # still in force until the revocation is executed
+    assert datetime.fromisoformat(mine["changeAt"]) == datetime.fromtimestamp(revoked_at + DELAY, UTC)
+    operator_row = api.get("/accounts", operator, params={"role": "operator"}).json()[0]
+    assert operator_row["onChainRole"] is None  # operators sign nothing on the roster
+
+
+def test_execute_due_keeps_a_change_whose_execution_failed_for_the_next_cycle(
+    runtime_factory: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle whose execution fails (the node went away mid-cycle) forgets nothing it read."""
+    runtime = runtime_factory(roster_delay=DELAY)
+    roster = roster_for(runtime)
+    scan = ScheduleScan(roster.from_block)
+    roster.grant_role(JUROR, JUROR_ADDRESS)
+    _advance(runtime, DELAY)
+    execute = roster._execute
+
+    def unreachable(data: bytes, salt: bytes) -> bytes:
+        raise ChainUnavailable("cannot reach the chain: ConnectError")
+
+    monkeypatch.setattr(roster, "_execute", unreachable)
+    with pytest.raises(ChainUnavailable):
+        roster.execute_due(scan)
+    assert len(scan.waiting) == 1
+    monkeypatch.setattr(roster, "_execute", execute)
+    assert len(roster.execute_due(scan)) == 1  # no new block to read: found in what the scan kept
+    assert roster.role_status(JUROR, JUROR_ADDRESS) == "held"
