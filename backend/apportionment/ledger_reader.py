@@ -237,7 +237,8 @@ def verify_share_ledger(path: str | os.PathLike[str]) -> ShareLedgerResult:
     """Recompute a ledger file from its own header and rows; it must come out byte-identical.
 
     Each row's ``paid_this_year = yearToDate − share`` is fed back through the builder with the
-    header's inputs; shares, subsidies, year-to-date, totals and root must all match. Raises
+    header's inputs (the same streaming builder as the publisher's: bounded memory, leaf runs
+    spilled beside ``path``); shares, subsidies, year-to-date, totals and root must all match. Raises
     ``ShareLedgerInvalid`` naming the first row or field that differs; returns the result.
     """
     with ShareLedgerReader(path) as reader, open(path, "rb") as fh:
@@ -252,7 +253,9 @@ def verify_share_ledger(path: str | os.PathLike[str]) -> ShareLedgerResult:
 
         writer = _ComparingWriter(fh, size)
         try:
-            result = build_share_ledger(reader.inputs, paid_rows(), writer, require_ascending=reader.ascending)
+            result = build_share_ledger(
+                reader.inputs, paid_rows(), writer, require_ascending=reader.ascending, spill_dir=Path(path).parent
+            )
         except ShareLedgerInvalid:
             raise
         except ApportionmentError as exc:

@@ -11,10 +11,13 @@ Service edge. ``compute_and_publish_period(ctx, period, now)``:
    the previous published period's S_out on chain; the wind-down flag from the contract; the
    members under protection at the notice instant; what each paid this year from the previous
    period's ledger (same year), fetched by the CID the chain recorded.
-3. The sharing members are read once into a packed snapshot file (N first, then the rows);
-   the share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
-   membership-snapshot root in the same pass) and its share-tree node file to ``<periodId>.tree``
-   (receipts read proofs from it), the ledger is added to the evidence store (pinned) → CID.
+3. The sharing members are streamed once from the database in commitment order into a packed
+   snapshot file (N first, then the rows); ``build_period_ledger`` streams the share ledger to
+   ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the membership-snapshot root in the
+   same pass) and builds its share-tree node file ``<periodId>.tree`` bottom up on disk (receipts
+   read proofs from it) in bounded memory — one page of rows, at most 64 MiB of leaf hashes per
+   tree, then sorted runs spilled beside the ledgers — and the ledger is added to the evidence
+   store (pinned) → CID.
 4. ``publishPeriod`` on chain, then the local index. The contract re-checks the arithmetic and
    takes nothing of the basis on the publisher's word: the claim count and payouts must equal its
    own final-approval totals for the window, the rule set and its fee and caps the one in force at
