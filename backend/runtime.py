@@ -28,7 +28,7 @@ from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_dep
 from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import Sender, register_errors
 from backend.config import Settings
-from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.db.engine import chain_outbox_url, check_database, make_engine, migrate, session_factory
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
@@ -99,9 +99,14 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     # A node that cannot execute the contracts' opcodes is refused before anything is deployed.
     check_evm(w3, artifacts_evm_version(list(artifacts.values())), settings.chain_url)
     # The same keys sign in every process and host (API workers, replicas, CLI): every chain write
-    # is a row of the database outbox, sent by the one elected sender of its key.
+    # is a row of the database outbox, sent by the one elected sender of its key. Its own pool (and
+    # for SQLite its own file: chain_outbox_url), so a service holding a transaction while it sends
+    # never waits for itself.
     sessions = session_factory(engine)
-    chain_outbox = ChainOutbox(sessions, w3)
+    outbox_url = chain_outbox_url(settings.sqlalchemy_url)
+    if migrate_db and outbox_url != settings.sqlalchemy_url:
+        migrate(outbox_url)
+    chain_outbox = ChainOutbox(session_factory(make_engine(outbox_url)), w3, owns_engine=True)
     operator, notary = (
         chain_outbox.sender(signer)
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))

@@ -431,7 +431,8 @@ class TransactionSender:
         full: dict[str, Any] = dict(tx)
         full["from"] = self.signer.address
         full["nonce"] = nonce
-        full.setdefault("chainId", self.w3.eth.chain_id)
+        if "chainId" not in full:
+            full["chainId"] = self.w3.eth.chain_id
         if "gas" not in full:
             full["gas"] = int(self.w3.eth.estimate_gas(full) * self.gas_margin)  # type: ignore[arg-type]
         if "maxFeePerGas" not in full and "gasPrice" not in full:

@@ -12,12 +12,14 @@ Every host runs a :class:`Dispatcher` per key it signs with; only the holder of 
    created twice), and one whose nonce the chain has used for something else, or that would leave
    a gap, is ``failed`` as :class:`~backend.chain.transactions.TransactionDropped` (the caller's
    ``wait`` raises it, as a lost transaction always did);
-2. **dispatches** ``queued`` rows in id order, one at a time: the nonce is the node's pending count
-   (never a cached one: after an anvil crash the chain's count can go backwards), gas is estimated
-   (a revert fails the row with the error's name, args and revert data: the caller raises the same
-   :class:`~backend.chain.transactions.ContractReverted`), and in ONE database transaction that
-   first re-checks the lease's fencing token (:meth:`~backend.db.lease.Lease.fence`) the nonce,
-   hash and raw bytes are stored. Only then is the transaction broadcast. A leader whose token was
+2. **dispatches** ``queued`` rows in id order, in runs: the nonces continue the node's pending
+   count (read again for every run, never cached: after an anvil crash the chain's count can go
+   backwards); a run starts with any row and goes on with rows that carry their gas, so a row whose
+   gas is estimated is estimated against the state after every earlier row was broadcast (a revert
+   fails the row with the error's name, args and revert data: the caller raises the same
+   :class:`~backend.chain.transactions.ContractReverted`). In ONE database transaction that first
+   re-checks the lease's fencing token (:meth:`~backend.db.lease.Lease.fence`) the nonces, hashes
+   and raw bytes of the run are stored; only then are they broadcast, in nonce order. A leader whose token was
    superseded writes nothing, so it cannot assign a nonce; a leader that dies after that commit
    leaves bytes the next leader rebroadcasts. A nonce an outside sender took meanwhile
    (``NonceTooLow`` at the first broadcast, no receipt) is re-signed, :data:`NONCE_RETRIES` times;
@@ -73,6 +75,10 @@ Outcome = SentTransaction | ChainError
 
 class Fenced(Exception):
     """The lease's fencing token was superseded: this dispatcher is no longer the key's sender."""
+
+
+class _Cancelled(Exception):
+    """A row left ``queued`` while its batch was being signed."""
 
 
 class Crash(BaseException):
@@ -149,6 +155,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._settled = False
         self._last_watch = 0.0
+        self._retries: dict[int, int] = {}
 
     # -- the thread ------------------------------------------------------------------------------
 
@@ -224,29 +231,40 @@ class Dispatcher:
         try:
             if not self._settled and not self.settle(takeover=True):
                 return True
-            rows = self._queued()
-            for row_id in rows:
-                self._dispatch(row_id)
+            worked = False
+            for _ in range(4):  # a few reads, then the watcher gets its turn
+                rows = self._queued()
+                if not rows:
+                    break
+                worked = True
+                start = 0
+                while start < len(rows):
+                    # One signing transaction per run of rows: the first may need gas estimated
+                    # (against the state after every earlier row was broadcast), the rest carry it.
+                    end = start + 1
+                    while end < len(rows) and rows[end][1].get("gas") is not None:
+                        end += 1
+                    self._dispatch(rows[start:end])
+                    start = end
             if time.monotonic() - self._last_watch >= WATCH_EVERY:
                 self._last_watch = time.monotonic()
                 self.settle(takeover=False)
-            return bool(rows)
+            return worked
         except Fenced:
             log.warning("chain sender lease taken over; rows left to the new sender", extra={"key": self.address})
             self.lease.token = None
             self._settled = False
             return True
 
-    def _queued(self) -> list[int]:
+    def _queued(self) -> list[tuple[int, TxParams]]:
         with self.sessions() as session:
-            return list(
-                session.scalars(
-                    select(ChainOutboxRow.id)
-                    .where(*self._key(), ChainOutboxRow.status == "queued")
-                    .order_by(ChainOutboxRow.id)
-                    .limit(BATCH)
-                )
+            rows = session.scalars(
+                select(ChainOutboxRow)
+                .where(*self._key(), ChainOutboxRow.status == "queued")
+                .order_by(ChainOutboxRow.id)
+                .limit(BATCH)
             )
+            return [(row.id, tx_of(row)) for row in rows]
 
     def _has_work(self) -> bool:
         with self.sessions() as session:
@@ -262,45 +280,89 @@ class Dispatcher:
     def _key(self) -> tuple[Any, ...]:
         return (ChainOutboxRow.chain_id == self.chain_id, ChainOutboxRow.sender == self.address)
 
-    def _dispatch(self, row_id: int) -> None:
-        with self.sessions() as session:
-            row = session.get(ChainOutboxRow, row_id)
-            if row is None or row.status != "queued":
-                return  # cancelled by its caller meanwhile
-            tx = tx_of(row)
-        for attempt in range(NONCE_RETRIES + 1):
-            nonce = self.sender.pending_nonce()
+    def _dispatch(self, rows: list[tuple[int, TxParams]]) -> None:
+        """Sign ``rows`` with consecutive nonces from the node's pending count, store them in one
+        fenced transaction, then broadcast them in order."""
+        nonce = self.sender.pending_nonce()
+        signed: list[tuple[int, bytes, SentTransaction]] = []
+        for row_id, tx in rows:
             try:
                 raw, sent = self.sender.sign(tx, nonce)
             except TransactionFailed as exc:  # a revert at estimation, funds, a node refusal
                 self._fail(row_id, exc, "queued")
-                return
+                continue
             sent.outbox_id = row_id
-            if not self._write(row_id, "queued", status="signed", nonce=nonce, tx_hash=sent.tx_hash, raw_tx=raw):
-                return
-            self.fault("after_sign")
+            signed.append((row_id, raw, sent))
+            nonce += 1
+        if not signed or not self._store_signed(signed):
+            return
+        self.fault("after_sign")
+        for index, (row_id, raw, sent) in enumerate(signed):
             try:
                 self.sender.broadcast(raw)
             except AlreadyKnown:
                 pass
             except (NonceTooLow, ReplacementUnderpriced) as exc:
-                if self.sender.receipt(sent.tx_hash, light=True) is not None:
-                    pass  # an earlier attempt of these bytes got in: it is mined
-                elif attempt < NONCE_RETRIES:  # an outside sender took the nonce: sign again
-                    self._write(row_id, "signed", status="queued", nonce=None, tx_hash=None, raw_tx=None)
-                    continue
-                else:
-                    self._fail(row_id, exc, "signed")
+                if self.sender.receipt(sent.tx_hash, light=True) is None:
+                    # An outside sender took the nonce: this row and the later ones (never
+                    # broadcast) are signed again next round, this one at most NONCE_RETRIES times.
+                    self._retries[row_id] = self._retries.get(row_id, 0) + 1
+                    if self._retries[row_id] > NONCE_RETRIES:
+                        self._fail(row_id, exc, "signed")
+                        index += 1
+                    self._requeue([r for r, _raw, _sent in signed[index:]])
                     return
             except ChainUnavailable:
-                self._settled = False  # did the node get it? settle before signing anything else
+                self._settled = False  # did the node get them? settle before signing anything else
                 raise
             except TransactionFailed as exc:
                 self._fail(row_id, exc, "signed")
+                self._requeue([r for r, _raw, _sent in signed[index + 1 :]])
                 return
-            self.fault("after_send")
+            self._retries.pop(row_id, None)
             self.notify(row_id, sent)
+        self.fault("after_send")
+
+    def _store_signed(self, signed: list[tuple[int, bytes, SentTransaction]]) -> bool:
+        """Write the signed rows under the fencing token, all or none (a row its caller cancelled
+        meanwhile would leave a nonce gap: then nothing is written and the next round starts over).
+        Raises :class:`Fenced` when the lease is gone."""
+        try:
+            with self.sessions.begin() as session:
+                if not self.lease.fence(session):
+                    raise Fenced
+                now = utcnow()
+                for row_id, raw, sent in signed:
+                    result = session.execute(
+                        update(ChainOutboxRow)
+                        .where(ChainOutboxRow.id == row_id, ChainOutboxRow.status == "queued")
+                        .values(
+                            status="signed",
+                            nonce=sent.nonce,
+                            tx_hash=sent.tx_hash,
+                            raw_tx=raw,
+                            fencing_token=self.lease.token,
+                            signed_at=now,
+                        )
+                    )
+                    assert isinstance(result, CursorResult)
+                    if result.rowcount != 1:
+                        raise _Cancelled  # rolls the whole transaction back
+        except _Cancelled:
+            return False
+        return True
+
+    def _requeue(self, row_ids: list[int]) -> None:
+        if not row_ids:
             return
+        with self.sessions.begin() as session:
+            if not self.lease.fence(session):
+                raise Fenced
+            session.execute(
+                update(ChainOutboxRow)
+                .where(ChainOutboxRow.id.in_(row_ids), ChainOutboxRow.status == "signed")
+                .values(status="queued", nonce=None, tx_hash=None, raw_tx=None, fencing_token=None, signed_at=None)
+            )
 
     # -- settling and watching -------------------------------------------------------------------
 
@@ -378,8 +440,6 @@ class Dispatcher:
         with self.sessions.begin() as session:
             if not self.lease.fence(session):
                 raise Fenced
-            if values.get("status") == "signed":
-                values.update(fencing_token=self.lease.token, signed_at=utcnow())
             result = session.execute(
                 update(ChainOutboxRow)
                 .where(ChainOutboxRow.id == row_id, ChainOutboxRow.status == expected)

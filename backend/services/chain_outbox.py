@@ -117,8 +117,10 @@ class ChainOutbox:
         sign_timeout: float = 60.0,
         fault: Callable[[str], None] | None = None,
         autostart: bool = True,
+        owns_engine: bool = False,
     ) -> None:
         self.sessions = sessions
+        self.owns_engine = owns_engine
         self.w3 = w3
         self.chain_id = int(w3.eth.chain_id)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -171,6 +173,9 @@ class ChainOutbox:
             dispatchers = list(self._dispatchers.values())
         for dispatcher in dispatchers:
             dispatcher.stop()
+        bind = self.sessions.kw.get("bind")
+        if self.owns_engine and bind is not None:
+            bind.dispose()
 
     # -- callers waiting for their rows ------------------------------------------------------------
 
@@ -271,6 +276,9 @@ class OutboxSender:
             created_at=utcnow(),
         )
         if session is not None:
+            own_url = self.outbox.sessions.kw["bind"].url
+            if session.get_bind().engine.url != own_url:
+                raise ValueError("the session is not on the chain outbox's database (SQLite keeps it in its own file)")
             session.add(row)
             session.flush()
             self.outbox._register(row.id)

@@ -76,7 +76,8 @@ def test_every_send_is_a_row_of_the_outbox_sent_by_one_host(world: World, other_
     sent = [operator.send(TRANSFER), other.send(TRANSFER)]
     for sender, tx in zip((operator, other), sent, strict=True):
         assert sender.wait(tx)["status"] == 1
-    with world.runtime.sessions() as session:
+    assert world.runtime.chain_outbox is not None
+    with world.runtime.chain_outbox.sessions() as session:  # SQLite: the outbox's own file
         rows = [session.get(ChainOutboxRow, tx.outbox_id) for tx in sent]
     assert [(r.status, r.nonce, bytes(r.tx_hash or b"")) for r in rows if r is not None] == [
         ("mined", tx.nonce, tx.tx_hash) for tx in sent

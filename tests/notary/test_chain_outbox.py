@@ -23,7 +23,7 @@ from backend.chain.anvil import AnvilNode
 from backend.chain.client import account, connect
 from backend.chain.transactions import ContractReverted, SentTransaction, TransactionSender
 from backend.config import ANVIL_DEV_KEYS
-from backend.db.engine import make_engine, migrate, session_factory
+from backend.db.engine import chain_outbox_url, make_engine, migrate, session_factory
 from backend.db.models import ChainOutboxRow, WorkerLease, utcnow
 from backend.errors import ChainError, ChainUnavailable
 from backend.services.chain_dispatcher import Crash, Dispatcher, lease_name
@@ -271,3 +271,29 @@ def test_a_host_that_closes_frees_the_key_for_the_next(hosts: Callable[..., Chai
         assert server.sender(signer).transact(TRANSFER)["status"] == 1
     except ChainError as exc:  # pragma: no cover - the failure this test exists for
         raise AssertionError(f"the closed host kept the lease: {exc}") from exc
+
+
+def test_on_sqlite_the_outbox_has_a_file_of_its_own() -> None:
+    """A service may send while its own SQLite write transaction is open: the outbox's writes go to
+    a sibling file, never waiting for that lock; PostgreSQL keeps one database."""
+    assert chain_outbox_url("sqlite:////data/hubao.db") == "sqlite:////data/hubao.db.chain-outbox"
+    postgres = "postgresql+psycopg://hubao@db:5432/hubao"
+    assert chain_outbox_url(postgres) == postgres
+
+
+def test_a_row_queued_in_the_callers_transaction_is_sent_only_if_that_commits(
+    hosts: Callable[..., ChainOutbox],
+) -> None:
+    """``enqueue(tx, session)``: the chain write is part of the caller's transaction, so a change
+    the caller acknowledges and its transaction commit (or vanish) together."""
+    a = hosts("host-a")
+    sender = a.sender(account(KEY))
+    with a.sessions() as session:
+        session.begin()
+        dropped = sender.enqueue(TRANSFER, session)
+        session.rollback()
+    with a.sessions() as session, session.begin():
+        kept = sender.enqueue(TRANSFER, session)
+    assert sender.wait(a.signed(kept))["status"] == 1
+    assert [(r.id, r.status) for r in _rows(a)] == [(kept, "mined")]  # the rolled-back row never was
+    assert dropped > 0
