@@ -156,6 +156,9 @@ class Dispatcher:
         self._settled = False
         self._last_watch = 0.0
         self._retries: dict[int, int] = {}
+        # Held while a run of rows is in hand (signing to broadcast); a test holds it to make the
+        # key busy, as a long transaction of the key would.
+        self.busy = threading.Lock()
 
     # -- the thread ------------------------------------------------------------------------------
 
@@ -244,7 +247,8 @@ class Dispatcher:
                     end = start + 1
                     while end < len(rows) and rows[end][1].get("gas") is not None:
                         end += 1
-                    self._dispatch(rows[start:end])
+                    with self.busy:
+                        self._dispatch(rows[start:end])
                     start = end
             if time.monotonic() - self._last_watch >= WATCH_EVERY:
                 self._last_watch = time.monotonic()
