@@ -198,3 +198,14 @@ def test_execute_due_keeps_a_change_whose_execution_failed_for_the_next_cycle(
     monkeypatch.setattr(roster, "_execute", execute)
     assert len(roster.execute_due(scan)) == 1  # no new block to read: found in what the scan kept
     assert roster.role_status(JUROR, JUROR_ADDRESS) == "held"
+
+
+def test_the_api_says_unknown_when_the_chain_cannot_be_read(runtime_factory: Callable[..., Runtime]) -> None:
+    runtime = runtime_factory()
+    api = Api(runtime)
+    juror = make_account(runtime, "juror")
+    devices.register_key(api, token_for(runtime, juror), keccak(text="hubao-roster-timelock-offline"))
+    node_of(runtime).kill()
+    key = api.get("/signing-key", token_for(runtime, juror))
+    assert key.status_code == 200, key.text
+    assert key.json()["onChainRole"] == {"role": "JUROR_ROLE", "status": "unknown", "changeAt": None}
