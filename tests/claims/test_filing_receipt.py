@@ -133,3 +133,22 @@ def test_a_receipt_made_up_with_another_key_is_refused(world: World, tmp_path: P
     path.write_text(forged.to_json_text())
     code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
     assert (code, report["failedStep"], report["outcome"]) == (1, 2, None)
+
+
+def test_a_filing_after_the_development_chain_moved_ahead_is_on_time(world: World, tmp_path: Path) -> None:
+    """The demo moves the chain's clock days ahead (``POST /chain/advance``). A receipt stamped on the
+    wall clock then named an ``onChainBy`` days before the block that records the filing, and
+    ``hubao receipt verify --rpc`` called an honest, prompt filing LATE (exit 2). The receipt is on
+    the chain's clock (block time), like the deadline it promises."""
+    claimant = world.member()
+    moved = world.api.post("/chain/advance", claimant.token, json={"seconds": 3 * 86_400})
+    assert moved.status_code == 200, moved.text
+    before = moved.json()["chainTime"]
+    response = world.file(claimant, [("report.pdf", pdf("filed after the jump"), "application/pdf")])
+    assert response.status_code == 201, response.text
+    receipt = response.json()["filingReceipt"]
+    assert receipt["filedAt"] >= before
+    path = tmp_path / "after-jump.json"
+    path.write_text(json.dumps(receipt))
+    code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
+    assert (code, report["outcome"]) == (0, "on_chain"), report
