@@ -23,7 +23,9 @@ from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_dep
 from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
 from backend.config import Settings
+from backend.db.deployments import DatabaseRecordStore
 from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.db.exclusive import exclusive
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
@@ -82,7 +84,8 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
     if migrate_db:
-        migrate(settings.sqlalchemy_url)
+        migrate(settings.sqlalchemy_url)  # hosts migrating at once take turns (migrations/env.py)
+    sessions = session_factory(engine)
     w3 = connect(settings.chain_url, timeout=settings.rpc_timeout)
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
@@ -96,18 +99,23 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))
     )
     admin = settings.admin_account()
-    record, fresh = ensure_deployed(
-        w3,
-        operator,
-        SuiteRoles(
-            admin=admin,
-            operator=operator.address,
-            notary=notary.address,
-            rule_set_delay_seconds=settings.rule_set_delay,
-            roster_delay_seconds=settings.roster_delay,
-        ),
-        data_dir / "deployment.json",
-    )
+    # One suite for every host of the database: the first to start deploys it, the others (in turn,
+    # under the lock) find it recorded there and reuse it; the data dir keeps a copy for tools.
+    records = DatabaseRecordStore(sessions, copy=data_dir / "deployment.json")
+    with exclusive(settings.sqlalchemy_url, "deploy"):
+        record, fresh = ensure_deployed(
+            w3,
+            operator,
+            SuiteRoles(
+                admin=admin,
+                operator=operator.address,
+                notary=notary.address,
+                rule_set_delay_seconds=settings.rule_set_delay,
+                roster_delay_seconds=settings.roster_delay,
+            ),
+            records,
+        )
+        records.keep(record)
     if fresh:
         log.info("contracts deployed", extra={"chain_id": chain_id})
     else:
@@ -124,7 +132,6 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         if settings.jwt_secret
         else load_or_create_secret(data_dir / "keys" / "jwt.secret")
     )
-    sessions = session_factory(engine)
     # Hosts of one deployment share these: a host whose secrets differ is refused here (issue 18 item 2).
     check_shared_secrets(
         sessions,

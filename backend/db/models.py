@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -198,6 +199,19 @@ class SharedSecret(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     first_host: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentRow(Base):
+    """The contract suite's deployment record (``backend.chain.deploy.DeploymentRecord`` as JSON):
+    one for every host on this database, so a host with its own data directory uses the suite
+    another host deployed instead of deploying its own (issue 18)."""
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "suite"
+    record: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Member(Base):
