@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 from backend.apportionment.schedule import ApportionmentSchedule
 from backend.apportionment.scheduler import plan_schedule, publish_due_periods
 from backend.chain.notary import NotaryClient
+from backend.chain.roster import ScheduleScan
 from backend.db.lease import Lease
 from backend.logs import cause_of
 from backend.services.anchoring import EVIDENCE, MEMBERSHIP, AnchoringWorker, Outbox
@@ -130,11 +131,15 @@ class BackgroundLoops:
         ctx = self._ctx
         lease = Lease(ctx.sessions, "workflow", self._worker.lease.holder)
         last_cause: str | None = None
+        roster_scan: ScheduleScan | None = None  # the timelock's logs read so far: each cycle reads new blocks only
         while not self._stop.wait(CLOCK_PERIOD):
             try:
                 if lease.acquire():
                     activate_due(ctx)  # a published rule version is current once the chain has it in force
-                    roster_for(ctx).execute_due()  # announced reviewer/juror changes whose delay has passed
+                    roster = roster_for(ctx)
+                    if roster_scan is None:
+                        roster_scan = ScheduleScan(roster.from_block)
+                    roster.execute_due(roster_scan)  # announced reviewer/juror changes whose delay has passed
                     resume_pending_filings(ctx)
                     advance(ctx)
                     today = datetime.fromtimestamp(int(ctx.w3.eth.get_block("latest")["timestamp"]), UTC).date()

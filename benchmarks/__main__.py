@@ -77,9 +77,17 @@ def table(module: str, figures: dict[str, Any], seconds: float) -> Table:
     return out
 
 
-def run_module(module: str, quick: bool) -> dict[str, Any] | None:
-    """Import and run one module; None when ``quick`` and the module has no quick mode."""
+def run_module(module: str, quick: bool, sizes: list[int] | None = None) -> dict[str, Any] | None:
+    """Import and run one module; None when ``quick`` and the module has no quick mode.
+
+    ``sizes`` goes to modules whose ``run`` takes it (``bench_apportionment``); ValueError otherwise.
+    """
     bench = importlib.import_module(f"benchmarks.{module}")
+    if sizes:
+        if "sizes" not in inspect.signature(bench.run).parameters:
+            raise ValueError(f"{module} takes no --sizes")
+        sized: dict[str, Any] = bench.run(sizes=sizes)
+        return sized
     if not quick:
         figures: dict[str, Any] = bench.run()
         return figures
@@ -93,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. notary merkle")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
+    parser.add_argument("--sizes", help="comma-separated sizes for benchmarks that take them (apportionment)")
     args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else None
     # Piped output (make bench | tee) would otherwise wrap at 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:
@@ -103,13 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     for module in modules:
         t0 = time.perf_counter()
-        figures = run_module(module, args.quick)
+        try:
+            figures = run_module(module, args.quick, sizes)
+        except ValueError as exc:
+            parser.error(str(exc))
         seconds = time.perf_counter() - t0
         if figures is None:
             console.print(f"[yellow]{module}: no quick mode, skipped[/yellow]")
             continue
         console.print(table(module, figures, seconds))
-        suffix = ".quick" if args.quick else ""
+        suffix = ".quick" if args.quick else (".sizes-" + "-".join(map(str, sizes)) if sizes else "")
         (RESULTS / f"{module}{suffix}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -1,32 +1,39 @@
-"""Share ledger throughput and memory (backend.apportionment.ledger) against a same-run bound.
+"""A period's apportionment from PostgreSQL in bounded memory, next to the hashing bound (issue 18 item 5).
 
-For each population size (100 k, 1 M, and 10 M unless ``quick``), two fresh subprocesses, so
-that peak RSS is per size and per mode:
+Per size (``sizes``; default 1 M members, ``--quick`` 20 k, large sizes by ``--sizes``):
 
-* ``ledger`` — ``build_share_ledger`` as the publisher runs it: members in ascending commitment
-  order (checked), every member's share, subsidy and year-to-date, the leaf encoding and hash,
-  the row written to a real ledger file, the share-tree root computed over flat buffers
-  (``share_tree``) and the tree's node file written for receipts; then ``receipt_ms``: mean time
-  of one member's row lookup + proof from the node file (ledger binary search, tree binary
-  search, one read per level), over 200 members;
-* ``bound`` — the work no share ledger can avoid: for each member the 128-byte leaf encoding
-  (commitment + three fixed words), its two keccak256 calls, and the tree root from those
-  hashes (``root_from_leaf_hashes``) — no share logic, no file.
+* **setup** (not timed): a database of its own (``hubao_bench_apportion_<pid>``, dropped after),
+  migrated to head; ``members`` filled server-side (``INSERT … SELECT generate_series``: commitment
+  ``sha256(int8send(i))``, so heap order is not commitment order; 1 % of the members ended before
+  the snapshot), its indexes built after the load as a bulk load does (the foreign key to
+  ``accounts`` dropped: the apportionment never reads accounts); ``VACUUM ANALYZE``. Then a
+  previous ledger of the same year (all but every 50th member, ``yearToDate = (position × 7,919)
+  mod 19,000``, about 4 % of them at the annual cap) so that the year-to-date merge join runs.
+* **build** — a fresh child process runs the publisher's path (``publish.build_period_ledger``
+  after ``chain_inputs.snapshot_sharing_members``): the sharing members streamed from PostgreSQL in
+  commitment order (binary server-side cursor) into the packed snapshot, merge-joined with the
+  previous ledger, every share / subsidy / year-to-date, the ledger file written, the share tree's
+  node file built bottom up on disk and the membership-snapshot root, in bounded memory. Figures:
+  wall and CPU seconds of the child, the PostgreSQL backend's CPU for the query (from
+  ``/proc/<backend pid>/stat``, listed apart), the child's peak RSS (``VmHWM``, and the parent's
+  ``RUSAGE_CHILDREN`` ``ru_maxrss``), and ``receipt_ms``: one member's row + proof read from the
+  files (ledger binary search, tree binary search, one read per level), each proof checked.
+* **bound** — a second child: the same keccak calls over the same bytes with no database, no
+  file and no sort inside the clock: per member the 128-byte share-leaf encoding of its ledger
+  row hashed twice and its commitment hashed twice (the membership leaf), then N − 1 inner nodes
+  per tree, each over 64 bytes (the share tree's own sorted pairs, read from its node file; the
+  membership tree's count of nodes over the same pairs). Inputs are prepared per chunk outside
+  the clock; only the hashing loops are timed (``process_time``), with the product's keccak
+  function (``load_backend(KECCAK_BACKEND)``).
 
-Members are generated before timing starts, identically in both modes: commitment
-``keccak256(uint256(i))``, sorted ascending as the database's ``ORDER BY commitment`` returns them
-(sorted bucket by bucket into one flat buffer, as the share tree sorts its leaves: no Python
-object per member), ``paid_this_year = (i × 7,919) mod 19,000`` by position (about 4 % of members
-meet the annual cap). ``input_rss_mb`` is the process's RSS after generating the members, before
-the timed work; ``peak_rss_mb`` includes it (the generation itself peaks lower), and
-``work_rss_mb`` = peak − input is what the timed work added.
+``ratio_vs_bound`` = build CPU / bound CPU (target ≤ 1.3); ``peak_rss_mb`` target ≤ 1,024 at every
+size; ``extrapolated_100m`` scales the largest size's per-member CPU and wall time to 100 M members
+and lists the disk the files take (memory does not scale: it is the largest peak seen).
 
-Times are CPU seconds of the measuring process (``process_time``; wall seconds listed too), best
-of ``repeat`` runs below 10 M members. Target: ``ratio_vs_bound`` ≤ 3 and per-member cost flat
-across sizes (``growth`` ≈ 1, compared with the bound's own growth).
-
-``python -m benchmarks bench_apportionment`` runs it; ``python -m benchmarks.bench_apportionment
-[--quick]`` runs it alone.
+``python -m benchmarks apportionment`` (1 M), ``python -m benchmarks apportionment --sizes
+10000000,30000000`` (``make bench-apportionment-large``), ``python -m benchmarks.bench_apportionment
+--sizes 1000000`` alone. ``HUBAO_BENCH_POSTGRES_URL`` names the server (default
+``postgresql://postgres@127.0.0.1:5432/test``, used only to create and drop the bench's database).
 """
 
 from __future__ import annotations
@@ -35,100 +42,193 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SIZES = (100_000, 1_000_000, 10_000_000)
-TARGET_RATIO = 3.0
+SIZES = (1_000_000,)
+QUICK_SIZES = (20_000,)
+TARGET_RATIO = 1.3
+TARGET_RSS_MB = 1024
+ADMIN_URL = os.environ.get("HUBAO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AT = datetime(2031, 3, 6, 16, tzinfo=UTC)  # 2031-03-07 00:00 in Asia/Shanghai: a notice instant
+PERIOD_ID = 20310307
+PAYOUTS = [30_000_000] * 100
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _db_url(name: str, driver: str = "postgresql") -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base.replace('postgresql://', driver + '://', 1)}/{name}"
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
 
 
-def _members(n: int) -> tuple[bytearray, Iterator[tuple[bytes, int]]]:
-    """Ascending commitments in one flat buffer (32 bytes each, no per-member object kept)."""
-    from backend.apportionment.share_tree import LeafBuckets, descending_leaves
-    from backend.proofs.keccak import keccak256
+_LOAD = """
+ALTER TABLE members DROP CONSTRAINT members_account_id_fkey;
+ALTER TABLE members DROP CONSTRAINT members_pkey CASCADE;
+ALTER TABLE members DROP CONSTRAINT members_account_id_key;
+ALTER TABLE members DROP CONSTRAINT members_commitment_key;
+DROP INDEX ix_members_status;
+INSERT INTO members (id, account_id, commitment, salt, birth_date, credit_score, joined_at, waiting_ends_at,
+                     status, ended_at, rule_set_hash)
+SELECT lpad(to_hex(i), 32, '0'), lpad(to_hex(i), 32, '0'), sha256(int8send(i)), sha256(int8send(-i)),
+       date '1972-01-01' + (i % 7000)::int, 700,
+       timestamptz '2030-01-01 00:00+00' + make_interval(secs => i % 86400),
+       timestamptz '2030-04-01 00:00+00',
+       CASE WHEN i % 100 = 0 THEN 'ended' ELSE 'active' END,
+       CASE WHEN i % 100 = 0 THEN timestamptz '2031-01-01 00:00+00' END,
+       '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+FROM generate_series(1, %(n)s) AS i;
+ALTER TABLE members ADD CONSTRAINT members_pkey PRIMARY KEY (id);
+ALTER TABLE members ADD CONSTRAINT members_account_id_key UNIQUE (account_id);
+ALTER TABLE members ADD CONSTRAINT members_commitment_key UNIQUE (commitment);
+CREATE INDEX ix_members_status ON members (status);
+"""
 
-    buckets = LeafBuckets()
-    for i in range(n):
-        buckets.add(keccak256(i.to_bytes(32, "big")))
-    flat = descending_leaves(buckets)  # descending; read back to front below
 
-    def rows() -> Iterator[tuple[bytes, int]]:
-        for i, off in enumerate(range(len(flat) - 32, -1, -32)):
-            yield bytes(flat[off : off + 32]), (i * 7_919) % 19_000
+def _setup(name: str, n: int, work: Path) -> dict[str, Any]:
+    """Create, migrate and fill the bench database; write the previous ledger. Not timed."""
+    import psycopg
 
-    return flat, rows()
+    from backend.db.engine import migrate
+
+    t0 = time.perf_counter()
+    _admin(f"DROP DATABASE IF EXISTS {name}")
+    _admin(f"CREATE DATABASE {name}")
+    migrate(_db_url(name, "postgresql+psycopg"))
+    with psycopg.connect(_db_url(name)) as conn:
+        for statement in _LOAD.replace("%(n)s", str(int(n))).split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.commit()
+    with psycopg.connect(_db_url(name), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE members")
+    previous_rows = _previous_ledger(name, work / "previous.hsl")
+    return {"setup_seconds": round(time.perf_counter() - t0, 1), "previous_ledger_rows": previous_rows}
 
 
-def _one(n: int, mode: str) -> dict[str, Any]:
-    """Run one mode at one size in this process; returns its figures."""
+def _previous_ledger(name: str, path: Path) -> int:
+    """A structurally valid previous ledger of the year (the merge join reads rows only)."""
+    import psycopg
+
     from backend.apportionment.arithmetic import PeriodInputs
-    from backend.apportionment.ledger import build_share_ledger
-    from backend.proofs.keccak import KECCAK_BACKEND, load_backend
-    from backend.proofs.merkle import root_from_leaf_hashes
+    from backend.apportionment.ledger_format import ROW_AMOUNTS, TRAILER, TRAILER_MAGIC, header_bytes
 
-    flat, members = _members(n)
-    input_rss = _rss_mb()
-    out: dict[str, Any] = {"members": n, "mode": mode, "input_rss_mb": round(input_rss, 1)}
-    if mode == "ledger":
-        inputs = PeriodInputs.from_payouts(
-            [30_000_000] * 100, period_id=20240307, member_count=n, rule_set_hash=bytes(32)
-        )
-        with tempfile.TemporaryDirectory(prefix="bench-apportionment-") as tmp:
-            path, tree_path = Path(tmp) / "ledger.hsl", Path(tmp) / "ledger.tree"
-            t0, c0 = time.perf_counter(), time.process_time()
-            with open(path, "wb", buffering=1 << 20) as fh:
-                result = build_share_ledger(inputs, members, fh, require_ascending=True, tree_file=tree_path)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            out["file_mb"] = round(path.stat().st_size / 2**20, 1)
-            out["tree_file_mb"] = round(tree_path.stat().st_size / 2**20, 1)
-            out["receipt_ms"] = _receipt_ms(path, tree_path, flat, result.share_root)
-        out["root"] = "0x" + result.share_root.hex()
-        out["base_fen"] = result.totals.base_fen
-        out["share_total_fen"] = result.totals.share_total_fen
-    elif mode == "bound":
-        k = load_backend(KECCAK_BACKEND)
-        words = (648).to_bytes(32, "big") + (0).to_bytes(32, "big") + (1_296).to_bytes(32, "big")
-        t0, c0 = time.perf_counter(), time.process_time()
-        leaves = bytearray()
-        for commitment, _paid in members:
-            leaves += k(k(commitment + words))
-        root = root_from_leaf_hashes(leaves)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out["root"] = "0x" + root.hex()
-    else:
-        raise ValueError(f"unknown mode {mode!r}")
-    out["seconds"] = round(seconds, 3)
-    out["cpu_seconds"] = round(cpu, 3)
-    # ru_maxrss is the kernel's high-water mark, updated lazily: it can trail the RSS just read.
-    out["peak_rss_mb"] = round(max(_peak_rss_mb(), _rss_mb(), input_rss), 1)
-    out["keccak_backend"] = KECCAK_BACKEND
-    return out
+    tmp = path.with_suffix(".rows")
+    rows = 0
+    pack = ROW_AMOUNTS.pack
+    with (
+        psycopg.connect(_db_url(name)) as conn,
+        open(tmp, "wb", buffering=1 << 20) as out,
+        conn.cursor(name="previous", binary=True) as cur,
+    ):
+        cur.execute("SELECT commitment FROM members ORDER BY commitment")
+        position = 0
+        while page := cur.fetchmany(65_536):
+            chunk = []
+            for (commitment,) in page:
+                if position % 50:
+                    ytd = (position * 7_919) % 19_000
+                    chunk.append(commitment + pack(min(ytd, 10), 0, ytd))
+                    rows += 1
+                position += 1
+            out.write(b"".join(chunk))
+    inputs = PeriodInputs.from_payouts([1], period_id=PERIOD_ID - 7, member_count=rows, rule_set_hash=bytes(32))
+    with open(path, "wb") as out:
+        out.write(header_bytes(inputs, True))
+        with open(tmp, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        out.write(TRAILER.pack(TRAILER_MAGIC, rows, 0, 0, 0, 0, 0, 0, bytes(32)))  # totals: not read
+    tmp.unlink()
+    return rows
 
 
-def _receipt_ms(ledger: Path, tree_path: Path, flat: bytearray, root: bytes, samples: int = 200) -> float:
-    """Mean milliseconds to find a member's row and its proof from the node file (checked)."""
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a process in seconds (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _vm_hwm_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _build(name: str, work: Path) -> dict[str, Any]:
+    """Child process: the publisher's path from the database to the ledger + node file + roots."""
+    from sqlalchemy import text
+
+    from backend.apportionment.arithmetic import PeriodInputs
+    from backend.apportionment.chain_inputs import snapshot_sharing_members
+    from backend.apportionment.publish import build_period_ledger
+    from backend.db.engine import make_engine, session_factory
+
+    engine = make_engine(_db_url(name, "postgresql+psycopg"))
+    sessions = session_factory(engine)
+    rss_before = _vm_hwm_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    with sessions() as session:
+        backend_pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        pg0 = _proc_cpu(backend_pid)
+        members = work / "members.snapshot"
+        count = snapshot_sharing_members(session, AT, members)
+        pg_cpu = _proc_cpu(backend_pid) - pg0
+    t_db, c_db = time.perf_counter() - t0, time.process_time() - c0
+    inputs = PeriodInputs.from_payouts(PAYOUTS, period_id=PERIOD_ID, member_count=count, rule_set_hash=bytes(32))
+    ledger, tree, result = build_period_ledger(work, inputs, members, work / "previous.hsl")
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = _vm_hwm_mb()
+    engine.dispose()
+    members.unlink()
+    ledger = ledger.rename(work / "ledger.hsl")
+    assert tree is not None
+    assert result.membership is not None
+    tree = tree.rename(work / "ledger.tree")
+    return {
+        "sharing_members": count,
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "db_read_seconds": round(t_db, 2),
+        "db_read_cpu_seconds": round(c_db, 2),
+        "postgres_backend_cpu_seconds": round(pg_cpu, 2),
+        "peak_rss_mb": round(peak, 1),
+        "rss_after_imports_mb": round(rss_before, 1),
+        "ledger_file_mb": round(ledger.stat().st_size / 2**20, 1),
+        "tree_file_mb": round(tree.stat().st_size / 2**20, 1),
+        "share_root": "0x" + result.share_root.hex(),
+        "membership_root": "0x" + result.membership.root.hex(),
+        "base_fen": result.totals.base_fen,
+        "share_total_fen": result.totals.share_total_fen,
+        "subsidy_total_fen": result.totals.subsidy_total_fen,
+        "receipt_ms": _receipt_ms(ledger, tree, result.share_root),
+    }
+
+
+def _receipt_ms(ledger: Path, tree_path: Path, root: bytes, samples: int = 200) -> float:
+    """Mean milliseconds to find a member's row and its proof from the files (each proof checked)."""
     from backend.apportionment.ledger import ShareLedgerReader, share_leaf_hash
     from backend.apportionment.share_tree import ShareTreeFile
     from backend.proofs.merkle import process_proof
 
-    n = len(flat) // 32
-    picks = [bytes(flat[32 * k : 32 * k + 32]) for k in range(0, n, max(1, n // samples))][:samples]
     with ShareLedgerReader(ledger) as reader, ShareTreeFile(tree_path) as tree:
+        n = reader.row_count
+        picks = [reader.row(i).member_commitment for i in range(0, n, max(1, n // samples))][:samples]
         t0 = time.perf_counter()
         for commitment in picks:
             found = reader.find(commitment)
@@ -136,90 +236,140 @@ def _receipt_ms(ledger: Path, tree_path: Path, flat: bytearray, root: bytes, sam
             leaf = share_leaf_hash(found[1])
             index = tree.find_leaf(leaf)
             assert index is not None
-            proof = tree.proof(index)
-            assert process_proof(leaf, proof) == root
+            assert process_proof(leaf, tree.proof(index)) == root
         return round(1e3 * (time.perf_counter() - t0) / len(picks), 3)
 
 
-def _subprocess(n: int, mode: str) -> dict[str, Any]:
+def _bound(work: Path) -> dict[str, Any]:
+    """Child process: the same keccak calls over the same bytes; only the hashing loops timed."""
+    from backend.apportionment.ledger import ShareLedgerReader
+    from backend.proofs.keccak import KECCAK_BACKEND, load_backend
+
+    k = load_backend(KECCAK_BACKEND)
+    cpu = 0.0
+    leaves = 0
+    with ShareLedgerReader(work / "ledger.hsl") as reader:
+        rows = reader.rows()
+        while True:
+            chunk = [row for _, row in zip(range(65_536), rows, strict=False)]
+            if not chunk:
+                break
+            encodings = [
+                c + s.to_bytes(32, "big") + b.to_bytes(32, "big") + y.to_bytes(32, "big") for c, s, b, y in chunk
+            ]
+            commitments = [row[0] for row in chunk]
+            c0 = time.process_time()
+            for e in encodings:
+                k(k(e))
+            for c in commitments:
+                k(k(c))
+            cpu += time.process_time() - c0
+            leaves += len(chunk)
+    nodes = 0
+    with open(work / "ledger.tree", "rb") as fh:
+        fh.seek(32)  # header; the node array follows, pairs (2i + 1, 2i + 2) are children of i
+        fh.read(32)  # the root has no sibling
+        while block := fh.read(64 * 65_536):
+            pairs = [block[i : i + 64] for i in range(0, len(block) - 63, 64)]
+            pairs = [p if p[:32] <= p[32:] else p[32:] + p[:32] for p in pairs]
+            c0 = time.process_time()
+            for p in pairs:  # the share tree's inner node, then the membership tree's
+                k(p)
+                k(p)
+            cpu += time.process_time() - c0
+            nodes += len(pairs)
+    return {"cpu_seconds": round(cpu, 2), "leaf_hashes": 4 * leaves, "node_hashes": 2 * nodes, "keccak": KECCAK_BACKEND}
+
+
+def _child(mode: str, name: str, work: Path) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_apportionment", "--one", str(n), "--mode", mode],
+        [sys.executable, "-m", "benchmarks.bench_apportionment", "--child", mode, "--db", name, "--work", str(work)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} child failed:\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout)
+    result["children_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     return result
 
 
-def _best(n: int, mode: str, repeat: int) -> dict[str, Any]:
-    """Fastest of ``repeat`` runs by CPU time (the machine is shared); peak RSS is the largest seen."""
-    runs = [_subprocess(n, mode) for _ in range(repeat)]
-    best = min(runs, key=lambda r: r["cpu_seconds"])
-    return {**best, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
-
-
-def run(quick: bool = False, repeat: int = 3) -> dict[str, Any]:
-    """Figures per size, each next to the same-run bound; ``quick`` skips the 10 M size.
-
-    Times are CPU seconds of the measuring process (best of ``repeat`` below 10 M members, one
-    run at 10 M), so other load on the machine does not distort the ratio; wall seconds are
-    listed too.
-    """
-    sizes = SIZES[:2] if quick else SIZES
-    per_size: dict[str, Any] = {}
-    backend = None
-    for n in sizes:
-        reps = repeat if n < 10_000_000 else 1
-        bound = _best(n, "bound", reps)
-        ledger = _best(n, "ledger", reps)
-        backend = ledger["keccak_backend"]
-        per_size[str(n)] = {
-            "ledger_cpu_seconds": ledger["cpu_seconds"],
-            "bound_cpu_seconds": bound["cpu_seconds"],
-            "ratio_vs_bound": round(ledger["cpu_seconds"] / bound["cpu_seconds"], 2),
-            "ledger_wall_seconds": ledger["seconds"],
-            "bound_wall_seconds": bound["seconds"],
-            "ledger_us_per_member": round(1e6 * ledger["cpu_seconds"] / n, 2),
-            "bound_us_per_member": round(1e6 * bound["cpu_seconds"] / n, 2),
-            "ledger_peak_rss_mb": ledger["peak_rss_mb"],
-            "bound_peak_rss_mb": bound["peak_rss_mb"],
-            "input_rss_mb": ledger["input_rss_mb"],
-            "ledger_work_rss_mb": round(ledger["peak_rss_mb"] - ledger["input_rss_mb"], 1),
-            "bound_work_rss_mb": round(bound["peak_rss_mb"] - bound["input_rss_mb"], 1),
-            "ledger_file_mb": ledger["file_mb"],
-            "tree_file_mb": ledger["tree_file_mb"],
-            "receipt_ms": ledger["receipt_ms"],
-            "base_fen": ledger["base_fen"],
-            "share_root": ledger["root"],
-        }
-    first, last = per_size[str(sizes[0])], per_size[str(sizes[-1])]
+def _one_size(n: int) -> dict[str, Any]:
+    name = f"hubao_bench_apportion_{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="hubao-bench-apportion-"))
+    try:
+        setup = _setup(name, n, work)
+        build = _child("build", name, work)
+        bound = _child("bound", name, work)
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name}")
+        shutil.rmtree(work, ignore_errors=True)
+    members = build["sharing_members"]
     return {
-        "command": "python -m benchmarks.bench_apportionment" + (" --quick" if quick else ""),
-        "keccak_backend": backend,
+        "members_in_table": n,
+        **{k: v for k, v in build.items() if k != "children_maxrss_mb"},
+        "bound_cpu_seconds": bound["cpu_seconds"],
+        "bound_leaf_hashes": bound["leaf_hashes"],
+        "bound_node_hashes": bound["node_hashes"],
+        "ratio_vs_bound": round(build["cpu_seconds"] / bound["cpu_seconds"], 3),
+        "ratio_with_postgres_backend_vs_bound": round(
+            (build["cpu_seconds"] + build["postgres_backend_cpu_seconds"]) / bound["cpu_seconds"], 3
+        ),
+        "cpu_us_per_member": round(1e6 * build["cpu_seconds"] / members, 2),
+        "bound_us_per_member": round(1e6 * bound["cpu_seconds"] / members, 2),
+        "build_children_maxrss_mb": build["children_maxrss_mb"],
+        "keccak_backend": bound["keccak"],
+        **setup,
+    }
+
+
+def run(quick: bool = False, sizes: Sequence[int] | None = None) -> dict[str, Any]:
+    """Figures per size (default 1 M; ``quick`` 20 k), each next to its same-run hashing bound."""
+    chosen = tuple(sizes) if sizes else (QUICK_SIZES if quick else SIZES)
+    per_size = {str(n): _one_size(n) for n in chosen}
+    largest = per_size[str(max(chosen))]
+    scale = 100_000_000 / largest["sharing_members"]
+    return {
+        "command": "python -m benchmarks apportionment"
+        + (" --quick" if quick and not sizes else "")
+        + (f" --sizes {','.join(str(n) for n in chosen)}" if sizes else ""),
         "target_ratio_vs_bound": TARGET_RATIO,
+        "target_peak_rss_mb": TARGET_RSS_MB,
         "max_ratio_vs_bound": max(v["ratio_vs_bound"] for v in per_size.values()),
-        "growth_us_per_member_largest_vs_smallest": round(
-            last["ledger_us_per_member"] / first["ledger_us_per_member"], 2
-        ),
-        "bound_growth_us_per_member_largest_vs_smallest": round(
-            last["bound_us_per_member"] / first["bound_us_per_member"], 2
-        ),
+        "max_peak_rss_mb": max(v["peak_rss_mb"] for v in per_size.values()),
+        "ratio_met": all(v["ratio_vs_bound"] <= TARGET_RATIO for v in per_size.values()),
+        "rss_met": all(v["peak_rss_mb"] <= TARGET_RSS_MB for v in per_size.values()),
         "sizes": per_size,
+        "extrapolated_100m": {
+            "from_size": largest["members_in_table"],
+            "cpu_seconds": round(largest["cpu_seconds"] * scale),
+            "wall_seconds": round(largest["seconds"] * scale),
+            "bound_cpu_seconds": round(largest["bound_cpu_seconds"] * scale),
+            "postgres_backend_cpu_seconds": round(largest["postgres_backend_cpu_seconds"] * scale),
+            "peak_rss_mb": max(v["peak_rss_mb"] for v in per_size.values()),
+            "ledger_file_gb": round(largest["ledger_file_mb"] * scale / 1024, 1),
+            "tree_file_gb": round(largest["tree_file_mb"] * scale / 1024, 1),
+            "scratch_gb_during_build": round((32 + 64) * 1e8 / 2**30, 1),
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="skip the 10 M-member size")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=("ledger", "bound"), help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="20 k members: a smoke run")
+    parser.add_argument("--sizes", help="comma-separated member counts, e.g. 10000000,30000000")
+    parser.add_argument("--child", choices=("build", "bound"), help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one is not None:
-        print(json.dumps(_one(args.one, args.mode or "ledger")))
+    if args.child is not None:
+        work = Path(args.work)
+        print(json.dumps(_build(args.db, work) if args.child == "build" else _bound(work)))
         return
-    print(json.dumps(run(quick=args.quick), indent=2))
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    print(json.dumps(run(quick=args.quick, sizes=sizes), indent=2))
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from backend.chain.anvil import AnvilNode
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.config import Settings
 from backend.db.models import ClaimEvent
 from backend.runtime import Runtime, build_runtime

@@ -44,6 +44,19 @@ class ApiModel(BaseModel):
         return cls.model_validate(record, from_attributes=True)
 
 
+class OnChainRoleOut(ApiModel):
+    """A reviewer's or juror's roster role on ClaimLedger (changes wait out the RosterTimelock's delay)."""
+
+    role: Literal["REVIEWER_ROLE", "JUROR_ROLE"]
+    status: Literal["held", "pending", "revoking", "none", "unknown"] = Field(
+        description="held: in force; pending: a grant is announced; revoking: in force, a revocation is "
+        "announced; none; unknown: the chain cannot be read right now"
+    )
+    change_at: datetime | None = Field(
+        None, description="pending/revoking: when the announced change may take effect (the workflow clock executes it)"
+    )
+
+
 class EvidenceOut(ApiModel):
     id: str
     media_type: str

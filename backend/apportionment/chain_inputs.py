@@ -14,7 +14,7 @@ evidence store's ledger files); it is the edge the publisher and the auditor sha
   commitment, **members in their waiting period included** (they pay from joining; they cannot
   claim until it ends — DESIGN.md says "under protection", and Xiang Hu Bao charged them). The
   database is the only holder of membership dates; it is read through
-  ``backend.services.membership.protected_commitments_at`` (``ORDER BY commitment``, streamed) and
+  ``backend.services.membership.protected_commitment_pages`` (``ORDER BY commitment``, streamed) and
   written once to a packed snapshot file. The period's membership-snapshot root goes on chain, so
   the set is committed to even though it is read here.
 * **Paid this year** — what each member paid earlier in the same calendar year comes from the
@@ -25,10 +25,12 @@ evidence store's ledger files); it is the edge the publisher and the auditor sha
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -38,7 +40,7 @@ from web3.contract import Contract
 from backend.apportionment.errors import MemberOrderError, ScheduleError
 from backend.apportionment.ledger import ShareLedgerReader
 from backend.chain.transactions import classify
-from backend.services.membership import protected_commitments_at
+from backend.services.membership import protected_commitment_pages
 
 __all__ = [
     "APPROVED_STATE",
@@ -48,6 +50,7 @@ __all__ = [
     "final_approvals",
     "packed_members",
     "paid_this_year",
+    "sharing_member_pages",
     "sharing_members",
     "snapshot_sharing_members",
 ]
@@ -201,28 +204,41 @@ def _field(stored: Any, name: str, index: int) -> Any:
 # --- members ---------------------------------------------------------------------------------
 
 
-def sharing_members(session: Session, instant: datetime, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
-    """Commitments of the members sharing a period whose snapshot is ``instant``, strictly ascending.
+def sharing_member_pages(session: Session, instant: datetime, *, chunk_rows: int = 65_536) -> Iterator[list[bytes]]:
+    """Commitments of the members sharing a period whose snapshot is ``instant``, strictly ascending,
+    in pages of at most ``chunk_rows``.
 
-    ``backend.services.membership.protected_commitments_at``: under protection at ``instant``,
+    ``backend.services.membership.protected_commitment_pages``: under protection at ``instant``,
     **including members still in their waiting period** (they share costs from the day they
     join, as in Xiang Hu Bao, and only cannot claim until it ends). Streamed from the database in
-    ``ORDER BY commitment`` (server-side cursor, ``chunk_rows`` per page); a repeated commitment
-    raises ``MemberOrderError`` (the ledger would refuse it too, but later and with less context).
+    ``ORDER BY commitment`` (server-side cursor, one page held at a time); a repeated or
+    out-of-order commitment raises ``MemberOrderError`` (the ledger would refuse it too, but later
+    and with less context).
     """
     if instant.tzinfo is None:
         raise ScheduleError("instant must be timezone-aware", field="instant")
     prev = b""
-    for index, commitment in enumerate(protected_commitments_at(session, instant, batch=chunk_rows)):
-        if commitment <= prev:
-            raise MemberOrderError("member commitments must be unique", index=index)
-        prev = commitment
-        yield commitment
+    index = 0
+    for page in protected_commitment_pages(session, instant, batch=chunk_rows):
+        if not page:
+            continue
+        if page[0] <= prev or not all(map(operator.lt, page, islice(page, 1, None))):
+            bad = next(i for i, c in enumerate(page) if c <= (page[i - 1] if i else prev))
+            raise MemberOrderError("member commitments must be unique", index=index + bad)
+        prev = page[-1]
+        index += len(page)
+        yield page
+
+
+def sharing_members(session: Session, instant: datetime, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
+    """The commitments of ``sharing_member_pages``, one at a time."""
+    for page in sharing_member_pages(session, instant, chunk_rows=chunk_rows):
+        yield from page
 
 
 def count_sharing_members(session: Session, instant: datetime) -> int:
     """N: how many commitments ``sharing_members(session, instant)`` yields (streamed count)."""
-    return sum(1 for _ in sharing_members(session, instant))
+    return sum(len(page) for page in sharing_member_pages(session, instant))
 
 
 def snapshot_sharing_members(session: Session, instant: datetime, path: str | os.PathLike[str]) -> int:
@@ -233,15 +249,10 @@ def snapshot_sharing_members(session: Session, instant: datetime, path: str | os
     page of rows.
     """
     count = 0
-    page = bytearray()
     with open(path, "wb") as fh:
-        for commitment in sharing_members(session, instant):
-            page += commitment
-            count += 1
-            if len(page) >= _PAGE_BYTES:
-                fh.write(page)
-                page.clear()
-        fh.write(page)
+        for page in sharing_member_pages(session, instant):
+            fh.write(b"".join(page))
+            count += len(page)
         fh.flush()
         os.fsync(fh.fileno())
     return count

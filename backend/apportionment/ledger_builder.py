@@ -1,8 +1,10 @@
 """Building a period's share ledger: rows streamed in chunks, the file written, the roots computed.
 
 Verification-critical (the format is ``backend.apportionment.ledger_format``; the whole ledger is
-described in ``backend.apportionment.ledger``). The builder keeps one 32-byte leaf hash per member
-in flat buckets (no Python object per member) and writes each chunk's rows as it goes.
+described in ``backend.apportionment.ledger``). The builder writes each chunk's rows as it goes and
+hands each member's 32-byte leaf hashes to ``share_tree.LeafBuckets`` (flat buckets, no Python
+object per member), which spill to run files past ``memory_bytes``: what the builder holds is
+bounded by that threshold and one chunk, whatever the number of members.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 from typing import Protocol
 
 from backend.apportionment.arithmetic import (
@@ -29,7 +33,7 @@ from backend.apportionment.ledger_format import (
     keccak_raw,
     trailer_bytes,
 )
-from backend.apportionment.share_tree import LeafBuckets, share_tree_root, write_tree_file
+from backend.apportionment.share_tree import DEFAULT_MEMORY_BYTES, LeafBuckets, share_tree_root, write_tree_file
 from backend.proofs.merkle import MerkleTree
 
 __all__ = ["ShareLedgerBuilder", "ShareLedgerResult", "SupportsWrite", "build_share_ledger", "write_share_ledger"]
@@ -60,6 +64,10 @@ class ShareLedgerBuilder:
     each chunk as it is processed, the trailer at ``finish``. On any error the builder is
     unusable and whatever ``writer`` got is incomplete (``write_share_ledger`` then removes the
     file). With ``snapshot=True`` the membership-snapshot root is computed in the same pass.
+
+    Memory: each tree's leaf hashes stay in memory up to ``memory_bytes`` (default 64 MiB, two
+    million members), then go to run files in a directory made under ``spill_dir`` (default: the
+    system's temp directory), removed when the builder finishes or fails.
     """
 
     __slots__ = (
@@ -86,14 +94,18 @@ class ShareLedgerBuilder:
         require_ascending: bool = True,
         snapshot: bool = False,
         keep_input_order: bool = False,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        spill_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._inputs = inputs
         self._base: BaseCharge = compute_base(inputs)
         self._writer = writer
         self._ascending = require_ascending
-        self._leaves = LeafBuckets()
+        self._leaves = LeafBuckets(memory_bytes=memory_bytes, spill_dir=spill_dir)
         self._flat: bytearray | None = bytearray() if keep_input_order else None
-        self._members: LeafBuckets | None = LeafBuckets() if snapshot else None
+        self._members: LeafBuckets | None = (
+            LeafBuckets(memory_bytes=memory_bytes, spill_dir=spill_dir) if snapshot else None
+        )
         self._prev = b""
         self._rows = 0
         self._share_total = 0
@@ -122,6 +134,22 @@ class ShareLedgerBuilder:
         if self._failed or self._finished:
             raise ApportionmentError("the ledger builder is finished or failed; start a new one")
         self._failed = True  # cleared on success
+        try:
+            rows = self._add_chunk(members)
+        except BaseException:
+            self.close()
+            raise
+        self._failed = False
+        return rows
+
+    def close(self) -> None:
+        """Give up: drop the leaves kept so far and their run files (idempotent)."""
+        self._leaves.close()
+        if self._members is not None:
+            self._members.close()
+        self._flat = None
+
+    def _add_chunk(self, members: Iterable[tuple[bytes, int]]) -> int:
         inputs, base = self._inputs, self._base
         base_fen = base.base_fen
         case_cap = base.case_cap_fen
@@ -182,11 +210,13 @@ class ShareLedgerBuilder:
             index += 1
         if self._writer is not None and out:
             self._writer.write(b"".join(out))
+        self._leaves.settle()
+        if self._members is not None:
+            self._members.settle()
         self._prev = prev
         self._rows = index
         self._share_total = share_total
         self._subsidy_total = subsidy_total
-        self._failed = False
         return index
 
     def finish(self, *, keep_tree: bool = False, tree_file: str | os.PathLike[str] | None = None) -> ShareLedgerResult:
@@ -202,6 +232,15 @@ class ShareLedgerBuilder:
         if keep_tree and self._flat is None:
             raise ApportionmentError("keep_tree needs a builder made with keep_input_order=True")
         self._failed = True
+        try:
+            result = self._finish(keep_tree, tree_file)
+        finally:
+            self.close()
+        self._failed = False
+        self._finished = True
+        return result
+
+    def _finish(self, keep_tree: bool, tree_file: str | os.PathLike[str] | None) -> ShareLedgerResult:
         totals = PeriodTotals.close(
             self._inputs,
             self._base,
@@ -211,7 +250,6 @@ class ShareLedgerBuilder:
         )
         leaves = self._leaves
         leaves.count = self._rows
-        self._leaves = LeafBuckets()
         tree: MerkleTree | None = None
         if keep_tree and self._flat:
             tree = MerkleTree.from_leaf_hashes(self._flat)
@@ -220,17 +258,13 @@ class ShareLedgerBuilder:
             root = write_tree_file(tree_file, leaves, self._inputs.period_id)
         else:
             root = share_tree_root(leaves)
-        del leaves
         self._flat = None
         membership = None
         if self._members is not None:
             self._members.count = self._rows
             membership = MembershipSnapshot(root=share_tree_root(self._members), member_count=self._rows)
-            self._members = None
         if self._writer is not None:
             self._writer.write(trailer_bytes(totals, self._rows, root))
-        self._failed = False
-        self._finished = True
         return ShareLedgerResult(inputs=self._inputs, totals=totals, share_root=root, membership=membership, tree=tree)
 
 
@@ -244,18 +278,34 @@ def build_share_ledger(
     keep_tree: bool = False,
     tree_file: str | os.PathLike[str] | None = None,
     chunk_rows: int = 65_536,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> ShareLedgerResult:
-    """Build a whole ledger from an iterable of member rows (fed to the builder in chunks)."""
+    """Build a whole ledger from an iterable of member rows, pulled ``chunk_rows`` at a time.
+
+    ``members`` may be a generator over a database cursor: at most one chunk of its rows exists
+    here at once (``ShareLedgerBuilder`` for what else is kept, and its bound).
+    """
     builder = ShareLedgerBuilder(
-        inputs, writer, require_ascending=require_ascending, snapshot=snapshot, keep_input_order=keep_tree
+        inputs,
+        writer,
+        require_ascending=require_ascending,
+        snapshot=snapshot,
+        keep_input_order=keep_tree,
+        memory_bytes=memory_bytes,
+        spill_dir=spill_dir,
     )
-    it = iter(members)
-    while True:
-        chunk = [row for _, row in zip(range(chunk_rows), it, strict=False)]
-        if not chunk:
-            break
-        builder.add_chunk(chunk)
-    return builder.finish(keep_tree=keep_tree, tree_file=tree_file)
+    try:
+        it = iter(members)
+        while True:
+            chunk = list(islice(it, chunk_rows))
+            if not chunk:
+                break
+            builder.add_chunk(chunk)
+            del chunk
+        return builder.finish(keep_tree=keep_tree, tree_file=tree_file)
+    finally:
+        builder.close()
 
 
 def write_share_ledger(
@@ -267,10 +317,13 @@ def write_share_ledger(
     snapshot: bool = False,
     keep_tree: bool = False,
     tree_file: str | os.PathLike[str] | None = None,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> ShareLedgerResult:
     """Write the ledger file at ``path`` atomically (temp file + fsync + rename); nothing on failure.
 
-    ``tree_file``: also write the share tree's node file there (itself atomic).
+    ``tree_file``: also write the share tree's node file there (itself atomic). Spilled leaves go
+    under ``spill_dir``, by default the ledger's own directory.
     """
     with atomic_output(path) as fh:
         return build_share_ledger(
@@ -281,4 +334,6 @@ def write_share_ledger(
             snapshot=snapshot,
             keep_tree=keep_tree,
             tree_file=tree_file,
+            memory_bytes=memory_bytes,
+            spill_dir=Path(path).parent if spill_dir is None else spill_dir,
         )

@@ -20,13 +20,13 @@ An empty population (N = 0, possible only when nothing is due) has the all-zero 
 
 Streaming: members arrive as ``(member_commitment: bytes32, paid_this_year_fen: int)`` rows in
 chunks (``ShareLedgerBuilder.add_chunk``); for each the builder computes the row, writes it, and
-keeps only its 32-byte leaf hash, appended to one of 256 flat buckets (``share_tree.LeafBuckets``:
-320 MB at 10 M members, no Python object per member); at the end the buckets are sorted one at a
-time and the tree is hashed level by level over flat buffers (``share_tree``), optionally into the
-period's node file for receipts. By default commitments must be **strictly ascending** (the
-caller's ``ORDER BY member_commitment``): a duplicate member is then caught in O(1) per row, the
-file is canonical (same inputs → same bytes → same CID, whoever builds it), and a member's row
-is found by binary search. The root itself does not depend on the order (the tree sorts its leaves).
+keeps only its 32-byte leaf hash, appended to one of 256 flat buckets (``share_tree.LeafBuckets``,
+no Python object per member) which spill to run files past a fixed threshold (64 MiB); at the end
+the runs are sorted one at a time and the tree is hashed level by level, one sequential pass per
+level through the period's node file (``share_tree``): memory does not grow with the members.
+By default commitments must be **strictly ascending** (the caller's ``ORDER BY commitment``): a
+duplicate member is then caught in O(1) per row, the file is canonical (same inputs → same bytes →
+same CID, whoever builds it), and a member's row is found by binary search. The root itself does not depend on the order (the tree sorts its leaves).
 
 Share-ledger file, format ``hubao-share-ledger`` version 1 (all integers big-endian; amounts fen)::
 
@@ -67,6 +67,7 @@ against the previous ledger of the same year by ``check_year_to_date_continuity`
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ from typing import NamedTuple
 
 from backend.apportionment.arithmetic import UINT64_MAX, PeriodInputs, PeriodTotals
 from backend.apportionment.errors import MemberOrderError, MemberRowInvalid, PeriodInputsInvalid
-from backend.apportionment.share_tree import LeafBuckets, share_tree_root
+from backend.apportionment.share_tree import DEFAULT_MEMORY_BYTES, LeafBuckets, share_tree_root
 from backend.proofs.errors import LeafEncodingError
 from backend.proofs.keccak import KECCAK_BACKEND, load_backend
 
@@ -180,24 +181,39 @@ def _check_commitment(commitment: object, index: int) -> bytes:
     return commitment
 
 
-def membership_snapshot(commitments: Iterable[bytes], *, require_ascending: bool = True) -> MembershipSnapshot:
-    """Snapshot root over these member commitments (streamed; 32 bytes kept per member)."""
-    leaves = LeafBuckets()
-    buckets = leaves.buckets
-    k = keccak_raw
-    prev = b""
-    count = 0
-    for commitment in commitments:
-        _check_commitment(commitment, count)
-        if require_ascending:
-            if commitment <= prev:
-                raise MemberOrderError("member commitments must be strictly ascending", index=count)
-            prev = commitment
-        h = k(k(commitment))
-        buckets[h[0]] += h
-        count += 1
-    leaves.count = count
-    return MembershipSnapshot(root=share_tree_root(leaves), member_count=count)
+def membership_snapshot(
+    commitments: Iterable[bytes],
+    *,
+    require_ascending: bool = True,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    spill_dir: str | os.PathLike[str] | None = None,
+) -> MembershipSnapshot:
+    """Snapshot root over these member commitments, streamed in bounded memory.
+
+    The leaf hashes go to ``share_tree.LeafBuckets`` (spilled to run files under ``spill_dir``
+    past ``memory_bytes``), so any number of members fits; ``commitments`` may be a cursor.
+    """
+    leaves = LeafBuckets(memory_bytes=memory_bytes, spill_dir=spill_dir)
+    try:
+        buckets = leaves.buckets
+        k = keccak_raw
+        prev = b""
+        count = 0
+        for commitment in commitments:
+            _check_commitment(commitment, count)
+            if require_ascending:
+                if commitment <= prev:
+                    raise MemberOrderError("member commitments must be strictly ascending", index=count)
+                prev = commitment
+            h = k(k(commitment))
+            buckets[h[0]] += h
+            count += 1
+            if not count & 0xFFFF:
+                leaves.settle()
+        leaves.count = count
+        return MembershipSnapshot(root=share_tree_root(leaves), member_count=count)
+    finally:
+        leaves.close()
 
 
 def header_bytes(inputs: PeriodInputs, ascending: bool) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
@@ -29,6 +30,8 @@ from backend.apportionment.ledger_format import (
     TRAILER_MAGIC,
     TRAILER_SIZE,
     ShareRow,
+    encode_share_leaf,
+    keccak_raw,
     share_leaf_hash,
 )
 from backend.apportionment.share_tree import LeafBuckets, write_tree_file
@@ -165,14 +168,20 @@ class ShareLedgerReader:
     def write_tree_file(self, path: str | os.PathLike[str]) -> bytes:
         """Write this ledger's share-tree node file (``share_tree``) at ``path``; returns the root.
 
-        Streams the rows (one leaf hash kept per row, bucketed); for a ledger fetched by CID.
+        Streams the rows; the leaf hashes spill to run files beside ``path`` past the memory
+        threshold (bounded memory at any size); for a ledger fetched by CID.
         """
-        leaves = LeafBuckets()
+        leaves = LeafBuckets(spill_dir=Path(path).parent)
         buckets = leaves.buckets
+        k = keccak_raw
+        count = 0
         for row in self.rows():
-            h = share_leaf_hash(row)
+            h = k(k(encode_share_leaf(*row)))
             buckets[h[0]] += h
-        leaves.count = self.row_count
+            count += 1
+            if not count & 0xFFFF:
+                leaves.settle()
+        leaves.count = count
         return write_tree_file(path, leaves, self.inputs.period_id)
 
     def tree(self) -> MerkleTree | None:

@@ -47,11 +47,12 @@ from backend.apportionment.chain_inputs import (
     paid_this_year,
     snapshot_sharing_members,
 )
-from backend.apportionment.ledger import ShareLedgerReader, write_share_ledger
+from backend.apportionment.ledger import ShareLedgerReader, ShareLedgerResult, write_share_ledger
 from backend.apportionment.period_record import record_of_ledger
 from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule, Period
 from backend.apportionment.service_errors import PeriodNotClosed, PeriodOutOfOrder, PeriodRecordMismatch
+from backend.apportionment.share_tree import DEFAULT_MEMORY_BYTES
 from backend.chain.apportionment import ApportionmentClient, PeriodRecord
 from backend.chain.transactions import ContractReverted
 from backend.errors import NotFound
@@ -62,6 +63,7 @@ from backend.services.rules import RuleSet
 __all__ = [
     "PublishedPeriod",
     "active_rule_set",
+    "build_period_ledger",
     "compute_and_publish_period",
 ]
 
@@ -155,15 +157,23 @@ def _snapshot(ctx: ServiceContext, files: PublishedLedgers, period: Period) -> t
     return path, count
 
 
-def _build_ledger(
-    files: PublishedLedgers,
+def build_period_ledger(
+    directory: Path,
     inputs: PeriodInputs,
-    period: Period,
     members: Path,
     previous_ledger: Path | None,
-) -> tuple[Path, Path | None, PeriodRecord]:
-    """Stream the ledger (and its share-tree node file) to temp files; add the ledger to the store."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{period.period_id}.", suffix=".build", dir=files.ledgers)
+    *,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+) -> tuple[Path, Path | None, ShareLedgerResult]:
+    """Stream the ledger and its share-tree node file to temp files in ``directory``.
+
+    ``members`` is the packed snapshot (``snapshot_sharing_members``), read a page at a time and
+    merge-joined with the previous ledger of the year for what each member paid; the builder
+    holds one chunk of rows and at most ``memory_bytes`` of leaf hashes per tree (then spilled
+    runs, in ``directory``). Returns (ledger temp file, node temp file or None when N = 0, result); on
+    failure nothing is left behind. ``compute_and_publish_period`` and the benchmark run this.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{inputs.period_id}.", suffix=".build", dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)
     tree = tmp.with_suffix(".tree-build") if inputs.member_count else None
@@ -171,10 +181,28 @@ def _build_ledger(
         if previous_ledger is not None:
             with ShareLedgerReader(previous_ledger) as previous:
                 rows = paid_this_year(packed_members(members), previous)
-                result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree)
+                result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
         else:
             rows = paid_this_year(packed_members(members), None)
-            result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree)
+            result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        if tree is not None:
+            tree.unlink(missing_ok=True)
+        raise
+    return tmp, tree, result
+
+
+def _build_ledger(
+    files: PublishedLedgers,
+    inputs: PeriodInputs,
+    period: Period,
+    members: Path,
+    previous_ledger: Path | None,
+) -> tuple[Path, Path | None, PeriodRecord]:
+    """``build_period_ledger`` in the ledgers directory; the ledger added to the store (pinned)."""
+    tmp, tree, result = build_period_ledger(files.ledgers, inputs, members, previous_ledger)
+    try:
         cid = files.store_file(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)

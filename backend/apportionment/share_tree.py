@@ -1,20 +1,24 @@
-"""StandardMerkleTree roots and node files over flat buffers: no Python object per member.
+"""StandardMerkleTree roots and node files in bounded memory: leaves spilled to disk, sorted a run
+at a time, levels hashed bottom up through the node file — memory does not grow with the members.
 
-Verification-critical only in that it must give the roots ``backend.proofs.merkle`` gives (the
-OpenZeppelin StandardMerkleTree layout: leaves sorted, placed in reverse at the end of the node
-array, inner node ``i`` = commutative keccak of nodes ``2i + 1`` and ``2i + 2``); tests compare
-the two on random and edge sizes.
-
-Why a second implementation: ``root_from_leaf_hashes`` holds one ``bytes`` object per leaf and
-sorts that list, about 100 bytes per member at 10 M members on top of the hashes themselves. Here:
+Verification-critical only in that it must give the roots and node files ``backend.proofs.merkle``
+gives (the OpenZeppelin StandardMerkleTree layout: leaves sorted, placed in reverse at the end of
+the node array, inner node ``i`` = commutative keccak of nodes ``2i + 1`` and ``2i + 2``); tests
+compare the two on random and edge sizes, in memory and spilled.
 
 * ``LeafBuckets`` receives leaf hashes as they are computed and appends each to one of 256
-  ``bytearray`` buckets by its first byte (leaf hashes are uniform, so buckets are even);
-* ``descending_leaves`` sorts one bucket at a time (only that bucket's ~N/256 slices exist at
-  once) into one flat buffer in *descending* order — exactly the leaves' order in the node array;
-* ``tree_levels`` hashes level by level over flat buffers (one level kept), handing each level to
-  an optional sink: ``share_tree_root`` keeps nothing, ``write_tree_file`` writes every level to a
-  node file.
+  ``bytearray`` buckets by its first byte (leaf hashes are uniform, so buckets are even). The
+  caller calls ``settle()`` after each chunk: past ``memory_bytes`` (default 64 MiB, two million
+  leaves) the buckets go to 256 run files in a private temporary directory and from then on each
+  chunk is appended there, so the builder holds at most ``memory_bytes`` + one chunk of leaves.
+* ``descending_chunks`` yields every leaf in *descending* order — exactly the leaves' order in the
+  node array — one run at a time: a run file is read and sorted alone when it holds at most
+  ``SORT_BYTES`` (16 MiB: 100 M members give runs of ~12 MiB), else it is split again by its next
+  byte into 256 smaller runs (any size, any skew: memory stays one run).
+* ``write_tree_file`` writes the sorted leaves into the leaf region of the node file, then builds
+  each level from the one below in one sequential pass over the file (``_pair_pass``: 2 MiB read,
+  1 MiB written at a time); ``share_tree_root`` does the same in a scratch file once spilled (in
+  memory below the threshold, ``tree_levels``).
 
 Node file (``<periodId>.tree`` beside the period's ledger), format ``hubao-share-tree`` v1::
 
@@ -30,18 +34,25 @@ the proof against the root the chain recorded, so a damaged file can give no fal
 from __future__ import annotations
 
 import os
+import shutil
 import struct
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.files import atomic_output
 from backend.proofs.keccak import KECCAK_BACKEND, load_backend
 
 __all__ = [
+    "DEFAULT_MEMORY_BYTES",
+    "SORT_BYTES",
     "TREE_FILE_VERSION",
     "LeafBuckets",
     "ShareTreeFile",
+    "descending_chunks",
     "descending_leaves",
     "share_tree_root",
     "tree_levels",
@@ -52,50 +63,157 @@ TREE_FILE_VERSION = 1
 _MAGIC = b"HUBAO-ST"
 _HEADER = struct.Struct(">8sH6xQQ")
 EMPTY_ROOT = bytes(32)
+DEFAULT_MEMORY_BYTES = 64 << 20
+SORT_BYTES = 16 << 20
+_PASS_NODES = 1 << 16  # nodes read per step of a level pass (2 MiB)
+_RUN_BUFFER = 32 << 10  # write buffer per run file (256 runs: 8 MiB)
 _keccak = load_backend(KECCAK_BACKEND)
 
 
 class LeafBuckets:
-    """Leaf hashes in 256 flat buckets by first byte (32 bytes per leaf, no per-leaf object)."""
+    """Leaf hashes by first byte (32 bytes per leaf, no per-leaf object), spilled past a threshold.
 
-    __slots__ = ("buckets", "count")
+    Producers append to ``buckets[h[0]]`` (or ``add``/``extend_flat``), set ``count``, and call
+    ``settle()`` between chunks. ``spill_dir`` is where the run directory is made (default: the
+    system's temp directory); ``close()`` removes it (the consumers below do it when they finish).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_files", "_run_dir", "_sort_bytes", "_spill_dir", "buckets", "count", "memory_bytes")
+
+    def __init__(
+        self,
+        *,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        spill_dir: str | os.PathLike[str] | None = None,
+        sort_bytes: int = SORT_BYTES,
+    ) -> None:
         self.buckets: list[bytearray] = [bytearray() for _ in range(256)]
         self.count = 0
+        self.memory_bytes = memory_bytes
+        self._spill_dir = spill_dir
+        self._sort_bytes = max(32, sort_bytes)
+        self._run_dir: Path | None = None
+        self._files: list[BinaryIO] = []
+
+    @property
+    def spilled(self) -> bool:
+        return self._run_dir is not None
+
+    def buffered_bytes(self) -> int:
+        return sum(len(b) for b in self.buckets)
 
     def add(self, leaf_hash: bytes) -> None:
         self.buckets[leaf_hash[0]] += leaf_hash
         self.count += 1
 
     def extend_flat(self, flat: bytes | bytearray) -> None:
-        """Add every 32-byte hash of a flat buffer."""
+        """Add every 32-byte hash of a flat buffer (then ``settle``)."""
         buckets = self.buckets
         for off in range(0, len(flat), 32):
             buckets[flat[off]] += flat[off : off + 32]
         self.count += len(flat) // 32
+        self.settle()
+
+    def settle(self) -> None:
+        """Between chunks: once spilled, or past ``memory_bytes``, move the buffered leaves to the runs."""
+        if self._run_dir is None:
+            if self.buffered_bytes() <= self.memory_bytes:
+                return
+            self._run_dir = Path(tempfile.mkdtemp(prefix=".hubao-leaves-", dir=self._spill_dir))
+            self._files = [open(self._run_dir / f"{b:02x}", "wb", buffering=_RUN_BUFFER) for b in range(256)]  # noqa: SIM115
+        buckets, files = self.buckets, self._files
+        for b in range(256):
+            bucket = buckets[b]
+            if bucket:
+                files[b].write(bucket)
+                buckets[b] = bytearray()
+
+    def close(self) -> None:
+        """Drop every leaf and remove the run files."""
+        for fh in self._files:
+            fh.close()
+        self._files = []
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
+        self.buckets = [bytearray() for _ in range(256)]
+        self.count = 0
+
+    def _finish_runs(self) -> Path | None:
+        """Flush and close the run files (spilled) — the runs are then complete on disk."""
+        if self._run_dir is None:
+            return None
+        self.settle()
+        for fh in self._files:
+            fh.close()
+        self._files = []
+        return self._run_dir
 
 
-def descending_leaves(leaves: LeafBuckets) -> bytearray:
-    """All leaf hashes in one flat buffer, strictly descending; empties ``leaves`` as it goes.
+def _sorted_desc(flat: bytes | bytearray) -> bytes:
+    items = [flat[i : i + 32] for i in range(0, len(flat), 32)]
+    items.sort(reverse=True)
+    return b"".join(items)
+
+
+def _split_run(path: Path, depth: int) -> list[Path]:
+    """Split a run file by byte ``depth`` of its hashes into 256 runs beside it (path removed)."""
+    directory = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    parts = [directory / f"{b:02x}" for b in range(256)]
+    files = [open(p, "wb", buffering=_RUN_BUFFER) for p in parts]  # noqa: SIM115
+    try:
+        with open(path, "rb") as src:
+            while block := src.read(32 * _PASS_NODES):
+                for off in range(0, len(block), 32):
+                    files[block[off + depth]].write(block[off : off + 32])
+    finally:
+        for fh in files:
+            fh.close()
+    path.unlink()
+    return parts
+
+
+def _descending_runs(path: Path, depth: int, sort_bytes: int) -> Iterator[bytes]:
+    size = path.stat().st_size
+    if size % 32:
+        raise ShareLedgerInvalid("a leaf run file is not a whole number of hashes", field="leaves")
+    if size <= sort_bytes or depth >= 32:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        path.unlink()
+        if data:
+            yield _sorted_desc(data)
+        return
+    parts = _split_run(path, depth)
+    for part in reversed(parts):
+        yield from _descending_runs(part, depth + 1, sort_bytes)
+
+
+def descending_chunks(leaves: LeafBuckets) -> Iterator[bytes]:
+    """Every leaf hash, in descending order, in chunks of at most one run; empties ``leaves``.
 
     Equal leaf hashes (impossible for distinct rows) are kept, as the JS library keeps them.
     """
-    out = bytearray()
+    run_dir = leaves._finish_runs()
     buckets = leaves.buckets
-    for first in range(255, -1, -1):
-        bucket = buckets[first]
-        buckets[first] = bytearray()
-        if not bucket:
-            continue
-        view = bytes(bucket)
-        del bucket
-        items = [view[i : i + 32] for i in range(0, len(view), 32)]
-        del view
-        items.sort(reverse=True)
-        out += b"".join(items)
-        del items
-    leaves.count = 0
+    try:
+        for first in range(255, -1, -1):
+            if run_dir is None:
+                bucket = buckets[first]
+                buckets[first] = bytearray()
+                if bucket:
+                    yield _sorted_desc(bucket)
+            else:
+                yield from _descending_runs(run_dir / f"{first:02x}", 1, leaves._sort_bytes)
+    finally:
+        leaves.close()
+
+
+def descending_leaves(leaves: LeafBuckets) -> bytearray:
+    """All leaf hashes in one flat buffer, strictly descending (in memory: small trees, tests)."""
+    out = bytearray()
+    for chunk in descending_chunks(leaves):
+        out += chunk
     return out
 
 
@@ -106,7 +224,7 @@ def _hash_pairs_flat(level: bytes | bytearray) -> bytearray:
     for off in range(0, len(level), 64):
         a = level[off : off + 32]
         b = level[off + 32 : off + 64]
-        out += k(a + b) if a <= b else k(b + a)  # type: ignore[arg-type]  # the backend takes any buffer
+        out += k(level[off : off + 64]) if a <= b else k(b + a)  # type: ignore[arg-type]  # any buffer
     return out
 
 
@@ -116,8 +234,9 @@ LevelSink = Callable[[int, bytes | bytearray], None]
 def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
     """Root of the tree whose leaves, in tree-index order, are ``descending``; levels to ``sink``.
 
-    ``sink(first_tree_index, flat_nodes)`` gets every level bottom up (the leaf-only bottom level
-    first). Mirrors ``backend.proofs.merkle._levels_bottom_up``. ``descending`` is consumed.
+    In memory (a tree below ``LeafBuckets.memory_bytes``). ``sink(first_tree_index, flat_nodes)``
+    gets every level bottom up (the leaf-only bottom level first). Mirrors
+    ``backend.proofs.merkle._levels_bottom_up``. ``descending`` is consumed.
     """
     n = len(descending) // 32
     if n == 0:
@@ -146,25 +265,73 @@ def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
         d -= 1
 
 
+def _pair_pass(fd: int, base: int, first: int, count: int, parent_first: int) -> None:
+    """One level of the node array: ``count`` nodes from tree index ``first`` → their parents.
+
+    A sequential read of the level and a sequential write of its parents, ``_PASS_NODES`` at a time.
+    """
+    for start in range(0, count, _PASS_NODES):
+        m = min(_PASS_NODES, count - start)
+        data = os.pread(fd, 32 * m, base + 32 * (first + start))
+        if len(data) != 32 * m:
+            raise ShareLedgerInvalid("share-tree file changed while it was built", field="size")
+        os.pwrite(fd, _hash_pairs_flat(data), base + 32 * (parent_first + start // 2))
+
+
+def _build_nodes(fd: int, base: int, leaves: LeafBuckets) -> bytes:
+    """Fill the node array at ``base`` of ``fd`` (leaves sorted into their region, then every level
+    bottom up, one pass each); returns the root."""
+    n = leaves.count
+    offset = base + 32 * (n - 1)
+    written = 0
+    for chunk in descending_chunks(leaves):
+        os.pwrite(fd, chunk, offset)
+        offset += len(chunk)
+        written += len(chunk) // 32
+    if written != n:
+        raise ShareLedgerInvalid(f"{written} leaves for a tree of {n}", field="leafCount")
+    if n > 1:
+        depth = (2 * n - 1).bit_length() - 1
+        first_bottom = (1 << depth) - 1
+        _pair_pass(fd, base, first_bottom, 2 * n - 1 - first_bottom, (first_bottom - 1) // 2)
+        for d in range(depth - 1, 0, -1):
+            _pair_pass(fd, base, (1 << d) - 1, 1 << d, (1 << (d - 1)) - 1)
+    return os.pread(fd, 32, base)
+
+
 def share_tree_root(leaves: LeafBuckets) -> bytes:
-    """StandardMerkleTree root over the bucketed leaf hashes (all-zero when there are none)."""
-    return tree_levels(descending_leaves(leaves))
+    """StandardMerkleTree root over the bucketed leaf hashes (all-zero when there are none).
+
+    In memory below the spill threshold; spilled leaves go through a scratch node file.
+    """
+    if leaves.count == 0:
+        leaves.close()
+        return EMPTY_ROOT
+    if not leaves.spilled:
+        return tree_levels(descending_leaves(leaves))
+    fd, scratch = tempfile.mkstemp(prefix=".hubao-tree-", dir=leaves._spill_dir)
+    try:
+        return _build_nodes(fd, 0, leaves)
+    finally:
+        os.close(fd)
+        os.unlink(scratch)
+        leaves.close()
 
 
 def write_tree_file(path: str | os.PathLike[str], leaves: LeafBuckets, period_id: int) -> bytes:
-    """Write the node file atomically (temp + fsync + rename); returns the root."""
+    """Write the node file atomically (temp + fsync + rename); returns the root. Empties ``leaves``."""
     n = leaves.count
-    if n == 0:
-        raise ShareLedgerInvalid("a period without members has no share tree", field="memberCount")
-    with atomic_output(path) as fh:
-        fh.write(_HEADER.pack(_MAGIC, TREE_FILE_VERSION, n, period_id))
-        fh.truncate(_HEADER.size + (2 * n - 1) * 32)
-
-        def sink(first: int, level: bytes | bytearray) -> None:
-            fh.seek(_HEADER.size + 32 * first)
-            fh.write(level)
-
-        return tree_levels(descending_leaves(leaves), sink)
+    try:
+        if n == 0:
+            raise ShareLedgerInvalid("a period without members has no share tree", field="memberCount")
+        with atomic_output(path) as fh:
+            fh.write(_HEADER.pack(_MAGIC, TREE_FILE_VERSION, n, period_id))
+            fh.flush()
+            fd = fh.fileno()
+            os.ftruncate(fd, _HEADER.size + (2 * n - 1) * 32)
+            return _build_nodes(fd, _HEADER.size, leaves)
+    finally:
+        leaves.close()
 
 
 class ShareTreeFile:

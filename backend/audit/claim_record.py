@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from backend.chain.claims import ClaimState, OnchainClaim
+from backend.chain.ledger_types import ClaimState, OnchainClaim
 
 __all__ = [
     "STATE_NAMES",

@@ -78,8 +78,8 @@ from backend.audit.errors import (
 )
 from backend.audit.ledger_events import LedgerLog
 from backend.audit.signatures import signature_problems
-from backend.chain.claims import OnchainClaim
 from backend.chain.jury_draw import NotEnoughJurors, draw_seed, select_jurors
+from backend.chain.ledger_types import OnchainClaim
 from backend.proofs.keccak import keccak256
 from backend.services.rules import RuleSet
 

@@ -25,13 +25,14 @@ from backend.audit.claim_record import decode_stored_claim
 from backend.audit.evidence_run import StoreCheck
 from backend.audit.ledger_events import CONFIG_EVENTS, TOPIC_OF, LedgerLog, decode_logs
 from backend.audit.signatures import recorded_verdict, recover_recorded
-from backend.chain.claims import OnchainClaim
+from backend.chain.ledger_types import OnchainClaim
 from backend.proofs.keccak import keccak256
 from evidence_store.errors import EvidenceStoreError, IntegrityError, InvalidCid, InvalidData, NotFound
 from evidence_store.multiformats import CID
 
 __all__ = [
     "ClaimReads",
+    "first_log_block",
     "gc_paused",
     "read_claim_reads",
     "read_ledger_history",
@@ -161,6 +162,20 @@ def read_ledger_logs_since(
     scope = set(touched)
     earlier = [log for log in decode_logs(raw) if log.claim is None or log.claim in scope]
     return sorted([*earlier, *new], key=lambda e: e.position), scope
+
+
+def first_log_block(rpc: RpcReader, address: str, event: str, first: int, head: int) -> int | None:
+    """The block of ``address``'s first ``event`` log in ``[first, head]`` (None: there is none),
+    read range by range from ``first`` so an early one costs one ``eth_getLogs``."""
+    topic = "0x" + TOPIC_OF[event].hex()
+    start = first
+    while start <= head:
+        end = min(head, start + max(1, rpc.log_range) - 1)
+        found = rpc.logs(address, start, end, [[topic]])
+        if found:
+            return min(int(entry["blockNumber"], 16) for entry in found)
+        start = end + 1
+    return None
 
 
 def header_blocks(logs: Sequence[LedgerLog]) -> list[int]:

@@ -40,6 +40,11 @@ from backend.errors import ChainError, ChainUnavailable
 
 log = logging.getLogger(__name__)
 
+# After SIGKILL, how long to wait for the kernel to finish a process off (it never takes long, but
+# a loaded machine is slow); and, once a leftover is gone, for its port to accept a new listener.
+_KILL_GRACE = 5.0
+_PORT_RELEASE = 5.0
+
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -190,6 +195,10 @@ class AnvilNode:
                 "stopping the anvil (pid %d) a previous run left on this data dir; the chain state is kept", pid
             )
             _terminate(pid, timeout)
+        if pids:
+            # The leftover usually listened on the port we are about to take: a refusal now would
+            # be a race with its exit, not a foreign holder.
+            _wait_port_free(self.port, _PORT_RELEASE)
         self._remove_pid_file()
 
     def _wait_ready(self, timeout: float) -> None:
@@ -331,30 +340,64 @@ def _read_pid_file(path: Path | None) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether any thread of ``pid`` still runs.
+
+    A zombie thread-group leader does not mean the process is gone: when a multi-threaded process
+    (anvil) exits, its leader thread can finish first and show as a zombie while the other threads
+    are still tearing down, and those still hold the process's files (its listening socket among
+    them). A thread leaves ``/proc/<pid>/task`` only after it has released them.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if not Path("/proc").is_dir():
+        return True  # no way to look at the threads: the signal reached a process, so it runs
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return False
+    except OSError:
         return True
-    try:  # a zombie (exited, not yet reaped) is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
+    for thread in threads:
+        try:
+            state = (thread / "stat").read_text().rsplit(") ", 1)[1][:1]
+        except (OSError, IndexError):
+            continue  # the thread is gone (or going) meanwhile
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
+def _wait_gone(pid: int, deadline: float) -> bool:
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM ``pid`` and return once every thread of it has exited; SIGKILL after ``timeout``."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.05)
+    if _wait_gone(pid, time.monotonic() + timeout):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    if not _wait_gone(pid, time.monotonic() + _KILL_GRACE):
+        log.warning("the anvil (pid %d) survived SIGKILL for %.0f s", pid, _KILL_GRACE)
+
+
+def _wait_port_free(port: int, timeout: float) -> None:
+    """Poll until nothing listens on ``port`` any more, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while _port_in_use(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _listener_pid(port: int) -> int | None:

@@ -16,20 +16,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from backend.chain.eip712 import Eip712Domain, Verdict
+from backend.chain.ledger_types import (
+    Ballot,
+    ClaimFiling,
+    ClaimState,
+    LedgerEvent,
+    LedgerTx,
+    OnchainClaim,
+    OnchainRuleSet,
+)
 from backend.chain.transactions import TransactionSender, classify, register_errors
 
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
@@ -56,128 +62,6 @@ CLAIM_EVENTS = (
     "ClaimWithdrawn",
     "PayoutRecorded",
 )
-
-
-class ClaimState(IntEnum):
-    """``IClaimLedger.ClaimState``."""
-
-    NONE = 0
-    FILED = 1
-    UNDER_REVIEW = 2
-    REJECTED = 3
-    IN_NOTICE = 4
-    DISPUTED = 5
-    APPROVED = 6
-    PAID = 7
-    WITHDRAWN = 8
-
-
-@dataclass(frozen=True)
-class LedgerEvent:
-    """One decoded ClaimLedger event; ``args`` keep web3's decoded values (bytes, ints, addresses)."""
-
-    name: str
-    args: dict[str, Any]
-    block_number: int
-    tx_hash: bytes
-    log_index: int
-
-    def to_json(self) -> dict[str, Any]:
-        """Hex for bytes, plain ints for enums, lists for arrays."""
-        return {key: _jsonable(value) for key, value in self.args.items()}
-
-
-@dataclass(frozen=True)
-class LedgerTx:
-    """A mined ClaimLedger transaction and the events it emitted."""
-
-    tx_hash: bytes
-    block_number: int
-    events: tuple[LedgerEvent, ...]
-
-    def event(self, name: str) -> LedgerEvent | None:
-        return next((e for e in self.events if e.name == name), None)
-
-
-@dataclass(frozen=True)
-class OnchainClaim:
-    """``IClaimLedger.Claim`` as stored."""
-
-    member_commitment: bytes
-    evidence_root: bytes
-    rule_set_hash: bytes
-    objector_commitment: bytes
-    payment_ref: bytes
-    payout_fen: int
-    filed_at: int
-    notice_ends: int
-    commit_ends: int
-    reveal_ends: int
-    state: ClaimState
-    review_approvals: int
-    review_rejections: int
-    appealed: bool
-    jury_round: int
-    committed_votes: int
-    revealed_votes: int
-    jury_approvals: int
-    #: Block whose hash seeds the next draw (0 when none is scheduled).
-    draw_block: int = 0
-    # The claimant's key for this claim (the struct's last field): signs its withdrawal and appeal.
-    claimant_key: str = ""
-
-
-@dataclass(frozen=True)
-class ClaimFiling:
-    """``IClaimLedger.ClaimFiling``: one claim of a :meth:`ClaimLedgerClient.file_for_review` batch."""
-
-    claim_id: bytes
-    member_commitment: bytes
-    evidence_root: bytes
-    rule_set_hash: bytes
-    payout_fen: int
-    claimant_key: str
-
-    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int, str]:
-        return (
-            self.claim_id,
-            self.member_commitment,
-            self.evidence_root,
-            self.rule_set_hash,
-            self.payout_fen,
-            Web3.to_checksum_address(self.claimant_key),
-        )
-
-
-@dataclass(frozen=True)
-class OnchainRuleSet:
-    notice_seconds: int
-    review_quorum: int
-    jury_size: int
-    min_turnout: int
-    commit_seconds: int
-    reveal_seconds: int
-    retired: bool
-
-
-@dataclass(frozen=True)
-class Ballot:
-    commitment: bytes
-    drawn: bool
-    revealed: bool
-    approve: bool
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | HexBytes):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    return str(value)
 
 
 class ClaimLedgerClient:

@@ -78,16 +78,6 @@ _VERDICT_FIELDS: list[dict[str, str]] = [
     {"name": "deadline", "type": "uint256"},
 ]
 
-_VOTE_SALT_FIELDS: list[dict[str, str]] = [
-    {"name": "claimId", "type": "bytes32"},
-    {"name": "round", "type": "uint32"},
-]
-_VOTE_COMMIT_FIELDS: list[dict[str, str]] = [
-    {"name": "claimId", "type": "bytes32"},
-    {"name": "round", "type": "uint32"},
-    {"name": "commitment", "type": "bytes32"},
-]
-
 
 class VerdictKind(IntEnum):
     """The ``verdict`` field of a signed verdict."""
@@ -247,48 +237,6 @@ def vote_commitment(claim_id: bytes, round_: int, juror: str, approve: bool, sal
         ],
     )
     return keccak(encoded)
-
-
-def vote_salt_typed_data(claim_id: bytes, round_: int, domain: Eip712Domain) -> dict[str, Any]:
-    """The ``VoteSalt`` document a juror signs on the device; ``keccak256(signature)`` is the salt."""
-    return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "VoteSalt": _VOTE_SALT_FIELDS},
-        "primaryType": "VoteSalt",
-        "domain": domain.as_dict(),
-        "message": {"claimId": _bytes32(claim_id, "claim_id"), "round": _uint(round_, 32, "round")},
-    }
-
-
-def vote_commit_typed_data(claim_id: bytes, round_: int, commitment: bytes, domain: Eip712Domain) -> dict[str, Any]:
-    """The ``VoteCommit`` document a juror signs for ``commitVoteBySig``."""
-    return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "VoteCommit": _VOTE_COMMIT_FIELDS},
-        "primaryType": "VoteCommit",
-        "domain": domain.as_dict(),
-        "message": {
-            "claimId": _bytes32(claim_id, "claim_id"),
-            "round": _uint(round_, 32, "round"),
-            "commitment": _bytes32(commitment, "commitment"),
-        },
-    }
-
-
-def typed_data_digest(document: dict[str, Any]) -> bytes:
-    """``keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct(message))`` of a typed-data document."""
-    signable = encode_typed_data(full_message=document)
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
-
-
-def sign_typed_data(signer: LocalAccount, document: dict[str, Any]) -> bytes:
-    """The 65-byte ``r ‖ s ‖ v`` signature (RFC 6979, low ``s``) of a typed-data document."""
-    return bytes(signer.sign_message(encode_typed_data(full_message=document)).signature)
-
-
-def recover_typed_data_signer(document: dict[str, Any], signature: bytes) -> str:
-    """The checksummed address whose key made ``signature`` over ``document``."""
-    if len(signature) != 65:
-        raise InvalidInput("a signature is 65 bytes", code="INVALID_SIGNATURE", length=len(signature))
-    return str(Account.recover_message(encode_typed_data(full_message=document), signature=signature))
 
 
 def salt_from_signature(signature: bytes) -> bytes:

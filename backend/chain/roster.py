@@ -21,7 +21,8 @@ Only commitments and addresses are sent: no member id, name or document hash (DE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -36,8 +37,10 @@ REVIEWER = "REVIEWER_ROLE"
 JUROR = "JUROR_ROLE"
 OPERATOR = "OPERATOR_ROLE"
 
-# TimelockController.OperationState
+# TimelockController.OperationState; getTimestamp is 0 for an unknown (or cancelled) operation, 1
+# for an executed one, else the time from which it may be executed.
 _UNSET, _WAITING, _READY, _DONE = 0, 1, 2, 3
+_DONE_TIMESTAMP = 1
 _ZERO32 = b"\0" * 32
 
 
@@ -54,6 +57,45 @@ class RosterOperation:
     @property
     def pending(self) -> bool:
         return self.state in (_WAITING, _READY)
+
+
+@dataclass(frozen=True)
+class RoleStanding:
+    """Where an address stands with a roster role: ``held`` (in force), ``pending`` (a grant is
+    announced), ``revoking`` (in force, a revocation is announced) or ``none``. ``change_at`` is the
+    Unix time from which the announced change may be executed (the workflow clock does it then)."""
+
+    status: str
+    change_at: int | None = None
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    data: bytes
+    salt: bytes
+    ready_at: int  # the timelock's getTimestamp: executable in a block at or after it
+
+
+@dataclass
+class ScheduleScan:
+    """What :meth:`RosterClient.execute_due` has read of the timelock's announcements so far: the
+    next block to read, the hash of the last one read (a changed hash means a reorg: read all again),
+    the operations still waiting for their time and those done (executed or cancelled)."""
+
+    from_block: int
+    next_block: int = -1
+    last_hash: bytes | None = None
+    waiting: dict[bytes, _Waiting] = field(default_factory=dict)
+    done: set[bytes] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.next_block < 0:
+            self.next_block = self.from_block
+
+    def rewind(self) -> None:
+        self.next_block, self.last_hash = self.from_block, None
+        self.waiting.clear()
+        self.done.clear()
 
 
 @dataclass(frozen=True)
@@ -207,12 +249,41 @@ class RosterClient:
         return self._change("revokeRole", name, checksum)
 
     def role_status(self, name: str, address: str) -> str:
-        """``"held"``, ``"pending"`` (a grant is announced, not yet executed) or ``"none"``."""
-        checksum = Web3.to_checksum_address(address)
-        if self.has_role(name, checksum):
-            return "held"
-        data = self._calldata("grantRole", name, checksum)
-        return "pending" if any(op.pending for op in self.operations(data)) else "none"
+        """``"held"``, ``"pending"`` (a grant is announced, not yet executed), ``"revoking"`` (held,
+        a revocation is announced) or ``"none"``."""
+        return self.role_standings(name, [address])[Web3.to_checksum_address(address)].status
+
+    def role_standings(self, name: str, addresses: Sequence[str]) -> dict[str, RoleStanding]:
+        """The standing of role ``name`` for each address (keyed by checksum address): one read of
+        the announcements for all of them, and one timelock read per announcement of theirs."""
+        wanted = [Web3.to_checksum_address(a) for a in addresses]
+        held = {a: self.has_role(name, a) for a in wanted}
+        announced: dict[bytes, str] = {}
+        if self.timelock is not None:
+            for a in wanted:
+                announced[self._calldata("revokeRole" if held[a] else "grantRole", name, a)] = a
+        change_at: dict[str, int] = {}
+        if announced:
+            assert self.timelock is not None
+            try:
+                scheduled = self.timelock.events.CallScheduled().get_logs(from_block=self.from_block)
+            except Exception as exc:
+                raise classify(exc) from exc
+            for log in scheduled:
+                address = announced.get(bytes(log["args"]["data"]))
+                if address is None or Web3.to_checksum_address(log["args"]["target"]) != self.contract.address:
+                    continue
+                ready_at = int(self._timelock_call("getTimestamp", bytes(log["args"]["id"])))
+                if ready_at > _DONE_TIMESTAMP:  # announced, neither executed nor cancelled
+                    change_at[address] = ready_at
+        standings: dict[str, RoleStanding] = {}
+        for a in wanted:
+            at = change_at.get(a)
+            if held[a]:
+                standings[a] = RoleStanding("held") if at is None else RoleStanding("revoking", at)
+            else:
+                standings[a] = RoleStanding("none") if at is None else RoleStanding("pending", at)
+        return standings
 
     def _calldata(self, fn: str, name: str, address: str) -> bytes:
         return bytes.fromhex(self.contract.encode_abi(fn, args=[self.role_id(name), address]).removeprefix("0x"))
@@ -291,20 +362,70 @@ class RosterClient:
             )
         return found
 
-    def execute_due(self) -> list[bytes]:
-        """Execute every announced roster change whose delay has passed; their operation ids."""
+    def execute_due(self, scan: ScheduleScan | None = None) -> list[bytes]:
+        """Execute every announced roster change whose delay has passed; their operation ids.
+
+        With the ``scan`` a caller keeps between calls (the workflow clock), a call reads only the
+        ``CallScheduled`` logs of the blocks mined since the previous one, and asks the timelock
+        about an operation only when it is first seen; without one it reads all of them.
+        """
+        if self.timelock is None:
+            return []
+        scan = ScheduleScan(self.from_block) if scan is None else scan
+        try:
+            head = self.w3.eth.get_block("latest")
+        except Exception as exc:
+            raise classify(exc) from exc
+        self._scan_new_blocks(scan, head)
         done = []
-        for op in self.operations():
-            if op.state != _READY:
+        for op_id, op in list(scan.waiting.items()):
+            if op.ready_at > int(head["timestamp"]):
                 continue
+            del scan.waiting[op_id]
+            scan.done.add(op_id)
             try:
                 self._execute(op.data, op.salt)
-            except ContractReverted as exc:  # executed by someone else meanwhile
+            except ContractReverted as exc:  # executed (or cancelled) by someone else meanwhile
                 if exc.error != "TimelockUnexpectedOperationState":
                     raise
                 continue
-            done.append(op.id)
+            done.append(op_id)
         return done
+
+    def _scan_new_blocks(self, scan: ScheduleScan, head: Any) -> None:
+        """Bring ``scan`` up to ``head``: read the logs of the blocks it has not seen (all of them
+        again when the block it stopped at is no longer on the chain: a reorg or a restarted node)."""
+        assert self.timelock is not None
+        last = int(head["number"])
+        try:
+            if scan.last_hash is not None:
+                stopped_at = scan.next_block - 1
+                seen = head if last == stopped_at else None
+                if last > stopped_at:
+                    seen = self.w3.eth.get_block(stopped_at)
+                if seen is None or bytes(seen["hash"]) != scan.last_hash:
+                    scan.rewind()
+            if last < scan.next_block:
+                return
+            window = {"from_block": scan.next_block, "to_block": last}
+            scheduled = self.timelock.events.CallScheduled().get_logs(**window)
+            salts = {
+                bytes(log["args"]["id"]): bytes(log["args"]["salt"])
+                for log in self.timelock.events.CallSalt().get_logs(**window)
+            }
+        except Exception as exc:
+            raise classify(exc) from exc
+        for log in scheduled:
+            args = log["args"]
+            op_id = bytes(args["id"])
+            if Web3.to_checksum_address(args["target"]) != self.contract.address or op_id in scan.done:
+                continue
+            ready_at = int(self._timelock_call("getTimestamp", op_id))
+            if ready_at <= _DONE_TIMESTAMP:  # executed already (1) or cancelled (0)
+                scan.done.add(op_id)
+                continue
+            scan.waiting[op_id] = _Waiting(bytes(args["data"]), salts.get(op_id, _ZERO32), ready_at)
+        scan.next_block, scan.last_hash = last + 1, bytes(head["hash"])
 
     def declare_conflict(self, address: str, member_commitment: bytes) -> bytes | None:
         """``declareConflict``; None when this pair is already declared."""

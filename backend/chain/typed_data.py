@@ -189,18 +189,14 @@ def key_registration_document(
     """The KeyRegistration challenge a participant's device signs to prove it holds ``key``."""
     if len(challenge) != 32:
         raise _bad("a challenge is 32 bytes")
-    return {
-        "types": {"EIP712Domain": domain_fields(domain), "KeyRegistration": KEY_REGISTRATION_FIELDS},
-        "primaryType": "KeyRegistration",
-        "domain": dict(domain),
-        "message": {
-            "purpose": KEY_REGISTRATION_PURPOSE,
-            "account": account,
-            "key": to_checksum_address(key),
-            "challenge": "0x" + challenge.hex(),
-            "expiresAt": str(expires_at),
-        },
+    message = {
+        "purpose": KEY_REGISTRATION_PURPOSE,
+        "account": account,
+        "key": to_checksum_address(key),
+        "challenge": "0x" + challenge.hex(),
+        "expiresAt": str(expires_at),
     }
+    return _document(domain, "KeyRegistration", KEY_REGISTRATION_FIELDS, message)
 
 
 #: The member actions a member's own key signs (``consent_document``), field for field ClaimLedger's.
@@ -234,12 +230,7 @@ def consent_document(
             raise _bad("an objection names the objector's commitment")
         message["objectorCommitment"] = _b32(objector_commitment, "objectorCommitment")
     message["deadline"] = str(deadline)
-    return {
-        "types": {"EIP712Domain": domain_fields(domain), kind: CONSENT_FIELDS[kind]},
-        "primaryType": kind,
-        "domain": dict(domain),
-        "message": message,
-    }
+    return _document(domain, kind, CONSENT_FIELDS[kind], message)
 
 
 def _b32(value: bytes, name: str) -> str:
@@ -256,25 +247,34 @@ def _round(value: int) -> int:
 
 def vote_salt_document(domain: dict[str, Any], *, claim_id: bytes, round_: int) -> dict[str, Any]:
     """The VoteSalt document a juror's device signs to derive (never to send) the round's salt."""
-    return {
-        "types": {"EIP712Domain": domain_fields(domain), "VoteSalt": VOTE_SALT_FIELDS},
-        "primaryType": "VoteSalt",
-        "domain": dict(domain),
-        "message": {"claimId": _b32(claim_id, "claimId"), "round": _round(round_)},
-    }
+    return _jury_vote_document(domain, claim_id, round_, None)
 
 
 def vote_commit_document(domain: dict[str, Any], *, claim_id: bytes, round_: int, commitment: bytes) -> dict[str, Any]:
     """The VoteCommit document a juror signs; the operator relays it (``commitVoteBySig``)."""
+    return _jury_vote_document(domain, claim_id, round_, commitment)
+
+
+def _jury_vote_document(
+    domain: dict[str, Any], claim_id: bytes, round_: int, commitment: bytes | None
+) -> dict[str, Any]:
+    """VoteSalt, or with a ``commitment`` VoteCommit: the same claim and round, one field more."""
+    message: dict[str, Any] = {"claimId": _b32(claim_id, "claimId"), "round": _round(round_)}
+    if commitment is None:
+        return _document(domain, "VoteSalt", VOTE_SALT_FIELDS, message)
+    message["commitment"] = _b32(commitment, "commitment")
+    return _document(domain, "VoteCommit", VOTE_COMMIT_FIELDS, message)
+
+
+def _document(
+    domain: dict[str, Any], primary_type: str, fields: list[dict[str, str]], message: dict[str, Any]
+) -> dict[str, Any]:
+    """Every Hubao document's shape: ``eth_signTypedData_v4``'s, the domain's type spelled out."""
     return {
-        "types": {"EIP712Domain": domain_fields(domain), "VoteCommit": VOTE_COMMIT_FIELDS},
-        "primaryType": "VoteCommit",
+        "types": {"EIP712Domain": domain_fields(domain), primary_type: fields},
+        "primaryType": primary_type,
         "domain": dict(domain),
-        "message": {
-            "claimId": _b32(claim_id, "claimId"),
-            "round": _round(round_),
-            "commitment": _b32(commitment, "commitment"),
-        },
+        "message": message,
     }
 
 

@@ -32,19 +32,21 @@ import struct
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_account import Account as EthAccount
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, ServerHeldKey, new_public_id, username_key
-from backend.errors import Conflict, HubaoError, InvalidInput, NotFound
+from backend.errors import ChainUnavailable, Conflict, HubaoError, InvalidInput, NotFound
 from backend.services.auth import ROLES, hash_password
 from backend.services.context import ServiceContext
 from backend.services.rule_sets import roster_for
@@ -260,6 +262,65 @@ def list_accounts(session: Session, *, role: str | None, limit: int, offset: int
     if role is not None:
         query = query.where(Account.role == role)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class OnChainRole:
+    """An account's roster role on ClaimLedger as the chain has it (RosterTimelock, see
+    :mod:`backend.chain.roster`): ``held`` (in force), ``pending`` (a grant is announced),
+    ``revoking`` (in force, a revocation is announced), ``none``, or ``unknown`` when the chain
+    cannot be read right now. ``change_at``: when the announced change may take effect."""
+
+    role: str
+    status: str
+    change_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as the operator's list shows it: the row's public fields and its on-chain role."""
+
+    id: str
+    username: str
+    role: str
+    signing_address: str | None
+    disabled: bool
+    created_at: datetime
+    on_chain_role: OnChainRole | None
+
+
+def on_chain_roles(ctx: ServiceContext, accounts: list[Account]) -> dict[str, OnChainRole]:
+    """The on-chain role of every account that signs (reviewers, jurors with an address), by id."""
+    by_role: dict[str, list[Account]] = {}
+    for account in accounts:
+        role = SIGNING_ROLES.get(account.role)
+        if role is not None and account.signing_address is not None:
+            by_role.setdefault(role, []).append(account)
+    found: dict[str, OnChainRole] = {}
+    roster = roster_for(ctx)
+    for role, signers in by_role.items():
+        addresses = [to_checksum_address(str(a.signing_address)) for a in signers]
+        try:
+            standings = roster.role_standings(role, addresses)
+        except ChainUnavailable:
+            found.update((a.id, OnChainRole(role, "unknown")) for a in signers)
+            continue
+        for account, address in zip(signers, addresses, strict=True):
+            standing = standings[address]
+            at = None if standing.change_at is None else datetime.fromtimestamp(standing.change_at, UTC)
+            found[account.id] = OnChainRole(role, standing.status, at)
+    return found
+
+
+def account_views(ctx: ServiceContext, *, role: str | None, limit: int, offset: int) -> list[AccountView]:
+    """:func:`list_accounts` with each signer's on-chain role (one chain read per role listed)."""
+    with ctx.sessions() as session:
+        accounts = list_accounts(session, role=role, limit=limit, offset=offset)
+    roles = on_chain_roles(ctx, accounts)
+    return [
+        AccountView(a.id, a.username, a.role, a.signing_address, a.disabled, a.created_at, roles.get(a.id))
+        for a in accounts
+    ]
 
 
 def sync_roster(ctx: ServiceContext) -> int:

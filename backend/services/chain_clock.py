@@ -3,17 +3,29 @@ latest block's timestamp. On the local development chain only, it can be moved f
 demo can walk a claim through windows that last days (anvil's ``evm_increaseTime`` + ``evm_mine``).
 
     Forbidden (403)   CLOCK_FIXED   not a development anvil (HUBAO_ENV=production or another chain id)
+
+:func:`queue_time` stamps work queued against a deadline the audit judges on the chain's clock
+(evidence anchoring): the later of the wall clock and the chain's, so a development chain moved
+days ahead does not make every later upload look anchored days late.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from backend.config import ANVIL_CHAIN_ID
 from backend.errors import Forbidden
 from backend.services.context import ServiceContext
 
 MAX_ADVANCE_SECONDS = 90 * 86_400
+# How long a reading of the chain's lead over the wall clock is reused (blocks come every ~1-12 s).
+OFFSET_TTL_SECONDS = 1.0
+
+_offsets: dict[int, tuple[float, float]] = {}  # id(w3) -> (monotonic time read, chain - wall seconds)
+_offsets_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -43,3 +55,27 @@ def advance_chain_time(ctx: ServiceContext, seconds: int) -> ChainClock:
     ctx.w3.provider.make_request("evm_increaseTime", [int(seconds)])  # type: ignore[arg-type]
     ctx.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return chain_clock(ctx)
+
+
+def queue_time(ctx: ServiceContext) -> datetime:
+    """Now, on the clock the audit's anchoring deadline uses: the wall clock, or the chain's when
+    the chain is ahead of it (a development chain whose clock was advanced).
+
+    The chain's lead is read from the latest block at most once a second (one ``eth_getBlock`` per
+    second of uploads, not per upload). An unreachable node leaves the last reading (or none) in
+    force: queueing never waits on the chain. Never earlier than the wall clock, so an item is
+    never stamped as queued before it was.
+    """
+    key = id(ctx.w3)
+    now = time.monotonic()
+    with _offsets_lock:
+        cached = _offsets.get(key)
+    if cached is None or now - cached[0] > OFFSET_TTL_SECONDS:
+        try:
+            latest = int(ctx.w3.eth.get_block("latest")["timestamp"])
+            cached = (now, latest - time.time())
+        except Exception:  # the node is down: keep the last reading; the upload must not fail for it
+            cached = (now, cached[1] if cached is not None else 0.0)
+        with _offsets_lock:
+            _offsets[key] = cached
+    return datetime.now(UTC) + timedelta(seconds=max(0.0, cached[1]))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.db.models import Claim, ClaimEvent
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.proofs.commitments import new_salt, payment_ref
@@ -27,7 +27,7 @@ from backend.services.claims import (
 )
 from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
-from backend.services.jury import declare_jury_conflicts, draw_jury_if_due
+from backend.services.jury_seats import declare_jury_conflicts, draw_jury_if_due
 
 
 @dataclass(frozen=True)

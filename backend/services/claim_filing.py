@@ -60,6 +60,7 @@ from backend.proofs.commitments import claim_ref as make_claim_ref
 from backend.proofs.filing_receipt import FilingReceipt
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.services.auth import Principal
+from backend.services.chain_clock import queue_time
 from backend.services.claims import (
     DUPLICATE_EVIDENCE,
     WAITING_PERIOD,
@@ -353,6 +354,7 @@ def _replay(ctx: ServiceContext, draft: ClaimDraft, earlier: ClaimView) -> str:
 def _insert_claim(
     ctx: ServiceContext, draft: ClaimDraft, leaves: list[bytes], root: bytes, digests: list[bytes]
 ) -> None:
+    queued_at = queue_time(ctx)  # before the transaction: it may read the chain
     with ctx.sessions.begin() as session:
         member = session.execute(
             select(Member.id, Member.status, Member.salt).where(Member.id == draft.member_id)
@@ -394,6 +396,7 @@ def _insert_claim(
             [(accepted, name, leaf) for (accepted, name), leaf in zip(draft.files, leaves, strict=True)],
             uploader_id=draft.account_id,
             claim_pk=draft.claim_pk,
+            queued_at=queued_at,
         )
         session.execute(
             insert(ClaimEvent),

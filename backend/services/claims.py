@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx, OnchainClaim
+from backend.chain.claims import ClaimLedgerClient
+from backend.chain.ledger_types import ClaimState, LedgerTx, OnchainClaim
 from backend.chain.transactions import ContractReverted
 from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, utcnow
 from backend.errors import Forbidden, InvalidInput, NotFound

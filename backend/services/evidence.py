@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import AnchorItem, EvidenceItem, Member, new_public_id
+from backend.db.models import AnchorItem, EvidenceItem, Member, new_public_id, utcnow
 from backend.errors import Forbidden, InvalidInput, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
@@ -211,10 +211,12 @@ def insert_evidence_rows(
     *,
     uploader_id: str | None = None,
     claim_pk: str | None = None,
+    queued_at: datetime | None = None,
 ) -> None:
     """Insert, in ``session``'s transaction, the evidence rows of ``files`` — (upload, original
     name, leaf hash or None to compute it) — and their anchoring outbox rows: one bulk statement
-    per table."""
+    per table. ``queued_at`` is when they were queued for anchoring on the deadline's clock
+    (:func:`backend.services.chain_clock.queue_time`); the wall clock when not given."""
     if not files:
         return
     session.execute(
@@ -244,6 +246,7 @@ def insert_evidence_rows(
             {
                 "kind": "evidence",
                 "ref_id": accepted.evidence_id,
+                "enqueued_at": queued_at or utcnow(),
                 "leaf_hash": leaf
                 if leaf is not None
                 else evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
@@ -265,6 +268,7 @@ def accept_evidence(
     uploader_id: str | None = None,
     claim_pk: str | None = None,
     original_name: str | None = None,
+    queued_at: datetime | None = None,
 ) -> AcceptedEvidence:
     """Encrypt and store the upload, then record it and queue its commitment for anchoring."""
     accepted = seal_upload(
@@ -277,6 +281,12 @@ def accept_evidence(
         name=original_name,
     )
     with sessions.begin() as session:
-        insert_evidence_rows(session, [(accepted, original_name, None)], uploader_id=uploader_id, claim_pk=claim_pk)
+        insert_evidence_rows(
+            session,
+            [(accepted, original_name, None)],
+            uploader_id=uploader_id,
+            claim_pk=claim_pk,
+            queued_at=queued_at,
+        )
     log.info("evidence accepted", extra={"evidence_id": accepted.evidence_id, "size": accepted.size})
     return accepted

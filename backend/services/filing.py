@@ -38,7 +38,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from backend.chain.claims import ClaimFiling, ClaimState, LedgerEvent, LedgerTx
+from backend.chain.ledger_types import ClaimFiling, ClaimState, LedgerEvent, LedgerTx
 from backend.chain.transactions import AlreadyKnown, ContractReverted, NonceTooLow, ReplacementUnderpriced
 from backend.db.models import Claim, EvidenceItem, Member, utcnow
 from backend.proofs.commitments import claim_member_commitment

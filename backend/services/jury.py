@@ -5,8 +5,8 @@ contract fix a future block ``drawBlock`` (``JuryDrawScheduled``); once it is pa
 ``drawJury``, which seats ``jurySize`` jurors from the on-chain roster by a partial Fisher–Yates
 shuffle seeded with ``keccak256(abi.encode(blockhash(drawBlock), claimId, round))``
 (:mod:`backend.chain.jury_draw` is the same rule in Python; the audit recomputes every draw). The
-service picks nobody: :func:`draw_jury` only sends ``drawJury`` when it is due (the workflow clock
-calls it) and records the seats the contract chose.
+service picks nobody: :func:`backend.services.jury_seats.draw_jury` only sends ``drawJury``
+when it is due (the workflow clock calls it) and records the seats the contract chose.
 
 **Votes** are made with the juror's own key, on their device (the web UI's keystore, a browser
 wallet, or ``hubao sign vote``); the server holds only the juror's address and relays:
@@ -34,153 +34,21 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.chain import eip712, typed_data
-from backend.chain.claims import ClaimState, LedgerTx
+from backend.chain.ledger_types import ClaimState, LedgerTx
 from backend.chain.transactions import ContractReverted
-from backend.config import ANVIL_CHAIN_ID
-from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Member, Objection, Relation, ReviewAssignment
+from backend.db.models import Account, Claim, ClaimEvent, JurySeat, Objection, ReviewAssignment
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services.auth import Principal
 from backend.services.claims import age_band_label, flags_of, get_claim, hex32, ledger, record_event, set_status
 from backend.services.context import ServiceContext
+from backend.services.jury_seats import chain_now, current_round
 from backend.services.review_verdicts import read_report
-from backend.services.rule_sets import roster_for, rule_set_by_hash
+from backend.services.rule_sets import rule_set_by_hash
 from backend.services.sealed_text import objection_aad, open_text
-
-# Codes of a draw that is not (yet) possible; objection and appeal leave it to the workflow clock.
-DRAW_LATER = ("DRAW_NOT_DUE", "DRAW_RESCHEDULED")
-
-
-def chain_now(ctx: ServiceContext) -> int:
-    """The latest block's timestamp: every window is judged in block time, as the contract does."""
-    return int(ctx.w3.eth.get_block("latest")["timestamp"])
-
-
-def _current_round(session: Session, claim: Claim) -> int:
-    return int(session.scalar(select(func.max(JurySeat.round)).where(JurySeat.claim_pk == claim.id)) or 0)
-
-
-def _draw_block_past(ctx: ServiceContext, draw_block: int) -> bool:
-    """Whether the latest block is past ``draw_block`` (gas is estimated at the latest block). On
-    the local anvil (whose blocks come only with transactions in tests) the missing blocks are
-    mined: the operator sequences that chain anyway (a trust assumption the audit lists)."""
-    latest = int(ctx.w3.eth.block_number)
-    if latest > draw_block:
-        return True
-    if int(ctx.w3.eth.chain_id) == ANVIL_CHAIN_ID:
-        for _ in range(draw_block - latest + 1):
-            ctx.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        return True
-    return False
-
-
-def draw_jury(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
-    """Send ``drawJury`` for a DISPUTED claim whose scheduled draw block is past; record the seats.
-
-    Raises Conflict ``DRAW_NOT_DUE`` (seed block not yet past), ``DRAW_RESCHEDULED`` (the contract
-    fixed a new seed block), ``NOT_ENOUGH_JURORS``, ``JURY_ALREADY_DRAWN``.
-    """
-    if claim.status != "DISPUTED":
-        raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
-    client = ledger(ctx)
-    onchain = client.claim(claim.claim_id)
-    if onchain.draw_block == 0:
-        raise Conflict("a jury round is open", code="JURY_ALREADY_DRAWN")
-    if not _draw_block_past(ctx, onchain.draw_block):
-        raise Conflict("the jury is drawn once its seed block is past", code="DRAW_NOT_DUE")
-    try:
-        tx = client.draw_jury(claim.claim_id)
-    except ContractReverted as exc:
-        if exc.error == "ClaimLedgerNotEnoughJurors":
-            eligible, needed = (int(v) for v in exc.args_) if len(exc.args_) == 2 else (0, 0)
-            raise Conflict(
-                f"only {eligible} eligible jurors for a jury of {needed}",
-                code="NOT_ENOUGH_JURORS",
-                eligible=eligible,
-                needed=needed,
-            ) from exc
-        if exc.error == "ClaimLedgerDrawTooEarly":
-            raise Conflict("the jury is drawn once its seed block is past", code="DRAW_NOT_DUE") from exc
-        raise
-    drawn = tx.event("JuryDrawn")
-    if drawn is None:
-        scheduled = tx.event("JuryDrawScheduled")
-        record_event(
-            session,
-            claim,
-            "JuryDrawScheduled",
-            tx,
-            round=int(scheduled.args["round"]) if scheduled else 0,
-            drawBlock=int(scheduled.args["drawBlock"]) if scheduled else 0,
-        )
-        raise Conflict("the draw was re-scheduled to a new seed block", code="DRAW_RESCHEDULED")
-    round_ = int(drawn.args["round"])
-    jurors = [str(a) for a in drawn.args["jurors"]]
-    by_address = {
-        a.signing_address: a
-        for a in session.scalars(select(Account).where(Account.signing_address.in_(jurors)))
-        if a.signing_address
-    }
-    for address in jurors:
-        seated = by_address.get(address)
-        if seated is not None:  # a roster member without an account here still sits (and may vote directly)
-            session.add(JurySeat(claim_pk=claim.id, round=round_, juror_id=seated.id))
-    record_event(
-        session,
-        claim,
-        "JuryDrawn",
-        tx,
-        round=round_,
-        drawBlock=onchain.draw_block,
-        seed=hex32(bytes(drawn.args["seed"])),
-        jurors=jurors,
-        commitEnds=int(drawn.args["commitEnds"]),
-        revealEnds=int(drawn.args["revealEnds"]),
-    )
-    session.flush()
-    return jurors
-
-
-def declare_jury_conflicts(
-    ctx: ServiceContext,
-    session: Session,
-    claim: Claim,
-    objector: Member | None = None,
-    objector_commitment: bytes = b"",
-) -> int:
-    """Before a claim goes to a jury: declare on chain every juror related (``Relation``) to the
-    claimant — against the claim's own on-chain member commitment, since claims carry per-claim
-    commitments — and to the objector (against ``objector_commitment``), so the on-chain draw skips
-    them. Sent before ``object`` / ``appeal``, so in a block before the draw's seed block (later
-    declarations do not count for the draw). Returns how many were declared now."""
-    members = {claim.member_id: ledger(ctx).claim(claim.claim_id).member_commitment}
-    if objector is not None and objector_commitment:
-        members[objector.id] = objector_commitment
-    roster = roster_for(ctx)
-    declared = 0
-    for member_id, commitment in members.items():
-        related = session.scalars(
-            select(Account.signing_address)
-            .join(Relation, Relation.account_id == Account.id)
-            .where(Relation.member_id == member_id, Account.role == "juror", Account.signing_address.is_not(None))
-        )
-        for address in related:
-            if address is not None and roster.declare_conflict(address, commitment) is not None:
-                declared += 1
-    return declared
-
-
-def draw_jury_if_due(ctx: ServiceContext, session: Session, claim: Claim) -> list[str]:
-    """:func:`draw_jury`, or nothing when the draw must wait (the workflow clock retries)."""
-    try:
-        return draw_jury(ctx, session, claim)
-    except Conflict as exc:
-        if exc.code in DRAW_LATER:
-            return []
-        raise
 
 
 @dataclass(frozen=True)
@@ -209,7 +77,7 @@ def _seat(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim,
         select(JurySeat).where(
             JurySeat.claim_pk == claim.id,
             JurySeat.juror_id == principal.account_id,
-            JurySeat.round == _current_round(session, claim),
+            JurySeat.round == current_round(session, claim),
         )
     ).first()
     if seat is None:
@@ -457,7 +325,7 @@ def tally_jury(ctx: ServiceContext, session: Session, claim: Claim) -> LedgerTx:
     """Close the open round after its reveal window: APPROVED / REJECTED (final) or voided."""
     if claim.status != "DISPUTED":
         raise Conflict(f"the claim is {claim.status}, not disputed", code="INVALID_STATE")
-    round_ = _current_round(session, claim)
+    round_ = current_round(session, claim)
     _, reveal_ends = _round_windows(session, claim, round_)
     if round_ == 0 or chain_now(ctx) < reveal_ends:
         raise Conflict("the jury is still voting", code="VOTING_OPEN", reveal_ends=reveal_ends)

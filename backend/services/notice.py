@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimLedgerClient, ClaimState, LedgerTx
+from backend.chain.claims import ClaimLedgerClient
+from backend.chain.ledger_types import ClaimState, LedgerTx
 from backend.chain.transactions import ContractReverted
 from backend.db.models import Claim, ClaimEvent, Member, Objection, ReviewAssignment
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -36,7 +37,7 @@ from backend.services.claims import (
 )
 from backend.services.consent import consent_draft, require_consent
 from backend.services.context import ServiceContext
-from backend.services.jury import chain_now, declare_jury_conflicts, draw_jury_if_due
+from backend.services.jury_seats import chain_now, declare_jury_conflicts, draw_jury_if_due
 from backend.services.rule_sets import rule_set_by_hash
 from backend.services.sealed_text import objection_aad, seal_text
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Claim
 from backend.errors import NotFound
-from backend.services import jury, notice
+from backend.services import jury, jury_seats, notice
 from backend.services.auth import Principal
 from backend.services.claims import ClaimView, claim_view, get_claim
 from backend.services.context import ServiceContext
@@ -23,7 +23,7 @@ OperatorStep = Literal["finalize-notice", "tally", "draw-jury"]
 OPERATOR_STEPS: dict[OperatorStep, Callable[[ServiceContext, Session, Claim], object]] = {
     "finalize-notice": notice.finalize_notice,
     "tally": jury.tally_jury,
-    "draw-jury": jury.draw_jury,
+    "draw-jury": jury_seats.draw_jury,
 }
 
 

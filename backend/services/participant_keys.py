@@ -46,7 +46,7 @@ from backend.chain import typed_data
 from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, ReviewAssignment, ServerHeldKey, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput
-from backend.services.accounts import get_account
+from backend.services.accounts import OnChainRole, get_account, on_chain_roles
 from backend.services.auth import Principal
 from backend.services.context import ServiceContext
 from backend.services.rule_sets import roster_for
@@ -67,18 +67,21 @@ class SigningKeyView:
     address: str | None
     custody: str
     device_keys_supported: bool
+    on_chain_role: OnChainRole | None = None
 
 
-def signing_key_view(account: Account) -> SigningKeyView:
+def signing_key_view(account: Account, on_chain_role: OnChainRole | None = None) -> SigningKeyView:
     custody = "none"
     if account.signing_address is not None:
         custody = "server" if account.signing_key_encrypted is not None else "device"
-    return SigningKeyView(account.signing_address, custody, account.role in DEVICE_ROLES)
+    return SigningKeyView(account.signing_address, custody, account.role in DEVICE_ROLES, on_chain_role)
 
 
 def my_signing_key(ctx: ServiceContext, principal: Principal) -> SigningKeyView:
+    """Where my key lives and where its roster role stands on chain (pending until a time, …)."""
     with ctx.sessions() as session:
-        return signing_key_view(get_account(session, principal.account_id))
+        account = get_account(session, principal.account_id)
+    return signing_key_view(account, on_chain_roles(ctx, [account]).get(account.id))
 
 
 def _address(value: str) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.chain.claims import ClaimState, LedgerTx
 from backend.chain.eip712 import Verdict, VerdictKind, sign_verdict, verdict_digest
+from backend.chain.ledger_types import ClaimState, LedgerTx
 from backend.chain.transactions import ContractReverted
 from backend.db.models import Account, Claim, ClaimEvent, ReviewAssignment, utcnow
 from backend.errors import Conflict, InvalidInput

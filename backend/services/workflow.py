@@ -17,7 +17,8 @@ from backend.db.models import Claim
 from backend.errors import Conflict
 from backend.services.claims import get_claim, ledger
 from backend.services.context import ServiceContext
-from backend.services.jury import chain_now, draw_jury_if_due, tally_jury
+from backend.services.jury import tally_jury
+from backend.services.jury_seats import chain_now, draw_jury_if_due
 from backend.services.notice import finalize_notice, notice_ends
 
 

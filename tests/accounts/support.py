@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from backend.api.app import create_app
-from backend.db.models import Account
+from backend.db.models import Account, Member
 from backend.runtime import Runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.auth import issue_token
@@ -104,3 +106,34 @@ def token_for(runtime: Runtime, account: Account) -> str:
         fresh = session.get(Account, account.id)
         assert fresh is not None
         return issue_token(fresh, runtime.jwt_secret)
+
+
+def uploader_token(runtime: Runtime) -> str:
+    """A token of a new member past the waiting period, for evidence uploads: a membership row
+    only (the runtime need not have a rule set to join under)."""
+    now = datetime.now(UTC)
+    with runtime.sessions.begin() as session:
+        account = register_member(session, new_name("uploader"), PASSWORD)
+        session.add(
+            Member(
+                account_id=account.id,
+                commitment=os.urandom(32),
+                salt=os.urandom(32),
+                birth_date=date(1990, 1, 1),
+                credit_score=700,
+                joined_at=now,
+                waiting_ends_at=now,
+                rule_set_hash=bytes(32),
+            )
+        )
+    return issue_token(account, runtime.jwt_secret)
+
+
+def uploader_client(runtime: Runtime) -> httpx.AsyncClient:
+    """An async API client signed in as a new member (:func:`uploader_token`); its responses are
+    not scanned (an upload's answer carries the commitment's salt, for the uploader only)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime=runtime)),
+        base_url="http://hubao.test",
+        headers={"Authorization": f"Bearer {uploader_token(runtime)}"},
+    )

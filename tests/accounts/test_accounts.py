@@ -65,7 +65,7 @@ def test_a_new_juror_holds_no_key_and_no_role_until_it_registers_its_own(plan_ru
     account = _reload(plan_runtime, make_account(plan_runtime, "juror").id)
     assert (account.signing_address, account.signing_key_encrypted) == (None, None)
     key = Api(plan_runtime).get("/signing-key", token_for(plan_runtime, account)).json()
-    assert key == {"address": None, "custody": "none", "deviceKeysSupported": True}
+    assert key == {"address": None, "custody": "none", "deviceKeysSupported": True, "onChainRole": None}
 
 
 @pytest.mark.parametrize(("role", "onchain_role"), [("reviewer", "REVIEWER_ROLE")])

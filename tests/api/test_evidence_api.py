@@ -6,9 +6,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,44 +17,14 @@ from backend.chain.client import account
 from backend.chain.notary import NotaryBatchLookup, NotaryClient
 from backend.chain.transactions import TransactionSender
 from backend.config import ANVIL_DEV_KEYS
-from backend.db.models import Member
 from backend.proofs.receipts import verify_receipt_offline, verify_receipt_onchain
 from backend.runtime import Runtime
 from backend.services.accounts import register_member
 from backend.services.auth import issue_token
+from tests.accounts.support import uploader_client
 
 PDF = b"%PDF-1.7\n" + b"medical report\n" * 100
 CLAIM = "0x" + "ab" * 32
-
-
-def _make_member(session: Any, account_id: str) -> None:
-    """A membership row (uploads are for members; this runtime has no rule set to join under)."""
-    now = datetime.now(UTC)
-    session.add(
-        Member(
-            account_id=account_id,
-            commitment=os.urandom(32),
-            salt=os.urandom(32),
-            birth_date=date(1990, 1, 1),
-            credit_score=700,
-            joined_at=now,
-            waiting_ends_at=now,
-            rule_set_hash=bytes(32),
-        )
-    )
-
-
-def client_for(runtime: Runtime) -> httpx.AsyncClient:
-    """An API client signed in as a (new) member: uploads need a member's token."""
-    with runtime.sessions.begin() as session:
-        account = register_member(session, f"uploader-{os.urandom(4).hex()}", "correct horse battery")
-        _make_member(session, account.id)
-    token = issue_token(account, runtime.jwt_secret)
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime=runtime)),
-        base_url="http://hubao.test",
-        headers={"Authorization": f"Bearer {token}"},
-    )
 
 
 async def _upload(
@@ -69,7 +37,7 @@ async def _upload(
 
 def test_upload_anchor_and_receipt_verifies_on_chain(runtime: Runtime) -> None:
     async def scenario() -> None:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             created = await _upload(client, PDF)
             assert created.status_code == 201, created.text
             body = created.json()
@@ -109,7 +77,7 @@ def test_upload_refuses_spoofed_content_type(
     runtime: Runtime, body: bytes, media_type: str, status: int, code: str
 ) -> None:
     async def scenario() -> httpx.Response:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             return await _upload(client, body, media_type)
 
     response = asyncio.run(scenario())
@@ -126,7 +94,7 @@ def test_upload_over_limit_is_413_declared_and_streamed(runtime_factory: object)
             yield b"x" * 4096
 
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             declared = await _upload(client, b"%PDF-" + b"x" * (64 * 1024))
             streamed = await client.post(
                 "/evidence", params={"claim_ref": CLAIM}, content=chunked(), headers={"Content-Type": "application/pdf"}
@@ -152,7 +120,7 @@ def test_upload_needs_a_member_token(runtime: Runtime) -> None:
 
 def test_upload_rejects_malformed_claim_ref(runtime: Runtime) -> None:
     async def scenario() -> httpx.Response:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             return await _upload(client, PDF, claim="0x1234")
 
     response = asyncio.run(scenario())
@@ -166,7 +134,7 @@ def test_plaintext_never_reaches_disk(runtime: Runtime, tmp_path: Path) -> None:
     body = b"%PDF-1.7\n" + (b"patient " + canary + b" diagnosis\n") * (5 * 1024 * 1024 // 50)
 
     async def scenario() -> httpx.Response:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             return await _upload(client, body)
 
     assert asyncio.run(scenario()).status_code == 201
@@ -190,7 +158,7 @@ def test_fifty_concurrent_uploads_anchor_with_consecutive_nonces(runtime: Runtim
     """A4: 50 concurrent API calls; one anchor per item from one signer: 50 consecutive nonces."""
 
     async def scenario() -> list[httpx.Response]:
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             return list(await asyncio.gather(*[_upload(client, PDF + bytes([i])) for i in range(50)]))
 
     responses = asyncio.run(scenario())
@@ -242,7 +210,7 @@ def test_uploads_are_for_members_within_a_daily_quota(runtime: Runtime, monkeypa
         ) as outsider_client:
             refused = await _upload(outsider_client, PDF)
             assert (refused.status_code, refused.json()["code"]) == (403, "NOT_A_MEMBER")
-        async with client_for(runtime) as client:
+        async with uploader_client(runtime) as client:
             for _ in range(2):
                 assert (await _upload(client, PDF)).status_code == 201
             over = await _upload(client, PDF)

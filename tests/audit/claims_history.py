@@ -31,9 +31,9 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, AuditSources, Checkpoint, run_audit
 from backend.chain import eip712
 from backend.chain.anvil import rpc_call
-from backend.chain.claims import ClaimFiling
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, compile_contracts
+from backend.chain.ledger_types import ClaimFiling
 from backend.chain.transactions import TransactionSender
 from backend.config import REPO_ROOT
 from backend.db.engine import session_factory
@@ -151,6 +151,20 @@ class ClaimsHistory:
     def checkpoint(self, report: AuditReport) -> Checkpoint:
         assert report.checkpoint is not None
         return Checkpoint.from_json(report.checkpoint)
+
+    def checkpoint_of_subject(self, report: AuditReport) -> Checkpoint:
+        """The checkpoint ``report`` would carry had it passed (a report with findings carries none):
+        its audited head, the notary's batch count and head root there."""
+        subject = report.subject
+        head = int(subject["toBlock"])
+        return Checkpoint(
+            chain_id=int(subject["chainId"]),
+            contract=str(subject["contracts"]["EvidenceNotary"]),
+            block_number=head,
+            block_hash=bytes(self.runtime.w3.eth.get_block(head)["hash"]),
+            batch_count=int(subject["batchCount"]),
+            head_root=bytes.fromhex(str(subject["headRoot"])[2:]),
+        )
 
     def chain_time(self) -> int:
         return int(self.runtime.w3.eth.get_block("latest")["timestamp"])

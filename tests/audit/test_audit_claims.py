@@ -26,8 +26,8 @@ from backend.apportionment.schedule import DEFAULT_SCHEDULE
 from backend.audit import AuditReport, StepStatus
 from backend.audit.database import CLAIM_MIRRORED_COLUMNS
 from backend.chain.anvil import rpc_call
-from backend.chain.claims import ClaimFiling, ClaimState
 from backend.chain.client import account
+from backend.chain.ledger_types import ClaimFiling, ClaimState
 from backend.chain.transactions import TransactionSender
 from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.services.claims import ledger

@@ -4,16 +4,19 @@ every step, naming the one that could not read and why."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from backend.audit import AuditReport, StepStatus
 from backend.audit.trust import TRUST_ASSUMPTIONS
 from backend.chain.anvil import rpc_call
+from tests.accounts.support import uploader_client
 from tests.audit.audit_support import AuditedHistory, RefusingProxy, build_history
 
 pytestmark = pytest.mark.xdist_group("audit-deadlines")
@@ -135,3 +138,33 @@ def test_audit_report_lists_what_it_takes_on_the_operators_word(history: Audited
     # complete: every step passed, given these, and no pass rests on an operator-held secret.
     assert document["operatorSatisfiable"] == []
     assert document["complete"] is True
+
+
+def test_uploads_after_the_development_chain_moved_ahead_are_not_anchored_late(tmp_path: Path) -> None:
+    """The demo moves the chain's clock days ahead (``POST /chain/advance``); evidence uploaded
+    through the API afterwards is stamped on the chain's clock, so anchoring it at once is on time
+    — while an item queued before the jump and anchored after it is still named late."""
+    moved = build_history(tmp_path / "moved", items=2, batch=5, pending=0, seed=18)
+    try:
+        before_jump = moved.add_evidence(1, seed=19)
+        _advance(moved, 3 * 86_400)
+
+        async def upload() -> httpx.Response:
+            async with uploader_client(moved.runtime) as client:
+                return await client.post(
+                    "/evidence",
+                    params={"claim_ref": "0x" + "ab" * 32},
+                    content=b"%PDF-1.4\n% uploaded after the jump\n%%EOF\n",
+                    headers={"Content-Type": "application/pdf"},
+                )
+
+        uploaded = asyncio.run(upload())
+        assert uploaded.status_code == 201, uploaded.text
+        moved.anchor()
+        report = moved.audit(evidence_anchoring_seconds=DEADLINE)
+    finally:
+        moved.close()
+    [finding] = _overdue(report)
+    assert finding["reason"] == "anchored_late"
+    assert finding["row"] == f"id={before_jump[0]}"
+    assert "holds 1 evidence item(s) queued more than 600 s before it" in finding["message"]

@@ -202,6 +202,7 @@ def test_log_leaves_altered_in_the_database_are_named_and_not_replayed(logged: L
 def test_backdated_join_is_named_late_by_step_6(logged: LogHistory) -> None:
     """A join dated a year back and anchored now: later than the anchoring deadline (runs last: it adds f)."""
     runtime = logged.history.runtime
+    before = logged.audit()  # its checkpoint: an incremental audit from here sees no claim and no period
     with runtime.sessions.begin() as session:
         account = register_member(session, new_name("member"), PASSWORD)
         joined = datetime.fromtimestamp(logged.history.chain_time(), UTC) - timedelta(days=365)
@@ -212,3 +213,9 @@ def test_backdated_join_is_named_late_by_step_6(logged: LogHistory) -> None:
     # e's join, held back since P2, is anchored by the same run: late as well.
     assert {f["member"] for f in late} == {_commitment(backdated), _commitment(logged.people["e"])}
     assert all(f"later than the anchoring deadline of {DEADLINE} s" in f["message"] for f in late)
+    # Judged on the plan's whole history: the launch (first claim, first period) lies before the
+    # checkpoint, so a change anchored since is not part of the launch roster.
+    checkpoint = logged.history.checkpoint_of_subject(before)
+    since = logged.audit(evidence_anchoring_seconds=DEADLINE, checkpoint=checkpoint, since_checkpoint=True)
+    late_since = [f.to_json() for f in since.step(6).findings if f.reason == "membership_log_late"]
+    assert {f["member"] for f in late_since} == {f["member"] for f in late}

@@ -81,14 +81,6 @@ def _hubao(world: World, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _object(world: World, objector: Any, notice_id: str) -> Any:
-    """An objection through the API: signed by the objector's device key where the API asks for it
-    (``World.object``, claimant consent: ClaimLedger's objectBySig), else the reason alone."""
-    if hasattr(world, "object"):
-        return world.object(objector, notice_id, "doubt")
-    return world.api.post(f"/notice/{notice_id}/objections", objector.token, json={"reason": "doubt"})
-
-
 def _chain_time(world: World) -> int:
     return int(world.runtime.w3.eth.get_block("latest")["timestamp"])
 
@@ -113,7 +105,7 @@ def test_end_to_end_scenario(node: tuple[str, Node], tmp_path: Path) -> None:
 
         world.approve_by_review(pk)  # two reviewers' signed verdicts
         assert world.claim(claimant, pk)["status"] == "IN_NOTICE"
-        _ok(_object(world, objector, str(filed["claimId"])))
+        _ok(world.object(objector, str(filed["claimId"]), "doubt"))  # signed by the objector's device key
         world.jury_votes(pk, [True, True, False])
         assert _ok(world.api.post(f"/claims/{pk}/tally", world.operator.token))["status"] == "APPROVED"
         approved_at = datetime.fromtimestamp(_chain_time(world), UTC)

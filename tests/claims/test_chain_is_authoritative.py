@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.db.models import Claim
 from backend.services.claims import ledger
 from tests.claims.builders import Person, World, pdf, world_fixture

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from backend.chain.claims import ClaimState
 from backend.chain.jury_draw import draw_seed, select_jurors
+from backend.chain.ledger_types import ClaimState
 from backend.db.models import ClaimEvent, EvidenceItem, Member, Objection
 from backend.services.accounts import declare_relation
 from backend.services.auth import Principal

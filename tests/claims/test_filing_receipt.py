@@ -20,7 +20,7 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 import backend.cli.receipts  # noqa: F401 - registers the command
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.cli import app
 from backend.proofs.filing_receipt import (
     FilingReceipt,

@@ -25,7 +25,7 @@ import pytest
 from eth_account import Account as EthAccount
 from sqlalchemy import func, select
 
-from backend.chain.claims import ClaimState, LedgerTx
+from backend.chain.ledger_types import ClaimState, LedgerTx
 from backend.db.models import Claim, ClaimEvent, Member, Relation, ReviewAssignment
 from backend.errors import ChainUnavailable
 from backend.runtime import Runtime

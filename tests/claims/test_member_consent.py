@@ -20,7 +20,7 @@ from eth_account import Account as EthAccount
 from sqlalchemy import select
 
 from backend.chain import typed_data
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.chain.transactions import ContractReverted
 from backend.db.models import Claim
 from backend.services.claims import ledger

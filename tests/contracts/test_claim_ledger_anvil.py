@@ -607,7 +607,10 @@ def _signed_commit(d: Ledger, claim_id: bytes) -> tuple[Any, ...]:
     juror = Account.from_key(ANVIL_DEV_KEYS[5])  # d.jurors[0]
     round_ = d.claim(claim_id)["juryRound"]
     commitment = eip712.vote_commitment(claim_id, round_, juror.address, True, SALT)
-    signature = eip712.sign_typed_data(juror, eip712.vote_commit_typed_data(claim_id, round_, commitment, d.domain))
+    document = typed_data.vote_commit_document(
+        d.domain.as_dict(), claim_id=claim_id, round_=round_, commitment=commitment
+    )
+    signature = typed_data.sign(document, juror.key)
     return (claim_id, juror.address, commitment, signature)
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.chain import eip712
+from backend.chain import eip712, typed_data
 from backend.chain.anvil import AnvilNode, rpc_call
 from backend.chain.client import connect, contract_at
 from backend.errors import InvalidInput
@@ -128,18 +128,22 @@ def test_vote_salt_and_commit_match_vector(vector: dict[str, Any]) -> None:
     juror = Account.from_key(vector["privateKey"])
     assert juror.address == vector["juror"]
     claim, round_ = _b(vector["claimId"]), int(vector["round"])
-    salt_doc = eip712.vote_salt_typed_data(claim, round_, domain)
-    assert eip712.typed_data_digest(salt_doc) == _b(vector["voteSaltDigest"])
-    salt_sig = eip712.sign_typed_data(juror, salt_doc)
+    salt_doc = typed_data.vote_salt_document(domain.as_dict(), claim_id=claim, round_=round_)
+    assert typed_data.digest(salt_doc) == _b(vector["voteSaltDigest"])
+    salt_sig = typed_data.sign(salt_doc, juror.key)
     assert salt_sig == _b(vector["voteSaltSignature"])
-    assert eip712.recover_typed_data_signer(salt_doc, salt_sig) == juror.address
+    assert typed_data.recover_signer(salt_doc, salt_sig) == juror.address
     salt = eip712.salt_from_signature(salt_sig)
     assert salt == _b(vector["salt"])
     commitment = eip712.vote_commitment(claim, round_, juror.address, vector["approve"], salt)
     assert commitment == _b(vector["commitment"])
-    commit_doc = eip712.vote_commit_typed_data(claim, round_, commitment, domain)
-    assert eip712.typed_data_digest(commit_doc) == _b(vector["voteCommitDigest"])
-    assert eip712.sign_typed_data(juror, commit_doc) == _b(vector["voteCommitSignature"])
+    commit_doc = typed_data.vote_commit_document(domain.as_dict(), claim_id=claim, round_=round_, commitment=commitment)
+    assert typed_data.digest(commit_doc) == _b(vector["voteCommitDigest"])
+    assert typed_data.sign(commit_doc, juror.key) == _b(vector["voteCommitSignature"])
+    # The builder's fields are the contract's type strings (ClaimLedger hashes VOTE_COMMIT_TYPEHASH).
+    for doc, type_string in ((salt_doc, eip712.VOTE_SALT_TYPE_STRING), (commit_doc, eip712.VOTE_COMMIT_TYPE_STRING)):
+        fields = ",".join(f"{f['type']} {f['name']}" for f in doc["types"][doc["primaryType"]])
+        assert f"{doc['primaryType']}({fields})" == type_string
 
 
 def test_typed_data_document_is_eth_sign_typed_data_v4_shape() -> None:

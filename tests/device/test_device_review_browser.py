@@ -104,6 +104,7 @@ def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
     page.goto(f"{base_url}/app/#/review")
     page.wait_for_selector("#key-create-form")
     assert "still signed with a key the server holds" in page.inner_text("#key-status")
+    assert page.inner_text("#role-status[data-status=held]") == "Your reviewer role is in force on chain."
     shoot(page, "device-key-none")
 
     page.log.phase = "create"

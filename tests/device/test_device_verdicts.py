@@ -94,7 +94,8 @@ def test_register_key_proves_possession_and_retires_the_server_key(world: World)
         assert held.signing_key_encrypted is not None
         sealed = bytes(held.signing_key_encrypted)
     before = world.api.get("/signing-key", reviewer.token).json()
-    assert before == {"address": old, "custody": "server", "deviceKeysSupported": True}
+    held_role = {"role": "REVIEWER_ROLE", "status": "held", "changeAt": None}
+    assert before == {"address": old, "custody": "server", "deviceKeysSupported": True, "onChainRole": held_role}
     response = _register(world, reviewer, DEVICE_KEYS[0])
     assert response.status_code == 200, response.text
     new = EthAccount.from_key(DEVICE_KEYS[0]).address

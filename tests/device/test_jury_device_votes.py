@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 import backend.cli.sign  # noqa: F401 - registers the commands
 from backend.chain import eip712, typed_data
 from backend.chain.anvil import rpc_call
-from backend.chain.claims import ClaimState
+from backend.chain.ledger_types import ClaimState
 from backend.chain.roster import JUROR
 from backend.chain.transactions import ContractReverted, TransactionSender
 from backend.cli import app as cli_app

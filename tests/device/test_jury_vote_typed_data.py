@@ -1,7 +1,7 @@
 """A juror's vote documents, built three ways that must agree byte for byte: the Python builders
 (backend/chain/typed_data.py, used by the server and ``hubao sign vote``), the browser modules
-(typed_data.js / jury_signing.js under node) and the golden vectors of ClaimLedger 2 that H1's
-eip712 builders and the contract pin (tests/vectors/eip712_vote.json).
+(typed_data.js / jury_signing.js under node) and the golden vectors of ClaimLedger 2 that the
+contract pins (tests/vectors/eip712_vote.json, also checked by tests/contracts/test_claim_ledger_eip712.py).
 
 Also: the browser refuses to hand out a VoteSalt signature (it is the salt), refuses a salt document
 for another round, refuses to commit with a wallet whose signatures are not deterministic (it could

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from backend.chain.anvil import AnvilNode, rpc_call
+from backend.chain.anvil import AnvilNode, free_port, rpc_call
 from backend.errors import ChainError
 
 
@@ -117,6 +118,55 @@ def test_leftover_anvil_on_the_same_state_is_stopped_and_its_chain_resumed(tmp_p
     finally:
         successor.stop()
     assert not state.with_suffix(".pid").exists()
+
+
+# A leftover whose leader thread exits first (a zombie) while another thread still holds the port
+# for a while, as a multi-threaded anvil does when it shuts down on a loaded machine.
+_SLOW_EXITING_LEFTOVER = """
+import ctypes, os, platform, signal, socket, sys, threading, time
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", int(sys.argv[1])))
+listener.listen()
+def linger():
+    time.sleep(1.0)
+    os._exit(0)
+def on_term(*_):
+    threading.Thread(target=linger).start()
+    ctypes.CDLL(None).syscall({"x86_64": 60, "aarch64": 93}[platform.machine()], 0)  # exit(2): this thread only
+signal.signal(signal.SIGTERM, on_term)
+print("listening", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="raw exit(2) syscall number")
+def test_leftover_whose_leader_thread_exits_first_is_waited_for_before_the_port_is_taken(tmp_path: Path) -> None:
+    """The flaky 'port ... already in use, held by something': the leftover's leader thread had
+    exited (a zombie, which used to count as gone) while its other threads still held the port."""
+    import subprocess
+    import sys
+
+    state = (tmp_path / "chain" / "state.json").resolve()
+    port = free_port()
+    leftover = subprocess.Popen(
+        ["anvil", "-c", _SLOW_EXITING_LEFTOVER, str(port), "--state", str(state)],
+        executable=sys.executable,
+        stdout=subprocess.PIPE,
+    )
+    successor = AnvilNode(port=port, state_path=state, state_interval=60)
+    try:
+        assert leftover.stdout is not None
+        assert leftover.stdout.readline() == b"listening\n"
+        successor.start()
+        assert leftover.wait(timeout=5) == 0  # it went its own way (no SIGKILL), all threads done
+        assert int(str(rpc_call(successor.url, "eth_chainId")), 16) == 31337
+    finally:
+        successor.stop()
+        if leftover.poll() is None:
+            leftover.kill()
+            leftover.wait()
 
 
 def test_anvil_started_by_the_runner_dies_with_it(tmp_path: Path) -> None:

@@ -175,6 +175,8 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
     page.fill("#key-register-passphrase", KEY_PASSPHRASE)
     page.click("#key-register-form button[type=submit]")
     page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=true]", timeout=60_000)
+    # The role follows the key on chain (a zero roster delay here: in force at once), said on the card.
+    assert page.inner_text("#role-status[data-status=held]") == "Your juror role is in force on chain."
 
     page.log.phase = "commit"
     claim_pk, claim_id = _disputed(world)

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import ConfigDict, Field
 
-from backend.api.deps import RuntimeDep, SessionDep, role_dependency
-from backend.api.schemas import ApiModel, Hex
+from backend.api.deps import RuntimeDep, role_dependency
+from backend.api.schemas import ApiModel, Hex, OnChainRoleOut
 from backend.errors import TooManyRequests
 from backend.services import accounts as service
 from backend.services.accounts import MIN_PASSWORD, USERNAME_RE
@@ -92,6 +92,9 @@ class AccountOut(ApiModel):
     signing_address: str | None = Field(None, description="EIP-712 signer of reviewers and jurors")
     disabled: bool
     created_at: datetime
+    on_chain_role: OnChainRoleOut | None = Field(
+        None, description="the signing address's roster role (reviewers and jurors with an address; list only)"
+    )
 
 
 class RelationCreate(ApiModel):
@@ -118,13 +121,13 @@ def create_staff_account(body: StaffAccountCreate, runtime: RuntimeDep, _operato
 
 @router.get("", response_model=list[AccountOut], summary="List accounts (operator), at most 100 per page")
 def list_accounts(
-    session: SessionDep,
+    runtime: RuntimeDep,
     _operator: Operator,
     role: Annotated[Literal["member", "reviewer", "juror", "auditor", "operator"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[AccountOut]:
-    return [AccountOut.of(a) for a in service.list_accounts(session, role=role, limit=limit, offset=offset)]
+    return [AccountOut.of(a) for a in service.account_views(runtime, role=role, limit=limit, offset=offset)]
 
 
 @router.post(

@@ -12,6 +12,7 @@ from backend.api.schemas import ApiModel, Hex
 from backend.api.uploads import run_with_body
 from backend.errors import PayloadTooLarge
 from backend.services.auth import Principal
+from backend.services.chain_clock import queue_time
 from backend.services.evidence import MAGIC, accept_evidence, check_uploader, size_text
 from backend.services.receipts import evidence_receipt
 from evidence_store.multiformats import CID
@@ -90,6 +91,7 @@ async def upload_evidence(
             media_type=media_type,
             max_bytes=limit,
             uploader_id=principal.account_id,
+            queued_at=queue_time(runtime),
         ),
     )
     return EvidenceAccepted.model_validate(

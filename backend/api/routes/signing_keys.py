@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from backend.api.deps import CurrentPrincipal, RuntimeDep, role_dependency
-from backend.api.schemas import ApiModel, Hex, VerdictIn, VerdictOut
+from backend.api.schemas import ApiModel, Hex, OnChainRoleOut, VerdictIn, VerdictOut
 from backend.errors import InvalidInput
 from backend.services import device_verdicts, participant_keys
 from backend.services.auth import Principal
@@ -32,6 +32,9 @@ class SigningKeyOut(ApiModel):
     address: str | None = Field(description="the address the server holds for me (never a key)")
     custody: str = Field(description="device: my own key; server: the legacy server-held key; none")
     device_keys_supported: bool = Field(description="whether my role may register its own key yet")
+    on_chain_role: OnChainRoleOut | None = Field(
+        None, description="my address's roster role on chain: in force, pending until a time, being revoked"
+    )
 
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"

@@ -16,6 +16,7 @@ from backend.audit.context import APPORTIONMENT, LEDGER, MEMBERSHIP_LOG, AuditCo
 from backend.audit.errors import ApportionmentInvalid
 from backend.audit.membership import ledger_members, membership_mirror_findings
 from backend.audit.membership_log import AnchoredLog, late_findings, period_findings, read_membership_log
+from backend.audit.readers import first_log_block
 from backend.audit.report import StepOutcome, StepStatus
 from backend.chain.apportionment import ApportionmentClient
 from backend.chain.client import contract_at, http_web3
@@ -45,6 +46,9 @@ def run(ctx: AuditContext) -> StepOutcome:
             StepStatus.HISTORY_UNAVAILABLE, f"the node has pruned Apportionment's history (block {first} and after)"
         )
     events = [e for e in client.published_events(from_block=first, to_block=ctx.head)]
+    # The plan's launch is judged on its whole history, also when only the periods since the last
+    # checkpoint are re-derived: the first period ever published, not the first in scope.
+    first_period = min((e.block_number for e in events), default=None)
     if ctx.incremental:
         events = [e for e in events if e.block_number >= ctx.from_block]
     findings: list[ApportionmentInvalid] = []
@@ -57,7 +61,6 @@ def run(ctx: AuditContext) -> StepOutcome:
         )
         log = read_membership_log(membership_log, ctx.sources.sessions, ctx.head)
         findings.extend(log.broken)
-        first_period = min((e.block_number for e in events), default=None)
         launch = min((b for b in (_first_claim_block(ctx), first_period) if b is not None), default=None)
         findings.extend(late_findings(log, deadline, launch))
     for event in events:
@@ -124,7 +127,11 @@ def run(ctx: AuditContext) -> StepOutcome:
 
 
 def _first_claim_block(ctx: AuditContext) -> int | None:
-    """The block of ClaimLedger's first ``ClaimFiled`` (None: no claim yet)."""
+    """The block of ClaimLedger's first ``ClaimFiled`` (None: no claim yet). An incremental audit
+    replays only the claims its new logs touch, so the first filing is looked up on the chain."""
     if ctx.ledger is None:
         return None
+    if ctx.incremental:
+        deployed = ctx.sources.deployment.contracts[LEDGER].block
+        return first_log_block(ctx.rpc, ctx.ledger, "ClaimFiled", deployed, ctx.head)
     return min((log.block for log in ctx.ledger_logs[0] if log.name == "ClaimFiled"), default=None)

@@ -109,6 +109,31 @@ export function inZone(value, zone) {
   }
 }
 
+const ROLE_NAMES = { REVIEWER_ROLE: ["reviewer", "give verdicts"], JUROR_ROLE: ["juror", "vote"] };
+
+/**
+ * Where a signer's roster role stands on chain (the API's onChainRole), as one sentence; times in
+ * the plan's time zone. Roster changes wait out the RosterTimelock's public delay: "pending" until
+ * changeAt, "revoking" (still in force) until changeAt. Null when there is nothing to say.
+ */
+export function roleStandingText(onChainRole, zone) {
+  if (!onChainRole) return null;
+  const [name, act] = ROLE_NAMES[onChainRole.role] || [onChainRole.role, "sign"];
+  const at = inZone(onChainRole.changeAt, zone);
+  switch (onChainRole.status) {
+    case "held":
+      return `Your ${name} role is in force on chain.`;
+    case "pending":
+      return `Your ${name} role is announced on chain and takes effect at ${at}: roster changes wait out a public delay, so you cannot ${act} until then.`;
+    case "revoking":
+      return `Your ${name} role is being revoked on chain: it ends at ${at}.`;
+    case "none":
+      return `Your registered key holds no ${name} role on chain.`;
+    default:
+      return `The chain cannot be read right now: where your ${name} role stands is unknown.`;
+  }
+}
+
 export function short(hex, keep = 10) {
   if (!hex) return "—";
   return hex.length > keep * 2 + 2 ? `${hex.slice(0, keep + 2)}…${hex.slice(-keep + 2)}` : hex;

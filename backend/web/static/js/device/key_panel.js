@@ -3,13 +3,18 @@
 // The passphrase fields never leave the page: they unlock the keystore locally (keystore.js).
 
 import { api, session } from "../api.js";
-import { clear, h, showError, short } from "../ui.js";
+import { clear, h, roleStandingText, showError, short } from "../ui.js";
 import { createDeviceKey, downloadKeystore, importKeystore, keystoreAddress, loadKeystore } from "./keystore.js";
 import { DeviceSigner, WalletSigner, injectedProvider, proveKeyPossession } from "./wallet.js";
 
-/** My signing key as the server knows it: {address, custody: "device" | "server" | "none", deviceKeysSupported}. */
-export function myKey() {
-  return api("/signing-key");
+/**
+ * My signing key as the server knows it: {address, custody: "device" | "server" | "none",
+ * deviceKeysSupported, onChainRole}, with `planTimeZone` (the plan's, to show the role's times in;
+ * null when the chain's clock cannot be read).
+ */
+export async function myKey() {
+  const [key, clock] = await Promise.all([api("/signing-key"), api("/chain/time").catch(() => null)]);
+  return { ...key, planTimeZone: clock ? clock.planTimeZone : null };
 }
 
 /** Register `signer`'s key: the server's challenge, signed on this device, sent back. Resolves to the address. */
@@ -46,15 +51,19 @@ function progressLine() {
 
 /**
  * Render the key card into `slot`. `account` names the key in this browser's storage;
+ * `onChainRole` (GET /signing-key) says where the key's roster role stands, its times shown in
+ * `timeZone` (the plan's, GET /chain/time);
  * `registered` is the address the server holds for the account (or null); `onRegister(signer)`
  * registers a signer's key with the server (signs the challenge) and resolves to the new address;
  * `onChange()` is called after any change so the caller can re-render; `note` replaces the
  * "no key yet" line (e.g. to say the account still uses a server-held key).
  */
-export function renderKeyPanel(slot, { account, registered, onRegister, onChange = () => {}, note = null }) {
+export function renderKeyPanel(slot, { account, registered, onRegister, onChange = () => {}, note = null, onChainRole = null, timeZone = null }) {
   clear(slot);
   const errors = h("div", { "aria-live": "assertive" });
   const card = h("section", { class: "card", id: "device-key" }, h("h2", {}, "Your signing key"), errors);
+  const standing = roleStandingText(onChainRole, timeZone);
+  if (standing) card.append(h("p", { id: "role-status", dataset: { status: onChainRole.status } }, standing));
   slot.append(card);
   const kept = loadKeystore(account);
   const here = kept ? keystoreAddress(kept) : null;

@@ -19,6 +19,8 @@ export function renderReviewerKey(slot, key, onChange) {
     registered: key.custody === "device" ? key.address : null,
     onRegister: registerKey,
     onChange,
+    onChainRole: key.onChainRole,
+    timeZone: key.planTimeZone,
     note: legacy
       ? "Your verdicts are still signed with a key the server holds. Create or import your own key and register it: from then on only you can sign your verdicts, and the server's key is retired."
       : null,

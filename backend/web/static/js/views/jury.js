@@ -32,6 +32,8 @@ function jurorKey(slot, key, onChange) {
     registered: key.custody === "device" ? key.address : null,
     onRegister: registerKey,
     onChange,
+    onChainRole: key.onChainRole,
+    timeZone: key.planTimeZone,
     note:
       key.custody === "server"
         ? "Your jury votes can no longer be signed by a key the server holds. Create or import your own key and register it: only you can then commit and reveal your votes, and the server's key is retired."
