@@ -30,12 +30,20 @@ After the clock stops every response must be ``201 UNDER_REVIEW`` and every clai
 baseline and filing rounds run in turns, three of each (each filing round with its own members
 and files), and each side's figure is its best round (``rounds_per_s`` lists them all).
 
-Target: ``claims_per_s`` ≥ 0.5 × the baseline's ``uploads_per_s`` (``ratio_vs_baseline``).
+Target (issue 18 item 6): ``claims_per_s`` ≥ 0.8 × ``evidence_upload`` on one host
+(``ratio_vs_evidence_upload``, the ``target``): ``evidence_upload`` is the product's ``POST
+/evidence`` with the same 1 MiB file — read, encrypted, stored durably with its database and
+outbox rows; no claim, no chain — measured in the same turns, so a filing is priced against
+storing its evidence. The discard route stays as an informative floor (``ratio_vs_baseline``;
+the target of earlier sessions, 0.5 ×, was never reachable: see below).
 
-Also measured, in the same turns, as an informative second floor (not the target's):
-``evidence_upload`` — the product's ``POST /evidence`` with the same 1 MiB file (read, encrypted,
-stored durably with its database and outbox rows; no claim, no chain), and
-``ratio_vs_evidence_upload``: what a filing costs on top of storing its evidence.
+**Two hosts against one** (``hosts``, PostgreSQL only): the cluster of ``benchmarks/cluster.py``
+— the same launching code as ``tests/multihost`` — two ``hubao serve`` hosts with their own data
+directories on one PostgreSQL database, one evidence store reached over the Kubo RPC API
+(``hubao evidence-store serve``), one anvil and the shared secrets, anchoring and the workflow
+clock on as deployed. In turns: uploads then filings on host A alone, uploads then filings spread
+over both (request ``i`` to host ``i mod 2``); each figure is its best round, server CPU summed
+over both hosts. ``two_hosts_vs_one`` is filings/s on two hosts over one.
 
 Results (``python -m benchmarks claims``: 50 claimants × 1 MiB, 2-core dev machine;
 ``results/bench_claims.json`` holds the latest run, 2026-11-29 13:15 UTC on an idle machine;
@@ -57,9 +65,27 @@ now, ``HUBAO_API_WORKERS=2``        66.5 vs 638.2 → 0.10,          62.2 vs 635
                                     137.1/s → 0.48 ×               102.9/s → 0.60 ×
 ==================================  =============================  =============================
 
+This session (2026-12-06 11:00 UTC, ``python -m benchmarks claims``, 50 claimants × 1 MiB, while
+other sessions' test suites held the 2 cores at a load of ~5: every figure ~4–8 × below the idle
+ones above, the ratios the comparable part): filings vs the durable evidence upload on one host
+— SQLite 20.9 vs 30.8/s → **0.68 ×**, PostgreSQL 15.8 vs 26.8/s → **0.59 ×**; two API workers
+0.65 × and 0.64 ×. Target 0.8 × **not met**. Server CPU per request: filing 32–35 ms, upload
+26–28 ms (ratio 0.77–0.81): the CPU a filing adds on top of storing its evidence (the claim's
+checks and rows, the signed filing receipt, its share of the relay round: ``load_filings``,
+signing and decoding the ``fileForReview`` transaction, and ``_commit``'s ORM rows for the
+events and reviewer assignments) explains most of the gap; the rest is the relay's serial chain
+round trip at the burst's tail (the last filings wait for the round in flight and then their
+own). Reaching 0.8 × needs either the relay's per-claim work as bulk Core statements (as
+``record_claim`` does) or answering on the database commit (``202 FILED``, the signed receipt
+being the promise) instead of after the chain: the second is an API change, left to the issue.
+Two hosts against one (Kubo RPC store, PostgreSQL): filings 11.8 vs 16.5/s → **0.72 ×**; uploads
+19.7 vs 16.2/s — on two cores shared with PostgreSQL, anvil, the store process and the client a
+second host adds no core, only contention; one host's filings 1.02 × its uploads through the
+Kubo RPC store, whose extra process slows the upload as much as the chain slows the filing.
+
 Filing rounds vary by ±25 % between rounds of one run (``rounds_per_s``) and between runs
 (one-process SQLite: 40–70 claims/s in four runs the same hour); the baseline by less once warm.
-**The target is not met, and cannot be on this machine as specified**: the baseline costs
+**The discard target (0.5 ×) was not met, and cannot be on this machine**: the baseline costs
 ~1.0 ms of server CPU per request; a filing must at the least hash the plaintext and the
 ciphertext blocks (SHA-256 0.52 ms/MiB each, SHA-NI), encrypt (AES-GCM 0.07 ms/MiB) and write
 six block files durably (~2 ms of kernel time, ``bench_evidence``) before its database commit
