@@ -87,6 +87,8 @@ def run_scenario(tmp_path: Path, claimants: int, kill_after: int | None = None) 
             for host in cluster.hosts:  # one suite: every host's copy is the database's record
                 assert (host.data_dir / "deployment.json").read_text() == tool.deployment.to_json()
             tokens = enrol(tool, claimants)
+            # The joins are anchored before the first claim: the plan's launch roster (as the demo's).
+            assert not any(wait_settled(tool).values())
             filings = _burst_with_a_kill(cluster, tool, tokens, cluster.hosts[1], kill_after)
 
             acknowledged = [f for f in filings if f.acknowledged]
