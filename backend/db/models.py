@@ -264,7 +264,8 @@ class Claim(Base):
     evidence_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     # The claimant device's key for this claim (bound in claim_id): its address only, never a key.
     # NULL for claims filed before ClaimLedger 2.0.0.
-    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    # Indexed: every filing checks that its claim key was never used (migration 0013).
+    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     flags: Mapped[str] = mapped_column(String(256), default="")  # comma-separated, e.g. DUPLICATE_EVIDENCE
