@@ -7,7 +7,7 @@ PYSTAMP   := $(VENV)/.installed
 NODESTAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser nginx run test lint bench compile clean
+.PHONY: help setup browser nginx run test lint bench bench-apportionment-large compile clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -66,8 +66,11 @@ lint: setup ## ruff (lint + format check), mypy --strict, slither
 test: setup browser nginx lint ## lint, then the full test suite (real anvil, SQLite and PostgreSQL)
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
-bench: setup ## benchmarks with same-run baselines (see benchmarks/)
+bench: setup ## benchmarks with same-run baselines (see benchmarks/); apportionment at 1 M members
 	$(PY) -m benchmarks
+
+bench-apportionment-large: setup ## apportionment from PostgreSQL at 10 M and 30 M members (~45 min, ~10 GB of disk)
+	$(PY) -m benchmarks apportionment --sizes 10000000,30000000
 
 clean: ## remove local state (chain, database, evidence) but keep the toolchains
 	rm -rf .data

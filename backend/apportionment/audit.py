@@ -11,7 +11,8 @@ stopping at the first difference, so a report lists everything that disagrees:
                   force at the snapshot (``ruleSetInForce(windowEnd)``) and its fee and caps are that
                   rule set's anchored ones (which step 4 ties to the rule set's JSON)
     fee           fee = floor(P × feeBps / 10000)
-    ledger        the file under the recorded CID recomputes byte for byte (``verify_share_ledger``)
+    ledger        the file under the recorded CID recomputes byte for byte (``verify_share_ledger``,
+                  the publisher's streaming builder: bounded memory at any member count)
                   and states the record's inputs, totals and root
     membership    the membership-snapshot root over the ledger's commitments = the recorded root
     surplus       S_in = S_out of the period published before it (0 for the first)
@@ -159,7 +160,7 @@ def audit_period(
 
         def membership() -> str | None:
             with ShareLedgerReader(path) as reader:
-                snap = membership_snapshot(row.member_commitment for row in reader.rows())
+                snap = membership_snapshot((row.member_commitment for row in reader.rows()), spill_dir=directory)
             same = (snap.root, snap.member_count) == (record.membership_root, record.member_count)
             return None if same else "membership root over the ledger's members differs from the record"
 

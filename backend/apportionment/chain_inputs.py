@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import operator
 import os
+import struct
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +40,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.apportionment.errors import MemberOrderError, ScheduleError
-from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.ledger import ROW_SIZE, ShareLedgerReader
 from backend.chain.transactions import classify
 from backend.services.membership import protected_commitment_pages
 
@@ -48,8 +50,10 @@ __all__ = [
     "block_at_or_after",
     "count_sharing_members",
     "final_approvals",
+    "packed_member_pages",
     "packed_members",
     "paid_this_year",
+    "paid_this_year_pages",
     "sharing_member_pages",
     "sharing_members",
     "snapshot_sharing_members",
@@ -57,7 +61,8 @@ __all__ = [
 
 APPROVED_STATE = 6  # IClaimLedger.ClaimState.APPROVED
 _LOG_CHUNK_BLOCKS = 10_000
-_PAGE_BYTES = 32 << 16  # 65,536 commitments
+_PAGE_ROWS = 1 << 16
+_PAGE_BYTES = 32 * _PAGE_ROWS  # 65,536 commitments
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,34 +263,75 @@ def snapshot_sharing_members(session: Session, instant: datetime, path: str | os
     return count
 
 
-def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """The commitments of a ``snapshot_sharing_members`` file, in file order, read a page at a time."""
+def packed_member_pages(path: str | os.PathLike[str]) -> Iterator[list[bytes]]:
+    """The commitments of a ``snapshot_sharing_members`` file, in file order, a page at a time."""
     with open(path, "rb") as fh:
         while page := fh.read(_PAGE_BYTES):
             if len(page) % 32:
                 raise MemberOrderError("a member snapshot file is not a whole number of commitments", index=0)
-            for off in range(0, len(page), 32):
-                yield page[off : off + 32]
+            yield [page[off : off + 32] for off in range(0, len(page), 32)]
 
 
-def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:
-    """``(commitment, paid this year before the period)`` for ascending ``members``.
+def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The commitments of a ``snapshot_sharing_members`` file, in file order, one at a time."""
+    for page in packed_member_pages(path):
+        yield from page
+
+
+_COMMITMENT_YTD = struct.Struct(">32s16xQ")  # a ledger row's commitment and yearToDate
+
+
+def paid_this_year_pages(
+    pages: Iterable[list[bytes]], previous: ShareLedgerReader | None
+) -> Iterator[tuple[list[bytes], list[int]]]:
+    """``(commitments, paid this year before the period)`` as two columns, for pages of ascending
+    commitments.
 
     ``previous`` is the ledger of the period just before, when it is of the same year (None for
     the first period of a year): a member's amount is their ``yearToDate`` there, or 0 when absent.
+    A merge join by blocks: the previous ledger is read ``_PAGE_ROWS`` rows at a time, each block
+    as a ``{commitment: yearToDate}`` dict built in C, and a block is dropped once the members
+    have passed its last commitment — a few blocks are held, never the ledger.
     """
     if previous is None:
-        for commitment in members:
-            yield commitment, 0
+        for page in pages:
+            yield page, [0] * len(page)
         return
     if not previous.ascending:
         raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
-    earlier = previous.rows()
-    row = next(earlier, None)
-    for commitment in members:
-        while row is not None and row.member_commitment < commitment:
-            row = next(earlier, None)
-        if row is not None and row.member_commitment == commitment:
-            yield commitment, row.year_to_date_fen
+    blocks = previous.row_blocks(chunk_rows=_PAGE_ROWS)
+    window: deque[tuple[bytes, dict[bytes, int]]] = deque()  # (last commitment of the block, its rows)
+    exhausted = False
+    for page in pages:
+        if not page:
+            continue
+        while not exhausted and (not window or window[-1][0] < page[-1]):
+            block = next(blocks, None)
+            if block is None:
+                exhausted = True
+            else:
+                window.append((block[-ROW_SIZE:][:32], dict(_COMMITMENT_YTD.iter_unpack(block))))
+        while window and window[0][0] < page[0]:
+            window.popleft()
+        if not window:
+            yield page, [0] * len(page)
+        elif len(window) == 1:
+            get = window[0][1].get
+            yield page, [get(c, 0) for c in page]
+        elif len(window) == 2:  # blocks hold distinct commitments: a 0 or a miss in the first asks the second
+            first, second = window[0][1].get, window[1][1].get
+            yield page, [first(c) or second(c, 0) for c in page]
         else:
-            yield commitment, 0
+            carried: dict[bytes, int] = {}
+            for _, rows in window:
+                carried.update(rows)
+            get = carried.get
+            yield page, [get(c, 0) for c in page]
+
+
+def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:
+    """``paid_this_year_pages`` for ascending ``members`` one at a time (paged here)."""
+    it = iter(members)
+    pages = iter(lambda: list(islice(it, _PAGE_ROWS)), [])
+    for commitments, paid in paid_this_year_pages(pages, previous):
+        yield from zip(commitments, paid, strict=True)

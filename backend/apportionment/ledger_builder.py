@@ -9,7 +9,9 @@ bounded by that threshold and one chunk, whatever the number of members.
 
 from __future__ import annotations
 
+import operator
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
@@ -27,7 +29,6 @@ from backend.apportionment.arithmetic import (
 from backend.apportionment.errors import ApportionmentError, MemberOrderError, MemberRowInvalid
 from backend.apportionment.files import atomic_output
 from backend.apportionment.ledger_format import (
-    ROW_AMOUNTS,
     MembershipSnapshot,
     header_bytes,
     keccak_raw,
@@ -37,6 +38,15 @@ from backend.apportionment.share_tree import DEFAULT_MEMORY_BYTES, LeafBuckets, 
 from backend.proofs.merkle import MerkleTree
 
 __all__ = ["ShareLedgerBuilder", "ShareLedgerResult", "SupportsWrite", "build_share_ledger", "write_share_ledger"]
+
+
+ROW = struct.Struct(">32sQQQ")  # one ledger row: commitment, then ROW_AMOUNTS
+# abi.encode(bytes32, uint64, uint64, uint64) of the same four values: each amount in a 32-byte word
+LEAF_INPUT = struct.Struct(">32s24xQ24xQ24xQ")
+
+
+def _share(case_cap: int, annual_cap: int, paid: int) -> int:
+    return share_of_member(case_cap_fen=case_cap, annual_cap_fen=annual_cap, paid_this_year_fen=paid)
 
 
 class SupportsWrite(Protocol):
@@ -135,12 +145,28 @@ class ShareLedgerBuilder:
             raise ApportionmentError("the ledger builder is finished or failed; start a new one")
         self._failed = True  # cleared on success
         try:
-            rows = self._add_chunk(members)
+            rows = members if isinstance(members, list) else list(members)
+            count = self._add_columns([c for c, _ in rows], [p for _, p in rows]) if rows else self._rows
         except BaseException:
             self.close()
             raise
         self._failed = False
-        return rows
+        return count
+
+    def add_columns(self, commitments: list[bytes], paid_this_year_fen: list[int]) -> int:
+        """``add_chunk`` for rows given as two equal-length columns (what a paged reader has)."""
+        if self._failed or self._finished:
+            raise ApportionmentError("the ledger builder is finished or failed; start a new one")
+        self._failed = True  # cleared on success
+        try:
+            if len(commitments) != len(paid_this_year_fen):
+                raise ApportionmentError("the commitment and paid columns differ in length")
+            count = self._add_columns(commitments, paid_this_year_fen) if commitments else self._rows
+        except BaseException:
+            self.close()
+            raise
+        self._failed = False
+        return count
 
     def close(self) -> None:
         """Give up: drop the leaves kept so far and their run files (idempotent)."""
@@ -149,75 +175,81 @@ class ShareLedgerBuilder:
             self._members.close()
         self._flat = None
 
-    def _add_chunk(self, members: Iterable[tuple[bytes, int]]) -> int:
+    def _add_columns(self, commitments: list[bytes], paids: list[int]) -> int:
+        """A chunk column by column: bulk checks in C, then list comprehensions (the per-row
+        interpreter work is most of what a ledger costs beyond its keccak calls); any failed
+        check re-reads the chunk row by row (``_first_problem``) to name the first bad row."""
+        index0 = self._rows
         inputs, base = self._inputs, self._base
         base_fen = base.base_fen
         case_cap = base.case_cap_fen
         annual_cap = inputs.annual_cap_fen
         # Members with paid ≤ threshold pay the full case cap: the common row, precomputed.
         threshold = annual_cap - case_cap
-        common_middle = case_cap.to_bytes(32, "big") + (base_fen - case_cap).to_bytes(32, "big")
-        common_amounts = (case_cap, base_fen - case_cap)
-        limit = inputs.member_count
-        ascending = self._ascending
+        valid = (
+            set(map(type, commitments)) == {bytes}
+            and set(map(len, commitments)) == {32}
+            and set(map(type, paids)) == {int}
+            and min(paids) >= 0
+            and index0 + len(commitments) <= inputs.member_count
+            and (
+                not self._ascending
+                or (commitments[0] > self._prev and all(map(operator.lt, commitments, islice(commitments, 1, None))))
+            )
+        )
+        shares = [case_cap if p <= threshold else _share(case_cap, annual_cap, p) for p in paids] if valid else []
+        ytds = list(map(operator.add, paids, shares))
+        if not valid or max(ytds) > UINT64_MAX:
+            raise self._first_problem(list(zip(commitments, paids, strict=True)))
+        subsidies = [base_fen - s for s in shares]
         k = keccak_raw
-        pack = ROW_AMOUNTS.pack
+        hashes = list(map(k, map(k, map(LEAF_INPUT.pack, commitments, shares, subsidies, ytds))))
         leaves = self._leaves.buckets
-        flat = self._flat
-        members_buf = None if self._members is None else self._members.buckets
-        prev = self._prev
-        index = self._rows
-        share_total = self._share_total
-        subsidy_total = self._subsidy_total
-        out: list[bytes] = []
-        for commitment, paid in members:
-            if type(commitment) is not bytes or len(commitment) != 32:
-                raise MemberRowInvalid("member_commitment must be 32 bytes", index=index, field="member_commitment")
-            if type(paid) is not int or paid < 0:
-                raise MemberRowInvalid(
-                    "paid_this_year_fen must be a non-negative integer", index=index, field="paid_this_year_fen"
-                )
-            if ascending:
-                if commitment <= prev:
-                    raise MemberOrderError(
-                        "member commitments must be strictly ascending (a repeat is a duplicate member)", index=index
-                    )
-                prev = commitment
-            if index >= limit:
-                raise MemberRowInvalid(
-                    f"more member rows than the declared {limit} sharing members", index=index, field="member_count"
-                )
-            if paid <= threshold:
-                share, subsidy = common_amounts
-                middle = common_middle
-            else:
-                share = share_of_member(case_cap_fen=case_cap, annual_cap_fen=annual_cap, paid_this_year_fen=paid)
-                subsidy = base_fen - share
-                middle = share.to_bytes(32, "big") + subsidy.to_bytes(32, "big")
-            ytd = paid + share
-            if ytd > UINT64_MAX:
-                raise MemberRowInvalid("year-to-date does not fit uint64", index=index, field="paid_this_year_fen")
-            h = k(k(commitment + middle + ytd.to_bytes(32, "big")))
+        for h in hashes:
             leaves[h[0]] += h
-            if flat is not None:
-                flat += h
-            if members_buf is not None:
-                h = k(k(commitment))
-                members_buf[h[0]] += h
-            out.append(commitment + pack(share, subsidy, ytd))
-            share_total += share
-            subsidy_total += subsidy
-            index += 1
-        if self._writer is not None and out:
-            self._writer.write(b"".join(out))
+        if self._flat is not None:
+            self._flat += b"".join(hashes)
+        if self._members is not None:
+            buckets = self._members.buckets
+            for h in list(map(k, map(k, commitments))):
+                buckets[h[0]] += h
+        if self._writer is not None:
+            self._writer.write(b"".join(map(ROW.pack, commitments, shares, subsidies, ytds)))
         self._leaves.settle()
         if self._members is not None:
             self._members.settle()
-        self._prev = prev
-        self._rows = index
-        self._share_total = share_total
-        self._subsidy_total = subsidy_total
-        return index
+        self._prev = commitments[-1]
+        self._rows = index0 + len(commitments)
+        self._share_total += sum(shares)
+        self._subsidy_total += sum(subsidies)
+        return self._rows
+
+    def _first_problem(self, rows: list[tuple[bytes, int]]) -> ApportionmentError:
+        """The error of the first bad row of a chunk, checked in the order a row is read."""
+        inputs, case_cap = self._inputs, self._base.case_cap_fen
+        prev = self._prev
+        for index, (commitment, paid) in enumerate(rows, start=self._rows):
+            if type(commitment) is not bytes or len(commitment) != 32:
+                return MemberRowInvalid("member_commitment must be 32 bytes", index=index, field="member_commitment")
+            if type(paid) is not int or paid < 0:
+                return MemberRowInvalid(
+                    "paid_this_year_fen must be a non-negative integer", index=index, field="paid_this_year_fen"
+                )
+            if self._ascending:
+                if commitment <= prev:
+                    return MemberOrderError(
+                        "member commitments must be strictly ascending (a repeat is a duplicate member)", index=index
+                    )
+                prev = commitment
+            if index >= inputs.member_count:
+                return MemberRowInvalid(
+                    f"more member rows than the declared {inputs.member_count} sharing members",
+                    index=index,
+                    field="member_count",
+                )
+            if paid + _share(case_cap, inputs.annual_cap_fen, paid) > UINT64_MAX:
+                return MemberRowInvalid("year-to-date does not fit uint64", index=index, field="paid_this_year_fen")
+        raise AssertionError("a chunk failed its bulk checks but no row is at fault")
 
     def finish(self, *, keep_tree: bool = False, tree_file: str | os.PathLike[str] | None = None) -> ShareLedgerResult:
         """Close the period: totals (invariant checked), roots, the trailer written.

@@ -26,7 +26,8 @@ the runs are sorted one at a time and the tree is hashed level by level, one seq
 level through the period's node file (``share_tree``): memory does not grow with the members.
 By default commitments must be **strictly ascending** (the caller's ``ORDER BY commitment``): a
 duplicate member is then caught in O(1) per row, the file is canonical (same inputs → same bytes →
-same CID, whoever builds it), and a member's row is found by binary search. The root itself does not depend on the order (the tree sorts its leaves).
+same CID, whoever builds it), and a member's row is found by binary search. The root itself does
+not depend on the order (the tree sorts its leaves).
 
 Share-ledger file, format ``hubao-share-ledger`` version 1 (all integers big-endian; amounts fen)::
 

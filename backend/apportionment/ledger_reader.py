@@ -146,6 +146,16 @@ class ShareLedgerReader:
             for off in range(0, len(buf), ROW_SIZE):
                 yield ShareRow(buf[off : off + 32], *unpack(buf, off + 32))
 
+    def row_blocks(self, *, chunk_rows: int = 65_536) -> Iterator[bytes]:
+        """All rows in file order as raw bytes, ``chunk_rows`` rows (× ``ROW_SIZE``) per block."""
+        for start in range(0, self.row_count, chunk_rows):
+            count = min(chunk_rows, self.row_count - start)
+            self._fh.seek(HEADER_SIZE + start * ROW_SIZE)
+            buf = self._fh.read(count * ROW_SIZE)
+            if len(buf) != count * ROW_SIZE:
+                raise ShareLedgerInvalid("file changed while reading", field="size")
+            yield buf
+
     def find(self, member_commitment: bytes) -> tuple[int, ShareRow] | None:
         """``(index, row)`` of a member, or None; binary search when the file is in ascending order."""
         if not self.ascending:
@@ -227,7 +237,8 @@ def verify_share_ledger(path: str | os.PathLike[str]) -> ShareLedgerResult:
     """Recompute a ledger file from its own header and rows; it must come out byte-identical.
 
     Each row's ``paid_this_year = yearToDate − share`` is fed back through the builder with the
-    header's inputs; shares, subsidies, year-to-date, totals and root must all match. Raises
+    header's inputs (the same streaming builder as the publisher's: bounded memory, leaf runs
+    spilled beside ``path``); shares, subsidies, year-to-date, totals and root must all match. Raises
     ``ShareLedgerInvalid`` naming the first row or field that differs; returns the result.
     """
     with ShareLedgerReader(path) as reader, open(path, "rb") as fh:
@@ -242,7 +253,9 @@ def verify_share_ledger(path: str | os.PathLike[str]) -> ShareLedgerResult:
 
         writer = _ComparingWriter(fh, size)
         try:
-            result = build_share_ledger(reader.inputs, paid_rows(), writer, require_ascending=reader.ascending)
+            result = build_share_ledger(
+                reader.inputs, paid_rows(), writer, require_ascending=reader.ascending, spill_dir=Path(path).parent
+            )
         except ShareLedgerInvalid:
             raise
         except ApportionmentError as exc:

@@ -14,6 +14,8 @@ know) and says so; the audit's step 6 replays the whole log (``backend.audit.mem
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from backend.errors import HubaoError
 from backend.proofs.membership_receipt import MembershipReceipt, left_out_of_period
 from evidence_store.multiformats import CID
 
-__all__ = ["LedgerMembersMismatch", "PeriodMembership", "periods_of_member"]
+__all__ = ["LedgerMembersMismatch", "PeriodMembership", "fetched_ledger", "ledger_members", "periods_of_member"]
 
 
 class LedgerMembersMismatch(HubaoError):
@@ -53,15 +55,32 @@ class PeriodMembership:
         }
 
 
-def ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
-    """The members of a period's ledger file, fetched by its CID (every block re-hashed)."""
+@contextmanager
+def fetched_ledger(store: Any, record: PeriodRecord) -> Iterator[ShareLedgerReader]:
+    """A period's ledger file fetched by its CID (every block re-hashed) into a temp file, opened."""
     with tempfile.TemporaryDirectory(prefix="hubao-ledger-members-") as tmp:
         path = Path(tmp) / "ledger.hsl"
         with open(path, "wb") as fh:
             for chunk in store.cat(CID.from_bytes(record.ledger_cid)):
                 fh.write(chunk)
         with ShareLedgerReader(path) as reader:
-            return {row.member_commitment for row in reader.rows()}
+            yield reader
+
+
+def ledger_members(store: Any, record: PeriodRecord) -> set[bytes]:
+    """The members of a period's ledger file as a set (small periods and tests; O(N) memory)."""
+    with fetched_ledger(store, record) as reader:
+        return {row.member_commitment for row in reader.rows()}
+
+
+def _ledger_membership(store: Any, record: PeriodRecord, commitment: bytes) -> tuple[bytes, bool]:
+    """(membership-snapshot root over the ledger's members, whether ``commitment`` is one): streamed,
+    the root in bounded memory, the member by binary search."""
+    if not record.member_count:
+        return bytes(32), False
+    with fetched_ledger(store, record) as reader:
+        root = membership_snapshot((row.member_commitment for row in reader.rows()), require_ascending=False).root
+        return root, reader.find(commitment) is not None
 
 
 def periods_of_member(
@@ -79,13 +98,11 @@ def periods_of_member(
         snapshot = int(schedule.period(pid).snapshot_at.timestamp())
         if snapshot < receipt.leaf.effective_at:
             continue
-        members = ledger_members(store, event.record) if event.record.member_count else set()
-        snapshot_root = membership_snapshot(sorted(members)).root if members else bytes(32)
+        snapshot_root, in_period = _ledger_membership(store, event.record, receipt.leaf.member_commitment)
         if snapshot_root != event.record.membership_root:
             raise LedgerMembersMismatch(
                 f"period {pid}: the ledger file's members do not give the published membership root", period=pid
             )
-        in_period = receipt.leaf.member_commitment in members
         left_out = left_out_of_period(
             receipt,
             snapshot_at=snapshot,

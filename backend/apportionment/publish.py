@@ -11,10 +11,13 @@ Service edge. ``compute_and_publish_period(ctx, period, now)``:
    the previous published period's S_out on chain; the wind-down flag from the contract; the
    members under protection at the notice instant; what each paid this year from the previous
    period's ledger (same year), fetched by the CID the chain recorded.
-3. The sharing members are read once into a packed snapshot file (N first, then the rows);
-   the share ledger is streamed to ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the
-   membership-snapshot root in the same pass) and its share-tree node file to ``<periodId>.tree``
-   (receipts read proofs from it), the ledger is added to the evidence store (pinned) → CID.
+3. The sharing members are streamed once from the database in commitment order into a packed
+   snapshot file (N first, then the rows); ``build_period_ledger`` streams the share ledger to
+   ``<data dir>/apportionment/ledgers/<periodId>.hsl`` (with the membership-snapshot root in the
+   same pass) and builds its share-tree node file ``<periodId>.tree`` bottom up on disk (receipts
+   read proofs from it) in bounded memory — one page of rows, at most 64 MiB of leaf hashes per
+   tree, then sorted runs spilled beside the ledgers — and the ledger is added to the evidence
+   store (pinned) → CID.
 4. ``publishPeriod`` on chain, then the local index. The contract re-checks the arithmetic and
    takes nothing of the basis on the publisher's word: the claim count and payouts must equal its
    own final-approval totals for the window, the rule set and its fee and caps the one in force at
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +47,12 @@ from backend.apportionment.arithmetic import PeriodInputs
 from backend.apportionment.chain_inputs import (
     FinalApproval,
     final_approvals,
-    packed_members,
-    paid_this_year,
+    packed_member_pages,
+    paid_this_year_pages,
     snapshot_sharing_members,
 )
-from backend.apportionment.ledger import ShareLedgerReader, ShareLedgerResult, write_share_ledger
+from backend.apportionment.files import atomic_output
+from backend.apportionment.ledger import ShareLedgerBuilder, ShareLedgerReader, ShareLedgerResult
 from backend.apportionment.period_record import record_of_ledger
 from backend.apportionment.published import PublishedLedgers, apportionment_client, published_ledgers
 from backend.apportionment.schedule import DEFAULT_SCHEDULE, ApportionmentSchedule, Period
@@ -178,13 +183,14 @@ def build_period_ledger(
     tmp = Path(tmp_name)
     tree = tmp.with_suffix(".tree-build") if inputs.member_count else None
     try:
-        if previous_ledger is not None:
-            with ShareLedgerReader(previous_ledger) as previous:
-                rows = paid_this_year(packed_members(members), previous)
-                result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
-        else:
-            rows = paid_this_year(packed_members(members), None)
-            result = write_share_ledger(tmp, inputs, rows, snapshot=True, tree_file=tree, memory_bytes=memory_bytes)
+        with ExitStack() as stack:
+            previous = None if previous_ledger is None else stack.enter_context(ShareLedgerReader(previous_ledger))
+            fh = stack.enter_context(atomic_output(tmp))
+            builder = ShareLedgerBuilder(inputs, fh, snapshot=True, memory_bytes=memory_bytes, spill_dir=directory)
+            stack.callback(builder.close)
+            for commitments, paid in paid_this_year_pages(packed_member_pages(members), previous):
+                builder.add_columns(commitments, paid)
+            result = builder.finish(tree_file=tree)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if tree is not None:

@@ -33,6 +33,7 @@ the proof against the root the chain recorded, so a damaged file can give no fal
 
 from __future__ import annotations
 
+import operator
 import os
 import shutil
 import struct
@@ -217,15 +218,22 @@ def descending_leaves(leaves: LeafBuckets) -> bytearray:
     return out
 
 
-def _hash_pairs_flat(level: bytes | bytearray) -> bytearray:
-    """Parents of consecutive pairs of a flat level (commutative keccak256)."""
+def _hash_pairs_flat(level: bytes | bytearray, ordered_from: int | None = None) -> bytes:
+    """Parents of consecutive pairs of a flat level (commutative keccak256).
+
+    Pairs from node ``ordered_from`` on (an even index) are two *leaves*, which lie in descending
+    order, so their sorted pair is known without comparing (half of all the inner nodes of a
+    tree). Column-wise (``map``): the per-node interpreter work is what a tree costs beyond keccak.
+    """
     k = _keccak
-    out = bytearray()
-    for off in range(0, len(level), 64):
-        a = level[off : off + 32]
-        b = level[off + 32 : off + 64]
-        out += k(level[off : off + 64]) if a <= b else k(b + a)  # type: ignore[arg-type]  # any buffer
-    return out
+    nodes = [level[i : i + 32] for i in range(0, len(level), 32)]
+    cut = len(nodes) if ordered_from is None else min(max(ordered_from, 0), len(nodes))
+    left, right = nodes[0:cut:2], nodes[1:cut:2]
+    swap = list(map(operator.gt, left, right))
+    parents = list(map(k, [b + a if g else a + b for a, b, g in zip(left, right, swap, strict=True)]))  # type: ignore[arg-type]
+    if cut < len(nodes):
+        parents += map(k, map(operator.add, nodes[cut + 1 :: 2], nodes[cut::2]))
+    return b"".join(parents)
 
 
 LevelSink = Callable[[int, bytes | bytearray], None]
@@ -251,8 +259,9 @@ def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
     bottom = descending[32 * split :]
     if sink is not None:
         sink(first_bottom, bottom)
-    level = _hash_pairs_flat(bottom)
+    level = bytearray(_hash_pairs_flat(bottom, 0))
     del bottom
+    ordered_from: int | None = len(level) // 32 + len(level) // 32 % 2  # the leaves of this level
     level += descending[: 32 * split]
     descending.clear()
     d = depth - 1
@@ -261,21 +270,24 @@ def tree_levels(descending: bytearray, sink: LevelSink | None = None) -> bytes:
             sink((1 << d) - 1, level)
         if d == 0:
             return bytes(level[:32])
-        level = _hash_pairs_flat(level)
+        level = bytearray(_hash_pairs_flat(level, ordered_from))
+        ordered_from = None
         d -= 1
 
 
-def _pair_pass(fd: int, base: int, first: int, count: int, parent_first: int) -> None:
+def _pair_pass(fd: int, base: int, first: int, count: int, parent_first: int, ordered_from: int | None = None) -> None:
     """One level of the node array: ``count`` nodes from tree index ``first`` → their parents.
 
-    A sequential read of the level and a sequential write of its parents, ``_PASS_NODES`` at a time.
+    A sequential read of the level and a sequential write of its parents, ``_PASS_NODES`` at a
+    time; ``ordered_from``: the level's first node (even offset) from which pairs are leaves.
     """
     for start in range(0, count, _PASS_NODES):
         m = min(_PASS_NODES, count - start)
         data = os.pread(fd, 32 * m, base + 32 * (first + start))
         if len(data) != 32 * m:
             raise ShareLedgerInvalid("share-tree file changed while it was built", field="size")
-        os.pwrite(fd, _hash_pairs_flat(data), base + 32 * (parent_first + start // 2))
+        cut = None if ordered_from is None else ordered_from - start
+        os.pwrite(fd, _hash_pairs_flat(data, cut), base + 32 * (parent_first + start // 2))
 
 
 def _build_nodes(fd: int, base: int, leaves: LeafBuckets) -> bytes:
@@ -293,9 +305,11 @@ def _build_nodes(fd: int, base: int, leaves: LeafBuckets) -> bytes:
     if n > 1:
         depth = (2 * n - 1).bit_length() - 1
         first_bottom = (1 << depth) - 1
-        _pair_pass(fd, base, first_bottom, 2 * n - 1 - first_bottom, (first_bottom - 1) // 2)
+        _pair_pass(fd, base, first_bottom, 2 * n - 1 - first_bottom, (first_bottom - 1) // 2, 0)
+        inner = n - (1 << (depth - 1))  # inner nodes of the level above, before its leaves
         for d in range(depth - 1, 0, -1):
-            _pair_pass(fd, base, (1 << d) - 1, 1 << d, (1 << (d - 1)) - 1)
+            ordered_from = inner + inner % 2 if d == depth - 1 else None
+            _pair_pass(fd, base, (1 << d) - 1, 1 << d, (1 << (d - 1)) - 1, ordered_from)
     return os.pread(fd, 32, base)
 
 

@@ -13,6 +13,7 @@ anchored membership log is ``backend.audit.membership_log``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.apportionment import audit as period_audit
 from backend.apportionment.chain_inputs import sharing_members
-from backend.apportionment.left_out import ledger_members
+from backend.apportionment.left_out import fetched_ledger, ledger_members
 from backend.apportionment.schedule import ApportionmentSchedule
 from backend.audit.errors import ApportionmentInvalid
 from backend.chain.apportionment import PeriodRecord
@@ -29,6 +30,34 @@ from backend.db.models import Member
 __all__ = ["MAX_NAMED", "ledger_members", "membership_mirror_findings"]
 
 MAX_NAMED = 20  # members named one by one on each side; the rest are counted
+
+
+def _differences(
+    database: Iterator[bytes], ledger: Iterator[bytes], named: int
+) -> tuple[list[bytes], list[bytes], int]:
+    """Merge two ascending streams: the first ``named`` commitments only in ``database``, the first
+    ``named`` only in ``ledger``, and how many more differ (streamed: a few commitments held)."""
+    left_out: list[bytes] = []
+    not_counted: list[bytes] = []
+    more = 0
+    a, b = next(database, None), next(ledger, None)
+    while a is not None or b is not None:
+        if a is not None and b is not None and a == b:
+            a, b = next(database, None), next(ledger, None)
+        elif b is None or (a is not None and a < b):
+            assert a is not None
+            if len(left_out) < named:
+                left_out.append(a)
+            else:
+                more += 1
+            a = next(database, None)
+        else:
+            if len(not_counted) < named:
+                not_counted.append(b)
+            else:
+                more += 1
+            b = next(ledger, None)
+    return left_out, not_counted, more
 
 
 def membership_mirror_findings(
@@ -45,9 +74,13 @@ def membership_mirror_findings(
         check = period_audit.check_membership_mirror(session, record, schedule=schedule)
         if check.ok:
             return []
-        database = set(sharing_members(session, schedule.period(pid).snapshot_at))
-    ledger = ledger_members(store, record)
-    left_out, not_counted = sorted(database - ledger), sorted(ledger - database)
+        with fetched_ledger(store, record) as reader:
+            ledger: Iterator[bytes] = (row.member_commitment for row in reader.rows())
+            if not reader.ascending:  # not as published: compare as sets
+                ledger = iter(sorted(set(ledger)))
+            left_out, not_counted, unnamed = _differences(
+                sharing_members(session, schedule.period(pid).snapshot_at), ledger, MAX_NAMED
+            )
     with sessions() as session:
         named = left_out[:MAX_NAMED]
         query = select(Member.commitment, Member.id).where(Member.commitment.in_(named))
@@ -76,7 +109,6 @@ def membership_mirror_findings(
         )
         for c in not_counted[:MAX_NAMED]
     ]
-    unnamed = len(left_out) + len(not_counted) - len(findings)
     if unnamed > 0 or not findings:
         findings.append(
             ApportionmentInvalid(

@@ -381,15 +381,15 @@ class RosterClient:
         for op_id, op in list(scan.waiting.items()):
             if op.ready_at > int(head["timestamp"]):
                 continue
-            del scan.waiting[op_id]
-            scan.done.add(op_id)
             try:
                 self._execute(op.data, op.salt)
             except ContractReverted as exc:  # executed (or cancelled) by someone else meanwhile
                 if exc.error != "TimelockUnexpectedOperationState":
-                    raise
-                continue
-            done.append(op_id)
+                    raise  # still waiting in the scan: the next cycle tries again
+            else:
+                done.append(op_id)
+            del scan.waiting[op_id]
+            scan.done.add(op_id)
         return done
 
     def _scan_new_blocks(self, scan: ScheduleScan, head: Any) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.middleware import Web3Middleware
@@ -17,6 +18,7 @@ from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 from backend import devices
 from backend.chain.anvil import rpc_call
 from backend.chain.roster import JUROR, ScheduleScan
+from backend.errors import ChainUnavailable
 from backend.runtime import Runtime
 from backend.services.claims import ledger
 from backend.services.rule_sets import roster_for
@@ -173,3 +175,37 @@ def test_the_api_shows_a_role_pending_until_its_time_then_in_force_then_being_re
     assert datetime.fromisoformat(mine["changeAt"]) == datetime.fromtimestamp(revoked_at + DELAY, UTC)
     operator_row = api.get("/accounts", operator, params={"role": "operator"}).json()[0]
     assert operator_row["onChainRole"] is None  # operators sign nothing on the roster
+
+
+def test_execute_due_keeps_a_change_whose_execution_failed_for_the_next_cycle(
+    runtime_factory: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle whose execution fails (the node went away mid-cycle) forgets nothing it read."""
+    runtime = runtime_factory(roster_delay=DELAY)
+    roster = roster_for(runtime)
+    scan = ScheduleScan(roster.from_block)
+    roster.grant_role(JUROR, JUROR_ADDRESS)
+    _advance(runtime, DELAY)
+    execute = roster._execute
+
+    def unreachable(data: bytes, salt: bytes) -> bytes:
+        raise ChainUnavailable("cannot reach the chain: ConnectError")
+
+    monkeypatch.setattr(roster, "_execute", unreachable)
+    with pytest.raises(ChainUnavailable):
+        roster.execute_due(scan)
+    assert len(scan.waiting) == 1
+    monkeypatch.setattr(roster, "_execute", execute)
+    assert len(roster.execute_due(scan)) == 1  # no new block to read: found in what the scan kept
+    assert roster.role_status(JUROR, JUROR_ADDRESS) == "held"
+
+
+def test_the_api_says_unknown_when_the_chain_cannot_be_read(runtime_factory: Callable[..., Runtime]) -> None:
+    runtime = runtime_factory()
+    api = Api(runtime)
+    juror = make_account(runtime, "juror")
+    devices.register_key(api, token_for(runtime, juror), keccak(text="hubao-roster-timelock-offline"))
+    node_of(runtime).kill()
+    key = api.get("/signing-key", token_for(runtime, juror))
+    assert key.status_code == 200, key.text
+    assert key.json()["onChainRole"] == {"role": "JUROR_ROLE", "status": "unknown", "changeAt": None}

@@ -5,6 +5,7 @@ holds is counted, not timed.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,10 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from backend.apportionment import chain_inputs
 from backend.apportionment.arithmetic import PeriodInputs
 from backend.apportionment.chain_inputs import snapshot_sharing_members
 from backend.apportionment.errors import MemberOrderError
 from backend.apportionment.ledger import (
+    ShareLedgerBuilder,
     ShareLedgerReader,
     build_share_ledger,
     membership_snapshot,
@@ -264,3 +267,43 @@ def test_period_from_the_database_equals_the_in_memory_reference(db_url: str, tm
             assert index == reference.tree.tree_index(i)
             assert tree.proof(index) == reference.tree.proof(i)
             assert process_proof(leaf, tree.proof(index)) == reference.share_root
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_paged_year_to_date_merge_equals_a_plain_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Blocks of 7 previous rows against pages of 5 members: windows of one, two and more blocks."""
+    monkeypatch.setattr(chain_inputs, "_PAGE_ROWS", 7)
+    rng = random.Random(seed)
+    everyone = sorted({rng.randbytes(32) for _ in range(400)})
+    previous_members = [c for c in everyone if rng.random() < 0.7]
+    current = [c for c in everyone if rng.random() < 0.6]
+    previous = tmp_path / "previous.hsl"
+    write_share_ledger(
+        previous, _inputs(len(previous_members)), [(c, rng.choice((0, 50, 18_000))) for c in previous_members]
+    )
+    with ShareLedgerReader(previous) as reader:
+        carried = {row.member_commitment: row.year_to_date_fen for row in reader.rows()}
+        pages = [current[i : i + 5] for i in range(0, len(current), 5)]
+        paged = chain_inputs.paid_this_year_pages(iter(pages), reader)
+        got = [(c, p) for page, paid in paged for c, p in zip(page, paid, strict=True)]
+        assert list(chain_inputs.paid_this_year(iter(current), reader)) == got
+    assert got == [(c, carried.get(c, 0)) for c in current]
+
+
+def test_columns_and_rows_build_the_same_ledger() -> None:
+    rows = _rows(1_000, 3)
+    inputs = _inputs(len(rows))
+    by_rows, by_columns = io.BytesIO(), io.BytesIO()
+    expected = build_share_ledger(inputs, rows, by_rows, snapshot=True, chunk_rows=64)
+    builder = ShareLedgerBuilder(inputs, by_columns, snapshot=True)
+    for start in range(0, len(rows), 100):
+        chunk = rows[start : start + 100]
+        builder.add_columns([c for c, _ in chunk], [p for _, p in chunk])
+    assert builder.finish() == expected
+    assert by_columns.getvalue() == by_rows.getvalue()
+    broken = ShareLedgerBuilder(inputs)
+    with pytest.raises(MemberOrderError) as caught:
+        broken.add_columns([rows[1][0], rows[0][0]], [0, 0])
+    assert caught.value.fields.get("index") == 1

@@ -26,7 +26,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from backend.api.errors import install_error_handlers
 from backend.web import CSP, mount_web
-from tests.web.browser import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, ConsoleLog, require_browser, serve
+from tests.web.browser import require_browser, serve
+from tests.web.browser_fixtures import InjectedWallet, chromium, watched_page
 
 pytestmark = pytest.mark.xdist_group("device-browser")
 
@@ -61,57 +62,18 @@ def server() -> Iterator[tuple[str, list[str]]]:
         yield url, received
 
 
+WALLET = InjectedWallet(WALLET_KEY)
+
+
 @pytest.fixture(scope="module")
 def page(server: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     url, _ = server
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("device-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=DESKTOP,
-            accept_downloads=True,
-        )
-        try:
-            page = context.new_page()
-            page.requests = []  # type: ignore[attr-defined]
-            page.on("request", lambda r: page.requests.append(f"{r.method} {r.url} {r.headers} {r.post_data!r}"))
-            log = ConsoleLog()
-            page.on("console", log.on_console)
-            page.on("pageerror", log.on_page_error)
-            page.log = log  # type: ignore[attr-defined]
-            page.expose_function("hubaoTestWallet", _wallet)
-            page.add_init_script(
-                "window.ethereum = { request: async ({ method, params }) =>"
-                " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
-            )
-            response = page.goto(f"{url}/app/")
-            assert response.headers["content-security-policy"] == CSP
-            yield page
-        finally:
-            context.close()
-
-
-wallet_documents: list[dict[str, Any]] = []
-
-
-def _wallet(method: str, params_json: str) -> str:
-    """A browser wallet holding WALLET_KEY (eth-account signs, as a wallet's signer would)."""
-    params = json.loads(params_json)
-    wallet = Account.from_key(WALLET_KEY)
-    if method == "eth_requestAccounts":
-        return json.dumps([wallet.address.lower()])
-    if method == "eth_signTypedData_v4":
-        assert params[0].lower() == wallet.address.lower()
-        document = json.loads(params[1])
-        wallet_documents.append(document)
-        signed = wallet.sign_message(encode_typed_data(full_message=document))
-        raw = bytes(signed.signature)
-        return json.dumps("0x" + (raw[:64] + bytes([raw[64] - 27])).hex())  # v in {0, 1}, as some wallets answer
-    raise AssertionError(f"unexpected wallet call {method}")
+    with chromium(tmp_path_factory.mktemp("device-profile")) as context:
+        page = watched_page(context, headers=True)
+        WALLET.install(page)
+        response = page.goto(f"{url}/app/")
+        assert response.headers["content-security-policy"] == CSP
+        yield page
 
 
 def _evaluate(page: Any, script: str, arg: Any = None) -> Any:
@@ -150,7 +112,7 @@ def test_browser_key_exports_a_keystore_that_eth_account_decrypts(page: Any, tmp
     assert key.hex() not in made["kept"]
     with pytest.raises(ValueError, match="MAC mismatch"):
         Account.decrypt(exported, PASSPHRASE + "!")
-    page.secrets = [key.hex(), PASSPHRASE]  # type: ignore[attr-defined]
+    page.secrets = [key.hex(), PASSPHRASE]
 
 
 def test_eth_account_keystore_imports_and_signs_the_verdict_vectors(page: Any) -> None:
@@ -193,7 +155,7 @@ def test_eth_account_keystore_imports_and_signs_the_verdict_vectors(page: Any) -
         Account.recover_message(encode_typed_data(full_message=document), signature=own[0]["signature"])
         == (vector["signer"])
     )
-    page.secrets += [vector["privateKey"][2:], IMPORT_PASSPHRASE]  # type: ignore[attr-defined]
+    page.secrets += [vector["privateKey"][2:], IMPORT_PASSPHRASE]
 
 
 def test_injected_wallet_signs_the_same_typed_data_document(page: Any) -> None:
@@ -208,12 +170,12 @@ def test_injected_wallet_signs_the_same_typed_data_document(page: Any) -> None:
         })();""",
         vector,
     )
-    wallet = Account.from_key(WALLET_KEY).address
+    wallet = WALLET.address
     assert got["kind"] == "wallet"
     assert got["signer"] == wallet
     assert got["digest"] == vector["digest"]
     assert got["signature"][-2:] in ("1b", "1c")  # the wallet's v in {0, 1} normalised to {27, 28}
-    document = wallet_documents[-1]
+    document = WALLET.documents[-1]
     assert document["primaryType"] == "Verdict"
     assert Account.recover_message(encode_typed_data(full_message=document), signature=got["signature"]) == wallet
 
@@ -278,7 +240,7 @@ def test_no_key_or_passphrase_left_the_page(page: Any, server: tuple[str, list[s
     secrets: list[str] = page.secrets
     assert len(secrets) == 4
     _, received = server
-    sent = page.requests
+    sent = page.sent
     assert any("/app/vendor/noble/curves/secp256k1.js" in r for r in sent), "the modules loaded from the app"
     assert all(r.startswith("GET ") for r in sent), sent
     for secret in secrets:

@@ -10,28 +10,24 @@ included) holds the private key or the passphrase.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account as EthAccount
 from sqlalchemy import select
 
-from backend.api.app import create_app
 from backend.db.models import Account
-from tests.claims.builders import PASSWORD, World, pdf, start_world
-from tests.stacks import node_of
-from tests.web.browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    DESKTOP,
-    ConsoleLog,
-    LoopbackClient,
-    require_browser,
-    serve,
-    shoot,
+from tests.claims.builders import PASSWORD, World, pdf
+from tests.web.browser import shoot
+from tests.web.browser_fixtures import (
+    InjectedWallet,
+    browser_world,
+    chromium,
+    create_reimport_and_register_key,
+    served,
+    sign_in,
+    watched_page,
 )
 
 pytestmark = pytest.mark.xdist_group("device-review-browser")
@@ -41,46 +37,22 @@ KEY_PASSPHRASE = "my reviewer key passphrase 42"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    require_browser()
     # Reviewers of a data directory from before device keys: the browser takes over from the server key.
-    world = start_world(tmp_path_factory.mktemp("device-review"), reviewers=2, jurors=0, legacy_reviewers=True)
-    try:
+    root = tmp_path_factory.mktemp("device-review")
+    with browser_world(root, reviewers=2, jurors=0, legacy_reviewers=True) as world:
         yield world
-    finally:
-        world.runtime.close()
-        node_of(world.runtime).kill()
 
 
 @pytest.fixture(scope="module")
 def base_url(world: World) -> Iterator[str]:
-    with serve(create_app(runtime=world.runtime)) as url:
-        world.api = LoopbackClient(url)  # type: ignore[assignment]  # the browser's loop blocks asyncio.run
+    with served(world) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def page(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("device-review-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=DESKTOP,
-            accept_downloads=True,
-        )
-        try:
-            page = context.new_page()
-            page.sent = []  # type: ignore[attr-defined]
-            page.on("request", lambda r: page.sent.append(f"{r.method} {r.url} {r.post_data!r}"))
-            page.log = ConsoleLog()  # type: ignore[attr-defined]
-            page.on("console", page.log.on_console)
-            page.on("pageerror", page.log.on_page_error)
-            yield page
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("device-review-profile")) as context:
+        yield watched_page(context)
 
 
 def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
@@ -93,46 +65,16 @@ def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
     world.anchor()
     reviewer = world.reviewers_of(claim_pk)[0]
     old_address = reviewer.address
-    page.reviewer = reviewer  # type: ignore[attr-defined]  # signed in, key in this browser: used below
+    page.reviewer = reviewer  # signed in, key in this browser: used below
 
     page.log.phase = "sign-in"
-    page.goto(f"{base_url}/app/#/signin")
-    page.fill("#username", reviewer.account.username)
-    page.fill("#password", PASSWORD)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#signout")
+    sign_in(page, base_url, reviewer.account.username)
     page.goto(f"{base_url}/app/#/review")
     page.wait_for_selector("#key-create-form")
     assert "still signed with a key the server holds" in page.inner_text("#key-status")
     assert page.inner_text("#role-status[data-status=held]") == "Your reviewer role is in force on chain."
     shoot(page, "device-key-none")
-
-    page.log.phase = "create"
-    page.fill("#key-passphrase", KEY_PASSPHRASE)
-    page.fill("#key-passphrase2", KEY_PASSPHRASE)
-    with page.expect_download(timeout=60_000) as download:
-        page.click("#key-create-form button[type=submit]")
-    backup = tmp_path / download.value.suggested_filename
-    download.value.save_as(backup)
-    page.wait_for_selector("#key-status[data-registered=false][data-address]")
-    created = page.get_attribute("#key-status", "data-address")
-    keystore = json.loads(backup.read_text())
-    private_key = EthAccount.decrypt(keystore, KEY_PASSPHRASE)
-    assert EthAccount.from_key(private_key).address == created
-
-    page.log.phase = "re-import"
-    page.evaluate("Object.keys(localStorage).forEach((k) => localStorage.removeItem(k))")
-    page.reload()
-    page.wait_for_selector("#key-import-form")
-    page.set_input_files("#key-file", str(backup))
-    page.fill("#key-import-passphrase", KEY_PASSPHRASE)
-    page.click("#key-import-form button[type=submit]")
-    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=false]", timeout=60_000)
-
-    page.log.phase = "register"
-    page.fill("#key-register-passphrase", KEY_PASSPHRASE)
-    page.click("#key-register-form button[type=submit]")
-    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=true]", timeout=60_000)
+    created, private_key = create_reimport_and_register_key(page, KEY_PASSPHRASE, tmp_path)
     shoot(page, "device-key-registered")
     with world.runtime.sessions() as session:
         account = session.get(Account, reviewer.id)
@@ -167,21 +109,6 @@ def test_reviewer_creates_exports_reimports_registers_and_signs_in_the_browser(
 WALLET_KEY = bytes.fromhex("8f" * 32)
 
 
-def _wallet(method: str, params_json: str) -> str:
-    """An injected browser wallet holding WALLET_KEY (eth-account signs, as a wallet's signer would)."""
-    from eth_account.messages import encode_typed_data
-
-    wallet = EthAccount.from_key(WALLET_KEY)
-    params = json.loads(params_json)
-    if method == "eth_requestAccounts":
-        return json.dumps([wallet.address.lower()])
-    if method == "eth_signTypedData_v4":
-        assert params[0].lower() == wallet.address.lower()
-        signed = wallet.sign_message(encode_typed_data(full_message=json.loads(params[1])))
-        return json.dumps("0x" + bytes(signed.signature).hex())
-    raise AssertionError(f"unexpected wallet call {method}")
-
-
 def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, base_url: str, page: Any) -> None:
     member = world.member()
     filed = world.file(member, [("scan.pdf", pdf("wallet"), "application/pdf")])
@@ -191,15 +118,12 @@ def test_reviewer_registers_a_browser_wallet_and_signs_with_it(world: World, bas
     with world.runtime.sessions() as session:
         legacy = set(session.scalars(select(Account.id).where(Account.signing_key_encrypted.is_not(None))))
     reviewer = next(r for r in world.reviewers_of(claim_pk) if r.id in legacy)  # still on a server-held key
-    wallet = EthAccount.from_key(WALLET_KEY).address
+    injected = InjectedWallet(WALLET_KEY, v_base=27)
+    wallet = injected.address
     context = page.context
     fresh = context.new_page()
     try:
-        fresh.expose_function("hubaoTestWallet", _wallet)
-        fresh.add_init_script(
-            "window.ethereum = { request: async ({ method, params }) =>"
-            " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
-        )
+        injected.install(fresh)
         fresh.goto(f"{base_url}/app/#/signin")
         fresh.evaluate("sessionStorage.clear()")
         fresh.fill("#username", reviewer.account.username)

@@ -17,50 +17,29 @@ from typing import Any
 
 import pytest
 
-from backend.api.app import create_app
-from backend.chain.anvil import AnvilNode
-from tests.claims.builders import PASSWORD, World, pdf, start_world
-from tests.stacks import node_of
-from tests.web.browser import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, ConsoleLog, LoopbackClient, require_browser, serve
+from tests.claims.builders import PASSWORD, World, pdf
+from tests.web.browser import ConsoleLog
+from tests.web.browser_fixtures import browser_world, chromium, served
 
 pytestmark = pytest.mark.xdist_group("web-first-hour")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    require_browser()
-    world = start_world(tmp_path_factory.mktemp("web-first-hour"), reviewers=2, jurors=3)
-    try:
+    with browser_world(tmp_path_factory.mktemp("web-first-hour"), reviewers=2, jurors=3) as world:
         yield world
-    finally:
-        world.runtime.close()
-        node = node_of(world.runtime)
-        assert isinstance(node, AnvilNode)
-        node.kill()
 
 
 @pytest.fixture(scope="module")
 def base_url(world: World) -> Iterator[str]:
-    with serve(create_app(runtime=world.runtime)) as url:
-        world.api = LoopbackClient(url)  # type: ignore[assignment]
+    with served(world) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory, base_url: str) -> Iterator[Any]:
     """One browser profile for the module; every request to another origin is refused and recorded."""
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-first-hour")
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=DESKTOP,
-            accept_downloads=True,
-        )
+    with chromium(tmp_path_factory.mktemp("chromium-first-hour")) as ctx:
         ctx.off_origin = []
 
         def guard(route: Any) -> None:
@@ -72,10 +51,7 @@ def context(tmp_path_factory: pytest.TempPathFactory, base_url: str) -> Iterator
                 route.abort()
 
         ctx.route("**/*", guard)
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+        yield ctx
 
 
 def _page(context: Any) -> tuple[Any, ConsoleLog]:

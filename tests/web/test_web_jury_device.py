@@ -15,32 +15,28 @@ signature, and the salt only in the reveal; the database and the data directory 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account as EthAccount
-from eth_account.messages import encode_typed_data
 
-from backend.api.app import create_app
 from backend.chain import eip712, typed_data
 from backend.services.accounts import create_staff_account
 from backend.services.auth import issue_token
 from backend.services.claims import ledger
-from tests.claims.builders import PASSWORD, Person, World, new_name, pdf, start_world
-from tests.stacks import node_of, rules_of
-from tests.web.browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    DESKTOP,
-    ConsoleLog,
-    LoopbackClient,
-    require_browser,
-    serve,
-    shoot,
+from tests.claims.builders import PASSWORD, Person, World, new_name, pdf
+from tests.stacks import rules_of
+from tests.web.browser import shoot
+from tests.web.browser_fixtures import (
+    InjectedWallet,
+    browser_world,
+    chromium,
+    create_reimport_and_register_key,
+    served,
+    sign_in,
+    watched_page,
 )
 
 pytestmark = pytest.mark.xdist_group("web-jury-device")
@@ -54,59 +50,21 @@ KEEP_ONLY_THE_KEYSTORE = (
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    require_browser()
-    world = start_world(tmp_path_factory.mktemp("web-jury"), reviewers=3, jurors=2)  # jury of 3: the page's juror sits
-    try:
+    # A jury of 3 out of 2 + the page's juror: the page's juror sits.
+    with browser_world(tmp_path_factory.mktemp("web-jury"), reviewers=3, jurors=2) as world:
         yield world
-    finally:
-        world.runtime.close()
-        node_of(world.runtime).kill()
 
 
 @pytest.fixture(scope="module")
 def base_url(world: World) -> Iterator[str]:
-    with serve(create_app(runtime=world.runtime)) as url:
-        world.api = LoopbackClient(url)  # type: ignore[assignment]  # the browser's loop blocks asyncio.run
+    with served(world) as url:
         yield url
-
-
-def _wallet(method: str, params_json: str) -> str:
-    """An injected browser wallet holding WALLET_KEY (eth-account signs, as a wallet's signer would)."""
-    wallet = EthAccount.from_key(WALLET_KEY)
-    params = json.loads(params_json)
-    if method == "eth_requestAccounts":
-        return json.dumps([wallet.address.lower()])
-    if method == "eth_signTypedData_v4":
-        assert params[0].lower() == wallet.address.lower()
-        signed = wallet.sign_message(encode_typed_data(full_message=json.loads(params[1])))
-        raw = bytes(signed.signature)
-        return json.dumps("0x" + (raw[:64] + bytes([raw[64] - 27])).hex())  # v in {0, 1}, as some wallets answer
-    raise AssertionError(f"unexpected wallet call {method}")
 
 
 @pytest.fixture(scope="module")
 def page(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("web-jury-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=DESKTOP,
-            accept_downloads=True,
-        )
-        try:
-            page = context.new_page()
-            page.sent = []  # type: ignore[attr-defined]
-            page.on("request", lambda r: page.sent.append(f"{r.method} {r.url} {r.post_data!r}"))
-            page.log = ConsoleLog()  # type: ignore[attr-defined]
-            page.on("console", page.log.on_console)
-            page.on("pageerror", page.log.on_page_error)
-            yield page
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("web-jury-profile")) as context:
+        yield watched_page(context)
 
 
 def _disputed(world: World) -> tuple[str, bytes]:
@@ -139,42 +97,13 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
     account = create_staff_account(world.runtime, new_name("juror"), PASSWORD, "juror")
     juror = Person(account, issue_token(account, world.runtime.jwt_secret))
     assert account.signing_address is None  # the server made no key for the juror
-    page.juror = juror  # type: ignore[attr-defined]
+    page.juror = juror
 
     page.log.phase = "sign-in"
-    page.goto(f"{base_url}/app/#/signin")
-    page.fill("#username", account.username)
-    page.fill("#password", PASSWORD)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#signout")
+    sign_in(page, base_url, account.username)
     page.goto(f"{base_url}/app/#/jury")
     page.wait_for_selector("#key-create-form")
-
-    page.log.phase = "create"
-    page.fill("#key-passphrase", KEY_PASSPHRASE)
-    page.fill("#key-passphrase2", KEY_PASSPHRASE)
-    with page.expect_download(timeout=60_000) as download:
-        page.click("#key-create-form button[type=submit]")
-    backup = tmp_path / download.value.suggested_filename
-    download.value.save_as(backup)
-    page.wait_for_selector("#key-status[data-registered=false][data-address]")
-    created = page.get_attribute("#key-status", "data-address")
-    private_key = bytes(EthAccount.decrypt(json.loads(backup.read_text()), KEY_PASSPHRASE))
-    assert EthAccount.from_key(private_key).address == created
-
-    page.log.phase = "re-import"
-    page.evaluate("Object.keys(localStorage).forEach((k) => localStorage.removeItem(k))")
-    page.reload()
-    page.wait_for_selector("#key-import-form")
-    page.set_input_files("#key-file", str(backup))
-    page.fill("#key-import-passphrase", KEY_PASSPHRASE)
-    page.click("#key-import-form button[type=submit]")
-    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=false]", timeout=60_000)
-
-    page.log.phase = "register"
-    page.fill("#key-register-passphrase", KEY_PASSPHRASE)
-    page.click("#key-register-form button[type=submit]")
-    page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=true]", timeout=60_000)
+    created, private_key = create_reimport_and_register_key(page, KEY_PASSPHRASE, tmp_path)
     # The role follows the key on chain (a zero roster delay here: in force at once), said on the card.
     assert page.inner_text("#role-status[data-status=held]") == "Your juror role is in force on chain."
 
@@ -193,7 +122,7 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
     domain = client.domain().as_dict()
     salt_doc = typed_data.load_document(typed_data.vote_salt_document(domain, claim_id=claim_id, round_=round_))
     salt_signature = typed_data.sign(salt_doc, private_key)
-    salt = typed_data.salt_from_signature(salt_signature)
+    salt = eip712.salt_from_signature(salt_signature)
     commitment = client.ballot(claim_id, round_, created).commitment
     assert commitment == eip712.vote_commitment(claim_id, round_, created, True, salt)
     committed_bodies = [line for line in page.sent if "/commit" in line and line.startswith("POST")]
@@ -233,16 +162,12 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
 
 def test_juror_votes_with_an_injected_wallet(world: World, base_url: str, page: Any) -> None:
     juror: Person = page.juror
-    wallet = EthAccount.from_key(WALLET_KEY).address
-    fresh = page.context.new_page()
-    sent: list[str] = []
-    fresh.on("request", lambda r: sent.append(f"{r.method} {r.url} {r.post_data!r}"))
+    injected = InjectedWallet(WALLET_KEY)
+    wallet = injected.address
+    fresh = watched_page(page.context)
+    sent: list[str] = fresh.sent
     try:
-        fresh.expose_function("hubaoTestWallet", _wallet)
-        fresh.add_init_script(
-            "window.ethereum = { request: async ({ method, params }) =>"
-            " JSON.parse(await window.hubaoTestWallet(method, JSON.stringify(params || []))) };"
-        )
+        injected.install(fresh)
         fresh.goto(f"{base_url}/app/#/signin")
         fresh.evaluate("Object.keys(localStorage).forEach((k) => localStorage.removeItem(k))")
         fresh.fill("#username", juror.account.username)

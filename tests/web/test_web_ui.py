@@ -21,28 +21,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from eth_account import Account as EthAccount
 
-from backend.api.app import create_app
 from backend.apportionment.publish import compute_and_publish_period
 from backend.apportionment.schedule import DEFAULT_SCHEDULE
-from backend.chain.anvil import AnvilNode, rpc_call
+from backend.chain.anvil import rpc_call
 from backend.proofs.filing_receipt import verify_filing_receipt_offline
 from backend.services.claims import ledger
-from tests.claims.builders import PASSWORD, World, pdf, start_world
-from tests.stacks import node_of, rules_of
-from tests.web.browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    DESKTOP,
-    ConsoleLog,
-    LoopbackClient,
-    require_browser,
-    serve,
-    shoot,
-)
+from tests.claims.builders import PASSWORD, World, pdf
+from tests.stacks import rules_of
+from tests.web.browser import ConsoleLog, shoot
+from tests.web.browser_fixtures import browser_world, chromium, served
 
 pytestmark = pytest.mark.xdist_group("web-ui")
 JUROR_PASSPHRASE = "juror device passphrase"
@@ -50,44 +42,23 @@ JUROR_PASSPHRASE = "juror device passphrase"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    require_browser()
     # The reviewers sign in the browser with the server-held key of a data directory from before
     # device keys; the device-key browser flow is tests/device/test_device_review_browser.py.
-    world = start_world(tmp_path_factory.mktemp("web"), reviewers=2, jurors=3, legacy_reviewers=True)
-    try:
+    root = tmp_path_factory.mktemp("web")
+    with browser_world(root, reviewers=2, jurors=3, legacy_reviewers=True) as world:
         yield world
-    finally:
-        world.runtime.close()
-        node = node_of(world.runtime)
-        assert isinstance(node, AnvilNode)
-        node.kill()
 
 
 @pytest.fixture(scope="module")
 def base_url(world: World) -> Iterator[str]:
-    with serve(create_app(runtime=world.runtime)) as url:
-        world.api = LoopbackClient(url)  # type: ignore[assignment]  # the browser's loop blocks asyncio.run
+    with served(world) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=DESKTOP,
-            accept_downloads=True,
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 class Ui:
@@ -237,6 +208,10 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert "tx 0x" in filed
     claim = world.claim(claimant, claim_pk)
     assert claim["status"] == "UNDER_REVIEW"
+    # "Filed" (and the membership's "Joined") read in the plan's time zone, like every deadline.
+    shanghai = ZoneInfo("Asia/Shanghai")
+    filed_at = datetime.fromisoformat(claim["filedAt"]).astimezone(shanghai)
+    assert f"{filed_at:%Y-%m-%d %H:%M} Asia/Shanghai (GMT+08:00)" in page.inner_text("main")
     assert {e["originalName"] for e in claim["evidence"]} == {"pathology.pdf", "scan.png"}
     assert claim["claimId"] in page.inner_text("main")
     with page.expect_download() as got:  # the operator's signed promise to have it on chain in time
@@ -280,6 +255,12 @@ def test_claim_to_verified_share_in_the_browser(world: World, base_url: str, bro
     assert receipt["kind"] == "evidence"
     assert "salt" in receipt
     ui.shoot("claim-timeline")
+    ui.open("#/member")
+    page.wait_for_selector("#claims-table")
+    joined_at = datetime.fromisoformat(world.api.get("/members/me", claimant.token).json()["joinedAt"])
+    assert f"{joined_at.astimezone(shanghai):%Y-%m-%d %H:%M} Asia/Shanghai (GMT+08:00)" in page.inner_text("main")
+    assert f"{filed_at:%Y-%m-%d} (UTC+08:00)" in page.inner_text("#claims-table")
+    assert " UTC" not in page.inner_text("main")  # no date left in UTC beside them
 
     # --- reviewers: queue, four checks ✓, the document inline, approve --------------------------
     reviewers = world.reviewers_of(claim_pk)

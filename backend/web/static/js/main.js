@@ -1,7 +1,7 @@
 // The single page: a hash router, the navigation of the signed-in role, and focus management.
 
 import { api, onUnauthorized, session } from "./api.js";
-import { clear, errorBox, h } from "./ui.js";
+import { clear, errorBox, h, planTimeZone, setPlanTimeZone } from "./ui.js";
 import { renderRegister, renderSignIn } from "./views/auth.js";
 import { renderAuditReport, renderPeriods, renderTimeline } from "./views/audit.js";
 import { renderCase, renderJury } from "./views/jury.js";
@@ -116,6 +116,12 @@ export async function route() {
     main.append(h("h1", {}, "Not available for your role"), h("p", {}, `Signed in as ${s.role}. `, h("a", { href: HOME[s.role] || "#/" }, "Go to your start page")));
     main.focus();
     return;
+  }
+  if (s && !planTimeZone()) {
+    // Every date is shown in the plan's time zone (ui.js when/planDay): learn it before the first
+    // signed-in page. Without the chain's answer, dates stay in UTC, named so.
+    await api("/chain/time").then((clock) => setPlanTimeZone(clock.planTimeZone), () => null);
+    if (mine !== generation) return;
   }
   const ctx = { main, session: s, go, isCurrent: () => mine === generation, say: (text) => (status.textContent = text) };
   try {

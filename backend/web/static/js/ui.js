@@ -72,11 +72,48 @@ export function fen(amount) {
   return `¥${yuan.toLocaleString("en-US")}.${String(rest).padStart(2, "0")}`;
 }
 
+let planZone = null;
+
+/**
+ * The plan's time zone (GET /chain/time planTimeZone, an IANA name), set once signed in: from then
+ * on when() and planDay() show every instant in it, as deadlines and the debit day are shown.
+ */
+export function setPlanTimeZone(zone) {
+  planZone = zone || null;
+}
+
+export function planTimeZone() {
+  return planZone;
+}
+
+/** An instant (ISO text or unix seconds) in the plan's time zone, zone named; in UTC until it is known. */
 export function when(value) {
   if (value === null || value === undefined) return "—";
+  return planZone ? inZone(value, planZone) : utc(value);
+}
+
+function utc(value) {
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC");
+}
+
+/**
+ * The calendar day of an instant in the plan's time zone, the offset named as zonedDay() names it:
+ * "2026-12-14 (UTC+08:00)" (the UTC day, "(UTC)", until the zone is known).
+ */
+export function planDay(value) {
+  if (value === null || value === undefined) return "—";
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  if (!planZone) return `${d.toISOString().slice(0, 10)} (UTC)`;
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-CA", { timeZone: planZone, year: "numeric", month: "2-digit", day: "2-digit", timeZoneName: "longOffset" })
+      .formatToParts(d)
+      .map((p) => [p.type, p.value]),
+  );
+  const offset = parts.timeZoneName.replace(/^GMT/, "");
+  return `${parts.year}-${parts.month}-${parts.day} (UTC${offset})`;
 }
 
 /**
@@ -92,11 +129,12 @@ export function zonedDay(value) {
 
 /**
  * An instant (ISO text or unix seconds) in the plan's time zone, the zone named:
- * "2026-12-14 00:00 Asia/Shanghai (GMT+08:00)". Falls back to when() (UTC) without a zone.
+ * "2026-12-14 00:00 Asia/Shanghai (GMT+08:00)". Falls back to UTC without a zone.
  */
 export function inZone(value, zone) {
+  if (value === null || value === undefined) return "—";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  if (!zone || Number.isNaN(d.getTime())) return when(value);
+  if (!zone || Number.isNaN(d.getTime())) return utc(value);
   try {
     const parts = Object.fromEntries(
       new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "longOffset" })
@@ -105,7 +143,7 @@ export function inZone(value, zone) {
     );
     return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zone} (${parts.timeZoneName})`;
   } catch {
-    return when(value);
+    return utc(value);
   }
 }
 

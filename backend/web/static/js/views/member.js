@@ -4,7 +4,7 @@
 import { api, newIdempotencyKey, upload } from "../api.js";
 import { createClaimKey, exportClaimKey, hasClaimKey, signClaimAction } from "../device/claim_keys.js";
 import { verifyEvidenceReceipt, verifyShareReceipt } from "../proofs.js";
-import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, short, showDocument, showError, stepList, when, zonedDay } from "../ui.js";
+import { STEP_LABELS, badge, clear, dataTable, download, facts, fen, h, loading, planDay, short, showDocument, showError, stepList, when, zonedDay } from "../ui.js";
 
 const JOIN_HINTS = {
   NOT_ELIGIBLE_AGE: "Not eligible: age.",
@@ -83,7 +83,7 @@ export async function renderMember(ctx) {
     dataTable(
       "claims-table",
       [["Filed"], ["Illness"], ["Status"], ["Payout", { num: true }]],
-      claims.map((c) => [h("a", { href: `#/claims/${c.id}` }, when(c.filedAt).slice(0, 10)), c.illnessCode, badge(c.status), fen(c.payoutFen)]),
+      claims.map((c) => [h("a", { href: `#/claims/${c.id}` }, planDay(c.filedAt)), c.illnessCode, badge(c.status), fen(c.payoutFen)]),
     ),
   );
 }

@@ -1,6 +1,9 @@
-"""The sentence the reviewer's and juror's key card says about their roster role (ui.js
-``roleStandingText``), run under node: the same module the browser loads. A pending or revoking
-role names the time it changes in the plan's time zone, zone named."""
+"""What ui.js writes for dates and roster roles, run under node: the same module the browser loads.
+
+Every instant is shown in the plan's time zone once the page knows it (``setPlanTimeZone``, from
+GET /chain/time): "Joined" and "Filed" as the deadlines and the debit day, never UTC beside them. A
+pending or revoking roster role names the time it changes in that zone too.
+"""
 
 from __future__ import annotations
 
@@ -17,19 +20,23 @@ ZONE = "Asia/Shanghai"
 CHANGE_AT = "2026-12-13T16:30:00Z"  # 2026-12-14 00:30 in Shanghai: the day differs from UTC's
 
 
-def _texts(cases: list[dict[str, Any] | None], zone: str | None) -> list[str | None]:
+def _node(body: str) -> Any:
+    """Run ``body`` (JavaScript, with ``ui`` the imported ui.js module) under node; what it
+    prints as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    script = (
-        f"import {{ roleStandingText }} from {json.dumps(UI.as_uri())};"
-        f"const cases = {json.dumps(cases)};"
-        f"console.log(JSON.stringify(cases.map((c) => roleStandingText(c, {json.dumps(zone)}))));"
-    )
+    script = f"const ui = await import({json.dumps(UI.as_uri())});\n{body}"
     done = subprocess.run(
         [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60, check=True
     )
-    texts: list[str | None] = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def _texts(cases: list[dict[str, Any] | None], zone: str | None) -> list[str | None]:
+    texts: list[str | None] = _node(
+        f"console.log(JSON.stringify({json.dumps(cases)}.map((c) => ui.roleStandingText(c, {json.dumps(zone)}))));"
+    )
     return texts
 
 
@@ -62,3 +69,23 @@ def test_role_standing_without_the_plans_zone_falls_back_to_utc_named() -> None:
     (pending,) = _texts([{"role": "JUROR_ROLE", "status": "pending", "changeAt": CHANGE_AT}], None)
     assert pending is not None
     assert "2026-12-13 16:30:00 UTC" in pending
+
+
+JOINED = "2026-12-06T17:10:00+00:00"  # 01:10 on the 7th in Shanghai: UTC's day is the 6th
+
+
+def test_dates_are_shown_in_the_plans_zone_once_it_is_known() -> None:
+    shown = _node(
+        f"""const before = [ui.when({json.dumps(JOINED)}), ui.planDay({json.dumps(JOINED)})];
+        ui.setPlanTimeZone({json.dumps(ZONE)});
+        const after = [ui.when({json.dumps(JOINED)}), ui.planDay({json.dumps(JOINED)}), ui.when(1765041000),
+                       ui.inZone({json.dumps(JOINED)}, {json.dumps(ZONE)}), ui.when(null), ui.planDay("not a date")];
+        console.log(JSON.stringify({{ before, after }}));"""
+    )
+    assert shown["before"] == ["2026-12-06 17:10:00 UTC", "2026-12-06 (UTC)"]
+    joined, filed_day, from_seconds, deadline, missing, unreadable = shown["after"]
+    assert joined == "2026-12-07 01:10 Asia/Shanghai (GMT+08:00)"
+    assert joined == deadline  # "Joined" reads as the jury's deadlines read
+    assert filed_day == "2026-12-07 (UTC+08:00)"  # the day "My shares" writes for a debit
+    assert from_seconds == "2025-12-07 01:10 Asia/Shanghai (GMT+08:00)"
+    assert (missing, unreadable) == ("—", "not a date")
