@@ -25,7 +25,7 @@ from web3 import Web3
 
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, artifact_json, load_artifact
-from backend.chain.transactions import TransactionSender
+from backend.chain.transactions import Sender
 from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ContractMismatch
 
@@ -222,7 +222,7 @@ def admin_mismatches(
 
 def deploy_suite(
     w3: Web3,
-    sender: TransactionSender,
+    sender: Sender,
     roles: SuiteRoles,
     suite: tuple[ContractSpec, ...] = SUITE,
     layout: ContractsLayout | None = None,
@@ -283,7 +283,7 @@ class FileRecordStore:
 
 def ensure_deployed(
     w3: Web3,
-    sender: TransactionSender,
+    sender: Sender,
     roles: SuiteRoles,
     store: RecordStore | Path,
     suite: tuple[ContractSpec, ...] = SUITE,

@@ -365,8 +365,10 @@ def _insert_claim(
         claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen, draft.request.claimant_key)
         now = utcnow()
         # Signed before the commit, so a filing the database holds always has its receipt: a claim
-        # the rules reject at filing (waiting period) never goes on chain and gets none.
-        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, now)
+        # the rules reject at filing (waiting period) never goes on chain and gets none. Stamped on
+        # the chain's clock, as the evidence is: onChainBy is judged by block time, and a development
+        # chain moved days ahead made a prompt filing look LATE to `hubao receipt verify --rpc`.
+        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, queued_at)
         submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
         if receipt is not None:
             submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()

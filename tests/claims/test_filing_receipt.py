@@ -165,3 +165,22 @@ def test_receipts_ask_the_node_its_chain_id_once_not_per_filing(world: World) ->
         w3.middleware_onion.remove("chain-id-probe")
     assert sent.count("eth_chainId") <= 1, sent
     assert {r.chain_id for r in receipts} == {w3.eth.chain_id}
+
+
+def test_a_filing_after_the_development_chain_moved_ahead_is_on_time(world: World, tmp_path: Path) -> None:
+    """The demo moves the chain's clock days ahead (``POST /chain/advance``). A receipt stamped on the
+    wall clock then named an ``onChainBy`` days before the block that records the filing, and
+    ``hubao receipt verify --rpc`` called an honest, prompt filing LATE (exit 2). The receipt is on
+    the chain's clock (block time), like the deadline it promises."""
+    claimant = world.member()
+    moved = world.api.post("/chain/advance", claimant.token, json={"seconds": 3 * 86_400})
+    assert moved.status_code == 200, moved.text
+    before = moved.json()["chainTime"]
+    response = world.file(claimant, [("report.pdf", pdf("filed after the jump"), "application/pdf")])
+    assert response.status_code == 201, response.text
+    receipt = response.json()["filingReceipt"]
+    assert receipt["filedAt"] >= before
+    path = tmp_path / "after-jump.json"
+    path.write_text(json.dumps(receipt))
+    code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
+    assert (code, report["outcome"]) == (0, "on_chain"), report

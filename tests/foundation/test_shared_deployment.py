@@ -59,7 +59,7 @@ def test_a_data_dir_from_before_hands_its_record_to_the_database(
 ) -> None:
     first = runtime_factory(anvil)
     record = first.deployment
-    with first.sessions.begin() as session:  # as a database migrated from before revision 0012
+    with first.sessions.begin() as session:  # as a database migrated from before revision 0013
         session.execute(delete(DeploymentRow))
     first.close()
     again = runtime_factory(

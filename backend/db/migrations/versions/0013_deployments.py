@@ -8,8 +8,8 @@ the file stays as a per-host copy for tools that read it.
 Every filing checks that its claim key was never used before (``claim_filing.begin_claim``): without
 an index that is a scan of every claim, per filing.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 11:00:00
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
