@@ -326,6 +326,9 @@ def pdf_of(size: int, seed: int) -> bytes:
 
 
 DIAGNOSED = (date.today() - timedelta(days=10)).isoformat()
+# Answers a client retries (on the next host, with the same Idempotency-Key): over the concurrency
+# limit, a request body cut by the server's deadline.
+RETRIED_STATUSES = frozenset({503, 408})
 
 
 @dataclass
@@ -354,8 +357,9 @@ async def _file_one(
     retries: int,
     on_answer: Callable[[Host, Filing], None] | None,
 ) -> None:
-    """File with ``hosts[first]``; a transport failure (the host died) is retried on the next host
-    with the same Idempotency-Key, as a client behind a load balancer would."""
+    """File with ``hosts[first]``; a transport failure (the host died) or a 503/408 (a host over
+    its concurrency limit, a body cut by its deadline) is retried on the next host with the same
+    Idempotency-Key after a short back-off, as a client behind a load balancer would."""
     form = {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED, "claimantKey": "0x" + os.urandom(20).hex()}
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
@@ -369,9 +373,15 @@ async def _file_one(
             )
         except httpx.TransportError as exc:
             filing.attempts.append(f"{host.name}: {exc.__class__.__name__}")
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(min(0.5 * (attempt + 1), 3.0))
             continue
-        filing.attempts.append(f"{host.name}: {response.status_code}")
+        if 200 <= response.status_code < 300:
+            filing.attempts.append(f"{host.name}: {response.status_code}")
+        else:
+            filing.attempts.append(f"{host.name}: {response.status_code} {response.text[:300]}")
+            if response.status_code in RETRIED_STATUSES:
+                await asyncio.sleep(min(0.5 * (attempt + 1), 3.0))
+                continue
         if 200 <= response.status_code < 300:
             filing.answer, filing.host = response.json(), host.name
             if on_answer is not None:

@@ -7,9 +7,10 @@ launching is ``benchmarks/cluster.py``'s, which the claims benchmark shares. Bot
 once on the empty database: one migrates and deploys, the other uses that suite.
 
 :data:`CLAIMANTS` members file at once, alternately with each host; once a quarter of the claims
-are recorded, host B is SIGKILLed (its requests in flight are cut; clients retry on the other host
-with the same Idempotency-Key, as behind a load balancer) and started again on the same data
-directory. Afterwards:
+are recorded, host B is SIGKILLed (its requests in flight are cut) and started again on the same
+data directory. A client whose request is cut, or refused with 503 by a host over its concurrency
+limit (host A takes host B's share meanwhile), retries on the other host with the same
+Idempotency-Key, as behind a load balancer. Afterwards:
 
 * every filing answered 2xx is on chain exactly once (one ``ClaimFiled``, under review) and every
   claimant holds exactly one claim in the database (no retry filed twice);
@@ -67,7 +68,7 @@ def _burst_with_a_kill(
     watcher.start()
     bodies = [pdf_of(FILE_BYTES, seed) for seed in range(len(tokens))]
     try:
-        _, filings = asyncio.run(file_claims_async(cluster.hosts, tokens, bodies, retries=3))
+        _, filings = asyncio.run(file_claims_async(cluster.hosts, tokens, bodies, retries=8))
     finally:
         done.set()
     assert killed.is_set(), "the burst ended before the kill"
