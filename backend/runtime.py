@@ -28,7 +28,9 @@ from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_dep
 from backend.chain.node import artifacts_evm_version, check_evm
 from backend.chain.transactions import Sender, register_errors
 from backend.config import Settings
+from backend.db.deployments import DatabaseRecordStore
 from backend.db.engine import chain_outbox_url, check_database, make_engine, migrate, session_factory
+from backend.db.exclusive import exclusive
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
@@ -90,7 +92,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
     if migrate_db:
-        migrate(settings.sqlalchemy_url)
+        migrate(settings.sqlalchemy_url)  # hosts migrating at once take turns (migrations/env.py)
     w3 = connect(settings.chain_url, timeout=settings.rpc_timeout)
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
@@ -132,18 +134,23 @@ def _complete_runtime(
     chain_id = chain_outbox.chain_id
     operator, notary = senders
     admin = settings.admin_account()
-    record, fresh = ensure_deployed(
-        w3,
-        operator,
-        SuiteRoles(
-            admin=admin,
-            operator=operator.address,
-            notary=notary.address,
-            rule_set_delay_seconds=settings.rule_set_delay,
-            roster_delay_seconds=settings.roster_delay,
-        ),
-        data_dir / "deployment.json",
-    )
+    # One suite for every host of the database: the first to start deploys it, the others (in turn,
+    # under the lock) find it recorded there and reuse it; the data dir keeps a copy for tools.
+    records = DatabaseRecordStore(sessions, copy=data_dir / "deployment.json")
+    with exclusive(settings.sqlalchemy_url, "deploy"):
+        record, fresh = ensure_deployed(
+            w3,
+            operator,
+            SuiteRoles(
+                admin=admin,
+                operator=operator.address,
+                notary=notary.address,
+                rule_set_delay_seconds=settings.rule_set_delay,
+                roster_delay_seconds=settings.roster_delay,
+            ),
+            records,
+        )
+        records.keep(record)
     if fresh:
         log.info("contracts deployed", extra={"chain_id": chain_id})
     else:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -241,6 +242,19 @@ class SharedSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeploymentRow(Base):
+    """The contract suite's deployment record (``backend.chain.deploy.DeploymentRecord`` as JSON):
+    one for every host on this database, so a host with its own data directory uses the suite
+    another host deployed instead of deploying its own (issue 18)."""
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "suite"
+    record: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Member(Base):
     """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
 
@@ -291,7 +305,8 @@ class Claim(Base):
     evidence_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     # The claimant device's key for this claim (bound in claim_id): its address only, never a key.
     # NULL for claims filed before ClaimLedger 2.0.0.
-    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    # Indexed: every filing checks that its claim key was never used (migration 0013).
+    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     flags: Mapped[str] = mapped_column(String(256), default="")  # comma-separated, e.g. DUPLICATE_EVIDENCE
