@@ -13,6 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
 
 from backend.apportionment.wind_down import WindDownGate
 from backend.background import BackgroundLoops, anchoring_worker
@@ -21,13 +26,16 @@ from backend.chain.client import account, connect, contract_at
 from backend.chain.compiler import load_artifact
 from backend.chain.deploy import SUITE, SuiteRoles, admin_mismatches, ensure_deployed
 from backend.chain.node import artifacts_evm_version, check_evm
-from backend.chain.transactions import TransactionSender, nonce_lock_path, register_errors
+from backend.chain.transactions import Sender, register_errors
 from backend.config import Settings
-from backend.db.engine import check_database, make_engine, migrate, session_factory
+from backend.db.deployments import DatabaseRecordStore
+from backend.db.engine import chain_outbox_url, check_database, make_engine, migrate, session_factory
+from backend.db.exclusive import exclusive
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
+from backend.services.chain_outbox import ChainOutbox
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
@@ -72,6 +80,8 @@ class Runtime(ServiceContext):
     def close(self) -> None:
         self.stop_background()
         self.filing_relay.close()
+        if self.chain_outbox is not None:
+            self.chain_outbox.close()
         self.engine.dispose()
         self.store.close()
 
@@ -82,7 +92,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
     if migrate_db:
-        migrate(settings.sqlalchemy_url)
+        migrate(settings.sqlalchemy_url)  # hosts migrating at once take turns (migrations/env.py)
     w3 = connect(settings.chain_url, timeout=settings.rpc_timeout)
     chain_id = w3.eth.chain_id
     settings.check_keys_for_chain(chain_id)
@@ -90,24 +100,57 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     artifacts = {spec.name: load_artifact(spec.artifact_name) for spec in SUITE}
     # A node that cannot execute the contracts' opcodes is refused before anything is deployed.
     check_evm(w3, artifacts_evm_version(list(artifacts.values())), settings.chain_url)
-    # The same keys sign in every process on this data dir (API workers, CLI): a shared nonce lock.
+    # The same keys sign in every process and host (API workers, replicas, CLI): every chain write
+    # is a row of the database outbox, sent by the one elected sender of its key. Its own pool (and
+    # for SQLite its own file: chain_outbox_url), so a service holding a transaction while it sends
+    # never waits for itself.
+    sessions = session_factory(engine)
+    outbox_url = chain_outbox_url(settings.sqlalchemy_url)
+    if migrate_db and outbox_url != settings.sqlalchemy_url:
+        migrate(outbox_url)
+    chain_outbox = ChainOutbox(session_factory(make_engine(outbox_url)), w3, owns_engine=True)
     operator, notary = (
-        TransactionSender(w3, signer, lock_path=nonce_lock_path(data_dir, chain_id, signer.address))
+        chain_outbox.sender(signer)
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))
     )
+    try:
+        return _complete_runtime(settings, engine, sessions, w3, chain_outbox, (operator, notary), artifacts, data_dir)
+    except BaseException:
+        chain_outbox.close()
+        raise
+
+
+def _complete_runtime(
+    settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    w3: Web3,
+    chain_outbox: ChainOutbox,
+    senders: tuple[Sender, Sender],
+    artifacts: dict[str, Any],
+    data_dir: Path,
+) -> Runtime:
+    """Deploy (or check) the contracts and open the stores: the rest of :func:`build_runtime`."""
+    chain_id = chain_outbox.chain_id
+    operator, notary = senders
     admin = settings.admin_account()
-    record, fresh = ensure_deployed(
-        w3,
-        operator,
-        SuiteRoles(
-            admin=admin,
-            operator=operator.address,
-            notary=notary.address,
-            rule_set_delay_seconds=settings.rule_set_delay,
-            roster_delay_seconds=settings.roster_delay,
-        ),
-        data_dir / "deployment.json",
-    )
+    # One suite for every host of the database: the first to start deploys it, the others (in turn,
+    # under the lock) find it recorded there and reuse it; the data dir keeps a copy for tools.
+    records = DatabaseRecordStore(sessions, copy=data_dir / "deployment.json")
+    with exclusive(settings.sqlalchemy_url, "deploy"):
+        record, fresh = ensure_deployed(
+            w3,
+            operator,
+            SuiteRoles(
+                admin=admin,
+                operator=operator.address,
+                notary=notary.address,
+                rule_set_delay_seconds=settings.rule_set_delay,
+                roster_delay_seconds=settings.roster_delay,
+            ),
+            records,
+        )
+        records.keep(record)
     if fresh:
         log.info("contracts deployed", extra={"chain_id": chain_id})
     else:
@@ -124,7 +167,6 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         if settings.jwt_secret
         else load_or_create_secret(data_dir / "keys" / "jwt.secret")
     )
-    sessions = session_factory(engine)
     # Hosts of one deployment share these: a host whose secrets differ is refused here (issue 18 item 2).
     check_shared_secrets(
         sessions,
@@ -143,6 +185,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         store=store,
         keyring=keyring,
         jwt_secret=jwt_secret,
+        chain_outbox=chain_outbox,
     )
 
 

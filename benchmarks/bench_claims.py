@@ -30,12 +30,20 @@ After the clock stops every response must be ``201 UNDER_REVIEW`` and every clai
 baseline and filing rounds run in turns, three of each (each filing round with its own members
 and files), and each side's figure is its best round (``rounds_per_s`` lists them all).
 
-Target: ``claims_per_s`` ≥ 0.5 × the baseline's ``uploads_per_s`` (``ratio_vs_baseline``).
+Target (issue 18 item 6): ``claims_per_s`` ≥ 0.8 × ``evidence_upload`` on one host
+(``ratio_vs_evidence_upload``, the ``target``): ``evidence_upload`` is the product's ``POST
+/evidence`` with the same 1 MiB file — read, encrypted, stored durably with its database and
+outbox rows; no claim, no chain — measured in the same turns, so a filing is priced against
+storing its evidence. The discard route stays as an informative floor (``ratio_vs_baseline``;
+the target of earlier sessions, 0.5 ×, was never reachable: see below).
 
-Also measured, in the same turns, as an informative second floor (not the target's):
-``evidence_upload`` — the product's ``POST /evidence`` with the same 1 MiB file (read, encrypted,
-stored durably with its database and outbox rows; no claim, no chain), and
-``ratio_vs_evidence_upload``: what a filing costs on top of storing its evidence.
+**Two hosts against one** (``hosts``, PostgreSQL only): the cluster of ``benchmarks/cluster.py``
+— the same launching code as ``tests/multihost`` — two ``hubao serve`` hosts with their own data
+directories on one PostgreSQL database, one evidence store reached over the Kubo RPC API
+(``hubao evidence-store serve``), one anvil and the shared secrets, anchoring and the workflow
+clock on as deployed. In turns: uploads then filings on host A alone, uploads then filings spread
+over both (request ``i`` to host ``i mod 2``); each figure is its best round, server CPU summed
+over both hosts. ``two_hosts_vs_one`` is filings/s on two hosts over one.
 
 Results (``python -m benchmarks claims``: 50 claimants × 1 MiB, 2-core dev machine;
 ``results/bench_claims.json`` holds the latest run, 2026-11-29 13:15 UTC on an idle machine;
@@ -57,9 +65,27 @@ now, ``HUBAO_API_WORKERS=2``        66.5 vs 638.2 → 0.10,          62.2 vs 635
                                     137.1/s → 0.48 ×               102.9/s → 0.60 ×
 ==================================  =============================  =============================
 
+This session (2026-12-06 11:00 UTC, ``python -m benchmarks claims``, 50 claimants × 1 MiB, while
+other sessions' test suites held the 2 cores at a load of ~5: every figure ~4–8 × below the idle
+ones above, the ratios the comparable part): filings vs the durable evidence upload on one host
+— SQLite 20.9 vs 30.8/s → **0.68 ×**, PostgreSQL 15.8 vs 26.8/s → **0.59 ×**; two API workers
+0.65 × and 0.64 ×. Target 0.8 × **not met**. Server CPU per request: filing 32–35 ms, upload
+26–28 ms (ratio 0.77–0.81): the CPU a filing adds on top of storing its evidence (the claim's
+checks and rows, the signed filing receipt, its share of the relay round: ``load_filings``,
+signing and decoding the ``fileForReview`` transaction, and ``_commit``'s ORM rows for the
+events and reviewer assignments) explains most of the gap; the rest is the relay's serial chain
+round trip at the burst's tail (the last filings wait for the round in flight and then their
+own). Reaching 0.8 × needs either the relay's per-claim work as bulk Core statements (as
+``record_claim`` does) or answering on the database commit (``202 FILED``, the signed receipt
+being the promise) instead of after the chain: the second is an API change, left to the issue.
+Two hosts against one (Kubo RPC store, PostgreSQL): filings 11.8 vs 16.5/s → **0.72 ×**; uploads
+19.7 vs 16.2/s — on two cores shared with PostgreSQL, anvil, the store process and the client a
+second host adds no core, only contention; one host's filings 1.02 × its uploads through the
+Kubo RPC store, whose extra process slows the upload as much as the chain slows the filing.
+
 Filing rounds vary by ±25 % between rounds of one run (``rounds_per_s``) and between runs
 (one-process SQLite: 40–70 claims/s in four runs the same hour); the baseline by less once warm.
-**The target is not met, and cannot be on this machine as specified**: the baseline costs
+**The discard target (0.5 ×) was not met, and cannot be on this machine**: the baseline costs
 ~1.0 ms of server CPU per request; a filing must at the least hash the plaintext and the
 ciphertext blocks (SHA-256 0.52 ms/MiB each, SHA-NI), encrypt (AES-GCM 0.07 ms/MiB) and write
 six block files durably (~2 ms of kernel time, ``bench_evidence``) before its database commit
@@ -85,7 +111,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -112,9 +137,10 @@ from backend.services.bootstrap import bootstrap
 from backend.services.claims import ledger
 from backend.services.membership import join
 from benchmarks import run_dir
+from benchmarks.cluster import pdf_of
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.8  # filings/s over the durable evidence upload's, one host
 BASELINE_PATH = "/_bench/discard"
 # A second, informative floor (not the target's): the product's evidence upload — the same file
 # read, encrypted and stored durably with its database row, no claim and no chain.
@@ -137,12 +163,6 @@ class ClaimsBenchConfig:
 
 FULL = ClaimsBenchConfig(claimants=50, file_bytes=1024 * 1024)
 QUICK = ClaimsBenchConfig(claimants=5, file_bytes=100 * 1024, rounds=1)
-
-
-def pdf_of(size: int, seed: int) -> bytes:
-    """A ``size``-byte file that sniffs as PDF; distinct per seed (no duplicate-evidence flags)."""
-    head, tail = b"%PDF-1.7\n", b"\n%%EOF\n"
-    return head + random.Random(seed).randbytes(size - len(head) - len(tail)) + tail
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -293,7 +313,7 @@ async def _send(
 ) -> tuple[float, httpx.Response]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     t0 = time.perf_counter()
-    if path == EVIDENCE_PATH:  # the product's bare evidence upload: the raw file, its type in the header
+    if path.endswith(EVIDENCE_PATH):  # the product's bare evidence upload: the raw file, its type in the header
         headers["Content-Type"] = "application/pdf"
         params = {"claim_ref": "0x" + os.urandom(32).hex()}
         response = await client.post(path, headers=headers, params=params, content=body)
@@ -305,23 +325,24 @@ async def _send(
 
 
 async def _burst(
-    url: str, path: str, tokens: list[str | None], bodies: list[bytes]
+    urls: list[str], path: str, tokens: list[str | None], bodies: list[bytes]
 ) -> tuple[float, list[tuple[float, httpx.Response]]]:
     limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600.0) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=600.0) as client:
         t0 = time.perf_counter()
         results = await asyncio.gather(
             *(
-                _send(client, path, token, body, f"report-{i}.pdf")
+                _send(client, urls[i % len(urls)] + path, token, body, f"report-{i}.pdf")
                 for i, (token, body) in enumerate(zip(tokens, bodies, strict=True))
             )
         )
         return time.perf_counter() - t0, list(results)
 
 
-def burst(url: str, path: str, tokens: list[str | None], bodies: list[bytes]) -> dict[str, Any]:
-    """Send every body at once; figures, and the responses under ``"_responses"``."""
-    seconds, results = asyncio.run(_burst(url, path, tokens, bodies))
+def burst(url: str | list[str], path: str, tokens: list[str | None], bodies: list[bytes]) -> dict[str, Any]:
+    """Send every body at once (request ``i`` to ``url[i mod len]`` when given several servers);
+    figures, and the responses under ``"_responses"``."""
+    seconds, results = asyncio.run(_burst([url] if isinstance(url, str) else url, path, tokens, bodies))
     latencies = [lat * 1000 for lat, _ in results]
     return {
         "requests": len(bodies),
@@ -333,18 +354,19 @@ def burst(url: str, path: str, tokens: list[str | None], bodies: list[bytes]) ->
     }
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and its worker processes (every thread)."""
-    root = psutil.Process(pid)
+def server_cpu_seconds(pid: int | list[int]) -> float:
+    """User + system CPU time of process ``pid`` (or of each of several) and its worker processes (every thread)."""
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        times = process.cpu_times()
-        total += times.user + times.system
+    for one in [pid] if isinstance(pid, int) else pid:
+        root = psutil.Process(one)
+        for process in [root, *root.children(recursive=True)]:
+            times = process.cpu_times()
+            total += times.user + times.system
     return total
 
 
-def measured(pid: int, action: Any) -> dict[str, Any]:
-    """Run ``action`` (a burst) and add the server's CPU milliseconds per request to its figures."""
+def measured(pid: int | list[int], action: Any) -> dict[str, Any]:
+    """Run ``action`` (a burst) and add the servers' CPU milliseconds per request to its figures."""
     before = server_cpu_seconds(pid)
     result: dict[str, Any] = action()
     result["server_cpu_ms_per_request"] = round((server_cpu_seconds(pid) - before) * 1000 / result["requests"], 1)
@@ -431,7 +453,7 @@ def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConf
         node.stop()
     for figures in [*rounds, *claim_rounds, *store_rounds]:
         figures.pop("_responses", None)
-    ratio = claims["per_s"] / baseline["per_s"]
+    ratio = claims["per_s"] / store["per_s"]
     return {
         "api_workers": workers,
         "baseline_discard": {
@@ -458,8 +480,8 @@ def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConf
             "rounds_per_s": [r["per_s"] for r in store_rounds],
             "server_cpu_ms_per_request": store.get("server_cpu_ms_per_request"),
         },
-        "ratio_vs_evidence_upload": round(claims["per_s"] / store["per_s"], 3),
-        "ratio_vs_baseline": round(ratio, 3),
+        "ratio_vs_evidence_upload": round(ratio, 3),
+        "ratio_vs_baseline": round(claims["per_s"] / baseline["per_s"], 3),
         "target": {"value": round(ratio, 3), "minimum": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
     }
 
@@ -493,6 +515,75 @@ def _with_postgres(workdir: Path, config: ClaimsBenchConfig, workers: int) -> di
         admin.dispose()
 
 
+# -- two hosts against one ------------------------------------------------------------------------
+
+
+def run_hosts(workdir: Path, config: ClaimsBenchConfig) -> dict[str, Any]:
+    """Filings on one host, then across two, of one cluster (``benchmarks/cluster.py``: PostgreSQL,
+    the evidence store over the Kubo RPC API, the shared secrets, each host its own data dir), in
+    turns with the durable evidence upload on one host and on both."""
+    from benchmarks.cluster import Cluster, enrol
+
+    # The hosts as deployed (anchoring and the workflow clock on), logging warnings only.
+    with Cluster(workdir, host_settings={"HUBAO_LOG_JSON": "false", "HUBAO_LOG_LEVEL": "WARNING"}) as cluster:
+        cluster.start()
+        tool = cluster.runtime()
+        try:
+            n = config.claimants
+            warm = 2 * len(cluster.hosts)
+            tokens = enrol(tool, warm + 2 * n * config.rounds, prefix="hosts")
+            plan = Plan(tool, tokens[warm:], tokens[:warm])
+            one, both = [cluster.hosts[0].url], [host.url for host in cluster.hosts]
+            warm_bodies = [pdf_of(config.file_bytes, 2_000_000 + i) for i in range(warm)]
+            _check_filed(plan, burst(both, "/claims", list(plan.warmup_tokens), warm_bodies)["_responses"])
+            pids = [host.process.pid for host in cluster.hosts if host.process is not None]
+            figures: dict[str, list[dict[str, Any]]] = {
+                "one_host": [],
+                "two_hosts": [],
+                "upload_one": [],
+                "upload_two": [],
+            }
+            for i in range(config.rounds):
+                for key, urls, offset in (("one_host", one, 0), ("two_hosts", both, n)):
+                    base = (2 * i * n) + offset
+                    round_tokens = list(plan.tokens[base : base + n])
+                    files = [pdf_of(config.file_bytes, 3_000_000 + base + j) for j in range(n)]
+                    upload = "upload_one" if key == "one_host" else "upload_two"
+                    stored = measured(pids, lambda u=urls, t=round_tokens, f=files: burst(u, EVIDENCE_PATH, t, f))
+                    if any(r.status_code != 201 for r in stored["_responses"]):
+                        raise RuntimeError(f"an evidence upload failed: {stored['_responses'][0].text[:300]}")
+                    figures[upload].append(stored)
+                    files = [pdf_of(config.file_bytes, 4_000_000 + base + j) for j in range(n)]
+                    filed = measured(pids, lambda u=urls, t=round_tokens, f=files: burst(u, "/claims", t, f))
+                    filed["transactions"] = _check_filed(plan, filed["_responses"])
+                    figures[key].append(filed)
+        finally:
+            tool.close()
+    best = {key: max(rounds, key=lambda f: f["per_s"]) for key, rounds in figures.items()}
+
+    def summary(key: str) -> dict[str, Any]:
+        return {
+            "per_s": best[key]["per_s"],
+            "p50_ms": best[key]["p50_ms"],
+            "p99_ms": best[key]["p99_ms"],
+            "rounds_per_s": [r["per_s"] for r in figures[key]],
+            "server_cpu_ms_per_request": best[key]["server_cpu_ms_per_request"],
+        }
+
+    return {
+        "hosts": 2,
+        "database": "postgresql",
+        "evidence_store": "Kubo RPC (evidence_store.server)",
+        "claims_one_host": summary("one_host"),
+        "claims_two_hosts": summary("two_hosts"),
+        "evidence_upload_one_host": summary("upload_one"),
+        "evidence_upload_two_hosts": summary("upload_two"),
+        "two_hosts_vs_one": round(best["two_hosts"]["per_s"] / best["one_host"]["per_s"], 3),
+        "ratio_vs_evidence_upload_one_host": round(best["one_host"]["per_s"] / best["upload_one"]["per_s"], 3),
+        "ratio_vs_evidence_upload_two_hosts": round(best["two_hosts"]["per_s"] / best["upload_two"]["per_s"], 3),
+    }
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -517,6 +608,11 @@ def run(quick: bool = False) -> dict[str, Any]:
                 result[f"postgresql{suffix}"] = _with_postgres(Path(tmp) / f"postgresql{suffix}", config, workers)
             else:
                 result[f"postgresql{suffix}"] = "skipped: unreachable"
+        if postgres:
+            (Path(tmp) / "hosts").mkdir()
+            result["hosts"] = run_hosts(Path(tmp) / "hosts", config)
+        else:
+            result["hosts"] = "skipped: PostgreSQL unreachable"
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     return result
 

@@ -38,6 +38,7 @@ from backend.db.models import Account, Member, MembershipBatch, MembershipLogEnt
 from backend.proofs.membership_log import JOIN, membership_leaf_hash
 from backend.proofs.merkle import verify_proof
 from backend.services.anchoring import MEMBERSHIP, AnchoringWorker, unpack_proof
+from backend.services.chain_outbox import ChainOutbox
 from benchmarks.bench_notary import _deploy_notary, run_hubao, synthetic_evidence
 
 CHUNK = 20_000  # rows per bulk insert
@@ -105,8 +106,9 @@ def run_membership(node: AnvilNode, workdir: Path, joins: int, batch: int) -> di
     url = f"sqlite:///{workdir / 'membership.db'}"
     migrate(url)
     engine = make_engine(url)
+    sessions = session_factory(engine)
+    outbox = ChainOutbox(sessions, chain.w3)  # sent as a server sends (bench_notary.run_hubao too)
     try:
-        sessions = session_factory(engine)
         t_queue = time.perf_counter()
         queue_joins(sessions, joins)
         queue_seconds = time.perf_counter() - t_queue
@@ -114,7 +116,7 @@ def run_membership(node: AnvilNode, workdir: Path, joins: int, batch: int) -> di
             sessions,
             chain.w3,
             log_contract,
-            chain.notary_sender,
+            outbox.sender(chain.notary_sender.signer),
             confirmations=0,
             max_batch=batch,
             max_wait=0,
@@ -130,6 +132,7 @@ def run_membership(node: AnvilNode, workdir: Path, joins: int, batch: int) -> di
             )
             sample = list(session.scalars(select(MembershipLogEntry).order_by(func.random()).limit(20)))
     finally:
+        outbox.close()
         engine.dispose()
     if report.rejected_items or missing or any(b.status != "confirmed" for b in batches):
         raise RuntimeError("not every join was anchored with a proof")

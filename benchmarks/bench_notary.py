@@ -74,6 +74,7 @@ from backend.proofs.commitments import content_commitment
 from backend.proofs.leaves import encode_evidence_leaf, evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree, verify_proof
 from backend.services.anchoring import AnchoringWorker, unpack_proof
+from backend.services.chain_outbox import ChainOutbox
 
 EAS_ARTIFACTS = REPO_ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts" / "artifacts"
 EAS_SCHEMA = "bytes32 claimRef,bytes32 commitment,bytes cid"
@@ -373,17 +374,22 @@ def _deploy_notary(node: AnvilNode) -> _Chain:
 def run_hubao(
     chain: _Chain, workdir: Path, batch_size: int, items: Sequence[SyntheticEvidence], samples: int, tag: str = ""
 ) -> dict[str, Any]:
-    """Queue ``items``, anchor them with ``max_batch=batch_size``, check the outcome; figures."""
+    """Queue ``items``, anchor them with ``max_batch=batch_size``, check the outcome; figures.
+
+    The relay sends as a server's does: through the database's chain outbox, whose elected sender
+    of the notary key (a thread of this process, holding the key's lease) signs and broadcasts."""
     url = f"sqlite:///{workdir / f'hubao-{batch_size}{tag}.db'}"
     migrate(url)
     engine = make_engine(url)
+    sessions = session_factory(engine)
+    outbox = ChainOutbox(sessions, chain.w3)
     try:
-        sessions = session_factory(engine)
         t_queue = time.perf_counter()
         queue_evidence_bulk(sessions, items)
         queue_seconds = time.perf_counter() - t_queue
+        sender = outbox.sender(chain.notary_sender.signer)
         worker = AnchoringWorker(
-            sessions, chain.w3, chain.notary, chain.notary_sender, confirmations=0, max_batch=batch_size, max_wait=0
+            sessions, chain.w3, chain.notary, sender, confirmations=0, max_batch=batch_size, max_wait=0
         )
         expected_batches = -(-len(items) // batch_size)
 
@@ -393,6 +399,7 @@ def run_hubao(
 
         batches = _check_anchored(chain, sessions, len(items), samples)
     finally:
+        outbox.close()
         engine.dispose()
     if report.rejected_items:
         raise RuntimeError(f"{len(report.rejected_items)} items were rejected by the worker")

@@ -1,6 +1,6 @@
 """Typed client of the deployed ``ClaimLedger``: one method per contract function, decoded events.
 
-Every transaction method sends through a :class:`~backend.chain.transactions.TransactionSender`
+Every transaction method sends through a :class:`~backend.chain.transactions.Sender`
 (the operator's, or a reviewer's / juror's own) and returns a :class:`LedgerTx`: the transaction
 hash, its block and the ClaimLedger events it emitted, decoded. Gas is estimated before anything
 is broadcast, so a revert surfaces as :class:`~backend.chain.transactions.ContractReverted` whose
@@ -20,7 +20,6 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
@@ -36,7 +35,7 @@ from backend.chain.ledger_types import (
     OnchainClaim,
     OnchainRuleSet,
 )
-from backend.chain.transactions import TransactionSender, classify, register_errors
+from backend.chain.transactions import Sender, classify, register_errors
 
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
 REVIEWER_ROLE = keccak(text="REVIEWER_ROLE")
@@ -67,12 +66,13 @@ CLAIM_EVENTS = (
 class ClaimLedgerClient:
     """Calls and transactions of one ClaimLedger deployment."""
 
-    def __init__(self, w3: Web3, contract: Contract, operator: TransactionSender) -> None:
+    def __init__(self, w3: Web3, contract: Contract, operator: Sender) -> None:
         self.w3 = w3
         self.contract = contract
         self.operator = operator
         register_errors([[dict(item) for item in contract.abi]])
         self._quorums: dict[bytes, int] = {}
+        self._chain_id: int | None = None
         decoded = (*CLAIM_EVENTS, "RuleSetAnchored", "RuleSetRetired", "ConflictDeclared")
         self._codecs = {
             codec.topic: codec
@@ -88,8 +88,12 @@ class ClaimLedgerClient:
         return str(self.contract.address)
 
     def domain(self) -> Eip712Domain:
-        """The EIP-712 domain reviewers sign verdicts in."""
-        return Eip712Domain(int(self.w3.eth.chain_id), self.address)
+        """The EIP-712 domain reviewers sign verdicts in (and every filing receipt): the chain id is
+        read once per client, not with an ``eth_chainId`` round trip inside each filing's transaction
+        (a node's chain id never changes; the runtime checked it at start-up)."""
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return Eip712Domain(self._chain_id, self.address)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -99,7 +103,7 @@ class ClaimLedgerClient:
         except Exception as exc:
             raise classify(exc) from exc
 
-    def _transact(self, fn: str, *args: Any, sender: TransactionSender | None = None) -> LedgerTx:
+    def _transact(self, fn: str, *args: Any, sender: Sender | None = None) -> LedgerTx:
         data = self.contract.encode_abi(fn, args=list(args))
         receipt = (sender or self.operator).transact({"to": self.contract.address, "data": data})
         return LedgerTx(bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), self.decode_receipt(receipt))
@@ -187,7 +191,7 @@ class ClaimLedgerClient:
         return LedgerTx(bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), self.decode_receipt(receipt))
 
     def submit_verdict(
-        self, claim_id: bytes, verdict: Verdict, signature: bytes, *, sender: TransactionSender | None = None
+        self, claim_id: bytes, verdict: Verdict, signature: bytes, *, sender: Sender | None = None
     ) -> LedgerTx:
         """Relay a signed verdict (any sender may relay; the operator's by default)."""
         return self._transact("submitVerdict", claim_id, verdict.as_abi_tuple(), signature, sender=sender)
@@ -207,13 +211,13 @@ class ClaimLedgerClient:
         """Relay the claimant's appeal, signed by the claim's ``claimantKey`` (anyone may relay)."""
         return self._transact("appealBySig", claim_id, deadline, signature)
 
-    def draw_jury(self, claim_id: bytes, *, sender: TransactionSender | None = None) -> LedgerTx:
+    def draw_jury(self, claim_id: bytes, *, sender: Sender | None = None) -> LedgerTx:
         """``drawJury``: anyone may send it once the scheduled draw block is past. Its events are
         ``JuryDrawn`` (seated) or ``JuryDrawScheduled`` (re-scheduled: the seed block's hash is gone
         or the roster changed after it)."""
         return self._transact("drawJury", claim_id, sender=sender)
 
-    def commit_vote(self, claim_id: bytes, commitment: bytes, *, juror: TransactionSender) -> LedgerTx:
+    def commit_vote(self, claim_id: bytes, commitment: bytes, *, juror: Sender) -> LedgerTx:
         """Sent by the juror's own key (``msg.sender`` is the juror)."""
         return self._transact("commitVote", claim_id, commitment, sender=juror)
 
@@ -224,7 +228,7 @@ class ClaimLedgerClient:
         commitment: bytes,
         signature: bytes,
         *,
-        sender: TransactionSender | None = None,
+        sender: Sender | None = None,
     ) -> LedgerTx:
         """Relay a juror's ``VoteCommit`` signature (the operator pays the gas by default)."""
         return self._transact(
@@ -232,7 +236,7 @@ class ClaimLedgerClient:
         )
 
     def reveal_vote(
-        self, claim_id: bytes, juror: str, approve: bool, salt: bytes, *, sender: TransactionSender | None = None
+        self, claim_id: bytes, juror: str, approve: bool, salt: bytes, *, sender: Sender | None = None
     ) -> LedgerTx:
         """Relay the opening of ``juror``'s commitment (anyone may: it authenticates itself)."""
         return self._transact("revealVote", claim_id, Web3.to_checksum_address(juror), approve, salt, sender=sender)
@@ -380,11 +384,6 @@ def _event(name: str, entry: Any) -> LedgerEvent:
         tx_hash=bytes(entry["transactionHash"]),
         log_index=int(entry["logIndex"]),
     )
-
-
-def juror_sender(w3: Web3, signer: LocalAccount) -> TransactionSender:
-    """A sender for a juror's (or reviewer's) own key."""
-    return TransactionSender(w3, signer)
 
 
 class LedgerFilingLookup:

@@ -1,10 +1,13 @@
 """Deployment of the contract suite and the deployment record that lets restarts reuse it.
 
-The record (``<data dir>/deployment.json``) holds the chain id, the genesis block hash, and per
-contract its address, deployment block and transaction, and the sha256 of the artifact deployed.
-On start-up the record is reused only when the chain is the same one (chain id and genesis hash)
-and the code at every address equals the committed artifact's runtime code; otherwise the suite
-is deployed again and the log says why (a chain reset loses the contracts with the blocks).
+The record holds the chain id, the genesis block hash, and per contract its address, deployment
+block and transaction, and the sha256 of the artifact deployed. It lives in a :class:`RecordStore`:
+the runtime keeps it in the database every host shares (``backend.db.deployments``, so a second
+host uses the first's suite) with a copy in ``<data dir>/deployment.json`` (:class:`FileRecordStore`)
+for the tools that read a file. On start-up the record is reused only when the chain is the same
+one (chain id and genesis hash) and the code at every address equals the committed artifact's
+runtime code; otherwise the suite is deployed again and the log says why (a chain reset loses the
+contracts with the blocks).
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from web3 import Web3
 
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, artifact_json, load_artifact
-from backend.chain.transactions import TransactionSender
+from backend.chain.transactions import Sender
 from backend.config import ANVIL_DEV_ADMIN_INDEX, ANVIL_DEV_KEYS
 from backend.errors import ContractMismatch
 
@@ -219,7 +222,7 @@ def admin_mismatches(
 
 def deploy_suite(
     w3: Web3,
-    sender: TransactionSender,
+    sender: Sender,
     roles: SuiteRoles,
     suite: tuple[ContractSpec, ...] = SUITE,
     layout: ContractsLayout | None = None,
@@ -253,21 +256,49 @@ def deploy_suite(
     return record
 
 
+class RecordStore(Protocol):
+    """Where the deployment record is kept: :meth:`load` is None while there is none."""
+
+    def load(self) -> DeploymentRecord | None: ...
+
+    def save(self, record: DeploymentRecord) -> None: ...
+
+
+class FileRecordStore:
+    """The record as a JSON file (``<data dir>/deployment.json``), replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> DeploymentRecord | None:
+        if not self.path.exists():
+            return None
+        return DeploymentRecord.from_json(self.path.read_text(encoding="utf-8"))
+
+    def save(self, record: DeploymentRecord) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(record.to_json(), encoding="utf-8")
+        tmp.replace(self.path)
+
+
 def ensure_deployed(
     w3: Web3,
-    sender: TransactionSender,
+    sender: Sender,
     roles: SuiteRoles,
-    record_path: Path,
+    store: RecordStore | Path,
     suite: tuple[ContractSpec, ...] = SUITE,
     layout: ContractsLayout | None = None,
 ) -> tuple[DeploymentRecord, bool]:
-    """Reuse the record at ``record_path`` when it still holds; else deploy. Returns (record, deployed_now).
+    """Reuse the record in ``store`` (a path: :class:`FileRecordStore`) when it still holds; else
+    deploy and save. Returns (record, deployed_now).
 
     A record that holds for every contract it names but lacks some of the suite's (the suite grew,
     e.g. ``MembershipLog``) is extended: only the missing ones are deployed (deployed_now False).
+    Callers that share ``store`` between processes serialize this call (``backend.db.exclusive``).
     """
-    if record_path.exists():
-        record = DeploymentRecord.from_json(record_path.read_text(encoding="utf-8"))
+    records = FileRecordStore(store) if isinstance(store, Path) else store
+    record = records.load()
+    if record is not None:
         reason = check_record(w3, record, suite, layout)
         if reason is None:
             log.info("reusing deployment from %s", record.deployed_at)
@@ -276,16 +307,10 @@ def ensure_deployed(
         present = tuple(spec for spec in suite if spec.name in record.contracts)
         if missing and present and check_record(w3, record, present, layout) is None:
             record.contracts.update(deploy_suite(w3, sender, roles, missing, layout).contracts)
-            _write_record(record_path, record)
+            records.save(record)
             log.warning("extended the deployment with %s", ", ".join(spec.name for spec in missing))
             return record, False
         log.warning("redeploying contracts: %s", reason)
     record = deploy_suite(w3, sender, roles, suite, layout)
-    _write_record(record_path, record)
+    records.save(record)
     return record, True
-
-
-def _write_record(record_path: Path, record: DeploymentRecord) -> None:
-    tmp = record_path.with_suffix(".tmp")
-    tmp.write_text(record.to_json(), encoding="utf-8")
-    tmp.replace(record_path)

@@ -110,7 +110,7 @@ class NotaryClient:
             return False
 
     def anchor_tx(self, root: bytes, leaf_count: int, prev_root: bytes) -> TxParams:
-        """The unsigned anchor call; from/nonce/fees are filled by the TransactionSender.
+        """The unsigned anchor call; from/nonce/fees are filled by the sender.
 
         Gas is estimated so that a revert (e.g. ``EvidenceNotaryAlreadyAnchored``) surfaces as a
         decoded :class:`ContractReverted` before anything is broadcast.

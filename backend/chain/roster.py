@@ -13,7 +13,7 @@ instead of announcing twice.
 Every write is idempotent in the way a retry after a crash needs: "already done" on chain
 (``ClaimLedgerRuleSetExists``, ``ClaimLedgerRuleSetRetired``, ``ClaimLedgerConflictExists``, a role
 already held) is reported as ``None`` instead of a transaction hash, never as an error. Reverts
-surface before anything is broadcast, because :class:`TransactionSender` estimates gas first.
+surface before anything is broadcast, because the sender estimates gas first.
 
 Only commitments and addresses are sent: no member id, name or document hash (DESIGN.md
 "Evidence: privacy first").
@@ -31,7 +31,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams, TxReceipt, Wei
 
-from backend.chain.transactions import ContractReverted, TransactionSender, classify
+from backend.chain.transactions import ContractReverted, Sender, classify
 
 REVIEWER = "REVIEWER_ROLE"
 JUROR = "JUROR_ROLE"
@@ -142,7 +142,7 @@ class RosterClient:
         self,
         w3: Web3,
         contract: Contract,
-        operator: TransactionSender,
+        operator: Sender,
         timelock: Contract | None = None,
         from_block: int = 0,
     ) -> None:

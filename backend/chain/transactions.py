@@ -4,12 +4,15 @@ Nonces are allocated under a lock from the node's *pending* count at send time, 
 long-lived cache: after an anvil crash the chain's nonce can go backwards (5 → 3, RELIABILITY.md
 A5), and a cached nonce would leave a silent gap that anvil queues forever.
 
-Several processes sign with the same key (API workers, CLI commands): with a ``lock_path`` the
-lock is also an ``flock`` on that file, held from reading the pending count until the node has
-the transaction, so the next process reads a count that includes it. A sender outside that lock
-(another host, a hand-run tool) can still take the nonce in between: a nonce this class chose
-that the node refuses as too low or as an underpriced replacement is chosen again
-(:data:`NONCE_RETRIES` times).
+This class signs for one process. Hosts and API workers never share a key through it: they write
+their transactions to the database outbox (:mod:`backend.services.chain_outbox`), whose one elected
+sender per key uses this class to sign and broadcast. A sender outside this process (a hand-run
+tool with the same key) can still take the nonce between the pending count and the broadcast: a
+nonce this class chose that the node refuses as too low or as an underpriced replacement is chosen
+again (:data:`NONCE_RETRIES` times).
+
+:class:`Sender` is what callers (the chain clients, services) depend on: this class and
+:class:`~backend.services.chain_outbox.OutboxSender` both provide it.
 
 Exception tree (all :class:`~backend.errors.ChainError`):
 
@@ -27,16 +30,12 @@ Exception tree (all :class:`~backend.errors.ChainError`):
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -278,32 +277,49 @@ def light_receipt(raw: dict[str, Any]) -> TxReceipt:
 NONCE_RETRIES = 3
 
 
-def nonce_lock_path(directory: Path, chain_id: int, address: str) -> Path:
-    """The lock file every process sending for ``address`` on ``chain_id`` from ``directory`` shares."""
-    return directory / "locks" / f"nonce-{chain_id}-{address.lower()}.lock"
-
-
 @dataclass
 class SentTransaction:
     tx_hash: bytes
     nonce: int
+    # The chain_outbox row that carries it, when it went through the database outbox.
+    outbox_id: int | None = None
+
+
+class Sender(Protocol):
+    """What callers need from a sender of one key's transactions (module docstring)."""
+
+    w3: Web3
+    signer: LocalAccount
+
+    @property
+    def address(self) -> str: ...
+
+    def send(
+        self,
+        tx: TxParams,
+        *,
+        nonce: int | None = None,
+        trust_nonce: bool = False,
+        before_broadcast: Callable[[SentTransaction], None] | None = None,
+    ) -> SentTransaction: ...
+
+    def wait(
+        self, sent: SentTransaction, timeout: float = 60.0, poll: float = 0.05, *, light: bool = False
+    ) -> TxReceipt: ...
+
+    def transact(self, tx: TxParams, timeout: float = 60.0) -> TxReceipt: ...
 
 
 class TransactionSender:
-    """Signs and sends transactions for one account; thread-safe nonce allocation, and
-    process-safe with a ``lock_path`` (module docstring)."""
+    """Signs and sends transactions for one account from one process; thread-safe nonce
+    allocation (module docstring)."""
 
-    def __init__(
-        self, w3: Web3, signer: LocalAccount, gas_margin: float = 1.25, *, lock_path: Path | None = None
-    ) -> None:
+    def __init__(self, w3: Web3, signer: LocalAccount, gas_margin: float = 1.25) -> None:
         self.w3 = w3
         self.signer = signer
         self.gas_margin = gas_margin
-        self.lock_path = lock_path
         self._lock = threading.Lock()
         self._fee_cache: tuple[float, int, int] | None = None
-        if lock_path is not None:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
 
     @property
     def address(self) -> str:
@@ -326,7 +342,7 @@ class TransactionSender:
         the place to persist the hash before the transaction can exist on chain); it runs again
         for the re-signed transaction when a nonce this sender chose was taken meanwhile.
         """
-        with self._nonce_lock():
+        with self._lock:
             for attempt in range(NONCE_RETRIES + 1):
                 try:
                     return self._send_once(tx, nonce, trust_nonce, before_broadcast)
@@ -334,19 +350,6 @@ class TransactionSender:
                     if nonce is not None or attempt == NONCE_RETRIES:
                         raise  # the caller's nonce, or every re-read lost the race
             raise AssertionError("unreachable")
-
-    @contextlib.contextmanager
-    def _nonce_lock(self) -> Iterator[None]:
-        with self._lock:
-            if self.lock_path is None:
-                yield
-                return
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # releases the flock
 
     def _send_once(
         self,
@@ -359,21 +362,57 @@ class TransactionSender:
             if nonce is not None and trust_nonce:
                 use_nonce = nonce
             else:
-                pending = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+                pending = self.pending_nonce()
                 if nonce is not None and nonce > pending:
                     raise NonceGap(f"nonce {nonce} is above the pending count {pending}: it would stall")
                 use_nonce = pending if nonce is None else nonce
-            full = self._complete(tx, use_nonce)
-            signed = self.signer.sign_transaction(full)  # type: ignore[arg-type]
-            sent = SentTransaction(bytes(signed.hash), use_nonce)
+            raw, sent = self.sign(tx, use_nonce)
             if before_broadcast is not None:
                 before_broadcast(sent)
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            self.broadcast(raw)
         except (TransactionFailed, ChainUnavailable):
             raise
         except Exception as exc:
             raise classify(exc) from exc
         return sent
+
+    def pending_nonce(self) -> int:
+        """The node's pending transaction count of this key: the next nonce it would accept."""
+        try:
+            return int(self.w3.eth.get_transaction_count(self.signer.address, "pending"))
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def sign(self, tx: TxParams, nonce: int) -> tuple[bytes, SentTransaction]:
+        """(raw signed bytes, hash and nonce) of ``tx`` at ``nonce``: gas estimated unless given (a
+        revert raises :class:`ContractReverted` here, before anything exists), fees filled in."""
+        try:
+            signed = self.signer.sign_transaction(self._complete(tx, nonce))  # type: ignore[arg-type]
+        except (TransactionFailed, ChainUnavailable):
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        return bytes(signed.raw_transaction), SentTransaction(bytes(signed.hash), nonce)
+
+    def broadcast(self, raw: bytes) -> None:
+        """Hand signed bytes to the node (the typed tree on refusal)."""
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def receipt(self, tx_hash: bytes, *, light: bool = False) -> TxReceipt | None:
+        """The receipt of ``tx_hash``, None while it is not mined (see :meth:`wait` for ``light``)."""
+        try:
+            if light:
+                return self._light_receipt(tx_hash)
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except ChainUnavailable:
+            raise
+        except Exception as exc:
+            if "not found" not in str(exc).lower():
+                raise classify(exc) from exc
+            return None
 
     def _fees(self) -> tuple[int, int]:
         """(tip, max fee): twice the latest base fee plus the tip, re-read at most once a second.
@@ -392,7 +431,8 @@ class TransactionSender:
         full: dict[str, Any] = dict(tx)
         full["from"] = self.signer.address
         full["nonce"] = nonce
-        full.setdefault("chainId", self.w3.eth.chain_id)
+        if "chainId" not in full:
+            full["chainId"] = self.w3.eth.chain_id
         if "gas" not in full:
             full["gas"] = int(self.w3.eth.estimate_gas(full) * self.gas_margin)  # type: ignore[arg-type]
         if "maxFeePerGas" not in full and "gasPrice" not in full:
@@ -411,24 +451,16 @@ class TransactionSender:
         """
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if light:
-                    receipt = self._light_receipt(sent)
-                else:
-                    receipt = self.w3.eth.get_transaction_receipt(HexBytes(sent.tx_hash))
-            except Exception as exc:
-                if "not found" not in str(exc).lower():
-                    raise classify(exc) from exc
-                receipt = None
+            receipt = self.receipt(sent.tx_hash, light=light)
             if receipt is not None:
                 if receipt["status"] != 1:
-                    raise self._mined_revert(sent, int(receipt["blockNumber"]))
+                    raise self.mined_revert(sent, int(receipt["blockNumber"]))
                 return receipt
             if time.monotonic() > deadline:
                 raise TransactionDropped(f"no receipt for {sent.tx_hash.hex()} after {timeout:.0f} s")
             time.sleep(poll)
 
-    def _mined_revert(self, sent: SentTransaction, block: int) -> ContractReverted:
+    def mined_revert(self, sent: SentTransaction, block: int) -> ContractReverted:
         """The error a mined transaction reverted with: a receipt carries none, so the call is
         replayed on the state after its block. Nodes that mine in intervals (ganache with a block
         time, hardhat's interval mining) include a transaction whose simulation passed and another
@@ -452,8 +484,8 @@ class TransactionSender:
                 )
         return unknown
 
-    def _light_receipt(self, sent: SentTransaction) -> TxReceipt | None:
-        response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + sent.tx_hash.hex()])
+    def _light_receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + tx_hash.hex()])
         if response.get("error"):
             raise ChainUnavailable(f"eth_getTransactionReceipt failed: {response['error']}")
         result = response.get("result")

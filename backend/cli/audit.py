@@ -25,11 +25,13 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit import AuditReport, AuditSources, Checkpoint, SignedCheckpoint, extension_problems, run_audit
 from backend.audit.chain import RpcReader
 from backend.audit.checkpoint import generate_key, load_private_key, private_key_pem, public_key_hex
 from backend.audit.errors import CheckpointError
+from backend.chain.deploy import DeploymentRecord
 from backend.cli import app, console, err_console
 from backend.config import load_settings
 from backend.errors import ConfigError
@@ -92,16 +94,11 @@ def audit_cmd(
     from sqlalchemy.engine import make_url
 
     from backend.apportionment.scheduler import plan_schedule
-    from backend.chain.deploy import DeploymentRecord
     from backend.db.engine import make_engine, session_factory
     from evidence_store import LOCAL_SUBDIR, open_store
 
     settings = load_settings()
     data_dir = settings.resolved_data_dir
-    record_path = deployment or data_dir / "deployment.json"
-    if not record_path.is_file():
-        raise ConfigError(f"no deployment record at {record_path}: pass --deployment FILE", code="AUDIT_INPUT")
-    record = DeploymentRecord.from_json(record_path.read_text(encoding="utf-8"))
     previous: SignedCheckpoint | None = None
     if checkpoint is not None and checkpoint.exists():
         previous = SignedCheckpoint.read(checkpoint)
@@ -120,6 +117,7 @@ def audit_cmd(
                 raise ConfigError(f"no SQLite database at {make_url(url).database}", code="AUDIT_INPUT")
             engine = make_engine(url)
             sessions = session_factory(engine)
+    record = _deployment_record(deployment or data_dir / "deployment.json", deployment is None, sessions)
     store = None
     if settings.ipfs_api or (data_dir / LOCAL_SUBDIR).is_dir():
         store = open_store(settings.ipfs_api, data_dir, settings.ipfs_timeout)
@@ -164,6 +162,19 @@ def audit_cmd(
         if out is not None and report.ok:
             console.print(f"next checkpoint written to {out} (unsigned: `hubao audit checkpoint sign {out} --key …`)")
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _deployment_record(path: Path, default_path: bool, sessions: sessionmaker[Session] | None) -> DeploymentRecord:
+    """The record at ``path``; without ``--deployment`` and without this host's file, the one the
+    audited database keeps (every host of a deployment shares it there)."""
+    from backend.db.deployments import DatabaseRecordStore
+
+    if path.is_file():
+        return DeploymentRecord.from_json(path.read_text(encoding="utf-8"))
+    record = DatabaseRecordStore(sessions).load() if default_path and sessions is not None else None
+    if record is None:
+        raise ConfigError(f"no deployment record at {path}: pass --deployment FILE", code="AUDIT_INPUT")
+    return record
 
 
 def _print_report(report: AuditReport) -> None:

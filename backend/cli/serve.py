@@ -42,11 +42,15 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
 def _serve(settings: Settings, *, demo: bool = False, external: bool = False) -> None:
     from backend.api.app import create_app
     from backend.api.server import GracefulServer, protocol_class, uvicorn_options
+    from backend.db.exclusive import exclusive
     from backend.runtime import build_runtime
     from backend.services.bootstrap import bootstrap
 
     runtime = build_runtime(settings)
-    bootstrap(runtime)  # the rule set in force is stored and anchored; on-chain roles match accounts
+    # The rule set in force is stored and anchored; on-chain roles match accounts. Hosts starting
+    # together take turns: the next one finds it done and sends nothing.
+    with exclusive(settings.sqlalchemy_url, "bootstrap"):
+        bootstrap(runtime)
     if external:
         _say_if_mining_on_demand(runtime, settings)
     if demo:

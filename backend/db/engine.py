@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,22 @@ def make_engine(url: str, **extra: Any) -> Engine:
             cur.close()
 
     return engine
+
+
+def chain_outbox_url(url: str) -> str:
+    """The database that holds the chain outbox and its senders' leases (``chain_outbox``,
+    ``worker_leases``): the same one, except for SQLite a sibling file ``<name>.chain-outbox``.
+
+    Services send some transactions while their own write transaction is open (an objection is
+    recorded with its ``objectBySig`` receipt). SQLite has one write lock per file: the sender's
+    writes would wait for a transaction that waits for the sender. PostgreSQL locks rows, so one
+    database serves both (through a pool of its own, see ``backend.runtime``). SQLite deployments
+    are one host by nature; the sibling file is as durable as the main one.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    return parsed.set(database=f"{parsed.database}.chain-outbox").render_as_string(hide_password=False)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

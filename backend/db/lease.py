@@ -75,6 +75,31 @@ class Lease:
                 and row.expires_at > utcnow()
             )
 
+    def fence(self, session: Session, now: datetime | None = None) -> bool:
+        """Renew the lease inside ``session``'s transaction if it is still ours with the same
+        fencing token; False when it is not (it expired, or a newer holder took it).
+
+        Run it as the transaction's first statement: its UPDATE holds the lease row's lock
+        (PostgreSQL) or the database's write lock (SQLite) until the transaction ends, so no
+        takeover commits in between and everything the transaction writes was written under this
+        token (the chain outbox signs nonces this way)."""
+        if self.token is None:
+            return False
+        now = now or utcnow()
+        renewed = _rowcount(
+            session.execute(
+                update(WorkerLease)
+                .where(
+                    WorkerLease.name == self.name,
+                    WorkerLease.holder == self.holder,
+                    WorkerLease.fencing_token == self.token,
+                    WorkerLease.expires_at > now,
+                )
+                .values(expires_at=now + self.ttl)
+            )
+        )
+        return renewed == 1
+
     def release(self) -> None:
         with self.sessions.begin() as session:
             session.execute(

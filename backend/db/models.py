@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -143,6 +144,47 @@ class WorkerLease(Base):
     fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class ChainOutboxRow(Base):
+    """A transaction to send with one of the deployment's keys (``backend.services.chain_outbox``).
+
+    Hosts only insert rows (``queued``); the elected sender of the key assigns the nonce and signs
+    (``signed``: nonce, hash and the raw bytes any later leader rebroadcasts unchanged, with the
+    fencing token of the lease it signed under), then records the outcome (``mined`` /
+    ``reverted`` with the block) or why it was never sent (``failed``: error code, name and
+    JSON-safe args, and the revert data the caller decodes). ``label`` says what it is (a function
+    selector), never personal data.
+    """
+
+    __tablename__ = "chain_outbox"
+    __table_args__ = (
+        # The sender's queries: the queued rows of one key in id order, its signed rows in nonce order.
+        Index("ix_chain_outbox_key_status_id", "chain_id", "sender", "status", "id"),
+        Index("ix_chain_outbox_key_status_nonce", "chain_id", "sender", "status", "nonce"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(String(42))
+    to: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[str] = mapped_column(String(80), default="0")  # wei, decimal (uint256 fits no SQL integer)
+    gas: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    label: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tx_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    fencing_token: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error_args: Mapped[str | None] = mapped_column(String, nullable=True)  # JSON
+    revert_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 # --- accounts, membership, rule sets, claims (issue: membership and the claims workflow) ----------
 
 
@@ -200,6 +242,19 @@ class SharedSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeploymentRow(Base):
+    """The contract suite's deployment record (``backend.chain.deploy.DeploymentRecord`` as JSON):
+    one for every host on this database, so a host with its own data directory uses the suite
+    another host deployed instead of deploying its own (issue 18)."""
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "suite"
+    record: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Member(Base):
     """Plan membership of one account. On chain only ``commitment`` (salted) ever appears."""
 
@@ -250,7 +305,8 @@ class Claim(Base):
     evidence_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     # The claimant device's key for this claim (bound in claim_id): its address only, never a key.
     # NULL for claims filed before ClaimLedger 2.0.0.
-    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    # Indexed: every filing checks that its claim key was never used (migration 0013).
+    claimant_key: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     flags: Mapped[str] = mapped_column(String(256), default="")  # comma-separated, e.g. DUPLICATE_EVIDENCE

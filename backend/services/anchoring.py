@@ -3,7 +3,8 @@
 One relay logic, two outboxes (:class:`Outbox`): ``EVIDENCE`` (evidence items → the
 ``EvidenceNotary`` contract) and ``MEMBERSHIP`` (joins and exits → ``MembershipLog``, a second
 EvidenceNotary instance; issue 15 item 4). Each outbox has its own tables and its own lease; both
-relays sign with the notary key (the sender allocates nonces under a lock).
+relays sign with the notary key (in a server through the chain outbox, whose one elected sender
+per key assigns the nonces: :mod:`backend.services.chain_outbox`).
 
 Promises (RELIABILITY.md A1–A9):
 
@@ -53,8 +54,8 @@ from backend.chain.transactions import (
     ContractReverted,
     NonceTooLow,
     ReplacementUnderpriced,
+    Sender,
     SentTransaction,
-    TransactionSender,
     classify,
 )
 from backend.db.driver import executemany_driver, fetch_driver_rows
@@ -148,7 +149,7 @@ class AnchoringWorker:
         sessions: sessionmaker[Session],
         w3: Web3,
         notary: NotaryClient,
-        sender: TransactionSender,
+        sender: Sender,
         *,
         confirmations: int = 2,
         max_batch: int = 1000,

@@ -54,6 +54,8 @@ def advance_chain_time(ctx: ServiceContext, seconds: int) -> ChainClock:
         raise Forbidden("the chain's clock moves only on the local development chain (anvil)", code="CLOCK_FIXED")
     ctx.w3.provider.make_request("evm_increaseTime", [int(seconds)])  # type: ignore[arg-type]
     ctx.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    with _offsets_lock:  # the chain's lead just changed: the next queue_time reads it again
+        _offsets.pop(id(ctx.w3), None)
     return chain_clock(ctx)
 
 

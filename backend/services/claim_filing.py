@@ -365,8 +365,10 @@ def _insert_claim(
         claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen, draft.request.claimant_key)
         now = utcnow()
         # Signed before the commit, so a filing the database holds always has its receipt: a claim
-        # the rules reject at filing (waiting period) never goes on chain and gets none.
-        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, now)
+        # the rules reject at filing (waiting period) never goes on chain and gets none. Stamped on
+        # the chain's clock, as the evidence is: onChainBy is judged by block time, and a development
+        # chain moved days ahead made a prompt filing look LATE to `hubao receipt verify --rpc`.
+        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, queued_at)
         submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
         if receipt is not None:
             submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()
@@ -407,7 +409,7 @@ def _insert_claim(
             claim = get_claim(session, draft.claim_pk)
             _flag_duplicates(session, claim, digests)
             if draft.waiting_period:
-                _reject_for_waiting_period(session, claim, member.id)
+                _reject_for_waiting_period(session, claim, member.id, queued_at)
             session.flush()
             draft.recorded = claim_view(session, claim, with_names=True)
         else:
@@ -459,8 +461,9 @@ def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> No
             record_event(session, other, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=1)
 
 
-def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str) -> None:
-    now = utcnow()
+def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str, now: datetime) -> None:
+    """``now`` is on the chain's clock (:func:`queue_time`): the exit goes to the membership log,
+    whose anchoring deadline and period snapshots are judged by block time."""
     set_status(claim, "REJECTED")
     claim.reason_code = WAITING_PERIOD
     record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")

@@ -22,8 +22,9 @@ from web3.contract import Contract
 
 from backend.chain.claims import ClaimLedgerClient
 from backend.chain.deploy import DeploymentRecord
-from backend.chain.transactions import TransactionSender, nonce_lock_path
+from backend.chain.transactions import Sender
 from backend.config import Settings
+from backend.services.chain_outbox import ChainOutbox
 from backend.services.filing_relay import FilingRelay
 from evidence_store.crypto import Keyring
 from evidence_store.interface import EvidenceStore
@@ -51,18 +52,21 @@ class ServiceContext:
     w3: Web3
     deployment: DeploymentRecord
     contracts: dict[str, Contract]
-    operator: TransactionSender
-    notary: TransactionSender
+    operator: Sender
+    notary: Sender
     claim_ledger: ClaimLedgerClient
     store: EvidenceStore
     keyring: Keyring
     jwt_secret: bytes = b""
+    # Every chain write of this process goes through it (backend.services.chain_outbox).
+    chain_outbox: ChainOutbox | None = None
     # Completed by the composition root right after construction (each needs the context itself).
     filing_relay: FilingRelay = field(init=False)
     claim_filing_gate: ClaimFilingGate = field(init=False)
 
-    def sender(self, signer: LocalAccount) -> TransactionSender:
-        """A sender for ``signer`` (a juror's or reviewer's key) whose nonces are allocated under the
-        lock every process on this data dir takes for that key."""
-        lock = nonce_lock_path(self.settings.resolved_data_dir, self.deployment.chain_id, signer.address)
-        return TransactionSender(self.w3, signer, lock_path=lock)
+    def sender(self, signer: LocalAccount) -> Sender:
+        """A sender for ``signer`` (a legacy server-held juror's or reviewer's key): through the
+        database outbox like the operator's, so every host and worker process shares its nonces."""
+        if self.chain_outbox is None:
+            raise RuntimeError("this context has no chain outbox")
+        return self.chain_outbox.sender(signer, resident=False)

@@ -2,7 +2,8 @@
 accepted, before it is relayed to ClaimLedger, and handed to the claimant to keep.
 
 The receipt is signed with the operator's ClaimLedger key over the EIP-712 ``FilingReceipt`` of the
-ClaimLedger domain; ``onChainBy`` is the acceptance time plus ``HUBAO_FILING_ONCHAIN_DEADLINE``. It is
+ClaimLedger domain; ``onChainBy`` is the acceptance time (on the chain's clock,
+:func:`backend.services.chain_clock.queue_time`) plus ``HUBAO_FILING_ONCHAIN_DEADLINE``. It is
 kept with the claim's ``submitted`` timeline row (public values only) so the claimant can download
 it again.
 """

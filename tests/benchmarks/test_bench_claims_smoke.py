@@ -37,3 +37,13 @@ def test_claims_quick_run_files_every_claim_next_to_its_baseline() -> None:
         stored = run["evidence_upload"]["uploads_per_s"]
         assert run["ratio_vs_evidence_upload"] == pytest.approx(claims["claims_per_s"] / stored, abs=0.002)
         assert run["target"]["met"] is (run["target"]["value"] >= bench_claims.TARGET_RATIO)
+    hosts = figures["hosts"]  # two hosts against one, on one PostgreSQL and one evidence store
+    if isinstance(hosts, str):
+        assert hosts.startswith("skipped")
+        return
+    for key in ("claims_one_host", "claims_two_hosts", "evidence_upload_one_host", "evidence_upload_two_hosts"):
+        assert hosts[key]["per_s"] > 0
+        assert len(hosts[key]["rounds_per_s"]) == config.rounds
+    assert hosts["two_hosts_vs_one"] == pytest.approx(
+        hosts["claims_two_hosts"]["per_s"] / hosts["claims_one_host"]["per_s"], abs=0.002
+    )

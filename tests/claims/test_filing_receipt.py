@@ -133,3 +133,54 @@ def test_a_receipt_made_up_with_another_key_is_refused(world: World, tmp_path: P
     path.write_text(forged.to_json_text())
     code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
     assert (code, report["failedStep"], report["outcome"]) == (1, 2, None)
+
+
+def test_receipts_ask_the_node_its_chain_id_once_not_per_filing(world: World) -> None:
+    """Each filing signs its receipt inside its database transaction: the EIP-712 domain's chain
+    id is read once per client, not with an ``eth_chainId`` round trip per filing."""
+    from typing import Any
+
+    from web3.middleware import Web3Middleware
+    from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
+
+    from backend.services.filing_receipts import sign_filing_receipt
+
+    sent: list[str] = []
+
+    class Recording(Web3Middleware):
+        def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+            def record(method: RPCEndpoint, params: Any) -> RPCResponse:
+                sent.append(str(method))
+                return make_request(method, params)
+
+            return record
+
+    w3 = world.runtime.w3
+    w3.middleware_onion.add(Recording, "chain-id-probe")
+    try:
+        receipts = [
+            sign_filing_receipt(world.runtime, bytes([i]) * 32, b"\x02" * 32, datetime.now(UTC)) for i in range(3)
+        ]
+    finally:
+        w3.middleware_onion.remove("chain-id-probe")
+    assert sent.count("eth_chainId") <= 1, sent
+    assert {r.chain_id for r in receipts} == {w3.eth.chain_id}
+
+
+def test_a_filing_after_the_development_chain_moved_ahead_is_on_time(world: World, tmp_path: Path) -> None:
+    """The demo moves the chain's clock days ahead (``POST /chain/advance``). A receipt stamped on the
+    wall clock then named an ``onChainBy`` days before the block that records the filing, and
+    ``hubao receipt verify --rpc`` called an honest, prompt filing LATE (exit 2). The receipt is on
+    the chain's clock (block time), like the deadline it promises."""
+    claimant = world.member()
+    moved = world.api.post("/chain/advance", claimant.token, json={"seconds": 3 * 86_400})
+    assert moved.status_code == 200, moved.text
+    before = moved.json()["chainTime"]
+    response = world.file(claimant, [("report.pdf", pdf("filed after the jump"), "application/pdf")])
+    assert response.status_code == 201, response.text
+    receipt = response.json()["filingReceipt"]
+    assert receipt["filedAt"] >= before
+    path = tmp_path / "after-jump.json"
+    path.write_text(json.dumps(receipt))
+    code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
+    assert (code, report["outcome"]) == (0, "on_chain"), report

@@ -1,25 +1,25 @@
 """Several processes sign with the operator key (``HUBAO_API_WORKERS`` > 1): their nonces never collide.
 
 "Another process" is a second runtime over the same settings (as in test_filing_relay): its own
-operator sender — its own thread lock — on the same data dir, database and chain. Two sender
-objects in one process are as separate as two processes for a lock file: an ``flock`` belongs to
-the open file, and each send opens its own.
+chain outbox (dispatchers, lease holder name) on the same database and chain. Every send is a row
+of the database outbox; one elected sender per key assigns the nonces
+(``tests/notary/test_chain_outbox.py`` has the hosts-level cases: takeover, fencing, reverts).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import os
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from web3.types import TxParams, Wei
 
 from backend.api.app import create_app
-from backend.chain.transactions import SentTransaction, TransactionSender
+from backend.chain.client import account
+from backend.chain.transactions import Sender, SentTransaction, TransactionSender
+from backend.config import ANVIL_DEV_KEYS
+from backend.db.models import ChainOutboxRow
 from backend.runtime import Runtime
 from backend.services.accounts import signing_account
 from tests.claims.builders import Api, World, pdf, second_process, world_fixture
@@ -39,21 +39,10 @@ def other_process(world: World) -> Iterator[Runtime]:
     yield from second_process(world)
 
 
-def _lock_is_free(path: Path) -> bool:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # releases the lock if it was taken
-    return True
-
-
-def _all_land_at_once(sources: list[Callable[[], TransactionSender]], each: int) -> None:
+def _all_land_at_once(sources: list[Callable[[], Sender]], each: int) -> None:
     """Two threads per source send ``each`` transfers at once, each through ``source()``: every
     transaction is accepted with a nonce of its own, and mined."""
-    sent: list[tuple[TransactionSender, SentTransaction]] = []
+    sent: list[tuple[Sender, SentTransaction]] = []
     errors: list[BaseException] = []
 
     def send_many(source: Callable[[], TransactionSender]) -> None:
@@ -81,27 +70,27 @@ def test_concurrent_sends_from_two_processes_all_land(world: World, other_proces
     _all_land_at_once([lambda: world.runtime.operator, lambda: other_process.operator], each=8)
 
 
-def test_the_nonce_lock_is_held_until_the_node_has_the_transaction(world: World, other_process: Runtime) -> None:
+def test_every_send_is_a_row_of_the_outbox_sent_by_one_host(world: World, other_process: Runtime) -> None:
+    """Both processes' sends of the operator key are outbox rows, all signed under one lease."""
     operator, other = world.runtime.operator, other_process.operator
-    assert operator.lock_path is not None
-    assert operator.lock_path == other.lock_path
-    assert operator.lock_path.is_relative_to(world.runtime.settings.resolved_data_dir)
-    held_while_broadcasting: list[bool] = []
-
-    def check(_: SentTransaction) -> None:
-        assert operator.lock_path is not None
-        held_while_broadcasting.append(not _lock_is_free(operator.lock_path))
-
-    operator.wait(operator.send(TRANSFER, before_broadcast=check))
-    assert held_while_broadcasting == [True]
-    assert _lock_is_free(operator.lock_path)
+    sent = [operator.send(TRANSFER), other.send(TRANSFER)]
+    for sender, tx in zip((operator, other), sent, strict=True):
+        assert sender.wait(tx)["status"] == 1
+    assert world.runtime.chain_outbox is not None
+    with world.runtime.chain_outbox.sessions() as session:  # SQLite: the outbox's own file
+        rows = [session.get(ChainOutboxRow, tx.outbox_id) for tx in sent]
+    assert [(r.status, r.nonce, bytes(r.tx_hash or b"")) for r in rows if r is not None] == [
+        ("mined", tx.nonce, tx.tx_hash) for tx in sent
+    ]
+    assert sent[1].nonce == sent[0].nonce + 1
 
 
 def test_a_nonce_taken_outside_the_lock_is_chosen_again(world: World) -> None:
-    """A sender that does not share the lock (another host, a hand-run tool) takes the nonce between
-    the pending count and the broadcast: the transaction is signed again with the next nonce."""
-    operator = world.runtime.operator
-    outsider = TransactionSender(operator.w3, operator.signer)  # same key, no lock file
+    """The in-process sender (the CLI's, signing with a user's own key): another sender of the same
+    key takes the nonce between the pending count and the broadcast; the transaction is signed
+    again with the next nonce."""
+    operator = TransactionSender(world.runtime.w3, account(ANVIL_DEV_KEYS[7]))
+    outsider = TransactionSender(operator.w3, operator.signer)
     signed: list[SentTransaction] = []
 
     def race(sent: SentTransaction) -> None:
@@ -137,11 +126,10 @@ def test_filings_through_two_processes_at_once_all_reach_review(world: World, ot
 
 def test_a_participant_key_sends_from_two_processes_without_collisions(world: World, other_process: Runtime) -> None:
     """A participant key's sender (a legacy server-held key: jurors now vote from their own devices,
-    relayed by the operator) is built per request, so only the lock file orders two requests for the
-    same key — in one process as much as in two."""
+    relayed by the operator) is built per request; the outbox orders two requests for the same key
+    — in one process as much as in two."""
     participant = world.staff("reviewer", server_key=True)
     signer = signing_account(world.runtime, participant.account)
     world.runtime.operator.transact({"to": signer.address, "value": Wei(10**18), "gas": 21000})
-    assert world.runtime.sender(signer).lock_path == other_process.sender(signer).lock_path
     # a new sender per request
     _all_land_at_once([lambda: world.runtime.sender(signer), lambda: other_process.sender(signer)], each=6)

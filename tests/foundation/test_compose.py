@@ -56,13 +56,16 @@ def test_compose_defines_the_stack_with_healthchecks() -> None:
 
 def test_replicas_share_every_setting_and_the_secrets() -> None:
     """Hosts of one deployment must agree (issue 18 item 2): same environment, same command, the
-    same key-encryption keys mounted read-only, and a JWT secret compose refuses to start without."""
+    same key-encryption keys mounted read-only, and a JWT secret compose refuses to start without;
+    each has a data volume of its own, as a host on another machine has (issue 18 item 4)."""
     services = _services()
     a, b = (services[r] for r in REPLICAS)
     assert a["environment"] == b["environment"]
     assert a["command"] == b["command"] == ["hubao", "serve"]
-    assert a["volumes"] == b["volumes"]
     env = a["environment"]
+    data = [next(v for v in replica["volumes"] if v.endswith(":" + env["HUBAO_DATA_DIR"])) for replica in (a, b)]
+    assert data[0] != data[1], "the replicas share a data volume"
+    assert [v for v in a["volumes"] if v != data[0]] == [v for v in b["volumes"] if v != data[1]]
     assert env["HUBAO_JWT_SECRET"].startswith("${HUBAO_JWT_SECRET:?")
     assert f"hubao-keys:{env['HUBAO_KEYS_DIR']}:ro" in a["volumes"]
     assert "hubao-keys:/keys" in services["keys-init"]["volumes"]

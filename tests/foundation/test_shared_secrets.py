@@ -8,7 +8,6 @@ generate its own. The database holds fingerprints, never the secrets.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,10 +29,9 @@ SECRET = "one secret for every host, 32+ bytes"
 
 
 def _host(tmp_path: Path, name: str, first: Runtime) -> Path:
-    """A second host's data directory: the deployment record is shared, nothing else."""
+    """A second host's data directory, empty: the deployment record comes from the shared database."""
     data_dir = tmp_path / name
     data_dir.mkdir()
-    shutil.copy(first.settings.resolved_data_dir / "deployment.json", data_dir / "deployment.json")
     return data_dir
 
 

@@ -157,6 +157,13 @@ def create_reimport_and_register_key(page: Any, passphrase: str, downloads: Path
     page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=false]", timeout=60_000)
 
     page.log.phase = "register"
+    # A wrong passphrase says so, and no progress line goes on saying the key is being unlocked.
+    page.fill("#key-register-passphrase", passphrase + "-wrong")
+    page.click("#key-register-form button[type=submit]")
+    page.wait_for_selector("#device-key .error", timeout=60_000)
+    assert "does not open this key" in page.inner_text("#device-key .error")
+    assert page.inner_text("#key-register-form [role=status]") == ""
+    assert page.get_attribute("#key-status", "data-registered") == "false"
     page.fill("#key-register-passphrase", passphrase)
     page.click("#key-register-form button[type=submit]")
     page.wait_for_selector(f"#key-status[data-address='{created}'][data-registered=true]", timeout=60_000)

@@ -95,7 +95,7 @@ def _claim_request(fields: dict[str, str], idempotency_key: str | None = None) -
     "",
     status_code=201,
     response_model=ClaimOut,
-    summary="File a claim: fields illnessCode, diagnosisDate, then one or more files (multipart, streamed)",
+    summary="File a claim: fields illnessCode, diagnosisDate, claimantKey, then files (multipart, streamed)",
     description=(
         "A diagnosis inside the member's waiting period rejects the claim, ends the membership for good "
         "and refunds the shares paid: such a filing is refused with 422 WAITING_PERIOD_NOT_ACKNOWLEDGED "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 
 from backend.db.engine import make_engine
+from backend.db.exclusive import lock_key
 from backend.db.models import Base
 
 config = context.config
@@ -30,6 +31,8 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":  # hosts migrating at once: one at a time, in turn
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrate")})
             context.run_migrations()
     engine.dispose()
 

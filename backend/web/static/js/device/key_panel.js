@@ -77,6 +77,8 @@ export function renderKeyPanel(slot, { account, registered, onRegister, onChange
     try {
       await fn(e);
     } catch (err) {
+      // No progress line may go on saying "Unlocking the key…" beside the error.
+      card.querySelectorAll("[role=status]").forEach((line) => (line.textContent = ""));
       showError(errors, err, HINTS);
     } finally {
       if (button) button.disabled = false;

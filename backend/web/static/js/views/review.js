@@ -171,6 +171,7 @@ export async function renderReview(ctx, claimPk) {
       clear(statusSlot).append(badge(out.claim.status)); // the deciding verdict moves the claim on
 
     } catch (err) {
+      progress.textContent = ""; // not "Unlocking your key…" beside the error
       showError(errors, err, HINTS);
     }
   });
