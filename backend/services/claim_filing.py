@@ -409,7 +409,7 @@ def _insert_claim(
             claim = get_claim(session, draft.claim_pk)
             _flag_duplicates(session, claim, digests)
             if draft.waiting_period:
-                _reject_for_waiting_period(session, claim, member.id)
+                _reject_for_waiting_period(session, claim, member.id, queued_at)
             session.flush()
             draft.recorded = claim_view(session, claim, with_names=True)
         else:
@@ -461,8 +461,9 @@ def _flag_duplicates(session: Session, claim: Claim, digests: list[bytes]) -> No
             record_event(session, other, "flagged", flag=DUPLICATE_EVIDENCE, otherClaims=1)
 
 
-def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str) -> None:
-    now = utcnow()
+def _reject_for_waiting_period(session: Session, claim: Claim, member_id: str, now: datetime) -> None:
+    """``now`` is on the chain's clock (:func:`queue_time`): the exit goes to the membership log,
+    whose anchoring deadline and period snapshots are judged by block time."""
     set_status(claim, "REJECTED")
     claim.reason_code = WAITING_PERIOD
     record_event(session, claim, "rejected_by_rules", reasonCode=WAITING_PERIOD, decidedBy="rules")

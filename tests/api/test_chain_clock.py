@@ -3,7 +3,10 @@ the local development chain (the demo's way through windows that last days)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from backend.runtime import Runtime
+from backend.services.bootstrap import bootstrap
 from tests.accounts.support import Api, make_account, token_for
 
 
@@ -32,3 +35,24 @@ def test_chain_clock_is_fixed_outside_development(runtime: Runtime) -> None:
     assert api.get("/chain/time", token).json()["canAdvance"] is False
     refused = api.post("/chain/advance", token, json={"seconds": 60})
     assert (refused.status_code, refused.json()["code"]) == (403, "CLOCK_FIXED")
+
+
+def test_joins_and_exits_after_the_development_chain_moved_ahead_are_on_its_clock(runtime: Runtime) -> None:
+    """The membership log's anchoring deadline and each period's snapshot are judged by block time.
+    Stamped on the wall clock after the demo moved the chain days ahead, a join looked anchored days
+    late (AUDIT_APPORTIONMENT_INVALID membership_log_late) and under protection at the snapshot of a
+    period the chain had already published without it (membership_db, membership_log left_out)."""
+    bootstrap(runtime)  # the default rule set, anchored
+    api = Api(runtime)
+    token = token_for(runtime, make_account(runtime, "member"))
+    moved = api.post("/chain/advance", token, json={"seconds": 5 * 86_400})
+    assert moved.status_code == 200, moved.text
+    chain_now = moved.json()["chainTime"]
+    joined = api.post(
+        "/members/join", token, json={"birthDate": "1990-05-17", "creditScore": 700, "healthAnswers": [False] * 3}
+    )
+    assert joined.status_code == 201, joined.text
+    assert datetime.fromisoformat(joined.json()["joinedAt"]).timestamp() >= chain_now
+    left = api.post("/members/me/exit", token)
+    assert left.status_code == 200, left.text
+    assert datetime.fromisoformat(left.json()["endedAt"]).timestamp() >= chain_now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -12,6 +12,7 @@ from backend.api.deps import RuntimeDep, SessionDep, role_dependency
 from backend.api.schemas import ApiModel, Hex
 from backend.services import membership, membership_log
 from backend.services.auth import Principal
+from backend.services.chain_clock import queue_time
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -54,8 +55,11 @@ class MemberOut(ApiModel):
     },
 )
 def join(body: JoinRequest, runtime: RuntimeDep, principal: MemberPrincipal) -> MemberOut:
+    # On the chain's clock (the later of it and the wall clock): the membership log's anchoring
+    # deadline and the periods' snapshots are judged by block time, and on a development chain moved
+    # days ahead a wall-clock join looked anchored late and left out of a period already published.
     member = membership.join_plan(
-        runtime, principal.account_id, body.birth_date, body.credit_score, body.health_answers, datetime.now(UTC)
+        runtime, principal.account_id, body.birth_date, body.credit_score, body.health_answers, queue_time(runtime)
     )
     return MemberOut.of(member)
 
@@ -81,4 +85,4 @@ def my_join_receipt(runtime: RuntimeDep, session: SessionDep, principal: MemberP
 
 @router.post("/me/exit", response_model=MemberOut, summary="Leave the plan now")
 def exit_plan(runtime: RuntimeDep, principal: MemberPrincipal) -> MemberOut:
-    return MemberOut.of(membership.leave_plan(runtime.sessions, principal.account_id, datetime.now(UTC)))
+    return MemberOut.of(membership.leave_plan(runtime.sessions, principal.account_id, queue_time(runtime)))
