@@ -248,7 +248,9 @@ class Dispatcher:
                     while end < len(rows) and rows[end][1].get("gas") is not None:
                         end += 1
                     with self.busy:
-                        self._dispatch(rows[start:end])
+                        complete = self._dispatch(rows[start:end])
+                    if not complete:
+                        break  # rows went back to the queue: read it again, in id order
                     start = end
             if time.monotonic() - self._last_watch >= WATCH_EVERY:
                 self._last_watch = time.monotonic()
@@ -284,9 +286,10 @@ class Dispatcher:
     def _key(self) -> tuple[Any, ...]:
         return (ChainOutboxRow.chain_id == self.chain_id, ChainOutboxRow.sender == self.address)
 
-    def _dispatch(self, rows: list[tuple[int, TxParams]]) -> None:
+    def _dispatch(self, rows: list[tuple[int, TxParams]]) -> bool:
         """Sign ``rows`` with consecutive nonces from the node's pending count, store them in one
-        fenced transaction, then broadcast them in order."""
+        fenced transaction, then broadcast them in order. False when some went back to the queue
+        (a nonce taken by an outside sender, a row cancelled meanwhile): no later row may pass them."""
         nonce = self.sender.pending_nonce()
         signed: list[tuple[int, bytes, SentTransaction]] = []
         for row_id, tx in rows:
@@ -298,8 +301,10 @@ class Dispatcher:
             sent.outbox_id = row_id
             signed.append((row_id, raw, sent))
             nonce += 1
-        if not signed or not self._store_signed(signed):
-            return
+        if not signed:
+            return True
+        if not self._store_signed(signed):
+            return False
         self.fault("after_sign")
         for index, (row_id, raw, sent) in enumerate(signed):
             try:
@@ -315,17 +320,18 @@ class Dispatcher:
                         self._fail(row_id, exc, "signed")
                         index += 1
                     self._requeue([r for r, _raw, _sent in signed[index:]])
-                    return
+                    return False
             except ChainUnavailable:
                 self._settled = False  # did the node get them? settle before signing anything else
                 raise
             except TransactionFailed as exc:
                 self._fail(row_id, exc, "signed")
                 self._requeue([r for r, _raw, _sent in signed[index + 1 :]])
-                return
+                return index + 1 == len(signed)
             self._retries.pop(row_id, None)
             self.notify(row_id, sent)
         self.fault("after_send")
+        return True
 
     def _store_signed(self, signed: list[tuple[int, bytes, SentTransaction]]) -> bool:
         """Write the signed rows under the fencing token, all or none (a row its caller cancelled

@@ -238,7 +238,8 @@ def test_a_send_nobody_signs_ends_with_a_clear_error_and_the_row_cancelled(
 
 def test_a_nonce_an_outside_sender_took_is_signed_again(hosts: Callable[..., ChainOutbox]) -> None:
     """A tool outside the outbox sends with the same key between the leader's signing and its
-    broadcast: the node refuses the leader's nonce, and the row is signed again with the next one."""
+    broadcast: the node refuses the leader's nonce, and the run's rows are signed again with the
+    next ones, in their order."""
     a = hosts("host-a", autostart=False)
     signer = account(KEY)
     leader = a.dispatcher(signer)
@@ -251,12 +252,14 @@ def test_a_nonce_an_outside_sender_took_is_signed_again(hosts: Callable[..., Cha
             taken.append(outsider.wait(outsider.send({**TRANSFER, "value": Wei(2)}))["blockNumber"])
 
     leader.fault = race
-    row_id = a.sender(signer).enqueue(TRANSFER)
+    first, second = a.sender(signer).enqueue(TRANSFER), a.sender(signer).enqueue(TRANSFER)  # one run
     count = a.w3.eth.get_transaction_count(signer.address, "pending")
     leader.step()
-    row = _row(a, row_id)
-    assert (row.status, row.nonce) == ("signed", count + 1)
-    assert a.sender(signer).wait(SentTransaction(bytes(row.tx_hash or b""), count + 1, row_id))["status"] == 1
+    rows = [_row(a, first), _row(a, second)]
+    assert [(r.status, r.nonce) for r in rows] == [("signed", count + 1), ("signed", count + 2)]  # order kept
+    for row in rows:
+        assert row.nonce is not None
+        assert a.sender(signer).wait(SentTransaction(bytes(row.tx_hash or b""), row.nonce, row.id))["status"] == 1
 
 
 def test_a_host_that_closes_frees_the_key_for_the_next(hosts: Callable[..., ChainOutbox]) -> None:
