@@ -65,23 +65,31 @@ now, ``HUBAO_API_WORKERS=2``        66.5 vs 638.2 → 0.10,          62.2 vs 635
                                     137.1/s → 0.48 ×               102.9/s → 0.60 ×
 ==================================  =============================  =============================
 
-This session (2026-12-06 11:00 UTC, ``python -m benchmarks claims``, 50 claimants × 1 MiB, while
-other sessions' test suites held the 2 cores at a load of ~5: every figure ~4–8 × below the idle
-ones above, the ratios the comparable part): filings vs the durable evidence upload on one host
-— SQLite 20.9 vs 30.8/s → **0.68 ×**, PostgreSQL 15.8 vs 26.8/s → **0.59 ×**; two API workers
-0.65 × and 0.64 ×. Target 0.8 × **not met**. Server CPU per request: filing 32–35 ms, upload
-26–28 ms (ratio 0.77–0.81): the CPU a filing adds on top of storing its evidence (the claim's
-checks and rows, the signed filing receipt, its share of the relay round: ``load_filings``,
-signing and decoding the ``fileForReview`` transaction, and ``_commit``'s ORM rows for the
-events and reviewer assignments) explains most of the gap; the rest is the relay's serial chain
-round trip at the burst's tail (the last filings wait for the round in flight and then their
-own). Reaching 0.8 × needs either the relay's per-claim work as bulk Core statements (as
-``record_claim`` does) or answering on the database commit (``202 FILED``, the signed receipt
-being the promise) instead of after the chain: the second is an API change, left to the issue.
-Two hosts against one (Kubo RPC store, PostgreSQL): filings 11.8 vs 16.5/s → **0.72 ×**; uploads
-19.7 vs 16.2/s — on two cores shared with PostgreSQL, anvil, the store process and the client a
-second host adds no core, only contention; one host's filings 1.02 × its uploads through the
-Kubo RPC store, whose extra process slows the upload as much as the chain slows the filing.
+This session (2026-12-06 11:53 UTC, after the chain outbox landed; ``python -m benchmarks
+claims``, 50 claimants × 1 MiB, while other sessions' suites held the 2 cores at a load of ~9:
+absolute figures far below the idle ones above, the same-run ratios the comparable part;
+``results/bench_claims.json``): filings vs the durable evidence upload on one host — SQLite
+25.5 vs 43.3/s → **0.59 ×**, PostgreSQL 24.6 vs 44.2/s → **0.56 ×**; two API workers 0.55 × and
+0.57 × (earlier runs the same day, before the outbox: 0.52–0.68 ×). Target 0.8 × **not met**.
+Two hosts against one (PostgreSQL, the store over Kubo RPC): filings 20.7 vs 22.7/s → **0.92 ×**
+(a second host adds no core here, only processes on the same two); filings 0.69 × the uploads on
+one host, 0.63 × on two.
+
+Where the time goes (server CPU per request from the same run: filing 27 ms, upload 17–19 ms;
+per phase, thread CPU summed over a 50-filing burst on SQLite with the functions wrapped): the
+evidence itself costs the same in both (``seal_upload`` 7–11 ms: hashing, AES-GCM, six durable
+block writes); a filing adds ``begin_claim`` 2.9–3.1 ms (member, claim-key reuse, daily quota
+and rule-set queries), ``record_claim`` 4.2–4.5 ms (the claim, evidence, outbox and event rows,
+the duplicate-digest query, the signed filing receipt — 0.7–1.6 ms until this session, now
+0.26 ms: the receipt's EIP-712 domain made an ``eth_chainId`` round trip per filing) against the
+upload's 1.5–2.4 ms of rows, and its share of the relay rounds, ~3 ms (6–8 rounds per 50
+filings, each ~25 ms: ``load_filings``, building, signing and decoding ``fileForReview`` —
+``send_filings`` 13 ms — and ``_commit``'s ORM rows for events and reviewer assignments, 9 ms).
+On top of the CPU, the relay is serial: the last filings of a burst wait for the round in flight,
+then their own (now through the chain outbox's elected sender). Reaching 0.8 × needs the relay's
+per-claim work as bulk Core statements, fewer and fuller rounds, or answering on the database
+commit (``202 FILED``, the signed receipt being the promise) instead of after the chain — an API
+change left to the issue.
 
 Filing rounds vary by ±25 % between rounds of one run (``rounds_per_s``) and between runs
 (one-process SQLite: 40–70 claims/s in four runs the same hour); the baseline by less once warm.

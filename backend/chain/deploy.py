@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from backend.chain.client import account
 from backend.chain.compiler import ContractsLayout, artifact_json, load_artifact
@@ -178,13 +180,28 @@ def genesis_hash(w3: Web3) -> str:
     return "0x" + bytes(w3.eth.get_block(0)["hash"]).hex()
 
 
+def has_genesis(w3: Web3, recorded: str) -> bool:
+    """True when ``recorded`` is this chain's genesis block: block 0's hash, or a block 0 the node
+    still holds under that hash. anvil adds a fresh block 0 each time it loads a ``--state`` file
+    and answers block 0 with any of them, so after a few restarts of ``make run`` (a kill -9 among
+    them) block 0 named another hash than the one recorded, and the whole suite was redeployed
+    beside the history it had notarized."""
+    if recorded == genesis_hash(w3):
+        return True
+    try:
+        block = w3.eth.get_block(HexBytes(recorded))
+    except (BlockNotFound, ValueError):
+        return False
+    return int(block["number"]) == 0
+
+
 def check_record(
     w3: Web3, record: DeploymentRecord, suite: tuple[ContractSpec, ...] = SUITE, layout: ContractsLayout | None = None
 ) -> str | None:
     """None when the record still describes this chain; otherwise the reason it does not."""
     if record.chain_id != w3.eth.chain_id:
         return f"chain id changed ({record.chain_id} → {w3.eth.chain_id})"
-    if record.genesis_hash != genesis_hash(w3):
+    if not has_genesis(w3, record.genesis_hash):
         return "the chain was reset (different genesis block)"
     for spec in suite:
         deployed = record.contracts.get(spec.name)

@@ -241,6 +241,8 @@ def test_files_are_refused_in_the_page_before_any_upload(world: World, base_url:
         _sign_in(page, base_url, claimant.account.username)
         page.goto(f"{base_url}/app/#/file")
         page.wait_for_selector("#file-form")
+        # A member past the waiting period reads that it ended (not "ends on" a day gone by).
+        assert "Your waiting period ended on" in page.inner_text("#waiting-hint")
         assert "up to 2 MiB each" in page.inner_text("#drop-zone")
         page.set_input_files("#files", files=[{"name": "blank.pdf", "mimeType": "application/pdf", "buffer": b""}])
         page.wait_for_selector("#file-form .error")

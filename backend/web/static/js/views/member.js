@@ -228,7 +228,15 @@ export async function renderFile(ctx) {
     "form",
     { class: "card", id: "file-form", novalidate: true },
     errors,
-    waitingEnds ? h("p", { class: "hint", id: "waiting-hint" }, `Your waiting period ends on ${waitingEnds}: illnesses diagnosed before that day are not covered.`) : null,
+    waitingEnds
+      ? h(
+          "p",
+          { class: "hint", id: "waiting-hint" },
+          waitingEnds <= today
+            ? `Your waiting period ended on ${waitingEnds}: you are covered for illnesses diagnosed from that day.`
+            : `Your waiting period ends on ${waitingEnds}: illnesses diagnosed before that day are not covered.`,
+        )
+      : null,
     h("div", { class: "field" }, h("label", { for: "illness" }, "Illness"), h("select", { id: "illness", name: "illness", required: true }, h("option", { value: "" }, "Choose…"), catalog.illnesses.map((i) => h("option", { value: i.code }, `${i.nameEn} · ${i.nameZh} (${i.code})`)))),
     h("div", { class: "field" }, h("label", { for: "diagnosis" }, "Date of diagnosis"), h("input", { id: "diagnosis", name: "diagnosis", type: "date", max: today, required: true })),
     warning,
