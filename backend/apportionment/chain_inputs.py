@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import operator
 import os
-import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
@@ -269,7 +270,7 @@ def packed_member_pages(path: str | os.PathLike[str]) -> Iterator[list[bytes]]:
         while page := fh.read(_PAGE_BYTES):
             if len(page) % 32:
                 raise MemberOrderError("a member snapshot file is not a whole number of commitments", index=0)
-            yield [page[off : off + 32] for off in range(0, len(page), 32)]
+            yield np.frombuffer(page, dtype=_V32).tolist()  # 32-byte bytes each
 
 
 def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
@@ -278,7 +279,11 @@ def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
         yield from page
 
 
-_COMMITMENT_YTD = struct.Struct(">32s16xQ")  # a ledger row's commitment and yearToDate
+_V32 = np.dtype("V32")  # ``tolist()`` of a void item is its bytes, all 32 (``S`` would strip zeros)
+# A ledger row as numpy sees it: its commitment (``S32`` compares as unsigned bytes, like
+# ``bytes``) and its yearToDate (big-endian); share and subsidy skipped.
+_COMMITMENT_YTD = np.dtype([("commitment", "S32"), ("amounts", "V16"), ("ytd", ">u8")])
+assert _COMMITMENT_YTD.itemsize == ROW_SIZE
 
 
 def paid_this_year_pages(
@@ -290,8 +295,10 @@ def paid_this_year_pages(
     ``previous`` is the ledger of the period just before, when it is of the same year (None for
     the first period of a year): a member's amount is their ``yearToDate`` there, or 0 when absent.
     A merge join by blocks: the previous ledger is read ``_PAGE_ROWS`` rows at a time, each block
-    as a ``{commitment: yearToDate}`` dict built in C, and a block is dropped once the members
-    have passed its last commitment — a few blocks are held, never the ledger.
+    as numpy columns (commitments, strictly ascending or ``MemberOrderError``, and yearToDate), a
+    page looked up in the blocks it overlaps by binary search (``np.searchsorted``, in C), and a
+    block is dropped once the members have passed its last commitment — a few blocks are held,
+    never the ledger.
     """
     if previous is None:
         for page in pages:
@@ -300,8 +307,10 @@ def paid_this_year_pages(
     if not previous.ascending:
         raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
     blocks = previous.row_blocks(chunk_rows=_PAGE_ROWS)
-    window: deque[tuple[bytes, dict[bytes, int]]] = deque()  # (last commitment of the block, its rows)
+    # (last commitment of the block, its commitments, their yearToDate)
+    window: deque[tuple[bytes, NDArray[Any], NDArray[Any]]] = deque()
     exhausted = False
+    last = b""
     for page in pages:
         if not page:
             continue
@@ -310,23 +319,25 @@ def paid_this_year_pages(
             if block is None:
                 exhausted = True
             else:
-                window.append((block[-ROW_SIZE:][:32], dict(_COMMITMENT_YTD.iter_unpack(block))))
+                rows = np.frombuffer(block, dtype=_COMMITMENT_YTD)
+                keys = rows["commitment"]
+                if block[:32] <= last or not bool(np.all(keys[:-1] < keys[1:])):
+                    raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
+                last = block[-ROW_SIZE:][:32]
+                window.append((last, keys, rows["ytd"]))
         while window and window[0][0] < page[0]:
             window.popleft()
-        if not window:
+        if not window or set(map(len, page)) != {32}:  # a malformed row: the builder names it
             yield page, [0] * len(page)
-        elif len(window) == 1:
-            get = window[0][1].get
-            yield page, [get(c, 0) for c in page]
-        elif len(window) == 2:  # blocks hold distinct commitments: a 0 or a miss in the first asks the second
-            first, second = window[0][1].get, window[1][1].get
-            yield page, [first(c) or second(c, 0) for c in page]
+            continue
+        if len(window) == 1:
+            keys, ytds = window[0][1], window[0][2]
         else:
-            carried: dict[bytes, int] = {}
-            for _, rows in window:
-                carried.update(rows)
-            get = carried.get
-            yield page, [get(c, 0) for c in page]
+            keys = np.concatenate([w[1] for w in window])
+            ytds = np.concatenate([w[2] for w in window])
+        wanted = np.frombuffer(b"".join(page), dtype=keys.dtype)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        yield page, np.where(keys[at] == wanted, ytds[at], 0).tolist()
 
 
 def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:

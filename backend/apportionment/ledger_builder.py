@@ -203,21 +203,14 @@ class ShareLedgerBuilder:
             raise self._first_problem(list(zip(commitments, paids, strict=True)))
         subsidies = [base_fen - s for s in shares]
         k = keccak_raw
-        hashes = list(map(k, map(k, map(LEAF_INPUT.pack, commitments, shares, subsidies, ytds))))
-        leaves = self._leaves.buckets
-        for h in hashes:
-            leaves[h[0]] += h
+        flat = b"".join(map(k, map(k, map(LEAF_INPUT.pack, commitments, shares, subsidies, ytds))))
+        self._leaves.extend_flat(flat)
         if self._flat is not None:
-            self._flat += b"".join(hashes)
+            self._flat += flat
         if self._members is not None:
-            buckets = self._members.buckets
-            for h in list(map(k, map(k, commitments))):
-                buckets[h[0]] += h
+            self._members.extend_flat(b"".join(map(k, map(k, commitments))))
         if self._writer is not None:
             self._writer.write(b"".join(map(ROW.pack, commitments, shares, subsidies, ytds)))
-        self._leaves.settle()
-        if self._members is not None:
-            self._members.settle()
         self._prev = commitments[-1]
         self._rows = index0 + len(commitments)
         self._share_total += sum(shares)

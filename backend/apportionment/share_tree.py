@@ -33,7 +33,6 @@ the proof against the root the chain recorded, so a damaged file can give no fal
 
 from __future__ import annotations
 
-import operator
 import os
 import shutil
 import struct
@@ -42,6 +41,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
+
+import numpy as np
 
 from backend.apportionment.errors import ShareLedgerInvalid
 from backend.apportionment.files import atomic_output
@@ -69,6 +70,10 @@ SORT_BYTES = 16 << 20
 _PASS_NODES = 1 << 16  # nodes read per step of a level pass (2 MiB)
 _RUN_BUFFER = 32 << 10  # write buffer per run file (256 runs: 8 MiB)
 _keccak = load_backend(KECCAK_BACKEND)
+# Leaf hashes as numpy byte strings: ``S32`` compares (and sorts) as unsigned bytes, like ``bytes``
+# (trailing zero bytes, which ``S`` strips when comparing, cannot reorder two 32-byte strings).
+_S32 = np.dtype("S32")
+_V64 = np.dtype("V64")  # a pair as one item: ``tolist()`` gives its 64 bytes exactly (``S`` would strip)
 
 
 class LeafBuckets:
@@ -108,11 +113,22 @@ class LeafBuckets:
         self.count += 1
 
     def extend_flat(self, flat: bytes | bytearray) -> None:
-        """Add every 32-byte hash of a flat buffer (then ``settle``)."""
-        buckets = self.buckets
-        for off in range(0, len(flat), 32):
-            buckets[flat[off]] += flat[off : off + 32]
-        self.count += len(flat) // 32
+        """Add every 32-byte hash of a flat buffer (then ``settle``): grouped by first byte in C
+        (a stable argsort of the first bytes), one append per non-empty bucket."""
+        n = len(flat) // 32
+        if n:
+            rows = np.frombuffer(flat, dtype=_S32, count=n)
+            first = np.frombuffer(flat, dtype=np.uint8, count=32 * n)[::32]
+            grouped = rows[np.argsort(first, kind="stable")].tobytes()
+            counts = np.bincount(first, minlength=256).tolist()
+            buckets = self.buckets
+            off = 0
+            for b, c in enumerate(counts):
+                if c:
+                    end = off + 32 * c
+                    buckets[b] += grouped[off:end]
+                    off = end
+            self.count += n
         self.settle()
 
     def settle(self) -> None:
@@ -152,9 +168,8 @@ class LeafBuckets:
 
 
 def _sorted_desc(flat: bytes | bytearray) -> bytes:
-    items = [flat[i : i + 32] for i in range(0, len(flat), 32)]
-    items.sort(reverse=True)
-    return b"".join(items)
+    """The 32-byte hashes of ``flat`` in descending order (``np.sort`` over ``S32``, in C)."""
+    return np.sort(np.frombuffer(flat, dtype=_S32, count=len(flat) // 32))[::-1].tobytes()
 
 
 def _split_run(path: Path, depth: int) -> list[Path]:
@@ -165,8 +180,14 @@ def _split_run(path: Path, depth: int) -> list[Path]:
     try:
         with open(path, "rb") as src:
             while block := src.read(32 * _PASS_NODES):
-                for off in range(0, len(block), 32):
-                    files[block[off + depth]].write(block[off : off + 32])
+                m = len(block) // 32
+                key = np.frombuffer(block, dtype=np.uint8, count=32 * m)[depth::32]
+                grouped = np.frombuffer(block, dtype=_S32, count=m)[np.argsort(key, kind="stable")].tobytes()
+                off = 0
+                for b, c in enumerate(np.bincount(key, minlength=256).tolist()):
+                    if c:
+                        files[b].write(grouped[off : off + 32 * c])
+                        off += 32 * c
     finally:
         for fh in files:
             fh.close()
@@ -223,17 +244,27 @@ def _hash_pairs_flat(level: bytes | bytearray, ordered_from: int | None = None) 
 
     Pairs from node ``ordered_from`` on (an even index) are two *leaves*, which lie in descending
     order, so their sorted pair is known without comparing (half of all the inner nodes of a
-    tree). Column-wise (``map``): the per-node interpreter work is what a tree costs beyond keccak.
+    tree). The 64-byte sorted pairs are formed column-wise in numpy (compare, select, concatenate)
+    and handed to keccak as a list of ``bytes``: keccak is then the only per-node Python call.
     """
-    k = _keccak
-    nodes = [level[i : i + 32] for i in range(0, len(level), 32)]
-    cut = len(nodes) if ordered_from is None else min(max(ordered_from, 0), len(nodes))
-    left, right = nodes[0:cut:2], nodes[1:cut:2]
-    swap = list(map(operator.gt, left, right))
-    parents = list(map(k, [b + a if g else a + b for a, b, g in zip(left, right, swap, strict=True)]))  # type: ignore[arg-type]
-    if cut < len(nodes):
-        parents += map(k, map(operator.add, nodes[cut + 1 :: 2], nodes[cut::2]))
-    return b"".join(parents)
+    n = len(level) // 32
+    cut = n if ordered_from is None else min(max(ordered_from, 0), n)
+    if n < 2:
+        return b""
+    half = cut // 2
+    count = half + (n - cut) // 2
+    nodes = np.frombuffer(level, dtype=np.uint8, count=32 * n).reshape(n, 32)
+    pairs = np.empty((count, 64), dtype=np.uint8)
+    if half:
+        keys = np.frombuffer(level, dtype=_S32, count=n)
+        swap = (keys[0 : 2 * half : 2] > keys[1 : 2 * half : 2])[:, None]
+        left, right = nodes[0 : 2 * half : 2], nodes[1 : 2 * half : 2]
+        np.copyto(pairs[:half, :32], np.where(swap, right, left))
+        np.copyto(pairs[:half, 32:], np.where(swap, left, right))
+    if count > half:
+        pairs[half:, :32] = nodes[cut + 1 :: 2][: count - half]
+        pairs[half:, 32:] = nodes[cut::2][: count - half]
+    return b"".join(map(_keccak, pairs.view(_V64).ravel().tolist()))
 
 
 LevelSink = Callable[[int, bytes | bytearray], None]

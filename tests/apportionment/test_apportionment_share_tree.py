@@ -91,3 +91,25 @@ def test_ledger_writes_its_node_file_and_receipts_come_from_it(tmp_path: Path) -
         )
     assert verify_share_receipt_offline(receipt).ok
     assert index == 17
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_hashes_that_differ_only_in_zero_or_high_bytes_sort_and_pair_as_bytes(tmp_path: Path, spill: bool) -> None:
+    """numpy sorts and compares the leaves as ``S32``, which drops trailing zero bytes when it
+    compares: leaves that differ only there, or only in bytes ≥ 0x80, must still sort and pair as
+    ``bytes`` do (the reference tree is pure Python)."""
+    base = keccak256(b"edge")
+    hashes = sorted(
+        {base[:k] + bytes([v]) + bytes(31 - k) for k in (0, 1, 5, 30, 31) for v in (0x00, 0x01, 0x7F, 0x80, 0xFF)}
+        | {bytes(32), b"\xff" * 32, b"\x00" * 31 + b"\x01", b"\x01" + b"\x00" * 31}
+    )
+    leaves = LeafBuckets(memory_bytes=0, spill_dir=tmp_path, sort_bytes=64) if spill else LeafBuckets()
+    leaves.extend_flat(b"".join(reversed(hashes)))
+    reference = MerkleTree.from_leaf_hashes(hashes)
+    path = tmp_path / "z.tree"
+    assert write_tree_file(path, leaves, 1) == reference.root
+    with ShareTreeFile(path) as tree:
+        for i, h in enumerate(hashes):
+            index = tree.find_leaf(h)
+            assert index == reference.tree_index(i)
+            assert tree.proof(index) == reference.proof(i)
