@@ -166,15 +166,47 @@ def audit_cmd(
 
 def _deployment_record(path: Path, default_path: bool, sessions: sessionmaker[Session] | None) -> DeploymentRecord:
     """The record at ``path``; without ``--deployment`` and without this host's file, the one the
-    audited database keeps (every host of a deployment shares it there)."""
-    from backend.db.deployments import DatabaseRecordStore
-
+    audited database keeps (every host of a deployment shares it there). A record that names
+    other contracts than the audited database's own is refused: its rows would all be findings."""
+    kept = _kept_record(sessions)
     if path.is_file():
-        return DeploymentRecord.from_json(path.read_text(encoding="utf-8"))
-    record = DatabaseRecordStore(sessions).load() if default_path and sessions is not None else None
+        given = DeploymentRecord.from_json(path.read_text(encoding="utf-8"))
+        if kept is not None and _differences(given, kept):
+            raise ConfigError(
+                f"the audited database belongs to another deployment than {path} "
+                f"({', '.join(_differences(given, kept))}): pass --database-url of that deployment's database, "
+                "or --no-database",
+                code="AUDIT_INPUT",
+            )
+        return given
+    record = kept if default_path else None
     if record is None:
         raise ConfigError(f"no deployment record at {path}: pass --deployment FILE", code="AUDIT_INPUT")
     return record
+
+
+def _kept_record(sessions: sessionmaker[Session] | None) -> DeploymentRecord | None:
+    """The record the audited database keeps (None: no database, or one from before it kept one)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from backend.db.deployments import DatabaseRecordStore
+
+    if sessions is None:
+        return None
+    try:
+        return DatabaseRecordStore(sessions).load()
+    except SQLAlchemyError:  # a database not migrated to the deployments table: nothing to compare
+        return None
+
+
+def _differences(given: DeploymentRecord, kept: DeploymentRecord) -> list[str]:
+    """What differs between the record an auditor passed and the one the database keeps."""
+    found = [] if given.chain_id == kept.chain_id else [f"chain {given.chain_id} vs {kept.chain_id}"]
+    for name in sorted(set(given.contracts) & set(kept.contracts)):
+        mine, theirs = given.address(name).lower(), kept.address(name).lower()
+        if mine != theirs:
+            found.append(f"{name} {mine} vs {theirs}")
+    return found
 
 
 def _print_report(report: AuditReport) -> None:

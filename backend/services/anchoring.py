@@ -292,7 +292,10 @@ class AnchoringWorker:
                 return None
             if not force and len(rows) < self.max_batch:
                 oldest = session.scalar(select(items.enqueued_at).where(items.id == rows[0][0]))
-                if oldest is not None and self.clock() - oldest < self.max_wait:
+                # An item stamped ahead of this clock was queued on a chain clock that runs ahead of
+                # the wall (chain_clock.queue_time after the demo moved its chain): it is due now,
+                # or it would wait until the wall clock caught up with the chain (days).
+                if oldest is not None and timedelta(0) <= self.clock() - oldest < self.max_wait:
                     return None
             good: list[tuple[int, bytes]] = []
             for item_id, stored_hash, ref_id, *values in cast(list[_OutboxRow], rows):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from backend.api.app import create_app
 from backend.cli import _load_commands, app
 from backend.db.models import Account
+from backend.errors import ConfigError
 from backend.services.auth import hash_password, issue_token
 from tests.audit.audit_support import AuditedHistory, build_history
 
@@ -61,6 +62,28 @@ def test_cli_audit_names_a_tampered_row_and_exits_one(history: AuditedHistory, t
     assert code == 1
     assert "audit FAILED" in human
     assert "AUDIT_DB_MISMATCH" in human
+
+
+def test_cli_audit_refuses_a_deployment_record_the_database_does_not_keep(
+    history: AuditedHistory, tmp_path: Path
+) -> None:
+    """``--deployment`` of another data dir beside this host's database: refused with one line
+    naming the contract that differs, not an audit full of findings against the wrong rows."""
+    record = json.loads((history.data_dir / "deployment.json").read_text())
+    record["contracts"]["EvidenceNotary"]["address"] = "0x" + "11" * 20
+    other = tmp_path / "other-deployment.json"
+    other.write_text(json.dumps(record))
+    result = CliRunner().invoke(
+        app,
+        ["audit", "--json", "--deployment", str(other)],
+        env={"HUBAO_DATA_DIR": str(history.data_dir), "HUBAO_RPC_URL": history.node.url},
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.code == "AUDIT_INPUT"
+    assert "belongs to another deployment" in result.exception.message
+    assert "EvidenceNotary 0x1111111111111111111111111111111111111111 vs" in result.exception.message
+    code, out = _hubao(history, "audit", "--json", "--deployment", str(history.data_dir / "deployment.json"))
+    assert code == 0, out  # the database's own record passes as before
 
 
 def test_cli_checkpoint_round_trip_sign_cosign_verify(history: AuditedHistory, tmp_path: Path) -> None:

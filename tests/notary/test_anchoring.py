@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from backend.db.models import AnchorBatch, AnchorItem
+from backend.db.models import AnchorBatch, AnchorItem, utcnow
 from backend.proofs.merkle import MerkleTree, verify_proof
 from backend.services.anchoring import DeepReorg, unpack_proof
 from tests.factories import queue_evidence
@@ -79,6 +80,19 @@ def test_partial_batch_waits_for_max_wait(stack: NotaryStack) -> None:
     report = worker.run_once()
     assert report.formed == 0
     assert worker.backlog() == 5
+
+
+def test_items_stamped_ahead_of_the_wall_clock_are_due_at_once(stack: NotaryStack) -> None:
+    """Evidence queued on the chain's clock when the development chain runs days ahead (the demo
+    after POST /chain/advance): a partial batch forms at once instead of waiting for the wall clock
+    to catch up with the stamp."""
+    queue_evidence(stack.sessions, 3, seed=31)
+    with stack.sessions.begin() as session:
+        session.execute(update(AnchorItem).values(enqueued_at=utcnow() + timedelta(days=7)))
+    worker = stack.worker(max_batch=100, max_wait=3600)
+    report = worker.run_once()
+    assert report.formed == 1
+    assert worker.backlog() == 0
 
 
 def test_trillian_round_trip_thousand_leaves(stack: NotaryStack) -> None:
