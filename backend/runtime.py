@@ -33,6 +33,7 @@ from backend.db.engine import chain_outbox_url, check_database, make_engine, mig
 from backend.db.exclusive import exclusive
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
+from backend.proofs.keccak import speed_up_eth_hash
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
 from backend.services.chain_outbox import ChainOutbox
@@ -89,6 +90,7 @@ class Runtime(ServiceContext):
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     """Connect to (and if needed migrate) the database, the chain and the evidence store; deploy."""
     data_dir = settings.ensure_data_dir()
+    speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
     if migrate_db:
@@ -108,7 +110,14 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     outbox_url = chain_outbox_url(settings.sqlalchemy_url)
     if migrate_db and outbox_url != settings.sqlalchemy_url:
         migrate(outbox_url)
-    chain_outbox = ChainOutbox(session_factory(make_engine(outbox_url)), w3, owns_engine=True)
+    chain_outbox = ChainOutbox(
+        session_factory(make_engine(outbox_url)),
+        w3,
+        ttl=settings.chain_sender_lease,
+        poll=settings.chain_sender_poll,
+        sign_timeout=settings.chain_sender_timeout,
+        owns_engine=True,
+    )
     operator, notary = (
         chain_outbox.sender(signer)
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))
