@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     api_workers: int = Field(
         1, ge=1, description="API worker processes sharing the port (each uses one core; 1 = serve in-process)"
     )
+    api_max_in_flight: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="HTTP requests one API process serves at once; more are answered 503 OVERLOADED "
+        "with Retry-After (GET /health exempt)",
+    )
     upload_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="max evidence upload size")
     evidence_uploads_per_day: int = Field(
         20, ge=1, description="standalone evidence uploads (POST /evidence) per account per rolling day"

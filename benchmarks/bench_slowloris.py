@@ -8,6 +8,8 @@ at 1 byte/s and ``slow`` more send a complete upload head and its body at 1 byte
 ``GET /health`` calls are timed again. Reported: p50/p99 of both phases, their ratio, how many
 slow connections the server closed, the seconds until the last one was closed, and how many
 answered ``408``. The full run uses the default deadlines (10 s); the quick run shortens them.
+The dripping bodies are requests in flight, fewer than ``HUBAO_API_MAX_IN_FLIGHT`` (200), and
+``/health`` is exempt from that limit (``backend.api.overload``): no call here is shed.
 """
 
 from __future__ import annotations

@@ -326,8 +326,8 @@ def pdf_of(size: int, seed: int) -> bytes:
 
 
 DIAGNOSED = (date.today() - timedelta(days=10)).isoformat()
-# Answers a client retries (on the next host, with the same Idempotency-Key): over the concurrency
-# limit, a request body cut by the server's deadline.
+# Answers a client retries (on the next host, with the same Idempotency-Key): over the in-flight
+# limit (503 OVERLOADED, with Retry-After), a request body cut by the server's deadline.
 RETRIED_STATUSES = frozenset({503, 408})
 
 
@@ -347,6 +347,12 @@ class Filing:
         return self.answer is not None
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """The seconds the answer's ``Retry-After`` asks for (503 OVERLOADED sends one), capped; 0 if none."""
+    value = response.headers.get("retry-after", "")
+    return min(float(value), 30.0) if value.isdigit() else 0.0
+
+
 async def _file_one(
     client: httpx.AsyncClient,
     hosts: Sequence[Host],
@@ -358,8 +364,9 @@ async def _file_one(
     on_answer: Callable[[Host, Filing], None] | None,
 ) -> None:
     """File with ``hosts[first]``; a transport failure (the host died) or a 503/408 (a host over
-    its concurrency limit, a body cut by its deadline) is retried on the next host with the same
-    Idempotency-Key after a short back-off, as a client behind a load balancer would."""
+    its in-flight limit, ``OVERLOADED``; a body cut by its deadline) is retried on the next host
+    with the same Idempotency-Key after a short back-off (at least the answer's ``Retry-After``),
+    as a client behind a load balancer would."""
     form = {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED, "claimantKey": "0x" + os.urandom(20).hex()}
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
@@ -380,7 +387,7 @@ async def _file_one(
         else:
             filing.attempts.append(f"{host.name}: {response.status_code} {response.text[:300]}")
             if response.status_code in RETRIED_STATUSES:
-                await asyncio.sleep(min(0.5 * (attempt + 1), 3.0))
+                await asyncio.sleep(max(min(0.5 * (attempt + 1), 3.0), _retry_after(response)))
                 continue
         if 200 <= response.status_code < 300:
             filing.answer, filing.host = response.json(), host.name

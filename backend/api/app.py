@@ -14,6 +14,7 @@ from backend.api.docs import mount_docs
 from backend.api.errors import COMMON_RESPONSES, install_error_handlers
 from backend.api.headers import DefaultHeaders
 from backend.api.links import add_links
+from backend.api.overload import InFlightLimit
 from backend.api.routes import (
     accounts,
     anchors,
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     if runtime is not None:
         app.state.runtime = runtime
+    # Innermost of the middlewares: an OVERLOADED answer still gets CORS and the default headers.
+    app.add_middleware(InFlightLimit, limit=settings.api_max_in_flight)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -65,7 +65,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
         (429, "quota used up"),
         (500, "internal error"),
         (502, "the chain rejected or lost the operation"),
-        (503, "a backing service is unavailable"),
+        (503, "a backing service is unavailable, or the server is overloaded (OVERLOADED); see Retry-After"),
         (504, "a backing service timed out"),
     )
 }

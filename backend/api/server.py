@@ -33,16 +33,28 @@ from backend.config import Settings
 log = logging.getLogger(__name__)
 
 HEAD_DEADLINE_SECONDS = Settings.model_fields["head_timeout"].default
-# uvicorn options that go with it: idle keep-alive bounded, and a cap on connections + tasks
-# beyond which new requests get 503 instead of queueing.
-UVICORN_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": 200}
+# uvicorn options that go with it: idle keep-alive bounded.
+UVICORN_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5}
+# The product sheds load itself (``backend.api.overload``: HUBAO_API_MAX_IN_FLIGHT requests, then
+# 503 OVERLOADED with Retry-After). uvicorn's cap on connections + tasks stays as a last resort,
+# this many times higher, for what that limit does not count: a flood of (exempt) health checks or
+# of open connections (it counts idle keep-alive ones too, hence the floor). Only then does a
+# client get uvicorn's bare text/plain 503.
+BACKSTOP_FACTOR = 4
+BACKSTOP_FLOOR = 1000
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """``UVICORN_OPTIONS`` and whose forwarding headers to believe: only the configured reverse
-    proxies' (``HUBAO_TRUSTED_PROXIES``), so that a client cannot name another client's address."""
+    """``UVICORN_OPTIONS``, the backstop concurrency cap, and whose forwarding headers to believe:
+    only the configured reverse proxies' (``HUBAO_TRUSTED_PROXIES``), so that a client cannot name
+    another client's address."""
     proxies = ",".join(settings.trusted_proxies)
-    return {**UVICORN_OPTIONS, "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    return {
+        **UVICORN_OPTIONS,
+        "limit_concurrency": max(BACKSTOP_FACTOR * settings.api_max_in_flight, BACKSTOP_FLOOR),
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
 
 
 # How often a request body's progress is looked at.

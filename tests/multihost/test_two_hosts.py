@@ -8,9 +8,9 @@ once on the empty database: one migrates and deploys, the other uses that suite.
 
 :data:`CLAIMANTS` members file at once, alternately with each host; once a quarter of the claims
 are recorded, host B is SIGKILLed (its requests in flight are cut) and started again on the same
-data directory. A client whose request is cut, or refused with 503 by a host over its concurrency
-limit (host A takes host B's share meanwhile), retries on the other host with the same
-Idempotency-Key, as behind a load balancer. Afterwards:
+data directory. A client whose request is cut, or refused with 503 OVERLOADED by a host over its
+in-flight limit (host A takes host B's share meanwhile), retries on the other host with the same
+Idempotency-Key after the answer's Retry-After, as behind a load balancer. Afterwards:
 
 * every filing answered 2xx is on chain exactly once (one ``ClaimFiled``, under review) and every
   claimant holds exactly one claim in the database (no retry filed twice);
@@ -95,6 +95,10 @@ def run_scenario(tmp_path: Path, claimants: int, kill_after: int | None = None) 
             acknowledged = [f for f in filings if f.acknowledged]
             assert len(acknowledged) == claimants, [f.attempts for f in filings if not f.acknowledged][:5]
             assert any(len(f.attempts) > 1 for f in filings), "no request was cut by the kill"
+            # A host over its in-flight limit answers in the product's format (503 OVERLOADED with
+            # Retry-After), never uvicorn's bare text 503 that looks like a crash.
+            bare = [a for f in filings for a in f.attempts if a.endswith(": 503 Service Unavailable")]
+            assert not bare, bare[:5]
             left = wait_settled(tool)
             assert not any(left.values()), f"the hosts did not settle: {left}"
 
