@@ -33,6 +33,7 @@ from backend.db.engine import chain_outbox_url, check_database, make_engine, mig
 from backend.db.exclusive import exclusive
 from backend.db.shared_secrets import check_shared_secrets, jwt_fingerprint
 from backend.errors import ConfigError
+from backend.proofs.keccak import speed_up_eth_hash
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
 from backend.services.chain_outbox import ChainOutbox
@@ -92,6 +93,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     # Before anything with a side effect (migrating, deploying): a host whose HUBAO_KEYS_DIR is
     # missing or empty used to deploy the contracts first and only then stop on it.
     keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
+    speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
     if migrate_db:

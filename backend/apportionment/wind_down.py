@@ -13,6 +13,7 @@ filed during wind-down only when diagnosed before the stop and filed within
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -124,16 +125,25 @@ class WindDownGate:
         self._max_age = max_age
         self._state: WindDownState | None = None
         self._read_at = 0.0
+        self._reading = threading.Lock()
 
     def state(self) -> WindDownState:
         now = time.monotonic()
         state = self._state
         if state is not None and (state.active or now - self._read_at < self._max_age):
             return state
-        ctx = self._ctx
-        state = wind_down_state(ctx) if CONTRACT_NAME in ctx.contracts else WindDownState(active=False)
-        self._state, self._read_at = state, now
-        return state
+        # One reader at a time: a burst of filings when the kept state expires makes one chain call,
+        # the others go on with the state kept (at most ``max_age`` plus one call old).
+        if not self._reading.acquire(blocking=state is None):
+            assert state is not None
+            return state
+        try:
+            ctx = self._ctx
+            state = wind_down_state(ctx) if CONTRACT_NAME in ctx.contracts else WindDownState(active=False)
+            self._state, self._read_at = state, time.monotonic()
+            return state
+        finally:
+            self._reading.release()
 
     def forget(self) -> None:
         """Drop the kept state (this process has just begun the wind-down)."""

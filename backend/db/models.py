@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -57,6 +58,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table of ``model``, for Core statements on hot paths: ``insert(table_of(Claim))`` with
+    column dicts skips the ORM's bulk-persistence layer (about half the CPU per statement)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class EvidenceItem(Base):

@@ -71,10 +71,14 @@ def record_event(session: Session, claim: Claim, kind: str, tx: LedgerTx | None 
     return event
 
 
+# A claim in one of these states is decided for good: its ``final_at`` is set once.
+FINAL_STATES = frozenset({"REJECTED", "APPROVED", "PAID", "WITHDRAWN"})
+
+
 def set_status(claim: Claim, state: ClaimState | str) -> None:
     name = state.name if isinstance(state, ClaimState) else state
     claim.status = name
-    if name in ("REJECTED", "APPROVED", "PAID", "WITHDRAWN") and claim.final_at is None:
+    if name in FINAL_STATES and claim.final_at is None:
         claim.final_at = utcnow()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import AnchorItem, EvidenceItem, Member, new_public_id, utcnow
+from backend.db.models import AnchorItem, EvidenceItem, Member, new_public_id, table_of, utcnow
 from backend.errors import Forbidden, InvalidInput, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from backend.proofs.leaves import evidence_leaf_hash
 from evidence_store import seal_evidence
@@ -215,12 +215,13 @@ def insert_evidence_rows(
 ) -> None:
     """Insert, in ``session``'s transaction, the evidence rows of ``files`` — (upload, original
     name, leaf hash or None to compute it) — and their anchoring outbox rows: one bulk statement
-    per table. ``queued_at`` is when they were queued for anchoring on the deadline's clock
+    per table, on the tables themselves (Core, not the ORM's bulk layer: every upload and filing
+    passes here). ``queued_at`` is when they were queued for anchoring on the deadline's clock
     (:func:`backend.services.chain_clock.queue_time`); the wall clock when not given."""
     if not files:
         return
     session.execute(
-        insert(EvidenceItem),
+        insert(table_of(EvidenceItem)),
         [
             {
                 "id": accepted.evidence_id,
@@ -241,7 +242,7 @@ def insert_evidence_rows(
         ],
     )
     session.execute(
-        insert(AnchorItem),
+        insert(table_of(AnchorItem)),
         [
             {
                 "kind": "evidence",

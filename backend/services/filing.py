@@ -34,15 +34,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 
 from backend.chain.ledger_types import ClaimFiling, ClaimState, LedgerEvent, LedgerTx
 from backend.chain.transactions import AlreadyKnown, ContractReverted, NonceTooLow, ReplacementUnderpriced
-from backend.db.models import Claim, EvidenceItem, Member, utcnow
+from backend.db.models import Claim, ClaimEvent, EvidenceItem, Member, table_of, utcnow
 from backend.proofs.commitments import claim_member_commitment
-from backend.services.claims import hex32, ledger, record_event, set_status
+from backend.services.claims import FINAL_STATES, event_row, hex32, ledger
 from backend.services.context import ServiceContext
 from backend.services.filing_relay import FiledState
 from backend.services.review import apply_review_panels, plan_review_panels
@@ -177,8 +178,9 @@ def _commit(
     events: dict[bytes, list[tuple[LedgerEvent, LedgerTx]]],
     target: dict[str, ClaimState],
 ) -> dict[str, FiledState]:
-    """Reads first, then the writes in one burst: on SQLite the write lock is held only for them.
-    Returns the state of every claim moved."""
+    """Reads first, then the writes in one burst — Core statements, one per table and state (a
+    round writes every claim of it here): on SQLite the write lock is held only for them. Returns
+    the state of every claim moved."""
 
     with ctx.sessions.begin() as session:
         claims = session.scalars(
@@ -192,17 +194,22 @@ def _commit(
         for claim in claims:
             if target[claim.id] not in (ClaimState.NONE, ClaimState.FILED):  # a mined fileForReview opened it
                 by_state.setdefault(target[claim.id], []).append(claim.id)
-        moved: set[str] = set()
+        now = utcnow()
+        moved: dict[str, datetime | None] = {}  # claim → its final_at
         for state, pks in by_state.items():  # guarded: a row another process moved meanwhile stays its
+            values: dict[str, Any] = {"status": state.name, "updated_at": now}
+            if state.name in FINAL_STATES:  # found further along (decided while this process was away)
+                values["final_at"] = func.coalesce(Claim.final_at, now)
             moved.update(
-                session.scalars(
+                session.execute(
                     update(Claim)
                     .where(Claim.id.in_(pks), Claim.status == "FILED")
-                    .values(status=state.name)
-                    .returning(Claim.id)
+                    .values(**values)
+                    .returning(Claim.id, Claim.final_at)
                     .execution_options(synchronize_session=False)
                 ).all()
             )
+        rows: list[dict[str, Any]] = []
         for claim in claims:
             if claim.id not in moved:
                 continue
@@ -212,14 +219,15 @@ def _commit(
                     continue
                 seen.add((event.tx_hash, event.log_index))
                 if event.name == "ClaimFiled":
-                    record_event(
-                        session, claim, "ClaimFiled", tx, claimId=hex32(claim.claim_id), payoutFen=claim.payout_fen
+                    rows.append(
+                        event_row(claim.id, "ClaimFiled", tx, claimId=hex32(claim.claim_id), payoutFen=claim.payout_fen)
                     )
                 else:
-                    record_event(session, claim, "ReviewOpened", tx)
-            set_status(claim, target[claim.id])
-        apply_review_panels(session, [c for c in opened if c.id in moved], panels)
-        return {c.id: FiledState(c.status, c.updated_at, c.final_at) for c in claims if c.id in moved}
+                    rows.append(event_row(claim.id, "ReviewOpened", tx))
+        if rows:
+            session.execute(insert(table_of(ClaimEvent)), rows)
+        apply_review_panels(session, [c for c in opened if c.id in moved], panels, touch=False)
+        return {c.id: FiledState(target[c.id].name, now, moved[c.id]) for c in claims if c.id in moved}
 
 
 def relay_filings(

@@ -33,15 +33,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Account, Claim, Member, Relation, ReviewAssignment
+from backend.db.models import Account, Claim, ClaimEvent, Member, Relation, ReviewAssignment, table_of, utcnow
 from backend.errors import Forbidden, NotFound
 from backend.proofs.keccak import keccak256
 from backend.services.auth import Principal
-from backend.services.claims import ClaimView, claim_view, flags_of, hex32, ledger, record_event
+from backend.services.claims import ClaimView, claim_view, event_row, flags_of, hex32, ledger
 from backend.services.context import ServiceContext
 from backend.services.rules import REASON_CODES
 
@@ -134,16 +135,29 @@ def plan_review_panels(ctx: ServiceContext, session: Session, claims: list[Claim
     return panels
 
 
-def apply_review_panels(session: Session, claims: list[Claim], panels: dict[str, ReviewPanel]) -> None:
-    """Write the assignments :func:`plan_review_panels` chose, with their timeline rows."""
+def apply_review_panels(
+    session: Session, claims: list[Claim], panels: dict[str, ReviewPanel], *, touch: bool = True
+) -> None:
+    """Write the assignments :func:`plan_review_panels` chose, with their timeline rows: one Core
+    insert per table (the filing relay writes a whole round here). ``touch``: bump each claim's
+    ``updated_at`` (the relay's own status update already does)."""
+    assignments: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for claim in claims:
         panel = panels[claim.id]
-        for account_id in panel.chosen:
-            session.add(ReviewAssignment(claim_pk=claim.id, reviewer_id=account_id))
+        assignments.extend({"claim_pk": claim.id, "reviewer_id": account_id} for account_id in panel.chosen)
         if panel.chosen:
-            record_event(session, claim, "reviewers_assigned", count=panel.had + len(panel.chosen), quorum=panel.quorum)
+            events.append(
+                event_row(claim.id, "reviewers_assigned", count=panel.had + len(panel.chosen), quorum=panel.quorum)
+            )
         if panel.had + len(panel.chosen) < panel.quorum:
-            record_event(session, claim, "reviewers_short", needed=panel.quorum - panel.had - len(panel.chosen))
+            events.append(event_row(claim.id, "reviewers_short", needed=panel.quorum - panel.had - len(panel.chosen)))
+        if touch and (panel.chosen or panel.had + len(panel.chosen) < panel.quorum):
+            claim.updated_at = utcnow()
+    if assignments:
+        session.execute(insert(table_of(ReviewAssignment)), assignments)
+    if events:
+        session.execute(insert(table_of(ClaimEvent)), events)
     session.flush()
 
 

@@ -142,7 +142,9 @@ class World:
         acknowledge_waiting_period: bool = False,
         idempotency_key: str | None = None,
         claim_key: LocalAccount | None = None,
+        respond_async: bool = False,
     ) -> httpx.Response:
+        """``respond_async``: send ``Prefer: respond-async`` (202 FILED once durable)."""
         diagnosed = diagnosed or (datetime.now(UTC).date() - timedelta(days=10))
         key = claim_key or EthAccount.create()
         data = {"illnessCode": illness, "diagnosisDate": diagnosed.isoformat(), "claimantKey": key.address}
@@ -153,9 +155,13 @@ class World:
             person.token,
             data=data,
             files=[("files", f) for f in files],
-            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
+            headers={
+                **({"Idempotency-Key": idempotency_key} if idempotency_key else {}),
+                **({"Prefer": "respond-async"} if respond_async else {}),
+            }
+            or None,
         )
-        if response.status_code in (200, 201):  # a retry answers the claim filed first, with its key
+        if response.status_code in (200, 201, 202):  # a retry answers the claim filed first, with its key
             self.claim_keys.setdefault(response.json()["id"], key)
         return response
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 import backend.cli.receipts  # noqa: F401 - registers the command
+from backend.api.routes.claims import prefers_async
 from backend.chain.ledger_types import ClaimState
 from backend.cli import app
 from backend.proofs.filing_receipt import (
@@ -68,6 +70,53 @@ def test_filing_answers_with_the_operators_receipt(world: World, tmp_path: Path)
     assert (code, report["ok"], report["outcome"]) == (0, True, None)
     code, report = _verify(world, path, "--rpc", world.runtime.settings.chain_url)
     assert (code, report["outcome"]) == (0, "on_chain"), report
+
+
+def test_respond_async_answers_once_durable_with_the_receipt_and_the_relay_files_it(world: World) -> None:
+    """``Prefer: respond-async``: 202 FILED as soon as the claim is committed, the signed receipt
+    being the promise; the relay then takes it on chain (review opened, reviewers assigned)."""
+    claimant = world.member()
+    response = world.file(
+        claimant, [("report.pdf", pdf("filed asynchronously"), "application/pdf")], respond_async=True
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "FILED"
+    assert response.headers["preference-applied"] == "respond-async"
+    assert response.headers["location"] == f"/claims/{body['id']}"
+    receipt = body["filingReceipt"]
+    assert (receipt["claimId"], receipt["evidenceRoot"]) == (body["claimId"], body["evidenceRoot"])
+    assert verify_filing_receipt_offline(receipt, operator=world.runtime.operator.address).ok
+    deadline = time.monotonic() + 60
+    while (status := world.api.get(f"/claims/{body['id']}", claimant.token).json()["status"]) == "FILED":
+        assert time.monotonic() < deadline, "the relay did not file the claim"
+        time.sleep(0.05)
+    assert status == "UNDER_REVIEW"
+    assert ledger(world.runtime).state(bytes.fromhex(body["claimId"][2:])) == ClaimState.UNDER_REVIEW
+    kinds = [e["kind"] for e in world.api.get(f"/claims/{body['id']}/timeline", claimant.token).json()]
+    assert [k for k in kinds if k in ("ClaimFiled", "ReviewOpened")] == ["ClaimFiled", "ReviewOpened"]
+    assert len(world.reviewers_of(body["id"])) == 2
+    # Without the preference (or with another one) the answer still waits for the chain.
+    plain = world.file(world.member(), [("b.pdf", pdf("filed and waited"), "application/pdf")])
+    assert (plain.status_code, plain.json()["status"]) == (201, "UNDER_REVIEW")
+    assert "preference-applied" not in plain.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "applies"),
+    [
+        ("respond-async", True),
+        ("RESPOND-ASYNC", True),
+        ("return=minimal, respond-async; wait=10", True),
+        (" respond-async ", True),
+        ("return=representation", False),
+        ("respond-asynchronously", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_prefer_header_is_read_as_rfc_7240_says(header: str | None, applies: bool) -> None:
+    assert prefers_async(header) is applies
 
 
 def test_a_dropped_filing_is_proven_censored_by_the_receipt(world: World, tmp_path: Path) -> None:

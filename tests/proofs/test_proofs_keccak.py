@@ -43,3 +43,29 @@ def test_keccak256_accepts_bytearray_and_memoryview() -> None:
 def test_load_backend_rejects_unknown_name() -> None:
     with pytest.raises(KeyError):
         keccak.load_backend("md5")
+
+
+def test_eth_hash_is_pointed_at_the_verified_fast_backend_and_computes_the_same() -> None:
+    """web3, eth-account and eth-utils hash through eth-hash: after speed_up_eth_hash they use
+    safe-pysha3 (when this module verified it), and every digest is unchanged."""
+    import subprocess
+    import sys
+
+    code = (
+        "from eth_utils.crypto import keccak\n"
+        "from backend.proofs.keccak import KECCAK_BACKEND, speed_up_eth_hash\n"
+        "samples = [b'', b'abc', bytes(range(256)) * 5]\n"
+        "before = [keccak(s) for s in samples]\n"
+        "applied = speed_up_eth_hash()\n"
+        "assert applied == (KECCAK_BACKEND == 'safe-pysha3'), (applied, KECCAK_BACKEND)\n"
+        "assert [keccak(s) for s in samples] == before\n"
+        "import eth_hash.auto\n"
+        "if applied:\n"
+        "    assert eth_hash.auto.keccak.hasher.__self__.__class__.__name__ == 'PySha3Backend'\n"
+        "    assert eth_hash.auto.keccak.new(b'ab').digest() == keccak(b'ab')\n"
+        "assert speed_up_eth_hash() == applied\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

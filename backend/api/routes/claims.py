@@ -8,14 +8,24 @@ S3's POST uploads, fields must precede files: the form is checked before any byt
 stored, and every file streams straight into the encrypting store (never spooled to disk). An
 ``Idempotency-Key`` header makes the filing idempotent for the member: a retry with the same key
 answers the claim already recorded (header ``Idempotent-Replayed: true``), never a second claim.
+
+The answer comes once the claim is on chain (``201``, ``UNDER_REVIEW``), or — with the header
+``Prefer: respond-async`` (RFC 7240) — as soon as the claim and its evidence are durable in the
+database (``202``, ``FILED``, ``Preference-Applied: respond-async``, ``Location`` of the claim).
+Either way the answer carries the operator's signed filing receipt: its ``onChainBy`` deadline is
+the promise an asynchronous filer holds, exactly as an evidence upload's receipt is anchored later
+by the batch worker; a claim not on chain by then is provable censorship (``hubao receipt
+verify``). The filing relay takes the claim on chain in its next shared transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
@@ -32,6 +42,7 @@ from backend.api.multipart import FieldsThenFiles, MultipartReader, form_boundar
 from backend.api.schemas import ApiModel, ClaimOut, TimelineOut
 from backend.api.uploads import run_with_body
 from backend.errors import InvalidInput, NotFound, PayloadTooLarge
+from backend.logs import cause_of
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
 from backend.services.chain_clock import block_times
@@ -40,6 +51,8 @@ from backend.services.evidence import size_text
 from backend.services.filing_receipts import filing_receipt_of
 from backend.services.operator_actions import run_operator_step
 from backend.services.review_evidence import open_claim_evidence
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
@@ -101,9 +114,16 @@ def _claim_request(fields: dict[str, str], idempotency_key: str | None = None) -
         "A diagnosis inside the member's waiting period rejects the claim, ends the membership for good "
         "and refunds the shares paid: such a filing is refused with 422 WAITING_PERIOD_NOT_ACKNOWLEDGED "
         "before anything is stored, unless the form says acknowledgeWaitingPeriod=true. Send an "
-        "Idempotency-Key header (e.g. a UUID) so that a retry after a lost answer returns the same claim."
+        "Idempotency-Key header (e.g. a UUID) so that a retry after a lost answer returns the same claim. "
+        "The answer waits for the chain (201 UNDER_REVIEW) unless the request says Prefer: respond-async "
+        "(202 FILED once durable, with the signed filing receipt whose onChainBy deadline binds the operator)."
     ),
     responses={
+        202: {
+            "model": ClaimOut,
+            "description": "with Prefer: respond-async — the claim is durable (FILED, with its signed filing "
+            "receipt) and goes on chain in the relay's next transaction; poll the Location",
+        },
         409: {"description": "membership not active"},
         413: {"description": "a file is too large"},
         415: {"description": "not multipart, or a file is not PDF/PNG/JPEG"},
@@ -155,8 +175,16 @@ async def file_claim(
             description="a key of the client's (e.g. a UUID): a retry with it answers the claim already filed",
         ),
     ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="respond-async: answer 202 FILED once the claim is durable (with its signed filing "
+            "receipt) instead of 201 once it is on chain",
+        ),
+    ] = None,
 ) -> ClaimOut:
     key = _idempotency_key(idempotency_key)
+    respond_async = prefers_async(prefer)
     if key is not None:
         earlier = await anyio.to_thread.run_sync(
             claim_filing.claim_by_idempotency_key, runtime, principal.account_id, key
@@ -198,7 +226,13 @@ async def file_claim(
         response.headers["Idempotent-Replayed"] = "true"
         return await _replayed(runtime, draft.recorded)
     view = draft.recorded
-    if view is not None and view.status == "FILED":
+    if view is not None and view.status == "FILED" and respond_async:
+        # Durable and receipted: the relay takes it on chain in its next round; nobody waits.
+        runtime.filing_relay.submit(draft.claim_pk).add_done_callback(_log_relay_failure)
+        response.status_code = 202
+        response.headers["Preference-Applied"] = "respond-async"
+        response.headers["Location"] = f"/claims/{draft.claim_pk}"
+    elif view is not None and view.status == "FILED":
         # The claim is committed; the filing relay files it on chain in a transaction shared with
         # every filing waiting. Awaited on the event loop: waiting holds no thread.
         state = await asyncio.wrap_future(runtime.filing_relay.submit(draft.claim_pk))
@@ -215,6 +249,22 @@ async def file_claim(
     if draft.filing_receipt is not None:
         out.filing_receipt = draft.filing_receipt.to_json()
     return out
+
+
+def prefers_async(prefer: str | None) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240: comma-separated preferences, each possibly with
+    ``;``-parameters) asks for ``respond-async``."""
+    if not prefer:
+        return False
+    return any(token.split(";", 1)[0].strip().lower() == "respond-async" for token in prefer.split(","))
+
+
+def _log_relay_failure(future: Future[Any]) -> None:
+    """An asynchronous filing's relay failed: the claim stays FILED and the workflow clock queues
+    it again (``resume_pending_filings``); its filing receipt's deadline still holds the operator."""
+    error = future.exception()
+    if error is not None:
+        log.warning("an asynchronous filing was not relayed yet; it will be retried", extra={"cause": cause_of(error)})
 
 
 async def _replayed(runtime: RuntimeDep, earlier: service.ClaimView) -> ClaimOut:
