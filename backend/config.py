@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.errors import ConfigError
@@ -118,6 +118,27 @@ class Settings(BaseSettings):
     fault_inject: Literal["after_sign", "after_send", "after_receipt"] | None = Field(
         None, description="tests only: SIGKILL this process at that anchoring step (refused in production)"
     )
+    chain_sender_lease: float = Field(
+        5.0,
+        ge=1.0,
+        le=300.0,
+        description="seconds the lease of a key's elected chain sender (sender:<chain id>:<address>) lives; "
+        "a sender that dies is replaced within about 4/3 of it",
+    )
+    chain_sender_poll: float = Field(
+        0.05,
+        gt=0,
+        le=5.0,
+        description="seconds between the elected sender's reads of the chain outbox for rows other hosts "
+        "queued (this host's rows wake it at once); at most a third of the lease",
+    )
+    chain_sender_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600.0,
+        description="seconds a caller waits for its transaction to be signed before CHAIN_SENDER_TIMEOUT "
+        "(its row cancelled); at least twice the lease, so a sender's replacement is waited for",
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in the data dir")
     ipfs_api: str | None = Field(
         None, description="Kubo RPC endpoint (URL or multiaddr); unset = embedded local blockstore"
@@ -219,6 +240,22 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https", "ws", "wss"} or not parts.netloc:
             raise ValueError(f"malformed RPC URL {value!r}: use e.g. http://127.0.0.1:8545")
         return value
+
+    @model_validator(mode="after")
+    def _check_chain_sender(self) -> Settings:
+        # The sender renews its lease between polls: a poll as long as the lease would let it lapse.
+        if self.chain_sender_poll * 3 > self.chain_sender_lease:
+            raise ValueError(
+                f"HUBAO_CHAIN_SENDER_POLL ({self.chain_sender_poll} s) must be at most a third of "
+                f"HUBAO_CHAIN_SENDER_LEASE ({self.chain_sender_lease} s)"
+            )
+        # A caller that gives up before a dead sender's lease has passed fails every failover.
+        if self.chain_sender_timeout < 2 * self.chain_sender_lease:
+            raise ValueError(
+                f"HUBAO_CHAIN_SENDER_TIMEOUT ({self.chain_sender_timeout} s) must be at least twice "
+                f"HUBAO_CHAIN_SENDER_LEASE ({self.chain_sender_lease} s): callers would give up during every takeover"
+            )
+        return self
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -371,8 +408,11 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = "HUBAO_" + str(first["loc"][0]).upper() if first["loc"] else "HUBAO_*"
-        raise ConfigError(f"{field}: {first['msg']}", code="INVALID_SETTING") from exc
+        if first["loc"]:
+            message = f"HUBAO_{str(first['loc'][0]).upper()}: {first['msg']}"
+        else:  # a rule across settings: its message names them
+            message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(message, code="INVALID_SETTING") from exc
 
 
 def known_setting_names() -> set[str]:

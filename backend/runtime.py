@@ -113,7 +113,14 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     outbox_url = chain_outbox_url(settings.sqlalchemy_url)
     if migrate_db and outbox_url != settings.sqlalchemy_url:
         migrate(outbox_url)
-    chain_outbox = ChainOutbox(session_factory(make_engine(outbox_url)), w3, owns_engine=True)
+    chain_outbox = ChainOutbox(
+        session_factory(make_engine(outbox_url)),
+        w3,
+        ttl=settings.chain_sender_lease,
+        poll=settings.chain_sender_poll,
+        sign_timeout=settings.chain_sender_timeout,
+        owns_engine=True,
+    )
     operator, notary = (
         chain_outbox.sender(signer)
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))

@@ -28,11 +28,17 @@ Every host runs a :class:`Dispatcher` per key it signs with; only the holder of 
    node has forgotten (mempool drop, chain state lost) is failed as dropped, not silently re-sent.
 
 Callers on this host are told directly (``notify``) when their row is signed or failed; callers on
-other hosts read the row.
+other hosts read the row. Rows this host commits are also handed over in memory (``hint``), so the
+round they wake signs them without reading the outbox; the outbox is still read at least every
+``poll`` seconds (other hosts' rows, rows an earlier tenure left), before any hinted row once a run
+went back to the queue, and a hinted row that is no longer ``queued`` cannot be signed (the fenced
+write of its run rolls back). Between rounds the host's pending outcomes are written
+(``between_rounds``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -68,6 +74,7 @@ log = logging.getLogger(__name__)
 WATCH_EVERY = 1.0  # seconds between two passes of the outcome watcher
 WATCH_AFTER = 2.0  # a signed row younger than this is left to its caller's wait
 BATCH = 64  # queued rows read per round
+HINTS_REMEMBERED = 1024  # rows lately signed or failed here: a late hint of one of them is dropped
 
 # What a caller learns when its row leaves "queued": the signed transaction or why it was not sent.
 Outcome = SentTransaction | ChainError
@@ -139,6 +146,7 @@ class Dispatcher:
         poll: float = 0.05,
         idle_exit: float | None = None,
         fault: Callable[[str], None] | None = None,
+        between_rounds: Callable[[], object] | None = None,
     ) -> None:
         self.sessions = sessions
         self.sender = sender
@@ -150,7 +158,14 @@ class Dispatcher:
         self.poll = poll
         self.idle_exit = idle_exit
         self.fault = fault or (lambda _point: None)
+        self.between_rounds: Callable[[], object] = between_rounds or (lambda: None)
         self.wake = threading.Event()
+        # Rows this host committed, handed over in memory (``hint``) so that the round they wake
+        # need not read the outbox to find them; the database stays the truth (module docstring).
+        self._hints: dict[int, TxParams] = {}
+        self._hints_lock = threading.Lock()
+        self._done: collections.deque[int] = collections.deque(maxlen=HINTS_REMEMBERED)
+        self._last_read = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._settled = False
@@ -195,8 +210,11 @@ class Dispatcher:
                 if now >= next_acquire or (woken and self.lease.token is None):
                     self.acquire()
                     next_acquire = now + self.ttl / 3
-                if self.lease.token is not None and self.step():
+                if self.lease.token is None:
+                    self._drop_hints()  # the leader elsewhere reads those rows from the outbox
+                elif self.step():
                     idle_since = now
+                self.between_rounds()
                 if self.idle_exit is not None and now - idle_since > self.idle_exit:
                     if not self._has_work():
                         break
@@ -224,6 +242,7 @@ class Dispatcher:
         held = self.lease.acquire()
         if not held or self.lease.token != before:
             self._settled = False
+            self._drop_hints()
         return held
 
     # -- one round -------------------------------------------------------------------------------
@@ -236,7 +255,7 @@ class Dispatcher:
                 return True
             worked = False
             for _ in range(4):  # a few reads, then the watcher gets its turn
-                rows = self._queued()
+                rows = self._next_rows()
                 if not rows:
                     break
                 worked = True
@@ -250,7 +269,10 @@ class Dispatcher:
                     with self.busy:
                         complete = self._dispatch(rows[start:end])
                     if not complete:
-                        break  # rows went back to the queue: read it again, in id order
+                        # Rows went back to the queue: read it again, in id order (no hinted
+                        # later row may pass them).
+                        self._last_read = float("-inf")
+                        break
                     start = end
             if time.monotonic() - self._last_watch >= WATCH_EVERY:
                 self._last_watch = time.monotonic()
@@ -260,7 +282,38 @@ class Dispatcher:
             log.warning("chain sender lease taken over; rows left to the new sender", extra={"key": self.address})
             self.lease.token = None
             self._settled = False
+            self._drop_hints()
             return True
+
+    def hint(self, row_id: int, tx: TxParams) -> None:
+        """A row this host has just committed (``queued``): the next round may sign it without
+        reading the outbox. Ignored unless this dispatcher leads (the leader reads the outbox)."""
+        if self.lease.token is None:
+            return
+        with self._hints_lock:
+            self._hints[row_id] = tx
+
+    def _drop_hints(self) -> None:
+        with self._hints_lock:
+            self._hints.clear()
+        self._last_read = float("-inf")  # a new tenure starts with a read of the whole queue
+
+    def _next_rows(self) -> list[tuple[int, TxParams]]:
+        """The queued rows to send next, in id order: this host's hinted rows as they are, when the
+        outbox was read less than ``poll`` ago (other hosts' rows wait at most that long, as they
+        would for the poll); otherwise the outbox read (which holds every hinted row: a hint comes
+        after its commit). A hinted row that left ``queued`` meanwhile makes its run's fenced write
+        roll back (:meth:`_store_signed`), and the outbox is read again."""
+        with self._hints_lock:
+            hinted = sorted(self._hints.items())
+            self._hints.clear()
+        done = set(self._done)
+        hinted = [(row_id, tx) for row_id, tx in hinted if row_id not in done]
+        now = time.monotonic()
+        if hinted and now - self._last_read < self.poll:
+            return hinted
+        self._last_read = now
+        return self._queued()
 
     def _queued(self) -> list[tuple[int, TxParams]]:
         with self.sessions() as session:
@@ -329,6 +382,7 @@ class Dispatcher:
                 self._requeue([r for r, _raw, _sent in signed[index + 1 :]])
                 return index + 1 == len(signed)
             self._retries.pop(row_id, None)
+            self._done.append(row_id)
             self.notify(row_id, sent)
         self.fault("after_send")
         return True
@@ -459,6 +513,7 @@ class Dispatcher:
             return int(result.rowcount) == 1
 
     def _fail(self, row_id: int, exc: ChainError, expected: str) -> None:
+        self._done.append(row_id)
         if self._write(row_id, expected, status="failed", finished_at=utcnow(), **error_fields(exc)):
             # The error's name only: revert args can carry claim ids and commitments.
             name = exc.error if isinstance(exc, ContractReverted) else exc.__class__.__name__
@@ -470,13 +525,23 @@ class Dispatcher:
 
 def record_outcome(sessions: sessionmaker[Session], row_id: int, tx_hash: bytes, receipt: TxReceipt) -> None:
     """Write a mined transaction's outcome (``mined`` / ``reverted``, its block) into its row."""
+    record_outcomes(sessions, [(row_id, tx_hash, receipt)])
+
+
+def record_outcomes(sessions: sessionmaker[Session], outcomes: list[tuple[int, bytes, TxReceipt]]) -> None:
+    """:func:`record_outcome` for several rows, in one transaction. Unfenced: any host may write
+    what the chain says; only a row still ``signed`` with that hash changes."""
+    now = utcnow()
     with sessions.begin() as session:
-        session.execute(
-            update(ChainOutboxRow)
-            .where(ChainOutboxRow.id == row_id, ChainOutboxRow.status == "signed", ChainOutboxRow.tx_hash == tx_hash)
-            .values(
-                status="mined" if receipt["status"] == 1 else "reverted",
-                block_number=int(receipt["blockNumber"]),
-                finished_at=utcnow(),
+        for row_id, tx_hash, receipt in outcomes:
+            session.execute(
+                update(ChainOutboxRow)
+                .where(
+                    ChainOutboxRow.id == row_id, ChainOutboxRow.status == "signed", ChainOutboxRow.tx_hash == tx_hash
+                )
+                .values(
+                    status="mined" if receipt["status"] == 1 else "reverted",
+                    block_number=int(receipt["blockNumber"]),
+                    finished_at=now,
+                )
             )
-        )

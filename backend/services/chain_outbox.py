@@ -14,15 +14,21 @@ No file lock, no nonce guessing across hosts: the leader reads the node's pendin
 fenced database transaction, and a host that dies loses nothing it acknowledged (its rows stay in
 the database; signed ones carry the raw bytes the next leader rebroadcasts).
 
-Latency: when this host holds the key's lease, ``send`` wakes the dispatcher thread directly and
-the dispatcher hands the outcome straight back (``threading.Event``); rows queued on another host
-are picked up by the leader's poll of the outbox (every ``poll`` seconds, 50 ms by default: one
-indexed query), and their callers read the row back. A bounded ``sign_timeout`` (60 s) ends a wait
-that no sender answers with a clear error, and cancels the row if it was still queued.
+Latency: when this host holds the key's lease, ``send`` hands its committed row to the dispatcher
+thread in memory (``Dispatcher.hint``: the round it wakes signs the row without reading the outbox
+first) and the dispatcher hands the signed transaction straight back (``threading.Event``); rows
+queued on another host are picked up by the leader's poll of the outbox (every ``poll`` seconds,
+``HUBAO_CHAIN_SENDER_POLL``, 50 ms by default: one indexed query), and their callers read the row
+back. The mined outcome a caller's ``wait`` sees is written into the row by the next dispatcher
+round of its host, several in one transaction (:meth:`ChainOutbox.flush_outcomes`), not on the
+caller's path: a lone ``transact`` commits once (its row) on the caller's thread and once (the
+signing, fenced) on the sender's. A bounded ``sign_timeout`` (``HUBAO_CHAIN_SENDER_TIMEOUT``, 60 s)
+ends a wait that no sender answers with a clear error, and cancels the row if it was still queued.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -34,6 +40,7 @@ from collections.abc import Callable
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from sqlalchemy import CursorResult, event, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.types import TxParams, TxReceipt
@@ -52,7 +59,7 @@ from backend.chain.transactions import (
 )
 from backend.db.models import ChainOutboxRow, utcnow
 from backend.errors import ChainError, ChainUnavailable, TransactionFailed
-from backend.services.chain_dispatcher import Dispatcher, Outcome, lease_name, record_outcome
+from backend.services.chain_dispatcher import Dispatcher, Outcome, lease_name, record_outcomes, tx_of
 
 __all__ = ["ChainOutbox", "OutboxSender", "error_of"]
 
@@ -132,6 +139,8 @@ class ChainOutbox:
         self._lock = threading.Lock()
         self._dispatchers: dict[str, Dispatcher] = {}
         self._waiting: dict[int, tuple[threading.Event, list[Outcome]]] = {}
+        # Mined outcomes callers saw, written by the next dispatcher round (flush_outcomes).
+        self._outcomes: list[tuple[int, bytes, TxReceipt]] = []
         self._closed = False
 
     def sender(self, signer: LocalAccount, *, resident: bool = True) -> OutboxSender:
@@ -160,6 +169,7 @@ class ChainOutbox:
                 poll=self.poll,
                 idle_exit=None if resident else IDLE_EXIT,
                 fault=self.fault,
+                between_rounds=self.flush_outcomes,
             )
             self._dispatchers[address] = made
             if self.autostart:
@@ -173,6 +183,8 @@ class ChainOutbox:
             dispatchers = list(self._dispatchers.values())
         for dispatcher in dispatchers:
             dispatcher.stop()
+        with contextlib.suppress(SQLAlchemyError):  # else the next leader's watcher records them
+            self.flush_outcomes()
         bind = self.sessions.kw.get("bind")
         if self.owns_engine and bind is not None:
             bind.dispose()
@@ -237,9 +249,27 @@ class ChainOutbox:
             return int(result.rowcount) == 1
 
     def record(self, sent: SentTransaction, receipt: TxReceipt) -> None:
-        """Write a mined outcome into its row (the dispatcher's watcher does it too, later)."""
+        """Have a mined outcome written into its row, off the caller's path: the next round of this
+        host's dispatcher writes every outcome handed over since in one transaction
+        (:meth:`flush_outcomes`). Should this host die first, the leader's watcher records it."""
         if sent.outbox_id is not None:
-            record_outcome(self.sessions, sent.outbox_id, sent.tx_hash, receipt)
+            with self._lock:
+                self._outcomes.append((sent.outbox_id, sent.tx_hash, receipt))
+
+    def flush_outcomes(self) -> int:
+        """Write the outcomes :meth:`record` was handed; how many. On a database error they are
+        kept for the next round."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return 0
+        try:
+            record_outcomes(self.sessions, outcomes)
+        except BaseException:
+            with self._lock:
+                self._outcomes[:0] = outcomes
+            raise
+        return len(outcomes)
 
 
 class OutboxSender:
@@ -281,18 +311,24 @@ class OutboxSender:
                 raise ValueError("the session is not on the chain outbox's database (SQLite keeps it in its own file)")
             session.add(row)
             session.flush()
-            self.outbox._register(row.id)
-            event.listen(session, "after_commit", lambda _s: self._wake(), once=True)
-            return int(row.id)
+            row_id, queued = int(row.id), tx_of(row)
+            self.outbox._register(row_id)
+            event.listen(session, "after_commit", lambda _s: self._wake(row_id, queued), once=True)
+            return row_id
         with self.outbox.sessions.begin() as own:
             own.add(row)
             own.flush()
-            self.outbox._register(row.id)  # before the commit: the dispatcher cannot tell us sooner
-        self._wake()
-        return int(row.id)
+            row_id, queued = int(row.id), tx_of(row)
+            self.outbox._register(row_id)  # before the commit: the dispatcher cannot tell us sooner
+        self._wake(row_id, queued)
+        return row_id
 
-    def _wake(self) -> None:
-        self.outbox.dispatcher(self.signer, resident=self.resident).wake.set()
+    def _wake(self, row_id: int, tx: TxParams) -> None:
+        """The row is committed: hand it to this host's dispatcher (it signs it without reading the
+        outbox when it leads) and wake it."""
+        dispatcher = self.outbox.dispatcher(self.signer, resident=self.resident)
+        dispatcher.hint(row_id, tx)
+        dispatcher.wake.set()
 
     def send(
         self,
@@ -314,7 +350,8 @@ class OutboxSender:
         self, sent: SentTransaction, timeout: float = 60.0, poll: float = 0.05, *, light: bool = False
     ) -> TxReceipt:
         """The receipt, as :meth:`TransactionSender.wait`; also raises the row's error if the sender
-        gave it up (dropped, nonce used elsewhere), and records the outcome in the row."""
+        gave it up (dropped, nonce used elsewhere). The outcome is written into the row after this
+        returns (:meth:`ChainOutbox.record`): no database write on the caller's path."""
         deadline = time.monotonic() + timeout
         check_row = time.monotonic() + 0.5
         while True:

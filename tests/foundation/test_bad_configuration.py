@@ -66,6 +66,22 @@ def test_malformed_rpc_url_stops_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"HUBAO_CHAIN_SENDER_LEASE": "0.2"}, "HUBAO_CHAIN_SENDER_LEASE"),
+        ({"HUBAO_CHAIN_SENDER_POLL": "0"}, "HUBAO_CHAIN_SENDER_POLL"),
+        # The sender could not renew its lease between two polls.
+        ({"HUBAO_CHAIN_SENDER_POLL": "2"}, "must be at most a third of HUBAO_CHAIN_SENDER_LEASE"),
+        # Callers would give up (and cancel their rows) while a dead sender's lease runs out.
+        ({"HUBAO_CHAIN_SENDER_TIMEOUT": "6"}, "must be at least twice HUBAO_CHAIN_SENDER_LEASE"),
+    ],
+)
+def test_silly_chain_sender_settings_stop_with_one_line(tmp_path: Path, env: dict[str, str], fragment: str) -> None:
+    result = _hubao(["migrate"], {**env, "HUBAO_DATA_DIR": str(tmp_path)}, tmp_path)
+    _one_line_error(result, "INVALID_SETTING", fragment)
+
+
+@pytest.mark.parametrize(
     ("env", "code"),
     [
         ({}, "PROD_DEV_KEY"),

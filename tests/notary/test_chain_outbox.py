@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from web3.types import TxParams, Wei
 
 from backend.chain.anvil import AnvilNode
@@ -26,6 +26,7 @@ from backend.config import ANVIL_DEV_KEYS
 from backend.db.engine import chain_outbox_url, make_engine, migrate, session_factory
 from backend.db.models import ChainOutboxRow, WorkerLease, utcnow
 from backend.errors import ChainError, ChainUnavailable
+from backend.runtime import Runtime
 from backend.services.chain_dispatcher import Crash, Dispatcher, lease_name
 from backend.services.chain_outbox import ChainOutbox
 from tests.stacks import build_stack
@@ -103,6 +104,9 @@ def test_two_hosts_sending_for_one_key_get_consecutive_nonces_each_mined_once(
     assert [status for _, status in sent] == [1] * 30
     assert sorted(tx.nonce for tx, _ in sent) == list(range(start, start + 30))
     assert a.w3.eth.get_transaction_count(signer.address, "latest") == start + 30
+    # Outcomes are written by each host's sender after its callers returned: write them now.
+    a.flush_outcomes()
+    b.flush_outcomes()
     rows = _rows(a)
     assert len(rows) == 30
     assert {r.status for r in rows} == {"mined"}
@@ -143,6 +147,7 @@ def test_a_leader_killed_between_signing_and_broadcasting_loses_nothing(
     sender_b = b.sender(signer)
     receipt = sender_b.wait(SentTransaction(bytes(signed.tx_hash), count, row_id))
     assert receipt["status"] == 1
+    assert b.flush_outcomes() == 1  # what the dispatcher thread does between rounds
     after = _row(b, row_id)
     assert (after.status, after.tx_hash, after.raw_tx) == ("mined", signed.tx_hash, signed.raw_tx)
     assert b.w3.eth.get_transaction_count(signer.address, "latest") == count + 1
@@ -298,5 +303,66 @@ def test_a_row_queued_in_the_callers_transaction_is_sent_only_if_that_commits(
     with a.sessions() as session, session.begin():
         kept = sender.enqueue(TRANSFER, session)
     assert sender.wait(a.signed(kept))["status"] == 1
+    a.flush_outcomes()
     assert [(r.id, r.status) for r in _rows(a)] == [(kept, "mined")]  # the rolled-back row never was
     assert dropped > 0
+
+
+def test_a_transact_on_the_leaders_host_commits_only_its_row_and_the_outcome_is_recorded_after(
+    hosts: Callable[..., ChainOutbox],
+) -> None:
+    """The caller's path writes the database once (its row); signing is the sender's commit, and
+    the mined outcome is written by the sender's next round, not by the caller."""
+    a = hosts("host-a")
+    sender = a.sender(account(KEY))
+    sender.transact(TRANSFER)  # the dispatcher holds the lease from here on
+    caller = threading.get_ident()
+    commits: list[int] = []
+    engine = a.sessions.kw["bind"]
+    listener = lambda _conn: commits.append(threading.get_ident())  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        receipt = sender.transact(TRANSFER)
+        on_caller_path = commits.count(caller)
+    finally:
+        event.remove(engine, "commit", listener)
+    assert receipt["status"] == 1
+    assert on_caller_path == 1
+    row_id = max(r.id for r in _rows(a))
+    for _ in range(200):  # bounded: the dispatcher's next round writes it
+        if _row(a, row_id).status != "signed":
+            break
+        time.sleep(0.05)
+    row = _row(a, row_id)
+    assert (row.status, row.block_number) == ("mined", receipt["blockNumber"])
+
+
+def test_a_row_this_host_queued_is_signed_without_reading_the_outbox(hosts: Callable[..., ChainOutbox]) -> None:
+    """The leader's host hands its committed row to its dispatcher in memory: the round it wakes
+    signs it before any read of the outbox (the read comes after, for other hosts' rows)."""
+    a = hosts("host-a", autostart=False, poll=1.0)
+    signer = account(KEY)
+    leader = a.dispatcher(signer)
+    assert leader.acquire()
+    leader.step()  # settles and reads the (empty) outbox
+    row_id = a.sender(signer).enqueue(TRANSFER)
+    statements: list[str] = []
+    engine = a.sessions.kw["bind"]
+    listener = lambda _c, _cur, sql, *_rest: statements.append(" ".join(sql.split()))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        leader.step()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    on_outbox = [sql for sql in statements if "chain_outbox" in sql]
+    assert on_outbox[0].startswith("UPDATE chain_outbox SET status=")  # signed, not read first
+    assert _row(a, row_id).status == "signed"
+
+
+def test_the_sender_timings_come_from_the_settings(runtime_factory: Callable[..., Runtime]) -> None:
+    runtime = runtime_factory(chain_sender_lease=2.0, chain_sender_poll=0.2, chain_sender_timeout=9.0)
+    outbox = runtime.chain_outbox
+    assert outbox is not None
+    assert (outbox.ttl, outbox.poll, outbox.sign_timeout) == (2.0, 0.2, 9.0)
+    dispatcher = outbox.dispatcher(account(runtime.settings.notary_private_key()))
+    assert (dispatcher.ttl, dispatcher.poll, dispatcher.lease.ttl) == (2.0, 0.2, timedelta(seconds=2.0))
