@@ -303,3 +303,28 @@ def test_files_are_refused_in_the_page_before_any_upload(world: World, base_url:
         world.runtime.settings = original
     page.close()
     assert log.unexpected() == [], log.unexpected()
+
+
+def test_a_demo_chain_moved_ahead_shows_both_clocks(world: World, base_url: str, context: Any) -> None:
+    """After POST /chain/advance (the demo), the filing page accepts a diagnosis dated on the
+    chain's today, and the claim page names the chain's and the server's clock where they differ
+    (the QA walk-through saw a claim 'filed' three months before its diagnosis). Last in the module:
+    it moves the chain's clock."""
+    page, log = _page(context)
+    claimant = world.member(name="web-clocks")
+    world.advance(40 * 86_400)
+    chain_now = datetime.fromtimestamp(int(world.runtime.w3.eth.get_block("latest")["timestamp"]), UTC)
+    diagnosed = (chain_now - timedelta(days=1)).date().isoformat()
+    assert diagnosed > datetime.now(UTC).date().isoformat()  # in the future by the wall clock
+    _sign_in(page, base_url, claimant.account.username)
+    page.goto(f"{base_url}/app/#/file")
+    page.wait_for_selector("#file-form")
+    assert page.get_attribute("#diagnosis", "max") == chain_now.date().isoformat()
+    _fill_claim(page, diagnosed, "clocks.pdf")
+    page.click("#submit-claim")
+    page.wait_for_url("**/#/claims/*")
+    page.wait_for_selector("#claim-timeline li[data-kind=ClaimFiled]")
+    assert "on the chain's clock" in page.inner_text("#claim-timeline li[data-kind=ClaimFiled]")
+    assert "on the server's" in page.inner_text("main section.card")  # the "Filed" fact
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
