@@ -312,7 +312,7 @@ def build_plan(settings: Settings, claimants: int, warmups: int = 1) -> Plan:
         with runtime.sessions.begin() as session:
             account = register_member(session, f"bench-member-{i}", PASSWORD)
             join(session, runtime, account, date(1990, 5, 17), 700, [False, False, False], joined)
-            tokens.append(issue_token(account, runtime.jwt_secret))
+            tokens.append(issue_token(session, account, runtime.jwt_secret))
     return Plan(runtime, tokens[warmups:], tokens[:warmups])
 
 

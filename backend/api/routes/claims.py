@@ -45,6 +45,7 @@ from backend.errors import InvalidInput, NotFound, PayloadTooLarge
 from backend.logs import cause_of
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
+from backend.services.chain_clock import block_times
 from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
 from backend.services.evidence import size_text
 from backend.services.filing_receipts import filing_receipt_of
@@ -318,8 +319,10 @@ def get_claim(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal
 @router.get(
     "/{claim_pk}/timeline", response_model=list[TimelineOut], summary="Every step, on-chain ones with block and tx"
 )
-def get_timeline(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> list[TimelineOut]:
-    return [TimelineOut.of(e) for e in service.claim_timeline(session, principal, claim_pk)]
+def get_timeline(
+    claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal
+) -> list[TimelineOut]:
+    return [TimelineOut.of(e) for e in service.claim_timeline(session, principal, claim_pk, block_times(runtime))]
 
 
 @router.get(
