@@ -40,7 +40,7 @@ from backend.services.chain_outbox import ChainOutbox
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
-from backend.services.login_throttle import LoginThrottle
+from backend.services.login_throttle import LoginThrottle, check_storage
 from evidence_store import open_store
 from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
 from evidence_store.interface import EvidenceStore
@@ -93,6 +93,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     # Before anything with a side effect (migrating, deploying): a host whose HUBAO_KEYS_DIR is
     # missing or empty used to deploy the contracts first and only then stop on it.
     keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
+    check_storage(settings.rate_limit_storage)
     speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
