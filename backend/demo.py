@@ -46,7 +46,7 @@ from backend.errors import ChainError, ConfigError
 from backend.runtime import Runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.anchoring import MEMBERSHIP
-from backend.services.auth import issue_token
+from backend.services.auth import start_session
 from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
 from backend.services.rule_sets import current_rule_set, publish_rule_set
@@ -76,14 +76,14 @@ class _Demo:
 
     def staff(self, username: str, role: str) -> _Person:
         account = create_staff_account(self.runtime, username, DEMO_PASSWORD, role)
-        return _Person(account, issue_token(account, self.runtime.jwt_secret))
+        return _Person(account, start_session(self.runtime.sessions, account, self.runtime.jwt_secret))
 
     def member(self, username: str, birth: date, joined_days_ago: int) -> _Person:
         with self.runtime.sessions.begin() as session:
             account = register_member(session, username, DEMO_PASSWORD)
             joined = datetime.now(UTC) - timedelta(days=joined_days_ago)
             join(session, self.runtime, account, birth, 720, [False, False, False], joined)
-        return _Person(account, issue_token(account, self.runtime.jwt_secret))
+        return _Person(account, start_session(self.runtime.sessions, account, self.runtime.jwt_secret))
 
     def ok(self, response: Any, what: str) -> Any:
         if response.status_code >= 400:

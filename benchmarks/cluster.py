@@ -289,7 +289,7 @@ def enrol(runtime: Runtime, claimants: int, *, prefix: str = "claimant", reviewe
         with runtime.sessions.begin() as session:
             account = register_member(session, f"{prefix}-{i}", PASSWORD)
             join(session, runtime, account, date(1990, 5, 17), 700, [False, False, False], joined)
-            tokens.append(issue_token(account, runtime.jwt_secret))
+            tokens.append(issue_token(session, account, runtime.jwt_secret))
     return tokens
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,6 +40,14 @@ from evidence_store.errors import (
 from evidence_store.interface import BlockStat, CidLike, PinType
 from evidence_store.multiformats import CID, CODEC_NAMES, RAW
 from evidence_store.unixfs import CHUNK_SIZE, FileDagBuilder, iter_dag, iter_file
+
+# ipfshttpclient 0.7 (its last release) passes urllib3 2 a ``strict`` argument, and urllib3 warns
+# on every new connection; `hubao audit` and `hubao serve` printed that warning to operators and
+# auditors. Known and harmless below urllib3 3 (pinned in pyproject; RELIABILITY.md B7; the test
+# suite's canary tolerates exactly this one).
+warnings.filterwarnings(
+    "ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning, module=r"urllib3\."
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

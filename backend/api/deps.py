@@ -38,9 +38,7 @@ def current_principal(
 ) -> Principal:
     if not token:
         raise Unauthorized("sign in first: send Authorization: Bearer <token>")
-    # A short session of its own: a long upload must not hold a pooled connection for its duration.
-    with runtime.sessions() as session:
-        return principal_from_token(session, token, runtime.jwt_secret)
+    return principal_from_token(runtime.sessions, token, runtime.jwt_secret)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

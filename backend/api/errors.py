@@ -7,6 +7,8 @@ answers carry fixed public messages so internals never leak.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -103,6 +105,51 @@ def error_body(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
+
+
+def _expected_media_type(request: Request) -> str | None:
+    """The media type the matched operation reads its body as (a form's, or JSON's), if any."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    media_type = getattr(getattr(body_field, "field_info", None), "media_type", None)
+    return media_type if isinstance(media_type, str) else None
+
+
+def _body_problem(
+    error: Mapping[str, Any], content_type: str | None, expected: str | None = None
+) -> tuple[int, str, str] | None:
+    """The answer for a JSON body that is not there, not JSON or not an object, in words a client
+    can act on (FastAPI says "27: JSON decode error" or "Input should be a valid dictionary or
+    object to extract fields from"); None for an error inside a well-formed body."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "json_invalid" and loc[:1] == ("body",):
+        reason = str(error.get("ctx", {}).get("error") or "it cannot be parsed")
+        position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        where = f" at character {position + 1}" if position is not None else ""
+        return 400, "MALFORMED_JSON", f"the request body is not valid JSON: {reason}{where}"
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    form = expected in ("application/x-www-form-urlencoded", "multipart/form-data")
+    if form and kind == "missing" and loc[:1] == ("body",) and media_type not in ("", expected):
+        # A form sent as JSON: every field reads as missing ("username: Field required").
+        return 415, "UNSUPPORTED_MEDIA_TYPE", f"send this form as {expected}, not {media_type}"
+    if loc != ("body",):
+        return None
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if kind == "missing":
+        return 422, "VALIDATION_ERROR", "the request body is missing: send a JSON object (application/json)"
+    if kind in _NOT_AN_OBJECT and not is_json:
+        named = media_type or "no Content-Type"
+        return (
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"the request body must be JSON sent with Content-Type: application/json, not {named}",
+        )
+    if kind in _NOT_AN_OBJECT:
+        return 422, "VALIDATION_ERROR", "the request body must be a JSON object ({...})"
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
         status = status_for(exc)
@@ -115,9 +162,13 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(max(1, int(getattr(exc, "fields", {}).get("retry_after", 1))))}
         return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        body_problem = _body_problem(first, request.headers.get("content-type"), _expected_media_type(request))
+        if body_problem is not None:
+            status, code, message = body_problem
+            return JSONResponse(error_body(code, message), status_code=status)
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return JSONResponse(error_body("VALIDATION_ERROR", f"{where}: {first.get('msg')}".strip(": ")), status_code=422)
 

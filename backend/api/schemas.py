@@ -80,9 +80,15 @@ class ClaimOut(ApiModel):
     evidence_root: str
     reason_code: str | None
     flags: list[str]
-    filed_at: datetime
+    filed_at: datetime = Field(
+        description="when this server accepted the filing, on the server's wall clock (UTC); the filing receipt's "
+        "filedAt is on the chain's clock, which a development chain moved ahead (POST /chain/advance) runs ahead of"
+    )
     updated_at: datetime
-    final_at: datetime | None
+    final_at: datetime | None = Field(
+        description="when this server recorded the final decision, on the server's wall clock (UTC); the timeline's "
+        "chainTime gives the chain's clock of each on-chain step"
+    )
     evidence: list[EvidenceOut]
     chain_mismatch: list[str] = Field(
         default_factory=list,
@@ -101,10 +107,15 @@ class ClaimOut(ApiModel):
 
 class TimelineOut(ApiModel):
     kind: str
-    at: datetime
+    at: datetime = Field(description="when this server recorded the step: the server's wall clock (UTC)")
     block_number: int | None
     tx_hash: str | None
     detail: dict[str, Any]
+    chain_time: datetime | None = Field(
+        None,
+        description="on-chain steps: the block's timestamp, the chain's clock every window and deadline is judged by "
+        "(ahead of the server's on a development chain moved forward with POST /chain/advance); null off chain",
+    )
 
 
 class VerdictIn(ApiModel):

@@ -62,7 +62,8 @@ COMMANDS: dict[str, CommandEntry] = {
         "backend.cli.claims", "Claims: notice and jury deadlines, filings, the evidence access log."
     ),
     "evidence-store": CommandEntry(
-        "backend.cli.evidence", "The evidence store: Kubo-compatible RPC server, CAR export / import."
+        "backend.cli.evidence",
+        "The evidence store: Kubo-compatible RPC server, the shared key-encryption keys, CAR export / import.",
     ),
     "receipt": CommandEntry("backend.cli.receipts", "Evidence receipts."),
     "shares": CommandEntry("backend.cli.shares", "Member share receipts."),

@@ -1,4 +1,5 @@
-"""``hubao evidence-store serve | export-car | import-car`` (``hubao cid`` is in :mod:`backend.cli.cid`)."""
+"""``hubao evidence-store serve | init-keys | export-car | import-car`` (``hubao cid`` is in
+:mod:`backend.cli.cid`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from backend.cli.cid import progress_bar, read_chunks
 from backend.config import load_settings
 from evidence_store import CID, EvidenceStore, EvidenceStoreError, LocalBlockstore, open_store
 
-evidence_app = typer.Typer(help="The evidence store: Kubo-compatible RPC server, CAR export / import.")
+evidence_app = typer.Typer(
+    help="The evidence store: Kubo-compatible RPC server, the shared key-encryption keys, CAR export / import."
+)
 app.add_typer(evidence_app, name="evidence-store")
 
 
@@ -33,6 +36,30 @@ def serve_cmd(
     store = LocalBlockstore(root)
     console.print(f"Kubo-compatible RPC API on [bold]http://127.0.0.1:{port}/api/v0[/] (blocks in {root})")
     serve(store, port)
+
+
+@evidence_app.command("init-keys")
+def init_keys_cmd(
+    directory: Path = typer.Argument(..., help="the directory to give every host as HUBAO_KEYS_DIR"),
+) -> None:
+    """Make the key-encryption key directory every host shares (HUBAO_KEYS_DIR): created with a
+    first key if it has none; one that holds a key is left as it is."""
+    from evidence_store.crypto import DirectoryKeyring
+
+    if directory.exists() and not directory.is_dir():
+        err_console.print(f"error [KEYS_DIR_MISSING] {directory} is not a directory", style="bold red", markup=False)
+        raise typer.Exit(1)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keyring = DirectoryKeyring(directory)
+    if keyring.kids():
+        console.print(f"{directory} already holds key-encryption key {keyring.current_kid}: left as it is")
+        return
+    kid = keyring.create_kek()
+    console.print(
+        f"created key-encryption key {kid} in {directory}: give this directory (a secret: mode 0700) to every "
+        "host as HUBAO_KEYS_DIR, e.g. mounted read-only",
+        markup=False,
+    )
 
 
 def _store_for(data_dir: Path | None) -> EvidenceStore:

@@ -65,7 +65,13 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
         lines = passphrase_file.read_text(encoding="utf-8").splitlines()
         return lines[0] if lines else ""
     if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:  # nothing piped at all: not a short passphrase (the QA walk-through read WEAK_PASSPHRASE)
+            raise InvalidInput(
+                "no passphrase: standard input is not a terminal and gave none; pipe one in or pass --passphrase-file",
+                code="NO_PASSPHRASE",
+            )
+        return line.rstrip("\r\n")
     secret: str = typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm)
     return secret
 

@@ -227,6 +227,23 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AuthSession(Base):
+    """One sign-in (a device's session): its token carries ``sid``; the session ends on its own at
+    ``expires_at`` (the token's expiry) or when revoked (sign-out of this device, of every device, or
+    by an operator). Kept for the owner's list of devices: no IP address, only a short description
+    of the browser (``device``), and deleted once expired (``backend.services.auth``)."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    device: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class ServerHeldKey(Base):
     """A participant signing key this server generated and sealed (the legacy custody), kept after the
     key is retired: the audit counts every verdict or vote such a key signed as one an operator-held

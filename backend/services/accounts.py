@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.chain.roster import JUROR, REVIEWER
 from backend.db.models import Account, Member, Relation, ServerHeldKey, new_public_id, username_key
 from backend.errors import ChainUnavailable, Conflict, HubaoError, InvalidInput, NotFound
-from backend.services.auth import ROLES, hash_password
+from backend.services.auth import ROLES, end_all_sessions, hash_password
 from backend.services.context import ServiceContext
 from backend.services.rule_sets import roster_for
 from evidence_store.crypto import WrappedKey, new_data_key
@@ -238,9 +238,11 @@ def get_account(session: Session, account_id: str) -> Account:
 
 
 def revoke_tokens(session: Session, account_id: str) -> Account:
-    """Invalidate every token issued so far to the account (bumps ``token_version``)."""
+    """Invalidate every token issued so far to the account (bumps ``token_version``) and end every
+    session of its list of signed-in devices."""
     account = get_account(session, account_id)
     account.token_version += 1
+    end_all_sessions(session, account_id)
     session.flush()
     return account
 

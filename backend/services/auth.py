@@ -6,9 +6,17 @@ p=1), in the PHC string format ``$argon2id$v=19$m=…``. Hashes of earlier relea
 successful sign-in (:func:`authenticate`, in the caller's transaction). Usernames compare
 case-insensitively after Unicode NFKC normalisation (``models.username_key``).
 
-Tokens: short-lived HS256 JWTs carrying the account id, role and the account's ``token_version``;
-bumping the version revokes every token of that account. Only HS256
-is accepted when decoding (``alg=none`` and key confusion are refused by construction).
+Tokens: short-lived HS256 JWTs carrying the account id, role, the account's ``token_version`` and
+the id of their sign-in session (``sid``, a row of ``auth_sessions``). Every request checks both in
+one query, by primary key (:func:`principal_from_token`): ending a session (signing out on one
+device) refuses its token on the next request on every host sharing the database, and bumping the
+version (signing out everywhere, an operator's revocation) refuses every token of the account. A
+token without ``sid`` is refused. Only HS256 is accepted when decoding (``alg=none`` and key
+confusion are refused by construction).
+
+Sessions keep no IP address: only a short description of the device (:func:`describe_device`, e.g.
+"Firefox on Android"), when it signed in and was last seen (to the minute), and are deleted once
+their token has expired.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,14 +33,17 @@ from pathlib import Path
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import Account, username_key
-from backend.errors import Forbidden, Unauthorized
+from backend.db.models import Account, AuthSession, username_key
+from backend.errors import Forbidden, NotFound, Unauthorized
 
 ROLES = ("member", "reviewer", "juror", "auditor", "operator")
 TOKEN_TTL = timedelta(minutes=30)
+# A session's ``last_seen_at`` is written at most this often (a request within it writes nothing).
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 (its first configuration).
 PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16)
 
@@ -90,18 +102,134 @@ class Principal:
     account_id: str
     role: str
     username: str
+    session_id: str | None = None  # the sign-in session of the token (None: not from a token)
 
 
-def issue_token(account: Account, secret: bytes, now: datetime | None = None) -> str:
+# Browser families by the token that names them, most specific first (Edge and Opera also say
+# "Chrome", Chrome also says "Safari"); operating systems likewise (Android also says "Linux").
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,31}")
+
+
+def describe_device(user_agent: str | None) -> str:
+    """A short description of a ``User-Agent`` for the owner's list of sessions: browser family
+    and operating system ("Firefox on Android"), or a program's name ("curl"); never the whole
+    string (versions and build details single a device out)."""
+    if not user_agent:
+        return "unknown device"
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser is not None:
+        return f"{browser} on {system}" if system else browser
+    product = _PRODUCT.match(user_agent.strip())
+    return product.group(0) if product else "unknown device"
+
+
+def issue_token(
+    session: Session, account: Account, secret: bytes, *, user_agent: str | None = None, now: datetime | None = None
+) -> str:
+    """A token for ``account`` and the sign-in session it names (a new ``auth_sessions`` row,
+    flushed in ``session``: the caller commits)."""
     now = now or datetime.now(UTC)
+    expires = now + TOKEN_TTL
+    row = AuthSession(
+        account_id=account.id,
+        device=describe_device(user_agent),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=expires,
+    )
+    session.add(row)
+    session.flush()
     claims = {
         "sub": account.id,
+        "sid": row.id,
         "role": account.role,
         "ver": account.token_version,
         "iat": int(now.timestamp()),
-        "exp": int((now + TOKEN_TTL).timestamp()),
+        "exp": int(expires.timestamp()),
     }
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def start_session(
+    sessions: sessionmaker[Session], account: Account, secret: bytes, *, user_agent: str | None = None
+) -> str:
+    """Sign ``account`` in on a device: its token (committed). Sessions whose tokens have expired,
+    anyone's, are deleted on the way (an indexed range, empty most of the time)."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        session.execute(delete(AuthSession).where(AuthSession.expires_at < now))
+        return issue_token(session, account, secret, user_agent=user_agent, now=now)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One of an account's sessions as its owner sees it (``current``: the one asking)."""
+
+    id: str
+    device: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def list_sessions(session: Session, principal: Principal, now: datetime | None = None) -> list[SessionView]:
+    """The caller's sessions still open (not ended, not expired), the most recently seen first."""
+    now = now or datetime.now(UTC)
+    rows = session.scalars(
+        select(AuthSession)
+        .where(
+            AuthSession.account_id == principal.account_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.last_seen_at.desc(), AuthSession.id)
+    )
+    return [
+        SessionView(r.id, r.device, r.created_at, r.last_seen_at, r.expires_at, r.id == principal.session_id)
+        for r in rows
+    ]
+
+
+def end_session(sessions: sessionmaker[Session], principal: Principal, session_id: str) -> None:
+    """End one of the caller's own sessions (committed): its token is refused from the next request
+    on, on every host. Ending one already ended is a no-op; another account's session, or none,
+    is NotFound (the same answer, so session ids of others cannot be probed)."""
+    with sessions.begin() as session:
+        row = session.get(AuthSession, session_id)
+        if row is None or row.account_id != principal.account_id:
+            raise NotFound("no such session", code="SESSION_NOT_FOUND")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+
+
+def end_all_sessions(session: Session, account_id: str) -> None:
+    """Mark every open session of the account ended (in ``session``; the caller commits). Tokens are
+    refused by the account's ``token_version``, which the caller bumps; this keeps the owner's list
+    of sessions true."""
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 def find_account(session: Session, username: str) -> Account | None:
@@ -128,20 +256,52 @@ def authenticate(session: Session, username: str, password: str) -> Account:
     return account
 
 
-def principal_from_token(session: Session, token: str, secret: bytes) -> Principal:
+def principal_from_token(sessions: sessionmaker[Session], token: str, secret: bytes) -> Principal:
+    """Who sends ``token``: one query by primary keys (the account and its session), so a session
+    ended or an account revoked on any host is refused here on the next request. The session's
+    ``last_seen_at`` is moved on at most once per :data:`LAST_SEEN_RESOLUTION`, best effort (a
+    failed write is skipped: the request is not refused for it). Raises Unauthorized."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "ver"]})
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "sid", "exp", "ver"]})
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid or expired token") from exc
-    # Every request passes here: the four columns it needs, not an ORM object.
-    account = session.execute(
-        select(Account.id, Account.role, Account.username, Account.disabled, Account.token_version).where(
-            Account.id == str(claims["sub"])
+    sid = str(claims["sid"])
+    now = datetime.now(UTC)
+    # A short session of its own: a long upload must not hold a pooled connection for its duration.
+    with sessions() as session:
+        # Every request passes here: the columns it needs, not ORM objects.
+        found = session.execute(
+            select(
+                Account.id,
+                Account.role,
+                Account.username,
+                Account.disabled,
+                Account.token_version,
+                AuthSession.revoked_at,
+                AuthSession.last_seen_at,
+            )
+            .join(AuthSession, AuthSession.account_id == Account.id)
+            .where(AuthSession.id == sid, Account.id == str(claims["sub"]))
+        ).first()
+        if found is None or found.disabled or found.token_version != claims["ver"]:
+            raise Unauthorized("invalid or expired token")
+        if found.revoked_at is not None:
+            raise Unauthorized("this session was signed out: sign in again")
+        if now - found.last_seen_at >= LAST_SEEN_RESOLUTION:
+            _touch(session, sid, now)
+    return Principal(found.id, found.role, found.username, sid)
+
+
+def _touch(session: Session, sid: str, now: datetime) -> None:
+    try:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == sid, AuthSession.last_seen_at <= now - LAST_SEEN_RESOLUTION)
+            .values(last_seen_at=now)
         )
-    ).first()
-    if account is None or account.disabled or account.token_version != claims["ver"]:
-        raise Unauthorized("invalid or expired token")
-    return Principal(account.id, account.role, account.username)
+        session.commit()
+    except OperationalError:
+        session.rollback()
 
 
 def require_role(principal: Principal, *roles: str) -> None:

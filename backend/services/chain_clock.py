@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,3 +82,19 @@ def queue_time(ctx: ServiceContext) -> datetime:
         with _offsets_lock:
             _offsets[key] = cached
     return datetime.now(UTC) + timedelta(seconds=max(0.0, cached[1]))
+
+
+def block_times(ctx: ServiceContext) -> Callable[[int], datetime | None]:
+    """A reader of blocks' timestamps (the chain's clock at each block), each block read once per
+    reader; None for a block the node cannot give now (a view must not fail for it)."""
+    seen: dict[int, datetime | None] = {}
+
+    def read(number: int) -> datetime | None:
+        if number not in seen:
+            try:
+                seen[number] = datetime.fromtimestamp(int(ctx.w3.eth.get_block(number)["timestamp"]), UTC)
+            except Exception:  # the node is down or pruned: the view shows the server's time alone
+                seen[number] = None
+        return seen[number]
+
+    return read

@@ -144,8 +144,12 @@ def begin_claim(
     ``Conflict`` ``DIAGNOSED_AFTER_WIND_DOWN`` / ``WIND_DOWN_FILING_CLOSED`` (the plan wound down).
     """
     require_claimant_role(principal)
-    now = datetime.now(UTC)
-    today = today or now.date()
+    now = datetime.now(UTC)  # claims' filed_at (the quota's window) is the server's wall clock
+    # The plan's today, on the clock the waiting period was stamped on (joins are stamped at
+    # queue_time): on a development chain moved ahead, a member past the waiting period by the
+    # chain's clock could otherwise name no diagnosis date that is both covered and not "in the
+    # future" by the wall clock (found by the QA walk-through). The same day in production.
+    today = today or queue_time(ctx).date()
     with ctx.sessions() as session:
         # One round trip for the member and what the checks below need (every filing passes here).
         recent = (Claim.member_id == Member.id, Claim.filed_at >= now - timedelta(days=1))
@@ -190,7 +194,11 @@ def begin_claim(
                 code="CLAIMANT_KEY_REUSED",
             )
         if request.diagnosis_date > today:
-            raise InvalidInput("the diagnosis date is in the future", code="INVALID_DATE", field="diagnosisDate")
+            raise InvalidInput(
+                f"the diagnosis date is in the future: the plan's today is {today.isoformat()}",
+                code="INVALID_DATE",
+                field="diagnosisDate",
+            )
         if request.diagnosis_date < member.birth_date:
             raise InvalidInput("the diagnosis date is before birth", code="INVALID_DATE", field="diagnosisDate")
         # Wind-down: only illnesses diagnosed before the stop, filed within the late-filing window.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -370,22 +370,34 @@ def list_claims(
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One step. ``at``: when this server recorded it, on the server's wall clock. ``chain_time``:
+    for an on-chain step, its block's timestamp, the clock every window and deadline is judged by
+    (the two differ on a development chain moved ahead; None when the node cannot say now)."""
+
     kind: str
     at: datetime
     block_number: int | None
     tx_hash: str | None
     detail: dict[str, Any]
+    chain_time: datetime | None = None
 
 
-def claim_timeline(session: Session, principal: Principal, claim_pk: str) -> list[TimelineEntry]:
-    """Every recorded step of the claim, oldest first (on-chain steps carry block and transaction)."""
+def claim_timeline(
+    session: Session,
+    principal: Principal,
+    claim_pk: str,
+    block_time: Callable[[int], datetime | None] | None = None,
+) -> list[TimelineEntry]:
+    """Every recorded step of the claim, oldest first (on-chain steps carry block and transaction,
+    and their block's time when ``block_time`` reads it)."""
     claim = visible_claim(session, principal, claim_pk)
     rows = session.scalars(select(ClaimEvent).where(ClaimEvent.claim_pk == claim.id).order_by(ClaimEvent.id)).all()
     entries = []
     for row in rows:
         detail = json.loads(row.detail or "{}")
         detail.pop("private", None)
-        entries.append(TimelineEntry(row.kind, row.at, row.block_number, hex32(row.tx_hash), detail))
+        chain_time = block_time(row.block_number) if block_time is not None and row.block_number is not None else None
+        entries.append(TimelineEntry(row.kind, row.at, row.block_number, hex32(row.tx_hash), detail, chain_time))
     return entries
 
 

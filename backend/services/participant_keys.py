@@ -49,6 +49,7 @@ from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.services.accounts import OnChainRole, get_account, on_chain_roles
 from backend.services.auth import Principal
 from backend.services.context import ServiceContext
+from backend.services.review import fill_short_panels
 from backend.services.rule_sets import roster_for
 
 log = logging.getLogger(__name__)
@@ -212,4 +213,6 @@ def register_signing_key(
         "signing key registered",
         extra={"account_id": principal.account_id, "address": key, "previous": previous, "retired": retired},
     )
+    if role == REVIEWER and previous is None:  # a new reviewer: claims waiting for a panel get one now
+        fill_short_panels(ctx)
     return KeyRegistration(key, previous, retired, grant, revoke, declared)

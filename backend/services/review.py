@@ -161,6 +161,37 @@ def apply_review_panels(
     session.flush()
 
 
+def fill_short_panels(ctx: ServiceContext) -> list[str]:
+    """Give reviewers to claims under review whose panel is still short of its quorum: when their
+    review opened, too few reviewers had registered a key (``reviewers_short`` on the timeline), and
+    nothing assigned them later, so they waited for ever (found by the QA walk-through: a plan whose
+    reviewers registered their keys after the first filing). Run when a reviewer registers a key.
+    Returns the claims given reviewers."""
+    with ctx.sessions.begin() as session:
+        assigned = (
+            select(func.count())
+            .select_from(ReviewAssignment)
+            .where(ReviewAssignment.claim_pk == Claim.id)
+            .correlate(Claim)
+            .scalar_subquery()
+        )
+        rows = session.execute(
+            select(Claim.id, Claim.rule_set_hash, assigned).where(Claim.status == "UNDER_REVIEW")
+        ).all()
+        if not rows:
+            return []
+        chain = ledger(ctx)
+        quorum = {rule_set: chain.review_quorum(rule_set) for rule_set in {bytes(r.rule_set_hash) for r in rows}}
+        short = [r.id for r in rows if r[2] < quorum[bytes(r.rule_set_hash)]]
+        if not short:
+            return []
+        claims = list(session.scalars(select(Claim).where(Claim.id.in_(short)).order_by(Claim.filed_at, Claim.id)))
+        panels = plan_review_panels(ctx, session, claims)
+        filled = [c for c in claims if panels[c.id].chosen]
+        apply_review_panels(session, filled, panels)
+        return [c.id for c in filled]
+
+
 def _assignment(session: Session, principal: Principal, claim_pk: str) -> tuple[Claim, ReviewAssignment]:
     """The claim and the caller's assignment to it; anything else is the nonexistent-id 404.
 

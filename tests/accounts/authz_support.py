@@ -61,7 +61,7 @@ def operations(api: Api) -> list[Operation]:
 
 # Operations that end every session of the caller's account (sign-out revokes all its tokens): probed
 # with a token of a fresh account of the same role, so the shared role tokens stay valid.
-SESSION_ENDING = frozenset({"POST /auth/logout"})
+SESSION_ENDING = frozenset({"POST /auth/logout", "POST /auth/logout-all"})
 
 
 def call(api: Api, op: Operation, token: str | None, headers: dict[str, str] | None = None) -> httpx.Response:

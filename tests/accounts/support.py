@@ -102,10 +102,10 @@ def make_account(
 
 
 def token_for(runtime: Runtime, account: Account) -> str:
-    with runtime.sessions() as session:
+    with runtime.sessions.begin() as session:
         fresh = session.get(Account, account.id)
         assert fresh is not None
-        return issue_token(fresh, runtime.jwt_secret)
+        return issue_token(session, fresh, runtime.jwt_secret)
 
 
 def uploader_token(runtime: Runtime) -> str:
@@ -126,7 +126,7 @@ def uploader_token(runtime: Runtime) -> str:
                 rule_set_hash=bytes(32),
             )
         )
-    return issue_token(account, runtime.jwt_secret)
+        return issue_token(session, account, runtime.jwt_secret)
 
 
 def uploader_client(runtime: Runtime) -> httpx.AsyncClient:

@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
-from backend.db.models import Account
+from backend.db.models import Account, AuthSession
 from backend.runtime import Runtime
 from backend.services.accounts import revoke_tokens
 from backend.services.auth import issue_token
@@ -95,20 +95,28 @@ def _unsigned(claims: dict[str, Any]) -> str:
 def _bad_tokens(runtime: Runtime) -> dict[str, str | None]:
     """Every kind of bad credential, each for an operator account (the most powerful role)."""
     operator = make_account(runtime, "operator")
-    with runtime.sessions() as session:
+    with runtime.sessions.begin() as session:
         account = session.get(Account, operator.id)
         assert account is not None
         now = datetime.now(UTC)
+        live = jwt.decode(token_for(runtime, operator), runtime.jwt_secret, algorithms=["HS256"])
         claims = {
             "sub": account.id,
+            "sid": live["sid"],
             "role": "operator",
             "ver": account.token_version,
             "exp": int(now.timestamp()) + 600,
         }
-        expired = issue_token(account, runtime.jwt_secret, now=now - timedelta(hours=2))
+        expired = issue_token(session, account, runtime.jwt_secret, now=now - timedelta(hours=2))
         wrong_key = jwt.encode(claims, b"\x01" * 32, algorithm="HS256")
         alg_none = _unsigned(claims)
         unknown_sub = jwt.encode({**claims, "sub": "0" * 32}, runtime.jwt_secret, algorithm="HS256")
+        no_session = jwt.encode({k: v for k, v in claims.items() if k != "sid"}, runtime.jwt_secret, algorithm="HS256")
+    signed_out = token_for(runtime, operator)
+    with runtime.sessions.begin() as session:
+        row = session.get(AuthSession, jwt.decode(signed_out, runtime.jwt_secret, algorithms=["HS256"])["sid"])
+        assert row is not None
+        row.revoked_at = now
     revoked_account = make_account(runtime, "operator")
     revoked = token_for(runtime, revoked_account)
     disabled_account = make_account(runtime, "operator")
@@ -127,6 +135,8 @@ def _bad_tokens(runtime: Runtime) -> dict[str, str | None]:
         "unknown-account": unknown_sub,
         "revoked": revoked,
         "disabled": disabled,
+        "no-session": no_session,
+        "signed-out-session": signed_out,
     }
 
 

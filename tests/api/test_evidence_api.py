@@ -20,7 +20,7 @@ from backend.config import ANVIL_DEV_KEYS
 from backend.proofs.receipts import verify_receipt_offline, verify_receipt_onchain
 from backend.runtime import Runtime
 from backend.services.accounts import register_member
-from backend.services.auth import issue_token
+from backend.services.auth import start_session
 from tests.accounts.support import uploader_client
 
 PDF = b"%PDF-1.7\n" + b"medical report\n" * 100
@@ -198,7 +198,7 @@ def test_uploads_are_for_members_within_a_daily_quota(runtime: Runtime, monkeypa
     """Issue 17 item 12: an account that never joined stored and queued files for anchoring."""
     with runtime.sessions.begin() as session:
         outsider = register_member(session, f"outsider-{os.urandom(4).hex()}", "correct horse battery")
-    outsider_token = issue_token(outsider, runtime.jwt_secret)
+    outsider_token = start_session(runtime.sessions, outsider, runtime.jwt_secret)
     monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"evidence_uploads_per_day": 2}))
 
     async def scenario() -> None:

@@ -215,7 +215,7 @@ def add_member(
             )
         )
         session.flush()
-        token = issue_token(acct, runtime.jwt_secret)
+        token = issue_token(session, acct, runtime.jwt_secret)
         return acct.id, commitment, token
 
 
@@ -225,4 +225,4 @@ def add_account(runtime: Runtime, name: str, role: str) -> str:
         acct = Account(username=name, password_hash=hash_password("pw-" + name), role=role)
         session.add(acct)
         session.flush()
-        return issue_token(acct, runtime.jwt_secret)
+        return issue_token(session, acct, runtime.jwt_secret)

@@ -124,7 +124,7 @@ def _token(history: AuditedHistory, role: str) -> str:
         account = Account(username=f"{role}-audit-test", password_hash=hash_password("pw-long-enough-1"), role=role)
         session.add(account)
         session.flush()
-        return issue_token(account, history.runtime.jwt_secret)
+        return issue_token(session, account, history.runtime.jwt_secret)
 
 
 def test_api_audit_returns_the_report_to_auditors_only(history: AuditedHistory) -> None:

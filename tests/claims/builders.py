@@ -33,7 +33,7 @@ from backend.db.models import Account, Member
 from backend.runtime import Runtime, build_runtime
 from backend.services.accounts import create_staff_account, register_member
 from backend.services.anchoring import MEMBERSHIP
-from backend.services.auth import issue_token
+from backend.services.auth import start_session
 from backend.services.bootstrap import bootstrap
 from backend.services.membership import join
 from backend.services.rule_sets import publish_rule_set
@@ -92,7 +92,7 @@ class World:
     claim_keys: dict[str, LocalAccount] = field(default_factory=dict)
 
     def token(self, account: Account) -> str:
-        return issue_token(account, self.runtime.jwt_secret)
+        return start_session(self.runtime.sessions, account, self.runtime.jwt_secret)
 
     def staff(self, role: str, *, server_key: bool | None = None) -> Person:
         """A staff login; a reviewer or juror registers a key of its own "device" (held here), unless

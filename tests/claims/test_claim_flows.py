@@ -400,9 +400,10 @@ def test_filing_refuses_bad_forms_and_keeps_nothing(world: World) -> None:
     ivy = world.member()
     unknown = world.file(ivy, [("a.pdf", pdf("x"), "application/pdf")], illness="CI999")
     assert (unknown.status_code, unknown.json()["code"]) == (422, "UNKNOWN_ILLNESS")
-    future = world.file(
-        ivy, [("a.pdf", pdf("x"), "application/pdf")], diagnosed=datetime.now(UTC).date() + timedelta(days=3)
-    )
+    # "Future" on the plan's clock: the chain's, days ahead after the earlier tests moved it.
+    chain_now = datetime.fromtimestamp(int(world.runtime.w3.eth.get_block("latest")["timestamp"]), UTC)
+    plan_today = max(datetime.now(UTC), chain_now).date()
+    future = world.file(ivy, [("a.pdf", pdf("x"), "application/pdf")], diagnosed=plan_today + timedelta(days=3))
     assert (future.status_code, future.json()["code"]) == (422, "INVALID_DATE")
     no_file = world.api.post(
         "/claims", ivy.token, data={"illnessCode": "CI001", "diagnosisDate": "2026-01-02"}, files=[("x", ("", b""))]

@@ -94,6 +94,16 @@ def test_keys_new_refuses_an_existing_file_and_a_short_passphrase(files: Path) -
     assert not (files / "new.json").exists()
 
 
+def test_keys_new_without_a_terminal_or_a_passphrase_says_so(files: Path) -> None:
+    """Run from a script with nothing on standard input: the answer names the missing passphrase
+    and how to give one, not a passphrase "of at least 8 characters"."""
+    out = files / "scripted.json"
+    result = CliRunner().invoke(cli_app, ["keys", "new", "--out", str(out)], input="")
+    assert _code_of(result) == "NO_PASSPHRASE"
+    assert "--passphrase-file" in str(result.exception)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_sign_typed_data_gives_the_pinned_verdict_signature(files: Path, wrapped: bool) -> None:
     vector = VECTORS["vectors"][0]

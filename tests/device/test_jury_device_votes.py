@@ -41,7 +41,7 @@ from backend.chain.transactions import ContractReverted, TransactionSender
 from backend.cli import app as cli_app
 from backend.db.models import Account, JurySeat
 from backend.services.accounts import signing_account
-from backend.services.auth import issue_token
+from backend.services.auth import start_session
 from backend.services.claims import ledger
 from backend.services.rule_sets import roster_for
 from tests.claims.builders import Person, World, pdf, start_world
@@ -199,7 +199,7 @@ def test_an_operator_with_everything_the_server_holds_cannot_vote_or_read_a_vote
     commitment = eip712.vote_commitment(claim_id, round_, victim.address, False, forged_salt)
     commit_doc = typed_data.vote_commit_document(domain, claim_id=claim_id, round_=round_, commitment=commitment)
     forged = typed_data.sign(typed_data.load_document(commit_doc), operator_key)
-    minted = issue_token(victim.account, world.runtime.jwt_secret)
+    minted = start_session(world.runtime.sessions, victim.account, world.runtime.jwt_secret)
     body = {"commitment": "0x" + commitment.hex(), "signature": "0x" + forged.hex()}
     refused = world.api.post(f"/jury/claims/{claim_pk}/commit", minted, json=body)
     assert (refused.status_code, refused.json()["code"]) == (403, "VOTE_NOT_SIGNED")

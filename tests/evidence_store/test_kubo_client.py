@@ -161,3 +161,19 @@ def test_ipfshttpclient_paths_raise_no_new_warnings(tmp_path: Path) -> None:
         ]
         store.pin_rm(root)
         assert len(results) == 6
+
+
+def test_urllib3_strict_warning_is_not_printed_to_users(tmp_path: Path) -> None:
+    """`hubao audit` against a Kubo store printed urllib3's FutureWarning about ipfshttpclient's
+    ``strict`` argument before its report (found by the QA walk-through)."""
+    with running_server(LocalBlockstore(tmp_path)) as url:
+        code = (
+            f"from evidence_store import KuboStore; s = KuboStore({url!r}, timeout=10); "
+            "root = s.add([b'evidence'], cid_version=1); print(b''.join(s.cat(root)).decode())"
+        )
+        done = subprocess.run(
+            [sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "evidence"
+    assert "FutureWarning" not in done.stderr

@@ -70,3 +70,40 @@ def test_migrations_form_one_chain_numbered_as_their_files() -> None:
         expected = "None" if previous is None else f'"{previous}"'
         assert down.group(1) == expected, f"{path.name} revises {down.group(1)}, not {expected}"
         previous = revision.group(1)
+
+
+def test_migration_0014_auth_sessions_downgrades_and_upgrades_again(db_url: str) -> None:
+    """0014 adds auth_sessions (per-device sign-out); its downgrade drops the table, rows included,
+    and the upgrade after it brings back the same table and indexes."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from backend.db.engine import alembic_config
+
+    migrate(db_url)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, username, username_key, password_hash, role, token_version, disabled,"
+                " created_at) VALUES ('a1', 'ann', 'ann', 'x', 'member', 0, false, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO auth_sessions (id, account_id, device, created_at, last_seen_at, expires_at)"
+                " VALUES ('s1', 'a1', 'Firefox on Linux', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    head = current_revision(engine)
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("auth_sessions")}
+    assert {"ix_auth_sessions_account_id", "ix_auth_sessions_expires_at"} <= indexes
+
+    command.downgrade(alembic_config(db_url), "0013")
+    assert current_revision(engine) == "0013"
+    assert "auth_sessions" not in set(inspect(engine).get_table_names())
+
+    migrate(db_url)
+    assert current_revision(engine) == head
+    assert {ix["name"] for ix in inspect(engine).get_indexes("auth_sessions")} == indexes
+    engine.dispose()

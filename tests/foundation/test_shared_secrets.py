@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from backend.chain.anvil import AnvilNode
+from backend.chain.anvil import AnvilNode, rpc_call
 from backend.db.models import SharedSecret
 from backend.errors import ConfigError
 from backend.runtime import Runtime
@@ -93,7 +93,34 @@ def test_a_configured_keys_directory_must_hold_a_key(
     with pytest.raises(ConfigError) as refused:
         runtime_factory(anvil, keys_dir=empty)
     assert refused.value.code == "KEYS_DIR_EMPTY"
+    assert f"hubao evidence-store init-keys {empty}" in refused.value.message  # says how to fix it
     with pytest.raises(ConfigError) as missing:
         runtime_factory(anvil, keys_dir=tmp_path / "nowhere")
     assert missing.value.code == "KEYS_DIR_MISSING"
+    assert "hubao evidence-store init-keys" in missing.value.message
     assert not list(empty.iterdir())  # nothing generated into a directory the deployment provides
+    # Refused before any side effect: the QA walk-through saw the first host deploy the contracts,
+    # then stop on its keys directory.
+    assert rpc_call(anvil.url, "eth_blockNumber") == "0x0"
+
+
+def test_init_keys_makes_the_shared_directory_once(
+    runtime_factory: Callable[..., Runtime], anvil: AnvilNode, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from backend.cli import app, load_commands
+
+    load_commands()
+    keks = tmp_path / "secrets" / "hubao-keks"
+    made = CliRunner().invoke(app, ["evidence-store", "init-keys", str(keks)])
+    assert made.exit_code == 0, made.output
+    kid = DirectoryKeyring(keks).current_kid
+    assert f"created key-encryption key {kid}" in made.output
+    assert keks.stat().st_mode & 0o777 == 0o700
+    again = CliRunner().invoke(app, ["evidence-store", "init-keys", str(keks)])
+    assert again.exit_code == 0, again.output
+    assert "left as it is" in again.output
+    assert DirectoryKeyring(keks).kids() == [kid]  # not a second key
+    runtime = runtime_factory(anvil, keys_dir=keks)
+    assert runtime.keyring.current_kid == kid

@@ -30,9 +30,10 @@ MAX_EXAMPLES = 50  # RELIABILITY D12: 50–100 per operation
 # request may be refused (422) by design: the claim form's fields must precede its files
 # (streamed filing), a REJECT verdict needs a reasonCode, payout bands must ascend.
 CROSS_FIELD_RULES = frozenset({"POST /claims", "POST /review/claims/{claim_pk}/verdict", "POST /rules"})
-# Sign-out revokes every token of the caller's account: sent with the shared role tokens it would
-# leave every later operation answering 401. It is checked apart, with tokens of its own.
-SESSION_ENDING_PATH = "/auth/logout"
+# Sign-out ends the caller's session (/auth/logout) or every session of its account
+# (/auth/logout-all): sent with the shared role tokens it would leave every later operation
+# answering 401. Both are checked apart, with tokens of their own.
+SESSION_ENDING_PATH = ["/auth/logout", "/auth/logout-all"]
 
 
 @pytest.fixture(scope="module")
@@ -196,19 +197,24 @@ def test_stateful_workflows_along_the_links_as_every_role(app: FastAPI, people: 
 
 
 def test_sign_out_conforms_to_its_schema_as_every_role(app: FastAPI, world: World) -> None:
-    """POST /auth/logout, apart: each role signs out with a token of its own, once per case."""
+    """POST /auth/logout and /auth/logout-all, apart: each role signs out with a token of its own,
+    once per case."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path=SESSION_ENDING_PATH)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert [op.label for op in operations] == ["POST /auth/logout"]
+    assert sorted(op.label for op in operations) == ["POST /auth/logout", "POST /auth/logout-all"]
 
-    @given(case=operations[0].as_strategy())
-    @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    def run(case: schemathesis.Case[Any]) -> None:
-        for role in ROLES:
-            token = _member_login(world) if role == "member" else world.staff(role).token
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=[max_response_time])
+    for operation in operations:
 
-    run()
+        @given(case=operation.as_strategy())
+        @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        def run(case: schemathesis.Case[Any]) -> None:
+            for role in ROLES:
+                token = _member_login(world) if role == "member" else world.staff(role).token
+                case.call_and_validate(
+                    headers={"Authorization": f"Bearer {token}"}, excluded_checks=[max_response_time]
+                )
+
+        run()
 
 
 def _member_login(world: World) -> str:
@@ -220,4 +226,4 @@ def _member_login(world: World) -> str:
 
     with world.runtime.sessions.begin() as session:
         account = register_member(session, f"signout-{secrets.token_hex(4)}", "correct horse battery")
-        return issue_token(account, world.runtime.jwt_secret)
+        return issue_token(session, account, world.runtime.jwt_secret)

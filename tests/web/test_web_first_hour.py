@@ -229,6 +229,51 @@ def test_sign_out_ends_the_session_on_the_server_and_in_the_browser(world: World
     assert log.unexpected() == [], log.unexpected()
 
 
+def test_sign_out_on_a_shared_computer_keeps_the_phone_signed_in(world: World, base_url: str, context: Any) -> None:
+    """Two devices of one member (two tabs: each keeps its own token). "Your sessions" lists both and
+    signs the other out; "Sign out" ends this device's session only."""
+    member = world.member(name="web-two-devices")
+    phone, phone_log = _page(context)
+    shared_pc, pc_log = _page(context)
+    spare, spare_log = _page(context)
+    for page in (phone, shared_pc, spare):
+        _sign_in(page, base_url, member.account.username)
+    token = {
+        p: p.evaluate("JSON.parse(sessionStorage.getItem('hubao.session')).token") for p in (phone, shared_pc, spare)
+    }
+
+    shared_pc.click("#sessions-link")
+    shared_pc.wait_for_selector("#sessions-table")
+    assert shared_pc.locator("#sessions-table tbody tr").count() == 4  # and the test's own API session
+    assert "This device" in shared_pc.inner_text("#sessions-table tr[data-current='true']")
+    sid = world.api.get("/auth/sessions", token[spare]).json()
+    spare_id = next(s["id"] for s in sid if s["current"])
+    shared_pc.click(f"button[data-session='{spare_id}']")
+    shared_pc.wait_for_selector("#status:has-text('Signed out Chrome on Linux')")
+    shared_pc.wait_for_selector("#sessions-table")
+    assert shared_pc.locator(f"button[data-session='{spare_id}']").count() == 0
+    assert shared_pc.locator("#sessions-table tbody tr").count() == 3
+    assert world.api.get("/auth/me", token[spare]).status_code == 401
+    spare_log.phase = "expected-4xx: the ended session's token is refused"
+    spare.goto(f"{base_url}/app/#/member")
+    spare.reload()
+    spare.wait_for_selector("#signin-form")
+    spare.wait_for_selector("#status:has-text('Your session ended')")
+
+    shared_pc.click("#signout")
+    shared_pc.wait_for_selector("#signin-form")
+    assert world.api.get("/auth/me", token[shared_pc]).status_code == 401
+    assert world.api.get("/auth/me", token[phone]).status_code == 200  # the phone stays signed in
+    phone.goto(f"{base_url}/app/#/sessions")
+    phone.wait_for_selector("#sessions-table")
+    assert phone.locator("#sessions-table tbody tr").count() == 2
+    assert "This device" in phone.inner_text("#sessions-table tr[data-current='true']")
+    for page in (phone, shared_pc, spare):
+        page.close()
+    for log in (phone_log, pc_log, spare_log):
+        assert log.unexpected() == [], log.unexpected()
+
+
 def test_files_are_refused_in_the_page_before_any_upload(world: World, base_url: str, context: Any) -> None:
     """A 0-byte file and one above the limit are named and refused on the filing page, not after
     the upload (issue 17 item 11: "not application/pdf" for an empty file, a 30 MB file uploaded
@@ -256,5 +301,30 @@ def test_files_are_refused_in_the_page_before_any_upload(world: World, base_url:
         assert page.locator("#file-list li").count() == 0  # nothing queued for upload
     finally:
         world.runtime.settings = original
+    page.close()
+    assert log.unexpected() == [], log.unexpected()
+
+
+def test_a_demo_chain_moved_ahead_shows_both_clocks(world: World, base_url: str, context: Any) -> None:
+    """After POST /chain/advance (the demo), the filing page accepts a diagnosis dated on the
+    chain's today, and the claim page names the chain's and the server's clock where they differ
+    (the QA walk-through saw a claim 'filed' three months before its diagnosis). Last in the module:
+    it moves the chain's clock."""
+    page, log = _page(context)
+    claimant = world.member(name="web-clocks")
+    world.advance(40 * 86_400)
+    chain_now = datetime.fromtimestamp(int(world.runtime.w3.eth.get_block("latest")["timestamp"]), UTC)
+    diagnosed = (chain_now - timedelta(days=1)).date().isoformat()
+    assert diagnosed > datetime.now(UTC).date().isoformat()  # in the future by the wall clock
+    _sign_in(page, base_url, claimant.account.username)
+    page.goto(f"{base_url}/app/#/file")
+    page.wait_for_selector("#file-form")
+    assert page.get_attribute("#diagnosis", "max") == chain_now.date().isoformat()
+    _fill_claim(page, diagnosed, "clocks.pdf")
+    page.click("#submit-claim")
+    page.wait_for_url("**/#/claims/*")
+    page.wait_for_selector("#claim-timeline li[data-kind=ClaimFiled]")
+    assert "on the chain's clock" in page.inner_text("#claim-timeline li[data-kind=ClaimFiled]")
+    assert "on the server's" in page.inner_text("main section.card")  # the "Filed" fact
     page.close()
     assert log.unexpected() == [], log.unexpected()

@@ -24,7 +24,7 @@ import pytest
 
 from backend.chain import eip712, typed_data
 from backend.services.accounts import create_staff_account
-from backend.services.auth import issue_token
+from backend.services.auth import start_session
 from backend.services.claims import ledger
 from tests.claims.builders import PASSWORD, Person, World, new_name, pdf
 from tests.stacks import rules_of
@@ -95,7 +95,7 @@ def test_juror_creates_exports_reimports_registers_commits_and_reveals_in_the_br
     world: World, base_url: str, page: Any, tmp_path: Path
 ) -> None:
     account = create_staff_account(world.runtime, new_name("juror"), PASSWORD, "juror")
-    juror = Person(account, issue_token(account, world.runtime.jwt_secret))
+    juror = Person(account, start_session(world.runtime.sessions, account, world.runtime.jwt_secret))
     assert account.signing_address is None  # the server made no key for the juror
     page.juror = juror
 

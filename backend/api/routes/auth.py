@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from backend.api.deps import CurrentPrincipal, RuntimeDep
+from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.schemas import ApiModel
 from backend.services.accounts import revoke_all_tokens
-from backend.services.auth import issue_token
+from backend.services.auth import end_session, list_sessions, start_session
 from backend.services.login_throttle import sign_in
 
 router = APIRouter(tags=["auth"])
@@ -29,6 +30,18 @@ class Me(ApiModel):
     role: str
 
 
+class SessionOut(ApiModel):
+    """One signed-in device: a short description of its browser (no address is kept), when it
+    signed in and was last seen (to the minute), when its token expires; ``current``: this one."""
+
+    id: str
+    device: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
 @router.post(
     "/auth/token",
     response_model=Token,
@@ -38,7 +51,8 @@ class Me(ApiModel):
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, runtime: RuntimeDep) -> Token:
     client = request.client.host if request.client else None
     account = sign_in(runtime.sessions, runtime.login_throttle, form.username, form.password, client)
-    return Token(access_token=issue_token(account, runtime.jwt_secret), role=account.role)
+    token = start_session(runtime.sessions, account, runtime.jwt_secret, user_agent=request.headers.get("user-agent"))
+    return Token(access_token=token, role=account.role)
 
 
 @router.get("/auth/me", response_model=Me, summary="The signed-in account")
@@ -50,8 +64,41 @@ def me(principal: CurrentPrincipal) -> Me:
     "/auth/logout",
     status_code=204,
     response_class=Response,
-    summary="Sign out: every token issued so far to this account stops working (on every device)",
+    summary="Sign out on this device: this token stops working; the account's other sessions go on",
 )
 def logout(principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+    if principal.session_id is not None:  # every token names its session
+        end_session(runtime.sessions, principal, principal.session_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/logout-all",
+    status_code=204,
+    response_class=Response,
+    summary="Sign out everywhere: every token issued so far to this account stops working (every device)",
+)
+def logout_all(principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
     revoke_all_tokens(runtime.sessions, principal.account_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/auth/sessions",
+    response_model=list[SessionOut],
+    summary="The signed-in account's open sessions (devices), the most recently seen first",
+)
+def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[SessionOut]:
+    return [SessionOut.of(view) for view in list_sessions(session, principal)]
+
+
+@router.delete(
+    "/auth/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Sign out one of your own sessions (another device): its token stops working",
+    responses={404: {"description": "no session of yours has this id (SESSION_NOT_FOUND)"}},
+)
+def end_one_session(session_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+    end_session(runtime.sessions, principal, session_id)
     return Response(status_code=204)

@@ -45,6 +45,7 @@ from backend.errors import InvalidInput, NotFound, PayloadTooLarge
 from backend.logs import cause_of
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
+from backend.services.chain_clock import block_times
 from backend.services.claim_filing import MAX_FILES_PER_CLAIM, ClaimRequest
 from backend.services.evidence import size_text
 from backend.services.filing_receipts import filing_receipt_of
@@ -200,8 +201,11 @@ async def file_claim(
             f"{size_text(runtime.settings.upload_max_bytes)} each"
         )
     claim_filing.require_claimant_role(principal)
+    relay = runtime.filing_relay
+    announced = False  # told the relay a filing is on its way (its round may wait for it)
 
     def work(chunks: Iterator[bytes]) -> claim_filing.ClaimDraft:
+        nonlocal announced
         form = FieldsThenFiles(MultipartReader(chunks, boundary).parts(), files_name="files")
         fields = form.fields()
         draft: claim_filing.ClaimDraft | None = None
@@ -209,6 +213,8 @@ async def file_claim(
             for part in form.files():
                 if draft is None:
                     draft = claim_filing.begin_claim(runtime, principal, _claim_request(fields, key))
+                    relay.expect()
+                    announced = True
                 claim_filing.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
             if draft is None:
                 claim_filing.begin_claim(runtime, principal, _claim_request(fields, key))
@@ -220,21 +226,29 @@ async def file_claim(
             raise
         return draft
 
-    draft = await run_with_body(request, work)
+    try:
+        draft = await run_with_body(request, work)
+    except BaseException:
+        if announced:
+            relay.forget()
+        raise
+    view = draft.recorded
+    relaying = not draft.replayed and view is not None and view.status == "FILED"
+    if announced and not relaying:
+        relay.forget()
     if draft.replayed and draft.recorded is not None:
         response.headers["Idempotent-Replayed"] = "true"
         return await _replayed(runtime, draft.recorded)
-    view = draft.recorded
-    if view is not None and view.status == "FILED" and respond_async:
+    if relaying and respond_async:
         # Durable and receipted: the relay takes it on chain in its next round; nobody waits.
-        runtime.filing_relay.submit(draft.claim_pk).add_done_callback(_log_relay_failure)
+        relay.submit(draft.claim_pk, expected=announced).add_done_callback(_log_relay_failure)
         response.status_code = 202
         response.headers["Preference-Applied"] = "respond-async"
         response.headers["Location"] = f"/claims/{draft.claim_pk}"
-    elif view is not None and view.status == "FILED":
+    elif relaying and view is not None:
         # The claim is committed; the filing relay files it on chain in a transaction shared with
         # every filing waiting. Awaited on the event loop: waiting holds no thread.
-        state = await asyncio.wrap_future(runtime.filing_relay.submit(draft.claim_pk))
+        state = await asyncio.wrap_future(relay.submit(draft.claim_pk, expected=announced))
         # The answer is the recorded view with the state the relay wrote; read back only when
         # another process (or an earlier round) moved the claim.
         view = (
@@ -305,8 +319,10 @@ def get_claim(claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal
 @router.get(
     "/{claim_pk}/timeline", response_model=list[TimelineOut], summary="Every step, on-chain ones with block and tx"
 )
-def get_timeline(claim_pk: str, session: SessionDep, principal: CurrentPrincipal) -> list[TimelineOut]:
-    return [TimelineOut.of(e) for e in service.claim_timeline(session, principal, claim_pk)]
+def get_timeline(
+    claim_pk: str, runtime: RuntimeDep, session: SessionDep, principal: CurrentPrincipal
+) -> list[TimelineOut]:
+    return [TimelineOut.of(e) for e in service.claim_timeline(session, principal, claim_pk, block_times(runtime))]
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 import { api, onUnauthorized, session } from "./api.js";
 import { clear, errorBox, h, planTimeZone, setPlanTimeZone } from "./ui.js";
+import { renderSessions } from "./views/account.js";
 import { renderRegister, renderSignIn } from "./views/auth.js";
 import { renderAuditReport, renderPeriods, renderTimeline } from "./views/audit.js";
 import { renderCase, renderJury } from "./views/jury.js";
@@ -34,6 +35,7 @@ const ROUTES = [
   [/^#\/audit\/timeline$/, ["auditor", "operator"], renderTimeline],
   [/^#\/audit\/periods$/, ["auditor", "operator"], renderPeriods],
   [/^#\/audit\/report$/, ["auditor"], renderAuditReport],
+  [/^#\/sessions$/, ["member", "reviewer", "juror", "auditor", "operator"], (ctx) => renderSessions(ctx, { signedOutEverywhere })],
 ];
 
 const main = document.getElementById("main");
@@ -65,6 +67,7 @@ function renderNav() {
   );
   who.append(
     h("span", {}, h("span", { class: "visually-hidden" }, "Signed in as "), `${s.username} (${s.role})`),
+    h("a", { href: "#/sessions", id: "sessions-link", "aria-current": location.hash === "#/sessions" ? "page" : null }, "Your sessions"),
     h("button", { type: "button", class: "secondary", id: "signout", onclick: signOut }, "Sign out"),
   );
 }
@@ -73,11 +76,20 @@ function renderNav() {
 const PERSONAL_KEYS = ["hubao.jury.commits"];
 
 async function signOut() {
-  // The server revokes the token (POST /auth/logout), so a copy of it left anywhere stops working.
+  // The server ends this device's session (POST /auth/logout), so a copy of its token left anywhere
+  // stops working; the account's other devices stay signed in ("Your sessions" ends those).
   await api("/auth/logout", { method: "POST" }).catch(() => null);
+  forget("You are signed out.");
+}
+
+function signedOutEverywhere() {
+  forget("You are signed out on every device.");
+}
+
+function forget(message) {
   session.clear();
   for (const key of PERSONAL_KEYS) localStorage.removeItem(key);
-  go("#/signin", "You are signed out.");
+  go("#/signin", message);
 }
 
 onUnauthorized(() => {
@@ -146,8 +158,9 @@ document.getElementById("skip").addEventListener("click", (e) => {
 });
 
 if (session.get()) {
-  // A stale token sends the user back to sign in (onUnauthorized) instead of failing page by page.
-  api("/auth/me").then(route, route);
+  // A stale token sends the user back to sign in (onUnauthorized, which routes there with its
+  // message) instead of failing page by page; routing here too would wipe that message.
+  api("/auth/me").then(route, () => (session.get() ? route() : null));
 } else {
   route();
 }

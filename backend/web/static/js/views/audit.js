@@ -30,7 +30,8 @@ export async function renderTimeline(ctx) {
   if (!ctx.isCurrent()) return;
   const events = [];
   for (const [claim, timeline] of timelines) {
-    for (const e of timeline) if (e.blockNumber) events.push({ block: e.blockNumber, at: e.at, kind: e.kind, tx: e.txHash, claim });
+    // The block's time (the chain's clock, as periods' times are), the server's when the node could not say.
+    for (const e of timeline) if (e.blockNumber) events.push({ block: e.blockNumber, at: e.chainTime || e.at, kind: e.kind, tx: e.txHash, claim });
   }
   for (const p of periods) events.push({ block: p.blockNumber, at: p.noticeAt, kind: "PeriodPublished", tx: p.txHash, period: p });
   for (const b of batches) events.push({ block: b.blockNumber, at: null, kind: "BatchAnchored", tx: b.txHash || "", batch: b });

@@ -150,7 +150,7 @@ export async function renderJoin(ctx) {
 
 export async function renderFile(ctx) {
   ctx.main.append(h("h1", {}, "File a claim"), loading());
-  const [catalog, member] = await Promise.all([api("/rules/illnesses"), membership()]);
+  const [catalog, member, clock] = await Promise.all([api("/rules/illnesses"), membership(), api("/chain/time").catch(() => null)]);
   if (!ctx.isCurrent()) return;
   clear(ctx.main);
   const maxBytes = catalog.uploadMaxBytes || null;
@@ -213,7 +213,10 @@ export async function renderFile(ctx) {
     if (e.dataTransfer && e.dataTransfer.files) addFiles(e.dataTransfer.files);
   });
 
-  const today = new Date().toISOString().slice(0, 10);
+  // The plan's today, as the API judges a diagnosis date: the later of this device's clock and the
+  // chain's (a demo chain moved ahead; joins and the waiting period are stamped on it).
+  const now = Math.max(Date.now(), clock ? clock.chainTime * 1000 : 0);
+  const today = new Date(now).toISOString().slice(0, 10);
   const ack = h("input", { type: "checkbox", id: "ack-waiting", name: "ackWaiting" });
   const warning = h(
     "div",
@@ -338,6 +341,21 @@ export async function renderFile(ctx) {
   ctx.main.append(h("h1", {}, "File a claim"), form);
 }
 
+// An on-chain step's block time is the clock its windows are judged by; it is shown beside the
+// server's time when they differ by a minute or more (a demo chain moved ahead: POST /chain/advance).
+function stepTime(e) {
+  if (!e.chainTime) return when(e.at);
+  const apart = Math.abs(new Date(e.chainTime).getTime() - new Date(e.at).getTime());
+  return apart < 60_000 ? when(e.chainTime) : `${when(e.chainTime)} on the chain's clock · ${when(e.at)} on the server's`;
+}
+
+// The filing receipt stamps the filing on the chain's clock, the claim record on the server's.
+function filedTime(claim) {
+  const stamped = claim.filingReceipt && claim.filingReceipt.filedAt;
+  if (!stamped || Math.abs(stamped * 1000 - new Date(claim.filedAt).getTime()) < 60_000) return when(claim.filedAt);
+  return `${when(stamped)} on the chain's clock · ${when(claim.filedAt)} on the server's`;
+}
+
 function timelineList(entries) {
   return h(
     "ol",
@@ -348,7 +366,7 @@ function timelineList(entries) {
         { class: e.blockNumber ? "onchain" : "offchain", dataset: { kind: e.kind } },
         h("span", { class: "kind" }, STEP_LABELS[e.kind] || e.kind),
         h("br"),
-        h("span", { class: "hint" }, when(e.at)),
+        h("span", { class: "hint step-time" }, stepTime(e)),
         e.blockNumber ? h("br") : null,
         e.blockNumber ? h("span", { class: "hint mono" }, `block ${e.blockNumber} · tx ${e.txHash}`) : null,
       ),
@@ -434,7 +452,7 @@ export async function renderClaim(ctx, claimPk) {
         ["Status", badge(claim.status)],
         ...payoutFacts(claim),
         ["Diagnosed", claim.diagnosisDate],
-        ["Filed", when(claim.filedAt)],
+        ["Filed", filedTime(claim)],
         claim.reasonCode ? ["Reason", REASON_TEXT[claim.reasonCode] ? `${REASON_TEXT[claim.reasonCode]} (${claim.reasonCode})` : claim.reasonCode] : null,
         rulesOnly
           ? ["Claim id on chain", "none: the plan's rules rejected the claim before it was filed on chain"]

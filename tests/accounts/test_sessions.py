@@ -1,0 +1,217 @@
+"""Per-device sign-in sessions: each sign-in is a session named in its token (``sid``); signing out
+ends that session only, "sign out everywhere" ends them all, and an owner lists their sessions and
+ends another device's. A session ended is refused on the next request; no one ends another
+account's session; no address is kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from backend.db.models import AuthSession
+from backend.runtime import Runtime
+from backend.services.auth import LAST_SEEN_RESOLUTION, describe_device
+from tests.accounts.support import PASSWORD, Api, make_account
+
+pytestmark = pytest.mark.xdist_group(name="accounts-sessions")
+
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"
+SHARED_PC = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+def _sign_in(api: Api, username: str, user_agent: str | None = None) -> str:
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = api.post("/auth/token", data={"username": username, "password": PASSWORD}, headers=headers)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _sid(runtime: Runtime, token: str) -> str:
+    return str(jwt.decode(token, runtime.jwt_secret, algorithms=["HS256"])["sid"])
+
+
+def _refused(api: Api, token: str) -> str:
+    response = api.get("/auth/me", token)
+    assert (response.status_code, response.json()["code"]) == (401, "UNAUTHORIZED")
+    return str(response.json()["message"])
+
+
+def test_logout_ends_this_device_only(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    phone = _sign_in(api, account.username, PHONE)
+    shared_pc = _sign_in(api, account.username, SHARED_PC)
+
+    assert api.post("/auth/logout", shared_pc).status_code == 204
+
+    assert "signed out" in _refused(api, shared_pc)
+    assert api.get("/auth/me", phone).json()["username"] == account.username
+    listed = api.get("/auth/sessions", phone).json()
+    assert [(s["device"], s["current"]) for s in listed] == [("Chrome on Android", True)]
+
+
+def test_sessions_list_names_devices_and_keeps_no_address(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "reviewer")
+    api = Api(plan_runtime)
+    phone = _sign_in(api, account.username, PHONE)
+    _sign_in(api, account.username, SHARED_PC)
+    _sign_in(api, account.username, "curl/8.5.0")
+
+    response = api.get("/auth/sessions", phone)
+    assert response.status_code == 200
+    listed = response.json()
+    assert sorted(s["device"] for s in listed) == ["Chrome on Android", "Firefox on Windows", "curl"]
+    assert [s["current"] for s in listed].count(True) == 1
+    mine = next(s for s in listed if s["current"])
+    assert mine["id"] == _sid(plan_runtime, phone)
+    assert set(mine) == {"id", "device", "createdAt", "lastSeenAt", "expiresAt", "current"}
+    # Neither the answer nor the table holds the client's address or its whole User-Agent.
+    assert "127.0.0.1" not in response.text
+    assert "Pixel 8" not in response.text
+    assert {c.name for c in AuthSession.__table__.columns} == {
+        "id",
+        "account_id",
+        "device",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "revoked_at",
+    }
+
+
+def test_owner_ends_another_devices_session(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    phone = _sign_in(api, account.username, PHONE)
+    forgotten = _sign_in(api, account.username, SHARED_PC)
+
+    assert api.request("DELETE", f"/auth/sessions/{_sid(plan_runtime, forgotten)}", phone).status_code == 204
+
+    _refused(api, forgotten)
+    assert api.get("/auth/me", phone).status_code == 200
+    assert [s["current"] for s in api.get("/auth/sessions", phone).json()] == [True]
+    # Ending it again is harmless.
+    assert api.request("DELETE", f"/auth/sessions/{_sid(plan_runtime, forgotten)}", phone).status_code == 204
+
+
+def test_logout_all_ends_every_session_and_signing_in_again_works(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "juror")
+    api = Api(plan_runtime)
+    tokens = [_sign_in(api, account.username, agent) for agent in (PHONE, SHARED_PC, None)]
+
+    assert api.post("/auth/logout-all", tokens[0]).status_code == 204
+
+    for token in tokens:
+        _refused(api, token)
+    fresh = _sign_in(api, account.username)
+    assert [s["current"] for s in api.get("/auth/sessions", fresh).json()] == [True]
+
+
+def test_other_account_cannot_end_or_see_my_session(plan_runtime: Runtime) -> None:
+    me = make_account(plan_runtime, "member")
+    mallory = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    mine = _sign_in(api, me.username, PHONE)
+    theirs = _sign_in(api, mallory.username, SHARED_PC)
+
+    refused = api.request("DELETE", f"/auth/sessions/{_sid(plan_runtime, mine)}", theirs)
+    nonexistent = api.request("DELETE", f"/auth/sessions/{'0' * 32}", theirs)
+
+    assert (refused.status_code, refused.json()["code"]) == (404, "SESSION_NOT_FOUND")
+    assert refused.json() == nonexistent.json()  # the same answer as for no session at all
+    assert api.get("/auth/me", mine).status_code == 200
+    assert [s["id"] for s in api.get("/auth/sessions", theirs).json()] == [_sid(plan_runtime, theirs)]
+
+
+def test_tokens_without_a_session_of_their_account_are_refused(plan_runtime: Runtime) -> None:
+    me = make_account(plan_runtime, "operator")
+    other = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    mine = jwt.decode(_sign_in(api, me.username), plan_runtime.jwt_secret, algorithms=["HS256"])
+    other_sid = _sid(plan_runtime, _sign_in(api, other.username))
+    without_sid = {k: v for k, v in mine.items() if k != "sid"}
+    borrowed_sid = {**mine, "sid": other_sid}  # another account's live session under my account id
+
+    for claims in (without_sid, borrowed_sid, {**mine, "sid": "0" * 32}):
+        assert "invalid or expired" in _refused(api, jwt.encode(claims, plan_runtime.jwt_secret, algorithm="HS256"))
+
+
+def test_operator_revocation_ends_the_listed_sessions(plan_runtime: Runtime) -> None:
+    operator = make_account(plan_runtime, "operator")
+    member = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    staff = _sign_in(api, operator.username)
+    tokens = [_sign_in(api, member.username, agent) for agent in (PHONE, SHARED_PC)]
+
+    assert api.post(f"/accounts/{member.id}/revoke-tokens", staff).status_code == 200
+
+    for token in tokens:
+        _refused(api, token)
+    with plan_runtime.sessions() as session:
+        open_rows = session.scalars(
+            sa.select(AuthSession).where(AuthSession.account_id == member.id, AuthSession.revoked_at.is_(None))
+        ).all()
+    assert open_rows == []
+
+
+def test_expired_sessions_leave_the_list_and_are_deleted_at_a_later_sign_in(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "auditor")
+    api = Api(plan_runtime)
+    old = _sign_in(api, account.username, PHONE)
+    with plan_runtime.sessions.begin() as session:
+        row = session.get(AuthSession, _sid(plan_runtime, old))
+        assert row is not None
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    current = _sign_in(api, account.username, SHARED_PC)  # deletes the expired row on the way
+
+    assert [s["device"] for s in api.get("/auth/sessions", current).json()] == ["Firefox on Windows"]
+    with plan_runtime.sessions() as session:
+        assert session.get(AuthSession, _sid(plan_runtime, old)) is None
+
+
+def test_last_seen_moves_once_per_resolution(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    token = _sign_in(api, account.username)
+    sid = _sid(plan_runtime, token)
+    earlier = datetime.now(UTC) - LAST_SEEN_RESOLUTION - timedelta(seconds=5)
+    with plan_runtime.sessions.begin() as session:
+        row = session.get(AuthSession, sid)
+        assert row is not None
+        row.last_seen_at = earlier
+
+    assert api.get("/auth/me", token).status_code == 200
+
+    with plan_runtime.sessions() as session:
+        row = session.get(AuthSession, sid)
+        assert row is not None
+        assert row.last_seen_at > earlier + LAST_SEEN_RESOLUTION
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "device"),
+    [
+        (PHONE, "Chrome on Android"),
+        (SHARED_PC, "Firefox on Windows"),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15",
+            "Safari on macOS",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+            "Safari on iPhone",
+        ),
+        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0", "Edge on Windows"),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/131.0 Safari/537.36", "Chrome on Linux"),
+        ("python-httpx/0.28.1", "python-httpx"),
+        ("", "unknown device"),
+        (None, "unknown device"),
+        ("   ", "unknown device"),
+    ],
+)
+def test_describe_device_names_browser_and_system_only(user_agent: str | None, device: str) -> None:
+    assert describe_device(user_agent) == device
