@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.apportionment.errors import MemberOrderError, ScheduleError
+from backend.apportionment.errors import MemberOrderError, MemberRowInvalid, ScheduleError
 from backend.apportionment.ledger import ROW_SIZE, ShareLedgerReader
 from backend.chain.transactions import classify
 from backend.services.membership import protected_commitment_pages
@@ -51,9 +51,11 @@ __all__ = [
     "block_at_or_after",
     "count_sharing_members",
     "final_approvals",
+    "packed_member_blocks",
     "packed_member_pages",
     "packed_members",
     "paid_this_year",
+    "paid_this_year_blocks",
     "paid_this_year_pages",
     "sharing_member_pages",
     "sharing_members",
@@ -64,6 +66,9 @@ APPROVED_STATE = 6  # IClaimLedger.ClaimState.APPROVED
 _LOG_CHUNK_BLOCKS = 10_000
 _PAGE_ROWS = 1 << 16
 _PAGE_BYTES = 32 * _PAGE_ROWS  # 65,536 commitments
+# Rows per fetch of the snapshot: a page's row objects (~1 MiB) are reused by the allocator,
+# page after page, where 65,536 rows' worth came from fresh pages each time.
+_FETCH_ROWS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,26 +256,48 @@ def snapshot_sharing_members(session: Session, instant: datetime, path: str | os
     """Write ``sharing_members`` to ``path`` as packed 32-byte commitments; returns their number.
 
     The period's membership snapshot, read once: the count (needed before any share, for the
-    base) and the rows (``packed_members``) then come from the same set, and memory stays one
-    page of rows.
+    base) and the rows (``packed_member_blocks``) then come from the same set, and memory stays
+    one page of rows. The file is scratch for one build (removed after it, never read after a
+    crash), so it is not fsynced. Each page is joined once and checked in numpy (32 bytes each, strictly
+    ascending across pages, else ``MemberRowInvalid`` / ``MemberOrderError`` with the index).
     """
+    if instant.tzinfo is None:
+        raise ScheduleError("instant must be timezone-aware", field="instant")
     count = 0
+    prev = b""
     with open(path, "wb") as fh:
-        for page in sharing_member_pages(session, instant):
-            fh.write(b"".join(page))
+        for page in protected_commitment_pages(session, instant, batch=_FETCH_ROWS):
+            if not page:
+                continue
+            block = b"".join(page)
+            if len(block) != 32 * len(page):
+                bad = next(i for i, c in enumerate(page) if len(c) != 32)
+                raise MemberRowInvalid(
+                    "member_commitment must be 32 bytes", index=count + bad, field="member_commitment"
+                )
+            keys = np.frombuffer(block, dtype=_S32)
+            if block[:32] <= prev or not bool(np.all(keys[:-1] < keys[1:])):
+                bad = next(i for i, c in enumerate(page) if c <= (page[i - 1] if i else prev))
+                raise MemberOrderError("member commitments must be unique", index=count + bad)
+            fh.write(block)
+            prev = block[-32:]
             count += len(page)
-        fh.flush()
-        os.fsync(fh.fileno())
     return count
+
+
+def packed_member_blocks(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The commitments of a ``snapshot_sharing_members`` file, packed, ``_PAGE_ROWS`` at a time."""
+    with open(path, "rb") as fh:
+        while block := fh.read(_PAGE_BYTES):
+            if len(block) % 32:
+                raise MemberOrderError("a member snapshot file is not a whole number of commitments", index=0)
+            yield block
 
 
 def packed_member_pages(path: str | os.PathLike[str]) -> Iterator[list[bytes]]:
     """The commitments of a ``snapshot_sharing_members`` file, in file order, a page at a time."""
-    with open(path, "rb") as fh:
-        while page := fh.read(_PAGE_BYTES):
-            if len(page) % 32:
-                raise MemberOrderError("a member snapshot file is not a whole number of commitments", index=0)
-            yield np.frombuffer(page, dtype=_V32).tolist()  # 32-byte bytes each
+    for block in packed_member_blocks(path):
+        yield np.frombuffer(block, dtype=_V32).tolist()  # 32-byte bytes each
 
 
 def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
@@ -280,64 +307,93 @@ def packed_members(path: str | os.PathLike[str]) -> Iterator[bytes]:
 
 
 _V32 = np.dtype("V32")  # ``tolist()`` of a void item is its bytes, all 32 (``S`` would strip zeros)
+_S32 = np.dtype("S32")  # compares as unsigned bytes, like ``bytes`` (see ``share_tree``)
 # A ledger row as numpy sees it: its commitment (``S32`` compares as unsigned bytes, like
 # ``bytes``) and its yearToDate (big-endian); share and subsidy skipped.
 _COMMITMENT_YTD = np.dtype([("commitment", "S32"), ("amounts", "V16"), ("ytd", ">u8")])
 assert _COMMITMENT_YTD.itemsize == ROW_SIZE
 
 
-def paid_this_year_pages(
-    pages: Iterable[list[bytes]], previous: ShareLedgerReader | None
-) -> Iterator[tuple[list[bytes], list[int]]]:
-    """``(commitments, paid this year before the period)`` as two columns, for pages of ascending
-    commitments.
+class _YearToDate:
+    """The merge join of ``paid_this_year_blocks``: ascending packed blocks of commitments against
+    the previous ledger, read ``_PAGE_ROWS`` rows at a time, each block as numpy columns
+    (commitments, strictly ascending or ``MemberOrderError``, and yearToDate); a block of members
+    is looked up in the ledger blocks it overlaps by binary search (``np.searchsorted``, in C),
+    and a ledger block is dropped once the members have passed its last commitment — a few
+    blocks are held, never the ledger."""
 
-    ``previous`` is the ledger of the period just before, when it is of the same year (None for
-    the first period of a year): a member's amount is their ``yearToDate`` there, or 0 when absent.
-    A merge join by blocks: the previous ledger is read ``_PAGE_ROWS`` rows at a time, each block
-    as numpy columns (commitments, strictly ascending or ``MemberOrderError``, and yearToDate), a
-    page looked up in the blocks it overlaps by binary search (``np.searchsorted``, in C), and a
-    block is dropped once the members have passed its last commitment — a few blocks are held,
-    never the ledger.
-    """
-    if previous is None:
-        for page in pages:
-            yield page, [0] * len(page)
-        return
-    if not previous.ascending:
-        raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
-    blocks = previous.row_blocks(chunk_rows=_PAGE_ROWS)
-    # (last commitment of the block, its commitments, their yearToDate)
-    window: deque[tuple[bytes, NDArray[Any], NDArray[Any]]] = deque()
-    exhausted = False
-    last = b""
-    for page in pages:
-        if not page:
-            continue
-        while not exhausted and (not window or window[-1][0] < page[-1]):
-            block = next(blocks, None)
+    def __init__(self, previous: ShareLedgerReader) -> None:
+        if not previous.ascending:
+            raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
+        self._blocks = previous.row_blocks(chunk_rows=_PAGE_ROWS)
+        # (last commitment of the block, its commitments, their yearToDate)
+        self._window: deque[tuple[bytes, NDArray[Any], NDArray[Any]]] = deque()
+        self._exhausted = False
+        self._last = b""
+
+    def lookup(self, packed: bytes) -> NDArray[np.uint64]:
+        """yearToDate of each commitment of ``packed`` (ascending, after the previous call's), 0 if absent."""
+        n = len(packed) // 32
+        first, final = packed[:32], packed[-32:]
+        window = self._window
+        while not self._exhausted and (not window or window[-1][0] < final):
+            block = next(self._blocks, None)
             if block is None:
-                exhausted = True
+                self._exhausted = True
             else:
                 rows = np.frombuffer(block, dtype=_COMMITMENT_YTD)
                 keys = rows["commitment"]
-                if block[:32] <= last or not bool(np.all(keys[:-1] < keys[1:])):
+                if block[:32] <= self._last or not bool(np.all(keys[:-1] < keys[1:])):
                     raise MemberOrderError("the previous ledger is not in ascending commitment order", index=0)
-                last = block[-ROW_SIZE:][:32]
-                window.append((last, keys, rows["ytd"]))
-        while window and window[0][0] < page[0]:
+                self._last = block[-ROW_SIZE:][:32]
+                window.append((self._last, keys, rows["ytd"]))
+        while window and window[0][0] < first:
             window.popleft()
-        if not window or set(map(len, page)) != {32}:  # a malformed row: the builder names it
-            yield page, [0] * len(page)
-            continue
+        if not window:
+            return np.zeros(n, dtype=np.uint64)
         if len(window) == 1:
             keys, ytds = window[0][1], window[0][2]
         else:
             keys = np.concatenate([w[1] for w in window])
             ytds = np.concatenate([w[2] for w in window])
-        wanted = np.frombuffer(b"".join(page), dtype=keys.dtype)
+        wanted = np.frombuffer(packed, dtype=keys.dtype, count=n)
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        yield page, np.where(keys[at] == wanted, ytds[at], 0).tolist()
+        return np.where(keys[at] == wanted, ytds[at], 0).astype(np.uint64)
+
+
+def paid_this_year_blocks(
+    blocks: Iterable[bytes], previous: ShareLedgerReader | None
+) -> Iterator[tuple[bytes, NDArray[np.uint64]]]:
+    """``(packed commitments, paid this year before the period)`` for blocks of packed, ascending
+    32-byte commitments (``packed_member_blocks``), the amounts as a ``uint64`` column.
+
+    ``previous`` is the ledger of the period just before, when it is of the same year (None for
+    the first period of a year): a member's amount is their ``yearToDate`` there, or 0 when absent
+    (the merge join: ``_YearToDate``). Empty blocks are skipped.
+    """
+    join = None if previous is None else _YearToDate(previous)
+    for block in blocks:
+        if len(block) % 32:
+            raise MemberOrderError("a block of member commitments is not a whole number of commitments", index=0)
+        if not block:
+            continue
+        yield block, (np.zeros(len(block) // 32, dtype=np.uint64) if join is None else join.lookup(block))
+
+
+def paid_this_year_pages(
+    pages: Iterable[list[bytes]], previous: ShareLedgerReader | None
+) -> Iterator[tuple[list[bytes], list[int]]]:
+    """``(commitments, paid this year before the period)`` as two columns, for pages of ascending
+    commitments: ``paid_this_year_blocks`` page by page (a page with a commitment that is not
+    32 bytes gets zeros: the builder names the row)."""
+    join = None if previous is None else _YearToDate(previous)
+    for page in pages:
+        if not page:
+            continue
+        if join is None or set(map(len, page)) != {32}:
+            yield page, [0] * len(page)
+            continue
+        yield page, join.lookup(b"".join(page)).tolist()
 
 
 def paid_this_year(members: Iterable[bytes], previous: ShareLedgerReader | None) -> Iterator[tuple[bytes, int]]:

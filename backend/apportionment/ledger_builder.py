@@ -9,7 +9,6 @@ bounded by that threshold and one chunk, whatever the number of members.
 
 from __future__ import annotations
 
-import operator
 import os
 import struct
 from collections.abc import Iterable
@@ -17,6 +16,9 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from backend.apportionment.arithmetic import (
     UINT64_MAX,
@@ -43,6 +45,40 @@ __all__ = ["ShareLedgerBuilder", "ShareLedgerResult", "SupportsWrite", "build_sh
 ROW = struct.Struct(">32sQQQ")  # one ledger row: commitment, then ROW_AMOUNTS
 # abi.encode(bytes32, uint64, uint64, uint64) of the same four values: each amount in a 32-byte word
 LEAF_INPUT = struct.Struct(">32s24xQ24xQ24xQ")
+# The same two layouts as numpy records (a chunk is built column-wise, then read row-wise):
+# ``_ROW_DTYPE`` is ``ROW``, ``_LEAF_DTYPE`` is ``LEAF_INPUT`` (the padding stays zero).
+_ROW_DTYPE = np.dtype([("commitment", "V32"), ("share", ">u8"), ("subsidy", ">u8"), ("ytd", ">u8")])
+_LEAF_DTYPE = np.dtype(
+    {
+        "names": ["commitment", "share", "subsidy", "ytd"],
+        "formats": ["V32", ">u8", ">u8", ">u8"],
+        "offsets": [0, 56, 88, 120],
+        "itemsize": 128,
+    }
+)
+assert _ROW_DTYPE.itemsize == ROW.size
+assert _LEAF_DTYPE.itemsize == LEAF_INPUT.size
+_S32 = np.dtype("S32")  # compares as unsigned bytes, like ``bytes`` (see ``share_tree``)
+_V32 = np.dtype("V32")  # ``tolist()`` of a void item is its bytes, all of them
+_V128 = np.dtype("V128")
+
+
+_HASH_BATCH = 2048  # rows whose keccak inputs exist as ``bytes`` at once (~0.3 MiB: reused, not mapped anew)
+
+
+def _double_keccak(items: NDArray[np.void]) -> bytes:
+    """keccak256(keccak256(item)) of each item of a void column, concatenated.
+
+    ``tolist()`` gives each item's bytes; done ``_HASH_BATCH`` rows at a time so that the
+    short-lived ``bytes`` objects come from the same few allocator arenas, chunk after chunk,
+    instead of fresh pages (page faults, kernel time) for a whole chunk's worth.
+    """
+    k = keccak_raw
+    if len(items) <= _HASH_BATCH:
+        return b"".join(map(k, map(k, items.tolist())))
+    return b"".join(
+        [b"".join(map(k, map(k, items[i : i + _HASH_BATCH].tolist()))) for i in range(0, len(items), _HASH_BATCH)]
+    )
 
 
 def _share(case_cap: int, annual_cap: int, paid: int) -> int:
@@ -91,6 +127,7 @@ class ShareLedgerBuilder:
         "_members",
         "_prev",
         "_rows",
+        "_scratch",
         "_share_total",
         "_subsidy_total",
         "_writer",
@@ -117,6 +154,7 @@ class ShareLedgerBuilder:
             LeafBuckets(memory_bytes=memory_bytes, spill_dir=spill_dir) if snapshot else None
         )
         self._prev = b""
+        self._scratch = np.zeros(0, dtype=_LEAF_DTYPE)
         self._rows = 0
         self._share_total = 0
         self._subsidy_total = 0
@@ -168,6 +206,29 @@ class ShareLedgerBuilder:
         self._failed = False
         return count
 
+    def add_packed(self, commitments: bytes | bytearray | memoryview, paid_this_year_fen: NDArray[np.uint64]) -> int:
+        """``add_columns`` for a chunk given as packed 32-byte commitments and a ``uint64`` column.
+
+        What the publisher's path reads (``chain_inputs.paid_this_year_blocks`` over the packed
+        member snapshot): no Python object per row is made here beyond the keccak inputs.
+        """
+        if self._failed or self._finished:
+            raise ApportionmentError("the ledger builder is finished or failed; start a new one")
+        self._failed = True  # cleared on success
+        try:
+            n, extra = divmod(len(commitments), 32)
+            if extra or n != len(paid_this_year_fen):
+                raise ApportionmentError("the packed commitments and the paid column differ in length")
+            paid = np.asarray(paid_this_year_fen)
+            if paid.dtype != np.uint64:
+                raise ApportionmentError("the paid column must be uint64")
+            count = self._add_packed(commitments, paid) if n else self._rows
+        except BaseException:
+            self.close()
+            raise
+        self._failed = False
+        return count
+
     def close(self) -> None:
         """Give up: drop the leaves kept so far and their run files (idempotent)."""
         self._leaves.close()
@@ -176,45 +237,70 @@ class ShareLedgerBuilder:
         self._flat = None
 
     def _add_columns(self, commitments: list[bytes], paids: list[int]) -> int:
-        """A chunk column by column: bulk checks in C, then list comprehensions (the per-row
-        interpreter work is most of what a ledger costs beyond its keccak calls); any failed
+        """A chunk given as lists: checked in bulk (C), packed, then ``_add_packed``; any failed
         check re-reads the chunk row by row (``_first_problem``) to name the first bad row."""
-        index0 = self._rows
-        inputs, base = self._inputs, self._base
-        base_fen = base.base_fen
-        case_cap = base.case_cap_fen
-        annual_cap = inputs.annual_cap_fen
-        # Members with paid ≤ threshold pay the full case cap: the common row, precomputed.
-        threshold = annual_cap - case_cap
         valid = (
             set(map(type, commitments)) == {bytes}
             and set(map(len, commitments)) == {32}
             and set(map(type, paids)) == {int}
             and min(paids) >= 0
-            and index0 + len(commitments) <= inputs.member_count
-            and (
-                not self._ascending
-                or (commitments[0] > self._prev and all(map(operator.lt, commitments, islice(commitments, 1, None))))
-            )
+            and max(paids) <= UINT64_MAX
         )
-        shares = [case_cap if p <= threshold else _share(case_cap, annual_cap, p) for p in paids] if valid else []
-        ytds = list(map(operator.add, paids, shares))
-        if not valid or max(ytds) > UINT64_MAX:
+        if not valid:
             raise self._first_problem(list(zip(commitments, paids, strict=True)))
-        subsidies = [base_fen - s for s in shares]
-        k = keccak_raw
-        flat = b"".join(map(k, map(k, map(LEAF_INPUT.pack, commitments, shares, subsidies, ytds))))
+        return self._add_packed(b"".join(commitments), np.array(paids, dtype=np.uint64))
+
+    def _add_packed(self, packed: bytes | bytearray | memoryview, paid: NDArray[np.uint64]) -> int:
+        """One chunk column-wise in numpy: order and range checks, shares, subsidies and
+        year-to-date as ``uint64`` columns, the leaf encodings and the ledger rows laid out as
+        structured arrays (``LEAF_INPUT`` / ``ROW``, byte for byte), so that the keccak calls
+        over ``tolist()`` of their rows are the only per-row Python work. Any failed check
+        re-reads the chunk row by row (``_first_problem``) to name the first bad row."""
+        index0 = self._rows
+        n = len(paid)
+        inputs, base = self._inputs, self._base
+        base_fen, case_cap, annual_cap = base.base_fen, base.case_cap_fen, inputs.annual_cap_fen
+        keys = np.frombuffer(packed, dtype=_S32, count=n)
+        # A share is min(case cap, annual cap − paid), at least 0: the room left under the annual
+        # cap, clipped to the case cap (both in uint64: base ≤ 2^64 − 1, case cap ≤ base).
+        shares = np.minimum(np.uint64(annual_cap) - np.minimum(paid, np.uint64(annual_cap)), np.uint64(case_cap))
+        valid = (
+            index0 + n <= inputs.member_count
+            and (not self._ascending or (bytes(packed[:32]) > self._prev and bool(np.all(keys[:-1] < keys[1:]))))
+            and not bool(np.any(paid > np.uint64(UINT64_MAX) - shares))
+        )
+        if not valid:
+            commitments = np.frombuffer(packed, dtype=_V32, count=n).tolist()
+            raise self._first_problem(list(zip(commitments, paid.tolist(), strict=True)))
+        if len(self._scratch) < n:  # one buffer per builder: its padding is zeroed once, never written
+            self._scratch = np.zeros(n, dtype=_LEAF_DTYPE)
+        leaf = self._scratch[:n]
+        leaf["commitment"] = np.frombuffer(packed, dtype=_V32, count=n)
+        leaf["share"] = shares
+        leaf["subsidy"] = np.uint64(base_fen) - shares
+        leaf["ytd"] = paid + shares
+        flat = _double_keccak(leaf.view(_V128))
         self._leaves.extend_flat(flat)
         if self._flat is not None:
             self._flat += flat
         if self._members is not None:
-            self._members.extend_flat(b"".join(map(k, map(k, commitments))))
+            self._members.extend_flat(_double_keccak(np.frombuffer(packed, dtype=_V32, count=n)))
         if self._writer is not None:
-            self._writer.write(b"".join(map(ROW.pack, commitments, shares, subsidies, ytds)))
-        self._prev = commitments[-1]
-        self._rows = index0 + len(commitments)
-        self._share_total += sum(shares)
-        self._subsidy_total += sum(subsidies)
+            rows = np.empty(n, dtype=_ROW_DTYPE)
+            rows["commitment"] = leaf["commitment"]
+            rows["share"] = leaf["share"]
+            rows["subsidy"] = leaf["subsidy"]
+            rows["ytd"] = leaf["ytd"]
+            self._writer.write(rows.tobytes())
+        self._prev = bytes(packed[-32:])
+        self._rows = index0 + n
+        # Exact sums: numpy's uint64 sum is exact while n × the largest term fits 64 bits.
+        if n * base_fen <= UINT64_MAX:
+            self._share_total += int(shares.sum(dtype=np.uint64))
+            self._subsidy_total += int(leaf["subsidy"].sum(dtype=np.uint64))
+        else:
+            self._share_total += sum(shares.tolist())
+            self._subsidy_total += sum(leaf["subsidy"].tolist())
         return self._rows
 
     def _first_problem(self, rows: list[tuple[bytes, int]]) -> ApportionmentError:

@@ -47,8 +47,8 @@ from backend.apportionment.arithmetic import PeriodInputs
 from backend.apportionment.chain_inputs import (
     FinalApproval,
     final_approvals,
-    packed_member_pages,
-    paid_this_year_pages,
+    packed_member_blocks,
+    paid_this_year_blocks,
     snapshot_sharing_members,
 )
 from backend.apportionment.files import atomic_output
@@ -172,8 +172,9 @@ def build_period_ledger(
 ) -> tuple[Path, Path | None, ShareLedgerResult]:
     """Stream the ledger and its share-tree node file to temp files in ``directory``.
 
-    ``members`` is the packed snapshot (``snapshot_sharing_members``), read a page at a time and
-    merge-joined with the previous ledger of the year for what each member paid; the builder
+    ``members`` is the packed snapshot (``snapshot_sharing_members``), read a block at a time and
+    merge-joined with the previous ledger of the year for what each member paid (numpy columns,
+    ``paid_this_year_blocks`` → ``ShareLedgerBuilder.add_packed``); the builder
     holds one chunk of rows and at most ``memory_bytes`` of leaf hashes per tree (then spilled
     runs, in ``directory``). Returns (ledger temp file, node temp file or None when N = 0, result); on
     failure nothing is left behind. ``compute_and_publish_period`` and the benchmark run this.
@@ -188,8 +189,8 @@ def build_period_ledger(
             fh = stack.enter_context(atomic_output(tmp))
             builder = ShareLedgerBuilder(inputs, fh, snapshot=True, memory_bytes=memory_bytes, spill_dir=directory)
             stack.callback(builder.close)
-            for commitments, paid in paid_this_year_pages(packed_member_pages(members), previous):
-                builder.add_columns(commitments, paid)
+            for commitments, paid in paid_this_year_blocks(packed_member_blocks(members), previous):
+                builder.add_packed(commitments, paid)
             result = builder.finish(tree_file=tree)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -123,10 +123,11 @@ class LeafBuckets:
             counts = np.bincount(first, minlength=256).tolist()
             buckets = self.buckets
             off = 0
+            view = memoryview(grouped)
             for b, c in enumerate(counts):
                 if c:
                     end = off + 32 * c
-                    buckets[b] += grouped[off:end]
+                    buckets[b] += view[off:end]
                     off = end
             self.count += n
         self.settle()
@@ -168,8 +169,20 @@ class LeafBuckets:
 
 
 def _sorted_desc(flat: bytes | bytearray) -> bytes:
-    """The 32-byte hashes of ``flat`` in descending order (``np.sort`` over ``S32``, in C)."""
-    return np.sort(np.frombuffer(flat, dtype=_S32, count=len(flat) // 32))[::-1].tobytes()
+    """The 32-byte hashes of ``flat`` in descending order.
+
+    Sorted by their first 8 bytes as a big-endian integer (``argsort`` of a ``uint64`` column,
+    then one ``take`` of the 32-byte rows), which orders them as bytes whenever those keys are
+    distinct; when two are equal (hashes sharing 64 bits: never in practice, but possible in a
+    crafted input) the whole run is sorted as ``S32`` strings instead (``np.sort``, exact).
+    """
+    n = len(flat) // 32
+    keys = np.frombuffer(flat, dtype=">u8", count=4 * n)[::4].astype(np.uint64)
+    order = np.argsort(keys)
+    ordered = keys[order]
+    if n > 1 and bool(np.any(ordered[:-1] == ordered[1:])):
+        return np.sort(np.frombuffer(flat, dtype=_S32, count=n))[::-1].tobytes()
+    return np.frombuffer(flat, dtype=np.uint64, count=4 * n).reshape(n, 4).take(order[::-1], axis=0).tobytes()
 
 
 def _split_run(path: Path, depth: int) -> list[Path]:
@@ -239,32 +252,59 @@ def descending_leaves(leaves: LeafBuckets) -> bytearray:
     return out
 
 
-def _hash_pairs_flat(level: bytes | bytearray, ordered_from: int | None = None) -> bytes:
+_PAIR_BATCH = 2048  # pairs formed and hashed at once (their ``bytes`` reuse the same allocator arenas)
+
+
+def _hash_pairs_flat(level: bytes | bytearray | memoryview, ordered_from: int | None = None) -> bytes:
     """Parents of consecutive pairs of a flat level (commutative keccak256).
 
     Pairs from node ``ordered_from`` on (an even index) are two *leaves*, which lie in descending
     order, so their sorted pair is known without comparing (half of all the inner nodes of a
-    tree). The 64-byte sorted pairs are formed column-wise in numpy (compare, select, concatenate)
-    and handed to keccak as a list of ``bytes``: keccak is then the only per-node Python call.
+    tree). ``_PAIR_BATCH`` pairs at a time (``_hash_pair_batch``), so that the pairs' short-lived
+    ``bytes`` come from the same few allocator arenas instead of fresh pages for a whole level.
     """
     n = len(level) // 32
-    cut = n if ordered_from is None else min(max(ordered_from, 0), n)
     if n < 2:
         return b""
+    cut = n if ordered_from is None else min(max(ordered_from, 0), n)
+    if cut % 2 and cut < n:
+        raise ValueError("pairs of leaves start at an even node")
+    step = 2 * _PAIR_BATCH
+    if n <= step:
+        return _hash_pair_batch(level, n, cut)
+    view = memoryview(level)
+    return b"".join(
+        [
+            _hash_pair_batch(view[32 * start : 32 * min(start + step, n)], min(step, n - start), cut - start)
+            for start in range(0, n - 1, step)
+        ]
+    )
+
+
+def _hash_pair_batch(level: bytes | bytearray | memoryview, n: int, cut: int) -> bytes:
+    """``_hash_pairs_flat`` of ``n`` nodes, pairs from node ``cut`` on known to be descending leaves.
+
+    The order of the nodes in the sorted pairs is an index column (compare of ``S32`` keys; the
+    leaves' pairs reversed), the 64-byte pairs gathered in one ``take`` of 32-byte rows and handed
+    to keccak as a list of ``bytes``: keccak is the only per-node Python call.
+    """
+    cut = min(max(cut, 0), n)
     half = cut // 2
     count = half + (n - cut) // 2
-    nodes = np.frombuffer(level, dtype=np.uint8, count=32 * n).reshape(n, 32)
-    pairs = np.empty((count, 64), dtype=np.uint8)
+    order = np.empty(2 * count, dtype=np.intp)
     if half:
-        keys = np.frombuffer(level, dtype=_S32, count=n)
-        swap = (keys[0 : 2 * half : 2] > keys[1 : 2 * half : 2])[:, None]
-        left, right = nodes[0 : 2 * half : 2], nodes[1 : 2 * half : 2]
-        np.copyto(pairs[:half, :32], np.where(swap, right, left))
-        np.copyto(pairs[:half, 32:], np.where(swap, left, right))
+        keys = np.frombuffer(level, dtype=_S32, count=2 * half)
+        swap = keys[0::2] > keys[1::2]
+        even = np.arange(0, 2 * half, 2)
+        order[0 : 2 * half : 2] = even + swap  # the smaller of the two first
+        order[1 : 2 * half : 2] = even + ~swap
     if count > half:
-        pairs[half:, :32] = nodes[cut + 1 :: 2][: count - half]
-        pairs[half:, 32:] = nodes[cut::2][: count - half]
-    return b"".join(map(_keccak, pairs.view(_V64).ravel().tolist()))
+        odd = np.arange(cut + 1, cut + 2 * (count - half), 2)
+        order[2 * half :: 2] = odd  # descending leaves: the right one is the smaller
+        order[2 * half + 1 :: 2] = odd - 1
+    nodes = np.frombuffer(level, dtype=np.uint64, count=4 * n).reshape(n, 4)
+    pairs = nodes.take(order, axis=0).reshape(count, 8).view(_V64).ravel()
+    return b"".join(map(_keccak, pairs.tolist()))
 
 
 LevelSink = Callable[[int, bytes | bytearray], None]
