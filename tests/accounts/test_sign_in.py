@@ -178,7 +178,7 @@ def test_an_unreachable_counter_store_stops_start_up_before_anything(
 ) -> None:
     """HUBAO_RATE_LIMIT_STORAGE naming a Redis that does not answer: the host started, said it was
     up, and answered every sign-in 500 (found by the QA walk-through). Now one line at start-up,
-    before the chain or the database is touched, without the password."""
+    before anything is deployed, without the password."""
     with pytest.raises(ConfigError) as refused:
         runtime_factory(anvil, rate_limit_storage=DEAD_REDIS)
     assert refused.value.code == "RATE_LIMIT_STORAGE_UNREACHABLE"
