@@ -40,7 +40,7 @@ from backend.services.chain_outbox import ChainOutbox
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
-from backend.services.login_throttle import LoginThrottle
+from backend.services.login_throttle import LoginThrottle, check_storage
 from evidence_store import open_store
 from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
 from evidence_store.interface import EvidenceStore
@@ -90,9 +90,6 @@ class Runtime(ServiceContext):
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     """Connect to (and if needed migrate) the database, the chain and the evidence store; deploy."""
     data_dir = settings.ensure_data_dir()
-    # Before anything with a side effect (migrating, deploying): a host whose HUBAO_KEYS_DIR is
-    # missing or empty used to deploy the contracts first and only then stop on it.
-    keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
     speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
     engine = make_engine(settings.sqlalchemy_url)
     check_database(engine)
@@ -105,6 +102,12 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     artifacts = {spec.name: load_artifact(spec.artifact_name) for spec in SUITE}
     # A node that cannot execute the contracts' opcodes is refused before anything is deployed.
     check_evm(w3, artifacts_evm_version(list(artifacts.values())), settings.chain_url)
+    # The host's other resources, checked before anything is deployed or sent (after the settings'
+    # own checks above, which name the unsafe setting first): a host whose HUBAO_KEYS_DIR was
+    # missing or empty deployed the contracts and only then stopped on it; one whose sign-in
+    # counter store did not answer started and answered every sign-in 500.
+    keyring = open_keyring(settings.keys_dir, data_dir) if settings.keys_dir else open_keyring(data_dir / "keys")
+    check_storage(settings.rate_limit_storage)
     # The same keys sign in every process and host (API workers, replicas, CLI): every chain write
     # is a row of the database outbox, sent by the one elected sender of its key. Its own pool (and
     # for SQLite its own file: chain_outbox_url), so a service holding a transaction while it sends

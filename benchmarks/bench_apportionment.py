@@ -54,6 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.scratch_db import create_database, database_url, drop_database
+
 REPO = Path(__file__).resolve().parents[1]
 SIZES = (1_000_000,)
 QUICK_SIZES = (20_000,)
@@ -66,15 +68,7 @@ PAYOUTS = [30_000_000] * 100
 
 
 def _db_url(name: str, driver: str = "postgresql") -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base.replace('postgresql://', driver + '://', 1)}/{name}"
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
+    return database_url(name, ADMIN_URL, driver)
 
 
 _LOAD = """
@@ -107,8 +101,7 @@ def _setup(name: str, n: int, work: Path) -> dict[str, Any]:
     from backend.db.engine import migrate
 
     t0 = time.perf_counter()
-    _admin(f"DROP DATABASE IF EXISTS {name}")
-    _admin(f"CREATE DATABASE {name}")
+    create_database(name, ADMIN_URL)
     migrate(_db_url(name, "postgresql+psycopg"))
     with psycopg.connect(_db_url(name)) as conn:
         for statement in _LOAD.replace("%(n)s", str(int(n))).split(";\n"):
@@ -308,7 +301,7 @@ def _one_size(n: int) -> dict[str, Any]:
         build = _child("build", name, work)
         bound = _child("bound", name, work)
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {name}")
+        drop_database(name, ADMIN_URL)
         shutil.rmtree(work, ignore_errors=True)
     members = build["sharing_members"]
     return {

@@ -6,8 +6,10 @@ estimation), sent by ``threads`` threads each waiting for its receipt (``transac
 * **baseline_direct** — the in-process :class:`~backend.chain.transactions.TransactionSender`
   (thread lock, pending count, sign, broadcast): what a single process did before the outbox;
 * **outbox_leader_host** — :class:`~backend.services.chain_outbox.OutboxSender` on the host that
-  holds the key's lease: row inserted, dispatcher woken in-process, signed row committed under the
-  fencing token, broadcast, outcome handed back directly and recorded in the row;
+  holds the key's lease: row inserted, handed to the dispatcher in memory and the dispatcher woken,
+  signed row committed under the fencing token, broadcast, the signed transaction handed back
+  directly; the mined outcome is written into the row by the sender's next round, off the caller's
+  path;
 * **outbox_other_host** — the same sends from a second host (its own engine and connection) while
   the first one leads: rows reach the leader through its poll of the outbox (``poll`` = 50 ms),
   the caller reads its row back.
@@ -20,19 +22,13 @@ the baseline of the same run.
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from web3.types import TxParams, Wei
 
 from backend.chain.anvil import AnvilNode
@@ -41,9 +37,9 @@ from backend.chain.transactions import Sender, TransactionSender
 from backend.config import ANVIL_DEV_KEYS
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.services.chain_outbox import ChainOutbox
+from tests.scratch_db import postgres_reachable, scratch_database
 
 TRANSFER: TxParams = {"to": "0x000000000000000000000000000000000000dEaD", "value": Wei(1), "gas": 21000}
-POSTGRES_ADMIN_URL = os.environ.get("HUBAO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _drive(sender: Sender, count: int, threads: int) -> dict[str, Any]:
@@ -75,27 +71,6 @@ def _drive(sender: Sender, count: int, threads: int) -> dict[str, Any]:
         "tx_per_s": round(per * threads / seconds, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
     }
-
-
-@contextmanager
-def _postgres() -> Iterator[str | None]:
-    try:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:
-        yield None
-        return
-    name = f"hubao_bench_outbox_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 def run_database(node: AnvilNode, url: str, key: str, count: int, threads: int) -> dict[str, Any]:
@@ -146,10 +121,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             figures["sqlite"] = run_database(
                 node, f"sqlite:///{workdir / 'outbox.db'}", ANVIL_DEV_KEYS[5], count, threads
             )
-            with _postgres() as pg:
-                if pg is None:
-                    figures["postgresql"] = "skipped: no PostgreSQL server"
-                else:
+            if postgres_reachable() is not None:
+                figures["postgresql"] = "skipped: no PostgreSQL server"
+            else:
+                with scratch_database("hubao_bench_outbox") as pg:
                     figures["postgresql"] = run_database(node, pg, ANVIL_DEV_KEYS[6], count, threads)
         finally:
             node.kill()

@@ -134,7 +134,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -142,8 +141,7 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from backend.chain.anvil import AnvilNode
 from backend.chain.ledger_types import ClaimState
@@ -157,8 +155,8 @@ from backend.services.claims import ledger
 from backend.services.membership import join
 from benchmarks import run_dir
 from benchmarks.cluster import pdf_of
+from tests.scratch_db import postgres_reachable, scratch_database
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 0.8  # filings/s over the durable evidence upload's, one host
 BASELINE_PATH = "/_bench/discard"
 # A second, informative floor (not the target's): the product's evidence upload — the same file
@@ -569,29 +567,12 @@ def run_backend(workdir: Path, database_url: str | None, config: ClaimsBenchConf
 
 
 def _postgres_reachable() -> bool:
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return postgres_reachable() is None
 
 
 def _with_postgres(workdir: Path, config: ClaimsBenchConfig, workers: int) -> dict[str, Any]:
-    name = f"hubao_bench_claims_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with scratch_database("hubao_bench_claims") as url:
         return run_backend(workdir, url, config, workers)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 # -- two hosts against one ------------------------------------------------------------------------

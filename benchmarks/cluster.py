@@ -3,7 +3,8 @@
 One place launches them for ``tests/multihost`` and ``benchmarks/bench_claims`` (two hosts
 against one). A :class:`Cluster` is:
 
-* one PostgreSQL database (created fresh on the server at ``POSTGRES_ADMIN_URL``, dropped after);
+* one PostgreSQL database (created fresh on the server at ``POSTGRES_ADMIN_URL``, dropped after:
+  ``tests/scratch_db.py``);
 * one anvil (automining), one evidence store reached over the Kubo RPC API (the repository's
   Kubo-compatible server, ``hubao evidence-store serve``, in a process of its own with its own
   blocks: no host reads another's disk);
@@ -37,8 +38,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from backend.chain.anvil import AnvilNode
 from backend.config import REPO_ROOT, Settings
@@ -48,8 +48,8 @@ from backend.services.accounts import create_staff_account, register_member
 from backend.services.auth import issue_token
 from backend.services.membership import join
 from evidence_store.crypto import DirectoryKeyring
+from tests.scratch_db import POSTGRES_ADMIN_URL, create_database, drop_database
 
-POSTGRES_ADMIN_URL = os.environ.get("HUBAO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
 
 # Every host's settings beside its own data dir and port. Automining chain: no confirmations to wait
@@ -68,18 +68,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def postgres_reachable(url: str = POSTGRES_ADMIN_URL) -> str | None:
-    """None when the PostgreSQL server answers; otherwise why not."""
-    try:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:
-        return f"PostgreSQL at {make_url(url).render_as_string()} unreachable: {exc.__class__.__name__}"
 
 
 def _clean_env() -> dict[str, str]:
@@ -254,25 +242,13 @@ class Cluster:
 
     def _create_database(self) -> None:
         name = f"hubao_multihost_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        self.database_url = create_database(name, self.admin_url)
         self._database = name
-        self.database_url = make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
 
     def _drop_database(self) -> None:
-        if not self._database:
-            return
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": self._database},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self._database}"'))
-        admin.dispose()
-        self._database = ""
+        if self._database:
+            drop_database(self._database, self.admin_url)
+            self._database = ""
 
     def _start_evidence_store(self) -> None:
         port = free_port()

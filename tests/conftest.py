@@ -8,20 +8,15 @@ end-to-end scenario also runs on ganache 7.9.2 and hardhat 2.22 (and on ``HUBAO_
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from backend.chain.anvil import AnvilNode
 from backend.config import Settings
-
-POSTGRES_ADMIN_URL = os.environ.get("HUBAO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.scratch_db import postgres_reachable, scratch_database
 
 
 @pytest.fixture
@@ -46,37 +41,17 @@ def anvil(anvil_factory: Callable[..., AnvilNode]) -> AnvilNode:
     return anvil_factory()
 
 
-def _postgres_available() -> str | None:
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:
-        return f"PostgreSQL at {make_url(POSTGRES_ADMIN_URL).render_as_string()} unreachable: {exc.__class__.__name__}"
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards (skipped loudly if no server)."""
-    reason = _postgres_available()
+    reason = postgres_reachable()
     if reason is not None:
         import warnings
 
         warnings.warn(f"SKIPPING PostgreSQL tests: {reason}", stacklevel=1)
         pytest.skip(reason)
-    name = f"hubao_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_database("hubao_t") as url:
+        yield url
 
 
 @pytest.fixture

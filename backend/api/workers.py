@@ -64,6 +64,25 @@ def _tcp_socket(host: str) -> socket.socket:
     return sock
 
 
+def ensure_port_free(host: str, port: int, setting: str = "HUBAO_API_PORT/HUBAO_API_HOST") -> None:
+    """Refuse, before start-up does anything, a port another process listens on: ``hubao serve``
+    migrated, reconciled and said "Hubao is up" before uvicorn failed to bind (found by the QA
+    walk-through). A plain socket, without ``SO_REUSEPORT``: a group of another server's workers
+    counts as in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): free the port or set {setting}",
+            code="API_PORT_UNAVAILABLE",
+        ) from exc
+    finally:
+        probe.close()
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """The parent's hold on the port: bound in its ``SO_REUSEPORT`` group but not listening (it is
     given no connection), so a port in use fails here, before any spawn, and stays ours while

@@ -29,8 +29,10 @@ def serve_cmd(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="data directory (default HUBAO_DATA_DIR)"),
 ) -> None:
     """Serve the embedded blockstore over a Kubo-compatible RPC API on 127.0.0.1."""
+    from backend.api.workers import ensure_port_free
     from evidence_store.server import serve
 
+    ensure_port_free("127.0.0.1", port, "--port")
     settings = load_settings()
     root = (data_dir or settings.resolved_data_dir) / "evidence"
     store = LocalBlockstore(root)

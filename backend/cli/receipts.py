@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from backend.cli import app, console
-from backend.cli.verify_support import NOT_CHECKED_OFFLINE
+from backend.cli.verify_support import NOT_CHECKED_OFFLINE, refuse_api_error
 from backend.proofs.filing_receipt import (
     FilingReport,
     is_filing_receipt,
@@ -65,6 +65,7 @@ def verify_cmd(
     on chain after ``onChainBy``) or was filed late, 1 when the receipt itself is not genuine.
     """
     text = file.read_bytes()
+    refuse_api_error(file, text)
     if is_filing_receipt(text):
         raise typer.Exit(verify_filing(text, rpc, operator, as_json))
     report = verify_receipt_offline(text) if rpc is None else _verify_against_chain(text, rpc)

@@ -42,10 +42,12 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
 def _serve(settings: Settings, *, demo: bool = False, external: bool = False) -> None:
     from backend.api.app import create_app
     from backend.api.server import GracefulServer, protocol_class, uvicorn_options
+    from backend.api.workers import ensure_port_free
     from backend.db.exclusive import exclusive
     from backend.runtime import build_runtime
     from backend.services.bootstrap import bootstrap
 
+    ensure_port_free(settings.api_host, settings.api_port)
     runtime = build_runtime(settings)
     # The rule set in force is stored and anchored; on-chain roles match accounts. Hosts starting
     # together take turns: the next one finds it done and sends nothing.

@@ -54,6 +54,9 @@ def verify_cmd(
     exit 0 when every step passes and no period left the member out, 1 otherwise."""
     text = file.read_bytes()
     from backend.cli.join_receipts import is_membership_receipt, verify_join_receipt
+    from backend.cli.verify_support import refuse_api_error
+
+    refuse_api_error(file, text)
 
     if is_membership_receipt(text):
         raise typer.Exit(verify_join_receipt(text, rpc, apportionment, as_json))

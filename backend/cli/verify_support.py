@@ -11,10 +11,29 @@ runtime code is not the expected artifact's, that read raises the step's own ``D
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from backend.errors import ChainError, ChainUnavailable
+from backend.errors import ChainError, ChainUnavailable, InvalidInput
 from backend.proofs.errors import DeploymentMismatch
+
+
+def refuse_api_error(file: Path, text: bytes) -> None:
+    """Refuse, in one line, a file that holds the API's error envelope instead of a receipt: a
+    download with an expired token saves ``{"code": "UNAUTHORIZED", …}``, which step 1 read as a
+    receipt "missing field version" (found by the QA walk-through)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(doc, dict) and set(doc) == {"code", "message"} and all(isinstance(v, str) for v in doc.values()):
+        raise InvalidInput(
+            f"{file} is not a receipt: it holds an error the API answered ({doc['code']}: {doc['message']}); "
+            "download the receipt again",
+            code="NOT_A_RECEIPT",
+        )
+
 
 # The fields the on-chain steps check and the offline ones cannot (evidence receipts: steps 6-13).
 NOT_CHECKED_OFFLINE = ("chainId", "contract", "batchId", "prevRoot", "leafCount", "anchorBlock", "anchorTx")

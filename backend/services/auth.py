@@ -263,6 +263,10 @@ def principal_from_token(sessions: sessionmaker[Session], token: str, secret: by
     failed write is skipped: the request is not refused for it). Raises Unauthorized."""
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "sid", "exp", "ver"]})
+    except jwt.ExpiredSignatureError as exc:  # a genuine token past its time: say what to do
+        raise Unauthorized(
+            f"your sign-in expired (tokens last {int(TOKEN_TTL.total_seconds()) // 60} minutes): sign in again"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid or expired token") from exc
     sid = str(claims["sid"])

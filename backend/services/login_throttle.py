@@ -17,8 +17,12 @@ shared by every worker.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -27,8 +31,46 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import Account, username_key
-from backend.errors import TooManyRequests, Unauthorized
+from backend.errors import ConfigError, DatabaseError, HubaoError, TooManyRequests, Unauthorized
 from backend.services.auth import authenticate
+
+log = logging.getLogger(__name__)
+
+
+def _shown(storage_uri: str) -> str:
+    """The storage URI without its credentials (``redis://:secret@host`` → ``redis://***@host``)."""
+    return re.sub(r"//[^/@]*@", "//***@", storage_uri)
+
+
+def check_storage(storage_uri: str) -> None:
+    """Refuse at start-up a shared counter store that does not answer (HUBAO_RATE_LIMIT_STORAGE):
+    a host started on it, said it was up, and answered every sign-in 500 (found by the QA
+    walk-through)."""
+    if storage_uri.startswith("memory://"):
+        return
+    try:
+        answers = bool(storage_from_string(storage_uri).check())
+    except Exception:  # a malformed URI or a missing client library: the same one line
+        answers = False
+    if not answers:
+        raise ConfigError(
+            f"HUBAO_RATE_LIMIT_STORAGE {_shown(storage_uri)} does not answer: start it, or set memory:// "
+            "(sign-in counts per process)",
+            code="RATE_LIMIT_STORAGE_UNREACHABLE",
+        )
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A counter store that stops answering while serving is a backing service down (503 with
+    Retry-After), not an internal error."""
+    try:
+        yield
+    except HubaoError:
+        raise
+    except Exception as exc:
+        log.warning("sign-in counter store unavailable", extra={"error": exc.__class__.__name__})
+        raise DatabaseError("the sign-in counter store is unavailable", code="RATE_LIMIT_STORAGE_UNAVAILABLE") from exc
 
 
 @dataclass(frozen=True)
@@ -51,6 +93,10 @@ class LoginThrottle:
 
     def check(self, username: str, client: str | None) -> None:
         """Raise TooManyRequests while the account's or the client's window is full."""
+        with _storage_errors():
+            self._check(username, client)
+
+    def _check(self, username: str, client: str | None) -> None:
         for item, key in self._keys(username, client):
             if not self.limiter.test(item, key):
                 reset = self.limiter.get_window_stats(item, key).reset_time
@@ -62,11 +108,13 @@ class LoginThrottle:
                 )
 
     def failed(self, username: str, client: str | None) -> None:
-        for item, key in self._keys(username, client):
-            self.limiter.hit(item, key)
+        with _storage_errors():
+            for item, key in self._keys(username, client):
+                self.limiter.hit(item, key)
 
     def succeeded(self, username: str) -> None:
-        self.limiter.clear(self.per_account, f"login/account/{username_key(username)}")
+        with _storage_errors():
+            self.limiter.clear(self.per_account, f"login/account/{username_key(username)}")
 
 
 def sign_in(

@@ -11,9 +11,9 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from backend.db.models import AuthSession
+from backend.db.models import Account, AuthSession
 from backend.runtime import Runtime
-from backend.services.auth import LAST_SEEN_RESOLUTION, describe_device
+from backend.services.auth import LAST_SEEN_RESOLUTION, describe_device, issue_token
 from tests.accounts.support import PASSWORD, Api, make_account
 
 pytestmark = pytest.mark.xdist_group(name="accounts-sessions")
@@ -138,6 +138,18 @@ def test_tokens_without_a_session_of_their_account_are_refused(plan_runtime: Run
 
     for claims in (without_sid, borrowed_sid, {**mine, "sid": "0" * 32}):
         assert "invalid or expired" in _refused(api, jwt.encode(claims, plan_runtime.jwt_secret, algorithm="HS256"))
+
+
+def test_an_expired_token_is_told_to_sign_in_again(plan_runtime: Runtime) -> None:
+    """A claimant scripting with curl 30 minutes later read "invalid or expired token" (found by the
+    QA walk-through): an expired token now says it expired, and what to do."""
+    account = make_account(plan_runtime, "member")
+    with plan_runtime.sessions.begin() as session:
+        fresh = session.get(Account, account.id)
+        assert fresh is not None
+        old = issue_token(session, fresh, plan_runtime.jwt_secret, now=datetime.now(UTC) - timedelta(hours=1))
+    message = _refused(Api(plan_runtime), old)
+    assert message == "your sign-in expired (tokens last 30 minutes): sign in again"
 
 
 def test_operator_revocation_ends_the_listed_sessions(plan_runtime: Runtime) -> None:

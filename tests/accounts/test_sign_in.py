@@ -8,14 +8,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from backend.chain.anvil import AnvilNode, rpc_call
 from backend.db.engine import make_engine, migrate, session_factory
 from backend.db.models import Account
-from backend.errors import TooManyRequests
+from backend.errors import ConfigError, TooManyRequests
 from backend.runtime import Runtime
 from backend.services.auth import find_account, verify_password
 from backend.services.login_throttle import LoginThrottle
@@ -166,3 +168,30 @@ def test_redis_storage_shares_counts_between_workers() -> None:
     assert refused.value.code == "LOGIN_RATE_LIMITED"
     first.succeeded(name)
     second.check(name, None)
+
+
+DEAD_REDIS = "redis://:hunter2@127.0.0.1:9/0"  # the discard port: nothing answers Redis there
+
+
+def test_an_unreachable_counter_store_stops_start_up_before_anything(
+    runtime_factory: Callable[..., Runtime], anvil: AnvilNode
+) -> None:
+    """HUBAO_RATE_LIMIT_STORAGE naming a Redis that does not answer: the host started, said it was
+    up, and answered every sign-in 500 (found by the QA walk-through). Now one line at start-up,
+    before anything is deployed, without the password."""
+    with pytest.raises(ConfigError) as refused:
+        runtime_factory(anvil, rate_limit_storage=DEAD_REDIS)
+    assert refused.value.code == "RATE_LIMIT_STORAGE_UNREACHABLE"
+    assert "redis://***@127.0.0.1:9/0 does not answer" in refused.value.message
+    assert "hunter2" not in refused.value.message
+    assert rpc_call(anvil.url, "eth_blockNumber") == "0x0"  # nothing deployed
+
+
+def test_a_counter_store_lost_while_serving_is_503_not_500(
+    plan_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = make_account(plan_runtime, "member")
+    monkeypatch.setattr(plan_runtime, "login_throttle", LoginThrottle.from_config(DEAD_REDIS, "10/minute", "50/minute"))
+    status, headers, body = _login(Api(plan_runtime), account.username, PASSWORD)
+    assert (status, body["code"]) == (503, "RATE_LIMIT_STORAGE_UNAVAILABLE")
+    assert headers["retry-after"] == "5"

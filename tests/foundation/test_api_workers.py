@@ -152,6 +152,36 @@ def test_a_port_in_use_is_one_config_error_before_any_worker_starts() -> None:
     assert refused.value.code == "API_PORT_UNAVAILABLE"
 
 
+@pytest.mark.parametrize("command", [["serve"], ["evidence-store", "serve", "--port"]])
+def test_serving_on_a_port_in_use_stops_before_anything_else(command: list[str], tmp_path: Path) -> None:
+    """`hubao serve` on a port another host holds migrated, reconciled and said "Hubao is up" before
+    uvicorn failed to bind; now it stops first, in one line, naming the setting (the chain URL here
+    answers nothing: reaching it would have been another error)."""
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "HUBAO_DATA_DIR": str(tmp_path / "data"),
+            "HUBAO_RPC_URL": "http://127.0.0.1:9",
+            "HUBAO_API_PORT": str(port),
+        }
+        argv = [*command, str(port)] if command[-1] == "--port" else command
+        done = subprocess.run(
+            [sys.executable, "-m", "backend", *argv], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "API_PORT_UNAVAILABLE" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "is up" not in done.stdout
+    assert "Kubo-compatible RPC API on" not in done.stdout
+    assert "CHAIN_UNAVAILABLE" not in done.stderr
+
+
 def test_connections_accepted_on_a_worker_listener_have_nodelay() -> None:
     """asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it every response
     waits on Nagle and delayed ACKs (~40 ms a request measured by bench_api_workers)."""

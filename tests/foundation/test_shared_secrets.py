@@ -99,7 +99,7 @@ def test_a_configured_keys_directory_must_hold_a_key(
     assert missing.value.code == "KEYS_DIR_MISSING"
     assert "hubao evidence-store init-keys" in missing.value.message
     assert not list(empty.iterdir())  # nothing generated into a directory the deployment provides
-    # Refused before any side effect: the QA walk-through saw the first host deploy the contracts,
+    # Refused before deploying: the QA walk-through saw the first host deploy the contracts,
     # then stop on its keys directory.
     assert rpc_call(anvil.url, "eth_blockNumber") == "0x0"
 

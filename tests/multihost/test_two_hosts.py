@@ -34,7 +34,8 @@ from backend.chain.ledger_types import ClaimState
 from backend.db.models import AnchorBatch, AnchorItem, Claim, DeploymentRow, EvidenceItem
 from backend.runtime import Runtime
 from backend.services.claims import ledger
-from benchmarks.cluster import Cluster, Filing, Host, enrol, file_claims_async, pdf_of, postgres_reachable, wait_settled
+from benchmarks.cluster import Cluster, Filing, Host, enrol, file_claims_async, pdf_of, wait_settled
+from tests.scratch_db import postgres_reachable
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("multihost")]
 

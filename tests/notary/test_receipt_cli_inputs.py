@@ -134,3 +134,17 @@ def test_fuzzed_receipts_never_raise_past_the_cli(data: st.DataObject, receipt: 
     if result.exception is not None and not isinstance(result.exception, SystemExit | HubaoError):
         raise result.exception
     assert result.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize("command", [["receipt", "verify"], ["shares", "verify"]])
+def test_an_api_error_saved_as_the_receipt_is_named_in_one_line(command: list[str], tmp_path: Path) -> None:
+    """`curl … /receipt > receipt.json` with an expired token saves the API's error: the answer says
+    so, not 'missing field version' (found by the QA walk-through)."""
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps({"code": "UNAUTHORIZED", "message": "invalid or expired token"}))
+    done = _run(*command, str(path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    line = " ".join(done.stderr.split())
+    assert "NOT_A_RECEIPT" in line
+    assert "holds an error the API answered (UNAUTHORIZED: invalid or expired token)" in line
