@@ -20,11 +20,9 @@ from backend.apportionment.arithmetic import UINT64_MAX, PeriodInputs, PeriodTot
 from backend.apportionment.errors import ApportionmentError, MemberOrderError, MemberRowInvalid
 from backend.apportionment.ledger import (
     ShareLedgerBuilder,
-    ShareLedgerReader,
     ShareRow,
     membership_snapshot,
     share_leaf_hash,
-    write_share_ledger,
 )
 from backend.apportionment.ledger_format import ROW_AMOUNTS, header_bytes, trailer_bytes
 from backend.proofs.keccak import keccak256
@@ -137,33 +135,6 @@ def test_packed_chunk_errors_name_the_first_bad_row() -> None:
     builder = ShareLedgerBuilder(inputs)
     with pytest.raises(ApportionmentError, match="differ in length"):
         builder.add_packed(b"".join(c for c, _ in rows[:2]), np.zeros(3, dtype=np.uint64))
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_year_to_date_by_blocks_equals_by_pages_and_a_plain_lookup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
-) -> None:
-    monkeypatch.setattr(chain_inputs, "_PAGE_ROWS", 7)
-    rng = random.Random(seed)
-    everyone = sorted({rng.randbytes(32) for _ in range(400)})
-    previous_members = [c for c in everyone if rng.random() < 0.7]
-    current = [c for c in everyone if rng.random() < 0.6]
-    previous = tmp_path / "previous.hsl"
-    write_share_ledger(
-        previous, _inputs(len(previous_members)), [(c, rng.choice((0, 50, 18_000))) for c in previous_members]
-    )
-    with ShareLedgerReader(previous) as reader:
-        carried = {row.member_commitment: row.year_to_date_fen for row in reader.rows()}
-    blocks = [b"".join(current[i : i + 5]) for i in range(0, len(current), 5)]
-    with ShareLedgerReader(previous) as reader:
-        got = list(chain_inputs.paid_this_year_blocks(iter([b"", *blocks]), reader))
-    assert [block for block, _ in got] == blocks  # the empty block is skipped
-    assert all(paid.dtype == np.uint64 for _, paid in got)
-    assert [p for _, paid in got for p in paid.tolist()] == [carried.get(c, 0) for c in current]
-    none = list(chain_inputs.paid_this_year_blocks(iter(blocks), None))
-    assert [p for _, paid in none for p in paid.tolist()] == [0] * len(current)
-    with pytest.raises(MemberOrderError):
-        list(chain_inputs.paid_this_year_blocks(iter([blocks[0][:-1]]), None))
 
 
 def _fake_pages(pages: list[list[bytes]]) -> Any:

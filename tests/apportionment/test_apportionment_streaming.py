@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import insert
 
@@ -273,7 +274,8 @@ def test_period_from_the_database_equals_the_in_memory_reference(db_url: str, tm
 def test_paged_year_to_date_merge_equals_a_plain_lookup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    """Blocks of 7 previous rows against pages of 5 members: windows of one, two and more blocks."""
+    """Blocks of 7 previous rows against pages of 5 members (and against packed blocks of 5, the
+    builder's column path): windows of one, two and more blocks."""
     monkeypatch.setattr(chain_inputs, "_PAGE_ROWS", 7)
     rng = random.Random(seed)
     everyone = sorted({rng.randbytes(32) for _ in range(400)})
@@ -290,6 +292,16 @@ def test_paged_year_to_date_merge_equals_a_plain_lookup(
         got = [(c, p) for page, paid in paged for c, p in zip(page, paid, strict=True)]
         assert list(chain_inputs.paid_this_year(iter(current), reader)) == got
     assert got == [(c, carried.get(c, 0)) for c in current]
+    blocks = [b"".join(current[i : i + 5]) for i in range(0, len(current), 5)]
+    with ShareLedgerReader(previous) as reader:
+        by_blocks = list(chain_inputs.paid_this_year_blocks(iter([b"", *blocks]), reader))
+    assert [block for block, _ in by_blocks] == blocks  # the empty block is skipped
+    assert all(paid.dtype == np.uint64 for _, paid in by_blocks)
+    assert [p for _, paid in by_blocks for p in paid.tolist()] == [carried.get(c, 0) for c in current]
+    none = list(chain_inputs.paid_this_year_blocks(iter(blocks), None))
+    assert [p for _, paid in none for p in paid.tolist()] == [0] * len(current)
+    with pytest.raises(MemberOrderError):
+        list(chain_inputs.paid_this_year_blocks(iter([blocks[0][:-1]]), None))
 
 
 def test_columns_and_rows_build_the_same_ledger() -> None:
