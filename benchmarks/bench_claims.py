@@ -97,6 +97,11 @@ filings 0.83 × the uploads on one host and 0.75 × on two. Every 50-claim round
 2–5 ClaimLedger transactions, drained 0.06–0.20 s after the last answer. Target 0.8 × met by
 SQLite alone, not by PostgreSQL: server CPU per filing 24–30 ms against 19–20 ms per upload (the
 answer comes earlier, but the work per filing is the same; on two shared cores the CPU decides).
+Again at 15:46 UTC on a quiet machine (load 0.04 at the start; ``results/bench_claims.json``): SQLite
+54.3 vs 65.0/s → **0.84 ×** (on chain 0.78 ×, waiting 0.77 ×), PostgreSQL 35.0 vs 48.7/s → **0.72 ×**
+(0.61 ×, 0.65 ×; CPU 27.8 vs 21.2 ms); two API workers 0.61 × / 0.60 × (the upload scales to
+100.6/s on two processes, the filing to 61.4/s: one relay per process, a ClaimLedger transaction
+per round); one cluster host 0.84 ×, two hosts 0.83 ×, two hosts vs one 1.04 ×.
 
 Where the time goes (server CPU per request from the same run: filing 27 ms, upload 17–19 ms;
 per phase, thread CPU summed over a 50-filing burst on SQLite with the functions wrapped): the
