@@ -3,7 +3,7 @@
 * ``add`` takes records in packed blocks and groups them by their first byte into 256 partition
   buffers (a stable argsort of the first bytes, one append per non-empty partition); past
   ``buffer_bytes`` the buffers go to 256 partition files in a private directory made under
-  ``directory``, so adding holds at most ``buffer_bytes`` + one block.
+  ``directory``, so adding holds at most ``buffer_bytes`` + one block (plus the bytearrays' slack).
 * ``finish`` sorts each partition file alone (``np.sort`` of ``S<width>`` strings: unsigned bytes
   order) when it holds at most ``sort_bytes``, else splits it by its next byte into 256 smaller
   partitions first (any skew: memory stays one partition). A partition still too large at the
@@ -32,7 +32,9 @@ __all__ = ["BUFFER_BYTES", "SORT_BYTES", "ExternalSort"]
 
 BUFFER_BYTES = 8 << 20
 SORT_BYTES = 16 << 20
-_FILE_BUFFER = 32 << 10  # write buffer per partition file (256 files: 8 MiB)
+# Partition files are written unbuffered: each write is a whole partition's share of a flush or a
+# block (never a single record), and 256 write buffers would cost as much as the records buffered.
+_FILE_BUFFER = 0
 
 
 class ExternalSort:
