@@ -2,6 +2,15 @@
 
 Every error body is ``{"code": ..., "message": ...}``. Domain errors keep their message; 5xx
 answers carry fixed public messages so internals never leak.
+
+400 or 422: a body that cannot be read as what the operation takes is 400 — malformed JSON
+(``MALFORMED_JSON``), a multipart form that does not parse, exceeds the reader's bounds, has its
+parts out of order or misnamed, or lacks a required field or file (``MalformedRequest``:
+``MALFORMED_MULTIPART``, ``TOO_MANY_FIELDS``, ``FIELD_TOO_LONG``, ``FIELDS_AFTER_FILES``,
+``UNEXPECTED_PART``, ``MISSING_FIELD``, ``EVIDENCE_REQUIRED``). 422 is for a readable body whose
+content is refused: a JSON body that is missing or not an object, an unknown or mistyped field
+(``extra="forbid"``, RELIABILITY D3), a present form field with a wrong value (``VALIDATION_ERROR``),
+an out-of-range query parameter (D13), and the domain's ``InvalidInput`` rules.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ STATUS: list[tuple[type[e.HubaoError], int]] = [
     (e.Forbidden, 403),
     (e.Unauthorized, 401),
     (e.InvalidInput, 422),
+    (e.MalformedRequest, 400),
     (e.PayloadTooLarge, 413),
     (e.UnsupportedMediaType, 415),
     (e.TooManyRequests, 429),
