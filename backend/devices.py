@@ -14,10 +14,12 @@ import httpx
 from eth_account import Account as EthAccount
 
 from backend.chain import typed_data
+from backend.errors import InvalidInput
 
 __all__ = [
     "ApiClient",
     "DeviceRefused",
+    "RemoteApi",
     "commit_vote",
     "demo_device_key",
     "register_key",
@@ -51,6 +53,28 @@ class DeviceRefused(RuntimeError):
         self.response = response
 
 
+class RemoteApi:
+    """The API of a Hubao server over HTTP(S) (``base_url``), as a device (``hubao reviewer``) talks to it."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, follow_redirects=False)
+
+    def request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, token, **kwargs)
+
+    def post(self, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, token, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def _ok(response: httpx.Response, what: str) -> Any:
     if response.status_code >= 400:
         raise DeviceRefused(what, response)
@@ -58,10 +82,17 @@ def _ok(response: httpx.Response, what: str) -> Any:
 
 
 def register_key(api: ApiClient, token: str, key: bytes) -> str:
-    """Register ``key``'s address as the caller's signing key by signing the server's challenge."""
+    """Register ``key``'s address as the caller's signing key by signing the server's challenge.
+
+    The challenge is signed only if it is a Hubao KeyRegistration for this very key: a server (or
+    anything posing as one) cannot have the device sign a verdict, a vote or a token permit instead.
+    """
     address = str(EthAccount.from_key(key).address)
     document = _ok(api.post("/signing-key/challenge", token, json={"address": address}), "key challenge")["typedData"]
-    signature = typed_data.sign(typed_data.load_document(document), key)
+    challenge = typed_data.check_hubao_document(typed_data.load_document(document), primary_type="KeyRegistration")
+    if str(challenge["message"].get("key", "")).lower() != address.lower():
+        raise InvalidInput(f"the server's challenge is for another key than {address}", code="WRONG_KEY")
+    signature = typed_data.sign(challenge, key)
     expires = int(document["message"]["expiresAt"])
     answer = {"address": address, "expiresAt": expires, "signature": "0x" + signature.hex()}
     _ok(api.post("/signing-key", token, json=answer), "key registration")

@@ -14,6 +14,7 @@
         ├── Forbidden                caller's role may not do this
         ├── Unauthorized             missing or bad credentials
         ├── InvalidInput             well-formed but unacceptable input
+        ├── MalformedRequest         a body that cannot be read as the form the operation takes
         ├── PayloadTooLarge          upload above the size limit
         ├── UnsupportedMediaType     upload whose bytes are not an allowed type
         └── TooManyRequests          a quota is used up (``retry_after`` seconds)
@@ -92,6 +93,14 @@ class Unauthorized(DomainError):
 
 class InvalidInput(DomainError):
     code = "INVALID_INPUT"
+
+
+class MalformedRequest(DomainError):
+    """A request body that cannot be read as the form the operation takes: unparseable, beyond the
+    reader's bounds, parts out of order or misnamed, a required field missing (400, as malformed
+    JSON is). A field that is there but whose value is wrong is :class:`InvalidInput` (422)."""
+
+    code = "MALFORMED_REQUEST"
 
 
 class PayloadTooLarge(DomainError):

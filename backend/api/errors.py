@@ -2,6 +2,15 @@
 
 Every error body is ``{"code": ..., "message": ...}``. Domain errors keep their message; 5xx
 answers carry fixed public messages so internals never leak.
+
+400 or 422: a body that cannot be read as what the operation takes is 400 — malformed JSON
+(``MALFORMED_JSON``), a multipart form that does not parse, exceeds the reader's bounds, has its
+parts out of order or misnamed, or lacks a required field or file (``MalformedRequest``:
+``MALFORMED_MULTIPART``, ``TOO_MANY_FIELDS``, ``FIELD_TOO_LONG``, ``FIELDS_AFTER_FILES``,
+``UNEXPECTED_PART``, ``MISSING_FIELD``, ``EVIDENCE_REQUIRED``). 422 is for a readable body whose
+content is refused: a JSON body that is missing or not an object, an unknown or mistyped field
+(``extra="forbid"``, RELIABILITY D3), a present form field with a wrong value (``VALIDATION_ERROR``),
+an out-of-range query parameter (D13), and the domain's ``InvalidInput`` rules.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -28,6 +38,7 @@ STATUS: list[tuple[type[e.HubaoError], int]] = [
     (e.Forbidden, 403),
     (e.Unauthorized, 401),
     (e.InvalidInput, 422),
+    (e.MalformedRequest, 400),
     (e.PayloadTooLarge, 413),
     (e.UnsupportedMediaType, 415),
     (e.TooManyRequests, 429),
@@ -183,6 +194,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_pool_timeout(request: Request, _exc: Exception) -> JSONResponse:
+        # Every database connection of this process stayed busy (HUBAO_DATABASE_POOL_TIMEOUT).
+        return await on_domain(request, e.DatabaseError("the database is busy", code="DATABASE_BUSY"))
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         status = status_for(exc)
         if status == 500:
@@ -199,4 +214,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.HubaoError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PoolTimeout, on_pool_timeout)
     app.add_exception_handler(Exception, on_unexpected)

@@ -2,7 +2,9 @@
 body chunk by chunk, so a file goes straight into its consumer and is never spooled to disk.
 
 Malformed bodies (including the parser's own bounds: header line size, headers per part) raise
-``InvalidInput`` with the code ``MALFORMED_MULTIPART`` — a 4xx, not a 500.
+``MalformedRequest`` with the code ``MALFORMED_MULTIPART``; a form beyond this reader's bounds
+(``TOO_MANY_FIELDS``, ``FIELD_TOO_LONG``) or with its parts out of order or misnamed
+(``FIELDS_AFTER_FILES``, ``UNEXPECTED_PART``) too: 400, like malformed JSON (``backend.api.errors``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from backend.errors import InvalidInput, UnsupportedMediaType
+from backend.errors import MalformedRequest, UnsupportedMediaType
 
 MAX_FIELD_BYTES = 1024
 """Longest text field accepted (bytes)."""
@@ -35,9 +37,14 @@ class Part:
 def form_boundary(content_type_header: str) -> bytes:
     """The boundary of a ``multipart/form-data`` body, or UnsupportedMediaType."""
     content_type, options = parse_options_header(content_type_header)
-    boundary = options.get(b"boundary")
-    if content_type != b"multipart/form-data" or not boundary:
+    if content_type != b"multipart/form-data":
         raise UnsupportedMediaType("send the claim as multipart/form-data")
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise MalformedRequest(
+            "multipart/form-data without a boundary: the Content-Type must say boundary=...",
+            code="MALFORMED_MULTIPART",
+        )
     return bytes(boundary)
 
 
@@ -87,14 +94,14 @@ class MultipartReader:
                     self._parser.write(chunk)
             except MultipartParseError as exc:
                 # Includes the parser's own bounds (header line size, headers per part): a 4xx, not a 500.
-                raise InvalidInput(f"malformed multipart body: {exc}", code="MALFORMED_MULTIPART") from exc
+                raise MalformedRequest(f"malformed multipart body: {exc}", code="MALFORMED_MULTIPART") from exc
         return self._events.popleft()
 
     def _data(self) -> Iterator[bytes]:
         while True:
             event = self._next()
             if event is None:
-                raise InvalidInput("the multipart body ended inside a part", code="MALFORMED_MULTIPART")
+                raise MalformedRequest("the multipart body ended inside a part", code="MALFORMED_MULTIPART")
             if event[0] == "end":
                 return
             if event[0] == "data" and event[1]:
@@ -125,7 +132,7 @@ def field_text(part: Part) -> str:
     for chunk in part.data:
         collected += chunk
         if len(collected) > MAX_FIELD_BYTES:
-            raise InvalidInput(f"field {part.name!r} is too long", code="FIELD_TOO_LONG", field=part.name)
+            raise MalformedRequest(f"field {part.name!r} is too long", code="FIELD_TOO_LONG", field=part.name)
     return collected.decode("utf-8", "replace").strip()
 
 
@@ -151,7 +158,7 @@ class FieldsThenFiles:
                 self._first_file = part
                 break
             if len(fields) >= MAX_FIELDS:
-                raise InvalidInput("too many fields", code="TOO_MANY_FIELDS")
+                raise MalformedRequest(f"too many fields: at most {MAX_FIELDS}", code="TOO_MANY_FIELDS")
             fields[part.name] = field_text(part)
         return fields
 
@@ -160,8 +167,11 @@ class FieldsThenFiles:
         part = self._first_file
         while part is not None:
             if part.filename is None:
-                raise InvalidInput("send the fields before the files", code="FIELDS_AFTER_FILES")
+                raise MalformedRequest("send the fields before the files", code="FIELDS_AFTER_FILES")
             if part.name != self._files_name:
-                raise InvalidInput(f"files go in parts named {self._files_name!r}", code="VALIDATION_ERROR")
+                raise MalformedRequest(
+                    f"a file part named {part.name!r}: files go in parts named {self._files_name!r}",
+                    code="UNEXPECTED_PART",
+                )
             yield part
             part = next(self._parts, None)

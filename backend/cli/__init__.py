@@ -68,6 +68,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "receipt": CommandEntry("backend.cli.receipts", "Evidence receipts."),
     "shares": CommandEntry("backend.cli.shares", "Member share receipts."),
     "keys": CommandEntry("backend.cli.sign", "Your own signing key, in a keystore v3 file."),
+    "reviewer": CommandEntry(
+        "backend.cli.reviewer", "Your device as a reviewer or juror: make and register your own signing key."
+    ),
     "sign": CommandEntry("backend.cli.sign", "Sign Hubao typed data with your keystore."),
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,6 +14,8 @@ from backend.config import load_settings
 from backend.logs import configure_logging
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from backend.runtime import Runtime
 
 claims_app = typer.Typer(
@@ -26,6 +30,18 @@ def _runtime() -> Runtime:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     return build_runtime(settings)
+
+
+@contextmanager
+def _database() -> Iterator[sessionmaker[Session]]:
+    """The database alone, for the commands that only read it (no chain, keyring or evidence store)."""
+    from backend.db.engine import database_sessions
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    settings.ensure_data_dir()
+    with database_sessions(settings.sqlalchemy_url) as sessions:
+        yield sessions
 
 
 @claims_app.command("advance")
@@ -68,13 +84,9 @@ def list_cmd(
     from backend.services.auth import Principal
     from backend.services.claims import list_claims
 
-    runtime = _runtime()
     table = Table("id", "on-chain id", "status", "illness", "payout (fen)", "flags")
-    try:
-        with runtime.sessions() as session:
-            views = list_claims(session, Principal("cli", "operator", "cli"), limit=limit, status=status)
-    finally:
-        runtime.close()
+    with _database() as sessions, sessions() as session:
+        views = list_claims(session, Principal("cli", "operator", "cli"), limit=limit, status=status)
     for v in views:
         table.add_row(v.id, v.claim_id[:18] + "…", v.status, v.illness_code, str(v.payout_fen), ",".join(v.flags))
     console.print(table)
@@ -85,12 +97,8 @@ def verify_access_log_cmd() -> None:
     """Recompute the evidence access log's hash chain; exit 1 naming the first row that does not fit."""
     from backend.services.review_access_log import verify_access_log
 
-    runtime = _runtime()
-    try:
-        with runtime.sessions() as session:
-            report = verify_access_log(session)
-    finally:
-        runtime.close()
+    with _database() as sessions, sessions() as session:
+        report = verify_access_log(session)
     if report.ok:
         console.print(f"[green]access log intact[/]: {report.rows} rows")
         return

@@ -59,8 +59,15 @@ MIN_PASSPHRASE = 8
 STANDARD_SCRYPT_N = 2**18
 
 
-def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
-    """The passphrase: the first line of ``passphrase_file``, else a hidden prompt, else piped stdin's first line."""
+def read_passphrase(
+    passphrase_file: Path | None,
+    *,
+    confirm: bool,
+    prompt: str = "Keystore passphrase",
+    option: str = "--passphrase-file",
+) -> str:
+    """The passphrase: the first line of ``passphrase_file``, else a hidden prompt, else piped stdin's
+    next line (``prompt`` and ``option`` name the secret, e.g. an account password, in the prompt and error)."""
     if passphrase_file is not None:
         lines = passphrase_file.read_text(encoding="utf-8").splitlines()
         return lines[0] if lines else ""
@@ -68,11 +75,11 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
         line = sys.stdin.readline()
         if not line:  # nothing piped at all: not a short passphrase (the QA walk-through read WEAK_PASSPHRASE)
             raise InvalidInput(
-                "no passphrase: standard input is not a terminal and gave none; pipe one in or pass --passphrase-file",
+                f"no {prompt.lower()}: standard input is not a terminal and gave none; pipe one in or pass {option}",
                 code="NO_PASSPHRASE",
             )
         return line.rstrip("\r\n")
-    secret: str = typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm)
+    secret: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return secret
 
 
@@ -120,19 +127,30 @@ def new_cmd(
     ),
 ) -> None:
     """Create a secp256k1 key on this machine and save it encrypted as a keystore v3 file."""
-    from eth_account import Account
-
     from backend.devices import demo_device_key
 
-    passphrase = read_passphrase(passphrase_file, confirm=True)
+    address = create_keystore(
+        out,
+        read_passphrase(passphrase_file, confirm=True),
+        None if demo_device is None else demo_device_key(demo_device),
+        scrypt_n=scrypt_n,
+    )
+    console.print(f"created {out} for address {address}", highlight=False, markup=False, soft_wrap=True)
+
+
+def create_keystore(out: Path, passphrase: str, key: bytes | None = None, *, scrypt_n: int = STANDARD_SCRYPT_N) -> str:
+    """Save a new key (``key``, else a fresh random one) encrypted under ``passphrase`` as the keystore
+    v3 file ``out`` (created, owner-only; never overwritten); returns its address."""
+    from eth_account import Account
+
     if len(passphrase) < MIN_PASSPHRASE:
         raise InvalidInput(f"choose a passphrase of at least {MIN_PASSPHRASE} characters", code="WEAK_PASSPHRASE")
     if out.exists():
         raise Conflict(f"{out} exists: choose another file", code="FILE_EXISTS")
-    account = Account.create() if demo_device is None else Account.from_key(demo_device_key(demo_device))
+    account = Account.create() if key is None else Account.from_key(key)
     keystore = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=scrypt_n)
     write_new_file(out, json.dumps(keystore, indent=2) + "\n")
-    console.print(f"created {out} for address {account.address}", highlight=False, markup=False, soft_wrap=True)
+    return str(account.address)
 
 
 @keys_app.command("address")

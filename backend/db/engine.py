@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,19 @@ def chain_outbox_url(url: str) -> str:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def database_sessions(url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the database at ``url``, reached and migrated first, the engine disposed after:
+    what a command that needs the database only (not the chain or the evidence store) opens."""
+    engine = make_engine(url)
+    try:
+        check_database(engine)
+        migrate(url)  # hosts migrating at once take turns (migrations/env.py)
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 def check_database(engine: Engine) -> None:

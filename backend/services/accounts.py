@@ -16,7 +16,7 @@ The data key (DEK) is wrapped under the keyring's current KEK (``evidence_store.
 KEK rotation re-wraps 60 bytes and never touches the sealed key. The associated data binds the
 sealed key to its account and address: a row copied onto another account does not open.
 
-    UsernameTaken (Conflict, 409)          USERNAME_TAKEN
+    UsernameTaken (Conflict, 409)          USERNAME_TAKEN (login rows: :mod:`backend.services.logins`)
     InvalidInput (422)                     INVALID_USERNAME, WEAK_PASSWORD, INVALID_ROLE, NOT_A_SIGNER
     NotFound (404)                         ACCOUNT_NOT_FOUND, MEMBER_NOT_FOUND
     Conflict (409)                         RELATION_EXISTS, NOT_A_SIGNER (a relation for an account that signs nothing)
@@ -26,10 +26,8 @@ sealed key to its account and address: a row copied onto another account does no
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import struct
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,10 +43,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.roster import JUROR, REVIEWER
-from backend.db.models import Account, Member, Relation, ServerHeldKey, new_public_id, username_key
+from backend.db.models import Account, Member, Relation, ServerHeldKey
 from backend.errors import ChainUnavailable, Conflict, HubaoError, InvalidInput, NotFound
-from backend.services.auth import ROLES, end_all_sessions, hash_password
+from backend.services.auth import end_all_sessions
 from backend.services.context import ServiceContext
+from backend.services.logins import MAX_PASSWORD as MAX_PASSWORD  # the login rules, re-exported
+from backend.services.logins import MIN_PASSWORD as MIN_PASSWORD
+from backend.services.logins import SERVER_KEY_ROLES as SERVER_KEY_ROLES
+from backend.services.logins import STAFF_ROLES as STAFF_ROLES
+from backend.services.logins import USERNAME_RE as USERNAME_RE
+from backend.services.logins import UsernameTaken as UsernameTaken
+from backend.services.logins import add_login, new_login
+from backend.services.logins import register_member as register_member
 from backend.services.rule_sets import roster_for
 from evidence_store.crypto import WrappedKey, new_data_key
 from evidence_store.errors import EvidenceStoreError
@@ -59,10 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNING_ROLES: Final[dict[str, str]] = {"reviewer": REVIEWER, "juror": JUROR}
-STAFF_ROLES: Final = ("reviewer", "juror", "auditor", "operator")
-USERNAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
-MIN_PASSWORD: Final = 10
-MAX_PASSWORD: Final = 256
 # Jurors send commitVote / revealVote themselves: keep enough gas on their keys.
 JUROR_MIN_BALANCE_WEI: Final = 10**16  # 0.01 ether
 JUROR_TOP_UP_WEI: Final = 5 * 10**16  # 0.05 ether
@@ -70,10 +72,6 @@ JUROR_TOP_UP_WEI: Final = 5 * 10**16  # 0.05 ether
 _SEAL_MAGIC: Final = b"HBSK\x01"
 _SEAL_AAD: Final = b"hubao/signing-key/v1\x00"
 _WRAPPED_LEN: Final = 12 + 32 + 16
-
-
-class UsernameTaken(Conflict):
-    code = "USERNAME_TAKEN"
 
 
 class SigningKeyUnavailable(HubaoError):
@@ -135,23 +133,6 @@ def signing_account(ctx: ServiceContext, account: Account) -> LocalAccount:
 # --- accounts ------------------------------------------------------------------------------------
 
 
-def _check_credentials(username: str, password: str) -> None:
-    if not USERNAME_RE.match(username):
-        raise InvalidInput(
-            "username: 3-64 characters of letters, digits and _ . @ -, starting with a letter or digit",
-            code="INVALID_USERNAME",
-        )
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="WEAK_PASSWORD")
-
-
-# Roles whose new accounts still get a key generated and sealed here (the legacy custody). None any
-# more: reviewers (issue 14 item 1) and jurors (item 3) hold their own keys — a new one has no signing
-# address until they register the key their device made (participant_keys). ``server_key=True``
-# still rebuilds a data directory of the legacy custody (tests of the migration).
-SERVER_KEY_ROLES: Final[frozenset[str]] = frozenset()
-
-
 def create_account(
     session: Session,
     username: str,
@@ -165,17 +146,7 @@ def create_account(
     signing key sealed under ``keyring`` (``server_key`` overrides, e.g. to rebuild a data directory
     of the legacy custody); the others that sign register their device's key later. The on-chain
     role is granted separately (:func:`grant_signing_role`), after the row is committed."""
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="INVALID_ROLE")
-    username = unicodedata.normalize("NFKC", username)
-    _check_credentials(username, password)
-    key = username_key(username)
-    taken = select(Account.id).where((Account.username_key == key) | (Account.username == username))
-    if session.scalars(taken).first() is not None:
-        raise UsernameTaken("this username is taken (usernames are case-insensitive)")
-    account = Account(
-        id=new_public_id(), username=username, username_key=key, password_hash=hash_password(password), role=role
-    )
+    account = new_login(session, username, password, role)
     if role in SIGNING_ROLES and (role in SERVER_KEY_ROLES if server_key is None else server_key):
         if keyring is None:
             raise ValueError("a keyring is needed to create reviewer and juror accounts")
@@ -183,12 +154,7 @@ def create_account(
         account.signing_address = str(signer.address)
         account.signing_key_encrypted = seal_signing_key(keyring, account.id, account.signing_address, signer.key)
         session.add(ServerHeldKey(address=account.signing_address, account_id=account.id))
-    session.add(account)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent registration took the username (session must roll back)
-        raise UsernameTaken("this username is taken (usernames are case-insensitive)") from exc
-    return account
+    return add_login(session, account)
 
 
 def grant_signing_role(ctx: ServiceContext, account: Account) -> bytes | None:
@@ -223,11 +189,6 @@ def create_staff_account(
         account = create_account(session, username, password, role, keyring=ctx.keyring, server_key=server_key)
     grant_signing_role(ctx, account)
     return account
-
-
-def register_member(session: Session, username: str, password: str) -> Account:
-    """A self-service login with the member role (joining the plan is :func:`membership.join`)."""
-    return create_account(session, username, password, "member")
 
 
 def get_account(session: Session, account_id: str) -> Account:

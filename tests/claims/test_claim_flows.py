@@ -230,10 +230,15 @@ def test_waiting_period_filing_is_refused_unless_acknowledged(world: World) -> N
     bad = world.api.post(
         "/claims",
         new.token,
-        data={"illnessCode": "CI001", "diagnosisDate": "2026-01-01", "acknowledgeWaitingPeriod": "perhaps"},
+        data={
+            "illnessCode": "CI001",
+            "diagnosisDate": "2026-01-01",
+            "claimantKey": "0x" + "ab" * 20,
+            "acknowledgeWaitingPeriod": "perhaps",
+        },
         files=[("files", ("a.pdf", pdf("x"), "application/pdf"))],
     )
-    assert (bad.status_code, bad.json()["code"]) == (422, "VALIDATION_ERROR")
+    assert (bad.status_code, bad.json()["code"]) == (422, "VALIDATION_ERROR")  # a field there, its value wrong
 
 
 def test_filing_with_an_idempotency_key_answers_a_retry_with_the_same_claim(world: World) -> None:
@@ -408,7 +413,7 @@ def test_filing_refuses_bad_forms_and_keeps_nothing(world: World) -> None:
     no_file = world.api.post(
         "/claims", ivy.token, data={"illnessCode": "CI001", "diagnosisDate": "2026-01-02"}, files=[("x", ("", b""))]
     )
-    assert no_file.status_code == 422
+    assert (no_file.status_code, no_file.json()["code"]) == (400, "MISSING_FIELD")  # no claimantKey: unreadable
     spoofed = world.file(ivy, [("a.pdf", b"PK\x03\x04 zip", "application/pdf")])
     assert (spoofed.status_code, spoofed.json()["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
     reviewer = world.api.post(

@@ -76,7 +76,7 @@ def test_the_claim_binds_the_claimants_key(world: World) -> None:
         data={"illnessCode": "CI001", "diagnosisDate": "2026-11-01"},
         files=[("files", ("r.pdf", pdf("no key"), "application/pdf"))],
     )
-    assert missing.status_code == 422
+    assert (missing.status_code, missing.json()["code"]) == (400, "MISSING_FIELD")
 
 
 def test_attack_operator_cannot_withdraw_a_members_claim(world: World) -> None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.xdist_group(name="security-schemathesis")
 ROLES = ("member", "reviewer", "juror", "auditor", "operator")
 MAX_EXAMPLES = 50  # RELIABILITY D12: 50–100 per operation
 # Operations whose valid requests obey a rule the OpenAPI schema does not carry, so a schema-valid
-# request may be refused (422) by design: the claim form's fields must precede its files
+# request may be refused (400 or 422) by design: the claim form's fields must precede its files
 # (streamed filing), a REJECT verdict needs a reasonCode, payout bands must ascend.
 CROSS_FIELD_RULES = frozenset({"POST /claims", "POST /review/claims/{claim_pk}/verdict", "POST /rules"})
 # Sign-out ends the caller's session (/auth/logout) or every session of its account

@@ -41,7 +41,7 @@ from backend.api.downloads import evidence_response
 from backend.api.multipart import FieldsThenFiles, MultipartReader, form_boundary
 from backend.api.schemas import ApiModel, ClaimOut, TimelineOut
 from backend.api.uploads import run_with_body
-from backend.errors import InvalidInput, NotFound, PayloadTooLarge
+from backend.errors import InvalidInput, MalformedRequest, NotFound, PayloadTooLarge
 from backend.logs import cause_of
 from backend.services import claim_actions, claim_filing
 from backend.services import claims as service
@@ -80,15 +80,21 @@ def _claim_request(fields: dict[str, str], idempotency_key: str | None = None) -
     code = fields.get("illnessCode")
     raw_date = fields.get("diagnosisDate")
     if not code:
-        raise InvalidInput("illnessCode: field required (send the fields before the files)", code="VALIDATION_ERROR")
+        raise MalformedRequest("illnessCode: field required (send the fields before the files)", code="MISSING_FIELD")
     if not raw_date:
-        raise InvalidInput("diagnosisDate: field required (send the fields before the files)", code="VALIDATION_ERROR")
+        raise MalformedRequest("diagnosisDate: field required (send the fields before the files)", code="MISSING_FIELD")
     try:
         diagnosis = date.fromisoformat(raw_date)
     except ValueError as exc:
         raise InvalidInput("diagnosisDate: use YYYY-MM-DD", code="VALIDATION_ERROR") from exc
     key = fields.get("claimantKey")
-    if not key or not is_address(key):
+    if not key:
+        raise MalformedRequest(
+            "claimantKey: field required, the address of the key your device made for this claim "
+            "(send the fields before the files)",
+            code="MISSING_FIELD",
+        )
+    if not is_address(key):
         raise InvalidInput(
             "claimantKey: the address of the key your device made for this claim (send the fields before the files)",
             code="VALIDATION_ERROR",
@@ -124,12 +130,17 @@ def _claim_request(fields: dict[str, str], idempotency_key: str | None = None) -
             "description": "with Prefer: respond-async — the claim is durable (FILED, with its signed filing "
             "receipt) and goes on chain in the relay's next transaction; poll the Location",
         },
+        400: {
+            "description": "the form cannot be read: malformed (MALFORMED_MULTIPART), a required field or file "
+            "missing (MISSING_FIELD, EVIDENCE_REQUIRED), fields after files (FIELDS_AFTER_FILES), a part not "
+            "named files (UNEXPECTED_PART), too many or too long fields (TOO_MANY_FIELDS, FIELD_TOO_LONG)"
+        },
         409: {"description": "membership not active"},
         413: {"description": "a file is too large"},
         415: {"description": "not multipart, or a file is not PDF/PNG/JPEG"},
         422: {
-            "description": "bad field, unknown illness code, no file, or a waiting-period filing not acknowledged "
-            "(WAITING_PERIOD_NOT_ACKNOWLEDGED)"
+            "description": "a field with a wrong value (VALIDATION_ERROR), unknown illness code, too many files "
+            "(TOO_MANY_FILES), or a waiting-period filing not acknowledged (WAITING_PERIOD_NOT_ACKNOWLEDGED)"
         },
         429: {"description": "claim quota used up"},
     },
@@ -218,7 +229,7 @@ async def file_claim(
                 claim_filing.add_claim_file(runtime, draft, part.data, part.content_type, part.filename)
             if draft is None:
                 claim_filing.begin_claim(runtime, principal, _claim_request(fields, key))
-                raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
+                raise MalformedRequest("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
             claim_filing.record_claim(runtime, draft)
         except BaseException:
             if draft is not None:

@@ -18,6 +18,7 @@ const JOIN_HINTS = {
 const FILE_HINTS = {
   MEMBERSHIP_NOT_ACTIVE: "Your membership is not active.",
   EVIDENCE_REQUIRED: "Add at least one document.",
+  MISSING_FIELD: "Please fill in every field.",
   PAYLOAD_TOO_LARGE: "A file is too large.",
   UNSUPPORTED_MEDIA_TYPE: "Only PDF, PNG and JPEG files are accepted.",
   EMPTY_FILE: "A file is empty.",
