@@ -140,6 +140,20 @@ class Settings(BaseSettings):
         "(its row cancelled); at least twice the lease, so a sender's replacement is waited for",
     )
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in the data dir")
+    database_pool_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="database connections each process keeps open and reuses, and never exceeds: a request "
+        "finding them all in use waits for one (PostgreSQL starts a server process per connection, ~5-10 ms of "
+        "CPU; every host and API worker has its own pool, and the chain outbox one more of 5)",
+    )
+    database_pool_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=600.0,
+        description="seconds a request waits for a free database connection before 503 DATABASE_BUSY",
+    )
     ipfs_api: str | None = Field(
         None, description="Kubo RPC endpoint (URL or multiaddr); unset = embedded local blockstore"
     )

@@ -91,7 +91,15 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     """Connect to (and if needed migrate) the database, the chain and the evidence store; deploy."""
     data_dir = settings.ensure_data_dir()
     speed_up_eth_hash()  # web3's and eth-account's keccak on the verified fast backend
-    engine = make_engine(settings.sqlalchemy_url)
+    # A bounded pool, no overflow: a burst of requests reuses the connections instead of opening
+    # and closing one each beyond the pool (on PostgreSQL a server process start, ~5-10 ms of CPU;
+    # measured: 0.7 new connections per filing under a 50-request burst with SQLAlchemy's 5 + 10).
+    engine = make_engine(
+        settings.sqlalchemy_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.database_pool_timeout,
+    )
     check_database(engine)
     if migrate_db:
         migrate(settings.sqlalchemy_url)  # hosts migrating at once take turns (migrations/env.py)

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -193,6 +194,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_pool_timeout(request: Request, _exc: Exception) -> JSONResponse:
+        # Every database connection of this process stayed busy (HUBAO_DATABASE_POOL_TIMEOUT).
+        return await on_domain(request, e.DatabaseError("the database is busy", code="DATABASE_BUSY"))
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         status = status_for(exc)
         if status == 500:
@@ -209,4 +214,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.HubaoError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PoolTimeout, on_pool_timeout)
     app.add_exception_handler(Exception, on_unexpected)

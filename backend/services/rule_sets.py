@@ -31,7 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Subquery, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -224,6 +224,26 @@ def current_rule_set(session: Session) -> tuple[RuleSet, bytes]:
     """The rule set in force and its 32-byte hash (the value anchored on chain)."""
     record = current_rule_set_record(session)
     return _checked(record), bytes(record.hash)
+
+
+def in_force_subquery() -> Subquery:
+    """The rule set in force as a one-row subquery (``hash``, ``version``, ``canonical_json``), for a
+    hot query to read it in the same round trip (outer-joined: no row when none is published);
+    :func:`rule_set_of` turns the three columns into the checked rule set."""
+    return (
+        select(RuleSetRecord.hash, RuleSetRecord.version, RuleSetRecord.canonical_json)
+        .where(RuleSetRecord.active.is_(True))
+        .order_by(RuleSetRecord.version.desc())
+        .limit(1)
+        .subquery("rule_set_in_force")
+    )
+
+
+def rule_set_of(rule_set_hash: bytes | None, version: int | None, canonical_json: str | None) -> tuple[RuleSet, bytes]:
+    """The checked rule set and its hash from :func:`in_force_subquery`'s columns; NO_RULE_SET when empty."""
+    if rule_set_hash is None or version is None or canonical_json is None:
+        raise NotFound("no rule set has been published yet", code="NO_RULE_SET")
+    return _parse_checked(bytes(rule_set_hash), version, canonical_json), bytes(rule_set_hash)
 
 
 def rule_set_by_hash(session: Session, rule_set_hash: bytes) -> RuleSet:

@@ -255,14 +255,22 @@ class World:
 
 
 def start_world(
-    root: Path, *, reviewers: int = 3, jurors: int = 6, node: Any = None, legacy_reviewers: bool = False
+    root: Path,
+    *,
+    reviewers: int = 3,
+    jurors: int = 6,
+    node: Any = None,
+    legacy_reviewers: bool = False,
+    database_url: str | None = None,
 ) -> World:
     """``node``: a started node with ``url`` and ``kill()`` (tests/chains/nodes.py); a fresh anvil
     when None. ``legacy_reviewers``: the reviewers' keys are generated and held by the server (a
-    data directory from before device keys), instead of registered from their devices."""
+    data directory from before device keys), instead of registered from their devices.
+    ``database_url``: another database than the data dir's SQLite file (an empty one)."""
     node = node or AnvilNode(log_path=root / "anvil.log").start()
     settings = Settings(
         rpc_url=node.url,
+        database_url=database_url,
         data_dir=root / "data",
         confirmations=0,
         batch_max_wait=0,
@@ -283,8 +291,10 @@ def start_world(
     return world
 
 
-def world_fixture(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[World]:
-    world = start_world(tmp_path_factory.mktemp(name))
+def world_fixture(
+    tmp_path_factory: pytest.TempPathFactory, name: str, database_url: str | None = None
+) -> Iterator[World]:
+    world = start_world(tmp_path_factory.mktemp(name), database_url=database_url)
     try:
         yield world
     finally:
