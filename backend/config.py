@@ -199,6 +199,13 @@ class Settings(BaseSettings):
         description="directory of the key-encryption keys (<kid>.kek, CURRENT), the same on every host; "
         "unset = <data dir>/keys, generated on first use (not in production)",
     )
+    session_max_age: int = Field(
+        43200,
+        ge=60,
+        le=30 * 86400,
+        description="seconds a sign-in session lasts at most: its 30-minute tokens are refreshed "
+        "(POST /auth/refresh) until then, and never after sign-out",
+    )
     login_limit_account: str = Field(
         "10/15minutes", description="failed sign-ins allowed per account in a moving window (then 429)"
     )

@@ -42,6 +42,8 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+# The bearer token as sent, unchecked (POST /auth/refresh takes an expired one).
+BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
 
 
 def role_dependency(*roles: str) -> object:

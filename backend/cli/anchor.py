@@ -57,14 +57,15 @@ def status_cmd() -> None:
     """Backlog and recent batches."""
     from sqlalchemy import select
 
+    from backend.db.engine import database_sessions
     from backend.db.models import AnchorBatch
-    from backend.runtime import build_runtime
+    from backend.services.anchoring import outbox_backlog
 
     settings = load_settings()
-    runtime = build_runtime(settings)
-    worker = runtime.anchoring_worker()
+    settings.ensure_data_dir()
     table = Table("batch", "on-chain id", "leaves", "status", "block")
-    with runtime.sessions() as session:
+    # The database alone: the backlog and the batches are rows (no chain, keyring or evidence store).
+    with database_sessions(settings.sqlalchemy_url) as sessions, sessions() as session:
         for batch in session.scalars(select(AnchorBatch).order_by(AnchorBatch.id.desc()).limit(10)):
             table.add_row(
                 str(batch.id),
@@ -73,6 +74,6 @@ def status_cmd() -> None:
                 batch.status,
                 str(batch.block_number or "—"),
             )
-    console.print(f"backlog: {worker.backlog()} items")
+        backlog = outbox_backlog(session)
+    console.print(f"backlog: {backlog} items")
     console.print(table)
-    runtime.close()

@@ -228,10 +228,11 @@ class Account(Base):
 
 
 class AuthSession(Base):
-    """One sign-in (a device's session): its token carries ``sid``; the session ends on its own at
-    ``expires_at`` (the token's expiry) or when revoked (sign-out of this device, of every device, or
-    by an operator). Kept for the owner's list of devices: no IP address, only a short description
-    of the browser (``device``), and deleted once expired (``backend.services.auth``)."""
+    """One sign-in (a device's session): its tokens carry ``sid``; the session ends on its own at
+    ``expires_at`` (sign-in + ``HUBAO_SESSION_MAX_AGE``; its short tokens are refreshed until then)
+    or when revoked (sign-out of this device, of every device, or by an operator). Kept for the
+    owner's list of devices: no IP address, only a short description of the browser (``device``),
+    and deleted once ended by age (``backend.services.auth``)."""
 
     __tablename__ = "auth_sessions"
 

@@ -263,12 +263,7 @@ class AnchoringWorker:
 
     def backlog(self) -> int:
         with self.sessions() as session:
-            return int(
-                session.scalar(
-                    select(func.count()).select_from(self.outbox.items).where(self.outbox.items.batch_id.is_(None))
-                )
-                or 0
-            )
+            return outbox_backlog(session, self.outbox)
 
     def _has_open_batch(self) -> bool:
         with self.sessions() as session:
@@ -572,3 +567,10 @@ _OutboxRow = tuple[Any, ...]
 
 class _LostLease(Exception):
     pass
+
+
+def outbox_backlog(session: Session, outbox: Outbox = EVIDENCE) -> int:
+    """How many items of ``outbox`` are waiting for a batch."""
+    return int(
+        session.scalar(select(func.count()).select_from(outbox.items).where(outbox.items.batch_id.is_(None))) or 0
+    )

@@ -6,13 +6,19 @@ p=1), in the PHC string format ``$argon2id$v=19$m=…``. Hashes of earlier relea
 successful sign-in (:func:`authenticate`, in the caller's transaction). Usernames compare
 case-insensitively after Unicode NFKC normalisation (``models.username_key``).
 
-Tokens: short-lived HS256 JWTs carrying the account id, role, the account's ``token_version`` and
-the id of their sign-in session (``sid``, a row of ``auth_sessions``). Every request checks both in
-one query, by primary key (:func:`principal_from_token`): ending a session (signing out on one
-device) refuses its token on the next request on every host sharing the database, and bumping the
-version (signing out everywhere, an operator's revocation) refuses every token of the account. A
-token without ``sid`` is refused. Only HS256 is accepted when decoding (``alg=none`` and key
-confusion are refused by construction).
+Tokens: short-lived HS256 JWTs (:data:`TOKEN_TTL`) carrying the account id, role, the account's
+``token_version`` and the id of their sign-in session (``sid``, a row of ``auth_sessions``). Every
+request checks both in one query, by primary key (:func:`principal_from_token`): ending a session
+(signing out on one device) refuses its token on the next request on every host sharing the
+database, and bumping the version (signing out everywhere, an operator's revocation) refuses every
+token of the account. A token without ``sid`` is refused. Only HS256 is accepted when decoding
+(``alg=none`` and key confusion are refused by construction).
+
+A session lasts at most its ``max_age`` from sign-in (``HUBAO_SESSION_MAX_AGE``, 12 hours by
+default; ``auth_sessions.expires_at`` is its end): :func:`refresh_token` gives a token of the
+session — still valid, or expired while the session lasts — a new token of the same session, so a
+web page or a script stays signed in without the password, never past the session's end, and not
+after the session was ended (sign-out, sign-out everywhere, revocation, a disabled account).
 
 Sessions keep no IP address: only a short description of the device (:func:`describe_device`, e.g.
 "Firefox on Android"), when it signed in and was last seen (to the minute), and are deleted once
@@ -42,6 +48,8 @@ from backend.errors import Forbidden, NotFound, Unauthorized
 
 ROLES = ("member", "reviewer", "juror", "auditor", "operator")
 TOKEN_TTL = timedelta(minutes=30)
+# How long a sign-in session lasts when the caller does not say (HUBAO_SESSION_MAX_AGE's default).
+SESSION_MAX_AGE = timedelta(hours=12)
 # A session's ``last_seen_at`` is written at most this often (a request within it writes nothing).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 (its first configuration).
@@ -141,42 +149,154 @@ def describe_device(user_agent: str | None) -> str:
     return product.group(0) if product else "unknown device"
 
 
-def issue_token(
-    session: Session, account: Account, secret: bytes, *, user_agent: str | None = None, now: datetime | None = None
-) -> str:
-    """A token for ``account`` and the sign-in session it names (a new ``auth_sessions`` row,
-    flushed in ``session``: the caller commits)."""
+@dataclass(frozen=True)
+class IssuedToken:
+    """A bearer token, when it expires (never after its session's end) and the role it carries."""
+
+    token: str
+    expires_at: datetime
+    role: str
+
+    def expires_in(self, now: datetime | None = None) -> int:
+        """Whole seconds until the token expires (RFC 6749 ``expires_in``)."""
+        return max(0, int((self.expires_at - (now or datetime.now(UTC))).total_seconds()))
+
+
+def _encode(
+    secret: bytes, *, account_id: str, sid: str, role: str, version: int, now: datetime, session_end: datetime
+) -> IssuedToken:
+    expires = min(now + TOKEN_TTL, session_end)
+    claims = {
+        "sub": account_id,
+        "sid": sid,
+        "role": role,
+        "ver": version,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
+    return IssuedToken(jwt.encode(claims, secret, algorithm="HS256"), expires, role)
+
+
+def issue_session_token(
+    session: Session,
+    account: Account,
+    secret: bytes,
+    *,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+    max_age: timedelta = SESSION_MAX_AGE,
+) -> IssuedToken:
+    """A token for ``account`` and the sign-in session it names (a new ``auth_sessions`` row ending
+    ``max_age`` from ``now``, flushed in ``session``: the caller commits)."""
     now = now or datetime.now(UTC)
-    expires = now + TOKEN_TTL
     row = AuthSession(
         account_id=account.id,
         device=describe_device(user_agent),
         created_at=now,
         last_seen_at=now,
-        expires_at=expires,
+        expires_at=now + max_age,
     )
     session.add(row)
     session.flush()
-    claims = {
-        "sub": account.id,
-        "sid": row.id,
-        "role": account.role,
-        "ver": account.token_version,
-        "iat": int(now.timestamp()),
-        "exp": int(expires.timestamp()),
-    }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return _encode(
+        secret,
+        account_id=account.id,
+        sid=row.id,
+        role=account.role,
+        version=account.token_version,
+        now=now,
+        session_end=row.expires_at,
+    )
+
+
+def issue_token(
+    session: Session,
+    account: Account,
+    secret: bytes,
+    *,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+    max_age: timedelta = SESSION_MAX_AGE,
+) -> str:
+    """:func:`issue_session_token`'s token alone."""
+    return issue_session_token(session, account, secret, user_agent=user_agent, now=now, max_age=max_age).token
 
 
 def start_session(
-    sessions: sessionmaker[Session], account: Account, secret: bytes, *, user_agent: str | None = None
+    sessions: sessionmaker[Session],
+    account: Account,
+    secret: bytes,
+    *,
+    user_agent: str | None = None,
+    max_age: timedelta = SESSION_MAX_AGE,
 ) -> str:
-    """Sign ``account`` in on a device: its token (committed). Sessions whose tokens have expired,
-    anyone's, are deleted on the way (an indexed range, empty most of the time)."""
+    """Sign ``account`` in on a device: its token (committed); see :func:`sign_in_session`."""
+    return sign_in_session(sessions, account, secret, user_agent=user_agent, max_age=max_age).token
+
+
+def sign_in_session(
+    sessions: sessionmaker[Session],
+    account: Account,
+    secret: bytes,
+    *,
+    user_agent: str | None = None,
+    max_age: timedelta = SESSION_MAX_AGE,
+) -> IssuedToken:
+    """Sign ``account`` in on a device for at most ``max_age``: its first token (committed).
+    Sessions that have ended by age, anyone's, are deleted on the way (an indexed range, empty most
+    of the time)."""
     now = datetime.now(UTC)
     with sessions.begin() as session:
         session.execute(delete(AuthSession).where(AuthSession.expires_at < now))
-        return issue_token(session, account, secret, user_agent=user_agent, now=now)
+        return issue_session_token(session, account, secret, user_agent=user_agent, now=now, max_age=max_age)
+
+
+def refresh_token(
+    sessions: sessionmaker[Session], token: str, secret: bytes, *, now: datetime | None = None
+) -> IssuedToken:
+    """A new token of ``token``'s session (committed: the session is seen now).
+
+    ``token`` must be one this server signed; it may have expired, as long as its session has not
+    ended: by age (``auth_sessions.expires_at``), by sign-out or revocation (the session's
+    ``revoked_at``, the account's ``token_version``) or by the account being disabled. The new
+    token expires :data:`TOKEN_TTL` from now or at the session's end, whichever comes first, and
+    carries the account's current role. Raises Unauthorized, saying whether to sign in again.
+    """
+    now = now or datetime.now(UTC)
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["sub", "sid", "exp", "ver"], "verify_exp": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid token: sign in again") from exc
+    sid = str(claims["sid"])
+    with sessions.begin() as session:
+        found = session.execute(
+            select(
+                Account.role, Account.disabled, Account.token_version, AuthSession.revoked_at, AuthSession.expires_at
+            )
+            .join(AuthSession, AuthSession.account_id == Account.id)
+            .where(AuthSession.id == sid, Account.id == str(claims["sub"]))
+        ).first()
+        if found is None or found.disabled or found.token_version != claims["ver"]:
+            raise Unauthorized("this session has ended: sign in again")
+        if found.revoked_at is not None:
+            raise Unauthorized("this session was signed out: sign in again")
+        if found.expires_at <= now:
+            raise Unauthorized("this session has ended (a sign-in lasts a limited time): sign in again")
+        session.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))
+        return _encode(
+            secret,
+            account_id=str(claims["sub"]),
+            sid=sid,
+            role=found.role,
+            version=found.token_version,
+            now=now,
+            session_end=found.expires_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -265,7 +385,8 @@ def principal_from_token(sessions: sessionmaker[Session], token: str, secret: by
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "sid", "exp", "ver"]})
     except jwt.ExpiredSignatureError as exc:  # a genuine token past its time: say what to do
         raise Unauthorized(
-            f"your sign-in expired (tokens last {int(TOKEN_TTL.total_seconds()) // 60} minutes): sign in again"
+            f"your token expired (tokens last {int(TOKEN_TTL.total_seconds()) // 60} minutes): "
+            "POST /auth/refresh with it for a new one while its sign-in lasts, or sign in again"
         ) from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid or expired token") from exc

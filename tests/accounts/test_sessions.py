@@ -1,7 +1,8 @@
 """Per-device sign-in sessions: each sign-in is a session named in its token (``sid``); signing out
 ends that session only, "sign out everywhere" ends them all, and an owner lists their sessions and
 ends another device's. A session ended is refused on the next request; no one ends another
-account's session; no address is kept."""
+account's session; no address is kept. A token, even expired, is refreshed into a new token of its
+session until the session ends by age (``HUBAO_SESSION_MAX_AGE``) or is signed out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from backend.db.models import Account, AuthSession
 from backend.runtime import Runtime
-from backend.services.auth import LAST_SEEN_RESOLUTION, describe_device, issue_token
+from backend.services.auth import LAST_SEEN_RESOLUTION, SESSION_MAX_AGE, describe_device, issue_token
 from tests.accounts.support import PASSWORD, Api, make_account
 
 pytestmark = pytest.mark.xdist_group(name="accounts-sessions")
@@ -149,7 +150,10 @@ def test_an_expired_token_is_told_to_sign_in_again(plan_runtime: Runtime) -> Non
         assert fresh is not None
         old = issue_token(session, fresh, plan_runtime.jwt_secret, now=datetime.now(UTC) - timedelta(hours=1))
     message = _refused(Api(plan_runtime), old)
-    assert message == "your sign-in expired (tokens last 30 minutes): sign in again"
+    assert message == (
+        "your token expired (tokens last 30 minutes): POST /auth/refresh with it for a new one while its "
+        "sign-in lasts, or sign in again"
+    )
 
 
 def test_operator_revocation_ends_the_listed_sessions(plan_runtime: Runtime) -> None:
@@ -227,3 +231,99 @@ def test_last_seen_moves_once_per_resolution(plan_runtime: Runtime) -> None:
 )
 def test_describe_device_names_browser_and_system_only(user_agent: str | None, device: str) -> None:
     assert describe_device(user_agent) == device
+
+
+# --- refresh -------------------------------------------------------------------------------------
+
+
+def _issued(runtime: Runtime, account: Account, ago: timedelta, max_age: timedelta = SESSION_MAX_AGE) -> str:
+    """A token of a session signed in ``ago`` (its 30-minute token expired unless ``ago`` is shorter)."""
+    with runtime.sessions.begin() as session:
+        fresh = session.get(Account, account.id)
+        assert fresh is not None
+        return issue_token(session, fresh, runtime.jwt_secret, now=datetime.now(UTC) - ago, max_age=max_age)
+
+
+def _refresh(api: Api, token: str | None) -> dict[str, object]:
+    response = api.post("/auth/refresh", token)
+    body: dict[str, object] = response.json()
+    body["status"] = response.status_code
+    return body
+
+
+def test_refresh_gives_a_new_token_of_the_same_session(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "reviewer")
+    api = Api(plan_runtime)
+    signed_in = api.post("/auth/token", data={"username": account.username, "password": PASSWORD}).json()
+    assert 1790 <= signed_in["expires_in"] <= 1800
+    old = signed_in["access_token"]
+    refreshed = _refresh(api, old)
+    assert (refreshed["status"], refreshed["token_type"], refreshed["role"]) == (200, "bearer", "reviewer")
+    new = str(refreshed["access_token"])
+    assert _sid(plan_runtime, new) == _sid(plan_runtime, old)
+    assert api.get("/auth/me", new).json()["username"] == account.username
+    assert [s["current"] for s in api.get("/auth/sessions", new).json()] == [True]  # one session, not two
+    # The session lasts HUBAO_SESSION_MAX_AGE (12 h by default) from sign-in.
+    listed = api.get("/auth/sessions", new).json()[0]
+    lasts = datetime.fromisoformat(listed["expiresAt"]) - datetime.fromisoformat(listed["createdAt"])
+    assert lasts == timedelta(seconds=plan_runtime.settings.session_max_age) == SESSION_MAX_AGE
+
+
+def test_refresh_takes_an_expired_token_while_its_session_lasts(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    expired = _issued(plan_runtime, account, timedelta(hours=2))
+    assert "POST /auth/refresh" in _refused(api, expired)
+    refreshed = _refresh(api, expired)
+    assert refreshed["status"] == 200
+    assert api.get("/auth/me", str(refreshed["access_token"])).status_code == 200
+
+
+def test_refresh_never_reaches_past_the_sessions_end(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    # Ten minutes of the session left: the new token ends with it, not 30 minutes from now.
+    ending = _issued(plan_runtime, account, SESSION_MAX_AGE - timedelta(minutes=10))
+    refreshed = _refresh(api, ending)
+    assert refreshed["status"] == 200
+    assert 590 <= int(str(refreshed["expires_in"])) <= 600
+    ended = _issued(plan_runtime, account, SESSION_MAX_AGE + timedelta(minutes=1))
+    assert _refresh(api, ended) == {
+        "status": 401,
+        "code": "UNAUTHORIZED",
+        "message": "this session has ended (a sign-in lasts a limited time): sign in again",
+    }
+    short = _issued(plan_runtime, account, timedelta(minutes=40), max_age=timedelta(minutes=35))
+    assert _refresh(api, short)["status"] == 401  # a shorter HUBAO_SESSION_MAX_AGE bounds it the same way
+
+
+def test_refresh_refuses_signed_out_sessions_and_tokens_not_ours(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    phone, laptop, tablet = (_sign_in(api, account.username, agent) for agent in (PHONE, SHARED_PC, None))
+    expired = _issued(plan_runtime, account, timedelta(hours=1))
+
+    assert api.post("/auth/logout", phone).status_code == 204
+    signed_out = _refresh(api, phone)
+    assert (signed_out["status"], signed_out["message"]) == (401, "this session was signed out: sign in again")
+    assert _refresh(api, laptop)["status"] == 200  # the other devices go on
+
+    assert api.post("/auth/logout-all", laptop).status_code == 204
+    for token in (laptop, tablet, expired):
+        assert (_refresh(api, token)["status"], _refresh(api, token)["code"]) == (401, "UNAUTHORIZED")
+
+    claims = jwt.decode(_sign_in(api, account.username), plan_runtime.jwt_secret, algorithms=["HS256"])
+    forged = jwt.encode(claims, "another secret of at least 32 bytes!", algorithm="HS256")
+    assert _refresh(api, forged)["message"] == "invalid token: sign in again"
+    assert _refresh(api, None)["status"] == 401
+
+
+def test_refresh_refuses_a_disabled_account(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    token = _sign_in(api, account.username)
+    with plan_runtime.sessions.begin() as session:
+        row = session.get(Account, account.id)
+        assert row is not None
+        row.disabled = True
+    assert _refresh(api, token)["status"] == 401

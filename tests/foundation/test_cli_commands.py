@@ -148,8 +148,11 @@ def test_accounts_create_needs_only_the_database(tmp_path: Path) -> None:
         assert (refused["exit"], refused["code"]) == (1, code), argv
 
 
-def test_claims_list_and_access_log_need_only_the_database(tmp_path: Path) -> None:
+def test_claims_list_access_log_and_anchor_status_need_only_the_database(tmp_path: Path) -> None:
     env = _no_chain_env(tmp_path)
+    status = _loaded_after(["anchor", "status"], env)
+    assert status["exit"] == 0, status
+    assert "backlog: 0 items" in str(status["output"])
     listed = _loaded_after(["claims", "list"], env)
     assert listed["exit"] == 0, listed
     assert "on-chain id" in str(listed["output"])

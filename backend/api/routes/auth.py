@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from backend.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
+from backend.api.deps import BearerToken, CurrentPrincipal, RuntimeDep, SessionDep
 from backend.api.schemas import ApiModel
+from backend.errors import Unauthorized
 from backend.services.accounts import revoke_all_tokens
-from backend.services.auth import end_session, list_sessions, start_session
+from backend.services.auth import end_session, list_sessions, refresh_token, sign_in_session
 from backend.services.login_throttle import sign_in
 
 router = APIRouter(tags=["auth"])
@@ -21,6 +22,7 @@ router = APIRouter(tags=["auth"])
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="seconds until this token expires: refresh it before (POST /auth/refresh)")
     role: str
 
 
@@ -32,13 +34,13 @@ class Me(ApiModel):
 
 class SessionOut(ApiModel):
     """One signed-in device: a short description of its browser (no address is kept), when it
-    signed in and was last seen (to the minute), when its token expires; ``current``: this one."""
+    signed in and was last seen (to the minute), when the session ends; ``current``: this one."""
 
     id: str
     device: str
     created_at: datetime
     last_seen_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(description="when the session ends (its tokens are refreshed until then)")
     current: bool
 
 
@@ -51,8 +53,28 @@ class SessionOut(ApiModel):
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, runtime: RuntimeDep) -> Token:
     client = request.client.host if request.client else None
     account = sign_in(runtime.sessions, runtime.login_throttle, form.username, form.password, client)
-    token = start_session(runtime.sessions, account, runtime.jwt_secret, user_agent=request.headers.get("user-agent"))
-    return Token(access_token=token, role=account.role)
+    issued = sign_in_session(
+        runtime.sessions,
+        account,
+        runtime.jwt_secret,
+        user_agent=request.headers.get("user-agent"),
+        max_age=timedelta(seconds=runtime.settings.session_max_age),
+    )
+    return Token(access_token=issued.token, expires_in=issued.expires_in(), role=account.role)
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=Token,
+    summary="A new token for this session (send the current one, even expired): until the session ends "
+    "(HUBAO_SESSION_MAX_AGE after sign-in) or is signed out",
+    responses={401: {"description": "the token is not ours, or its session has ended or was signed out"}},
+)
+def refresh(token: BearerToken, runtime: RuntimeDep) -> Token:
+    if not token:
+        raise Unauthorized("send the token to refresh: Authorization: Bearer <token>")
+    issued = refresh_token(runtime.sessions, token, runtime.jwt_secret)
+    return Token(access_token=issued.token, expires_in=issued.expires_in(), role=issued.role)
 
 
 @router.get("/auth/me", response_model=Me, summary="The signed-in account")

@@ -1,7 +1,16 @@
 // The API client: same origin, bearer token kept for the tab (sessionStorage), every error as an
 // ApiError carrying the API's {code, message}.
+//
+// Tokens last 30 minutes; the sign-in session they belong to lasts longer (HUBAO_SESSION_MAX_AGE,
+// 12 hours by default). A minute before the tab's token expires it is exchanged for a new one of the
+// same session (POST /auth/refresh): by a timer while the page is open, and before any request that
+// would carry it late (a sleeping laptop's timers fire late; the server takes an expired token as
+// long as its session lasts). Once the session has ended, the refresh's 401 signs the tab out.
 
 const SESSION_KEY = "hubao.session";
+const REFRESH_MARGIN_MS = 60_000;
+let refreshTimer = null;
+let refreshing = null;
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -24,6 +33,7 @@ export const session = {
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
   },
   clear() {
+    clearTimeout(refreshTimer);
     sessionStorage.removeItem(SESSION_KEY);
   },
 };
@@ -52,9 +62,69 @@ function authHeaders() {
   return s ? { Authorization: `Bearer ${s.token}` } : {};
 }
 
+/** When the session's token expires (ms since the epoch): as the API said, else the token's own `exp`. */
+function expiresAtOf(s) {
+  if (typeof s.expiresAt === "number") return s.expiresAt;
+  try {
+    const payload = s.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).exp * 1000;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Exchange the tab's token for a new one of the same session (one exchange at a time). */
+export function refreshSession() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const s = session.get();
+      if (!s) return;
+      let res;
+      try {
+        res = await fetch("/auth/refresh", {
+          method: "POST",
+          headers: { Accept: "application/json", Authorization: `Bearer ${s.token}` },
+          cache: "no-store",
+        });
+      } catch {
+        return; // offline: the next request tries again
+      }
+      const current = session.get();
+      if (!current || current.token !== s.token) return; // signed out, or in again, meanwhile
+      if (res.ok) {
+        const token = await res.json(); // OAuth2 (RFC 6749) names: access_token, expires_in
+        session.set({ ...current, token: token.access_token, expiresAt: Date.now() + token.expires_in * 1000 });
+        keepSessionFresh();
+      } else if (res.status === 401) {
+        const err = await errorOf(res.status, () => res.json());
+        listeners.forEach((fn) => fn(err));
+      }
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/** Refresh the tab's token a minute before it expires (call after signing in and on load). */
+export function keepSessionFresh() {
+  clearTimeout(refreshTimer);
+  const s = session.get();
+  if (!s) return;
+  const due = expiresAtOf(s) - REFRESH_MARGIN_MS - Date.now();
+  if (Number.isFinite(due)) refreshTimer = setTimeout(refreshSession, Math.max(0, due));
+}
+
+/** The Authorization header, the token refreshed first when it is (nearly) expired. */
+async function freshAuthHeaders() {
+  const s = session.get();
+  if (s && Date.now() >= expiresAtOf(s) - REFRESH_MARGIN_MS) await refreshSession();
+  return authHeaders();
+}
+
 /** fetch() an API path; JSON in (`json`) or a form (`form`), JSON out unless `raw`. */
 export async function api(path, { method = "GET", json, form, raw = false } = {}) {
-  const headers = { Accept: "application/json", ...authHeaders() };
+  const headers = { Accept: "application/json", ...(path === "/auth/token" ? {} : await freshAuthHeaders()) };
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -89,13 +159,14 @@ export function newIdempotencyKey() {
  * Resolves to the JSON body; `replayed` is set on it (non-enumerable) when the server answered an
  * Idempotency-Key it had already seen (header Idempotent-Replayed: the claim was recorded before).
  */
-export function upload(path, formData, onProgress, headers = {}) {
+export async function upload(path, formData, onProgress, headers = {}) {
+  const auth = await freshAuthHeaders();
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
     xhr.responseType = "json";
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [k, v] of Object.entries({ ...authHeaders(), ...headers })) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries({ ...auth, ...headers })) xhr.setRequestHeader(k, v);
     let uploadedAll = false;
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded, e.total);
@@ -128,9 +199,12 @@ export function upload(path, formData, onProgress, headers = {}) {
 export async function signIn(username, password) {
   const form = new URLSearchParams({ username, password, grant_type: "password" });
   const token = await api("/auth/token", { method: "POST", form }); // OAuth2 (RFC 6749) names: access_token
-  session.set({ token: token.access_token, role: token.role, username });
+  const expiresAt = Date.now() + token.expires_in * 1000;
+  session.set({ token: token.access_token, role: token.role, username, expiresAt });
   const me = await api("/auth/me");
-  const value = { token: token.access_token, role: me.role, username: me.username, id: me.id };
+  const current = session.get(); // the token, refreshed meanwhile if it was about to expire
+  const value = { token: current.token, expiresAt: current.expiresAt, role: me.role, username: me.username, id: me.id };
   session.set(value);
+  keepSessionFresh();
   return value;
 }

@@ -1,6 +1,6 @@
 // The single page: a hash router, the navigation of the signed-in role, and focus management.
 
-import { api, onUnauthorized, session } from "./api.js";
+import { api, keepSessionFresh, onUnauthorized, session } from "./api.js";
 import { clear, errorBox, h, planTimeZone, setPlanTimeZone } from "./ui.js";
 import { renderSessions } from "./views/account.js";
 import { renderRegister, renderSignIn } from "./views/auth.js";
@@ -158,6 +158,7 @@ document.getElementById("skip").addEventListener("click", (e) => {
 });
 
 if (session.get()) {
+  keepSessionFresh();
   // A stale token sends the user back to sign in (onUnauthorized, which routes there with its
   // message) instead of failing page by page; routing here too would wipe that message.
   api("/auth/me").then(route, () => (session.get() ? route() : null));
