@@ -189,7 +189,7 @@ def read_membership_log(
                 if batch.prev_root != previous:
                     log.broken.append(_batch_finding("prevRoot is not the previous batch's root", n))
                 previous = batch.root
-                rows = session.execute(
+                rows = session.connection().execute(  # plain rows: no ORM loading per leaf
                     select(MembershipLogEntry.change, MembershipLogEntry.commitment, MembershipLogEntry.effective_at)
                     .join(MembershipBatch, MembershipBatch.id == MembershipLogEntry.batch_id)
                     .where(MembershipBatch.root == batch.root)
@@ -276,11 +276,11 @@ def period_findings(
     if deadline is not None:
         anchored = _SortedLookup(lambda: log.anchored_commitments(JOIN))
         with sessions() as session:
-            pending = session.execute(
+            pending = session.connection().execute(  # plain rows, streamed (a server-side cursor)
                 select(MembershipLogEntry.commitment, MembershipLogEntry.member_id, MembershipLogEntry.effective_at)
                 .where(MembershipLogEntry.change == JOIN, MembershipLogEntry.effective_at <= instant)
-                .order_by(MembershipLogEntry.commitment)
-                .execution_options(yield_per=_PENDING_ROWS)
+                .order_by(MembershipLogEntry.commitment),
+                execution_options={"yield_per": _PENDING_ROWS},
             )
             for commitment, member_id, effective_at in pending:
                 if head_time - int(effective_at) > deadline and bytes(commitment) not in anchored:

@@ -117,10 +117,12 @@ class MembershipChange:
         return (self.change, self.member_commitment, self.effective_at)
 
     def encode(self) -> bytes:
-        return encode_membership_leaf(self.change, self.member_commitment, self.effective_at)
+        # The fields were checked on construction (frozen), so the encoding is written directly,
+        # exactly as ``encode_membership_leaf`` writes it (the audit hashes millions of these).
+        return self.change.to_bytes(32, "big") + bytes(self.member_commitment) + self.effective_at.to_bytes(32, "big")
 
     def leaf_hash(self) -> bytes:
-        return membership_leaf_hash(self.change, self.member_commitment, self.effective_at)
+        return keccak256(keccak256(self.encode()))
 
     def to_json(self) -> dict[str, Any]:
         """``{"change": 1|2, "memberCommitment": "0x…", "effectiveAt": <int>}``."""
