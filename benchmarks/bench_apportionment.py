@@ -27,9 +27,18 @@ Per size (``sizes``; default 1 M members, ``--quick`` 20 k, large sizes by ``--s
   function (``load_backend(KECCAK_BACKEND)``) driven by ``map`` into a ``deque(maxlen=0)``, the
   cheapest loop Python has (the builder itself maps keccak over its columns).
 
+* **audit_log** (setup not timed: the members' joins, and the exits of those who left, written to
+  ``membership_log`` in batches of ``LOG_BATCH`` leaves server-side, each batch's root computed and
+  listed as the chain would anchor it) — a third child runs ``hubao audit`` step 6's check against
+  the anchored membership log on the period the build just made: every batch read from PostgreSQL
+  one at a time and rebuilt against its root, the verified changes sorted on disk, the members
+  replayed at the snapshot and merged with the ledger file, the unanchored-join query streamed
+  (``backend.audit.membership_log``). Figures: wall and CPU seconds, peak RSS, the PostgreSQL
+  backend's CPU apart; ``audit_log_cpu_vs_build`` = its CPU / the build's CPU in the same run.
+
 ``ratio_vs_bound`` = build CPU / bound CPU (target ≤ 1.3); ``peak_rss_mb`` target ≤ 1,024 at every
-size; ``extrapolated_100m`` scales the largest size's per-member CPU and wall time to 100 M members
-and lists the disk the files take (memory does not scale: it is the largest peak seen).
+size (the audit_log child's too); ``extrapolated_100m`` scales the largest size's per-member CPU and
+wall time to 100 M members and lists the disk the files take (memory does not scale: it is the largest peak seen).
 
 ``python -m benchmarks apportionment`` (1 M), ``python -m benchmarks apportionment --sizes
 10000000,30000000`` (``make bench-apportionment-large``), ``python -m benchmarks.bench_apportionment
@@ -65,6 +74,7 @@ ADMIN_URL = os.environ.get("HUBAO_BENCH_POSTGRES_URL", "postgresql://postgres@12
 AT = datetime(2031, 3, 6, 16, tzinfo=UTC)  # 2031-03-07 00:00 in Asia/Shanghai: a notice instant
 PERIOD_ID = 20310307
 PAYOUTS = [30_000_000] * 100
+LOG_BATCH = 10_000  # membership-log leaves per anchored batch in the audit_log setup
 
 
 def _db_url(name: str, driver: str = "postgresql") -> str:
@@ -278,6 +288,109 @@ def _bound(work: Path) -> dict[str, Any]:
     return {"cpu_seconds": round(cpu, 2), "leaf_hashes": 4 * leaves, "node_hashes": 2 * nodes, "keccak": KECCAK_BACKEND}
 
 
+_LOG = """
+CREATE TEMP TABLE changes AS
+SELECT row_number() OVER (ORDER BY effective_at, change, member_id) - 1 AS position, *
+FROM (SELECT 1 AS change, commitment, extract(epoch FROM joined_at)::bigint AS effective_at, id AS member_id
+      FROM members
+      UNION ALL
+      SELECT 2, commitment, extract(epoch FROM ended_at)::bigint, id FROM members WHERE ended_at IS NOT NULL) c;
+INSERT INTO membership_batches (id, root, prev_root, leaf_count, status, created_at)
+SELECT b, sha256(int8send(-b)), '\\x'::bytea, 0, 'confirmed', now()
+FROM generate_series(1, (SELECT (count(*) + %(b)s - 1) / %(b)s FROM changes)) AS b;
+INSERT INTO membership_log (change, commitment, effective_at, member_id, leaf_hash, enqueued_at, batch_id, leaf_index)
+SELECT change, commitment, effective_at, member_id, '\\x'::bytea, now(), position / %(b)s + 1, position %% %(b)s
+FROM changes;
+CREATE INDEX ix_bench_log_batch ON membership_log (batch_id, leaf_index);
+"""
+
+
+def _log_setup(name: str, work: Path) -> dict[str, Any]:
+    """The members' joins and exits as an anchored membership log: rows server-side, then each
+    batch's root computed (as the relay would) and written to the batch row and to
+    ``anchored.json`` (what ``MembershipLog.batch(n)`` would return). Not timed."""
+    import psycopg
+
+    from backend.proofs.membership_log import MembershipChange, batch_tree
+
+    t0 = time.perf_counter()
+    with psycopg.connect(_db_url(name)) as conn:
+        for statement in _LOG.replace("%(b)s", str(LOG_BATCH)).replace("%%", "%").split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.commit()
+    anchored = []
+    previous = bytes(32)
+    with psycopg.connect(_db_url(name)) as conn:
+        batches = [int(b) for (b,) in conn.execute("SELECT id FROM membership_batches ORDER BY id")]
+        for n in batches:
+            rows = conn.execute(
+                "SELECT change, commitment, effective_at FROM membership_log WHERE batch_id = %s ORDER BY leaf_index",
+                (n,),
+            ).fetchall()
+            tree = batch_tree([MembershipChange(int(c), bytes(m), int(e)).leaf_hash() for c, m, e in rows])
+            conn.execute(
+                "UPDATE membership_batches SET root = %s, prev_root = %s, leaf_count = %s WHERE id = %s",
+                (tree.root, previous, tree.leaf_count, n),
+            )
+            anchored.append([n, tree.root.hex(), previous.hex(), tree.leaf_count, 1_000 + n, int(AT.timestamp())])
+            previous = tree.root
+        conn.commit()
+    with psycopg.connect(_db_url(name), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE membership_log")
+        conn.execute("VACUUM ANALYZE membership_batches")
+    (work / "anchored.json").write_text(json.dumps(anchored), encoding="utf-8")
+    return {"log_setup_seconds": round(time.perf_counter() - t0, 1), "log_batches": len(anchored)}
+
+
+def _audit_log(name: str, work: Path) -> dict[str, Any]:
+    """Child process: step 6's membership-log check of the built period (streamed, bounded)."""
+    from sqlalchemy import text
+
+    from backend.apportionment.ledger import ShareLedgerReader
+    from backend.audit.membership_log import AnchoredBatch, period_findings, read_membership_log
+    from backend.chain.apportionment import PeriodRecord
+    from backend.db.engine import make_engine, session_factory
+
+    anchored = [
+        AnchoredBatch(n, bytes.fromhex(root), bytes.fromhex(prev), count, block, stamp)
+        for n, root, prev, count, block, stamp in json.loads((work / "anchored.json").read_text(encoding="utf-8"))
+    ]
+    record = PeriodRecord(PERIOD_ID, 0, 0, 0, 0, 0, 0, 0, 0, False, *(bytes(32),) * 2, 0, 0, 0, 0, bytes(32), b"")
+    engine = make_engine(_db_url(name, "postgresql+psycopg"))
+    sessions = session_factory(engine)
+    with sessions() as session:  # the pool keeps this connection: the check's queries run on it
+        backend_pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    rss_before = _vm_hwm_mb()
+    pg0 = _proc_cpu(backend_pid)
+    t0, c0 = time.perf_counter(), time.process_time()
+    scratch = work / "scratch"
+    with read_membership_log(iter(anchored), sessions, scratch_dir=scratch) as log:
+        t_read, c_read = time.perf_counter() - t0, time.process_time() - c0
+        with ShareLedgerReader(work / "ledger.hsl") as reader:
+            findings = period_findings(
+                log, sessions, record, reader, snapshot_at=AT, block=1, deadline=3_600, head_time=int(AT.timestamp())
+            )
+        changes, sorted_max = log.change_count, log.changes.largest_partition_bytes
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    pg_cpu = _proc_cpu(backend_pid) - pg0
+    engine.dispose()
+    if findings or log.broken:
+        raise RuntimeError(f"the honest log gave findings: {[f.to_json() for f in (log.broken + findings)[:3]]}")
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "read_and_sort_seconds": round(t_read, 2),
+        "read_and_sort_cpu_seconds": round(c_read, 2),
+        "postgres_backend_cpu_seconds": round(pg_cpu, 2),
+        "peak_rss_mb": round(_vm_hwm_mb(), 1),
+        "rss_after_imports_mb": round(rss_before, 1),
+        "changes": changes,
+        "largest_sorted_partition_mb": round(sorted_max / 2**20, 1),
+        "scratch_left": sorted(p.name for p in scratch.iterdir()),
+    }
+
+
 def _child(mode: str, name: str, work: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_apportionment", "--child", mode, "--db", name, "--work", str(work)],
@@ -300,6 +413,8 @@ def _one_size(n: int) -> dict[str, Any]:
         setup = _setup(name, n, work)
         build = _child("build", name, work)
         bound = _child("bound", name, work)
+        log_setup = _log_setup(name, work)
+        audit_log = _child("audit_log", name, work)
     finally:
         drop_database(name, ADMIN_URL)
         shutil.rmtree(work, ignore_errors=True)
@@ -318,7 +433,11 @@ def _one_size(n: int) -> dict[str, Any]:
         "bound_us_per_member": round(1e6 * bound["cpu_seconds"] / members, 2),
         "build_children_maxrss_mb": build["children_maxrss_mb"],
         "keccak_backend": bound["keccak"],
+        "audit_log": {k: v for k, v in audit_log.items() if k != "children_maxrss_mb"},
+        "audit_log_cpu_vs_build": round(audit_log["cpu_seconds"] / build["cpu_seconds"], 3),
+        "audit_log_rss_vs_build": round(audit_log["peak_rss_mb"] / build["peak_rss_mb"], 3),
         **setup,
+        **log_setup,
     }
 
 
@@ -336,8 +455,11 @@ def run(quick: bool = False, sizes: Sequence[int] | None = None) -> dict[str, An
         "target_peak_rss_mb": TARGET_RSS_MB,
         "max_ratio_vs_bound": max(v["ratio_vs_bound"] for v in per_size.values()),
         "max_peak_rss_mb": max(v["peak_rss_mb"] for v in per_size.values()),
+        "max_audit_log_peak_rss_mb": max(v["audit_log"]["peak_rss_mb"] for v in per_size.values()),
         "ratio_met": all(v["ratio_vs_bound"] <= TARGET_RATIO for v in per_size.values()),
-        "rss_met": all(v["peak_rss_mb"] <= TARGET_RSS_MB for v in per_size.values()),
+        "rss_met": all(
+            max(v["peak_rss_mb"], v["audit_log"]["peak_rss_mb"]) <= TARGET_RSS_MB for v in per_size.values()
+        ),
         "sizes": per_size,
         "extrapolated_100m": {
             "from_size": largest["members_in_table"],
@@ -345,6 +467,8 @@ def run(quick: bool = False, sizes: Sequence[int] | None = None) -> dict[str, An
             "wall_seconds": round(largest["seconds"] * scale),
             "bound_cpu_seconds": round(largest["bound_cpu_seconds"] * scale),
             "postgres_backend_cpu_seconds": round(largest["postgres_backend_cpu_seconds"] * scale),
+            "audit_log_cpu_seconds": round(largest["audit_log"]["cpu_seconds"] * scale),
+            "audit_log_scratch_gb": round(41 * largest["audit_log"]["changes"] * scale / 2**30, 1),
             "peak_rss_mb": max(v["peak_rss_mb"] for v in per_size.values()),
             "ledger_file_gb": round(largest["ledger_file_mb"] * scale / 1024, 1),
             "tree_file_gb": round(largest["tree_file_mb"] * scale / 1024, 1),
@@ -357,13 +481,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="20 k members: a smoke run")
     parser.add_argument("--sizes", help="comma-separated member counts, e.g. 10000000,30000000")
-    parser.add_argument("--child", choices=("build", "bound"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("build", "bound", "audit_log"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         work = Path(args.work)
-        print(json.dumps(_build(args.db, work) if args.child == "build" else _bound(work)))
+        children = {"build": lambda: _build(args.db, work), "bound": lambda: _bound(work)}
+        children["audit_log"] = lambda: _audit_log(args.db, work)
+        print(json.dumps(children[args.child]()))
         return
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(json.dumps(run(quick=args.quick, sizes=sizes), indent=2))

@@ -29,6 +29,7 @@ recorded membership root and count.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,11 +105,13 @@ def audit_period(
     schedule: ApportionmentSchedule = DEFAULT_SCHEDULE,
     from_block: int = 0,
     at_block: int | None = None,
+    scratch_dir: str | os.PathLike[str] | None = None,
 ) -> PeriodAudit:
     """Re-derive ``period_id`` from the chain and the store; never raises for a disagreement.
 
     ``at_block`` pins every chain read (records, events, approvals, claim storage) to that block,
-    as an audit does to its head; default: the latest block.
+    as an audit does to its head; default: the latest block. The ledger files are fetched into a
+    temporary directory under ``scratch_dir`` (default: the system's), removed before returning.
     """
     audit = PeriodAudit(period_id)
     period = schedule.period(period_id)
@@ -145,7 +148,9 @@ def audit_period(
     position = ids.index(period_id) if period_id in ids else -1
     before = events[position - 1].record if position > 0 else None
 
-    with tempfile.TemporaryDirectory(prefix="hubao-audit-") as tmp:
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hubao-audit-", dir=scratch_dir) as tmp:
         directory = Path(tmp)
         check("claims", claims)
         check("rule_set", rule_set)

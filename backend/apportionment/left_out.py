@@ -13,6 +13,7 @@ know) and says so; the audit's step 6 replays the whole log (``backend.audit.mem
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,9 +57,15 @@ class PeriodMembership:
 
 
 @contextmanager
-def fetched_ledger(store: Any, record: PeriodRecord) -> Iterator[ShareLedgerReader]:
-    """A period's ledger file fetched by its CID (every block re-hashed) into a temp file, opened."""
-    with tempfile.TemporaryDirectory(prefix="hubao-ledger-members-") as tmp:
+def fetched_ledger(
+    store: Any, record: PeriodRecord, directory: str | os.PathLike[str] | None = None
+) -> Iterator[ShareLedgerReader]:
+    """A period's ledger file fetched by its CID (every block re-hashed) into a temp file, opened.
+
+    The temp directory is made under ``directory`` (default: the system's) and removed after."""
+    if directory is not None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hubao-ledger-members-", dir=directory) as tmp:
         path = Path(tmp) / "ledger.hsl"
         with open(path, "wb") as fh:
             for chunk in store.cat(CID.from_bytes(record.ledger_cid)):

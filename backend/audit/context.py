@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,12 +48,22 @@ from backend.audit.signatures import domain_separator
 from backend.chain.compiler import ContractsLayout
 from backend.chain.deploy import DeploymentRecord
 
-__all__ = ["APPORTIONMENT", "LEDGER", "MEMBERSHIP_LOG", "NOTARY", "AuditContext", "AuditSources", "Progress"]
+__all__ = [
+    "APPORTIONMENT",
+    "LEDGER",
+    "MEMBERSHIP_LOG",
+    "NOTARY",
+    "SCRATCH_SUBDIR",
+    "AuditContext",
+    "AuditSources",
+    "Progress",
+]
 
 NOTARY = "EvidenceNotary"
 LEDGER = "ClaimLedger"
 APPORTIONMENT = "Apportionment"
 MEMBERSHIP_LOG = "MembershipLog"
+SCRATCH_SUBDIR = "scratch"  # the audit's scratch directory under the data directory
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(task, advance, total)``: ``advance`` units of ``task`` done (``total`` when known)."""
@@ -81,6 +92,9 @@ class AuditSources:
     # within ``review_opening_seconds`` of its ClaimFiled block (step 3).
     evidence_anchoring_seconds: int | None = None
     review_opening_seconds: int | None = None
+    # Where step 6 puts its scratch files (fetched ledger files, the membership log sorted on disk),
+    # each run in a temporary directory of its own, removed after; None: the system's temp directory.
+    scratch_dir: Path | None = None
 
 
 @dataclass

@@ -8,31 +8,78 @@ database has it, its ``members`` row): a member the period left out (the others 
 it charged whom the database does not count. Commitments are salted: naming one reveals nothing.
 
 This is a check of the period against the operator's own mirror; the check against the public,
-anchored membership log is ``backend.audit.membership_log``.
+anchored membership log is ``backend.audit.membership_log``. Both merge two ascending streams
+(``merge_differences``): memory does not grow with the members. The ledger's side is
+``ledger_commitments``: the file's rows as stored when they are strictly ascending (as published),
+else sorted on disk first (``ExternalSort``, under the audit's scratch directory).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.apportionment import audit as period_audit
 from backend.apportionment.chain_inputs import sharing_members
+from backend.apportionment.ledger import ShareLedgerReader
+from backend.apportionment.ledger_format import ROW_SIZE
 from backend.apportionment.left_out import fetched_ledger, ledger_members
 from backend.apportionment.schedule import ApportionmentSchedule
 from backend.audit.errors import ApportionmentInvalid
+from backend.audit.external_sort import ExternalSort
 from backend.chain.apportionment import PeriodRecord
 from backend.db.models import Member
 
-__all__ = ["MAX_NAMED", "ledger_members", "membership_mirror_findings"]
+__all__ = ["MAX_NAMED", "ledger_commitments", "ledger_members", "membership_mirror_findings", "merge_differences"]
 
 MAX_NAMED = 20  # members named one by one on each side; the rest are counted
+_S32 = np.dtype("S32")
 
 
-def _differences(
+def _commitment_blocks(reader: ShareLedgerReader) -> Iterator[bytes]:
+    """The ledger's member commitments, packed 32 bytes each, a block of rows at a time."""
+    for block in reader.row_blocks():
+        rows = np.frombuffer(block, dtype=np.uint8).reshape(-1, ROW_SIZE)
+        yield rows[:, :32].tobytes()
+
+
+def _strictly_ascending(reader: ShareLedgerReader) -> bool:
+    previous = b""
+    for block in _commitment_blocks(reader):
+        keys = np.frombuffer(block, dtype=_S32)
+        if block[:32] <= previous or not bool(np.all(keys[:-1] < keys[1:])):
+            return False
+        previous = block[-32:]
+    return True
+
+
+def ledger_commitments(reader: ShareLedgerReader, scratch_dir: str | os.PathLike[str] | None = None) -> Iterator[bytes]:
+    """The ledger's members, ascending and each once, streamed (as a set would give them, sorted).
+
+    A file whose rows are strictly ascending (as published; checked in one pass, whatever its flag
+    says) is read as stored; any other is sorted on disk under ``scratch_dir`` first, repeated
+    members kept once. Memory: a block of rows (or one sorted partition).
+    """
+    if reader.ascending and _strictly_ascending(reader):
+        for block in _commitment_blocks(reader):
+            for off in range(0, len(block), 32):
+                yield block[off : off + 32]
+        return
+    with ExternalSort(32, scratch_dir, unique=True) as ordered:
+        for block in _commitment_blocks(reader):
+            ordered.add(block)
+        ordered.finish()
+        for block in ordered.chunks():
+            for off in range(0, len(block), 32):
+                yield block[off : off + 32]
+
+
+def merge_differences(
     database: Iterator[bytes], ledger: Iterator[bytes], named: int
 ) -> tuple[list[bytes], list[bytes], int]:
     """Merge two ascending streams: the first ``named`` commitments only in ``database``, the first
@@ -67,6 +114,7 @@ def membership_mirror_findings(
     *,
     schedule: ApportionmentSchedule,
     block: int,
+    scratch_dir: str | os.PathLike[str] | None = None,
 ) -> list[ApportionmentInvalid]:
     """Findings (reason ``membership_db``) when the database's sharing members are not the period's."""
     pid = record.period_id
@@ -74,12 +122,11 @@ def membership_mirror_findings(
         check = period_audit.check_membership_mirror(session, record, schedule=schedule)
         if check.ok:
             return []
-        with fetched_ledger(store, record) as reader:
-            ledger: Iterator[bytes] = (row.member_commitment for row in reader.rows())
-            if not reader.ascending:  # not as published: compare as sets
-                ledger = iter(sorted(set(ledger)))
-            left_out, not_counted, unnamed = _differences(
-                sharing_members(session, schedule.period(pid).snapshot_at), ledger, MAX_NAMED
+        with fetched_ledger(store, record, scratch_dir) as reader:
+            left_out, not_counted, unnamed = merge_differences(
+                sharing_members(session, schedule.period(pid).snapshot_at),
+                ledger_commitments(reader, scratch_dir),
+                MAX_NAMED,
             )
     with sessions() as session:
         named = left_out[:MAX_NAMED]

@@ -17,111 +17,209 @@ batch, so the database can withhold leaves (a finding) but cannot alter them. Th
   leaves do not rebuild its root, or a broken hash chain: the log cannot be replayed, so the
   period comparisons are not made.
 
-Replay (``backend.proofs.membership_log.members_at``): under protection at the snapshot instant
-``t`` when the latest change effective at or before ``t`` is a join. Changes are grouped by
-commitment and streamed in commitment order; the sets compared are still held in memory (N
-commitments), which a later incremental tree (contracts/README "MembershipLog") makes O(changes).
+Replay (``backend.proofs.membership_log.members_at_packed``): under protection at the snapshot
+instant ``t`` when the latest change effective at or before ``t`` is a join.
+
+Bounded memory at any member count (issue 18 item 5): the anchored batches are read one at a time
+(its leaves from the database, its root from the chain: one batch in memory); each verified
+batch's changes are packed (41-byte records) into an on-disk ``ExternalSort`` under the audit's
+scratch directory, sorted once by (commitment, effectiveAt, change) a partition at a time; then
+each period replays the sorted runs a chunk at a time and merges the members it counts with the
+period's ledger file (stored in commitment order) — ``backend.audit.membership.merge_differences``,
+the same merge the database mirror uses. The unanchored-join query streams in commitment order
+against the sorted anchored joins. ``AnchoredLog.close`` removes the scratch files.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.apportionment.ledger import ShareLedgerReader
 from backend.audit.errors import ApportionmentInvalid
+from backend.audit.external_sort import BUFFER_BYTES, SORT_BYTES, ExternalSort
+from backend.audit.membership import ledger_commitments, merge_differences
 from backend.chain.apportionment import PeriodRecord
 from backend.db.models import Member, MembershipBatch, MembershipLogEntry
-from backend.proofs.membership_log import JOIN, MembershipChange, batch_tree, members_at
+from backend.proofs.membership_log import (
+    CHANGE_RECORD,
+    CHANGE_RECORD_SIZE,
+    JOIN,
+    MembershipChange,
+    batch_tree,
+    members_at_packed,
+    pack_change,
+)
 
-__all__ = ["MAX_NAMED", "AnchoredLog", "read_membership_log"]
+__all__ = ["MAX_NAMED", "AnchoredBatch", "AnchoredLog", "anchored_batches", "read_membership_log"]
 
 MAX_NAMED = 20  # members named one by one on each side of a period; the rest are counted
 _ZERO32 = bytes(32)
+_PENDING_ROWS = 10_000  # rows fetched at a time by the unanchored-join query
 
 
 @dataclass(frozen=True)
-class AnchoredChange:
-    change: MembershipChange
-    batch_id: int
+class AnchoredBatch:
+    """One ``MembershipLog.batch(n)`` as the chain holds it at the audited head."""
+
+    number: int
+    root: bytes
+    prev_root: bytes
+    leaf_count: int
     block_number: int
     timestamp: int
 
 
+def anchored_batches(contract: Any, head: int) -> Iterator[AnchoredBatch]:
+    """Every batch of ``contract`` (a MembershipLog) at block ``head``, read one at a time."""
+    count = int(contract.functions.batchCount().call(block_identifier=head))
+    for n in range(1, count + 1):
+        raw = tuple(contract.functions.batch(n).call(block_identifier=head))
+        yield AnchoredBatch(n, bytes(raw[0]), bytes(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
+
+
 @dataclass
 class AnchoredLog:
-    """The membership log as anchored at the audited head, with what could not be verified."""
+    """The membership log as anchored at the audited head, with what could not be verified.
 
-    changes: list[AnchoredChange] = field(default_factory=list)
+    The verified changes are on disk, sorted (``ExternalSort`` of packed change records); the
+    object owns them until ``close``.
+    """
+
+    changes: ExternalSort
     broken: list[ApportionmentInvalid] = field(default_factory=list)
+    late: list[ApportionmentInvalid] = field(default_factory=list)
     batches: int = 0
+
+    def __enter__(self) -> AnchoredLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.changes.close()
 
     @property
     def replayable(self) -> bool:
         return not self.broken
 
-    def members_at(self, instant: int) -> set[bytes]:
-        ordered = sorted((c.change for c in self.changes), key=lambda c: c.member_commitment)
-        return set(members_at(ordered, instant))
+    @property
+    def change_count(self) -> int:
+        return self.changes.count
 
-    def anchored_commitments(self, change: int) -> set[bytes]:
-        return {c.change.member_commitment for c in self.changes if c.change.change == change}
+    def members_at(self, instant: int) -> Iterator[bytes]:
+        """The members under protection at ``instant``, ascending (one sorted chunk in memory)."""
+        for block in members_at_packed(self.changes.chunks(), instant):
+            for off in range(0, len(block), 32):
+                yield block[off : off + 32]
+
+    def anchored_commitments(self, change: int) -> Iterator[bytes]:
+        """The commitments with an anchored change of kind ``change``, ascending, each once."""
+        last = b""
+        for chunk in self.changes.chunks():
+            records = np.frombuffer(chunk, dtype=CHANGE_RECORD)
+            commitments = records["commitment"][records["change"] == change]
+            if not len(commitments):
+                continue
+            keep = np.empty(len(commitments), dtype=bool)
+            keep[0] = commitments[:1].tobytes() != last
+            np.not_equal(commitments[1:], commitments[:-1], out=keep[1:])
+            block = commitments[keep].tobytes()
+            for off in range(0, len(block), 32):
+                yield block[off : off + 32]
+            last = commitments[-1:].tobytes()
 
 
 def _batch_finding(message: str, batch: int) -> ApportionmentInvalid:
     return ApportionmentInvalid(f"membership log batch {batch}: {message}", reason="membership_log_batch", batch=batch)
 
 
-def read_membership_log(contract: Any, sessions: sessionmaker[Session], head: int) -> AnchoredLog:
-    """Every batch of ``contract`` (a MembershipLog) at block ``head``, with its leaves from the database."""
-    log = AnchoredLog()
-    count = int(contract.functions.batchCount().call(block_identifier=head))
-    log.batches = count
-    with sessions() as session:
-        rows = session.execute(
-            select(
-                MembershipBatch.root,
-                MembershipLogEntry.change,
-                MembershipLogEntry.commitment,
-                MembershipLogEntry.effective_at,
-            )
-            .join(MembershipBatch, MembershipBatch.id == MembershipLogEntry.batch_id)
-            .order_by(MembershipLogEntry.batch_id, MembershipLogEntry.leaf_index)
-        ).all()
-    leaves: dict[bytes, list[MembershipChange]] = defaultdict(list)
-    for root, change, commitment, effective_at in rows:
-        leaves[bytes(root)].append(MembershipChange(int(change), bytes(commitment), int(effective_at)))
-    previous = _ZERO32
-    for n in range(1, count + 1):
-        raw = tuple(contract.functions.batch(n).call(block_identifier=head))
-        root, prev_root, leaf_count, block_number, timestamp = (
-            bytes(raw[0]),
-            bytes(raw[1]),
-            int(raw[2]),
-            int(raw[3]),
-            int(raw[4]),
-        )
-        if prev_root != previous:
-            log.broken.append(_batch_finding("prevRoot is not the previous batch's root", n))
-        previous = root
-        changes = leaves.get(root)
-        if not changes:
-            log.broken.append(_batch_finding("the database holds no leaves for this anchored root", n))
-            continue
-        tree = batch_tree([c.leaf_hash() for c in changes])
-        if tree.root != root or tree.leaf_count != leaf_count:
-            log.broken.append(
-                _batch_finding(
-                    f"the database's {len(changes)} leaves do not rebuild the anchored root of {leaf_count} leaves", n
+def _late_finding(change: MembershipChange, batch: AnchoredBatch, deadline: int) -> ApportionmentInvalid:
+    return ApportionmentInvalid(
+        f"membership log batch {batch.number}: the {'join' if change.is_join else 'exit'} of member "
+        f"0x{change.member_commitment.hex()} effective at {change.effective_at} was anchored at "
+        f"{batch.timestamp}, later than the anchoring deadline of {deadline} s",
+        reason="membership_log_late",
+        batch=batch.number,
+        block=batch.block_number,
+        member="0x" + change.member_commitment.hex(),
+    )
+
+
+def read_membership_log(
+    batches: Iterable[AnchoredBatch],
+    sessions: sessionmaker[Session],
+    *,
+    scratch_dir: str | os.PathLike[str] | None = None,
+    deadline: int | None = None,
+    launch_block: int | None = None,
+    buffer_bytes: int = BUFFER_BYTES,
+    sort_bytes: int = SORT_BYTES,
+) -> AnchoredLog:
+    """The anchored ``batches`` (``anchored_batches``), each with its leaves from the database.
+
+    One batch at a time: its leaves are the ``membership_log`` rows of the database batch with the
+    anchored root, in leaf order; they must rebuild that root with the anchored leaf count, and
+    each batch's ``prevRoot`` must be the root before it (else a ``membership_log_batch`` finding in
+    ``broken``). Verified changes go to a sorted scratch store under ``scratch_dir`` (the caller
+    closes the log to remove it). Changes anchored more than ``deadline`` seconds after they count
+    from are ``late`` (None: not checked), except those anchored before ``launch_block``: the
+    plan's launch roster (members carried over from before the plan was on chain, whose effective
+    dates precede any anchoring by nature; their dates are taken on the operator's word,
+    ``launchRoster`` in ``backend.audit.trust``). None: no launch yet, nothing judged late.
+    """
+    log = AnchoredLog(ExternalSort(CHANGE_RECORD_SIZE, scratch_dir, buffer_bytes=buffer_bytes, sort_bytes=sort_bytes))
+    try:
+        previous = _ZERO32
+        with sessions() as session:
+            for batch in batches:
+                n = batch.number
+                log.batches += 1
+                if batch.prev_root != previous:
+                    log.broken.append(_batch_finding("prevRoot is not the previous batch's root", n))
+                previous = batch.root
+                rows = session.execute(
+                    select(MembershipLogEntry.change, MembershipLogEntry.commitment, MembershipLogEntry.effective_at)
+                    .join(MembershipBatch, MembershipBatch.id == MembershipLogEntry.batch_id)
+                    .where(MembershipBatch.root == batch.root)
+                    .order_by(MembershipLogEntry.batch_id, MembershipLogEntry.leaf_index)
                 )
-            )
-            continue
-        log.changes.extend(AnchoredChange(c, n, block_number, timestamp) for c in changes)
+                changes = [MembershipChange(int(c), bytes(m), int(e)) for c, m, e in rows]
+                if not changes:
+                    log.broken.append(_batch_finding("the database holds no leaves for this anchored root", n))
+                    continue
+                tree = batch_tree([c.leaf_hash() for c in changes])
+                if tree.root != batch.root or tree.leaf_count != batch.leaf_count:
+                    log.broken.append(
+                        _batch_finding(
+                            f"the database's {len(changes)} leaves do not rebuild the anchored root of "
+                            f"{batch.leaf_count} leaves",
+                            n,
+                        )
+                    )
+                    continue
+                log.changes.add(b"".join(pack_change(c.change, c.member_commitment, c.effective_at) for c in changes))
+                if deadline is not None and launch_block is not None and batch.block_number >= launch_block:
+                    log.late.extend(
+                        _late_finding(c, batch, deadline)
+                        for c in changes
+                        if batch.timestamp - c.effective_at > deadline
+                    )
+        log.changes.finish()
+    except BaseException:
+        log.close()
+        raise
     return log
 
 
@@ -134,75 +232,76 @@ def _named(sessions: sessionmaker[Session], commitments: Iterable[bytes]) -> dic
         return {bytes(c): str(i) for c, i in session.execute(query)}
 
 
-def late_findings(log: AnchoredLog, deadline: int | None, launch_block: int | None) -> list[ApportionmentInvalid]:
-    """Changes anchored more than ``deadline`` seconds after they count from (None: not checked).
+class _SortedLookup:
+    """Membership tests against an ascending stream of unique commitments, for keys asked in
+    ascending order (a merge: one commitment held); a key below the one before restarts the stream."""
 
-    Changes anchored before ``launch_block`` (the block of the plan's first claim or first
-    published period, whichever came first; None: neither yet) are the plan's launch roster:
-    members carried over from before the plan was on chain, whose effective dates precede any
-    anchoring by nature. They are not held to the deadline; their dates are taken on the
-    operator's word (``launchRoster`` in ``backend.audit.trust``), and no change after the launch
-    can join them."""
-    if deadline is None or launch_block is None:
-        return []
-    return [
-        ApportionmentInvalid(
-            f"membership log batch {a.batch_id}: the {'join' if a.change.is_join else 'exit'} of member "
-            f"0x{a.change.member_commitment.hex()} effective at {a.change.effective_at} was anchored at "
-            f"{a.timestamp}, later than the anchoring deadline of {deadline} s",
-            reason="membership_log_late",
-            batch=a.batch_id,
-            block=a.block_number,
-            member="0x" + a.change.member_commitment.hex(),
-        )
-        for a in log.changes
-        if a.block_number >= launch_block and a.timestamp - a.change.effective_at > deadline
-    ]
+    def __init__(self, stream: Callable[[], Iterator[bytes]]) -> None:
+        self._stream = stream
+        self._it = stream()
+        self._current = next(self._it, None)
+        self._asked = b""
+
+    def __contains__(self, key: bytes) -> bool:
+        if key < self._asked:
+            self._it = self._stream()
+            self._current = next(self._it, None)
+        self._asked = key
+        while self._current is not None and self._current < key:
+            self._current = next(self._it, None)
+        return self._current == key
 
 
 def period_findings(
     log: AnchoredLog,
     sessions: sessionmaker[Session],
     record: PeriodRecord,
-    ledger: set[bytes],
+    ledger: ShareLedgerReader,
     *,
     snapshot_at: datetime,
     block: int,
     deadline: int | None,
     head_time: int,
+    scratch_dir: str | os.PathLike[str] | None = None,
 ) -> list[ApportionmentInvalid]:
-    """Findings for one period: its ledger's members against the members the anchored log counts."""
+    """Findings for one period: its ledger's members against the members the anchored log counts.
+
+    Streamed: the log's members at the snapshot and the ledger's members are merged in commitment
+    order (a ledger file not in strictly ascending order is sorted under ``scratch_dir`` first).
+    """
     pid = record.period_id
     where = f"period {pid} (block {block})"
     instant = int(snapshot_at.timestamp())
     findings: list[ApportionmentInvalid] = []
     if deadline is not None:
-        anchored = log.anchored_commitments(JOIN)
+        anchored = _SortedLookup(lambda: log.anchored_commitments(JOIN))
         with sessions() as session:
             pending = session.execute(
                 select(MembershipLogEntry.commitment, MembershipLogEntry.member_id, MembershipLogEntry.effective_at)
                 .where(MembershipLogEntry.change == JOIN, MembershipLogEntry.effective_at <= instant)
                 .order_by(MembershipLogEntry.commitment)
-            ).all()
-        for commitment, member_id, effective_at in pending:
-            if bytes(commitment) not in anchored and head_time - int(effective_at) > deadline:
-                findings.append(
-                    ApportionmentInvalid(
-                        f"{where}: membership_log_unanchored: the join of member 0x{bytes(commitment).hex()} "
-                        f"(members row id={member_id}) effective at {int(effective_at)}, before the snapshot, is not "
-                        f"in the anchored membership log {head_time - int(effective_at)} s later (deadline "
-                        f"{deadline} s)",
-                        reason="membership_log_unanchored",
-                        period=pid,
-                        block=block,
-                        member="0x" + bytes(commitment).hex(),
-                        row=f"id={member_id}",
+                .execution_options(yield_per=_PENDING_ROWS)
+            )
+            for commitment, member_id, effective_at in pending:
+                if head_time - int(effective_at) > deadline and bytes(commitment) not in anchored:
+                    findings.append(
+                        ApportionmentInvalid(
+                            f"{where}: membership_log_unanchored: the join of member 0x{bytes(commitment).hex()} "
+                            f"(members row id={member_id}) effective at {int(effective_at)}, before the snapshot, is "
+                            f"not in the anchored membership log {head_time - int(effective_at)} s later (deadline "
+                            f"{deadline} s)",
+                            reason="membership_log_unanchored",
+                            period=pid,
+                            block=block,
+                            member="0x" + bytes(commitment).hex(),
+                            row=f"id={member_id}",
+                        )
                     )
-                )
     if not log.replayable:
         return findings
-    counted = log.members_at(instant)
-    left_out, added = sorted(counted - ledger), sorted(ledger - counted)
+    left_out, added, unnamed = merge_differences(
+        log.members_at(instant), ledger_commitments(ledger, scratch_dir), MAX_NAMED
+    )
     rows = _named(sessions, left_out[:MAX_NAMED])
     for c in left_out[:MAX_NAMED]:
         findings.append(
@@ -230,7 +329,6 @@ def period_findings(
                 member="0x" + c.hex(),
             )
         )
-    unnamed = len(left_out) + len(added) - min(len(left_out), MAX_NAMED) - min(len(added), MAX_NAMED)
     if unnamed > 0:
         findings.append(
             ApportionmentInvalid(

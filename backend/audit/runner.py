@@ -22,7 +22,7 @@ from backend.apportionment.scheduler import plan_schedule
 from backend.audit.chain import ZERO32, RpcReader
 from backend.audit.checklist import STEPS, StepSpec
 from backend.audit.checkpoint import Checkpoint
-from backend.audit.context import AuditContext, AuditSources, Progress
+from backend.audit.context import SCRATCH_SUBDIR, AuditContext, AuditSources, Progress
 from backend.audit.custody import server_signed
 from backend.audit.database import load_server_held_keys
 from backend.audit.errors import AuditError, DatabaseMismatch
@@ -147,5 +147,6 @@ def audit_runtime(runtime: Any) -> AuditReport:
             schedule=plan_schedule(settings),
             evidence_anchoring_seconds=settings.evidence_anchoring_deadline,
             review_opening_seconds=settings.review_opening_deadline,
+            scratch_dir=settings.resolved_data_dir / SCRATCH_SUBDIR,
         )
     )

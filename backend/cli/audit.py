@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit import AuditReport, AuditSources, Checkpoint, SignedCheckpoint, extension_problems, run_audit
 from backend.audit.chain import RpcReader
 from backend.audit.checkpoint import generate_key, load_private_key, private_key_pem, public_key_hex
+from backend.audit.context import SCRATCH_SUBDIR
 from backend.audit.errors import CheckpointError
 from backend.chain.deploy import DeploymentRecord
 from backend.cli import app, console, err_console
@@ -144,6 +145,7 @@ def audit_cmd(
                     schedule=plan_schedule(settings),
                     evidence_anchoring_seconds=settings.evidence_anchoring_deadline,
                     review_opening_seconds=settings.review_opening_deadline,
+                    scratch_dir=data_dir / SCRATCH_SUBDIR if data_dir.is_dir() else None,
                 )
             )
     finally:

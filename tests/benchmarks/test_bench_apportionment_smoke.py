@@ -21,3 +21,11 @@ def test_apportionment_bench_builds_from_postgres_and_measures_the_bound(postgre
     assert size["peak_rss_mb"] > size["rss_after_imports_mb"] > 0
     assert figures["extrapolated_100m"]["from_size"] == 3_000
     assert size["ratio_vs_bound"] == pytest.approx(size["cpu_seconds"] / size["bound_cpu_seconds"], abs=0.01)
+    # Step 6's membership-log check of the same period: every join and the 1 % exits replayed, no
+    # finding (the child raises on one), its scratch files removed.
+    log = size["audit_log"]
+    assert log["changes"] == 3_000 + 30
+    assert log["scratch_left"] == []
+    assert log["cpu_seconds"] > 0
+    assert log["peak_rss_mb"] > log["rss_after_imports_mb"] > 0
+    assert size["audit_log_cpu_vs_build"] == pytest.approx(log["cpu_seconds"] / size["cpu_seconds"], abs=0.01)
