@@ -59,11 +59,13 @@ def create_cmd(
     console.print(f"created {account.role} [bold]{account.username}[/] (id {account.id})", highlight=False)
     if account.signing_address:
         console.print(f"signing address {account.signing_address}", highlight=False, markup=False)
-    elif role == "juror":
+    elif role in ("reviewer", "juror"):
         console.print(
-            "no signing key: the juror makes their own (web UI, or hubao keys new) and registers it to get the role",
+            f"no signing key: the {role} makes their own and registers it to get the role, on their device: "
+            f"the web UI, or hubao reviewer register-key --api URL --username {account.username}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
 
 

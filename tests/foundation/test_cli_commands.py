@@ -132,6 +132,7 @@ def test_accounts_create_needs_only_the_database(tmp_path: Path) -> None:
     result = _loaded_after(["accounts", "create", "walk-reviewer", "--role", "reviewer"], env, "pass-word-123\n")
     assert result["exit"] == 0, result
     assert "created reviewer walk-reviewer" in str(result["output"])
+    assert "hubao reviewer register-key --api URL --username walk-reviewer" in str(result["output"])  # what next
     modules = result["modules"]
     assert isinstance(modules, list)
     assert [m for m in modules if m.startswith(("web3", "eth_account", "backend.runtime", "evidence_store"))] == []
