@@ -72,7 +72,7 @@ class ClaimLedgerClient:
         self.operator = operator
         register_errors([[dict(item) for item in contract.abi]])
         self._quorums: dict[bytes, int] = {}
-        self._chain_id: int | None = None
+        self._domain: Eip712Domain | None = None
         decoded = (*CLAIM_EVENTS, "RuleSetAnchored", "RuleSetRetired", "ConflictDeclared")
         self._codecs = {
             codec.topic: codec
@@ -88,12 +88,12 @@ class ClaimLedgerClient:
         return str(self.contract.address)
 
     def domain(self) -> Eip712Domain:
-        """The EIP-712 domain reviewers sign verdicts in (and every filing receipt): the chain id is
-        read once per client, not with an ``eth_chainId`` round trip inside each filing's transaction
+        """The EIP-712 domain reviewers sign verdicts in (and every filing receipt): built once per
+        client, not with an ``eth_chainId`` round trip (and an address checksum) inside each filing
         (a node's chain id never changes; the runtime checked it at start-up)."""
-        if self._chain_id is None:
-            self._chain_id = int(self.w3.eth.chain_id)
-        return Eip712Domain(self._chain_id, self.address)
+        if self._domain is None:
+            self._domain = Eip712Domain(int(self.w3.eth.chain_id), self.address)
+        return self._domain
 
     # -- plumbing ------------------------------------------------------------------------------
 

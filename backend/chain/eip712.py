@@ -99,9 +99,15 @@ def _uint(value: int, bits: int, name: str) -> int:
 
 
 def _address(value: str, name: str) -> str:
+    return str(to_checksum_address(_address_bytes(value, name)))
+
+
+def _address_bytes(value: str, name: str) -> bytes:
+    """The 20 bytes of a hex address (a mixed-case one must be a valid checksum), for ``abi.encode``
+    with no checksum to compute: every filing's claim id encodes one."""
     if not isinstance(value, str) or not is_address(value):
         raise InvalidInput(f"{name} must be a 20-byte hex address", code="INVALID_ADDRESS", field=name)
-    return str(to_checksum_address(value))
+    return bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
 
 
 @dataclass(frozen=True)
@@ -258,7 +264,7 @@ def claim_id(
             _bytes32(evidence_root, "evidence_root"),
             _bytes32(rule_set_hash, "rule_set_hash"),
             _uint(payout_fen, 64, "payout_fen"),
-            _address(claimant_key, "claimant_key"),
+            _address_bytes(claimant_key, "claimant_key"),
         ],
     )
     return keccak(encoded)

@@ -16,15 +16,16 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from backend.chain.claims import ClaimLedgerClient
 from backend.chain.ledger_types import ClaimState, LedgerTx, OnchainClaim
 from backend.chain.transactions import ContractReverted
-from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, utcnow
+from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, table_of, utcnow
 from backend.errors import Forbidden, InvalidInput, NotFound
 from backend.proofs.leaves import evidence_leaf_hash
 from backend.proofs.merkle import MerkleTree
@@ -238,19 +239,25 @@ def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[
 
 
 def _duplicated_digests(session: Session, claim_pk: str, digests: list[bytes]) -> set[bytes]:
-    """Those of ``digests`` that are also the plaintext of another claim's evidence."""
+    """Those of ``digests`` that are also the plaintext of another claim's evidence (every filing
+    asks: one Core statement, built once)."""
     if not digests:
         return set()
-    return set(
-        session.scalars(
-            select(EvidenceItem.plaintext_sha256)
-            .where(
-                EvidenceItem.plaintext_sha256.in_(digests),
-                EvidenceItem.claim_pk.is_not(None),
-                EvidenceItem.claim_pk != claim_pk,
-            )
-            .distinct()
-        ).all()
+    found = session.connection().execute(_duplicates_query(), {"digests": list(digests), "claim_pk": claim_pk})
+    return {bytes(digest) for digest in found.scalars()}
+
+
+@cache
+def _duplicates_query() -> Select[bytes]:
+    evidence = table_of(EvidenceItem)
+    return (
+        select(evidence.c.plaintext_sha256)
+        .where(
+            evidence.c.plaintext_sha256.in_(bindparam("digests", expanding=True)),
+            evidence.c.claim_pk.is_not(None),
+            evidence.c.claim_pk != bindparam("claim_pk"),
+        )
+        .distinct()
     )
 
 

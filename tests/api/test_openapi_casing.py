@@ -2,7 +2,8 @@
 
 Path and query parameter names (``claim_pk``, ``evidence_id``, ``claim_ref``, …) are not checked:
 they are part of the public URLs clients already build, not JSON bodies. Two bodies keep the names
-a standard fixes for them, RFC 6749 (OAuth2): the token answer (``access_token``, ``token_type``)
+a standard fixes for them, RFC 6749 (OAuth2): the token answer (``access_token``, ``token_type``,
+``expires_in``)
 and the password-flow form (``grant_type``, ``client_id``, ``client_secret``).
 """
 
@@ -20,7 +21,7 @@ from backend.config import Settings
 
 CAMEL = re.compile(r"[a-z][a-zA-Z0-9]*")
 RFC_6749 = {
-    "Token": {"access_token", "token_type"},
+    "Token": {"access_token", "token_type", "expires_in"},
     "Body_login_auth_token_post": {"grant_type", "client_id", "client_secret"},
 }
 

@@ -107,3 +107,33 @@ def test_migration_0014_auth_sessions_downgrades_and_upgrades_again(db_url: str)
     assert current_revision(engine) == head
     assert {ix["name"] for ix in inspect(engine).get_indexes("auth_sessions")} == indexes
     engine.dispose()
+
+
+def test_a_pooled_connection_closed_while_idle_is_replaced(postgres_url: str) -> None:
+    """The server ended a pooled connection (a restart, an idle timeout): after PING_AFTER_IDLE the
+    pool pings it at checkout and hands out a fresh one; a connection used moments ago is not
+    pinged (no round trip per checkout)."""
+    from sqlalchemy import text
+
+    from backend.db import engine as engine_module
+
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as conn:  # used moments ago: the same connection, not pinged
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+        admin = make_engine(postgres_url)
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        admin.dispose()
+        original = engine_module.PING_AFTER_IDLE
+        engine_module.PING_AFTER_IDLE = 0.0
+        try:
+            with engine.connect() as conn:  # pinged, found dead, replaced: the statement succeeds
+                again = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        finally:
+            engine_module.PING_AFTER_IDLE = original
+        assert again != first
+    finally:
+        engine.dispose()
