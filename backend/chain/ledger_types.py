@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 
@@ -94,14 +93,19 @@ class ClaimFiling:
     payout_fen: int
     claimant_key: str
 
-    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int, str]:
+    def as_abi_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int, bytes]:
+        """The struct's values; the claimant key as its 20 bytes (eth_abi and web3 take them as
+        an ``address`` with no checksum to compute: a relay round encodes up to 64)."""
+        key = self.claimant_key
+        if len(key) != 42 or key[:2] not in ("0x", "0X"):
+            raise ValueError(f"not a hex address: {key!r}")
         return (
             self.claim_id,
             self.member_commitment,
             self.evidence_root,
             self.rule_set_hash,
             self.payout_fen,
-            to_checksum_address(self.claimant_key),
+            bytes.fromhex(key[2:]),
         )
 
 
