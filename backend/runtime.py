@@ -37,9 +37,11 @@ from backend.proofs.keccak import speed_up_eth_hash
 from backend.services.anchoring import EVIDENCE, AnchoringWorker, Outbox
 from backend.services.auth import load_or_create_secret
 from backend.services.chain_outbox import ChainOutbox
+from backend.services.claim_filing import write_filings
 from backend.services.context import ServiceContext
 from backend.services.filing import relay_filings
 from backend.services.filing_relay import FilingRelay
+from backend.services.filing_writer import FilingWriter
 from backend.services.login_throttle import LoginThrottle, check_storage
 from evidence_store import open_store
 from evidence_store.crypto import DirectoryKeyring, FileWrapCounter
@@ -58,6 +60,7 @@ class Runtime(ServiceContext):
 
     def __post_init__(self) -> None:
         self.filing_relay = FilingRelay(partial(relay_filings, self))
+        self.filing_writer = FilingWriter(partial(write_filings, self), lambda prepared: prepared.draft.claim_pk)
         self.claim_filing_gate = WindDownGate(self)
         self.login_throttle = LoginThrottle.from_config(
             self.settings.rate_limit_storage, self.settings.login_limit_account, self.settings.login_limit_client
@@ -81,6 +84,7 @@ class Runtime(ServiceContext):
     def close(self) -> None:
         self.stop_background()
         self.filing_relay.close()
+        self.filing_writer.close()
         if self.chain_outbox is not None:
             self.chain_outbox.close()
         self.engine.dispose()

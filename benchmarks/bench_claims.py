@@ -342,21 +342,30 @@ def _form() -> Form:
     return {"illnessCode": "CI001", "diagnosisDate": DIAGNOSED, "claimantKey": "0x" + os.urandom(20).hex()}
 
 
-async def _send(
+def _request(
     client: httpx.AsyncClient, path: str, token: str | None, body: bytes, name: str, respond_async: bool = False
-) -> tuple[float, httpx.Response]:
+) -> httpx.Request:
+    """The request, its body already encoded: the client then sends bytes for every kind (a filing's
+    multipart built by httpx inside the timed burst cost the client ~1.5 ms more CPU than an upload's
+    raw body, on the 2 cores the server shares — the harness's work, not the product's)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if respond_async:
         headers["Prefer"] = "respond-async"
-    t0 = time.perf_counter()
     if path.endswith(EVIDENCE_PATH):  # the product's bare evidence upload: the raw file, its type in the header
         headers["Content-Type"] = "application/pdf"
         params = {"claim_ref": "0x" + os.urandom(32).hex()}
-        response = await client.post(path, headers=headers, params=params, content=body)
+        request = client.build_request("POST", path, headers=headers, params=params, content=body)
     else:
-        response = await client.post(
-            path, headers=headers, data=_form(), files=[("files", (name, body, "application/pdf"))]
+        request = client.build_request(
+            "POST", path, headers=headers, data=_form(), files=[("files", (name, body, "application/pdf"))]
         )
+    request.read()
+    return request
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request) -> tuple[float, httpx.Response]:
+    t0 = time.perf_counter()
+    response = await client.send(request)
     return time.perf_counter() - t0, response
 
 
@@ -365,13 +374,12 @@ async def _burst(
 ) -> tuple[float, list[tuple[float, httpx.Response]]]:
     limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
     async with httpx.AsyncClient(limits=limits, timeout=600.0) as client:
+        requests = [
+            _request(client, urls[i % len(urls)] + path, token, body, f"report-{i}.pdf", respond_async)
+            for i, (token, body) in enumerate(zip(tokens, bodies, strict=True))
+        ]
         t0 = time.perf_counter()
-        results = await asyncio.gather(
-            *(
-                _send(client, urls[i % len(urls)] + path, token, body, f"report-{i}.pdf", respond_async)
-                for i, (token, body) in enumerate(zip(tokens, bodies, strict=True))
-            )
-        )
+        results = await asyncio.gather(*(_send(client, request) for request in requests))
         return time.perf_counter() - t0, list(results)
 
 

@@ -45,14 +45,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from eth_utils.address import is_address
-from sqlalchemy import bindparam, exists, func, insert, or_, select, true
+from sqlalchemy import exists, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import ReturningInsert
 
 from backend.chain.eip712 import claim_id as claim_id_of
 from backend.db.models import AnchorItem, Claim, ClaimEvent, EvidenceItem, Member, new_public_id, table_of, utcnow
@@ -68,9 +66,9 @@ from backend.services.claims import (
     WAITING_PERIOD,
     ClaimView,
     EvidenceView,
-    _duplicated_digests,
     add_flag,
     claim_view,
+    duplicated_digests,
     event_row,
     evidence_root_of,
     flags_of,
@@ -80,7 +78,7 @@ from backend.services.claims import (
     set_status,
 )
 from backend.services.context import ServiceContext
-from backend.services.evidence import AcceptedEvidence, insert_evidence_rows, seal_upload
+from backend.services.evidence import AcceptedEvidence, evidence_rows, insert_rows, seal_upload
 from backend.services.filing_receipts import FILING_RECEIPT_DETAIL, sign_filing_receipt
 from backend.services.membership import age_in_years, terminate
 from backend.services.rule_sets import in_force_subquery, load_illness_catalog, rule_set_of
@@ -323,20 +321,19 @@ def record_claim(ctx: ServiceContext, draft: ClaimDraft) -> str:
     transaction; apply the integrity rules.
 
     Returns the claim's API id. Nothing is sent to the chain here (:func:`resume_filing` does).
-    Every filing passes here, so the rows go in as bulk inserts (one statement per table, no
-    unit-of-work objects); the rare branches — duplicate evidence, a waiting-period rejection —
-    load the claim and go through the ORM.
+    Every filing passes here: what can be computed is computed in the caller's thread
+    (:func:`prepare_filing`: ids, commitments, the signed receipt, the rows), and the rows are
+    written by this process's filing writer (``ctx.filing_writer``), which commits the filings
+    that arrive together in one transaction of bulk inserts (:func:`write_filings`).
     """
     if not draft.files:
         raise InvalidInput("a claim needs at least one evidence file", code="EVIDENCE_REQUIRED")
-    leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
-    root = evidence_root_of(leaves)
-    digests = [accepted.plaintext_sha256 for accepted, _ in draft.files]
     key = draft.request.idempotency_key
+    prepared = prepare_filing(ctx, draft)
     # No look-up first: the route answered a retry whose claim was already recorded before reading
     # its body; a retry racing the first request is caught here by the unique constraint.
     try:
-        _insert_claim(ctx, draft, leaves, root, digests)
+        ctx.filing_writer.write(prepared)
     except IntegrityError:
         earlier = claim_by_idempotency_key(ctx, draft.account_id, key) if key is not None else None
         if earlier is None:
@@ -373,98 +370,127 @@ def _replay(ctx: ServiceContext, draft: ClaimDraft, earlier: ClaimView) -> str:
     return earlier.id
 
 
-def _insert_claim(
-    ctx: ServiceContext, draft: ClaimDraft, leaves: list[bytes], root: bytes, digests: list[bytes]
-) -> None:
-    queued_at = queue_time(ctx)  # before the transaction: it may read the chain
-    # The member's salt was read by begin_claim (it never changes); whether they are still active is
-    # checked by the claim's own insert below.
+@dataclass
+class PreparedFiling:
+    """A filing's rows, computed before any database transaction (:func:`prepare_filing`)."""
+
+    draft: ClaimDraft
+    claim_id: bytes
+    root: bytes
+    now: datetime
+    queued_at: datetime
+    receipt: FilingReceipt | None
+    claim: dict[str, Any]
+    evidence: list[dict[str, Any]]
+    anchors: list[dict[str, Any]]
+    submitted: dict[str, Any]
+
+    @property
+    def digests(self) -> list[bytes]:
+        return [accepted.plaintext_sha256 for accepted, _ in self.draft.files]
+
+
+def prepare_filing(ctx: ServiceContext, draft: ClaimDraft) -> PreparedFiling:
+    """Everything of a filing but the write: the claim's ids and commitments, the operator's signed
+    receipt, the rows. The member's salt was read by begin_claim (it never changes); whether they
+    are still active is checked when the rows are written."""
+    leaves = [evidence_leaf_hash(draft.claim_ref, a.commitment, a.cid) for a, _ in draft.files]
+    root = evidence_root_of(leaves)
+    queued_at = queue_time(ctx)  # it may read the chain: never inside a transaction
     commitment = claim_member_commitment(draft.member_id, draft.member_salt, draft.claim_ref)
     claim_id = claim_id_of(commitment, root, draft.rule_set_hash, draft.payout_fen, draft.request.claimant_key)
-    with ctx.sessions.begin() as session:
-        now = utcnow()
-        # Signed before the commit, so a filing the database holds always has its receipt: a claim
-        # the rules reject at filing (waiting period) never goes on chain and gets none. Stamped on
-        # the chain's clock, as the evidence is: onChainBy is judged by block time, and a development
-        # chain moved days ahead made a prompt filing look LATE to `hubao receipt verify --rpc`.
-        receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, queued_at)
-        submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
-        if receipt is not None:
-            submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()
-        # Core inserts on the tables (no ORM bulk-persistence layer: half the CPU per statement).
-        # The claim goes in only while its member is still active — a membership that ended since
-        # begin_claim (say another claim of theirs was rejected for the waiting period) files
-        # nothing: one guarded INSERT … SELECT … WHERE EXISTS, not a read and then a write.
-        row: dict[str, Any] = {
-            "id": draft.claim_pk,
-            "claim_id": claim_id,
-            "member_id": draft.member_id,
-            "illness_code": draft.request.illness_code,
-            "diagnosis_date": draft.request.diagnosis_date,
-            "age_at_diagnosis": draft.age_at_diagnosis,
-            "payout_fen": draft.payout_fen,
-            "rule_set_hash": draft.rule_set_hash,
-            "evidence_root": root,
-            "claimant_key": draft.request.claimant_key,
-            "status": "FILED",
-            "filed_at": now,
-            "updated_at": now,
-            "idempotency_key": draft.request.idempotency_key,
-        }
-        assert tuple(row) == _FILED_COLUMNS
-        bound = {f"v_{name}": value for name, value in row.items()}
-        if session.execute(_insert_claim_if_active(), bound).first() is None:
-            raise Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
-        insert_evidence_rows(
-            session,
-            [(accepted, name, leaf) for (accepted, name), leaf in zip(draft.files, leaves, strict=True)],
-            uploader_id=draft.account_id,
-            claim_pk=draft.claim_pk,
-            queued_at=queued_at,
+    now = utcnow()
+    # Signed before the commit, so a filing the database holds always has its receipt: a claim
+    # the rules reject at filing (waiting period) never goes on chain and gets none. Stamped on
+    # the chain's clock, as the evidence is: onChainBy is judged by block time, and a development
+    # chain moved days ahead made a prompt filing look LATE to `hubao receipt verify --rpc`.
+    receipt = None if draft.waiting_period else sign_filing_receipt(ctx, claim_id, root, queued_at)
+    submitted: dict[str, Any] = {"files": len(draft.files), "evidenceRoot": hex32(root)}
+    if receipt is not None:
+        submitted[FILING_RECEIPT_DETAIL] = receipt.to_json()
+    evidence, anchors = evidence_rows(
+        [(accepted, name, leaf) for (accepted, name), leaf in zip(draft.files, leaves, strict=True)],
+        uploader_id=draft.account_id,
+        claim_pk=draft.claim_pk,
+        queued_at=queued_at,
+    )
+    claim = {
+        "id": draft.claim_pk,
+        "claim_id": claim_id,
+        "member_id": draft.member_id,
+        "illness_code": draft.request.illness_code,
+        "diagnosis_date": draft.request.diagnosis_date,
+        "age_at_diagnosis": draft.age_at_diagnosis,
+        "payout_fen": draft.payout_fen,
+        "rule_set_hash": draft.rule_set_hash,
+        "evidence_root": root,
+        "claimant_key": draft.request.claimant_key,
+        "status": "FILED",
+        "filed_at": now,
+        "updated_at": now,
+        "idempotency_key": draft.request.idempotency_key,
+    }
+    return PreparedFiling(draft, claim_id, root, now, queued_at, receipt, claim, evidence, anchors, submitted)
+
+
+def write_filings(ctx: ServiceContext, batch: list[PreparedFiling]) -> dict[str, BaseException]:
+    """Write ``batch`` in one transaction (group commit: the filing writer hands over every filing
+    waiting); the claims refused, by claim id. Should the transaction fail (a retry racing its first
+    request on the idempotency key, say), each filing is written alone, so one bad filing fails
+    only itself — with the error the caller of :func:`record_claim` expects."""
+    try:
+        with ctx.sessions.begin() as session:
+            return _write(session, batch)
+    except Exception as exc:
+        if len(batch) == 1:
+            return {batch[0].draft.claim_pk: exc}
+        failed: dict[str, BaseException] = {}
+        for one in batch:
+            failed.update(write_filings(ctx, [one]))
+        return failed
+
+
+def _write(session: Session, batch: list[PreparedFiling]) -> dict[str, BaseException]:
+    """One statement per table for the whole batch (Core inserts on the tables, no ORM layer); the
+    rare branches — duplicate evidence, a waiting-period rejection — load the claim through the ORM.
+    A member whose membership ended since begin_claim (another claim of theirs rejected for the
+    waiting period, say) files nothing: their rows are read FOR SHARE, so the ending waits for this
+    commit or this write sees it."""
+    active = set(
+        session.scalars(
+            select(Member.id)
+            .where(Member.id.in_({p.draft.member_id for p in batch}), Member.status == "active")
+            .order_by(Member.id)
+            .with_for_update(read=True)
         )
-        session.execute(insert(table_of(ClaimEvent)), [event_row(draft.claim_pk, "submitted", **submitted)])
-        duplicated = _duplicated_digests(session, draft.claim_pk, digests)
-        if draft.waiting_period or duplicated:
+    )
+    refused: dict[str, BaseException] = {
+        p.draft.claim_pk: Conflict("your membership is not active", code="MEMBERSHIP_NOT_ACTIVE")
+        for p in batch
+        if p.draft.member_id not in active
+    }
+    kept = [p for p in batch if p.draft.member_id in active]
+    if not kept:
+        return refused
+    session.execute(insert(table_of(Claim)), [p.claim for p in kept])
+    insert_rows(session, [row for p in kept for row in p.evidence], [row for p in kept for row in p.anchors])
+    session.execute(
+        insert(table_of(ClaimEvent)), [event_row(p.draft.claim_pk, "submitted", **p.submitted) for p in kept]
+    )
+    duplicated = duplicated_digests(session, {p.draft.claim_pk: p.digests for p in kept})
+    for p in kept:
+        draft = p.draft
+        if draft.waiting_period or duplicated[draft.claim_pk]:
             claim = get_claim(session, draft.claim_pk)
-            _flag_duplicates(session, claim, digests)
+            _flag_duplicates(session, claim, p.digests)
             if draft.waiting_period:
-                _reject_for_waiting_period(session, claim, draft.member_id, queued_at)
+                _reject_for_waiting_period(session, claim, draft.member_id, p.queued_at)
             session.flush()
             draft.recorded = claim_view(session, claim, with_names=True)
         else:
-            draft.recorded = _recorded_view(draft, claim_id, root, now)
-    draft.filing_receipt = receipt
-
-
-# What a filing writes into its claim row (the rest: defaults, or written later by review).
-_FILED_COLUMNS = (
-    "id",
-    "claim_id",
-    "member_id",
-    "illness_code",
-    "diagnosis_date",
-    "age_at_diagnosis",
-    "payout_fen",
-    "rule_set_hash",
-    "evidence_root",
-    "claimant_key",
-    "status",
-    "filed_at",
-    "updated_at",
-    "idempotency_key",
-)
-
-
-@cache
-def _insert_claim_if_active() -> ReturningInsert[tuple[str]]:
-    """``INSERT INTO claims (…) SELECT :v_… WHERE EXISTS (the member, active) RETURNING id``: built
-    once (a statement built per filing cost ~0.3 ms of CPU), its values bound as ``v_<column>``."""
-    claims = table_of(Claim)
-    values = select(*(bindparam(f"v_{name}", type_=claims.c[name].type) for name in _FILED_COLUMNS)).where(
-        exists().where(Member.id == bindparam("v_member_id"), Member.status == "active")
-    )
-    # RETURNING: psycopg reports no row count for INSERT … SELECT.
-    return insert(claims).from_select(list(_FILED_COLUMNS), values).returning(claims.c.id)
+            draft.recorded = _recorded_view(draft, p.claim_id, p.root, p.now)
+        draft.filing_receipt = p.receipt
+    return refused
 
 
 def _recorded_view(draft: ClaimDraft, claim_id: bytes, root: bytes, now: datetime) -> ClaimView:

@@ -220,7 +220,7 @@ def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[
         .where(EvidenceItem.claim_pk == claim.id)
         .order_by(EvidenceItem.created_at)
     ).all()
-    duplicated = _duplicated_digests(session, claim.id, [row.plaintext_sha256 for row in rows])
+    duplicated = duplicated_digests(session, {claim.id: [row.plaintext_sha256 for row in rows]})[claim.id]
     return [
         replace(
             EvidenceView.of(
@@ -238,25 +238,27 @@ def evidence_views(session: Session, claim: Claim, *, with_names: bool) -> list[
     ]
 
 
-def _duplicated_digests(session: Session, claim_pk: str, digests: list[bytes]) -> set[bytes]:
-    """Those of ``digests`` that are also the plaintext of another claim's evidence (every filing
-    asks: one Core statement, built once)."""
-    if not digests:
-        return set()
-    found = session.connection().execute(_duplicates_query(), {"digests": list(digests), "claim_pk": claim_pk})
-    return {bytes(digest) for digest in found.scalars()}
+def duplicated_digests(session: Session, digests_of: dict[str, list[bytes]]) -> dict[str, set[bytes]]:
+    """For each claim, those of its evidence ``digests`` that are also the plaintext of another
+    claim's evidence (one Core statement, built once, for a whole group of filings)."""
+    wanted = {digest for digests in digests_of.values() for digest in digests}
+    claims_of: dict[bytes, set[str]] = {}
+    if wanted:
+        found = session.connection().execute(_duplicates_query(), {"digests": sorted(wanted)})
+        for digest, claim_pk in found:
+            claims_of.setdefault(bytes(digest), set()).add(claim_pk)
+    return {
+        claim_pk: {d for d in digests if claims_of.get(d, set()) - {claim_pk}}
+        for claim_pk, digests in digests_of.items()
+    }
 
 
 @cache
-def _duplicates_query() -> Select[bytes]:
+def _duplicates_query() -> Select[bytes, str]:
     evidence = table_of(EvidenceItem)
     return (
-        select(evidence.c.plaintext_sha256)
-        .where(
-            evidence.c.plaintext_sha256.in_(bindparam("digests", expanding=True)),
-            evidence.c.claim_pk.is_not(None),
-            evidence.c.claim_pk != bindparam("claim_pk"),
-        )
+        select(evidence.c.plaintext_sha256, evidence.c.claim_pk)
+        .where(evidence.c.plaintext_sha256.in_(bindparam("digests", expanding=True)), evidence.c.claim_pk.is_not(None))
         .distinct()
     )
 

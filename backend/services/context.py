@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
@@ -26,8 +26,12 @@ from backend.chain.transactions import Sender
 from backend.config import Settings
 from backend.services.chain_outbox import ChainOutbox
 from backend.services.filing_relay import FilingRelay
+from backend.services.filing_writer import FilingWriter
 from evidence_store.crypto import Keyring
 from evidence_store.interface import EvidenceStore
+
+if TYPE_CHECKING:  # claim_filing imports this module
+    from backend.services.claim_filing import PreparedFiling
 
 __all__ = ["ClaimFilingGate", "ServiceContext"]
 
@@ -62,6 +66,7 @@ class ServiceContext:
     chain_outbox: ChainOutbox | None = None
     # Completed by the composition root right after construction (each needs the context itself).
     filing_relay: FilingRelay = field(init=False)
+    filing_writer: FilingWriter[PreparedFiling] = field(init=False)
     claim_filing_gate: ClaimFilingGate = field(init=False)
 
     def sender(self, signer: LocalAccount) -> Sender:

@@ -218,43 +218,57 @@ def insert_evidence_rows(
     per table, on the tables themselves (Core, not the ORM's bulk layer: every upload and filing
     passes here). ``queued_at`` is when they were queued for anchoring on the deadline's clock
     (:func:`backend.services.chain_clock.queue_time`); the wall clock when not given."""
-    if not files:
-        return
-    session.execute(
-        insert(table_of(EvidenceItem)),
-        [
-            {
-                "id": accepted.evidence_id,
-                "claim_ref": accepted.claim_ref,
-                "commitment": accepted.commitment,
-                "salt": accepted.salt,
-                "plaintext_sha256": accepted.plaintext_sha256,
-                "cid": accepted.cid,
-                "size": accepted.size,
-                "media_type": accepted.media_type,
-                "wrapped_dek": accepted.wrapped_dek,
-                "kek_id": accepted.kek_id,
-                "uploader_id": uploader_id,
-                "claim_pk": claim_pk,
-                "original_name": name,
-            }
-            for accepted, name, _ in files
-        ],
-    )
-    session.execute(
-        insert(table_of(AnchorItem)),
-        [
-            {
-                "kind": "evidence",
-                "ref_id": accepted.evidence_id,
-                "enqueued_at": queued_at or utcnow(),
-                "leaf_hash": leaf
-                if leaf is not None
-                else evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
-            }
-            for accepted, _, leaf in files
-        ],
-    )
+    evidence, anchors = evidence_rows(files, uploader_id=uploader_id, claim_pk=claim_pk, queued_at=queued_at)
+    insert_rows(session, evidence, anchors)
+
+
+def evidence_rows(
+    files: Sequence[tuple[AcceptedEvidence, str | None, bytes | None]],
+    *,
+    uploader_id: str | None = None,
+    claim_pk: str | None = None,
+    queued_at: datetime | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``evidence_items`` and ``anchor_items`` rows :func:`insert_evidence_rows` writes (a
+    group of filings writes many claims' rows at once: :func:`insert_rows`)."""
+    evidence = [
+        {
+            "id": accepted.evidence_id,
+            "claim_ref": accepted.claim_ref,
+            "commitment": accepted.commitment,
+            "salt": accepted.salt,
+            "plaintext_sha256": accepted.plaintext_sha256,
+            "cid": accepted.cid,
+            "size": accepted.size,
+            "media_type": accepted.media_type,
+            "wrapped_dek": accepted.wrapped_dek,
+            "kek_id": accepted.kek_id,
+            "uploader_id": uploader_id,
+            "claim_pk": claim_pk,
+            "original_name": name,
+        }
+        for accepted, name, _ in files
+    ]
+    anchors = [
+        {
+            "kind": "evidence",
+            "ref_id": accepted.evidence_id,
+            "enqueued_at": queued_at or utcnow(),
+            "leaf_hash": leaf
+            if leaf is not None
+            else evidence_leaf_hash(accepted.claim_ref, accepted.commitment, accepted.cid),
+        }
+        for accepted, _, leaf in files
+    ]
+    return evidence, anchors
+
+
+def insert_rows(session: Session, evidence: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> None:
+    """Rows of :func:`evidence_rows` (of one upload or of many filings), one statement per table."""
+    if evidence:
+        session.execute(insert(table_of(EvidenceItem)), evidence)
+    if anchors:
+        session.execute(insert(table_of(AnchorItem)), anchors)
 
 
 def accept_evidence(

@@ -4,6 +4,9 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -87,3 +90,116 @@ def test_no_rule_set_in_force_is_named(world: World) -> None:
     finally:
         with world.runtime.sessions.begin() as session:
             session.execute(update(RuleSetRecord).where(RuleSetRecord.hash.in_(active)).values(active=True))
+
+
+def _drafts(world: World, texts: list[str], *, same_person: bool = False) -> list[claim_filing.ClaimDraft]:
+    drafts = []
+    person = world.member()
+    for text in texts:
+        if not same_person:
+            person = world.member()
+        principal = Principal(person.account.id, "member", person.account.username)
+        request = claim_filing.ClaimRequest(
+            "CI001", datetime.now(UTC).date() - timedelta(days=10), claimant_key="0x" + os.urandom(20).hex()
+        )
+        draft = claim_filing.begin_claim(world.runtime, principal, request)
+        claim_filing.add_claim_file(world.runtime, draft, [pdf(text)], "application/pdf", "a.pdf")
+        drafts.append(draft)
+    return drafts
+
+
+def _record_together(world: World, drafts: list[claim_filing.ClaimDraft]) -> tuple[list[int], dict[int, object]]:
+    """Record ``drafts`` from one thread each while the writer is held on a first filing: they
+    queue, and the writer's next round takes them all. Returns the rounds' sizes and each outcome."""
+    writer = world.runtime.filing_writer
+    rounds: list[int] = []
+    release = threading.Event()
+    original = writer._write_round
+
+    def held(batch: list[claim_filing.PreparedFiling]) -> dict[str, BaseException]:
+        rounds.append(len(batch))
+        if len(rounds) == 1:
+            release.wait(30)
+        return original(batch)
+
+    outcomes: dict[int, object] = {}
+
+    def record(i: int) -> None:
+        try:
+            outcomes[i] = claim_filing.record_claim(world.runtime, drafts[i])
+        except Exception as exc:
+            outcomes[i] = exc
+
+    writer._write_round = held
+    try:
+        first = threading.Thread(target=record, args=(0,))
+        first.start()
+        while not rounds:
+            time.sleep(0.01)
+        others = [threading.Thread(target=record, args=(i,)) for i in range(1, len(drafts))]
+        for thread in others:
+            thread.start()
+        while len(writer._items) < len(drafts):  # every filing handed to the writer
+            time.sleep(0.01)
+        release.set()
+        for thread in [first, *others]:
+            thread.join(60)
+    finally:
+        writer._write_round = original
+    return rounds, outcomes
+
+
+def test_filings_arriving_together_are_written_in_one_transaction(world: World) -> None:
+    drafts = _drafts(world, [f"together {i}" for i in range(6)])
+    rounds, outcomes = _record_together(world, drafts)
+    assert rounds == [1, 5]
+    assert [outcomes[i] for i in range(6)] == [d.claim_pk for d in drafts]
+    with world.runtime.sessions() as session:
+        for draft in drafts:
+            claim = session.get(Claim, draft.claim_pk)
+            assert claim is not None
+            assert claim.status == "FILED"
+            assert draft.recorded is not None
+            assert draft.recorded.status == "FILED"
+            assert draft.filing_receipt is not None
+    for draft in drafts:
+        world.runtime.filing_relay.file(draft.claim_pk, timeout=60)
+
+
+def test_one_bad_filing_in_a_group_fails_only_itself(world: World) -> None:
+    """In one round: a filing whose member ended meanwhile (refused), two filings of one plaintext
+    (both flagged DUPLICATE_EVIDENCE), and a retry racing its first request on the idempotency key
+    (the group's transaction fails; each is written alone; the retry answers the first claim)."""
+    ended, twin_a, twin_b, plain = _drafts(world, ["ended", "twin", "twin", "plain one"])
+    person = world.member()
+    principal = Principal(person.account.id, "member", person.account.username)
+    keyed = []
+    for text in ("first", "retry"):
+        request = claim_filing.ClaimRequest(
+            "CI001",
+            datetime.now(UTC).date() - timedelta(days=10),
+            claimant_key="0x" + "cd" * 20,
+            idempotency_key="race-in-a-group-0001",
+        )
+        draft = claim_filing.begin_claim(world.runtime, principal, request)
+        claim_filing.add_claim_file(world.runtime, draft, [pdf(f"keyed {text}")], "application/pdf", "k.pdf")
+        keyed.append(draft)
+    with world.runtime.sessions.begin() as session:
+        session.execute(update(Member).where(Member.id == ended.member_id).values(status="ended"))
+    rounds, outcomes = _record_together(world, [plain, ended, twin_a, twin_b, *keyed])
+    assert rounds[0] == 1
+    assert sum(rounds) >= 6
+    assert outcomes[0] == plain.claim_pk
+    assert isinstance(outcomes[1], Conflict)
+    assert outcomes[1].code == "MEMBERSHIP_NOT_ACTIVE"
+    assert {outcomes[2], outcomes[3]} == {twin_a.claim_pk, twin_b.claim_pk}
+    assert {outcomes[4], outcomes[5]} == {keyed[0].claim_pk}  # the loser answers the winner's claim
+    assert keyed[0].replayed != keyed[1].replayed
+    with world.runtime.sessions() as session:
+        assert session.get(Claim, ended.claim_pk) is None
+        for twin in (twin_a, twin_b):
+            claim = session.get(Claim, twin.claim_pk)
+            assert claim is not None
+            assert "DUPLICATE_EVIDENCE" in claim.flags
+        keyed_claims = session.scalars(select(Claim).where(Claim.idempotency_key == "race-in-a-group-0001")).all()
+        assert len(keyed_claims) == 1
