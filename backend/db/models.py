@@ -243,6 +243,10 @@ class AuthSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Each refresh moves the session to its next generation (its tokens carry ``gen``); a token of
+    # an older one refreshed again, after the grace, ends the session (``backend.services.auth``).
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ServerHeldKey(Base):

@@ -18,7 +18,11 @@ A session lasts at most its ``max_age`` from sign-in (``HUBAO_SESSION_MAX_AGE``,
 default; ``auth_sessions.expires_at`` is its end): :func:`refresh_token` gives a token of the
 session — still valid, or expired while the session lasts — a new token of the same session, so a
 web page or a script stays signed in without the password, never past the session's end, and not
-after the session was ended (sign-out, sign-out everywhere, revocation, a disabled account).
+after the session was ended (sign-out, sign-out everywhere, revocation, a disabled account). Each
+refresh rotates: the session moves to its next ``generation`` (the token's ``gen``), and the token
+it replaced may refresh again only within :data:`REFRESH_GRACE` (a second tab, a retried request).
+Presented again later, it ends the session (``SESSION_REPLAYED``): either its owner or someone who
+copied it already refreshed it, so a stolen token cannot be renewed behind the owner's back.
 
 Sessions keep no IP address: only a short description of the device (:func:`describe_device`, e.g.
 "Firefox on Android"), when it signed in and was last seen (to the minute), and are deleted once
@@ -30,11 +34,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -46,10 +52,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import Account, AuthSession, username_key
 from backend.errors import Forbidden, NotFound, Unauthorized
 
+log = logging.getLogger(__name__)
+
 ROLES = ("member", "reviewer", "juror", "auditor", "operator")
 TOKEN_TTL = timedelta(minutes=30)
 # How long a sign-in session lasts when the caller does not say (HUBAO_SESSION_MAX_AGE's default).
 SESSION_MAX_AGE = timedelta(hours=12)
+# How long after a refresh the token it replaced may refresh again (a second tab, a retried request)
+# and get the new generation's token; after that, presenting it ends the session.
+REFRESH_GRACE = timedelta(seconds=30)
 # A session's ``last_seen_at`` is written at most this often (a request within it writes nothing).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 (its first configuration).
@@ -163,12 +174,21 @@ class IssuedToken:
 
 
 def _encode(
-    secret: bytes, *, account_id: str, sid: str, role: str, version: int, now: datetime, session_end: datetime
+    secret: bytes,
+    *,
+    account_id: str,
+    sid: str,
+    role: str,
+    version: int,
+    now: datetime,
+    session_end: datetime,
+    generation: int = 0,
 ) -> IssuedToken:
     expires = min(now + TOKEN_TTL, session_end)
     claims = {
         "sub": account_id,
         "sid": sid,
+        "gen": generation,
         "role": role,
         "ver": version,
         "iat": int(now.timestamp()),
@@ -273,13 +293,21 @@ def refresh_token(
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid token: sign in again") from exc
     sid = str(claims["sid"])
+    presented = int(claims.get("gen", 0))
     with sessions.begin() as session:
         found = session.execute(
             select(
-                Account.role, Account.disabled, Account.token_version, AuthSession.revoked_at, AuthSession.expires_at
+                Account.role,
+                Account.disabled,
+                Account.token_version,
+                AuthSession.revoked_at,
+                AuthSession.expires_at,
+                AuthSession.generation,
+                AuthSession.rotated_at,
             )
             .join(AuthSession, AuthSession.account_id == Account.id)
             .where(AuthSession.id == sid, Account.id == str(claims["sub"]))
+            .with_for_update(of=AuthSession)  # two refreshes of one session take turns
         ).first()
         if found is None or found.disabled or found.token_version != claims["ver"]:
             raise Unauthorized("this session has ended: sign in again")
@@ -287,16 +315,31 @@ def refresh_token(
             raise Unauthorized("this session was signed out: sign in again")
         if found.expires_at <= now:
             raise Unauthorized("this session has ended (a sign-in lasts a limited time): sign in again")
-        session.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))
-        return _encode(
-            secret,
-            account_id=str(claims["sub"]),
-            sid=sid,
-            role=found.role,
-            version=found.token_version,
-            now=now,
-            session_end=found.expires_at,
-        )
+        rotated_at, generation = found.rotated_at, found.generation
+        if presented == found.generation:
+            generation += 1  # rotate: this token will not refresh again
+            values: dict[str, Any] = {"last_seen_at": now, "generation": generation, "rotated_at": now}
+        elif presented == found.generation - 1 and rotated_at is not None and now - rotated_at <= REFRESH_GRACE:
+            values = {"last_seen_at": now}  # a second tab or a retry of the refresh just made
+        else:
+            values = {"revoked_at": now}  # replayed: the owner or a thief refreshed it already
+        session.execute(update(AuthSession).where(AuthSession.id == sid).values(**values))
+        if "revoked_at" not in values:
+            return _encode(
+                secret,
+                account_id=str(claims["sub"]),
+                sid=sid,
+                role=found.role,
+                version=found.token_version,
+                now=now,
+                session_end=found.expires_at,
+                generation=generation,
+            )
+    log.warning("a refreshed token was presented again: its session was ended")
+    raise Unauthorized(
+        "this token was already refreshed, so this session was ended in case it was copied: sign in again",
+        code="SESSION_REPLAYED",
+    )
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ def test_sessions_list_names_devices_and_keeps_no_address(plan_runtime: Runtime)
         "last_seen_at",
         "expires_at",
         "revoked_at",
+        "generation",
+        "rotated_at",
     }
 
 
@@ -327,3 +329,54 @@ def test_refresh_refuses_a_disabled_account(plan_runtime: Runtime) -> None:
         assert row is not None
         row.disabled = True
     assert _refresh(api, token)["status"] == 401
+
+
+def _age_rotation(runtime: Runtime, token: str, by: timedelta) -> None:
+    """Move the session's last rotation ``by`` into the past (the grace then has run out)."""
+    with runtime.sessions.begin() as session:
+        row = session.get(AuthSession, _sid(runtime, token))
+        assert row is not None
+        assert row.rotated_at is not None
+        row.rotated_at = row.rotated_at - by
+
+
+def test_refresh_rotates_and_a_replayed_token_ends_the_session(plan_runtime: Runtime) -> None:
+    """Each refresh moves the session on a generation; the replaced token, refreshed again after
+    REFRESH_GRACE (its owner and someone who copied it both hold it), ends the session for both."""
+    from backend.services.auth import REFRESH_GRACE
+
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    first = _sign_in(api, account.username)
+    second = str(_refresh(api, first)["access_token"])
+    third = str(_refresh(api, second)["access_token"])
+    generations = [jwt.decode(t, options={"verify_signature": False})["gen"] for t in (first, second, third)]
+    assert generations == [0, 1, 2]
+    _age_rotation(plan_runtime, third, REFRESH_GRACE + timedelta(seconds=1))
+    replayed = _refresh(api, second)
+    assert (replayed["status"], replayed["code"]) == (401, "SESSION_REPLAYED")
+    # The session is over: the newest token is refused too, on requests and on refresh.
+    assert api.get("/auth/me", third).status_code == 401
+    assert _refresh(api, third)["status"] == 401
+    with plan_runtime.sessions() as session:
+        row = session.get(AuthSession, _sid(plan_runtime, third))
+        assert row is not None
+        assert row.revoked_at is not None
+    # A token two generations old is a replay even within the grace of the last rotation.
+    again = _sign_in(api, account.username)
+    newer = str(_refresh(api, again)["access_token"])
+    _refresh(api, newer)
+    assert _refresh(api, again)["code"] == "SESSION_REPLAYED"
+
+
+def test_a_second_tab_refreshing_the_same_token_within_the_grace_keeps_the_session(plan_runtime: Runtime) -> None:
+    account = make_account(plan_runtime, "member")
+    api = Api(plan_runtime)
+    shared = _sign_in(api, account.username)
+    one = _refresh(api, shared)
+    other = _refresh(api, shared)  # the other tab, a moment later
+    assert (one["status"], other["status"]) == (200, 200)
+    gens = {jwt.decode(str(t["access_token"]), options={"verify_signature": False})["gen"] for t in (one, other)}
+    assert gens == {1}  # both hold the current generation; the session moved once
+    assert api.get("/auth/me", str(other["access_token"])).status_code == 200
+    assert _refresh(api, str(other["access_token"]))["status"] == 200  # and it goes on rotating
