@@ -58,9 +58,10 @@ ROLES = ("member", "reviewer", "juror", "auditor", "operator")
 TOKEN_TTL = timedelta(minutes=30)
 # How long a sign-in session lasts when the caller does not say (HUBAO_SESSION_MAX_AGE's default).
 SESSION_MAX_AGE = timedelta(hours=12)
-# How long after a refresh the token it replaced may refresh again (a second tab, a retried request)
-# and get the new generation's token; after that, presenting it ends the session.
-REFRESH_GRACE = timedelta(seconds=30)
+# How long after a refresh the token it replaced may refresh again (a retried request, or a duplicated
+# browser tab holding the same token, whose timer a browser may delay by up to a minute while it is in
+# the background) and get the new generation's token; after that, presenting it ends the session.
+REFRESH_GRACE = timedelta(minutes=2)
 # A session's ``last_seen_at`` is written at most this often (a request within it writes nothing).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 (its first configuration).

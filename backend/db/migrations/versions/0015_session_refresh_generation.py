@@ -3,7 +3,7 @@
 ``POST /auth/refresh`` renewed any token of an open session, so a stolen token could be renewed
 until the session's end. Each refresh now moves the session to its next ``generation`` (carried by
 the token as ``gen``); a token of an older generation presented again — beyond a short grace for a
-second tab or a retried request (``rotated_at``) — ends the session, for the thief and the owner
+retried request or a duplicated tab (``rotated_at``) — ends the session, for the thief and the owner
 alike (OAuth 2.0 Security BCP, refresh token reuse detection).
 
 Revision ID: 0015
