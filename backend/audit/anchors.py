@@ -58,6 +58,9 @@ class AnchorVerdict:
     findings: list[AnchorChainBroken] = field(default_factory=list)
     history_unavailable: list[int] = field(default_factory=list)  # batch ids whose events are pruned
     checked: dict[str, int] = field(default_factory=dict)
+    # The chain's newest batches whose row is still ``sent``: mined, the worker waiting for their
+    # confirmation depth (a later audit sees them confirmed, or names them).
+    awaiting_depth: list[int] = field(default_factory=list)
 
 
 def check_anchor_chain(
@@ -238,12 +241,19 @@ def _checkpoint(history: AnchorHistory, cp: Checkpoint, block_hash: bytes | None
 
 
 def _operator_view(history: AnchorHistory, rows: Sequence[DbBatch], verdict: AnchorVerdict) -> None:
-    """Walk the operator's confirmed batches in on-chain order; name the first link that breaks."""
+    """Walk the operator's confirmed batches in on-chain order; name the first link that breaks.
+
+    The chain's newest batches may have rows still ``sent`` (mined, the anchoring worker waiting
+    for their confirmation depth): after the last confirmed row only, a ``sent`` row with the
+    chain's root and the right link counts as in flight (``awaiting_depth``), not removed. Anywhere
+    else a batch without its confirmed row is a broken link, as before."""
     confirmed = [r for r in rows if r.status == "confirmed"]
     by_id: dict[int, list[DbBatch]] = {}
     for row in confirmed:
         if row.onchain_id is not None:
             by_id.setdefault(row.onchain_id, []).append(row)
+    sent = {r.root: r for r in rows if r.status == "sent"}
+    last_confirmed = max(by_id, default=0)
     chain_id_of = {s.root: n for n, s in history.storage.items()}
     top = max([history.batch_count, *by_id])
     prev_root = history.base_root
@@ -262,6 +272,11 @@ def _operator_view(history: AnchorHistory, rows: Sequence[DbBatch], verdict: Anc
             )
 
         chain_root = history.root_of(n)
+        in_flight = sent.get(chain_root) if chain_root is not None and n > last_confirmed else None
+        if not found and in_flight is not None and in_flight.prev_root == prev_root:
+            verdict.awaiting_depth.append(n)
+            prev_root = in_flight.root
+            continue
         if not found:
             broken(f"the chain's batch {n} ({short(chain_root or ZERO32)}) has no confirmed row (removed)", None)
             return

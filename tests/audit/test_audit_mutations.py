@@ -421,3 +421,45 @@ def test_audit_names_item_whose_evidence_block_was_deleted(history: AuditedHisto
     assert not report.ok
     assert [(f.step, f.reason, f.fields["row"]) for f in report.findings] == [(5, "not_found", f"id={target}")]
     assert history.audit().ok  # restored: no alarm again
+
+
+_IN_FLIGHT = (
+    "UPDATE anchor_batches SET status = 'sent', onchain_id = NULL, block_number = NULL, block_hash = NULL, "
+    "confirmed_at = NULL WHERE onchain_id = ?"
+)
+
+
+def _last_batch(history: AuditedHistory) -> int:
+    con = sqlite3.connect(history.db_path)
+    try:
+        (last,) = con.execute("SELECT MAX(onchain_id) FROM anchor_batches").fetchone()
+    finally:
+        con.close()
+    return int(last)
+
+
+def test_audit_takes_the_newest_batch_in_flight_for_awaiting_its_depth(history: AuditedHistory, tmp_path: Path) -> None:
+    """Found by `make run`: an audit while the worker waits for the newest anchor's confirmation depth
+    (its row still ``sent``) called that batch removed. At the chain's tail, with the chain's root and
+    the right link, it is in flight; anywhere else, or with another root, it is still a broken link."""
+    last = _last_batch(history)
+    report = _mutated(history, tmp_path, "in-flight", (_IN_FLIGHT, (last,)))
+    assert _db_link(report) == []
+    assert report.step(2).status is StepStatus.PASSED
+    assert f"batches {last}..{last} mined, awaiting their confirmation depth" in report.step(2).detail
+
+    middle = _mutated(history, tmp_path, "sent-in-the-middle", (_IN_FLIGHT, (3,)))
+    ((batch, message),) = _db_link(middle)
+    assert batch == 3
+    assert "(removed)" in message
+
+    altered = _mutated(
+        history,
+        tmp_path,
+        "in-flight-altered",
+        (_IN_FLIGHT, (last,)),
+        ("UPDATE anchor_batches SET root = ? WHERE status = 'sent'", (b"\x07" * 32,)),
+    )
+    ((batch, message),) = _db_link(altered)
+    assert batch == last
+    assert "(removed)" in message

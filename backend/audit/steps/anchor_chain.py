@@ -38,4 +38,10 @@ def run(ctx: AuditContext) -> StepOutcome:
         status, detail = StepStatus.PASSED, f"{span}: replayed from block {ctx.from_block}, events = storage"
     if ctx.db_batches is not None:
         detail += "; operator's view checked"
+        if verdict.awaiting_depth:
+            first_waiting, last_waiting = verdict.awaiting_depth[0], verdict.awaiting_depth[-1]
+            detail += (
+                f" (batches {first_waiting}..{last_waiting} mined, awaiting their confirmation depth: "
+                "audit again to see them confirmed)"
+            )
     return StepOutcome(status, detail, checked=verdict.checked, findings=list(verdict.findings))
