@@ -40,7 +40,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -316,16 +315,19 @@ def refresh_token(
             raise Unauthorized("this session was signed out: sign in again")
         if found.expires_at <= now:
             raise Unauthorized("this session has ended (a sign-in lasts a limited time): sign in again")
-        rotated_at, generation = found.rotated_at, found.generation
-        if presented == found.generation:
-            generation += 1  # rotate: this token will not refresh again
-            values: dict[str, Any] = {"last_seen_at": now, "generation": generation, "rotated_at": now}
-        elif presented == found.generation - 1 and rotated_at is not None and now - rotated_at <= REFRESH_GRACE:
-            values = {"last_seen_at": now}  # a second tab or a retry of the refresh just made
-        else:
-            values = {"revoked_at": now}  # replayed: the owner or a thief refreshed it already
-        session.execute(update(AuthSession).where(AuthSession.id == sid).values(**values))
-        if "revoked_at" not in values:
+        generation, rotated_at = found.generation, found.rotated_at
+        # The token this one replaced, again within the grace: a second tab or a retried refresh.
+        in_grace = presented == generation - 1 and rotated_at is not None and now - rotated_at <= REFRESH_GRACE
+        if presented == generation or in_grace:
+            if presented == generation:
+                generation += 1  # rotate: this token will not refresh again
+                session.execute(
+                    update(AuthSession)
+                    .where(AuthSession.id == sid)
+                    .values(last_seen_at=now, generation=generation, rotated_at=now)
+                )
+            else:
+                session.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))
             return _encode(
                 secret,
                 account_id=str(claims["sub"]),
@@ -336,6 +338,8 @@ def refresh_token(
                 session_end=found.expires_at,
                 generation=generation,
             )
+        # Replayed: its owner or someone who copied it refreshed it already.
+        session.execute(update(AuthSession).where(AuthSession.id == sid).values(revoked_at=now))
     log.warning("a refreshed token was presented again: its session was ended")
     raise Unauthorized(
         "this token was already refreshed, so this session was ended in case it was copied: sign in again",
